@@ -1,0 +1,180 @@
+/**
+ * Frame types carried inside protected packets. Every integer is a QUIC-style
+ * variable-length integer (RFC 9000 §16) unless noted; values are JS numbers
+ * because every field is bounded below 2^53 (we reject larger on decode).
+ *
+ * The codec lives in ./frame-codec.ts; the byte layout is specified in docs/protocol.md.
+ */
+
+export const FrameType = {
+  PADDING: 0x00,
+  PING: 0x01,
+  ACK: 0x02,
+  RESET_STREAM: 0x04,
+  STOP_SENDING: 0x05,
+  NEW_TOKEN: 0x07,
+  /** 0x08..0x0f: STREAM with OFF (0x04), LEN (0x02) and FIN (0x01) bits. */
+  STREAM: 0x08,
+  MAX_DATA: 0x10,
+  MAX_STREAM_DATA: 0x11,
+  MAX_STREAMS_BIDI: 0x12,
+  MAX_STREAMS_UNI: 0x13,
+  DATA_BLOCKED: 0x14,
+  STREAM_DATA_BLOCKED: 0x15,
+  STREAMS_BLOCKED_BIDI: 0x16,
+  STREAMS_BLOCKED_UNI: 0x17,
+  NEW_CONNECTION_ID: 0x18,
+  RETIRE_CONNECTION_ID: 0x19,
+  PATH_CHALLENGE: 0x1a,
+  PATH_RESPONSE: 0x1b,
+  /** Transport-level close (protocol errors). */
+  CLOSE: 0x1c,
+  /** Application-level close. */
+  APPLICATION_CLOSE: 0x1d,
+  HANDSHAKE_DONE: 0x1e,
+  DATAGRAM: 0x30,
+  /** DATAGRAM with an explicit length field. */
+  DATAGRAM_LEN: 0x31,
+  // 0x40..0x4f: reserved for address (locator) frames — multihoming.
+  // 0x50..0x5f: reserved for persistence (resumption, checkpoint, ticket) frames.
+} as const;
+
+export interface PaddingFrame {
+  type: 'padding';
+  /** Number of zero bytes (including the first type byte). */
+  length: number;
+}
+export interface PingFrame {
+  type: 'ping';
+}
+export interface AckRange {
+  /** Inclusive. */
+  smallest: number;
+  /** Inclusive. */
+  largest: number;
+}
+export interface AckFrame {
+  type: 'ack';
+  /** Packet-number space being acknowledged (one per path; 0 for the first path). */
+  pathId: number;
+  /** Microseconds between receiving the largest packet and sending this ACK. */
+  ackDelayMicros: number;
+  /** Descending, non-overlapping, non-adjacent; ranges[0].largest is the largest acknowledged. */
+  ranges: AckRange[];
+}
+export interface ResetStreamFrame {
+  type: 'reset_stream';
+  streamId: number;
+  errorCode: number;
+  finalSize: number;
+}
+export interface StopSendingFrame {
+  type: 'stop_sending';
+  streamId: number;
+  errorCode: number;
+}
+export interface NewTokenFrame {
+  type: 'new_token';
+  token: Uint8Array;
+}
+export interface StreamFrame {
+  type: 'stream';
+  streamId: number;
+  offset: number;
+  data: Uint8Array;
+  fin: boolean;
+}
+export interface MaxDataFrame {
+  type: 'max_data';
+  maximum: number;
+}
+export interface MaxStreamDataFrame {
+  type: 'max_stream_data';
+  streamId: number;
+  maximum: number;
+}
+export interface MaxStreamsFrame {
+  type: 'max_streams';
+  bidirectional: boolean;
+  maximum: number;
+}
+export interface DataBlockedFrame {
+  type: 'data_blocked';
+  limit: number;
+}
+export interface StreamDataBlockedFrame {
+  type: 'stream_data_blocked';
+  streamId: number;
+  limit: number;
+}
+export interface StreamsBlockedFrame {
+  type: 'streams_blocked';
+  bidirectional: boolean;
+  limit: number;
+}
+export interface NewConnectionIdFrame {
+  type: 'new_connection_id';
+  pathId: number;
+  sequence: number;
+  retirePriorTo: number;
+  connectionId: Uint8Array;
+  /** 16 bytes. */
+  statelessResetToken: Uint8Array;
+}
+export interface RetireConnectionIdFrame {
+  type: 'retire_connection_id';
+  pathId: number;
+  sequence: number;
+}
+export interface PathChallengeFrame {
+  type: 'path_challenge';
+  /** 8 bytes. */
+  data: Uint8Array;
+}
+export interface PathResponseFrame {
+  type: 'path_response';
+  /** 8 bytes. */
+  data: Uint8Array;
+}
+export interface CloseFrame {
+  type: 'close';
+  /** true: APPLICATION_CLOSE (0x1d); false: CLOSE (0x1c), which also carries the offending frame type. */
+  application: boolean;
+  errorCode: number;
+  frameType: number;
+  reason: string;
+}
+export interface HandshakeDoneFrame {
+  type: 'handshake_done';
+}
+export interface DatagramFrame {
+  type: 'datagram';
+  data: Uint8Array;
+}
+
+export type Frame =
+  | PaddingFrame
+  | PingFrame
+  | AckFrame
+  | ResetStreamFrame
+  | StopSendingFrame
+  | NewTokenFrame
+  | StreamFrame
+  | MaxDataFrame
+  | MaxStreamDataFrame
+  | MaxStreamsFrame
+  | DataBlockedFrame
+  | StreamDataBlockedFrame
+  | StreamsBlockedFrame
+  | NewConnectionIdFrame
+  | RetireConnectionIdFrame
+  | PathChallengeFrame
+  | PathResponseFrame
+  | CloseFrame
+  | HandshakeDoneFrame
+  | DatagramFrame;
+
+/** Frames that do not make a packet ack-eliciting (RFC 9002 §2). */
+export function isAckEliciting(frame: Frame): boolean {
+  return frame.type !== 'ack' && frame.type !== 'padding' && frame.type !== 'close';
+}
