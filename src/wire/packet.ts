@@ -27,6 +27,8 @@ export interface InitialPacket {
   dcid: Uint8Array;
   scid: Uint8Array;
   token: Uint8Array;
+  /** Noise pattern of the handshake: 0 = IK, 1 = XX; 2..255 reserved (the server drops those). */
+  pattern: number;
   /** Handshake payload: one Noise message (see docs/protocol.md §Handshake). */
   payload: Uint8Array;
 }
@@ -36,6 +38,7 @@ export interface ResumePacket {
   dcid: Uint8Array;
   scid: Uint8Array;
   token: Uint8Array;
+  pattern: number;
   payload: Uint8Array;
 }
 export interface HandshakePacket {

@@ -1,0 +1,484 @@
+/**
+ * Frame codec (docs/protocol.md §Frames). Layouts follow RFC 9000 §19 except where
+ * Braid adds a path id (ACK, NEW_CONNECTION_ID, RETIRE_CONNECTION_ID) and uses an
+ * unscaled ACK delay in microseconds.
+ *
+ * Decoding: STREAM and DATAGRAM data are views into the payload (the engine copies
+ * what it keeps); every other byte field is copied, because those are small and
+ * tend to be stored for the life of the connection.
+ */
+import { TransportError, WireError } from './errors.js';
+import {
+  type AckFrame,
+  type CloseFrame,
+  type Frame,
+  FrameType,
+  type NewConnectionIdFrame,
+  type StreamFrame,
+} from './frames.js';
+import { MAX_CID_LENGTH, STATELESS_RESET_TOKEN_LENGTH } from './packet.js';
+import { MAX_VARINT, Reader, varintLength, Writer } from './varint.js';
+
+/** A frame failed to decode; `frameType` is what a CLOSE frame should report (0 when unknown). */
+export class FrameDecodeError extends WireError {
+  readonly frameType: number;
+  constructor(message: string, frameType: number, code: number = TransportError.FRAME_ENCODING_ERROR) {
+    super(message, code);
+    this.name = 'FrameDecodeError';
+    this.frameType = frameType;
+  }
+}
+
+export const PATH_CHALLENGE_LENGTH = 8;
+/** Stream IDs are < 2^53, so a stream count (MAX_STREAMS, STREAMS_BLOCKED) can never usefully exceed 2^51. */
+export const MAX_STREAM_COUNT = 2 ** 51;
+
+const STREAM_OFF_BIT = 0x04;
+const STREAM_LEN_BIT = 0x02;
+const STREAM_FIN_BIT = 0x01;
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+const utf8Encoder = new TextEncoder();
+
+type FrameDecoder = (r: Reader, type: number) => Frame;
+
+/**
+ * Decoders indexed by frame type. 0x40..0x5f stay empty (reserved for address and
+ * persistence frames); adding a frame is one assignment here plus a case in encodeFrame.
+ */
+const decoders: (FrameDecoder | undefined)[] = new Array(0x60).fill(undefined);
+
+function fail(type: number, message: string): never {
+  throw new FrameDecodeError(`frame 0x${type.toString(16)}: ${message}`, type);
+}
+
+function copy(r: Reader, n: number): Uint8Array {
+  return r.bytes(n).slice();
+}
+
+decoders[FrameType.PING] = () => ({ type: 'ping' });
+decoders[FrameType.HANDSHAKE_DONE] = () => ({ type: 'handshake_done' });
+
+decoders[FrameType.ACK] = (r, type): AckFrame => {
+  const pathId = r.varint();
+  const largest = r.varint();
+  const ackDelayMicros = r.varint();
+  const rangeCount = r.varint();
+  const firstRange = r.varint();
+  if (firstRange > largest) fail(type, 'first ACK range below packet number 0');
+  // Each further range takes at least two bytes: reject absurd counts before looping.
+  if (rangeCount > r.remaining / 2) fail(type, 'ACK range count exceeds frame');
+  let smallest = largest - firstRange;
+  const ranges = [{ smallest, largest }];
+  for (let i = 0; i < rangeCount; i++) {
+    const gap = r.varint();
+    const length = r.varint();
+    const rangeLargest = smallest - gap - 2;
+    if (rangeLargest < 0 || length > rangeLargest) fail(type, 'ACK range below packet number 0');
+    smallest = rangeLargest - length;
+    ranges.push({ smallest, largest: rangeLargest });
+  }
+  return { type: 'ack', pathId, ackDelayMicros, ranges };
+};
+
+decoders[FrameType.RESET_STREAM] = (r) => ({
+  type: 'reset_stream',
+  streamId: r.varint(),
+  errorCode: r.varint(),
+  finalSize: r.varint(),
+});
+
+decoders[FrameType.STOP_SENDING] = (r) => ({
+  type: 'stop_sending',
+  streamId: r.varint(),
+  errorCode: r.varint(),
+});
+
+decoders[FrameType.NEW_TOKEN] = (r, type) => {
+  const length = r.varint();
+  if (length === 0) fail(type, 'empty token');
+  return { type: 'new_token', token: copy(r, length) };
+};
+
+const decodeStream: FrameDecoder = (r, type): StreamFrame => {
+  const streamId = r.varint();
+  const offset = type & STREAM_OFF_BIT ? r.varint() : 0;
+  const length = type & STREAM_LEN_BIT ? r.varint() : r.remaining;
+  if (offset + length > MAX_VARINT) fail(type, 'stream offset + length exceeds 2^53-1');
+  return { type: 'stream', streamId, offset, data: r.bytes(length), fin: (type & STREAM_FIN_BIT) !== 0 };
+};
+for (let t = FrameType.STREAM; t <= FrameType.STREAM + 7; t++) decoders[t] = decodeStream;
+
+decoders[FrameType.MAX_DATA] = (r) => ({ type: 'max_data', maximum: r.varint() });
+decoders[FrameType.MAX_STREAM_DATA] = (r) => ({
+  type: 'max_stream_data',
+  streamId: r.varint(),
+  maximum: r.varint(),
+});
+
+function streamCount(r: Reader, type: number): number {
+  const n = r.varint();
+  if (n > MAX_STREAM_COUNT) fail(type, 'stream count exceeds 2^51');
+  return n;
+}
+decoders[FrameType.MAX_STREAMS_BIDI] = (r, type) => ({
+  type: 'max_streams',
+  bidirectional: true,
+  maximum: streamCount(r, type),
+});
+decoders[FrameType.MAX_STREAMS_UNI] = (r, type) => ({
+  type: 'max_streams',
+  bidirectional: false,
+  maximum: streamCount(r, type),
+});
+decoders[FrameType.DATA_BLOCKED] = (r) => ({ type: 'data_blocked', limit: r.varint() });
+decoders[FrameType.STREAM_DATA_BLOCKED] = (r) => ({
+  type: 'stream_data_blocked',
+  streamId: r.varint(),
+  limit: r.varint(),
+});
+decoders[FrameType.STREAMS_BLOCKED_BIDI] = (r, type) => ({
+  type: 'streams_blocked',
+  bidirectional: true,
+  limit: streamCount(r, type),
+});
+decoders[FrameType.STREAMS_BLOCKED_UNI] = (r, type) => ({
+  type: 'streams_blocked',
+  bidirectional: false,
+  limit: streamCount(r, type),
+});
+
+decoders[FrameType.NEW_CONNECTION_ID] = (r, type): NewConnectionIdFrame => {
+  const pathId = r.varint();
+  const sequence = r.varint();
+  const retirePriorTo = r.varint();
+  if (retirePriorTo > sequence) fail(type, 'retire_prior_to greater than sequence');
+  const length = r.u8();
+  if (length < 1 || length > MAX_CID_LENGTH) fail(type, `connection ID length ${length}`);
+  const connectionId = copy(r, length);
+  const statelessResetToken = copy(r, STATELESS_RESET_TOKEN_LENGTH);
+  return { type: 'new_connection_id', pathId, sequence, retirePriorTo, connectionId, statelessResetToken };
+};
+
+decoders[FrameType.RETIRE_CONNECTION_ID] = (r) => ({
+  type: 'retire_connection_id',
+  pathId: r.varint(),
+  sequence: r.varint(),
+});
+
+decoders[FrameType.PATH_CHALLENGE] = (r) => ({
+  type: 'path_challenge',
+  data: copy(r, PATH_CHALLENGE_LENGTH),
+});
+decoders[FrameType.PATH_RESPONSE] = (r) => ({ type: 'path_response', data: copy(r, PATH_CHALLENGE_LENGTH) });
+
+decoders[FrameType.CLOSE] = (r): CloseFrame => {
+  const errorCode = r.varint();
+  const frameType = r.varint();
+  const reason = utf8Decoder.decode(r.bytes(r.varint()));
+  return { type: 'close', application: false, errorCode, frameType, reason };
+};
+decoders[FrameType.APPLICATION_CLOSE] = (r): CloseFrame => {
+  const errorCode = r.varint();
+  const reason = utf8Decoder.decode(r.bytes(r.varint()));
+  return { type: 'close', application: true, errorCode, frameType: 0, reason };
+};
+
+decoders[FrameType.DATAGRAM] = (r) => ({ type: 'datagram', data: r.rest() });
+decoders[FrameType.DATAGRAM_LEN] = (r) => ({ type: 'datagram', data: r.bytes(r.varint()) });
+
+/**
+ * Decodes every frame in a decrypted packet payload. Throws FrameDecodeError (a
+ * WireError, code FRAME_ENCODING_ERROR) on truncation, unknown or non-minimally
+ * encoded frame types, and out-of-range fields. Runs of PADDING collapse into one frame.
+ * An empty payload yields [] (the engine treats a frameless packet as PROTOCOL_VIOLATION).
+ */
+export function decodeFrames(payload: Uint8Array): Frame[] {
+  const r = new Reader(payload);
+  const frames: Frame[] = [];
+  while (r.offset < r.end) {
+    const start = r.offset;
+    let type: number;
+    try {
+      type = r.varint();
+    } catch {
+      throw new FrameDecodeError('truncated frame type', 0);
+    }
+    if (r.offset - start !== varintLength(type)) fail(type, 'frame type not minimally encoded');
+    if (type === FrameType.PADDING) {
+      let end = r.offset;
+      while (end < r.end && payload[end] === 0) end++;
+      frames.push({ type: 'padding', length: end - start });
+      r.offset = end;
+      continue;
+    }
+    const decode = type < decoders.length ? decoders[type] : undefined;
+    if (decode === undefined) fail(type, 'unknown frame type');
+    try {
+      frames.push(decode(r, type));
+    } catch (err) {
+      if (err instanceof FrameDecodeError) throw err;
+      if (err instanceof WireError)
+        throw new FrameDecodeError(`frame 0x${type.toString(16)}: ${err.message}`, type);
+      throw err;
+    }
+  }
+  return frames;
+}
+
+// ---------------------------------------------------------------------------
+// Encoding
+
+/** Bytes a STREAM frame header takes (type, stream id, optional offset, optional length). */
+export function streamFrameOverhead(
+  streamId: number,
+  offset: number,
+  dataLength: number,
+  withLength: boolean,
+): number {
+  return (
+    1 +
+    varintLength(streamId) +
+    (offset > 0 ? varintLength(offset) : 0) +
+    (withLength ? varintLength(dataLength) : 0)
+  );
+}
+
+/**
+ * Writes a STREAM frame header; the caller then writes exactly `dataLength` bytes.
+ * Without a length field the data must run to the end of the packet payload.
+ */
+export function encodeStreamFrameHeader(
+  w: Writer,
+  streamId: number,
+  offset: number,
+  dataLength: number,
+  fin: boolean,
+  withLength: boolean,
+): void {
+  if (offset + dataLength > MAX_VARINT) throw new RangeError('stream offset + length exceeds 2^53-1');
+  let type = FrameType.STREAM as number;
+  if (offset > 0) type |= STREAM_OFF_BIT;
+  if (withLength) type |= STREAM_LEN_BIT;
+  if (fin) type |= STREAM_FIN_BIT;
+  w.u8(type).varint(streamId);
+  if (offset > 0) w.varint(offset);
+  if (withLength) w.varint(dataLength);
+}
+
+/**
+ * The most stream data bytes that fit in `space` bytes together with their header,
+ * with a length field (0 when not even an empty frame fits).
+ */
+export function streamDataCapacity(streamId: number, offset: number, space: number): number {
+  const fixed = 1 + varintLength(streamId) + (offset > 0 ? varintLength(offset) : 0);
+  const available = space - fixed;
+  if (available < 1) return 0;
+  for (const lengthSize of [1, 2, 4, 8]) {
+    const n = available - lengthSize;
+    if (n >= 0 && varintLength(n) <= lengthSize) return Math.min(n, MAX_VARINT - offset);
+  }
+  return 0;
+}
+
+/** Bytes a DATAGRAM frame header takes (type plus optional length). */
+export function datagramFrameOverhead(dataLength: number, withLength: boolean): number {
+  return 1 + (withLength ? varintLength(dataLength) : 0);
+}
+
+/** Writes a DATAGRAM frame header; the caller then writes the data (to the end of the payload without length). */
+export function encodeDatagramFrameHeader(w: Writer, dataLength: number, withLength: boolean): void {
+  if (withLength) w.u8(FrameType.DATAGRAM_LEN).varint(dataLength);
+  else w.u8(FrameType.DATAGRAM);
+}
+
+function ackBody(f: AckFrame, w: Writer | undefined): number {
+  const ranges = f.ranges;
+  if (ranges.length === 0) throw new RangeError('ACK frame needs at least one range');
+  const first = ranges[0];
+  if (first.smallest < 0 || first.largest < first.smallest) throw new RangeError('invalid ACK range');
+  const firstRange = first.largest - first.smallest;
+  let size =
+    varintLength(f.pathId) +
+    varintLength(first.largest) +
+    varintLength(f.ackDelayMicros) +
+    varintLength(ranges.length - 1) +
+    varintLength(firstRange);
+  w?.varint(f.pathId)
+    .varint(first.largest)
+    .varint(f.ackDelayMicros)
+    .varint(ranges.length - 1)
+    .varint(firstRange);
+  let smallest = first.smallest;
+  for (let i = 1; i < ranges.length; i++) {
+    const range = ranges[i];
+    const gap = smallest - range.largest - 2;
+    const length = range.largest - range.smallest;
+    if (gap < 0 || length < 0 || range.smallest < 0) {
+      throw new RangeError('ACK ranges must be descending, disjoint and non-adjacent');
+    }
+    size += varintLength(gap) + varintLength(length);
+    w?.varint(gap).varint(length);
+    smallest = range.smallest;
+  }
+  return size;
+}
+
+function checkLength(what: string, b: Uint8Array, min: number, max: number): void {
+  if (b.length < min || b.length > max)
+    throw new RangeError(`${what} length ${b.length} not in ${min}..${max}`);
+}
+
+/** Encodes `f` at the writer's offset. STREAM and DATAGRAM frames always get a length field here. */
+export function encodeFrame(w: Writer, f: Frame): void {
+  switch (f.type) {
+    case 'padding':
+      if (f.length < 1) throw new RangeError('padding length must be ≥ 1');
+      w.zeros(f.length);
+      return;
+    case 'ping':
+      w.u8(FrameType.PING);
+      return;
+    case 'ack':
+      w.u8(FrameType.ACK);
+      ackBody(f, w);
+      return;
+    case 'reset_stream':
+      w.u8(FrameType.RESET_STREAM).varint(f.streamId).varint(f.errorCode).varint(f.finalSize);
+      return;
+    case 'stop_sending':
+      w.u8(FrameType.STOP_SENDING).varint(f.streamId).varint(f.errorCode);
+      return;
+    case 'new_token':
+      if (f.token.length === 0) throw new RangeError('NEW_TOKEN token must not be empty');
+      w.u8(FrameType.NEW_TOKEN).varint(f.token.length).bytes(f.token);
+      return;
+    case 'stream':
+      encodeStreamFrameHeader(w, f.streamId, f.offset, f.data.length, f.fin, true);
+      w.bytes(f.data);
+      return;
+    case 'max_data':
+      w.u8(FrameType.MAX_DATA).varint(f.maximum);
+      return;
+    case 'max_stream_data':
+      w.u8(FrameType.MAX_STREAM_DATA).varint(f.streamId).varint(f.maximum);
+      return;
+    case 'max_streams':
+      if (f.maximum > MAX_STREAM_COUNT) throw new RangeError('stream count exceeds 2^51');
+      w.u8(f.bidirectional ? FrameType.MAX_STREAMS_BIDI : FrameType.MAX_STREAMS_UNI).varint(f.maximum);
+      return;
+    case 'data_blocked':
+      w.u8(FrameType.DATA_BLOCKED).varint(f.limit);
+      return;
+    case 'stream_data_blocked':
+      w.u8(FrameType.STREAM_DATA_BLOCKED).varint(f.streamId).varint(f.limit);
+      return;
+    case 'streams_blocked':
+      if (f.limit > MAX_STREAM_COUNT) throw new RangeError('stream count exceeds 2^51');
+      w.u8(f.bidirectional ? FrameType.STREAMS_BLOCKED_BIDI : FrameType.STREAMS_BLOCKED_UNI).varint(f.limit);
+      return;
+    case 'new_connection_id':
+      checkLength('connection ID', f.connectionId, 1, MAX_CID_LENGTH);
+      checkLength('stateless reset token', f.statelessResetToken, 16, 16);
+      if (f.retirePriorTo > f.sequence) throw new RangeError('retire_prior_to greater than sequence');
+      w.u8(FrameType.NEW_CONNECTION_ID)
+        .varint(f.pathId)
+        .varint(f.sequence)
+        .varint(f.retirePriorTo)
+        .u8(f.connectionId.length)
+        .bytes(f.connectionId)
+        .bytes(f.statelessResetToken);
+      return;
+    case 'retire_connection_id':
+      w.u8(FrameType.RETIRE_CONNECTION_ID).varint(f.pathId).varint(f.sequence);
+      return;
+    case 'path_challenge':
+    case 'path_response':
+      checkLength(f.type, f.data, PATH_CHALLENGE_LENGTH, PATH_CHALLENGE_LENGTH);
+      w.u8(f.type === 'path_challenge' ? FrameType.PATH_CHALLENGE : FrameType.PATH_RESPONSE).bytes(f.data);
+      return;
+    case 'close': {
+      const reason = utf8Encoder.encode(f.reason);
+      if (f.application) w.u8(FrameType.APPLICATION_CLOSE).varint(f.errorCode);
+      else w.u8(FrameType.CLOSE).varint(f.errorCode).varint(f.frameType);
+      w.varint(reason.length).bytes(reason);
+      return;
+    }
+    case 'handshake_done':
+      w.u8(FrameType.HANDSHAKE_DONE);
+      return;
+    case 'datagram':
+      encodeDatagramFrameHeader(w, f.data.length, true);
+      w.bytes(f.data);
+      return;
+  }
+}
+
+/** Exactly the number of bytes encodeFrame(w, f) writes. */
+export function frameSize(f: Frame): number {
+  switch (f.type) {
+    case 'padding':
+      return f.length;
+    case 'ping':
+    case 'handshake_done':
+      return 1;
+    case 'ack':
+      return 1 + ackBody(f, undefined);
+    case 'reset_stream':
+      return 1 + varintLength(f.streamId) + varintLength(f.errorCode) + varintLength(f.finalSize);
+    case 'stop_sending':
+      return 1 + varintLength(f.streamId) + varintLength(f.errorCode);
+    case 'new_token':
+      return 1 + varintLength(f.token.length) + f.token.length;
+    case 'stream':
+      return streamFrameOverhead(f.streamId, f.offset, f.data.length, true) + f.data.length;
+    case 'max_data':
+      return 1 + varintLength(f.maximum);
+    case 'max_stream_data':
+      return 1 + varintLength(f.streamId) + varintLength(f.maximum);
+    case 'max_streams':
+      return 1 + varintLength(f.maximum);
+    case 'data_blocked':
+      return 1 + varintLength(f.limit);
+    case 'stream_data_blocked':
+      return 1 + varintLength(f.streamId) + varintLength(f.limit);
+    case 'streams_blocked':
+      return 1 + varintLength(f.limit);
+    case 'new_connection_id':
+      return (
+        1 +
+        varintLength(f.pathId) +
+        varintLength(f.sequence) +
+        varintLength(f.retirePriorTo) +
+        1 +
+        f.connectionId.length +
+        STATELESS_RESET_TOKEN_LENGTH
+      );
+    case 'retire_connection_id':
+      return 1 + varintLength(f.pathId) + varintLength(f.sequence);
+    case 'path_challenge':
+    case 'path_response':
+      return 1 + PATH_CHALLENGE_LENGTH;
+    case 'close': {
+      const reasonLength = utf8Encoder.encode(f.reason).length;
+      return (
+        1 +
+        varintLength(f.errorCode) +
+        (f.application ? 0 : varintLength(f.frameType)) +
+        varintLength(reasonLength) +
+        reasonLength
+      );
+    }
+    case 'datagram':
+      return datagramFrameOverhead(f.data.length, true) + f.data.length;
+  }
+}
+
+/** Encodes `frames` into a new buffer of exactly the right size (tests, tools; the engine writes in place). */
+export function encodeFrames(frames: readonly Frame[]): Uint8Array {
+  let size = 0;
+  for (const f of frames) size += frameSize(f);
+  const w = new Writer(new Uint8Array(size));
+  for (const f of frames) encodeFrame(w, f);
+  return w.buf;
+}
