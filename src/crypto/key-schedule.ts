@@ -1,0 +1,115 @@
+/**
+ * Key phases for one connection (docs/crypto.md §Key updates), after RFC 9001 §6:
+ * the sender switches phase at once; the receiver always holds the next phase's keys
+ * ready, so an update never stalls, and keeps the previous phase's keys until the engine
+ * calls discardPrevious() (three PTOs after the update) for reordered packets.
+ */
+import { DEFAULT_PACKET_AEAD, type PacketAead, PacketKeys } from './packet-protection.js';
+
+export interface OpenedPacket {
+  plaintext: Uint8Array;
+  /** The peer started a key update: we switched too (our next packets carry the new phase). */
+  peerUpdated: boolean;
+  /** First packet in the current phase after we initiated an update: the peer has followed. */
+  peerFollowed: boolean;
+  /** Which receive keys opened it. */
+  keys: 'current' | 'next' | 'previous';
+}
+
+export class KeySchedule {
+  private send: PacketKeys;
+  private receiveCurrent: PacketKeys;
+  private receiveNext: PacketKeys;
+  private receivePrevious: PacketKeys | undefined;
+  private phase: 0 | 1 = 0;
+  private currentPhaseConfirmed = false;
+  private awaitingPeer = false;
+
+  constructor(sendSecret: Uint8Array, receiveSecret: Uint8Array, aead: PacketAead = DEFAULT_PACKET_AEAD) {
+    this.send = PacketKeys.fromSecret(sendSecret, aead);
+    this.receiveCurrent = PacketKeys.fromSecret(receiveSecret, aead);
+    this.receiveNext = this.receiveCurrent.next();
+  }
+
+  /** Key phase bit of the packets we send now. */
+  get keyPhase(): 0 | 1 {
+    return this.phase;
+  }
+
+  /** True once a packet we sent in the current phase has been acknowledged. */
+  get canInitiateUpdate(): boolean {
+    return this.currentPhaseConfirmed;
+  }
+
+  /** True while previous-phase receive keys are still held. */
+  get hasPreviousKeys(): boolean {
+    return this.receivePrevious !== undefined;
+  }
+
+  sendKeys(): PacketKeys {
+    return this.send;
+  }
+
+  sealPacket(buf: Uint8Array, headerLen: number, payloadLen: number, pathId: number, pn: number): number {
+    return this.send.seal(buf, headerLen, payloadLen, pathId, pn);
+  }
+
+  /** The engine calls this when an ACK arrives for a packet sent under the current phase. */
+  confirmCurrentPhase(): void {
+    this.currentPhaseConfirmed = true;
+  }
+
+  /** Switches to the next phase now. Throws if the current phase is not yet confirmed (RFC 9001 §6.1). */
+  initiateUpdate(): void {
+    if (!this.currentPhaseConfirmed) {
+      throw new Error('key update not allowed before a packet of the current phase is acknowledged');
+    }
+    this.advance();
+    this.awaitingPeer = true;
+  }
+
+  /** Drops the previous phase's receive keys: packets still using them are then rejected. */
+  discardPrevious(): void {
+    this.receivePrevious = undefined;
+  }
+
+  /**
+   * Opens a packet whose header protection is already removed. The key phase bit picks the
+   * current keys, or else the next keys (peer-initiated update: we promote and switch our send
+   * keys too) and the previous keys (a reordered packet from before the update). Null if no
+   * key opens it: the caller drops the packet.
+   */
+  openPacket(
+    packet: Uint8Array,
+    headerLen: number,
+    pathId: number,
+    pn: number,
+    keyPhaseBit: number,
+  ): OpenedPacket | null {
+    if ((keyPhaseBit & 1) === this.phase) {
+      const plaintext = this.receiveCurrent.open(packet, headerLen, pathId, pn);
+      if (!plaintext) return null;
+      const peerFollowed = this.awaitingPeer;
+      this.awaitingPeer = false;
+      return { plaintext, peerUpdated: false, peerFollowed, keys: 'current' };
+    }
+    if (this.receivePrevious) {
+      const plaintext = this.receivePrevious.open(packet, headerLen, pathId, pn);
+      if (plaintext) return { plaintext, peerUpdated: false, peerFollowed: false, keys: 'previous' };
+    }
+    const plaintext = this.receiveNext.open(packet, headerLen, pathId, pn);
+    if (!plaintext) return null;
+    this.advance();
+    return { plaintext, peerUpdated: true, peerFollowed: false, keys: 'next' };
+  }
+
+  private advance(): void {
+    this.send = this.send.next();
+    this.receivePrevious = this.receiveCurrent;
+    this.receiveCurrent = this.receiveNext;
+    this.receiveNext = this.receiveCurrent.next();
+    this.phase ^= 1;
+    this.currentPhaseConfirmed = false;
+    this.awaitingPeer = false;
+  }
+}
