@@ -1,0 +1,68 @@
+/**
+ * NewReno as specified for QUIC (RFC 9002 §7.3 and Appendix B).
+ */
+import type { RttEstimator } from '../rtt-estimator.js';
+import {
+  type CongestionController,
+  DEFAULT_MAX_DATAGRAM_SIZE,
+  initialWindow,
+  minimumWindow,
+} from './controller.js';
+
+/** RFC 9002 kLossReductionFactor. */
+const LOSS_REDUCTION_FACTOR = 0.5;
+
+export class NewReno implements CongestionController {
+  private cwnd: number;
+  private threshold = Number.POSITIVE_INFINITY;
+  /** Start of the current recovery period; packets sent at or before it do not count. */
+  private recoveryStart: number | undefined;
+  private readonly maxDatagramSize: number;
+
+  constructor(maxDatagramSize: number = DEFAULT_MAX_DATAGRAM_SIZE) {
+    this.maxDatagramSize = maxDatagramSize;
+    this.cwnd = initialWindow(maxDatagramSize);
+  }
+
+  get window(): number {
+    return this.cwnd;
+  }
+
+  get ssthresh(): number {
+    return this.threshold;
+  }
+
+  get inSlowStart(): boolean {
+    return this.cwnd < this.threshold;
+  }
+
+  onPacketSent(_bytes: number, _now: number): void {}
+
+  onPacketAcked(
+    bytes: number,
+    timeSent: number,
+    _now: number,
+    _rtt: RttEstimator,
+    appLimited: boolean,
+  ): void {
+    if (this.inRecovery(timeSent) || appLimited) return;
+    if (this.inSlowStart) this.cwnd += bytes;
+    else this.cwnd += (this.maxDatagramSize * bytes) / this.cwnd;
+  }
+
+  onCongestionEvent(timeSentOfLatestLost: number, now: number): void {
+    if (this.inRecovery(timeSentOfLatestLost)) return;
+    this.recoveryStart = now;
+    this.threshold = this.cwnd * LOSS_REDUCTION_FACTOR;
+    this.cwnd = Math.max(this.threshold, minimumWindow(this.maxDatagramSize));
+  }
+
+  onPersistentCongestion(): void {
+    this.cwnd = minimumWindow(this.maxDatagramSize);
+    this.recoveryStart = undefined;
+  }
+
+  private inRecovery(timeSent: number): boolean {
+    return this.recoveryStart !== undefined && timeSent <= this.recoveryStart;
+  }
+}

@@ -1,0 +1,327 @@
+/**
+ * Loss detection for one packet-number space (RFC 9002 §6–7.6), clock-free: every
+ * call takes `now` in milliseconds.
+ *
+ * Sent packets live in an array indexed by packet-number offset from the oldest
+ * unacknowledged one, so an ACK costs O(ranges + packets it newly acknowledges), and
+ * the loss scan only visits packets at or below the largest acknowledged — which,
+ * after each scan, are at most `packetThreshold - 1` survivors.
+ */
+import { type RttEstimator, TIMER_GRANULARITY } from './rtt-estimator.js';
+
+export interface SentPacket<T> {
+  pn: number;
+  timeSent: number;
+  /** Bytes on the wire (whole UDP payload for this packet). */
+  size: number;
+  ackEliciting: boolean;
+  /** Counts toward bytes in flight (congestion control). */
+  inFlight: boolean;
+  info: T;
+}
+
+export interface AckOutcome<T> {
+  /** Newly acknowledged packets, ascending packet number. */
+  acked: SentPacket<T>[];
+  /** Packets declared lost by this ACK, ascending packet number. */
+  lost: SentPacket<T>[];
+  rttSampled: boolean;
+  persistentCongestion: boolean;
+}
+
+export interface LossDetectionOptions {
+  rtt: RttEstimator;
+  /** The peer's max_ack_delay (ms); may be changed later through the `maxAckDelay` field. */
+  maxAckDelay: number;
+  /** RFC 9002 kPacketThreshold. */
+  packetThreshold?: number;
+  /** RFC 9002 kTimeThreshold. */
+  timeThreshold?: number;
+}
+
+export interface AckRangeInput {
+  smallest: number;
+  largest: number;
+}
+
+/** RFC 9002 kPersistentCongestionThreshold. */
+const PERSISTENT_CONGESTION_THRESHOLD = 3;
+/** Backoff exponent cap, so the PTO stays a finite number. */
+const MAX_PTO_EXPONENT = 30;
+/** Compact the slot array once this many leading slots are dead and they are half of it. */
+const COMPACT_THRESHOLD = 1024;
+
+export class LossDetection<T> {
+  readonly rtt: RttEstimator;
+  /** The peer's max_ack_delay in ms (transport parameter; 25 by default). */
+  maxAckDelay: number;
+  private readonly packetThreshold: number;
+  private readonly timeThreshold: number;
+
+  /** slots[head] holds packet number headPn; undefined slots are acked, lost or never sent. */
+  private slots: (SentPacket<T> | undefined)[] = [];
+  private head = 0;
+  private headPn = 0;
+  private tracked = 0;
+  private largestSent = -1;
+  private _bytesInFlight = 0;
+  private ackElicitingOutstanding = 0;
+  private timeOfLastAckEliciting = 0;
+  private lossTime: number | undefined;
+  private _ptoCount = 0;
+  private _largestAcked: number | undefined;
+  /** When the first RTT sample was taken: persistent congestion ignores packets sent earlier. */
+  private firstRttSampleAt: number | undefined;
+
+  constructor(opts: LossDetectionOptions) {
+    this.rtt = opts.rtt;
+    this.maxAckDelay = opts.maxAckDelay;
+    this.packetThreshold = opts.packetThreshold ?? 3;
+    this.timeThreshold = opts.timeThreshold ?? 9 / 8;
+  }
+
+  get bytesInFlight(): number {
+    return this._bytesInFlight;
+  }
+
+  get ptoCount(): number {
+    return this._ptoCount;
+  }
+
+  get largestAcked(): number | undefined {
+    return this._largestAcked;
+  }
+
+  /** Packets sent and neither acknowledged nor declared lost. */
+  get unackedCount(): number {
+    return this.tracked;
+  }
+
+  /** Ack-eliciting packets sent and neither acknowledged nor declared lost. */
+  get ackElicitingInFlight(): number {
+    return this.ackElicitingOutstanding;
+  }
+
+  /** Packet numbers must increase; throws RangeError otherwise (a caller bug, not peer input). */
+  onPacketSent(p: SentPacket<T>): void {
+    if (!Number.isSafeInteger(p.pn) || p.pn <= this.largestSent) {
+      throw new RangeError(`packet number ${p.pn} not above ${this.largestSent}`);
+    }
+    if (this.tracked === 0) {
+      this.slots.length = 0;
+      this.head = 0;
+      this.headPn = p.pn;
+    } else {
+      // Packet numbers the caller skipped (never registered) become empty slots.
+      for (let pn = this.headPn + (this.slots.length - this.head); pn < p.pn; pn++)
+        this.slots.push(undefined);
+    }
+    this.slots.push(p);
+    this.tracked++;
+    this.largestSent = p.pn;
+    if (p.inFlight) this._bytesInFlight += p.size;
+    if (p.ackEliciting) {
+      this.ackElicitingOutstanding++;
+      this.timeOfLastAckEliciting = p.timeSent;
+    }
+  }
+
+  /**
+   * Applies one ACK frame. `ranges` are descending as in AckFrame. Returns undefined if
+   * the ranges are malformed or acknowledge a packet number never sent (the caller
+   * closes with PROTOCOL_VIOLATION); state is untouched in that case.
+   */
+  onAckReceived(
+    ranges: readonly AckRangeInput[],
+    ackDelayMs: number,
+    now: number,
+    handshakeConfirmed: boolean,
+  ): AckOutcome<T> | undefined {
+    if (!this.validRanges(ranges)) return undefined;
+    const largestInFrame = ranges[0].largest;
+    if (this._largestAcked === undefined || largestInFrame > this._largestAcked)
+      this._largestAcked = largestInFrame;
+
+    const acked: SentPacket<T>[] = [];
+    let largestNewlyAcked: SentPacket<T> | undefined;
+    let anyAckEliciting = false;
+    if (this.tracked > 0) {
+      const lastPn = this.headPn + (this.slots.length - this.head) - 1;
+      // Smallest range first, so `acked` comes out ascending.
+      for (let r = ranges.length - 1; r >= 0; r--) {
+        const range = ranges[r];
+        if (range.largest < this.headPn) continue;
+        if (range.smallest > lastPn) break;
+        const from = Math.max(range.smallest, this.headPn);
+        const to = Math.min(range.largest, lastPn);
+        for (let pn = from; pn <= to; pn++) {
+          const index = this.head + (pn - this.headPn);
+          const p = this.slots[index];
+          if (p === undefined) continue;
+          this.remove(index, p);
+          acked.push(p);
+          if (p.ackEliciting) anyAckEliciting = true;
+          if (pn === largestInFrame) largestNewlyAcked = p;
+        }
+      }
+    }
+    if (acked.length === 0) return { acked, lost: [], rttSampled: false, persistentCongestion: false };
+
+    let rttSampled = false;
+    if (largestNewlyAcked !== undefined && anyAckEliciting) {
+      this.rtt.update(now - largestNewlyAcked.timeSent, ackDelayMs, this.maxAckDelay, handshakeConfirmed);
+      if (this.firstRttSampleAt === undefined) this.firstRttSampleAt = now;
+      rttSampled = true;
+    }
+    this.advanceHead();
+    const { lost, persistentCongestion } = this.detectLost(now);
+    this._ptoCount = 0;
+    return { acked, lost, rttSampled, persistentCongestion };
+  }
+
+  /** Earliest of loss-time and PTO deadline, or undefined when nothing ack-eliciting is in flight. */
+  deadline(handshakeConfirmed: boolean): number | undefined {
+    if (this.lossTime !== undefined) return this.lossTime;
+    if (this.ackElicitingOutstanding === 0) return undefined;
+    return this.timeOfLastAckEliciting + this.ptoPeriod(handshakeConfirmed);
+  }
+
+  /**
+   * The current probe timeout including backoff. max_ack_delay only counts once the
+   * handshake is confirmed (RFC 9002 §6.2.1). Unlike RFC 9002, the PTO is armed before
+   * confirmation too: Braid's handshake flight has its own retransmission, so data sent
+   * early would otherwise have no timer at all.
+   */
+  ptoPeriod(handshakeConfirmed: boolean): number {
+    const base = this.rtt.pto(handshakeConfirmed ? this.maxAckDelay : 0);
+    return base * 2 ** Math.min(this._ptoCount, MAX_PTO_EXPONENT);
+  }
+
+  /**
+   * Call when now >= deadline(). Either declares packets lost (time threshold) or signals
+   * a PTO: the caller sends `probes` (1 or 2) ack-eliciting packets. Before the deadline
+   * it does nothing.
+   */
+  onTimeout(now: number, handshakeConfirmed: boolean): { lost: SentPacket<T>[]; probes: number } {
+    const deadline = this.deadline(handshakeConfirmed);
+    if (deadline === undefined || now < deadline) return { lost: [], probes: 0 };
+    if (this.lossTime !== undefined) {
+      // Persistent congestion is only established on receipt of an ACK (RFC 9002 §7.6.2).
+      return { lost: this.detectLost(now).lost, probes: 0 };
+    }
+    this._ptoCount++;
+    // Two probes guard against a single lost probe costing another, doubled, PTO.
+    return { lost: [], probes: this.ackElicitingOutstanding >= 2 ? 2 : 1 };
+  }
+
+  /** All unacknowledged packets (e.g. the path was abandoned), ascending; state is cleared. */
+  drainAll(): SentPacket<T>[] {
+    const out: SentPacket<T>[] = [];
+    for (let i = this.head; i < this.slots.length; i++) {
+      const p = this.slots[i];
+      if (p !== undefined) out.push(p);
+    }
+    this.slots = [];
+    this.head = 0;
+    this.headPn = this.largestSent + 1;
+    this.tracked = 0;
+    this._bytesInFlight = 0;
+    this.ackElicitingOutstanding = 0;
+    this.lossTime = undefined;
+    this._ptoCount = 0;
+    return out;
+  }
+
+  /** Up to `count` oldest unacknowledged ack-eliciting packets, for PTO probes that resend data. */
+  oldestUnacked(count: number): SentPacket<T>[] {
+    const out: SentPacket<T>[] = [];
+    for (let i = this.head; i < this.slots.length && out.length < count; i++) {
+      const p = this.slots[i];
+      if (p?.ackEliciting) out.push(p);
+    }
+    return out;
+  }
+
+  private validRanges(ranges: readonly AckRangeInput[]): boolean {
+    if (ranges.length === 0) return false;
+    let previousSmallest = Number.POSITIVE_INFINITY;
+    for (const range of ranges) {
+      const { smallest, largest } = range;
+      if (!Number.isSafeInteger(smallest) || !Number.isSafeInteger(largest)) return false;
+      if (smallest < 0 || smallest > largest || largest >= previousSmallest) return false;
+      previousSmallest = smallest;
+    }
+    return ranges[0].largest <= this.largestSent;
+  }
+
+  private remove(index: number, p: SentPacket<T>): void {
+    this.slots[index] = undefined;
+    this.tracked--;
+    if (p.inFlight) this._bytesInFlight -= p.size;
+    if (p.ackEliciting) this.ackElicitingOutstanding--;
+  }
+
+  /** Skips leading empty slots and occasionally compacts the array. */
+  private advanceHead(): void {
+    if (this.tracked === 0) {
+      this.slots.length = 0;
+      this.head = 0;
+      this.headPn = this.largestSent + 1;
+      return;
+    }
+    while (this.slots[this.head] === undefined) {
+      this.head++;
+      this.headPn++;
+    }
+    if (this.head >= COMPACT_THRESHOLD && this.head * 2 >= this.slots.length) {
+      this.slots.copyWithin(0, this.head);
+      this.slots.length -= this.head;
+      this.head = 0;
+    }
+  }
+
+  /**
+   * RFC 9002 §6.1: packets at or below the largest acknowledged are lost once
+   * `packetThreshold` newer packets are acknowledged or `timeThreshold`·RTT has passed;
+   * the earliest pending time-threshold expiry becomes the loss timer. Also checks for
+   * persistent congestion (§7.6.2) within runs of consecutively numbered lost packets.
+   */
+  private detectLost(now: number): { lost: SentPacket<T>[]; persistentCongestion: boolean } {
+    this.lossTime = undefined;
+    const lost: SentPacket<T>[] = [];
+    const largestAcked = this._largestAcked;
+    if (largestAcked === undefined || this.tracked === 0) return { lost, persistentCongestion: false };
+    const lossDelay = Math.max(
+      this.timeThreshold * Math.max(this.rtt.latestRtt, this.rtt.smoothedRtt),
+      TIMER_GRANULARITY,
+    );
+    const lostSendTime = now - lossDelay;
+    const congestionPeriod = this.rtt.pto(this.maxAckDelay) * PERSISTENT_CONGESTION_THRESHOLD;
+    const sampleAt = this.firstRttSampleAt;
+    let persistentCongestion = false;
+    let runStart: number | undefined;
+
+    const end = Math.min(this.slots.length - 1, this.head + (largestAcked - this.headPn));
+    for (let index = this.head; index <= end; index++) {
+      const p = this.slots[index];
+      if (p === undefined) {
+        runStart = undefined; // acknowledged or unknown: the run of losses is broken
+        continue;
+      }
+      if (p.timeSent <= lostSendTime || largestAcked >= p.pn + this.packetThreshold) {
+        this.remove(index, p);
+        lost.push(p);
+        if (p.ackEliciting && sampleAt !== undefined && p.timeSent > sampleAt) {
+          if (runStart === undefined) runStart = p.timeSent;
+          else if (p.timeSent - runStart > congestionPeriod) persistentCongestion = true;
+        }
+      } else {
+        runStart = undefined;
+        const expiry = p.timeSent + lossDelay;
+        if (this.lossTime === undefined || expiry < this.lossTime) this.lossTime = expiry;
+      }
+    }
+    if (lost.length > 0) this.advanceHead();
+    return { lost, persistentCongestion };
+  }
+}

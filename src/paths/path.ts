@@ -1,0 +1,198 @@
+/**
+ * Everything Braid keeps per path (address pair): its own packet-number space, RTT,
+ * loss detection, congestion control, pacing, ACK generation, anti-amplification and
+ * validation state. Clock-free like the rest of src/paths: `now` is passed in.
+ */
+import type { PathInfo, PathState as PathStatus } from '../engine/types.js';
+import type { SocketAddress } from '../net/address.js';
+import { AckTracker } from './ack-tracker.js';
+import { DEFAULT_MAX_DATAGRAM_SIZE } from './congestion/controller.js';
+import {
+  type CongestionControlKind,
+  type CongestionController,
+  createCongestionController,
+} from './congestion/index.js';
+import { LossDetection, type SentPacket } from './loss-detection.js';
+import { Pacer } from './pacer.js';
+import { DEFAULT_INITIAL_RTT, RttEstimator } from './rtt-estimator.js';
+
+/** RFC 9000 §18.2 default max_ack_delay, assumed for the peer until its parameters arrive. */
+export const DEFAULT_PEER_MAX_ACK_DELAY = 25;
+/** RFC 9000 §8.1: an unvalidated address may receive at most 3× what it sent us. */
+export const AMPLIFICATION_FACTOR = 3;
+
+export interface PathOptions {
+  id: number;
+  local: SocketAddress;
+  remote: SocketAddress;
+  now: number;
+  maxDatagramSize?: number;
+  congestionControl?: CongestionControlKind;
+  /** Our max_ack_delay (ms), which our ACK timing honours. */
+  maxAckDelay: number;
+  /** The peer's max_ack_delay (ms) if already known; see setMaxAckDelay. */
+  peerMaxAckDelay?: number;
+  initialRtt?: number;
+  /** Start validated (e.g. the client's first path, or an address the handshake proved). */
+  validated?: boolean;
+}
+
+export type SendVerdict =
+  | { ok: true }
+  | { ok: false; until?: number; reason: 'cwnd' | 'pacing' | 'amplification' };
+
+export class PathState<T> {
+  readonly id: number;
+  local: SocketAddress;
+  remote: SocketAddress;
+  state: PathStatus = 'validating';
+  /** Destination connection ID used on this path (set by the engine). */
+  remoteCid: Uint8Array = new Uint8Array(0);
+  readonly createdAt: number;
+  readonly maxDatagramSize: number;
+
+  readonly rtt: RttEstimator;
+  readonly loss: LossDetection<T>;
+  readonly cc: CongestionController;
+  readonly pacer: Pacer;
+  readonly acks: AckTracker;
+  nextPacketNumber = 0;
+
+  /** Address validated (RFC 9000 §8): lifts the anti-amplification limit. */
+  validated: boolean;
+  bytesSent = 0;
+  bytesReceived = 0;
+  packetsSent = 0;
+  packetsLost = 0;
+
+  /** Outstanding PATH_CHALLENGE payload, if validation is in progress. */
+  private challenge: Uint8Array | undefined;
+  private challengeSentAt: number | undefined;
+  private pacingBlockedUntil: number | undefined;
+  /** Last time the sender wanted more than cwnd or the pacer allowed (RFC 9002 §7.8). */
+  private lastLimitedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(opts: PathOptions) {
+    this.id = opts.id;
+    this.local = opts.local;
+    this.remote = opts.remote;
+    this.createdAt = opts.now;
+    this.maxDatagramSize = opts.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE;
+    this.validated = opts.validated ?? false;
+    this.rtt = new RttEstimator(opts.initialRtt ?? DEFAULT_INITIAL_RTT);
+    this.loss = new LossDetection<T>({
+      rtt: this.rtt,
+      maxAckDelay: opts.peerMaxAckDelay ?? DEFAULT_PEER_MAX_ACK_DELAY,
+    });
+    this.cc = createCongestionController(opts.congestionControl ?? 'cubic', this.maxDatagramSize);
+    this.pacer = new Pacer({ maxDatagramSize: this.maxDatagramSize });
+    this.acks = new AckTracker({ maxAckDelay: opts.maxAckDelay });
+  }
+
+  /** The peer's max_ack_delay (from its transport parameters), used for PTO and persistent congestion. */
+  setMaxAckDelay(peerMaxAckDelay: number): void {
+    if (Number.isFinite(peerMaxAckDelay) && peerMaxAckDelay >= 0) this.loss.maxAckDelay = peerMaxAckDelay;
+  }
+
+  /** One PTO period without backoff, including the peer's max_ack_delay (for close/drain timers). */
+  pto(): number {
+    return this.rtt.pto(this.loss.maxAckDelay);
+  }
+
+  /** Bytes we may still send before the address is validated; Infinity once it is. */
+  amplificationCredit(): number {
+    if (this.validated) return Number.POSITIVE_INFINITY;
+    return Math.max(0, AMPLIFICATION_FACTOR * this.bytesReceived - this.bytesSent);
+  }
+
+  /** Whether a packet of `bytes` may be sent now, and if not, why (and when, for pacing). */
+  canSend(bytes: number, now: number): SendVerdict {
+    if (bytes > this.amplificationCredit()) return { ok: false, reason: 'amplification' };
+    const cwnd = this.cc.window;
+    if (this.loss.bytesInFlight + bytes > cwnd) {
+      this.lastLimitedAt = now;
+      this.pacingBlockedUntil = undefined;
+      return { ok: false, reason: 'cwnd' };
+    }
+    const srtt = this.rtt.hasSample ? this.rtt.smoothedRtt : undefined;
+    const until = this.pacer.delayUntil(bytes, now, cwnd, srtt);
+    if (until !== undefined) {
+      this.lastLimitedAt = now;
+      this.pacingBlockedUntil = until;
+      return { ok: false, until, reason: 'pacing' };
+    }
+    this.pacingBlockedUntil = undefined;
+    return { ok: true };
+  }
+
+  /** When the pacer will next let a packet go, if the last canSend was refused for pacing. */
+  pacingDeadline(): number | undefined {
+    return this.pacingBlockedUntil;
+  }
+
+  /** Registers a sent packet with loss detection, congestion control, pacing and counters. */
+  onPacketSent(packet: SentPacket<T>, now: number): void {
+    this.loss.onPacketSent(packet);
+    if (packet.pn >= this.nextPacketNumber) this.nextPacketNumber = packet.pn + 1;
+    this.packetsSent++;
+    this.bytesSent += packet.size;
+    this.pacingBlockedUntil = undefined;
+    if (!packet.inFlight) return;
+    this.cc.onPacketSent(packet.size, now);
+    this.pacer.onSend(packet.size, now);
+    // A send that (nearly) fills the window counts as window-limited.
+    if (this.loss.bytesInFlight + this.maxDatagramSize > this.cc.window) this.lastLimitedAt = now;
+  }
+
+  /** Feeds one newly acknowledged packet (from loss.onAckReceived) to congestion control. */
+  onPacketAcked(packet: SentPacket<T>, now: number): void {
+    if (!packet.inFlight) return;
+    // Window growth needs the sender to have been limited by cwnd or pacing since this
+    // packet left; otherwise the window was not the bottleneck and must not grow.
+    const appLimited = this.lastLimitedAt < packet.timeSent;
+    this.cc.onPacketAcked(packet.size, packet.timeSent, now, this.rtt, appLimited);
+  }
+
+  /** Starts (or restarts) validation with a PATH_CHALLENGE carrying `data`. */
+  startValidation(data: Uint8Array, now: number): void {
+    this.challenge = Uint8Array.from(data);
+    this.challengeSentAt = now;
+    if (!this.validated) this.state = 'validating';
+  }
+
+  /** When the outstanding PATH_CHALLENGE was sent, if any. */
+  get challengePendingSince(): number | undefined {
+    return this.challenge === undefined ? undefined : this.challengeSentAt;
+  }
+
+  /** A PATH_RESPONSE arrived: true (and the path is validated) if it echoes our challenge. */
+  onPathResponse(data: Uint8Array): boolean {
+    const expected = this.challenge;
+    if (expected === undefined || expected.length !== data.length) return false;
+    for (let i = 0; i < expected.length; i++) if (expected[i] !== data[i]) return false;
+    this.challenge = undefined;
+    this.challengeSentAt = undefined;
+    this.validated = true;
+    if (this.state === 'validating') this.state = 'active';
+    return true;
+  }
+
+  info(): PathInfo {
+    const sampled = this.rtt.hasSample;
+    return {
+      id: this.id,
+      local: this.local,
+      remote: this.remote,
+      state: this.state,
+      srtt: sampled ? this.rtt.smoothedRtt : undefined,
+      rttvar: sampled ? this.rtt.rttVar : undefined,
+      minRtt: sampled ? this.rtt.minRtt : undefined,
+      congestionWindow: this.cc.window,
+      bytesInFlight: this.loss.bytesInFlight,
+      bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived,
+      packetsSent: this.packetsSent,
+      packetsLost: this.packetsLost,
+    };
+  }
+}
