@@ -1,0 +1,86 @@
+/**
+ * Receive-side flow control for one stream or the whole connection: tracks the
+ * limit we advertised, checks the peer against it, and decides when to advertise
+ * more (MAX_STREAM_DATA / MAX_DATA). The window auto-tunes: when the application
+ * drains it faster than once per two round trips, the window doubles (up to max),
+ * so a fast transfer is not throttled by a small initial window.
+ */
+export class ReceiveWindow {
+  private windowSize: number;
+  private readonly maxWindow: number;
+  private advertised: number;
+  private consumed = 0;
+  private highest = 0;
+  /** When the current window started being consumed (previous update, or first consumption). */
+  private epochStart: number | undefined;
+
+  constructor(initial: number, max: number) {
+    this.windowSize = initial;
+    this.maxWindow = Math.max(initial, max);
+    this.advertised = initial;
+  }
+
+  /** The limit we advertised (absolute offset). */
+  get limit(): number {
+    return this.advertised;
+  }
+
+  get window(): number {
+    return this.windowSize;
+  }
+
+  get consumedBytes(): number {
+    return this.consumed;
+  }
+
+  get highestReceived(): number {
+    return this.highest;
+  }
+
+  /** The peer sent up to highestOffset. false when that exceeds our limit (FLOW_CONTROL_ERROR). */
+  onReceived(highestOffset: number): boolean {
+    if (highestOffset > this.advertised) return false;
+    if (highestOffset > this.highest) this.highest = highestOffset;
+    return true;
+  }
+
+  /**
+   * The application consumed `bytes`. Returns the new limit to advertise once at
+   * least half the window was consumed since the last update, else undefined.
+   */
+  onConsumed(bytes: number, now: number, srtt: number | undefined): number | undefined {
+    if (bytes <= 0) return undefined;
+    this.consumed += bytes;
+    if (this.epochStart === undefined) this.epochStart = now;
+    if (this.advertised - this.consumed > this.windowSize / 2) return undefined;
+    if (srtt !== undefined && now - this.epochStart < 2 * srtt && this.windowSize < this.maxWindow) {
+      this.windowSize = Math.min(this.windowSize * 2, this.maxWindow);
+    }
+    this.epochStart = now;
+    const next = this.consumed + this.windowSize;
+    if (next <= this.advertised) return undefined;
+    this.advertised = next;
+    return next;
+  }
+}
+
+/** Send-side credit: the limit the peer granted (MAX_DATA / MAX_STREAM_DATA). */
+export class SendCredit {
+  limit: number;
+
+  constructor(initial: number) {
+    this.limit = initial;
+  }
+
+  /** Raises the limit; decreases are ignored (frames may be reordered). Returns true if it grew. */
+  raise(max: number): boolean {
+    if (max <= this.limit) return false;
+    this.limit = max;
+    return true;
+  }
+
+  /** Credit left after `used` bytes. */
+  available(used: number): number {
+    return used >= this.limit ? 0 : this.limit - used;
+  }
+}
