@@ -106,3 +106,75 @@ export interface TransportConfig {
   /** Congestion controller. */
   congestionControl: 'cubic' | 'newreno';
 }
+
+export type ConnectionState = 'handshaking' | 'established' | 'closing' | 'draining' | 'closed';
+
+/** What the Node shell and the simulator need from one session's state machine. */
+export interface EngineConnection {
+  readonly role: SessionRole;
+  /** Unique per endpoint; stable for the connection's life. */
+  readonly handle: number;
+  readonly state: ConnectionState;
+  /** The peer's static public key (available after 'handshake-complete'). */
+  readonly remoteKey: Uint8Array | undefined;
+  /** Exported value bound to this handshake, for application-level authentication. */
+  channelBinding(): Uint8Array;
+  readonly stats: ConnectionStats;
+  readonly paths: PathInfo[];
+
+  pollEvent(): ConnectionEvent | undefined;
+
+  /** Returns undefined when the peer's stream limit is reached (wait for 'streams-available'). */
+  openStream(bidirectional: boolean): StreamId | undefined;
+  /**
+   * Queues bytes; returns how many were accepted (fewer than data.length when the
+   * stream's send buffer is full: wait for 'stream-writable'). The engine keeps a
+   * reference to `data` until acknowledged: callers must not mutate it.
+   */
+  writeStream(id: StreamId, data: Uint8Array): number;
+  /** Marks the end of the sending side (FIN). */
+  finishStream(id: StreamId): void;
+  /**
+   * Reads up to maxBytes in order. `data` is undefined when nothing is readable now;
+   * `fin` is true once every byte up to the peer's FIN has been returned.
+   */
+  readStream(id: StreamId, maxBytes?: number): { data: Uint8Array | undefined; fin: boolean };
+  resetStream(id: StreamId, errorCode: number): void;
+  stopSending(id: StreamId, errorCode: number): void;
+  /** false if datagrams are unsupported by the peer, too large, or the queue is full. */
+  sendDatagram(data: Uint8Array): boolean;
+  readonly maxDatagramSize: number;
+  close(errorCode: number, reason: string): void;
+}
+
+export interface EndpointStats {
+  /** Datagrams dropped before reaching a session, by reason. */
+  drops: Record<string, number>;
+  datagramsReceived: number;
+  datagramsSent: number;
+}
+
+export type EndpointEvent =
+  /** A server accepted a new session (the handshake may still be completing). */
+  | { type: 'incoming'; connection: EngineConnection }
+  /** A connection reached 'closed' and its state has been released. */
+  | { type: 'connection-closed'; connection: EngineConnection };
+
+/** The sans-I/O endpoint: routes datagrams to sessions by connection ID. */
+export interface EngineEndpoint {
+  receive(data: Uint8Array, local: SocketAddress, remote: SocketAddress, now: number): void;
+  pollTransmit(now: number): Transmit | undefined;
+  nextDeadline(): number | undefined;
+  onTimeout(now: number): void;
+  pollEndpointEvent(): EndpointEvent | undefined;
+  /** Starts a client session. `serverKey` pins the server (Noise IK); without it, XX (trust on first use). */
+  connect(
+    remote: SocketAddress,
+    local: SocketAddress,
+    options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig> },
+    now: number,
+  ): EngineConnection;
+  readonly stats: EndpointStats;
+  /** Connections that have pending events or state changes since the last call (to avoid scanning all). */
+  drainDirty(): EngineConnection[];
+}

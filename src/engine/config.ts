@@ -1,0 +1,72 @@
+import type { TransportConfig } from './types.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/**
+ * Defaults chosen for a general-purpose library: windows large enough for
+ * ~1 Gbit/s at 50 ms RTT once auto-tuned, limits small enough that one
+ * session cannot hold more than a few tens of MiB.
+ */
+export const DEFAULT_TRANSPORT_CONFIG: Readonly<TransportConfig> = Object.freeze({
+  idleTimeout: 30_000,
+  initialStreamWindow: 256 * KiB,
+  maxStreamWindow: 16 * MiB,
+  initialConnectionWindow: 1 * MiB,
+  maxConnectionWindow: 32 * MiB,
+  maxConcurrentBidiStreams: 100,
+  maxConcurrentUniStreams: 100,
+  sendBufferSize: 4 * MiB,
+  maxDatagramFrameSize: 1200,
+  // 1200 bytes fits every IPv6 path (minimum MTU 1280 minus headers), as in QUIC.
+  maxUdpPayloadSize: 1200,
+  keyUpdateInterval: 1 << 22,
+  maxAckDelay: 25,
+  handshakeTimeout: 10_000,
+  congestionControl: 'cubic',
+});
+
+export class ConfigError extends Error {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = 'ConfigError';
+    this.field = field;
+  }
+}
+
+function positiveInteger(field: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(field, `must be an integer in [${min}, ${max}], got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Merges user overrides onto the defaults and validates every field, naming the bad one. */
+export function resolveTransportConfig(overrides: Partial<TransportConfig> = {}): TransportConfig {
+  if (overrides === null || typeof overrides !== 'object') {
+    throw new ConfigError('transport', 'must be an object');
+  }
+  const c: TransportConfig = { ...DEFAULT_TRANSPORT_CONFIG, ...overrides };
+  const limit = 2 ** 53 - 1;
+  positiveInteger('transport.idleTimeout', c.idleTimeout, 0, 2 ** 31);
+  positiveInteger('transport.initialStreamWindow', c.initialStreamWindow, 1, limit);
+  positiveInteger('transport.maxStreamWindow', c.maxStreamWindow, c.initialStreamWindow, limit);
+  positiveInteger('transport.initialConnectionWindow', c.initialConnectionWindow, 1, limit);
+  positiveInteger('transport.maxConnectionWindow', c.maxConnectionWindow, c.initialConnectionWindow, limit);
+  positiveInteger('transport.maxConcurrentBidiStreams', c.maxConcurrentBidiStreams, 0, 2 ** 40);
+  positiveInteger('transport.maxConcurrentUniStreams', c.maxConcurrentUniStreams, 0, 2 ** 40);
+  positiveInteger('transport.sendBufferSize', c.sendBufferSize, 1, limit);
+  positiveInteger('transport.maxDatagramFrameSize', c.maxDatagramFrameSize, 0, 65535);
+  positiveInteger('transport.maxUdpPayloadSize', c.maxUdpPayloadSize, 1200, 65527);
+  positiveInteger('transport.keyUpdateInterval', c.keyUpdateInterval, 16, 2 ** 40);
+  positiveInteger('transport.maxAckDelay', c.maxAckDelay, 0, 2 ** 14);
+  positiveInteger('transport.handshakeTimeout', c.handshakeTimeout, 100, 2 ** 31);
+  if (c.congestionControl !== 'cubic' && c.congestionControl !== 'newreno') {
+    throw new ConfigError(
+      'transport.congestionControl',
+      `must be 'cubic' or 'newreno', got ${String(c.congestionControl)}`,
+    );
+  }
+  return c;
+}

@@ -1,0 +1,1478 @@
+/**
+ * One Braid session as a pure state machine (sans-I/O). The Endpoint feeds it
+ * datagrams already routed by connection ID, API calls and `now`; it produces
+ * datagrams (with the address pair to use), a deadline and events.
+ *
+ * Layout of this file: construction & handshake → receive path → frame handling →
+ * transmit path (packetizer) → timers → application API.
+ */
+
+import { channelBindingFrom } from '../crypto/identity.js';
+import { KeySchedule } from '../crypto/key-schedule.js';
+import type { HandshakeState, KeyPair } from '../crypto/noise/index.js';
+import { HeaderProtection, protectHeader, unprotectHeader } from '../crypto/packet-protection.js';
+import { ReplayWindow } from '../crypto/replay-window.js';
+import { addressKey, type SocketAddress, type Transmit } from '../net/address.js';
+import type { SentPacket } from '../paths/loss-detection.js';
+import { PathState } from '../paths/path.js';
+import { TransportError, transportErrorName, WireError } from '../wire/errors.js';
+import { decodeFrames, encodeFrame, frameSize } from '../wire/frame-codec.js';
+import {
+  type AckFrame,
+  type Frame,
+  FrameType,
+  isAckEliciting,
+  type NewConnectionIdFrame,
+} from '../wire/frames.js';
+import { BRAID_VERSION_1, type HandshakePacket, type InitialPacket } from '../wire/packet.js';
+import {
+  decodePacketNumber,
+  encodeHandshake,
+  encodeInitial,
+  encodePacketNumber,
+  parseShortHeader,
+  statelessResetToken,
+  writeShortHeader,
+} from '../wire/packet-codec.js';
+import {
+  decodeTransportParameters,
+  encodeTransportParameters,
+  type TransportParameters,
+} from '../wire/transport-params.js';
+import { Writer } from '../wire/varint.js';
+import {
+  createHandshake,
+  HandshakePattern,
+  type HandshakePatternId,
+  handshakePrologue,
+} from './handshake.js';
+import { bytesEqual, type EndpointSecrets, type RandomSource } from './secrets.js';
+import { StreamError, StreamUsageError } from './streams/errors.js';
+import { StreamMap } from './streams/stream-map.js';
+import type {
+  CloseInfo,
+  CloseSource,
+  ConnectionEvent,
+  ConnectionState,
+  ConnectionStats,
+  EngineConnection,
+  PathInfo,
+  SessionRole,
+  StreamId,
+  TransportConfig,
+} from './types.js';
+
+/** What a sent packet carried, so an ACK or a loss can be applied to the right state. */
+type SentRecord =
+  | { kind: 'stream'; id: StreamId; offset: number; length: number; fin: boolean }
+  | { kind: 'control'; frame: Frame }
+  | { kind: 'ack'; pathId: number; largest: number }
+  | { kind: 'datagram' }
+  | { kind: 'ping' };
+
+interface SentInfo {
+  records: SentRecord[];
+  /** Key generation (count of updates so far), not the 1-bit phase, so old packets can't confirm a new phase. */
+  keyGeneration: number;
+}
+
+type Sent = SentPacket<SentInfo>;
+
+const AEAD_TAG = 16;
+/** Handshake messages are retransmitted whole, starting at this interval (ms), doubling. */
+const HANDSHAKE_RETRANSMIT_INITIAL = 400;
+const MAX_DATAGRAM_QUEUE = 256;
+const CLOSE_REASON_MAX = 256;
+const NEW_CID_COUNT = 3;
+
+export interface ConnectionOptions {
+  role: SessionRole;
+  handle: number;
+  config: TransportConfig;
+  staticKey: KeyPair;
+  random: RandomSource;
+  secrets: EndpointSecrets;
+  cidLength: number;
+  now: number;
+  local: SocketAddress;
+  remote: SocketAddress;
+  /** Called whenever the connection has something new to send or report. */
+  onWake: (conn: Connection) => void;
+  /** Register / forget a local connection ID for routing. */
+  registerCid: (cid: Uint8Array, conn: Connection) => void;
+  unregisterCid: (cid: Uint8Array) => void;
+  onHandshakeConfirmed?: (conn: Connection) => void;
+  /** A stateless-reset token the peer gave us: the endpoint matches unroutable packets against it. */
+  registerResetToken?: (token: Uint8Array, conn: Connection) => void;
+}
+
+interface LocalCid {
+  sequence: number;
+  cid: Uint8Array;
+  resetToken: Uint8Array;
+}
+
+interface PeerCid {
+  sequence: number;
+  cid: Uint8Array;
+  resetToken: Uint8Array | undefined;
+}
+
+export class Connection implements EngineConnection {
+  readonly role: SessionRole;
+  readonly handle: number;
+  private _state: ConnectionState = 'handshaking';
+  private readonly config: TransportConfig;
+  private readonly staticKey: KeyPair;
+  private readonly random: RandomSource;
+  private readonly secrets: EndpointSecrets;
+  private readonly cidLength: number;
+  private readonly onWake: (conn: Connection) => void;
+  private readonly registerCid: (cid: Uint8Array, conn: Connection) => void;
+  private readonly unregisterCid: (cid: Uint8Array) => void;
+  private readonly onHandshakeConfirmed: ((conn: Connection) => void) | undefined;
+  private readonly registerResetToken: ((token: Uint8Array, conn: Connection) => void) | undefined;
+
+  // --- handshake ---
+  private handshake: HandshakeState | undefined;
+  private pattern: HandshakePatternId = HandshakePattern.IK;
+  /** Datagram of our latest handshake message, resent on timeout or duplicate. */
+  private handshakeFlight: Uint8Array | undefined;
+  private handshakeFlightPending = false;
+  private handshakeRetransmitAt: number | undefined;
+  private handshakeRetransmitInterval = HANDSHAKE_RETRANSMIT_INITIAL;
+  private handshakeDeadline: number;
+  private handshakeConfirmed = false;
+  private handshakeHash: Uint8Array | undefined;
+  private _remoteKey: Uint8Array | undefined;
+  /** Client: the DCID of its first INITIAL, and the token/Retry it got. */
+  originalDcid: Uint8Array;
+  private retryScid: Uint8Array | undefined;
+  private retryToken: Uint8Array = new Uint8Array(0);
+  private expectedServerKey: Uint8Array | undefined;
+  private peerParams: TransportParameters | undefined;
+  /** Server: the INITIAL's DCID stays routable until the handshake is confirmed. */
+  initialDcidAlias: Uint8Array | undefined;
+  /** Server: refuse after completing the handshake (unauthorized client key). */
+  private refuseWith: { code: number; reason: string } | undefined;
+  private authorize: ((key: Uint8Array) => boolean) | undefined;
+
+  // --- keys ---
+  private keys: KeySchedule | undefined;
+  private sendHp: HeaderProtection | undefined;
+  private recvHp: HeaderProtection | undefined;
+  private discardPreviousKeysAt: number | undefined;
+  private packetsInPhase = 0;
+  private keyGeneration = 0;
+
+  // --- connection IDs ---
+  private readonly localCids: LocalCid[] = [];
+  private nextLocalCidSequence = 0;
+  private readonly peerCids: PeerCid[] = [];
+  private peerResetTokens: Uint8Array[] = [];
+
+  // --- paths ---
+  private readonly pathList: PathState<SentInfo>[] = [];
+  private readonly replay = new Map<number, ReplayWindow>();
+  private activePath!: PathState<SentInfo>;
+  private probesPending = 0;
+
+  // --- streams & flow control ---
+  private readonly streams: StreamMap;
+  private readonly controlQueue: Frame[] = [];
+  private readonly datagramQueue: Uint8Array[] = [];
+  private pingPending = false;
+
+  // --- lifecycle ---
+  private idleDeadline: number | undefined;
+  private closeDeadline: number | undefined;
+  private closeInfo: CloseInfo | undefined;
+  private closeFramePending = false;
+  private lastCloseSentAt = -Infinity;
+  private readonly events: ConnectionEvent[] = [];
+  private readonly _stats: ConnectionStats = {
+    packetsSent: 0,
+    packetsReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    packetsLost: 0,
+    drops: {},
+    keyUpdates: 0,
+  };
+
+  constructor(options: ConnectionOptions) {
+    this.role = options.role;
+    this.handle = options.handle;
+    this.config = options.config;
+    this.staticKey = options.staticKey;
+    this.random = options.random;
+    this.secrets = options.secrets;
+    this.cidLength = options.cidLength;
+    this.onWake = options.onWake;
+    this.registerCid = options.registerCid;
+    this.unregisterCid = options.unregisterCid;
+    this.onHandshakeConfirmed = options.onHandshakeConfirmed;
+    this.registerResetToken = options.registerResetToken;
+    this.handshakeDeadline = options.now + options.config.handshakeTimeout;
+    this.originalDcid = new Uint8Array(0);
+    this.streams = StreamMap.fromConfig(options.role, options.config);
+    this.issueLocalCid();
+    this.addPath(0, options.local, options.remote, options.now);
+  }
+
+  // ───────────────────────────── construction & handshake ─────────────────────────────
+
+  /** Client: starts the handshake. IK when `serverKey` is known, XX otherwise. */
+  startClient(serverKey: Uint8Array | undefined, now: number): void {
+    this.expectedServerKey = serverKey;
+    this.pattern = serverKey ? HandshakePattern.IK : HandshakePattern.XX;
+    this.originalDcid = this.random(Math.max(8, this.cidLength));
+    this.activePath.remoteCid = this.originalDcid;
+    // Anti-amplification protects others from servers; a client chose its server itself.
+    this.activePath.validated = true;
+    this.sendInitial(now);
+  }
+
+  private sendInitial(now: number): void {
+    const dcid = this.retryScid ?? this.originalDcid;
+    const scid = this.localCids[0].cid;
+    this.handshake = createHandshake({
+      pattern: this.pattern,
+      initiator: true,
+      prologue: handshakePrologue(this.pattern, dcid, scid),
+      staticKey: this.staticKey,
+      remoteStatic: this.expectedServerKey,
+      random: this.random,
+    });
+    const payload = this.pattern === HandshakePattern.IK ? this.encodeOwnParams() : new Uint8Array(0);
+    const message = this.handshake.writeMessage(payload);
+    this.setHandshakeFlight(
+      encodeInitial({
+        kind: 'initial',
+        version: BRAID_VERSION_1,
+        dcid,
+        scid,
+        token: this.retryToken,
+        pattern: this.pattern,
+        payload: message,
+      }),
+      now,
+    );
+  }
+
+  /** Client: a RETRY arrived. Accepted once, before any server handshake message. */
+  handleRetry(scid: Uint8Array, token: Uint8Array, now: number): void {
+    if (
+      this.role !== 'client' ||
+      this.retryScid ||
+      this.handshake?.messageIndex !== 1 ||
+      token.length === 0
+    ) {
+      this.drop('unexpected-retry');
+      return;
+    }
+    this.retryScid = scid;
+    this.retryToken = token;
+    this.activePath.remoteCid = scid;
+    this.sendInitial(now);
+  }
+
+  /**
+   * Server: processes the first INITIAL. Returns false (and the caller forgets this
+   * connection) if the Noise message does not authenticate, so junk creates no state.
+   */
+  acceptInitial(
+    packet: InitialPacket,
+    authorize: (key: Uint8Array) => boolean,
+    addressValidated: boolean,
+    originalDcid: Uint8Array,
+    datagramLength: number,
+    now: number,
+  ): boolean {
+    if (packet.pattern !== HandshakePattern.IK && packet.pattern !== HandshakePattern.XX) return false;
+    this.pattern = packet.pattern as HandshakePatternId;
+    this.authorize = authorize;
+    this.originalDcid = originalDcid;
+    if (!bytesEqual(originalDcid, packet.dcid)) this.retryScid = packet.dcid;
+    this.activePath.remoteCid = packet.scid;
+    this.activePath.bytesReceived += datagramLength;
+    if (addressValidated) this.activePath.validated = true;
+    try {
+      this.handshake = createHandshake({
+        pattern: this.pattern,
+        initiator: false,
+        prologue: handshakePrologue(this.pattern, packet.dcid, packet.scid),
+        staticKey: this.staticKey,
+        random: this.random,
+      });
+      const payload = this.handshake.readMessage(packet.payload);
+      if (this.pattern === HandshakePattern.IK) {
+        if (!this.applyPeerParams(payload)) return false;
+        this.checkClientKey();
+      }
+      const reply = this.handshake.writeMessage(this.encodeOwnParams());
+      this.setHandshakeFlight(this.handshakePacket(1, reply), now);
+      if (this.handshake.isComplete) this.completeHandshake(now);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A duplicate INITIAL (our reply was lost): resend the cached reply. */
+  handleDuplicateInitial(datagramLength: number): void {
+    this.activePath.bytesReceived += datagramLength;
+    if (this.handshakeFlight && !this.handshakeConfirmed) {
+      this.handshakeFlightPending = true;
+      this.wake();
+    }
+  }
+
+  handleHandshakePacket(packet: HandshakePacket, datagramLength: number, now: number): void {
+    const hs = this.handshake;
+    this.activePath.bytesReceived += datagramLength;
+    if (!hs || hs.isComplete || packet.messageIndex !== hs.messageIndex) {
+      // A retransmission of a message we already processed: the peer lost our reply.
+      if (hs && packet.messageIndex < hs.messageIndex && this.handshakeFlight && !this.handshakeConfirmed) {
+        this.handshakeFlightPending = true;
+        this.wake();
+      } else {
+        this.drop('handshake-unexpected');
+      }
+      return;
+    }
+    let payload: Uint8Array;
+    try {
+      payload = hs.readMessage(packet.payload);
+    } catch {
+      // Undecryptable handshake message: forged or corrupted. The Noise state is now
+      // unusable, so fail the handshake rather than hang.
+      this.drop('handshake-decrypt');
+      this.enterClosed(
+        'protocol',
+        TransportError.PROTOCOL_VIOLATION,
+        false,
+        'handshake message failed to authenticate',
+      );
+      return;
+    }
+    if (this.role === 'client') {
+      // Message 1 comes from the server: its transport parameters and, in XX, its static key.
+      this.activePath.remoteCid = packet.scid;
+      this.activePath.validated = true;
+      if (!this.applyPeerParams(payload)) return;
+      if (!this.checkServerParams()) return;
+      if (this.pattern === HandshakePattern.XX) {
+        const message = hs.writeMessage(this.encodeOwnParams());
+        this.setHandshakeFlight(this.handshakePacket(2, message), now);
+      } else {
+        this.handshakeFlight = undefined;
+        this.handshakeRetransmitAt = undefined;
+      }
+    } else {
+      // XX message 2 from the client: its static key and transport parameters.
+      if (!this.applyPeerParams(payload)) return;
+      this.checkClientKey();
+      this.handshakeFlight = undefined;
+      this.handshakeRetransmitAt = undefined;
+    }
+    if (hs.isComplete) this.completeHandshake(now);
+    this.wake();
+  }
+
+  private handshakePacket(messageIndex: number, payload: Uint8Array): Uint8Array {
+    return encodeHandshake({
+      kind: 'handshake',
+      version: BRAID_VERSION_1,
+      dcid: this.activePath.remoteCid,
+      scid: this.localCids[0].cid,
+      messageIndex,
+      payload,
+    });
+  }
+
+  private setHandshakeFlight(datagram: Uint8Array, now: number): void {
+    this.handshakeFlight = datagram;
+    this.handshakeFlightPending = true;
+    this.handshakeRetransmitInterval = HANDSHAKE_RETRANSMIT_INITIAL;
+    this.handshakeRetransmitAt = now + this.handshakeRetransmitInterval;
+    this.wake();
+  }
+
+  private encodeOwnParams(): Uint8Array {
+    const c = this.config;
+    const params: Partial<TransportParameters> = {
+      idleTimeout: c.idleTimeout,
+      maxUdpPayloadSize: c.maxUdpPayloadSize,
+      initialMaxData: c.initialConnectionWindow,
+      initialMaxStreamDataBidiLocal: c.initialStreamWindow,
+      initialMaxStreamDataBidiRemote: c.initialStreamWindow,
+      initialMaxStreamDataUni: c.initialStreamWindow,
+      initialMaxStreamsBidi: c.maxConcurrentBidiStreams,
+      initialMaxStreamsUni: c.maxConcurrentUniStreams,
+      maxAckDelay: c.maxAckDelay,
+      activeConnectionIdLimit: NEW_CID_COUNT + 1,
+      maxDatagramFrameSize: c.maxDatagramFrameSize,
+      initialSourceConnectionId: this.localCids[0].cid,
+    };
+    if (this.role === 'server') {
+      params.originalDestinationConnectionId = this.originalDcid;
+      if (this.retryScid) params.retrySourceConnectionId = this.retryScid;
+      params.statelessResetToken = this.localCids[0].resetToken;
+    }
+    return encodeTransportParameters(params);
+  }
+
+  private applyPeerParams(payload: Uint8Array): boolean {
+    try {
+      this.peerParams = decodeTransportParameters(payload);
+    } catch (err) {
+      const code = err instanceof WireError ? err.code : TransportError.TRANSPORT_PARAMETER_ERROR;
+      this.enterClosed('protocol', code, false, 'malformed transport parameters');
+      return false;
+    }
+    const p = this.peerParams;
+    if (p.initialSourceConnectionId && !bytesEqual(p.initialSourceConnectionId, this.activePath.remoteCid)) {
+      this.enterClosed(
+        'protocol',
+        TransportError.TRANSPORT_PARAMETER_ERROR,
+        false,
+        'initial_source_connection_id mismatch',
+      );
+      return false;
+    }
+    // Braid peers advertise one stream window for every stream type (TransportConfig has one);
+    // the smallest of the three is the safe reading of a peer that differs.
+    this.streams.applyPeerLimits({
+      initialStreamWindow: Math.min(
+        p.initialMaxStreamDataBidiLocal,
+        p.initialMaxStreamDataBidiRemote,
+        p.initialMaxStreamDataUni,
+      ),
+      initialConnectionWindow: p.initialMaxData,
+      maxBidiStreams: p.initialMaxStreamsBidi,
+      maxUniStreams: p.initialMaxStreamsUni,
+    });
+    if (p.statelessResetToken) this.addPeerResetToken(p.statelessResetToken);
+    this.peerCids.push({ sequence: 0, cid: this.activePath.remoteCid, resetToken: p.statelessResetToken });
+    for (const path of this.pathList) path.setMaxAckDelay(p.maxAckDelay);
+    return true;
+  }
+
+  /** Client: the server must echo the CIDs we used, which defeats forged Retry packets. */
+  private checkServerParams(): boolean {
+    const p = this.peerParams!;
+    const odcidOk =
+      p.originalDestinationConnectionId && bytesEqual(p.originalDestinationConnectionId, this.originalDcid);
+    const retryOk = this.retryScid
+      ? p.retrySourceConnectionId !== undefined && bytesEqual(p.retrySourceConnectionId, this.retryScid)
+      : p.retrySourceConnectionId === undefined;
+    if (!odcidOk || !retryOk) {
+      this.enterClosed(
+        'protocol',
+        TransportError.TRANSPORT_PARAMETER_ERROR,
+        false,
+        'connection ID authentication failed',
+      );
+      return false;
+    }
+    return true;
+  }
+
+  private checkClientKey(): void {
+    const key = this.handshake?.remoteStaticKey();
+    if (!key || !this.authorize?.(key)) {
+      this.refuseWith = { code: TransportError.UNAUTHORIZED_KEY, reason: 'client key not authorized' };
+    }
+  }
+
+  private completeHandshake(now: number): void {
+    const hs = this.handshake!;
+    const split = hs.split();
+    this.handshakeHash = hs.handshakeHash();
+    this._remoteKey = hs.remoteStaticKey();
+    const clientToServer = split.initiatorKey;
+    const serverToClient = split.responderKey;
+    const [sendSecret, recvSecret] =
+      this.role === 'client' ? [clientToServer, serverToClient] : [serverToClient, clientToServer];
+    this.keys = new KeySchedule(sendSecret, recvSecret);
+    this.sendHp = HeaderProtection.fromSecret(sendSecret);
+    this.recvHp = HeaderProtection.fromSecret(recvSecret);
+    this.handshake = hs; // keep messageIndex for duplicate detection
+    this._state = 'established';
+    this.touchIdle(now);
+    if (this.refuseWith) {
+      this.close(this.refuseWith.code, this.refuseWith.reason, false, now);
+      return;
+    }
+    for (let i = 0; i < NEW_CID_COUNT; i++) this.controlQueue.push(this.newCidFrame(this.issueLocalCid()));
+    if (this.role === 'client') {
+      // Our first short-header packet confirms the handshake to the server; make sure one goes out.
+      this.pingPending = true;
+    }
+    this.events.push({ type: 'handshake-complete', remoteKey: this._remoteKey ?? new Uint8Array(0) });
+    this.wake();
+  }
+
+  private confirmHandshake(): void {
+    if (this.handshakeConfirmed) return;
+    this.handshakeConfirmed = true;
+    this.handshakeFlight = undefined;
+    this.handshakeFlightPending = false;
+    this.handshakeRetransmitAt = undefined;
+    if (this.initialDcidAlias) {
+      this.unregisterCid(this.initialDcidAlias);
+      this.initialDcidAlias = undefined;
+    }
+    this.onHandshakeConfirmed?.(this);
+  }
+
+  get wasConfirmed(): boolean {
+    return this.handshakeConfirmed;
+  }
+
+  // ───────────────────────────── connection IDs & paths ─────────────────────────────
+
+  private issueLocalCid(): LocalCid {
+    const cid = this.random(this.cidLength);
+    const entry: LocalCid = {
+      sequence: this.nextLocalCidSequence++,
+      cid,
+      resetToken: this.secrets.statelessResetToken(cid),
+    };
+    this.localCids.push(entry);
+    this.registerCid(cid, this);
+    return entry;
+  }
+
+  private newCidFrame(entry: LocalCid): NewConnectionIdFrame {
+    return {
+      type: 'new_connection_id',
+      pathId: 0,
+      sequence: entry.sequence,
+      retirePriorTo: 0,
+      connectionId: entry.cid,
+      statelessResetToken: entry.resetToken,
+    };
+  }
+
+  /** Every local CID, so the endpoint can forget them when the connection goes away. */
+  get localConnectionIds(): Uint8Array[] {
+    return this.localCids.map((c) => c.cid);
+  }
+
+  private addPath(id: number, local: SocketAddress, remote: SocketAddress, now: number): PathState<SentInfo> {
+    const path = new PathState<SentInfo>({
+      id,
+      local,
+      remote,
+      now,
+      maxDatagramSize: this.config.maxUdpPayloadSize,
+      congestionControl: this.config.congestionControl,
+      maxAckDelay: this.config.maxAckDelay,
+    });
+    path.state = 'active';
+    this.pathList.push(path);
+    this.replay.set(id, new ReplayWindow(1 << 14));
+    this.activePath = path;
+    return path;
+  }
+
+  private pathById(id: number): PathState<SentInfo> | undefined {
+    for (const p of this.pathList) if (p.id === id) return p;
+    return undefined;
+  }
+
+  // ───────────────────────────── receive path ─────────────────────────────
+
+  /** A short-header datagram routed to us by one of our connection IDs. */
+  handleShort(datagram: Uint8Array, local: SocketAddress, remote: SocketAddress, now: number): void {
+    if (this._state === 'closed' || this._state === 'draining') {
+      this.drop(this._state);
+      return;
+    }
+    const keys = this.keys;
+    const hp = this.recvHp;
+    if (!keys || !hp) {
+      this.drop('keys-unavailable');
+      return;
+    }
+    // One packet-number space per path; path 0 until multihoming adds more.
+    const path = this.activePath;
+    let pnOffset: number;
+    try {
+      pnOffset = parseShortHeader(datagram, this.cidLength).pnOffset;
+    } catch {
+      this.drop('malformed');
+      return;
+    }
+    const unprotected = unprotectHeader(hp, datagram, pnOffset);
+    if (!unprotected) {
+      this.drop('malformed');
+      return;
+    }
+    const pn = decodePacketNumber(
+      path.acks.largestReceived ?? -1,
+      unprotected.truncatedPn,
+      unprotected.pnLength,
+    );
+    const keyPhase = (datagram[0] >> 2) & 1;
+    const headerLength = pnOffset + unprotected.pnLength;
+    const opened = keys.openPacket(datagram, headerLength, path.id, pn, keyPhase);
+    if (!opened) {
+      if (this.isStatelessReset(datagram)) {
+        this.enterClosed(
+          'stateless-reset',
+          TransportError.PEER_STATE_LOST,
+          false,
+          'peer lost the session state',
+        );
+        return;
+      }
+      this.drop('undecryptable');
+      return;
+    }
+    const replay = this.replay.get(path.id)!;
+    if (!replay.check(pn)) {
+      this.drop('duplicate');
+      return;
+    }
+    let frames: Frame[];
+    try {
+      frames = decodeFrames(opened.plaintext);
+    } catch (err) {
+      const code = err instanceof WireError ? err.code : TransportError.FRAME_ENCODING_ERROR;
+      this.protocolError(code, err instanceof Error ? err.message : 'malformed frame', now);
+      return;
+    }
+    if (frames.length === 0) {
+      this.protocolError(TransportError.PROTOCOL_VIOLATION, 'packet without frames', now);
+      return;
+    }
+    replay.mark(pn);
+    if (opened.peerUpdated || opened.peerFollowed) {
+      // Reordered packets of the old phase may still arrive for a while; keep its keys 3 PTOs.
+      this.discardPreviousKeysAt = now + 3 * path.pto();
+    }
+    if (opened.peerUpdated) {
+      this.keyGeneration++;
+      this._stats.keyUpdates++;
+      this.events.push({ type: 'key-update', phase: keys.keyPhase });
+      this.packetsInPhase = 0;
+    }
+    this._stats.packetsReceived++;
+    this._stats.bytesReceived += datagram.length;
+    path.bytesReceived += datagram.length;
+    // Any authenticated short-header packet proves the peer has our keys: the
+    // server's handshake is confirmed and the client's address validated.
+    if (this.role === 'server') {
+      path.validated = true;
+      if (!this.handshakeConfirmed) {
+        this.confirmHandshake();
+        this.controlQueue.push({ type: 'handshake_done' });
+      }
+    }
+    void local;
+    void remote;
+    if (this._state === 'closing') {
+      // RFC 9000 §10.2.1: answer packets in the closing state with CLOSE, rate-limited.
+      this.closeFramePending = true;
+      this.wake();
+      return;
+    }
+    let ackEliciting = false;
+    try {
+      for (const frame of frames) {
+        if (!ackEliciting && isAckEliciting(frame)) ackEliciting = true;
+        this.handleFrame(frame, path, now);
+        if ((this._state as ConnectionState) !== 'established') break;
+      }
+    } catch (err) {
+      if (err instanceof StreamError || err instanceof WireError) {
+        this.protocolError(err.code, err.message, now);
+        return;
+      }
+      this.protocolError(TransportError.INTERNAL_ERROR, String(err), now);
+      return;
+    }
+    path.acks.onPacketReceived(pn, ackEliciting, now);
+    this.touchIdle(now);
+    this.wake();
+  }
+
+  private addPeerResetToken(token: Uint8Array): void {
+    this.peerResetTokens.push(token);
+    this.registerResetToken?.(token, this);
+  }
+
+  /** Tokens to forget when the connection is released. */
+  get resetTokens(): readonly Uint8Array[] {
+    return this.peerResetTokens;
+  }
+
+  /** The endpoint found our peer's reset token on an unroutable datagram. */
+  handleStatelessReset(): void {
+    if (this._state === 'closed') return;
+    this.enterClosed('stateless-reset', TransportError.PEER_STATE_LOST, false, 'peer lost the session state');
+  }
+
+  private isStatelessReset(datagram: Uint8Array): boolean {
+    const token = statelessResetToken(datagram);
+    if (!token) return false;
+    for (const t of this.peerResetTokens) if (bytesEqual(t, token)) return true;
+    return false;
+  }
+
+  private handleFrame(frame: Frame, path: PathState<SentInfo>, now: number): void {
+    switch (frame.type) {
+      case 'padding':
+      case 'ping':
+        return;
+      case 'ack':
+        return this.handleAck(frame, now);
+      case 'stream': {
+        const { opened, readable } = this.streams.onStreamFrame(
+          frame.streamId,
+          frame.offset,
+          frame.data,
+          frame.fin,
+          now,
+        );
+        this.emitOpened(opened);
+        if (readable) this.events.push({ type: 'stream-readable', streamId: frame.streamId });
+        return;
+      }
+      case 'reset_stream': {
+        const { opened, reset } = this.streams.onResetStream(
+          frame.streamId,
+          frame.errorCode,
+          frame.finalSize,
+          now,
+        );
+        this.emitOpened(opened);
+        if (reset) {
+          this.events.push({ type: 'stream-reset', streamId: frame.streamId, errorCode: frame.errorCode });
+          this.streams.resetDelivered(frame.streamId);
+        }
+        return;
+      }
+      case 'stop_sending': {
+        const { opened, stopped } = this.streams.onStopSending(frame.streamId, frame.errorCode);
+        this.emitOpened(opened);
+        if (stopped) {
+          this.events.push({
+            type: 'stream-stop-sending',
+            streamId: frame.streamId,
+            errorCode: frame.errorCode,
+          });
+        }
+        return;
+      }
+      case 'max_data':
+        this.streams.onMaxData(frame.maximum);
+        return;
+      case 'max_stream_data':
+        this.emitOpened(this.streams.onMaxStreamData(frame.streamId, frame.maximum).opened);
+        return;
+      case 'max_streams':
+        if (this.streams.peerMaxStreams(frame.bidirectional, frame.maximum)) {
+          this.events.push({ type: 'streams-available', bidirectional: frame.bidirectional });
+        }
+        return;
+      case 'data_blocked':
+      case 'stream_data_blocked':
+      case 'streams_blocked':
+        return;
+      case 'new_token':
+        if (this.role === 'server')
+          throw new WireError('NEW_TOKEN from client', TransportError.PROTOCOL_VIOLATION);
+        return;
+      case 'new_connection_id':
+        return this.handleNewConnectionId(frame);
+      case 'retire_connection_id': {
+        const index = this.localCids.findIndex((c) => c.sequence === frame.sequence);
+        if (frame.sequence >= this.nextLocalCidSequence) {
+          throw new WireError('retired an unissued connection ID', TransportError.PROTOCOL_VIOLATION);
+        }
+        if (index >= 0 && this.localCids.length > 1) {
+          const [retired] = this.localCids.splice(index, 1);
+          this.unregisterCid(retired.cid);
+          this.controlQueue.push(this.newCidFrame(this.issueLocalCid()));
+        }
+        return;
+      }
+      case 'path_challenge':
+        this.controlQueue.push({ type: 'path_response', data: frame.data });
+        return;
+      case 'path_response':
+        path.onPathResponse(frame.data);
+        return;
+      case 'close':
+        this._state = 'draining';
+        this.closeDeadline = now + 3 * path.pto();
+        this.closeInfo = {
+          source: 'peer',
+          code: frame.errorCode,
+          application: frame.application,
+          reason: frame.reason,
+        };
+        this.events.push({ type: 'closed', info: this.closeInfo });
+        return;
+      case 'handshake_done':
+        if (this.role === 'server')
+          throw new WireError('HANDSHAKE_DONE from client', TransportError.PROTOCOL_VIOLATION);
+        this.confirmHandshake();
+        return;
+      case 'datagram':
+        if (this.config.maxDatagramFrameSize === 0 || frame.data.length > this.config.maxDatagramFrameSize) {
+          throw new WireError('unexpected DATAGRAM frame', TransportError.PROTOCOL_VIOLATION);
+        }
+        this.events.push({ type: 'datagram', data: Uint8Array.prototype.slice.call(frame.data) });
+        return;
+    }
+  }
+
+  private handleNewConnectionId(frame: NewConnectionIdFrame): void {
+    if (this.peerCids.some((c) => c.sequence === frame.sequence)) return;
+    this.peerCids.push({
+      sequence: frame.sequence,
+      cid: frame.connectionId,
+      resetToken: frame.statelessResetToken,
+    });
+    this.addPeerResetToken(frame.statelessResetToken);
+    const limit = NEW_CID_COUNT + 1;
+    if (this.peerCids.length > limit * 2) {
+      throw new WireError('too many connection IDs', TransportError.CONNECTION_ID_LIMIT_ERROR);
+    }
+  }
+
+  private emitOpened(ids: StreamId[]): void {
+    for (const id of ids) this.events.push({ type: 'stream-opened', streamId: id });
+  }
+
+  private handleAck(frame: AckFrame, now: number): void {
+    const path = this.pathById(frame.pathId);
+    if (!path) throw new WireError('ACK for an unknown path', TransportError.PROTOCOL_VIOLATION);
+    const result = path.loss.onAckReceived(
+      frame.ranges,
+      frame.ackDelayMicros / 1000,
+      now,
+      this.handshakeConfirmed,
+    );
+    if (!result) throw new WireError('ACK of a packet never sent', TransportError.PROTOCOL_VIOLATION);
+    if (result.acked.length > 0 && this.role === 'client') this.confirmHandshake();
+    const keys = this.keys;
+    for (const packet of result.acked) {
+      path.onPacketAcked(packet, now);
+      if (keys && packet.info.keyGeneration === this.keyGeneration) keys.confirmCurrentPhase();
+      for (const record of packet.info.records) this.onRecordAcked(record);
+    }
+    if (result.lost.length > 0) this.onPacketsLost(path, result.lost, now);
+    if (result.persistentCongestion) path.cc.onPersistentCongestion();
+  }
+
+  private onRecordAcked(record: SentRecord): void {
+    switch (record.kind) {
+      case 'stream': {
+        const { finished, writable } = this.streams.onStreamDataAcked(
+          record.id,
+          record.offset,
+          record.length,
+          record.fin,
+        );
+        if (finished) this.events.push({ type: 'stream-finished', streamId: record.id });
+        if (writable) this.events.push({ type: 'stream-writable', streamId: record.id });
+        return;
+      }
+      case 'ack':
+        this.pathById(record.pathId)?.acks.onAckAcked(record.largest);
+        return;
+      case 'control':
+        if (record.frame.type === 'reset_stream') this.streams.onResetAcked(record.frame.streamId);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onPacketsLost(path: PathState<SentInfo>, lost: Sent[], now: number): void {
+    let latestSent = -Infinity;
+    for (const packet of lost) {
+      this._stats.packetsLost++;
+      path.packetsLost++;
+      if (packet.inFlight && packet.timeSent > latestSent) latestSent = packet.timeSent;
+      for (const record of packet.info.records) this.requeueLost(record);
+    }
+    if (latestSent > -Infinity) path.cc.onCongestionEvent(latestSent, now);
+  }
+
+  /** Puts what a lost packet carried back in line, if it still matters. */
+  private requeueLost(record: SentRecord): void {
+    switch (record.kind) {
+      case 'stream':
+        this.streams.onStreamDataLost(record.id, record.offset, record.length, record.fin);
+        return;
+      case 'control':
+        this.requeueLostControl(record.frame);
+        return;
+      default:
+        return; // ACKs, PINGs and datagrams are not retransmitted
+    }
+  }
+
+  /** Stream-level control frames are regenerated with current values by the stream map. */
+  private requeueLostControl(frame: Frame): void {
+    switch (frame.type) {
+      case 'reset_stream':
+        return this.streams.onResetLost(frame.streamId);
+      case 'stop_sending':
+        return this.streams.onStopSendingLost(frame.streamId);
+      case 'max_stream_data':
+        return this.streams.onMaxStreamDataLost(frame.streamId);
+      case 'max_data':
+        return this.streams.onMaxDataLost();
+      case 'max_streams':
+        return this.streams.onMaxStreamsLost(frame.bidirectional, frame.maximum);
+      case 'data_blocked':
+      case 'stream_data_blocked':
+      case 'streams_blocked':
+      case 'path_response':
+        return; // advisory, or answered again when the peer asks again
+      case 'new_connection_id':
+        if (this.localCids.some((c) => c.sequence === frame.sequence)) this.controlQueue.push(frame);
+        return;
+      default:
+        this.controlQueue.push(frame);
+    }
+  }
+
+  // ───────────────────────────── transmit path ─────────────────────────────
+
+  pollTransmit(now: number): Transmit | undefined {
+    if (this._state === 'closed') return undefined;
+    const path = this.activePath;
+    if (this.handshakeFlightPending && this.handshakeFlight) {
+      const datagram = this.handshakeFlight;
+      if (datagram.length > path.amplificationCredit()) return undefined;
+      this.handshakeFlightPending = false;
+      path.bytesSent += datagram.length;
+      this._stats.bytesSent += datagram.length;
+      this._stats.packetsSent++;
+      return { local: path.local, remote: path.remote, data: datagram };
+    }
+    if (!this.keys) return undefined;
+    if (this._state === 'closing' || this._state === 'draining') {
+      if (this._state === 'closing' && this.closeFramePending) return this.buildClosePacket(path, now);
+      return undefined;
+    }
+    return this.buildPacket(path, now);
+  }
+
+  /**
+   * Moves connection-level flow-control updates (MAX_DATA, MAX_STREAMS) that the
+   * stream map has decided on into the control queue, so they go out even when
+   * there is no stream data to carry them.
+   */
+  private collectConnectionFrames(): void {
+    const maxData = this.streams.takeMaxData();
+    if (maxData !== undefined) this.controlQueue.push({ type: 'max_data', maximum: maxData });
+    for (const bidirectional of [true, false]) {
+      const update = this.streams.maxStreamsUpdate(bidirectional);
+      if (update !== undefined)
+        this.controlQueue.push({ type: 'max_streams', bidirectional, maximum: update });
+    }
+  }
+
+  private hasPendingData(): boolean {
+    this.collectConnectionFrames();
+    return (
+      this.controlQueue.length > 0 ||
+      this.datagramQueue.length > 0 ||
+      this.pingPending ||
+      this.probesPending > 0 ||
+      this.streams.hasQueuedWork
+    );
+  }
+
+  private buildPacket(path: PathState<SentInfo>, now: number): Transmit | undefined {
+    const ackDue = path.acks.ackNow || (path.acks.ackDeadline() ?? Infinity) <= now;
+    const mtu = this.config.maxUdpPayloadSize;
+    const probe = this.probesPending > 0;
+    let ackOnly = false;
+    if (this.hasPendingData()) {
+      const verdict = probe ? { ok: path.amplificationCredit() >= mtu } : path.canSend(mtu, now);
+      if (!verdict.ok) {
+        if (!ackDue) return undefined;
+        ackOnly = true;
+      }
+    } else if (ackDue) {
+      ackOnly = true;
+    } else {
+      return undefined;
+    }
+    if (ackOnly && path.amplificationCredit() < 64) return undefined;
+
+    const keys = this.keys!;
+    this.maybeInitiateKeyUpdate();
+    const pn = path.nextPacketNumber;
+    const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
+    const buf = Buffer.allocUnsafe(mtu);
+    const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
+    const pnOffset = headerLength - pnLength;
+    const w = new Writer(buf, headerLength);
+    const limit = Math.min(mtu, path.amplificationCredit()) - AEAD_TAG;
+    const records: SentRecord[] = [];
+    let ackEliciting = false;
+
+    const ack = path.acks.buildAck(now);
+    if (ack) {
+      const frame: AckFrame = {
+        type: 'ack',
+        pathId: path.id,
+        ackDelayMicros: ack.ackDelayMicros,
+        ranges: ack.ranges,
+      };
+      if (frameSize(frame) <= limit - w.offset) {
+        encodeFrame(w, frame);
+        path.acks.onAckSent();
+        records.push({ kind: 'ack', pathId: path.id, largest: ack.ranges[0].largest });
+      }
+    }
+    if (!ackOnly) {
+      ackEliciting = this.writeControlFrames(w, limit, records);
+      ackEliciting = this.writeDataBlocked(w, limit, records) || ackEliciting;
+      ackEliciting = this.writeDatagrams(w, limit, records) || ackEliciting;
+      ackEliciting = this.writeStreamFrames(w, limit, records) || ackEliciting;
+      if (!ackEliciting && (this.pingPending || probe) && limit - w.offset >= 1) {
+        encodeFrame(w, { type: 'ping' });
+        records.push({ kind: 'ping' });
+        ackEliciting = true;
+      }
+      if (ackEliciting) this.pingPending = false;
+    }
+    if (records.length === 0) return undefined;
+    // Header protection samples 16 bytes starting 4 bytes after the packet number.
+    const minPayload = 4 - pnLength;
+    while (w.offset - headerLength < minPayload) w.u8(0);
+    const length = keys.sealPacket(buf, headerLength, w.offset - headerLength, path.id, pn);
+    protectHeader(this.sendHp!, buf, pnOffset, pnLength);
+    path.nextPacketNumber++;
+    this.packetsInPhase++;
+    const data = buf.subarray(0, length);
+    path.onPacketSent(
+      {
+        pn,
+        timeSent: now,
+        size: length,
+        ackEliciting,
+        inFlight: ackEliciting,
+        info: { records, keyGeneration: this.keyGeneration },
+      },
+      now,
+    );
+    if (probe && ackEliciting) this.probesPending--;
+    this._stats.packetsSent++;
+    this._stats.bytesSent += length;
+    if (ackEliciting) this.touchIdleOnSend(now);
+    return { local: path.local, remote: path.remote, data };
+  }
+
+  private writeControlFrames(w: Writer, limit: number, records: SentRecord[]): boolean {
+    let wrote = false;
+    while (this.controlQueue.length > 0) {
+      const frame = this.controlQueue[0];
+      if (frameSize(frame) > limit - w.offset) break;
+      this.controlQueue.shift();
+      encodeFrame(w, frame);
+      records.push({ kind: 'control', frame });
+      wrote = true;
+    }
+    return wrote;
+  }
+
+  private writeDatagrams(w: Writer, limit: number, records: SentRecord[]): boolean {
+    let wrote = false;
+    while (this.datagramQueue.length > 0) {
+      const data = this.datagramQueue[0];
+      const frame: Frame = { type: 'datagram', data };
+      if (frameSize(frame) > limit - w.offset) break;
+      this.datagramQueue.shift();
+      encodeFrame(w, frame);
+      records.push({ kind: 'datagram' });
+      wrote = true;
+    }
+    return wrote;
+  }
+
+  /** DATA_BLOCKED is advisory: it rides along when a packet goes out anyway. */
+  private writeDataBlocked(w: Writer, limit: number, records: SentRecord[]): boolean {
+    if (limit - w.offset < 10) return false;
+    const blocked = this.streams.takeDataBlocked();
+    if (blocked === undefined) return false;
+    const frame: Frame = { type: 'data_blocked', limit: blocked };
+    encodeFrame(w, frame);
+    records.push({ kind: 'control', frame });
+    return true;
+  }
+
+  /**
+   * Stream frames, one per stream per pass (round-robin), copied straight from the
+   * stream's send buffer into the packet. The length field is written as a fixed
+   * 2-byte varint (allowed for non-type fields) so the header can be laid down before
+   * the data size is known.
+   */
+  private writeStreamFrames(w: Writer, limit: number, records: SentRecord[]): boolean {
+    let wrote = false;
+    const buf = w.buf;
+    const served: number[] = [];
+    for (;;) {
+      if (limit - w.offset < 40) break;
+      const stream = this.streams.nextSendable();
+      if (!stream) break;
+      served.push(stream.id);
+      const id = stream.id;
+      const reset = stream.send?.takeReset();
+      if (reset) {
+        const frame: Frame = {
+          type: 'reset_stream',
+          streamId: id,
+          errorCode: reset.errorCode,
+          finalSize: reset.finalSize,
+        };
+        encodeFrame(w, frame);
+        records.push({ kind: 'control', frame });
+        wrote = true;
+      }
+      const stop = stream.recv?.takeStopSending();
+      if (stop !== undefined) {
+        const frame: Frame = { type: 'stop_sending', streamId: id, errorCode: stop };
+        encodeFrame(w, frame);
+        records.push({ kind: 'control', frame });
+        wrote = true;
+      }
+      const maxStreamData = stream.recv?.takeMaxStreamData();
+      if (maxStreamData !== undefined) {
+        const frame: Frame = { type: 'max_stream_data', streamId: id, maximum: maxStreamData };
+        encodeFrame(w, frame);
+        records.push({ kind: 'control', frame });
+        wrote = true;
+      }
+      const blocked = stream.send?.takeBlocked();
+      if (blocked !== undefined) {
+        const frame: Frame = { type: 'stream_data_blocked', streamId: id, limit: blocked };
+        encodeFrame(w, frame);
+        records.push({ kind: 'control', frame });
+        wrote = true;
+      }
+      const offset = this.streams.peekStreamOffset(stream);
+      if (offset === undefined || limit - w.offset < 24) continue;
+      const start = w.offset;
+      w.u8(FrameType.STREAM | 0x04 | 0x02);
+      w.varint(id);
+      w.varint(offset);
+      const lengthAt = w.offset;
+      w.offset += 2;
+      const room = Math.min(limit - w.offset, 16383);
+      const plan = this.streams.emitStreamData(stream, buf, w.offset, room);
+      if (!plan) {
+        w.offset = start;
+        continue;
+      }
+      if (plan.offset !== offset)
+        throw new Error(`stream ${id}: planned offset ${offset}, emitted ${plan.offset}`);
+      if (plan.fin) buf[start] |= 0x01;
+      buf[lengthAt] = 0x40 | (plan.length >> 8);
+      buf[lengthAt + 1] = plan.length & 0xff;
+      w.offset += plan.length;
+      records.push({ kind: 'stream', id, offset: plan.offset, length: plan.length, fin: plan.fin });
+      wrote = true;
+    }
+    for (const id of served) this.streams.markSendable(id);
+    return wrote;
+  }
+
+  private buildClosePacket(path: PathState<SentInfo>, now: number): Transmit | undefined {
+    const keys = this.keys!;
+    if (now - this.lastCloseSentAt < 1 && this.lastCloseSentAt > -Infinity) return undefined;
+    this.closeFramePending = false;
+    this.lastCloseSentAt = now;
+    const info = this.closeInfo!;
+    const pn = path.nextPacketNumber++;
+    const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
+    const buf = Buffer.allocUnsafe(this.config.maxUdpPayloadSize);
+    const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
+    const w = new Writer(buf, headerLength);
+    const reason =
+      info.reason.length > CLOSE_REASON_MAX ? info.reason.slice(0, CLOSE_REASON_MAX) : info.reason;
+    encodeFrame(w, {
+      type: 'close',
+      application: info.application,
+      errorCode: info.code,
+      frameType: 0,
+      reason,
+    });
+    while (w.offset - headerLength < 4) w.u8(0);
+    const length = keys.sealPacket(buf, headerLength, w.offset - headerLength, path.id, pn);
+    protectHeader(this.sendHp!, buf, headerLength - pnLength, pnLength);
+    return { local: path.local, remote: path.remote, data: buf.subarray(0, length) };
+  }
+
+  private maybeInitiateKeyUpdate(): void {
+    const keys = this.keys!;
+    if (this.packetsInPhase >= this.config.keyUpdateInterval && keys.canInitiateUpdate) {
+      keys.initiateUpdate();
+      this.keyGeneration++;
+      this.packetsInPhase = 0;
+      this._stats.keyUpdates++;
+      this.events.push({ type: 'key-update', phase: keys.keyPhase });
+    }
+  }
+
+  // ───────────────────────────── timers ─────────────────────────────
+
+  nextDeadline(): number | undefined {
+    if (this._state === 'closed') return undefined;
+    let deadline = Math.min(this.idleDeadline ?? Infinity, this.closeDeadline ?? Infinity);
+    if (this._state === 'handshaking') {
+      deadline = Math.min(deadline, this.handshakeDeadline, this.handshakeRetransmitAt ?? Infinity);
+    } else if (this._state === 'established') {
+      if (this.handshakeRetransmitAt !== undefined) deadline = Math.min(deadline, this.handshakeRetransmitAt);
+      if (this.discardPreviousKeysAt !== undefined) deadline = Math.min(deadline, this.discardPreviousKeysAt);
+      for (const path of this.pathList) {
+        deadline = Math.min(
+          deadline,
+          path.loss.deadline(this.handshakeConfirmed) ?? Infinity,
+          path.acks.ackDeadline() ?? Infinity,
+        );
+        if (this.hasPendingData()) deadline = Math.min(deadline, path.pacingDeadline() ?? Infinity);
+      }
+    }
+    return deadline === Infinity ? undefined : deadline;
+  }
+
+  onTimeout(now: number): void {
+    if (this._state === 'closed') return;
+    if (this.closeDeadline !== undefined && now >= this.closeDeadline) {
+      this.finishClose();
+      return;
+    }
+    if (this.idleDeadline !== undefined && now >= this.idleDeadline) {
+      this.enterClosed('idle-timeout', TransportError.NO_ERROR, false, 'idle timeout');
+      return;
+    }
+    if (this._state === 'handshaking' && now >= this.handshakeDeadline) {
+      this.enterClosed('handshake-timeout', TransportError.NO_ERROR, false, 'handshake timed out');
+      return;
+    }
+    if (
+      this.handshakeRetransmitAt !== undefined &&
+      now >= this.handshakeRetransmitAt &&
+      this.handshakeFlight
+    ) {
+      this.handshakeFlightPending = true;
+      this.handshakeRetransmitInterval *= 2;
+      this.handshakeRetransmitAt = now + this.handshakeRetransmitInterval;
+    }
+    if (this.discardPreviousKeysAt !== undefined && now >= this.discardPreviousKeysAt) {
+      this.keys?.discardPrevious();
+      this.discardPreviousKeysAt = undefined;
+    }
+    if (this._state === 'established') {
+      for (const path of this.pathList) {
+        const lossDeadline = path.loss.deadline(this.handshakeConfirmed);
+        if (lossDeadline !== undefined && now >= lossDeadline) {
+          const { lost, probes } = path.loss.onTimeout(now, this.handshakeConfirmed);
+          if (lost.length > 0) this.onPacketsLost(path, lost, now);
+          if (probes > 0) this.probesPending = Math.max(this.probesPending, probes);
+        }
+      }
+    }
+    this.wake();
+  }
+
+  private touchIdle(now: number): void {
+    const peer = this.peerParams?.idleTimeout ?? 0;
+    const local = this.config.idleTimeout;
+    const timeout = peer > 0 && local > 0 ? Math.min(peer, local) : Math.max(peer, local);
+    if (timeout === 0) {
+      this.idleDeadline = undefined;
+      return;
+    }
+    this.idleDeadline = now + Math.max(timeout, 3 * this.activePath.pto());
+  }
+
+  private lastIdleSendTouch = -Infinity;
+  private touchIdleOnSend(now: number): void {
+    // RFC 9000 §10.1: the first ack-eliciting packet after a receive restarts the timer.
+    if (now - this.lastIdleSendTouch > 1) {
+      this.lastIdleSendTouch = now;
+      if (this.idleDeadline !== undefined) this.touchIdle(now);
+    }
+  }
+
+  // ───────────────────────────── lifecycle ─────────────────────────────
+
+  private protocolError(code: number, message: string, now: number): void {
+    this.close(code, `${transportErrorName(code)}: ${message}`, false, now, 'protocol');
+  }
+
+  /** Graceful close: CLOSE goes out, the connection lingers 3 PTOs to absorb stragglers. */
+  close(
+    errorCode: number,
+    reason: string,
+    application = true,
+    now?: number,
+    source: CloseSource = 'local',
+  ): void {
+    if (this._state === 'closing' || this._state === 'draining' || this._state === 'closed') return;
+    if (!this.keys) {
+      this.enterClosed(source, errorCode, application, reason);
+      return;
+    }
+    const at = now ?? this.lastNow;
+    this._state = 'closing';
+    this.closeInfo = { source, code: errorCode, application, reason };
+    this.closeFramePending = true;
+    this.closeDeadline = at + 3 * this.activePath.pto();
+    this.events.push({ type: 'closed', info: this.closeInfo });
+    this.wake();
+  }
+
+  private enterClosed(source: CloseSource, code: number, application: boolean, reason: string): void {
+    if (this._state === 'closed') return;
+    const alreadyReported = this._state === 'closing' || this._state === 'draining';
+    this._state = 'closed';
+    if (!alreadyReported) {
+      this.closeInfo = { source, code, application, reason };
+      this.events.push({ type: 'closed', info: this.closeInfo });
+    }
+    this.wake();
+  }
+
+  private finishClose(): void {
+    const info = this.closeInfo;
+    this._state = 'closed';
+    if (!info)
+      this.events.push({
+        type: 'closed',
+        info: { source: 'local', code: 0, application: false, reason: '' },
+      });
+    this.wake();
+  }
+
+  private lastNow = 0;
+  /** The endpoint tells us the time of every input so API calls without `now` can use it. */
+  setNow(now: number): void {
+    this.lastNow = now;
+  }
+
+  private drop(reason: string): void {
+    this._stats.drops[reason] = (this._stats.drops[reason] ?? 0) + 1;
+  }
+
+  private wake(): void {
+    this.onWake(this);
+  }
+
+  // ───────────────────────────── application API ─────────────────────────────
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  get remoteKey(): Uint8Array | undefined {
+    return this._remoteKey;
+  }
+
+  channelBinding(): Uint8Array {
+    if (!this.handshakeHash) throw new Error('channel binding is available after the handshake');
+    return channelBindingFrom(this.handshakeHash);
+  }
+
+  get stats(): ConnectionStats {
+    return this._stats;
+  }
+
+  get paths(): PathInfo[] {
+    return this.pathList.map((p) => p.info());
+  }
+
+  pollEvent(): ConnectionEvent | undefined {
+    return this.events.shift();
+  }
+
+  get hasEvents(): boolean {
+    return this.events.length > 0;
+  }
+
+  openStream(bidirectional: boolean): StreamId | undefined {
+    if (this._state !== 'established') return undefined;
+    return this.streams.openLocal(bidirectional);
+  }
+
+  writeStream(id: StreamId, data: Uint8Array): number {
+    if (this._state !== 'established' || data.length === 0) return 0;
+    try {
+      const accepted = this.streams.write(id, data);
+      if (accepted > 0) this.wake();
+      return accepted;
+    } catch (err) {
+      if (err instanceof StreamUsageError) return 0;
+      throw err;
+    }
+  }
+
+  finishStream(id: StreamId): void {
+    if (this._state !== 'established') return;
+    try {
+      this.streams.finish(id);
+      this.wake();
+    } catch (err) {
+      if (!(err instanceof StreamUsageError)) throw err;
+    }
+  }
+
+  readStream(id: StreamId, maxBytes?: number): { data: Uint8Array | undefined; fin: boolean } {
+    try {
+      const srtt = this.activePath.rtt.hasSample ? this.activePath.rtt.smoothedRtt : undefined;
+      const result = this.streams.read(id, maxBytes, this.lastNow, srtt);
+      if (result.data) this.wake();
+      return result;
+    } catch (err) {
+      // A stream that existed and is gone has been read to its end; one the peer has
+      // not opened yet simply has nothing to read.
+      if (err instanceof StreamUsageError) return { data: undefined, fin: this.streams.wasOpened(id) };
+      throw err;
+    }
+  }
+
+  resetStream(id: StreamId, errorCode: number): void {
+    this.streams.reset(id, errorCode);
+    this.wake();
+  }
+
+  stopSending(id: StreamId, errorCode: number): void {
+    this.streams.stopSending(id, errorCode, this.lastNow);
+    this.wake();
+  }
+
+  get maxDatagramSize(): number {
+    const peer = this.peerParams?.maxDatagramFrameSize ?? 0;
+    // Room in one packet: MTU minus short header, packet number, AEAD tag and frame header.
+    const room = this.config.maxUdpPayloadSize - (1 + 20 + 4 + AEAD_TAG + 3);
+    return Math.min(peer, room);
+  }
+
+  sendDatagram(data: Uint8Array): boolean {
+    if (this._state !== 'established' || data.length > this.maxDatagramSize) return false;
+    if (this.datagramQueue.length >= MAX_DATAGRAM_QUEUE) return false;
+    this.datagramQueue.push(data);
+    this.wake();
+    return true;
+  }
+
+  /** For logs and tests. */
+  describe(): string {
+    return `${this.role}#${this.handle} ${this._state} ${addressKey(this.activePath.local)}→${addressKey(this.activePath.remote)}`;
+  }
+}

@@ -1,0 +1,385 @@
+/**
+ * The sans-I/O endpoint: owns every session of one local identity, routes each
+ * incoming datagram by destination connection ID (never by address), answers
+ * stateless packets (Retry, version negotiation, stateless reset) and merges all
+ * sessions' deadlines into one.
+ */
+import type { KeyPair } from '../crypto/noise/index.js';
+import type { SocketAddress, Transmit } from '../net/address.js';
+import { BRAID_VERSION_1, MIN_INITIAL_DATAGRAM } from '../wire/packet.js';
+import {
+  decodeLongHeader,
+  encodeRetry,
+  encodeStatelessReset,
+  encodeVersionNegotiation,
+  isLongHeader,
+} from '../wire/packet-codec.js';
+import { resolveTransportConfig } from './config.js';
+import { Connection } from './connection.js';
+import { DeadlineHeap } from './deadline-heap.js';
+import { defaultRandom, EndpointSecrets, type RandomSource } from './secrets.js';
+import type {
+  EndpointEvent,
+  EndpointStats,
+  EngineConnection,
+  EngineEndpoint,
+  TransportConfig,
+} from './types.js';
+
+export interface ServerOptions {
+  /** Client static keys allowed in, or 'any'. */
+  authorizedKeys: 'any' | Uint8Array[];
+  /**
+   * 'always': every client proves its address with a Retry round trip before the
+   * server spends a DH operation; 'under-load': only when many handshakes are pending.
+   */
+  retry?: 'always' | 'never' | 'under-load';
+  /** Pending handshakes above which 'under-load' starts sending Retry. */
+  retryThreshold?: number;
+}
+
+export interface EndpointOptions {
+  staticKey: KeyPair;
+  server?: ServerOptions;
+  transport?: Partial<TransportConfig>;
+  /** Length of the connection IDs this endpoint issues (4..20 bytes). */
+  cidLength?: number;
+  /** Randomness for CIDs, ephemerals and tokens; the simulator injects a seeded one. */
+  random?: RandomSource;
+}
+
+const RETRY_TOKEN_LIFETIME = 10_000;
+const MAX_STATELESS_QUEUE = 1024;
+
+function cidKey(cid: Uint8Array): string {
+  return Buffer.from(cid.buffer, cid.byteOffset, cid.byteLength).toString('latin1');
+}
+
+export class Endpoint implements EngineEndpoint {
+  private readonly staticKey: KeyPair;
+  private readonly serverOptions: ServerOptions | undefined;
+  private readonly transport: TransportConfig;
+  private readonly cidLength: number;
+  private readonly random: RandomSource;
+  private readonly secrets: EndpointSecrets;
+  private authorized: Set<string> | 'any';
+
+  private readonly routes = new Map<string, Connection>();
+  private readonly resetTokens = new Map<string, Connection>();
+  private readonly connections = new Set<Connection>();
+  private readonly sendQueue: Connection[] = [];
+  private readonly inSendQueue = new Set<Connection>();
+  private readonly dirty = new Set<Connection>();
+  private readonly deadlines = new DeadlineHeap<Connection>();
+  private readonly statelessQueue: Transmit[] = [];
+  private readonly endpointEvents: EndpointEvent[] = [];
+  private nextHandle = 1;
+  private pendingHandshakes = 0;
+  readonly stats: EndpointStats = { drops: {}, datagramsReceived: 0, datagramsSent: 0 };
+
+  constructor(options: EndpointOptions) {
+    if (options.staticKey.privateKey?.length !== 32) {
+      throw new TypeError('staticKey must be an X25519 key pair with a 32-byte privateKey');
+    }
+    this.staticKey = options.staticKey;
+    this.serverOptions = options.server;
+    this.transport = resolveTransportConfig(options.transport);
+    this.cidLength = options.cidLength ?? 8;
+    if (!Number.isInteger(this.cidLength) || this.cidLength < 4 || this.cidLength > 20) {
+      throw new RangeError(`cidLength must be an integer in [4, 20], got ${options.cidLength}`);
+    }
+    this.random = options.random ?? defaultRandom;
+    this.secrets = new EndpointSecrets(this.random, options.staticKey.privateKey);
+    const keys = options.server?.authorizedKeys ?? 'any';
+    this.authorized = keys === 'any' ? 'any' : new Set(keys.map((k) => cidKey(k)));
+  }
+
+  get publicKey(): Uint8Array {
+    return this.staticKey.publicKey;
+  }
+
+  /** Replaces the authorized client keys (e.g. on SIGHUP). Existing sessions are kept. */
+  setAuthorizedKeys(keys: 'any' | Uint8Array[]): void {
+    this.authorized = keys === 'any' ? 'any' : new Set(keys.map((k) => cidKey(k)));
+  }
+
+  connect(
+    remote: SocketAddress,
+    local: SocketAddress,
+    options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig> },
+    now: number,
+  ): EngineConnection {
+    const config = options.transport
+      ? resolveTransportConfig({ ...this.transport, ...options.transport })
+      : this.transport;
+    if (options.serverKey !== undefined && options.serverKey.length !== 32) {
+      throw new TypeError('serverKey must be a 32-byte X25519 public key');
+    }
+    const conn = this.createConnection('client', config, local, remote, now);
+    conn.startClient(options.serverKey, now);
+    this.afterInput(conn, now);
+    return conn;
+  }
+
+  receive(data: Uint8Array, local: SocketAddress, remote: SocketAddress, now: number): void {
+    this.stats.datagramsReceived++;
+    if (data.length === 0) return this.drop('empty');
+    if (isLongHeader(data)) return this.receiveLong(data, local, remote, now);
+    if (data.length < 1 + this.cidLength + 20) return this.drop('short');
+    const conn = this.routes.get(cidKey(data.subarray(1, 1 + this.cidLength)));
+    if (!conn) {
+      // A stateless reset looks like a short header with a random DCID; its last 16
+      // bytes are a token one of our peers gave us.
+      const reset = this.resetTokens.get(cidKey(data.subarray(data.length - 16)));
+      if (reset) {
+        reset.handleStatelessReset();
+        this.afterInput(reset, now);
+        return this.drop('stateless-reset');
+      }
+      this.maybeStatelessReset(data, local, remote);
+      return this.drop('unknown-cid');
+    }
+    conn.setNow(now);
+    conn.handleShort(data, local, remote, now);
+    this.afterInput(conn, now);
+  }
+
+  private receiveLong(data: Uint8Array, local: SocketAddress, remote: SocketAddress, now: number): void {
+    let packet: ReturnType<typeof decodeLongHeader>;
+    try {
+      packet = decodeLongHeader(data);
+    } catch {
+      return this.drop('malformed');
+    }
+    if (packet.kind === 'version_negotiation') {
+      return this.drop('version-negotiation');
+    }
+    if (packet.version !== BRAID_VERSION_1) {
+      if (this.serverOptions && packet.kind === 'initial' && data.length >= MIN_INITIAL_DATAGRAM) {
+        this.queueStateless({
+          local,
+          remote,
+          data: encodeVersionNegotiation({
+            kind: 'version_negotiation',
+            dcid: packet.scid,
+            scid: packet.dcid,
+            supportedVersions: [BRAID_VERSION_1],
+          }),
+        });
+      }
+      return this.drop('unsupported-version');
+    }
+    const conn = this.routes.get(cidKey(packet.dcid));
+    if (conn) {
+      conn.setNow(now);
+      switch (packet.kind) {
+        case 'initial':
+          if (conn.role === 'server') conn.handleDuplicateInitial(data.length);
+          else this.drop('initial-to-client');
+          break;
+        case 'handshake':
+          conn.handleHandshakePacket(packet, data.length, now);
+          break;
+        case 'retry':
+          conn.handleRetry(packet.scid, packet.token, now);
+          break;
+        default:
+          this.drop('unsupported-packet');
+      }
+      this.afterInput(conn, now);
+      return;
+    }
+    if (packet.kind !== 'initial' || !this.serverOptions) return this.drop('unknown-cid');
+    this.acceptInitial(packet, data.length, local, remote, now);
+  }
+
+  private acceptInitial(
+    packet: Extract<ReturnType<typeof decodeLongHeader>, { kind: 'initial' }>,
+    datagramLength: number,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): void {
+    if (datagramLength < MIN_INITIAL_DATAGRAM) return this.drop('initial-too-small');
+    const server = this.serverOptions!;
+    let originalDcid = packet.dcid;
+    let addressValidated = false;
+    if (packet.token.length > 0) {
+      const odcid = this.secrets.validateRetryToken(packet.token, remote, packet.dcid, now);
+      if (!odcid) return this.drop('invalid-token');
+      originalDcid = odcid;
+      addressValidated = true;
+    } else if (this.retryRequired(server)) {
+      const retryScid = this.random(this.cidLength);
+      const token = this.secrets.mintRetryToken(remote, packet.dcid, retryScid, now + RETRY_TOKEN_LIFETIME);
+      this.queueStateless({
+        local,
+        remote,
+        data: encodeRetry({
+          kind: 'retry',
+          version: BRAID_VERSION_1,
+          dcid: packet.scid,
+          scid: retryScid,
+          token,
+        }),
+      });
+      return;
+    }
+    const conn = this.createConnection('server', this.transport, local, remote, now);
+    const authorize = (key: Uint8Array) => this.authorized === 'any' || this.authorized.has(cidKey(key));
+    const ok = conn.acceptInitial(packet, authorize, addressValidated, originalDcid, datagramLength, now);
+    if (!ok) {
+      // The INITIAL did not authenticate: forget everything it made us create.
+      this.forget(conn);
+      return this.drop('handshake-rejected');
+    }
+    conn.initialDcidAlias = packet.dcid;
+    this.routes.set(cidKey(packet.dcid), conn);
+    this.pendingHandshakes++;
+    this.endpointEvents.push({ type: 'incoming', connection: conn });
+    this.afterInput(conn, now);
+  }
+
+  private retryRequired(server: ServerOptions): boolean {
+    switch (server.retry ?? 'under-load') {
+      case 'always':
+        return true;
+      case 'never':
+        return false;
+      default:
+        return this.pendingHandshakes >= (server.retryThreshold ?? 256);
+    }
+  }
+
+  private createConnection(
+    role: 'client' | 'server',
+    config: TransportConfig,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): Connection {
+    const conn = new Connection({
+      role,
+      handle: this.nextHandle++,
+      config,
+      staticKey: this.staticKey,
+      random: this.random,
+      secrets: this.secrets,
+      cidLength: this.cidLength,
+      now,
+      local,
+      remote,
+      onWake: (c) => this.wake(c),
+      registerCid: (cid, c) => this.routes.set(cidKey(cid), c),
+      unregisterCid: (cid) => this.routes.delete(cidKey(cid)),
+      registerResetToken: (token, c) => this.resetTokens.set(cidKey(token), c),
+      onHandshakeConfirmed: (c) => {
+        if (c.role === 'server') this.pendingHandshakes = Math.max(0, this.pendingHandshakes - 1);
+      },
+    });
+    conn.setNow(now);
+    this.connections.add(conn);
+    return conn;
+  }
+
+  private wake(conn: Connection): void {
+    if (!this.inSendQueue.has(conn)) {
+      this.inSendQueue.add(conn);
+      this.sendQueue.push(conn);
+    }
+    this.dirty.add(conn);
+  }
+
+  private afterInput(conn: Connection, _now: number): void {
+    this.wake(conn);
+    this.deadlines.update(conn, conn.nextDeadline());
+  }
+
+  private maybeStatelessReset(data: Uint8Array, local: SocketAddress, remote: SocketAddress): void {
+    // Only answer packets large enough that the reset is smaller (no amplification, no loops).
+    if (!this.serverOptions && this.connections.size === 0) return;
+    if (data.length < 43) return;
+    const cid = data.subarray(1, 1 + this.cidLength);
+    const token = this.secrets.statelessResetToken(cid);
+    const length = Math.min(data.length - 1, 43);
+    this.queueStateless({ local, remote, data: encodeStatelessReset(token, length, this.random) });
+  }
+
+  private queueStateless(t: Transmit): void {
+    if (this.statelessQueue.length >= MAX_STATELESS_QUEUE) return this.drop('stateless-queue-full');
+    this.statelessQueue.push(t);
+  }
+
+  pollTransmit(now: number): Transmit | undefined {
+    const stateless = this.statelessQueue.shift();
+    if (stateless) {
+      this.stats.datagramsSent++;
+      return stateless;
+    }
+    while (this.sendQueue.length > 0) {
+      const conn = this.sendQueue[0];
+      const t = conn.pollTransmit(now);
+      if (t) {
+        this.stats.datagramsSent++;
+        // Round-robin: a busy connection goes to the back after each datagram.
+        this.sendQueue.shift();
+        this.sendQueue.push(conn);
+        return t;
+      }
+      this.sendQueue.shift();
+      this.inSendQueue.delete(conn);
+      this.deadlines.update(conn, conn.nextDeadline());
+      this.reapIfClosed(conn);
+    }
+    return undefined;
+  }
+
+  nextDeadline(): number | undefined {
+    return this.deadlines.peek();
+  }
+
+  onTimeout(now: number): void {
+    for (const conn of this.deadlines.popDue(now)) {
+      conn.setNow(now);
+      conn.onTimeout(now);
+      this.afterInput(conn, now);
+    }
+  }
+
+  pollEndpointEvent(): EndpointEvent | undefined {
+    return this.endpointEvents.shift();
+  }
+
+  drainDirty(): EngineConnection[] {
+    const out = [...this.dirty];
+    this.dirty.clear();
+    for (const conn of out) this.reapIfClosed(conn);
+    return out;
+  }
+
+  private reapIfClosed(conn: Connection): void {
+    if (conn.state !== 'closed' || !this.connections.has(conn)) return;
+    if (conn.hasEvents || this.inSendQueue.has(conn)) return;
+    this.forget(conn);
+    this.endpointEvents.push({ type: 'connection-closed', connection: conn });
+  }
+
+  private forget(conn: Connection): void {
+    if (conn.role === 'server' && !conn.wasConfirmed)
+      this.pendingHandshakes = Math.max(0, this.pendingHandshakes - 1);
+    for (const cid of conn.localConnectionIds) this.routes.delete(cidKey(cid));
+    if (conn.initialDcidAlias) this.routes.delete(cidKey(conn.initialDcidAlias));
+    for (const token of conn.resetTokens) this.resetTokens.delete(cidKey(token));
+    this.connections.delete(conn);
+    this.deadlines.remove(conn);
+    this.dirty.delete(conn);
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  private drop(reason: string): void {
+    this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
+  }
+}

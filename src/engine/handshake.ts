@@ -1,0 +1,75 @@
+/**
+ * The Noise handshake as Braid uses it (docs/protocol.md §Handshake):
+ * IK when the client knows the server's static key (one round trip, client identity
+ * hidden), XX for first contact (the client learns and then pins the server key).
+ *
+ * This module only builds Noise states and prologues; the connection decides what
+ * to send when.
+ */
+import { HandshakeState, type KeyPair, publicKeyFromPrivate } from '../crypto/noise/index.js';
+import { BRAID_VERSION_1 } from '../wire/packet.js';
+import type { RandomSource } from './secrets.js';
+
+export const HandshakePattern = { IK: 0, XX: 1 } as const;
+export type HandshakePatternId = (typeof HandshakePattern)[keyof typeof HandshakePattern];
+
+export const PROTOCOL_NAMES: Record<HandshakePatternId, string> = {
+  [HandshakePattern.IK]: 'Noise_IK_25519_ChaChaPoly_BLAKE2s',
+  [HandshakePattern.XX]: 'Noise_XX_25519_ChaChaPoly_BLAKE2s',
+};
+
+/** Number of Noise messages in each pattern. */
+export const MESSAGE_COUNT: Record<HandshakePatternId, number> = {
+  [HandshakePattern.IK]: 2,
+  [HandshakePattern.XX]: 3,
+};
+
+const PROLOGUE_LABEL = new TextEncoder().encode('braid/1');
+
+/** prologue = "braid/1" || version u32 || pattern u8 || dcid_len u8 || dcid || scid_len u8 || scid */
+export function handshakePrologue(
+  pattern: HandshakePatternId,
+  dcid: Uint8Array,
+  scid: Uint8Array,
+  version = BRAID_VERSION_1,
+): Uint8Array {
+  const out = new Uint8Array(PROLOGUE_LABEL.length + 4 + 1 + 1 + dcid.length + 1 + scid.length);
+  let o = 0;
+  out.set(PROLOGUE_LABEL, o);
+  o += PROLOGUE_LABEL.length;
+  out[o++] = version >>> 24;
+  out[o++] = (version >>> 16) & 0xff;
+  out[o++] = (version >>> 8) & 0xff;
+  out[o++] = version & 0xff;
+  out[o++] = pattern;
+  out[o++] = dcid.length;
+  out.set(dcid, o);
+  o += dcid.length;
+  out[o++] = scid.length;
+  out.set(scid, o);
+  return out;
+}
+
+/** An X25519 ephemeral drawn from the endpoint's random source (so the simulator replays exactly). */
+export function ephemeralKeyPair(random: RandomSource): KeyPair {
+  const privateKey = random(32);
+  return { privateKey, publicKey: publicKeyFromPrivate(privateKey) };
+}
+
+export function createHandshake(options: {
+  pattern: HandshakePatternId;
+  initiator: boolean;
+  prologue: Uint8Array;
+  staticKey: KeyPair;
+  remoteStatic?: Uint8Array;
+  random: RandomSource;
+}): HandshakeState {
+  return new HandshakeState({
+    protocolName: PROTOCOL_NAMES[options.pattern],
+    initiator: options.initiator,
+    prologue: options.prologue,
+    s: options.staticKey,
+    e: ephemeralKeyPair(options.random),
+    rs: options.remoteStatic,
+  });
+}
