@@ -1,0 +1,154 @@
+import { lookup } from 'node:dns/promises';
+import { isIP, isIPv6 } from 'node:net';
+import { UdpEndpoint } from '../endpoint/udp-endpoint.js';
+import type { TransportConfig } from '../engine/types.js';
+import { type SocketAddress, socketAddress } from '../net/address.js';
+import { createEngine, generateKeyPair } from './engine-factory.js';
+import {
+  type BraidError,
+  ConnectTimeoutError,
+  HandshakeError,
+  HostKeyMismatchError,
+  InvalidArgumentError,
+} from './errors.js';
+import {
+  checkIP,
+  checkKeyPair,
+  checkObject,
+  checkPort,
+  checkPositiveInteger,
+  checkPublicKey,
+  checkTimeout,
+  checkTransport,
+  type KeyPair,
+  parseTarget,
+} from './options.js';
+import { Session } from './session.js';
+
+export type ConnectTarget = string | { host: string; port: number };
+
+export interface ConnectOptions {
+  /** Our identity. Default: a fresh key pair per connection. */
+  staticKey?: KeyPair;
+  /** Pins the server's static key (Noise IK). Without it the server's key is learned (XX). */
+  serverKey?: Uint8Array;
+  /** Local IP to bind (default: the wildcard address of the target's family). */
+  localAddress?: string;
+  /** Local port (default 0: any). */
+  localPort?: number;
+  /** Milliseconds until connect() rejects with ConnectTimeoutError. Default 10 000. */
+  timeout?: number;
+  transport?: Partial<TransportConfig>;
+  socketBufferSize?: number;
+  /** Aborting rejects with the signal's reason and tears the attempt down. */
+  signal?: AbortSignal;
+}
+
+const DEFAULT_CONNECT_TIMEOUT = 10_000;
+/** After the session closed, how long the draining period may hold the socket. */
+const CLIENT_CLOSE_GRACE_MS = 1000;
+
+function validate(options: ConnectOptions): void {
+  checkObject('options', options);
+  if (options.staticKey !== undefined) checkKeyPair('staticKey', options.staticKey);
+  if (options.serverKey !== undefined) checkPublicKey('serverKey', options.serverKey);
+  if (options.localAddress !== undefined) checkIP('localAddress', options.localAddress);
+  if (options.localPort !== undefined) checkPort('localPort', options.localPort, true);
+  if (options.timeout !== undefined) checkTimeout('timeout', options.timeout);
+  if (options.socketBufferSize !== undefined)
+    checkPositiveInteger('socketBufferSize', options.socketBufferSize);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError('signal', 'must be an AbortSignal');
+  }
+  checkTransport(options.transport);
+}
+
+async function resolveRemote(host: string, port: number): Promise<SocketAddress> {
+  if (isIP(host) !== 0) return socketAddress(host, port);
+  const { address } = await lookup(host);
+  return socketAddress(address, port);
+}
+
+function sameKey(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+/**
+ * Opens a session to `target` ('host:port', '[v6]:port' or { host, port }).
+ * Resolves once the handshake completes; rejects with InvalidArgumentError,
+ * ConnectTimeoutError, UnauthorizedKeyError, HostKeyMismatchError, HandshakeError
+ * or a SessionClosedError.
+ */
+export async function connect(target: ConnectTarget, options: ConnectOptions = {}): Promise<Session> {
+  const { host, port } = parseTarget(target);
+  validate(options);
+  const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
+  options.signal?.throwIfAborted();
+  const remote = await resolveRemote(host, port);
+  const localHost = options.localAddress ?? (remote.family === 'IPv6' ? '::' : '0.0.0.0');
+  if (isIPv6(localHost) !== (remote.family === 'IPv6')) {
+    throw new InvalidArgumentError(
+      'localAddress',
+      `must be an ${remote.family} address to reach ${remote.address}`,
+    );
+  }
+  const engine = createEngine({
+    staticKey: options.staticKey ?? generateKeyPair(),
+    transport: options.transport,
+  });
+  let session: Session | undefined;
+  const endpoint = await UdpEndpoint.bind(
+    engine,
+    [{ host: localHost, port: options.localPort ?? 0 }],
+    { onConnectionEvent: (_connection, event) => session?.handleEvent(event) },
+    { socketBufferSize: options.socketBufferSize },
+  );
+  let connection: ReturnType<UdpEndpoint['connect']>;
+  try {
+    connection = endpoint.connect(remote, { serverKey: options.serverKey, transport: options.transport });
+  } catch (error) {
+    endpoint.destroy();
+    throw error;
+  }
+  const created = new Session(connection, {
+    scheduleFlush: () => endpoint.scheduleFlush(),
+    // The session owns this endpoint: release the socket once the engine lets go (or the grace ends).
+    sessionClosed: () => {
+      endpoint.unref();
+      void endpoint.close(0, '', CLIENT_CLOSE_GRACE_MS);
+    },
+  });
+  session = created;
+
+  return new Promise<Session>((resolve, reject) => {
+    const settle = (error: Error | undefined): void => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      created.off('handshake', onHandshake);
+      created.off('close', onClose);
+      if (error) reject(error);
+      else resolve(created);
+    };
+    const abandon = (error: BraidError | Error): void => {
+      settle(error);
+      connection.close(0, 'connect abandoned');
+      created.finish(undefined);
+      endpoint.destroy();
+    };
+    const onHandshake = (remoteKey: Uint8Array): void => {
+      if (options.serverKey && !sameKey(remoteKey, options.serverKey)) {
+        abandon(new HostKeyMismatchError());
+        return;
+      }
+      settle(undefined);
+    };
+    const onClose = (error: BraidError | undefined): void => {
+      settle(error ?? new HandshakeError('the session closed before the handshake completed'));
+    };
+    const onAbort = (): void => abandon(options.signal?.reason ?? new Error('aborted'));
+    const timer = setTimeout(() => abandon(new ConnectTimeoutError(timeout)), timeout);
+    created.on('handshake', onHandshake);
+    created.on('close', onClose);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

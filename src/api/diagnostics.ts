@@ -1,0 +1,31 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+
+/**
+ * node:diagnostics_channel channels. Messages are built only when a channel has
+ * subscribers, so observability costs nothing when nobody listens.
+ *
+ * - braid:session:created   { session }                 a client connect started or a server accepted a handshake
+ * - braid:session:handshake { session, remoteKey }
+ * - braid:session:closed    { session, error }          error is undefined for a clean close
+ * - braid:path:updated      { session, path }
+ * - braid:endpoint:drop     { reason, local?, remote?, error? }  a datagram the shell could not send
+ */
+export const channels = {
+  sessionCreated: diagnosticsChannel.channel('braid:session:created'),
+  sessionHandshake: diagnosticsChannel.channel('braid:session:handshake'),
+  sessionClosed: diagnosticsChannel.channel('braid:session:closed'),
+  pathUpdated: diagnosticsChannel.channel('braid:path:updated'),
+  endpointDrop: diagnosticsChannel.channel('braid:endpoint:drop'),
+} as const;
+
+export type DiagnosticsChannelName =
+  | 'braid:session:created'
+  | 'braid:session:handshake'
+  | 'braid:session:closed'
+  | 'braid:path:updated'
+  | 'braid:endpoint:drop';
+
+/** Publishes `build()` only when someone subscribes: the message object is never allocated otherwise. */
+export function publish(channel: diagnosticsChannel.Channel, build: () => unknown): void {
+  if (channel.hasSubscribers) channel.publish(build());
+}

@@ -1,0 +1,230 @@
+import { EventEmitter } from 'node:events';
+import { type BindAddress, UdpEndpoint } from '../endpoint/udp-endpoint.js';
+import type { ConnectionEvent, EndpointEvent, EngineConnection, TransportConfig } from '../engine/types.js';
+import type { SocketAddress } from '../net/address.js';
+import { createEngine, generateKeyPair } from './engine-factory.js';
+import { BraidError, InvalidArgumentError } from './errors.js';
+import {
+  checkHost,
+  checkKeyPair,
+  checkObject,
+  checkPort,
+  checkPositiveInteger,
+  checkPublicKey,
+  checkTransport,
+  type KeyPair,
+} from './options.js';
+import { Session } from './session.js';
+
+export interface ServerOptions {
+  /** The server's identity. Default: a fresh key pair (see `server.publicKey`). */
+  staticKey?: KeyPair;
+  /** Client static keys allowed to connect, or 'any' (default). */
+  authorizedKeys?: 'any' | Uint8Array[];
+  /** Address validation with a Retry round trip: 'always', 'never' or 'under-load' (default). */
+  retry?: 'always' | 'never' | 'under-load';
+  transport?: Partial<TransportConfig>;
+  /** SO_RCVBUF/SO_SNDBUF request per socket, bytes. Default 4 MiB. */
+  socketBufferSize?: number;
+}
+
+export interface ListenOptions {
+  /** 0 (default) picks a free port, shared by every host. */
+  port?: number;
+  host?: string;
+  /** Several local addresses (e.g. one IPv4 and one IPv6); overrides `host`. */
+  hosts?: string[];
+}
+
+export interface ServerEvents {
+  /** A client completed its handshake. */
+  session: [session: Session];
+  listening: [];
+  error: [error: Error];
+  close: [];
+}
+
+/** A Braid server: one identity, one set of UDP sockets, many sessions. */
+export class BraidServer extends EventEmitter<ServerEvents> {
+  readonly publicKey: Uint8Array;
+  readonly #staticKey: KeyPair;
+  readonly #options: ServerOptions;
+  readonly #sessions = new Map<EngineConnection, Session>();
+  readonly #established = new Set<Session>();
+  #endpoint: UdpEndpoint | undefined;
+  #listening: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+
+  /** @internal Use createServer(). */
+  constructor(options: ServerOptions) {
+    super();
+    this.#options = options;
+    this.#staticKey = options.staticKey ?? generateKeyPair();
+    this.publicKey = this.#staticKey.publicKey;
+  }
+
+  /** Sessions that completed their handshake and are not closed yet. */
+  get sessions(): ReadonlySet<Session> {
+    return this.#established;
+  }
+
+  get listening(): boolean {
+    return this.#endpoint !== undefined && !this.#endpoint.isClosed;
+  }
+
+  /** Binds the sockets. Resolves once listening; rejects with AddressInUseError or InvalidArgumentError. */
+  listen(options: ListenOptions = {}, callback?: (error?: Error) => void): Promise<void> {
+    const result = this.#listen(options);
+    if (callback) result.then(() => callback(), callback);
+    return result;
+  }
+
+  async #listen(options: ListenOptions): Promise<void> {
+    checkObject('options', options);
+    if (this.#listening) throw new BraidError('server is already listening', 'BRAID_ERR_SERVER_LISTENING');
+    if (this.#closing) throw new BraidError('server is closed', 'BRAID_ERR_SERVER_CLOSED');
+    const port = options.port === undefined ? 0 : checkPort('port', options.port, true);
+    let hosts: string[] | undefined;
+    if (options.hosts !== undefined) {
+      if (!Array.isArray(options.hosts) || options.hosts.length === 0) {
+        throw new InvalidArgumentError('hosts', 'must be a non-empty array of addresses');
+      }
+      hosts = options.hosts.map((h, i) => checkHost(`hosts[${i}]`, h));
+    } else if (options.host !== undefined) {
+      hosts = [checkHost('host', options.host)];
+    }
+    const engine = createEngine({
+      staticKey: this.#staticKey,
+      server: {
+        authorizedKeys: this.#options.authorizedKeys ?? 'any',
+        retry: this.#options.retry ?? 'under-load',
+      },
+      transport: this.#options.transport,
+    });
+    const handlers = {
+      onConnectionEvent: (connection: EngineConnection, event: ConnectionEvent) =>
+        this.#onConnectionEvent(connection, event),
+      onEndpointEvent: (event: EndpointEvent) => this.#onEndpointEvent(event),
+    };
+    const bufferOptions = { socketBufferSize: this.#options.socketBufferSize };
+    const bindAll = (list: string[]): Promise<UdpEndpoint> =>
+      UdpEndpoint.bind(
+        engine,
+        list.map((host): BindAddress => ({ host, port })),
+        handlers,
+        bufferOptions,
+      );
+    this.#listening = (async () => {
+      if (hosts) {
+        this.#endpoint = await bindAll(hosts);
+      } else {
+        // Dual-stack '::' by default; hosts without IPv6 fall back to IPv4.
+        try {
+          this.#endpoint = await bindAll(['::']);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT') throw error;
+          this.#endpoint = await bindAll(['0.0.0.0']);
+        }
+      }
+    })();
+    try {
+      await this.#listening;
+    } catch (error) {
+      this.#listening = undefined;
+      throw error;
+    }
+    this.emit('listening');
+  }
+
+  /** The first bound address (port resolved), or undefined before listen(). */
+  address(): SocketAddress | undefined {
+    return this.#endpoint?.localAddresses[0];
+  }
+
+  addresses(): SocketAddress[] {
+    return this.#endpoint?.localAddresses ?? [];
+  }
+
+  /** Replaces the authorized client keys; existing sessions stay. */
+  setAuthorizedKeys(keys: 'any' | Uint8Array[]): void {
+    checkAuthorizedKeys(keys);
+    this.#options.authorizedKeys = keys;
+    const engine = this.#endpoint?.engine as
+      | { setAuthorizedKeys?: (k: 'any' | Uint8Array[]) => void }
+      | undefined;
+    engine?.setAuthorizedKeys?.(keys);
+  }
+
+  #sessionFor(connection: EngineConnection): Session {
+    let session = this.#sessions.get(connection);
+    if (!session) {
+      session = new Session(connection, {
+        // Lazy: a datagram can be dispatched before bind() has handed us the endpoint.
+        scheduleFlush: () => this.#endpoint?.scheduleFlush(),
+        sessionClosed: (closed) => this.#established.delete(closed),
+      });
+      this.#sessions.set(connection, session);
+    }
+    return session;
+  }
+
+  #onConnectionEvent(connection: EngineConnection, event: ConnectionEvent): void {
+    const session = this.#sessionFor(connection);
+    session.handleEvent(event);
+    if (event.type === 'handshake-complete' && !session.closed) {
+      this.#established.add(session);
+      this.emit('session', session);
+    }
+  }
+
+  #onEndpointEvent(event: EndpointEvent): void {
+    if (event.type === 'incoming') this.#sessionFor(event.connection);
+    else this.#sessions.delete(event.connection);
+  }
+
+  /**
+   * Closes every session with (code, reason), waits up to `graceMs` for them to
+   * finish closing, then releases the sockets and emits 'close'.
+   */
+  close(code = 0, reason = 'server closing', graceMs = 1000): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#listening?.catch(() => undefined);
+      await this.#endpoint?.close(code, reason, graceMs);
+      this.emit('close');
+    })();
+    return this.#closing;
+  }
+}
+
+const RETRY_MODES: readonly string[] = ['always', 'never', 'under-load'];
+
+function checkAuthorizedKeys(keys: unknown): void {
+  if (keys === 'any') return;
+  if (!Array.isArray(keys))
+    throw new InvalidArgumentError('authorizedKeys', "must be 'any' or an array of keys");
+  keys.forEach((key, i) => {
+    checkPublicKey(`authorizedKeys[${i}]`, key);
+  });
+}
+
+/** Creates a server; `onSession` is added as a 'session' listener. Options are validated now. */
+export function createServer(
+  options: ServerOptions = {},
+  onSession?: (session: Session) => void,
+): BraidServer {
+  checkObject('options', options);
+  if (options.staticKey !== undefined) checkKeyPair('staticKey', options.staticKey);
+  if (options.authorizedKeys !== undefined) checkAuthorizedKeys(options.authorizedKeys);
+  if (options.retry !== undefined && !RETRY_MODES.includes(options.retry)) {
+    throw new InvalidArgumentError('retry', "must be 'always', 'never' or 'under-load'");
+  }
+  if (options.socketBufferSize !== undefined)
+    checkPositiveInteger('socketBufferSize', options.socketBufferSize);
+  checkTransport(options.transport);
+  if (onSession !== undefined && typeof onSession !== 'function') {
+    throw new InvalidArgumentError('onSession', 'must be a function');
+  }
+  const server = new BraidServer({ ...options });
+  if (onSession) server.on('session', onSession);
+  return server;
+}

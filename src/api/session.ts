@@ -1,0 +1,336 @@
+import { EventEmitter } from 'node:events';
+import type {
+  ConnectionEvent,
+  ConnectionState,
+  ConnectionStats,
+  EngineConnection,
+  PathInfo,
+  SessionRole,
+  StreamId,
+} from '../engine/types.js';
+import type { SocketAddress } from '../net/address.js';
+import { channels, publish } from './diagnostics.js';
+import {
+  type BraidError,
+  DatagramTooLargeError,
+  errorFromClose,
+  InvalidArgumentError,
+  SessionClosedError,
+} from './errors.js';
+import { BraidStream, type BraidStreamOptions, type StreamHost } from './stream.js';
+
+/** Typed events: `session.on('stream', (s) => …)` infers `s: BraidStream`. */
+export interface SessionEvents {
+  /** A stream opened by the peer. */
+  stream: [stream: BraidStream];
+  /** An unreliable datagram from the peer. */
+  datagram: [data: Buffer];
+  /** The handshake completed; the peer proved `remoteKey`. */
+  handshake: [remoteKey: Uint8Array];
+  /** A path was added, validated, promoted, demoted or removed. */
+  path: [path: PathInfo];
+  /** Packet protection keys rotated. */
+  keyupdate: [phase: number];
+  /** The session is closed; `error` is undefined for a clean close (code 0). */
+  close: [error: BraidError | undefined];
+  /** Emitted before 'close' when the session ended with an error and someone listens for it. */
+  error: [error: BraidError];
+}
+
+/** What a session needs from the shell that drives it. */
+export interface SessionContext {
+  scheduleFlush(): void;
+  /** Called once, after 'close' was emitted. */
+  sessionClosed?(session: Session): void;
+}
+
+export interface OpenStreamOptions {
+  unidirectional?: boolean;
+  highWaterMark?: number;
+}
+
+interface OpenWaiter {
+  bidirectional: boolean;
+  options: BraidStreamOptions;
+  resolve(stream: BraidStream): void;
+  reject(error: Error): void;
+}
+
+/** Events the session holds while nobody listens yet (e.g. between handshake and `await connect()`). */
+const MAX_HELD_DATAGRAMS = 64;
+
+/**
+ * One Braid session: an authenticated, encrypted association with a peer's static
+ * key, carrying streams and datagrams over any number of paths.
+ */
+export class Session extends EventEmitter<SessionEvents> {
+  readonly #connection: EngineConnection;
+  readonly #context: SessionContext;
+  readonly #streams = new Map<StreamId, BraidStream>();
+  readonly #openWaiters: OpenWaiter[] = [];
+  readonly #closeWaiters: Array<() => void> = [];
+  readonly #heldStreams: BraidStream[] = [];
+  readonly #heldDatagrams: Buffer[] = [];
+  readonly #streamHost: StreamHost;
+  #handshakeComplete = false;
+  #closed = false;
+  #closeError: BraidError | undefined;
+
+  /** @internal Sessions come from connect() or a server's 'session' event. */
+  constructor(connection: EngineConnection, context: SessionContext) {
+    super();
+    this.#connection = connection;
+    this.#context = context;
+    this.#streamHost = {
+      connection,
+      scheduleFlush: () => context.scheduleFlush(),
+      localAddress: () => this.localAddress,
+      remoteAddress: () => this.remoteAddress,
+      streamDestroyed: (id) => {
+        this.#streams.delete(id);
+      },
+    };
+    // 'newListener' is Node's own event, outside SessionEvents.
+    (this as EventEmitter).on('newListener', (event: string | symbol) => {
+      if (event === 'stream' && this.#heldStreams.length > 0) queueMicrotask(() => this.#releaseHeld());
+      if (event === 'datagram' && this.#heldDatagrams.length > 0) queueMicrotask(() => this.#releaseHeld());
+    });
+    publish(channels.sessionCreated, () => ({ session: this }));
+  }
+
+  get role(): SessionRole {
+    return this.#connection.role;
+  }
+
+  get state(): ConnectionState {
+    return this.#connection.state;
+  }
+
+  get handshakeComplete(): boolean {
+    return this.#handshakeComplete;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The error the session closed with (undefined while open or after a clean close). */
+  get closeError(): BraidError | undefined {
+    return this.#closeError;
+  }
+
+  /** The peer's static X25519 public key: the session's identity, independent of addresses. */
+  get remoteKey(): Uint8Array | undefined {
+    return this.#connection.remoteKey;
+  }
+
+  /** A value unique to this handshake, for binding application-level authentication to it. */
+  channelBinding(): Uint8Array {
+    return this.#connection.channelBinding();
+  }
+
+  get paths(): PathInfo[] {
+    return this.#connection.paths;
+  }
+
+  get stats(): ConnectionStats {
+    return this.#connection.stats;
+  }
+
+  get maxDatagramSize(): number {
+    return this.#connection.maxDatagramSize;
+  }
+
+  /** The preferred path's remote address (it changes when the session migrates). */
+  get remoteAddress(): SocketAddress | undefined {
+    return this.#activePath()?.remote;
+  }
+
+  get localAddress(): SocketAddress | undefined {
+    return this.#activePath()?.local;
+  }
+
+  #activePath(): PathInfo | undefined {
+    const paths = this.#connection.paths;
+    return paths.find((p) => p.state === 'active') ?? paths[0];
+  }
+
+  /**
+   * Opens a stream. When the peer's stream limit is reached the promise waits for
+   * credit; it rejects with SessionClosedError if the session closes first.
+   */
+  openStream(options: OpenStreamOptions = {}): Promise<BraidStream> {
+    if (options === null || typeof options !== 'object') {
+      return Promise.reject(new InvalidArgumentError('options', 'must be an object'));
+    }
+    if (this.#closed) return Promise.reject(this.#closedError());
+    const bidirectional = !options.unidirectional;
+    const streamOptions: BraidStreamOptions = { highWaterMark: options.highWaterMark };
+    // Waiters keep FIFO order: a new call may not overtake queued ones.
+    if (!this.#openWaiters.some((w) => w.bidirectional === bidirectional)) {
+      try {
+        const stream = this.#tryOpen(bidirectional, streamOptions);
+        if (stream) return Promise.resolve(stream);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return new Promise((resolve, reject) => {
+      this.#openWaiters.push({ bidirectional, options: streamOptions, resolve, reject });
+    });
+  }
+
+  #tryOpen(bidirectional: boolean, options: BraidStreamOptions): BraidStream | undefined {
+    const id = this.#connection.openStream(bidirectional);
+    if (id === undefined) return undefined;
+    const stream = new BraidStream(this.#streamHost, id, true, options);
+    this.#streams.set(id, stream);
+    this.#context.scheduleFlush();
+    return stream;
+  }
+
+  #serviceOpenWaiters(bidirectional: boolean): void {
+    for (let i = 0; i < this.#openWaiters.length; ) {
+      const waiter = this.#openWaiters[i]!;
+      if (waiter.bidirectional !== bidirectional) {
+        i++;
+        continue;
+      }
+      let stream: BraidStream | undefined;
+      try {
+        stream = this.#tryOpen(bidirectional, waiter.options);
+      } catch (error) {
+        this.#openWaiters.splice(i, 1);
+        waiter.reject(error as Error);
+        continue;
+      }
+      if (!stream) return;
+      this.#openWaiters.splice(i, 1);
+      waiter.resolve(stream);
+    }
+  }
+
+  /**
+   * Sends an unreliable datagram. Returns false when it was dropped (queue full or
+   * no room); throws DatagramTooLargeError when it can never fit or the peer refuses
+   * datagrams. The engine keeps a reference: do not mutate `data` afterwards.
+   */
+  sendDatagram(data: Uint8Array): boolean {
+    if (!(data instanceof Uint8Array))
+      throw new InvalidArgumentError('data', 'must be a Uint8Array or Buffer');
+    if (this.#closed) return false;
+    const max = this.#connection.maxDatagramSize;
+    if (data.length > max || max === 0) throw new DatagramTooLargeError(data.length, max);
+    const queued = this.#connection.sendDatagram(data);
+    if (queued) this.#context.scheduleFlush();
+    return queued;
+  }
+
+  /**
+   * Closes the session with an application error code (0 = no error) and reason;
+   * resolves once the engine reports it closed. Open streams are destroyed.
+   */
+  close(code = 0, reason = ''): Promise<void> {
+    if (!Number.isInteger(code) || code < 0 || code > Number.MAX_SAFE_INTEGER) {
+      return Promise.reject(new InvalidArgumentError('code', 'must be a non-negative integer'));
+    }
+    if (typeof reason !== 'string')
+      return Promise.reject(new InvalidArgumentError('reason', 'must be a string'));
+    if (this.#closed) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.#closeWaiters.push(resolve));
+    const state = this.#connection.state;
+    if (state === 'handshaking' || state === 'established') this.#connection.close(code, reason);
+    // Either the CLOSE must go out, or the engine's 'closed' event is waiting to be dispatched.
+    this.#context.scheduleFlush();
+    return done;
+  }
+
+  #closedError(): BraidError {
+    return (
+      this.#closeError ??
+      new SessionClosedError({ source: 'local', code: 0, application: true, reason: '' }, 'session is closed')
+    );
+  }
+
+  #releaseHeld(): void {
+    if (this.listenerCount('stream') > 0) {
+      for (const stream of this.#heldStreams.splice(0)) this.emit('stream', stream);
+    }
+    if (this.listenerCount('datagram') > 0) {
+      for (const data of this.#heldDatagrams.splice(0)) this.emit('datagram', data);
+    }
+  }
+
+  /** @internal Routes one engine event. Called by the shell, in engine order. */
+  handleEvent(event: ConnectionEvent): void {
+    switch (event.type) {
+      case 'handshake-complete':
+        this.#handshakeComplete = true;
+        publish(channels.sessionHandshake, () => ({ session: this, remoteKey: event.remoteKey }));
+        this.emit('handshake', event.remoteKey);
+        break;
+      case 'stream-opened': {
+        if (this.#streams.has(event.streamId)) break;
+        const stream = new BraidStream(this.#streamHost, event.streamId, false);
+        this.#streams.set(event.streamId, stream);
+        if (this.listenerCount('stream') > 0) this.emit('stream', stream);
+        else this.#heldStreams.push(stream);
+        break;
+      }
+      case 'stream-readable':
+        this.#streams.get(event.streamId)?.onReadable();
+        break;
+      case 'stream-writable':
+        this.#streams.get(event.streamId)?.onWritable();
+        break;
+      case 'stream-reset':
+        this.#streams.get(event.streamId)?.onReset(event.errorCode);
+        break;
+      case 'stream-stop-sending':
+        this.#streams.get(event.streamId)?.onStopSending(event.errorCode);
+        break;
+      case 'stream-finished':
+        break;
+      case 'streams-available':
+        this.#serviceOpenWaiters(event.bidirectional);
+        break;
+      case 'datagram': {
+        const data = Buffer.from(event.data.buffer, event.data.byteOffset, event.data.length);
+        if (this.listenerCount('datagram') > 0) this.emit('datagram', data);
+        else if (this.#heldDatagrams.length < MAX_HELD_DATAGRAMS) this.#heldDatagrams.push(data);
+        break;
+      }
+      case 'key-update':
+        this.emit('keyupdate', event.phase);
+        break;
+      case 'path-updated':
+        publish(channels.pathUpdated, () => ({ session: this, path: event.path }));
+        this.emit('path', event.path);
+        break;
+      case 'closed':
+        this.#finish(errorFromClose(event.info));
+        break;
+    }
+  }
+
+  /** @internal Ends the session from the API side (e.g. connect timeout) without waiting for the engine. */
+  finish(error: BraidError | undefined): void {
+    this.#finish(error);
+  }
+
+  #finish(error: BraidError | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeError = error;
+    const streamError = error ?? undefined;
+    for (const stream of [...this.#streams.values()]) stream.onSessionClosed(streamError);
+    this.#streams.clear();
+    const waiterError = this.#closedError();
+    for (const waiter of this.#openWaiters.splice(0)) waiter.reject(waiterError);
+    publish(channels.sessionClosed, () => ({ session: this, error }));
+    if (error && this.listenerCount('error') > 0) this.emit('error', error);
+    this.emit('close', error);
+    for (const resolve of this.#closeWaiters.splice(0)) resolve();
+    this.#context.sessionClosed?.(this);
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Braid: encrypted, multiplexed, multihomed sessions over UDP that outlive their addresses.
+ */
+
+export type { ConnectOptions, ConnectTarget } from './api/connect.js';
+export { connect } from './api/connect.js';
+export type { DiagnosticsChannelName } from './api/diagnostics.js';
+export { channels as diagnosticsChannels } from './api/diagnostics.js';
+export { generateKeyPair } from './api/engine-factory.js';
+export {
+  AddressInUseError,
+  BraidError,
+  ConnectTimeoutError,
+  DatagramTooLargeError,
+  errorFromClose,
+  HandshakeError,
+  HostKeyMismatchError,
+  IdleTimeoutError,
+  InvalidArgumentError,
+  ProtocolError,
+  SessionClosedError,
+  StreamLimitError,
+  StreamResetError,
+  UnauthorizedKeyError,
+} from './api/errors.js';
+export type { KeyPair } from './api/options.js';
+export type { ListenOptions, ServerEvents, ServerOptions } from './api/server.js';
+export { BraidServer, createServer } from './api/server.js';
+export type { OpenStreamOptions, SessionEvents } from './api/session.js';
+export { Session } from './api/session.js';
+export type { BraidStreamOptions } from './api/stream.js';
+export { BraidStream, StreamErrorCode } from './api/stream.js';
+export type {
+  CloseInfo,
+  CloseSource,
+  ConnectionState,
+  ConnectionStats,
+  PathInfo,
+  PathState,
+  SessionRole,
+  StreamId,
+  TransportConfig,
+} from './engine/types.js';
+export type { SocketAddress } from './net/address.js';
+export { TransportError } from './wire/errors.js';
