@@ -33,6 +33,12 @@ export interface ChildRunOptions {
   timeoutMs?: number;
 }
 
+/** BRAID_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every bench child process there. */
+function profileFlags(): string[] {
+  const dir = process.env.BRAID_BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
 function toPath(module: string | URL): string {
   if (module instanceof URL) return fileURLToPath(module);
   return module.startsWith('file:') ? fileURLToPath(module) : resolve(module);
@@ -51,7 +57,7 @@ export function runInChild<Output>(
 ): ChildRun<Output> {
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', entryPath, toPath(module), exportName],
+    [...profileFlags(), '--import', 'tsx', entryPath, toPath(module), exportName],
     { cwd: repoRoot, stdio: ['ignore', 2, 'inherit', 'ipc'], serialization: 'json' },
   );
   const mailbox = new Mailbox();

@@ -58,6 +58,19 @@ interface BoundSocket {
  * and the flush loop. Every input (datagram, timer, API call) ends in one coalesced
  * flush per event-loop tick that drains transmits and events and rearms the timer.
  */
+/**
+ * The engine only ever sends to IP literals, so dgram's default lookup (dns.lookup,
+ * answered on the next tick) is pure overhead per datagram: answer synchronously.
+ */
+function literalLookup(
+  address: string,
+  family: unknown,
+  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const familyNumber = typeof family === 'number' ? family : address.includes(':') ? 6 : 4;
+  callback(null, address, familyNumber);
+}
+
 export class UdpEndpoint {
   readonly engine: EngineEndpoint;
   readonly stats: UdpEndpointStats = {
@@ -73,6 +86,7 @@ export class UdpEndpoint {
   private readonly handlers: UdpEndpointHandlers;
   private readonly sockets: BoundSocket[] = [];
   private readonly socketsByKey = new Map<string, BoundSocket>();
+  private readonly socketByLocal = new WeakMap<SocketAddress, BoundSocket>();
   private readonly live = new Set<EngineConnection>();
   private readonly closeWaiters: Array<() => void> = [];
   private flushScheduled = false;
@@ -125,7 +139,11 @@ export class UdpEndpoint {
   private async bindOne(address: BindAddress, separateIPv4: boolean, bufferSize: number): Promise<void> {
     const ipv6 = isIPv6(address.host);
     // With an IPv4 socket alongside, a dual-stack '::' socket would steal its traffic as ::ffff: addresses.
-    const socket = dgram.createSocket({ type: ipv6 ? 'udp6' : 'udp4', ipv6Only: ipv6 && separateIPv4 });
+    const socket = dgram.createSocket({
+      type: ipv6 ? 'udp6' : 'udp4',
+      ipv6Only: ipv6 && separateIPv4,
+      lookup: literalLookup,
+    });
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException): void => {
         socket.close();
@@ -153,6 +171,7 @@ export class UdpEndpoint {
       socket,
       local,
       wildcard: info.address === '0.0.0.0' || info.address === '::',
+      // dgram reports a failed send only to a callback (without one the error is lost).
       onSent: (error) => {
         if (error) this.countSendError(error, local);
       },
@@ -263,9 +282,15 @@ export class UdpEndpoint {
   }
 
   private send(transmit: Transmit): void {
-    const bound =
-      this.socketsByKey.get(addressKey(transmit.local)) ??
-      this.socketFor(transmit.remote.family, transmit.local);
+    // The engine hands out the same SocketAddress object for a path's every datagram,
+    // so an identity cache skips building a string key per send.
+    let bound = this.socketByLocal.get(transmit.local);
+    if (!bound) {
+      bound =
+        this.socketsByKey.get(addressKey(transmit.local)) ??
+        this.socketFor(transmit.remote.family, transmit.local);
+      if (bound) this.socketByLocal.set(transmit.local, bound);
+    }
     if (!bound) {
       this.stats.noSocketDrops++;
       publish(channels.endpointDrop, () => ({

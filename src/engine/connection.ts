@@ -104,6 +104,27 @@ export interface ConnectionOptions {
   onHandshakeConfirmed?: (conn: Connection) => void;
   /** A stateless-reset token the peer gave us: the endpoint matches unroutable packets against it. */
   registerResetToken?: (token: Uint8Array, conn: Connection) => void;
+  /** Test-only fault injection (the simulator's broken-engine test); never set in production. */
+  testHooks?: ConnectionTestHooks;
+}
+
+export interface ConnectionTestHooks {
+  /** Rewrites the frames of each authenticated short-header packet before they are processed. */
+  mutateFramesBeforeProcessing?(frames: Frame[]): Frame[];
+}
+
+/** Bytes a session holds for the application (read-only view for bounds checks). */
+export interface ConnectionMemoryUsage {
+  streams: number;
+  /** Sum over streams of bytes written but not yet acknowledged. */
+  sendBuffered: number;
+  /** Sum over streams of bytes received but not yet read. */
+  receiveBuffered: number;
+  /** Largest current per-stream receive window, and the connection-level one. */
+  largestStreamWindow: number;
+  connectionWindow: number;
+  queuedDatagrams: number;
+  queuedControlFrames: number;
 }
 
 interface LocalCid {
@@ -132,6 +153,7 @@ export class Connection implements EngineConnection {
   private readonly unregisterCid: (cid: Uint8Array) => void;
   private readonly onHandshakeConfirmed: ((conn: Connection) => void) | undefined;
   private readonly registerResetToken: ((token: Uint8Array, conn: Connection) => void) | undefined;
+  private readonly testHooks: ConnectionTestHooks | undefined;
 
   // --- handshake ---
   private handshake: HandshakeState | undefined;
@@ -213,6 +235,7 @@ export class Connection implements EngineConnection {
     this.unregisterCid = options.unregisterCid;
     this.onHandshakeConfirmed = options.onHandshakeConfirmed;
     this.registerResetToken = options.registerResetToken;
+    this.testHooks = options.testHooks;
     this.handshakeDeadline = options.now + options.config.handshakeTimeout;
     this.originalDcid = new Uint8Array(0);
     this.streams = StreamMap.fromConfig(options.role, options.config);
@@ -329,7 +352,7 @@ export class Connection implements EngineConnection {
   }
 
   handleHandshakePacket(packet: HandshakePacket, datagramLength: number, now: number): void {
-    const hs = this.handshake;
+    let hs = this.handshake;
     this.activePath.bytesReceived += datagramLength;
     if (!hs || hs.isComplete || packet.messageIndex !== hs.messageIndex) {
       // A retransmission of a message we already processed: the peer lost our reply.
@@ -342,20 +365,16 @@ export class Connection implements EngineConnection {
       return;
     }
     let payload: Uint8Array;
+    // Read on a copy and commit only on success: a forged or corrupted (unauthenticated)
+    // message must not spoil the Noise state; the peer's retransmission brings a good copy.
+    const attempt = hs.clone();
     try {
-      payload = hs.readMessage(packet.payload);
+      payload = attempt.readMessage(packet.payload);
     } catch {
-      // Undecryptable handshake message: forged or corrupted. The Noise state is now
-      // unusable, so fail the handshake rather than hang.
       this.drop('handshake-decrypt');
-      this.enterClosed(
-        'protocol',
-        TransportError.PROTOCOL_VIOLATION,
-        false,
-        'handshake message failed to authenticate',
-      );
       return;
     }
+    this.handshake = hs = attempt;
     if (this.role === 'client') {
       // Message 1 comes from the server: its transport parameters and, in XX, its static key.
       this.activePath.remoteCid = packet.scid;
@@ -570,6 +589,7 @@ export class Connection implements EngineConnection {
       maxDatagramSize: this.config.maxUdpPayloadSize,
       congestionControl: this.config.congestionControl,
       maxAckDelay: this.config.maxAckDelay,
+      ackElicitingThreshold: this.config.ackFrequency,
     });
     path.state = 'active';
     this.pathList.push(path);
@@ -645,6 +665,8 @@ export class Connection implements EngineConnection {
       this.protocolError(code, err instanceof Error ? err.message : 'malformed frame', now);
       return;
     }
+    if (this.testHooks?.mutateFramesBeforeProcessing)
+      frames = this.testHooks.mutateFramesBeforeProcessing(frames);
     if (frames.length === 0) {
       this.protocolError(TransportError.PROTOCOL_VIOLATION, 'packet without frames', now);
       return;
@@ -697,6 +719,7 @@ export class Connection implements EngineConnection {
     }
     path.acks.onPacketReceived(pn, ackEliciting, now);
     this.touchIdle(now);
+    this.sentSinceReceive = false;
     this.wake();
   }
 
@@ -1283,7 +1306,18 @@ export class Connection implements EngineConnection {
         if (lossDeadline !== undefined && now >= lossDeadline) {
           const { lost, probes } = path.loss.onTimeout(now, this.handshakeConfirmed);
           if (lost.length > 0) this.onPacketsLost(path, lost, now);
-          if (probes > 0) this.probesPending = Math.max(this.probesPending, probes);
+          if (probes > 0) {
+            this.probesPending = Math.max(this.probesPending, probes);
+            // RFC 9002 §6.2.4: probes carry the oldest unacknowledged data, not a bare PING,
+            // so the one probe that gets through a lossy path also makes progress.
+            // The probe takes over the records, so the next PTO moves on to newer data.
+            const resendable = (p: Sent) =>
+              p.info.records.some((r) => r.kind === 'stream' || r.kind === 'control');
+            for (const packet of path.loss.oldestUnacked(probes, resendable)) {
+              for (const record of packet.info.records) this.requeueLost(record);
+              packet.info.records = packet.info.records.filter((r) => r.kind === 'ack');
+            }
+          }
         }
       }
     }
@@ -1301,11 +1335,12 @@ export class Connection implements EngineConnection {
     this.idleDeadline = now + Math.max(timeout, 3 * this.activePath.pto());
   }
 
-  private lastIdleSendTouch = -Infinity;
+  private sentSinceReceive = false;
   private touchIdleOnSend(now: number): void {
-    // RFC 9000 §10.1: the first ack-eliciting packet after a receive restarts the timer.
-    if (now - this.lastIdleSendTouch > 1) {
-      this.lastIdleSendTouch = now;
+    // RFC 9000 §10.1: only the first ack-eliciting packet after a receive restarts the timer,
+    // so our own retransmissions cannot keep a silent peer's session alive forever.
+    if (!this.sentSinceReceive) {
+      this.sentSinceReceive = true;
       if (this.idleDeadline !== undefined) this.touchIdle(now);
     }
   }
@@ -1395,6 +1430,28 @@ export class Connection implements EngineConnection {
 
   get paths(): PathInfo[] {
     return this.pathList.map((p) => p.info());
+  }
+
+  memoryUsage(): ConnectionMemoryUsage {
+    let sendBuffered = 0;
+    let receiveBuffered = 0;
+    let largestStreamWindow = 0;
+    for (const stream of this.streams.values()) {
+      if (stream.send) sendBuffered += stream.send.buffer.unackedBytes;
+      if (stream.recv) {
+        receiveBuffered += stream.recv.buffer.bufferedBytes;
+        largestStreamWindow = Math.max(largestStreamWindow, stream.recv.window.window);
+      }
+    }
+    return {
+      streams: this.streams.size,
+      sendBuffered,
+      receiveBuffered,
+      largestStreamWindow,
+      connectionWindow: this.streams.connectionWindow.window,
+      queuedDatagrams: this.datagramQueue.length,
+      queuedControlFrames: this.controlQueue.length,
+    };
   }
 
   pollEvent(): ConnectionEvent | undefined {

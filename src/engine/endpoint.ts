@@ -15,7 +15,7 @@ import {
   isLongHeader,
 } from '../wire/packet-codec.js';
 import { resolveTransportConfig } from './config.js';
-import { Connection } from './connection.js';
+import { Connection, type ConnectionTestHooks } from './connection.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { defaultRandom, EndpointSecrets, type RandomSource } from './secrets.js';
 import type {
@@ -46,6 +46,8 @@ export interface EndpointOptions {
   cidLength?: number;
   /** Randomness for CIDs, ephemerals and tokens; the simulator injects a seeded one. */
   random?: RandomSource;
+  /** Test-only fault injection, passed to every connection (see ConnectionTestHooks). */
+  testHooks?: ConnectionTestHooks;
 }
 
 const RETRY_TOKEN_LIFETIME = 10_000;
@@ -63,6 +65,7 @@ export class Endpoint implements EngineEndpoint {
   private readonly random: RandomSource;
   private readonly secrets: EndpointSecrets;
   private authorized: Set<string> | 'any';
+  private readonly testHooks: ConnectionTestHooks | undefined;
 
   private readonly routes = new Map<string, Connection>();
   private readonly resetTokens = new Map<string, Connection>();
@@ -89,6 +92,7 @@ export class Endpoint implements EngineEndpoint {
       throw new RangeError(`cidLength must be an integer in [4, 20], got ${options.cidLength}`);
     }
     this.random = options.random ?? defaultRandom;
+    this.testHooks = options.testHooks;
     this.secrets = new EndpointSecrets(this.random, options.staticKey.privateKey);
     const keys = options.server?.authorizedKeys ?? 'any';
     this.authorized = keys === 'any' ? 'any' : new Set(keys.map((k) => cidKey(k)));
@@ -270,6 +274,7 @@ export class Endpoint implements EngineEndpoint {
       local,
       remote,
       onWake: (c) => this.wake(c),
+      testHooks: this.testHooks,
       registerCid: (cid, c) => this.routes.set(cidKey(cid), c),
       unregisterCid: (cid) => this.routes.delete(cidKey(cid)),
       registerResetToken: (token, c) => this.resetTokens.set(cidKey(token), c),

@@ -101,6 +101,11 @@ export interface TransportConfig {
   keyUpdateInterval: number;
   /** Max ACK delay we promise the peer (ms). */
   maxAckDelay: number;
+  /**
+   * Ack-eliciting packets received before we acknowledge at once (reordering always
+   * triggers an immediate ACK; otherwise maxAckDelay bounds the wait).
+   */
+  ackFrequency: number;
   /** Handshake gives up after this many ms. */
   handshakeTimeout: number;
   /** Congestion controller. */

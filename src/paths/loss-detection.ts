@@ -232,12 +232,15 @@ export class LossDetection<T> {
     return out;
   }
 
-  /** Up to `count` oldest unacknowledged ack-eliciting packets, for PTO probes that resend data. */
-  oldestUnacked(count: number): SentPacket<T>[] {
+  /**
+   * Up to `count` oldest unacknowledged ack-eliciting packets (those `wanted` accepts, e.g.
+   * the ones still holding data worth resending), for PTO probes that resend data.
+   */
+  oldestUnacked(count: number, wanted?: (p: SentPacket<T>) => boolean): SentPacket<T>[] {
     const out: SentPacket<T>[] = [];
     for (let i = this.head; i < this.slots.length && out.length < count; i++) {
       const p = this.slots[i];
-      if (p?.ackEliciting) out.push(p);
+      if (p?.ackEliciting && (wanted === undefined || wanted(p))) out.push(p);
     }
     return out;
   }
@@ -295,7 +298,6 @@ export class LossDetection<T> {
       this.timeThreshold * Math.max(this.rtt.latestRtt, this.rtt.smoothedRtt),
       TIMER_GRANULARITY,
     );
-    const lostSendTime = now - lossDelay;
     const congestionPeriod = this.rtt.pto(this.maxAckDelay) * PERSISTENT_CONGESTION_THRESHOLD;
     const sampleAt = this.firstRttSampleAt;
     let persistentCongestion = false;
@@ -308,7 +310,9 @@ export class LossDetection<T> {
         runStart = undefined; // acknowledged or unknown: the run of losses is broken
         continue;
       }
-      if (p.timeSent <= lostSendTime || largestAcked >= p.pn + this.packetThreshold) {
+      // Same expression as the loss timer below: `now - lossDelay` can round one ulp under
+      // timeSent and leave the timer due forever (a livelock found by the simulator).
+      if (p.timeSent + lossDelay <= now || largestAcked >= p.pn + this.packetThreshold) {
         this.remove(index, p);
         lost.push(p);
         if (p.ackEliciting && sampleAt !== undefined && p.timeSent > sampleAt) {

@@ -35,6 +35,8 @@ export interface PathOptions {
   initialRtt?: number;
   /** Start validated (e.g. the client's first path, or an address the handshake proved). */
   validated?: boolean;
+  /** Ack-eliciting packets received before an ACK is sent at once (default 2). */
+  ackElicitingThreshold?: number;
 }
 
 export type SendVerdict =
@@ -86,7 +88,10 @@ export class PathState<T> {
     });
     this.cc = createCongestionController(opts.congestionControl ?? 'cubic', this.maxDatagramSize);
     this.pacer = new Pacer({ maxDatagramSize: this.maxDatagramSize });
-    this.acks = new AckTracker({ maxAckDelay: opts.maxAckDelay });
+    this.acks = new AckTracker({
+      maxAckDelay: opts.maxAckDelay,
+      ackElicitingThreshold: opts.ackElicitingThreshold,
+    });
   }
 
   /** The peer's max_ack_delay (from its transport parameters), used for PTO and persistent congestion. */

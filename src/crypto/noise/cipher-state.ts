@@ -117,6 +117,13 @@ export class CipherState {
     return this.key !== undefined;
   }
 
+  /** An independent copy (key and nonce), so a trial decryption cannot disturb this state. */
+  clone(): CipherState {
+    const copy = new CipherState(this.cipher, this.key);
+    copy.n = this.n;
+    return copy;
+  }
+
   /** For test vectors and for protocols that carry explicit nonces. */
   setNonce(n: number): void {
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError('nonce must be a non-negative safe integer');

@@ -132,6 +132,37 @@ export class HandshakeState {
     return this.e ? new Uint8Array(this.e.publicKey) : undefined;
   }
 
+  /**
+   * A deep copy (ck, h, cipher key and nonce, key pairs, message index, remaining PSKs):
+   * read an unauthenticated message on the copy and keep it only if the read succeeds,
+   * so a forged or corrupted message cannot spoil this state.
+   */
+  clone(): HandshakeState {
+    const copy: HandshakeState = Object.create(HandshakeState.prototype);
+    const split = this.splitResult;
+    Object.assign(copy, {
+      protocolName: this.protocolName,
+      initiator: this.initiator,
+      pattern: this.pattern,
+      symmetric: this.symmetric.clone(),
+      cipher: this.cipher,
+      s: this.s && copyKeyPair(this.s),
+      e: this.e && copyKeyPair(this.e),
+      rs: this.rs && new Uint8Array(this.rs),
+      re: this.re && new Uint8Array(this.re),
+      psks: this.psks.map((psk) => new Uint8Array(psk)),
+      index: this.index,
+      failed: this.failed,
+      splitResult: split && {
+        initiatorToResponder: split.initiatorToResponder.clone(),
+        responderToInitiator: split.responderToInitiator.clone(),
+        initiatorKey: new Uint8Array(split.initiatorKey),
+        responderKey: new Uint8Array(split.responderKey),
+      },
+    });
+    return copy;
+  }
+
   writeMessage(payload: Uint8Array): Uint8Array {
     this.checkTurn(true);
     try {

@@ -24,6 +24,18 @@ export class SymmetricState {
     this.cipherState = new CipherState(cipher);
   }
 
+  /** A deep copy: ck, h and the CipherState (key and nonce). */
+  clone(): SymmetricState {
+    const copy: SymmetricState = Object.create(SymmetricState.prototype);
+    Object.assign(copy, {
+      hash: this.hash,
+      cipherState: this.cipherState.clone(),
+      ck: new Uint8Array(this.ck),
+      h: new Uint8Array(this.h),
+    });
+    return copy;
+  }
+
   mixKey(inputKeyMaterial: Uint8Array): void {
     const [ck, tempKey] = hkdf(this.hash, this.ck, inputKeyMaterial, 2);
     this.ck = ck;

@@ -1,0 +1,257 @@
+// Handshake rate. Headline: completed Noise IK handshakes per second on one core, sans-I/O:
+// a client and a server engine Endpoint in this process hand each other datagrams in memory,
+// and a handshake counts once the client reported 'handshake-complete' and the server has
+// confirmed it (it received the client's first 1-RTT packet). Baseline, measured in the same
+// run: raw X25519 operations per second through the same DH function the Noise code uses.
+// Second figure: connect + close through the public API on real loopback sockets, sequentially.
+// `npm run bench -- handshake [--duration-ms N] [--socket-seconds N]` or `node --import tsx bench/handshake.ts`.
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { connect } from '../src/api/connect.js';
+import { createServer } from '../src/api/server.js';
+import { dh, generateKeyPair } from '../src/crypto/noise/index.js';
+import type { Connection } from '../src/engine/connection.js';
+import { Endpoint } from '../src/engine/endpoint.js';
+import type { EngineConnection } from '../src/engine/types.js';
+import { socketAddress, type Transmit } from '../src/net/address.js';
+import { result } from './lib/result.js';
+import { round } from './lib/stats.js';
+import { progress, systemInfo } from './lib/system.js';
+import { nowNs, secondsSince, timeBoxed } from './lib/timing.js';
+
+const CLIENT_ADDR = socketAddress('192.0.2.1', 40000);
+const SERVER_ADDR = socketAddress('203.0.113.1', 4433);
+/** Scalar multiplications per IK handshake on each side: 4 DH (es, ss, ee, se) + 1 ephemeral key. */
+const SCALARMULTS_PER_SIDE = 5;
+
+interface Options {
+  durationMs: number;
+  socketSeconds: number;
+}
+
+function parse(args: string[]): Options {
+  const { values } = parseArgs({
+    args,
+    options: { 'duration-ms': { type: 'string' }, 'socket-seconds': { type: 'string' } },
+    strict: true,
+  });
+  const positive = (value: string | undefined, fallback: number, name: string): number => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new RangeError(`--${name} must be a positive number, got ${value}`);
+    return n;
+  };
+  return {
+    durationMs: positive(values['duration-ms'], 3000, 'duration-ms'),
+    socketSeconds: positive(values['socket-seconds'], 3, 'socket-seconds'),
+  };
+}
+
+/** X25519 operations per second: the cost floor of every handshake. */
+export function measureDh(durationMs: number): number {
+  const local = generateKeyPair();
+  const remote = generateKeyPair().publicKey;
+  return timeBoxed(() => dh(local, remote), { durationMs, batch: 64, warmupIterations: 200 }).perSecond;
+}
+
+export interface SansIoResult {
+  handshakes: number;
+  seconds: number;
+  perSecond: number;
+  /** CPU time spent inside the server endpoint only, and the rate that implies for a server core. */
+  serverSeconds: number;
+  serverPerSecond: number;
+  datagramsPerHandshake: number;
+}
+
+/**
+ * Runs IK handshakes back to back between two in-memory endpoints for `durationMs`.
+ * Each finished session is closed and the virtual clock is moved past the draining
+ * period now and then, so the endpoints' state stays bounded.
+ */
+export function measureSansIo(durationMs: number): SansIoResult {
+  const serverKey = generateKeyPair();
+  const client = new Endpoint({ staticKey: generateKeyPair() });
+  // retry 'never': the headline is the IK handshake itself; Retry would add a round trip per session.
+  const server = new Endpoint({ staticKey: serverKey, server: { authorizedKeys: 'any', retry: 'never' } });
+  let now = 0;
+  let serverNs = 0n;
+  let datagrams = 0;
+
+  const toServer = (t: Transmit): void => {
+    const before = nowNs();
+    server.receive(t.data, t.remote, t.local, now);
+    serverNs += nowNs() - before;
+  };
+  const pumpServer = (): Transmit[] => {
+    const before = nowNs();
+    const out: Transmit[] = [];
+    for (let t = server.pollTransmit(now); t; t = server.pollTransmit(now)) out.push(t);
+    let incoming: EngineConnection | undefined;
+    for (let e = server.pollEndpointEvent(); e; e = server.pollEndpointEvent()) {
+      if (e.type === 'incoming') incoming = e.connection;
+    }
+    for (const conn of server.drainDirty()) while (conn.pollEvent());
+    serverNs += nowNs() - before;
+    if (incoming) lastServerConnection = incoming;
+    return out;
+  };
+  let lastServerConnection: EngineConnection | undefined;
+
+  const handshakeOnce = (): void => {
+    lastServerConnection = undefined;
+    const conn = client.connect(SERVER_ADDR, CLIENT_ADDR, { serverKey: serverKey.publicKey }, now);
+    let clientDone = false;
+    for (let rounds = 0; ; rounds++) {
+      if (rounds > 16) throw new Error('handshake did not complete within 16 exchanges');
+      for (let t = client.pollTransmit(now); t; t = client.pollTransmit(now)) {
+        datagrams++;
+        toServer(t);
+      }
+      for (const c of client.drainDirty()) {
+        for (let e = c.pollEvent(); e; e = c.pollEvent())
+          if (e.type === 'handshake-complete') clientDone = true;
+      }
+      while (client.pollEndpointEvent());
+      const replies = pumpServer();
+      const serverConn = lastServerConnection as Connection | undefined;
+      if (clientDone && serverConn?.wasConfirmed) break;
+      for (const t of replies) {
+        datagrams++;
+        client.receive(t.data, t.remote, t.local, now);
+      }
+      now += 1;
+    }
+    conn.close(0, '');
+    for (let t = client.pollTransmit(now); t; t = client.pollTransmit(now)) toServer(t);
+    pumpServer();
+  };
+
+  let sinceSweep = 0;
+  const sweep = (): void => {
+    // Past every draining period and idle timeout: both endpoints release closed sessions.
+    now += 60_000;
+    client.onTimeout(now);
+    const before = nowNs();
+    server.onTimeout(now);
+    serverNs += nowNs() - before;
+    for (let t = client.pollTransmit(now); t; t = client.pollTransmit(now));
+    pumpServer();
+    while (client.pollEndpointEvent());
+    for (const c of client.drainDirty()) while (c.pollEvent());
+  };
+  const step = (): void => {
+    handshakeOnce();
+    if (++sinceSweep === 64) {
+      sinceSweep = 0;
+      sweep();
+    }
+  };
+
+  for (let i = 0; i < 200; i++) step(); // JIT warm-up
+  serverNs = 0n;
+  datagrams = 0;
+  const stats = timeBoxed(step, { durationMs, batch: 8 });
+  const serverSeconds = Number(serverNs) / 1e9;
+  return {
+    handshakes: stats.iterations,
+    seconds: stats.seconds,
+    perSecond: stats.perSecond,
+    serverSeconds,
+    serverPerSecond: stats.iterations / serverSeconds,
+    datagramsPerHandshake: datagrams / stats.iterations,
+  };
+}
+
+export interface SocketResult {
+  handshakes: number;
+  seconds: number;
+  perSecond: number;
+  meanMs: number;
+}
+
+/** connect() then close() through the public API on 127.0.0.1, one after another. */
+export async function measureSockets(seconds: number): Promise<SocketResult> {
+  const server = createServer({ retry: 'never' });
+  await server.listen({ host: '127.0.0.1', port: 0 });
+  const target = { host: '127.0.0.1', port: server.address()!.port };
+  const once = async (): Promise<void> => {
+    const session = await connect(target, { serverKey: server.publicKey, timeout: 5000 });
+    await session.close();
+  };
+  try {
+    for (let i = 0; i < 20; i++) await once(); // warm-up
+    const start = nowNs();
+    const budgetNs = BigInt(Math.round(seconds * 1e9));
+    let handshakes = 0;
+    do {
+      await once();
+      handshakes++;
+    } while (nowNs() - start < budgetNs);
+    const elapsed = secondsSince(start);
+    return {
+      handshakes,
+      seconds: elapsed,
+      perSecond: handshakes / elapsed,
+      meanMs: (elapsed * 1000) / handshakes,
+    };
+  } finally {
+    await server.close(0, '', 500);
+  }
+}
+
+export async function run(args: string[]): Promise<object> {
+  const options = parse(args);
+  progress(`handshake: X25519 baseline, ${options.durationMs} ms`);
+  const dhPerSecond = measureDh(options.durationMs);
+  progress(`handshake: sans-I/O IK handshakes, ${options.durationMs} ms`);
+  const sansIo = measureSansIo(options.durationMs);
+  progress(`handshake: real sockets on loopback, ${options.socketSeconds} s`);
+  const sockets = await measureSockets(options.socketSeconds);
+  // Both sides run in this process, so a handshake costs 2 × 5 scalar multiplications at best.
+  const dhBoundPerSecond = dhPerSecond / (2 * SCALARMULTS_PER_SIDE);
+  return {
+    ...result({
+      name: 'IK handshakes per second, sans-I/O, client + server on one core',
+      value: round(sansIo.perSecond),
+      unit: 'handshakes/s',
+      baseline: {
+        name: 'X25519 scalar multiplications per second (sodium-native)',
+        value: round(dhPerSecond),
+        unit: 'ops/s',
+      },
+    }),
+    dhBound: {
+      note: `an IK handshake costs ${SCALARMULTS_PER_SIDE} scalar multiplications per side; ${2 * SCALARMULTS_PER_SIDE} with both in one process`,
+      handshakesPerSecond: round(dhBoundPerSecond),
+      fractionReached: round(sansIo.perSecond / dhBoundPerSecond),
+    },
+    sansIo: {
+      handshakes: sansIo.handshakes,
+      seconds: round(sansIo.seconds),
+      datagramsPerHandshake: round(sansIo.datagramsPerHandshake),
+      serverOnly: {
+        note: 'CPU time inside the server endpoint only: the rate one server core could accept',
+        seconds: round(sansIo.serverSeconds),
+        handshakesPerSecond: round(sansIo.serverPerSecond),
+        ratioToDhBound: round(sansIo.serverPerSecond / (dhPerSecond / SCALARMULTS_PER_SIDE)),
+      },
+    },
+    realSockets: {
+      name: 'connect + close on 127.0.0.1 through the public API, sequential',
+      handshakes: sockets.handshakes,
+      seconds: round(sockets.seconds),
+      handshakesPerSecond: round(sockets.perSecond),
+      meanMs: round(sockets.meanMs),
+    },
+    options,
+    system: systemInfo(),
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const output = await run(process.argv.slice(2));
+  process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
+  process.exit(0);
+}

@@ -1,0 +1,264 @@
+// Named scenarios (after the quic-interop-runner's test cases) run by the real engine in the
+// simulator; every run is judged by the properties (src/sim/properties.ts).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  type EngineRunOptions,
+  type EngineRunResult,
+  pairScenario,
+  runEngineSessions,
+} from '../../src/sim/engine-run.js';
+import type { LinkSpec } from '../../src/sim/network.js';
+import { Rng } from '../../src/sim/rng.js';
+import type { FaultSpec } from '../../src/sim/scenario.js';
+
+const MiB = 1 << 20;
+
+interface NamedRun extends Omit<EngineRunOptions, 'sim' | 'rng' | 'client' | 'server' | 'timeLimit'> {
+  seed?: number;
+  clientLink?: LinkSpec;
+  serverLink?: LinkSpec;
+  faults?: FaultSpec[];
+  ipv6?: boolean;
+  trace?: boolean;
+  timeLimit?: number;
+}
+
+function run(options: NamedRun): EngineRunResult & { sim: ReturnType<typeof pairScenario>['sim'] } {
+  const seed = options.seed ?? 1;
+  const { sim, client, server } = pairScenario({
+    seed,
+    clientLink: options.clientLink,
+    serverLink: options.serverLink,
+    faults: options.faults,
+    ipv6: options.ipv6,
+    trace: options.trace,
+  });
+  const result = runEngineSessions({
+    ...options,
+    sim,
+    rng: new Rng(seed),
+    client,
+    server,
+    timeLimit: options.timeLimit ?? 60_000,
+  });
+  assert.deepEqual(result.violations, [], `seed ${seed}: properties violated`);
+  assert.ok(result.complete, 'every session completed its workload');
+  return { ...result, sim };
+}
+
+/** Bytes of trace lines `send` from `address` (the address:port prefix of the source). */
+function sentBytes(lines: string[], source: string, until = Number.POSITIVE_INFINITY): number {
+  let total = 0;
+  for (const line of lines) {
+    const parts = line.split(' ');
+    if (parts[1] !== 'send' || Number(parts[0]) > until) continue;
+    if (parts[3].startsWith(`${source}:`)) total += Number(parts[4]);
+  }
+  return total;
+}
+
+function deliveredBytes(lines: string[], destination: string): number {
+  let total = 0;
+  for (const line of lines) {
+    const parts = line.split(' ');
+    if (parts[1] !== 'deliver') continue;
+    if (parts[3].split('>')[1].startsWith(`${destination}:`)) total += Number(parts[4]);
+  }
+  return total;
+}
+
+describe('named scenarios (real engine)', () => {
+  test('handshake: one session, one request, over a plain 10 ms link', () => {
+    const r = run({ clientLink: { delay: 10 }, workload: { requests: { count: 1, size: 100 } } });
+    assert.equal(r.clients[0].handshakeComplete, true);
+    assert.equal(r.servers[0].handshakeComplete, true);
+    const doneAt = Math.max(r.clients[0].completedAt ?? Infinity, r.servers[0].completedAt ?? Infinity);
+    assert.ok(doneAt < 200, `done at ${doneAt} ms`);
+  });
+
+  test('transfer: 10 MiB completes and flow-control windows grow past their initial size', () => {
+    const r = run({
+      clientLink: { delay: 10, bandwidth: 200e6, queue: 512 },
+      serverLink: { delay: 5 },
+      workload: { bulk: { streams: 1, bytes: 10 * MiB, direction: 'up' } },
+    });
+    const peaks = r.monitor.peaks;
+    assert.ok(peaks.streamWindow > 256 * 1024, `stream window auto-tuned to ${peaks.streamWindow}`);
+    assert.ok(peaks.connectionWindow > MiB, `connection window auto-tuned to ${peaks.connectionWindow}`);
+  });
+
+  test('longrtt: 750 ms RTT, bulk both ways and requests', () => {
+    const r = run({
+      clientLink: { delay: 187.5, bandwidth: 20e6, queue: 1000 },
+      serverLink: { delay: 187.5 },
+      workload: {
+        bulk: { streams: 2, bytes: 256 * 1024, direction: 'both' },
+        requests: { count: 10, size: 2000 },
+      },
+    });
+    const srtt = r.clients[0].conn.paths[0].srtt ?? 0;
+    assert.ok(srtt >= 740 && srtt < 1000, `srtt ${srtt}`);
+  });
+
+  test('multiplexing: 2,000 request streams through a 100-stream limit', () => {
+    const r = run({
+      clientLink: { delay: 5, bandwidth: 100e6, queue: 1000 },
+      workload: { requests: { count: 2000, size: 200 } },
+    });
+    assert.equal(r.servers[0].received.size, 2000);
+  });
+
+  test('retry: the server demands address validation, the client proves it and carries on', () => {
+    const r = run({
+      trace: true,
+      clientLink: { delay: 10 },
+      serverOptions: { retry: 'always' },
+      workload: { requests: { count: 5, size: 1000 } },
+    });
+    // Two full-size INITIALs: the first draws the Retry, the second carries its token.
+    const initials = (r.sim.trace?.lines() ?? []).filter((l) => {
+      const p = l.split(' ');
+      return p[1] === 'send' && p[3].startsWith('192.0.2.10:') && Number(p[4]) >= 1200;
+    });
+    assert.ok(initials.length >= 2, `client sent ${initials.length} full-size datagrams`);
+  });
+
+  test('blackhole: the path goes dark 2 s every 7 s during a transfer; the transfer completes', () => {
+    const faults: FaultSpec[] = [];
+    for (let at = 2000; at < 40_000; at += 7000) faults.push({ at, blackhole: 'client.eth', duration: 2000 });
+    const r = run({
+      clientLink: { delay: 15, bandwidth: 2e6, queue: 64 },
+      serverLink: { delay: 15 },
+      faults,
+      workload: { bulk: { streams: 2, bytes: MiB, direction: 'up' }, requests: { count: 5, size: 500 } },
+      timeLimit: 120_000,
+    });
+    assert.ok(r.endTime > 9000, `the transfer spanned at least one outage (ended at ${r.endTime})`);
+  });
+
+  test('keyupdate: keys roll every 64 packets, updates are observed and the transfer is intact', () => {
+    const r = run({
+      clientLink: { delay: 10, bandwidth: 50e6, queue: 256 },
+      transport: { keyUpdateInterval: 64 },
+      workload: { bulk: { streams: 1, bytes: 2 * MiB, direction: 'both' } },
+    });
+    const client = r.clients[0];
+    const server = r.servers[0];
+    assert.ok(client.keyUpdates >= 5, `client saw ${client.keyUpdates} key updates`);
+    assert.ok(server.keyUpdates >= 5, `server saw ${server.keyUpdates} key updates`);
+    assert.equal(client.conn.stats.keyUpdates, client.keyUpdates);
+  });
+
+  test('amplificationlimit: before validation the server sends at most 3× what it received', () => {
+    const { sim, client, server } = pairScenario({
+      seed: 3,
+      trace: true,
+      clientLink: { delay: 20 },
+      // The first INITIAL gets out; every client retransmission after it is dropped.
+      faults: [{ at: 1, blackhole: 'client.eth', direction: 'out' }],
+    });
+    const r = runEngineSessions({
+      sim,
+      rng: new Rng(3),
+      client,
+      server,
+      workload: { requests: { count: 1, size: 100 } },
+      transport: { handshakeTimeout: 10_000, idleTimeout: 15_000 },
+      timeLimit: 60_000,
+      requireCompletion: false,
+    });
+    // The client completes its handshake (the server's reply gets through) but can never
+    // confirm it, so both sides end by idle timeout: anything else is a violation.
+    assert.deepEqual(
+      r.violations.filter((v) => !v.includes('closed before completing: idle-timeout')),
+      [],
+    );
+    const lines = sim.trace?.lines() ?? [];
+    const received = deliveredBytes(lines, server.address);
+    const sent = sentBytes(lines, server.address);
+    assert.ok(received >= 1200, `server received ${received} B`);
+    assert.ok(sent > 0, 'server answered');
+    assert.ok(sent <= 3 * received, `server sent ${sent} B for ${received} B received`);
+    assert.ok(r.clients[0].closeInfo !== undefined, 'the client session ended explicitly');
+  });
+
+  // Known engine failure (todo until fixed): some sessions end by idle timeout after their
+  // handshake completed under 30% bursty loss. Replay: this test, seed 1.
+  test('handshakeloss: 30% loss each way in bursts of 3; 50 short sessions all complete', {
+    todo: 'engine: sessions idle out after the handshake under bursty loss',
+  }, () => {
+    // Gilbert–Elliott: mean burst 1/r = 3 packets, stationary loss p / (p + r) = 30%.
+    const burst = { burstLoss: { p: (0.3 / 0.7) * (1 / 3), r: 1 / 3 } };
+    const r = run({
+      clientLink: { delay: 10, ...burst },
+      serverLink: { ...burst },
+      sessions: 50,
+      sessionInterval: 20,
+      transport: { handshakeTimeout: 60_000 },
+      workload: { requests: { count: 1, size: 1000 } },
+      timeLimit: 300_000,
+    });
+    assert.equal(r.clients.length, 50);
+    assert.ok((r.sim.stats.drops['burst-loss'] ?? 0) > 50, 'packets were lost');
+  });
+
+  test('transferloss: 2% random loss each way, bulk both ways', () => {
+    const r = run({
+      clientLink: { delay: 10, bandwidth: 20e6, queue: 256, loss: 0.02 },
+      serverLink: { loss: 0.02 },
+      workload: { bulk: { streams: 2, bytes: MiB, direction: 'both' }, requests: { count: 20, size: 3000 } },
+    });
+    assert.ok((r.sim.stats.drops.loss ?? 0) > 20);
+    assert.ok(r.clients[0].conn.stats.packetsLost > 0);
+  });
+
+  // A corrupted Handshake packet fails Noise's readMessage on a copy of the state: the packet
+  // is dropped and counted, and the peer's retransmission completes the handshake.
+  test('handshakecorruption: bit flips during handshakes; corrupted packets are dropped, sessions complete', () => {
+    const r = run({
+      clientLink: { delay: 10, corrupt: 0.1 },
+      serverLink: { corrupt: 0.1 },
+      sessions: 20,
+      sessionInterval: 50,
+      transport: { handshakeTimeout: 60_000 },
+      workload: { requests: { count: 2, size: 1000 } },
+      timeLimit: 300_000,
+    });
+    assert.ok(r.sim.stats.corrupted > 5, `${r.sim.stats.corrupted} packets corrupted`);
+    const handshakeDrops = [...r.clients, ...r.servers].reduce(
+      (sum, d) => sum + (d.conn.stats.drops['handshake-decrypt'] ?? 0),
+      0,
+    );
+    assert.ok(handshakeDrops > 0, 'some corrupted handshake messages were dropped and counted');
+  });
+
+  test('transfercorruption: bit flips during a transfer are dropped by AEAD; bytes intact', () => {
+    const r = run({
+      clientLink: { delay: 10, bandwidth: 20e6, queue: 256 },
+      // Corruption starts once the handshake is done.
+      faults: [
+        { at: 200, set: 'client.eth', params: { corrupt: 0.03 } },
+        { at: 200, set: 'server.eth', params: { corrupt: 0.03 } },
+      ],
+      workload: { bulk: { streams: 2, bytes: MiB, direction: 'both' } },
+    });
+    assert.ok(r.sim.stats.corrupted > 20, `${r.sim.stats.corrupted} packets corrupted`);
+    const drops = { ...r.clients[0].conn.stats.drops, ...r.servers[0].conn.stats.drops };
+    assert.ok((drops.undecryptable ?? 0) + (drops.malformed ?? 0) > 0, `dropped: ${JSON.stringify(drops)}`);
+  });
+
+  test('ipv6: a session entirely over IPv6', () => {
+    const r = run({
+      ipv6: true,
+      trace: true,
+      clientLink: { delay: 10, bandwidth: 50e6, queue: 256 },
+      workload: {
+        bulk: { streams: 1, bytes: 256 * 1024, direction: 'both' },
+        requests: { count: 5, size: 500 },
+      },
+    });
+    const lines = r.sim.trace?.lines() ?? [];
+    assert.ok(lines.length > 0 && lines.every((l) => l.includes('2001:db8:') || l.includes(' fault ')));
+  });
+});
