@@ -1,17 +1,19 @@
-// Simulator speed: a bulk flow of the fixed-window test sender (cumulative acks, go-back-N)
-// over a 10-simulated-minute run on one bottleneck link, reported as datagrams per wall
-// second and simulated seconds per wall second. Baseline, measured in the same run: the bare
-// event queue's pop+push rate at a similar queue size (the simulator's ceiling).
-// `npm run bench -- sim [--sim-seconds N] [--bandwidth BPS] [--delay MS] [--window N] [--size B]`
+// Simulator speed with the real engine: one steady bulk session (client → server, never
+// finishing) over a bottleneck link for 10 simulated minutes, reported as simulated seconds
+// per wall second and datagrams per wall second. Baseline, measured in the same run: the
+// bare event queue's pop+push rate at a similar queue size (the simulator's ceiling).
+// `npm run bench -- sim [--sim-seconds N] [--bandwidth BPS] [--delay MS] [--loss P]`
 // or `node --import tsx bench/sim.ts`. Prints JSON.
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { Connection } from '../src/engine/connection.js';
 import { socketAddress } from '../src/net/address.js';
+import { EngineNode } from '../src/sim/engine-node.js';
+import { keyPairFromRng, pairScenario } from '../src/sim/engine-run.js';
 import { EventQueue } from '../src/sim/event-queue.js';
-import { Simulator } from '../src/sim/network.js';
-import { WindowReceiver, WindowSender } from '../src/sim/nodes.js';
 import { Rng } from '../src/sim/rng.js';
+import { Pattern, type WorkloadSpec } from '../src/sim/workload.js';
 import { result } from './lib/result.js';
 import { round } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
@@ -22,19 +24,17 @@ export interface SimBenchOptions {
   bandwidth: number;
   /** One-way delay of each access link, ms. */
   delay: number;
-  window: number;
-  size: number;
   loss: number;
 }
 
 const DEFAULTS: SimBenchOptions = {
   simSeconds: 600,
-  bandwidth: 20e6,
+  bandwidth: 2e6,
   delay: 10,
-  window: 128,
-  size: 1200,
   loss: 0,
 };
+/** Pending events the engine flow keeps: roughly a window of datagrams on the links plus timers. */
+const QUEUE_SIZE = 64;
 
 function parse(args: string[]): SimBenchOptions {
   const { values } = parseArgs({
@@ -43,8 +43,6 @@ function parse(args: string[]): SimBenchOptions {
       'sim-seconds': { type: 'string' },
       bandwidth: { type: 'string' },
       delay: { type: 'string' },
-      window: { type: 'string' },
-      size: { type: 'string' },
       loss: { type: 'string' },
     },
     strict: true,
@@ -60,8 +58,6 @@ function parse(args: string[]): SimBenchOptions {
     simSeconds: num(values['sim-seconds'], DEFAULTS.simSeconds, 'sim-seconds'),
     bandwidth: num(values.bandwidth, DEFAULTS.bandwidth, 'bandwidth'),
     delay: num(values.delay, DEFAULTS.delay, 'delay'),
-    window: num(values.window, DEFAULTS.window, 'window'),
-    size: num(values.size, DEFAULTS.size, 'size'),
     loss: num(values.loss, DEFAULTS.loss, 'loss'),
   };
 }
@@ -85,55 +81,80 @@ export interface SimFlowResult {
   simSeconds: number;
   datagrams: number;
   events: number;
-  deliveredPackets: number;
+  /** Stream bytes the server acknowledged (written by the client and no longer buffered). */
+  deliveredBytes: number;
   goodputBitsPerSec: number;
+  /** The session was still open (no close) when the run ended. */
+  sessionOpen: boolean;
 }
 
-/** Runs the bulk flow for `simSeconds` of virtual time. */
+/** Runs one real-engine bulk session for `simSeconds` of virtual time. */
 export function measureFlow(options: SimBenchOptions): SimFlowResult {
-  const sim = new Simulator({ seed: 1 });
-  sim.addHost('A');
-  sim.addHost('B');
-  // Queue deeper than the window: the flow saturates the bottleneck without tail drops.
-  sim.addInterface('A', 'eth', ['192.0.2.10'], {
-    delay: options.delay,
-    bandwidth: options.bandwidth,
-    queue: Math.max(16, options.window * 2),
-    loss: options.loss,
+  const seed = 1;
+  const { sim, client, server } = pairScenario({
+    seed,
+    clientLink: {
+      delay: options.delay,
+      bandwidth: options.bandwidth,
+      // About one bandwidth-delay product of queue (at least 32 datagrams).
+      queue: Math.max(32, Math.ceil((options.bandwidth * 4 * options.delay) / 8 / 1200)),
+      loss: options.loss,
+    },
+    serverLink: { delay: options.delay },
   });
-  sim.addInterface('B', 'eth', ['203.0.113.5'], { delay: options.delay });
-  const sender = new WindowSender({
-    local: socketAddress('192.0.2.10', 4000),
-    remote: socketAddress('203.0.113.5', 443),
-    total: Number.POSITIVE_INFINITY,
-    window: options.window,
-    size: options.size,
-    rto: 4 * options.delay + 200,
+  // More bytes than the link can carry in the run: the session stays in steady state.
+  const bytes = Math.ceil((options.bandwidth / 8) * options.simSeconds * 2) + 1;
+  const workload: WorkloadSpec = { bulk: { streams: 1, bytes, direction: 'up' } };
+  const rng = new Rng(seed);
+  const pattern = new Pattern(rng);
+  const serverKey = keyPairFromRng(rng);
+  const clientNode = new EngineNode({
+    role: 'client',
+    staticKey: keyPairFromRng(rng),
+    rng: rng.fork(),
+    workload,
+    pattern,
   });
-  const receiver = new WindowReceiver({ verify: false });
-  sim.attach('A', sender);
-  sim.attach('B', receiver);
+  const serverNode = new EngineNode({
+    role: 'server',
+    staticKey: serverKey,
+    rng: rng.fork(),
+    workload,
+    pattern,
+  });
+  sim.attach(client.host, clientNode);
+  sim.attach(server.host, serverNode);
   const start = performance.now();
+  const driver = clientNode.connect(
+    socketAddress(server.address, 4433),
+    socketAddress(client.address, 40000),
+    serverKey.publicKey,
+    sim.now,
+  );
+  sim.wake(client.host);
   sim.run({ until: options.simSeconds * 1000 });
   const wallSeconds = (performance.now() - start) / 1000;
+  let written = 0;
+  for (const record of driver.sent.values()) written += record.bytes;
+  const deliveredBytes = written - (driver.conn as Connection).memoryUsage().sendBuffered;
   return {
     wallSeconds,
     simSeconds: options.simSeconds,
     datagrams: sim.stats.delivered,
     events: sim.stats.events,
-    deliveredPackets: receiver.expected,
-    goodputBitsPerSec: (receiver.expected * options.size * 8) / options.simSeconds,
+    deliveredBytes,
+    goodputBitsPerSec: (deliveredBytes * 8) / options.simSeconds,
+    sessionOpen: !driver.closed,
   };
 }
 
 export async function run(args: string[]): Promise<object> {
   const options = parse(args);
-  progress(`sim: bulk flow for ${options.simSeconds} simulated s`);
+  progress(`sim: real-engine bulk session for ${options.simSeconds} simulated s`);
   measureFlow({ ...options, simSeconds: Math.min(5, options.simSeconds) }); // warm-up (JIT)
   const flow = measureFlow(options);
-  // Roughly the simulator's pending-event count for this flow: two windows in flight plus timers.
-  measureQueue(200_000, options.window * 2);
-  const queueRate = measureQueue(Math.max(1_000_000, flow.events), options.window * 2);
+  measureQueue(200_000, QUEUE_SIZE);
+  const queueRate = measureQueue(Math.max(1_000_000, flow.events), QUEUE_SIZE);
   const datagramsPerSec = flow.datagrams / flow.wallSeconds;
   const eventsPerSec = flow.events / flow.wallSeconds;
   return {
@@ -150,6 +171,7 @@ export async function run(args: string[]): Promise<object> {
     wallSeconds: round(flow.wallSeconds, 3),
     datagrams: flow.datagrams,
     goodputBitsPerSec: Math.round(flow.goodputBitsPerSec),
+    sessionOpen: flow.sessionOpen,
     options,
     system: systemInfo(),
   };

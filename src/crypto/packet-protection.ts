@@ -47,6 +47,8 @@ export class PacketKeys {
   private readonly key: Uint8Array;
   private readonly iv: Uint8Array;
   private readonly nonce = new Uint8Array(IV_LENGTH);
+  /** Plaintext of the last open() (ChaCha20-Poly1305): reused, see open(). */
+  private scratch: Buffer = Buffer.allocUnsafe(2048);
 
   private constructor(secret: Uint8Array, aead: PacketAead) {
     this.aead = aead;
@@ -103,8 +105,9 @@ export class PacketKeys {
   }
 
   /**
-   * Decrypts packet[headerLen..] with packet[0, headerLen) as associated data. Returns a new buffer
-   * with the plaintext, or null if authentication fails or the input is malformed. Never modifies packet.
+   * Decrypts packet[headerLen..] with packet[0, headerLen) as associated data. Returns the
+   * plaintext, valid until the next open() on these keys (copy what must outlive it), or null
+   * if authentication fails or the input is malformed. Never modifies packet.
    */
   open(packet: Uint8Array, headerLen: number, pathId: number, pn: number): Uint8Array | null {
     if (!Number.isInteger(headerLen) || headerLen < 0 || packet.length - headerLen < AEAD_TAG_LENGTH)
@@ -113,8 +116,13 @@ export class PacketKeys {
     const header = packet.subarray(0, headerLen);
     const ciphertext = packet.subarray(headerLen);
     if (this.aead === 'chacha20-poly1305') {
-      // Not in place: libsodium wipes the output on failure, and the caller may retry with other keys.
-      const out = Buffer.allocUnsafe(ciphertext.length - AEAD_TAG_LENGTH);
+      // Not in place: libsodium wipes the output on failure, and the caller may retry with
+      // other keys. Into a reused scratch buffer instead of a fresh one per packet: the
+      // plaintext is only valid until the next open() on these keys (the engine decodes
+      // and applies a packet's frames at once, copying any bytes it keeps).
+      const length = ciphertext.length - AEAD_TAG_LENGTH;
+      if (this.scratch.length < length) this.scratch = Buffer.allocUnsafe(length);
+      const out = this.scratch.subarray(0, length);
       try {
         sodium.crypto_aead_chacha20poly1305_ietf_decrypt(out, null, ciphertext, header, this.nonce, this.key);
       } catch {

@@ -590,6 +590,8 @@ export class Connection implements EngineConnection {
       congestionControl: this.config.congestionControl,
       maxAckDelay: this.config.maxAckDelay,
       ackElicitingThreshold: this.config.ackFrequency,
+      // At least ~8 probes fit in an idle period, so a loss burst alone rarely kills a session.
+      maxProbeInterval: this.config.idleTimeout > 0 ? this.config.idleTimeout / 8 : undefined,
     });
     path.state = 'active';
     this.pathList.push(path);

@@ -37,6 +37,12 @@ export interface LossDetectionOptions {
   packetThreshold?: number;
   /** RFC 9002 kTimeThreshold. */
   timeThreshold?: number;
+  /**
+   * Ceiling for the backed-off probe interval (ms; never below one unbacked PTO). RFC 9002
+   * doubles without bound, which under long loss bursts leaves only a handful of probes
+   * before the idle timeout; a ceiling keeps probing steady (default: unbounded).
+   */
+  maxProbeInterval?: number;
 }
 
 export interface AckRangeInput {
@@ -55,6 +61,7 @@ export class LossDetection<T> {
   readonly rtt: RttEstimator;
   /** The peer's max_ack_delay in ms (transport parameter; 25 by default). */
   maxAckDelay: number;
+  maxProbeInterval: number;
   private readonly packetThreshold: number;
   private readonly timeThreshold: number;
 
@@ -76,6 +83,7 @@ export class LossDetection<T> {
   constructor(opts: LossDetectionOptions) {
     this.rtt = opts.rtt;
     this.maxAckDelay = opts.maxAckDelay;
+    this.maxProbeInterval = opts.maxProbeInterval ?? Number.POSITIVE_INFINITY;
     this.packetThreshold = opts.packetThreshold ?? 3;
     this.timeThreshold = opts.timeThreshold ?? 9 / 8;
   }
@@ -194,7 +202,8 @@ export class LossDetection<T> {
    */
   ptoPeriod(handshakeConfirmed: boolean): number {
     const base = this.rtt.pto(handshakeConfirmed ? this.maxAckDelay : 0);
-    return base * 2 ** Math.min(this._ptoCount, MAX_PTO_EXPONENT);
+    const backedOff = base * 2 ** Math.min(this._ptoCount, MAX_PTO_EXPONENT);
+    return Math.min(backedOff, Math.max(base, this.maxProbeInterval));
   }
 
   /**

@@ -35,6 +35,8 @@ export interface PathOptions {
   initialRtt?: number;
   /** Start validated (e.g. the client's first path, or an address the handshake proved). */
   validated?: boolean;
+  /** Ceiling of the backed-off PTO interval (ms), see LossDetectionOptions. */
+  maxProbeInterval?: number;
   /** Ack-eliciting packets received before an ACK is sent at once (default 2). */
   ackElicitingThreshold?: number;
 }
@@ -85,6 +87,7 @@ export class PathState<T> {
     this.loss = new LossDetection<T>({
       rtt: this.rtt,
       maxAckDelay: opts.peerMaxAckDelay ?? DEFAULT_PEER_MAX_ACK_DELAY,
+      maxProbeInterval: opts.maxProbeInterval,
     });
     this.cc = createCongestionController(opts.congestionControl ?? 'cubic', this.maxDatagramSize);
     this.pacer = new Pacer({ maxDatagramSize: this.maxDatagramSize });

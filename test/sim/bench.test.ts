@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { measureFlow, measureQueue, run } from '../../bench/sim.js';
 
-test('the bench flow saturates its bottleneck and counts two events per datagram', () => {
-  const flow = measureFlow({ simSeconds: 2, bandwidth: 10e6, delay: 10, window: 128, size: 1200, loss: 0 });
-  // Window ≫ bandwidth-delay product: goodput is the link rate minus the ramp-up of the first RTT.
-  assert.ok(flow.goodputBitsPerSec > 9.5e6 && flow.goodputBitsPerSec <= 10e6, `${flow.goodputBitsPerSec}`);
-  // Data plus acks (those still on the wire at the end are not counted).
-  assert.ok(flow.datagrams > 1.9 * flow.deliveredPackets && flow.datagrams <= 2 * flow.deliveredPackets);
+test('the bench flow is a real-engine session that fills its bottleneck and stays open', () => {
+  const flow = measureFlow({ simSeconds: 5, bandwidth: 1e6, delay: 10, loss: 0 });
+  assert.equal(flow.sessionOpen, true);
+  // Minus the handshake, slow start and packet overhead, the link rate reaches the stream.
+  assert.ok(flow.goodputBitsPerSec > 0.8e6 && flow.goodputBitsPerSec <= 1e6, `${flow.goodputBitsPerSec}`);
+  // Data one way and ACKs the other: every delivered datagram is at least two events.
+  assert.ok(flow.datagrams > (flow.deliveredBytes / 1200) * 1.05, `${flow.datagrams} datagrams`);
   assert.ok(flow.events >= 2 * flow.datagrams);
   assert.ok(measureQueue(10_000, 64) > 0);
 });
@@ -18,5 +19,7 @@ test('run() reports the headline against the queue baseline and rejects bad argu
   assert.equal((out.baseline as { name: string }).name, 'bare-event-queue-pop-push');
   assert.equal(typeof out.ratio, 'number');
   assert.ok((out.simSecondsPerWallSecond as number) > 0);
-  await assert.rejects(run(['--window', 'lots']), RangeError);
+  assert.equal(out.sessionOpen, true);
+  await assert.rejects(run(['--delay', 'lots']), RangeError);
+  await assert.rejects(run(['--window', '8']), TypeError);
 });

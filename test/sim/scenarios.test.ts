@@ -183,16 +183,14 @@ describe('named scenarios (real engine)', () => {
     assert.ok(r.clients[0].closeInfo !== undefined, 'the client session ended explicitly');
   });
 
-  // Known engine failure (todo until fixed): some sessions end by idle timeout after their
-  // handshake completed under 30% bursty loss. Replay: this test, seed 1.
-  test('handshakeloss: 30% loss each way in bursts of 3; 50 short sessions all complete', {
-    todo: 'engine: sessions idle out after the handshake under bursty loss',
-  }, () => {
+  // Every datagram crosses both hosts' links, so the loss sits on the client's link only
+  // (both directions): 30% each way, not 1 - 0.7² = 51%. PTO probes resend the oldest
+  // unacknowledged data (RFC 9002 §6.2.4), so one probe that gets through makes progress.
+  test('handshakeloss: 30% loss each way in bursts of 3; 50 short sessions all complete', () => {
     // Gilbert–Elliott: mean burst 1/r = 3 packets, stationary loss p / (p + r) = 30%.
     const burst = { burstLoss: { p: (0.3 / 0.7) * (1 / 3), r: 1 / 3 } };
     const r = run({
       clientLink: { delay: 10, ...burst },
-      serverLink: { ...burst },
       sessions: 50,
       sessionInterval: 20,
       transport: { handshakeTimeout: 60_000 },
@@ -200,7 +198,11 @@ describe('named scenarios (real engine)', () => {
       timeLimit: 300_000,
     });
     assert.equal(r.clients.length, 50);
-    assert.ok((r.sim.stats.drops['burst-loss'] ?? 0) > 50, 'packets were lost');
+    const { sent, drops } = r.sim.stats;
+    const lost = drops['burst-loss'] ?? 0;
+    assert.ok(lost > 0.15 * sent && lost < 0.45 * sent, `${lost} of ${sent} datagrams lost`);
+    const recovered = r.clients.some((d) => d.conn.stats.packetsLost > 0);
+    assert.ok(recovered, 'some sessions had to recover lost packets');
   });
 
   test('transferloss: 2% random loss each way, bulk both ways', () => {
