@@ -15,6 +15,7 @@ required=(
   chromium:chromium
   mptcpize:mptcpize
   iputils-ping:ping
+  conntrack:conntrack
 )
 
 packages=()
