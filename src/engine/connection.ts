@@ -374,6 +374,13 @@ export class Connection implements EngineConnection {
       this.drop('handshake-decrypt');
       return;
     }
+    if (this.role === 'client' && !this.headerMatchesParams(packet.scid, payload)) {
+      // The long header is not covered by the Noise AEAD; the server's authenticated
+      // transport parameters name its CID. A mismatch is a corrupted or forged header:
+      // drop it like any undecryptable packet and wait for the retransmission.
+      this.drop('handshake-header-mismatch');
+      return;
+    }
     this.handshake = hs = attempt;
     if (this.role === 'client') {
       // Message 1 comes from the server: its transport parameters and, in XX, its static key.
@@ -397,6 +404,15 @@ export class Connection implements EngineConnection {
     }
     if (hs.isComplete) this.completeHandshake(now);
     this.wake();
+  }
+
+  private headerMatchesParams(scid: Uint8Array, payload: Uint8Array): boolean {
+    try {
+      const claimed = decodeTransportParameters(payload).initialSourceConnectionId;
+      return claimed === undefined || bytesEqual(claimed, scid);
+    } catch {
+      return true; // malformed parameters are the peer's protocol error, reported by applyPeerParams
+    }
   }
 
   private handshakePacket(messageIndex: number, payload: Uint8Array): Uint8Array {

@@ -116,3 +116,22 @@ test('the handshake times out cleanly when the server never answers', () => {
   const closed = pair.clientEvents.find((e) => e.type === 'closed');
   assert.ok(closed?.type === 'closed' && closed.info.source === 'handshake-timeout');
 });
+
+test('a corrupted connection ID in the server HANDSHAKE header is dropped, not fatal', () => {
+  const pair = new Pair();
+  let corrupted = false;
+  pair.hook = (from, data) => {
+    if (!corrupted && from === 'server' && (data[0] & 0xf0) === 0xe0) {
+      corrupted = true;
+      const copy = Uint8Array.prototype.slice.call(data);
+      // byte0, version (4), dcid_len, dcid (8), scid_len, then the server's SCID.
+      copy[1 + 4 + 1 + 8 + 1] ^= 0x01;
+      return copy;
+    }
+    return undefined;
+  };
+  pair.handshake();
+  assert.ok(corrupted);
+  assert.equal(pair.clientConn.stats.drops['handshake-header-mismatch'], 1);
+  assert.equal(pair.clientConn.state, 'established');
+});
