@@ -76,6 +76,8 @@ export class LossDetection<T> {
   private timeOfLastAckEliciting = 0;
   private lossTime: number | undefined;
   private _ptoCount = 0;
+  /** When the PTO last fired: the next one counts from here if no probe could be sent since. */
+  private lastPtoAt = Number.NEGATIVE_INFINITY;
   private _largestAcked: number | undefined;
   /** When the first RTT sample was taken: persistent congestion ignores packets sent earlier. */
   private firstRttSampleAt: number | undefined;
@@ -184,6 +186,7 @@ export class LossDetection<T> {
     this.advanceHead();
     const { lost, persistentCongestion } = this.detectLost(now);
     this._ptoCount = 0;
+    this.lastPtoAt = Number.NEGATIVE_INFINITY;
     return { acked, lost, rttSampled, persistentCongestion };
   }
 
@@ -191,7 +194,11 @@ export class LossDetection<T> {
   deadline(handshakeConfirmed: boolean): number | undefined {
     if (this.lossTime !== undefined) return this.lossTime;
     if (this.ackElicitingOutstanding === 0) return undefined;
-    return this.timeOfLastAckEliciting + this.ptoPeriod(handshakeConfirmed);
+    const period = this.ptoPeriod(handshakeConfirmed);
+    const deadline = this.timeOfLastAckEliciting + period;
+    // With a capped interval and no probe sent since the last PTO (e.g. blocked by the
+    // anti-amplification limit), the deadline would stay in the past: count from the PTO.
+    return deadline > this.lastPtoAt ? deadline : this.lastPtoAt + period;
   }
 
   /**
@@ -219,6 +226,7 @@ export class LossDetection<T> {
       return { lost: this.detectLost(now).lost, probes: 0 };
     }
     this._ptoCount++;
+    this.lastPtoAt = now;
     // Two probes guard against a single lost probe costing another, doubled, PTO.
     return { lost: [], probes: this.ackElicitingOutstanding >= 2 ? 2 : 1 };
   }
@@ -238,6 +246,7 @@ export class LossDetection<T> {
     this.ackElicitingOutstanding = 0;
     this.lossTime = undefined;
     this._ptoCount = 0;
+    this.lastPtoAt = Number.NEGATIVE_INFINITY;
     return out;
   }
 

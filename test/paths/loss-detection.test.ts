@@ -295,3 +295,20 @@ test('property: bytesInFlight equals in-flight unacked sizes; no packet is both 
     { numRuns: 300 },
   );
 });
+
+test('with a capped probe interval, a PTO that could not send a probe still moves the deadline on', () => {
+  // An amplification-limited server may be unable to send the probe: the timer must not
+  // stay in the past (a livelock the simulator found), whatever the backoff cap.
+  const ld = new LossDetection<string>({ rtt: new RttEstimator(), maxAckDelay: 25, maxProbeInterval: 1000 });
+  ld.onPacketSent(packet(0, 0));
+  const bound = Math.max(ld.ptoPeriod(true), 1000); // the cap never goes below one unbacked PTO
+  let deadline = ld.deadline(true)!;
+  for (let i = 0; i < 6; i++) {
+    const { probes } = ld.onTimeout(deadline, true);
+    assert.ok(probes >= 1);
+    const next = ld.deadline(true)!;
+    assert.ok(next > deadline, `deadline ${next} must move past ${deadline}`);
+    assert.ok(next - deadline <= bound + 1e-9, 'the cap bounds the interval');
+    deadline = next;
+  }
+});
