@@ -1,0 +1,289 @@
+/**
+ * The client side shared by `tunnel`, `socks` and `cat`: target syntax, host-key
+ * checking (pinned or trust-on-first-use), trying every address of the server, and
+ * opening a forward stream.
+ *
+ * Targets: `braid://<server-public-key>@host[:port]` pins the key (Noise IK);
+ * `host[:port]` looks the key up in known_hosts, and learns it on first use.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { decodeKey, encodeKey, fingerprint } from '../crypto/identity.js';
+import {
+  type BraidStream,
+  ConnectTimeoutError,
+  connect,
+  type KeyPair,
+  type Session,
+  UnauthorizedKeyError,
+} from '../index.js';
+import { formatHostPort } from './args.js';
+import { CliError, ExitCode, UsageError } from './errors.js';
+import {
+  ByteReader,
+  encodeRequest,
+  type ForwardRequest,
+  ForwardStatus,
+  type ForwardStatusValue,
+  RequestKind,
+  readResponse,
+  statusName,
+} from './forward-protocol.js';
+import { KnownHosts } from './keys.js';
+
+export const DEFAULT_PORT = 4433;
+
+export interface ServerTarget {
+  host: string;
+  port: number;
+  /** Set by the braid:// form. */
+  pinnedKey: Uint8Array | undefined;
+  /** `host:port` as written in known_hosts and messages. */
+  label: string;
+}
+
+export function parseServerTarget(text: string): ServerTarget {
+  let rest = text;
+  let pinnedKey: Uint8Array | undefined;
+  if (rest.startsWith('braid://')) {
+    rest = rest.slice('braid://'.length).replace(/\/$/, '');
+    const at = rest.indexOf('@');
+    if (at < 0) throw new UsageError(`'${text}' must look like braid://<server-public-key>@host[:port]`);
+    try {
+      pinnedKey = decodeKey(rest.slice(0, at));
+    } catch (error) {
+      throw new UsageError(`the key in '${text}' is not valid: ${(error as Error).message}`);
+    }
+    rest = rest.slice(at + 1);
+  }
+  let host: string;
+  let portText: string | undefined;
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest);
+  if (bracketed) {
+    host = bracketed[1]!;
+    portText = bracketed[2];
+  } else if (rest.split(':').length > 2) {
+    throw new UsageError(`write IPv6 addresses in brackets: [${rest}]:${DEFAULT_PORT}`);
+  } else {
+    const [h, p] = rest.split(':');
+    host = h!;
+    portText = p;
+  }
+  if (host === '' || /[\s/@]/.test(host)) throw new UsageError(`'${text}' has no valid host`);
+  const port = portText === undefined ? DEFAULT_PORT : Number(portText);
+  if (portText !== undefined && (!/^\d+$/.test(portText) || port < 1 || port > 65535)) {
+    throw new UsageError(`'${text}' has an invalid port (1–65535)`);
+  }
+  return { host, port, pinnedKey, label: formatHostPort(host, port) };
+}
+
+export interface ClientOptions {
+  staticKey: KeyPair;
+  knownHostsPath: string;
+  /** Per-address handshake timeout, ms. */
+  timeout: number;
+  /** Refuse servers whose key is neither pinned nor known. */
+  strict: boolean;
+  log: (line: string) => void;
+}
+
+async function resolveAll(host: string): Promise<string[]> {
+  if (isIP(host) !== 0) return [host];
+  try {
+    const found = await lookup(host, { all: true });
+    return [...new Set(found.map((a) => a.address))];
+  } catch (error) {
+    throw new CliError(
+      `cannot resolve ${host}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      ExitCode.UNREACHABLE,
+    );
+  }
+}
+
+function changedKeyError(target: ServerTarget, presented: Uint8Array | undefined, source: string): CliError {
+  const bar = '@'.repeat(59);
+  const seen = presented
+    ? `The server at ${target.label} now presents key\n  ${encodeKey(presented)} (fingerprint ${fingerprint(presented)})`
+    : `The server at ${target.label} answers, but not as the owner of the expected key.`;
+  return new CliError(
+    [
+      bar,
+      '@    WARNING: REMOTE SERVER IDENTIFICATION HAS CHANGED!   @',
+      bar,
+      'IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!',
+      'Someone could be eavesdropping on you right now (man-in-the-middle attack).',
+      'It is also possible that the server key has just been changed.',
+      seen,
+      source,
+      `If the change is expected, ${target.pinnedKey ? 'use the new braid:// target' : 'remove that line from the known-hosts file'} and connect again.`,
+      'Server key verification failed.',
+    ].join('\n'),
+    ExitCode.HOST_KEY,
+  );
+}
+
+/**
+ * Connects to the first address of `target` that completes a handshake with the
+ * expected key. A pinned or known key that fails the IK handshake is followed by a
+ * short XX probe, so a changed key is reported as such instead of as a timeout.
+ */
+export async function connectToServer(target: ServerTarget, options: ClientOptions): Promise<Session> {
+  const knownHosts = new KnownHosts(options.knownHostsPath);
+  const known = target.pinnedKey ? undefined : knownHosts.lookup(target.label);
+  const expected = target.pinnedKey ?? known?.key;
+  const source = target.pinnedKey
+    ? `but the braid:// target pins\n  ${encodeKey(target.pinnedKey)} (fingerprint ${fingerprint(target.pinnedKey)})`
+    : `but ${knownHosts.path}:${known?.line} remembers\n  ${expected ? `${encodeKey(expected)} (fingerprint ${fingerprint(expected)})` : ''}`;
+  const addresses = await resolveAll(target.host);
+  const tried: string[] = [];
+  for (const address of addresses) {
+    const where = formatHostPort(address, target.port);
+    try {
+      const session = await connect(
+        { host: address, port: target.port },
+        { staticKey: options.staticKey, serverKey: expected, timeout: options.timeout },
+      );
+      if (!expected) {
+        const learned = session.remoteKey!;
+        if (options.strict) {
+          await session.close(0, 'unknown server key');
+          throw new CliError(
+            `the key of ${target.label} is unknown: ${encodeKey(learned)} (fingerprint ${fingerprint(learned)}).\n` +
+              `If that is the server's key, connect to braid://${encodeKey(learned)}@${target.label}, ` +
+              `or once without --strict to remember it in ${knownHosts.path}.`,
+            ExitCode.HOST_KEY,
+          );
+        }
+        knownHosts.add(target.label, learned);
+        options.log(
+          `Permanently added ${target.label} with key ${encodeKey(learned)} (fingerprint ${fingerprint(learned)}) to ${knownHosts.path}`,
+        );
+      }
+      return session;
+    } catch (error) {
+      if (error instanceof CliError) throw error;
+      if (error instanceof UnauthorizedKeyError) {
+        throw new CliError(
+          `${target.label} refused our key ${encodeKey(options.staticKey.publicKey)} ` +
+            `(fingerprint ${fingerprint(options.staticKey.publicKey)}); ask its operator to add it to the authorized keys`,
+          ExitCode.UNAUTHORIZED,
+        );
+      }
+      if (error instanceof ConnectTimeoutError && expected) {
+        const probe = await probeServerKey(address, target.port, options);
+        if (probe.answered) throw changedKeyError(target, probe.key, source);
+      }
+      const reason =
+        error instanceof ConnectTimeoutError
+          ? `no answer within ${options.timeout} ms`
+          : (error as Error).message;
+      tried.push(`  ${where}: ${reason}`);
+    }
+  }
+  throw new CliError(
+    `cannot reach the braid server ${target.label}; tried:\n${tried.join('\n')}\n` +
+      'Check that `braid serve` runs there and that UDP to that port is not blocked.',
+    ExitCode.UNREACHABLE,
+  );
+}
+
+/** An XX handshake that learns which key the server really holds. */
+async function probeServerKey(
+  host: string,
+  port: number,
+  options: ClientOptions,
+): Promise<{ answered: boolean; key?: Uint8Array }> {
+  try {
+    const session = await connect(
+      { host, port },
+      { staticKey: options.staticKey, timeout: Math.min(options.timeout, 2000) },
+    );
+    const key = session.remoteKey;
+    await session.close(0, 'key probe');
+    return { answered: true, key };
+  } catch (error) {
+    // The server answered the XX handshake but refused us: it is there, and not under the expected key.
+    return { answered: error instanceof UnauthorizedKeyError };
+  }
+}
+
+/** The server answered a stream-open request with a refusal; `reason` is its explanation. */
+export class ForwardRefusedError extends CliError {
+  readonly status: ForwardStatusValue;
+  readonly reason: string;
+  constructor(request: ForwardRequest, status: ForwardStatusValue, reason: string) {
+    const what = request.kind === RequestKind.ECHO ? 'the echo service' : `'${request.target}'`;
+    super(`the server refused ${what} (${statusName(status)}): ${reason}`, ExitCode.FORWARD_REFUSED);
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Opens a stream and performs the stream-open exchange. Resolves with the stream
+ * and its reader (use `reader.pipeRest(destination)` for the payload); a refusal becomes a CliError carrying the server's reason.
+ */
+export async function openForward(
+  session: Session,
+  request: ForwardRequest,
+): Promise<{ stream: BraidStream; reader: ByteReader }> {
+  const stream = await session.openStream();
+  stream.write(encodeRequest(request));
+  const reader = new ByteReader(stream);
+  let response: Awaited<ReturnType<typeof readResponse>>;
+  try {
+    response = await readResponse(reader);
+  } catch (error) {
+    stream.destroy();
+    throw new CliError(`the server broke the stream-open exchange: ${(error as Error).message}`);
+  }
+  if (response.status !== ForwardStatus.OK) {
+    stream.destroy();
+    throw new ForwardRefusedError(request, response.status, response.reason);
+  }
+  return { stream, reader };
+}
+
+/** One session shared by many connections, re-established when it has closed. */
+export class SessionKeeper {
+  readonly #target: ServerTarget;
+  readonly #options: ClientOptions;
+  #current: Promise<Session> | undefined;
+
+  constructor(target: ServerTarget, options: ClientOptions) {
+    this.#target = target;
+    this.#options = options;
+  }
+
+  get(): Promise<Session> {
+    const current = this.#current;
+    if (!current) return this.#reconnect();
+    return current.then(
+      (session) => (session.closed ? this.#replace(current) : session),
+      () => this.#replace(current),
+    );
+  }
+
+  /** Reconnects once for all callers that saw the same stale attempt. */
+  #replace(stale: Promise<Session>): Promise<Session> {
+    return this.#current === stale ? this.#reconnect() : this.#current!;
+  }
+
+  #reconnect(): Promise<Session> {
+    const attempt = connectToServer(this.#target, this.#options);
+    this.#current = attempt;
+    attempt.then(
+      (session) =>
+        session.on('close', (error) =>
+          this.#options.log(`session to ${this.#target.label} closed${error ? `: ${error.message}` : ''}`),
+        ),
+      () => undefined,
+    );
+    return attempt;
+  }
+
+  async close(): Promise<void> {
+    const session = await this.#current?.catch(() => undefined);
+    await session?.close(0, 'client exiting');
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The stream-open exchange between `braid` clients and `braid serve`.
+ *
+ * Every bidirectional stream a client opens starts with one request, and the server
+ * answers with one response before any payload flows:
+ *
+ *   request  = version:u8 (1) | kind:u8 | length:u16be | target:utf8[length]
+ *   response = version:u8 (1) | status:u8 | length:u16be | reason:utf8[length]
+ *
+ * kind 1 (forward): target is an allow-list name (`web`) or `host:port` / `[v6]:port`.
+ * kind 2 (echo): target is empty; the server echoes the stream if its echo service is on.
+ * status 0 means accepted: from then on the stream carries the raw bytes of the
+ * connection. Any other status comes with a human-readable reason, then the server
+ * ends the stream.
+ */
+import type { Readable, Writable } from 'node:stream';
+
+export const PROTOCOL_VERSION = 1;
+export const MAX_FIELD_LENGTH = 1024;
+
+export const RequestKind = { FORWARD: 1, ECHO: 2 } as const;
+export type RequestKindValue = (typeof RequestKind)[keyof typeof RequestKind];
+
+export const ForwardStatus = {
+  OK: 0,
+  NOT_ALLOWED: 1,
+  CONNECT_FAILED: 2,
+  BAD_REQUEST: 3,
+  UNAVAILABLE: 4,
+} as const;
+export type ForwardStatusValue = (typeof ForwardStatus)[keyof typeof ForwardStatus];
+
+export interface ForwardRequest {
+  kind: RequestKindValue;
+  target: string;
+}
+
+export interface ForwardResponse {
+  status: ForwardStatusValue;
+  reason: string;
+}
+
+/** The peer broke the exchange: ended early, wrong version, oversized field. */
+export class ForwardProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ForwardProtocolError';
+  }
+}
+
+function encodeRecord(first: number, second: number, text: string): Buffer {
+  const body = Buffer.from(text, 'utf8');
+  if (body.length > MAX_FIELD_LENGTH) throw new RangeError(`field longer than ${MAX_FIELD_LENGTH} bytes`);
+  const header = Buffer.alloc(4);
+  header[0] = first;
+  header[1] = second;
+  header.writeUInt16BE(body.length, 2);
+  return Buffer.concat([header, body]);
+}
+
+export function encodeRequest(request: ForwardRequest): Buffer {
+  return encodeRecord(PROTOCOL_VERSION, request.kind, request.target);
+}
+
+export function encodeResponse(response: ForwardResponse): Buffer {
+  // A reason too long to send is cut, never allowed to fail the reply.
+  let reason = response.reason;
+  while (Buffer.byteLength(reason) > MAX_FIELD_LENGTH) reason = reason.slice(0, -16);
+  return encodeRecord(PROTOCOL_VERSION, response.status, reason);
+}
+
+async function readRecord(reader: ByteReader): Promise<{ second: number; text: string }> {
+  const header = await reader.read(4);
+  if (header[0] !== PROTOCOL_VERSION) {
+    throw new ForwardProtocolError(`unsupported stream-open version ${header[0]}`);
+  }
+  const length = header.readUInt16BE(2);
+  if (length > MAX_FIELD_LENGTH) throw new ForwardProtocolError(`field of ${length} bytes is too long`);
+  const body = length === 0 ? Buffer.alloc(0) : await reader.read(length);
+  return { second: header[1]!, text: body.toString('utf8') };
+}
+
+export async function readRequest(reader: ByteReader): Promise<ForwardRequest> {
+  const { second, text } = await readRecord(reader);
+  if (second !== RequestKind.FORWARD && second !== RequestKind.ECHO) {
+    throw new ForwardProtocolError(`unknown request kind ${second}`);
+  }
+  return { kind: second, target: text };
+}
+
+export async function readResponse(reader: ByteReader): Promise<ForwardResponse> {
+  const { second, text } = await readRecord(reader);
+  if (second > ForwardStatus.UNAVAILABLE) throw new ForwardProtocolError(`unknown status ${second}`);
+  return { status: second as ForwardStatusValue, reason: text };
+}
+
+/**
+ * Reads exact byte counts from a Readable, then pipes the rest of it onwards.
+ */
+export class ByteReader {
+  readonly #stream: Readable;
+  #buffer: Buffer = Buffer.alloc(0);
+  #ended = false;
+  #error: Error | undefined;
+  #waiter: (() => void) | undefined;
+  readonly #onData = (chunk: Buffer): void => {
+    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    this.#wake();
+  };
+  readonly #onEnd = (): void => {
+    this.#ended = true;
+    this.#wake();
+  };
+  readonly #onError = (error: Error): void => {
+    this.#error = error;
+    this.#wake();
+  };
+
+  constructor(stream: Readable) {
+    this.#stream = stream;
+    stream.on('data', this.#onData);
+    stream.on('end', this.#onEnd);
+    stream.on('close', this.#onEnd);
+    stream.on('error', this.#onError);
+  }
+
+  #wake(): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.();
+  }
+
+  async read(length: number): Promise<Buffer> {
+    while (this.#buffer.length < length) {
+      if (this.#error) throw this.#error;
+      if (this.#ended) throw new ForwardProtocolError('the stream ended during the stream-open exchange');
+      await new Promise<void>((resolve) => {
+        this.#waiter = resolve;
+      });
+    }
+    const out = this.#buffer.subarray(0, length);
+    this.#buffer = this.#buffer.subarray(length);
+    return out;
+  }
+
+  /**
+   * Stops reading for the exchange and pipes everything after it (bytes already
+   * buffered first) into `destination`, ending it when the source ends.
+   */
+  pipeRest(destination: Writable): void {
+    const leftover = this.#buffer;
+    this.#buffer = Buffer.alloc(0);
+    this.#stream.pause();
+    this.#stream.off('data', this.#onData);
+    this.#stream.off('end', this.#onEnd);
+    this.#stream.off('close', this.#onEnd);
+    this.#stream.off('error', this.#onError);
+    if (this.#ended || this.#error) {
+      // The source finished while we were still reading the exchange: no 'end' will come again.
+      destination.end(leftover);
+      return;
+    }
+    if (leftover.length > 0) this.#stream.unshift(leftover);
+    this.#stream.pipe(destination);
+  }
+}
+
+export function statusName(status: ForwardStatusValue): string {
+  switch (status) {
+    case ForwardStatus.OK:
+      return 'accepted';
+    case ForwardStatus.NOT_ALLOWED:
+      return 'not allowed';
+    case ForwardStatus.CONNECT_FAILED:
+      return 'connect failed';
+    case ForwardStatus.BAD_REQUEST:
+      return 'bad request';
+    case ForwardStatus.UNAVAILABLE:
+      return 'unavailable';
+  }
+}

@@ -1,0 +1,116 @@
+/** Runs the real `braid` command in child processes, each with its own config directory. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * The CLI sources through tsx, exactly what bin/braid.js runs when there is no build;
+ * bin/braid.js itself would prefer a dist/ build that may be stale during development.
+ */
+const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+const COMMAND = ['--import', 'tsx', MAIN];
+
+export interface Home {
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  configDir: string;
+  cleanup(): void;
+}
+
+export function makeHome(): Home {
+  const dir = mkdtempSync(join(tmpdir(), 'braid-cli-'));
+  return {
+    dir,
+    env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: dir, BRAID_SOCKS_AUTH: '' },
+    configDir: join(dir, 'braid'),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runBraid(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: { input?: string | Buffer; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...COMMAND, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`braid ${args.join(' ')} did not exit in time\nstderr: ${stderr}`));
+    }, options.timeoutMs ?? 15_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** A long-running braid process (serve, tunnel, socks) whose stderr is watched. */
+export class Daemon {
+  readonly child: ChildProcess;
+  stderr = '';
+  readonly #exited: Promise<number | null>;
+
+  constructor(args: string[], env: NodeJS.ProcessEnv) {
+    this.child = spawn(process.execPath, [...COMMAND, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stderr!.on('data', (c: Buffer) => {
+      this.stderr += c.toString();
+    });
+    this.child.stdout!.resume();
+    this.#exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+  }
+
+  /** Waits until stderr matches `pattern`; returns the match. Fails if the process exits first. */
+  async waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const match = this.stderr.match(pattern);
+      if (match) return match;
+      if (this.child.exitCode !== null) {
+        throw new Error(`process exited (${this.child.exitCode}) before ${pattern}:\n${this.stderr}`);
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}:\n${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null) this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    const code = await this.#exited;
+    clearTimeout(timer);
+    return code;
+  }
+
+  exited(): Promise<number | null> {
+    return this.#exited;
+  }
+}
+
+/** Starts `braid serve` on loopback with a fresh key; resolves with its port and public key. */
+export async function startServer(
+  home: Home,
+  extraArgs: string[],
+): Promise<{ daemon: Daemon; port: number; publicKey: string; url: string }> {
+  const daemon = new Daemon(['serve', '--listen', '127.0.0.1:0', ...extraArgs], home.env);
+  const [, port] = await daemon.waitFor(/listening on 127\.0\.0\.1:(\d+)/);
+  const [, publicKey] = await daemon.waitFor(/server key (\S+)/);
+  await daemon.waitFor(/ready/);
+  return { daemon, port: Number(port), publicKey: publicKey!, url: `braid://${publicKey}@127.0.0.1:${port}` };
+}
