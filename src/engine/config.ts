@@ -28,6 +28,7 @@ export const DEFAULT_TRANSPORT_CONFIG: Readonly<TransportConfig> = Object.freeze
   ackFrequency: 10,
   handshakeTimeout: 10_000,
   congestionControl: 'cubic',
+  pathValidationLifetime: 300_000,
 });
 
 export class ConfigError extends Error {
@@ -67,6 +68,7 @@ export function resolveTransportConfig(overrides: Partial<TransportConfig> = {})
   positiveInteger('transport.maxAckDelay', c.maxAckDelay, 0, 2 ** 14);
   positiveInteger('transport.ackFrequency', c.ackFrequency, 1, 1000);
   positiveInteger('transport.handshakeTimeout', c.handshakeTimeout, 100, 2 ** 31);
+  positiveInteger('transport.pathValidationLifetime', c.pathValidationLifetime, 1000, 2 ** 31);
   if (c.congestionControl !== 'cubic' && c.congestionControl !== 'newreno') {
     throw new ConfigError(
       'transport.congestionControl',

@@ -84,6 +84,30 @@ const HANDSHAKE_RETRANSMIT_INITIAL = 400;
 const MAX_DATAGRAM_QUEUE = 256;
 const CLOSE_REASON_MAX = 256;
 const NEW_CID_COUNT = 3;
+/** Path ids ahead of the highest one in use for which we keep a CID issued, so either side can open a new path at once. */
+const PATH_ID_WINDOW = 4;
+/** Distinct path ids the peer may hold CIDs for at once (memory bound). */
+const MAX_PEER_PATH_IDS = 64;
+/** Bytes of a PATH_CHALLENGE datagram when the amplification credit allows (RFC 9000 §8.2.1). */
+const PATH_PROBE_SIZE = 1200;
+
+/** Per-path validation and lifecycle bookkeeping that PathState does not hold. */
+interface PathMeta {
+  /** PATH_CHALLENGE payload outstanding, to (re)send on this path. */
+  challenge: Uint8Array | undefined;
+  challengeDue: boolean;
+  challengeResendAt: number | undefined;
+  /** Validation fails if no PATH_RESPONSE arrives by then. */
+  challengeFailAt: number | undefined;
+  /** PATH_RESPONSE payloads owed on this address pair. */
+  responses: Uint8Array[];
+  validatedAt: number | undefined;
+  /** The peer moved here (non-probing packet with its largest packet number): switch on validation. */
+  migrateOnValidation: boolean;
+  /** Last authenticated packet in this path's number space or from its address pair. */
+  lastReceivedAt: number;
+  standbySince: number | undefined;
+}
 
 export interface ConnectionOptions {
   role: SessionRole;
@@ -128,15 +152,34 @@ export interface ConnectionMemoryUsage {
 }
 
 interface LocalCid {
+  pathId: number;
   sequence: number;
   cid: Uint8Array;
   resetToken: Uint8Array;
 }
 
 interface PeerCid {
+  pathId: number;
   sequence: number;
   cid: Uint8Array;
   resetToken: Uint8Array | undefined;
+}
+
+function sameAddresses(path: PathState<unknown>, local: SocketAddress, remote: SocketAddress): boolean {
+  return addressKey(path.local) === addressKey(local) && addressKey(path.remote) === addressKey(remote);
+}
+
+const PROBING_FRAMES = new Set<Frame['type']>([
+  'padding',
+  'path_challenge',
+  'path_response',
+  'new_connection_id',
+]);
+
+/** RFC 9000 §9.1: a packet of only these frames probes a path without moving to it. */
+function isProbingOnly(frames: Frame[]): boolean {
+  for (const f of frames) if (!PROBING_FRAMES.has(f.type)) return false;
+  return true;
 }
 
 export class Connection implements EngineConnection {
@@ -189,7 +232,9 @@ export class Connection implements EngineConnection {
 
   // --- connection IDs ---
   private readonly localCids: LocalCid[] = [];
-  private nextLocalCidSequence = 0;
+  /** Next sequence number per path id (each path id has its own CID sequence space). */
+  private readonly nextLocalCidSequence = new Map<number, number>();
+  private maxIssuedPathId = 0;
   private readonly peerCids: PeerCid[] = [];
   private peerResetTokens: Uint8Array[] = [];
 
@@ -198,6 +243,12 @@ export class Connection implements EngineConnection {
   private readonly replay = new Map<number, ReplayWindow>();
   private activePath!: PathState<SentInfo>;
   private probesPending = 0;
+  private readonly pathMeta = new Map<number, PathMeta>();
+  /** Path ids abandoned for good: their packets are dropped, never reopened. */
+  private readonly removedPathIds = new Set<number>();
+  /** Path ids this side opens: clients odd, servers even, so both ends never pick the same id. */
+  private nextOwnPathId: number;
+  private readonly validationLifetime: number;
 
   // --- streams & flow control ---
   private readonly streams: StreamMap;
@@ -239,8 +290,11 @@ export class Connection implements EngineConnection {
     this.handshakeDeadline = options.now + options.config.handshakeTimeout;
     this.originalDcid = new Uint8Array(0);
     this.streams = StreamMap.fromConfig(options.role, options.config);
-    this.issueLocalCid();
-    this.addPath(0, options.local, options.remote, options.now);
+    this.nextOwnPathId = options.role === 'client' ? 1 : 2;
+    this.validationLifetime = options.config.pathValidationLifetime;
+    this.issueLocalCid(0);
+    this.activePath = this.addPath(0, options.local, options.remote, options.now);
+    this.activePath.state = 'active';
   }
 
   // ───────────────────────────── construction & handshake ─────────────────────────────
@@ -489,7 +543,12 @@ export class Connection implements EngineConnection {
       maxUniStreams: p.initialMaxStreamsUni,
     });
     if (p.statelessResetToken) this.addPeerResetToken(p.statelessResetToken);
-    this.peerCids.push({ sequence: 0, cid: this.activePath.remoteCid, resetToken: p.statelessResetToken });
+    this.peerCids.push({
+      pathId: 0,
+      sequence: 0,
+      cid: this.activePath.remoteCid,
+      resetToken: p.statelessResetToken,
+    });
     for (const path of this.pathList) path.setMaxAckDelay(p.maxAckDelay);
     return true;
   }
@@ -540,7 +599,8 @@ export class Connection implements EngineConnection {
       this.close(this.refuseWith.code, this.refuseWith.reason, false, now);
       return;
     }
-    for (let i = 0; i < NEW_CID_COUNT; i++) this.controlQueue.push(this.newCidFrame(this.issueLocalCid()));
+    for (let i = 0; i < NEW_CID_COUNT; i++) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
+    this.meta(this.activePath).validatedAt = now;
     if (this.role === 'client') {
       // Our first short-header packet confirms the handshake to the server; make sure one goes out.
       this.pingPending = true;
@@ -552,6 +612,9 @@ export class Connection implements EngineConnection {
   private confirmHandshake(): void {
     if (this.handshakeConfirmed) return;
     this.handshakeConfirmed = true;
+    // CIDs for further path ids only once the handshake is confirmed: before that the
+    // server's bytes are capped by anti-amplification and better spent on the handshake.
+    this.ensurePathIdWindow(0);
     this.handshakeFlight = undefined;
     this.handshakeFlightPending = false;
     this.handshakeRetransmitAt = undefined;
@@ -568,10 +631,13 @@ export class Connection implements EngineConnection {
 
   // ───────────────────────────── connection IDs & paths ─────────────────────────────
 
-  private issueLocalCid(): LocalCid {
+  private issueLocalCid(pathId: number): LocalCid {
     const cid = this.random(this.cidLength);
+    const sequence = this.nextLocalCidSequence.get(pathId) ?? 0;
+    this.nextLocalCidSequence.set(pathId, sequence + 1);
     const entry: LocalCid = {
-      sequence: this.nextLocalCidSequence++,
+      pathId,
+      sequence,
       cid,
       resetToken: this.secrets.statelessResetToken(cid),
     };
@@ -583,7 +649,7 @@ export class Connection implements EngineConnection {
   private newCidFrame(entry: LocalCid): NewConnectionIdFrame {
     return {
       type: 'new_connection_id',
-      pathId: 0,
+      pathId: entry.pathId,
       sequence: entry.sequence,
       retirePriorTo: 0,
       connectionId: entry.cid,
@@ -596,29 +662,202 @@ export class Connection implements EngineConnection {
     return this.localCids.map((c) => c.cid);
   }
 
-  private addPath(id: number, local: SocketAddress, remote: SocketAddress, now: number): PathState<SentInfo> {
+  /** Keeps CIDs issued for every path id up to `seenPathId + PATH_ID_WINDOW`. */
+  private ensurePathIdWindow(seenPathId: number): void {
+    while (this.maxIssuedPathId < seenPathId + PATH_ID_WINDOW) {
+      this.maxIssuedPathId++;
+      this.controlQueue.push(this.newCidFrame(this.issueLocalCid(this.maxIssuedPathId)));
+    }
+  }
+
+  private addPath(
+    id: number,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+    validated = false,
+  ): PathState<SentInfo> {
     const path = new PathState<SentInfo>({
       id,
       local,
       remote,
       now,
+      validated,
       maxDatagramSize: this.config.maxUdpPayloadSize,
       congestionControl: this.config.congestionControl,
       maxAckDelay: this.config.maxAckDelay,
+      peerMaxAckDelay: this.peerParams?.maxAckDelay,
       ackElicitingThreshold: this.config.ackFrequency,
       // At least ~8 probes fit in an idle period, so a loss burst alone rarely kills a session.
       maxProbeInterval: this.config.idleTimeout > 0 ? this.config.idleTimeout / 8 : undefined,
     });
-    path.state = 'active';
     this.pathList.push(path);
     this.replay.set(id, new ReplayWindow(1 << 14));
-    this.activePath = path;
+    this.pathMeta.set(id, {
+      challenge: undefined,
+      challengeDue: false,
+      challengeResendAt: undefined,
+      challengeFailAt: undefined,
+      responses: [],
+      validatedAt: validated ? now : undefined,
+      migrateOnValidation: false,
+      lastReceivedAt: now,
+      standbySince: undefined,
+    });
+    if (this.handshakeConfirmed) this.ensurePathIdWindow(id);
     return path;
+  }
+
+  private meta(path: PathState<SentInfo>): PathMeta {
+    return this.pathMeta.get(path.id)!;
   }
 
   private pathById(id: number): PathState<SentInfo> | undefined {
     for (const p of this.pathList) if (p.id === id) return p;
     return undefined;
+  }
+
+  private pathByAddresses(local: SocketAddress, remote: SocketAddress): PathState<SentInfo> | undefined {
+    for (const p of this.pathList) if (sameAddresses(p, local, remote)) return p;
+    return undefined;
+  }
+
+  private peerCidFor(pathId: number): PeerCid | undefined {
+    let best: PeerCid | undefined;
+    for (const c of this.peerCids) if (c.pathId === pathId && (!best || c.sequence < best.sequence)) best = c;
+    return best;
+  }
+
+  private setPathState(path: PathState<SentInfo>, state: PathInfo['state']): void {
+    if (path.state === state) return;
+    path.state = state;
+    this.events.push({ type: 'path-updated', path: path.info() });
+  }
+
+  /**
+   * The peer sent on a path id we have not seen: it opened a path (e.g. after it noticed our
+   * address change). Its address pair inherits validation from a validated path with the
+   * same pair (from our side nothing moved); otherwise it is challenged.
+   */
+  private openPeerPath(
+    id: number,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): PathState<SentInfo> {
+    const twin = this.pathByAddresses(local, remote);
+    const inherit = twin?.validated === true;
+    const path = this.addPath(id, local, remote, now, inherit);
+    path.remoteCid = this.peerCidFor(id)?.cid ?? new Uint8Array(0);
+    if (inherit) {
+      path.state = 'standby';
+      this.meta(path).standbySince = now;
+    }
+    this.events.push({ type: 'path-updated', path: path.info() });
+    if (!inherit) this.startChallenge(path, now);
+    return path;
+  }
+
+  /** Packets arrive from an address pair we have no path for: a new path of our own, validated before use. */
+  private openOwnPath(
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): PathState<SentInfo> | undefined {
+    const id = this.nextOwnPathId;
+    const peerCid = this.peerCidFor(id);
+    if (!peerCid) {
+      this.drop('no-path-cid');
+      return undefined;
+    }
+    this.nextOwnPathId += 2;
+    const path = this.addPath(id, local, remote, now);
+    path.remoteCid = peerCid.cid;
+    this.events.push({ type: 'path-updated', path: path.info() });
+    this.startChallenge(path, now);
+    return path;
+  }
+
+  /** Validation timeout, RFC 9000 §8.2.4: three PTOs, the larger of the current and the new path's. */
+  private validationTimeout(path: PathState<SentInfo>): number {
+    return 3 * Math.max(this.activePath.pto(), path.pto());
+  }
+
+  private startChallenge(path: PathState<SentInfo>, now: number): void {
+    const m = this.meta(path);
+    m.challenge = this.random(8);
+    m.challengeDue = true;
+    m.challengeResendAt = undefined;
+    m.challengeFailAt = now + this.validationTimeout(path);
+    path.startValidation(m.challenge, now);
+    this.wake();
+  }
+
+  private onPathResponse(data: Uint8Array, now: number): void {
+    for (const path of this.pathList) {
+      const m = this.meta(path);
+      if (!m.challenge || !path.onPathResponse(data)) continue;
+      const wasActive = path === this.activePath;
+      m.challenge = undefined;
+      m.challengeDue = false;
+      m.challengeResendAt = undefined;
+      m.challengeFailAt = undefined;
+      m.validatedAt = now;
+      if (wasActive) {
+        path.state = 'active';
+      } else if (m.migrateOnValidation && path.remoteCid.length > 0) {
+        this.switchActive(path, now);
+      } else {
+        path.state = 'validating'; // reported as standby below
+        this.setPathState(path, 'standby');
+        m.standbySince = now;
+      }
+      return;
+    }
+  }
+
+  /**
+   * Moves sending to `path`. The old path keeps its number spaces (late packets and ACKs
+   * still count) but its packets in flight are handed back for retransmission on the new
+   * one: after a rebinding they went to an address that no longer reaches the peer.
+   */
+  private switchActive(path: PathState<SentInfo>, now: number): void {
+    const old = this.activePath;
+    if (old === path) return;
+    this.activePath = path;
+    this.meta(path).migrateOnValidation = false;
+    this.meta(path).standbySince = undefined;
+    for (const packet of old.loss.drainAll()) {
+      for (const record of packet.info.records) this.requeueLost(record);
+    }
+    this.meta(old).standbySince = now;
+    this.setPathState(old, 'standby');
+    if (path.state === 'active') this.events.push({ type: 'path-updated', path: path.info() });
+    else this.setPathState(path, 'active');
+    this.touchIdle(now);
+  }
+
+  /** Forgets a path: retires the peer's CIDs for it, so nothing links it to the next path. */
+  private removePath(path: PathState<SentInfo>, state: 'failed' | 'removed'): void {
+    if (path === this.activePath) return;
+    this.setPathState(path, state);
+    if (state === 'failed')
+      this.events.push({ type: 'path-updated', path: { ...path.info(), state: 'removed' } });
+    path.state = 'removed';
+    for (let i = this.peerCids.length - 1; i >= 0; i--) {
+      const c = this.peerCids[i];
+      if (c.pathId !== path.id) continue;
+      this.peerCids.splice(i, 1);
+      this.controlQueue.push({ type: 'retire_connection_id', pathId: c.pathId, sequence: c.sequence });
+    }
+    for (const packet of path.loss.drainAll()) {
+      for (const record of packet.info.records) this.requeueLost(record);
+    }
+    this.pathList.splice(this.pathList.indexOf(path), 1);
+    this.pathMeta.delete(path.id);
+    this.replay.delete(path.id);
+    this.removedPathIds.add(path.id);
+    this.wake();
   }
 
   // ───────────────────────────── receive path ─────────────────────────────
@@ -635,28 +874,31 @@ export class Connection implements EngineConnection {
       this.drop('keys-unavailable');
       return;
     }
-    // One packet-number space per path; path 0 until multihoming adds more.
-    const path = this.activePath;
+    // The DCID names the path id, and so the packet-number space (one per path id).
     let pnOffset: number;
+    let dcid: Uint8Array;
     try {
-      pnOffset = parseShortHeader(datagram, this.cidLength).pnOffset;
+      ({ pnOffset, dcid } = parseShortHeader(datagram, this.cidLength));
     } catch {
       this.drop('malformed');
       return;
     }
+    const spaceId = this.localCids.find((c) => bytesEqual(c.cid, dcid))?.pathId ?? 0;
+    if (this.removedPathIds.has(spaceId)) {
+      this.drop('removed-path');
+      return;
+    }
+    let path = this.pathById(spaceId);
     const unprotected = unprotectHeader(hp, datagram, pnOffset);
     if (!unprotected) {
       this.drop('malformed');
       return;
     }
-    const pn = decodePacketNumber(
-      path.acks.largestReceived ?? -1,
-      unprotected.truncatedPn,
-      unprotected.pnLength,
-    );
+    const largestBefore = path?.acks.largestReceived ?? -1;
+    const pn = decodePacketNumber(largestBefore, unprotected.truncatedPn, unprotected.pnLength);
     const keyPhase = (datagram[0] >> 2) & 1;
     const headerLength = pnOffset + unprotected.pnLength;
-    const opened = keys.openPacket(datagram, headerLength, path.id, pn, keyPhase);
+    const opened = keys.openPacket(datagram, headerLength, spaceId, pn, keyPhase);
     if (!opened) {
       if (this.isStatelessReset(datagram)) {
         this.enterClosed(
@@ -670,7 +912,7 @@ export class Connection implements EngineConnection {
       this.drop('undecryptable');
       return;
     }
-    const replay = this.replay.get(path.id)!;
+    const replay = this.replay.get(spaceId) ?? new ReplayWindow(1 << 14);
     if (!replay.check(pn)) {
       this.drop('duplicate');
       return;
@@ -689,7 +931,13 @@ export class Connection implements EngineConnection {
       this.protocolError(TransportError.PROTOCOL_VIOLATION, 'packet without frames', now);
       return;
     }
+    // Authenticated from here on: only now may the packet create state.
+    if (!path) {
+      path = this.openPeerPath(spaceId, local, remote, now);
+      this.replay.set(spaceId, replay);
+    }
     replay.mark(pn);
+    const via = this.receivingPath(path, local, remote, frames, pn > largestBefore, now);
     if (opened.peerUpdated || opened.peerFollowed) {
       // Reordered packets of the old phase may still arrive for a while; keep its keys 3 PTOs.
       this.discardPreviousKeysAt = now + 3 * path.pto();
@@ -702,18 +950,16 @@ export class Connection implements EngineConnection {
     }
     this._stats.packetsReceived++;
     this._stats.bytesReceived += datagram.length;
-    path.bytesReceived += datagram.length;
+    // Anti-amplification counts what arrived from the address pair, whatever its number space.
+    if (via) via.bytesReceived += datagram.length;
+    this.meta(path).lastReceivedAt = now;
     // Any authenticated short-header packet proves the peer has our keys: the
     // server's handshake is confirmed and the client's address validated.
-    if (this.role === 'server') {
-      path.validated = true;
-      if (!this.handshakeConfirmed) {
-        this.confirmHandshake();
-        this.controlQueue.push({ type: 'handshake_done' });
-      }
+    if (this.role === 'server' && !this.handshakeConfirmed) {
+      if (via === path) path.validated = true;
+      this.confirmHandshake();
+      this.controlQueue.push({ type: 'handshake_done' });
     }
-    void local;
-    void remote;
     if (this._state === 'closing') {
       // RFC 9000 §10.2.1: answer packets in the closing state with CLOSE, rate-limited.
       this.closeFramePending = true;
@@ -724,7 +970,7 @@ export class Connection implements EngineConnection {
     try {
       for (const frame of frames) {
         if (!ackEliciting && isAckEliciting(frame)) ackEliciting = true;
-        this.handleFrame(frame, path, now);
+        this.handleFrame(frame, path, via, now);
         if ((this._state as ConnectionState) !== 'established') break;
       }
     } catch (err) {
@@ -736,6 +982,18 @@ export class Connection implements EngineConnection {
       return;
     }
     path.acks.onPacketReceived(pn, ackEliciting, now);
+    // The peer sends its data on a newer validated path: it has moved there, follow it.
+    if (
+      via !== undefined &&
+      via !== this.activePath &&
+      via.validated &&
+      via.id > this.activePath.id &&
+      via.remoteCid.length > 0 &&
+      pn > largestBefore &&
+      !isProbingOnly(frames)
+    ) {
+      this.switchActive(via, now);
+    }
     this.touchIdle(now);
     this.sentSinceReceive = false;
     this.wake();
@@ -764,7 +1022,62 @@ export class Connection implements EngineConnection {
     return false;
   }
 
-  private handleFrame(frame: Frame, path: PathState<SentInfo>, now: number): void {
+  /**
+   * The path whose address pair the packet came from (for anti-amplification and
+   * PATH_RESPONSE): the number space's own path, another path with that pair, or a new
+   * path, challenged before it carries data (RFC 9000 §9.3, NAT rebinding or migration).
+   */
+  private receivingPath(
+    space: PathState<SentInfo>,
+    local: SocketAddress,
+    remote: SocketAddress,
+    frames: Frame[],
+    largest: boolean,
+    now: number,
+  ): PathState<SentInfo> | undefined {
+    if (sameAddresses(space, local, remote)) return space;
+    let via = this.pathByAddresses(local, remote);
+    if (!via) {
+      via = this.openOwnPath(local, remote, now);
+      if (!via) {
+        // No CID for a new path id yet (early in the session): move this path in place,
+        // RFC 9000 style, and validate the new address before trusting it.
+        if (!largest || isProbingOnly(frames)) return undefined;
+        this.rebindInPlace(space, local, remote, now);
+        return space;
+      }
+    }
+    const m = this.meta(via);
+    m.lastReceivedAt = now;
+    if (largest && !isProbingOnly(frames) && !via.validated) m.migrateOnValidation = true;
+    return via;
+  }
+
+  private rebindInPlace(
+    path: PathState<SentInfo>,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): void {
+    path.local = local;
+    path.remote = remote;
+    path.validated = false;
+    // Anti-amplification restarts for the new address: what the old one sent and received
+    // says nothing about it.
+    path.bytesSent = 0;
+    path.bytesReceived = 0;
+    const wasActive = path === this.activePath;
+    this.startChallenge(path, now);
+    if (wasActive) path.state = 'active';
+    this.events.push({ type: 'path-updated', path: path.info() });
+  }
+
+  private handleFrame(
+    frame: Frame,
+    path: PathState<SentInfo>,
+    via: PathState<SentInfo> | undefined,
+    now: number,
+  ): void {
     switch (frame.type) {
       case 'padding':
       case 'ping':
@@ -831,22 +1144,30 @@ export class Connection implements EngineConnection {
       case 'new_connection_id':
         return this.handleNewConnectionId(frame);
       case 'retire_connection_id': {
-        const index = this.localCids.findIndex((c) => c.sequence === frame.sequence);
-        if (frame.sequence >= this.nextLocalCidSequence) {
+        if (frame.sequence >= (this.nextLocalCidSequence.get(frame.pathId) ?? 0)) {
           throw new WireError('retired an unissued connection ID', TransportError.PROTOCOL_VIOLATION);
         }
-        if (index >= 0 && this.localCids.length > 1) {
+        const index = this.localCids.findIndex(
+          (c) => c.pathId === frame.pathId && c.sequence === frame.sequence,
+        );
+        // Path 0 always keeps a CID (replaced at once); a retired path id needs none.
+        const onPath0 = frame.pathId === 0;
+        if (index >= 0 && (!onPath0 || this.localCids.some((c, i) => i !== index && c.pathId === 0))) {
           const [retired] = this.localCids.splice(index, 1);
           this.unregisterCid(retired.cid);
-          this.controlQueue.push(this.newCidFrame(this.issueLocalCid()));
+          if (onPath0) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
         }
         return;
       }
       case 'path_challenge':
-        this.controlQueue.push({ type: 'path_response', data: frame.data });
+        // Answered on the address pair it arrived on (RFC 9000 §8.2.2).
+        if (via && via.remoteCid.length > 0) {
+          const responses = this.meta(via).responses;
+          if (responses.length < 4) responses.push(Uint8Array.prototype.slice.call(frame.data));
+        }
         return;
       case 'path_response':
-        path.onPathResponse(frame.data);
+        this.onPathResponse(frame.data, now);
         return;
       case 'close':
         this._state = 'draining';
@@ -874,15 +1195,21 @@ export class Connection implements EngineConnection {
   }
 
   private handleNewConnectionId(frame: NewConnectionIdFrame): void {
-    if (this.peerCids.some((c) => c.sequence === frame.sequence)) return;
+    if (this.removedPathIds.has(frame.pathId)) return;
+    if (this.peerCids.some((c) => c.pathId === frame.pathId && c.sequence === frame.sequence)) return;
     this.peerCids.push({
+      pathId: frame.pathId,
       sequence: frame.sequence,
       cid: frame.connectionId,
       resetToken: frame.statelessResetToken,
     });
     this.addPeerResetToken(frame.statelessResetToken);
+    const waiting = this.pathById(frame.pathId);
+    if (waiting && waiting.remoteCid.length === 0) waiting.remoteCid = frame.connectionId;
     const limit = NEW_CID_COUNT + 1;
-    if (this.peerCids.length > limit * 2) {
+    const pathIds = new Set(this.peerCids.map((c) => c.pathId));
+    const onPath = this.peerCids.filter((c) => c.pathId === frame.pathId).length;
+    if (onPath > limit * 2 || pathIds.size > MAX_PEER_PATH_IDS) {
       throw new WireError('too many connection IDs', TransportError.CONNECTION_ID_LIMIT_ERROR);
     }
   }
@@ -893,7 +1220,10 @@ export class Connection implements EngineConnection {
 
   private handleAck(frame: AckFrame, now: number): void {
     const path = this.pathById(frame.pathId);
-    if (!path) throw new WireError('ACK for an unknown path', TransportError.PROTOCOL_VIOLATION);
+    if (!path) {
+      if (this.removedPathIds.has(frame.pathId)) return; // late ACK for an abandoned path
+      throw new WireError('ACK for an unknown path', TransportError.PROTOCOL_VIOLATION);
+    }
     const result = path.loss.onAckReceived(
       frame.ranges,
       frame.ackDelayMicros / 1000,
@@ -1006,7 +1336,62 @@ export class Connection implements EngineConnection {
       if (this._state === 'closing' && this.closeFramePending) return this.buildClosePacket(path, now);
       return undefined;
     }
+    for (const candidate of this.pathList) {
+      const probe = this.buildPathProbe(candidate, now);
+      if (probe) return probe;
+    }
     return this.buildPacket(path, now);
+  }
+
+  /**
+   * A packet of path frames only (PATH_CHALLENGE / PATH_RESPONSE) on `path`'s address pair,
+   * padded towards 1200 bytes within the anti-amplification credit. Probing frames only, so
+   * the peer does not take it as a move.
+   */
+  private buildPathProbe(path: PathState<SentInfo>, now: number): Transmit | undefined {
+    const m = this.meta(path);
+    if ((!m.challengeDue || !m.challenge) && m.responses.length === 0) return undefined;
+    if (path.remoteCid.length === 0) return undefined;
+    const keys = this.keys!;
+    const credit = path.amplificationCredit();
+    const minimum = 1 + path.remoteCid.length + 4 + 2 * 9 + AEAD_TAG;
+    if (credit < minimum) return undefined;
+    const size = Math.min(Math.max(PATH_PROBE_SIZE, minimum), this.config.maxUdpPayloadSize, credit);
+    const pn = path.nextPacketNumber;
+    const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
+    const buf = Buffer.allocUnsafe(size);
+    const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
+    const w = new Writer(buf, headerLength);
+    const limit = size - AEAD_TAG;
+    if (m.challengeDue && m.challenge && limit - w.offset >= 9) {
+      encodeFrame(w, { type: 'path_challenge', data: m.challenge });
+      m.challengeDue = false;
+      m.challengeResendAt = now + Math.max(path.pto(), 1);
+    }
+    while (m.responses.length > 0 && limit - w.offset >= 9) {
+      encodeFrame(w, { type: 'path_response', data: m.responses.shift()! });
+    }
+    buf.fill(0, w.offset, limit); // PADDING
+    w.offset = limit;
+    const length = keys.sealPacket(buf, headerLength, w.offset - headerLength, path.id, pn);
+    protectHeader(this.sendHp!, buf, headerLength - pnLength, pnLength);
+    // Tracked so the peer's ACK of it is legal, but neither in flight nor retransmitted:
+    // path frames have their own timers.
+    path.onPacketSent(
+      {
+        pn,
+        timeSent: now,
+        size: length,
+        ackEliciting: false,
+        inFlight: false,
+        info: { records: [], keyGeneration: this.keyGeneration },
+      },
+      now,
+    );
+    this.packetsInPhase++;
+    this._stats.packetsSent++;
+    this._stats.bytesSent += length;
+    return { local: path.local, remote: path.remote, data: buf.subarray(0, length) };
   }
 
   /**
@@ -1036,7 +1421,9 @@ export class Connection implements EngineConnection {
   }
 
   private buildPacket(path: PathState<SentInfo>, now: number): Transmit | undefined {
-    const ackDue = path.acks.ackNow || (path.acks.ackDeadline() ?? Infinity) <= now;
+    let ackDue = false;
+    for (const p of this.pathList)
+      if (p.acks.ackNow || (p.acks.ackDeadline() ?? Infinity) <= now) ackDue = true;
     const mtu = this.config.maxUdpPayloadSize;
     const probe = this.probesPending > 0;
     let ackOnly = false;
@@ -1065,18 +1452,20 @@ export class Connection implements EngineConnection {
     const records: SentRecord[] = [];
     let ackEliciting = false;
 
-    const ack = path.acks.buildAck(now);
-    if (ack) {
+    // ACKs for every number space ride on the active path (an ACK may name any path id).
+    for (const space of this.pathList) {
+      const ack = space.acks.buildAck(now);
+      if (!ack) continue;
       const frame: AckFrame = {
         type: 'ack',
-        pathId: path.id,
+        pathId: space.id,
         ackDelayMicros: ack.ackDelayMicros,
         ranges: ack.ranges,
       };
       if (frameSize(frame) <= limit - w.offset) {
         encodeFrame(w, frame);
-        path.acks.onAckSent();
-        records.push({ kind: 'ack', pathId: path.id, largest: ack.ranges[0].largest });
+        space.acks.onAckSent();
+        records.push({ kind: 'ack', pathId: space.id, largest: ack.ranges[0].largest });
       }
     }
     if (!ackOnly) {
@@ -1280,15 +1669,79 @@ export class Connection implements EngineConnection {
       if (this.handshakeRetransmitAt !== undefined) deadline = Math.min(deadline, this.handshakeRetransmitAt);
       if (this.discardPreviousKeysAt !== undefined) deadline = Math.min(deadline, this.discardPreviousKeysAt);
       for (const path of this.pathList) {
+        // Probes owed on a path that may not send until more bytes arrive: its PTO (capped
+        // backoff, relative to the last send) would stay in the past; arrival wakes us anyway.
+        const blocked = this.probesPending > 0 && path.amplificationCredit() < 64;
         deadline = Math.min(
           deadline,
-          path.loss.deadline(this.handshakeConfirmed) ?? Infinity,
+          blocked ? Infinity : (path.loss.deadline(this.handshakeConfirmed) ?? Infinity),
           path.acks.ackDeadline() ?? Infinity,
         );
-        if (this.hasPendingData()) deadline = Math.min(deadline, path.pacingDeadline() ?? Infinity);
+        // A pacing deadline left from before the path became amplification-limited is stale.
+        // Only the active path sends data, so only its pacer matters.
+        if (
+          path === this.activePath &&
+          this.hasPendingData() &&
+          path.amplificationCredit() >= this.config.maxUdpPayloadSize
+        )
+          deadline = Math.min(deadline, path.pacingDeadline() ?? Infinity);
+        deadline = Math.min(deadline, this.pathTimer(path));
       }
     }
     return deadline === Infinity ? undefined : deadline;
+  }
+
+  /** Earliest validation / lifetime / standby timer of a path. */
+  private pathTimer(path: PathState<SentInfo>): number {
+    const m = this.meta(path);
+    let at = Math.min(m.challengeFailAt ?? Infinity, m.challengeResendAt ?? Infinity);
+    if (m.challenge === undefined && m.validatedAt !== undefined)
+      at = Math.min(at, m.validatedAt + this.validationLifetime);
+    if (m.standbySince !== undefined && path.state === 'standby')
+      at = Math.min(at, this.standbyExpiry(path, m));
+    return at;
+  }
+
+  /** A standby path that hears nothing for 3 PTOs is given up (keeping standby paths warm is later work). */
+  private standbyExpiry(path: PathState<SentInfo>, m: PathMeta): number {
+    return (
+      Math.max(m.lastReceivedAt, m.standbySince ?? -Infinity) +
+      3 * Math.max(this.activePath.pto(), path.pto())
+    );
+  }
+
+  private onPathTimers(now: number): void {
+    for (const path of [...this.pathList]) {
+      const m = this.meta(path);
+      if (m.challengeFailAt !== undefined && now >= m.challengeFailAt) {
+        if (path !== this.activePath) {
+          this.removePath(path, 'failed');
+          continue;
+        }
+        // The active path stopped answering: it is no longer trusted with more than 3× what
+        // it delivers (there is nowhere else to go yet), and is challenged again.
+        path.validated = false;
+        this.startChallenge(path, now);
+        path.state = 'active';
+        continue;
+      }
+      if (m.challengeResendAt !== undefined && now >= m.challengeResendAt) {
+        m.challengeResendAt = undefined;
+        if (m.challenge) m.challengeDue = true;
+      }
+      if (
+        m.challenge === undefined &&
+        m.validatedAt !== undefined &&
+        now >= m.validatedAt + this.validationLifetime
+      ) {
+        // Validation expired: prove the peer still receives there (the path stays usable meanwhile).
+        m.validatedAt = undefined;
+        this.startChallenge(path, now);
+      }
+      if (m.standbySince !== undefined && path.state === 'standby' && now >= this.standbyExpiry(path, m)) {
+        this.removePath(path, 'removed');
+      }
+    }
   }
 
   onTimeout(now: number): void {
@@ -1319,6 +1772,7 @@ export class Connection implements EngineConnection {
       this.discardPreviousKeysAt = undefined;
     }
     if (this._state === 'established') {
+      this.onPathTimers(now);
       for (const path of this.pathList) {
         const lossDeadline = path.loss.deadline(this.handshakeConfirmed);
         if (lossDeadline !== undefined && now >= lossDeadline) {

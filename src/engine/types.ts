@@ -110,6 +110,8 @@ export interface TransportConfig {
   handshakeTimeout: number;
   /** Congestion controller. */
   congestionControl: 'cubic' | 'newreno';
+  /** How long (ms) a validated path stays trusted before it is revalidated. */
+  pathValidationLifetime: number;
 }
 
 export type ConnectionState = 'handshaking' | 'established' | 'closing' | 'draining' | 'closed';

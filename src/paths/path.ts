@@ -115,7 +115,11 @@ export class PathState<T> {
 
   /** Whether a packet of `bytes` may be sent now, and if not, why (and when, for pacing). */
   canSend(bytes: number, now: number): SendVerdict {
-    if (bytes > this.amplificationCredit()) return { ok: false, reason: 'amplification' };
+    if (bytes > this.amplificationCredit()) {
+      // A stale pacing deadline would wake the engine for nothing while credit is missing.
+      this.pacingBlockedUntil = undefined;
+      return { ok: false, reason: 'amplification' };
+    }
     const cwnd = this.cc.window;
     if (this.loss.bytesInFlight + bytes > cwnd) {
       this.lastLimitedAt = now;

@@ -10,7 +10,7 @@ import {
 } from '../../src/sim/engine-run.js';
 import type { LinkSpec } from '../../src/sim/network.js';
 import { Rng } from '../../src/sim/rng.js';
-import type { FaultSpec } from '../../src/sim/scenario.js';
+import { type FaultSpec, scenario } from '../../src/sim/scenario.js';
 
 const MiB = 1 << 20;
 
@@ -263,4 +263,50 @@ describe('named scenarios (real engine)', () => {
     const lines = r.sim.trace?.lines() ?? [];
     assert.ok(lines.length > 0 && lines.every((l) => l.includes('2001:db8:') || l.includes(' fault ')));
   });
+
+  // The client sits behind a NAT that moves its public port (and address) after 1 s, then
+  // every 5 s, while a bulk transfer runs both ways: the server sees authenticated packets
+  // from a new address, validates it, moves there, and the client follows to the new path id.
+  for (const address of [false, true]) {
+    const name = address ? 'rebind-addr' : 'rebind-port';
+    test(`${name}: NAT rebinding every 5 s during a bulk transfer; nothing lost or duplicated`, () => {
+      const faults: FaultSpec[] = [];
+      for (let at = 1000; at < 40_000; at += 5000) faults.push({ at, rebind: 'nat', port: true, address });
+      const sim = scenario({
+        seed: 5,
+        trace: true,
+        hosts: {
+          client: { interfaces: { eth: ['10.0.0.10'] } },
+          server: { interfaces: { eth: ['203.0.113.5'] } },
+        },
+        links: { 'client.eth': { delay: 15, bandwidth: 4e6, queue: 128 }, 'server.eth': { delay: 5 } },
+        nats: { nat: { covers: 'client.eth', public: ['192.0.2.10', '192.0.2.11', '192.0.2.12'] } },
+        faults,
+      });
+      const r = runEngineSessions({
+        sim,
+        rng: new Rng(5),
+        client: { host: 'client', address: '10.0.0.10' },
+        server: { host: 'server', address: '203.0.113.5' },
+        workload: {
+          bulk: { streams: 2, bytes: 3 * MiB, direction: 'both' },
+          requests: { count: 10, size: 1000 },
+        },
+        timeLimit: 120_000,
+      });
+      assert.deepEqual(r.violations, [], 'properties hold: every byte once, in order');
+      assert.ok(r.complete, 'the transfer completed');
+      assert.ok(r.endTime > 6000, `the transfer spanned at least two rebindings (ended at ${r.endTime})`);
+      const server = r.servers[0].conn;
+      const active = server.paths.find((p) => p.state === 'active');
+      assert.ok(active && active.id > 0, `the server moved to a new path (id ${active?.id})`);
+      const publicSources = new Set(
+        (sim.trace?.lines() ?? [])
+          .map((l) => l.split(' '))
+          .filter((p) => p[1] === 'deliver' && p[3].split('>')[1].startsWith('203.0.113.5:'))
+          .map((p) => p[3].split('>')[0]),
+      );
+      assert.ok(publicSources.size >= 3, `the server saw ${publicSources.size} client addresses`);
+    });
+  }
 });
