@@ -212,7 +212,14 @@ export class ForwardRefusedError extends CliError {
   readonly status: ForwardStatusValue;
   readonly reason: string;
   constructor(request: ForwardRequest, status: ForwardStatusValue, reason: string) {
-    const what = request.kind === RequestKind.ECHO ? 'the echo service' : `'${request.target}'`;
+    const what =
+      request.kind === RequestKind.ECHO
+        ? 'the echo service'
+        : request.kind === RequestKind.SEND
+          ? 'the file'
+          : request.kind === RequestKind.REVERSE
+            ? `the reverse forward '${request.target}'`
+            : `'${request.target}'`;
     super(`the server refused ${what} (${statusName(status)}): ${reason}`, ExitCode.FORWARD_REFUSED);
     this.status = status;
     this.reason = reason;
@@ -221,12 +228,13 @@ export class ForwardRefusedError extends CliError {
 
 /**
  * Opens a stream and performs the stream-open exchange. Resolves with the stream
- * and its reader (use `reader.pipeRest(destination)` for the payload); a refusal becomes a CliError carrying the server's reason.
+ * and its reader (use `reader.pipeRest(destination)` for the payload) and the server's
+ * reason text (which carries data for some kinds); a refusal becomes a CliError carrying the server's reason.
  */
 export async function openForward(
   session: Session,
   request: ForwardRequest,
-): Promise<{ stream: BraidStream; reader: ByteReader }> {
+): Promise<{ stream: BraidStream; reader: ByteReader; reason: string }> {
   const stream = await session.openStream();
   stream.write(encodeRequest(request));
   const reader = new ByteReader(stream);
@@ -241,7 +249,7 @@ export async function openForward(
     stream.destroy();
     throw new ForwardRefusedError(request, response.status, response.reason);
   }
-  return { stream, reader };
+  return { stream, reader, reason: response.reason };
 }
 
 /** One session shared by many connections, re-established when it has closed. */

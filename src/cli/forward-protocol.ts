@@ -9,6 +9,17 @@
  *
  * kind 1 (forward): target is an allow-list name (`web`) or `host:port` / `[v6]:port`.
  * kind 2 (echo): target is empty; the server echoes the stream if its echo service is on.
+ * kind 3 (ping): target is empty; the server always echoes (braid ping times the round trips).
+ * kind 4 (reverse): target is `[bind:]port` for the server to listen on (needs
+ *   `braid serve --allow-reverse`); the OK reason is the bound `host:port`. The stream
+ *   stays open for the life of the forward: ending it stops the listener.
+ * kind 5 (reverse-connect): opened by the server, one per accepted connection of a
+ *   reverse forward; target is the `[bind:]port` the client asked for. The client
+ *   connects to its own target and answers like the server does for kind 1.
+ * kind 6 (send): target is JSON {name, size, sha256}; the OK reason is JSON
+ *   {offset, prefixSha256}; then the client sends offset:u64be (the server's offset to
+ *   resume, or 0 to start over) and the file from there, and the server ends the stream
+ *   with one line: 'ok <sha256>' or 'error <reason>'.
  * status 0 means accepted: from then on the stream carries the raw bytes of the
  * connection. Any other status comes with a human-readable reason, then the server
  * ends the stream.
@@ -18,7 +29,14 @@ import type { Readable, Writable } from 'node:stream';
 export const PROTOCOL_VERSION = 1;
 export const MAX_FIELD_LENGTH = 1024;
 
-export const RequestKind = { FORWARD: 1, ECHO: 2 } as const;
+export const RequestKind = {
+  FORWARD: 1,
+  ECHO: 2,
+  PING: 3,
+  REVERSE: 4,
+  REVERSE_CONNECT: 5,
+  SEND: 6,
+} as const;
 export type RequestKindValue = (typeof RequestKind)[keyof typeof RequestKind];
 
 export const ForwardStatus = {
@@ -82,10 +100,10 @@ async function readRecord(reader: ByteReader): Promise<{ second: number; text: s
 
 export async function readRequest(reader: ByteReader): Promise<ForwardRequest> {
   const { second, text } = await readRecord(reader);
-  if (second !== RequestKind.FORWARD && second !== RequestKind.ECHO) {
+  if (second < RequestKind.FORWARD || second > RequestKind.SEND) {
     throw new ForwardProtocolError(`unknown request kind ${second}`);
   }
-  return { kind: second, target: text };
+  return { kind: second as RequestKindValue, target: text };
 }
 
 export async function readResponse(reader: ByteReader): Promise<ForwardResponse> {
@@ -140,6 +158,23 @@ export class ByteReader {
     }
     const out = this.#buffer.subarray(0, length);
     this.#buffer = this.#buffer.subarray(length);
+    return out;
+  }
+
+  /** Everything up to the end of the stream (at most `max` bytes, else a ForwardProtocolError). */
+  async readToEnd(max: number): Promise<Buffer> {
+    while (!this.#ended) {
+      if (this.#error) throw this.#error;
+      if (this.#buffer.length > max)
+        throw new ForwardProtocolError(`more than ${max} bytes where a short reply was expected`);
+      await new Promise<void>((resolve) => {
+        this.#waiter = resolve;
+      });
+    }
+    if (this.#buffer.length > max)
+      throw new ForwardProtocolError(`more than ${max} bytes where a short reply was expected`);
+    const out = this.#buffer;
+    this.#buffer = Buffer.alloc(0);
     return out;
   }
 

@@ -8,9 +8,25 @@ import { runDemo } from './demo.js';
 import { CliError, EXIT_CODES_HELP, ExitCode, UsageError } from './errors.js';
 import { KEYGEN_USAGE, runKeygen } from './keygen.js';
 import { defaultKeyPath } from './keys.js';
+import { createLogger, extractLogOptions, LOG_OPTIONS_HELP, type Logger, type LoggerOptions } from './log.js';
+import { PING_USAGE, runPing } from './ping.js';
+import { REPORT_USAGE, runReport } from './report.js';
+import { runSend, SEND_USAGE } from './send.js';
 import { runServe, SERVE_USAGE } from './serve.js';
 import { runSocks, SOCKS_USAGE } from './socks.js';
+import { runStatus, STATUS_USAGE } from './status.js';
 import { runTunnel, TUNNEL_USAGE } from './tunnel.js';
+
+const RECEIVE_USAGE = `usage: braid receive [--dir DIR] [serve options]
+
+Runs a braid server that accepts files from braid send into DIR (default: the
+current directory): the same as braid serve --receive-dir DIR, and every serve
+option applies (--listen, --authorized-keys or --allow-any, --key, ...).
+Interrupted transfers stay as .NAME.braid-partial with a .NAME.braid-state file
+and continue when the sender runs again; a file appears under its name only once
+its SHA-256 matches.
+
+example: braid receive --dir ~/incoming --authorized-keys ~/.config/braid/clients`;
 
 const DEMO_USAGE = `usage: braid demo [--streams N] [--mib M]
 
@@ -22,14 +38,21 @@ const USAGE = `usage: braid <command> [options]      (braid <command> --help for
 commands:
   keygen                       create this machine's key pair
   serve                        run a server: accept sessions, forward streams to allowed targets
-  tunnel SERVER -L P:TARGET    forward local TCP ports through a session
+  tunnel SERVER -L P:TARGET    forward local TCP ports through a session (-R: server ports back here)
   socks SERVER                 a local SOCKS5 proxy whose connections exit at the server
   cat SERVER [--to TARGET]     stdin/stdout over one stream (echo, or a forward)
+  send FILE SERVER             send a file (resumable, SHA-256 verified) to a receiving server
+  receive [--dir DIR]          run a server that accepts files (braid serve --receive-dir DIR)
+  status [--watch]             sessions and paths of the running braid processes (ss/mtr-like)
+  ping SERVER                  round-trip times over a stream and datagrams, per-path RTT
+  report EVENTS [-o FILE]      turn an --events log into an HTML timeline
   demo                         run a server and a client on this host and move data between them
   help                         show this help
 
 SERVER is braid://<server-public-key>@host[:port] (pinned key) or host[:port]
 (trust on first use, remembered in $XDG_CONFIG_HOME/braid/known_hosts).
+
+${LOG_OPTIONS_HELP}
 
 ${EXIT_CODES_HELP}`;
 
@@ -39,6 +62,11 @@ const COMMAND_USAGE: Record<string, string> = {
   tunnel: TUNNEL_USAGE,
   socks: SOCKS_USAGE,
   cat: CAT_USAGE,
+  send: SEND_USAGE,
+  receive: RECEIVE_USAGE,
+  status: STATUS_USAGE,
+  ping: PING_USAGE,
+  report: REPORT_USAGE,
   demo: DEMO_USAGE,
 };
 
@@ -50,12 +78,28 @@ function intFlag(args: string[], name: string, fallback: number): number {
   return v;
 }
 
-function logger(command: string): (line: string) => void {
-  return (line) => process.stderr.write(`braid ${command}: ${line}\n`);
+/** `braid receive [--dir D] ...` is `braid serve --receive-dir D ...`. */
+function receiveArgs(args: string[]): string[] {
+  const out: string[] = [];
+  let dir: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--dir' || arg === '-d') {
+      dir = args[++i];
+      if (dir === undefined) throw new UsageError("option '--dir' needs a value", RECEIVE_USAGE);
+    } else if (arg.startsWith('--dir=')) {
+      dir = arg.slice('--dir='.length);
+    } else {
+      out.push(arg);
+    }
+  }
+  if (!out.some((a) => a === '--receive-dir' || a.startsWith('--receive-dir='))) {
+    out.push('--receive-dir', dir ?? process.cwd());
+  }
+  return out;
 }
 
-async function dispatch(command: string, args: string[]): Promise<number> {
-  const log = logger(command);
+async function dispatch(command: string, args: string[], log: Logger): Promise<number> {
   switch (command) {
     case 'keygen':
       return runKeygen(args, log);
@@ -67,6 +111,20 @@ async function dispatch(command: string, args: string[]): Promise<number> {
       return runSocks(args, log);
     case 'cat':
       return runCat(args, log);
+    case 'send':
+      return runSend(args, log);
+    case 'receive':
+      if (args.includes('--help') || args.includes('-h')) {
+        console.log(RECEIVE_USAGE);
+        return ExitCode.OK;
+      }
+      return runServe(receiveArgs(args), log, 'receive');
+    case 'status':
+      return runStatus(args);
+    case 'ping':
+      return runPing(args, log);
+    case 'report':
+      return runReport(args, log);
     case 'demo': {
       if (args.includes('--help') || args.includes('-h')) {
         console.log(DEMO_USAGE);
@@ -85,40 +143,51 @@ async function dispatch(command: string, args: string[]): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...args] = argv;
+  let options: LoggerOptions;
+  let rest: string[];
+  try {
+    ({ args: rest, options } = extractLogOptions(argv, process.env, process.stderr.isTTY === true));
+  } catch (error) {
+    console.error(`braid: ${(error as Error).message}\n\n${USAGE}`);
+    return ExitCode.USAGE;
+  }
+  const [command, ...args] = rest;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     const topic = command === 'help' ? args[0] : undefined;
     if (topic !== undefined && COMMAND_USAGE[topic]) console.log(COMMAND_USAGE[topic]);
     else console.log(USAGE);
     return command === undefined ? ExitCode.USAGE : ExitCode.OK;
   }
+  const log = createLogger(command, options);
+  // A bad command line is answered with the usage text, for a person; other failures
+  // go through the logger, so a JSON log ends with a record of why the process stopped.
+  const fail = (message: string, exitCode: number): number => {
+    if (log.format === 'json') log.error(message, { exitCode });
+    else console.error(`braid ${command}: ${message}`);
+    return exitCode;
+  };
   try {
-    return await dispatch(command, args);
+    return await dispatch(command, args, log);
   } catch (error) {
     if (error instanceof UsageError) {
       const usage = error.usage ?? COMMAND_USAGE[command] ?? USAGE;
       console.error(`braid ${command}: ${error.message}\n\n${usage}`);
       return ExitCode.USAGE;
     }
-    if (error instanceof CliError) {
-      console.error(`braid ${command}: ${error.message}`);
-      return error.exitCode;
-    }
+    if (error instanceof CliError) return fail(error.message, error.exitCode);
     if (error instanceof AddressInUseError) {
-      console.error(`braid ${command}: ${error.message}; choose another address or port`);
-      return ExitCode.ADDRESS_IN_USE;
+      return fail(`${error.message}; choose another address or port`, ExitCode.ADDRESS_IN_USE);
     }
     if (error instanceof UnauthorizedKeyError) {
       // The handshake can complete before the server's refusal arrives, so it may surface here.
-      console.error(
-        `braid ${command}: the server refused our key; ask its operator to add the key in ` +
+      return fail(
+        'the server refused our key; ask its operator to add the key in ' +
           `${defaultKeyPath()}.pub (or your --key FILE.pub) to its authorized keys`,
+        ExitCode.UNAUTHORIZED,
       );
-      return ExitCode.UNAUTHORIZED;
     }
     const code = error instanceof BraidError ? ` [${error.code}]` : '';
-    console.error(`braid ${command}: ${(error as Error).message}${code}`);
-    return ExitCode.FAILURE;
+    return fail(`${(error as Error).message}${code}`, ExitCode.FAILURE);
   }
 }
 

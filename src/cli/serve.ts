@@ -4,8 +4,10 @@
  * handles signals: SIGINT/SIGTERM close every session gracefully, SIGHUP reloads the
  * authorized keys and the allow-list from the config file and flags.
  */
-import { readFileSync } from 'node:fs';
-import { connect as tcpConnect } from 'node:net';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer as createTcpServer, type Socket, connect as tcpConnect } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
+import { Writable } from 'node:stream';
 import { encodeKey, fingerprint } from '../crypto/identity.js';
 import { AddressInUseError, type BraidStream, createServer, type Session } from '../index.js';
 import { AllowList, parseAllowEntry } from './allow-list.js';
@@ -22,13 +24,20 @@ import { DEFAULT_PORT } from './client.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 import {
   ByteReader,
+  encodeRequest,
   encodeResponse,
   ForwardStatus,
   type ForwardStatusValue,
   RequestKind,
   readRequest,
+  readResponse,
 } from './forward-protocol.js';
 import { defaultKeyPath, loadAuthorizedKeys, loadKey } from './keys.js';
+import type { Logger } from './log.js';
+import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from './observe.js';
+import { PING_DATAGRAM_PREFIX } from './ping.js';
+import { ReceiveDirectory } from './receive.js';
+import { SessionTracker } from './tracker.js';
 
 export const SERVE_USAGE = `usage: braid serve [options]
 
@@ -46,6 +55,10 @@ options:
   --allow [NAME=]HOST:PORT  a TCP target clients may reach; repeatable. HOST may be '*' and
                             PORT may be '*' in unnamed entries. Nothing is allowed by default.
   --echo                    answer 'braid cat' without --to by echoing the stream back
+  --allow-reverse           let clients ask this server to listen for them (braid tunnel -R);
+                            the listener lives as long as the client's session
+  --receive-dir DIR         accept files from braid send into DIR (resumable, SHA-256 checked)
+${OBSERVE_HELP}
   -h, --help                show this help
 
 signals: SIGINT/SIGTERM close sessions gracefully and exit 0; SIGHUP reloads
@@ -59,6 +72,9 @@ const SPECS = {
   'allow-any': { type: 'boolean' },
   allow: { type: 'string', multiple: true },
   echo: { type: 'boolean' },
+  'allow-reverse': { type: 'boolean' },
+  'receive-dir': { type: 'string' },
+  ...OBSERVE_SPECS,
 } as const;
 
 interface ServeSettings {
@@ -68,6 +84,8 @@ interface ServeSettings {
   authorizedKeysSource: string;
   allowList: AllowList;
   echo: boolean;
+  allowReverse: boolean;
+  receiveDir: string | undefined;
 }
 
 /** Reads the config file into the same shape as the flags, so one path validates both. */
@@ -130,13 +148,15 @@ function settingsFrom(args: ParsedArgs): ServeSettings {
     authorizedKeysSource: keysPath ?? 'any key (--allow-any)',
     allowList: new AllowList(merged('allow').map(parseAllowEntry)),
     echo: flag('echo'),
+    allowReverse: flag('allow-reverse'),
+    receiveDir: pick('receive-dir')[0],
   };
 }
 
 const TCP_CONNECT_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 
-export async function runServe(argv: string[], log: (line: string) => void): Promise<number> {
+export async function runServe(argv: string[], log: Logger, command = 'serve'): Promise<number> {
   const args = parseArgs(argv, SPECS, SERVE_USAGE);
   if (args.help) {
     console.log(SERVE_USAGE);
@@ -147,6 +167,19 @@ export async function runServe(argv: string[], log: (line: string) => void): Pro
   }
   let settings = settingsFrom(args);
   const staticKey = loadKey(settings.keyPath);
+  let receiver: ReceiveDirectory | undefined;
+  if (settings.receiveDir !== undefined) {
+    const dir = resolvePath(settings.receiveDir);
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new CliError(`cannot use --receive-dir ${dir}: ${(error as Error).message}`);
+    }
+    receiver = new ReceiveDirectory(dir, log);
+  }
+  const reverseListeners = new Set<string>();
+  // Created before the server listens, so no session escapes the status, metrics and event log.
+  const tracker = new SessionTracker(command);
 
   const server = createServer({ staticKey, authorizedKeys: settings.authorizedKeys }, (session) =>
     onSession(session),
@@ -156,6 +189,7 @@ export async function runServe(argv: string[], log: (line: string) => void): Pro
   try {
     await server.listen(hosts.length > 0 ? { hosts, port } : { port });
   } catch (error) {
+    tracker.close();
     if (error instanceof AddressInUseError) {
       throw new CliError(
         `UDP ${formatHostPort(error.address, error.port)} is already in use (is another braid serve running?); ` +
@@ -174,23 +208,50 @@ export async function runServe(argv: string[], log: (line: string) => void): Pro
   const shownHost = shown.address === '::' || shown.address === '0.0.0.0' ? 'HOST' : shown.address;
   log(`clients connect to braid://${publicKey}@${formatHostPort(shownHost, shown.port)}`);
   log(
-    `clients: ${settings.authorizedKeysSource}; allow-list: ${settings.allowList.entries.length} entries; echo ${settings.echo ? 'on' : 'off'}`,
+    `clients: ${settings.authorizedKeysSource}; allow-list: ${settings.allowList.entries.length} entries; echo ${settings.echo ? 'on' : 'off'}; ` +
+      `reverse forwards ${settings.allowReverse ? 'allowed' : 'off'}` +
+      (receiver ? `; receiving files into ${receiver.dir}` : ''),
   );
+
+  const observability = await startObservability(
+    args,
+    command,
+    log,
+    () => ({
+      listen: server.addresses().map((a) => formatHostPort(a.address, a.port)),
+      reverseForwards: [...reverseListeners],
+      receiveDir: receiver?.dir,
+    }),
+    tracker,
+  ).catch(async (error: unknown) => {
+    await server.close(0, '', 0);
+    throw error;
+  });
 
   function onSession(session: Session): void {
     const who = session.remoteKey ? fingerprint(session.remoteKey) : '?';
     const from = session.remoteAddress;
     log(`session from ${who} at ${from ? formatHostPort(from.address, from.port) : '?'}`);
     session.on('close', (error) => log(`session ${who} closed${error ? `: ${error.message}` : ''}`));
+    // braid ping's datagram probes; other datagrams have no meaning to the server.
+    session.on('datagram', (data) => {
+      if (data.subarray(0, PING_DATAGRAM_PREFIX.length).equals(PING_DATAGRAM_PREFIX)) {
+        try {
+          session.sendDatagram(data);
+        } catch {
+          // Too large to echo: the prober counts it as lost.
+        }
+      }
+    });
     session.on('stream', (stream) => {
-      handleStream(stream, who).catch((error: Error) => {
+      handleStream(stream, who, session).catch((error: Error) => {
         log(`session ${who} stream ${stream.id}: ${error.message}`);
         stream.destroy();
       });
     });
   }
 
-  async function handleStream(stream: BraidStream, who: string): Promise<void> {
+  async function handleStream(stream: BraidStream, who: string, session: Session): Promise<void> {
     const reader = new ByteReader(stream);
     const timer = setTimeout(() => stream.destroy(), REQUEST_TIMEOUT_MS);
     let request: Awaited<ReturnType<typeof readRequest>>;
@@ -203,6 +264,32 @@ export async function runServe(argv: string[], log: (line: string) => void): Pro
       clearTimeout(timer);
     }
     const prefix = `session ${who} stream ${stream.id}`;
+    if (request.kind === RequestKind.PING) {
+      stream.write(encodeResponse({ status: ForwardStatus.OK, reason: '' }));
+      reader.pipeRest(stream);
+      return;
+    }
+    if (request.kind === RequestKind.REVERSE) {
+      openReverse(stream, reader, request.target, who, session);
+      return;
+    }
+    if (request.kind === RequestKind.SEND) {
+      if (!receiver) {
+        refuse(
+          stream,
+          ForwardStatus.UNAVAILABLE,
+          'this server does not accept files (braid serve --receive-dir DIR)',
+        );
+        log(`${prefix}: file refused (no --receive-dir)`);
+        return;
+      }
+      await receiver.handle(stream, reader, request.target, who);
+      return;
+    }
+    if (request.kind === RequestKind.REVERSE_CONNECT) {
+      refuse(stream, ForwardStatus.BAD_REQUEST, 'reverse-connect streams go from the server to the client');
+      return;
+    }
     if (request.kind === RequestKind.ECHO) {
       if (!settings.echo) {
         refuse(
@@ -250,6 +337,87 @@ export async function runServe(argv: string[], log: (line: string) => void): Pro
     });
   }
 
+  /**
+   * A reverse forward: listen here for the client; each accepted connection becomes a
+   * stream the server opens back to the client. The request stream holds the
+   * listener open: when it ends (or the session closes) the listener goes.
+   */
+  function openReverse(
+    stream: BraidStream,
+    reader: ByteReader,
+    spec: string,
+    who: string,
+    session: Session,
+  ): void {
+    if (!settings.allowReverse) {
+      refuse(
+        stream,
+        ForwardStatus.NOT_ALLOWED,
+        'reverse forwards are off on this server (braid serve --allow-reverse)',
+      );
+      log(`session ${who}: reverse forward ${spec} refused (off)`);
+      return;
+    }
+    let bind: { host: string; port: number };
+    try {
+      bind = /^\d+$/.test(spec)
+        ? { host: '127.0.0.1', port: Number(spec) }
+        : parseHostPort(spec, 'bind', true);
+      if (bind.port > 65535) throw new UsageError('port out of range');
+    } catch {
+      refuse(stream, ForwardStatus.BAD_REQUEST, `'${spec}' is not [BIND:]PORT`);
+      return;
+    }
+    const listener = createTcpServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+      socket.on('error', () => undefined);
+      connectBack(socket).catch((error: Error) => {
+        log(`session ${who}: reverse forward ${spec}: ${error.message}`);
+        socket.destroy();
+      });
+    });
+    let bound = '';
+    const stop = (): void => {
+      if (!listener.listening) return;
+      listener.close();
+      reverseListeners.delete(bound);
+      log(`session ${who}: reverse forward ${bound} closed`);
+      if (!stream.destroyed && !stream.writableEnded) stream.end();
+    };
+    listener.once('error', (error: NodeJS.ErrnoException) => {
+      const reason = `cannot listen on ${formatHostPort(bind.host, bind.port)}: ${error.code ?? error.message}`;
+      refuse(stream, ForwardStatus.UNAVAILABLE, reason);
+      log(`session ${who}: reverse forward refused: ${reason}`);
+    });
+    listener.listen({ host: bind.host, port: bind.port }, () => {
+      const address = listener.address() as { address: string; port: number };
+      bound = formatHostPort(address.address, address.port);
+      reverseListeners.add(bound);
+      stream.write(encodeResponse({ status: ForwardStatus.OK, reason: bound }));
+      log(`session ${who}: reverse forward ${bound} → client`);
+      reader.pipeRest(new Writable({ write: (_chunk, _encoding, done) => done() }).on('finish', stop));
+      stream.on('close', stop);
+      session.once('close', stop);
+    });
+
+    async function connectBack(socket: Socket): Promise<void> {
+      const back = await session.openStream();
+      back.write(encodeRequest({ kind: RequestKind.REVERSE_CONNECT, target: spec }));
+      const backReader = new ByteReader(back);
+      const response = await readResponse(backReader);
+      if (response.status !== ForwardStatus.OK) {
+        back.destroy();
+        throw new Error(`the client refused: ${response.reason}`);
+      }
+      backReader.pipeRest(socket);
+      socket.pipe(back);
+      back.on('error', () => socket.destroy());
+      socket.on('close', (hadError) => {
+        if (hadError) back.destroy();
+      });
+      socket.resume();
+    }
+  }
+
   function refuse(stream: BraidStream, status: ForwardStatusValue, reason: string): void {
     if (stream.destroyed || stream.writableEnded) return;
     stream.end(encodeResponse({ status, reason }));
@@ -265,6 +433,7 @@ export async function runServe(argv: string[], log: (line: string) => void): Pro
       log(`${signal}: closing ${server.sessions.size} session(s)`);
       process.off('SIGHUP', reload);
       server.close(0, 'server shutting down', 2000).then(() => {
+        observability.close();
         log('stopped');
         resolve(ExitCode.OK);
       });
@@ -273,10 +442,15 @@ export async function runServe(argv: string[], log: (line: string) => void): Pro
       try {
         const next = settingsFrom(args);
         server.setAuthorizedKeys(next.authorizedKeys);
-        settings = { ...next, listen: settings.listen, keyPath: settings.keyPath };
+        settings = {
+          ...next,
+          listen: settings.listen,
+          keyPath: settings.keyPath,
+          receiveDir: settings.receiveDir,
+        };
         log(
           `SIGHUP: reloaded; clients: ${next.authorizedKeys === 'any' ? 'any' : `${next.authorizedKeys.length} key(s)`}; ` +
-            `allow-list: ${next.allowList.entries.length} entries; echo ${next.echo ? 'on' : 'off'}`,
+            `allow-list: ${next.allowList.entries.length} entries; echo ${next.echo ? 'on' : 'off'}; reverse forwards ${next.allowReverse ? 'allowed' : 'off'}`,
         );
       } catch (error) {
         log(`SIGHUP: reload failed, keeping the old settings: ${(error as Error).message}`);

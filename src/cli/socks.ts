@@ -10,6 +10,8 @@ import { ForwardRefusedError, openForward, parseServerTarget, SessionKeeper } fr
 import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom, untilSignal } from './common.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 import { ByteReader, ForwardStatus, RequestKind } from './forward-protocol.js';
+import type { Logger } from './log.js';
+import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from './observe.js';
 
 export const SOCKS_USAGE = `usage: braid socks SERVER [--listen 127.0.0.1:1080] [--auth USER:PASS] [options]
 
@@ -18,6 +20,7 @@ from the Braid server, where its allow-list applies (e.g. braid serve --allow '*
 
   --listen ADDR:PORT        where the proxy listens (default 127.0.0.1:1080; port 0 picks one)
   --auth USER:PASS          require RFC 1929 username/password (or set BRAID_SOCKS_AUTH)
+${OBSERVE_HELP}
 ${CLIENT_OPTIONS_HELP}
 
 example: curl --socks5-hostname 127.0.0.1:1080 http://intranet.example/`;
@@ -103,10 +106,10 @@ function replyFor(error: unknown): number {
   return Reply.GENERAL_FAILURE;
 }
 
-export async function runSocks(argv: string[], log: (line: string) => void): Promise<number> {
+export async function runSocks(argv: string[], log: Logger): Promise<number> {
   const args = parseArgs(
     argv,
-    { ...CLIENT_SPECS, listen: { type: 'string' }, auth: { type: 'string' } },
+    { ...CLIENT_SPECS, ...OBSERVE_SPECS, listen: { type: 'string' }, auth: { type: 'string' } },
     SOCKS_USAGE,
   );
   if (args.help) {
@@ -148,10 +151,24 @@ export async function runSocks(argv: string[], log: (line: string) => void): Pro
     });
     proxy.listen({ host: listenAt.host, port: listenAt.port }, () => resolve());
   });
+  let observability: Awaited<ReturnType<typeof startObservability>>;
+  try {
+    observability = await startObservability(args, 'socks', log, () => ({
+      server: target.label,
+      listen: formatHostPort(
+        listenAt.host,
+        (proxy.address() as { port: number } | null)?.port ?? listenAt.port,
+      ),
+    }));
+  } catch (error) {
+    proxy.close();
+    throw error;
+  }
   try {
     await keeper.get();
   } catch (error) {
     proxy.close();
+    observability.close();
     throw error;
   }
   const bound = proxy.address() as { address: string; port: number };
@@ -193,5 +210,6 @@ export async function runSocks(argv: string[], log: (line: string) => void): Pro
   log(`${signal}: closing`);
   proxy.close();
   await keeper.close();
+  observability.close();
   return ExitCode.OK;
 }

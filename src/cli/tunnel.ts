@@ -3,23 +3,45 @@
  * becomes one stream to the server, which connects it to `target` if its allow-list
  * permits. The local TCP connections never see the network underneath change.
  */
-import { createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
-import { formatHostPort, listFlag, parseArgs } from './args.js';
+import {
+  createServer as createTcpServer,
+  type Socket,
+  type Server as TcpServer,
+  connect as tcpConnect,
+} from 'node:net';
+import { Writable } from 'node:stream';
+import type { BraidStream, Session } from '../index.js';
+import { formatHostPort, listFlag, parseArgs, parseHostPort } from './args.js';
 import { openForward, parseServerTarget, SessionKeeper } from './client.js';
 import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom, untilSignal } from './common.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
-import { RequestKind } from './forward-protocol.js';
+import {
+  ByteReader,
+  encodeResponse,
+  ForwardStatus,
+  type ForwardStatusValue,
+  RequestKind,
+  readRequest,
+} from './forward-protocol.js';
+import type { Logger } from './log.js';
+import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from './observe.js';
 
-export const TUNNEL_USAGE = `usage: braid tunnel SERVER -L [BIND:]PORT:TARGET [-L ...] [options]
+export const TUNNEL_USAGE = `usage: braid tunnel SERVER [-L [BIND:]PORT:TARGET ...] [-R [BIND:]PORT:HOST:PORT ...] [options]
 
-Forwards local TCP ports through one Braid session to targets the server allows.
+Forwards TCP ports through one Braid session: local ports to targets the server
+allows (-L), and ports on the server back to this side (-R).
 
   -L [BIND:]PORT:TARGET     listen on BIND:PORT (default bind 127.0.0.1; PORT 0 picks one)
                             and forward each connection to TARGET, an allow-list name of the
                             server (e.g. web) or HOST:PORT as the server sees it. Repeatable.
+  -R [BIND:]PORT:HOST:PORT  ask the server to listen on BIND:PORT (default 127.0.0.1 there;
+                            needs braid serve --allow-reverse) and carry each connection back
+                            here, to HOST:PORT as this machine sees it. Repeatable. The
+                            forwards are set up again whenever the session is re-established.
+${OBSERVE_HELP}
 ${CLIENT_OPTIONS_HELP}
 
-example: braid tunnel braid://<key>@server.example -L 8080:web -L 2222:127.0.0.1:22`;
+example: braid tunnel braid://<key>@server.example -L 8080:web -L 2222:127.0.0.1:22 -R 9000:127.0.0.1:3000`;
 
 export interface LocalForward {
   bindHost: string;
@@ -73,10 +95,35 @@ function listen(server: TcpServer, forward: LocalForward): Promise<void> {
   });
 }
 
-export async function runTunnel(argv: string[], log: (line: string) => void): Promise<number> {
+export interface RemoteForward {
+  /** What the server is asked to listen on, `host:port` (also the key of its connect-backs). */
+  spec: string;
+  host: string;
+  port: number;
+}
+
+export function parseRemoteForward(text: string): RemoteForward {
+  const forward = parseLocalForward(text);
+  let destination: { host: string; port: number };
+  try {
+    destination = parseHostPort(forward.target, '-R target', false);
+  } catch {
+    throw new UsageError(`-R '${text}' must be [BIND:]PORT:HOST:PORT, e.g. 9000:127.0.0.1:3000`);
+  }
+  return { spec: formatHostPort(forward.bindHost, forward.port), ...destination };
+}
+
+const RECONNECT_DELAYS_MS = [500, 1000, 2000, 5000, 10_000];
+
+export async function runTunnel(argv: string[], log: Logger): Promise<number> {
   const args = parseArgs(
     argv,
-    { ...CLIENT_SPECS, local: { type: 'string', multiple: true, short: 'L' } },
+    {
+      ...CLIENT_SPECS,
+      ...OBSERVE_SPECS,
+      local: { type: 'string', multiple: true, short: 'L' },
+      remote: { type: 'string', multiple: true, short: 'R' },
+    },
     TUNNEL_USAGE,
   );
   if (args.help) {
@@ -85,11 +132,108 @@ export async function runTunnel(argv: string[], log: (line: string) => void): Pr
   }
   if (args.positionals.length !== 1) throw new UsageError('give exactly one SERVER', TUNNEL_USAGE);
   const forwards = listFlag(args, 'local').map(parseLocalForward);
-  if (forwards.length === 0) throw new UsageError('give at least one -L forward', TUNNEL_USAGE);
+  const remotes = listFlag(args, 'remote').map(parseRemoteForward);
+  if (forwards.length === 0 && remotes.length === 0) {
+    throw new UsageError('give at least one -L or -R forward', TUNNEL_USAGE);
+  }
   const target = parseServerTarget(args.positionals[0]!);
   const keeper = new SessionKeeper(target, clientOptionsFrom(args, TUNNEL_USAGE, log));
-
+  const reverseBound = new Map<string, string>();
   const listeners: TcpServer[] = [];
+  const observability = await startObservability(args, 'tunnel', log, () => ({
+    server: target.label,
+    localForwards: forwards.map((f, i) => {
+      const address = listeners[i]?.address() as { address: string; port: number } | null;
+      return {
+        listen: address ? formatHostPort(address.address, address.port) : undefined,
+        target: f.target,
+      };
+    }),
+    remoteForwards: remotes.map((r) => ({
+      requested: r.spec,
+      bound: reverseBound.get(r.spec),
+      target: formatHostPort(r.host, r.port),
+    })),
+  }));
+  let stopping = false;
+  const registered = new WeakSet<Session>();
+
+  /** Sets up every -R forward on `session` and answers its connect-backs. */
+  async function setUpReverse(session: Session): Promise<void> {
+    if (remotes.length === 0 || registered.has(session)) return;
+    registered.add(session);
+    session.on('stream', (stream) => {
+      answerConnectBack(stream).catch((error: Error) => {
+        log(`reverse connection failed: ${error.message}`);
+        stream.destroy();
+      });
+    });
+    session.once('close', () => {
+      reverseBound.clear();
+      if (!stopping) reconnect(0);
+    });
+    for (const remote of remotes) {
+      const { reason, reader } = await openForward(session, {
+        kind: RequestKind.REVERSE,
+        target: remote.spec,
+      });
+      // The request stream stays open: it holds the server's listener.
+      reader.pipeRest(new Writable({ write: (_c, _e, done) => done() }));
+      reverseBound.set(remote.spec, reason);
+      log(`reverse forward: server ${reason} → ${formatHostPort(remote.host, remote.port)} here`);
+    }
+  }
+
+  function reconnect(attempt: number): void {
+    const delay = RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]!;
+    setTimeout(() => {
+      if (stopping) return;
+      keeper
+        .get()
+        .then(setUpReverse)
+        .catch((error: Error) => {
+          log(`re-establishing the reverse forwards failed: ${error.message}`);
+          if (!stopping) reconnect(attempt + 1);
+        });
+    }, delay).unref();
+  }
+
+  async function answerConnectBack(stream: BraidStream): Promise<void> {
+    const reader = new ByteReader(stream);
+    const request = await readRequest(reader);
+    const answer = (status: ForwardStatusValue, reason: string): void => {
+      stream.end(encodeResponse({ status, reason }));
+      stream.resume();
+    };
+    const remote = remotes.find((r) => r.spec === request.target);
+    if (request.kind !== RequestKind.REVERSE_CONNECT || !remote) {
+      answer(ForwardStatus.NOT_ALLOWED, `this client has no reverse forward '${request.target}'`);
+      return;
+    }
+    const destination = formatHostPort(remote.host, remote.port);
+    const socket = tcpConnect({ host: remote.host, port: remote.port, allowHalfOpen: true });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      if (socket.connecting) {
+        answer(
+          ForwardStatus.CONNECT_FAILED,
+          `cannot connect to ${destination}: ${error.code ?? error.message}`,
+        );
+        log(`reverse connection to ${destination} failed: ${error.code ?? error.message}`);
+      } else {
+        stream.destroy();
+      }
+    });
+    socket.once('connect', () => {
+      stream.write(encodeResponse({ status: ForwardStatus.OK, reason: '' }));
+      reader.pipeRest(socket);
+      socket.pipe(stream);
+      stream.on('error', () => socket.destroy());
+      socket.on('close', (hadError) => {
+        if (hadError) stream.destroy();
+      });
+    });
+  }
+
   try {
     for (const forward of forwards) {
       const server = createTcpServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) =>
@@ -98,10 +242,13 @@ export async function runTunnel(argv: string[], log: (line: string) => void): Pr
       listeners.push(server);
       await listen(server, forward);
     }
-    // Connect now, so an unreachable server or a wrong key is reported at start.
-    await keeper.get();
+    // Connect now, so an unreachable server, a wrong key or a refused -R is reported at start.
+    await setUpReverse(await keeper.get());
   } catch (error) {
     for (const server of listeners) server.close();
+    stopping = true;
+    await keeper.close();
+    observability.close();
     throw error;
   }
   forwards.forEach((forward, i) => {
@@ -135,7 +282,9 @@ export async function runTunnel(argv: string[], log: (line: string) => void): Pr
 
   const signal = await untilSignal();
   log(`${signal}: closing`);
+  stopping = true;
   for (const server of listeners) server.close();
   await keeper.close();
+  observability.close();
   return ExitCode.OK;
 }

@@ -22,7 +22,17 @@ export function makeHome(): Home {
   const dir = mkdtempSync(join(tmpdir(), 'braid-cli-'));
   return {
     dir,
-    env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: dir, BRAID_SOCKS_AUTH: '' },
+    // Text logs: most tests read the human messages; the log tests ask for JSON explicitly.
+    // XDG_RUNTIME_DIR inside the home keeps control sockets apart from the real user's.
+    env: {
+      ...process.env,
+      HOME: dir,
+      XDG_CONFIG_HOME: dir,
+      XDG_RUNTIME_DIR: join(dir, 'run'),
+      BRAID_SOCKS_AUTH: '',
+      BRAID_LOG_FORMAT: 'text',
+      BRAID_LOG_LEVEL: '',
+    },
     configDir: join(dir, 'braid'),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };

@@ -1,0 +1,174 @@
+/**
+ * The local control socket of a running `braid` process: a Unix socket in a directory
+ * only its owner may enter (0700), the socket itself 0600. Each connection sends one
+ * JSON request per line (`{"method":"status"}`) and gets one JSON line back.
+ *
+ * Default place: `$XDG_RUNTIME_DIR/braid/<command>-<pid>.sock`, or
+ * `$XDG_CONFIG_HOME/braid/run/` when there is no runtime directory; `braid status`
+ * without --control asks every socket there.
+ */
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { CliError, ExitCode } from './errors.js';
+import { configDir } from './keys.js';
+
+export interface ControlRequest {
+  method: string;
+  [key: string]: unknown;
+}
+
+export type ControlHandler = (request: ControlRequest) => unknown;
+
+const MAX_REQUEST_BYTES = 64 * 1024;
+
+export function defaultControlDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'braid') : join(configDir(env), 'run');
+}
+
+/** Creates `dir` 0700 if needed and refuses one that others could enter or that is not ours. */
+export function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stat = lstatSync(dir);
+  if (!stat.isDirectory()) throw new CliError(`${dir} is not a directory`);
+  if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) {
+    throw new CliError(`${dir} belongs to another user; refusing to put a control socket there`);
+  }
+  if ((stat.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+}
+
+export interface ControlServer {
+  path: string;
+  close(): void;
+}
+
+export async function startControlServer(path: string, handler: ControlHandler): Promise<ControlServer> {
+  const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+  ensurePrivateDir(dir);
+  if (existsSync(path)) {
+    // A socket left by a process that was killed; a live one would answer.
+    if (await isAlive(path)) {
+      throw new CliError(
+        `control socket ${path} is in use by another braid process`,
+        ExitCode.ADDRESS_IN_USE,
+      );
+    }
+    unlinkSync(path);
+  }
+  const server: Server = createServer((socket) => {
+    let buffer = '';
+    socket.setEncoding('utf8');
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      if (buffer.length > MAX_REQUEST_BYTES) {
+        socket.end(`${JSON.stringify({ error: 'request too large' })}\n`);
+        return;
+      }
+      let newline = buffer.indexOf('\n');
+      while (newline >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        socket.write(`${JSON.stringify(answer(line, handler))}\n`);
+        newline = buffer.indexOf('\n');
+      }
+    });
+  });
+  // The umask makes the socket 0600 from birth: no window in which others could connect.
+  const previousMask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+  } finally {
+    process.umask(previousMask);
+  }
+  chmodSync(path, 0o600);
+  server.unref();
+  let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    server.close();
+    try {
+      unlinkSync(path);
+    } catch {
+      // Already gone.
+    }
+  };
+  process.once('exit', close);
+  return { path, close };
+}
+
+function answer(line: string, handler: ControlHandler): unknown {
+  let request: ControlRequest;
+  try {
+    request = JSON.parse(line) as ControlRequest;
+  } catch {
+    return { error: 'the request is not JSON' };
+  }
+  if (request === null || typeof request !== 'object' || typeof request.method !== 'string') {
+    return { error: 'the request needs a "method"' };
+  }
+  try {
+    return handler(request);
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
+}
+
+function isAlive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Sends one request and resolves with the parsed answer. */
+export function queryControl(path: string, request: ControlRequest, timeoutMs = 3000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(path);
+    let buffer = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer from ${path} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.setEncoding('utf8');
+    socket.once('connect', () => socket.write(`${JSON.stringify(request)}\n`));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      const newline = buffer.indexOf('\n');
+      if (newline < 0) return;
+      clearTimeout(timer);
+      socket.destroy();
+      try {
+        resolve(JSON.parse(buffer.slice(0, newline)));
+      } catch {
+        reject(new Error(`${path} answered something that is not JSON`));
+      }
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+/** Control sockets in `dir` (newest process last is not guaranteed; sorted by name). */
+export function listControlSockets(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => n.endsWith('.sock'))
+    .sort()
+    .map((n) => join(dir, n));
+}

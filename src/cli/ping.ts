@@ -1,0 +1,134 @@
+/**
+ * `braid ping SERVER`: times round trips to a braid server over one stream (reliable,
+ * in order) and as datagrams (unreliable), and shows each path's RTT as the session
+ * measures it (smoothed, minimum, variation).
+ */
+import { once } from 'node:events';
+import { parseArgs, positiveIntFlag } from './args.js';
+import { connectToServer, openForward, parseServerTarget } from './client.js';
+import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from './common.js';
+import { ExitCode, UsageError } from './errors.js';
+import { formatMs } from './format.js';
+import { RequestKind } from './forward-protocol.js';
+import { formatAddress } from './tracker.js';
+
+export const PING_USAGE = `usage: braid ping SERVER [-c COUNT] [-i MS] [options]
+
+Measures the round-trip time to a braid server: each probe goes once over a stream
+and once as a datagram; at the end each path's RTT estimate is listed.
+
+  -c, --count COUNT         probes to send (default 4)
+  -i, --interval MS         time between probes (default 1000)
+  --wait MS                 how long to wait for a reply (default 2000)
+${CLIENT_OPTIONS_HELP}
+
+exit status 0 when at least one reply came back, 1 otherwise.`;
+
+/** Datagrams with this prefix are echoed by braid serve. */
+export const PING_DATAGRAM_PREFIX = Buffer.from('braid-ping\0');
+const PROBE_BYTES = 16;
+
+function stats(samples: number[]): string {
+  if (samples.length === 0) return 'no replies';
+  const min = Math.min(...samples);
+  const max = Math.max(...samples);
+  const avg = samples.reduce((a, b) => a + b, 0) / samples.length;
+  const mdev = Math.sqrt(samples.reduce((a, b) => a + (b - avg) ** 2, 0) / samples.length);
+  return `min/avg/max/mdev = ${min.toFixed(3)}/${avg.toFixed(3)}/${max.toFixed(3)}/${mdev.toFixed(3)} ms`;
+}
+
+export async function runPing(argv: string[], log: (line: string) => void): Promise<number> {
+  const args = parseArgs(
+    argv,
+    {
+      ...CLIENT_SPECS,
+      count: { type: 'string', short: 'c' },
+      interval: { type: 'string', short: 'i' },
+      wait: { type: 'string' },
+    },
+    PING_USAGE,
+  );
+  if (args.help) {
+    console.log(PING_USAGE);
+    return ExitCode.OK;
+  }
+  if (args.positionals.length !== 1) throw new UsageError('give exactly one SERVER', PING_USAGE);
+  const count = positiveIntFlag(args, 'count', 4, PING_USAGE);
+  const interval = positiveIntFlag(args, 'interval', 1000, PING_USAGE);
+  const wait = positiveIntFlag(args, 'wait', 2000, PING_USAGE);
+  const target = parseServerTarget(args.positionals[0]!);
+  const started = performance.now();
+  const session = await connectToServer(target, clientOptionsFrom(args, PING_USAGE, log));
+  const out = (line: string): void => {
+    process.stdout.write(`${line}\n`);
+  };
+  try {
+    out(`PING ${target.label}: session up in ${(performance.now() - started).toFixed(1)} ms`);
+    const { stream, reader } = await openForward(session, { kind: RequestKind.PING, target: '' });
+    const streamSamples: number[] = [];
+    const datagramSamples: number[] = [];
+    const datagramWaiters = new Map<number, (at: number) => void>();
+    session.on('datagram', (data) => {
+      if (data.length !== PING_DATAGRAM_PREFIX.length + 4) return;
+      if (!data.subarray(0, PING_DATAGRAM_PREFIX.length).equals(PING_DATAGRAM_PREFIX)) return;
+      datagramWaiters.get(data.readUInt32BE(PING_DATAGRAM_PREFIX.length))?.(performance.now());
+    });
+    for (let seq = 1; seq <= count; seq++) {
+      const probe = Buffer.alloc(PROBE_BYTES);
+      probe.writeUInt32BE(seq, 0);
+      const datagram = Buffer.concat([PING_DATAGRAM_PREFIX, probe.subarray(0, 4)]);
+      const sentAt = performance.now();
+      const datagramReply = new Promise<number | undefined>((resolve) => {
+        const timer = setTimeout(() => resolve(undefined), wait);
+        datagramWaiters.set(seq, (at) => {
+          clearTimeout(timer);
+          resolve(at - sentAt);
+        });
+      });
+      let datagramSent = false;
+      try {
+        datagramSent = session.sendDatagram(datagram);
+      } catch {
+        // The server does not take datagrams: the stream probe still runs.
+      }
+      stream.write(probe);
+      const streamReply = Promise.race([
+        reader
+          .read(PROBE_BYTES)
+          .then((echo) => (echo.readUInt32BE(0) === seq ? performance.now() - sentAt : undefined)),
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), wait)),
+      ]);
+      const [streamRtt, datagramRtt] = await Promise.all([
+        streamReply,
+        datagramSent ? datagramReply : Promise.resolve(undefined),
+      ]);
+      datagramWaiters.delete(seq);
+      if (streamRtt !== undefined) streamSamples.push(streamRtt);
+      if (datagramRtt !== undefined) datagramSamples.push(datagramRtt);
+      const active = session.paths.find((p) => p.state === 'active') ?? session.paths[0];
+      out(
+        `seq=${seq}  stream ${streamRtt === undefined ? 'timeout' : formatMs(streamRtt)}  ` +
+          `datagram ${datagramRtt === undefined ? (datagramSent ? 'lost' : 'not sent') : formatMs(datagramRtt)}  ` +
+          `path ${active ? `${active.id} srtt ${formatMs(active.srtt)}` : '-'}`,
+      );
+      if (streamRtt === undefined && stream.destroyed) break;
+      if (seq < count) await new Promise((r) => setTimeout(r, interval));
+    }
+    stream.end();
+    out(`--- ${target.label} braid ping statistics ---`);
+    out(`${count} probes; stream ${streamSamples.length} replies, ${stats(streamSamples)}`);
+    out(`${count} probes; datagram ${datagramSamples.length} replies, ${stats(datagramSamples)}`);
+    for (const path of session.paths) {
+      out(
+        `path ${path.id}  ${formatAddress(path.local)} → ${formatAddress(path.remote)}  ${path.state}  ` +
+          `srtt ${formatMs(path.srtt)}  min ${formatMs(path.minRtt)}  rttvar ${formatMs(path.rttvar)}  ` +
+          `lost ${path.packetsLost}/${path.packetsSent}`,
+      );
+    }
+    if (!stream.destroyed)
+      await Promise.race([once(stream, 'close'), new Promise((r) => setTimeout(r, 200))]);
+    return streamSamples.length + datagramSamples.length > 0 ? ExitCode.OK : ExitCode.FAILURE;
+  } finally {
+    await session.close(0, 'ping done');
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * `braid send FILE SERVER`: sends one file to a server that accepts files
+ * (`braid serve --receive-dir DIR` or `braid receive`). The receiver keeps what it got
+ * after an interruption; running the same command again continues from there once
+ * the SHA-256 of the receiver's prefix matches this file's. The whole file's SHA-256
+ * is checked by the receiver at the end.
+ */
+import { once } from 'node:events';
+import { open, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { parseArgs, stringFlag } from './args.js';
+import { connectToServer, openForward, parseServerTarget } from './client.js';
+import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from './common.js';
+import { CliError, ExitCode, UsageError } from './errors.js';
+import { formatBytes, formatRate } from './format.js';
+import { RequestKind } from './forward-protocol.js';
+import { hashFile, type ResumePoint } from './receive.js';
+
+export const SEND_USAGE = `usage: braid send FILE SERVER [--name NAME] [--limit-rate RATE] [options]
+
+Sends FILE to a braid server that accepts files (braid serve --receive-dir DIR, or
+braid receive). If an earlier send of the same file was interrupted, the server
+keeps what arrived and this send continues from there (after checking the SHA-256
+of that prefix). The receiver verifies the SHA-256 of the whole file at the end.
+A progress bar is drawn when stderr is a terminal.
+
+  --name NAME               the file's name at the server (default: FILE's base name)
+  --limit-rate RATE         at most RATE bytes per second (suffixes k, m, g: 1024-based)
+${CLIENT_OPTIONS_HELP}`;
+
+const CHUNK = 64 * 1024;
+
+function parseRate(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)([kmg]?)$/i.exec(text);
+  const multiplier = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match?.[2]?.toLowerCase() ?? ''];
+  const value = match ? Number(match[1]) * multiplier! : Number.NaN;
+  if (!Number.isFinite(value) || value < 1) {
+    throw new UsageError(
+      `--limit-rate '${text}' must be a rate in bytes per second, e.g. 500k or 2m`,
+      SEND_USAGE,
+    );
+  }
+  return value;
+}
+
+class Progress {
+  readonly #total: number;
+  readonly #start: number;
+  readonly #started = performance.now();
+  readonly #tty = process.stderr.isTTY === true;
+  #last = 0;
+
+  constructor(start: number, total: number) {
+    this.#start = start;
+    this.#total = total;
+  }
+
+  update(position: number, force = false): void {
+    if (!this.#tty) return;
+    const now = performance.now();
+    if (!force && now - this.#last < 100) return;
+    this.#last = now;
+    const width = 30;
+    const fraction = this.#total === 0 ? 1 : position / this.#total;
+    const filled = Math.round(fraction * width);
+    const seconds = (now - this.#started) / 1000;
+    const rate = seconds > 0 ? (position - this.#start) / seconds : 0;
+    process.stderr.write(
+      `\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}%  ` +
+        `${formatBytes(position)} / ${formatBytes(this.#total)}  ${formatRate(rate)}   `,
+    );
+  }
+
+  done(): void {
+    if (this.#tty) process.stderr.write('\n');
+  }
+}
+
+export async function runSend(argv: string[], log: (line: string) => void): Promise<number> {
+  const args = parseArgs(
+    argv,
+    { ...CLIENT_SPECS, name: { type: 'string' }, 'limit-rate': { type: 'string' } },
+    SEND_USAGE,
+  );
+  if (args.help) {
+    console.log(SEND_USAGE);
+    return ExitCode.OK;
+  }
+  if (args.positionals.length !== 2) throw new UsageError('give FILE and SERVER', SEND_USAGE);
+  const [path, server] = args.positionals as [string, string];
+  const rateText = stringFlag(args, 'limit-rate');
+  const rate = rateText === undefined ? undefined : parseRate(rateText);
+  const name = stringFlag(args, 'name') ?? basename(path);
+  const target = parseServerTarget(server);
+  let size: number;
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new Error('not a regular file');
+    size = info.size;
+  } catch (error) {
+    throw new CliError(
+      `cannot send ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+  const sha256 = await hashFile(path);
+  const session = await connectToServer(target, clientOptionsFrom(args, SEND_USAGE, log));
+  try {
+    const { stream, reader, reason } = await openForward(session, {
+      kind: RequestKind.SEND,
+      target: JSON.stringify({ name, size, sha256 }),
+    });
+    const resume = readResumePoint(reason);
+    let start = 0;
+    if (resume.offset > 0) {
+      if (resume.offset <= size && (await hashFile(path, resume.offset)) === resume.prefixSha256) {
+        start = resume.offset;
+        log(
+          `resuming at ${start} of ${size} bytes (the receiver's copy of the first ${start} bytes matches)`,
+        );
+      } else {
+        log(`the receiver's partial copy does not match ${path}; starting over`);
+      }
+    }
+    const header = Buffer.alloc(8);
+    header.writeBigUInt64BE(BigInt(start));
+    stream.write(header);
+    log(`sending ${name}: ${size - start} of ${size} bytes to ${target.label}`);
+
+    const progress = new Progress(start, size);
+    const handle = await open(path, 'r');
+    const began = performance.now();
+    let position = start;
+    try {
+      while (position < size) {
+        const buffer = Buffer.allocUnsafe(Math.min(CHUNK, size - position));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        if (bytesRead === 0) throw new CliError(`${path} shrank while it was being sent`);
+        position += bytesRead;
+        if (!stream.write(buffer.subarray(0, bytesRead))) await once(stream, 'drain');
+        progress.update(position);
+        if (rate !== undefined) {
+          const ahead = ((position - start) / rate) * 1000 - (performance.now() - began);
+          if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
+        }
+      }
+    } finally {
+      await handle.close();
+    }
+    progress.update(position, true);
+    progress.done();
+    stream.end();
+    const verdict = (await reader.readToEnd(4096)).toString('utf8').trim();
+    const seconds = (performance.now() - began) / 1000;
+    const sent = size - start;
+    if (verdict === `ok ${sha256}`) {
+      process.stdout.write(
+        `sent ${sent} bytes${start > 0 ? ` (resumed at ${start})` : ''} of ${name} (${size} bytes) in ` +
+          `${seconds.toFixed(2)} s; sha256 ${sha256} verified by the receiver\n`,
+      );
+      return ExitCode.OK;
+    }
+    throw new CliError(
+      `the receiver did not confirm ${name}: ${verdict.replace(/^error /, '') || 'no answer'}`,
+    );
+  } finally {
+    await session.close(0, 'send done');
+  }
+}
+
+function readResumePoint(text: string): ResumePoint {
+  try {
+    const value = JSON.parse(text) as ResumePoint;
+    if (Number.isSafeInteger(value.offset) && value.offset >= 0 && typeof value.prefixSha256 === 'string') {
+      return value;
+    }
+  } catch {
+    // Reported below.
+  }
+  throw new CliError(`the receiver answered with a resume point that makes no sense: ${text}`);
+}

@@ -1,0 +1,181 @@
+/**
+ * `braid status`: asks running braid processes, over their control sockets, for
+ * their sessions and paths, and prints them as a table (or JSON).
+ */
+import { unlinkSync } from 'node:fs';
+import { basename } from 'node:path';
+import { booleanFlag, parseArgs, stringFlag } from './args.js';
+import { defaultControlDir, listControlSockets, queryControl } from './control.js';
+import { CliError, ExitCode, UsageError } from './errors.js';
+import { formatBytes, formatDuration, formatMs, formatRate, table } from './format.js';
+import type { SessionStatus, Totals } from './tracker.js';
+
+export const STATUS_USAGE = `usage: braid status [--control PATH] [--watch] [--interval SECONDS] [--json]
+
+Shows the sessions and paths of the running braid processes (serve, tunnel, socks)
+of this user: addresses, state, RTT, loss, throughput, bytes and age. Without
+--control it asks every control socket in $XDG_RUNTIME_DIR/braid/ (or
+$XDG_CONFIG_HOME/braid/run/).
+
+  --control PATH            ask only the process behind this control socket
+  --watch                   redraw every --interval seconds (default 1) until Ctrl-C
+  --interval SECONDS        refresh interval for --watch
+  --json                    print the raw answers as JSON (one line per refresh)
+  -h, --help                show this help`;
+
+export interface ProcessStatus {
+  control: string;
+  command: string;
+  pid: number;
+  uptimeMs: number;
+  sessions: SessionStatus[];
+  totals: Totals;
+  [key: string]: unknown;
+}
+
+async function collect(explicit: string | undefined): Promise<{ found: ProcessStatus[]; dir: string }> {
+  const dir = defaultControlDir();
+  const paths = explicit ? [explicit] : listControlSockets(dir);
+  const found: ProcessStatus[] = [];
+  for (const path of paths) {
+    try {
+      const answer = (await queryControl(path, { method: 'status' })) as ProcessStatus & { error?: string };
+      if (answer.error) throw new Error(answer.error);
+      found.push({ ...answer, control: path });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (explicit) {
+        throw new CliError(`cannot ask ${path}: ${code ?? (error as Error).message}`);
+      }
+      if ((code === 'ECONNREFUSED' || code === 'ENOENT') && !pidAlive(basename(path))) {
+        // Left behind by a process that was killed: nobody will ever answer there.
+        try {
+          unlinkSync(path);
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+  }
+  return { found, dir };
+}
+
+function pidAlive(socketName: string): boolean {
+  const pid = Number(/-(\d+)\.sock$/.exec(socketName)?.[1]);
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function renderStatus(processes: ProcessStatus[]): string {
+  const out: string[] = [];
+  for (const p of processes) {
+    out.push(
+      `braid ${p.command}  pid ${p.pid}  up ${formatDuration(p.uptimeMs)}  ${p.control}`,
+      `  ${p.sessions.length} session(s) open, ${p.totals.sessionsStarted} started; ` +
+        `sent ${formatBytes(p.totals.bytesSent)}, received ${formatBytes(p.totals.bytesReceived)}, ` +
+        `${p.totals.packetsLost} packets lost`,
+    );
+    for (const s of p.sessions) {
+      out.push('');
+      out.push(
+        ...table(
+          [
+            ['SESSION', 'ROLE', 'PEER', 'STATE', 'AGE', 'SENT', 'RECEIVED', 'KEY UPDATES'],
+            [
+              `#${s.id}`,
+              s.role,
+              s.peerFingerprint ?? '-',
+              s.state,
+              formatDuration(s.ageMs),
+              formatBytes(s.bytesSent),
+              formatBytes(s.bytesReceived),
+              String(s.keyUpdates),
+            ],
+          ],
+          '  ',
+        ),
+      );
+      const rows = [
+        ['PATH', 'LOCAL', 'REMOTE', 'STATE', 'RTT', 'MIN RTT', 'LOSS', 'OUT', 'IN', 'SENT', 'RECEIVED'],
+      ];
+      for (const path of s.paths) {
+        rows.push([
+          String(path.id),
+          path.local,
+          path.remote,
+          path.state,
+          formatMs(path.srttMs),
+          formatMs(path.minRttMs),
+          `${(path.loss * 100).toFixed(1)}%`,
+          formatRate(path.sendRate),
+          formatRate(path.receiveRate),
+          formatBytes(path.bytesSent),
+          formatBytes(path.bytesReceived),
+        ]);
+      }
+      out.push(...table(rows, '    '));
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+export async function runStatus(argv: string[]): Promise<number> {
+  const args = parseArgs(
+    argv,
+    {
+      control: { type: 'string' },
+      watch: { type: 'boolean' },
+      interval: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    STATUS_USAGE,
+  );
+  if (args.help) {
+    console.log(STATUS_USAGE);
+    return ExitCode.OK;
+  }
+  if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
+  const intervalText = stringFlag(args, 'interval') ?? '1';
+  const interval = Number(intervalText);
+  if (!Number.isFinite(interval) || interval < 0.1) {
+    throw new UsageError(`--interval needs a number of seconds (at least 0.1), got '${intervalText}'`);
+  }
+  const json = booleanFlag(args, 'json');
+  const watch = booleanFlag(args, 'watch');
+  const explicit = stringFlag(args, 'control');
+
+  const once = async (): Promise<number> => {
+    const { found, dir } = await collect(explicit);
+    if (json) {
+      process.stdout.write(`${JSON.stringify(found)}\n`);
+    } else if (found.length === 0) {
+      process.stdout.write(
+        `no running braid process answers in ${dir} (start braid serve, tunnel or socks, or give --control PATH)\n`,
+      );
+    } else {
+      if (watch && process.stdout.isTTY) process.stdout.write('\x1b[H\x1b[2J');
+      process.stdout.write(`${renderStatus(found)}\n`);
+    }
+    return found.length > 0 ? ExitCode.OK : ExitCode.FAILURE;
+  };
+
+  if (!watch) return once();
+  let stop = false;
+  const onSignal = (): void => {
+    stop = true;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  while (!stop) {
+    await once();
+    const until = Date.now() + interval * 1000;
+    while (!stop && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  }
+  return ExitCode.OK;
+}
