@@ -29,6 +29,9 @@ export const DEFAULT_TRANSPORT_CONFIG: Readonly<TransportConfig> = Object.freeze
   handshakeTimeout: 10_000,
   congestionControl: 'cubic',
   pathValidationLifetime: 300_000,
+  // See docs/multihoming.md: a dead path of an idle session is noticed within about one
+  // interval plus three PTOs, well inside 2× the interval; one ~40-byte PING per second.
+  keepaliveInterval: 1000,
 });
 
 export class ConfigError extends Error {
@@ -69,6 +72,7 @@ export function resolveTransportConfig(overrides: Partial<TransportConfig> = {})
   positiveInteger('transport.ackFrequency', c.ackFrequency, 1, 1000);
   positiveInteger('transport.handshakeTimeout', c.handshakeTimeout, 100, 2 ** 31);
   positiveInteger('transport.pathValidationLifetime', c.pathValidationLifetime, 1000, 2 ** 31);
+  positiveInteger('transport.keepaliveInterval', c.keepaliveInterval, 0, 2 ** 31);
   if (c.congestionControl !== 'cubic' && c.congestionControl !== 'newreno') {
     throw new ConfigError(
       'transport.congestionControl',

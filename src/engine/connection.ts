@@ -107,6 +107,26 @@ interface PathMeta {
   /** Last authenticated packet in this path's number space or from its address pair. */
   lastReceivedAt: number;
   standbySince: number | undefined;
+  /** A standby we opened for failover: kept warm by re-challenging it every keepalive interval. */
+  backup: boolean;
+  /** When a warm standby is next re-challenged. */
+  warmAt: number | undefined;
+  /** Last PATH_CHALLENGE the peer sent on this pair: the peer keeps it warm as its standby. */
+  challengedAt: number | undefined;
+  /** Last non-probing packet with a new largest packet number from this pair: the peer sends its data here. */
+  peerDataAt: number | undefined;
+}
+
+/** Consecutive PTOs on the active path after which it is declared failed (when a warm standby exists). */
+const FAILOVER_PTO_COUNT = 2;
+/** Peer addresses remembered at most (memory bound against a chatty peer). */
+const MAX_PEER_ADDRESSES = 16;
+
+interface AdvertisedAddress {
+  address: SocketAddress;
+  /** Sequence number of the last update applied for this address. */
+  sequence: number;
+  present: boolean;
 }
 
 export interface ConnectionOptions {
@@ -128,6 +148,8 @@ export interface ConnectionOptions {
   onHandshakeConfirmed?: (conn: Connection) => void;
   /** A stateless-reset token the peer gave us: the endpoint matches unroutable packets against it. */
   registerResetToken?: (token: Uint8Array, conn: Connection) => void;
+  /** The token's CID was retired: a reset carrying it must no longer close us (RFC 9000 §10.3.1). */
+  unregisterResetToken?: (token: Uint8Array) => void;
   /** Test-only fault injection (the simulator's broken-engine test); never set in production. */
   testHooks?: ConnectionTestHooks;
 }
@@ -196,6 +218,7 @@ export class Connection implements EngineConnection {
   private readonly unregisterCid: (cid: Uint8Array) => void;
   private readonly onHandshakeConfirmed: ((conn: Connection) => void) | undefined;
   private readonly registerResetToken: ((token: Uint8Array, conn: Connection) => void) | undefined;
+  private readonly unregisterResetToken: ((token: Uint8Array) => void) | undefined;
   private readonly testHooks: ConnectionTestHooks | undefined;
 
   // --- handshake ---
@@ -250,6 +273,20 @@ export class Connection implements EngineConnection {
   private nextOwnPathId: number;
   private readonly validationLifetime: number;
 
+  // --- addresses (multihoming) ---
+  /** Our usable local addresses; empty means "only the one we started on". */
+  private localAddresses: SocketAddress[] = [];
+  /** Last ack-eliciting packet sent / any authenticated packet received (keepalive timing). */
+  private lastAckElicitingSentAt = 0;
+  private lastPacketReceivedAt = 0;
+  /** What we told the peer about our addresses, by addressKey. */
+  private readonly advertised = new Map<string, AdvertisedAddress>();
+  private nextAddressSequence = 0;
+  /** The peer's advertised addresses: candidates, unverified until a path to them validates. */
+  private readonly peerAddresses = new Map<string, AdvertisedAddress>();
+  /** Client: when to try opening a standby path again after none could be opened or one failed. */
+  private standbyRetryAt: number | undefined;
+
   // --- streams & flow control ---
   private readonly streams: StreamMap;
   private readonly controlQueue: Frame[] = [];
@@ -258,6 +295,12 @@ export class Connection implements EngineConnection {
 
   // --- lifecycle ---
   private idleDeadline: number | undefined;
+  /** STREAM frames sent and not yet acknowledged or declared lost. */
+  private streamRecordsInFlight = 0;
+  /** Start of the current stretch in which stream data is owed to the peer and none was acknowledged. */
+  private stalledSince: number | undefined;
+  /** Last ACK that acknowledged a packet of ours (any kind: keepalives too). */
+  private lastAckedAt = -Infinity;
   private closeDeadline: number | undefined;
   private closeInfo: CloseInfo | undefined;
   private closeFramePending = false;
@@ -286,6 +329,7 @@ export class Connection implements EngineConnection {
     this.unregisterCid = options.unregisterCid;
     this.onHandshakeConfirmed = options.onHandshakeConfirmed;
     this.registerResetToken = options.registerResetToken;
+    this.unregisterResetToken = options.unregisterResetToken;
     this.testHooks = options.testHooks;
     this.handshakeDeadline = options.now + options.config.handshakeTimeout;
     this.originalDcid = new Uint8Array(0);
@@ -623,6 +667,7 @@ export class Connection implements EngineConnection {
       this.initialDcidAlias = undefined;
     }
     this.onHandshakeConfirmed?.(this);
+    this.onLocalAddressesChanged(this.lastNow);
   }
 
   get wasConfirmed(): boolean {
@@ -703,6 +748,10 @@ export class Connection implements EngineConnection {
       migrateOnValidation: false,
       lastReceivedAt: now,
       standbySince: undefined,
+      backup: false,
+      warmAt: undefined,
+      challengedAt: undefined,
+      peerDataAt: undefined,
     });
     if (this.handshakeConfirmed) this.ensurePathIdWindow(id);
     return path;
@@ -806,12 +855,17 @@ export class Connection implements EngineConnection {
       if (wasActive) {
         path.state = 'active';
       } else if (m.migrateOnValidation && path.remoteCid.length > 0) {
+        const old = this.activePath;
         this.switchActive(path, now);
-      } else {
+        if (m.backup && !this.isLocal(old.local)) this.removePath(old, 'removed');
+      } else if (path.state !== 'standby') {
         path.state = 'validating'; // reported as standby below
         this.setPathState(path, 'standby');
         m.standbySince = now;
       }
+      if (m.backup && path !== this.activePath && this.config.keepaliveInterval > 0)
+        m.warmAt = now + this.config.keepaliveInterval;
+      if (path === this.activePath) m.backup = false;
       return;
     }
   }
@@ -848,6 +902,7 @@ export class Connection implements EngineConnection {
       const c = this.peerCids[i];
       if (c.pathId !== path.id) continue;
       this.peerCids.splice(i, 1);
+      if (c.resetToken) this.forgetPeerResetToken(c.resetToken);
       this.controlQueue.push({ type: 'retire_connection_id', pathId: c.pathId, sequence: c.sequence });
     }
     for (const packet of path.loss.drainAll()) {
@@ -938,6 +993,7 @@ export class Connection implements EngineConnection {
     }
     replay.mark(pn);
     const via = this.receivingPath(path, local, remote, frames, pn > largestBefore, now);
+    if (via && pn > largestBefore && !isProbingOnly(frames)) this.meta(via).peerDataAt = now;
     if (opened.peerUpdated || opened.peerFollowed) {
       // Reordered packets of the old phase may still arrive for a while; keep its keys 3 PTOs.
       this.discardPreviousKeysAt = now + 3 * path.pto();
@@ -950,6 +1006,7 @@ export class Connection implements EngineConnection {
     }
     this._stats.packetsReceived++;
     this._stats.bytesReceived += datagram.length;
+    this.lastPacketReceivedAt = now;
     // Anti-amplification counts what arrived from the address pair, whatever its number space.
     if (via) via.bytesReceived += datagram.length;
     this.meta(path).lastReceivedAt = now;
@@ -996,12 +1053,26 @@ export class Connection implements EngineConnection {
     }
     this.touchIdle(now);
     this.sentSinceReceive = false;
+    this.updateStall(now);
     this.wake();
   }
 
   private addPeerResetToken(token: Uint8Array): void {
     this.peerResetTokens.push(token);
     this.registerResetToken?.(token, this);
+  }
+
+  /**
+   * RFC 9000 §10.3.1: no reset check for retired CIDs. The peer forgets a CID once we retire
+   * it, so our packets still in flight with it (late on a slow path) draw a stateless reset
+   * that must not end a session that lives on elsewhere (seed 507).
+   */
+  private forgetPeerResetToken(token: Uint8Array): void {
+    if (this.peerCids.some((c) => c.resetToken && bytesEqual(c.resetToken, token))) return;
+    const index = this.peerResetTokens.findIndex((t) => bytesEqual(t, token));
+    if (index < 0) return;
+    this.peerResetTokens.splice(index, 1);
+    this.unregisterResetToken?.(token);
   }
 
   /** Tokens to forget when the connection is released. */
@@ -1161,6 +1232,7 @@ export class Connection implements EngineConnection {
       }
       case 'path_challenge':
         // Answered on the address pair it arrived on (RFC 9000 §8.2.2).
+        if (via) this.meta(via).challengedAt = now;
         if (via && via.remoteCid.length > 0) {
           const responses = this.meta(via).responses;
           if (responses.length < 4) responses.push(Uint8Array.prototype.slice.call(frame.data));
@@ -1168,6 +1240,10 @@ export class Connection implements EngineConnection {
         return;
       case 'path_response':
         this.onPathResponse(frame.data, now);
+        return;
+      case 'add_address':
+      case 'remove_address':
+        this.onAddressFrame(frame, now);
         return;
       case 'close':
         this._state = 'draining';
@@ -1231,6 +1307,7 @@ export class Connection implements EngineConnection {
       this.handshakeConfirmed,
     );
     if (!result) throw new WireError('ACK of a packet never sent', TransportError.PROTOCOL_VIOLATION);
+    if (result.acked.length > 0) this.lastAckedAt = now;
     if (result.acked.length > 0 && this.role === 'client') this.confirmHandshake();
     const keys = this.keys;
     for (const packet of result.acked) {
@@ -1245,6 +1322,8 @@ export class Connection implements EngineConnection {
   private onRecordAcked(record: SentRecord): void {
     switch (record.kind) {
       case 'stream': {
+        this.streamRecordsInFlight = Math.max(0, this.streamRecordsInFlight - 1);
+        this.stalledSince = undefined; // progress; updateStall restarts the clock if more is owed
         const { finished, writable } = this.streams.onStreamDataAcked(
           record.id,
           record.offset,
@@ -1281,6 +1360,7 @@ export class Connection implements EngineConnection {
   private requeueLost(record: SentRecord): void {
     switch (record.kind) {
       case 'stream':
+        this.streamRecordsInFlight = Math.max(0, this.streamRecordsInFlight - 1);
         this.streams.onStreamDataLost(record.id, record.offset, record.length, record.fin);
         return;
       case 'control':
@@ -1356,7 +1436,10 @@ export class Connection implements EngineConnection {
     const credit = path.amplificationCredit();
     const minimum = 1 + path.remoteCid.length + 4 + 2 * 9 + AEAD_TAG;
     if (credit < minimum) return undefined;
-    const size = Math.min(Math.max(PATH_PROBE_SIZE, minimum), this.config.maxUdpPayloadSize, credit);
+    // A validated path needs no padding (no amplification or MTU question left): warm probes stay small.
+    const size = path.validated
+      ? minimum
+      : Math.min(Math.max(PATH_PROBE_SIZE, minimum), this.config.maxUdpPayloadSize, credit);
     const pn = path.nextPacketNumber;
     const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
     const buf = Buffer.allocUnsafe(size);
@@ -1501,6 +1584,9 @@ export class Connection implements EngineConnection {
       now,
     );
     if (probe && ackEliciting) this.probesPending--;
+    for (const record of records) if (record.kind === 'stream') this.streamRecordsInFlight++;
+    this.updateStall(now);
+    if (ackEliciting) this.lastAckElicitingSentAt = now;
     this._stats.packetsSent++;
     this._stats.bytesSent += length;
     if (ackEliciting) this.touchIdleOnSend(now);
@@ -1668,6 +1754,9 @@ export class Connection implements EngineConnection {
     } else if (this._state === 'established') {
       if (this.handshakeRetransmitAt !== undefined) deadline = Math.min(deadline, this.handshakeRetransmitAt);
       if (this.discardPreviousKeysAt !== undefined) deadline = Math.min(deadline, this.discardPreviousKeysAt);
+      // ACKs ride on the active path: with no credit there for even an ACK (buildPacket's
+      // 64-byte floor) an ACK deadline would stay in the past (seed 593); arrival wakes us.
+      const acksBlocked = this.activePath.amplificationCredit() < 64;
       for (const path of this.pathList) {
         // Probes owed on a path that may not send until more bytes arrive: its PTO (capped
         // backoff, relative to the last send) would stay in the past; arrival wakes us anyway.
@@ -1675,7 +1764,7 @@ export class Connection implements EngineConnection {
         deadline = Math.min(
           deadline,
           blocked ? Infinity : (path.loss.deadline(this.handshakeConfirmed) ?? Infinity),
-          path.acks.ackDeadline() ?? Infinity,
+          acksBlocked ? Infinity : (path.acks.ackDeadline() ?? Infinity),
         );
         // A pacing deadline left from before the path became amplification-limited is stale.
         // Only the active path sends data, so only its pacer matters.
@@ -1687,27 +1776,223 @@ export class Connection implements EngineConnection {
           deadline = Math.min(deadline, path.pacingDeadline() ?? Infinity);
         deadline = Math.min(deadline, this.pathTimer(path));
       }
+      deadline = Math.min(deadline, this.keepaliveDeadline() ?? Infinity);
+      deadline = Math.min(deadline, this.stallDeadline() ?? Infinity);
     }
     return deadline === Infinity ? undefined : deadline;
+  }
+
+  /**
+   * Client keepalive: while a stream is open or a standby path exists, a PING goes out
+   * after `keepaliveInterval` ms without sending or receiving, so a dead active path is
+   * noticed (its PTO fires) and a NAT that rebound learns the new mapping.
+   */
+  private keepaliveDeadline(): number | undefined {
+    const interval = this.config.keepaliveInterval;
+    if (interval === 0 || this.role !== 'client' || !this.handshakeConfirmed || this.pingPending)
+      return undefined;
+    if (this.streams.size === 0 && this.pathList.length < 2) return undefined;
+    if (this.activePath.loss.bytesInFlight > 0) return undefined; // the PTO watches the path
+    return Math.max(this.lastAckElicitingSentAt, this.lastPacketReceivedAt) + interval;
   }
 
   /** Earliest validation / lifetime / standby timer of a path. */
   private pathTimer(path: PathState<SentInfo>): number {
     const m = this.meta(path);
     let at = Math.min(m.challengeFailAt ?? Infinity, m.challengeResendAt ?? Infinity);
+    if (this.standbyRetryAt !== undefined) at = Math.min(at, this.standbyRetryAt);
     if (m.challenge === undefined && m.validatedAt !== undefined)
       at = Math.min(at, m.validatedAt + this.validationLifetime);
     if (m.standbySince !== undefined && path.state === 'standby')
       at = Math.min(at, this.standbyExpiry(path, m));
+    if (m.warmAt !== undefined && m.challenge === undefined && path.state === 'standby')
+      at = Math.min(at, m.warmAt);
     return at;
   }
 
-  /** A standby path that hears nothing for 3 PTOs is given up (keeping standby paths warm is later work). */
+  /**
+   * A standby path that hears nothing for 3 PTOs (or 3 keepalive intervals, over which its
+   * opener re-challenges it) is given up. Our own warm standby never expires this way:
+   * its re-challenge fails instead.
+   */
   private standbyExpiry(path: PathState<SentInfo>, m: PathMeta): number {
+    if (m.backup) return Infinity;
     return (
       Math.max(m.lastReceivedAt, m.standbySince ?? -Infinity) +
-      3 * Math.max(this.activePath.pto(), path.pto())
+      3 * Math.max(this.activePath.pto(), path.pto(), this.config.keepaliveInterval)
     );
+  }
+
+  // ───────────────────────────── multihoming: addresses, standby, failover ─────────────────────────────
+
+  private isLocal(address: SocketAddress): boolean {
+    if (this.localAddresses.length === 0) return true; // no set given: whatever we use is ours
+    const key = addressKey(address);
+    return this.localAddresses.some((a) => addressKey(a) === key);
+  }
+
+  /**
+   * Our address set changed (or the handshake was just confirmed): tell the peer (ADD_ADDRESS /
+   * REMOVE_ADDRESS), leave paths whose local address vanished, and look for a standby.
+   */
+  private onLocalAddressesChanged(now: number): void {
+    if (this._state !== 'established' || !this.handshakeConfirmed) return;
+    const current = new Map(this.localAddresses.map((a) => [addressKey(a), a]));
+    for (const [key, address] of current) {
+      if (this.advertised.get(key)?.present) continue;
+      const sequence = this.nextAddressSequence++;
+      this.advertised.set(key, { address, sequence, present: true });
+      this.controlQueue.push({ type: 'add_address', sequence, address });
+    }
+    for (const [key, entry] of this.advertised) {
+      if (!entry.present || current.has(key)) continue;
+      entry.present = false;
+      entry.sequence = this.nextAddressSequence++;
+      this.controlQueue.push({ type: 'remove_address', sequence: entry.sequence, address: entry.address });
+    }
+    for (const path of [...this.pathList]) if (!this.isLocal(path.local)) this.abandonPath(path, now);
+    this.ensureStandby(now);
+    this.wake();
+  }
+
+  /** The peer announced (or withdrew) an address; stale or reordered updates are ignored. */
+  private onAddressFrame(
+    frame: Extract<Frame, { type: 'add_address' | 'remove_address' }>,
+    now: number,
+  ): void {
+    const key = addressKey(frame.address);
+    const known = this.peerAddresses.get(key);
+    if (known && frame.sequence <= known.sequence) return;
+    const present = frame.type === 'add_address';
+    if (!known && this.peerAddresses.size >= MAX_PEER_ADDRESSES) return;
+    this.peerAddresses.set(key, { address: frame.address, sequence: frame.sequence, present });
+    if (!present) {
+      for (const path of [...this.pathList]) if (addressKey(path.remote) === key) this.abandonPath(path, now);
+    }
+    this.ensureStandby(now);
+  }
+
+  /** Stops using a path whose address is gone: the active one fails over first, if it can. */
+  private abandonPath(path: PathState<SentInfo>, now: number): void {
+    if (path === this.activePath) {
+      const standby = this.bestStandby(now);
+      if (!standby) return; // nowhere to go yet; ensureStandby opens a path and moves on validation
+      this.switchActive(standby, now);
+    }
+    this.removePath(path, 'removed');
+  }
+
+  /**
+   * A validated, warm standby to fail over to, the one whose addresses differ most from the
+   * active path's. Warm means kept alive on purpose: our own backup (re-challenged every
+   * keepalive interval), or a path the peer has been challenging lately. A leftover standby
+   * (the pair before a NAT rebinding) is not: it may lead nowhere.
+   */
+  private bestStandby(now: number): PathState<SentInfo> | undefined {
+    let best: PathState<SentInfo> | undefined;
+    let bestScore = -1;
+    const warmWindow = 2 * this.config.keepaliveInterval;
+    for (const p of this.pathList) {
+      if (p === this.activePath || p.state !== 'standby' || !p.validated || p.remoteCid.length === 0)
+        continue;
+      const m = this.meta(p);
+      const peerWarm = m.challengedAt !== undefined && now - m.challengedAt <= warmWindow + p.pto();
+      // The peer sends its data there, and has since the active path last heard from it: the
+      // peer moved (e.g. a NAT rebinding on a path id lower than ours, which the follow rule
+      // ignores; seed 949). A leftover pair from before a rebinding heard nothing since.
+      const peerMoved =
+        m.peerDataAt !== undefined &&
+        m.peerDataAt > this.meta(this.activePath).lastReceivedAt &&
+        now - m.peerDataAt <= warmWindow + p.pto();
+      if (!m.backup && !peerWarm && !peerMoved) continue;
+      if (!this.isLocal(p.local) || sameAddresses(p, this.activePath.local, this.activePath.remote)) continue;
+      const score = this.pairDistance(p.local, p.remote);
+      if (score > bestScore) {
+        best = p;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  /** How different a pair is from the active one: a different local address counts most (our side fails more often). */
+  private pairDistance(local: SocketAddress, remote: SocketAddress): number {
+    const a = this.activePath;
+    return (
+      (addressKey(local) !== addressKey(a.local) ? 2 : 0) +
+      (addressKey(remote) !== addressKey(a.remote) ? 1 : 0)
+    );
+  }
+
+  /**
+   * Client: keeps one standby path (validated, then re-challenged every keepalive interval)
+   * on the candidate pair most different from the active path: another local address,
+   * another advertised server address, or both. The server only answers (it cannot reach a
+   * client behind a NAT on its own) but fails over to a client-opened standby too.
+   */
+  private ensureStandby(now: number): void {
+    if (this.role !== 'client' || !this.handshakeConfirmed || this._state !== 'established') {
+      this.standbyRetryAt = undefined;
+      return;
+    }
+    if (this.standbyRetryAt !== undefined && now < this.standbyRetryAt) return;
+    this.standbyRetryAt = undefined;
+    const active = this.activePath;
+    for (const p of this.pathList)
+      if (p !== active && this.meta(p).backup && (p.state === 'standby' || p.state === 'validating')) return;
+    const locals = this.localAddresses.length > 0 ? this.localAddresses : [active.local];
+    const remotes = new Map<string, SocketAddress>([[addressKey(active.remote), active.remote]]);
+    for (const [key, entry] of this.peerAddresses) if (entry.present) remotes.set(key, entry.address);
+    let best: [SocketAddress, SocketAddress] | undefined;
+    let bestScore = 0;
+    for (const local of locals) {
+      for (const remote of remotes.values()) {
+        if (local.family !== remote.family || this.pathByAddresses(local, remote)) continue;
+        const score = this.pairDistance(local, remote);
+        if (score > bestScore) {
+          best = [local, remote];
+          bestScore = score;
+        }
+      }
+    }
+    if (!best) return;
+    const id = this.nextOwnPathId;
+    const peerCid = this.peerCidFor(id);
+    if (!peerCid) {
+      this.standbyRetryAt = now + Math.max(1, active.pto());
+      return;
+    }
+    this.nextOwnPathId += 2;
+    const path = this.addPath(id, best[0], best[1], now);
+    path.remoteCid = peerCid.cid;
+    // Nothing has arrived from this pair yet: credit it one padded challenge's worth, so an
+    // advertised address (perhaps a victim's) gets at most 3 × 1200 bytes before validation.
+    path.bytesReceived = PATH_PROBE_SIZE;
+    const m = this.meta(path);
+    m.backup = true;
+    // The active path cannot be used any more (its local address vanished): move on validation.
+    if (!this.isLocal(active.local)) m.migrateOnValidation = true;
+    this.events.push({ type: 'path-updated', path: path.info() });
+    this.startChallenge(path, now);
+  }
+
+  /**
+   * The active path stopped answering (FAILOVER_PTO_COUNT PTOs in a row): move to the best
+   * warm standby. Its packets in flight are resent there (switchActive); the failed path is
+   * given up and a new standby is sought (possibly the same pair again, on a fresh path id).
+   */
+  private maybeFailover(now: number): void {
+    if (this.activePath.loss.ptoCount < FAILOVER_PTO_COUNT) return;
+    const standby = this.bestStandby(now);
+    if (!standby) return;
+    const failed = this.activePath;
+    this.switchActive(standby, now);
+    this.removePath(failed, 'failed');
+    this.standbyRetryAt = now + this.retryInterval();
+  }
+
+  private retryInterval(): number {
+    return Math.max(this.config.keepaliveInterval, 2 * this.activePath.pto());
   }
 
   private onPathTimers(now: number): void {
@@ -1716,6 +2001,7 @@ export class Connection implements EngineConnection {
       if (m.challengeFailAt !== undefined && now >= m.challengeFailAt) {
         if (path !== this.activePath) {
           this.removePath(path, 'failed');
+          if (m.backup) this.standbyRetryAt = now + this.retryInterval();
           continue;
         }
         // The active path stopped answering: it is no longer trusted with more than 3× what
@@ -1740,8 +2026,19 @@ export class Connection implements EngineConnection {
       }
       if (m.standbySince !== undefined && path.state === 'standby' && now >= this.standbyExpiry(path, m)) {
         this.removePath(path, 'removed');
+        continue;
+      }
+      if (
+        m.warmAt !== undefined &&
+        m.challenge === undefined &&
+        path.state === 'standby' &&
+        now >= m.warmAt
+      ) {
+        m.warmAt = undefined;
+        this.startChallenge(path, now);
       }
     }
+    if (this.standbyRetryAt !== undefined && now >= this.standbyRetryAt) this.ensureStandby(now);
   }
 
   onTimeout(now: number): void {
@@ -1772,6 +2069,8 @@ export class Connection implements EngineConnection {
       this.discardPreviousKeysAt = undefined;
     }
     if (this._state === 'established') {
+      const keepalive = this.keepaliveDeadline();
+      if (keepalive !== undefined && now >= keepalive) this.pingPending = true;
       this.onPathTimers(now);
       for (const path of this.pathList) {
         const lossDeadline = path.loss.deadline(this.handshakeConfirmed);
@@ -1792,14 +2091,57 @@ export class Connection implements EngineConnection {
           }
         }
       }
+      this.maybeFailover(now);
+      this.updateStall(now);
+      const stall = this.stallDeadline();
+      if (stall !== undefined && now >= stall) {
+        this.close(
+          TransportError.NO_VIABLE_PATH,
+          `no progress: stream data unacknowledged for ${Math.round(now - this.stalledSince!)} ms`,
+          false,
+          now,
+        );
+        return;
+      }
     }
     this.wake();
   }
 
-  private touchIdle(now: number): void {
+  /**
+   * Stream data is owed to the peer (in flight, lost and awaiting retransmission, or
+   * sendable within flow control) but none has been acknowledged since `stalledSince`.
+   * Keepalives and path probes do not count: they can flow while data cannot (a path
+   * that drops large packets only, or a scheduling bug), which the idle timer never sees.
+   */
+  private updateStall(now: number): void {
+    const owed = this.streamRecordsInFlight > 0 || this.streams.hasQueuedWork;
+    if (!owed || this._state !== 'established') this.stalledSince = undefined;
+    else this.stalledSince ??= now;
+  }
+
+  /**
+   * A session that owes stream data and makes no progress for an idle timeout although the
+   * peer still acknowledges other packets of ours (keepalives, probes) within the last half
+   * timeout. A peer that does not hear us, or that we do not hear, is the idle timer's case:
+   * it closes as an idle timeout, not as this.
+   */
+  private stallDeadline(): number | undefined {
+    const timeout = Math.max(this.idleTimeout(), 3 * this.activePath.pto());
+    if (this.stalledSince === undefined || this.idleTimeout() === 0) return undefined;
+    const at = this.stalledSince + timeout;
+    if (at - this.lastAckedAt >= timeout / 2) return undefined; // a later ACK re-arms it
+    return at;
+  }
+
+  /** The negotiated idle timeout (ms), 0 when neither side sets one (RFC 9000 §10.1). */
+  private idleTimeout(): number {
     const peer = this.peerParams?.idleTimeout ?? 0;
     const local = this.config.idleTimeout;
-    const timeout = peer > 0 && local > 0 ? Math.min(peer, local) : Math.max(peer, local);
+    return peer > 0 && local > 0 ? Math.min(peer, local) : Math.max(peer, local);
+  }
+
+  private touchIdle(now: number): void {
+    const timeout = this.idleTimeout();
     if (timeout === 0) {
       this.idleDeadline = undefined;
       return;
@@ -1998,6 +2340,12 @@ export class Connection implements EngineConnection {
     this.datagramQueue.push(data);
     this.wake();
     return true;
+  }
+
+  /** The endpoint's current local addresses (see Endpoint.setLocalAddresses). */
+  setLocalAddresses(addresses: readonly SocketAddress[], now: number): void {
+    this.localAddresses = [...addresses];
+    this.onLocalAddressesChanged(now);
   }
 
   /** For logs and tests. */

@@ -48,6 +48,12 @@ export interface EndpointOptions {
   random?: RandomSource;
   /** Test-only fault injection, passed to every connection (see ConnectionTestHooks). */
   testHooks?: ConnectionTestHooks;
+  /**
+   * Local addresses (with the port this endpoint receives on) the sessions may use and
+   * advertise to their peers; update with `setLocalAddresses`. Default: only the address
+   * each session started on.
+   */
+  localAddresses?: readonly SocketAddress[];
 }
 
 const RETRY_TOKEN_LIFETIME = 10_000;
@@ -76,6 +82,7 @@ export class Endpoint implements EngineEndpoint {
   private readonly deadlines = new DeadlineHeap<Connection>();
   private readonly statelessQueue: Transmit[] = [];
   private readonly endpointEvents: EndpointEvent[] = [];
+  private localAddresses: SocketAddress[];
   private nextHandle = 1;
   private pendingHandshakes = 0;
   readonly stats: EndpointStats = { drops: {}, datagramsReceived: 0, datagramsSent: 0 };
@@ -93,6 +100,7 @@ export class Endpoint implements EngineEndpoint {
     }
     this.random = options.random ?? defaultRandom;
     this.testHooks = options.testHooks;
+    this.localAddresses = [...(options.localAddresses ?? [])];
     this.secrets = new EndpointSecrets(this.random, options.staticKey.privateKey);
     const keys = options.server?.authorizedKeys ?? 'any';
     this.authorized = keys === 'any' ? 'any' : new Set(keys.map((k) => cidKey(k)));
@@ -105,6 +113,19 @@ export class Endpoint implements EngineEndpoint {
   /** Replaces the authorized client keys (e.g. on SIGHUP). Existing sessions are kept. */
   setAuthorizedKeys(keys: 'any' | Uint8Array[]): void {
     this.authorized = keys === 'any' ? 'any' : new Set(keys.map((k) => cidKey(k)));
+  }
+
+  /**
+   * The host's usable local addresses changed (an interface came or went): every session
+   * advertises the new set to its peer and moves off addresses that vanished.
+   */
+  setLocalAddresses(addresses: readonly SocketAddress[], now: number): void {
+    this.localAddresses = [...addresses];
+    for (const conn of this.connections) {
+      conn.setNow(now);
+      conn.setLocalAddresses(this.localAddresses, now);
+      this.afterInput(conn, now);
+    }
   }
 
   connect(
@@ -278,11 +299,13 @@ export class Endpoint implements EngineEndpoint {
       registerCid: (cid, c) => this.routes.set(cidKey(cid), c),
       unregisterCid: (cid) => this.routes.delete(cidKey(cid)),
       registerResetToken: (token, c) => this.resetTokens.set(cidKey(token), c),
+      unregisterResetToken: (token) => this.resetTokens.delete(cidKey(token)),
       onHandshakeConfirmed: (c) => {
         if (c.role === 'server') this.pendingHandshakes = Math.max(0, this.pendingHandshakes - 1);
       },
     });
     conn.setNow(now);
+    if (this.localAddresses.length > 0) conn.setLocalAddresses(this.localAddresses, now);
     this.connections.add(conn);
     return conn;
   }

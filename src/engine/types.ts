@@ -112,6 +112,13 @@ export interface TransportConfig {
   congestionControl: 'cubic' | 'newreno';
   /** How long (ms) a validated path stays trusted before it is revalidated. */
   pathValidationLifetime: number;
+  /**
+   * Client: after this many ms without sending an ack-eliciting packet or receiving one,
+   * PING the active path (and re-probe standby paths), so a dead path is noticed and a
+   * rebound NAT learns the new mapping while a transfer waits; 0 disables. Only while a
+   * stream is open or a standby path exists, so an unused session can still idle out.
+   */
+  keepaliveInterval: number;
 }
 
 export type ConnectionState = 'handshaking' | 'established' | 'closing' | 'draining' | 'closed';

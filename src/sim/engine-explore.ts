@@ -1,13 +1,16 @@
 /**
  * Random exploration with the real engine: each seed draws a topology, link parameters,
- * a fault schedule (faults a session without migration can survive: blackholes, link
- * down, loss and delay spikes — no roaming, no NAT rebinding until multihoming lands)
- * and a workload, runs it and judges it by the properties. Used by the default suite
+ * a fault schedule (blackholes, link down, loss and delay spikes; NAT rebinding once
+ * every session's handshake is confirmed — no roaming) and a workload, runs it and
+ * judges it by the properties. Used by the default suite
  * (test/sim/engine-explore.test.ts) and the soak (test/sim/explore.soak.ts).
  */
+import type { Connection } from '../engine/connection.js';
+import type { EngineNode } from './engine-node.js';
 import { runEngineSessions } from './engine-run.js';
 import type { ExploreCase, RandomScenario } from './explore.js';
 import { randomScenario } from './explore.js';
+import type { Simulator } from './network.js';
 import type { Rng } from './rng.js';
 import type { WorkloadSpec } from './workload.js';
 
@@ -19,8 +22,10 @@ export function randomEngineScenario(rng: Rng, maxDuration = 6000): RandomScenar
     faultKinds: ['blackhole', 'down', 'loss', 'delay'],
     natRebinding: false,
   });
-  // A NAT mapping that expires during a stall rebinds the client's port, which needs
-  // migration (a later issue): keep mappings longer than any run.
+  // A NAT mapping that expires during a stall rebinds the client's port, possibly in the
+  // middle of a handshake, which no session survives (migration needs a confirmed
+  // handshake, as in RFC 9000): keep mappings longer than any run. Rebinding is drawn by
+  // runEngineCase instead, once every handshake is confirmed.
   const nat = drawn.spec.nats?.nat;
   if (nat) nat.timeout = 300_000;
   // Gilbert–Elliott bursts are counted in packets: once a session is down to one probe per
@@ -54,6 +59,48 @@ export function randomWorkload(rng: Rng): WorkloadSpec {
   return workload;
 }
 
+interface RebindingPlan {
+  /** First rebinding this long after every session's handshake is confirmed, then every `every` ms. */
+  delay: number;
+  every: number;
+  address: boolean;
+  /** No rebinding after this (faults heal by 0.8 × duration). */
+  until: number;
+}
+
+/** NAT rebinding for natted clients (30%), drawn after everything else so other draws keep their values. */
+function drawRebinding(rng: Rng, drawn: RandomScenario): RebindingPlan | undefined {
+  if (!drawn.spec.nats?.nat || !rng.chance(0.3)) return undefined;
+  return {
+    delay: rng.intBetween(0, 1000),
+    every: rng.intBetween(500, drawn.duration),
+    address: rng.chance(0.3),
+    until: 0.8 * drawn.duration,
+  };
+}
+
+/**
+ * A rebinding during a handshake (long-header packets in flight, no CIDs for new path ids
+ * yet) ends that session (seed 139 before this rule), so rebinding waits until every
+ * session has started and is either confirmed or closed. Polls every 10 ms until then.
+ */
+function scheduleRebinding(sim: Simulator, client: EngineNode, sessions: number, plan: RebindingPlan): void {
+  const ready = () =>
+    client.drivers.length === sessions &&
+    client.drivers.every((d) => d.closed || (d.conn as Connection).wasConfirmed);
+  const rebind = (): void => {
+    if (sim.now > plan.until) return;
+    sim.rebind('nat', { port: true, address: plan.address });
+    sim.at(sim.now + plan.every, rebind);
+  };
+  const poll = (): void => {
+    if (sim.now > plan.until) return;
+    if (ready()) sim.at(sim.now + plan.delay, rebind);
+    else sim.at(sim.now + 10, poll);
+  };
+  sim.at(sim.now, poll);
+}
+
 export interface EngineCaseSummary {
   complete: boolean;
   /** Close sources of sessions that did not complete (legitimate network outcomes only). */
@@ -72,6 +119,7 @@ export function runEngineCase(c: ExploreCase): EngineCaseSummary {
   const { scenario: drawn, sim, rng } = c;
   const workload = randomWorkload(rng);
   const sessions = rng.chance(0.2) ? rng.intBetween(2, 4) : 1;
+  const rebinding = drawRebinding(rng, drawn);
   const result = runEngineSessions({
     sim,
     rng,
@@ -85,6 +133,7 @@ export function runEngineCase(c: ExploreCase): EngineCaseSummary {
     // sessions whose handshake failed.
     timeLimit: drawn.duration + 60_000,
     requireCompletion: false,
+    onNodes: rebinding && (({ client }) => scheduleRebinding(sim, client, sessions, rebinding)),
   });
   if (result.violations.length > 0)
     throw new Error(

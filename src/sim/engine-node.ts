@@ -9,7 +9,7 @@ import type { KeyPair } from '../crypto/noise/index.js';
 import type { Connection, ConnectionTestHooks } from '../engine/connection.js';
 import { Endpoint, type ServerOptions } from '../engine/endpoint.js';
 import type { EngineConnection, TransportConfig } from '../engine/types.js';
-import type { SocketAddress, Transmit } from '../net/address.js';
+import { type SocketAddress, socketAddress, type Transmit } from '../net/address.js';
 import type { SimNode } from './network.js';
 import type { PropertyMonitor } from './properties.js';
 import type { Rng } from './rng.js';
@@ -33,6 +33,8 @@ export class EngineNode implements SimNode {
   readonly drivers: SessionDriver[] = [];
   private readonly byConnection = new Map<EngineConnection, SessionDriver>();
   private readonly options: EngineNodeOptions;
+  private localAddresses: string[] = [];
+  private localPort = 0;
 
   constructor(options: EngineNodeOptions) {
     this.options = options;
@@ -92,8 +94,21 @@ export class EngineNode implements SimNode {
     this.process(now);
   }
 
-  onAddressChange(): void {
-    // Multihoming arrives with a later issue; until then the endpoint keeps its addresses.
+  /** The host's addresses (IPs) and the port the endpoint uses on each, as the shell would report them. */
+  setLocalAddresses(addresses: readonly string[], port: number, now: number): void {
+    this.localPort = port;
+    this.localAddresses = [...addresses];
+    this.endpoint.setLocalAddresses(
+      this.localAddresses.map((a) => socketAddress(a, port)),
+      now,
+    );
+    this.process(now);
+  }
+
+  onAddressChange(added: readonly string[], removed: readonly string[], now: number): void {
+    const next = this.localAddresses.filter((a) => !removed.includes(a));
+    for (const a of added) if (!next.includes(a)) next.push(a);
+    this.setLocalAddresses(next, this.localPort, now);
   }
 
   private track(conn: EngineConnection): SessionDriver {

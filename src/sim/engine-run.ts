@@ -39,6 +39,8 @@ export interface EngineRunOptions {
   timeLimit: number;
   /** See RunOutcome.requireCompletion (default true). */
   requireCompletion?: boolean;
+  /** Called once both nodes are attached, before any session starts (e.g. to schedule faults that watch sessions). */
+  onNodes?: (nodes: { client: EngineNode; server: EngineNode }) => void;
 }
 
 export interface EngineRunResult {
@@ -91,6 +93,17 @@ export function runEngineSessions(options: EngineRunOptions): EngineRunResult {
   });
   sim.attach(options.client.host, clientNode);
   sim.attach(options.server.host, serverNode);
+  clientNode.setLocalAddresses(
+    sim.host(options.client.host).addresses(),
+    options.client.port ?? 40000,
+    sim.now,
+  );
+  serverNode.setLocalAddresses(
+    sim.host(options.server.host).addresses(),
+    options.server.port ?? 4433,
+    sim.now,
+  );
+  options.onNodes?.({ client: clientNode, server: serverNode });
 
   const local = socketAddress(options.client.address, options.client.port ?? 40000);
   const remote = socketAddress(options.server.address, options.server.port ?? 4433);

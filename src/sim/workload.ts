@@ -160,6 +160,9 @@ export class SessionDriver {
   onTimer(now: number): void {
     if (this.nextDatagramAt === undefined || now < this.nextDatagramAt) return;
     this.sendDatagrams(now);
+    // The last datagram may be the last thing the workload waited for, and no engine event
+    // need follow it (seed 479: stream acked first, then only keepalives): check here too.
+    this.checkComplete(now);
   }
 
   handle(event: ConnectionEvent, now: number): void {

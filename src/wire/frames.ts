@@ -5,6 +5,7 @@
  *
  * The codec lives in ./frame-codec.ts; the byte layout is specified in docs/protocol.md.
  */
+import type { SocketAddress } from '../net/address.js';
 
 export const FrameType = {
   PADDING: 0x00,
@@ -35,7 +36,9 @@ export const FrameType = {
   DATAGRAM: 0x30,
   /** DATAGRAM with an explicit length field. */
   DATAGRAM_LEN: 0x31,
-  // 0x40..0x4f: reserved for address (locator) frames — multihoming.
+  /** 0x40..0x4f: address (locator) frames — multihoming. */
+  ADD_ADDRESS: 0x40,
+  REMOVE_ADDRESS: 0x41,
   // 0x50..0x5f: reserved for persistence (resumption, checkpoint, ticket) frames.
 } as const;
 
@@ -136,6 +139,16 @@ export interface PathResponseFrame {
   /** 8 bytes. */
   data: Uint8Array;
 }
+/**
+ * ADD_ADDRESS / REMOVE_ADDRESS: the sender can (no longer) be reached at `address`.
+ * `sequence` counts the sender's address updates; a receiver ignores an update for an
+ * address older than the last one it applied for that address (reordering, retransmission).
+ */
+export interface AddressFrame {
+  type: 'add_address' | 'remove_address';
+  sequence: number;
+  address: SocketAddress;
+}
 export interface CloseFrame {
   type: 'close';
   /** true: APPLICATION_CLOSE (0x1d); false: CLOSE (0x1c), which also carries the offending frame type. */
@@ -170,6 +183,7 @@ export type Frame =
   | RetireConnectionIdFrame
   | PathChallengeFrame
   | PathResponseFrame
+  | AddressFrame
   | CloseFrame
   | HandshakeDoneFrame
   | DatagramFrame;

@@ -1,5 +1,6 @@
 /** fast-check generators for wire-format values, shared by the wire tests. */
 import fc from 'fast-check';
+import { socketAddress } from '../../src/net/address.js';
 import type { AckRange, Frame } from '../../src/wire/frames.js';
 import {
   BRAID_VERSION_1,
@@ -107,6 +108,23 @@ export const frameArb: fc.Arbitrary<Frame> = fc.oneof(
     })
     .map((r): Frame => ({ type: 'close', ...r, frameType: r.application ? 0 : r.frameType })),
   fc.constant<Frame>({ type: 'handshake_done' }),
+  fc
+    .record({
+      add: fc.boolean(),
+      sequence: varintArb,
+      ip: fc.oneof(
+        fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((b) => b.join('.')),
+        fc.constantFrom('2001:db8::5', '::1', '::', '2001:db8:1::10', 'fe80::1:2', '2001:db8:0:1:1:1:1:1'),
+      ),
+      port: fc.nat(0xffff),
+    })
+    .map(
+      (r): Frame => ({
+        type: r.add ? 'add_address' : 'remove_address',
+        sequence: r.sequence,
+        address: socketAddress(r.ip, r.port),
+      }),
+    ),
   bytesArb(0, 100).map((data): Frame => ({ type: 'datagram', data })),
 );
 
