@@ -30,6 +30,7 @@ export type { OpenStreamOptions, SessionEvents } from './api/session.js';
 export { Session } from './api/session.js';
 export type { BraidStreamOptions } from './api/stream.js';
 export { BraidStream, StreamErrorCode } from './api/stream.js';
+export type { FaultInjector } from './endpoint/udp-endpoint.js';
 export type {
   CloseInfo,
   CloseSource,

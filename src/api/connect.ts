@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, isIPv6 } from 'node:net';
-import { UdpEndpoint } from '../endpoint/udp-endpoint.js';
+import { type FaultInjector, UdpEndpoint } from '../endpoint/udp-endpoint.js';
 import type { TransportConfig } from '../engine/types.js';
 import { type SocketAddress, socketAddress } from '../net/address.js';
 import { createEngine, generateKeyPair } from './engine-factory.js';
@@ -34,6 +34,12 @@ export interface ConnectOptions {
   serverKey?: Uint8Array;
   /** Local IP to bind (default: the wildcard address of the target's family). */
   localAddress?: string;
+  /**
+   * Several local IPs (multihoming): one socket each, all on one port; the session starts
+   * from the first and keeps a warm standby path over another. Overrides `localAddress`.
+   * Every address must be of the target's family.
+   */
+  localAddresses?: string[];
   /** Local port (default 0: any). */
   localPort?: number;
   /** Milliseconds until connect() rejects with ConnectTimeoutError. Default 10 000. */
@@ -42,6 +48,8 @@ export interface ConnectOptions {
   socketBufferSize?: number;
   /** Aborting rejects with the signal's reason and tears the attempt down. */
   signal?: AbortSignal;
+  /** Drops chosen datagrams, to simulate a failing path (tests and `braid demo` only; see FaultInjector). */
+  faultInjector?: FaultInjector;
 }
 
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
@@ -53,6 +61,15 @@ function validate(options: ConnectOptions): void {
   if (options.staticKey !== undefined) checkKeyPair('staticKey', options.staticKey);
   if (options.serverKey !== undefined) checkPublicKey('serverKey', options.serverKey);
   if (options.localAddress !== undefined) checkIP('localAddress', options.localAddress);
+  if (options.localAddresses !== undefined) {
+    if (!Array.isArray(options.localAddresses) || options.localAddresses.length === 0) {
+      throw new InvalidArgumentError('localAddresses', 'must be a non-empty array of IP addresses');
+    }
+    for (const [i, address] of options.localAddresses.entries()) checkIP(`localAddresses[${i}]`, address);
+  }
+  if (options.faultInjector !== undefined && typeof options.faultInjector !== 'function') {
+    throw new InvalidArgumentError('faultInjector', 'must be a function');
+  }
   if (options.localPort !== undefined) checkPort('localPort', options.localPort, true);
   if (options.timeout !== undefined) checkTimeout('timeout', options.timeout);
   if (options.socketBufferSize !== undefined)
@@ -85,12 +102,16 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
   const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
   options.signal?.throwIfAborted();
   const remote = await resolveRemote(host, port);
-  const localHost = options.localAddress ?? (remote.family === 'IPv6' ? '::' : '0.0.0.0');
-  if (isIPv6(localHost) !== (remote.family === 'IPv6')) {
-    throw new InvalidArgumentError(
-      'localAddress',
-      `must be an ${remote.family} address to reach ${remote.address}`,
-    );
+  const localHosts = options.localAddresses ?? [
+    options.localAddress ?? (remote.family === 'IPv6' ? '::' : '0.0.0.0'),
+  ];
+  for (const [i, localHost] of localHosts.entries()) {
+    if (isIPv6(localHost) !== (remote.family === 'IPv6')) {
+      throw new InvalidArgumentError(
+        options.localAddresses ? `localAddresses[${i}]` : 'localAddress',
+        `must be an ${remote.family} address to reach ${remote.address}`,
+      );
+    }
   }
   const engine = createEngine({
     staticKey: options.staticKey ?? generateKeyPair(),
@@ -99,9 +120,9 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
   let session: Session | undefined;
   const endpoint = await UdpEndpoint.bind(
     engine,
-    [{ host: localHost, port: options.localPort ?? 0 }],
+    localHosts.map((host) => ({ host, port: options.localPort ?? 0 })),
     { onConnectionEvent: (_connection, event) => session?.handleEvent(event) },
-    { socketBufferSize: options.socketBufferSize },
+    { socketBufferSize: options.socketBufferSize, faultInjector: options.faultInjector },
   );
   let connection: ReturnType<UdpEndpoint['connect']>;
   try {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { type BindAddress, UdpEndpoint } from '../endpoint/udp-endpoint.js';
+import { type BindAddress, type FaultInjector, UdpEndpoint } from '../endpoint/udp-endpoint.js';
 import type { ConnectionEvent, EndpointEvent, EngineConnection, TransportConfig } from '../engine/types.js';
 import type { SocketAddress } from '../net/address.js';
 import { createEngine, generateKeyPair } from './engine-factory.js';
@@ -26,13 +26,18 @@ export interface ServerOptions {
   transport?: Partial<TransportConfig>;
   /** SO_RCVBUF/SO_SNDBUF request per socket, bytes. Default 4 MiB. */
   socketBufferSize?: number;
+  /** Drops chosen datagrams, to simulate a failing path (tests and `braid demo` only; see FaultInjector). */
+  faultInjector?: FaultInjector;
 }
 
 export interface ListenOptions {
   /** 0 (default) picks a free port, shared by every host. */
   port?: number;
   host?: string;
-  /** Several local addresses (e.g. one IPv4 and one IPv6); overrides `host`. */
+  /**
+   * Several local addresses (e.g. one IPv4 and one IPv6, or two of one family for
+   * multihoming: sessions advertise them all to the client); overrides `host`.
+   */
   hosts?: string[];
 }
 
@@ -106,7 +111,10 @@ export class BraidServer extends EventEmitter<ServerEvents> {
         this.#onConnectionEvent(connection, event),
       onEndpointEvent: (event: EndpointEvent) => this.#onEndpointEvent(event),
     };
-    const bufferOptions = { socketBufferSize: this.#options.socketBufferSize };
+    const bufferOptions = {
+      socketBufferSize: this.#options.socketBufferSize,
+      faultInjector: this.#options.faultInjector,
+    };
     const bindAll = (list: string[]): Promise<UdpEndpoint> =>
       UdpEndpoint.bind(
         engine,
@@ -220,6 +228,9 @@ export function createServer(
   }
   if (options.socketBufferSize !== undefined)
     checkPositiveInteger('socketBufferSize', options.socketBufferSize);
+  if (options.faultInjector !== undefined && typeof options.faultInjector !== 'function') {
+    throw new InvalidArgumentError('faultInjector', 'must be a function');
+  }
   checkTransport(options.transport);
   if (onSession !== undefined && typeof onSession !== 'function') {
     throw new InvalidArgumentError('onSession', 'must be a function');

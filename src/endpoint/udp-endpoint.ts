@@ -24,9 +24,24 @@ export interface BindAddress {
   port: number;
 }
 
+/**
+ * Test and demo fault injection: called for every datagram the shell is about to hand
+ * to the engine ('in') or to a socket ('out'), with the local and remote address of
+ * the datagram. Returning true drops it silently, as a blackholed link would. Opt-in
+ * (no injector: no per-datagram cost beyond one check); never set in production.
+ */
+export type FaultInjector = (
+  direction: 'in' | 'out',
+  local: SocketAddress,
+  remote: SocketAddress,
+  data: Uint8Array,
+) => boolean;
+
 export interface UdpEndpointOptions {
   /** SO_RCVBUF / SO_SNDBUF request in bytes; the kernel may clamp it. Default 4 MiB. */
   socketBufferSize?: number;
+  /** Drops chosen datagrams in both directions (see FaultInjector). For tests and `braid demo` only. */
+  faultInjector?: FaultInjector;
 }
 
 export interface UdpEndpointStats {
@@ -38,6 +53,8 @@ export interface UdpEndpointStats {
   sendErrors: Record<string, number>;
   /** Errors reported by a socket outside of a send (counted, never thrown). */
   socketErrors: number;
+  /** Datagrams dropped by the fault injector, both directions. */
+  injectedDrops: number;
   flushes: number;
   timerArms: number;
 }
@@ -79,11 +96,13 @@ export class UdpEndpoint {
     noSocketDrops: 0,
     sendErrors: {},
     socketErrors: 0,
+    injectedDrops: 0,
     flushes: 0,
     timerArms: 0,
   };
 
   private readonly handlers: UdpEndpointHandlers;
+  private readonly faultInjector: FaultInjector | undefined;
   private readonly sockets: BoundSocket[] = [];
   private readonly socketsByKey = new Map<string, BoundSocket>();
   private readonly socketByLocal = new WeakMap<SocketAddress, BoundSocket>();
@@ -101,14 +120,21 @@ export class UdpEndpoint {
     this.flush();
   };
 
-  private constructor(engine: EngineEndpoint, handlers: UdpEndpointHandlers) {
+  private constructor(
+    engine: EngineEndpoint,
+    handlers: UdpEndpointHandlers,
+    faultInjector: FaultInjector | undefined,
+  ) {
     this.engine = engine;
     this.handlers = handlers;
+    this.faultInjector = faultInjector;
   }
 
   /**
    * Binds one socket per address (IPv4 and IPv6 allowed; port 0 picks one free port shared by all).
    * Rejects with AddressInUseError on EADDRINUSE; no socket stays open on failure.
+   * When every socket has a specific (non-wildcard) address, the engine is told that set:
+   * its sessions advertise them to the peer and open standby paths over them.
    */
   static async bind(
     engine: EngineEndpoint,
@@ -116,7 +142,7 @@ export class UdpEndpoint {
     handlers: UdpEndpointHandlers,
     options: UdpEndpointOptions = {},
   ): Promise<UdpEndpoint> {
-    const endpoint = new UdpEndpoint(engine, handlers);
+    const endpoint = new UdpEndpoint(engine, handlers, options.faultInjector);
     const hasIPv4 = addresses.some((a) => !isIPv6(a.host));
     try {
       for (const address of addresses) {
@@ -133,6 +159,7 @@ export class UdpEndpoint {
       for (const bound of endpoint.sockets) bound.socket.close();
       throw error;
     }
+    endpoint.announceLocalAddresses();
     return endpoint;
   }
 
@@ -184,6 +211,20 @@ export class UdpEndpoint {
     this.socketsByKey.set(addressKey(local), bound);
   }
 
+  /**
+   * A wildcard socket's real addresses are unknown here (interface discovery is not done),
+   * so only a set of specific addresses is announced; the engine's default (each session's
+   * own address) stays otherwise.
+   */
+  private announceLocalAddresses(): void {
+    if (this.sockets.length === 0 || this.sockets.some((s) => s.wildcard)) return;
+    // Not on EngineEndpoint (an injected engine may lack it): the concrete Endpoint has it.
+    const engine = this.engine as EngineEndpoint & {
+      setLocalAddresses?: (addresses: readonly SocketAddress[], now: number) => void;
+    };
+    engine.setLocalAddresses?.(this.localAddresses, this.now());
+  }
+
   /** Local addresses of the bound sockets, in bind order (ports resolved). */
   get localAddresses(): SocketAddress[] {
     return this.sockets.map((s) => s.local);
@@ -227,6 +268,10 @@ export class UdpEndpoint {
       port: info.port,
       family: info.family === 'IPv6' ? 'IPv6' : 'IPv4',
     };
+    if (this.faultInjector?.('in', bound.local, remote, message)) {
+      this.stats.injectedDrops++;
+      return;
+    }
     this.engine.receive(message, bound.local, remote, this.now());
     this.scheduleFlush();
   }
@@ -298,6 +343,10 @@ export class UdpEndpoint {
         local: transmit.local,
         remote: transmit.remote,
       }));
+      return;
+    }
+    if (this.faultInjector?.('out', transmit.local, transmit.remote, transmit.data)) {
+      this.stats.injectedDrops++;
       return;
     }
     try {

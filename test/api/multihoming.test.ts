@@ -1,0 +1,98 @@
+// Multihoming through the public API: a server on two loopback addresses, a client on two
+// others (connect's localAddresses), a warm standby, and a path blackholed by the opt-in
+// FaultInjector: the session moves and the stream's bytes all arrive.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import { connect } from '../../src/api/connect.js';
+import { InvalidArgumentError } from '../../src/api/errors.js';
+import { createServer } from '../../src/api/server.js';
+import type { Session } from '../../src/api/session.js';
+import type { FaultInjector } from '../../src/endpoint/udp-endpoint.js';
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('a client bound to two addresses keeps a standby and fails over when the active pair goes dark', async () => {
+  let dark: { local: string; remote: string } | undefined;
+  const drops = { in: 0, out: 0 };
+  const faultInjector: FaultInjector = (direction, local, remote) => {
+    const drop = dark !== undefined && local.address === dark.local && remote.address === dark.remote;
+    if (drop) drops[direction]++;
+    return drop;
+  };
+  const received = createHash('sha256');
+  let receivedBytes = 0;
+  const server = createServer({}, (session) => {
+    session.on('stream', (stream) => {
+      stream.on('data', (c: Buffer) => {
+        received.update(c);
+        receivedBytes += c.length;
+      });
+      stream.on('end', () => stream.end());
+    });
+  });
+  await server.listen({ hosts: ['127.0.0.1', '127.0.0.2'], port: 0 });
+  const port = server.address()!.port;
+  assert.deepEqual(
+    server.addresses().map((a) => a.address),
+    ['127.0.0.1', '127.0.0.2'],
+  );
+  let client: Session | undefined;
+  try {
+    client = await connect(
+      { host: '127.0.0.1', port },
+      { localAddresses: ['127.0.0.3', '127.0.0.4'], faultInjector, timeout: 5000 },
+    );
+    const session = client;
+    assert.equal(session.localAddress?.address, '127.0.0.3', 'starts from the first local address');
+    // The server advertised its second address; the standby uses the other local and remote address.
+    await until(() => session.paths.some((p) => p.state === 'standby'), 5000);
+    const standby = session.paths.find((p) => p.state === 'standby')!;
+    assert.equal(standby.local.address, '127.0.0.4');
+    assert.equal(standby.remote.address, '127.0.0.2');
+
+    const stream = await session.openStream();
+    const sent = createHash('sha256');
+    const total = 2 * 1024 * 1024;
+    let written = 0;
+    while (written < total) {
+      if (written === total / 2) dark = { local: '127.0.0.3', remote: '127.0.0.1' };
+      const chunk = randomBytes(64 * 1024);
+      sent.update(chunk);
+      written += chunk.length;
+      if (!stream.write(chunk)) await once(stream, 'drain');
+    }
+    stream.end();
+    stream.resume();
+    await once(stream, 'end');
+    assert.equal(receivedBytes, total);
+    assert.equal(received.digest('hex'), sent.digest('hex'));
+    const active = session.paths.find((p) => p.state === 'active');
+    assert.equal(active?.local.address, '127.0.0.4', 'moved to the other local address');
+    assert.ok(drops.out > 0, 'the injector dropped outgoing datagrams of the dark pair');
+  } finally {
+    await client?.close().catch(() => undefined);
+    await server.close(0, '', 500);
+  }
+});
+
+test('connect validates localAddresses and faultInjector', async () => {
+  await assert.rejects(connect('127.0.0.1:9', { localAddresses: [] }), InvalidArgumentError);
+  await assert.rejects(connect('127.0.0.1:9', { localAddresses: ['nope'] }), InvalidArgumentError);
+  await assert.rejects(
+    connect('127.0.0.1:9', { localAddresses: ['127.0.0.3', '::1'] }),
+    /localAddresses\[1\]/,
+  );
+  await assert.rejects(
+    connect('127.0.0.1:9', { faultInjector: 'drop' as unknown as FaultInjector }),
+    InvalidArgumentError,
+  );
+  assert.throws(() => createServer({ faultInjector: 1 as unknown as FaultInjector }), InvalidArgumentError);
+});
