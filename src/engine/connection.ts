@@ -187,8 +187,14 @@ interface PeerCid {
   resetToken: Uint8Array | undefined;
 }
 
+/** Per received packet: compare fields rather than build address-key strings. */
 function sameAddresses(path: PathState<unknown>, local: SocketAddress, remote: SocketAddress): boolean {
-  return addressKey(path.local) === addressKey(local) && addressKey(path.remote) === addressKey(remote);
+  return (
+    path.remote.port === remote.port &&
+    path.local.port === local.port &&
+    path.remote.address === remote.address &&
+    path.local.address === local.address
+  );
 }
 
 const PROBING_FRAMES = new Set<Frame['type']>([
