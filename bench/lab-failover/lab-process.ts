@@ -1,0 +1,82 @@
+// A helper process inside a lab namespace that speaks JSON lines on stdout (one event each) and
+// takes JSON lines on stdin; stderr is kept for failure messages.
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export type Message = { event: string; [key: string]: unknown };
+
+export class LabProcess {
+  readonly messages: Message[] = [];
+  private stderr = '';
+  private exitCode: number | null | undefined;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        this.messages.push(JSON.parse(line) as Message);
+      } catch {
+        this.stderr += `${line}\n`;
+      }
+      this.wake();
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      this.stderr += chunk.toString();
+    });
+    child.on('exit', (code) => {
+      this.exitCode = code;
+      this.wake();
+    });
+  }
+
+  /** The first message of that event (already seen or arriving); rejects on exit, error or timeout. */
+  next(event: string, timeoutMs: number): Promise<Message> {
+    return new Promise((resolvePromise, reject) => {
+      const check = () => {
+        const found = this.messages.find((m) => m.event === event);
+        if (found) return finish(() => resolvePromise(found));
+        const error = this.messages.find((m) => m.event === 'error');
+        if (error) return finish(() => reject(new Error(`${this.name}: ${String(error.message)}`)));
+        if (this.exitCode !== undefined) {
+          finish(() =>
+            reject(
+              new Error(`${this.name} exited (${this.exitCode}) before '${event}': ${this.stderr.trim()}`),
+            ),
+          );
+        }
+      };
+      const finish = (settle: () => void) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        settle();
+      };
+      const timer = setTimeout(
+        () =>
+          finish(() =>
+            reject(
+              new Error(`${this.name}: no '${event}' in ${timeoutMs} ms; stderr: ${this.stderr.trim()}`),
+            ),
+          ),
+        timeoutMs,
+      );
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  send(message: object): void {
+    this.child.stdin?.write(`${JSON.stringify(message)}\n`);
+  }
+
+  stop(): void {
+    this.child.stdin?.end();
+    if (this.exitCode === undefined) this.child.kill('SIGTERM');
+  }
+
+  private wake(): void {
+    for (const check of [...this.waiters]) check();
+  }
+}
