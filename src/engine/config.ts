@@ -21,7 +21,11 @@ export const DEFAULT_TRANSPORT_CONFIG: Readonly<TransportConfig> = Object.freeze
   // 1200 bytes fits every IPv6 path (minimum MTU 1280 minus headers), as in QUIC.
   maxUdpPayloadSize: 1200,
   keyUpdateInterval: 1 << 22,
-  maxAckDelay: 25,
+  // The peer's PTO includes our max_ack_delay, and failover waits for 2 PTOs: RFC 9000's
+  // 25 ms made failure detection take ~115 ms on a 1 ms path; 3 ms gives ~35 ms
+  // (npm run bench -- failover; docs/multihoming.md). With ackFrequency 10 this adds ACKs
+  // only on lightly loaded paths.
+  maxAckDelay: 3,
   // Every second packet (RFC 9000's default) costs the receiver a sendmsg per two
   // packets and the sender as many ACKs to open; on a 2-core host that halves goodput.
   // Ten keeps loss detection prompt (reordering still acks at once). See docs/performance.md.

@@ -81,6 +81,11 @@ type Sent = SentPacket<SentInfo>;
 const AEAD_TAG = 16;
 /** Handshake messages are retransmitted whole, starting at this interval (ms), doubling. */
 const HANDSHAKE_RETRANSMIT_INITIAL = 400;
+/**
+ * Ceiling of the doubling: under long loss bursts an unbounded backoff leaves only a
+ * handful of attempts before the handshake timeout (as the PTO cap does for data).
+ */
+const HANDSHAKE_RETRANSMIT_MAX = 2000;
 const MAX_DATAGRAM_QUEUE = 256;
 const CLOSE_REASON_MAX = 256;
 const NEW_CID_COUNT = 3;
@@ -2067,7 +2072,10 @@ export class Connection implements EngineConnection {
       this.handshakeFlight
     ) {
       this.handshakeFlightPending = true;
-      this.handshakeRetransmitInterval *= 2;
+      this.handshakeRetransmitInterval = Math.min(
+        this.handshakeRetransmitInterval * 2,
+        HANDSHAKE_RETRANSMIT_MAX,
+      );
       this.handshakeRetransmitAt = now + this.handshakeRetransmitInterval;
     }
     if (this.discardPreviousKeysAt !== undefined && now >= this.discardPreviousKeysAt) {
