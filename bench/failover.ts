@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { Lab, type LabLink } from '../test/lab/lab.js';
-import { LabProcess, type Message } from './lab-failover/lab-process.js';
+import { LabProcess, type Message } from '../test/lab/lab-process.js';
 import { result } from './lib/result.js';
 import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';

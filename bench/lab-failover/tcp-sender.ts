@@ -4,10 +4,10 @@
 // stdout: {event:'connected', local, remote}, {event:'midway', at, written} at a quarter,
 // {event:'done', bytes, sha256, seconds} once the receiver has closed its side.
 // Usage: tcp-sender.ts SERVER PORT BYTES RATE
-import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
+import { emit, pacedSend } from '../../test/lab/transfer-agent.js';
 
 const [host, portText, bytesText, rateText] = process.argv.slice(2);
 if (!rateText) {
@@ -16,13 +16,6 @@ if (!rateText) {
 }
 const total = Number(bytesText);
 const bytesPerSecond = Number(rateText);
-const CHUNK = 16 * 1024;
-
-const wallNow = (): number => performance.timeOrigin + performance.now();
-const emit = (message: object): void => {
-  process.stdout.write(`${JSON.stringify(message)}\n`);
-};
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const go = new Promise<void>((resolve) => {
   createInterface({ input: process.stdin }).on('line', (line) => {
@@ -39,24 +32,5 @@ await once(socket, 'connect');
 emit({ event: 'connected', local: socket.localAddress, remote: socket.remoteAddress });
 await go;
 
-const hash = createHash('sha256');
-const started = Date.now();
-let written = 0;
-let announcedMidway = false;
-while (written < total) {
-  const ahead = written / bytesPerSecond - (Date.now() - started) / 1000;
-  if (ahead > 0) await sleep(ahead * 1000);
-  const chunk = randomBytes(Math.min(CHUNK, total - written));
-  hash.update(chunk);
-  written += chunk.length;
-  if (!socket.write(chunk)) await once(socket, 'drain');
-  if (!announcedMidway && written >= total / 4) {
-    announcedMidway = true;
-    emit({ event: 'midway', at: wallNow(), written });
-  }
-}
-socket.end();
-socket.resume();
-await once(socket, 'end');
-emit({ event: 'done', bytes: written, sha256: hash.digest('hex'), seconds: (Date.now() - started) / 1000 });
+emit({ event: 'done', ...(await pacedSend(socket, total, bytesPerSecond)) });
 process.exit(0);

@@ -5,10 +5,9 @@
 // {event:'path', at, id, local, remote, state} for every path change;
 // {event:'done', bytes, sha256, paths} once the server has echoed the end of the stream.
 // Usage: failover-client.ts SERVER PORT KEYHEX LOCAL1,LOCAL2 BYTES RATE
-import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { connect } from '../../src/api/connect.js';
 import type { PathInfo } from '../../src/engine/types.js';
+import { emit, pacedSend, wallNow } from './transfer-agent.js';
 
 const [host, portText, keyHex, localsText, bytesText, rateText] = process.argv.slice(2);
 if (!rateText) {
@@ -17,13 +16,8 @@ if (!rateText) {
 }
 const total = Number(bytesText);
 const bytesPerSecond = Number(rateText);
-const CHUNK = 16 * 1024;
 const STANDBY_WAIT_MS = 5000;
 
-const wallNow = (): number => performance.timeOrigin + performance.now();
-const emit = (message: object): void => {
-  process.stdout.write(`${JSON.stringify(message)}\n`);
-};
 const describePath = (p: PathInfo | undefined) =>
   p && { id: p.id, local: p.local.address, remote: p.remote.address, state: p.state };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -48,31 +42,10 @@ emit({
 });
 
 const stream = await session.openStream();
-const hash = createHash('sha256');
-const started = Date.now();
-let written = 0;
-let announcedMidway = false;
-while (written < total) {
-  // Pace to the rate so the fault lands mid-transfer rather than after the buffers filled.
-  const ahead = written / bytesPerSecond - (Date.now() - started) / 1000;
-  if (ahead > 0) await sleep(ahead * 1000);
-  const chunk = randomBytes(Math.min(CHUNK, total - written));
-  hash.update(chunk);
-  written += chunk.length;
-  if (!stream.write(chunk)) await once(stream, 'drain');
-  if (!announcedMidway && written >= total / 4) {
-    announcedMidway = true;
-    emit({ event: 'midway', at: wallNow(), written });
-  }
-}
-stream.end();
-stream.resume();
-await once(stream, 'end');
+const sent = await pacedSend(stream, total, bytesPerSecond);
 emit({
   event: 'done',
-  bytes: written,
-  sha256: hash.digest('hex'),
-  seconds: (Date.now() - started) / 1000,
+  ...sent,
   paths: session.paths.map(describePath),
 });
 await session.close().catch(() => undefined);

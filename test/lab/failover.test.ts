@@ -3,10 +3,9 @@
 // active path uses, applied mid-transfer. Every byte must arrive (SHA-256 equal at both ends);
 // the failover gap (fault to the next newly delivered byte at the receiver) is logged.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Lab, type LabLink } from './lab.js';
+import { LabProcess } from './lab-process.js';
 
 const availability = Lab.available();
 const skip = availability.ok ? false : availability.reason;
@@ -16,81 +15,6 @@ const TRANSFER_BYTES = 16 * 1024 * 1024;
 const RATE_BYTES_PER_SECOND = 4 * 1024 * 1024;
 /** Generous: the transfer takes ~4 s plus the failover; a stuck session fails the test here. */
 const TRANSFER_TIMEOUT_MS = 15_000;
-
-type Message = { event: string; [key: string]: unknown };
-
-/** A helper process in the lab speaking JSON lines on stdout; keeps stderr for failure messages. */
-class LabProcess {
-  readonly messages: Message[] = [];
-  private stderr = '';
-  private exitCode: number | null | undefined;
-  private readonly waiters = new Set<() => void>();
-
-  constructor(
-    readonly name: string,
-    readonly child: ChildProcess,
-  ) {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      try {
-        this.messages.push(JSON.parse(line) as Message);
-      } catch {
-        this.stderr += `${line}\n`;
-      }
-      this.wake();
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      this.stderr += chunk.toString();
-    });
-    child.on('exit', (code) => {
-      this.exitCode = code;
-      this.wake();
-    });
-  }
-
-  /** The first message of that event (already seen or arriving); rejects on exit, error or timeout. */
-  next(event: string, timeoutMs: number): Promise<Message> {
-    return new Promise((resolvePromise, reject) => {
-      const check = () => {
-        const error = this.messages.find((m) => m.event === 'error');
-        const found = this.messages.find((m) => m.event === event);
-        if (found) return finish(() => resolvePromise(found));
-        if (error) return finish(() => reject(new Error(`${this.name}: ${String(error.message)}`)));
-        if (this.exitCode !== undefined) {
-          finish(() =>
-            reject(new Error(`${this.name} exited (${this.exitCode}) before '${event}': ${this.stderr}`)),
-          );
-        }
-      };
-      const finish = (settle: () => void) => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        settle();
-      };
-      const timer = setTimeout(
-        () =>
-          finish(() =>
-            reject(new Error(`${this.name}: no '${event}' in ${timeoutMs} ms; stderr: ${this.stderr}`)),
-          ),
-        timeoutMs,
-      );
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  send(message: object): void {
-    this.child.stdin?.write(`${JSON.stringify(message)}\n`);
-  }
-
-  stop(): void {
-    this.child.stdin?.end();
-    if (this.exitCode === undefined) this.child.kill('SIGTERM');
-  }
-
-  private wake(): void {
-    for (const check of [...this.waiters]) check();
-  }
-}
 
 interface Fault {
   apply(lab: Lab, link: LabLink): Promise<void>;
