@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, isIPv6 } from 'node:net';
 import { type FaultInjector, UdpEndpoint } from '../endpoint/udp-endpoint.js';
-import type { TransportConfig } from '../engine/types.js';
+import type { MultipathOptions, TransportConfig } from '../engine/types.js';
 import { type SocketAddress, socketAddress } from '../net/address.js';
 import { createEngine, generateKeyPair } from './engine-factory.js';
 import {
@@ -14,6 +14,7 @@ import {
 import {
   checkIP,
   checkKeyPair,
+  checkMultipath,
   checkObject,
   checkPort,
   checkPositiveInteger,
@@ -45,6 +46,15 @@ export interface ConnectOptions {
   /** Milliseconds until connect() rejects with ConnectTimeoutError. Default 10 000. */
   timeout?: number;
   transport?: Partial<TransportConfig>;
+  /**
+   * How the session uses several paths (default `{ policy: 'failover' }`): 'aggregate' sends on
+   * every usable path at once under coupled congestion control, 'redundant' also sends small
+   * messages (up to `redundantMaxBytes`) on a second path; `lazy: { afterMs?, afterBytes? }`
+   * opens backup paths only once the session has lasted or moved that much. The server follows
+   * the client's choice (`session.multipathPolicy` tells what was agreed). Overrides
+   * `transport.multipath`. See docs/multihoming.md.
+   */
+  multipath?: MultipathOptions;
   socketBufferSize?: number;
   /** Aborting rejects with the signal's reason and tears the attempt down. */
   signal?: AbortSignal;
@@ -78,6 +88,7 @@ function validate(options: ConnectOptions): void {
     throw new InvalidArgumentError('signal', 'must be an AbortSignal');
   }
   checkTransport(options.transport);
+  checkMultipath(options.multipath);
 }
 
 async function resolveRemote(host: string, port: number): Promise<SocketAddress> {
@@ -113,9 +124,12 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
       );
     }
   }
+  const transport: Partial<TransportConfig> | undefined = options.multipath
+    ? { ...options.transport, multipath: options.multipath }
+    : options.transport;
   const engine = createEngine({
     staticKey: options.staticKey ?? generateKeyPair(),
-    transport: options.transport,
+    transport,
   });
   let session: Session | undefined;
   const endpoint = await UdpEndpoint.bind(
@@ -126,7 +140,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
   );
   let connection: ReturnType<UdpEndpoint['connect']>;
   try {
-    connection = endpoint.connect(remote, { serverKey: options.serverKey, transport: options.transport });
+    connection = endpoint.connect(remote, { serverKey: options.serverKey, transport });
   } catch (error) {
     endpoint.destroy();
     throw error;

@@ -4,6 +4,7 @@ import type {
   ConnectionState,
   ConnectionStats,
   EngineConnection,
+  MultipathPolicy,
   PathInfo,
   SessionRole,
   StreamId,
@@ -131,6 +132,14 @@ export class Session extends EventEmitter<SessionEvents> {
 
   get paths(): PathInfo[] {
     return this.#connection.paths;
+  }
+
+  /**
+   * How the session uses its paths, as agreed in the handshake: the client's
+   * `multipath.policy` if the server runs it, else 'failover'.
+   */
+  get multipathPolicy(): MultipathPolicy {
+    return this.#connection.multipathPolicy;
   }
 
   get stats(): ConnectionStats {

@@ -13,8 +13,12 @@ import type { HandshakeState, KeyPair } from '../crypto/noise/index.js';
 import { HeaderProtection, protectHeader, unprotectHeader } from '../crypto/packet-protection.js';
 import { ReplayWindow } from '../crypto/replay-window.js';
 import { addressKey, type SocketAddress, type Transmit } from '../net/address.js';
+import { LiaController } from '../paths/congestion/lia.js';
+import { LazyPaths } from '../paths/lazy-paths.js';
 import type { SentPacket } from '../paths/loss-detection.js';
 import { PathState } from '../paths/path.js';
+import { DatagramDeduplicator, RedundantCopies } from '../paths/redundancy.js';
+import { pickPath } from '../paths/scheduler.js';
 import { TransportError, transportErrorName, WireError } from '../wire/errors.js';
 import { decodeFrames, encodeFrame, frameSize } from '../wire/frame-codec.js';
 import {
@@ -37,9 +41,11 @@ import {
 import {
   decodeTransportParameters,
   encodeTransportParameters,
+  MultipathPolicyCode,
   type TransportParameters,
 } from '../wire/transport-params.js';
 import { Writer } from '../wire/varint.js';
+import { type ResolvedMultipath, resolveMultipath } from './config.js';
 import {
   createHandshake,
   HandshakePattern,
@@ -56,6 +62,7 @@ import type {
   ConnectionState,
   ConnectionStats,
   EngineConnection,
+  MultipathPolicy,
   PathInfo,
   SessionRole,
   StreamId,
@@ -64,7 +71,15 @@ import type {
 
 /** What a sent packet carried, so an ACK or a loss can be applied to the right state. */
 type SentRecord =
-  | { kind: 'stream'; id: StreamId; offset: number; length: number; fin: boolean }
+  | {
+      kind: 'stream';
+      id: StreamId;
+      offset: number;
+      length: number;
+      fin: boolean;
+      /** A redundant copy (policy 'redundant'): its loss is not retransmitted, the original's is. */
+      copy?: boolean;
+    }
   | { kind: 'control'; frame: Frame }
   | { kind: 'ack'; pathId: number; largest: number }
   | { kind: 'datagram' }
@@ -126,6 +141,31 @@ interface PathMeta {
 const FAILOVER_PTO_COUNT = 2;
 /** Peer addresses remembered at most (memory bound against a chatty peer). */
 const MAX_PEER_ADDRESSES = 16;
+
+/** Policies a server runs when its client asks (multipath_policies, 0x49): all three. */
+const SERVER_POLICIES =
+  (1 << MultipathPolicyCode.failover) |
+  (1 << MultipathPolicyCode.aggregate) |
+  (1 << MultipathPolicyCode.redundant);
+const POLICY_BY_CODE: readonly MultipathPolicy[] = ['failover', 'aggregate', 'redundant'];
+/** Most bytes a sequence number adds to a DATAGRAM frame: 8-byte varint, 2-byte frame type. */
+const MAX_SEQUENCE_OVERHEAD = 9;
+/** Paths a client keeps open at most under 'aggregate' (the active one included). */
+const MAX_AGGREGATE_PATHS = 8;
+
+/**
+ * How buildPacket fills a packet when packets may go on several paths (policy not 'failover');
+ * failover passes none and keeps its single-path behaviour.
+ */
+interface PacketPlan {
+  /** A PTO probe: not held back by the congestion window or pacer (the amplification limit still applies). */
+  probe: boolean;
+  /**
+   * 'all': whatever is queued; 'acks': ACKs only; 'ping': ACKs and a PING (the data of a path
+   * that timed out goes elsewhere); 'copies': ACKs and redundant copies only.
+   */
+  content: 'all' | 'acks' | 'ping' | 'copies';
+}
 
 interface AdvertisedAddress {
   address: SocketAddress;
@@ -284,6 +324,19 @@ export class Connection implements EngineConnection {
   private nextOwnPathId: number;
   private readonly validationLifetime: number;
 
+  // --- multipath policy (src/paths: scheduler.ts, redundancy.ts, lazy-paths.ts, congestion/lia.ts) ---
+  private readonly multipath: ResolvedMultipath;
+  /** The policy both sides run, once the transport parameters agreed on it (failover until then). */
+  private policy: MultipathPolicy = 'failover';
+  private readonly lazyPaths: LazyPaths;
+  private readonly copies = new RedundantCopies<SentRecord>();
+  private readonly datagramDedup = new DatagramDeduplicator();
+  private nextDatagramSequence = 0;
+  /** PTO probes owed per path id whose data was moved to other paths (policy not 'failover'). */
+  private readonly pathProbes = new Map<number, number>();
+  /** While buildPacket writes a packet whose small frames are also to go on another path. */
+  private copyContext: { origin: number; expires: number } | undefined;
+
   // --- addresses (multihoming) ---
   /** Our usable local addresses; empty means "only the one we started on". */
   private localAddresses: SocketAddress[] = [];
@@ -347,6 +400,8 @@ export class Connection implements EngineConnection {
     this.streams = StreamMap.fromConfig(options.role, options.config);
     this.nextOwnPathId = options.role === 'client' ? 1 : 2;
     this.validationLifetime = options.config.pathValidationLifetime;
+    this.multipath = resolveMultipath(options.config.multipath);
+    this.lazyPaths = new LazyPaths(this.multipath.lazy);
     this.issueLocalCid(0);
     this.activePath = this.addPath(0, options.local, options.remote, options.now);
     this.activePath.state = 'active';
@@ -559,7 +614,9 @@ export class Connection implements EngineConnection {
       maxDatagramFrameSize: c.maxDatagramFrameSize,
       initialSourceConnectionId: this.localCids[0].cid,
     };
+    if (this.role === 'client') params.multipathPolicy = MultipathPolicyCode[this.multipath.policy];
     if (this.role === 'server') {
+      params.multipathPolicies = SERVER_POLICIES;
       params.originalDestinationConnectionId = this.originalDcid;
       if (this.retryScid) params.retrySourceConnectionId = this.retryScid;
       params.statelessResetToken = this.localCids[0].resetToken;
@@ -605,7 +662,26 @@ export class Connection implements EngineConnection {
       resetToken: p.statelessResetToken,
     });
     for (const path of this.pathList) path.setMaxAckDelay(p.maxAckDelay);
+    this.adoptPolicy(p);
     return true;
+  }
+
+  /**
+   * The session's multipath policy: what the client asked for (multipath_policy), if the server
+   * runs it (multipath_policies); failover otherwise. Both ends compute the same answer.
+   */
+  private adoptPolicy(p: TransportParameters): void {
+    const requested = this.role === 'client' ? MultipathPolicyCode[this.multipath.policy] : p.multipathPolicy;
+    const accepted = this.role === 'client' ? p.multipathPolicies : SERVER_POLICIES;
+    const policy = POLICY_BY_CODE[requested];
+    this.policy = policy !== undefined && (accepted & (1 << requested)) !== 0 ? policy : 'failover';
+    if (this.policy === 'aggregate')
+      for (const path of this.pathList) path.useCongestionController(this.coupledController());
+  }
+
+  /** The session's policy, agreed in the handshake ('failover' before and when the peer declines). */
+  get multipathPolicy(): MultipathPolicy {
+    return this.policy;
   }
 
   /** Client: the server must echo the CIDs we used, which defeats forged Retry packets. */
@@ -678,6 +754,7 @@ export class Connection implements EngineConnection {
       this.initialDcidAlias = undefined;
     }
     this.onHandshakeConfirmed?.(this);
+    this.lazyPaths.start(this.lastNow);
     this.onLocalAddressesChanged(this.lastNow);
   }
 
@@ -741,6 +818,7 @@ export class Connection implements EngineConnection {
       validated,
       maxDatagramSize: this.config.maxUdpPayloadSize,
       congestionControl: this.config.congestionControl,
+      congestion: this.policy === 'aggregate' ? this.coupledController() : undefined,
       maxAckDelay: this.config.maxAckDelay,
       peerMaxAckDelay: this.peerParams?.maxAckDelay,
       ackElicitingThreshold: this.config.ackFrequency,
@@ -1050,8 +1128,10 @@ export class Connection implements EngineConnection {
       return;
     }
     path.acks.onPacketReceived(pn, ackEliciting, now);
-    // The peer sends its data on a newer validated path: it has moved there, follow it.
+    // The peer sends its data on a newer validated path: it has moved there, follow it. (Not when
+    // the policy lets the peer send on several paths at once: that is no move.)
     if (
+      this.policy === 'failover' &&
       via !== undefined &&
       via !== this.activePath &&
       via.validated &&
@@ -1065,6 +1145,7 @@ export class Connection implements EngineConnection {
     this.touchIdle(now);
     this.sentSinceReceive = false;
     this.updateStall(now);
+    if (this.lazyPaths.waiting) this.releaseLazyPaths(now);
     this.wake();
   }
 
@@ -1276,6 +1357,17 @@ export class Connection implements EngineConnection {
         if (this.config.maxDatagramFrameSize === 0 || frame.data.length > this.config.maxDatagramFrameSize) {
           throw new WireError('unexpected DATAGRAM frame', TransportError.PROTOCOL_VIOLATION);
         }
+        if (frame.sequence !== undefined) {
+          if (this.policy !== 'redundant')
+            throw new WireError(
+              'SEQUENCED_DATAGRAM outside the redundant policy',
+              TransportError.PROTOCOL_VIOLATION,
+            );
+          if (!this.datagramDedup.accept(frame.sequence)) {
+            this.drop('duplicate-datagram');
+            return;
+          }
+        }
         this.events.push({ type: 'datagram', data: Uint8Array.prototype.slice.call(frame.data) });
         return;
     }
@@ -1372,7 +1464,7 @@ export class Connection implements EngineConnection {
     switch (record.kind) {
       case 'stream':
         this.streamRecordsInFlight = Math.max(0, this.streamRecordsInFlight - 1);
-        this.streams.onStreamDataLost(record.id, record.offset, record.length, record.fin);
+        if (!record.copy) this.streams.onStreamDataLost(record.id, record.offset, record.length, record.fin);
         return;
       case 'control':
         this.requeueLostControl(record.frame);
@@ -1431,7 +1523,98 @@ export class Connection implements EngineConnection {
       const probe = this.buildPathProbe(candidate, now);
       if (probe) return probe;
     }
+    if (this.policy !== 'failover') return this.pollTransmitMultipath(now);
     return this.buildPacket(path, now);
+  }
+
+  /**
+   * Transmit when packets may go on several paths (aggregate, redundant), in order: PTO probes
+   * on the path that timed out, redundant copies on another path, data on the path the
+   * scheduler picks (src/paths/scheduler.ts; under 'redundant' bulk stays on the active path),
+   * then ACKs on the path whose packets they acknowledge.
+   */
+  private pollTransmitMultipath(now: number): Transmit | undefined {
+    const mtu = this.config.maxUdpPayloadSize;
+    for (const [id, owed] of this.pathProbes) {
+      const path = this.pathById(id);
+      if (!path || owed <= 0) {
+        this.pathProbes.delete(id);
+        continue;
+      }
+      const content = this.hasHealthyAlternative(path, now) ? 'ping' : 'all';
+      const t = this.buildPacket(path, now, { probe: true, content });
+      if (t) return t;
+    }
+    const usable = this.dataPaths(now);
+    if (this.copies.size > 0) {
+      const origins = this.copies.origins(now);
+      const targets = usable.filter((p) => origins.size > 1 || !origins.has(p.id));
+      const path = pickPath(targets, mtu, now);
+      const t = path && this.buildPacket(path, now, { probe: false, content: 'copies' });
+      if (t) return t;
+      if (targets.length === 0) this.copies.clear();
+    }
+    if (this.hasPendingData()) {
+      const path = pickPath(this.policy === 'aggregate' ? usable : [this.activePath], mtu, now);
+      const t = path && this.buildPacket(path, now, { probe: false, content: 'all' });
+      if (t) return t;
+    }
+    for (const space of this.pathList) {
+      if (!space.acks.ackNow && (space.acks.ackDeadline() ?? Infinity) > now) continue;
+      const t = this.buildPacket(usable.includes(space) ? space : this.activePath, now, {
+        probe: false,
+        content: 'acks',
+      });
+      if (t) return t;
+    }
+    return undefined;
+  }
+
+  /**
+   * Paths that may carry data now: the active path, and under 'aggregate' / 'redundant' every
+   * validated standby on a local address we still have that is warm (our backup, or one the peer
+   * keeps alive or sends on). Failover: the active path only.
+   */
+  private dataPaths(now: number): PathState<SentInfo>[] {
+    const active = this.activePath;
+    if (this.policy === 'failover') return [active];
+    const out = [active];
+    const recent = 2 * Math.max(this.config.keepaliveInterval, 1);
+    for (const p of this.pathList) {
+      if (p === active || p.state !== 'standby' || !p.validated || p.remoteCid.length === 0) continue;
+      if (!this.isLocal(p.local) || sameAddresses(p, active.local, active.remote)) continue;
+      const m = this.meta(p);
+      if (m.backup || now - Math.max(m.lastReceivedAt, m.challengedAt ?? -Infinity) <= recent + p.pto())
+        out.push(p);
+    }
+    return out;
+  }
+
+  /** Another path could take `path`'s data now: it carries data and has not timed out. */
+  private hasHealthyAlternative(path: PathState<SentInfo>, now: number): boolean {
+    const candidates = this.policy === 'aggregate' ? this.dataPaths(now) : [this.activePath];
+    return candidates.some((p) => p !== path && p.loss.ptoCount === 0);
+  }
+
+  /** Spaces whose ACKs a multipath packet on `path` carries: its own, and those of paths not carrying data. */
+  private ackSpacesOn(path: PathState<SentInfo>, now: number): PathState<SentInfo>[] {
+    const usable = this.dataPaths(now);
+    return this.pathList.filter((space) => space === path || !usable.includes(space));
+  }
+
+  /** Under 'redundant', where the small frames of a packet on `path` are copied (and until when). */
+  private copyContextFor(path: PathState<SentInfo>, now: number): Connection['copyContext'] {
+    if (this.policy !== 'redundant' || this.dataPaths(now).length < 2) return undefined;
+    // Not sent within about one RTT of the original, a copy no longer wins anything.
+    return { origin: path.id, expires: now + Math.max(path.rtt.smoothedRtt, 1) };
+  }
+
+  /** A LIA controller (RFC 6356) coupled with the session's other data-carrying paths. */
+  private coupledController(): LiaController {
+    return new LiaController(
+      () => this.dataPaths(this.lastNow).map((p) => ({ cc: p.cc, srtt: p.rtt.smoothedRtt })),
+      this.config.maxUdpPayloadSize,
+    );
   }
 
   /**
@@ -1514,14 +1697,19 @@ export class Connection implements EngineConnection {
     );
   }
 
-  private buildPacket(path: PathState<SentInfo>, now: number): Transmit | undefined {
+  private buildPacket(path: PathState<SentInfo>, now: number, plan?: PacketPlan): Transmit | undefined {
+    // Under a multipath plan a packet carries the ACKs of its own path's space (so one dead path
+    // loses only its own ACKs) and of spaces whose path does not carry data; failover: all.
+    const ackSpaces = plan ? this.ackSpacesOn(path, now) : this.pathList;
     let ackDue = false;
-    for (const p of this.pathList)
-      if (p.acks.ackNow || (p.acks.ackDeadline() ?? Infinity) <= now) ackDue = true;
+    for (const p of ackSpaces) if (p.acks.ackNow || (p.acks.ackDeadline() ?? Infinity) <= now) ackDue = true;
     const mtu = this.config.maxUdpPayloadSize;
-    const probe = this.probesPending > 0;
-    let ackOnly = false;
-    if (this.hasPendingData()) {
+    const probe = plan ? plan.probe : this.probesPending > 0;
+    const content = plan?.content ?? 'all';
+    let ackOnly = content === 'acks';
+    if (ackOnly) {
+      if (!ackDue) return undefined;
+    } else if (content !== 'all' || this.hasPendingData()) {
       const verdict = probe ? { ok: path.amplificationCredit() >= mtu } : path.canSend(mtu, now);
       if (!verdict.ok) {
         if (!ackDue) return undefined;
@@ -1547,7 +1735,7 @@ export class Connection implements EngineConnection {
     let ackEliciting = false;
 
     // ACKs for every number space ride on the active path (an ACK may name any path id).
-    for (const space of this.pathList) {
+    for (const space of ackSpaces) {
       const ack = space.acks.buildAck(now);
       if (!ack) continue;
       const frame: AckFrame = {
@@ -1562,11 +1750,21 @@ export class Connection implements EngineConnection {
         records.push({ kind: 'ack', pathId: space.id, largest: ack.ranges[0].largest });
       }
     }
-    if (!ackOnly) {
+    if (!ackOnly && content === 'all') {
+      this.copyContext = this.copyContextFor(path, now);
       ackEliciting = this.writeControlFrames(w, limit, records);
       ackEliciting = this.writeDataBlocked(w, limit, records) || ackEliciting;
       ackEliciting = this.writeDatagrams(w, limit, records) || ackEliciting;
       ackEliciting = this.writeStreamFrames(w, limit, records) || ackEliciting;
+      this.copyContext = undefined;
+    } else if (!ackOnly && content === 'copies') {
+      for (const copy of this.copies.take(path.id, limit - w.offset, now)) {
+        w.bytes(copy.bytes);
+        records.push(copy.record);
+        ackEliciting = true;
+      }
+    }
+    if (!ackOnly) {
       if (!ackEliciting && (this.pingPending || probe) && limit - w.offset >= 1) {
         encodeFrame(w, { type: 'ping' });
         records.push({ kind: 'ping' });
@@ -1594,7 +1792,10 @@ export class Connection implements EngineConnection {
       },
       now,
     );
-    if (probe && ackEliciting) this.probesPending--;
+    if (probe && ackEliciting) {
+      if (plan) this.pathProbes.set(path.id, (this.pathProbes.get(path.id) ?? 1) - 1);
+      else this.probesPending--;
+    }
     for (const record of records) if (record.kind === 'stream') this.streamRecordsInFlight++;
     this.updateStall(now);
     if (ackEliciting) this.lastAckElicitingSentAt = now;
@@ -1621,14 +1822,37 @@ export class Connection implements EngineConnection {
     let wrote = false;
     while (this.datagramQueue.length > 0) {
       const data = this.datagramQueue[0];
-      const frame: Frame = { type: 'datagram', data };
+      // Under 'redundant' a small datagram is sequenced (the receiver drops the second copy).
+      const copied =
+        this.copyContext !== undefined &&
+        data.length <= this.multipath.redundantMaxBytes &&
+        data.length + MAX_SEQUENCE_OVERHEAD <= this.maxDatagramSize;
+      const frame: Frame = copied
+        ? { type: 'datagram', data, sequence: this.nextDatagramSequence }
+        : { type: 'datagram', data };
       if (frameSize(frame) > limit - w.offset) break;
       this.datagramQueue.shift();
+      const start = w.offset;
       encodeFrame(w, frame);
       records.push({ kind: 'datagram' });
+      if (copied) {
+        this.nextDatagramSequence++;
+        this.addCopy(w.buf.subarray(start, w.offset), { kind: 'datagram' });
+      }
       wrote = true;
     }
     return wrote;
+  }
+
+  /** Queues a copy of a frame just written (copied out: the packet buffer is encrypted in place). */
+  private addCopy(frame: Uint8Array, record: SentRecord): void {
+    const context = this.copyContext!;
+    this.copies.add({
+      bytes: Uint8Array.prototype.slice.call(frame),
+      record,
+      origin: context.origin,
+      expires: context.expires,
+    });
   }
 
   /** DATA_BLOCKED is advisory: it rides along when a packet goes out anyway. */
@@ -1712,6 +1936,21 @@ export class Connection implements EngineConnection {
       buf[lengthAt + 1] = plan.length & 0xff;
       w.offset += plan.length;
       records.push({ kind: 'stream', id, offset: plan.offset, length: plan.length, fin: plan.fin });
+      // Under 'redundant' a small message (a frame that reaches the end of what was written) goes twice.
+      if (
+        this.copyContext !== undefined &&
+        plan.length <= this.multipath.redundantMaxBytes &&
+        plan.offset + plan.length >= (stream.send?.buffer.writtenOffset ?? 0)
+      ) {
+        this.addCopy(buf.subarray(start, w.offset), {
+          kind: 'stream',
+          id,
+          offset: plan.offset,
+          length: plan.length,
+          fin: plan.fin,
+          copy: true,
+        });
+      }
       wrote = true;
     }
     for (const id of served) this.streams.markSendable(id);
@@ -1768,6 +2007,9 @@ export class Connection implements EngineConnection {
       // ACKs ride on the active path: with no credit there for even an ACK (buildPacket's
       // 64-byte floor) an ACK deadline would stay in the past (seed 593); arrival wakes us.
       const acksBlocked = this.activePath.amplificationCredit() < 64;
+      // Paths whose pacer matters: those that carry data (only the active one under failover).
+      const sending = this.policy === 'failover' ? undefined : this.dataPaths(this.lastNow);
+      const owed = this.hasPendingData() || this.copies.size > 0;
       for (const path of this.pathList) {
         // Probes owed on a path that may not send until more bytes arrive: its PTO (capped
         // backoff, relative to the last send) would stay in the past; arrival wakes us anyway.
@@ -1778,10 +2020,9 @@ export class Connection implements EngineConnection {
           acksBlocked ? Infinity : (path.acks.ackDeadline() ?? Infinity),
         );
         // A pacing deadline left from before the path became amplification-limited is stale.
-        // Only the active path sends data, so only its pacer matters.
         if (
-          path === this.activePath &&
-          this.hasPendingData() &&
+          (sending ? sending.includes(path) : path === this.activePath) &&
+          owed &&
           path.amplificationCredit() >= this.config.maxUdpPayloadSize
         )
           deadline = Math.min(deadline, path.pacingDeadline() ?? Infinity);
@@ -1789,6 +2030,8 @@ export class Connection implements EngineConnection {
       }
       deadline = Math.min(deadline, this.keepaliveDeadline() ?? Infinity);
       deadline = Math.min(deadline, this.stallDeadline() ?? Infinity);
+      if (this.role === 'client' && this.handshakeConfirmed)
+        deadline = Math.min(deadline, this.lazyPaths.deadline ?? Infinity);
     }
     return deadline === Infinity ? undefined : deadline;
   }
@@ -1948,9 +2191,15 @@ export class Connection implements EngineConnection {
     }
     if (this.standbyRetryAt !== undefined && now < this.standbyRetryAt) return;
     this.standbyRetryAt = undefined;
+    if (!this.lazyPaths.open(now, this.bytesMoved(), this.activeInTrouble())) return;
     const active = this.activePath;
+    let backups = 0;
     for (const p of this.pathList)
-      if (p !== active && this.meta(p).backup && (p.state === 'standby' || p.state === 'validating')) return;
+      if (p !== active && this.meta(p).backup && (p.state === 'standby' || p.state === 'validating'))
+        backups++;
+    // Failover and redundant keep one backup; aggregate also opens paths over addresses no path uses yet.
+    const spread = this.policy === 'aggregate' && this.pathList.length < MAX_AGGREGATE_PATHS;
+    if (backups > 0 && !spread) return;
     const locals = this.localAddresses.length > 0 ? this.localAddresses : [active.local];
     const remotes = new Map<string, SocketAddress>([[addressKey(active.remote), active.remote]]);
     for (const [key, entry] of this.peerAddresses) if (entry.present) remotes.set(key, entry.address);
@@ -1959,7 +2208,9 @@ export class Connection implements EngineConnection {
     for (const local of locals) {
       for (const remote of remotes.values()) {
         if (local.family !== remote.family || this.pathByAddresses(local, remote)) continue;
-        const score = this.pairDistance(local, remote);
+        const gain = spread ? this.coverageGain(local, remote) : 0;
+        if (backups > 0 && gain === 0) continue;
+        const score = 4 * gain + this.pairDistance(local, remote);
         if (score > bestScore) {
           best = [local, remote];
           bestScore = score;
@@ -1985,6 +2236,36 @@ export class Connection implements EngineConnection {
     if (!this.isLocal(active.local)) m.migrateOnValidation = true;
     this.events.push({ type: 'path-updated', path: path.info() });
     this.startChallenge(path, now);
+    if (spread) this.ensureStandby(now); // aggregate: cover the next unused address, if any
+  }
+
+  /** Under 'aggregate', what a new pair adds: 2 for a local address no path uses, 1 for such a remote one. */
+  private coverageGain(local: SocketAddress, remote: SocketAddress): number {
+    const live = this.pathList.filter(
+      (p) => p.state === 'active' || p.state === 'standby' || p.state === 'validating',
+    );
+    const localKey = addressKey(local);
+    const remoteKey = addressKey(remote);
+    return (
+      (live.some((p) => addressKey(p.local) === localKey) ? 0 : 2) +
+      (live.some((p) => addressKey(p.remote) === remoteKey) ? 0 : 1)
+    );
+  }
+
+  /** UDP payload bytes sent and received, for the lazy-paths threshold. */
+  private bytesMoved(): number {
+    return this._stats.bytesSent + this._stats.bytesReceived;
+  }
+
+  /** The only path is in trouble: lazy backup paths stop waiting. */
+  private activeInTrouble(): boolean {
+    return this.activePath.loss.ptoCount > 0 || !this.isLocal(this.activePath.local);
+  }
+
+  /** Opens backup paths once the lazy threshold is reached (bytes: checked per packet; time: by timer). */
+  private releaseLazyPaths(now: number): void {
+    if (this.role !== 'client' || !this.handshakeConfirmed || this._state !== 'established') return;
+    if (this.lazyPaths.open(now, this.bytesMoved(), this.activeInTrouble())) this.ensureStandby(now);
   }
 
   /**
@@ -1993,6 +2274,7 @@ export class Connection implements EngineConnection {
    * given up and a new standby is sought (possibly the same pair again, on a fresh path id).
    */
   private maybeFailover(now: number): void {
+    if (this.policy !== 'failover') this.dropFailedDataPaths(now);
     if (this.activePath.loss.ptoCount < FAILOVER_PTO_COUNT) return;
     const standby = this.bestStandby(now);
     if (!standby) return;
@@ -2000,6 +2282,22 @@ export class Connection implements EngineConnection {
     this.switchActive(standby, now);
     this.removePath(failed, 'failed');
     this.standbyRetryAt = now + this.retryInterval();
+  }
+
+  /**
+   * Several paths carry data: a non-active one that stopped answering (FAILOVER_PTO_COUNT PTOs)
+   * while another still works is given up like a failed active path; its data in flight is
+   * resent elsewhere (removePath) and, if it was our backup, a replacement is sought.
+   */
+  private dropFailedDataPaths(now: number): void {
+    const paths = this.dataPaths(now);
+    if (!paths.some((p) => p.loss.ptoCount < FAILOVER_PTO_COUNT)) return;
+    for (const p of paths) {
+      if (p === this.activePath || p.loss.ptoCount < FAILOVER_PTO_COUNT) continue;
+      const backup = this.meta(p).backup;
+      this.removePath(p, 'failed');
+      if (backup) this.standbyRetryAt = now + this.retryInterval();
+    }
   }
 
   private retryInterval(): number {
@@ -2092,19 +2390,25 @@ export class Connection implements EngineConnection {
           const { lost, probes } = path.loss.onTimeout(now, this.handshakeConfirmed);
           if (lost.length > 0) this.onPacketsLost(path, lost, now);
           if (probes > 0) {
-            this.probesPending = Math.max(this.probesPending, probes);
+            // Several paths: the probe goes on this path, and when another one can take the data,
+            // all of this path's unacknowledged data is resent there (MPTCP's reinjection on RTO).
+            const moveAll = this.policy !== 'failover' && this.hasHealthyAlternative(path, now);
+            if (this.policy !== 'failover')
+              this.pathProbes.set(path.id, Math.max(this.pathProbes.get(path.id) ?? 0, probes));
+            else this.probesPending = Math.max(this.probesPending, probes);
             // RFC 9002 §6.2.4: probes carry the oldest unacknowledged data, not a bare PING,
             // so the one probe that gets through a lossy path also makes progress.
             // The probe takes over the records, so the next PTO moves on to newer data.
             const resendable = (p: Sent) =>
               p.info.records.some((r) => r.kind === 'stream' || r.kind === 'control');
-            for (const packet of path.loss.oldestUnacked(probes, resendable)) {
+            for (const packet of path.loss.oldestUnacked(moveAll ? Infinity : probes, resendable)) {
               for (const record of packet.info.records) this.requeueLost(record);
               packet.info.records = packet.info.records.filter((r) => r.kind === 'ack');
             }
           }
         }
       }
+      if (this.lazyPaths.waiting) this.releaseLazyPaths(now);
       this.maybeFailover(now);
       this.updateStall(now);
       const stall = this.stallDeadline();
@@ -2319,8 +2623,7 @@ export class Connection implements EngineConnection {
 
   readStream(id: StreamId, maxBytes?: number): { data: Uint8Array | undefined; fin: boolean } {
     try {
-      const srtt = this.activePath.rtt.hasSample ? this.activePath.rtt.smoothedRtt : undefined;
-      const result = this.streams.read(id, maxBytes, this.lastNow, srtt);
+      const result = this.streams.read(id, maxBytes, this.lastNow, this.windowRtt());
       if (result.data) this.wake();
       return result;
     } catch (err) {
@@ -2329,6 +2632,20 @@ export class Connection implements EngineConnection {
       if (err instanceof StreamUsageError) return { data: undefined, fin: this.streams.wasOpened(id) };
       throw err;
     }
+  }
+
+  /**
+   * The RTT receive-window auto-tuning measures against: the active path's, or under a
+   * multipath policy the longest of the data-carrying paths', so the window covers the sum of
+   * the paths' bandwidth-delay products plus the reordering between them.
+   */
+  private windowRtt(): number | undefined {
+    const active = this.activePath.rtt;
+    if (this.policy === 'failover') return active.hasSample ? active.smoothedRtt : undefined;
+    let srtt: number | undefined;
+    for (const p of this.dataPaths(this.lastNow))
+      if (p.rtt.hasSample) srtt = Math.max(srtt ?? 0, p.rtt.smoothedRtt);
+    return srtt;
   }
 
   resetStream(id: StreamId, errorCode: number): void {

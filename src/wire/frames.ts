@@ -39,6 +39,9 @@ export const FrameType = {
   /** 0x40..0x4f: address (locator) frames — multihoming. */
   ADD_ADDRESS: 0x40,
   REMOVE_ADDRESS: 0x41,
+  /** 0x48..0x49: DATAGRAM with a sequence number, for duplicate suppression (`redundant` policy). */
+  SEQUENCED_DATAGRAM: 0x48,
+  SEQUENCED_DATAGRAM_LEN: 0x49,
   // 0x50..0x5f: reserved for persistence (resumption, checkpoint, ticket) frames.
 } as const;
 
@@ -163,6 +166,11 @@ export interface HandshakeDoneFrame {
 export interface DatagramFrame {
   type: 'datagram';
   data: Uint8Array;
+  /**
+   * Present on SEQUENCED_DATAGRAM (0x48/0x49): a per-sender counter, so the copies of one
+   * datagram sent on two paths reach the application once.
+   */
+  sequence?: number;
 }
 
 export type Frame =

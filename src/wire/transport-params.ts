@@ -25,7 +25,12 @@ export const TransportParameterId = {
   INITIAL_SOURCE_CONNECTION_ID: 0x0f,
   RETRY_SOURCE_CONNECTION_ID: 0x10,
   MAX_DATAGRAM_FRAME_SIZE: 0x20,
+  MULTIPATH_POLICY: 0x48,
+  MULTIPATH_POLICIES: 0x49,
 } as const;
+
+/** multipath_policy values (0x48) and their bits in multipath_policies (0x49): 1 << value. */
+export const MultipathPolicyCode = { failover: 0, aggregate: 1, redundant: 2 } as const;
 
 export interface TransportParameters {
   /** Milliseconds; 0 = this side imposes no idle timeout. */
@@ -47,6 +52,10 @@ export interface TransportParameters {
   /** 0 = DATAGRAM frames not accepted. */
   maxDatagramFrameSize: number;
   disableActiveMigration: boolean;
+  /** Client only: the multipath policy it asks for (MultipathPolicyCode; unknown values mean failover). */
+  multipathPolicy: number;
+  /** Server only: bit 1 << code set for every policy it runs when asked (bit 0, failover, always). */
+  multipathPolicies: number;
   /** Server only: the DCID of the client's first INITIAL. */
   originalDestinationConnectionId?: Uint8Array;
   /** The SCID the sender put in its first long-header packet. */
@@ -79,6 +88,8 @@ export const DEFAULT_TRANSPORT_PARAMETERS: Readonly<TransportParameters> = Objec
   activeConnectionIdLimit: 2,
   maxDatagramFrameSize: 0,
   disableActiveMigration: false,
+  multipathPolicy: 0,
+  multipathPolicies: 1,
 });
 
 interface IntegerParam {
@@ -87,6 +98,8 @@ interface IntegerParam {
   key: IntegerKey;
   min: number;
   max: number;
+  /** Only this side may send it. */
+  onlyFrom?: 'client' | 'server';
 }
 interface BytesParam {
   kind: 'bytes';
@@ -150,6 +163,8 @@ const PARAMS: readonly ParamSpec[] = [
   bytes(ID.INITIAL_SOURCE_CONNECTION_ID, 'initialSourceConnectionId', 0, MAX_CID_LENGTH, false),
   bytes(ID.RETRY_SOURCE_CONNECTION_ID, 'retrySourceConnectionId', 0, MAX_CID_LENGTH, true),
   integer(ID.MAX_DATAGRAM_FRAME_SIZE, 'maxDatagramFrameSize'),
+  { ...integer(ID.MULTIPATH_POLICY, 'multipathPolicy'), onlyFrom: 'client' },
+  { ...integer(ID.MULTIPATH_POLICIES, 'multipathPolicies'), onlyFrom: 'server' },
 ];
 const PARAMS_BY_ID = new Map(PARAMS.map((spec) => [spec.id, spec]));
 
@@ -218,6 +233,8 @@ export function decodeTransportParameters(b: Uint8Array, sender?: 'client' | 'se
       const spec = PARAMS_BY_ID.get(id);
       if (spec === undefined) continue;
       if (spec.kind === 'integer') {
+        if (sender !== undefined && spec.onlyFrom !== undefined && spec.onlyFrom !== sender)
+          throw paramError(`${spec.key} sent by a ${sender}`);
         const vr = new Reader(value);
         const v = vr.varint();
         if (vr.remaining !== 0) throw paramError(`${spec.key}: length does not match its varint`);
