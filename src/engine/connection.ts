@@ -135,6 +135,8 @@ interface PathMeta {
   challengedAt: number | undefined;
   /** Last non-probing packet with a new largest packet number from this pair: the peer sends its data here. */
   peerDataAt: number | undefined;
+  /** Last authenticated packet from this very address pair, whatever its number space. */
+  pairHeardAt: number | undefined;
 }
 
 /** Consecutive PTOs on the active path after which it is declared failed (when a warm standby exists). */
@@ -334,6 +336,11 @@ export class Connection implements EngineConnection {
   private nextDatagramSequence = 0;
   /** PTO probes owed per path id whose data was moved to other paths (policy not 'failover'). */
   private readonly pathProbes = new Map<number, number>();
+  /**
+   * When the last multipath transmit found no path with room: the earliest pacer release among
+   * the paths it asked (a path the scheduler did not ask may hold a stale pacing deadline).
+   */
+  private pacingWakeAt: number | undefined;
   /** While buildPacket writes a packet whose small frames are also to go on another path. */
   private copyContext: { origin: number; expires: number } | undefined;
 
@@ -841,6 +848,7 @@ export class Connection implements EngineConnection {
       warmAt: undefined,
       challengedAt: undefined,
       peerDataAt: undefined,
+      pairHeardAt: undefined,
     });
     if (this.handshakeConfirmed) this.ensurePathIdWindow(id);
     return path;
@@ -1097,7 +1105,10 @@ export class Connection implements EngineConnection {
     this._stats.bytesReceived += datagram.length;
     this.lastPacketReceivedAt = now;
     // Anti-amplification counts what arrived from the address pair, whatever its number space.
-    if (via) via.bytesReceived += datagram.length;
+    if (via) {
+      via.bytesReceived += datagram.length;
+      this.meta(via).pairHeardAt = now;
+    }
     this.meta(path).lastReceivedAt = now;
     // Any authenticated short-header packet proves the peer has our keys: the
     // server's handshake is confirmed and the client's address validated.
@@ -1128,11 +1139,12 @@ export class Connection implements EngineConnection {
       return;
     }
     path.acks.onPacketReceived(pn, ackEliciting, now);
-    // The peer sends its data on a newer validated path: it has moved there, follow it. (Not when
-    // the policy lets the peer send on several paths at once: that is no move.)
+    // The peer sends its data on a newer validated path: it has moved there, follow it. When the
+    // policy lets the peer send on several paths at once that is no move, unless the new path id
+    // has our active path's very addresses (the peer renumbered it, e.g. after a NAT rebinding).
     if (
-      this.policy === 'failover' &&
       via !== undefined &&
+      (this.policy === 'failover' || sameAddresses(via, this.activePath.local, this.activePath.remote)) &&
       via !== this.activePath &&
       via.validated &&
       via.id > this.activePath.id &&
@@ -1322,14 +1334,21 @@ export class Connection implements EngineConnection {
         }
         return;
       }
-      case 'path_challenge':
-        // Answered on the address pair it arrived on (RFC 9000 §8.2.2).
+      case 'path_challenge': {
+        // Answered on the address pair it arrived on (RFC 9000 §8.2.2): on that pair's path id,
+        // or, while we hold no CID for it yet (a path id the peer just opened), on another path
+        // id with the very same addresses.
         if (via) this.meta(via).challengedAt = now;
-        if (via && via.remoteCid.length > 0) {
-          const responses = this.meta(via).responses;
+        const carrier =
+          via && via.remoteCid.length === 0
+            ? this.pathList.find((p) => p.remoteCid.length > 0 && sameAddresses(p, via.local, via.remote))
+            : via;
+        if (carrier) {
+          const responses = this.meta(carrier).responses;
           if (responses.length < 4) responses.push(Uint8Array.prototype.slice.call(frame.data));
         }
         return;
+      }
       case 'path_response':
         this.onPathResponse(frame.data, now);
         return;
@@ -1546,16 +1565,23 @@ export class Connection implements EngineConnection {
       if (t) return t;
     }
     const usable = this.dataPaths(now);
+    this.pacingWakeAt = undefined;
+    const paced = (at: number | undefined) => {
+      if (at !== undefined && (this.pacingWakeAt === undefined || at < this.pacingWakeAt))
+        this.pacingWakeAt = at;
+    };
     if (this.copies.size > 0) {
       const origins = this.copies.origins(now);
       const targets = usable.filter((p) => origins.size > 1 || !origins.has(p.id));
-      const path = pickPath(targets, mtu, now);
+      const { path, wakeAt } = pickPath(targets, mtu, now);
+      paced(wakeAt);
       const t = path && this.buildPacket(path, now, { probe: false, content: 'copies' });
       if (t) return t;
       if (targets.length === 0) this.copies.clear();
     }
     if (this.hasPendingData()) {
-      const path = pickPath(this.policy === 'aggregate' ? usable : [this.activePath], mtu, now);
+      const { path, wakeAt } = pickPath(this.policy === 'aggregate' ? usable : [this.activePath], mtu, now);
+      paced(wakeAt);
       const t = path && this.buildPacket(path, now, { probe: false, content: 'all' });
       if (t) return t;
     }
@@ -1573,7 +1599,10 @@ export class Connection implements EngineConnection {
   /**
    * Paths that may carry data now: the active path, and under 'aggregate' / 'redundant' every
    * validated standby on a local address we still have that is warm (our backup, or one the peer
-   * keeps alive or sends on). Failover: the active path only.
+   * keeps alive or sends on) and answers (fewer than FAILOVER_PTO_COUNT PTOs in a row: a path
+   * that stopped answering carries only its probes until an ACK comes back, and is given up by
+   * the standby rules, not here, since the peer may still be sending on it). Failover: the
+   * active path only.
    */
   private dataPaths(now: number): PathState<SentInfo>[] {
     const active = this.activePath;
@@ -1582,10 +1611,13 @@ export class Connection implements EngineConnection {
     const recent = 2 * Math.max(this.config.keepaliveInterval, 1);
     for (const p of this.pathList) {
       if (p === active || p.state !== 'standby' || !p.validated || p.remoteCid.length === 0) continue;
+      if (p.loss.ptoCount >= FAILOVER_PTO_COUNT) continue;
       if (!this.isLocal(p.local) || sameAddresses(p, active.local, active.remote)) continue;
+      // Heard from this very pair: the path id's number space may be fed from another pair now
+      // (the peer's NAT rebound), and then this pair leads nowhere.
       const m = this.meta(p);
-      if (m.backup || now - Math.max(m.lastReceivedAt, m.challengedAt ?? -Infinity) <= recent + p.pto())
-        out.push(p);
+      const heard = Math.max(m.pairHeardAt ?? -Infinity, m.challengedAt ?? -Infinity);
+      if (m.backup || now - heard <= recent + p.pto()) out.push(p);
     }
     return out;
   }
@@ -2007,9 +2039,9 @@ export class Connection implements EngineConnection {
       // ACKs ride on the active path: with no credit there for even an ACK (buildPacket's
       // 64-byte floor) an ACK deadline would stay in the past (seed 593); arrival wakes us.
       const acksBlocked = this.activePath.amplificationCredit() < 64;
-      // Paths whose pacer matters: those that carry data (only the active one under failover).
-      const sending = this.policy === 'failover' ? undefined : this.dataPaths(this.lastNow);
-      const owed = this.hasPendingData() || this.copies.size > 0;
+      // Several paths: the scheduler's last pacer release (pollTransmitMultipath). Failover: only
+      // the active path sends data, so only its pacer matters.
+      if (this.policy !== 'failover') deadline = Math.min(deadline, this.pacingWakeAt ?? Infinity);
       for (const path of this.pathList) {
         // Probes owed on a path that may not send until more bytes arrive: its PTO (capped
         // backoff, relative to the last send) would stay in the past; arrival wakes us anyway.
@@ -2021,8 +2053,9 @@ export class Connection implements EngineConnection {
         );
         // A pacing deadline left from before the path became amplification-limited is stale.
         if (
-          (sending ? sending.includes(path) : path === this.activePath) &&
-          owed &&
+          this.policy === 'failover' &&
+          path === this.activePath &&
+          this.hasPendingData() &&
           path.amplificationCredit() >= this.config.maxUdpPayloadSize
         )
           deadline = Math.min(deadline, path.pacingDeadline() ?? Infinity);
@@ -2274,7 +2307,6 @@ export class Connection implements EngineConnection {
    * given up and a new standby is sought (possibly the same pair again, on a fresh path id).
    */
   private maybeFailover(now: number): void {
-    if (this.policy !== 'failover') this.dropFailedDataPaths(now);
     if (this.activePath.loss.ptoCount < FAILOVER_PTO_COUNT) return;
     const standby = this.bestStandby(now);
     if (!standby) return;
@@ -2282,22 +2314,6 @@ export class Connection implements EngineConnection {
     this.switchActive(standby, now);
     this.removePath(failed, 'failed');
     this.standbyRetryAt = now + this.retryInterval();
-  }
-
-  /**
-   * Several paths carry data: a non-active one that stopped answering (FAILOVER_PTO_COUNT PTOs)
-   * while another still works is given up like a failed active path; its data in flight is
-   * resent elsewhere (removePath) and, if it was our backup, a replacement is sought.
-   */
-  private dropFailedDataPaths(now: number): void {
-    const paths = this.dataPaths(now);
-    if (!paths.some((p) => p.loss.ptoCount < FAILOVER_PTO_COUNT)) return;
-    for (const p of paths) {
-      if (p === this.activePath || p.loss.ptoCount < FAILOVER_PTO_COUNT) continue;
-      const backup = this.meta(p).backup;
-      this.removePath(p, 'failed');
-      if (backup) this.standbyRetryAt = now + this.retryInterval();
-    }
   }
 
   private retryInterval(): number {

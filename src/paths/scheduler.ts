@@ -19,18 +19,33 @@ export function compareByRtt(a: PathState<unknown>, b: PathState<unknown>): numb
   return a.id - b.id;
 }
 
+export interface Pick<P> {
+  /** The path to send on now, if any has room. */
+  path: P | undefined;
+  /**
+   * When none has room: the earliest time a pacer lets one of them send (paths short of
+   * congestion window wait for ACKs instead). Undefined when a path was picked.
+   */
+  wakeAt: number | undefined;
+}
+
 /**
- * Picks the path for a packet of `bytes` among `paths` (any order), or undefined when none has
- * room now (a paced path's wake-up time is its pacingDeadline()). Paths tried before the chosen
- * one are recorded as limited by their own canSend, so their windows may grow; paths after it
- * are not asked.
+ * Picks the path for a packet of `bytes` among `paths` (any order). Paths tried before the
+ * chosen one are recorded as limited by their own canSend, so their windows may grow; paths
+ * after it are not asked.
  */
 export function pickPath<P extends PathState<unknown>>(
   paths: readonly P[],
   bytes: number,
   now: number,
-): P | undefined {
+): Pick<P> {
   const ordered = paths.length > 1 ? [...paths].sort(compareByRtt) : paths;
-  for (const path of ordered) if (path.canSend(bytes, now).ok) return path;
-  return undefined;
+  let wakeAt: number | undefined;
+  for (const path of ordered) {
+    const verdict = path.canSend(bytes, now);
+    if (verdict.ok) return { path, wakeAt: undefined };
+    if (verdict.until !== undefined && (wakeAt === undefined || verdict.until < wakeAt))
+      wakeAt = verdict.until;
+  }
+  return { path: undefined, wakeAt };
 }

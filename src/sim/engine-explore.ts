@@ -6,6 +6,7 @@
  * (test/sim/engine-explore.test.ts) and the soak (test/sim/explore.soak.ts).
  */
 import type { Connection } from '../engine/connection.js';
+import type { TransportConfig } from '../engine/types.js';
 import type { EngineNode } from './engine-node.js';
 import { runEngineSessions } from './engine-run.js';
 import type { ExploreCase, RandomScenario } from './explore.js';
@@ -110,12 +111,13 @@ export interface EngineCaseSummary {
 }
 
 /**
- * The exploration workload hook: runs one random case, throws (with every violation)
+ * The exploration workload hook: runs one random case (`transport` overrides the config of
+ * both sides, e.g. a multipath policy), throws (with every violation)
  * when a property fails. A client whose handshake never completed may end by handshake
  * or idle timeout; once a handshake completed, every fault drawn is survivable, so the
  * workload must complete.
  */
-export function runEngineCase(c: ExploreCase): EngineCaseSummary {
+export function runEngineCase(c: ExploreCase, transport: Partial<TransportConfig> = {}): EngineCaseSummary {
   const { scenario: drawn, sim, rng } = c;
   const workload = randomWorkload(rng);
   const sessions = rng.chance(0.2) ? rng.intBetween(2, 4) : 1;
@@ -128,7 +130,7 @@ export function runEngineCase(c: ExploreCase): EngineCaseSummary {
     workload,
     sessions,
     sessionInterval: 50,
-    transport: { idleTimeout: 30_000 },
+    transport: { idleTimeout: 30_000, ...transport },
     // Faults heal by 0.8 × duration; then allow for PTO backoff, and for idle timeouts of
     // sessions whose handshake failed.
     timeLimit: drawn.duration + 60_000,
