@@ -633,7 +633,7 @@ export class Connection implements EngineConnection {
 
   private applyPeerParams(payload: Uint8Array): boolean {
     try {
-      this.peerParams = decodeTransportParameters(payload);
+      this.peerParams = decodeTransportParameters(payload, this.role === 'client' ? 'server' : 'client');
     } catch (err) {
       const code = err instanceof WireError ? err.code : TransportError.TRANSPORT_PARAMETER_ERROR;
       this.enterClosed('protocol', code, false, 'malformed transport parameters');

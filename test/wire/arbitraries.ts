@@ -126,6 +126,9 @@ export const frameArb: fc.Arbitrary<Frame> = fc.oneof(
       }),
     ),
   bytesArb(0, 100).map((data): Frame => ({ type: 'datagram', data })),
+  fc
+    .tuple(varintArb, bytesArb(0, 100))
+    .map(([sequence, data]): Frame => ({ type: 'datagram', sequence, data })),
 );
 
 /** Merges adjacent PADDING frames, as the decoder does. */
@@ -193,6 +196,8 @@ export const transportParamsArb: fc.Arbitrary<Partial<TransportParameters>> = fc
     initialSourceConnectionId: cidArb,
     retrySourceConnectionId: cidArb,
     statelessResetToken: bytesArb(16, 16),
+    multipathPolicy: varintArb,
+    multipathPolicies: varintArb,
   },
   { requiredKeys: [] },
 );

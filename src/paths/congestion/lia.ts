@@ -38,27 +38,21 @@ const MIN_RTT = 1e-3;
  */
 export class LiaController extends NewReno {
   private readonly coupled: () => Iterable<CoupledPath>;
-  private lastSrtt = 0;
 
   constructor(coupled: () => Iterable<CoupledPath>, maxDatagramSize: number = DEFAULT_MAX_DATAGRAM_SIZE) {
     super(maxDatagramSize);
     this.coupled = coupled;
   }
 
-  /** RFC 6356 alpha and cwnd_total over this path and the coupled ones (diagnostics and tests). */
-  get linked(): { alpha: number; total: number } {
-    return this.linkedWith(this.lastSrtt);
-  }
-
   /** RFC 6356 §3, in bytes: the smaller of the linked increase and Reno's increase on this path. */
   protected override avoidanceIncrease(bytes: number, rtt: RttEstimator): number {
-    this.lastSrtt = rtt.smoothedRtt;
-    const { alpha, total } = this.linkedWith(rtt.smoothedRtt);
+    const { alpha, total } = this.linked(rtt.smoothedRtt);
     const mds = this.maxDatagramSize;
     return Math.min((alpha * bytes * mds) / total, (bytes * mds) / this.cwnd);
   }
 
-  private linkedWith(srtt: number): { alpha: number; total: number } {
+  /** RFC 6356 alpha and cwnd_total over this path (smoothed RTT `srtt`) and the coupled ones. */
+  linked(srtt: number): { alpha: number; total: number } {
     const ownRtt = Math.max(srtt, MIN_RTT);
     let total = this.cwnd;
     let best = this.cwnd / (ownRtt * ownRtt);
