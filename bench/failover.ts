@@ -8,9 +8,9 @@
  * manager set up per /work/shared/LAB-NOTES.md so the connection has two subflows before the fault.
  * Runs alternate Braid / MPTCP so machine load falls on both alike.
  */
-import { spawnSync } from 'node:child_process';
 import { Lab, type LabLink } from '../test/lab/lab.js';
 import { LabProcess, type Message } from '../test/lab/lab-process.js';
+import { configureMptcp, hasCommand, linkOf, subflowsTo } from './lib/mptcp-lab.js';
 import { result } from './lib/result.js';
 import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
@@ -50,11 +50,6 @@ interface RunRecord {
   [detail: string]: unknown;
 }
 
-interface Subflow {
-  local: string;
-  remote: string;
-}
-
 const wallNow = (): number => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -69,68 +64,6 @@ function parseOptions(args: string[]): Options {
     else throw new Error(`unknown option ${args[i]} (--runs, --bytes, --rate)`);
   }
   return options;
-}
-
-function hasCommand(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
-}
-
-async function mustExec(lab: Lab, ns: 'client' | 'server', command: string[]): Promise<string> {
-  const out = await lab.exec(ns, command);
-  if (out.code !== 0) throw new Error(`${ns}: ${command.join(' ')} failed: ${out.stderr.trim()}`);
-  return out.stdout;
-}
-
-/** The in-kernel path manager set up per LAB-NOTES: server signals s2, client adds b as fullmesh. */
-async function configureMptcp(lab: Lab): Promise<Record<string, string>> {
-  const { clientB, server2 } = lab.addresses;
-  for (const ns of ['client', 'server'] as const) {
-    await mustExec(lab, ns, ['sysctl', '-q', '-w', 'net.mptcp.enabled=1']);
-    await mustExec(lab, ns, ['ip', 'mptcp', 'limits', 'set', 'subflow', '4', 'add_addr_accepted', '4']);
-  }
-  await mustExec(lab, 'server', ['ip', 'mptcp', 'endpoint', 'add', server2.v4, 'dev', 's2', 'signal']);
-  await mustExec(lab, 'client', [
-    'ip',
-    'mptcp',
-    'endpoint',
-    'add',
-    clientB.v4,
-    'dev',
-    'pb',
-    'subflow',
-    'fullmesh',
-  ]);
-  const show = async (ns: 'client' | 'server') =>
-    `${(await mustExec(lab, ns, ['ip', 'mptcp', 'limits', 'show'])).trim()}; ${(
-      await mustExec(lab, ns, ['ip', 'mptcp', 'endpoint', 'show'])
-    ).trim()}`;
-  return { client: await show('client'), server: await show('server') };
-}
-
-/** Established MPTCP subflows (TCP sockets with the mptcp ULP) from the client to the port. */
-async function subflowsTo(lab: Lab, port: number): Promise<Subflow[]> {
-  const out = await lab.exec('client', ['ss', '-tniH', 'state', 'established', `dport = :${port}`]);
-  const subflows: Subflow[] = [];
-  let current: Subflow | undefined;
-  for (const line of out.stdout.split('\n')) {
-    if (line.trim() === '') continue;
-    if (!/^\s/.test(line)) {
-      // Socket line (state column omitted by the filter): Recv-Q Send-Q Local Peer.
-      const fields = line.trim().split(/\s+/);
-      current = { local: fields[2] ?? '?', remote: fields[3] ?? '?' };
-    } else if (current && line.includes('tcp-ulp-mptcp')) {
-      subflows.push(current);
-      current = undefined;
-    }
-  }
-  return subflows;
-}
-
-function linkOf(lab: Lab, local: string | undefined): LabLink | undefined {
-  const address = local?.replace(/^::ffff:/, '');
-  if (address === lab.addresses.clientA.v4 || address === lab.addresses.clientA.v6) return 'a';
-  if (address === lab.addresses.clientB.v4 || address === lab.addresses.clientB.v6) return 'b';
-  return undefined;
 }
 
 /**
