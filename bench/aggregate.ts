@@ -10,8 +10,8 @@
  *   checked with `ss -tin` before the measured transfer starts;
  * - as a sanity baseline, single-path Braid (failover policy) from provider a alone, as a
  *   share of link a's rate.
- * Goodput is stream bytes after a warm-up (slow start, second path coming up) to the last byte,
- * at the receiving application; SHA-256 is compared end to end. Runs alternate the three so
+ * Goodput is stream bytes read by the receiving application after a warm-up (slow start, second
+ * path coming up) until half a second before the sender stops; SHA-256 is compared end to end. Runs alternate the three so
  * machine load falls on all alike; the headline is the median.
  */
 import { Lab } from '../test/lab/lab.js';
@@ -55,6 +55,11 @@ interface RunRecord {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The measured window: from the warm-up to half a second before the sender stops. */
+function measuredSeconds(options: Options): number {
+  return options.seconds - options.warmup - 0.5;
+}
+
 function parseOptions(args: string[]): Options {
   const options: Options = {
     runs: DEFAULT_RUNS,
@@ -77,7 +82,7 @@ function parseOptions(args: string[]): Options {
     if (!Number.isFinite(value) || value <= 0) throw new Error(`bad value for ${args[i]}: ${args[i + 1]}`);
     options[key] = value;
   }
-  if (options.warmup >= options.seconds) throw new Error('--warmup must be shorter than --seconds');
+  if (options.warmup + 1 > options.seconds) throw new Error('--seconds must exceed --warmup by 1 or more');
   return options;
 }
 
@@ -99,6 +104,7 @@ async function braidRun(
     ...NODE,
     BRAID_RECEIVER,
     String(options.warmup),
+    String(measuredSeconds(options)),
     server1.v4,
     server2.v4,
   ]);
@@ -128,7 +134,12 @@ async function braidRun(
 
 async function mptcpRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
   const mptcpize = ['mptcpize', 'run', ...NODE];
-  const receiver = start('mptcp receiver', 'server', [...mptcpize, TCP_RECEIVER, String(options.warmup)]);
+  const receiver = start('mptcp receiver', 'server', [
+    ...mptcpize,
+    TCP_RECEIVER,
+    String(options.warmup),
+    String(measuredSeconds(options)),
+  ]);
   const listening = await receiver.next('listening', START_TIMEOUT_MS);
   const port = Number(listening.port);
   const sender = start('mptcp sender', 'client', [
@@ -293,8 +304,7 @@ export async function run(args: string[]): Promise<object> {
       direction: 'client to server (upload)',
       seconds: options.seconds,
       warmupSeconds: options.warmup,
-      goodput:
-        'stream bytes at the receiving application from warm-up to the last byte, over that time; SHA-256 equal end to end',
+      goodput: `stream bytes the receiving application read from ${options.warmup} s to ${options.warmup + measuredSeconds(options)} s after the first byte, over that time; SHA-256 of the whole transfer equal end to end`,
       ceiling:
         'link rates count IP packets; 1200-byte Braid datagrams carry ~1150 bytes of stream data (~95% at best), TCP segments ~1448 of 1500',
     },

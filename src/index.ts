@@ -36,6 +36,8 @@ export type {
   CloseSource,
   ConnectionState,
   ConnectionStats,
+  MultipathOptions,
+  MultipathPolicy,
   PathInfo,
   PathState,
   SessionRole,

@@ -46,31 +46,33 @@ export async function timedSend(
 
 /**
  * Hashes everything arriving on `stream`; at its end emits {event:'received', bytes, sha256,
- * goodputMbps, windowSeconds, cpu}: goodput from `warmupSeconds` after the first byte to the
- * last byte, so the figure is the steady rate, not the ramp.
+ * goodputMbps, windowSeconds, cpu}: goodput between `warmupSeconds` and `warmupSeconds +
+ * windowSeconds` after the first byte, so the figure is the steady rate, neither the ramp nor
+ * the drain after the sender stopped.
  */
-export function goodputReceiver(stream: Duplex, warmupSeconds: number): void {
+export function goodputReceiver(stream: Duplex, warmupSeconds: number, windowSeconds: number): void {
   const hash = createHash('sha256');
   const cpu = process.cpuUsage();
   let bytes = 0;
   let first: number | undefined;
-  let mark: { at: number; bytes: number } | undefined;
-  let last = 0;
+  let from: { at: number; bytes: number } | undefined;
+  let to: { at: number; bytes: number } | undefined;
   stream.on('data', (chunk: Buffer) => {
     const now = wallNow();
     first ??= now;
-    if (mark === undefined && now - first >= warmupSeconds * 1000) mark = { at: now, bytes };
+    const elapsed = (now - first) / 1000;
+    if (from === undefined && elapsed >= warmupSeconds) from = { at: now, bytes };
+    if (from !== undefined && elapsed <= warmupSeconds + windowSeconds) to = { at: now, bytes };
     hash.update(chunk);
     bytes += chunk.length;
-    last = now;
   });
   stream.on('end', () => {
-    const window = mark ? (last - mark.at) / 1000 : 0;
+    const window = from && to ? (to.at - from.at) / 1000 : 0;
     emit({
       event: 'received',
       bytes,
       sha256: hash.digest('hex'),
-      goodputMbps: mark && window > 0 ? ((bytes - mark.bytes) * 8) / 1e6 / window : undefined,
+      goodputMbps: from && to && window > 0 ? ((to.bytes - from.bytes) * 8) / 1e6 / window : undefined,
       windowSeconds: window,
       cpu: first === undefined ? 0 : cpuShare(cpu, first),
     });
