@@ -15,8 +15,8 @@
  * machine load falls on all alike; the headline is the median.
  */
 import { Lab } from '../test/lab/lab.js';
-import { LabProcess } from '../test/lab/lab-process.js';
-import { configureMptcp, hasCommand, linkOf, subflowsTo } from './lib/mptcp-lab.js';
+import { type LabRunRecord, labRun, type Start } from './lib/lab-run.js';
+import { configureMptcp, labBenchUnavailable, linkOf, subflowsTo, waitForSubflows } from './lib/mptcp-lab.js';
 import { result } from './lib/result.js';
 import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
@@ -30,8 +30,8 @@ const TARGET_SHARE = 0.9;
 
 const BRAID_RECEIVER = 'bench/lab-aggregate/braid-receiver.ts';
 const BRAID_SENDER = 'bench/lab-aggregate/braid-sender.ts';
-const TCP_RECEIVER = 'bench/lab-aggregate/tcp-receiver.ts';
-const TCP_SENDER = 'bench/lab-aggregate/tcp-sender.ts';
+const TCP_RECEIVER = 'bench/lab-mptcp/tcp-receiver.ts';
+const TCP_SENDER = 'bench/lab-mptcp/tcp-sender.ts';
 
 interface Options {
   runs: number;
@@ -41,19 +41,16 @@ interface Options {
   rateB: number;
 }
 
-interface RunRecord {
-  run: number;
+interface RunRecord extends LabRunRecord {
   goodputMbps?: number;
   /** Goodput over the capacity it is measured against (the sum of both links, or link a). */
   share?: number;
   intact?: boolean;
   senderCpu?: number;
   receiverCpu?: number;
-  error?: string;
-  [detail: string]: unknown;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The measured window: from the warm-up to half a second before the sender stops. */
 function measuredSeconds(options: Options): number {
@@ -85,8 +82,6 @@ function parseOptions(args: string[]): Options {
   if (options.warmup + 1 > options.seconds) throw new Error('--seconds must exceed --warmup by 1 or more');
   return options;
 }
-
-type Start = (name: string, ns: 'client' | 'server', command: string[]) => LabProcess;
 
 const NODE = [process.execPath, '--import', 'tsx'];
 
@@ -137,6 +132,7 @@ async function mptcpRun(lab: Lab, options: Options, start: Start, record: RunRec
   const receiver = start('mptcp receiver', 'server', [
     ...mptcpize,
     TCP_RECEIVER,
+    'goodput',
     String(options.warmup),
     String(measuredSeconds(options)),
   ]);
@@ -147,16 +143,12 @@ async function mptcpRun(lab: Lab, options: Options, start: Start, record: RunRec
     TCP_SENDER,
     lab.addresses.server1.v4,
     String(port),
+    'timed',
     String(options.seconds),
   ]);
   const connected = await sender.next('connected', START_TIMEOUT_MS);
   record.firstSubflowLink = linkOf(lab, String(connected.local));
-  let subflows = await subflowsTo(lab, port);
-  const deadline = Date.now() + SUBFLOW_WAIT_MS;
-  while (subflows.length < 2 && Date.now() < deadline) {
-    await sleep(50);
-    subflows = await subflowsTo(lab, port);
-  }
+  const subflows = await waitForSubflows(lab, port, SUBFLOW_WAIT_MS);
   record.subflowsBeforeStart = subflows.map((s) => `${s.local}->${s.remote}`);
   if (subflows.length < 2)
     throw new Error(`MPTCP has ${subflows.length} subflow(s) before the transfer, not 2 or more`);
@@ -185,32 +177,25 @@ function fill(record: RunRecord, sent: Record<string, unknown>, received: Record
   record.receiverCpu = round(Number(received.cpu), 3);
 }
 
-async function measure(
+function measure(
   lab: Lab,
   label: string,
   capacityMbps: number,
   body: (start: Start, record: RunRecord) => Promise<void>,
   run: number,
 ): Promise<RunRecord> {
-  const record: RunRecord = { run };
-  const running: LabProcess[] = [];
-  const start: Start = (name, ns, command) => {
-    const helper = new LabProcess(name, lab.spawnIn(ns, command, { stdio: ['pipe', 'pipe', 'pipe'] }));
-    running.push(helper);
-    return helper;
-  };
-  try {
-    await body(start, record);
-    record.share = round(record.goodputMbps! / capacityMbps);
-    progress(`${label} run ${run}: ${record.goodputMbps} Mbit/s = ${record.share} of ${capacityMbps} Mbit/s`);
-  } catch (error) {
-    record.error = error instanceof Error ? error.message : String(error);
-    progress(`${label} run ${run} failed: ${record.error}`);
-  } finally {
-    for (const helper of running) helper.stop();
-    await sleep(300);
-  }
-  return record;
+  return labRun<RunRecord>({
+    lab,
+    label,
+    run,
+    body: async (start, record) => {
+      await body(start, record);
+      record.share = round(record.goodputMbps! / capacityMbps);
+    },
+    describe: (record) => `${record.goodputMbps} Mbit/s = ${record.share} of ${capacityMbps} Mbit/s`,
+    // Let the sockets of this run go before the next one starts.
+    cleanup: () => sleep(300),
+  });
 }
 
 function summary(records: RunRecord[]) {
@@ -229,10 +214,10 @@ function summary(records: RunRecord[]) {
 
 export async function run(args: string[]): Promise<object> {
   const options = parseOptions(args);
-  const availability = Lab.available();
-  if (!availability.ok) throw new Error(`aggregate bench needs the lab: ${availability.reason}`);
-  if (!hasCommand('mptcpize')) {
-    throw new Error('mptcpize not found (Debian package mptcpize): run scripts/setup-system.sh as root');
+  const unavailable = labBenchUnavailable();
+  if (unavailable !== undefined) {
+    progress(`skipped: the aggregate bench ${unavailable}`);
+    return { name: 'aggregate', skipped: true, reason: unavailable };
   }
   const sum = options.rateA + options.rateB;
   progress(

@@ -9,8 +9,9 @@
  * Runs alternate Braid / MPTCP so machine load falls on both alike.
  */
 import { Lab, type LabLink } from '../test/lab/lab.js';
-import { LabProcess, type Message } from '../test/lab/lab-process.js';
-import { configureMptcp, hasCommand, linkOf, subflowsTo } from './lib/mptcp-lab.js';
+import type { LabProcess, Message } from '../test/lab/lab-process.js';
+import { type LabRunRecord, labRun, type Start } from './lib/lab-run.js';
+import { configureMptcp, labBenchUnavailable, linkOf, subflowsTo, waitForSubflows } from './lib/mptcp-lab.js';
 import { result } from './lib/result.js';
 import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
@@ -27,8 +28,8 @@ const TARGET_BRAID_MEDIAN_MS = 300;
 
 const BRAID_SERVER = 'test/lab/failover-server.ts';
 const BRAID_CLIENT = 'test/lab/failover-client.ts';
-const TCP_RECEIVER = 'bench/lab-failover/tcp-receiver.ts';
-const TCP_SENDER = 'bench/lab-failover/tcp-sender.ts';
+const TCP_RECEIVER = 'bench/lab-mptcp/tcp-receiver.ts';
+const TCP_SENDER = 'bench/lab-mptcp/tcp-sender.ts';
 
 interface Options {
   runs: number;
@@ -36,8 +37,7 @@ interface Options {
   rate: number;
 }
 
-interface RunRecord {
-  run: number;
+interface RunRecord extends LabRunRecord {
   /** The provider link blackholed: the one the active path (Braid) / first subflow (MPTCP) used. */
   link?: LabLink;
   gapMs?: number;
@@ -46,13 +46,9 @@ interface RunRecord {
   faultCommandMs?: number;
   transferSeconds?: number;
   intact?: boolean;
-  error?: string;
-  [detail: string]: unknown;
 }
 
 const wallNow = (): number => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function parseOptions(args: string[]): Options {
   const options: Options = { runs: DEFAULT_RUNS, bytes: DEFAULT_BYTES, rate: DEFAULT_RATE };
   for (let i = 0; i < args.length; i += 2) {
@@ -95,8 +91,6 @@ async function faultAndMeasure(
   if (!record.intact) throw new Error(`data mismatch: sent ${sent.bytes} B, received ${received.bytes} B`);
 }
 
-type Start = (name: string, ns: 'client' | 'server', command: string[]) => LabProcess;
-
 async function braidRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
   const { clientA, clientB, server1, server2 } = lab.addresses;
   const node = [process.execPath, '--import', 'tsx'];
@@ -129,7 +123,7 @@ async function braidRun(lab: Lab, options: Options, start: Start, record: RunRec
 
 async function mptcpRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
   const node = ['mptcpize', 'run', process.execPath, '--import', 'tsx'];
-  const receiver = start('mptcp receiver', 'server', [...node, TCP_RECEIVER]);
+  const receiver = start('mptcp receiver', 'server', [...node, TCP_RECEIVER, 'gap']);
   const listening = await receiver.next('listening', START_TIMEOUT_MS);
   const port = Number(listening.port);
   const sender = start('mptcp sender', 'client', [
@@ -137,16 +131,12 @@ async function mptcpRun(lab: Lab, options: Options, start: Start, record: RunRec
     TCP_SENDER,
     lab.addresses.server1.v4,
     String(port),
+    'paced',
     String(options.bytes),
     String(options.rate),
   ]);
   const connected = await sender.next('connected', START_TIMEOUT_MS);
-  let subflows = await subflowsTo(lab, port);
-  const deadline = Date.now() + SUBFLOW_WAIT_MS;
-  while (subflows.length < 2 && Date.now() < deadline) {
-    await sleep(50);
-    subflows = await subflowsTo(lab, port);
-  }
+  await waitForSubflows(lab, port, SUBFLOW_WAIT_MS);
   sender.send({ event: 'go' });
   // Checked again at the cue, just before the fault: these are the subflows the fault meets.
   await sender.next('midway', TRANSFER_TIMEOUT_MS);
@@ -160,31 +150,21 @@ async function mptcpRun(lab: Lab, options: Options, start: Start, record: RunRec
   await faultAndMeasure(lab, link, sender, receiver, record);
 }
 
-async function measure(
+function measure(
   lab: Lab,
   label: string,
   body: (start: Start, record: RunRecord) => Promise<void>,
   run: number,
 ): Promise<RunRecord> {
-  const record: RunRecord = { run };
-  const running: LabProcess[] = [];
-  const start: Start = (name, ns, command) => {
-    const helper = new LabProcess(name, lab.spawnIn(ns, command, { stdio: ['pipe', 'pipe', 'pipe'] }));
-    running.push(helper);
-    return helper;
-  };
-  try {
-    await body(start, record);
-    progress(`${label} run ${run}: gap ${record.gapMs} ms (provider ${record.link})`);
-  } catch (error) {
-    record.error = error instanceof Error ? error.message : String(error);
-    progress(`${label} run ${run} failed: ${record.error}`);
-  } finally {
-    for (const helper of running) helper.stop();
+  return labRun<RunRecord>({
+    lab,
+    label,
+    run,
+    body,
+    describe: (record) => `gap ${record.gapMs} ms (provider ${record.link})`,
     // Every run starts from a whole lab.
-    await lab.heal();
-  }
-  return record;
+    cleanup: () => lab.heal(),
+  });
 }
 
 function gaps(records: RunRecord[]): number[] {
@@ -193,10 +173,10 @@ function gaps(records: RunRecord[]): number[] {
 
 export async function run(args: string[]): Promise<object> {
   const options = parseOptions(args);
-  const availability = Lab.available();
-  if (!availability.ok) throw new Error(`failover bench needs the lab: ${availability.reason}`);
-  if (!hasCommand('mptcpize')) {
-    throw new Error('mptcpize not found (Debian package mptcpize): run scripts/setup-system.sh as root');
+  const unavailable = labBenchUnavailable();
+  if (unavailable !== undefined) {
+    progress(`skipped: the failover bench ${unavailable}`);
+    return { name: 'failover', skipped: true, reason: unavailable };
   }
 
   progress(`lab up; ${options.runs} runs each of Braid and MPTCP, ${options.bytes} B at ${options.rate} B/s`);

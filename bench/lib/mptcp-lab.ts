@@ -6,7 +6,7 @@
  * by the benches that compare Braid with MPTCP (failover, aggregate).
  */
 import { spawnSync } from 'node:child_process';
-import type { Lab, LabLink } from '../../test/lab/lab.js';
+import { Lab, type LabLink } from '../../test/lab/lab.js';
 
 export interface Subflow {
   local: string;
@@ -68,6 +68,29 @@ export async function subflowsTo(lab: Lab, port: number): Promise<Subflow[]> {
       subflows.push(current);
       current = undefined;
     }
+  }
+  return subflows;
+}
+
+/**
+ * Why a lab bench against MPTCP cannot run here (not root, lab tools or mptcpize missing), or
+ * undefined when it can. The bench then prints a skip record instead of failing.
+ */
+export function labBenchUnavailable(): string | undefined {
+  const availability = Lab.available();
+  if (!availability.ok) return `needs the lab: ${availability.reason}`;
+  if (!hasCommand('mptcpize'))
+    return 'mptcpize not found (Debian package mptcpize): run scripts/setup-system.sh as root';
+  return undefined;
+}
+
+/** Polls `ss -tin` until the connection to `port` has two or more subflows, or `timeoutMs` passed. */
+export async function waitForSubflows(lab: Lab, port: number, timeoutMs: number): Promise<Subflow[]> {
+  let subflows = await subflowsTo(lab, port);
+  const deadline = Date.now() + timeoutMs;
+  while (subflows.length < 2 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    subflows = await subflowsTo(lab, port);
   }
   return subflows;
 }
