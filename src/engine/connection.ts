@@ -13,12 +13,8 @@ import type { HandshakeState, KeyPair } from '../crypto/noise/index.js';
 import { HeaderProtection, protectHeader, unprotectHeader } from '../crypto/packet-protection.js';
 import { ReplayWindow } from '../crypto/replay-window.js';
 import { addressKey, type SocketAddress, type Transmit } from '../net/address.js';
-import { LiaController } from '../paths/congestion/lia.js';
-import { LazyPaths } from '../paths/lazy-paths.js';
 import type { SentPacket } from '../paths/loss-detection.js';
 import { PathState } from '../paths/path.js';
-import { DatagramDeduplicator, RedundantCopies } from '../paths/redundancy.js';
-import { pickPath } from '../paths/scheduler.js';
 import { TransportError, transportErrorName, WireError } from '../wire/errors.js';
 import { decodeFrames, encodeFrame, frameSize } from '../wire/frame-codec.js';
 import {
@@ -41,17 +37,16 @@ import {
 import {
   decodeTransportParameters,
   encodeTransportParameters,
-  MultipathPolicyCode,
   type TransportParameters,
 } from '../wire/transport-params.js';
 import { Writer } from '../wire/varint.js';
-import { type ResolvedMultipath, resolveMultipath } from './config.js';
 import {
   createHandshake,
   HandshakePattern,
   type HandshakePatternId,
   handshakePrologue,
 } from './handshake.js';
+import { MultipathSession, type PacketPlan } from './multipath.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from './secrets.js';
 import { StreamError, StreamUsageError } from './streams/errors.js';
 import { StreamMap } from './streams/stream-map.js';
@@ -144,30 +139,8 @@ const FAILOVER_PTO_COUNT = 2;
 /** Peer addresses remembered at most (memory bound against a chatty peer). */
 const MAX_PEER_ADDRESSES = 16;
 
-/** Policies a server runs when its client asks (multipath_policies, 0x49): all three. */
-const SERVER_POLICIES =
-  (1 << MultipathPolicyCode.failover) |
-  (1 << MultipathPolicyCode.aggregate) |
-  (1 << MultipathPolicyCode.redundant);
-const POLICY_BY_CODE: readonly MultipathPolicy[] = ['failover', 'aggregate', 'redundant'];
-/** Most bytes a sequence number adds to a DATAGRAM frame: 8-byte varint, 2-byte frame type. */
-const MAX_SEQUENCE_OVERHEAD = 9;
 /** Paths a client keeps open at most under 'aggregate' (the active one included). */
 const MAX_AGGREGATE_PATHS = 8;
-
-/**
- * How buildPacket fills a packet when packets may go on several paths (policy not 'failover');
- * failover passes none and keeps its single-path behaviour.
- */
-interface PacketPlan {
-  /** A PTO probe: not held back by the congestion window or pacer (the amplification limit still applies). */
-  probe: boolean;
-  /**
-   * 'all': whatever is queued; 'acks': ACKs only; 'ping': ACKs and a PING (the data of a path
-   * that timed out goes elsewhere); 'copies': ACKs and redundant copies only.
-   */
-  content: 'all' | 'acks' | 'ping' | 'copies';
-}
 
 interface AdvertisedAddress {
   address: SocketAddress;
@@ -326,23 +299,8 @@ export class Connection implements EngineConnection {
   private nextOwnPathId: number;
   private readonly validationLifetime: number;
 
-  // --- multipath policy (src/paths: scheduler.ts, redundancy.ts, lazy-paths.ts, congestion/lia.ts) ---
-  private readonly multipath: ResolvedMultipath;
-  /** The policy both sides run, once the transport parameters agreed on it (failover until then). */
-  private policy: MultipathPolicy = 'failover';
-  private readonly lazyPaths: LazyPaths;
-  private readonly copies = new RedundantCopies<SentRecord>();
-  private readonly datagramDedup = new DatagramDeduplicator();
-  private nextDatagramSequence = 0;
-  /** PTO probes owed per path id whose data was moved to other paths (policy not 'failover'). */
-  private readonly pathProbes = new Map<number, number>();
-  /**
-   * When the last multipath transmit found no path with room: the earliest pacer release among
-   * the paths it asked (a path the scheduler did not ask may hold a stale pacing deadline).
-   */
-  private pacingWakeAt: number | undefined;
-  /** While buildPacket writes a packet whose small frames are also to go on another path. */
-  private copyContext: { origin: number; expires: number } | undefined;
+  /** The multipath policy at work (src/engine/multipath.ts). */
+  private readonly multipath: MultipathSession<PathState<SentInfo>, SentRecord>;
 
   // --- addresses (multihoming) ---
   /** Our usable local addresses; empty means "only the one we started on". */
@@ -407,8 +365,23 @@ export class Connection implements EngineConnection {
     this.streams = StreamMap.fromConfig(options.role, options.config);
     this.nextOwnPathId = options.role === 'client' ? 1 : 2;
     this.validationLifetime = options.config.pathValidationLifetime;
-    this.multipath = resolveMultipath(options.config.multipath);
-    this.lazyPaths = new LazyPaths(this.multipath.lazy);
+    const connection = this;
+    this.multipath = new MultipathSession(
+      options.config.multipath,
+      {
+        get now() {
+          return connection.lastNow;
+        },
+        get activePath() {
+          return connection.activePath;
+        },
+        paths: this.pathList,
+        dataPaths: (now) => this.dataPaths(now),
+        hasPendingData: () => this.hasPendingData(),
+        buildPacket: (path, now, plan) => this.buildPacket(path, now, plan),
+      },
+      options.config.maxUdpPayloadSize,
+    );
     this.issueLocalCid(0);
     this.activePath = this.addPath(0, options.local, options.remote, options.now);
     this.activePath.state = 'active';
@@ -621,9 +594,8 @@ export class Connection implements EngineConnection {
       maxDatagramFrameSize: c.maxDatagramFrameSize,
       initialSourceConnectionId: this.localCids[0].cid,
     };
-    if (this.role === 'client') params.multipathPolicy = MultipathPolicyCode[this.multipath.policy];
+    Object.assign(params, this.multipath.ownParameters(this.role));
     if (this.role === 'server') {
-      params.multipathPolicies = SERVER_POLICIES;
       params.originalDestinationConnectionId = this.originalDcid;
       if (this.retryScid) params.retrySourceConnectionId = this.retryScid;
       params.statelessResetToken = this.localCids[0].resetToken;
@@ -669,26 +641,13 @@ export class Connection implements EngineConnection {
       resetToken: p.statelessResetToken,
     });
     for (const path of this.pathList) path.setMaxAckDelay(p.maxAckDelay);
-    this.adoptPolicy(p);
+    this.multipath.adopt(this.role, p);
     return true;
-  }
-
-  /**
-   * The session's multipath policy: what the client asked for (multipath_policy), if the server
-   * runs it (multipath_policies); failover otherwise. Both ends compute the same answer.
-   */
-  private adoptPolicy(p: TransportParameters): void {
-    const requested = this.role === 'client' ? MultipathPolicyCode[this.multipath.policy] : p.multipathPolicy;
-    const accepted = this.role === 'client' ? p.multipathPolicies : SERVER_POLICIES;
-    const policy = POLICY_BY_CODE[requested];
-    this.policy = policy !== undefined && (accepted & (1 << requested)) !== 0 ? policy : 'failover';
-    if (this.policy === 'aggregate')
-      for (const path of this.pathList) path.useCongestionController(this.coupledController());
   }
 
   /** The session's policy, agreed in the handshake ('failover' before and when the peer declines). */
   get multipathPolicy(): MultipathPolicy {
-    return this.policy;
+    return this.multipath.policy;
   }
 
   /** Client: the server must echo the CIDs we used, which defeats forged Retry packets. */
@@ -761,7 +720,7 @@ export class Connection implements EngineConnection {
       this.initialDcidAlias = undefined;
     }
     this.onHandshakeConfirmed?.(this);
-    this.lazyPaths.start(this.lastNow);
+    this.multipath.lazy.start(this.lastNow);
     this.onLocalAddressesChanged(this.lastNow);
   }
 
@@ -825,7 +784,7 @@ export class Connection implements EngineConnection {
       validated,
       maxDatagramSize: this.config.maxUdpPayloadSize,
       congestionControl: this.config.congestionControl,
-      congestion: this.policy === 'aggregate' ? this.coupledController() : undefined,
+      congestion: this.multipath.controllerForNewPath(),
       maxAckDelay: this.config.maxAckDelay,
       peerMaxAckDelay: this.peerParams?.maxAckDelay,
       ackElicitingThreshold: this.config.ackFrequency,
@@ -1144,7 +1103,7 @@ export class Connection implements EngineConnection {
     // has our active path's very addresses (the peer renumbered it, e.g. after a NAT rebinding).
     if (
       via !== undefined &&
-      (this.policy === 'failover' || sameAddresses(via, this.activePath.local, this.activePath.remote)) &&
+      (!this.multipath.spreads || sameAddresses(via, this.activePath.local, this.activePath.remote)) &&
       via !== this.activePath &&
       via.validated &&
       via.id > this.activePath.id &&
@@ -1157,7 +1116,7 @@ export class Connection implements EngineConnection {
     this.touchIdle(now);
     this.sentSinceReceive = false;
     this.updateStall(now);
-    if (this.lazyPaths.waiting) this.releaseLazyPaths(now);
+    if (this.multipath.lazy.waiting) this.releaseLazyPaths(now);
     this.wake();
   }
 
@@ -1376,16 +1335,9 @@ export class Connection implements EngineConnection {
         if (this.config.maxDatagramFrameSize === 0 || frame.data.length > this.config.maxDatagramFrameSize) {
           throw new WireError('unexpected DATAGRAM frame', TransportError.PROTOCOL_VIOLATION);
         }
-        if (frame.sequence !== undefined) {
-          if (this.policy !== 'redundant')
-            throw new WireError(
-              'SEQUENCED_DATAGRAM outside the redundant policy',
-              TransportError.PROTOCOL_VIOLATION,
-            );
-          if (!this.datagramDedup.accept(frame.sequence)) {
-            this.drop('duplicate-datagram');
-            return;
-          }
+        if (!this.multipath.acceptDatagram(frame.sequence)) {
+          this.drop('duplicate-datagram');
+          return;
         }
         this.events.push({ type: 'datagram', data: Uint8Array.prototype.slice.call(frame.data) });
         return;
@@ -1542,58 +1494,8 @@ export class Connection implements EngineConnection {
       const probe = this.buildPathProbe(candidate, now);
       if (probe) return probe;
     }
-    if (this.policy !== 'failover') return this.pollTransmitMultipath(now);
+    if (this.multipath.spreads) return this.multipath.poll(now);
     return this.buildPacket(path, now);
-  }
-
-  /**
-   * Transmit when packets may go on several paths (aggregate, redundant), in order: PTO probes
-   * on the path that timed out, redundant copies on another path, data on the path the
-   * scheduler picks (src/paths/scheduler.ts; under 'redundant' bulk stays on the active path),
-   * then ACKs on the path whose packets they acknowledge.
-   */
-  private pollTransmitMultipath(now: number): Transmit | undefined {
-    const mtu = this.config.maxUdpPayloadSize;
-    for (const [id, owed] of this.pathProbes) {
-      const path = this.pathById(id);
-      if (!path || owed <= 0) {
-        this.pathProbes.delete(id);
-        continue;
-      }
-      const content = this.hasHealthyAlternative(path, now) ? 'ping' : 'all';
-      const t = this.buildPacket(path, now, { probe: true, content });
-      if (t) return t;
-    }
-    const usable = this.dataPaths(now);
-    this.pacingWakeAt = undefined;
-    const paced = (at: number | undefined) => {
-      if (at !== undefined && (this.pacingWakeAt === undefined || at < this.pacingWakeAt))
-        this.pacingWakeAt = at;
-    };
-    if (this.copies.size > 0) {
-      const origins = this.copies.origins(now);
-      const targets = usable.filter((p) => origins.size > 1 || !origins.has(p.id));
-      const { path, wakeAt } = pickPath(targets, mtu, now);
-      paced(wakeAt);
-      const t = path && this.buildPacket(path, now, { probe: false, content: 'copies' });
-      if (t) return t;
-      if (targets.length === 0) this.copies.clear();
-    }
-    if (this.hasPendingData()) {
-      const { path, wakeAt } = pickPath(this.policy === 'aggregate' ? usable : [this.activePath], mtu, now);
-      paced(wakeAt);
-      const t = path && this.buildPacket(path, now, { probe: false, content: 'all' });
-      if (t) return t;
-    }
-    for (const space of this.pathList) {
-      if (!space.acks.ackNow && (space.acks.ackDeadline() ?? Infinity) > now) continue;
-      const t = this.buildPacket(usable.includes(space) ? space : this.activePath, now, {
-        probe: false,
-        content: 'acks',
-      });
-      if (t) return t;
-    }
-    return undefined;
   }
 
   /**
@@ -1606,7 +1508,7 @@ export class Connection implements EngineConnection {
    */
   private dataPaths(now: number): PathState<SentInfo>[] {
     const active = this.activePath;
-    if (this.policy === 'failover') return [active];
+    if (!this.multipath.spreads) return [active];
     const out = [active];
     const recent = 2 * Math.max(this.config.keepaliveInterval, 1);
     for (const p of this.pathList) {
@@ -1620,33 +1522,6 @@ export class Connection implements EngineConnection {
       if (m.backup || now - heard <= recent + p.pto()) out.push(p);
     }
     return out;
-  }
-
-  /** Another path could take `path`'s data now: it carries data and has not timed out. */
-  private hasHealthyAlternative(path: PathState<SentInfo>, now: number): boolean {
-    const candidates = this.policy === 'aggregate' ? this.dataPaths(now) : [this.activePath];
-    return candidates.some((p) => p !== path && p.loss.ptoCount === 0);
-  }
-
-  /** Spaces whose ACKs a multipath packet on `path` carries: its own, and those of paths not carrying data. */
-  private ackSpacesOn(path: PathState<SentInfo>, now: number): PathState<SentInfo>[] {
-    const usable = this.dataPaths(now);
-    return this.pathList.filter((space) => space === path || !usable.includes(space));
-  }
-
-  /** Under 'redundant', where the small frames of a packet on `path` are copied (and until when). */
-  private copyContextFor(path: PathState<SentInfo>, now: number): Connection['copyContext'] {
-    if (this.policy !== 'redundant' || this.dataPaths(now).length < 2) return undefined;
-    // Not sent within about one RTT of the original, a copy no longer wins anything.
-    return { origin: path.id, expires: now + Math.max(path.rtt.smoothedRtt, 1) };
-  }
-
-  /** A LIA controller (RFC 6356) coupled with the session's other data-carrying paths. */
-  private coupledController(): LiaController {
-    return new LiaController(
-      () => this.dataPaths(this.lastNow).map((p) => ({ cc: p.cc, srtt: p.rtt.smoothedRtt })),
-      this.config.maxUdpPayloadSize,
-    );
   }
 
   /**
@@ -1732,7 +1607,7 @@ export class Connection implements EngineConnection {
   private buildPacket(path: PathState<SentInfo>, now: number, plan?: PacketPlan): Transmit | undefined {
     // Under a multipath plan a packet carries the ACKs of its own path's space (so one dead path
     // loses only its own ACKs) and of spaces whose path does not carry data; failover: all.
-    const ackSpaces = plan ? this.ackSpacesOn(path, now) : this.pathList;
+    const ackSpaces = plan ? this.multipath.ackSpaces(path, now) : this.pathList;
     let ackDue = false;
     for (const p of ackSpaces) if (p.acks.ackNow || (p.acks.ackDeadline() ?? Infinity) <= now) ackDue = true;
     const mtu = this.config.maxUdpPayloadSize;
@@ -1783,18 +1658,14 @@ export class Connection implements EngineConnection {
       }
     }
     if (!ackOnly && content === 'all') {
-      this.copyContext = this.copyContextFor(path, now);
+      if (plan) this.multipath.beginPacket(path, now);
       ackEliciting = this.writeControlFrames(w, limit, records);
       ackEliciting = this.writeDataBlocked(w, limit, records) || ackEliciting;
       ackEliciting = this.writeDatagrams(w, limit, records) || ackEliciting;
       ackEliciting = this.writeStreamFrames(w, limit, records) || ackEliciting;
-      this.copyContext = undefined;
+      if (plan) this.multipath.endPacket();
     } else if (!ackOnly && content === 'copies') {
-      for (const copy of this.copies.take(path.id, limit - w.offset, now)) {
-        w.bytes(copy.bytes);
-        records.push(copy.record);
-        ackEliciting = true;
-      }
+      ackEliciting = this.multipath.writeCopies(path, w, limit, records, now);
     }
     if (!ackOnly) {
       if (!ackEliciting && (this.pingPending || probe) && limit - w.offset >= 1) {
@@ -1825,7 +1696,7 @@ export class Connection implements EngineConnection {
       now,
     );
     if (probe && ackEliciting) {
-      if (plan) this.pathProbes.set(path.id, (this.pathProbes.get(path.id) ?? 1) - 1);
+      if (plan) this.multipath.onProbeSent(path);
       else this.probesPending--;
     }
     for (const record of records) if (record.kind === 'stream') this.streamRecordsInFlight++;
@@ -1855,36 +1726,19 @@ export class Connection implements EngineConnection {
     while (this.datagramQueue.length > 0) {
       const data = this.datagramQueue[0];
       // Under 'redundant' a small datagram is sequenced (the receiver drops the second copy).
-      const copied =
-        this.copyContext !== undefined &&
-        data.length <= this.multipath.redundantMaxBytes &&
-        data.length + MAX_SEQUENCE_OVERHEAD <= this.maxDatagramSize;
-      const frame: Frame = copied
-        ? { type: 'datagram', data, sequence: this.nextDatagramSequence }
-        : { type: 'datagram', data };
+      const sequence = this.multipath.datagramSequence(data.length, this.maxDatagramSize);
+      const frame: Frame =
+        sequence === undefined ? { type: 'datagram', data } : { type: 'datagram', data, sequence };
       if (frameSize(frame) > limit - w.offset) break;
       this.datagramQueue.shift();
       const start = w.offset;
       encodeFrame(w, frame);
       records.push({ kind: 'datagram' });
-      if (copied) {
-        this.nextDatagramSequence++;
-        this.addCopy(w.buf.subarray(start, w.offset), { kind: 'datagram' });
-      }
+      if (sequence !== undefined)
+        this.multipath.copyDatagram(w.buf.subarray(start, w.offset), { kind: 'datagram' });
       wrote = true;
     }
     return wrote;
-  }
-
-  /** Queues a copy of a frame just written (copied out: the packet buffer is encrypted in place). */
-  private addCopy(frame: Uint8Array, record: SentRecord): void {
-    const context = this.copyContext!;
-    this.copies.add({
-      bytes: Uint8Array.prototype.slice.call(frame),
-      record,
-      origin: context.origin,
-      expires: context.expires,
-    });
   }
 
   /** DATA_BLOCKED is advisory: it rides along when a packet goes out anyway. */
@@ -1970,11 +1824,12 @@ export class Connection implements EngineConnection {
       records.push({ kind: 'stream', id, offset: plan.offset, length: plan.length, fin: plan.fin });
       // Under 'redundant' a small message (a frame that reaches the end of what was written) goes twice.
       if (
-        this.copyContext !== undefined &&
-        plan.length <= this.multipath.redundantMaxBytes &&
-        plan.offset + plan.length >= (stream.send?.buffer.writtenOffset ?? 0)
+        this.multipath.copiesStreamFrame(
+          plan.length,
+          plan.offset + plan.length >= (stream.send?.buffer.writtenOffset ?? 0),
+        )
       ) {
-        this.addCopy(buf.subarray(start, w.offset), {
+        this.multipath.copyFrame(buf.subarray(start, w.offset), {
           kind: 'stream',
           id,
           offset: plan.offset,
@@ -2041,7 +1896,7 @@ export class Connection implements EngineConnection {
       const acksBlocked = this.activePath.amplificationCredit() < 64;
       // Several paths: the scheduler's last pacer release (pollTransmitMultipath). Failover: only
       // the active path sends data, so only its pacer matters.
-      if (this.policy !== 'failover') deadline = Math.min(deadline, this.pacingWakeAt ?? Infinity);
+      if (this.multipath.spreads) deadline = Math.min(deadline, this.multipath.pacingDeadline ?? Infinity);
       for (const path of this.pathList) {
         // Probes owed on a path that may not send until more bytes arrive: its PTO (capped
         // backoff, relative to the last send) would stay in the past; arrival wakes us anyway.
@@ -2053,7 +1908,7 @@ export class Connection implements EngineConnection {
         );
         // A pacing deadline left from before the path became amplification-limited is stale.
         if (
-          this.policy === 'failover' &&
+          !this.multipath.spreads &&
           path === this.activePath &&
           this.hasPendingData() &&
           path.amplificationCredit() >= this.config.maxUdpPayloadSize
@@ -2064,7 +1919,7 @@ export class Connection implements EngineConnection {
       deadline = Math.min(deadline, this.keepaliveDeadline() ?? Infinity);
       deadline = Math.min(deadline, this.stallDeadline() ?? Infinity);
       if (this.role === 'client' && this.handshakeConfirmed)
-        deadline = Math.min(deadline, this.lazyPaths.deadline ?? Infinity);
+        deadline = Math.min(deadline, this.multipath.lazy.deadline ?? Infinity);
     }
     return deadline === Infinity ? undefined : deadline;
   }
@@ -2224,14 +2079,14 @@ export class Connection implements EngineConnection {
     }
     if (this.standbyRetryAt !== undefined && now < this.standbyRetryAt) return;
     this.standbyRetryAt = undefined;
-    if (!this.lazyPaths.open(now, this.bytesMoved(), this.activeInTrouble())) return;
+    if (!this.multipath.lazy.open(now, this.bytesMoved(), this.activeInTrouble())) return;
     const active = this.activePath;
     let backups = 0;
     for (const p of this.pathList)
       if (p !== active && this.meta(p).backup && (p.state === 'standby' || p.state === 'validating'))
         backups++;
     // Failover and redundant keep one backup; aggregate also opens paths over addresses no path uses yet.
-    const spread = this.policy === 'aggregate' && this.pathList.length < MAX_AGGREGATE_PATHS;
+    const spread = this.multipath.policy === 'aggregate' && this.pathList.length < MAX_AGGREGATE_PATHS;
     if (backups > 0 && !spread) return;
     const locals = this.localAddresses.length > 0 ? this.localAddresses : [active.local];
     const remotes = new Map<string, SocketAddress>([[addressKey(active.remote), active.remote]]);
@@ -2298,7 +2153,7 @@ export class Connection implements EngineConnection {
   /** Opens backup paths once the lazy threshold is reached (bytes: checked per packet; time: by timer). */
   private releaseLazyPaths(now: number): void {
     if (this.role !== 'client' || !this.handshakeConfirmed || this._state !== 'established') return;
-    if (this.lazyPaths.open(now, this.bytesMoved(), this.activeInTrouble())) this.ensureStandby(now);
+    if (this.multipath.lazy.open(now, this.bytesMoved(), this.activeInTrouble())) this.ensureStandby(now);
   }
 
   /**
@@ -2408,9 +2263,8 @@ export class Connection implements EngineConnection {
           if (probes > 0) {
             // Several paths: the probe goes on this path, and when another one can take the data,
             // all of this path's unacknowledged data is resent there (MPTCP's reinjection on RTO).
-            const moveAll = this.policy !== 'failover' && this.hasHealthyAlternative(path, now);
-            if (this.policy !== 'failover')
-              this.pathProbes.set(path.id, Math.max(this.pathProbes.get(path.id) ?? 0, probes));
+            let moveAll = false;
+            if (this.multipath.spreads) moveAll = this.multipath.onProbeTimeout(path, probes, now);
             else this.probesPending = Math.max(this.probesPending, probes);
             // RFC 9002 §6.2.4: probes carry the oldest unacknowledged data, not a bare PING,
             // so the one probe that gets through a lossy path also makes progress.
@@ -2424,7 +2278,7 @@ export class Connection implements EngineConnection {
           }
         }
       }
-      if (this.lazyPaths.waiting) this.releaseLazyPaths(now);
+      if (this.multipath.lazy.waiting) this.releaseLazyPaths(now);
       this.maybeFailover(now);
       this.updateStall(now);
       const stall = this.stallDeadline();
@@ -2657,11 +2511,8 @@ export class Connection implements EngineConnection {
    */
   private windowRtt(): number | undefined {
     const active = this.activePath.rtt;
-    if (this.policy === 'failover') return active.hasSample ? active.smoothedRtt : undefined;
-    let srtt: number | undefined;
-    for (const p of this.dataPaths(this.lastNow))
-      if (p.rtt.hasSample) srtt = Math.max(srtt ?? 0, p.rtt.smoothedRtt);
-    return srtt;
+    if (this.multipath.spreads) return this.multipath.windowRtt(this.lastNow);
+    return active.hasSample ? active.smoothedRtt : undefined;
   }
 
   resetStream(id: StreamId, errorCode: number): void {
