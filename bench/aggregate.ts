@@ -291,7 +291,7 @@ export async function run(args: string[]): Promise<object> {
       warmupSeconds: options.warmup,
       goodput: `stream bytes the receiving application read from ${options.warmup} s to ${options.warmup + measuredSeconds(options)} s after the first byte, over that time; SHA-256 of the whole transfer equal end to end`,
       ceiling:
-        'link rates count IP packets; 1200-byte Braid datagrams carry ~1150 bytes of stream data (~95% at best), TCP segments ~1448 of 1500',
+        'tbf counts whole frames: a 1200-byte Braid datagram is 1242 bytes on the link and carries ~1165 bytes of stream data (93.8%); a TCP segment 1514 bytes for 1448 (95.6%)',
     },
     system: systemInfo(),
   });
