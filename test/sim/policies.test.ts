@@ -68,12 +68,19 @@ describe('aggregate: disjoint bottlenecks', () => {
         const to = samples[samples.length - 1];
         shares[p] = mbps(from[1], to[1], from[0], to[0]) / SUM_MBPS;
         if (p === 'aggregate') {
-          const paths = run.clients[0].conn.paths;
-          const sender = direction === 'up' ? paths : (run.serverOf(0)?.conn.paths ?? []);
+          const client = run.clients[0].conn;
+          const server = run.serverOf(0)!.conn;
+          const [sender, receiver] = direction === 'up' ? [client, server] : [server, client];
           assert.ok(
-            sender.filter((path) => path.bytesSent > 4 * MiB).length === 2,
+            sender.paths.filter((path) => path.bytesSent > 4 * MiB).length === 2,
             'both paths carried data',
           );
+          // Packets of the two paths arrive interleaved, one RTT apart; packet numbers are per
+          // path, so that is no reordering: the receiver acknowledges every ~10th packet
+          // (ackFrequency), not every one as it would for gaps.
+          const ackRatio = receiver.stats.packetsSent / sender.stats.packetsSent;
+          console.log(`aggregate ${direction}: receiver sent ${ackRatio.toFixed(3)} packets per data packet`);
+          assert.ok(ackRatio < 0.25, `receiver packets per data packet ${ackRatio}`);
         }
       }
       console.log(
