@@ -45,6 +45,7 @@ import {
   type HandshakePatternId,
   handshakePrologue,
 } from './handshake.js';
+import type { PathHealth } from './path-health.js';
 import { isProbingOnly, PATH_PROBE_SIZE, type PathHost, PathManager } from './path-manager.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from './secrets.js';
 import { StreamError, StreamUsageError } from './streams/errors.js';
@@ -79,6 +80,8 @@ interface SentInfo {
 type Sent = SentPacket<SentInfo>;
 
 const AEAD_TAG = 16;
+/** ACK bytes a probe carries at most (its receipt report stays small; large ACKs ride on data packets). */
+const MAX_PROBE_ACK_BYTES = 256;
 /** Handshake messages are retransmitted whole, starting at this interval (ms), doubling. */
 const HANDSHAKE_RETRANSMIT_INITIAL = 400;
 /**
@@ -116,6 +119,8 @@ export interface ConnectionOptions {
   unregisterResetToken?: (token: Uint8Array) => void;
   /** Test-only fault injection (the simulator's broken-engine test); never set in production. */
   testHooks?: ConnectionTestHooks;
+  /** Path health shared by the endpoint's sessions (which address looks broken). */
+  pathHealth?: PathHealth;
 }
 
 export interface ConnectionTestHooks {
@@ -167,6 +172,7 @@ export class Connection implements EngineConnection {
   private readonly registerResetToken: ((token: Uint8Array, conn: Connection) => void) | undefined;
   private readonly unregisterResetToken: ((token: Uint8Array) => void) | undefined;
   private readonly testHooks: ConnectionTestHooks | undefined;
+  private readonly pathHealth: PathHealth | undefined;
 
   // --- handshake ---
   private handshake: HandshakeState | undefined;
@@ -213,7 +219,8 @@ export class Connection implements EngineConnection {
   private probesPending = 0;
   /** Last ack-eliciting packet sent / any authenticated packet received (keepalive timing). */
   private lastAckElicitingSentAt = 0;
-  private lastPacketReceivedAt = 0;
+  /** Last STREAM frame received: while data flows in, an ACK-only sender adds a PING now and then. */
+  private lastStreamDataAt = -Infinity;
 
   // --- streams & flow control ---
   private readonly streams: StreamMap;
@@ -259,6 +266,7 @@ export class Connection implements EngineConnection {
     this.registerResetToken = options.registerResetToken;
     this.unregisterResetToken = options.unregisterResetToken;
     this.testHooks = options.testHooks;
+    this.pathHealth = options.pathHealth;
     this.handshakeDeadline = options.now + options.config.handshakeTimeout;
     this.originalDcid = new Uint8Array(0);
     this.streams = StreamMap.fromConfig(options.role, options.config);
@@ -291,6 +299,7 @@ export class Connection implements EngineConnection {
       get peerMaxAckDelay() {
         return conn.peerParams?.maxAckDelay;
       },
+      health: this.pathHealth,
       peerCidFor: (pathId) => this.peerCidFor(pathId)?.cid,
       retirePeerCids: (pathId) => this.retirePeerCids(pathId),
       ensurePathIdWindow: (pathId) => this.ensurePathIdWindow(pathId),
@@ -783,7 +792,6 @@ export class Connection implements EngineConnection {
     }
     this._stats.packetsReceived++;
     this._stats.bytesReceived += datagram.length;
-    this.lastPacketReceivedAt = now;
     // Anti-amplification counts what arrived from the address pair, whatever its number space.
     if (via) via.bytesReceived += datagram.length;
     this.pathManager.meta(path).lastReceivedAt = now;
@@ -815,7 +823,10 @@ export class Connection implements EngineConnection {
       this.protocolError(TransportError.INTERNAL_ERROR, String(err), now);
       return;
     }
-    path.acks.onPacketReceived(pn, ackEliciting, now);
+    // A probe is acknowledged with the next packet that goes out anyway, not on a timer of its
+    // own: nothing waits for it (probes are not in flight), and an idle standby check must
+    // not cost an extra ACK packet per interval.
+    path.acks.onPacketReceived(pn, ackEliciting && !isProbingOnly(frames), now);
     this.pathManager.afterPacket(via, frames, largest, now);
     this.touchIdle(now);
     this.sentSinceReceive = false;
@@ -872,6 +883,7 @@ export class Connection implements EngineConnection {
       case 'ack':
         return this.handleAck(frame, now);
       case 'stream': {
+        this.lastStreamDataAt = now;
         const { opened, readable } = this.streams.onStreamFrame(
           frame.streamId,
           frame.offset,
@@ -956,6 +968,9 @@ export class Connection implements EngineConnection {
       case 'remove_address':
         this.pathManager.onAddressFrame(frame, now);
         return;
+      case 'path_abandon':
+        this.pathManager.onPathAbandon(frame, now);
+        return;
       case 'close':
         this._state = 'draining';
         this.closeDeadline = now + 3 * path.pto();
@@ -1017,7 +1032,10 @@ export class Connection implements EngineConnection {
       this.handshakeConfirmed,
     );
     if (!result) throw new WireError('ACK of a packet never sent', TransportError.PROTOCOL_VIOLATION);
-    if (result.acked.length > 0) this.lastAckedAt = now;
+    if (result.acked.length > 0) {
+      this.lastAckedAt = now;
+      this.pathManager.onAcked(path, now);
+    }
     if (result.acked.length > 0 && this.role === 'client') this.confirmHandshake();
     const keys = this.keys;
     for (const packet of result.acked) {
@@ -1134,42 +1152,74 @@ export class Connection implements EngineConnection {
   }
 
   /**
-   * A packet of path frames only (PATH_CHALLENGE / PATH_RESPONSE) on `path`'s address pair,
-   * padded towards 1200 bytes within the anti-amplification credit. Probing frames only, so
-   * the peer does not take it as a move.
+   * A probe on `path`'s address pair: PATH_CHALLENGE / PATH_RESPONSE frames, plus the ACKs
+   * owed for every number space (the receipt report: the peer learns which of its sending
+   * directions work, whichever path this one arrives on). Padded towards 1200 bytes within
+   * the anti-amplification credit while the pair is unvalidated. Probing frames only, so the
+   * peer does not take it as a move.
    */
   private buildPathProbe(path: PathState<SentInfo>, now: number): Transmit | undefined {
-    const m = this.pathManager.meta(path);
-    if ((!m.challengeDue || !m.challenge) && m.responses.length === 0) return undefined;
+    const paths = this.pathManager;
+    const m = paths.meta(path);
+    const challenge = m.challengeDue ? m.challenge : undefined;
+    if (!challenge && m.responses.length === 0) return undefined;
     if (path.remoteCid.length === 0) return undefined;
     const keys = this.keys!;
     const credit = path.amplificationCredit();
-    const minimum = 1 + path.remoteCid.length + 4 + 2 * 9 + AEAD_TAG;
-    if (credit < minimum) return undefined;
-    // A validated path needs no padding (no amplification or MTU question left): warm probes stay small.
+    const header = 1 + path.remoteCid.length + 4;
+    const pathFrameSize = 1 + 8;
+    let room = Math.min(credit, this.config.maxUdpPayloadSize) - header - AEAD_TAG;
+    if (room < pathFrameSize) return undefined;
+    const frames: Frame[] = [];
+    if (challenge) {
+      frames.push({ type: 'path_challenge', data: challenge });
+      room -= pathFrameSize;
+    }
+    while (m.responses.length > 0 && room >= pathFrameSize) {
+      frames.push({ type: 'path_response', data: m.responses.shift()! });
+      room -= pathFrameSize;
+    }
+    const records: SentRecord[] = [];
+    for (const space of this.pathList) {
+      const ack = space.acks.buildAck(now);
+      if (!ack) continue;
+      const frame: AckFrame = {
+        type: 'ack',
+        pathId: space.id,
+        ackDelayMicros: ack.ackDelayMicros,
+        ranges: ack.ranges,
+      };
+      const size = frameSize(frame);
+      if (size > room || size > MAX_PROBE_ACK_BYTES) continue;
+      frames.push(frame);
+      room -= size;
+      space.acks.onAckSent();
+      records.push({ kind: 'ack', pathId: space.id, largest: ack.ranges[0].largest });
+    }
+    let payload = 0;
+    for (const f of frames) payload += frameSize(f);
+    // A validated path needs no padding (no amplification or MTU question left): checks stay small.
     const size = path.validated
-      ? minimum
-      : Math.min(Math.max(PATH_PROBE_SIZE, minimum), this.config.maxUdpPayloadSize, credit);
+      ? header + payload + AEAD_TAG
+      : Math.min(
+          Math.max(PATH_PROBE_SIZE, header + payload + AEAD_TAG),
+          this.config.maxUdpPayloadSize,
+          credit,
+        );
     const pn = path.nextPacketNumber;
     const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
     const buf = Buffer.allocUnsafe(size);
     const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
     const w = new Writer(buf, headerLength);
     const limit = size - AEAD_TAG;
-    if (m.challengeDue && m.challenge && limit - w.offset >= 9) {
-      encodeFrame(w, { type: 'path_challenge', data: m.challenge });
-      m.challengeDue = false;
-      m.challengeResendAt = now + Math.max(path.pto(), 1);
-    }
-    while (m.responses.length > 0 && limit - w.offset >= 9) {
-      encodeFrame(w, { type: 'path_response', data: m.responses.shift()! });
-    }
+    for (const f of frames) encodeFrame(w, f);
     buf.fill(0, w.offset, limit); // PADDING
     w.offset = limit;
     const length = keys.sealPacket(buf, headerLength, w.offset - headerLength, path.id, pn);
     protectHeader(this.sendHp!, buf, headerLength - pnLength, pnLength);
-    // Tracked so the peer's ACK of it is legal, but neither in flight nor retransmitted:
-    // path frames have their own timers.
+    if (challenge) paths.onChallengeSent(path, now);
+    // Tracked so the peer's ACK of it is legal (and proves the pair), but neither in flight nor
+    // retransmitted: path frames have their own timers.
     path.onPacketSent(
       {
         pn,
@@ -1177,7 +1227,7 @@ export class Connection implements EngineConnection {
         size: length,
         ackEliciting: false,
         inFlight: false,
-        info: { records: [], keyGeneration: this.keyGeneration },
+        info: { records, keyGeneration: this.keyGeneration },
       },
       now,
     );
@@ -1273,6 +1323,11 @@ export class Connection implements EngineConnection {
       }
       if (ackEliciting) this.pingPending = false;
     }
+    if (!ackEliciting && this.ackOnlyNeedsPing(path, now) && limit - w.offset >= 1) {
+      encodeFrame(w, { type: 'ping' });
+      records.push({ kind: 'ping' });
+      ackEliciting = true;
+    }
     if (records.length === 0) return undefined;
     // Header protection samples 16 bytes starting 4 bytes after the packet number.
     const minPayload = 4 - pnLength;
@@ -1301,6 +1356,17 @@ export class Connection implements EngineConnection {
     this._stats.bytesSent += length;
     if (ackEliciting) this.touchIdleOnSend(now);
     return { local: path.local, remote: path.remote, data };
+  }
+
+  /**
+   * While the peer sends us data and we send only ACKs, nothing of ours is ever acknowledged,
+   * so a broken sending direction would go unnoticed (RFC 9000 §13.2.4). Once per PTO with
+   * nothing ack-eliciting in flight, an ACK-only packet carries a PING too.
+   */
+  private ackOnlyNeedsPing(path: PathState<SentInfo>, now: number): boolean {
+    if (!this.handshakeConfirmed || path.loss.ackElicitingInFlight > 0) return false;
+    const pto = path.pto();
+    return now - this.lastStreamDataAt <= pto && now - this.lastAckElicitingSentAt >= pto;
   }
 
   private writeControlFrames(w: Writer, limit: number, records: SentRecord[]): boolean {
@@ -1502,8 +1568,11 @@ export class Connection implements EngineConnection {
     if (interval === 0 || this.role !== 'client' || !this.handshakeConfirmed || this.pingPending)
       return undefined;
     if (this.streams.size === 0 && this.pathList.length < 2) return undefined;
-    if (this.activePath.loss.bytesInFlight > 0) return undefined; // the PTO watches the path
-    return Math.max(this.lastAckElicitingSentAt, this.lastPacketReceivedAt) + interval;
+    const active = this.activePath;
+    if (active.loss.bytesInFlight > 0) return undefined; // the PTO watches the path
+    // Counted on the active path's own evidence (our last ack-eliciting packet, the last ACK
+    // of a packet sent there), so traffic on a standby cannot postpone the check.
+    return Math.max(this.lastAckElicitingSentAt, this.pathManager.meta(active).provenAt ?? 0) + interval;
   }
 
   onTimeout(now: number): void {

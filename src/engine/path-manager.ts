@@ -1,7 +1,14 @@
 /**
  * The path lifecycle of one session (sans-I/O): which address pairs exist, which one the
  * session sends on, validation (PATH_CHALLENGE / PATH_RESPONSE), standby paths kept warm,
- * failure detection and failover, abandonment, and the address set of both ends.
+ * failure detection, exploration of other pairs, failover, abandonment (PATH_ABANDON), and
+ * the address sets of both ends. docs/multihoming.md explains the design; protocol.md §11
+ * has the wire rules.
+ *
+ * Each side chooses the path it sends on from evidence about its own sending direction:
+ * ACKs for packets it sent on that path, or PATH_RESPONSEs to challenges it sent there,
+ * whichever path they come back on. So the two directions of a session may use different
+ * pairs (only A1→B1 works one way and only B2→A2 the other).
  *
  * Connection owns packets (protection, framing, loss recovery of stream data); it asks this
  * module which path to send on, feeds it what arrives, and builds the probe packets it asks
@@ -11,8 +18,9 @@ import { ReplayWindow } from '../crypto/replay-window.js';
 import { addressKey, type SocketAddress } from '../net/address.js';
 import type { SentPacket } from '../paths/loss-detection.js';
 import { PathState } from '../paths/path.js';
-import type { Frame } from '../wire/frames.js';
-import type { ConnectionEvent, PathInfo, SessionRole, TransportConfig } from './types.js';
+import { type Frame, PathAbandonCode, type PathAbandonFrame } from '../wire/frames.js';
+import type { PathHealth } from './path-health.js';
+import type { ConnectionEvent, FailoverReason, PathInfo, SessionRole, TransportConfig } from './types.js';
 
 /** What the path lifecycle needs from its connection. */
 export interface PathHost<T> {
@@ -25,6 +33,8 @@ export interface PathHost<T> {
   readonly established: boolean;
   /** The peer's max_ack_delay, once its transport parameters are known. */
   readonly peerMaxAckDelay: number | undefined;
+  /** Health of address pairs shared by the sessions of the endpoint (optional). */
+  readonly health: PathHealth | undefined;
   /** The CID the peer issued for `pathId` with the lowest sequence number still held. */
   peerCidFor(pathId: number): Uint8Array | undefined;
   /** Retires every CID the peer issued for `pathId` (RETIRE_CONNECTION_ID) and forgets their reset tokens. */
@@ -46,38 +56,77 @@ export interface PathMeta {
   challenge: Uint8Array | undefined;
   challengeDue: boolean;
   challengeResendAt: number | undefined;
-  /** Validation fails if no PATH_RESPONSE arrives by then. */
+  /** The challenge fails if no PATH_RESPONSE arrives by then. */
   challengeFailAt: number | undefined;
+  /** First transmission of the outstanding challenge, and how often it went out (RTT sample). */
+  challengeSentAt: number | undefined;
+  challengeSends: number;
+  /** A warm-standby check: one transmission per keepalive interval, no retransmission. */
+  keepaliveChallenge: boolean;
+  /** Consecutive unanswered warm-standby checks. */
+  misses: number;
   /** PATH_RESPONSE payloads owed on this address pair. */
   responses: Uint8Array[];
   validatedAt: number | undefined;
-  /** The peer moved here (non-probing packet with its largest packet number): switch on validation. */
-  migrateOnValidation: boolean;
+  /** Switch to this path once it validates, and why (the peer moved here, our address vanished). */
+  migrateOnValidation: FailoverReason | undefined;
   /** Last authenticated packet in this path's number space or from its address pair. */
   lastReceivedAt: number;
-  standbySince: number | undefined;
-  /** A standby we opened for failover: kept warm by re-challenging it every keepalive interval. */
-  backup: boolean;
-  /** When a warm standby is next re-challenged. */
-  warmAt: number | undefined;
-  /** Last PATH_CHALLENGE the peer sent on this pair: the peer keeps it warm as its standby. */
-  challengedAt: number | undefined;
+  /** Last non-probing packet with a new largest packet number in this path id's number space. */
+  spaceDataAt: number | undefined;
   /** Last non-probing packet with a new largest packet number from this pair: the peer sends its data here. */
   peerDataAt: number | undefined;
+  /** That packet started a stretch of peer data on this pair (the peer moved here). */
+  peerDataStarted: boolean;
+  /** Last PATH_CHALLENGE the peer sent on this pair: the peer keeps it warm as its standby. */
+  challengedAt: number | undefined;
+  standbySince: number | undefined;
+  /** Client: the standby we keep warm for failover (re-challenged every keepalive interval). */
+  backup: boolean;
+  /** When the backup is next re-challenged. */
+  warmAt: number | undefined;
+  /** Last proof that what we send on this pair arrives (an ACK of a packet sent here, or a PATH_RESPONSE). */
+  provenAt: number | undefined;
+  /** When our sending here was last declared failed. */
+  failedAt: number | undefined;
+  /** Last success reported to the endpoint's health table (rate limit). */
+  healthAt: number;
 }
 
 /** Bytes of a PATH_CHALLENGE datagram when the amplification credit allows (RFC 9000 §8.2.1). */
 export const PATH_PROBE_SIZE = 1200;
-/** Consecutive PTOs on the active path after which it is declared failed (when a warm standby exists). */
+/** Consecutive PTOs on the active path after which it is declared failed. */
 const FAILOVER_PTO_COUNT = 2;
 /** Peer addresses remembered at most (memory bound against a chatty peer). */
 const MAX_PEER_ADDRESSES = 16;
+/** Unanswered warm-standby checks in a row after which the standby counts as failed. */
+const BACKUP_MISSES = 2;
+/** New address pairs a client probes per exploration (besides re-checking existing paths). */
+const MAX_EXPLORED_PAIRS = 3;
+/** Challenge payloads remembered to recognise a retransmitted challenge (our answer got lost). */
+const ANSWERED_MEMORY = 16;
+/**
+ * An address no path to which ever validated gets at most this many bytes (3 × one padded
+ * challenge) per UNVERIFIED_REFRESH: the peer may have advertised a victim's address.
+ */
+const UNVERIFIED_BUDGET = 3 * PATH_PROBE_SIZE;
+const UNVERIFIED_REFRESH = 60_000;
 
 interface AdvertisedAddress {
   address: SocketAddress;
   /** Sequence number of the last update applied for this address. */
   sequence: number;
   present: boolean;
+}
+
+type Pair = [local: SocketAddress, remote: SocketAddress];
+
+interface Exploration {
+  /** New pairs still to probe (client), best first, and when the next one is due. */
+  queue: Pair[];
+  nextAt: number | undefined;
+  /** The active path's PTO count when the other paths were last re-checked. */
+  ptoCount: number;
 }
 
 /** Per received packet: compare fields rather than build address-key strings. */
@@ -94,6 +143,10 @@ export function sameAddresses(
   );
 }
 
+function sameAddress(a: SocketAddress, b: SocketAddress): boolean {
+  return a.port === b.port && a.address === b.address;
+}
+
 const PROBING_FRAMES = new Set<Frame['type']>([
   'padding',
   'path_challenge',
@@ -101,10 +154,20 @@ const PROBING_FRAMES = new Set<Frame['type']>([
   'new_connection_id',
 ]);
 
-/** RFC 9000 §9.1: a packet of only these frames probes a path without moving to it. */
+/**
+ * A probe does not move the peer (RFC 9000 §9.1): only PADDING, PATH_CHALLENGE,
+ * PATH_RESPONSE and NEW_CONNECTION_ID frames, plus ACK frames when it carries a challenge
+ * or response (Braid's probes report what their sender received, protocol.md §11.4).
+ */
 export function isProbingOnly(frames: Frame[]): boolean {
-  for (const f of frames) if (!PROBING_FRAMES.has(f.type)) return false;
-  return true;
+  let path = false;
+  let ack = false;
+  for (const f of frames) {
+    if (f.type === 'path_challenge' || f.type === 'path_response') path = true;
+    else if (f.type === 'ack') ack = true;
+    else if (!PROBING_FRAMES.has(f.type)) return false;
+  }
+  return path || !ack;
 }
 
 export class PathManager<T> {
@@ -118,10 +181,18 @@ export class PathManager<T> {
   private readonly removedIds = new Set<number>();
   /** Path ids this side opens: clients odd, servers even, so both ends never pick the same id. */
   private nextOwnPathId: number;
+  /** The active path stopped answering and nothing proven was there to move to: take the first path proven. */
+  private activeFailedAt: number | undefined;
+  private exploring: Exploration | undefined;
+  /** Challenge payloads answered recently (hex), to recognise retransmissions. */
+  private readonly answered = new Map<string, number>();
+  /** Bytes spent on unvalidated paths to each remote address that never validated (victim bound). */
+  private readonly unverified = new Map<string, { spent: number; since: number }>();
+  private readonly verifiedRemotes = new Set<string>();
 
   // --- addresses (multihoming) ---
-  /** Our usable local addresses; empty means "only the one we started on". */
-  private localAddresses: SocketAddress[] = [];
+  /** Our usable local addresses; undefined until the endpoint names them ("only the one we started on"). */
+  private localAddresses: SocketAddress[] | undefined;
   /** What we told the peer about our addresses, by addressKey. */
   private readonly advertised = new Map<string, AdvertisedAddress>();
   private nextAddressSequence = 0;
@@ -143,7 +214,7 @@ export class PathManager<T> {
     return this.activePath;
   }
 
-  /** Live paths (validating, active, standby), oldest first. */
+  /** Live paths (validating, active, standby, failed), oldest first. */
   get list(): readonly PathState<T>[] {
     return this.pathList;
   }
@@ -174,7 +245,10 @@ export class PathManager<T> {
 
   /** The handshake completed on the first path: its pair is validated now. */
   onHandshakeComplete(now: number): void {
-    this.meta(this.activePath).validatedAt = now;
+    const m = this.meta(this.activePath);
+    m.validatedAt = now;
+    m.provenAt = now;
+    this.verifiedRemotes.add(addressKey(this.activePath.remote));
   }
 
   private addPath(
@@ -206,15 +280,24 @@ export class PathManager<T> {
       challengeDue: false,
       challengeResendAt: undefined,
       challengeFailAt: undefined,
+      challengeSentAt: undefined,
+      challengeSends: 0,
+      keepaliveChallenge: false,
+      misses: 0,
       responses: [],
       validatedAt: validated ? now : undefined,
-      migrateOnValidation: false,
+      migrateOnValidation: undefined,
       lastReceivedAt: now,
+      spaceDataAt: undefined,
+      peerDataAt: undefined,
+      peerDataStarted: false,
+      challengedAt: undefined,
       standbySince: undefined,
       backup: false,
       warmAt: undefined,
-      challengedAt: undefined,
-      peerDataAt: undefined,
+      provenAt: undefined,
+      failedAt: undefined,
+      healthAt: -Infinity,
     });
     if (this.host.confirmed) this.host.ensurePathIdWindow(id);
     return path;
@@ -246,24 +329,63 @@ export class PathManager<T> {
     path.remoteCid = this.host.peerCidFor(id) ?? new Uint8Array(0);
     if (inherit) {
       path.state = 'standby';
-      this.meta(path).standbySince = now;
+      const m = this.meta(path);
+      m.standbySince = now;
+      m.provenAt = twin === undefined ? undefined : this.meta(twin).provenAt;
     }
     this.host.emit({ type: 'path-updated', path: path.info() });
     if (!inherit) this.startChallenge(path, now);
     return path;
   }
 
-  /** Packets arrive from an address pair we have no path for: a new path of our own, validated before use. */
-  private openOwnPath(local: SocketAddress, remote: SocketAddress, now: number): PathState<T> | undefined {
+  /**
+   * A path of our own (odd ids for clients, even for servers) to a pair, challenged before it
+   * carries data. `undefined` when the peer has issued no CID for the next id yet, or when the
+   * remote address exhausted its budget for unvalidated traffic.
+   */
+  private openOwnPath(
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+    credit?: number,
+  ): PathState<T> | undefined {
     const id = this.nextOwnPathId;
     const peerCid = this.host.peerCidFor(id);
     if (!peerCid) return undefined;
+    if (credit !== undefined && credit < PATH_PROBE_SIZE / 4) return undefined;
     this.nextOwnPathId += 2;
     const path = this.addPath(id, local, remote, now);
     path.remoteCid = peerCid;
+    // Nothing has arrived from this pair yet: the credit is what we may send before it validates.
+    if (credit !== undefined) path.bytesReceived = credit / 3;
     this.host.emit({ type: 'path-updated', path: path.info() });
     this.startChallenge(path, now);
     return path;
+  }
+
+  /**
+   * What a path we open towards `remote` may send before it validates: 3 × one padded
+   * challenge, except towards an address that never validated, whose total over all paths
+   * is capped (UNVERIFIED_BUDGET per UNVERIFIED_REFRESH), so an advertised victim address
+   * gets a bounded number of bytes however often we retry.
+   */
+  private unvalidatedCredit(remote: SocketAddress, now: number): number {
+    const key = addressKey(remote);
+    if (this.verifiedRemotes.has(key)) return UNVERIFIED_BUDGET;
+    let entry = this.unverified.get(key);
+    if (!entry || now - entry.since >= UNVERIFIED_REFRESH) {
+      entry = { spent: 0, since: now };
+      this.unverified.set(key, entry);
+    }
+    let spent = entry.spent;
+    for (const p of this.pathList) if (!p.validated && sameAddress(p.remote, remote)) spent += p.bytesSent;
+    return Math.max(0, UNVERIFIED_BUDGET - spent);
+  }
+
+  /** How long to wait before retransmitting a challenge: the path's PTO, or (no RTT sample yet) at most twice the active path's. */
+  private probeInterval(path: PathState<T>): number {
+    if (path.rtt.hasSample || path === this.activePath) return Math.max(path.pto(), 1);
+    return Math.max(1, Math.min(path.pto(), Math.max(2 * this.activePath.pto(), 50)));
   }
 
   /** Validation timeout, RFC 9000 §8.2.4: three PTOs, the larger of the current and the new path's. */
@@ -271,51 +393,125 @@ export class PathManager<T> {
     return 3 * Math.max(this.activePath.pto(), path.pto());
   }
 
-  private startChallenge(path: PathState<T>, now: number): void {
+  private startChallenge(path: PathState<T>, now: number, keepalive = false): void {
     const m = this.meta(path);
     m.challenge = this.host.random(8);
     m.challengeDue = true;
     m.challengeResendAt = undefined;
-    m.challengeFailAt = now + this.validationTimeout(path);
+    m.challengeSentAt = undefined;
+    m.challengeSends = 0;
+    m.keepaliveChallenge = keepalive;
+    m.challengeFailAt = now + (keepalive ? this.config.keepaliveInterval : this.validationTimeout(path));
     path.startValidation(m.challenge, now);
     this.host.wake();
   }
 
-  /** A PATH_CHALLENGE arrived on the address pair of `via`: answer there (RFC 9000 §8.2.2). */
-  onPathChallenge(data: Uint8Array, via: PathState<T> | undefined, now: number): void {
-    if (!via) return;
-    const m = this.meta(via);
-    m.challengedAt = now;
-    if (via.remoteCid.length > 0 && m.responses.length < 4)
-      m.responses.push(Uint8Array.prototype.slice.call(data));
+  /** Connection sent the outstanding challenge of `path` in a probe packet. */
+  onChallengeSent(path: PathState<T>, now: number): void {
+    const m = this.meta(path);
+    m.challengeDue = false;
+    m.challengeSends++;
+    m.challengeSentAt ??= now;
+    // A warm-standby check goes out once per keepalive interval: its answer is due by the next.
+    m.challengeResendAt = m.keepaliveChallenge ? undefined : now + this.probeInterval(path);
   }
 
+  /**
+   * A PATH_CHALLENGE arrived on the address pair of `via`: answer there (RFC 9000 §8.2.2).
+   * A challenge we answered before was retransmitted, so our answer did not get through:
+   * answer on every validated path as well (whichever direction works carries it), and if it
+   * came on the pair we send on, suspect our sending there.
+   */
+  onPathChallenge(data: Uint8Array, via: PathState<T> | undefined, now: number): void {
+    if (!via) return;
+    this.meta(via).challengedAt = now;
+    const key = Buffer.from(data).toString('hex');
+    const repeat = this.answered.has(key);
+    this.answered.delete(key);
+    this.answered.set(key, now);
+    if (this.answered.size > ANSWERED_MEMORY)
+      this.answered.delete(this.answered.keys().next().value as string);
+    this.owe(via, data);
+    if (!repeat) return;
+    for (const p of this.pathList) if (p !== via && p.validated && this.isLocal(p.local)) this.owe(p, data);
+    if (sameAddresses(via, this.activePath.local, this.activePath.remote) && !this.exploring)
+      this.explore(now);
+  }
+
+  private owe(path: PathState<T>, data: Uint8Array): void {
+    const responses = this.meta(path).responses;
+    if (path.remoteCid.length > 0 && responses.length < 4)
+      responses.push(Uint8Array.prototype.slice.call(data));
+    this.host.wake();
+  }
+
+  /** A PATH_RESPONSE arrived (on any path): it proves the pair its challenge was sent on. */
   onPathResponse(data: Uint8Array, now: number): void {
     for (const path of this.pathList) {
       const m = this.meta(path);
       if (!m.challenge || !path.onPathResponse(data)) continue;
-      const wasActive = path === this.activePath;
+      // A challenge sent once gives an RTT sample: a path validated this way starts with a
+      // realistic PTO instead of the 333 ms initial RTT's ~1 s.
+      if (!path.rtt.hasSample && m.challengeSends === 1 && m.challengeSentAt !== undefined)
+        path.rtt.update(now - m.challengeSentAt, 0, 0, true);
       m.challenge = undefined;
       m.challengeDue = false;
       m.challengeResendAt = undefined;
       m.challengeFailAt = undefined;
+      m.misses = 0;
       m.validatedAt = now;
-      if (wasActive) {
+      this.verifiedRemotes.add(addressKey(path.remote));
+      if (path === this.activePath) {
         path.state = 'active';
-      } else if (m.migrateOnValidation && path.remoteCid.length > 0) {
+      } else if (m.migrateOnValidation !== undefined && path.remoteCid.length > 0) {
         const old = this.activePath;
-        this.switchActive(path, now);
-        if (m.backup && !this.isLocal(old.local)) this.removePath(old, 'removed');
+        this.switchActive(path, m.migrateOnValidation, now);
+        if (!this.isLocal(old.local))
+          this.removePath(old, PathAbandonCode.ADDRESS_GONE, 'address removed', now);
       } else if (path.state !== 'standby') {
         path.state = 'validating'; // reported as standby below
         this.setPathState(path, 'standby');
         m.standbySince = now;
       }
-      if (m.backup && path !== this.activePath && this.config.keepaliveInterval > 0)
-        m.warmAt = now + this.config.keepaliveInterval;
       if (path === this.activePath) m.backup = false;
+      else if (m.backup) m.warmAt = now + this.config.keepaliveInterval;
+      this.onProven(path, now, true);
       return;
     }
+  }
+
+  /** An ACK newly acknowledged packets sent on `path`: its sending direction works. */
+  onAcked(path: PathState<T>, now: number): void {
+    this.onProven(path, now, false);
+  }
+
+  private onProven(path: PathState<T>, now: number, response: boolean): void {
+    const m = this.meta(path);
+    m.provenAt = now;
+    if (response || now - m.healthAt >= 1000) {
+      m.healthAt = now;
+      this.host.health?.reportSuccess(path.local, path.remote, now);
+    }
+    if (path === this.activePath) {
+      this.activeFailedAt = undefined;
+      this.exploring = undefined;
+      return;
+    }
+    if (!path.validated || path.remoteCid.length === 0) return;
+    if (path.state === 'failed') {
+      this.setPathState(path, 'standby');
+      m.standbySince = now;
+    }
+    // The active path is silent for a PTO (suspected) or failed, and this path just proved it
+    // carries our packets: move now. Waiting for the second, backed-off PTO would triple the
+    // outage on a path whose RTT a full queue has inflated.
+    if (
+      (this.activeFailedAt !== undefined || this.activePath.loss.ptoCount > 0) &&
+      path.state !== 'validating' &&
+      this.isLocal(path.local) &&
+      !sameAddresses(path, this.activePath.local, this.activePath.remote)
+    )
+      this.failover(path, 'unresponsive', now);
   }
 
   /** A NEW_CONNECTION_ID arrived: a path waiting for a CID of its id can use it now. */
@@ -329,34 +525,120 @@ export class PathManager<T> {
    * still count) but its packets in flight are handed back for retransmission on the new
    * one: after a rebinding they went to an address that no longer reaches the peer.
    */
-  private switchActive(path: PathState<T>, now: number): void {
+  private switchActive(
+    path: PathState<T>,
+    reason: FailoverReason,
+    now: number,
+    oldState: 'standby' | 'failed' = 'standby',
+  ): void {
     const old = this.activePath;
     if (old === path) return;
     this.activePath = path;
-    this.meta(path).migrateOnValidation = false;
-    this.meta(path).standbySince = undefined;
+    const m = this.meta(path);
+    m.migrateOnValidation = undefined;
+    m.standbySince = undefined;
+    m.backup = false;
+    m.warmAt = undefined;
+    this.activeFailedAt = undefined;
+    this.exploring = undefined;
     this.host.requeue(old.loss.drainAll());
-    this.meta(old).standbySince = now;
-    this.setPathState(old, 'standby');
+    const om = this.meta(old);
+    if (oldState === 'failed') {
+      om.failedAt = now;
+      this.setPathState(old, 'failed');
+    } else {
+      om.standbySince = now;
+      this.setPathState(old, 'standby');
+    }
     if (path.state === 'active') this.host.emit({ type: 'path-updated', path: path.info() });
     else this.setPathState(path, 'active');
+    this.host.emit({ type: 'failover', from: old.info(), to: path.info(), reason });
     this.host.onActiveChanged(now);
+    this.ensureStandby(now);
   }
 
-  /** Forgets a path: retires the peer's CIDs for it, so nothing links it to the next path. */
-  private removePath(path: PathState<T>, state: 'failed' | 'removed'): void {
+  /** The active path failed: move to `target`; the old path is `failed` (kept: the peer may still send on it). */
+  private failover(target: PathState<T>, reason: FailoverReason, now: number): void {
+    const failed = this.activePath;
+    this.switchActive(target, reason, now, 'failed');
+    this.retryLater(failed, now);
+  }
+
+  /**
+   * Gives up a path id for good: tells the peer (PATH_ABANDON, unless the peer abandoned it),
+   * retires the peer's CIDs for it so nothing links it to the next path, and resends what it
+   * had in flight elsewhere.
+   */
+  private removePath(path: PathState<T>, code: number, reason: string, now: number, notify = true): void {
     if (path === this.activePath) return;
-    this.setPathState(path, state);
-    if (state === 'failed')
-      this.host.emit({ type: 'path-updated', path: { ...path.info(), state: 'removed' } });
-    path.state = 'removed';
+    if (code !== PathAbandonCode.UNUSED && path.state !== 'failed') this.setPathState(path, 'failed');
+    this.setPathState(path, 'removed');
     this.host.retirePeerCids(path.id);
     this.host.requeue(path.loss.drainAll());
+    if (!path.validated) {
+      const entry = this.unverified.get(addressKey(path.remote));
+      if (entry) entry.spent += path.bytesSent;
+    }
     this.pathList.splice(this.pathList.indexOf(path), 1);
     this.metas.delete(path.id);
     this.replays.delete(path.id);
     this.removedIds.add(path.id);
+    if (notify) this.host.queueControl({ type: 'path_abandon', pathId: path.id, errorCode: code, reason });
     this.host.wake();
+    this.ensureStandby(now);
+  }
+
+  /**
+   * The peer gave up a path id. If we were sending on it we move first: to the best proven
+   * path, else to where the peer sends, else to any validated path, else to the same pair
+   * under a fresh path id (the peer may have dropped only the id).
+   */
+  onPathAbandon(frame: PathAbandonFrame, now: number): void {
+    const path = this.byId(frame.pathId);
+    if (!path) {
+      if (!this.removedIds.has(frame.pathId)) {
+        this.removedIds.add(frame.pathId);
+        this.host.retirePeerCids(frame.pathId);
+      }
+      return;
+    }
+    if (this.meta(path).backup) this.standbyRetryAt = now + this.retryInterval();
+    if (path === this.activePath) {
+      const target = this.bestCandidate(now, 0) ?? this.peerPath(now) ?? this.reopen(path, now);
+      if (!target) return; // no CID for any other path id yet: keep going until one arrives
+      this.switchActive(target, 'abandoned', now);
+    }
+    this.removePath(path, frame.errorCode, frame.reason, now, false);
+  }
+
+  /** The validated path the peer sent its data on most recently (not the active one). */
+  private peerPath(now: number): PathState<T> | undefined {
+    let best: PathState<T> | undefined;
+    for (const p of this.pathList) {
+      const at = this.meta(p).peerDataAt;
+      if (p === this.activePath || at === undefined || p.remoteCid.length === 0 || !this.isLocal(p.local))
+        continue;
+      if (!best || at > (this.meta(best).peerDataAt ?? -Infinity)) best = p;
+    }
+    return best &&
+      (best.validated || now - (this.meta(best).peerDataAt ?? -Infinity) < this.freshWindow(best))
+      ? best
+      : undefined;
+  }
+
+  /** The same address pair under a fresh path id of ours (validation carries over: nothing moved). */
+  private reopen(path: PathState<T>, now: number): PathState<T> | undefined {
+    const id = this.nextOwnPathId;
+    const peerCid = this.host.peerCidFor(id);
+    if (!peerCid || !this.isLocal(path.local)) return undefined;
+    this.nextOwnPathId += 2;
+    const fresh = this.addPath(id, path.local, path.remote, now, path.validated);
+    fresh.remoteCid = peerCid;
+    fresh.bytesReceived = path.bytesReceived;
+    this.meta(fresh).provenAt = this.meta(path).provenAt;
+    fresh.state = 'standby';
+    this.host.emit({ type: 'path-updated', path: fresh.info() });
+    return fresh;
   }
 
   /**
@@ -373,8 +655,17 @@ export class PathManager<T> {
     largest: boolean,
     now: number,
   ): PathState<T> | undefined {
-    const via = this.locate(space, local, remote, frames, largest, now);
-    if (via && largest && !isProbingOnly(frames)) this.meta(via).peerDataAt = now;
+    const data = largest && !isProbingOnly(frames);
+    if (data) this.meta(space).spaceDataAt = now;
+    const via = this.locate(space, local, remote, data, now);
+    if (via && data) {
+      const m = this.meta(via);
+      // A stretch of data after a quiet spell: the peer started sending here. The tail of
+      // a path the peer just left (slower, so its last packets arrive after the first ones
+      // on the new path) is not a start.
+      m.peerDataStarted = m.peerDataAt === undefined || now - m.peerDataAt > via.pto();
+      m.peerDataAt = now;
+    }
     return via;
   }
 
@@ -382,8 +673,7 @@ export class PathManager<T> {
     space: PathState<T>,
     local: SocketAddress,
     remote: SocketAddress,
-    frames: Frame[],
-    largest: boolean,
+    data: boolean,
     now: number,
   ): PathState<T> | undefined {
     if (sameAddresses(space, local, remote)) return space;
@@ -393,14 +683,14 @@ export class PathManager<T> {
       if (!via) {
         // No CID for a new path id yet (early in the session): move this path in place,
         // RFC 9000 style, and validate the new address before trusting it.
-        if (!largest || isProbingOnly(frames)) return undefined;
+        if (!data) return undefined;
         this.rebindInPlace(space, local, remote, now);
         return space;
       }
     }
     const m = this.meta(via);
     m.lastReceivedAt = now;
-    if (largest && !isProbingOnly(frames) && !via.validated) m.migrateOnValidation = true;
+    if (data && !via.validated) m.migrateOnValidation = 'migration';
     return via;
   }
 
@@ -419,28 +709,26 @@ export class PathManager<T> {
   }
 
   /**
-   * After the frames of a packet were handled: the peer sends its data on a newer validated
-   * path, so it has moved there; follow it.
+   * After the frames of a packet were handled: the peer started sending its data on another
+   * validated path, so it has moved there (its path failed, its address changed, it followed
+   * a NAT rebinding); follow it — unless our own sending there failed lately: then the
+   * directions differ (a one-way path) and each side keeps the one that works for it.
    */
   afterPacket(via: PathState<T> | undefined, frames: Frame[], largest: boolean, now: number): void {
-    if (
-      via !== undefined &&
-      via !== this.activePath &&
-      via.validated &&
-      via.id > this.activePath.id &&
-      via.remoteCid.length > 0 &&
-      largest &&
-      !isProbingOnly(frames)
-    ) {
-      this.switchActive(via, now);
-    }
+    if (via === undefined || via === this.activePath || !largest || isProbingOnly(frames)) return;
+    const m = this.meta(via);
+    if (!m.peerDataStarted) return;
+    m.peerDataStarted = false;
+    if (!via.validated || via.remoteCid.length === 0 || !this.isLocal(via.local)) return;
+    if (via.state === 'failed') return;
+    this.switchActive(via, 'peer-moved', now);
   }
 
   // ───────────────────────────── timers ─────────────────────────────
 
-  /** Earliest validation / lifetime / standby timer of any path. */
+  /** Earliest validation / lifetime / standby / exploration timer of any path. */
   deadline(): number {
-    let at = this.standbyRetryAt ?? Infinity;
+    let at = Math.min(this.standbyRetryAt ?? Infinity, this.exploring?.nextAt ?? Infinity);
     for (const path of this.pathList) at = Math.min(at, this.pathTimer(path));
     return at;
   }
@@ -450,45 +738,45 @@ export class PathManager<T> {
     let at = Math.min(m.challengeFailAt ?? Infinity, m.challengeResendAt ?? Infinity);
     if (m.challenge === undefined && m.validatedAt !== undefined)
       at = Math.min(at, m.validatedAt + this.config.pathValidationLifetime);
-    if (m.standbySince !== undefined && path.state === 'standby')
-      at = Math.min(at, this.standbyExpiry(path, m));
-    if (m.warmAt !== undefined && m.challenge === undefined && path.state === 'standby')
-      at = Math.min(at, m.warmAt);
+    if (path !== this.activePath) {
+      at = Math.min(at, this.expiry(path, m));
+      if (m.warmAt !== undefined && m.challenge === undefined) at = Math.min(at, m.warmAt);
+    }
     return at;
   }
 
   /**
-   * A standby path that hears nothing for 3 PTOs (or 3 keepalive intervals, over which its
-   * opener re-challenges it) is given up. Our own warm standby never expires this way:
-   * its re-challenge fails instead.
+   * When a path we do not send on is given up: after 3 PTOs (or 3 keepalive intervals, over
+   * which its opener re-challenges it) in which nothing arrived in its number space or from
+   * its pair. Our own backup is kept while its addresses exist (its checks mark it failed).
    */
-  private standbyExpiry(path: PathState<T>, m: PathMeta): number {
-    if (m.backup) return Infinity;
+  private expiry(path: PathState<T>, m: PathMeta): number {
+    if (m.backup || (path.state !== 'standby' && path.state !== 'failed')) return Infinity;
     return (
-      Math.max(m.lastReceivedAt, m.standbySince ?? -Infinity) +
+      Math.max(m.lastReceivedAt, m.standbySince ?? -Infinity, m.failedAt ?? -Infinity) +
       3 * Math.max(this.activePath.pto(), path.pto(), this.config.keepaliveInterval)
     );
   }
 
+  /** Proof older than this no longer counts (ms): two keepalive intervals (one missed check) and a PTO. */
+  private freshWindow(path: PathState<T>): number {
+    return Math.max(2 * this.config.keepaliveInterval, 3 * path.pto()) + path.pto();
+  }
+
   onTimeout(now: number): void {
     for (const path of [...this.pathList]) {
+      if (!this.metas.has(path.id)) continue; // removed while handling an earlier path
       const m = this.meta(path);
       if (m.challengeFailAt !== undefined && now >= m.challengeFailAt) {
-        if (path !== this.activePath) {
-          this.removePath(path, 'failed');
-          if (m.backup) this.standbyRetryAt = now + this.retryInterval();
-          continue;
-        }
-        // The active path stopped answering: it is no longer trusted with more than 3× what
-        // it delivers (there is nowhere else to go yet), and is challenged again.
-        path.validated = false;
-        this.startChallenge(path, now);
-        path.state = 'active';
+        this.onChallengeTimeout(path, now);
         continue;
       }
       if (m.challengeResendAt !== undefined && now >= m.challengeResendAt) {
         m.challengeResendAt = undefined;
-        if (m.challenge) m.challengeDue = true;
+        if (m.challenge) {
+          m.challengeDue = true;
+          this.host.wake();
+        }
       }
       if (
         m.challenge === undefined &&
@@ -499,34 +787,239 @@ export class PathManager<T> {
         m.validatedAt = undefined;
         this.startChallenge(path, now);
       }
-      if (m.standbySince !== undefined && path.state === 'standby' && now >= this.standbyExpiry(path, m)) {
-        this.removePath(path, 'removed');
+      if (path === this.activePath) continue;
+      if (now >= this.expiry(path, m)) {
+        const unresponsive = path.state === 'failed';
+        this.removePath(
+          path,
+          unresponsive ? PathAbandonCode.UNRESPONSIVE : PathAbandonCode.UNUSED,
+          unresponsive ? 'unresponsive' : 'unused',
+          now,
+        );
         continue;
       }
-      if (
-        m.warmAt !== undefined &&
-        m.challenge === undefined &&
-        path.state === 'standby' &&
-        now >= m.warmAt
-      ) {
+      if (m.challenge === undefined && m.warmAt !== undefined && now >= m.warmAt) {
         m.warmAt = undefined;
-        this.startChallenge(path, now);
+        // The backup's check, or a failed path's retry: one small probe per interval until it answers.
+        // A healthy standby gets one check per interval; a failed path a retransmitted
+        // challenge, so that the peer sees the repetition and answers over every path.
+        const keepalive = m.backup && path.state !== 'failed' && this.config.keepaliveInterval > 0;
+        this.startChallenge(path, now, keepalive);
       }
     }
+    const exploring = this.exploring;
+    if (exploring?.nextAt !== undefined && now >= exploring.nextAt) this.exploreNext(now);
     if (this.standbyRetryAt !== undefined && now >= this.standbyRetryAt) this.ensureStandby(now);
   }
 
-  /** After loss detection ran: the active path may have failed. */
-  afterLossDetection(now: number): void {
-    this.maybeFailover(now);
+  private onChallengeTimeout(path: PathState<T>, now: number): void {
+    const m = this.meta(path);
+    const keepalive = m.keepaliveChallenge;
+    m.challenge = undefined;
+    m.challengeDue = false;
+    m.challengeResendAt = undefined;
+    m.challengeFailAt = undefined;
+    // An ACK of a packet sent after the challenge proves the pair as well (it was validated
+    // before): the answer alone got lost, e.g. on a path that works one way only.
+    if (path.validated && (m.provenAt ?? -Infinity) > (m.challengeSentAt ?? Infinity)) {
+      m.misses = 0;
+      if (m.backup) m.warmAt = now;
+      return;
+    }
+    if (path === this.activePath) {
+      // The active path stopped answering revalidation: it is no longer trusted with more than
+      // 3× what it delivers (there is nowhere else to go yet), and is challenged again.
+      path.validated = false;
+      this.startChallenge(path, now);
+      path.state = 'active';
+      return;
+    }
+    if (keepalive) {
+      // One check per keepalive interval; after BACKUP_MISSES in a row the standby is failed
+      // (no failover target) until a check is answered again.
+      if (++m.misses >= BACKUP_MISSES) this.markFailed(path, now);
+      m.warmAt = now;
+      return;
+    }
+    if (m.validatedAt === undefined && !path.validated) {
+      // Never validated. If the peer sends in its number space, keep it (we only cannot send there).
+      if (m.spaceDataAt !== undefined && now - m.spaceDataAt < this.freshWindow(path)) {
+        this.markFailed(path, now);
+        return;
+      }
+      if (m.backup) this.standbyRetryAt = now + this.retryInterval();
+      this.removePath(path, PathAbandonCode.VALIDATION_FAILED, 'no PATH_RESPONSE', now);
+      return;
+    }
+    this.markFailed(path, now);
+    m.warmAt ??= now + this.retryInterval();
   }
 
-  // ───────────────────────────── addresses, standby, failover ─────────────────────────────
+  private markFailed(path: PathState<T>, now: number): void {
+    const m = this.meta(path);
+    if (path.state === 'failed') return;
+    m.failedAt = now;
+    m.standbySince = undefined;
+    if (m.validatedAt !== undefined) this.host.health?.reportFailure(path.local, path.remote, now);
+    this.setPathState(path, 'failed');
+    this.retryLater(path, now);
+  }
+
+  /** A failed path we may send on again is re-checked with one small challenge per retry interval. */
+  private retryLater(path: PathState<T>, now: number): void {
+    const m = this.meta(path);
+    if (path.validated && m.challenge === undefined && m.warmAt === undefined)
+      m.warmAt = now + this.retryInterval();
+  }
+
+  /**
+   * After loss detection ran. The first PTO on the active path makes us suspect it: other
+   * pairs are probed (exploration). After FAILOVER_PTO_COUNT the active path has failed: we
+   * move to the best path proven lately, or, if there is none, to the first one proven next.
+   */
+  afterLossDetection(now: number): void {
+    const ptos = this.activePath.loss.ptoCount;
+    if (ptos === 0 || !this.host.confirmed) return;
+    // Another path carried our packets since the active one last did: it works, this one is silent.
+    const since = this.meta(this.activePath).provenAt ?? -Infinity;
+    const proven = this.bestCandidate(now, 4, since);
+    if (proven) {
+      this.host.health?.reportFailure(this.activePath.local, this.activePath.remote, now);
+      this.failover(proven, 'unresponsive', now);
+      return;
+    }
+    if (!this.exploring) this.explore(now);
+    else if (ptos > this.exploring.ptoCount) {
+      // Still silent: re-check the other paths whose last check ended unanswered.
+      this.exploring.ptoCount = ptos;
+      this.recheckOthers(now);
+    }
+    if (ptos < FAILOVER_PTO_COUNT || this.activeFailedAt !== undefined) return;
+    this.activeFailedAt = now;
+    const active = this.activePath;
+    this.host.health?.reportFailure(active.local, active.remote, now);
+    const target = this.bestCandidate(now, 1);
+    if (target) this.failover(target, 'unresponsive', now);
+  }
+
+  /**
+   * Suspicion: re-check every other validated path (one small challenge each, answered over
+   * whatever works), and (client) probe new address pairs, best first, one every half PTO.
+   */
+  private explore(now: number): void {
+    const exploring: Exploration = { queue: [], nextAt: undefined, ptoCount: this.activePath.loss.ptoCount };
+    this.exploring = exploring;
+    this.recheckOthers(now);
+    if (this.host.role !== 'client') return;
+    exploring.queue = this.candidatePairs(now).slice(0, MAX_EXPLORED_PAIRS);
+    this.exploreNext(now);
+  }
+
+  /** One challenge on every other validated path not proven since the active one went silent. */
+  private recheckOthers(now: number): void {
+    // Proof from before the active path went silent says nothing about now.
+    const silentSince = this.meta(this.activePath).provenAt ?? -Infinity;
+    for (const p of this.pathList) {
+      const m = this.meta(p);
+      if (p === this.activePath || !p.validated || p.remoteCid.length === 0 || m.challenge !== undefined)
+        continue;
+      if (!this.isLocal(p.local) || (m.provenAt ?? -Infinity) > silentSince) continue;
+      this.startChallenge(p, now);
+    }
+  }
+
+  private exploreNext(now: number): void {
+    const exploring = this.exploring;
+    if (!exploring) return;
+    exploring.nextAt = undefined;
+    while (exploring.queue.length > 0) {
+      const [local, remote] = exploring.queue.shift()!;
+      if (this.byAddresses(local, remote)) continue;
+      if (!this.openOwnPath(local, remote, now, this.unvalidatedCredit(remote, now))) continue;
+      if (exploring.queue.length > 0) exploring.nextAt = now + Math.max(this.activePath.pto() / 2, 10);
+      return;
+    }
+  }
+
+  /**
+   * A failover target: a validated path (not the active one) we may send on. Tiers: 4 = our
+   * sending there was proven lately (ACK or PATH_RESPONSE), 3 = the peer moved its data there
+   * since the active path last heard from it, 2 = the peer keeps it warm (challenges it),
+   * 1 = our backup, validated and not failed. Within a tier the pair most different from the
+   * active one wins (health-aware, see pairRank).
+   */
+  private bestCandidate(now: number, minTier: number, provenAfter = -Infinity): PathState<T> | undefined {
+    let best: PathState<T> | undefined;
+    let bestScore = -Infinity;
+    const active = this.activePath;
+    for (const p of this.pathList) {
+      if (p === active || !p.validated || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
+      if (p.state !== 'standby' && p.state !== 'validating') continue;
+      if (sameAddresses(p, active.local, active.remote)) continue;
+      const m = this.meta(p);
+      const window = this.freshWindow(p);
+      let tier = 0;
+      if (m.provenAt !== undefined && now - m.provenAt <= window && m.provenAt > (m.failedAt ?? -Infinity))
+        tier = 4;
+      else if (
+        m.peerDataAt !== undefined &&
+        m.peerDataAt > this.meta(active).lastReceivedAt &&
+        now - m.peerDataAt <= window
+      )
+        tier = 3;
+      else if (m.challengedAt !== undefined && now - m.challengedAt <= window) tier = 2;
+      else if (m.backup) tier = 1;
+      if (tier < minTier || (tier === 4 && (m.provenAt ?? -Infinity) <= provenAfter)) continue;
+      const score = tier * 100 + this.pairRank(p.local, p.remote, now);
+      if (score > bestScore) {
+        best = p;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * How promising a pair is as the next one to try, relative to the active (failing) pair:
+   * the pair most different from it first; a different local address counts most (our side
+   * fails more often), unless other sessions of this endpoint show the remote address failed.
+   * Pairs with an end that other sessions saw fail come last.
+   */
+  private pairRank(local: SocketAddress, remote: SocketAddress, now: number): number {
+    const a = this.activePath;
+    const health = this.host.health;
+    const remoteDown = health?.remoteSuspect(a.remote, now) === true;
+    const localDiff = addressKey(local) !== addressKey(a.local) ? 1 : 0;
+    const remoteDiff = addressKey(remote) !== addressKey(a.remote) ? 1 : 0;
+    let rank = remoteDown ? 2 * remoteDiff + localDiff : 2 * localDiff + remoteDiff;
+    if (health && (health.remoteSuspect(remote, now) || health.localSuspect(local, now))) rank -= 4;
+    return rank;
+  }
+
+  /** Address pairs (same family) with no path yet, best first. */
+  private candidatePairs(now: number): Pair[] {
+    const active = this.activePath;
+    const locals = this.localAddresses ?? [active.local];
+    const remotes = new Map<string, SocketAddress>([[addressKey(active.remote), active.remote]]);
+    for (const [key, entry] of this.peerAddresses) if (entry.present) remotes.set(key, entry.address);
+    const pairs: Array<{ pair: Pair; rank: number }> = [];
+    for (const local of locals) {
+      for (const remote of remotes.values()) {
+        if (local.family !== remote.family || this.byAddresses(local, remote)) continue;
+        if (sameAddress(local, active.local) && sameAddress(remote, active.remote)) continue;
+        pairs.push({ pair: [local, remote], rank: this.pairRank(local, remote, now) });
+      }
+    }
+    pairs.sort((x, y) => y.rank - x.rank);
+    return pairs.map((p) => p.pair);
+  }
+
+  // ───────────────────────────── addresses and the standby ─────────────────────────────
 
   private isLocal(address: SocketAddress): boolean {
-    if (this.localAddresses.length === 0) return true; // no set given: whatever we use is ours
-    const key = addressKey(address);
-    return this.localAddresses.some((a) => addressKey(a) === key);
+    if (this.localAddresses === undefined) return true; // no set given: whatever we use is ours
+    for (const a of this.localAddresses) if (sameAddress(a, address)) return true;
+    return false;
   }
 
   /** The endpoint's current local addresses (see Endpoint.setLocalAddresses). */
@@ -541,7 +1034,7 @@ export class PathManager<T> {
    */
   onLocalAddressesChanged(now: number): void {
     if (!this.host.established || !this.host.confirmed) return;
-    const current = new Map(this.localAddresses.map((a) => [addressKey(a), a]));
+    const current = new Map((this.localAddresses ?? []).map((a) => [addressKey(a), a]));
     for (const [key, address] of current) {
       if (this.advertised.get(key)?.present) continue;
       const sequence = this.nextAddressSequence++;
@@ -554,7 +1047,8 @@ export class PathManager<T> {
       entry.sequence = this.nextAddressSequence++;
       this.host.queueControl({ type: 'remove_address', sequence: entry.sequence, address: entry.address });
     }
-    for (const path of [...this.pathList]) if (!this.isLocal(path.local)) this.abandonPath(path, now);
+    for (const path of [...this.pathList])
+      if (!this.isLocal(path.local)) this.leavePath(path, 'address-removed', now);
     this.ensureStandby(now);
     this.host.wake();
   }
@@ -568,68 +1062,30 @@ export class PathManager<T> {
     if (!known && this.peerAddresses.size >= MAX_PEER_ADDRESSES) return;
     this.peerAddresses.set(key, { address: frame.address, sequence: frame.sequence, present });
     if (!present) {
-      for (const path of [...this.pathList]) if (addressKey(path.remote) === key) this.abandonPath(path, now);
+      for (const path of [...this.pathList])
+        if (addressKey(path.remote) === key) this.leavePath(path, 'peer-address-removed', now);
     }
     this.ensureStandby(now);
   }
 
-  /** Stops using a path whose address is gone: the active one fails over first, if it can. */
-  private abandonPath(path: PathState<T>, now: number): void {
+  /** Stops using a path whose address is gone: the active one moves first, if it can. */
+  private leavePath(path: PathState<T>, reason: FailoverReason, now: number): void {
+    if (!this.metas.has(path.id)) return;
     if (path === this.activePath) {
-      const standby = this.bestStandby(now);
-      if (!standby) return; // nowhere to go yet; ensureStandby opens a path and moves on validation
-      this.switchActive(standby, now);
+      const target = this.bestCandidate(now, 1) ?? this.bestCandidate(now, 0);
+      if (!target) return; // nowhere to go yet; ensureStandby opens a path and moves on validation
+      this.switchActive(target, reason, now);
     }
-    this.removePath(path, 'removed');
+    this.removePath(path, PathAbandonCode.ADDRESS_GONE, 'address removed', now);
   }
 
   /**
-   * A validated, warm standby to fail over to, the one whose addresses differ most from the
-   * active path's. Warm means kept alive on purpose: our own backup (re-challenged every
-   * keepalive interval), or a path the peer has been challenging lately. A leftover standby
-   * (the pair before a NAT rebinding) is not: it may lead nowhere.
-   */
-  private bestStandby(now: number): PathState<T> | undefined {
-    let best: PathState<T> | undefined;
-    let bestScore = -1;
-    const warmWindow = 2 * this.config.keepaliveInterval;
-    for (const p of this.pathList) {
-      if (p === this.activePath || p.state !== 'standby' || !p.validated || p.remoteCid.length === 0)
-        continue;
-      const m = this.meta(p);
-      const peerWarm = m.challengedAt !== undefined && now - m.challengedAt <= warmWindow + p.pto();
-      // The peer sends its data there, and has since the active path last heard from it: the
-      // peer moved (e.g. a NAT rebinding on a path id lower than ours, which the follow rule
-      // ignores; seed 949). A leftover pair from before a rebinding heard nothing since.
-      const peerMoved =
-        m.peerDataAt !== undefined &&
-        m.peerDataAt > this.meta(this.activePath).lastReceivedAt &&
-        now - m.peerDataAt <= warmWindow + p.pto();
-      if (!m.backup && !peerWarm && !peerMoved) continue;
-      if (!this.isLocal(p.local) || sameAddresses(p, this.activePath.local, this.activePath.remote)) continue;
-      const score = this.pairDistance(p.local, p.remote);
-      if (score > bestScore) {
-        best = p;
-        bestScore = score;
-      }
-    }
-    return best;
-  }
-
-  /** How different a pair is from the active one: a different local address counts most (our side fails more often). */
-  private pairDistance(local: SocketAddress, remote: SocketAddress): number {
-    const a = this.activePath;
-    return (
-      (addressKey(local) !== addressKey(a.local) ? 2 : 0) +
-      (addressKey(remote) !== addressKey(a.remote) ? 1 : 0)
-    );
-  }
-
-  /**
-   * Client: keeps one standby path (validated, then re-challenged every keepalive interval)
-   * on the candidate pair most different from the active path: another local address,
-   * another advertised server address, or both. The server only answers (it cannot reach a
-   * client behind a NAT on its own) but fails over to a client-opened standby too.
+   * Client: keeps one backup path (validated, then re-checked every keepalive interval) on the
+   * pair most different from the active path: another local address, another advertised
+   * server address, or both. An existing path on that pair (the old active path after a
+   * failover or after following the peer) is adopted rather than duplicated. The server only
+   * answers (it cannot reach a client behind a NAT on its own) but fails over to a
+   * client-opened standby too.
    */
   private ensureStandby(now: number): void {
     if (this.host.role !== 'client' || !this.host.confirmed || !this.host.established) {
@@ -640,56 +1096,38 @@ export class PathManager<T> {
     this.standbyRetryAt = undefined;
     const active = this.activePath;
     for (const p of this.pathList)
-      if (p !== active && this.meta(p).backup && (p.state === 'standby' || p.state === 'validating')) return;
-    const locals = this.localAddresses.length > 0 ? this.localAddresses : [active.local];
-    const remotes = new Map<string, SocketAddress>([[addressKey(active.remote), active.remote]]);
-    for (const [key, entry] of this.peerAddresses) if (entry.present) remotes.set(key, entry.address);
-    let best: [SocketAddress, SocketAddress] | undefined;
-    let bestScore = 0;
-    for (const local of locals) {
-      for (const remote of remotes.values()) {
-        if (local.family !== remote.family || this.byAddresses(local, remote)) continue;
-        const score = this.pairDistance(local, remote);
-        if (score > bestScore) {
-          best = [local, remote];
-          bestScore = score;
-        }
+      if (p !== active && this.meta(p).backup && !sameAddresses(p, active.local, active.remote)) return;
+    let adopt: PathState<T> | undefined;
+    let adoptRank = -Infinity;
+    for (const p of this.pathList) {
+      if (p === active || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
+      if (sameAddresses(p, active.local, active.remote)) continue;
+      const rank = this.pairRank(p.local, p.remote, now);
+      if (rank > adoptRank) {
+        adopt = p;
+        adoptRank = rank;
       }
     }
-    if (!best) return;
-    const id = this.nextOwnPathId;
-    const peerCid = this.host.peerCidFor(id);
-    if (!peerCid) {
+    const fresh = this.candidatePairs(now)[0];
+    const freshRank = fresh ? this.pairRank(fresh[0], fresh[1], now) : -Infinity;
+    if (adopt && adoptRank >= freshRank && adoptRank > 0) {
+      const m = this.meta(adopt);
+      m.backup = true;
+      if (m.challenge === undefined)
+        m.warmAt = adopt.state === 'failed' ? now : now + this.config.keepaliveInterval;
+      this.host.wake();
+      return;
+    }
+    if (!fresh || freshRank <= 0) return;
+    const path = this.openOwnPath(fresh[0], fresh[1], now, this.unvalidatedCredit(fresh[1], now));
+    if (!path) {
       this.standbyRetryAt = now + Math.max(1, active.pto());
       return;
     }
-    this.nextOwnPathId += 2;
-    const path = this.addPath(id, best[0], best[1], now);
-    path.remoteCid = peerCid;
-    // Nothing has arrived from this pair yet: credit it one padded challenge's worth, so an
-    // advertised address (perhaps a victim's) gets at most 3 × 1200 bytes before validation.
-    path.bytesReceived = PATH_PROBE_SIZE;
     const m = this.meta(path);
     m.backup = true;
     // The active path cannot be used any more (its local address vanished): move on validation.
-    if (!this.isLocal(active.local)) m.migrateOnValidation = true;
-    this.host.emit({ type: 'path-updated', path: path.info() });
-    this.startChallenge(path, now);
-  }
-
-  /**
-   * The active path stopped answering (FAILOVER_PTO_COUNT PTOs in a row): move to the best
-   * warm standby. Its packets in flight are resent there (switchActive); the failed path is
-   * given up and a new standby is sought (possibly the same pair again, on a fresh path id).
-   */
-  private maybeFailover(now: number): void {
-    if (this.activePath.loss.ptoCount < FAILOVER_PTO_COUNT) return;
-    const standby = this.bestStandby(now);
-    if (!standby) return;
-    const failed = this.activePath;
-    this.switchActive(standby, now);
-    this.removePath(failed, 'failed');
-    this.standbyRetryAt = now + this.retryInterval();
+    if (!this.isLocal(active.local)) m.migrateOnValidation = 'address-removed';
   }
 
   private retryInterval(): number {
