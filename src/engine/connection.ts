@@ -11,7 +11,7 @@ import { channelBindingFrom } from '../crypto/identity.js';
 import { KeySchedule } from '../crypto/key-schedule.js';
 import type { HandshakeState, KeyPair } from '../crypto/noise/index.js';
 import { HeaderProtection, protectHeader, unprotectHeader } from '../crypto/packet-protection.js';
-import { addressKey, type SocketAddress, type Transmit } from '../net/address.js';
+import type { SocketAddress, Transmit } from '../net/address.js';
 import type { SentPacket } from '../paths/loss-detection.js';
 import type { PathState } from '../paths/path.js';
 import { TransportError, transportErrorName, WireError } from '../wire/errors.js';
