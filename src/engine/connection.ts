@@ -308,7 +308,11 @@ export class Connection implements EngineConnection {
         for (const packet of packets) for (const record of packet.info.records) this.requeueLost(record);
       },
       emit: (event) => this.events.push(event),
-      onActiveChanged: (now) => this.touchIdle(now),
+      onActiveChanged: (now) => {
+        this.touchIdle(now);
+        // A non-probing packet on the new path at once: the peer follows, and its ACK proves the path.
+        if (this._state === 'established') this.pingPending = true;
+      },
       wake: () => this.wake(),
     };
   }
@@ -1316,12 +1320,14 @@ export class Connection implements EngineConnection {
       ackEliciting = this.writeDataBlocked(w, limit, records) || ackEliciting;
       ackEliciting = this.writeDatagrams(w, limit, records) || ackEliciting;
       ackEliciting = this.writeStreamFrames(w, limit, records) || ackEliciting;
-      if (!ackEliciting && (this.pingPending || probe) && limit - w.offset >= 1) {
+      // A pending PING goes out even beside other frames: those may all be probing frames
+      // (NEW_CONNECTION_ID), and the PING must make the packet non-probing (the peer follows).
+      if ((this.pingPending || (probe && !ackEliciting)) && limit - w.offset >= 1) {
         encodeFrame(w, { type: 'ping' });
         records.push({ kind: 'ping' });
         ackEliciting = true;
+        this.pingPending = false;
       }
-      if (ackEliciting) this.pingPending = false;
     }
     if (!ackEliciting && this.ackOnlyNeedsPing(path, now) && limit - w.offset >= 1) {
       encodeFrame(w, { type: 'ping' });

@@ -542,6 +542,8 @@ export class PathManager<T> {
     this.activeFailedAt = undefined;
     this.exploring = undefined;
     this.host.requeue(old.loss.drainAll());
+    // ACKs sent on the old path may be lost with it: repeat them on the new one.
+    for (const p of this.pathList) p.acks.repeatAck();
     const om = this.meta(old);
     if (oldState === 'failed') {
       om.failedAt = now;
@@ -560,6 +562,8 @@ export class PathManager<T> {
   /** The active path failed: move to `target`; the old path is `failed` (kept: the peer may still send on it). */
   private failover(target: PathState<T>, reason: FailoverReason, now: number): void {
     const failed = this.activePath;
+    // Dated from when it went silent: a success elsewhere since then shows which end broke.
+    this.host.health?.reportFailure(failed.local, failed.remote, this.silentSince());
     this.switchActive(target, reason, now, 'failed');
     this.retryLater(failed, now);
   }
@@ -716,11 +720,16 @@ export class PathManager<T> {
    */
   afterPacket(via: PathState<T> | undefined, frames: Frame[], largest: boolean, now: number): void {
     if (via === undefined || via === this.activePath || !largest || isProbingOnly(frames)) return;
-    const m = this.meta(via);
+    const m = this.metas.get(via.id);
+    if (m === undefined) return; // the packet itself abandoned the path it came on
     if (!m.peerDataStarted) return;
     m.peerDataStarted = false;
-    if (!via.validated || via.remoteCid.length === 0 || !this.isLocal(via.local)) return;
-    if (via.state === 'failed') return;
+    if (via.remoteCid.length === 0 || !this.isLocal(via.local) || via.state === 'failed') return;
+    // Not validated from our side yet (a pair the peer just opened): move once it is.
+    if (!via.validated) {
+      if (m.challenge !== undefined) m.migrateOnValidation ??= 'peer-moved';
+      return;
+    }
     this.switchActive(via, 'peer-moved', now);
   }
 
@@ -860,7 +869,8 @@ export class PathManager<T> {
     if (path.state === 'failed') return;
     m.failedAt = now;
     m.standbySince = undefined;
-    if (m.validatedAt !== undefined) this.host.health?.reportFailure(path.local, path.remote, now);
+    if (m.validatedAt !== undefined)
+      this.host.health?.reportFailure(path.local, path.remote, Math.min(now, m.challengeSentAt ?? now));
     this.setPathState(path, 'failed');
     this.retryLater(path, now);
   }
@@ -881,10 +891,9 @@ export class PathManager<T> {
     const ptos = this.activePath.loss.ptoCount;
     if (ptos === 0 || !this.host.confirmed) return;
     // Another path carried our packets since the active one last did: it works, this one is silent.
-    const since = this.meta(this.activePath).provenAt ?? -Infinity;
+    const since = this.silentSince();
     const proven = this.bestCandidate(now, 4, since);
     if (proven) {
-      this.host.health?.reportFailure(this.activePath.local, this.activePath.remote, now);
       this.failover(proven, 'unresponsive', now);
       return;
     }
@@ -896,8 +905,6 @@ export class PathManager<T> {
     }
     if (ptos < FAILOVER_PTO_COUNT || this.activeFailedAt !== undefined) return;
     this.activeFailedAt = now;
-    const active = this.activePath;
-    this.host.health?.reportFailure(active.local, active.remote, now);
     const target = this.bestCandidate(now, 1);
     if (target) this.failover(target, 'unresponsive', now);
   }
@@ -915,10 +922,20 @@ export class PathManager<T> {
     this.exploreNext(now);
   }
 
+  /**
+   * Since when the active path has been silent: the oldest of our packets on it still
+   * unacknowledged left then (or, failing that, its last proof).
+   */
+  private silentSince(): number {
+    const active = this.activePath;
+    const [oldest] = active.loss.oldestUnacked(1);
+    return Math.max(oldest?.timeSent ?? -Infinity, this.meta(active).provenAt ?? -Infinity);
+  }
+
   /** One challenge on every other validated path not proven since the active one went silent. */
   private recheckOthers(now: number): void {
     // Proof from before the active path went silent says nothing about now.
-    const silentSince = this.meta(this.activePath).provenAt ?? -Infinity;
+    const silentSince = this.silentSince();
     for (const p of this.pathList) {
       const m = this.meta(p);
       if (p === this.activePath || !p.validated || p.remoteCid.length === 0 || m.challenge !== undefined)
@@ -957,6 +974,13 @@ export class PathManager<T> {
       if (p.state !== 'standby' && p.state !== 'validating') continue;
       if (sameAddresses(p, active.local, active.remote)) continue;
       const m = this.meta(p);
+      // Re-checked since the active path went silent and no answer by now: as dead as the active one.
+      if (
+        m.challenge !== undefined &&
+        m.challengeSentAt !== undefined &&
+        now - m.challengeSentAt > this.probeInterval(p)
+      )
+        continue;
       const window = this.freshWindow(p);
       let tier = 0;
       if (m.provenAt !== undefined && now - m.provenAt <= window && m.provenAt > (m.failedAt ?? -Infinity))
