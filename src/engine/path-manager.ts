@@ -111,6 +111,8 @@ const ANSWERED_MEMORY = 16;
  */
 const UNVERIFIED_BUDGET = 3 * PATH_PROBE_SIZE;
 const UNVERIFIED_REFRESH = 60_000;
+/** Credit below which a new path is not worth opening (a challenge fits, padding does not). */
+const MIN_PROBE_CREDIT = PATH_PROBE_SIZE / 4;
 
 interface AdvertisedAddress {
   address: SocketAddress;
@@ -189,6 +191,8 @@ export class PathManager<T> {
   /** Bytes spent on unvalidated paths to each remote address that never validated (victim bound). */
   private readonly unverified = new Map<string, { spent: number; since: number }>();
   private readonly verifiedRemotes = new Set<string>();
+  /** When the earliest spent unvalidated-traffic budget refreshes (set by candidatePairs). */
+  private budgetRefreshAt: number | undefined;
 
   // --- addresses (multihoming) ---
   /** Our usable local addresses; undefined until the endpoint names them ("only the one we started on"). */
@@ -352,7 +356,7 @@ export class PathManager<T> {
     const id = this.nextOwnPathId;
     const peerCid = this.host.peerCidFor(id);
     if (!peerCid) return undefined;
-    if (credit !== undefined && credit < PATH_PROBE_SIZE / 4) return undefined;
+    if (credit !== undefined && credit < MIN_PROBE_CREDIT) return undefined;
     this.nextOwnPathId += 2;
     const path = this.addPath(id, local, remote, now);
     path.remoteCid = peerCid;
@@ -1020,12 +1024,22 @@ export class PathManager<T> {
     return rank;
   }
 
-  /** Address pairs (same family) with no path yet, best first. */
+  /**
+   * Address pairs (same family) with no path yet, best first. Remote addresses that spent
+   * their budget for unvalidated traffic are left out until it refreshes (`budgetRefreshAt`).
+   */
   private candidatePairs(now: number): Pair[] {
     const active = this.activePath;
     const locals = this.localAddresses ?? [active.local];
     const remotes = new Map<string, SocketAddress>([[addressKey(active.remote), active.remote]]);
     for (const [key, entry] of this.peerAddresses) if (entry.present) remotes.set(key, entry.address);
+    this.budgetRefreshAt = undefined;
+    for (const [key, remote] of remotes) {
+      if (this.unvalidatedCredit(remote, now) >= MIN_PROBE_CREDIT) continue;
+      remotes.delete(key);
+      const refresh = (this.unverified.get(key)?.since ?? now) + UNVERIFIED_REFRESH;
+      this.budgetRefreshAt = Math.min(this.budgetRefreshAt ?? Infinity, refresh);
+    }
     const pairs: Array<{ pair: Pair; rank: number }> = [];
     for (const local of locals) {
       for (const remote of remotes.values()) {
@@ -1142,7 +1156,11 @@ export class PathManager<T> {
       this.host.wake();
       return;
     }
-    if (!fresh || freshRank <= 0) return;
+    if (!fresh || freshRank <= 0) {
+      // An advertised address whose budget is spent: try again once it refreshes.
+      if (this.budgetRefreshAt !== undefined) this.standbyRetryAt = this.budgetRefreshAt;
+      return;
+    }
     const path = this.openOwnPath(fresh[0], fresh[1], now, this.unvalidatedCredit(fresh[1], now));
     if (!path) {
       this.standbyRetryAt = now + Math.max(1, active.pto());

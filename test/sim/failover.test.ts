@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PathInfo } from '../../src/engine/types.js';
 import { runEngineSessions } from '../../src/sim/engine-run.js';
+import type { Simulator } from '../../src/sim/network.js';
 import { Rng } from '../../src/sim/rng.js';
 import { type FaultSpec, type HostSpec, type ScenarioSpec, scenario } from '../../src/sim/scenario.js';
 
@@ -50,6 +51,18 @@ interface Outcome {
   client: PathInfo | undefined;
   server: PathInfo | undefined;
   r: ReturnType<typeof runEngineSessions>;
+  sim: Simulator;
+}
+
+/**
+ * After 5 s of quiet, both ends hold the same path ids: no path id lives on at one end after
+ * the other gave it up (PATH_ABANDON; open soak seed 858 was two ends each sending on a path
+ * id the other had removed).
+ */
+function assertPathIdsAgree({ r, sim }: Outcome): void {
+  sim.run({ until: r.endTime + 5000 });
+  const ids = (d: (typeof r.clients)[number]) => d.conn.paths.map((p) => p.id).sort((a, b) => a - b);
+  assert.deepEqual(ids(r.servers[0]), ids(r.clients[0]), 'client and server hold the same path ids');
 }
 
 function run(
@@ -94,7 +107,7 @@ function run(
     `${name} (${direction}): failover gap ${gap.toFixed(0)} ms, done at ${r.endTime.toFixed(0)} ms`,
   );
   const active = (d: (typeof r.clients)[number]) => d.conn.paths.find((p) => p.state === 'active');
-  return { gap, client: active(r.clients[0]), server: active(r.servers[0]), r };
+  return { gap, client: active(r.clients[0]), server: active(r.servers[0]), r, sim };
 }
 
 describe('failover between two client providers (real engine)', () => {
@@ -161,7 +174,8 @@ describe('failover between two client providers (real engine)', () => {
   }
   for (const direction of DIRECTIONS) {
     test(`flapping paths: 1 s down every 3 s on each provider (${direction})`, () => {
-      const { gap, r } = run('flapping', flaps, direction, SLOW_PROVIDERS);
+      const outcome = run('flapping', flaps, direction, SLOW_PROVIDERS);
+      const { gap, r } = outcome;
       assert.ok(r.endTime > FAULT_AT + 4500, `the transfer spanned several flaps (ended at ${r.endTime})`);
       assert.ok(gap < 1000, `gap ${gap} ms`);
       // Every outage of the path in use was followed by a failover (on one side or the other).
@@ -169,6 +183,7 @@ describe('failover between two client providers (real engine)', () => {
         const moves = d.pathLog.filter((l) => l.event.type === 'failover').length;
         assert.ok(moves >= 2, `${d.role}: ${moves} path moves`);
       }
+      assertPathIdsAgree(outcome);
     });
   }
 });
@@ -222,7 +237,7 @@ describe('address changes at both ends (real engine)', () => {
     // Client and server each lose the address of the active path and gain a new one at the same
     // instant; the standby pair (the other address at each end) survives and carries on.
     test(`both ends change addresses at once while one path survives (${direction})`, () => {
-      const { client, server, gap, r } = run(
+      const outcome = run(
         'both ends move',
         [
           { at: FAULT_AT, removeAddress: 'client.wifi', address: '192.0.2.10' },
@@ -233,6 +248,7 @@ describe('address changes at both ends (real engine)', () => {
         direction,
         BOTH_MULTIHOMED,
       );
+      const { client, server, gap, r } = outcome;
       const gone = ['192.0.2.10', '203.0.113.5'];
       for (const side of [r.clients[0], r.servers[0]])
         for (const p of side.conn.paths)
@@ -243,6 +259,7 @@ describe('address changes at both ends (real engine)', () => {
       assert.equal(client?.local.address, '198.51.100.10', 'the client is on the surviving pair');
       assert.equal(server?.local.address, '203.0.113.6');
       assert.ok(gap < 1000, `gap ${gap} ms`);
+      assertPathIdsAgree(outcome);
     });
   }
 
@@ -263,10 +280,12 @@ describe('address changes at both ends (real engine)', () => {
   }));
   for (const direction of DIRECTIONS) {
     test(`NAT rebinding every 5 s (${direction})`, () => {
-      const { server, gap, r } = run('nat rebinding', rebindings, direction, NATTED, 3 * MiB);
+      const outcome = run('nat rebinding', rebindings, direction, NATTED, 3 * MiB);
+      const { server, gap, r } = outcome;
       assert.ok(r.endTime > FAULT_AT + 5000, `two rebindings hit the transfer (ended at ${r.endTime})`);
       assert.ok(server && server.id > 0, 'the server moved to a new path id');
       assert.ok(gap < 1000, `gap ${gap} ms`);
+      assertPathIdsAgree(outcome);
     });
   }
 
@@ -330,7 +349,8 @@ describe('one-way paths: each direction finds its own working pair (real engine)
   for (const [name, faults] of Object.entries(ONE_WAY)) {
     for (const direction of DIRECTIONS) {
       test(`only ${name === 'forward' ? 'A1→B1 and B2→A2' : 'A2→B2 and B1→A1'} work (${direction})`, () => {
-        const { gap, client, server } = run(`one-way pairs, ${name}`, faults, direction, BOTH_MULTIHOMED);
+        const outcome = run(`one-way pairs, ${name}`, faults, direction, BOTH_MULTIHOMED);
+        const { gap, client, server } = outcome;
         const [clientFrom, serverFrom] =
           name === 'forward' ? ['192.0.2.10', '203.0.113.6'] : ['198.51.100.10', '203.0.113.5'];
         assert.equal(client?.local.address, clientFrom, 'the client sends on the pair that works its way');
@@ -341,6 +361,7 @@ describe('one-way paths: each direction finds its own working pair (real engine)
           'the two directions use different pairs',
         );
         assert.ok(gap < 1000, `gap ${gap} ms`);
+        assertPathIdsAgree(outcome);
       });
     }
   }
