@@ -1202,14 +1202,16 @@ export class Connection implements EngineConnection {
     }
     let payload = 0;
     for (const f of frames) payload += frameSize(f);
-    // A validated path needs no padding (no amplification or MTU question left): checks stay small.
-    const size = path.validated
-      ? header + payload + AEAD_TAG
-      : Math.min(
-          Math.max(PATH_PROBE_SIZE, header + payload + AEAD_TAG),
-          this.config.maxUdpPayloadSize,
-          credit,
-        );
+    // A validated pair needs no padding (no amplification or MTU question left), nor does one
+    // validated under an earlier path id: checks stay small.
+    const size =
+      path.validated || m.knownPair
+        ? header + payload + AEAD_TAG
+        : Math.min(
+            Math.max(PATH_PROBE_SIZE, header + payload + AEAD_TAG),
+            this.config.maxUdpPayloadSize,
+            credit,
+          );
     const pn = path.nextPacketNumber;
     const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
     const buf = Buffer.allocUnsafe(size);

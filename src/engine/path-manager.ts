@@ -61,6 +61,10 @@ export interface PathMeta {
   /** First transmission of the outstanding challenge, and how often it went out (RTT sample). */
   challengeSentAt: number | undefined;
   challengeSends: number;
+  /** The pair was validated under an earlier path id within the validation lifetime: probes need no padding. */
+  knownPair: boolean;
+  /** Re-checks of this failed path so far without an answer (the retry interval doubles). */
+  retries: number;
   /** A warm-standby check: one transmission per keepalive interval, no retransmission. */
   keepaliveChallenge: boolean;
   /** Consecutive unanswered warm-standby checks. */
@@ -113,6 +117,12 @@ const UNVERIFIED_BUDGET = 3 * PATH_PROBE_SIZE;
 const UNVERIFIED_REFRESH = 60_000;
 /** Credit below which a new path is not worth opening (a challenge fits, padding does not). */
 const MIN_PROBE_CREDIT = PATH_PROBE_SIZE / 4;
+/** Transmissions of a challenge re-checking a pair validated before. */
+const RECHECK_SENDS = 2;
+/** Doublings of the retry interval for a failed path or a standby that could not be validated. */
+const MAX_BACKOFF_DOUBLINGS = 3;
+/** Validated pairs remembered across path ids (memory bound). */
+const MAX_VALIDATED_PAIRS = 64;
 
 interface AdvertisedAddress {
   address: SocketAddress;
@@ -143,6 +153,10 @@ export function sameAddresses(
     path.remote.address === remote.address &&
     path.local.address === local.address
   );
+}
+
+function pairKey(local: SocketAddress, remote: SocketAddress): string {
+  return `${addressKey(local)}|${addressKey(remote)}`;
 }
 
 function sameAddress(a: SocketAddress, b: SocketAddress): boolean {
@@ -191,6 +205,10 @@ export class PathManager<T> {
   /** Bytes spent on unvalidated paths to each remote address that never validated (victim bound). */
   private readonly unverified = new Map<string, { spent: number; since: number }>();
   private readonly verifiedRemotes = new Set<string>();
+  /** When each address pair (by pairKey) last validated, whatever path id it had. */
+  private readonly validatedPairs = new Map<string, number>();
+  /** Consecutive backups that never validated (the next attempt waits longer). */
+  private standbyFailures = 0;
   /** When the earliest spent unvalidated-traffic budget refreshes (set by candidatePairs). */
   private budgetRefreshAt: number | undefined;
 
@@ -252,7 +270,7 @@ export class PathManager<T> {
     const m = this.meta(this.activePath);
     m.validatedAt = now;
     m.provenAt = now;
-    this.verifiedRemotes.add(addressKey(this.activePath.remote));
+    this.noteValidated(this.activePath, now);
   }
 
   private addPath(
@@ -286,6 +304,8 @@ export class PathManager<T> {
       challengeFailAt: undefined,
       challengeSentAt: undefined,
       challengeSends: 0,
+      knownPair: false,
+      retries: 0,
       keepaliveChallenge: false,
       misses: 0,
       responses: [],
@@ -362,6 +382,9 @@ export class PathManager<T> {
     path.remoteCid = peerCid;
     // Nothing has arrived from this pair yet: the credit is what we may send before it validates.
     if (credit !== undefined) path.bytesReceived = credit / 3;
+    const validatedAt = this.validatedPairs.get(pairKey(local, remote));
+    if (validatedAt !== undefined && now - validatedAt < this.config.pathValidationLifetime)
+      this.meta(path).knownPair = true;
     this.host.emit({ type: 'path-updated', path: path.info() });
     this.startChallenge(path, now);
     return path;
@@ -410,6 +433,15 @@ export class PathManager<T> {
     this.host.wake();
   }
 
+  private noteValidated(path: PathState<T>, now: number): void {
+    this.verifiedRemotes.add(addressKey(path.remote));
+    const key = pairKey(path.local, path.remote);
+    this.validatedPairs.delete(key);
+    this.validatedPairs.set(key, now);
+    if (this.validatedPairs.size > MAX_VALIDATED_PAIRS)
+      this.validatedPairs.delete(this.validatedPairs.keys().next().value as string);
+  }
+
   /** Connection sent the outstanding challenge of `path` in a probe packet. */
   onChallengeSent(path: PathState<T>, now: number): void {
     const m = this.meta(path);
@@ -417,7 +449,11 @@ export class PathManager<T> {
     m.challengeSends++;
     m.challengeSentAt ??= now;
     // A warm-standby check goes out once per keepalive interval: its answer is due by the next.
-    m.challengeResendAt = m.keepaliveChallenge ? undefined : now + this.probeInterval(path);
+    // A re-check of a pair validated before goes out twice (the repeat tells the peer its first
+    // answer got lost, so it answers over every path); a new pair's challenge until it times out.
+    const limit = path.validated || m.knownPair ? RECHECK_SENDS : Number.POSITIVE_INFINITY;
+    m.challengeResendAt =
+      m.keepaliveChallenge || m.challengeSends >= limit ? undefined : now + this.probeInterval(path);
   }
 
   /**
@@ -464,7 +500,8 @@ export class PathManager<T> {
       m.challengeFailAt = undefined;
       m.misses = 0;
       m.validatedAt = now;
-      this.verifiedRemotes.add(addressKey(path.remote));
+      this.noteValidated(path, now);
+      if (m.backup) this.standbyFailures = 0;
       if (path === this.activePath) {
         path.state = 'active';
       } else if (m.migrateOnValidation !== undefined && path.remoteCid.length > 0) {
@@ -492,6 +529,7 @@ export class PathManager<T> {
   private onProven(path: PathState<T>, now: number, response: boolean): void {
     const m = this.meta(path);
     m.provenAt = now;
+    m.retries = 0;
     if (response || now - m.healthAt >= 1000) {
       m.healthAt = now;
       this.host.health?.reportSuccess(path.local, path.remote, now);
@@ -851,7 +889,7 @@ export class PathManager<T> {
       // One check per keepalive interval; after BACKUP_MISSES in a row the standby is failed
       // (no failover target) until a check is answered again.
       if (++m.misses >= BACKUP_MISSES) this.markFailed(path, now);
-      m.warmAt = now;
+      else m.warmAt = now;
       return;
     }
     if (m.validatedAt === undefined && !path.validated) {
@@ -860,12 +898,14 @@ export class PathManager<T> {
         this.markFailed(path, now);
         return;
       }
-      if (m.backup) this.standbyRetryAt = now + this.retryInterval();
+      if (m.backup)
+        this.standbyRetryAt =
+          now + this.retryInterval() * 2 ** Math.min(this.standbyFailures++, MAX_BACKOFF_DOUBLINGS);
       this.removePath(path, PathAbandonCode.VALIDATION_FAILED, 'no PATH_RESPONSE', now);
       return;
     }
     this.markFailed(path, now);
-    m.warmAt ??= now + this.retryInterval();
+    this.retryLater(path, now);
   }
 
   private markFailed(path: PathState<T>, now: number): void {
@@ -879,11 +919,16 @@ export class PathManager<T> {
     this.retryLater(path, now);
   }
 
-  /** A failed path we may send on again is re-checked with one small challenge per retry interval. */
+  /**
+   * A failed path we may send on again is re-checked later, each retry twice as late as the
+   * last (up to 2^MAX_BACKOFF_DOUBLINGS retry intervals): a dead pair costs a few small packets
+   * a minute, and exploration re-checks it at once anyway when the active path falters.
+   */
   private retryLater(path: PathState<T>, now: number): void {
     const m = this.meta(path);
-    if (path.validated && m.challenge === undefined && m.warmAt === undefined)
-      m.warmAt = now + this.retryInterval();
+    if (!path.validated || m.challenge !== undefined || m.warmAt !== undefined) return;
+    m.warmAt = now + this.retryInterval() * 2 ** Math.min(m.retries, MAX_BACKOFF_DOUBLINGS);
+    m.retries++;
   }
 
   /**
@@ -1148,15 +1193,16 @@ export class PathManager<T> {
     }
     const fresh = this.candidatePairs(now)[0];
     const freshRank = fresh ? this.pairRank(fresh[0], fresh[1], now) : -Infinity;
-    if (adopt && adoptRank >= freshRank && adoptRank > 0) {
+    // Health penalties reorder the pairs, they never leave the session without a standby.
+    if (adopt && adoptRank >= freshRank) {
       const m = this.meta(adopt);
       m.backup = true;
-      if (m.challenge === undefined)
-        m.warmAt = adopt.state === 'failed' ? now : now + this.config.keepaliveInterval;
+      if (adopt.state === 'failed') this.retryLater(adopt, now);
+      else if (m.challenge === undefined) m.warmAt = now + this.config.keepaliveInterval;
       this.host.wake();
       return;
     }
-    if (!fresh || freshRank <= 0) {
+    if (!fresh) {
       // An advertised address whose budget is spent: try again once it refreshes.
       if (this.budgetRefreshAt !== undefined) this.standbyRetryAt = this.budgetRefreshAt;
       return;

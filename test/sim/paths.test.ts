@@ -109,6 +109,21 @@ describe('idle sessions: keepalives and failure detection', () => {
       assert.equal(active(r.clients[0])?.local.address, CLIENT.lte);
       assert.equal(active(r.servers[0])?.remote.address, CLIENT.lte);
       assert.ok(followed.at - faultAt <= 2 * INTERVAL);
+      if (phase !== 0) return;
+      // Afterwards the dead pair is re-checked with backoff (small probes, no padding: the pair
+      // was validated before), never more than one packet per interval, while the session
+      // keeps a standby there (and so its keepalive).
+      const after = faultAt + 2 * INTERVAL;
+      sim.run({ until: after + 20 * INTERVAL });
+      let deadSends = 0;
+      for (const line of sim.trace?.lines() ?? []) {
+        const p = line.split(' ');
+        if (p[1] !== 'send' || Number(p[0]) < after || !p[3].startsWith(`${CLIENT.wifi}:`)) continue;
+        deadSends++;
+        assert.ok(Number(p[4]) <= 64, `a re-check of the dead pair is small (${p[4]} bytes)`);
+      }
+      console.log(`idle, after the failover: ${deadSends} packets to the dead pair in 20 intervals`);
+      assert.ok(deadSends > 0 && deadSends <= 20, `${deadSends} packets`);
     });
   }
 });
