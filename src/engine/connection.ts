@@ -1038,7 +1038,7 @@ export class Connection implements EngineConnection {
     if (!result) throw new WireError('ACK of a packet never sent', TransportError.PROTOCOL_VIOLATION);
     if (result.acked.length > 0) {
       this.lastAckedAt = now;
-      this.pathManager.onAcked(path, now);
+      this.pathManager.onAcked(path, result.acked[result.acked.length - 1].timeSent, now);
     }
     if (result.acked.length > 0 && this.role === 'client') this.confirmHandshake();
     const keys = this.keys;

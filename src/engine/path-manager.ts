@@ -91,6 +91,8 @@ export interface PathMeta {
   warmAt: number | undefined;
   /** Last proof that what we send on this pair arrives (an ACK of a packet sent here, or a PATH_RESPONSE). */
   provenAt: number | undefined;
+  /** When what that proof covers was sent (the acknowledged packet, the answered challenge). */
+  provenSentAt: number | undefined;
   /** When our sending here was last declared failed. */
   failedAt: number | undefined;
   /** Last success reported to the endpoint's health table (rate limit). */
@@ -270,6 +272,7 @@ export class PathManager<T> {
     const m = this.meta(this.activePath);
     m.validatedAt = now;
     m.provenAt = now;
+    m.provenSentAt = now;
     this.noteValidated(this.activePath, now);
   }
 
@@ -320,6 +323,7 @@ export class PathManager<T> {
       backup: false,
       warmAt: undefined,
       provenAt: undefined,
+      provenSentAt: undefined,
       failedAt: undefined,
       healthAt: -Infinity,
     });
@@ -355,7 +359,10 @@ export class PathManager<T> {
       path.state = 'standby';
       const m = this.meta(path);
       m.standbySince = now;
-      m.provenAt = twin === undefined ? undefined : this.meta(twin).provenAt;
+      if (twin) {
+        m.provenAt = this.meta(twin).provenAt;
+        m.provenSentAt = this.meta(twin).provenSentAt;
+      }
     }
     this.host.emit({ type: 'path-updated', path: path.info() });
     if (!inherit) this.startChallenge(path, now);
@@ -494,6 +501,7 @@ export class PathManager<T> {
       // realistic PTO instead of the 333 ms initial RTT's ~1 s.
       if (!path.rtt.hasSample && m.challengeSends === 1 && m.challengeSentAt !== undefined)
         path.rtt.update(now - m.challengeSentAt, 0, 0, true);
+      const sentAt = m.challengeSentAt ?? now;
       m.challenge = undefined;
       m.challengeDue = false;
       m.challengeResendAt = undefined;
@@ -516,19 +524,23 @@ export class PathManager<T> {
       }
       if (path === this.activePath) m.backup = false;
       else if (m.backup) m.warmAt = now + this.config.keepaliveInterval;
-      this.onProven(path, now, true);
+      this.onProven(path, now, sentAt, true);
       return;
     }
   }
 
-  /** An ACK newly acknowledged packets sent on `path`: its sending direction works. */
-  onAcked(path: PathState<T>, now: number): void {
-    this.onProven(path, now, false);
+  /**
+   * An ACK newly acknowledged packets sent on `path` (the latest of them at `sentAt`): its
+   * sending direction works.
+   */
+  onAcked(path: PathState<T>, sentAt: number, now: number): void {
+    this.onProven(path, now, sentAt, false);
   }
 
-  private onProven(path: PathState<T>, now: number, response: boolean): void {
+  private onProven(path: PathState<T>, now: number, sentAt: number, response: boolean): void {
     const m = this.meta(path);
     m.provenAt = now;
+    m.provenSentAt = Math.max(m.provenSentAt ?? -Infinity, sentAt);
     m.retries = 0;
     if (response || now - m.healthAt >= 1000) {
       m.healthAt = now;
@@ -545,10 +557,11 @@ export class PathManager<T> {
       m.standbySince = now;
     }
     // The active path is silent for a PTO (suspected) or failed, and this path just proved it
-    // carries our packets: move now. Waiting for the second, backed-off PTO would triple the
-    // outage on a path whose RTT a full queue has inflated.
+    // carries what we sent after the active one went silent: move now. Waiting for the second,
+    // backed-off PTO would triple the outage on a path whose RTT a full queue has inflated.
     if (
       (this.activeFailedAt !== undefined || this.activePath.loss.ptoCount > 0) &&
+      sentAt >= this.silentSince() &&
       path.state !== 'validating' &&
       this.isLocal(path.local) &&
       !sameAddresses(path, this.activePath.local, this.activePath.remote)
@@ -972,13 +985,13 @@ export class PathManager<T> {
   }
 
   /**
-   * Since when the active path has been silent: the oldest of our packets on it still
-   * unacknowledged left then (or, failing that, its last proof).
+   * Since when (a send time) the active path has been silent: the oldest of our packets on it
+   * still unacknowledged left then; anything sent before the last acknowledged one was heard.
    */
   private silentSince(): number {
     const active = this.activePath;
     const [oldest] = active.loss.oldestUnacked(1);
-    return Math.max(oldest?.timeSent ?? -Infinity, this.meta(active).provenAt ?? -Infinity);
+    return Math.max(oldest?.timeSent ?? -Infinity, this.meta(active).provenSentAt ?? -Infinity);
   }
 
   /** One challenge on every other validated path not proven since the active one went silent. */
@@ -989,7 +1002,7 @@ export class PathManager<T> {
       const m = this.meta(p);
       if (p === this.activePath || !p.validated || p.remoteCid.length === 0 || m.challenge !== undefined)
         continue;
-      if (!this.isLocal(p.local) || (m.provenAt ?? -Infinity) > silentSince) continue;
+      if (!this.isLocal(p.local) || (m.provenSentAt ?? -Infinity) >= silentSince) continue;
       this.startChallenge(p, now);
     }
   }
@@ -1042,7 +1055,7 @@ export class PathManager<T> {
         tier = 3;
       else if (m.challengedAt !== undefined && now - m.challengedAt <= window) tier = 2;
       else if (m.backup) tier = 1;
-      if (tier < minTier || (tier === 4 && (m.provenAt ?? -Infinity) <= provenAfter)) continue;
+      if (tier < minTier || (tier === 4 && (m.provenSentAt ?? -Infinity) < provenAfter)) continue;
       const score = tier * 100 + this.pairRank(p.local, p.remote, now);
       if (score > bestScore) {
         best = p;

@@ -261,7 +261,9 @@ decoders[FrameType.PATH_ABANDON] = (r, type): PathAbandonFrame => {
   const errorCode = r.varint();
   const length = r.varint();
   if (length > PATH_ABANDON_REASON_MAX) fail(type, `reason of ${length} bytes`);
-  return { type: 'path_abandon', pathId, errorCode, reason: utf8Decoder.decode(r.bytes(length)) };
+  // Invalid UTF-8 becomes U+FFFD (3 bytes each): cut again so the reason always re-encodes whole.
+  const reason = utf8Decoder.decode(abandonReason(utf8Decoder.decode(r.bytes(length))));
+  return { type: 'path_abandon', pathId, errorCode, reason };
 };
 
 /** The reason's UTF-8 bytes, cut to PATH_ABANDON_REASON_MAX on a character boundary. */

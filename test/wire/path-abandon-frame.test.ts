@@ -44,6 +44,14 @@ describe('PATH_ABANDON frame', () => {
     assert.ok(Buffer.byteLength(decoded.reason) <= PATH_ABANDON_REASON_MAX);
   });
 
+  test('invalid UTF-8 in the reason decodes to U+FFFD and still re-encodes within 64 bytes', () => {
+    const bytes = hex(`4042 01 00 4040 ${'80'.repeat(64)}`);
+    const decoded = decodeFrames(bytes)[0];
+    assert.ok(decoded.type === 'path_abandon');
+    assert.ok(Buffer.byteLength(decoded.reason) <= PATH_ABANDON_REASON_MAX);
+    assert.deepEqual(decodeFrames(encodeFrames([decoded])), [decoded]);
+  });
+
   test('malformed: a reason over 64 bytes, truncation anywhere', () => {
     const isDecodeError = (err: unknown) => err instanceof FrameDecodeError && err.frameType === 0x42;
     assert.throws(() => decodeFrames(hex(`4042 01 00 41 ${'61'.repeat(65)}`)), isDecodeError);
