@@ -1185,20 +1185,13 @@ export class Connection implements EngineConnection {
     }
     const records: SentRecord[] = [];
     for (const space of this.pathList) {
-      const ack = space.acks.buildAck(now);
-      if (!ack) continue;
-      const frame: AckFrame = {
-        type: 'ack',
-        pathId: space.id,
-        ackDelayMicros: ack.ackDelayMicros,
-        ranges: ack.ranges,
-      };
+      const frame = this.ackFrameFor(space, now);
+      if (!frame) continue;
       const size = frameSize(frame);
       if (size > room || size > MAX_PROBE_ACK_BYTES) continue;
       frames.push(frame);
       room -= size;
-      space.acks.onAckSent();
-      records.push({ kind: 'ack', pathId: space.id, largest: ack.ranges[0].largest });
+      this.ackSent(space, frame, records);
     }
     let payload = 0;
     for (const f of frames) payload += frameSize(f);
@@ -1303,18 +1296,10 @@ export class Connection implements EngineConnection {
 
     // ACKs for every number space ride on the active path (an ACK may name any path id).
     for (const space of this.pathList) {
-      const ack = space.acks.buildAck(now);
-      if (!ack) continue;
-      const frame: AckFrame = {
-        type: 'ack',
-        pathId: space.id,
-        ackDelayMicros: ack.ackDelayMicros,
-        ranges: ack.ranges,
-      };
-      if (frameSize(frame) <= limit - w.offset) {
+      const frame = this.ackFrameFor(space, now);
+      if (frame && frameSize(frame) <= limit - w.offset) {
         encodeFrame(w, frame);
-        space.acks.onAckSent();
-        records.push({ kind: 'ack', pathId: space.id, largest: ack.ranges[0].largest });
+        this.ackSent(space, frame, records);
       }
     }
     if (!ackOnly) {
@@ -1364,6 +1349,18 @@ export class Connection implements EngineConnection {
     this._stats.bytesSent += length;
     if (ackEliciting) this.touchIdleOnSend(now);
     return { local: path.local, remote: path.remote, data };
+  }
+
+  /** The ACK owed for a number space, if anything arrived in it since the last one. */
+  private ackFrameFor(space: PathState<SentInfo>, now: number): AckFrame | undefined {
+    const ack = space.acks.buildAck(now);
+    if (!ack) return undefined;
+    return { type: 'ack', pathId: space.id, ackDelayMicros: ack.ackDelayMicros, ranges: ack.ranges };
+  }
+
+  private ackSent(space: PathState<SentInfo>, frame: AckFrame, records: SentRecord[]): void {
+    space.acks.onAckSent();
+    records.push({ kind: 'ack', pathId: space.id, largest: frame.ranges[0].largest });
   }
 
   /**
