@@ -945,7 +945,7 @@ export class Connection implements EngineConnection {
           throw new WireError('NEW_TOKEN from client', TransportError.PROTOCOL_VIOLATION);
         return;
       case 'new_connection_id':
-        return this.handleNewConnectionId(frame);
+        return this.handleNewConnectionId(frame, now);
       case 'retire_connection_id': {
         if (frame.sequence >= (this.nextLocalCidSequence.get(frame.pathId) ?? 0)) {
           throw new WireError('retired an unissued connection ID', TransportError.PROTOCOL_VIOLATION);
@@ -1000,7 +1000,7 @@ export class Connection implements EngineConnection {
     }
   }
 
-  private handleNewConnectionId(frame: NewConnectionIdFrame): void {
+  private handleNewConnectionId(frame: NewConnectionIdFrame, now: number): void {
     if (this.pathManager.isRemoved(frame.pathId)) return;
     if (this.peerCids.some((c) => c.pathId === frame.pathId && c.sequence === frame.sequence)) return;
     this.peerCids.push({
@@ -1010,13 +1010,13 @@ export class Connection implements EngineConnection {
       resetToken: frame.statelessResetToken,
     });
     this.addPeerResetToken(frame.statelessResetToken);
-    this.pathManager.onPeerCid(frame.pathId, frame.connectionId);
     const limit = NEW_CID_COUNT + 1;
     const pathIds = new Set(this.peerCids.map((c) => c.pathId));
     const onPath = this.peerCids.filter((c) => c.pathId === frame.pathId).length;
     if (onPath > limit * 2 || pathIds.size > MAX_PEER_PATH_IDS) {
       throw new WireError('too many connection IDs', TransportError.CONNECTION_ID_LIMIT_ERROR);
     }
+    this.pathManager.onPeerCid(frame.pathId, frame.connectionId, now);
   }
 
   private emitOpened(ids: StreamId[]): void {

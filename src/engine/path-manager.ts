@@ -211,6 +211,8 @@ export class PathManager<T> {
   private readonly validatedPairs = new Map<string, number>();
   /** Consecutive backups that never validated (the next attempt waits longer). */
   private standbyFailures = 0;
+  /** The peer abandoned the path we send on while we had nowhere to go: retried when a CID arrives. */
+  private abandonPending: PathAbandonFrame | undefined;
   /** When the earliest spent unvalidated-traffic budget refreshes (set by candidatePairs). */
   private budgetRefreshAt: number | undefined;
 
@@ -570,9 +572,11 @@ export class PathManager<T> {
   }
 
   /** A NEW_CONNECTION_ID arrived: a path waiting for a CID of its id can use it now. */
-  onPeerCid(pathId: number, cid: Uint8Array): void {
+  onPeerCid(pathId: number, cid: Uint8Array, now: number): void {
     const waiting = this.byId(pathId);
     if (waiting && waiting.remoteCid.length === 0) waiting.remoteCid = cid;
+    const pending = this.abandonPending;
+    if (pending && this.byId(pending.pathId) === this.activePath) this.onPathAbandon(pending, now);
   }
 
   /**
@@ -664,7 +668,12 @@ export class PathManager<T> {
     if (this.meta(path).backup) this.standbyRetryAt = now + this.retryInterval();
     if (path === this.activePath) {
       const target = this.bestCandidate(now, 0) ?? this.peerPath(now) ?? this.reopen(path, now);
-      if (!target) return; // no CID for any other path id yet: keep going until one arrives
+      if (!target) {
+        // No CID for any other path id yet: keep going, and move as soon as one arrives.
+        this.abandonPending = frame;
+        return;
+      }
+      this.abandonPending = undefined;
       this.switchActive(target, 'abandoned', now);
     }
     this.removePath(path, frame.errorCode, frame.reason, now, false);
@@ -695,6 +704,7 @@ export class PathManager<T> {
     fresh.remoteCid = peerCid;
     fresh.bytesReceived = path.bytesReceived;
     this.meta(fresh).provenAt = this.meta(path).provenAt;
+    this.meta(fresh).provenSentAt = this.meta(path).provenSentAt;
     fresh.state = 'standby';
     this.host.emit({ type: 'path-updated', path: fresh.info() });
     return fresh;

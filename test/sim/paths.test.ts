@@ -209,6 +209,42 @@ describe('PATH_ABANDON: giving up a path id is never one-sided', () => {
   });
 });
 
+describe('PATH_ABANDON with nowhere to go yet', () => {
+  test('the only path is abandoned before any CID for another path id arrives: the client moves as soon as one does', () => {
+    // A single-homed client. The PATH_ABANDON for path 0 is put in front of the first
+    // NEW_CONNECTION_IDs for further path ids: when it is handled there is no other path and
+    // no CID to open one; the CIDs follow in the same packet, and the client re-opens the same
+    // pair under path id 1 and moves there. The server (which never gave path 0 up) follows,
+    // and later abandons its idle path 0.
+    let injected = false;
+    const { sim, r } = start({
+      client: { interfaces: { wifi: [CLIENT.wifi] } },
+      links: { 'client.wifi': { delay: 10, bandwidth: 10e6, queue: 64 }, 'server.eth': { delay: 5 } },
+      workload: { bulk: { streams: 1, bytes: 1 << 20, direction: 'up' } },
+      hooks: {
+        client: {
+          mutateFramesBeforeProcessing: (frames) => {
+            if (injected || !frames.some((f) => f.type === 'new_connection_id' && f.pathId > 0))
+              return frames;
+            injected = true;
+            return [{ type: 'path_abandon', pathId: 0, errorCode: 2, reason: 'test' }, ...frames];
+          },
+        },
+      },
+    });
+    assert.ok(injected);
+    const [moved] = failovers(r.clients[0]);
+    assert.deepEqual([moved?.event.reason, moved?.event.from.id, moved?.event.to.id], ['abandoned', 0, 1]);
+    assert.equal(moved.event.to.local.address, CLIENT.wifi, 'the same pair under a fresh path id');
+    assert.equal(failovers(r.servers[0])[0]?.event.reason, 'peer-moved');
+    sim.run({ until: r.endTime + 5000 });
+    assert.deepEqual(
+      r.servers[0].conn.paths.map((p) => p.id),
+      r.clients[0].conn.paths.map((p) => p.id),
+    );
+  });
+});
+
 describe('path health shared by the sessions of an endpoint', () => {
   test('a session probes towards the server address that still works first when another session saw the other fail', () => {
     // Two idle sessions from the same client endpoint to the same two-address server. Then the
