@@ -157,8 +157,13 @@ describe('failover between two client providers (real engine)', () => {
   // Each provider goes dark for 1 s every 3 s, the two staggered by 1.5 s so one is always up:
   // whichever path is active keeps dying under the transfer, and the session keeps moving.
   // Slower links (their queues inflate the RTT and so the PTO), so that the 4 MiB transfer
-  // lives through several flaps. A failover must follow every outage, in both directions:
-  // after following the peer, the old path is adopted as the new warm standby.
+  // lives through several flaps. A failover must follow every outage, in both directions.
+  // This used to fail (docs/multihoming.md): after the client followed a server-side
+  // failover, its old active path lingered as a leftover standby — not its backup, never
+  // re-checked, already removed by the server — on the only other pair, so no new standby was
+  // opened, and when it expired nothing looked for one; the next outage was sat out (gaps
+  // ≈ 1.1 s up, 2 s down). Now the old path is adopted as the backup, removals are announced
+  // (PATH_ABANDON), and one PTO plus a standby's answer is enough to move.
   const SLOW_PROVIDERS: Topology = {
     ...TWO_PROVIDERS,
     links: {
