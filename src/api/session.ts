@@ -4,6 +4,7 @@ import type {
   ConnectionState,
   ConnectionStats,
   EngineConnection,
+  FailoverReason,
   MultipathPolicy,
   PathInfo,
   SessionRole,
@@ -30,6 +31,12 @@ export interface SessionEvents {
   handshake: [remoteKey: Uint8Array];
   /** A path was added, validated, promoted, demoted or removed. */
   path: [path: PathInfo];
+  /**
+   * The session moved its sending from one path to another (`from` and `to` as after the
+   * move); `reason` says why: 'unresponsive', 'abandoned', 'address-removed',
+   * 'peer-address-removed', 'peer-moved' or 'migration'.
+   */
+  failover: [from: PathInfo, to: PathInfo, reason: FailoverReason];
   /** Packet protection keys rotated. */
   keyupdate: [phase: number];
   /** The session is closed; `error` is undefined for a clean close (code 0). */
@@ -315,6 +322,15 @@ export class Session extends EventEmitter<SessionEvents> {
       case 'path-updated':
         publish(channels.pathUpdated, () => ({ session: this, path: event.path }));
         this.emit('path', event.path);
+        break;
+      case 'failover':
+        publish(channels.pathFailover, () => ({
+          session: this,
+          from: event.from,
+          to: event.to,
+          reason: event.reason,
+        }));
+        this.emit('failover', event.from, event.to, event.reason);
         break;
       case 'closed':
         this.#finish(errorFromClose(event.info));

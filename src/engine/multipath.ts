@@ -1,6 +1,6 @@
 /**
  * A session's multipath policy at work (docs/multihoming.md#multipath-policies; wire rules in
- * protocol.md §11.3): which policy the handshake agreed on and, when packets may go on several
+ * protocol.md §11.5): which policy the handshake agreed on and, when packets may go on several
  * paths at once ('aggregate', 'redundant'), what the next packet is and which path it takes —
  * PTO probes on the path that timed out, redundant copies on another path, data on the path the
  * scheduler picks (src/paths/scheduler.ts), ACKs on the path whose packets they acknowledge —
@@ -162,6 +162,12 @@ export class MultipathSession<P extends PathState<unknown>, R> {
       this.paced(wakeAt);
       const t = path && host.buildPacket(path, now, { probe: false, content: 'all' });
       if (t) return t;
+      // What is left may be for the active path only: a PING that checks it.
+      const onActive =
+        path !== undefined && path !== host.activePath
+          ? host.buildPacket(host.activePath, now, { probe: false, content: 'all' })
+          : undefined;
+      if (onActive) return onActive;
     }
     for (const space of host.paths) {
       if (!space.acks.ackNow && (space.acks.ackDeadline() ?? Number.POSITIVE_INFINITY) > now) continue;

@@ -46,7 +46,24 @@ export type ConnectionEvent =
   | { type: 'datagram'; data: Uint8Array }
   | { type: 'key-update'; phase: number }
   | { type: 'path-updated'; path: PathInfo }
+  /** The session moved its sending to another path; `from` and `to` are as after the move. */
+  | { type: 'failover'; from: PathInfo; to: PathInfo; reason: FailoverReason }
   | { type: 'closed'; info: CloseInfo };
+
+/**
+ * Why the active path changed: it stopped answering ('unresponsive'), the peer abandoned it
+ * ('abandoned'), its local address went away ('address-removed') or the peer withdrew its
+ * remote address ('peer-address-removed'), the peer moved its data to another path and we
+ * followed ('peer-moved'), or the peer's address changed (NAT rebinding, migration:
+ * 'migration').
+ */
+export type FailoverReason =
+  | 'unresponsive'
+  | 'abandoned'
+  | 'address-removed'
+  | 'peer-address-removed'
+  | 'peer-moved'
+  | 'migration';
 
 export type PathState = 'validating' | 'active' | 'standby' | 'failed' | 'removed';
 
@@ -55,6 +72,8 @@ export interface PathInfo {
   local: SocketAddress;
   remote: SocketAddress;
   state: PathState;
+  /** The peer proved it receives what we send to this pair (PATH_RESPONSE, or the handshake). */
+  validated: boolean;
   /** Smoothed RTT in ms (undefined before the first sample). */
   srtt: number | undefined;
   rttvar: number | undefined;
@@ -65,6 +84,8 @@ export interface PathInfo {
   bytesReceived: number;
   packetsSent: number;
   packetsLost: number;
+  /** packetsLost / packetsSent (0 before anything was sent). */
+  lossRate: number;
 }
 
 export interface ConnectionStats {
@@ -129,7 +150,7 @@ export interface TransportConfig {
  *   coupled congestion control (LIA, RFC 6356).
  * - `redundant`: traffic as in failover, but small messages (datagrams and stream frames of
  *   at most `redundantMaxBytes`) also go on a second path; duplicates are dropped.
- * The client chooses; the server follows (transport parameters 0x48/0x49, protocol.md §11.3).
+ * The client chooses; the server follows (transport parameters 0x48/0x49, protocol.md §11.5).
  */
 export type MultipathPolicy = 'failover' | 'aggregate' | 'redundant';
 

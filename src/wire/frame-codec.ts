@@ -17,6 +17,7 @@ import {
   type Frame,
   FrameType,
   type NewConnectionIdFrame,
+  type PathAbandonFrame,
   type StreamFrame,
 } from './frames.js';
 import { MAX_CID_LENGTH, STATELESS_RESET_TOKEN_LENGTH } from './packet.js';
@@ -46,9 +47,9 @@ const utf8Encoder = new TextEncoder();
 type FrameDecoder = (r: Reader, type: number) => Frame;
 
 /**
- * Decoders indexed by frame type. 0x40..0x5f hold address (0x40, 0x41) and sequenced-datagram
- * (0x48, 0x49) frames, the rest is reserved; adding a frame is one assignment here plus a case
- * in encodeFrame.
+ * Decoders indexed by frame type. 0x40..0x5f hold address (0x40, 0x41), PATH_ABANDON (0x42) and
+ * sequenced-datagram (0x48, 0x49) frames; the other types there stay empty (reserved for path and
+ * persistence frames). Adding a frame is one assignment here plus a case in encodeFrame.
  */
 const decoders: (FrameDecoder | undefined)[] = new Array(0x60).fill(undefined);
 
@@ -252,6 +253,28 @@ function decodeAddressFrame(r: Reader, type: number): AddressFrame {
 }
 decoders[FrameType.ADD_ADDRESS] = decodeAddressFrame;
 decoders[FrameType.REMOVE_ADDRESS] = decodeAddressFrame;
+
+/** PATH_ABANDON reasons are short log lines; longer ones are a peer's protocol error. */
+export const PATH_ABANDON_REASON_MAX = 64;
+
+decoders[FrameType.PATH_ABANDON] = (r, type): PathAbandonFrame => {
+  const pathId = r.varint();
+  const errorCode = r.varint();
+  const length = r.varint();
+  if (length > PATH_ABANDON_REASON_MAX) fail(type, `reason of ${length} bytes`);
+  // Invalid UTF-8 becomes U+FFFD (3 bytes each): cut again so the reason always re-encodes whole.
+  const reason = utf8Decoder.decode(abandonReason(utf8Decoder.decode(r.bytes(length))));
+  return { type: 'path_abandon', pathId, errorCode, reason };
+};
+
+/** The reason's UTF-8 bytes, cut to PATH_ABANDON_REASON_MAX on a character boundary. */
+function abandonReason(reason: string): Uint8Array {
+  const bytes = utf8Encoder.encode(reason);
+  if (bytes.length <= PATH_ABANDON_REASON_MAX) return bytes;
+  let end = PATH_ABANDON_REASON_MAX;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end);
+}
 
 function addressBytes(a: SocketAddress): Uint8Array {
   if (!Number.isInteger(a.port) || a.port < 0 || a.port > 0xffff) throw new RangeError(`port ${a.port}`);
@@ -502,6 +525,15 @@ export function encodeFrame(w: Writer, f: Frame): void {
         .u8(f.address.port & 0xff);
       return;
     }
+    case 'path_abandon': {
+      const reason = abandonReason(f.reason);
+      w.varint(FrameType.PATH_ABANDON)
+        .varint(f.pathId)
+        .varint(f.errorCode)
+        .varint(reason.length)
+        .bytes(reason);
+      return;
+    }
     case 'close': {
       const reason = utf8Encoder.encode(f.reason);
       if (f.application) w.u8(FrameType.APPLICATION_CLOSE).varint(f.errorCode);
@@ -568,6 +600,12 @@ export function frameSize(f: Frame): number {
     case 'add_address':
     case 'remove_address':
       return 2 + varintLength(f.sequence) + 1 + (f.address.family === 'IPv6' ? 16 : 4) + 2;
+    case 'path_abandon': {
+      const reasonLength = abandonReason(f.reason).length;
+      return (
+        2 + varintLength(f.pathId) + varintLength(f.errorCode) + varintLength(reasonLength) + reasonLength
+      );
+    }
     case 'close': {
       const reasonLength = utf8Encoder.encode(f.reason).length;
       return (

@@ -1,4 +1,4 @@
-// Negotiation of the multipath policy (transport parameters 0x48 / 0x49, docs/protocol.md §11.3)
+// Negotiation of the multipath policy (transport parameters 0x48 / 0x49, docs/protocol.md §11.5)
 // and the receiver's rule for SEQUENCED_DATAGRAM frames, with the real engine in the simulator.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
