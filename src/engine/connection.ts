@@ -1453,7 +1453,9 @@ export class Connection implements EngineConnection {
   private ackOnlyNeedsPing(path: PathState<SentInfo>, now: number): boolean {
     if (!this.handshakeConfirmed || path.loss.ackElicitingInFlight > 0) return false;
     const pto = path.pto();
-    return now - this.lastStreamDataAt <= pto && now - this.lastAckElicitingSentAt >= pto;
+    // Several paths send ACKs (each its own space's): each checks its own sending direction.
+    const sent = this.multipath.spreads ? path.loss.lastAckElicitingSentAt : this.lastAckElicitingSentAt;
+    return now - this.lastStreamDataAt <= pto && now - sent >= pto;
   }
 
   private writeControlFrames(w: Writer, limit: number, records: SentRecord[]): boolean {

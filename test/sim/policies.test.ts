@@ -3,6 +3,8 @@
 // - aggregate on a bottleneck shared with a single-path session takes no more than that
 //   session does (LIA's goal, RFC 6356);
 // - a path failing under aggregate loses no byte and the other path carries on;
+// - aggregate meets the path lifecycle: data on several paths is no move, a data path's
+//   PATH_ABANDON resends its data on the other, one-way pairs carry data their working way;
 // - redundant delivers small messages with a lower tail latency than failover when one path has
 //   loss or delay spikes, and never delivers a datagram twice;
 // - lazy backup paths open only after their threshold.
@@ -10,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { percentile } from '../../bench/lib/stats.js';
-import type { MultipathOptions, TransportConfig } from '../../src/engine/types.js';
+import type { ConnectionEvent, MultipathOptions, TransportConfig } from '../../src/engine/types.js';
 import { runEngineSessions } from '../../src/sim/engine-run.js';
 import { Rng } from '../../src/sim/rng.js';
 import { type FaultSpec, type ScenarioSpec, scenario } from '../../src/sim/scenario.js';
@@ -219,6 +221,106 @@ describe('aggregate: a path fails mid-transfer', () => {
         assert.ok(stall < 1000, `stall ${stall} ms`);
       });
     }
+  }
+});
+
+describe('aggregate meets the path lifecycle', () => {
+  type Failover = Extract<ConnectionEvent, { type: 'failover' }>;
+  const failovers = (d: { pathLog: Array<{ at: number; event: ConnectionEvent }> }) =>
+    d.pathLog.filter((l) => l.event.type === 'failover').map((l) => l.event as Failover);
+
+  /**
+   * An 8 MiB aggregate transfer meeting its faults at 1.5 s; every byte once, in order. `stall`:
+   * the longest stretch after the fault without new in-order bytes at the receiving application.
+   */
+  function transfer(spec: ScenarioSpec, direction: 'up' | 'down') {
+    const sim = scenario(spec);
+    let stall = 0;
+    const r = runEngineSessions({
+      sim,
+      rng: new Rng(21),
+      client: CLIENT,
+      server: SERVER,
+      workload: { bulk: { streams: 1, bytes: 8 * MiB, direction } },
+      clientTransport: policy('aggregate'),
+      timeLimit: 60_000,
+      onNodes: ({ client, server }) => {
+        let last = 1500;
+        let lastBytes = -1;
+        const tick = () => {
+          const bytes = (direction === 'up' ? server : client).drivers[0]?.bytesRead ?? 0;
+          if (bytes > lastBytes) {
+            if (sim.now > 1500) stall = Math.max(stall, sim.now - last);
+            last = Math.max(sim.now, 1500);
+            lastBytes = bytes;
+          }
+          if (bytes < 8 * MiB && sim.now < 60_000) sim.at(sim.now + 5, tick);
+        };
+        sim.at(1000, tick);
+      },
+    });
+    assert.deepEqual(r.violations, [], 'every byte delivered once, in order');
+    assert.ok(r.complete, 'the transfer completed');
+    assert.ok(r.endTime > 2000, `the fault hit mid-transfer (ended at ${r.endTime})`);
+    // Then 5 s of quiet: both ends hold the same path ids (no one-sided abandonment).
+    sim.run({ until: r.endTime + 5000 });
+    const ids = (d: (typeof r.clients)[number]) => d.conn.paths.map((p) => p.id).sort((a, b) => a - b);
+    assert.deepEqual(ids(r.servers[0]), ids(r.clients[0]), 'client and server hold the same path ids');
+    return { r, stall };
+  }
+
+  for (const direction of ['up', 'down'] as const) {
+    test(`a data path's address goes away (${direction}): PATH_ABANDON, its data goes on the other path, no move`, () => {
+      const { r, stall } = transfer(
+        twoProviders([{ at: 1500, removeAddress: 'client.lte', address: '198.51.100.10' }]),
+        direction,
+      );
+      console.log(`aggregate, lte address removed (${direction}): application stall ${stall.toFixed(0)} ms`);
+      assert.ok(stall < 1000, `stall ${stall} ms`);
+      for (const d of [r.clients[0], r.servers[0]]) {
+        assert.ok(
+          d.conn.paths.every(
+            (p) => p.local.address !== '198.51.100.10' && p.remote.address !== '198.51.100.10',
+          ),
+          'the lte path id is gone at both ends',
+        );
+        // The peer sending on both paths was never taken for a move.
+        const moves = failovers(d).filter((f) => f.reason === 'peer-moved' || f.reason === 'migration');
+        assert.deepEqual(moves, [], 'no follow, no migration');
+      }
+      const server = r.servers[0].conn;
+      assert.ok(
+        r.servers[0].pathLog.some((l) => l.event.type === 'path-updated' && l.event.path.state === 'removed'),
+        'the server removed the path on PATH_ABANDON',
+      );
+      assert.equal(server.paths.find((p) => p.state === 'active')?.remote.address, '192.0.2.10');
+    });
+  }
+
+  // Server on two addresses; mid-transfer only A1→B1 (client wifi → server eth) works one way
+  // and only B2→A2 (server eth2 → client lte) the other. Each end keeps sending on the pair
+  // that works its way; ACKs for the other pair's number space ride on the working one.
+  for (const direction of ['up', 'down'] as const) {
+    test(`one-way pairs: only A1→B1 and B2→A2 work (${direction}); each side sends where its packets arrive`, () => {
+      const spec = twoProviders([
+        { at: 1500, blackhole: 'client.wifi', direction: 'in' },
+        { at: 1500, blackhole: 'client.lte', direction: 'out' },
+        { at: 1500, blackhole: 'server.eth', direction: 'out' },
+        { at: 1500, blackhole: 'server.eth2', direction: 'in' },
+      ]);
+      spec.hosts.server = { interfaces: { eth: ['203.0.113.5'], eth2: ['203.0.113.6'] } };
+      spec.links = { ...spec.links, 'server.eth2': { delay: 8 } };
+      const { r, stall } = transfer(spec, direction);
+      const active = (d: (typeof r.clients)[number]) => d.conn.paths.find((p) => p.state === 'active');
+      assert.equal(active(r.clients[0])?.local.address, '192.0.2.10', 'the client sends on A1→B1');
+      assert.equal(active(r.clients[0])?.remote.address, '203.0.113.5');
+      assert.equal(active(r.servers[0])?.local.address, '203.0.113.6', 'the server sends on B2→A2');
+      assert.equal(active(r.servers[0])?.remote.address, '198.51.100.10');
+      console.log(
+        `aggregate, one-way pairs (${direction}): application stall ${stall.toFixed(0)} ms, done at ${r.endTime.toFixed(0)} ms`,
+      );
+      assert.ok(stall < 1000, `stall ${stall} ms`);
+    });
   }
 });
 
