@@ -248,6 +248,8 @@ export class Connection implements EngineConnection {
   originalDcid: Uint8Array;
   private retryScid: Uint8Array | undefined;
   private retryToken: Uint8Array = new Uint8Array(0);
+  /** The shell's buffer for the packet pollTransmit is building (see packetBuffer()). */
+  private transmitBuffer: Uint8Array | undefined;
   private expectedServerKey: Uint8Array | undefined;
   private peerParams: TransportParameters | undefined;
   /** Server: the INITIAL's DCID stays routable until the handshake is confirmed. */
@@ -1410,8 +1412,10 @@ export class Connection implements EngineConnection {
 
   // ───────────────────────────── transmit path ─────────────────────────────
 
-  pollTransmit(now: number): Transmit | undefined {
+  /** See EngineEndpoint.pollTransmit: `buffer`, if large enough, receives the packet. */
+  pollTransmit(now: number, buffer?: Uint8Array): Transmit | undefined {
     if (this._state === 'closed') return undefined;
+    this.transmitBuffer = buffer;
     const path = this.activePath;
     if (this.handshakeFlightPending && this.handshakeFlight) {
       const datagram = this.handshakeFlight;
@@ -1434,6 +1438,13 @@ export class Connection implements EngineConnection {
     return this.buildPacket(path, now);
   }
 
+  /** Where the next packet is built: the shell's buffer if it offered one large enough. */
+  private packetBuffer(size: number): Uint8Array {
+    const offered = this.transmitBuffer;
+    this.transmitBuffer = undefined;
+    return offered !== undefined && offered.length >= size ? offered : Buffer.allocUnsafe(size);
+  }
+
   /**
    * A packet of path frames only (PATH_CHALLENGE / PATH_RESPONSE) on `path`'s address pair,
    * padded towards 1200 bytes within the anti-amplification credit. Probing frames only, so
@@ -1453,7 +1464,7 @@ export class Connection implements EngineConnection {
       : Math.min(Math.max(PATH_PROBE_SIZE, minimum), this.config.maxUdpPayloadSize, credit);
     const pn = path.nextPacketNumber;
     const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
-    const buf = Buffer.allocUnsafe(size);
+    const buf = this.packetBuffer(size);
     const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
     const w = new Writer(buf, headerLength);
     const limit = size - AEAD_TAG;
@@ -1538,7 +1549,7 @@ export class Connection implements EngineConnection {
     this.maybeInitiateKeyUpdate();
     const pn = path.nextPacketNumber;
     const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
-    const buf = Buffer.allocUnsafe(mtu);
+    const buf = this.packetBuffer(mtu);
     const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
     const pnOffset = headerLength - pnLength;
     const w = new Writer(buf, headerLength);
@@ -1726,7 +1737,7 @@ export class Connection implements EngineConnection {
     const info = this.closeInfo!;
     const pn = path.nextPacketNumber++;
     const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
-    const buf = Buffer.allocUnsafe(this.config.maxUdpPayloadSize);
+    const buf = this.packetBuffer(this.config.maxUdpPayloadSize);
     const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
     const w = new Writer(buf, headerLength);
     const reason =

@@ -338,7 +338,7 @@ export class Endpoint implements EngineEndpoint {
     this.statelessQueue.push(t);
   }
 
-  pollTransmit(now: number): Transmit | undefined {
+  pollTransmit(now: number, buffer?: Uint8Array): Transmit | undefined {
     const stateless = this.statelessQueue.shift();
     if (stateless) {
       this.stats.datagramsSent++;
@@ -346,7 +346,7 @@ export class Endpoint implements EngineEndpoint {
     }
     while (this.sendQueue.length > 0) {
       const conn = this.sendQueue[0];
-      const t = conn.pollTransmit(now);
+      const t = conn.pollTransmit(now, buffer);
       if (t) {
         this.stats.datagramsSent++;
         // Round-robin: a busy connection goes to the back after each datagram.
