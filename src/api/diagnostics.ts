@@ -8,7 +8,9 @@ import diagnosticsChannel from 'node:diagnostics_channel';
  * - braid:session:handshake { session, remoteKey }
  * - braid:session:closed    { session, error }          error is undefined for a clean close
  * - braid:path:updated      { session, path }
- * - braid:endpoint:drop     { reason, local?, remote?, error? }  a datagram the shell could not send
+ * - braid:endpoint:drop     { reason, local?, remote?, error?, datagrams? }  datagrams the shell could not send
+ * - braid:endpoint:closed   { backend, local, stats, sockets }  a shell closed its sockets: its counters
+ *                           (UdpEndpointStats) and each socket back-end's own (GSO fallbacks, queued sends...)
  */
 export const channels = {
   sessionCreated: diagnosticsChannel.channel('braid:session:created'),
@@ -16,6 +18,7 @@ export const channels = {
   sessionClosed: diagnosticsChannel.channel('braid:session:closed'),
   pathUpdated: diagnosticsChannel.channel('braid:path:updated'),
   endpointDrop: diagnosticsChannel.channel('braid:endpoint:drop'),
+  endpointClosed: diagnosticsChannel.channel('braid:endpoint:closed'),
 } as const;
 
 export type DiagnosticsChannelName =
@@ -23,7 +26,8 @@ export type DiagnosticsChannelName =
   | 'braid:session:handshake'
   | 'braid:session:closed'
   | 'braid:path:updated'
-  | 'braid:endpoint:drop';
+  | 'braid:endpoint:drop'
+  | 'braid:endpoint:closed';
 
 /** Publishes `build()` only when someone subscribes: the message object is never allocated otherwise. */
 export function publish(channel: diagnosticsChannel.Channel, build: () => unknown): void {

@@ -556,13 +556,13 @@ export class UdpEndpoint {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    for (const bound of this.sockets) {
-      try {
-        bound.socket.close();
-      } catch {
-        // Already closed by the runtime.
-      }
-    }
+    publish(channels.endpointClosed, () => ({
+      backend: this.socketBackend,
+      local: this.localAddresses,
+      stats: { ...this.stats, sendErrors: { ...this.stats.sendErrors } },
+      sockets: this.sockets.map((bound) => bound.socket.stats()),
+    }));
+    for (const bound of this.sockets) bound.socket.close();
     this.settleCloseWaiters();
   }
 
