@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Builds the native batched-UDP addon (native/braid_udp.cc) with node-gyp. Run by `npm ci` /
+// Builds the native addons (native/braid_udp.cc: batched UDP I/O; native/braid_crypto.cc: per-packet
+// AEAD on Node's OpenSSL) with node-gyp. Run by `npm ci` /
 // `npm install` (the package's install script) and by `npm run build:native`.
 // Never fails the install: where the addon cannot be built (not Linux, no compiler, no headers)
-// it says so and Braid's shell uses node:dgram (src/endpoint/socket-backend.ts).
+// it says so, and Braid uses node:dgram and sodium-native instead (src/native/addons.ts).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -51,9 +52,9 @@ if (!process.env.npm_config_nodedir && existsSync(prefixHeaders)) {
 const [command, ...prefix] = findNodeGyp();
 const started = Date.now();
 const result = spawnSync(command, [...prefix, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-const built = join(root, 'build', 'Release', 'braid_udp.node');
-if (result.status === 0 && existsSync(built)) {
-  log(`built ${built} in ${Date.now() - started} ms`);
+const built = ['braid_udp.node', 'braid_crypto.node'].map((name) => join(root, 'build', 'Release', name));
+if (result.status === 0 && built.every((file) => existsSync(file))) {
+  log(`built ${built.join(', ')} in ${Date.now() - started} ms`);
   process.exit(0);
 }
 const output = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n');

@@ -8,11 +8,8 @@
  * each datagram up as a view of the arena, valid until the callback returns.
  * Send: one call per run of equal-size datagrams to one destination (GSO).
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../native/addons.js';
 import type { SocketAddress } from '../net/address.js';
 import type { DatagramSocket, DatagramSocketHandlers, OpenSocketOptions } from './datagram-socket.js';
 
@@ -61,31 +58,9 @@ interface NativeUdpModule {
 const SLOT_SIZE = 65_536;
 const SLOTS = 16;
 
-let loaded: { module?: NativeUdpModule; error?: string } | undefined;
-
 function load(): { module?: NativeUdpModule; error?: string } {
-  if (loaded) return loaded;
-  if (process.platform !== 'linux') {
-    loaded = { error: `not Linux (${process.platform})` };
-    return loaded;
-  }
-  const here = dirname(fileURLToPath(import.meta.url));
-  // src/endpoint (tsx) or dist/src/endpoint (built): the addon is in the package's build/.
-  const candidates = [
-    join(here, '..', '..', 'build', 'Release', 'braid_udp.node'),
-    join(here, '..', '..', '..', 'build', 'Release', 'braid_udp.node'),
-  ];
-  const path = candidates.find((p) => existsSync(p));
-  if (!path) {
-    loaded = { error: 'addon not built (npm run build:native)' };
-    return loaded;
-  }
-  try {
-    loaded = { module: createRequire(import.meta.url)(path) as NativeUdpModule };
-  } catch (error) {
-    loaded = { error: `addon failed to load: ${(error as Error).message}` };
-  }
-  return loaded;
+  if (process.platform !== 'linux') return { error: `not Linux (${process.platform})` };
+  return loadAddon<NativeUdpModule>('braid_udp');
 }
 
 /** Why the native back-end cannot be used here, or undefined if it can. */
