@@ -58,6 +58,8 @@ if (result.status === 0 && built.every((file) => existsSync(file))) {
   process.exit(0);
 }
 const output = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n');
-log(`could not build the addon (${result.error?.message ?? `exit ${result.status}`}); Braid uses node:dgram.`);
+log(
+  `could not build the addon (${result.error?.message ?? `exit ${result.status}`}); Braid uses node:dgram.`,
+);
 if (output) log(`last lines of node-gyp:\n${output}`);
 process.exit(strict ? 1 : 0);
