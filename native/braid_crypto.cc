@@ -24,9 +24,53 @@ struct Aead {
   EVP_CIPHER_CTX* open = nullptr;
 };
 
+// Header protection needs one ChaCha20 block per packet (RFC 9001 §5.4.4). EVP's per-call
+// re-initialisation costs more than the block itself, so the block function (RFC 8439 §2.3)
+// is computed here; test/crypto/native-crypto.test.ts checks it against libsodium and the
+// RFC 9001 A.5 vector.
 struct HeaderKey {
-  EVP_CIPHER_CTX* ctx = nullptr;
+  uint32_t key[8];
 };
+
+inline uint32_t Load32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
+         (static_cast<uint32_t>(p[3]) << 24);
+}
+
+inline uint32_t Rotl(uint32_t v, int c) { return (v << c) | (v >> (32 - c)); }
+
+inline void QuarterRound(uint32_t& a, uint32_t& b, uint32_t& c, uint32_t& d) {
+  a += b; d ^= a; d = Rotl(d, 16);
+  c += d; b ^= c; b = Rotl(b, 12);
+  a += b; d ^= a; d = Rotl(d, 8);
+  c += d; b ^= c; b = Rotl(b, 7);
+}
+
+// The first 5 bytes of ChaCha20 block(key, counter, nonce), i.e. of the keystream.
+void ChaChaMask(const uint32_t key[8], const uint8_t* sample, uint8_t* out) {
+  uint32_t s[16] = {0x61707865, 0x3320646e, 0x79622d32, 0x6b206574, key[0], key[1], key[2], key[3],
+                    key[4],     key[5],     key[6],     key[7],     Load32(sample), Load32(sample + 4),
+                    Load32(sample + 8), Load32(sample + 12)};
+  uint32_t x[16];
+  memcpy(x, s, sizeof x);
+  for (int i = 0; i < 10; i++) {
+    QuarterRound(x[0], x[4], x[8], x[12]);
+    QuarterRound(x[1], x[5], x[9], x[13]);
+    QuarterRound(x[2], x[6], x[10], x[14]);
+    QuarterRound(x[3], x[7], x[11], x[15]);
+    QuarterRound(x[0], x[5], x[10], x[15]);
+    QuarterRound(x[1], x[6], x[11], x[12]);
+    QuarterRound(x[2], x[7], x[8], x[13]);
+    QuarterRound(x[3], x[4], x[9], x[14]);
+  }
+  uint32_t w0 = x[0] + s[0];
+  uint32_t w1 = x[1] + s[1];
+  out[0] = w0 & 0xff;
+  out[1] = (w0 >> 8) & 0xff;
+  out[2] = (w0 >> 16) & 0xff;
+  out[3] = (w0 >> 24) & 0xff;
+  out[4] = w1 & 0xff;
+}
 
 uint8_t* TypedData(napi_env env, napi_value value, size_t* length) {
   napi_typedarray_type type;
@@ -151,7 +195,7 @@ napi_value AeadOpen(napi_env env, napi_callback_info info) {
 
 void FinalizeHeaderKey(napi_env, void* data, void*) {
   HeaderKey* h = static_cast<HeaderKey*>(data);
-  EVP_CIPHER_CTX_free(h->ctx);
+  memset(h->key, 0, sizeof h->key);
   delete h;
 }
 
@@ -167,18 +211,13 @@ napi_value HeaderConstruct(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   HeaderKey* h = new HeaderKey();
-  h->ctx = EVP_CIPHER_CTX_new();
-  if (!h->ctx || EVP_EncryptInit_ex(h->ctx, EVP_chacha20(), nullptr, key, nullptr) != 1) {
-    FinalizeHeaderKey(env, h, nullptr);
-    napi_throw_error(env, nullptr, "EVP chacha20 unavailable");
-    return nullptr;
-  }
+  for (int i = 0; i < 8; i++) h->key[i] = Load32(key + 4 * i);
   napi_wrap(env, self, h, FinalizeHeaderKey, nullptr, nullptr);
   return self;
 }
 
 // mask(packet, sampleOffset, out5) → 0, or -1. RFC 9001 §5.4.4: the 16-byte sample is
-// counter (4 bytes, little-endian) || nonce (12 bytes), exactly EVP_chacha20's IV layout.
+// counter (4 bytes, little-endian) || nonce (12 bytes).
 napi_value HeaderMask(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -190,11 +229,7 @@ napi_value HeaderMask(napi_env env, napi_callback_info info) {
   uint32_t offset = 0;
   napi_get_value_uint32(env, argv[1], &offset);
   if (!packet || !out || out_len < 5 || static_cast<size_t>(offset) + kSampleBytes > packet_len) return Int(env, -1);
-  static const uint8_t kZeros[5] = {0, 0, 0, 0, 0};
-  int written = 0;
-  if (EVP_EncryptInit_ex(h->ctx, nullptr, nullptr, nullptr, packet + offset) != 1 ||
-      EVP_EncryptUpdate(h->ctx, out, &written, kZeros, 5) != 1)
-    return Int(env, -1);
+  ChaChaMask(h->key, packet + offset, out);
   return Int(env, 0);
 }
 

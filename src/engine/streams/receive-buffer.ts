@@ -159,7 +159,9 @@ export class ReceiveBuffer {
 
   private copyToNewTail(source: Uint8Array): Uint8Array {
     if (!this.tailBlock || this.tailUsed + source.length > this.tailBlock.length) {
-      this.tailBlock = new Uint8Array(Math.max(BLOCK_SIZE, source.length));
+      // Not zero-filled: no byte of a block is handed out before it has been written.
+      const block = Buffer.allocUnsafeSlow(Math.max(BLOCK_SIZE, source.length));
+      this.tailBlock = new Uint8Array(block.buffer, block.byteOffset, block.length);
       this.tailUsed = 0;
     }
     this.tailBlock.set(source, this.tailUsed);
