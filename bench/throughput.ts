@@ -7,8 +7,9 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import type { SocketBackendChoice } from '../src/endpoint/datagram-socket.js';
+import { nativeUdpUnavailableReason } from '../src/endpoint/native-socket.js';
 import { connect, createServer, generateKeyPair } from '../src/index.js';
-import { measureRawUdp } from './baselines/raw-udp.js';
+import { measureRawUdp, measureRawUdpNative } from './baselines/raw-udp.js';
 import { measureUdx } from './baselines/udx.js';
 import { type Channel, runInChild } from './lib/child.js';
 import { result } from './lib/result.js';
@@ -281,6 +282,13 @@ export async function run(args: string[]): Promise<object> {
   const raw = await measureRawUdp({ size, durationMs: 3000 });
   progress('throughput: udx-native baseline');
   const udx = await measureUdx({ bytes: Math.min(bytes, 256 * 1024 * 1024) });
+  // For transparency, not a target: raw UDP through the native batched back-end Braid uses.
+  const nativeUnavailable = nativeUdpUnavailableReason();
+  let rawNative: Awaited<ReturnType<typeof measureRawUdpNative>> | undefined;
+  if (nativeUnavailable === undefined) {
+    progress('throughput: raw UDP through the native batched back-end (information)');
+    rawNative = await measureRawUdpNative({ size, durationMs: 3000 });
+  }
   return {
     ...result({
       name: 'braid single-stream goodput (encrypted)',
@@ -299,6 +307,15 @@ export async function run(args: string[]): Promise<object> {
       ratio: round(braidBits / udx.bitsPerSec),
     },
     targets: { rawRatioAtLeast: 0.5, udxRatioAtLeast: 1 },
+    rawNativeBatched: rawNative
+      ? {
+          name: `raw UDP receive rate through Braid's native batched back-end (GSO/GRO), ${size}-byte datagrams; information, not a target`,
+          value: round(rawNative.bitsPerSec),
+          unit: 'bit/s',
+          ratio: round(braidBits / rawNative.bitsPerSec),
+          datagramsPerSec: round(rawNative.datagramsPerSec),
+        }
+      : { unavailable: nativeUnavailable },
     details: { ...braidDetails(braid, size), rawDatagramsPerSec: round(raw.datagramsPerSec) },
     system: systemInfo(),
   };
