@@ -225,7 +225,10 @@ void OnHandleClosed(uv_handle_t* handle) {
 void CloseSocket(Socket* s) {
   if (s->closing) return;
   s->closing = true;
-  s->pending_drops += static_cast<double>(s->pending.size());
+  for (const PendingSend& p : s->pending) {
+    size_t segment = p.segment > 0 ? p.segment : p.data.size();
+    s->pending_drops += static_cast<double>((p.data.size() + segment - 1) / segment);  // datagrams, not sends
+  }
   s->pending.clear();
   s->pending_bytes = 0;
   if (s->fd >= 0) {
