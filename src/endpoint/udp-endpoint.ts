@@ -134,6 +134,8 @@ export class UdpEndpoint {
   private readonly live = new Set<EngineConnection>();
   private readonly closeWaiters: Array<() => void> = [];
   private flushScheduled = false;
+  /** The time of the socket read being delivered (see onMessage). */
+  private readNow: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private armedDeadline: number | undefined;
   private closed = false;
@@ -210,6 +212,7 @@ export class UdpEndpoint {
           },
           onReadDone: () => {
             this.stats.reads++;
+            this.readNow = undefined;
             this.scheduleFlush();
           },
           onWritable: () => this.scheduleFlush(),
@@ -294,7 +297,9 @@ export class UdpEndpoint {
       this.stats.injectedDrops++;
       return;
     }
-    this.engine.receive(message, bound.local, remote, this.now());
+    // One clock reading per socket read: its datagrams arrived together.
+    this.readNow ??= this.now();
+    this.engine.receive(message, bound.local, remote, this.readNow);
   }
 
   /** Runs the engine until it has nothing to say: timeouts, events, transmits, then one timer. */

@@ -75,6 +75,8 @@ export class Endpoint implements EngineEndpoint {
   private readonly testHooks: ConnectionTestHooks | undefined;
 
   private readonly routes = new Map<string, Connection>();
+  /** Connections whose deadline may have moved since the heap last saw them (see afterInput). */
+  private readonly staleDeadlines = new Set<Connection>();
   private readonly resetTokens = new Map<string, Connection>();
   private readonly connections = new Set<Connection>();
   private readonly sendQueue: Connection[] = [];
@@ -344,7 +346,17 @@ export class Endpoint implements EngineEndpoint {
 
   private afterInput(conn: Connection, _now: number): void {
     this.wake(conn);
-    this.deadlines.update(conn, conn.nextDeadline());
+    // Recomputed once when the deadline is next read, not once per datagram of a batch.
+    this.staleDeadlines.add(conn);
+  }
+
+  /** Brings the deadline heap up to date for connections that took input since it was last read. */
+  private refreshDeadlines(): void {
+    if (this.staleDeadlines.size === 0) return;
+    for (const conn of this.staleDeadlines) {
+      if (this.connections.has(conn)) this.deadlines.update(conn, conn.nextDeadline());
+    }
+    this.staleDeadlines.clear();
   }
 
   private maybeStatelessReset(data: Uint8Array, local: SocketAddress, remote: SocketAddress): void {
@@ -380,6 +392,7 @@ export class Endpoint implements EngineEndpoint {
       }
       this.sendQueue.shift();
       this.inSendQueue.delete(conn);
+      this.staleDeadlines.delete(conn);
       this.deadlines.update(conn, conn.nextDeadline());
       this.reapIfClosed(conn);
     }
@@ -387,10 +400,12 @@ export class Endpoint implements EngineEndpoint {
   }
 
   nextDeadline(): number | undefined {
+    this.refreshDeadlines();
     return this.deadlines.peek();
   }
 
   onTimeout(now: number): void {
+    this.refreshDeadlines();
     for (const conn of this.deadlines.popDue(now)) {
       conn.setNow(now);
       conn.onTimeout(now);
@@ -424,6 +439,7 @@ export class Endpoint implements EngineEndpoint {
     for (const token of conn.resetTokens) this.resetTokens.delete(cidKey(token));
     this.connections.delete(conn);
     this.deadlines.remove(conn);
+    this.staleDeadlines.delete(conn);
     this.dirty.delete(conn);
   }
 
