@@ -13,6 +13,7 @@
 #define NAPI_VERSION 8
 #endif
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -170,6 +171,7 @@ struct Socket {
   bool gso = true;
   bool gro = false;
   bool pktinfo = false;
+  bool wrapper_gone = false;  // the JS object was finalized (GC after close, or env teardown)
   uint8_t* arena = nullptr;
   size_t slot_size = 0;
   size_t slot_count = 0;
@@ -198,8 +200,15 @@ constexpr size_t kControlBytes = 128;
 
 void UpdatePoll(Socket* s);
 
+void EnvCleanup(void* arg);
+
 void MaybeFree(Socket* s) {
   if (s->handles_open > 0) return;
+  if (s->wrapper_gone) {
+    delete s;  // the environment may be gone: no Node-API calls
+    return;
+  }
+  napi_remove_env_cleanup_hook(s->env, EnvCleanup, s);
   // The JS wrapper may still be alive (its finalizer then sees a closed socket); only the refs go.
   napi_env env = s->env;
   if (s->on_receive) napi_delete_reference(env, s->on_receive);
@@ -587,9 +596,20 @@ Socket* Unwrap(napi_env env, napi_callback_info info, size_t* argc, napi_value* 
 
 void Finalize(napi_env, void* data, void*) {
   Socket* s = static_cast<Socket*>(data);
-  // Reached only once the strong self reference is gone, i.e. after every handle closed.
-  delete s;
+  // Normally reached after close, once every handle closed and the self reference went.
+  // At environment teardown it may come first: close, and free when the handles are closed.
+  s->wrapper_gone = true;
+  if (s->handles_open == 0) {
+    delete s;
+    return;
+  }
+  s->on_receive = s->on_drain = s->arena_ref = s->meta_ref = s->self = nullptr;
+  s->async_context = nullptr;
+  CloseSocket(s);
 }
+
+// The environment is going away with the socket still open (e.g. a worker ending).
+void EnvCleanup(void* arg) { CloseSocket(static_cast<Socket*>(arg)); }
 
 uint8_t* BufferData(napi_env env, napi_value value, size_t* length) {
   bool is_typed = false;
@@ -672,6 +692,7 @@ napi_value Construct(napi_env env, napi_callback_info info) {
   napi_async_init(env, self, resource_name, &s->async_context);
   NAPI_CALL(env, napi_wrap(env, self, s, Finalize, nullptr, nullptr));
   napi_create_reference(env, self, 1, &s->self);
+  napi_add_env_cleanup_hook(env, EnvCleanup, s);
   return self;
 }
 
@@ -987,6 +1008,12 @@ napi_value FormatAddress(napi_env env, napi_callback_info info) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
+  // libuv may run a handle's close callback after Node has unloaded the addon (a worker
+  // ending with a socket open): keep this code mapped for the life of the process.
+  Dl_info self_info;
+  if (dladdr(reinterpret_cast<void*>(&OnHandleClosed), &self_info) != 0 && self_info.dli_fname != nullptr) {
+    dlopen(self_info.dli_fname, RTLD_NOW | RTLD_NODELETE);
+  }
   napi_property_descriptor methods[] = {
       {"bind", nullptr, Bind, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setBufferSizes", nullptr, SetBufferSizes, nullptr, nullptr, nullptr, napi_default, nullptr},

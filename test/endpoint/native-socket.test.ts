@@ -338,3 +338,24 @@ test('many sockets opened and closed leave no file descriptors behind', { skip }
   await sleep(20); // uv_close callbacks run on the next loop turn
   assert.ok(readdirSync('/proc/self/fd').length <= before + 2, 'descriptors still open after close');
 });
+
+test('a worker that ends with native sockets open neither crashes nor hangs the process', {
+  skip,
+  timeout: 60_000,
+}, () => {
+  // In a child process: a crash here (libuv closing a handle after the addon was unloaded) must
+  // fail this test, not take the test runner down.
+  const result = runAlone(`
+    import { Worker } from 'node:worker_threads';
+    const bootstrap = new URL('./test/endpoint/fixtures/ts-worker.mjs', 'file://' + process.cwd() + '/');
+    const module = new URL('./open-sockets-worker.ts', bootstrap).href;
+    for (let i = 0; i < 3; i++) {
+      const worker = new Worker(bootstrap, { workerData: { module }, execArgv: [] });
+      await new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
+      await worker.terminate();
+    }
+    console.log('terminated');
+  `);
+  assert.equal(result.status, 0, `${result.signal ?? ''} ${result.output}`);
+  assert.match(result.output, /terminated/);
+});
