@@ -12,6 +12,8 @@
 #include <openssl/evp.h>
 #include <string.h>
 
+#include "napi_typed.h"
+
 namespace {
 
 constexpr size_t kKeyBytes = 32;
@@ -72,18 +74,7 @@ void ChaChaMask(const uint32_t key[8], const uint8_t* sample, uint8_t* out) {
   out[4] = w1 & 0xff;
 }
 
-uint8_t* TypedData(napi_env env, napi_value value, size_t* length) {
-  napi_typedarray_type type;
-  size_t count = 0;
-  *length = 0;
-  void* data;
-  napi_value arraybuffer;
-  size_t offset;
-  if (napi_get_typedarray_info(env, value, &type, &count, &data, &arraybuffer, &offset) != napi_ok) return nullptr;
-  if (type != napi_uint8_array) return nullptr;
-  *length = count;
-  return static_cast<uint8_t*>(data);
-}
+using braid::TypedData;
 
 napi_value Int(napi_env env, int32_t value) {
   napi_value result;

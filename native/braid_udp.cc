@@ -27,6 +27,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "napi_typed.h"
+
 #include <deque>
 #include <vector>
 
@@ -611,20 +613,8 @@ void Finalize(napi_env, void* data, void*) {
 // The environment is going away with the socket still open (e.g. a worker ending).
 void EnvCleanup(void* arg) { CloseSocket(static_cast<Socket*>(arg)); }
 
-uint8_t* BufferData(napi_env env, napi_value value, size_t* length) {
-  bool is_typed = false;
-  napi_is_typedarray(env, value, &is_typed);
-  if (!is_typed) return nullptr;
-  napi_typedarray_type type;
-  size_t count;
-  void* data;
-  napi_value arraybuffer;
-  size_t offset;
-  if (napi_get_typedarray_info(env, value, &type, &count, &data, &arraybuffer, &offset) != napi_ok) return nullptr;
-  if (type != napi_uint8_array) return nullptr;
-  *length = count;
-  return static_cast<uint8_t*>(data);
-}
+// napi_get_typedarray_info fails cleanly on anything but a typed array.
+uint8_t* BufferData(napi_env env, napi_value value, size_t* length) { return braid::TypedData(env, value, length); }
 
 // new NativeUdpSocket(family 4|6, arena: Uint8Array, meta: Uint8Array, slotSize, onReceive(count), onDrain())
 napi_value Construct(napi_env env, napi_callback_info info) {

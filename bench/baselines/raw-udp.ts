@@ -87,6 +87,15 @@ async function bindLoopback(socket: Socket): Promise<number> {
   return socket.address().port;
 }
 
+/** Resolves once `count()` stopped changing for QUIET_MS: the sender is done and nothing is in flight. */
+async function untilQuiet(count: () => number): Promise<void> {
+  let before = -1;
+  while (before !== count()) {
+    before = count();
+    await sleep(QUIET_MS);
+  }
+}
+
 /** Child: counts datagrams and returns cumulative counts to their sender as 8-byte credits. */
 export async function rawUdpReceiver(input: ReceiverInput, channel: Channel): Promise<ReceiverReport> {
   const socket = createSocket({ type: 'udp4', recvBufferSize: input.recvBufferBytes });
@@ -124,11 +133,7 @@ export async function rawUdpReceiver(input: ReceiverInput, channel: Channel): Pr
   }, 2);
 
   await channel.next();
-  let before = -1;
-  while (before !== received) {
-    before = received;
-    await sleep(QUIET_MS);
-  }
+  await untilQuiet(() => received);
   clearInterval(ticker);
   socket.close();
   return { received, bytes, seconds: received > 1 ? (lastAt - firstAt) / 1000 : 0 };
@@ -321,11 +326,7 @@ export async function rawNativeReceiver(input: ReceiverInput, channel: Channel):
     if (received !== reported) report();
   }, 2);
   await channel.next();
-  let before = -1;
-  while (before !== received) {
-    before = received;
-    await sleep(QUIET_MS);
-  }
+  await untilQuiet(() => received);
   clearInterval(ticker);
   socket.close();
   return { received, bytes, seconds: received > 1 ? (lastAt - firstAt) / 1000 : 0 };
