@@ -114,7 +114,9 @@ export class ReceiveBuffer {
   private store(start: number, end: number, dataOffset: number, data: Uint8Array): void {
     const count = this.segments.length;
     const lastEnd =
-      count > this.head ? this.segmentStarts[count - 1] + this.segments[count - 1].length + this.tailExtra : 0;
+      count > this.head
+        ? this.segmentStarts[count - 1] + this.segments[count - 1].length + this.tailExtra
+        : 0;
     if (count === this.head || start >= lastEnd) {
       this.held += end - start;
       if (start === lastEnd && count > this.head && this.segments[count - 1] === this.tailSegment) {
