@@ -369,9 +369,15 @@ Attempt SendNow(Socket* s, const uint8_t* data, size_t length, size_t segment, c
   if (segment > 0 && length > segment && s->gso) {
     Attempt a = SendGso(s, data, length, segment, dest, dest_len, source);
     if (a.error == 0 || !IsGsoRefusal(a.error)) return a;
-    // A device or path without UDP GSO: this socket sends one datagram per message from now on.
-    s->gso = false;
-    s->gso_fallbacks++;
+    Attempt each = SendEach(s, data, length, segment, dest, dest_len, source);
+    // The same refusal for the first plain datagram: the destination is at fault (say,
+    // port 0), not GSO, which stays on. Otherwise this device or path lacks UDP GSO: the
+    // socket sends one datagram per message from now on.
+    if (!(each.sent_bytes == 0 && each.error == a.error)) {
+      s->gso = false;
+      s->gso_fallbacks++;
+    }
+    return each;
   }
   return SendEach(s, data, length, segment, dest, dest_len, source);
 }

@@ -224,13 +224,18 @@ test('send errors are counted by code, never thrown: broadcast without SO_BROADC
   const one = batch(3, 100);
   v4.socket.send(one, 0, one.length, 100, { address: '255.255.255.255', port: 9, family: 'IPv4' });
   v4.socket.send(one, 0, 100, 0, { address: '127.0.0.1', port: 0, family: 'IPv4' });
+  // A whole batch to port 0: EINVAL for each datagram, and GSO is not blamed for it.
+  v4.socket.send(one, 0, one.length, 100, { address: '127.0.0.1', port: 0, family: 'IPv4' });
   v4.socket.send(one, 0, 100, 0, { address: 'not an address', port: 9, family: 'IPv4' });
   v6only.socket.send(one, 0, 100, 0, v4.socket.local);
   assert.deepEqual(v4.errors, [
     { code: 'EACCES', count: 3 },
     { code: 'EINVAL', count: 1 },
+    { code: 'EINVAL', count: 3 },
     { code: 'EINVAL', count: 1 },
   ]);
+  assert.equal((v4.socket as NativeSocket).features.gso, true, 'a bad destination turned GSO off');
+  assert.equal(v4.socket.stats().gsoFallbacks, 0);
   assert.equal(
     v6only.errors.length,
     1,
