@@ -34,6 +34,9 @@ struct HeaderKey {
   uint32_t key[8];
 };
 
+// Tags ChaChaHeaderKey objects, so sealProtect can verify the object it is handed.
+const napi_type_tag kHeaderKeyTag = {0x6272616964687031ULL, 0x636861636861686bULL};
+
 inline uint32_t Load32(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
          (static_cast<uint32_t>(p[3]) << 24);
@@ -149,6 +152,46 @@ napi_value AeadSeal(napi_env env, napi_callback_info info) {
   return Int(env, static_cast<int32_t>(header_len + payload_len + kTagBytes));
 }
 
+// sealProtect(buf, headerLen, payloadLen, nonce, headerKey, pnOffset, pnLength) → end, or -1.
+// seal() followed by header protection (RFC 9001 §5.4.1: the low 4 or 5 bits of byte 0 and
+// the packet-number bytes, masked from the 16-byte sample 4 bytes after the packet number)
+// in one call: the sending side's per-packet crypto costs one crossing from JS.
+napi_value AeadSealProtect(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  Aead* a = Unwrap<Aead>(env, info, &argc, argv);
+  if (!a || argc < 7) return Int(env, -1);
+  bool tagged = false;
+  if (napi_check_object_type_tag(env, argv[4], &kHeaderKeyTag, &tagged) != napi_ok || !tagged) return Int(env, -1);
+  void* header_data = nullptr;
+  if (napi_unwrap(env, argv[4], &header_data) != napi_ok || header_data == nullptr) return Int(env, -1);
+  size_t buf_len = 0, nonce_len = 0;
+  uint8_t* buf = TypedData(env, argv[0], &buf_len);
+  uint8_t* nonce = TypedData(env, argv[3], &nonce_len);
+  uint32_t header_len = 0, payload_len = 0, pn_offset = 0, pn_length = 0;
+  napi_get_value_uint32(env, argv[1], &header_len);
+  napi_get_value_uint32(env, argv[2], &payload_len);
+  napi_get_value_uint32(env, argv[5], &pn_offset);
+  napi_get_value_uint32(env, argv[6], &pn_length);
+  size_t end = static_cast<size_t>(header_len) + payload_len + kTagBytes;
+  if (!buf || !nonce || nonce_len != kNonceBytes || end > buf_len || pn_length < 1 || pn_length > 4 ||
+      pn_offset + pn_length > header_len || static_cast<size_t>(pn_offset) + 4 + kSampleBytes > end)
+    return Int(env, -1);
+  int out_len = 0;
+  uint8_t* payload = buf + header_len;
+  if (EVP_EncryptInit_ex(a->seal, nullptr, nullptr, nullptr, nonce) != 1 ||
+      EVP_EncryptUpdate(a->seal, nullptr, &out_len, buf, static_cast<int>(header_len)) != 1 ||
+      EVP_EncryptUpdate(a->seal, payload, &out_len, payload, static_cast<int>(payload_len)) != 1 ||
+      EVP_EncryptFinal_ex(a->seal, payload + out_len, &out_len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(a->seal, EVP_CTRL_AEAD_GET_TAG, kTagBytes, payload + payload_len) != 1)
+    return Int(env, -1);
+  uint8_t mask[5];
+  ChaChaMask(static_cast<HeaderKey*>(header_data)->key, buf + pn_offset + 4, mask);
+  buf[0] ^= mask[0] & ((buf[0] & 0x80) ? 0x0f : 0x1f);
+  for (uint32_t i = 0; i < pn_length; i++) buf[pn_offset + i] ^= mask[1 + i];
+  return Int(env, static_cast<int32_t>(end));
+}
+
 // open(packet, headerLen, nonce, out) → plaintext length in out, or -1 if it does not authenticate.
 // Never modifies packet (the caller may try other keys); out must hold length - headerLen - 16 bytes.
 napi_value AeadOpen(napi_env env, napi_callback_info info) {
@@ -203,6 +246,7 @@ napi_value HeaderConstruct(napi_env env, napi_callback_info info) {
   }
   HeaderKey* h = new HeaderKey();
   for (int i = 0; i < 8; i++) h->key[i] = Load32(key + 4 * i);
+  napi_type_tag_object(env, self, &kHeaderKeyTag);
   napi_wrap(env, self, h, FinalizeHeaderKey, nullptr, nullptr);
   return self;
 }
@@ -228,12 +272,13 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor aead_methods[] = {
       {"seal", nullptr, AeadSeal, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"open", nullptr, AeadOpen, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sealProtect", nullptr, AeadSealProtect, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_property_descriptor header_methods[] = {
       {"mask", nullptr, HeaderMask, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_value aead, header;
-  napi_define_class(env, "ChaChaPolyKey", NAPI_AUTO_LENGTH, AeadConstruct, nullptr, 2, aead_methods, &aead);
+  napi_define_class(env, "ChaChaPolyKey", NAPI_AUTO_LENGTH, AeadConstruct, nullptr, 3, aead_methods, &aead);
   napi_define_class(env, "ChaChaHeaderKey", NAPI_AUTO_LENGTH, HeaderConstruct, nullptr, 1, header_methods, &header);
   napi_set_named_property(env, exports, "ChaChaPolyKey", aead);
   napi_set_named_property(env, exports, "ChaChaHeaderKey", header);

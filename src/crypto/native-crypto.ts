@@ -12,6 +12,16 @@ export interface NativeChaChaPolyKey {
   seal(buf: Uint8Array, headerLen: number, payloadLen: number, nonce: Uint8Array): number;
   /** Into `out`; returns the plaintext length, or -1 if the packet does not authenticate. */
   open(packet: Uint8Array, headerLen: number, nonce: Uint8Array, out: Uint8Array): number;
+  /** seal(), then header protection with `headerKey` (RFC 9001 §5.4.1), in one call; -1 on bad arguments. */
+  sealProtect(
+    buf: Uint8Array,
+    headerLen: number,
+    payloadLen: number,
+    nonce: Uint8Array,
+    headerKey: NativeChaChaHeaderKey,
+    pnOffset: number,
+    pnLength: number,
+  ): number;
 }
 
 export interface NativeChaChaHeaderKey {

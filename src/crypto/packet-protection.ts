@@ -115,6 +115,41 @@ export class PacketKeys {
   }
 
   /**
+   * seal() and then protectHeader() with `hp`, in one native call where the addon serves
+   * both keys (the sender's per-packet crypto then crosses from JS once). Same result and
+   * the same RangeErrors as the two calls.
+   */
+  sealAndProtect(
+    buf: Uint8Array,
+    headerLen: number,
+    payloadLen: number,
+    pathId: number,
+    pn: number,
+    hp: HeaderProtection,
+    pnOffset: number,
+    pnLength: number,
+  ): number {
+    const headerKey = hp.native;
+    if (this.native && headerKey) {
+      const end = headerLen + payloadLen + AEAD_TAG_LENGTH;
+      if (
+        Number.isInteger(headerLen) &&
+        Number.isInteger(payloadLen) &&
+        end <= buf.length &&
+        pnOffset + HP_SAMPLE_OFFSET + HP_SAMPLE_LENGTH <= end &&
+        this.makeNonce(pathId, pn) &&
+        this.native.sealProtect(buf, headerLen, payloadLen, this.nonce, headerKey, pnOffset, pnLength) === end
+      ) {
+        return end;
+      }
+    }
+    // Portable path, and the source of the precise RangeError for a caller's bad arguments.
+    const length = this.seal(buf, headerLen, payloadLen, pathId, pn);
+    protectHeader(hp, buf, pnOffset, pnLength);
+    return length;
+  }
+
+  /**
    * Decrypts packet[headerLen..] with packet[0, headerLen) as associated data. Returns the
    * plaintext, valid until the next open() on these keys (copy what must outlive it), or null
    * if authentication fails or the input is malformed. Never modifies packet.
@@ -195,7 +230,8 @@ export class HeaderProtection {
   private readonly ecb: ReturnType<typeof createCipheriv> | undefined;
   private readonly maskBytes = new Uint8Array(5);
   private readonly zeros = new Uint8Array(5);
-  private readonly native: NativeChaChaHeaderKey | undefined;
+  /** @internal The addon's key, for PacketKeys.sealAndProtect. */
+  readonly native: NativeChaChaHeaderKey | undefined;
 
   private constructor(key: Uint8Array, algorithm: HeaderProtectionAlgorithm) {
     this.algorithm = algorithm;

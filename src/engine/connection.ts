@@ -10,7 +10,7 @@
 import { channelBindingFrom } from '../crypto/identity.js';
 import { KeySchedule } from '../crypto/key-schedule.js';
 import type { HandshakeState, KeyPair } from '../crypto/noise/index.js';
-import { HeaderProtection, protectHeader, unprotectHeader } from '../crypto/packet-protection.js';
+import { HeaderProtection, unprotectHeader } from '../crypto/packet-protection.js';
 import { ReplayWindow } from '../crypto/replay-window.js';
 import { addressKey, type SocketAddress, type Transmit } from '../net/address.js';
 import type { SentPacket } from '../paths/loss-detection.js';
@@ -1478,8 +1478,16 @@ export class Connection implements EngineConnection {
     }
     buf.fill(0, w.offset, limit); // PADDING
     w.offset = limit;
-    const length = keys.sealPacket(buf, headerLength, w.offset - headerLength, path.id, pn);
-    protectHeader(this.sendHp!, buf, headerLength - pnLength, pnLength);
+    const length = keys.sealAndProtectPacket(
+      buf,
+      headerLength,
+      w.offset - headerLength,
+      path.id,
+      pn,
+      this.sendHp!,
+      headerLength - pnLength,
+      pnLength,
+    );
     // Tracked so the peer's ACK of it is legal, but neither in flight nor retransmitted:
     // path frames have their own timers.
     path.onPacketSent(
@@ -1589,8 +1597,16 @@ export class Connection implements EngineConnection {
     // Header protection samples 16 bytes starting 4 bytes after the packet number.
     const minPayload = 4 - pnLength;
     while (w.offset - headerLength < minPayload) w.u8(0);
-    const length = keys.sealPacket(buf, headerLength, w.offset - headerLength, path.id, pn);
-    protectHeader(this.sendHp!, buf, pnOffset, pnLength);
+    const length = keys.sealAndProtectPacket(
+      buf,
+      headerLength,
+      w.offset - headerLength,
+      path.id,
+      pn,
+      this.sendHp!,
+      pnOffset,
+      pnLength,
+    );
     path.nextPacketNumber++;
     this.packetsInPhase++;
     const data = buf.subarray(0, length);
@@ -1750,8 +1766,16 @@ export class Connection implements EngineConnection {
       reason,
     });
     while (w.offset - headerLength < 4) w.u8(0);
-    const length = keys.sealPacket(buf, headerLength, w.offset - headerLength, path.id, pn);
-    protectHeader(this.sendHp!, buf, headerLength - pnLength, pnLength);
+    const length = keys.sealAndProtectPacket(
+      buf,
+      headerLength,
+      w.offset - headerLength,
+      path.id,
+      pn,
+      this.sendHp!,
+      headerLength - pnLength,
+      pnLength,
+    );
     return { local: path.local, remote: path.remote, data: buf.subarray(0, length) };
   }
 

@@ -101,3 +101,39 @@ test('ChaCha20 header protection: the addon mask equals libsodium xor_ic (RFC 90
   }
   assert.equal(header.mask(randomBytes(20), 8, new Uint8Array(5)), -1, 'sample past the end');
 });
+
+test('sealAndProtect: one native call gives exactly seal() then protectHeader(); bad arguments still throw', {
+  skip: !nativeCrypto(),
+}, async () => {
+  const { PacketKeys, HeaderProtection, protectHeader, unprotectHeader } = await import(
+    '../../src/crypto/packet-protection.js'
+  );
+  const secret = randomBytes(32);
+  const hpSecret = randomBytes(32);
+  const keys = PacketKeys.fromSecret(secret);
+  const hp = HeaderProtection.fromSecret(hpSecret);
+  for (const [first, pnLength, payload] of [
+    [0x40, 1, 30],
+    [0x43, 4, 1163],
+    [0xc1, 2, 200],
+  ] as const) {
+    const headerLength = 9 + pnLength;
+    const packet = randomBytes(headerLength + payload + 16);
+    packet[0] = first;
+    const fused = Buffer.from(packet);
+    const separate = Buffer.from(packet);
+    const pnOffset = headerLength - pnLength;
+    assert.equal(
+      keys.sealAndProtect(fused, headerLength, payload, 3, 77, hp, pnOffset, pnLength),
+      packet.length,
+    );
+    keys.seal(separate, headerLength, payload, 3, 77);
+    protectHeader(hp, separate, pnOffset, pnLength);
+    assert.deepEqual(fused, separate, `first byte ${first.toString(16)}, pn length ${pnLength}`);
+    // And the receiving side reads it back.
+    const got = unprotectHeader(HeaderProtection.fromSecret(hpSecret), fused, pnOffset);
+    assert.equal(got?.pnLength, pnLength);
+    assert.ok(PacketKeys.fromSecret(secret).open(fused, headerLength, 3, 77));
+  }
+  assert.throws(() => keys.sealAndProtect(new Uint8Array(20), 10, 40, 0, 1, hp, 8, 2), RangeError);
+});
