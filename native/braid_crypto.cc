@@ -125,6 +125,18 @@ napi_value AeadConstruct(napi_env env, napi_callback_info info) {
   return self;
 }
 
+// ChaCha20-Poly1305 in place: buf[0, headerLen) authenticated, the payload encrypted where it
+// is, the tag written after it. The caller has checked the bounds.
+bool SealInPlace(Aead* a, uint8_t* buf, uint32_t header_len, uint32_t payload_len, const uint8_t* nonce) {
+  int out_len = 0;
+  uint8_t* payload = buf + header_len;
+  return EVP_EncryptInit_ex(a->seal, nullptr, nullptr, nullptr, nonce) == 1 &&
+         EVP_EncryptUpdate(a->seal, nullptr, &out_len, buf, static_cast<int>(header_len)) == 1 &&
+         EVP_EncryptUpdate(a->seal, payload, &out_len, payload, static_cast<int>(payload_len)) == 1 &&
+         EVP_EncryptFinal_ex(a->seal, payload + out_len, &out_len) == 1 &&
+         EVP_CIPHER_CTX_ctrl(a->seal, EVP_CTRL_AEAD_GET_TAG, kTagBytes, payload + payload_len) == 1;
+}
+
 // seal(buf, headerLen, payloadLen, nonce) → end (headerLen + payloadLen + 16), or -1.
 // In place: buf[0, headerLen) is the associated data, the payload is encrypted where it is
 // and the tag written after it.
@@ -141,14 +153,7 @@ napi_value AeadSeal(napi_env env, napi_callback_info info) {
   napi_get_value_uint32(env, argv[2], &payload_len);
   if (!buf || !nonce || nonce_len != kNonceBytes || static_cast<size_t>(header_len) + payload_len + kTagBytes > buf_len)
     return Int(env, -1);
-  int out_len = 0;
-  uint8_t* payload = buf + header_len;
-  if (EVP_EncryptInit_ex(a->seal, nullptr, nullptr, nullptr, nonce) != 1 ||
-      EVP_EncryptUpdate(a->seal, nullptr, &out_len, buf, static_cast<int>(header_len)) != 1 ||
-      EVP_EncryptUpdate(a->seal, payload, &out_len, payload, static_cast<int>(payload_len)) != 1 ||
-      EVP_EncryptFinal_ex(a->seal, payload + out_len, &out_len) != 1 ||
-      EVP_CIPHER_CTX_ctrl(a->seal, EVP_CTRL_AEAD_GET_TAG, kTagBytes, payload + payload_len) != 1)
-    return Int(env, -1);
+  if (!SealInPlace(a, buf, header_len, payload_len, nonce)) return Int(env, -1);
   return Int(env, static_cast<int32_t>(header_len + payload_len + kTagBytes));
 }
 
@@ -177,14 +182,7 @@ napi_value AeadSealProtect(napi_env env, napi_callback_info info) {
   if (!buf || !nonce || nonce_len != kNonceBytes || end > buf_len || pn_length < 1 || pn_length > 4 ||
       pn_offset + pn_length > header_len || static_cast<size_t>(pn_offset) + 4 + kSampleBytes > end)
     return Int(env, -1);
-  int out_len = 0;
-  uint8_t* payload = buf + header_len;
-  if (EVP_EncryptInit_ex(a->seal, nullptr, nullptr, nullptr, nonce) != 1 ||
-      EVP_EncryptUpdate(a->seal, nullptr, &out_len, buf, static_cast<int>(header_len)) != 1 ||
-      EVP_EncryptUpdate(a->seal, payload, &out_len, payload, static_cast<int>(payload_len)) != 1 ||
-      EVP_EncryptFinal_ex(a->seal, payload + out_len, &out_len) != 1 ||
-      EVP_CIPHER_CTX_ctrl(a->seal, EVP_CTRL_AEAD_GET_TAG, kTagBytes, payload + payload_len) != 1)
-    return Int(env, -1);
+  if (!SealInPlace(a, buf, header_len, payload_len, nonce)) return Int(env, -1);
   uint8_t mask[5];
   ChaChaMask(static_cast<HeaderKey*>(header_data)->key, buf + pn_offset + 4, mask);
   buf[0] ^= mask[0] & ((buf[0] & 0x80) ? 0x0f : 0x1f);
