@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, isIPv6 } from 'node:net';
+import type { SocketBackendChoice } from '../endpoint/datagram-socket.js';
 import { type FaultInjector, UdpEndpoint } from '../endpoint/udp-endpoint.js';
 import type { TransportConfig } from '../engine/types.js';
 import { type SocketAddress, socketAddress } from '../net/address.js';
@@ -50,6 +51,8 @@ export interface ConnectOptions {
   signal?: AbortSignal;
   /** Drops chosen datagrams, to simulate a failing path (tests and `braid demo` only; see FaultInjector). */
   faultInjector?: FaultInjector;
+  /** Socket back-end: 'auto' (default: batched native I/O where built, else node:dgram), 'native' or 'dgram'. */
+  socketBackend?: SocketBackendChoice;
 }
 
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
@@ -69,6 +72,9 @@ function validate(options: ConnectOptions): void {
   }
   if (options.faultInjector !== undefined && typeof options.faultInjector !== 'function') {
     throw new InvalidArgumentError('faultInjector', 'must be a function');
+  }
+  if (options.socketBackend !== undefined && !['auto', 'native', 'dgram'].includes(options.socketBackend)) {
+    throw new InvalidArgumentError('socketBackend', "must be 'auto', 'native' or 'dgram'");
   }
   if (options.localPort !== undefined) checkPort('localPort', options.localPort, true);
   if (options.timeout !== undefined) checkTimeout('timeout', options.timeout);
@@ -122,7 +128,11 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
     engine,
     localHosts.map((host) => ({ host, port: options.localPort ?? 0 })),
     { onConnectionEvent: (_connection, event) => session?.handleEvent(event) },
-    { socketBufferSize: options.socketBufferSize, faultInjector: options.faultInjector },
+    {
+      socketBufferSize: options.socketBufferSize,
+      faultInjector: options.faultInjector,
+      socketBackend: options.socketBackend,
+    },
   );
   let connection: ReturnType<UdpEndpoint['connect']>;
   try {

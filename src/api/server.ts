@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { SocketBackendChoice } from '../endpoint/datagram-socket.js';
 import { type BindAddress, type FaultInjector, UdpEndpoint } from '../endpoint/udp-endpoint.js';
 import type { ConnectionEvent, EndpointEvent, EngineConnection, TransportConfig } from '../engine/types.js';
 import type { SocketAddress } from '../net/address.js';
@@ -28,6 +29,8 @@ export interface ServerOptions {
   socketBufferSize?: number;
   /** Drops chosen datagrams, to simulate a failing path (tests and `braid demo` only; see FaultInjector). */
   faultInjector?: FaultInjector;
+  /** Socket back-end: 'auto' (default: batched native I/O where built, else node:dgram), 'native' or 'dgram'. */
+  socketBackend?: SocketBackendChoice;
 }
 
 export interface ListenOptions {
@@ -114,6 +117,7 @@ export class BraidServer extends EventEmitter<ServerEvents> {
     const bufferOptions = {
       socketBufferSize: this.#options.socketBufferSize,
       faultInjector: this.#options.faultInjector,
+      socketBackend: this.#options.socketBackend,
     };
     const bindAll = (list: string[]): Promise<UdpEndpoint> =>
       UdpEndpoint.bind(
@@ -230,6 +234,9 @@ export function createServer(
     checkPositiveInteger('socketBufferSize', options.socketBufferSize);
   if (options.faultInjector !== undefined && typeof options.faultInjector !== 'function') {
     throw new InvalidArgumentError('faultInjector', 'must be a function');
+  }
+  if (options.socketBackend !== undefined && !['auto', 'native', 'dgram'].includes(options.socketBackend)) {
+    throw new InvalidArgumentError('socketBackend', "must be 'auto', 'native' or 'dgram'");
   }
   checkTransport(options.transport);
   if (onSession !== undefined && typeof onSession !== 'function') {
