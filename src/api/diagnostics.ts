@@ -8,6 +8,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
  * - braid:session:handshake { session, remoteKey }
  * - braid:session:closed    { session, error }          error is undefined for a clean close
  * - braid:path:updated      { session, path }
+ * - braid:path:failover     { session, from, to, reason }  the active path moved off a failed one
  * - braid:endpoint:drop     { reason, local?, remote?, error? }  a datagram the shell could not send
  */
 export const channels = {
@@ -15,6 +16,7 @@ export const channels = {
   sessionHandshake: diagnosticsChannel.channel('braid:session:handshake'),
   sessionClosed: diagnosticsChannel.channel('braid:session:closed'),
   pathUpdated: diagnosticsChannel.channel('braid:path:updated'),
+  pathFailover: diagnosticsChannel.channel('braid:path:failover'),
   endpointDrop: diagnosticsChannel.channel('braid:endpoint:drop'),
 } as const;
 
@@ -23,6 +25,7 @@ export type DiagnosticsChannelName =
   | 'braid:session:handshake'
   | 'braid:session:closed'
   | 'braid:path:updated'
+  | 'braid:path:failover'
   | 'braid:endpoint:drop';
 
 /** Publishes `build()` only when someone subscribes: the message object is never allocated otherwise. */

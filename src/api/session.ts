@@ -29,6 +29,8 @@ export interface SessionEvents {
   handshake: [remoteKey: Uint8Array];
   /** A path was added, validated, promoted, demoted or removed. */
   path: [path: PathInfo];
+  /** The active path moved from `from` (failed, or its address vanished) to `to`. */
+  failover: [from: PathInfo, to: PathInfo, reason: string];
   /** Packet protection keys rotated. */
   keyupdate: [phase: number];
   /** The session is closed; `error` is undefined for a clean close (code 0). */
@@ -306,6 +308,15 @@ export class Session extends EventEmitter<SessionEvents> {
       case 'path-updated':
         publish(channels.pathUpdated, () => ({ session: this, path: event.path }));
         this.emit('path', event.path);
+        break;
+      case 'failover':
+        publish(channels.pathFailover, () => ({
+          session: this,
+          from: event.from,
+          to: event.to,
+          reason: event.reason,
+        }));
+        this.emit('failover', event.from, event.to, event.reason);
         break;
       case 'closed':
         this.#finish(errorFromClose(event.info));

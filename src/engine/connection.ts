@@ -868,7 +868,10 @@ export class Connection implements EngineConnection {
       } else if (m.migrateOnValidation && path.remoteCid.length > 0) {
         const old = this.activePath;
         this.switchActive(path, now);
-        if (m.backup && !this.isLocal(old.local)) this.removePath(old, 'removed');
+        if (m.backup && !this.isLocal(old.local)) {
+          this.removePath(old, 'removed');
+          this.pushFailover(old, path, 'local-address-removed');
+        }
       } else if (path.state !== 'standby') {
         path.state = 'validating'; // reported as standby below
         this.setPathState(path, 'standby');
@@ -1889,8 +1892,21 @@ export class Connection implements EngineConnection {
       const standby = this.bestStandby(now);
       if (!standby) return; // nowhere to go yet; ensureStandby opens a path and moves on validation
       this.switchActive(standby, now);
+      this.removePath(path, 'removed');
+      this.pushFailover(
+        path,
+        standby,
+        this.isLocal(path.local) ? 'peer-address-removed' : 'local-address-removed',
+      );
+      return;
     }
     this.removePath(path, 'removed');
+  }
+
+  /** Reports a move of the active path off `from`, which failed (timeout) or lost its address. */
+  private pushFailover(from: PathState<SentInfo>, to: PathState<SentInfo>, reason: string): void {
+    const state = reason === 'timeout' ? 'failed' : 'removed';
+    this.events.push({ type: 'failover', from: { ...from.info(), state }, to: to.info(), reason });
   }
 
   /**
@@ -1999,6 +2015,7 @@ export class Connection implements EngineConnection {
     const failed = this.activePath;
     this.switchActive(standby, now);
     this.removePath(failed, 'failed');
+    this.pushFailover(failed, standby, 'timeout');
     this.standbyRetryAt = now + this.retryInterval();
   }
 

@@ -46,6 +46,9 @@ export type ConnectionEvent =
   | { type: 'datagram'; data: Uint8Array }
   | { type: 'key-update'; phase: number }
   | { type: 'path-updated'; path: PathInfo }
+  // The active path moved because the old one failed or lost its address ('path-updated' events
+  // for both paths accompany it). reason: 'timeout' | 'local-address-removed' | 'peer-address-removed'.
+  | { type: 'failover'; from: PathInfo; to: PathInfo; reason: string }
   | { type: 'closed'; info: CloseInfo };
 
 export type PathState = 'validating' | 'active' | 'standby' | 'failed' | 'removed';
