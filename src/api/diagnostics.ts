@@ -9,6 +9,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
  * - braid:session:closed    { session, error }          error is undefined for a clean close
  * - braid:path:updated      { session, path }
  * - braid:path:failover     { session, from, to, reason }  the active path moved off a failed one
+ * - braid:path:congestion   { session, path, reason }     a congestion event cut the path's window
  * - braid:endpoint:drop     { reason, local?, remote?, error? }  a datagram the shell could not send
  */
 export const channels = {
@@ -17,6 +18,7 @@ export const channels = {
   sessionClosed: diagnosticsChannel.channel('braid:session:closed'),
   pathUpdated: diagnosticsChannel.channel('braid:path:updated'),
   pathFailover: diagnosticsChannel.channel('braid:path:failover'),
+  pathCongestion: diagnosticsChannel.channel('braid:path:congestion'),
   endpointDrop: diagnosticsChannel.channel('braid:endpoint:drop'),
 } as const;
 
@@ -26,6 +28,7 @@ export type DiagnosticsChannelName =
   | 'braid:session:closed'
   | 'braid:path:updated'
   | 'braid:path:failover'
+  | 'braid:path:congestion'
   | 'braid:endpoint:drop';
 
 /** Publishes `build()` only when someone subscribes: the message object is never allocated otherwise. */

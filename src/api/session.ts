@@ -31,6 +31,8 @@ export interface SessionEvents {
   path: [path: PathInfo];
   /** The active path moved from `from` (failed, or its address vanished) to `to`. */
   failover: [from: PathInfo, to: PathInfo, reason: string];
+  /** A congestion event (loss or persistent congestion) cut `path`'s congestion window. */
+  congestion: [path: PathInfo, reason: string];
   /** Packet protection keys rotated. */
   keyupdate: [phase: number];
   /** The session is closed; `error` is undefined for a clean close (code 0). */
@@ -317,6 +319,10 @@ export class Session extends EventEmitter<SessionEvents> {
           reason: event.reason,
         }));
         this.emit('failover', event.from, event.to, event.reason);
+        break;
+      case 'congestion':
+        publish(channels.pathCongestion, () => ({ session: this, path: event.path, reason: event.reason }));
+        this.emit('congestion', event.path, event.reason);
         break;
       case 'closed':
         this.#finish(errorFromClose(event.info));

@@ -4,7 +4,7 @@
  */
 import { AddressInUseError, BraidError, UnauthorizedKeyError } from '../index.js';
 import { CAT_USAGE, runCat } from './cat.js';
-import { DEMO_DEFAULTS, runDemo } from './demo.js';
+import { DEMO_USAGE, runDemoCommand } from './demo.js';
 import { CliError, EXIT_CODES_HELP, ExitCode, UsageError } from './errors.js';
 import { KEYGEN_USAGE, runKeygen } from './keygen.js';
 import { defaultKeyPath } from './keys.js';
@@ -27,27 +27,6 @@ and continue when the sender runs again; a file appears under its name only once
 its SHA-256 matches.
 
 example: braid receive --dir ~/incoming --authorized-keys ~/.config/braid/clients`;
-
-const DEMO_USAGE = `usage: braid demo [--mib M] [--rate MBIT] [--fault-at PERCENT] [--out DIR]
-
-Multihoming failover, live, on this host and without root. A server listens on
-127.0.0.1 and 127.0.0.2, a client binds 127.0.0.3 and 127.0.0.4 (Linux routes all
-of 127/8 to lo), so the session runs on one address pair with a warm standby on
-another. The client streams M MiB to the server; when PERCENT of it has arrived the
-active pair is blackholed inside the process (its datagrams are dropped both ways)
-and the session fails over to the standby. A status table shows the paths live;
-the summary gives the bytes moved, SHA-256 at both ends, the failover gap (fault to
-the next in-order byte at the receiver) and an HTML report of the run.
-
-  --mib M                   MiB to stream (default ${DEMO_DEFAULTS.mib})
-  --rate MBIT               application send rate in Mbit/s, so the run can be
-                            watched (default ${DEMO_DEFAULTS.rateMbit}; 0: as fast as possible)
-  --fault-at PERCENT        blackhole the active path after PERCENT of the data
-                            arrived (default ${DEMO_DEFAULTS.faultAt * 100})
-  --out DIR                 where events.jsonl and report.html go (default: a new
-                            directory under the system temp dir)
-
-Exit status 0 when every byte arrived once, in order, across the failover.`;
 
 const USAGE = `usage: braid <command> [options]      (braid <command> --help for details)
 
@@ -85,38 +64,6 @@ const COMMAND_USAGE: Record<string, string> = {
   report: REPORT_USAGE,
   demo: DEMO_USAGE,
 };
-
-function demoFlag(args: string[], name: string, fallback: number, min: number, max: number): number {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (args[i + 1] === undefined || !Number.isFinite(v) || v < min || v > max) {
-    throw new UsageError(`--${name} needs a number in [${min}, ${max}]`, DEMO_USAGE);
-  }
-  return v;
-}
-
-const DEMO_FLAGS = new Set(['--mib', '--rate', '--fault-at', '--out']);
-
-async function demo(args: string[]): Promise<number> {
-  for (let i = 0; i < args.length; i += 2) {
-    if (!DEMO_FLAGS.has(args[i]!)) throw new UsageError(`unknown option '${args[i]}'`, DEMO_USAGE);
-  }
-  const outIndex = args.indexOf('--out');
-  const outDir = outIndex >= 0 ? args[outIndex + 1] : undefined;
-  if (outIndex >= 0 && !outDir) throw new UsageError("option '--out' needs a directory", DEMO_USAGE);
-  const result = await runDemo({
-    bytes: Math.round(demoFlag(args, 'mib', DEMO_DEFAULTS.mib, 0.0625, 4096) * 1048576),
-    rateMbit: demoFlag(args, 'rate', DEMO_DEFAULTS.rateMbit, 0, 100_000),
-    faultAt: demoFlag(args, 'fault-at', DEMO_DEFAULTS.faultAt * 100, 1, 95) / 100,
-    outDir,
-    serverHosts: DEMO_DEFAULTS.serverHosts,
-    clientHosts: DEMO_DEFAULTS.clientHosts,
-    tty: process.stdout.isTTY === true,
-    write: (text) => process.stdout.write(text),
-  });
-  return result.ok ? ExitCode.OK : ExitCode.FAILURE;
-}
 
 /** `braid receive [--dir D] ...` is `braid serve --receive-dir D ...`. */
 function receiveArgs(args: string[]): string[] {
@@ -165,13 +112,8 @@ async function dispatch(command: string, args: string[], log: Logger): Promise<n
       return runPing(args, log);
     case 'report':
       return runReport(args, log);
-    case 'demo': {
-      if (args.includes('--help') || args.includes('-h')) {
-        console.log(DEMO_USAGE);
-        return ExitCode.OK;
-      }
-      return demo(args);
-    }
+    case 'demo':
+      return runDemoCommand(args);
     default:
       throw new UsageError(`unknown command '${command}'`, USAGE);
   }

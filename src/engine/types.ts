@@ -49,6 +49,8 @@ export type ConnectionEvent =
   // The active path moved because the old one failed or lost its address ('path-updated' events
   // for both paths accompany it). reason: 'timeout' | 'local-address-removed' | 'peer-address-removed'.
   | { type: 'failover'; from: PathInfo; to: PathInfo; reason: string }
+  // A congestion event cut the path's congestion window (`path` shows the new window).
+  | { type: 'congestion'; path: PathInfo; reason: 'loss' | 'persistent-congestion' }
   | { type: 'closed'; info: CloseInfo };
 
 export type PathState = 'validating' | 'active' | 'standby' | 'failed' | 'removed';
