@@ -62,6 +62,9 @@ async function serverAgent(hosts: string[], eventsPath: string): Promise<number>
   let monitor: DeliveryMonitor | undefined;
   let lastProgress = 0;
   const server = createServer({ staticKey: own, authorizedKeys: [peer] }, (session) => {
+    session.on('failover', (from, to, reason) =>
+      emit({ event: 'failover', at: wallNow(), from: pathRow(from), to: pathRow(to), reason }),
+    );
     session.on('stream', (stream) => {
       monitor = new DeliveryMonitor(stream, (received) => {
         const now = wallNow();

@@ -246,7 +246,8 @@ const hex = (key: Uint8Array): string => Buffer.from(key).toString('hex');
 export interface DemoWorldHooks {
   line(text: string): void;
   path(row: PathRow, at: number): void;
-  failover(from: PathRow, to: PathRow, reason: string, at: number): void;
+  /** The engine of one end reported a failover (the other end may only follow it). */
+  failover(side: 'client' | 'server', from: PathRow, to: PathRow, reason: string, at: number): void;
   progress(received: number): void;
 }
 
@@ -337,9 +338,14 @@ export async function startNetnsWorld(options: NetnsDemoOptions, hooks: DemoWorl
       paths = m.paths as PathRow[];
     });
     client.on('path', (m) => hooks.path(m.path as PathRow, Number(m.at)));
-    client.on('failover', (m) =>
-      hooks.failover(m.from as PathRow, m.to as PathRow, String(m.reason), Number(m.at)),
-    );
+    for (const [side, agent] of [
+      ['client', client],
+      ['server', server],
+    ] as const) {
+      agent.on('failover', (m) =>
+        hooks.failover(side, m.from as PathRow, m.to as PathRow, String(m.reason), Number(m.at)),
+      );
+    }
     server.on('progress', (m) => hooks.progress(Number(m.received)));
     const connected = await client.next('connected', 15_000);
     paths = connected.paths as PathRow[];

@@ -180,6 +180,9 @@ async function startLoopbackWorld(
   const server = createServer(
     { staticKey: options.serverKey, authorizedKeys: [options.clientKey.publicKey] },
     (session) => {
+      session.on('failover', (from, to, reason) =>
+        hooks.failover('server', pathRow(from), pathRow(to), reason, wallNow()),
+      );
       session.on('stream', (stream: BraidStream) => {
         monitor = new DeliveryMonitor(stream, hooks.progress);
         monitor.done.then(resolveReceived);
@@ -217,7 +220,7 @@ async function startLoopbackWorld(
     for (const path of client.paths) hooks.line(`path    ${describePath(pathRow(path))}  ${path.state}`);
     client.on('path', (path) => hooks.path(pathRow(path), wallNow()));
     client.on('failover', (from, to, reason) =>
-      hooks.failover(pathRow(from), pathRow(to), reason, wallNow()),
+      hooks.failover('client', pathRow(from), pathRow(to), reason, wallNow()),
     );
     if (!(await waitForStandby(client))) {
       throw new Error(
@@ -269,8 +272,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   let faultStart: number | undefined;
   let faultEnd: number | undefined;
   let faultyPath: PathRow | undefined;
-  let failover: { from: PathRow; to: PathRow; reason: string; at: number } | undefined;
-  let followed: { to: PathRow; at: number } | undefined;
+  /** The first failover an engine reported after the fault (either end may detect it first). */
+  let failover: { side: string; from: PathRow; to: PathRow; reason: string; at: number } | undefined;
+  let clientMoved: { to: PathRow; at: number } | undefined;
   let triggerFault: () => void = () => undefined;
   const sinceFault = (at: number): string =>
     faultEnd === undefined ? '' : ` (+${Math.max(0, at - faultEnd).toFixed(0)} ms)`;
@@ -278,12 +282,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     line: (text) => screen.line(text),
     path: (row, at) => {
       screen.line(`path    ${describePath(row)}  ${row.state}${sinceFault(at)}`);
-      if (faultyPath && !followed && row.state === 'active' && row.id !== faultyPath.id)
-        followed = { to: row, at };
+      if (faultyPath && !clientMoved && row.state === 'active' && row.id !== faultyPath.id)
+        clientMoved = { to: row, at };
     },
-    failover: (from, to, reason, at) => {
-      screen.line(`failover ${describePath(from)} → path ${to.id} (${reason})${sinceFault(at)}`);
-      if (faultStart !== undefined && !failover) failover = { from, to, reason, at };
+    failover: (side, from, to, reason, at) => {
+      screen.line(`failover ${side}: ${describePath(from)} → path ${to.id} (${reason})${sinceFault(at)}`);
+      if (faultStart !== undefined && !failover) failover = { side, from, to, reason, at };
     },
     progress: (bytes) => {
       received = bytes;
@@ -429,14 +433,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       out('  fault     never applied (the transfer ended first)');
     } else if (failover) {
       out(
-        `  failover  ${describePath(failover.from)} failed (${failover.reason}); active on ${describePath(failover.to)} ${failoverMs!.toFixed(0)} ms after the fault`,
-      );
-    } else if (followed) {
-      out(
-        `  failover  active on ${describePath(followed.to)} (following the server) ${(followed.at - faultEnd).toFixed(0)} ms after the fault`,
+        `  failover  the ${failover.side} found ${describePath(failover.from)} failed (${failover.reason}) and moved to path ${failover.to.id} ${failoverMs!.toFixed(0)} ms after the fault`,
       );
     } else {
-      out('  failover  none: the session never became active on another path');
+      out('  failover  none reported by either end');
+    }
+    if (faultEnd !== undefined && clientMoved) {
+      out(
+        `  client    active on ${describePath(clientMoved.to)} ${Math.max(0, clientMoved.at - faultEnd).toFixed(0)} ms after the fault`,
+      );
     }
     if (gap) {
       const bracket =
@@ -452,7 +457,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const ok =
       hashesEqual &&
       faultEnd !== undefined &&
-      (failover !== undefined || followed !== undefined) &&
+      failover !== undefined &&
+      clientMoved !== undefined &&
       gap !== undefined;
     out(ok ? 'demo ok: every byte arrived once, in order, across the failover' : 'demo FAILED');
     return {

@@ -8,8 +8,8 @@ import { join } from 'node:path';
  * The CLI sources through tsx, exactly what bin/braid.js runs when there is no build;
  * bin/braid.js itself would prefer a dist/ build that may be stale during development.
  */
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-const COMMAND = ['--import', 'tsx', MAIN];
+export const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+export const COMMAND = ['--import', 'tsx', MAIN];
 
 export interface Home {
   dir: string;
@@ -47,10 +47,12 @@ export interface RunResult {
 export function runBraid(
   args: string[],
   env: NodeJS.ProcessEnv,
-  options: { input?: string | Buffer; timeoutMs?: number } = {},
+  options: { input?: string | Buffer; timeoutMs?: number; wrapper?: string[] } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...COMMAND, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // A wrapper (e.g. setpriv to drop root) runs in front of node.
+    const [file, ...rest] = [...(options.wrapper ?? []), process.execPath, ...COMMAND, ...args];
+    const child = spawn(file!, rest, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => {
