@@ -79,7 +79,19 @@ describe('braid demo in network namespaces', { skip }, () => {
   test('Ctrl-C mid-transfer tears the namespaces and agents down', async () => {
     const child = spawn(
       process.execPath,
-      [...COMMAND, 'demo', '--netns', '--mib', '16', '--rate', '20', '--fault-at', '5', '--out', join(home.dir, 'demo-int')],
+      [
+        ...COMMAND,
+        'demo',
+        '--netns',
+        '--mib',
+        '16',
+        '--rate',
+        '20',
+        '--fault-at',
+        '5',
+        '--out',
+        join(home.dir, 'demo-int'),
+      ],
       { env: home.env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';
