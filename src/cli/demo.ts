@@ -287,7 +287,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     },
     failover: (side, from, to, reason, at) => {
       screen.line(`failover ${side}: ${describePath(from)} → path ${to.id} (${reason})${sinceFault(at)}`);
-      if (faultStart !== undefined && !failover) failover = { side, from, to, reason, at };
+      // The end that found the path dead, rather than the one that followed it.
+      if (
+        faultStart !== undefined &&
+        (!failover || (failover.reason === 'peer-moved' && reason !== 'peer-moved'))
+      )
+        failover = { side, from, to, reason, at };
     },
     progress: (bytes) => {
       received = bytes;

@@ -40,8 +40,8 @@ export const EventName = {
   deliveryGap: 'braid:demo:delivery_gap',
 } as const;
 
-/** Failover reasons the engine reports; metrics show each (0 until it happens). */
-export const FAILOVER_REASONS = ['timeout', 'local-address-removed', 'peer-address-removed'];
+/** Failover reasons the engine reports (src/engine/types.ts); metrics show each, 0 until it happens. */
+export const FAILOVER_REASONS = ['unresponsive', 'address-removed', 'peer-address-removed', 'peer-moved'];
 
 export interface PathStatus {
   id: number;

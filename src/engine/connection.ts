@@ -870,7 +870,7 @@ export class Connection implements EngineConnection {
         this.switchActive(path, now);
         if (m.backup && !this.isLocal(old.local)) {
           this.removePath(old, 'removed');
-          this.pushFailover(old, path, 'local-address-removed');
+          this.pushFailover(old, path, 'address-removed');
         }
       } else if (path.state !== 'standby') {
         path.state = 'validating'; // reported as standby below
@@ -1063,7 +1063,11 @@ export class Connection implements EngineConnection {
       pn > largestBefore &&
       !isProbingOnly(frames)
     ) {
+      const old = this.activePath;
       this.switchActive(via, now);
+      this.pushFailover(old, via, 'peer-moved');
+      // Following the peer may have used up our standby: look for another one in a while.
+      this.standbyRetryAt ??= now + this.retryInterval();
     }
     this.touchIdle(now);
     this.sentSinceReceive = false;
@@ -1902,20 +1906,15 @@ export class Connection implements EngineConnection {
       if (!standby) return; // nowhere to go yet; ensureStandby opens a path and moves on validation
       this.switchActive(standby, now);
       this.removePath(path, 'removed');
-      this.pushFailover(
-        path,
-        standby,
-        this.isLocal(path.local) ? 'peer-address-removed' : 'local-address-removed',
-      );
+      this.pushFailover(path, standby, this.isLocal(path.local) ? 'peer-address-removed' : 'address-removed');
       return;
     }
     this.removePath(path, 'removed');
   }
 
-  /** Reports a move of the active path off `from`, which failed (timeout) or lost its address. */
+  /** Reports a move of the active path off `from` (both as after the move). */
   private pushFailover(from: PathState<SentInfo>, to: PathState<SentInfo>, reason: string): void {
-    const state = reason === 'timeout' ? 'failed' : 'removed';
-    this.events.push({ type: 'failover', from: { ...from.info(), state }, to: to.info(), reason });
+    this.events.push({ type: 'failover', from: from.info(), to: to.info(), reason });
   }
 
   /**
@@ -2024,7 +2023,7 @@ export class Connection implements EngineConnection {
     const failed = this.activePath;
     this.switchActive(standby, now);
     this.removePath(failed, 'failed');
-    this.pushFailover(failed, standby, 'timeout');
+    this.pushFailover(failed, standby, 'unresponsive');
     this.standbyRetryAt = now + this.retryInterval();
   }
 

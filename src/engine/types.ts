@@ -46,8 +46,9 @@ export type ConnectionEvent =
   | { type: 'datagram'; data: Uint8Array }
   | { type: 'key-update'; phase: number }
   | { type: 'path-updated'; path: PathInfo }
-  // The active path moved because the old one failed or lost its address ('path-updated' events
-  // for both paths accompany it). reason: 'timeout' | 'local-address-removed' | 'peer-address-removed'.
+  // The active path moved ('path-updated' events for both paths accompany it; both as after the
+  // move). reason: 'unresponsive' (failure detected), 'address-removed' (our address went away),
+  // 'peer-address-removed' (the peer withdrew its address), 'peer-moved' (we followed the peer).
   | { type: 'failover'; from: PathInfo; to: PathInfo; reason: string }
   // A congestion event cut the path's congestion window (`path` shows the new window).
   | { type: 'congestion'; path: PathInfo; reason: 'loss' | 'persistent-congestion' }

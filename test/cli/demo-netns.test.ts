@@ -57,7 +57,10 @@ describe('braid demo in network namespaces', { skip }, () => {
         fault === 'blackhole' ? /fault {3}blackholed provider a / : /fault {3}took provider link a down/,
       );
       // Either end may find the path dead first; the client ends up on provider b.
-      assert.match(stdout, /failover {2}the (client|server) found path \d+ \S+ → \S+ failed \(timeout\)/);
+      assert.match(
+        stdout,
+        /failover {2}the (client|server) found path \d+ \S+ → \S+ failed \(unresponsive\)/,
+      );
       assert.match(stdout, /client {4}active on path \d+ 198\.51\.100\.10:\d+ → 203\.0\.113\.(10|138):\d+/);
       assert.match(stdout, new RegExp(`moved\\s+${mib}\\.00 MiB`));
       assert.match(stdout, /equal at both ends/);
