@@ -182,6 +182,13 @@ export async function connectToServer(target: ServerTarget, options: ClientOptio
           ExitCode.UNAUTHORIZED,
         );
       }
+      if ((error as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL') {
+        throw new CliError(
+          `cannot bind ${(error as Error).message.replace(/^bind EADDRNOTAVAIL /, '')}: not an address of this host ` +
+            '(check --local-address against `ip address`)',
+          ExitCode.USAGE,
+        );
+      }
       if (error instanceof ConnectTimeoutError && expected) {
         const probe = await probeServerKey(address, target.port, options);
         if (probe.answered) throw changedKeyError(target, probe.key, source);

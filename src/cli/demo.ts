@@ -23,7 +23,7 @@ import {
   type KeyPair,
   type Session,
 } from '../index.js';
-import { booleanFlag, parseArgs, stringFlag } from './args.js';
+import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from './args.js';
 import { DEMO_SESSION_IDS, runDemoAgent } from './demo-agent.js';
 import {
   type DemoFault,
@@ -509,22 +509,20 @@ function numberFlag(
   return v;
 }
 
+export const DEMO_FLAGS: Record<string, FlagSpec> = {
+  mib: { type: 'string' },
+  rate: { type: 'string' },
+  'fault-at': { type: 'string' },
+  fault: { type: 'string' },
+  netns: { type: 'boolean' },
+  loopback: { type: 'boolean' },
+  out: { type: 'string' },
+};
+
 /** `braid demo [options]` (and the hidden `--agent` mode its namespace variant starts). */
 export async function runDemoCommand(argv: string[]): Promise<number> {
   if (argv[0] === '--agent') return runDemoAgent(argv);
-  const args = parseArgs(
-    argv,
-    {
-      mib: { type: 'string' },
-      rate: { type: 'string' },
-      'fault-at': { type: 'string' },
-      fault: { type: 'string' },
-      netns: { type: 'boolean' },
-      loopback: { type: 'boolean' },
-      out: { type: 'string' },
-    },
-    DEMO_USAGE,
-  );
+  const args = parseArgs(argv, DEMO_FLAGS, DEMO_USAGE);
   if (args.help) {
     console.log(DEMO_USAGE);
     return ExitCode.OK;

@@ -3,19 +3,20 @@
  * first word, prints help, and turns errors into messages and exit codes.
  */
 import { AddressInUseError, BraidError, UnauthorizedKeyError } from '../index.js';
-import { CAT_USAGE, runCat } from './cat.js';
-import { DEMO_USAGE, runDemoCommand } from './demo.js';
+import type { FlagSpec } from './args.js';
+import { CAT_FLAGS, CAT_USAGE, runCat } from './cat.js';
+import { DEMO_FLAGS, DEMO_USAGE, runDemoCommand } from './demo.js';
 import { CliError, EXIT_CODES_HELP, ExitCode, UsageError } from './errors.js';
-import { KEYGEN_USAGE, runKeygen } from './keygen.js';
+import { KEYGEN_FLAGS, KEYGEN_USAGE, runKeygen } from './keygen.js';
 import { defaultKeyPath } from './keys.js';
 import { createLogger, extractLogOptions, LOG_OPTIONS_HELP, type Logger, type LoggerOptions } from './log.js';
-import { PING_USAGE, runPing } from './ping.js';
-import { REPORT_USAGE, runReport } from './report.js';
-import { runSend, SEND_USAGE } from './send.js';
-import { runServe, SERVE_USAGE } from './serve.js';
-import { runSocks, SOCKS_USAGE } from './socks.js';
-import { runStatus, STATUS_USAGE } from './status.js';
-import { runTunnel, TUNNEL_USAGE } from './tunnel.js';
+import { PING_FLAGS, PING_USAGE, runPing } from './ping.js';
+import { REPORT_FLAGS, REPORT_USAGE, runReport } from './report.js';
+import { runSend, SEND_FLAGS, SEND_USAGE } from './send.js';
+import { runServe, SERVE_FLAGS, SERVE_USAGE } from './serve.js';
+import { runSocks, SOCKS_FLAGS, SOCKS_USAGE } from './socks.js';
+import { runStatus, STATUS_FLAGS, STATUS_USAGE } from './status.js';
+import { runTunnel, TUNNEL_FLAGS, TUNNEL_USAGE } from './tunnel.js';
 
 const RECEIVE_USAGE = `usage: braid receive [--dir DIR] [serve options]
 
@@ -25,6 +26,9 @@ option applies (--listen, --authorized-keys or --allow-any, --key, ...).
 Interrupted transfers stay as .NAME.braid-partial with a .NAME.braid-state file
 and continue when the sender runs again; a file appears under its name only once
 its SHA-256 matches.
+
+  -d, --dir DIR             where received files go (default: the current directory)
+  -h, --help                show this help
 
 example: braid receive --dir ~/incoming --authorized-keys ~/.config/braid/clients`;
 
@@ -41,7 +45,8 @@ commands:
   status [--watch]             sessions and paths of the running braid processes (ss/mtr-like)
   ping SERVER                  round-trip times over a stream and datagrams, per-path RTT
   report EVENTS [-o FILE]      turn an --events log into an HTML timeline
-  demo                         run a server and a client on this host and move data between them
+  demo                         watch a session fail over between two paths on this host
+                               (network namespaces as root, else loopback addresses)
   help                         show this help
 
 SERVER is braid://<server-public-key>@host[:port] (pinned key) or host[:port]
@@ -51,19 +56,26 @@ ${LOG_OPTIONS_HELP}
 
 ${EXIT_CODES_HELP}`;
 
-const COMMAND_USAGE: Record<string, string> = {
-  keygen: KEYGEN_USAGE,
-  serve: SERVE_USAGE,
-  tunnel: TUNNEL_USAGE,
-  socks: SOCKS_USAGE,
-  cat: CAT_USAGE,
-  send: SEND_USAGE,
-  receive: RECEIVE_USAGE,
-  status: STATUS_USAGE,
-  ping: PING_USAGE,
-  report: REPORT_USAGE,
-  demo: DEMO_USAGE,
+/** Every subcommand with its help text and the flags it accepts (help.test.ts checks they agree). */
+export const COMMANDS: Record<string, { usage: string; flags: Record<string, FlagSpec> }> = {
+  keygen: { usage: KEYGEN_USAGE, flags: KEYGEN_FLAGS },
+  serve: { usage: SERVE_USAGE, flags: SERVE_FLAGS },
+  tunnel: { usage: TUNNEL_USAGE, flags: TUNNEL_FLAGS },
+  socks: { usage: SOCKS_USAGE, flags: SOCKS_FLAGS },
+  cat: { usage: CAT_USAGE, flags: CAT_FLAGS },
+  send: { usage: SEND_USAGE, flags: SEND_FLAGS },
+  receive: { usage: RECEIVE_USAGE, flags: { dir: { type: 'string', short: 'd' } } },
+  status: { usage: STATUS_USAGE, flags: STATUS_FLAGS },
+  ping: { usage: PING_USAGE, flags: PING_FLAGS },
+  report: { usage: REPORT_USAGE, flags: REPORT_FLAGS },
+  demo: { usage: DEMO_USAGE, flags: DEMO_FLAGS },
 };
+
+export { USAGE };
+
+const COMMAND_USAGE: Record<string, string> = Object.fromEntries(
+  Object.entries(COMMANDS).map(([name, { usage }]) => [name, usage]),
+);
 
 /** `braid receive [--dir D] ...` is `braid serve --receive-dir D ...`. */
 function receiveArgs(args: string[]): string[] {

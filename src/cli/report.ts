@@ -6,7 +6,7 @@
  * little inline script adds a time cursor.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseArgs, stringFlag } from './args.js';
+import { type FlagSpec, parseArgs, stringFlag } from './args.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 import { formatBytes } from './format.js';
 import { type BraidEvent, EventName } from './tracker.js';
@@ -430,8 +430,10 @@ ${eventRows}
 `;
 }
 
+export const REPORT_FLAGS: Record<string, FlagSpec> = { output: { type: 'string', short: 'o' } };
+
 export async function runReport(argv: string[], log: (line: string) => void): Promise<number> {
-  const args = parseArgs(argv, { output: { type: 'string', short: 'o' } }, REPORT_USAGE);
+  const args = parseArgs(argv, REPORT_FLAGS, REPORT_USAGE);
   if (args.help) {
     console.log(REPORT_USAGE);
     return ExitCode.OK;
