@@ -94,7 +94,8 @@ const PATH_STATE_EVENTS: Record<string, string> = {
 };
 
 export function buildTimeline(events: BraidEvent[], skipped = 0): Timeline {
-  const start = events[0]?.time ?? 0;
+  // From the first session event: a process may start well before its first session.
+  const start = events.find((e) => typeof e.data.session === 'number')?.time ?? events[0]?.time ?? 0;
   const end = events.at(-1)?.time ?? start;
   const sessions = new Map<number, SessionTrack>();
   const paths = new Map<string, PathTrack>();
@@ -256,8 +257,10 @@ const STATE_COLORS: Record<string, string> = {
 const LINE_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
 
 export function renderReport(timeline: Timeline, title: string): string {
-  const width = 1100;
-  const left = 300;
+  // Room for the longest path label (about 7 px per character at 12 px), the plot keeps 800 px.
+  const longest = Math.max(0, ...timeline.paths.map((p) => p.label.length));
+  const left = Math.max(300, Math.ceil(longest * 7) + 30);
+  const width = left + 820;
   const right = 20;
   const laneHeight = 22;
   const plotWidth = width - left - right;
@@ -308,7 +311,7 @@ export function renderReport(timeline: Timeline, title: string): string {
     }
     for (const t of track.congestion) {
       svg.push(
-        `<path class="congestion" d="M${x(t).toFixed(1)},${y + 3} l-3,-3 h6 z" fill="#222"><title>${escapeHtml(track.label)}: congestion event at ${seconds(t)} s</title></path>`,
+        `<path class="congestion" d="M${x(t).toFixed(1)},${y + 4} l-4,-5 h8 z" fill="#222"><title>${escapeHtml(track.label)}: congestion event at ${seconds(t)} s</title></path>`,
       );
     }
   });

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
+import { queryControl } from '../../src/cli/control.js';
 import { Lab, type LabLink } from '../lab/lab.js';
 import { Daemon, makeHome, runBraid } from './helpers.js';
 
@@ -114,11 +115,12 @@ interface PathStatus {
   state: string;
 }
 
+/** The tunnel's session paths, from its control socket (what braid status shows). */
 async function tunnelPaths(): Promise<PathStatus[]> {
-  const result = await runBraid(['status', '--json', '--control', tunnelControl], clientHome.env);
-  assert.equal(result.code, 0, result.stderr);
-  const [status] = JSON.parse(result.stdout) as Array<{ sessions: Array<{ paths: PathStatus[] }> }>;
-  return status?.sessions[0]?.paths ?? [];
+  const status = (await queryControl(tunnelControl, { method: 'status' })) as {
+    sessions: Array<{ paths: PathStatus[] }>;
+  };
+  return status.sessions[0]?.paths ?? [];
 }
 
 /** Polls the tunnel's control socket until `condition` holds for its session's paths. */
@@ -131,7 +133,7 @@ async function waitForPaths(
     const paths = await tunnelPaths();
     if (condition(paths)) return paths;
     if (Date.now() > deadline) throw new Error(`${what}: paths ${JSON.stringify(paths)}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
