@@ -1050,7 +1050,10 @@ export class Connection implements EngineConnection {
       for (const record of packet.info.records) this.onRecordAcked(record);
     }
     if (result.lost.length > 0) this.onPacketsLost(path, result.lost, now);
-    if (result.persistentCongestion) path.cc.onPersistentCongestion();
+    if (result.persistentCongestion) {
+      path.cc.onPersistentCongestion();
+      this.events.push({ type: 'congestion', path: path.info(), reason: 'persistent-congestion' });
+    }
   }
 
   private onRecordAcked(record: SentRecord): void {
@@ -1087,7 +1090,13 @@ export class Connection implements EngineConnection {
       if (packet.inFlight && packet.timeSent > latestSent) latestSent = packet.timeSent;
       for (const record of packet.info.records) this.requeueLost(record);
     }
-    if (latestSent > -Infinity) path.cc.onCongestionEvent(latestSent, now);
+    if (latestSent > -Infinity) {
+      const window = path.cc.window;
+      path.cc.onCongestionEvent(latestSent, now);
+      // Reported only when a new congestion event cut the window (not within one recovery period).
+      if (path.cc.window < window)
+        this.events.push({ type: 'congestion', path: path.info(), reason: 'loss' });
+    }
   }
 
   /** Puts what a lost packet carried back in line, if it still matters. */

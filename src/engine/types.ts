@@ -48,6 +48,8 @@ export type ConnectionEvent =
   | { type: 'path-updated'; path: PathInfo }
   /** The session moved its sending to another path; `from` and `to` are as after the move. */
   | { type: 'failover'; from: PathInfo; to: PathInfo; reason: FailoverReason }
+  // A congestion event cut the path's congestion window (`path` shows the new window).
+  | { type: 'congestion'; path: PathInfo; reason: 'loss' | 'persistent-congestion' }
   | { type: 'closed'; info: CloseInfo };
 
 /**
