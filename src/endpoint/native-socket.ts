@@ -71,6 +71,25 @@ export function nativeUdpUnavailableReason(): string | undefined {
 const errnoNames = new Map<number, string>();
 for (const [name, value] of Object.entries(osConstants.errno)) errnoNames.set(value, name);
 
+/**
+ * The addon's errors name the errno but not the address; callers (and people) expect dgram's
+ * shape: `bind EADDRINUSE 127.0.0.1:4433` with `code`, `syscall`, `address` and `port`.
+ */
+function bindError(error: unknown, host: string, port: number): unknown {
+  const e = error as NodeJS.ErrnoException;
+  if (typeof e?.code !== 'string' || e.syscall !== 'bind') return error;
+  const wrapped: NodeJS.ErrnoException & { address?: string; port?: number } = new Error(
+    // As Node's own message: the port only when one was asked for.
+    port > 0 ? `bind ${e.code} ${host.includes(':') ? `[${host}]` : host}:${port}` : `bind ${e.code} ${host}`,
+  );
+  wrapped.code = e.code;
+  wrapped.errno = e.errno;
+  wrapped.syscall = 'bind';
+  wrapped.address = host;
+  wrapped.port = port;
+  return wrapped;
+}
+
 function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `ERRNO_${errno}`;
 }
@@ -129,7 +148,7 @@ class NativeSocket implements DatagramSocket {
       this.handle.setBufferSizes(bind.bufferSize, bind.bufferSize);
     } catch (error) {
       this.handle.close();
-      throw error;
+      throw bindError(error, bind.host, bind.port);
     }
     this.handle.startReceiving();
   }

@@ -38,10 +38,15 @@ test('without root, braid demo says why and fails over between loopback address 
   );
   assert.match(stdout, /equal at both ends/);
   assert.match(stdout, /moved\s+8\.00 MiB/);
-  // The fault hit the active pair and the session moved to the other addresses.
-  assert.match(stdout, /fault {3}blackholed 127\.0\.0\.3 ⇄ 127\.0\.0\.1 inside the process/);
+  // The fault hit the active pair (whichever it was by then: under load an event-loop stall can
+  // move the session earlier) and the client moved to a pair the blackhole does not touch.
+  const fault = /fault {3}blackholed (127\.0\.0\.[34]) ⇄ (127\.0\.0\.[12]) inside the process/.exec(stdout);
+  assert.ok(fault, stdout);
+  const [, faultLocal, faultRemote] = fault;
   assert.match(stdout, /failover {2}the (client|server) found path \d+ \S+ → \S+ failed \(unresponsive\)/);
-  assert.match(stdout, /client {4}active on path \d+ 127\.0\.0\.4:\d+ → 127\.0\.0\.2:\d+/);
+  const moved = /client {4}active on path \d+ (127\.0\.0\.[34]):\d+ → (127\.0\.0\.[12]):\d+/.exec(stdout);
+  assert.ok(moved, stdout);
+  assert.ok(moved[1] !== faultLocal || moved[2] !== faultRemote, `moved off the blackholed pair:\n${stdout}`);
   const gap = /failover gap (\d+) ms/.exec(stdout);
   assert.ok(gap, `a failover gap is reported:\n${stdout}`);
   const gapMs = Number(gap[1]);
@@ -65,10 +70,8 @@ test('without root, braid demo says why and fails over between loopback address 
   const failover = events.find((e) => e.name === 'braid:path:failover' && e.data.reason !== 'peer-moved');
   assert.ok(failover, 'an engine reported the failover');
   assert.equal(failover.data.reason, 'unresponsive');
-  assert.match(
-    String(failover.data.session === 1 ? failover.data.toLocal : failover.data.toRemote),
-    /^127\.0\.0\.4:/,
-  );
+  const d = failover.data;
+  assert.ok(d.fromLocal !== d.toLocal || d.fromRemote !== d.toRemote, 'the failover moved to another pair');
   assert.ok(events.some((e) => e.name === 'braid:path:failed'));
   assert.ok(events.some((e) => e.name === 'braid:demo:fault_injected'));
   assert.ok(events.some((e) => e.name === 'braid:demo:delivery_gap' && e.data.session === 2));

