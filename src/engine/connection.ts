@@ -13,6 +13,7 @@ import type { HandshakeState, KeyPair } from '../crypto/noise/index.js';
 import { HeaderProtection, protectHeader, unprotectHeader } from '../crypto/packet-protection.js';
 import { ReplayWindow } from '../crypto/replay-window.js';
 import { addressKey, type SocketAddress, type Transmit } from '../net/address.js';
+import { sameScope } from '../net/address-scope.js';
 import type { SentPacket } from '../paths/loss-detection.js';
 import { PathState } from '../paths/path.js';
 import { TransportError, transportErrorName, WireError } from '../wire/errors.js';
@@ -1871,6 +1872,8 @@ export class Connection implements EngineConnection {
     frame: Extract<Frame, { type: 'add_address' | 'remove_address' }>,
     now: number,
   ): void {
+    // A loopback (or link-local, multicast...) address from a peer elsewhere leads nowhere or into our own host.
+    if (!sameScope(frame.address.address, this.activePath.remote.address)) return;
     const key = addressKey(frame.address);
     const known = this.peerAddresses.get(key);
     if (known && frame.sequence <= known.sequence) return;
@@ -2358,7 +2361,9 @@ export class Connection implements EngineConnection {
 
   /** The endpoint's current local addresses (see Endpoint.setLocalAddresses). */
   setLocalAddresses(addresses: readonly SocketAddress[], now: number): void {
-    this.localAddresses = [...addresses];
+    // Only addresses of the peer's scope: loopback ones for a loopback peer, never towards another host.
+    const peer = this.activePath.remote.address;
+    this.localAddresses = addresses.filter((a) => sameScope(a.address, peer));
     this.onLocalAddressesChanged(now);
   }
 

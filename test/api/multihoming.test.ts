@@ -86,10 +86,11 @@ test('a client bound to two addresses keeps a standby and fails over when the ac
 test('connect validates localAddresses and faultInjector', async () => {
   await assert.rejects(connect('127.0.0.1:9', { localAddresses: [] }), InvalidArgumentError);
   await assert.rejects(connect('127.0.0.1:9', { localAddresses: ['nope'] }), InvalidArgumentError);
-  await assert.rejects(
-    connect('127.0.0.1:9', { localAddresses: ['127.0.0.3', '::1'] }),
-    /localAddresses\[1\]/,
-  );
+  // Both families may be configured (a session can move between them), but one must fit the target.
+  await assert.rejects(connect('127.0.0.1:9', { localAddresses: ['::1'] }), {
+    name: 'InvalidArgumentError',
+    argument: 'localAddresses',
+  });
   await assert.rejects(
     connect('127.0.0.1:9', { faultInjector: 'drop' as unknown as FaultInjector }),
     InvalidArgumentError,
