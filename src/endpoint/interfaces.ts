@@ -36,8 +36,13 @@ const IFA_F_TENTATIVE = 0x40;
 
 /** Default time between two polls of the interface list. */
 export const DEFAULT_POLL_INTERVAL_MS = 250;
-/** At most this share of one core goes to polling: the interval grows with the cost of a poll. */
-const POLL_BUDGET = 0.002;
+/**
+ * At most this share of one core goes to polling: the interval grows with the (smoothed) cost of
+ * a poll, so a host with thousands of interfaces is not polled at the default pace.
+ */
+const POLL_BUDGET = 0.01;
+/** Weight of the newest sample in the smoothed poll cost (one slow poll, e.g. during GC, barely counts). */
+const COST_SMOOTHING = 0.2;
 
 /**
  * Parses /proc/net/if_inet6 ("<32 hex address> <ifindex> <prefixlen> <scope> <flags> <name>")
@@ -119,8 +124,9 @@ function signature(addresses: readonly InterfaceAddress[]): string {
 export class InterfaceWatcher {
   static readonly shared = new InterfaceWatcher();
 
-  /** Duration of the last poll in microseconds. */
+  /** Duration of the last poll in microseconds, and its moving average. */
   lastPollMicros = 0;
+  smoothedPollMicros = 0;
   /** Polls done and changes seen since the process started. */
   polls = 0;
   changes = 0;
@@ -160,6 +166,10 @@ export class InterfaceWatcher {
     const started = performance.now();
     const next = this.read();
     this.lastPollMicros = (performance.now() - started) * 1000;
+    this.smoothedPollMicros =
+      this.polls === 0
+        ? this.lastPollMicros
+        : this.smoothedPollMicros + COST_SMOOTHING * (this.lastPollMicros - this.smoothedPollMicros);
     this.polls++;
     const nextSignature = signature(next);
     if (nextSignature === this.currentSignature) return;
@@ -184,7 +194,7 @@ export class InterfaceWatcher {
     }
     let interval = Number.POSITIVE_INFINITY;
     for (const s of this.subscriptions) interval = Math.min(interval, s.intervalMs);
-    const budgeted = this.lastPollMicros / 1000 / POLL_BUDGET;
+    const budgeted = this.smoothedPollMicros / 1000 / POLL_BUDGET;
     this.timer = setTimeout(
       () => {
         this.timer = undefined;

@@ -37,6 +37,8 @@ export interface DiscoveryStats {
   socketsRemoved: number;
   /** Addresses that appeared but could not be bound (e.g. the port is taken there), by error code. */
   bindFailures: Record<string, number>;
+  /** Updates that threw (the next change is still applied). */
+  syncFailures: number;
 }
 
 /**
@@ -56,12 +58,17 @@ export async function bindAllInterfaces(
   const initial = wanted(watcher.addresses());
   if (initial.length === 0) return undefined;
   const endpoint = await bindSamePort(engine, initial, port, handlers, endpointOptions);
-  const stats: DiscoveryStats = { socketsAdded: 0, socketsRemoved: 0, bindFailures: {} };
+  const stats: DiscoveryStats = { socketsAdded: 0, socketsRemoved: 0, bindFailures: {}, syncFailures: 0 };
   // The port every socket shares; a newcomer whose port is taken elsewhere gets a free one.
   const sharedPort = endpoint.localAddresses[0]!.port;
   let updating = Promise.resolve();
   const unsubscribe = watcher.subscribe(options.pollInterval ?? DEFAULT_POLL_INTERVAL_MS, (all) => {
-    updating = updating.then(() => sync(endpoint, wanted(all), sharedPort, stats));
+    // One update at a time, in order; a failed one is counted and never blocks the next.
+    updating = updating
+      .then(() => sync(endpoint, wanted(all), sharedPort, stats))
+      .catch(() => {
+        stats.syncFailures++;
+      });
   });
   endpoint.onDestroy(unsubscribe);
   return { endpoint, stats };

@@ -1863,6 +1863,8 @@ export class Connection implements EngineConnection {
       this.controlQueue.push({ type: 'remove_address', sequence: entry.sequence, address: entry.address });
     }
     for (const path of [...this.pathList]) if (!this.isLocal(path.local)) this.abandonPath(path, now);
+    // A new address is a new chance: do not sit out a retry delay set while none worked.
+    this.standbyRetryAt = undefined;
     this.ensureStandby(now);
     this.wake();
   }
