@@ -165,9 +165,11 @@ async function faultAndMeasure(
 type Start = (name: string, ns: 'client' | 'server', command: string[]) => LabProcess;
 
 async function braidRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
-  const { clientA, clientB, server1, server2 } = lab.addresses;
+  const { server1 } = lab.addresses;
   const node = [process.execPath, '--import', 'tsx'];
-  const server = start('braid server', 'server', [...node, BRAID_SERVER, server1.v4, server2.v4]);
+  // Defaults throughout: the server on every interface, the client on every interface (both
+  // families, discovered and watched), default transport settings.
+  const server = start('braid server', 'server', [...node, BRAID_SERVER, 'all']);
   const listening = await server.next('listening', START_TIMEOUT_MS);
   const client = start('braid client', 'client', [
     ...node,
@@ -175,9 +177,10 @@ async function braidRun(lab: Lab, options: Options, start: Start, record: RunRec
     server1.v4,
     String(listening.port),
     String(listening.key),
-    `${clientA.v4},${clientB.v4}`,
+    process.env.BRAID_BENCH_LOCALS ?? 'all',
     String(options.bytes),
     String(options.rate),
+    'up',
   ]);
   const ready = await client.next('ready', START_TIMEOUT_MS);
   const active = ready.active as { local: string; remote: string } | undefined;

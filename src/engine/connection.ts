@@ -1934,10 +1934,11 @@ export class Connection implements EngineConnection {
   /** How different a pair is from the active one: a different local address counts most (our side fails more often). */
   private pairDistance(local: SocketAddress, remote: SocketAddress): number {
     const a = this.activePath;
-    return (
-      (addressKey(local) !== addressKey(a.local) ? 2 : 0) +
-      (addressKey(remote) !== addressKey(a.remote) ? 1 : 0)
-    );
+    // Another address of the same family is most likely another interface; one of the other
+    // family is often the same dual-stack link (it dies with it), so it counts less.
+    const localDistance =
+      addressKey(local) === addressKey(a.local) ? 0 : local.family === a.local.family ? 2 : 1;
+    return localDistance + (addressKey(remote) !== addressKey(a.remote) ? 1 : 0);
   }
 
   /**
