@@ -9,6 +9,7 @@ import { connect } from '../../src/api/connect.js';
 import { type BraidError, ConnectTimeoutError, HostNotFoundError } from '../../src/api/errors.js';
 import { createServer } from '../../src/api/server.js';
 import type { Session } from '../../src/api/session.js';
+import { until } from './helpers.js';
 
 /** A port with nothing bound on 127.0.0.1 nor ::1 (bound, read, released). */
 async function deadPort(): Promise<number> {
@@ -30,14 +31,6 @@ function openSockets(): number {
     }
   }
   return count;
-}
-
-async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 test('a dead IPv6 address first, a live IPv4 one second: IPv4 wins one attempt delay later', async () => {

@@ -10,14 +10,7 @@ import { InvalidArgumentError } from '../../src/api/errors.js';
 import { createServer } from '../../src/api/server.js';
 import type { Session } from '../../src/api/session.js';
 import type { FaultInjector } from '../../src/endpoint/udp-endpoint.js';
-
-async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { until } from './helpers.js';
 
 test('a client bound to two addresses keeps a standby and fails over when the active pair goes dark', async () => {
   let dark: { local: string; remote: string } | undefined;
