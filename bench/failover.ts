@@ -7,6 +7,9 @@
  * same lab and the same run: a plain Node TCP pair under `mptcpize run`, with the in-kernel path
  * manager set up per /work/shared/LAB-NOTES.md so the connection has two subflows before the fault.
  * Runs alternate Braid / MPTCP so machine load falls on both alike.
+ * Braid runs with defaults: server and client bind every interface (discovered, both
+ * families). BRAID_BENCH_LOCALS overrides the client's local set (e.g. `all:v4`, or
+ * `192.0.2.10,198.51.100.10` for the fixed set used before interface discovery).
  */
 import { spawnSync } from 'node:child_process';
 import { Lab, type LabLink } from '../test/lab/lab.js';
