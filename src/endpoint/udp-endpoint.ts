@@ -130,7 +130,10 @@ export class UdpEndpoint {
   private readonly faultInjector: FaultInjector | undefined;
   private readonly sockets: BoundSocket[] = [];
   private readonly socketsByKey = new Map<string, BoundSocket>();
-  private readonly socketByLocal = new WeakMap<SocketAddress, BoundSocket>();
+  /** Reset when a socket is removed, so no transmit is routed to a closed socket. */
+  private socketByLocal = new WeakMap<SocketAddress, BoundSocket>();
+  private bufferSize = DEFAULT_SOCKET_BUFFER;
+  private readonly destroyHooks: Array<() => void> = [];
   private readonly live = new Set<EngineConnection>();
   private readonly closeWaiters: Array<() => void> = [];
   private flushScheduled = false;
@@ -173,17 +176,14 @@ export class UdpEndpoint {
   ): Promise<UdpEndpoint> {
     const { backend } = resolveSocketBackend(options.socketBackend);
     const endpoint = new UdpEndpoint(engine, handlers, options.faultInjector, backend);
+    endpoint.bufferSize = options.socketBufferSize ?? DEFAULT_SOCKET_BUFFER;
     const hasIPv4 = addresses.some((a) => !isIPv6(a.host));
     try {
       for (const address of addresses) {
         // Port 0 means one free port for every address: the first bind picks it.
         const port =
           address.port === 0 && endpoint.sockets.length > 0 ? endpoint.sockets[0]!.local.port : address.port;
-        await endpoint.bindOne(
-          { host: address.host, port },
-          hasIPv4,
-          options.socketBufferSize ?? DEFAULT_SOCKET_BUFFER,
-        );
+        await endpoint.bindOne({ host: address.host, port }, hasIPv4, endpoint.bufferSize);
       }
     } catch (error) {
       for (const bound of endpoint.sockets) bound.socket.close();
@@ -237,11 +237,47 @@ export class UdpEndpoint {
   }
 
   /**
-   * A wildcard socket's real addresses are unknown here (interface discovery is not done),
-   * so only a set of specific addresses is announced; the engine's default (each session's
-   * own address) stays otherwise.
+   * Binds one more socket (an interface address that appeared: src/endpoint/local-addresses.ts).
+   * Rejects like bind(); the caller announces the new set (announceLocalAddresses).
    */
-  private announceLocalAddresses(): void {
+  async addSocket(address: BindAddress): Promise<SocketAddress> {
+    if (this.closed) throw new Error('endpoint is closed');
+    await this.bindOne(address, true, this.bufferSize);
+    const added = this.sockets[this.sockets.length - 1]!;
+    if (this.closed) added.socket.close();
+    else if (this.unreferenced) added.socket.unref();
+    return added.local;
+  }
+
+  /** Closes the socket bound to `local` (its address vanished). False if there is none. */
+  removeSocket(local: SocketAddress): boolean {
+    const key = addressKey(local);
+    const bound = this.socketsByKey.get(key);
+    if (!bound) return false;
+    this.socketsByKey.delete(key);
+    this.sockets.splice(this.sockets.indexOf(bound), 1);
+    this.socketByLocal = new WeakMap();
+    try {
+      bound.socket.close();
+    } catch {
+      // Already closed by the runtime.
+    }
+    return true;
+  }
+
+  /** Runs `hook` once when the endpoint is destroyed (e.g. to stop watching interfaces). */
+  onDestroy(hook: () => void): void {
+    if (this.closed) hook();
+    else this.destroyHooks.push(hook);
+  }
+
+  /**
+   * Tells the engine the local addresses its sessions may use and advertise: every specific
+   * (non-wildcard) socket's address. A wildcard socket's real addresses are unknown here, so
+   * with one bound nothing is announced (each session keeps the address it started on);
+   * interface discovery (local-addresses.ts) binds specific sockets instead.
+   */
+  announceLocalAddresses(): void {
     if (this.sockets.length === 0 || this.sockets.some((s) => s.wildcard)) return;
     // Not on EngineEndpoint (an injected engine may lack it): the concrete Endpoint has it.
     const engine = this.engine as EngineEndpoint & {
@@ -265,12 +301,17 @@ export class UdpEndpoint {
     return this.live.size;
   }
 
-  /** Starts a client session from the first socket of the remote's family. */
+  /**
+   * Starts a client session from the socket bound to `local` if given and bound, else from
+   * the first socket of the remote's family.
+   */
   connect(
     remote: SocketAddress,
     options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig> },
+    local?: SocketAddress,
   ): EngineConnection {
-    const bound = this.socketFor(remote.family, undefined);
+    const bound =
+      (local && this.socketsByKey.get(addressKey(local))) ?? this.socketFor(remote.family, undefined);
     if (!bound) throw new Error(`no ${remote.family} socket bound`);
     const connection = this.engine.connect(remote, bound.local, options, this.now());
     this.track(connection);
@@ -570,6 +611,7 @@ export class UdpEndpoint {
     }));
     for (const bound of this.sockets) bound.socket.close();
     this.settleCloseWaiters();
+    for (const hook of this.destroyHooks.splice(0)) hook();
   }
 
   get isClosed(): boolean {
