@@ -7,6 +7,9 @@
  * same lab and the same run: a plain Node TCP pair under `mptcpize run`, with the in-kernel path
  * manager set up per /work/shared/LAB-NOTES.md so the connection has two subflows before the fault.
  * Runs alternate Braid / MPTCP so machine load falls on both alike.
+ * Braid runs with defaults: server and client bind every interface (discovered, both
+ * families). BRAID_BENCH_LOCALS overrides the client's local set (e.g. `all:v4`, or
+ * `192.0.2.10,198.51.100.10` for the fixed set used before interface discovery).
  */
 import { Lab, type LabLink } from '../test/lab/lab.js';
 import type { LabProcess, Message } from '../test/lab/lab-process.js';
@@ -92,9 +95,11 @@ async function faultAndMeasure(
 }
 
 async function braidRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
-  const { clientA, clientB, server1, server2 } = lab.addresses;
+  const { server1 } = lab.addresses;
   const node = [process.execPath, '--import', 'tsx'];
-  const server = start('braid server', 'server', [...node, BRAID_SERVER, server1.v4, server2.v4]);
+  // Defaults throughout: the server on every interface, the client on every interface (both
+  // families, discovered and watched), default transport settings.
+  const server = start('braid server', 'server', [...node, BRAID_SERVER, 'all']);
   const listening = await server.next('listening', START_TIMEOUT_MS);
   const client = start('braid client', 'client', [
     ...node,
@@ -102,9 +107,10 @@ async function braidRun(lab: Lab, options: Options, start: Start, record: RunRec
     server1.v4,
     String(listening.port),
     String(listening.key),
-    `${clientA.v4},${clientB.v4}`,
+    process.env.BRAID_BENCH_LOCALS ?? 'all',
     String(options.bytes),
     String(options.rate),
+    'up',
   ]);
   const ready = await client.next('ready', START_TIMEOUT_MS);
   const active = ready.active as { local: string; remote: string } | undefined;
