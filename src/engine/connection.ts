@@ -1367,7 +1367,9 @@ export class Connection implements EngineConnection {
     let ackOnly = content === 'acks';
     if (ackOnly) {
       if (!ackDue) return undefined;
-    } else if (content !== 'all' || this.hasPendingData()) {
+    } else if (content !== 'all' || probe || this.hasPendingData()) {
+      // (A probe goes out even with nothing to resend: as a PING. Under failover hasPendingData
+      // counts probesPending; a plan's probes are counted by the policy.)
       const verdict = probe ? { ok: path.amplificationCredit() >= mtu } : path.canSend(mtu, now);
       if (!verdict.ok) {
         if (!ackDue) return undefined;

@@ -8,12 +8,21 @@ import { type EngineCaseSummary, randomEngineScenario, runEngineCase } from '../
 import { explore } from '../../src/sim/explore.js';
 
 const SEEDS = Number(process.env.BRAID_EXPLORE_SEEDS ?? 100);
+/**
+ * Seeds beyond the suite's range that once failed, run every time. 498: a PTO on the only path
+ * of a downloading client with nothing to resend sent no probe under a multipath plan, so a NAT
+ * rebinding was never noticed (idle timeout).
+ */
+const REGRESSIONS = [498];
 
 for (const policy of ['aggregate', 'redundant'] as const) {
   test(`random exploration with multipath.policy '${policy}': ${SEEDS} seeds hold every property`, async () => {
     const summaries: EngineCaseSummary[] = [];
     await explore({
-      seeds: SEEDS,
+      seeds: [
+        ...Array.from({ length: SEEDS }, (_, i) => i + 1),
+        ...REGRESSIONS.filter((seed) => seed > SEEDS),
+      ],
       generate: (rng) => randomEngineScenario(rng),
       run: (c) => {
         summaries.push(runEngineCase(c, { multipath: { policy } }));
