@@ -612,9 +612,12 @@ export class PathManager<T> {
     // The active path is silent for a PTO (suspected) or failed, and this path just proved it
     // carries what we sent after the active one went silent: move now. Waiting for the second,
     // backed-off PTO would triple the outage on a path whose RTT a full queue has inflated.
+    // Likewise when the active path lost its validation (its re-check went unanswered): under
+    // the 3× limit it may be unable to send even its challenge, and no PTO will ever fire.
+    const unproven = !this.activePath.validated;
     if (
-      (this.activeFailedAt !== undefined || this.activePath.loss.ptoCount > 0) &&
-      sentAt >= this.silentSince() &&
+      (this.activeFailedAt !== undefined || this.activePath.loss.ptoCount > 0 || unproven) &&
+      (unproven || sentAt >= this.silentSince()) &&
       path.state !== 'validating' &&
       this.isLocal(path.local) &&
       !sameAddresses(path, this.activePath.local, this.activePath.remote)
