@@ -19,12 +19,19 @@ import { TransportError, transportErrorName, WireError } from '../wire/errors.js
 import { decodeFrames, encodeFrame, frameSize } from '../wire/frame-codec.js';
 import {
   type AckFrame,
+  type CheckpointFrame,
   type Frame,
   FrameType,
   isAckEliciting,
   type NewConnectionIdFrame,
+  type NewTicketFrame,
 } from '../wire/frames.js';
-import { BRAID_VERSION_1, type HandshakePacket, type InitialPacket } from '../wire/packet.js';
+import {
+  BRAID_VERSION_1,
+  type HandshakePacket,
+  type InitialPacket,
+  type ResumePacket,
+} from '../wire/packet.js';
 import {
   decodePacketNumber,
   encodeHandshake,
@@ -46,6 +53,7 @@ import {
   type HandshakePatternId,
   handshakePrologue,
 } from './handshake.js';
+import { type ResumedTransport, SessionPersistence } from './persistence/session-persistence.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from './secrets.js';
 import { StreamError, StreamUsageError } from './streams/errors.js';
 import { StreamMap } from './streams/stream-map.js';
@@ -157,6 +165,18 @@ export interface ConnectionOptions {
   unregisterResetToken?: (token: Uint8Array) => void;
   /** Test-only fault injection (the simulator's broken-engine test); never set in production. */
   testHooks?: ConnectionTestHooks;
+  /** Persistence (docs/persistence.md): the endpoint's routing of resumption identifiers and refusals. */
+  resumption?: ResumptionRouting;
+}
+
+/** What a session's persistence needs from its endpoint. */
+export interface ResumptionRouting {
+  /** Client: a stateless refusal ending in `token` closes us with that reason. */
+  registerRefusal(token: Uint8Array, kind: 'lost' | 'expired', conn: Connection): void;
+  unregisterRefusal(token: Uint8Array): void;
+  /** Server: identifiers issued to / presented by this session. */
+  registerId(id: Uint8Array, conn: Connection): void;
+  spendId(id: Uint8Array): void;
 }
 
 export interface ConnectionTestHooks {
@@ -304,6 +324,9 @@ export class Connection implements EngineConnection {
   private readonly datagramQueue: Uint8Array[] = [];
   private pingPending = false;
 
+  // --- persistence (suspend / resume, docs/persistence.md) ---
+  private readonly persist: SessionPersistence;
+
   // --- lifecycle ---
   private idleDeadline: number | undefined;
   /** STREAM frames sent and not yet acknowledged or declared lost. */
@@ -325,6 +348,8 @@ export class Connection implements EngineConnection {
     packetsLost: 0,
     drops: {},
     keyUpdates: 0,
+    suspensions: 0,
+    resumptions: 0,
   };
 
   constructor(options: ConnectionOptions) {
@@ -350,6 +375,7 @@ export class Connection implements EngineConnection {
     this.issueLocalCid(0);
     this.activePath = this.addPath(0, options.local, options.remote, options.now);
     this.activePath.state = 'active';
+    this.persist = this.createPersistence(options.resumption);
   }
 
   // ───────────────────────────── construction & handshake ─────────────────────────────
@@ -460,7 +486,14 @@ export class Connection implements EngineConnection {
     }
   }
 
-  handleHandshakePacket(packet: HandshakePacket, datagramLength: number, now: number): void {
+  handleHandshakePacket(
+    packet: HandshakePacket,
+    datagramLength: number,
+    now: number,
+    local: SocketAddress = this.activePath.local,
+    remote: SocketAddress = this.activePath.remote,
+  ): void {
+    if (this.persist.onResumeReply(packet, datagramLength, local, remote, now)) return;
     let hs = this.handshake;
     this.activePath.bytesReceived += datagramLength;
     if (!hs || hs.isComplete || packet.messageIndex !== hs.messageIndex) {
@@ -558,6 +591,7 @@ export class Connection implements EngineConnection {
       activeConnectionIdLimit: NEW_CID_COUNT + 1,
       maxDatagramFrameSize: c.maxDatagramFrameSize,
       initialSourceConnectionId: this.localCids[0].cid,
+      persistenceTimeout: c.persistenceTimeout,
     };
     if (this.role === 'server') {
       params.originalDestinationConnectionId = this.originalDcid;
@@ -605,6 +639,7 @@ export class Connection implements EngineConnection {
       resetToken: p.statelessResetToken,
     });
     for (const path of this.pathList) path.setMaxAckDelay(p.maxAckDelay);
+    this.persist.negotiate(p.persistenceTimeout);
     return true;
   }
 
@@ -647,6 +682,7 @@ export class Connection implements EngineConnection {
     this.keys = new KeySchedule(sendSecret, recvSecret);
     this.sendHp = HeaderProtection.fromSecret(sendSecret);
     this.recvHp = HeaderProtection.fromSecret(recvSecret);
+    this.persist.onHandshakeComplete(split, this.handshakeHash);
     this.handshake = hs; // keep messageIndex for duplicate detection
     this._state = 'established';
     this.touchIdle(now);
@@ -678,6 +714,7 @@ export class Connection implements EngineConnection {
       this.initialDcidAlias = undefined;
     }
     this.onHandshakeConfirmed?.(this);
+    this.persist.onConfirmed();
     this.onLocalAddressesChanged(this.lastNow);
   }
 
@@ -997,6 +1034,13 @@ export class Connection implements EngineConnection {
       this.protocolError(TransportError.PROTOCOL_VIOLATION, 'packet without frames', now);
       return;
     }
+    // While suspended an authenticated packet only tells that a path works (docs/persistence.md):
+    // the session comes back through a resumption, never on the suspended paths.
+    const peerSuspended = this.role === 'client' && frames.some((f) => f.type === 'suspended');
+    if (peerSuspended || (this.persist.suspended && !this.persist.awaitingConfirmation)) {
+      this.persist.onPeerHeard(local, remote, frames, now);
+      return;
+    }
     // Authenticated from here on: only now may the packet create state.
     if (!path) {
       path = this.openPeerPath(spaceId, local, remote, now);
@@ -1027,6 +1071,13 @@ export class Connection implements EngineConnection {
       if (via === path) path.validated = true;
       this.confirmHandshake();
       this.controlQueue.push({ type: 'handshake_done' });
+    }
+    // Likewise the first packet under a resumption's keys confirms it to the server.
+    if (this.persist.awaitingConfirmation) {
+      if (via === path) path.validated = true;
+      this.handshakeFlight = undefined;
+      this.handshakeFlightPending = false;
+      this.persist.confirm();
     }
     if (this._state === 'closing') {
       // RFC 9000 §10.2.1: answer packets in the closing state with CLOSE, rate-limited.
@@ -1256,6 +1307,25 @@ export class Connection implements EngineConnection {
       case 'remove_address':
         this.onAddressFrame(frame, now);
         return;
+      case 'resumption_id':
+        this.persist.onResumptionId(frame);
+        return;
+      case 'resume_done':
+        this.persist.onResumeDone();
+        return;
+      case 'resume_state':
+        this.persist.onResumeState(frame, {
+          finished: (streamId) => this.events.push({ type: 'stream-finished', streamId }),
+          writable: (streamId) => this.events.push({ type: 'stream-writable', streamId }),
+        });
+        return;
+      case 'suspended':
+        // Clients handle it before any frame (handleShort); only servers send it.
+        throw new WireError('SUSPENDED from client', TransportError.PROTOCOL_VIOLATION);
+      case 'checkpoint':
+      case 'checkpoint_ack':
+      case 'new_ticket':
+        return this.handlePersistenceFrame(frame);
       case 'close':
         this._state = 'draining';
         this.closeDeadline = now + 3 * path.pto();
@@ -1412,6 +1482,9 @@ export class Connection implements EngineConnection {
 
   pollTransmit(now: number): Transmit | undefined {
     if (this._state === 'closed') return undefined;
+    const persisted = this.persist.pollTransmit();
+    if (persisted) return persisted;
+    if (this.persist.suspended && !this.persist.awaitingConfirmation) return undefined;
     const path = this.activePath;
     if (this.handshakeFlightPending && this.handshakeFlight) {
       const datagram = this.handshakeFlight;
@@ -1510,7 +1583,7 @@ export class Connection implements EngineConnection {
       this.datagramQueue.length > 0 ||
       this.pingPending ||
       this.probesPending > 0 ||
-      this.streams.hasQueuedWork
+      (this.streams.hasQueuedWork && !this.persist.holdsStreams)
     );
   }
 
@@ -1566,7 +1639,9 @@ export class Connection implements EngineConnection {
       ackEliciting = this.writeControlFrames(w, limit, records);
       ackEliciting = this.writeDataBlocked(w, limit, records) || ackEliciting;
       ackEliciting = this.writeDatagrams(w, limit, records) || ackEliciting;
-      ackEliciting = this.writeStreamFrames(w, limit, records) || ackEliciting;
+      // After a resumption stream data waits for the peer's checkpoints (RESUME_STATE).
+      if (!this.persist.holdsStreams)
+        ackEliciting = this.writeStreamFrames(w, limit, records) || ackEliciting;
       if (!ackEliciting && (this.pingPending || probe) && limit - w.offset >= 1) {
         encodeFrame(w, { type: 'ping' });
         records.push({ kind: 'ping' });
@@ -1759,6 +1834,9 @@ export class Connection implements EngineConnection {
 
   nextDeadline(): number | undefined {
     if (this._state === 'closed') return undefined;
+    if (this.persist.hasOutgoing) return undefined; // the endpoint polls us right away
+    if (this.persist.suspended && !this.persist.awaitingConfirmation && this._state === 'established')
+      return this.persist.deadline();
     let deadline = Math.min(this.idleDeadline ?? Infinity, this.closeDeadline ?? Infinity);
     if (this._state === 'handshaking') {
       deadline = Math.min(deadline, this.handshakeDeadline, this.handshakeRetransmitAt ?? Infinity);
@@ -1802,9 +1880,15 @@ export class Connection implements EngineConnection {
     const interval = this.config.keepaliveInterval;
     if (interval === 0 || this.role !== 'client' || !this.handshakeConfirmed || this.pingPending)
       return undefined;
-    if (this.streams.size === 0 && this.pathList.length < 2) return undefined;
+    let every = interval;
+    if (this.streams.size === 0 && this.pathList.length < 2) {
+      // A persistent session lives until closed or expired, not until it falls idle: keep it
+      // (and its NAT mappings) alive with a PING per third of the idle timeout.
+      if (!this.persist.enabled || this.idleTimeout() === 0) return undefined;
+      every = Math.max(interval, this.idleTimeout() / 3);
+    }
     if (this.activePath.loss.bytesInFlight > 0) return undefined; // the PTO watches the path
-    return Math.max(this.lastAckElicitingSentAt, this.lastPacketReceivedAt) + interval;
+    return Math.max(this.lastAckElicitingSentAt, this.lastPacketReceivedAt) + every;
   }
 
   /** Earliest validation / lifetime / standby timer of a path. */
@@ -2058,8 +2142,17 @@ export class Connection implements EngineConnection {
       this.finishClose();
       return;
     }
+    if (this.persist.suspended && !this.persist.awaitingConfirmation && this._state === 'established') {
+      this.persist.onTimeout(now);
+      this.wake();
+      return;
+    }
     if (this.idleDeadline !== undefined && now >= this.idleDeadline) {
-      this.enterClosed('idle-timeout', TransportError.NO_ERROR, false, 'idle timeout');
+      // The failure timeout: no path has worked for an idle timeout. A persistent session is
+      // suspended (docs/persistence.md); any other ends here.
+      if (this._state === 'established' && this.persist.canSuspend) this.suspend(now);
+      else this.enterClosed('idle-timeout', TransportError.NO_ERROR, false, 'idle timeout');
+      this.wake();
       return;
     }
     if (this._state === 'handshaking' && now >= this.handshakeDeadline) {
@@ -2188,6 +2281,9 @@ export class Connection implements EngineConnection {
     source: CloseSource = 'local',
   ): void {
     if (this._state === 'closing' || this._state === 'draining' || this._state === 'closed') return;
+    // Closed while suspended: the CLOSE goes out on the last active path, best effort; the
+    // peer otherwise learns at its next resumption attempt or probe (docs/persistence.md).
+    this.persist.onClosed();
     if (!this.keys) {
       this.enterClosed(source, errorCode, application, reason);
       return;
@@ -2203,6 +2299,7 @@ export class Connection implements EngineConnection {
 
   private enterClosed(source: CloseSource, code: number, application: boolean, reason: string): void {
     if (this._state === 'closed') return;
+    if (source !== 'expired') this.persist.onClosed();
     const alreadyReported = this._state === 'closing' || this._state === 'draining';
     this._state = 'closed';
     if (!alreadyReported) {
@@ -2235,6 +2332,310 @@ export class Connection implements EngineConnection {
 
   private wake(): void {
     this.onWake(this);
+  }
+
+  // ───────────────────────────── persistence hooks (docs/persistence.md) ─────────────────────────────
+
+  private createPersistence(routing: ResumptionRouting | undefined): SessionPersistence {
+    const resumeAliases: Uint8Array[] = [];
+    return new SessionPersistence({
+      role: this.role,
+      config: this.config,
+      random: this.random,
+      staticKey: this.staticKey,
+      secrets: this.secrets,
+      cidLength: this.cidLength,
+      streams: this.streams,
+      remoteKey: () => this._remoteKey,
+      handshakeConfirmed: () => this.handshakeConfirmed,
+      registerCid: (cid) => this.registerCid(cid, this),
+      unregisterCid: (cid) => this.unregisterCid(cid),
+      registerRefusal: (token, kind) => routing?.registerRefusal(token, kind, this),
+      unregisterRefusal: (token) => routing?.unregisterRefusal(token),
+      registerResumptionId: (id) => routing?.registerId(id, this),
+      spendResumptionId: (id) => routing?.spendId(id),
+      registerResumeAlias: (dcid) => {
+        resumeAliases.push(dcid);
+        this.registerCid(dcid, this);
+      },
+      unregisterResumeAlias: (dcid) => {
+        const i = resumeAliases.findIndex((a) => bytesEqual(a, dcid));
+        if (i >= 0) resumeAliases.splice(i, 1);
+        this.unregisterCid(dcid);
+      },
+      localAddresses: () => (this.localAddresses.length > 0 ? this.localAddresses : [this.activePath.local]),
+      peerAddresses: () => {
+        const out = new Map<string, SocketAddress>();
+        for (const p of [this.activePath, ...this.pathList]) out.set(addressKey(p.remote), p.remote);
+        for (const [key, entry] of this.peerAddresses) if (entry.present) out.set(key, entry.address);
+        return [...out.values()];
+      },
+      forgetPeerResetTokens: () => {
+        for (const token of this.peerResetTokens) this.unregisterResetToken?.(token);
+        this.peerResetTokens = [];
+      },
+      buildProbe: (local, remote, frames) => this.buildSuspendedProbe(local, remote, frames),
+      installResumed: (t) => this.installResumed(t),
+      pushEvent: (event) => this.events.push(event),
+      pushControl: (frame) => this.controlQueue.push(frame),
+      expire: () => this.enterClosed('expired', TransportError.EXPIRED, false, 'expired'),
+      countDrop: (reason) => this.drop(reason),
+      countSuspension: () => this._stats.suspensions++,
+      countResumption: () => this._stats.resumptions++,
+      wake: () => this.wake(),
+    });
+  }
+
+  /** No path has worked for the failure timeout: keep the session, suspended (if both sides allow). */
+  private suspend(now: number): void {
+    this.idleDeadline = undefined;
+    this.stalledSince = undefined;
+    this.persist.suspend(now);
+  }
+
+  /**
+   * A short-header packet on a path id neither side has used (a peer CID issued for it), from
+   * `local` to `remote`: how a suspended server reaches the client's addresses without a path.
+   * Its own number space (the path id is never opened under these keys) keeps nonces unique.
+   */
+  private suspendedProbePn = 0;
+  private buildSuspendedProbe(
+    local: SocketAddress,
+    remote: SocketAddress,
+    frames: Frame[],
+  ): Transmit | undefined {
+    const keys = this.keys;
+    let peer: PeerCid | undefined;
+    for (const c of this.peerCids)
+      if (!this.pathById(c.pathId) && !this.removedPathIds.has(c.pathId) && (!peer || c.pathId > peer.pathId))
+        peer = c;
+    if (!keys || !peer) return undefined;
+    const pn = this.suspendedProbePn++;
+    const { truncated, length: pnLength } = encodePacketNumber(pn, undefined);
+    const size = 1 + peer.cid.length + 4 + 32 + AEAD_TAG;
+    const buf = Buffer.alloc(size);
+    const headerLength = writeShortHeader(buf, peer.cid, keys.keyPhase as 0 | 1, pnLength, truncated);
+    const w = new Writer(buf, headerLength);
+    for (const frame of frames) encodeFrame(w, frame);
+    w.offset = size - AEAD_TAG; // the rest is PADDING (zeros)
+    const length = keys.sealPacket(buf, headerLength, w.offset - headerLength, peer.pathId, pn);
+    protectHeader(this.sendHp!, buf, headerLength - pnLength, pnLength);
+    this._stats.packetsSent++;
+    this._stats.bytesSent += length;
+    return { local, remote, data: buf.subarray(0, length) };
+  }
+
+  /**
+   * Resumption: the suspended paths, CIDs, reset tokens and packet-number spaces are dropped
+   * and replaced by one path on fresh CIDs under fresh keys. What was in flight is lost; the
+   * peer's checkpoints (RESUME_STATE) then tell what of it to resend.
+   */
+  private installResumed(t: ResumedTransport): void {
+    const now = t.now;
+    for (const path of this.pathList)
+      for (const packet of path.loss.drainAll())
+        for (const record of packet.info.records) this.requeueLost(record);
+    this.streamRecordsInFlight = 0;
+    for (const c of this.localCids) if (!bytesEqual(c.cid, t.localCid)) this.unregisterCid(c.cid);
+    this.localCids.length = 0;
+    this.nextLocalCidSequence.clear();
+    this.maxIssuedPathId = 0;
+    for (const token of this.peerResetTokens) this.unregisterResetToken?.(token);
+    this.peerResetTokens = [];
+    this.peerCids.length = 0;
+    this.pathList.length = 0;
+    this.replay.clear();
+    this.pathMeta.clear();
+    this.removedPathIds.clear();
+    this.nextOwnPathId = this.role === 'client' ? 1 : 2;
+    this.probesPending = 0;
+    this.standbyRetryAt = undefined;
+    this.advertised.clear();
+    const stale = new Set<Frame['type']>([
+      'new_connection_id',
+      'retire_connection_id',
+      'path_challenge',
+      'path_response',
+      'add_address',
+      'remove_address',
+      'handshake_done',
+      'resumption_id',
+      'resume_done',
+      'resume_state',
+      'suspended',
+      'ping',
+    ]);
+    const kept = this.controlQueue.filter((f) => !stale.has(f.type));
+    this.controlQueue.length = 0;
+    this.controlQueue.push(...kept);
+    this.datagramQueue.length = 0;
+    this.streams.resendControl();
+
+    const [send, recv] =
+      this.role === 'client'
+        ? [t.split.initiatorKey, t.split.responderKey]
+        : [t.split.responderKey, t.split.initiatorKey];
+    this.keys = new KeySchedule(send, recv);
+    this.sendHp = HeaderProtection.fromSecret(send);
+    this.recvHp = HeaderProtection.fromSecret(recv);
+    this.discardPreviousKeysAt = undefined;
+    this.packetsInPhase = 0;
+    this.keyGeneration++;
+
+    this.localCids.push({
+      pathId: 0,
+      sequence: 0,
+      cid: t.localCid,
+      resetToken: this.secrets.statelessResetToken(t.localCid),
+    });
+    this.nextLocalCidSequence.set(0, 1);
+    this.peerCids.push({ pathId: 0, sequence: 0, cid: t.peerCid, resetToken: t.peerResetToken });
+    if (t.peerResetToken) this.addPeerResetToken(t.peerResetToken);
+    const path = this.addPath(0, t.local, t.remote, now, t.validated);
+    path.remoteCid = t.peerCid;
+    path.state = 'active';
+    path.bytesReceived = t.bytesReceived;
+    this.activePath = path;
+    this.events.push({ type: 'path-updated', path: path.info() });
+    for (let i = 0; i < NEW_CID_COUNT; i++) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
+
+    this.lastAckElicitingSentAt = now;
+    this.lastPacketReceivedAt = now;
+    this.lastAckedAt = now;
+    this.stalledSince = undefined;
+    this.sentSinceReceive = false;
+    this.touchIdle(now);
+    this.handshakeFlight = t.reply;
+    this.handshakeFlightPending = t.reply !== undefined;
+    this.handshakeRetransmitAt = undefined;
+    if (this.role === 'client') this.pingPending = true;
+    this.onLocalAddressesChanged(now);
+    this.wake();
+  }
+
+  /** Server: a RESUME presenting one of this session's identifiers (see SessionPersistence.acceptResume). */
+  acceptResume(
+    packet: ResumePacket,
+    datagramLength: number,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): boolean {
+    if (this._state !== 'established') return false;
+    return this.persist.acceptResume(packet, datagramLength, local, remote, now);
+  }
+
+  /** Server: the reply to a duplicate of the RESUME being answered (resent to wherever it came from). */
+  get resumeReply(): Uint8Array | undefined {
+    return this.persist.cachedReply;
+  }
+
+  /** Server: identifiers the endpoint routes to this session; `expired`: tombstone them. */
+  get resumptionIds(): Uint8Array[] {
+    return this.persist.outstandingIds;
+  }
+
+  get resumeAlias(): Uint8Array | undefined {
+    return this.persist.resumeAlias;
+  }
+
+  get expired(): boolean {
+    return this.persist.wasExpired;
+  }
+
+  /** Client: the server refused our RESUME statelessly (it lost the session, or it expired). */
+  handleResumeRefusal(kind: 'lost' | 'expired'): void {
+    if (this._state === 'closed') return;
+    this.persist.onClosed();
+    if (kind === 'expired') this.enterClosed('expired', TransportError.EXPIRED, false, 'expired');
+    else this.enterClosed('stateless-reset', TransportError.PEER_STATE_LOST, false, 'peer-state-lost');
+  }
+
+  /** Whether the session is suspended (no working path; see docs/persistence.md). */
+  get suspended(): boolean {
+    return this.persist.suspended;
+  }
+
+  /** Application checkpoints and tickets (docs/protocol.md §15.6–15.7). */
+  private handlePersistenceFrame(frame: CheckpointFrame | NewTicketFrame): void {
+    if (frame.type === 'new_ticket') {
+      if (this.role === 'server')
+        throw new WireError('NEW_TICKET from client', TransportError.PROTOCOL_VIOLATION);
+      const p = this.peerParams;
+      if (!p || !this._remoteKey) return;
+      this.events.push({
+        type: 'ticket',
+        ticket: {
+          serverKey: this._remoteKey,
+          ticket: frame.ticket,
+          lifetime: frame.lifetime,
+          maxEarlyData: frame.maxEarlyData,
+          initialMaxData: p.initialMaxData,
+          initialStreamWindow: Math.min(
+            p.initialMaxStreamDataBidiLocal,
+            p.initialMaxStreamDataBidiRemote,
+            p.initialMaxStreamDataUni,
+          ),
+          initialMaxStreamsBidi: p.initialMaxStreamsBidi,
+          initialMaxStreamsUni: p.initialMaxStreamsUni,
+        },
+      });
+      return;
+    }
+    if (frame.type === 'checkpoint') {
+      // Our receiving side of the stream (opened by this frame if need be).
+      const { stream, opened } = this.streams.getOrOpenRemote(frame.streamId, 'recv');
+      this.emitOpened(opened);
+      if (stream && !stream.recv)
+        throw new WireError('CHECKPOINT on a send-only stream', TransportError.STREAM_STATE_ERROR);
+      this.events.push({ type: 'checkpoint', streamId: frame.streamId, offset: frame.offset });
+      return;
+    }
+    const { stream, opened } = this.streams.getOrOpenRemote(frame.streamId, 'send');
+    this.emitOpened(opened);
+    const send = stream?.send;
+    if (stream && !send)
+      throw new WireError('CHECKPOINT_ACK on a receive-only stream', TransportError.STREAM_STATE_ERROR);
+    if (send && frame.offset > send.buffer.writtenOffset)
+      throw new WireError(
+        `CHECKPOINT_ACK ${frame.offset} beyond the ${send.buffer.writtenOffset} bytes written`,
+        TransportError.PROTOCOL_VIOLATION,
+      );
+    this.events.push({ type: 'checkpoint-confirmed', streamId: frame.streamId, offset: frame.offset });
+  }
+
+  /**
+   * Application checkpoint: asks the peer application to confirm once it durably holds every
+   * byte written to the stream so far; returns that offset (undefined when the stream cannot
+   * send). The answer comes as a 'checkpoint-confirmed' event.
+   */
+  requestCheckpoint(id: StreamId): number | undefined {
+    const send = this.streams.get(id)?.send;
+    if (!send || send.state === 'ResetSent' || send.state === 'ResetRecvd') return undefined;
+    const offset = send.buffer.writtenOffset;
+    this.controlQueue.push({ type: 'checkpoint', streamId: id, offset });
+    this.wake();
+    return offset;
+  }
+
+  /**
+   * The application durably holds every byte below `offset` of the stream (it has read them):
+   * tells the peer (CHECKPOINT_ACK). Returns false for an offset beyond what was read.
+   */
+  confirmCheckpoint(id: StreamId, offset: number): boolean {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !this.streams.wasOpened(id)) return false;
+    const stream = this.streams.get(id);
+    if (!stream && this.streams.isLocal(id) && (id & 2) !== 0) return false; // our send-only stream
+    if (stream && (!stream.recv || offset > stream.recv.buffer.readOffset)) return false;
+    if (this._state !== 'established') return false;
+    this.controlQueue.push({ type: 'checkpoint_ack', streamId: id, offset });
+    this.wake();
+    return true;
+  }
+
+  /** Client: more addresses the server may be at (e.g. its name resolved again), tried while suspended. */
+  addResumeTargets(addresses: readonly SocketAddress[]): void {
+    this.persist.setExtraTargets(addresses);
   }
 
   // ───────────────────────────── application API ─────────────────────────────
@@ -2349,7 +2750,9 @@ export class Connection implements EngineConnection {
   }
 
   sendDatagram(data: Uint8Array): boolean {
-    if (this._state !== 'established' || data.length > this.maxDatagramSize) return false;
+    // Datagrams are not queued while suspended: they would be stale when a path returns.
+    if (this._state !== 'established' || this.persist.suspended || data.length > this.maxDatagramSize)
+      return false;
     if (this.datagramQueue.length >= MAX_DATAGRAM_QUEUE) return false;
     this.datagramQueue.push(data);
     this.wake();
@@ -2359,7 +2762,9 @@ export class Connection implements EngineConnection {
   /** The endpoint's current local addresses (see Endpoint.setLocalAddresses). */
   setLocalAddresses(addresses: readonly SocketAddress[], now: number): void {
     this.localAddresses = [...addresses];
-    this.onLocalAddressesChanged(now);
+    // Suspended paths are left alone; the resumption starts from the new addresses.
+    if (this.persist.suspended) this.persist.onLocalAddressesChanged(now);
+    else this.onLocalAddressesChanged(now);
   }
 
   /** For logs and tests. */

@@ -15,8 +15,9 @@ import {
   isLongHeader,
 } from '../wire/packet-codec.js';
 import { resolveTransportConfig } from './config.js';
-import { Connection, type ConnectionTestHooks } from './connection.js';
+import { Connection, type ConnectionTestHooks, type ResumptionRouting } from './connection.js';
 import { DeadlineHeap } from './deadline-heap.js';
+import { ResumptionRegistry } from './persistence/registry.js';
 import { defaultRandom, EndpointSecrets, type RandomSource } from './secrets.js';
 import type {
   EndpointEvent,
@@ -57,6 +58,9 @@ export interface EndpointOptions {
 }
 
 const RETRY_TOKEN_LIFETIME = 10_000;
+const REFUSALS_PER_SECOND = 100;
+/** A refusal is shaped like a stateless reset of this many bytes (always shorter than the ≥ 1200-byte RESUME). */
+const REFUSAL_LENGTH = 43;
 const MAX_STATELESS_QUEUE = 1024;
 
 function cidKey(cid: Uint8Array): string {
@@ -75,6 +79,19 @@ export class Endpoint implements EngineEndpoint {
 
   private readonly routes = new Map<string, Connection>();
   private readonly resetTokens = new Map<string, Connection>();
+  /** Client: tokens of the server's stateless refusals of our RESUME attempts. */
+  private readonly refusalTokens = new Map<string, { conn: Connection; kind: 'lost' | 'expired' }>();
+  /** Server: resumption identifiers → sessions (docs/persistence.md). */
+  private readonly resumptionIds = new ResumptionRegistry<Connection>();
+  private readonly resumptionRouting: ResumptionRouting = {
+    registerRefusal: (token, kind, conn) => this.refusalTokens.set(cidKey(token), { conn, kind }),
+    unregisterRefusal: (token) => this.refusalTokens.delete(cidKey(token)),
+    registerId: (id, conn) => this.resumptionIds.register(id, conn),
+    spendId: (id) => this.resumptionIds.spend(id),
+  };
+  /** Stateless refusals left in the current second (a forged RESUME flood gets few answers). */
+  private refusalBudget = REFUSALS_PER_SECOND;
+  private refusalBudgetAt = -Infinity;
   private readonly connections = new Set<Connection>();
   private readonly sendQueue: Connection[] = [];
   private readonly inSendQueue = new Set<Connection>();
@@ -155,7 +172,14 @@ export class Endpoint implements EngineEndpoint {
     if (!conn) {
       // A stateless reset looks like a short header with a random DCID; its last 16
       // bytes are a token one of our peers gave us.
-      const reset = this.resetTokens.get(cidKey(data.subarray(data.length - 16)));
+      const tail = cidKey(data.subarray(data.length - 16));
+      const refusal = this.refusalTokens.get(tail);
+      if (refusal) {
+        refusal.conn.handleResumeRefusal(refusal.kind);
+        this.afterInput(refusal.conn, now);
+        return this.drop(`resume-refused-${refusal.kind}`);
+      }
+      const reset = this.resetTokens.get(tail);
       if (reset) {
         reset.handleStatelessReset();
         this.afterInput(reset, now);
@@ -203,8 +227,16 @@ export class Endpoint implements EngineEndpoint {
           else this.drop('initial-to-client');
           break;
         case 'handshake':
-          conn.handleHandshakePacket(packet, data.length, now);
+          conn.handleHandshakePacket(packet, data.length, now, local, remote);
           break;
+        case 'resume': {
+          // A duplicate of the RESUME being answered: the cached reply, to wherever it came from
+          // (smaller than the ≥ 1200-byte RESUME, so never an amplifier).
+          const reply = conn.role === 'server' ? conn.resumeReply : undefined;
+          if (reply) this.queueStateless({ local, remote, data: reply });
+          else this.drop('resume-duplicate');
+          break;
+        }
         case 'retry':
           conn.handleRetry(packet.scid, packet.token, now);
           break;
@@ -214,6 +246,8 @@ export class Endpoint implements EngineEndpoint {
       this.afterInput(conn, now);
       return;
     }
+    if (packet.kind === 'resume' && this.serverOptions)
+      return this.acceptResume(packet, data.length, local, remote, now);
     if (packet.kind !== 'initial' || !this.serverOptions) return this.drop('unknown-cid');
     this.acceptInitial(packet, data.length, local, remote, now);
   }
@@ -265,6 +299,42 @@ export class Endpoint implements EngineEndpoint {
     this.afterInput(conn, now);
   }
 
+  /**
+   * A RESUME for no session we route (docs/protocol.md §15.3): the identifier decides, before
+   * any cryptography. Live: the session reads the IKpsk2 message (and forgets it unless it
+   * authenticates). Spent: a replay, dropped. Expired / unknown: a stateless refusal whose token
+   * the client holds. Nothing is created for a RESUME that does not authenticate.
+   */
+  private acceptResume(
+    packet: Extract<ReturnType<typeof decodeLongHeader>, { kind: 'resume' }>,
+    datagramLength: number,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): void {
+    if (datagramLength < MIN_INITIAL_DATAGRAM) return this.drop('resume-too-small');
+    const found = this.resumptionIds.lookup(packet.token);
+    if (found.kind === 'live') {
+      const conn = found.owner;
+      conn.setNow(now);
+      if (!conn.acceptResume(packet, datagramLength, local, remote, now)) return this.drop('resume-rejected');
+      this.afterInput(conn, now);
+      return;
+    }
+    if (found.kind === 'spent') return this.drop('resume-replay');
+    if (packet.token.length !== 16) return this.drop('resume-malformed');
+    const kind = found.kind === 'expired' ? 'expired' : 'lost';
+    if (now - this.refusalBudgetAt >= 1000) {
+      this.refusalBudgetAt = now;
+      this.refusalBudget = REFUSALS_PER_SECOND;
+    }
+    if (this.refusalBudget <= 0) return this.drop('resume-refusal-limited');
+    this.refusalBudget--;
+    const token = this.secrets.resumeRefusalToken(packet.token, kind);
+    this.queueStateless({ local, remote, data: encodeStatelessReset(token, REFUSAL_LENGTH, this.random) });
+    this.drop(`resume-${kind}`);
+  }
+
   private retryRequired(server: ServerOptions): boolean {
     switch (server.retry ?? 'under-load') {
       case 'always':
@@ -303,6 +373,7 @@ export class Endpoint implements EngineEndpoint {
       onHandshakeConfirmed: (c) => {
         if (c.role === 'server') this.pendingHandshakes = Math.max(0, this.pendingHandshakes - 1);
       },
+      resumption: this.resumptionRouting,
     });
     conn.setNow(now);
     if (this.localAddresses.length > 0) conn.setLocalAddresses(this.localAddresses, now);
@@ -398,6 +469,13 @@ export class Endpoint implements EngineEndpoint {
     for (const cid of conn.localConnectionIds) this.routes.delete(cidKey(cid));
     if (conn.initialDcidAlias) this.routes.delete(cidKey(conn.initialDcidAlias));
     for (const token of conn.resetTokens) this.resetTokens.delete(cidKey(token));
+    if (conn.resumeAlias) this.routes.delete(cidKey(conn.resumeAlias));
+    // An expired session's identifiers are refused as 'expired'; otherwise they become unknown ('lost').
+    for (const id of conn.resumptionIds) {
+      if (conn.expired) this.resumptionIds.expire(id);
+      else this.resumptionIds.forget(id);
+    }
+    for (const [key, entry] of this.refusalTokens) if (entry.conn === conn) this.refusalTokens.delete(key);
     this.connections.delete(conn);
     this.deadlines.remove(conn);
     this.dirty.delete(conn);

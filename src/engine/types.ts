@@ -23,7 +23,9 @@ export type CloseSource =
   | 'idle-timeout'
   | 'protocol'
   | 'stateless-reset'
-  | 'handshake-timeout';
+  | 'handshake-timeout'
+  /** A suspended session outlived its persistence timeout (here or, as the peer reported, there). */
+  | 'expired';
 
 export interface CloseInfo {
   source: CloseSource;
@@ -36,7 +38,8 @@ export interface CloseInfo {
 
 export type ConnectionEvent =
   | { type: 'handshake-complete'; remoteKey: Uint8Array }
-  | { type: 'stream-opened'; streamId: StreamId } // opened by the peer
+  /** Opened by the peer; `early` when its first bytes came in 0-RTT data (replayable by nature). */
+  | { type: 'stream-opened'; streamId: StreamId; early?: boolean }
   | { type: 'stream-readable'; streamId: StreamId }
   | { type: 'stream-writable'; streamId: StreamId } // send credit/buffer space became available
   | { type: 'stream-finished'; streamId: StreamId } // all data incl. FIN acknowledged by the peer
@@ -46,7 +49,35 @@ export type ConnectionEvent =
   | { type: 'datagram'; data: Uint8Array }
   | { type: 'key-update'; phase: number }
   | { type: 'path-updated'; path: PathInfo }
+  /** No path has worked for the failure timeout: the session is kept, waiting for one (docs/persistence.md). */
+  | { type: 'suspended' }
+  /** The session is back, on fresh keys and connection IDs; nothing was lost. */
+  | { type: 'resumed' }
+  /** The peer asks us to confirm once every byte below `offset` is durably stored (confirmCheckpoint). */
+  | { type: 'checkpoint'; streamId: StreamId; offset: number }
+  /** The peer application confirmed it durably holds every byte below `offset` we sent. */
+  | { type: 'checkpoint-confirmed'; streamId: StreamId; offset: number }
+  /** Client: a ticket for 0-RTT data on a later connection to this server. */
+  | { type: 'ticket'; ticket: EarlyDataTicket }
+  /** Client: the server accepted (or refused: it is resent at 1-RTT) the first flight's early data. */
+  | { type: 'early-data'; accepted: boolean }
   | { type: 'closed'; info: CloseInfo };
+
+/** What a client keeps to send 0-RTT data to a server later (docs/persistence.md §5). */
+export interface EarlyDataTicket {
+  /** The server's static key: 0-RTT needs Noise IK. */
+  serverKey: Uint8Array;
+  /** Opaque, sealed by the server. */
+  ticket: Uint8Array;
+  /** Milliseconds the ticket was valid for when it was issued. */
+  lifetime: number;
+  maxEarlyData: number;
+  /** The server's limits when it issued the ticket: early data must fit them. */
+  initialMaxData: number;
+  initialStreamWindow: number;
+  initialMaxStreamsBidi: number;
+  initialMaxStreamsUni: number;
+}
 
 export type PathState = 'validating' | 'active' | 'standby' | 'failed' | 'removed';
 
@@ -76,6 +107,9 @@ export interface ConnectionStats {
   /** Datagrams dropped without effect, by reason (undecryptable, duplicate, malformed, ...). */
   drops: Record<string, number>;
   keyUpdates: number;
+  /** Times the session was suspended, and resumed (docs/persistence.md). */
+  suspensions: number;
+  resumptions: number;
 }
 
 /** Limits and timers; every field has a default in ./config.ts. */
@@ -119,6 +153,18 @@ export interface TransportConfig {
    * stream is open or a standby path exists, so an unused session can still idle out.
    */
   keepaliveInterval: number;
+  /**
+   * How long (ms) a suspended session is kept before it closes as `expired`, on each side
+   * (docs/persistence.md). The smaller of both peers' values applies; 0 on either side turns
+   * suspension off: the session then closes at the idle timeout as before.
+   */
+  persistenceTimeout: number;
+  /**
+   * Longest interval (ms) between a suspended client's resumption attempts (they start at
+   * once and back off from 250 ms); a suspended server probes the client's addresses every
+   * 4 × this.
+   */
+  resumeInterval: number;
 }
 
 export type ConnectionState = 'handshaking' | 'established' | 'closing' | 'draining' | 'closed';
