@@ -25,6 +25,7 @@ import {
   isAckEliciting,
   type NewConnectionIdFrame,
   type NewTicketFrame,
+  type StreamFrame,
 } from '../wire/frames.js';
 import {
   BRAID_VERSION_1,
@@ -53,6 +54,7 @@ import {
   type HandshakePatternId,
   handshakePrologue,
 } from './handshake.js';
+import type { EarlyDataVerdict } from './persistence/early-data.js';
 import { type ResumedTransport, SessionPersistence } from './persistence/session-persistence.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from './secrets.js';
 import { StreamError, StreamUsageError } from './streams/errors.js';
@@ -63,6 +65,8 @@ import type {
   ConnectionEvent,
   ConnectionState,
   ConnectionStats,
+  EarlyDataState,
+  EarlyDataTicket,
   EngineConnection,
   PathInfo,
   SessionRole,
@@ -167,6 +171,23 @@ export interface ConnectionOptions {
   testHooks?: ConnectionTestHooks;
   /** Persistence (docs/persistence.md): the endpoint's routing of resumption identifiers and refusals. */
   resumption?: ResumptionRouting;
+  /** Server: the endpoint's 0-RTT policy (tickets, strike register, refusals). */
+  earlyData?: ServerEarlyData;
+}
+
+/** Server: what a session needs of the endpoint's 0-RTT policy (persistence/early-data.ts). */
+export interface ServerEarlyData {
+  ticketsPerSession: number;
+  issue(clientKey: Uint8Array, now: number): NewTicketFrame | undefined;
+  admit(ticket: Uint8Array | undefined, clientKey: Uint8Array, bytes: number, now: number): EarlyDataVerdict;
+}
+
+/** Client: early data of the first flight, until the server's message 1 settles it. */
+interface EarlyFlight {
+  ticket: EarlyDataTicket;
+  /** STREAM frames carried in the INITIAL (early_data transport parameter). */
+  frames: Uint8Array | undefined;
+  records: SentRecord[];
 }
 
 /** What a session's persistence needs from its endpoint. */
@@ -326,6 +347,14 @@ export class Connection implements EngineConnection {
 
   // --- persistence (suspend / resume, docs/persistence.md) ---
   private readonly persist: SessionPersistence;
+  // --- 0-RTT (docs/persistence.md §5) ---
+  private readonly serverEarlyData: ServerEarlyData | undefined;
+  /** Client: the INITIAL waits for the application's first writes (they may ride in it). */
+  private initialDeferred = false;
+  private early: EarlyFlight | undefined;
+  private _earlyData: EarlyDataState = 'none';
+  /** Server: the accepted early data's frames, applied once the handshake completes. */
+  private earlyFrames: Frame[] | undefined;
 
   // --- lifecycle ---
   private idleDeadline: number | undefined;
@@ -376,19 +405,149 @@ export class Connection implements EngineConnection {
     this.activePath = this.addPath(0, options.local, options.remote, options.now);
     this.activePath.state = 'active';
     this.persist = this.createPersistence(options.resumption);
+    this.serverEarlyData = options.earlyData;
   }
 
   // ───────────────────────────── construction & handshake ─────────────────────────────
 
-  /** Client: starts the handshake. IK when `serverKey` is known, XX otherwise. */
-  startClient(serverKey: Uint8Array | undefined, now: number): void {
+  /**
+   * Client: starts the handshake. IK when `serverKey` is known, XX otherwise. With a ticket
+   * (and IK) streams may be opened and written at once: what is written before the first
+   * datagram goes out rides in the INITIAL as early data (0-RTT), within the ticket's limits.
+   */
+  startClient(serverKey: Uint8Array | undefined, now: number, ticket?: EarlyDataTicket): void {
     this.expectedServerKey = serverKey;
     this.pattern = serverKey ? HandshakePattern.IK : HandshakePattern.XX;
     this.originalDcid = this.random(Math.max(8, this.cidLength));
     this.activePath.remoteCid = this.originalDcid;
     // Anti-amplification protects others from servers; a client chose its server itself.
     this.activePath.validated = true;
+    if (ticket && serverKey && bytesEqual(ticket.serverKey, serverKey)) {
+      this.early = { ticket, frames: undefined, records: [] };
+      this._earlyData = 'pending';
+      // The server's limits as of the ticket (an endpoint's limits do not change, and tickets
+      // do not outlive it).
+      this.streams.applyPeerLimits({
+        initialStreamWindow: ticket.initialStreamWindow,
+        initialConnectionWindow: ticket.initialMaxData,
+        maxBidiStreams: ticket.initialMaxStreamsBidi,
+        maxUniStreams: ticket.initialMaxStreamsUni,
+      });
+      this.initialDeferred = true;
+      this.wake();
+      return;
+    }
     this.sendInitial(now);
+  }
+
+  /** Client: the first flight's STREAM frames, within the ticket's limit and the INITIAL's room. */
+  private buildEarlyFlight(): void {
+    const early = this.early!;
+    const mtu = this.config.maxUdpPayloadSize;
+    const header = 1 + 4 + 1 + this.originalDcid.length + 1 + this.cidLength + 1 + 1 + 2;
+    const noise = 32 + 32 + 16 + 16; // IK message 0: e, encrypted s, payload tag
+    const params = encodeTransportParameters(this.ownParams()).length + 4; // + early_data id/length
+    const room = Math.min(early.ticket.maxEarlyData, mtu - header - noise - params);
+    if (room < 64) return;
+    const buf = Buffer.alloc(room);
+    const w = new Writer(buf, 0);
+    const records: SentRecord[] = [];
+    this.writeStreamFrames(w, room, records);
+    if (w.offset === 0) return;
+    early.frames = buf.subarray(0, w.offset);
+    early.records = records;
+  }
+
+  /** Client: message 1 says whether the server took the early data; if not, it is resent now. */
+  private settleEarlyData(): void {
+    const early = this.early;
+    if (!early || this._earlyData !== 'pending') return;
+    this.early = undefined;
+    const accepted = this.peerParams?.earlyDataAccepted === true && early.frames !== undefined;
+    for (const record of early.records) {
+      if (accepted) this.onRecordAcked(record);
+      else this.requeueLost(record);
+    }
+    this._earlyData = accepted ? 'accepted' : 'rejected';
+    this.events.push({ type: 'early-data', accepted });
+  }
+
+  /**
+   * Server, IK message 0 read: decides on the early data it carried (docs/persistence.md §5).
+   * Only STREAM frames within our initial limits qualify; the endpoint's policy decides the rest.
+   */
+  private decideEarlyData(now: number): void {
+    const p = this.peerParams;
+    if (!p?.earlyData) return;
+    let verdict: EarlyDataVerdict | 'malformed' = 'disabled';
+    const clientKey = this.handshake?.remoteStaticKey();
+    let frames: Frame[] = [];
+    try {
+      frames = decodeFrames(p.earlyData).filter((f) => f.type !== 'padding');
+      if (!frames.every((f) => f.type === 'stream')) throw new Error('not only STREAM frames');
+    } catch {
+      verdict = 'malformed';
+    }
+    const streamFrames = frames as StreamFrame[];
+    const bytes = streamFrames.reduce((n, f) => n + f.data.length, 0);
+    const c = this.config;
+    const withinLimits = streamFrames.every(
+      (f) =>
+        f.streamId % 2 === 0 &&
+        f.offset + f.data.length <= c.initialStreamWindow &&
+        Math.floor(f.streamId / 4) <
+          ((f.streamId & 2) === 0 ? c.maxConcurrentBidiStreams : c.maxConcurrentUniStreams),
+    );
+    if (verdict !== 'malformed') {
+      if (!withinLimits || bytes > c.initialConnectionWindow) verdict = 'too-large';
+      else if (this.refuseWith || !clientKey) verdict = 'wrong-key';
+      else verdict = this.serverEarlyData?.admit(p.earlyDataTicket, clientKey, bytes, now) ?? 'disabled';
+    }
+    this.earlyVerdict = verdict;
+    if (verdict === 'accepted') {
+      this.earlyFrames = streamFrames.map((f) => ({ ...f, data: Uint8Array.prototype.slice.call(f.data) }));
+      this._earlyData = 'accepted';
+    } else {
+      this._earlyData = 'rejected';
+    }
+  }
+
+  /** Server: why the early data was refused ('accepted' when it was not), for logs and tests. */
+  earlyVerdict: EarlyDataVerdict | 'malformed' | undefined;
+
+  /** Server, handshake complete: delivers the accepted early data, its streams flagged early. */
+  private deliverEarlyData(now: number): void {
+    const frames = this.earlyFrames;
+    this.earlyFrames = undefined;
+    if (!frames || this._state !== 'established') return;
+    try {
+      for (const f of frames) {
+        if (f.type !== 'stream') continue;
+        const { opened, readable } = this.streams.onStreamFrame(f.streamId, f.offset, f.data, f.fin, now);
+        this.emitOpened(opened, true);
+        if (readable) this.events.push({ type: 'stream-readable', streamId: f.streamId });
+      }
+    } catch (err) {
+      if (err instanceof StreamError) this.protocolError(err.code, err.message, now);
+      else throw err;
+    }
+  }
+
+  /** 'none', or (with a ticket) 'pending' until message 1, then 'accepted' / 'rejected'. */
+  get earlyData(): EarlyDataState {
+    return this._earlyData;
+  }
+
+  /** Server, handshake confirmed: tickets for a later 0-RTT first flight. */
+  private issueTickets(): void {
+    const policy = this.serverEarlyData;
+    const clientKey = this._remoteKey;
+    if (this.role !== 'server' || !policy || !clientKey) return;
+    for (let i = 0; i < policy.ticketsPerSession; i++) {
+      const frame = policy.issue(clientKey, this.lastNow);
+      if (!frame) return;
+      this.controlQueue.push(frame);
+    }
   }
 
   private sendInitial(now: number): void {
@@ -432,6 +591,12 @@ export class Connection implements EngineConnection {
     this.retryScid = scid;
     this.retryToken = token;
     this.activePath.remoteCid = scid;
+    // The new INITIAL carries a token now; its early data goes again after the handshake.
+    if (this.early?.frames) {
+      for (const record of this.early.records) this.requeueLost(record);
+      this.early.frames = undefined;
+      this.early.records = [];
+    }
     this.sendInitial(now);
   }
 
@@ -467,10 +632,12 @@ export class Connection implements EngineConnection {
       if (this.pattern === HandshakePattern.IK) {
         if (!this.applyPeerParams(payload)) return false;
         this.checkClientKey();
+        this.decideEarlyData(now);
       }
       const reply = this.handshake.writeMessage(this.encodeOwnParams());
       this.setHandshakeFlight(this.handshakePacket(1, reply), now);
       if (this.handshake.isComplete) this.completeHandshake(now);
+      this.deliverEarlyData(now);
       return true;
     } catch {
       return false;
@@ -530,6 +697,7 @@ export class Connection implements EngineConnection {
       this.activePath.validated = true;
       if (!this.applyPeerParams(payload)) return;
       if (!this.checkServerParams()) return;
+      this.settleEarlyData();
       if (this.pattern === HandshakePattern.XX) {
         const message = hs.writeMessage(this.encodeOwnParams());
         this.setHandshakeFlight(this.handshakePacket(2, message), now);
@@ -577,6 +745,10 @@ export class Connection implements EngineConnection {
   }
 
   private encodeOwnParams(): Uint8Array {
+    return encodeTransportParameters(this.ownParams());
+  }
+
+  private ownParams(): Partial<TransportParameters> {
     const c = this.config;
     const params: Partial<TransportParameters> = {
       idleTimeout: c.idleTimeout,
@@ -597,8 +769,12 @@ export class Connection implements EngineConnection {
       params.originalDestinationConnectionId = this.originalDcid;
       if (this.retryScid) params.retrySourceConnectionId = this.retryScid;
       params.statelessResetToken = this.localCids[0].resetToken;
+      if (this._earlyData === 'accepted') params.earlyDataAccepted = true;
+    } else if (this.early) {
+      params.earlyDataTicket = this.early.ticket.ticket;
+      if (this.early.frames) params.earlyData = this.early.frames;
     }
-    return encodeTransportParameters(params);
+    return params;
   }
 
   private applyPeerParams(payload: Uint8Array): boolean {
@@ -715,6 +891,7 @@ export class Connection implements EngineConnection {
     }
     this.onHandshakeConfirmed?.(this);
     this.persist.onConfirmed();
+    this.issueTickets();
     this.onLocalAddressesChanged(this.lastNow);
   }
 
@@ -1371,8 +1548,11 @@ export class Connection implements EngineConnection {
     }
   }
 
-  private emitOpened(ids: StreamId[]): void {
-    for (const id of ids) this.events.push({ type: 'stream-opened', streamId: id });
+  private emitOpened(ids: StreamId[], early = false): void {
+    for (const id of ids)
+      this.events.push(
+        early ? { type: 'stream-opened', streamId: id, early } : { type: 'stream-opened', streamId: id },
+      );
   }
 
   private handleAck(frame: AckFrame, now: number): void {
@@ -1482,6 +1662,11 @@ export class Connection implements EngineConnection {
 
   pollTransmit(now: number): Transmit | undefined {
     if (this._state === 'closed') return undefined;
+    if (this.initialDeferred) {
+      this.initialDeferred = false;
+      this.buildEarlyFlight();
+      this.sendInitial(now);
+    }
     const persisted = this.persist.pollTransmit();
     if (persisted) return persisted;
     if (this.persist.suspended && !this.persist.awaitingConfirmation) return undefined;
@@ -2691,13 +2876,18 @@ export class Connection implements EngineConnection {
     return this.events.length > 0;
   }
 
+  /** Streams work once established, and before that with a 0-RTT ticket (early data). */
+  private get streamsUsable(): boolean {
+    return this._state === 'established' || (this._state === 'handshaking' && this._earlyData === 'pending');
+  }
+
   openStream(bidirectional: boolean): StreamId | undefined {
-    if (this._state !== 'established') return undefined;
+    if (!this.streamsUsable) return undefined;
     return this.streams.openLocal(bidirectional);
   }
 
   writeStream(id: StreamId, data: Uint8Array): number {
-    if (this._state !== 'established' || data.length === 0) return 0;
+    if (!this.streamsUsable || data.length === 0) return 0;
     try {
       const accepted = this.streams.write(id, data);
       if (accepted > 0) this.wake();
@@ -2709,7 +2899,7 @@ export class Connection implements EngineConnection {
   }
 
   finishStream(id: StreamId): void {
-    if (this._state !== 'established') return;
+    if (!this.streamsUsable) return;
     try {
       this.streams.finish(id);
       this.wake();

@@ -15,11 +15,18 @@ import {
   isLongHeader,
 } from '../wire/packet-codec.js';
 import { resolveTransportConfig } from './config.js';
-import { Connection, type ConnectionTestHooks, type ResumptionRouting } from './connection.js';
+import {
+  Connection,
+  type ConnectionTestHooks,
+  type ResumptionRouting,
+  type ServerEarlyData,
+} from './connection.js';
 import { DeadlineHeap } from './deadline-heap.js';
+import { type EarlyDataOptions, EarlyDataPolicy } from './persistence/early-data.js';
 import { ResumptionRegistry } from './persistence/registry.js';
 import { defaultRandom, EndpointSecrets, type RandomSource } from './secrets.js';
 import type {
+  EarlyDataTicket,
   EndpointEvent,
   EndpointStats,
   EngineConnection,
@@ -35,8 +42,10 @@ export interface ServerOptions {
    * server spends a DH operation; 'under-load': only when many handshakes are pending.
    */
   retry?: 'always' | 'never' | 'under-load';
-  /** Pending handshakes above which 'under-load' starts sending Retry. */
+  /** Pending handshakes above which 'under-load' starts sending Retry (and refusing 0-RTT). */
   retryThreshold?: number;
+  /** 0-RTT (docs/persistence.md §5): tickets, and which first flights' early data is taken. */
+  earlyData?: EarlyDataOptions;
 }
 
 export interface EndpointOptions {
@@ -89,6 +98,7 @@ export class Endpoint implements EngineEndpoint {
     registerId: (id, conn) => this.resumptionIds.register(id, conn),
     spendId: (id) => this.resumptionIds.spend(id),
   };
+  private readonly earlyData: ServerEarlyData | undefined;
   /** Stateless refusals left in the current second (a forged RESUME flood gets few answers). */
   private refusalBudget = REFUSALS_PER_SECOND;
   private refusalBudgetAt = -Infinity;
@@ -121,6 +131,24 @@ export class Endpoint implements EngineEndpoint {
     this.secrets = new EndpointSecrets(this.random, options.staticKey.privateKey);
     const keys = options.server?.authorizedKeys ?? 'any';
     this.authorized = keys === 'any' ? 'any' : new Set(keys.map((k) => cidKey(k)));
+    if (options.server) {
+      const policy = new EarlyDataPolicy(options.server.earlyData ?? {}, this.random);
+      this.earlyPolicy = policy;
+      this.earlyData = {
+        ticketsPerSession: policy.ticketsPerSession,
+        issue: (clientKey, now) => policy.issue(clientKey, now),
+        // Under load, 0-RTT is refused like a Retry is sent: the same pending-handshake signal.
+        admit: (ticket, clientKey, bytes, now) =>
+          policy.admit(ticket, clientKey, bytes, now, this.pendingHandshakes >= this.loadThreshold()),
+      };
+    }
+  }
+
+  /** The server's 0-RTT policy (its strike register size, for tests and metrics). */
+  readonly earlyPolicy: EarlyDataPolicy | undefined;
+
+  private loadThreshold(): number {
+    return this.serverOptions?.retryThreshold ?? 256;
   }
 
   get publicKey(): Uint8Array {
@@ -148,7 +176,7 @@ export class Endpoint implements EngineEndpoint {
   connect(
     remote: SocketAddress,
     local: SocketAddress,
-    options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig> },
+    options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig>; earlyData?: EarlyDataTicket },
     now: number,
   ): EngineConnection {
     const config = options.transport
@@ -158,7 +186,7 @@ export class Endpoint implements EngineEndpoint {
       throw new TypeError('serverKey must be a 32-byte X25519 public key');
     }
     const conn = this.createConnection('client', config, local, remote, now);
-    conn.startClient(options.serverKey, now);
+    conn.startClient(options.serverKey, now, options.earlyData);
     this.afterInput(conn, now);
     return conn;
   }
@@ -313,7 +341,10 @@ export class Endpoint implements EngineEndpoint {
     now: number,
   ): void {
     if (datagramLength < MIN_INITIAL_DATAGRAM) return this.drop('resume-too-small');
-    const found = this.resumptionIds.lookup(packet.token);
+    let found = this.resumptionIds.lookup(packet.token);
+    // A session that just closed may not be released yet: answer as it will be answered then.
+    if (found.kind === 'live' && found.owner.state === 'closed')
+      found = { kind: found.owner.expired ? 'expired' : 'unknown' };
     if (found.kind === 'live') {
       const conn = found.owner;
       conn.setNow(now);
@@ -342,7 +373,7 @@ export class Endpoint implements EngineEndpoint {
       case 'never':
         return false;
       default:
-        return this.pendingHandshakes >= (server.retryThreshold ?? 256);
+        return this.pendingHandshakes >= this.loadThreshold();
     }
   }
 
@@ -374,6 +405,7 @@ export class Endpoint implements EngineEndpoint {
         if (c.role === 'server') this.pendingHandshakes = Math.max(0, this.pendingHandshakes - 1);
       },
       resumption: this.resumptionRouting,
+      earlyData: role === 'server' ? this.earlyData : undefined,
     });
     conn.setNow(now);
     if (this.localAddresses.length > 0) conn.setLocalAddresses(this.localAddresses, now);

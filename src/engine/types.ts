@@ -79,6 +79,9 @@ export interface EarlyDataTicket {
   initialMaxStreamsUni: number;
 }
 
+/** 0-RTT: no ticket used; or sent and awaiting the server; or taken; or refused (then resent at 1-RTT). */
+export type EarlyDataState = 'none' | 'pending' | 'accepted' | 'rejected';
+
 export type PathState = 'validating' | 'active' | 'standby' | 'failed' | 'removed';
 
 export interface PathInfo {
@@ -205,6 +208,21 @@ export interface EngineConnection {
   sendDatagram(data: Uint8Array): boolean;
   readonly maxDatagramSize: number;
   close(errorCode: number, reason: string): void;
+
+  // --- persistence (docs/persistence.md) ---
+  /** No path has worked for the failure timeout; the session waits for one ('suspended' / 'resumed'). */
+  readonly suspended: boolean;
+  /** 0-RTT state of this session's first flight. */
+  readonly earlyData: EarlyDataState;
+  /** Client: more addresses the server may be at (e.g. resolved again), tried while suspended. */
+  addResumeTargets(addresses: readonly SocketAddress[]): void;
+  /**
+   * Asks the peer application to confirm once it durably holds every byte written to the
+   * stream so far; returns that offset ('checkpoint-confirmed' follows), or undefined.
+   */
+  requestCheckpoint(id: StreamId): number | undefined;
+  /** We durably hold every byte below `offset` (already read): tells the peer. false if invalid. */
+  confirmCheckpoint(id: StreamId, offset: number): boolean;
 }
 
 export interface EndpointStats {
@@ -231,7 +249,8 @@ export interface EngineEndpoint {
   connect(
     remote: SocketAddress,
     local: SocketAddress,
-    options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig> },
+    /** `earlyData`: a ticket from an earlier session; streams may then be written before the handshake (0-RTT). */
+    options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig>; earlyData?: EarlyDataTicket },
     now: number,
   ): EngineConnection;
   readonly stats: EndpointStats;

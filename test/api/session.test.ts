@@ -181,7 +181,9 @@ test('closing the server closes its sessions at the client', { timeout: 10_000 }
   assert.ok(pair.client.closed);
 });
 
-test('idle timeout closes the session with IdleTimeoutError (persistence off)', { timeout: 10_000 }, async () => {
+test('idle timeout closes the session with IdleTimeoutError (persistence off)', {
+  timeout: 10_000,
+}, async () => {
   const transport = { idleTimeout: 300, persistenceTimeout: 0 };
   const pair = await startPair({ transport }, { transport });
   try {
