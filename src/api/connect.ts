@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, isIPv6 } from 'node:net';
 import { type FaultInjector, UdpEndpoint } from '../endpoint/udp-endpoint.js';
-import type { TransportConfig } from '../engine/types.js';
+import type { EarlyDataTicket, EngineConnection, TransportConfig } from '../engine/types.js';
 import { type SocketAddress, socketAddress } from '../net/address.js';
 import { createEngine, generateKeyPair } from './engine-factory.js';
 import {
@@ -24,6 +24,7 @@ import {
   parseTarget,
 } from './options.js';
 import { Session } from './session.js';
+import { decodeTicket } from './tickets.js';
 
 export type ConnectTarget = string | { host: string; port: number };
 
@@ -50,6 +51,20 @@ export interface ConnectOptions {
   signal?: AbortSignal;
   /** Drops chosen datagrams, to simulate a failing path (tests and `braid demo` only; see FaultInjector). */
   faultInjector?: FaultInjector;
+  /**
+   * A ticket from an earlier session's 'ticket' event (docs/persistence.md §5). It pins the
+   * server key (Noise IK) when `serverKey` is not given. Expired tickets are ignored.
+   */
+  ticket?: Uint8Array;
+  /**
+   * 0-RTT, opt-in: with a usable ticket, connect() resolves at once, before the handshake, and
+   * what the application writes on its streams right away rides in the first datagram (within
+   * the ticket's limit; the rest follows the handshake). The server may refuse it (then it is
+   * resent after the handshake: 'earlydata' false). Early data can be replayed by an attacker
+   * in principle; the server refuses replays of a first flight, but send only what you would
+   * accept to be replayed. Default false.
+   */
+  earlyData?: boolean;
 }
 
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
@@ -77,7 +92,42 @@ function validate(options: ConnectOptions): void {
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new InvalidArgumentError('signal', 'must be an AbortSignal');
   }
+  if (options.ticket !== undefined && !(options.ticket instanceof Uint8Array))
+    throw new InvalidArgumentError('ticket', "must be a Buffer from a session's 'ticket' event");
+  if (options.earlyData !== undefined && typeof options.earlyData !== 'boolean')
+    throw new InvalidArgumentError('earlyData', 'must be a boolean');
   checkTransport(options.transport);
+}
+
+/** The ticket to use for 0-RTT (undefined when expired or not asked for), and the server key it pins. */
+function ticketFor(options: ConnectOptions): {
+  ticket: EarlyDataTicket | undefined;
+  serverKey: Uint8Array | undefined;
+} {
+  if (!options.ticket) return { ticket: undefined, serverKey: options.serverKey };
+  const decoded = decodeTicket(options.ticket);
+  if (options.serverKey && !sameKey(options.serverKey, decoded.ticket.serverKey))
+    throw new InvalidArgumentError('ticket', 'belongs to another server key than serverKey');
+  const usable = options.earlyData === true && decoded.expiresAt > Date.now();
+  return {
+    ticket: usable ? decoded.ticket : undefined,
+    serverKey: options.serverKey ?? decoded.ticket.serverKey,
+  };
+}
+
+/** While suspended, the server may be found at new addresses for the same name: resolve it again. */
+function reresolveWhileSuspended(
+  session: Session,
+  connection: EngineConnection,
+  host: string,
+  port: number,
+): void {
+  if (isIP(host) !== 0) return;
+  session.on('suspended', () => {
+    lookup(host, { all: true })
+      .then((found) => connection.addResumeTargets(found.map((a) => socketAddress(a.address, port))))
+      .catch(() => undefined); // no answer: the known addresses are still tried
+  });
 }
 
 async function resolveRemote(host: string, port: number): Promise<SocketAddress> {
@@ -99,6 +149,7 @@ function sameKey(a: Uint8Array, b: Uint8Array): boolean {
 export async function connect(target: ConnectTarget, options: ConnectOptions = {}): Promise<Session> {
   const { host, port } = parseTarget(target);
   validate(options);
+  const { ticket, serverKey } = ticketFor(options);
   const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
   options.signal?.throwIfAborted();
   const remote = await resolveRemote(host, port);
@@ -126,7 +177,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
   );
   let connection: ReturnType<UdpEndpoint['connect']>;
   try {
-    connection = endpoint.connect(remote, { serverKey: options.serverKey, transport: options.transport });
+    connection = endpoint.connect(remote, { serverKey, transport: options.transport, earlyData: ticket });
   } catch (error) {
     endpoint.destroy();
     throw error;
@@ -140,6 +191,9 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
     },
   });
   session = created;
+  reresolveWhileSuspended(created, connection, host, port);
+  // 0-RTT: usable now; the first datagram leaves on the next tick with what is written by then.
+  if (ticket) return created;
 
   return new Promise<Session>((resolve, reject) => {
     const settle = (error: Error | undefined): void => {
@@ -157,7 +211,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
       endpoint.destroy();
     };
     const onHandshake = (remoteKey: Uint8Array): void => {
-      if (options.serverKey && !sameKey(remoteKey, options.serverKey)) {
+      if (serverKey && !sameKey(remoteKey, serverKey)) {
         abandon(new HostKeyMismatchError());
         return;
       }

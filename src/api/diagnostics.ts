@@ -7,6 +7,8 @@ import diagnosticsChannel from 'node:diagnostics_channel';
  * - braid:session:created   { session }                 a client connect started or a server accepted a handshake
  * - braid:session:handshake { session, remoteKey }
  * - braid:session:closed    { session, error }          error is undefined for a clean close
+ * - braid:session:suspended { session }                 no path has worked for the failure timeout
+ * - braid:session:resumed   { session }                 back on fresh keys and connection IDs
  * - braid:path:updated      { session, path }
  * - braid:endpoint:drop     { reason, local?, remote?, error? }  a datagram the shell could not send
  */
@@ -14,6 +16,8 @@ export const channels = {
   sessionCreated: diagnosticsChannel.channel('braid:session:created'),
   sessionHandshake: diagnosticsChannel.channel('braid:session:handshake'),
   sessionClosed: diagnosticsChannel.channel('braid:session:closed'),
+  sessionSuspended: diagnosticsChannel.channel('braid:session:suspended'),
+  sessionResumed: diagnosticsChannel.channel('braid:session:resumed'),
   pathUpdated: diagnosticsChannel.channel('braid:path:updated'),
   endpointDrop: diagnosticsChannel.channel('braid:endpoint:drop'),
 } as const;
@@ -22,6 +26,8 @@ export type DiagnosticsChannelName =
   | 'braid:session:created'
   | 'braid:session:handshake'
   | 'braid:session:closed'
+  | 'braid:session:suspended'
+  | 'braid:session:resumed'
   | 'braid:path:updated'
   | 'braid:endpoint:drop';
 

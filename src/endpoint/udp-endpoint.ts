@@ -3,13 +3,7 @@ import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { channels, publish } from '../api/diagnostics.js';
 import { AddressInUseError } from '../api/errors.js';
-import type {
-  ConnectionEvent,
-  EndpointEvent,
-  EngineConnection,
-  EngineEndpoint,
-  TransportConfig,
-} from '../engine/types.js';
+import type { ConnectionEvent, EndpointEvent, EngineConnection, EngineEndpoint } from '../engine/types.js';
 import { addressKey, type SocketAddress, type Transmit } from '../net/address.js';
 
 /** What the shell hands upward: one call per engine event, in engine order. */
@@ -241,10 +235,7 @@ export class UdpEndpoint {
   }
 
   /** Starts a client session from the first socket of the remote's family. */
-  connect(
-    remote: SocketAddress,
-    options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig> },
-  ): EngineConnection {
+  connect(remote: SocketAddress, options: Parameters<EngineEndpoint['connect']>[2]): EngineConnection {
     const bound = this.socketFor(remote.family, undefined);
     if (!bound) throw new Error(`no ${remote.family} socket bound`);
     const connection = this.engine.connect(remote, bound.local, options, this.now());

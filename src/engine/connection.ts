@@ -867,6 +867,7 @@ export class Connection implements EngineConnection {
       return;
     }
     for (let i = 0; i < NEW_CID_COUNT; i++) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
+    this.persist.onEstablished();
     this.meta(this.activePath).validatedAt = now;
     if (this.role === 'client') {
       // Our first short-header packet confirms the handshake to the server; make sure one goes out.
@@ -890,7 +891,6 @@ export class Connection implements EngineConnection {
       this.initialDcidAlias = undefined;
     }
     this.onHandshakeConfirmed?.(this);
-    this.persist.onConfirmed();
     this.issueTickets();
     this.onLocalAddressesChanged(this.lastNow);
   }

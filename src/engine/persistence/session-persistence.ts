@@ -176,8 +176,11 @@ export class SessionPersistence {
     this.secret = deriveResumptionSecret(split.initiatorKey, split.responderKey, handshakeHash);
   }
 
-  /** Server, handshake confirmed: give the client identifiers to resume with. */
-  onConfirmed(): void {
+  /**
+   * Server, handshake complete (and the client accepted): give the client identifiers to resume
+   * with at once, in the first 1-RTT packets, so an outage right after connect is survivable too.
+   */
+  onEstablished(): void {
     if (this.host.role === 'server' && this.enabled) this.topUpIds();
   }
 
@@ -224,8 +227,11 @@ export class SessionPersistence {
 
   /** A session that may be suspended instead of closed at the failure timeout. */
   get canSuspend(): boolean {
-    if (!this.enabled || !this.secret || !this.host.handshakeConfirmed()) return false;
-    return this.host.role === 'server' || this.heldIds.length > 0 || this.attempt !== undefined;
+    if (!this.enabled || !this.secret) return false;
+    // A server suspends only sessions whose client proved itself (confirmation); a client needs
+    // an identifier, which the server sent under the session's keys.
+    if (this.host.role === 'server') return this.host.handshakeConfirmed();
+    return this.heldIds.length > 0 || this.attempt !== undefined;
   }
 
   /** No path has worked for the failure timeout (or the peer told us it is suspended). */
