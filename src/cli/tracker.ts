@@ -16,10 +16,7 @@ export interface BraidEvent {
   data: Record<string, unknown>;
 }
 
-/**
- * Event names. Suspend/resume and failover are reserved: the engine does not report
- * them yet, and `braid report` already draws them.
- */
+/** Event names. Failover is reserved: the engine does not report it yet; `braid report` draws it. */
 export const EventName = {
   sessionStarted: 'braid:session:started',
   sessionHandshake: 'braid:session:handshake',
@@ -138,6 +135,16 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
       const tracked = this.#sessions.get(session);
       if (tracked) this.#onPath(tracked, path);
     });
+    // Suspension and resumption (docs/persistence.md): no path for the failure timeout, and back.
+    for (const [channel, name] of [
+      ['braid:session:suspended', EventName.sessionSuspended],
+      ['braid:session:resumed', EventName.sessionResumed],
+    ] as const) {
+      this.#subscribe(channel, (m) => {
+        const tracked = this.#sessions.get((m as { session: Session }).session);
+        if (tracked) this.#emit(name, tracked, {});
+      });
+    }
     this.#subscribe('braid:session:closed', (m) => {
       const { session, error } = m as { session: Session; error: Error | undefined };
       this.#onClosed(session, error);
