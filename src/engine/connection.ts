@@ -2741,7 +2741,7 @@ export class Connection implements EngineConnection {
     return this.persist.suspended;
   }
 
-  /** Application checkpoints and tickets (docs/protocol.md §15.6–15.7). */
+  /** Application checkpoints and tickets (docs/protocol.md §15.7–15.8). */
   private handlePersistenceFrame(frame: CheckpointFrame | NewTicketFrame): void {
     if (frame.type === 'new_ticket') {
       if (this.role === 'server')
