@@ -1669,7 +1669,8 @@ export class Connection implements EngineConnection {
     }
     const persisted = this.persist.pollTransmit();
     if (persisted) return persisted;
-    if (this.persist.suspended && !this.persist.awaitingConfirmation) return undefined;
+    // Suspended: only the persistence module sends (and the endpoint answers RESUME duplicates).
+    if (this.persist.suspended) return undefined;
     const path = this.activePath;
     if (this.handshakeFlightPending && this.handshakeFlight) {
       const datagram = this.handshakeFlight;
@@ -2020,8 +2021,7 @@ export class Connection implements EngineConnection {
   nextDeadline(): number | undefined {
     if (this._state === 'closed') return undefined;
     if (this.persist.hasOutgoing) return undefined; // the endpoint polls us right away
-    if (this.persist.suspended && !this.persist.awaitingConfirmation && this._state === 'established')
-      return this.persist.deadline();
+    if (this.persist.suspended && this._state === 'established') return this.persist.deadline();
     let deadline = Math.min(this.idleDeadline ?? Infinity, this.closeDeadline ?? Infinity);
     if (this._state === 'handshaking') {
       deadline = Math.min(deadline, this.handshakeDeadline, this.handshakeRetransmitAt ?? Infinity);
@@ -2327,7 +2327,7 @@ export class Connection implements EngineConnection {
       this.finishClose();
       return;
     }
-    if (this.persist.suspended && !this.persist.awaitingConfirmation && this._state === 'established') {
+    if (this.persist.suspended && this._state === 'established') {
       this.persist.onTimeout(now);
       this.wake();
       return;

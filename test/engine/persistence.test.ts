@@ -483,3 +483,37 @@ test('no cleartext field links the resumed session to the suspended one', () => 
   const linked = fields.after.filter((f) => fields.before.has(f));
   assert.deepEqual(linked, [], 'every CID and the resumption identifier are new');
 });
+
+test('a resumption whose reply is lost: the server suspends again, answers the RESUME from its cache, completes later', () => {
+  const pair = setup();
+  let mode: 'down' | 'only-resume-up' | 'up' = 'up';
+  pair.hook = (from, data) => {
+    if (mode === 'up') return undefined;
+    if (mode === 'only-resume-up' && from === 'client' && (data[0] & 0xf0) === 0xd0) return undefined;
+    return false;
+  };
+  const flow = new Flow(
+    pair.clientConn,
+    pair.serverConn,
+    pair.clientConn.openStream(true)!,
+    payload(300_000, 14),
+  );
+  flow.pump();
+  mode = 'down';
+  pair.runUntil(() => pair.clientConn.suspended && pair.serverConn.suspended, 20_000);
+  mode = 'only-resume-up';
+  const s = pair.serverConn as EngineConnection & { resumeReply: Uint8Array | undefined };
+  pair.runUntil(() => s.resumeReply !== undefined, 5000);
+  assert.equal(s.suspended, false, 'the server installed the resumed transport at once');
+  pair.runUntil(() => s.suspended, 20_000);
+  assert.ok(s.resumeReply, 'suspended again, still holding the reply for the same attempt');
+  mode = 'up';
+  pair.runUntil(() => {
+    flow.pump();
+    return flow.fin;
+  }, 30_000);
+  assert.ok(flow.intact);
+  assert.equal(types(pair.serverEvents), 'handshake-complete,suspended,resumed', 'events stay paired');
+  assert.equal(types(pair.clientEvents), 'handshake-complete,suspended,resumed');
+  assert.equal(pair.serverConn.stats.resumptions, 1);
+});

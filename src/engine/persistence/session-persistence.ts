@@ -121,6 +121,8 @@ export class SessionPersistence {
   /** Negotiated persistence timeout (ms); 0 = sessions are not suspended. */
   private timeout = 0;
   private _suspended = false;
+  /** 'suspended' was reported and 'resumed' not yet: the application sees them in pairs. */
+  private announced = false;
   private suspendedAt = 0;
   private expired = false;
   /** The resumption secret both sides hold (the PSK of the next resumption). */
@@ -239,8 +241,7 @@ export class SessionPersistence {
     if (this._suspended) return;
     this._suspended = true;
     this.suspendedAt = now;
-    this.host.countSuspension();
-    this.host.pushEvent({ type: 'suspended' });
+    this.announce();
     if (this.host.role === 'client') {
       // The server may forget the suspended paths' CIDs at any moment now (it resumes on new
       // ones), so a stateless reset for one of them says nothing about the session.
@@ -252,6 +253,13 @@ export class SessionPersistence {
       this.probe(now);
     }
     this.host.wake();
+  }
+
+  private announce(): void {
+    if (this.announced) return;
+    this.announced = true;
+    this.host.countSuspension();
+    this.host.pushEvent({ type: 'suspended' });
   }
 
   /** The application closed the session (or it closed otherwise) while suspended. */
@@ -509,6 +517,7 @@ export class SessionPersistence {
     this.host.unregisterRefusal(attempt.id.expiredToken);
     this.attempt = undefined;
     this.finishSuspension();
+    this.announced = false;
     this.host.installResumed({
       split,
       local,
@@ -620,11 +629,7 @@ export class SessionPersistence {
     };
     this.host.registerResumeAlias(packet.dcid);
     // Pair the application's events: a server that had not noticed the outage suspends now.
-    if (!this._suspended) {
-      this._suspended = true;
-      this.host.countSuspension();
-      this.host.pushEvent({ type: 'suspended' });
-    }
+    this.announce();
     this.finishSuspension();
     this.host.installResumed({
       split,
@@ -661,6 +666,7 @@ export class SessionPersistence {
     this.finishSuspension();
     this.host.pushControl({ type: 'resume_done' });
     this.topUpIds();
+    this.announced = false;
     this.host.countResumption();
     this.host.pushEvent({ type: 'resumed' });
   }
