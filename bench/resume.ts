@@ -11,7 +11,8 @@
  * outage). Runs alternate Braid / TCP so machine load falls on both alike.
  */
 import { Lab } from '../test/lab/lab.js';
-import { LabProcess } from '../test/lab/lab-process.js';
+import type { LabProcess } from '../test/lab/lab-process.js';
+import { type LabRunRecord, labRun, type StartHelper } from './lib/lab-run.js';
 import { result } from './lib/result.js';
 import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
@@ -30,8 +31,7 @@ interface Options {
   rate: number;
 }
 
-interface RunRecord {
-  run: number;
+interface RunRecord extends LabRunRecord {
   /** Link-up command end → first new byte at the receiver. */
   dataFlowsAfterMs?: number;
   /** Link-up command start → first new byte (the upper bracket). */
@@ -41,7 +41,6 @@ interface RunRecord {
   resumedAfterMs?: number;
   suspended?: boolean;
   intact?: boolean;
-  error?: string;
 }
 
 const wallNow = (): number => performance.timeOrigin + performance.now();
@@ -74,8 +73,6 @@ function parseOptions(args: string[]): Options {
   return options;
 }
 
-type Start = (name: string, ns: 'client' | 'server', command: string[]) => LabProcess;
-
 /** Both client links down at the sender's 'midway', up `outage` ms later; the receiver measures. */
 async function outage(
   lab: Lab,
@@ -107,7 +104,7 @@ async function outage(
   return { healEnd };
 }
 
-async function braidRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
+async function braidRun(lab: Lab, options: Options, start: StartHelper, record: RunRecord): Promise<void> {
   const { clientA, clientB, server1, server2 } = lab.addresses;
   const node = [process.execPath, '--import', 'tsx'];
   const server = start('braid server', 'server', [...node, BRAID_SERVER, server1.v4, server2.v4]);
@@ -132,7 +129,7 @@ async function braidRun(lab: Lab, options: Options, start: Start, record: RunRec
   record.resumedAfterMs = resumed ? round(Number(resumed.at) - healEnd) : undefined;
 }
 
-async function tcpRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
+async function tcpRun(lab: Lab, options: Options, start: StartHelper, record: RunRecord): Promise<void> {
   const node = [process.execPath, '--import', 'tsx'];
   const receiver = start('tcp receiver', 'server', [...node, TCP_RECEIVER]);
   const listening = await receiver.next('listening', START_TIMEOUT_MS);
@@ -149,30 +146,16 @@ async function tcpRun(lab: Lab, options: Options, start: Start, record: RunRecor
   await outage(lab, options, sender, receiver, record);
 }
 
-async function measure(
+function measure(
   lab: Lab,
   label: string,
-  body: (start: Start, record: RunRecord) => Promise<void>,
+  body: (start: StartHelper, record: RunRecord) => Promise<void>,
   run: number,
 ): Promise<RunRecord> {
-  const record: RunRecord = { run };
-  const running: LabProcess[] = [];
-  const start: Start = (name, ns, command) => {
-    const helper = new LabProcess(name, lab.spawnIn(ns, command, { stdio: ['pipe', 'pipe', 'pipe'] }));
-    running.push(helper);
-    return helper;
-  };
-  try {
-    await body(start, record);
-    progress(`${label} run ${run}: data flows ${record.dataFlowsAfterMs} ms after the links came back`);
-  } catch (error) {
-    record.error = error instanceof Error ? error.message : String(error);
-    progress(`${label} run ${run} failed: ${record.error}`);
-  } finally {
-    for (const helper of running) helper.stop();
-    await Promise.all([lab.linkUp('a'), lab.linkUp('b')]).catch(() => undefined);
-  }
-  return record;
+  return labRun(lab, label, { run } as RunRecord, body, {
+    describe: (r) => `data flows ${r.dataFlowsAfterMs} ms after the links came back`,
+    restore: () => Promise.all([lab.linkUp('a'), lab.linkUp('b')]).then(() => undefined),
+  });
 }
 
 const samples = (records: RunRecord[]) =>

@@ -48,6 +48,21 @@ class Flow {
   get intact(): boolean {
     return this.fin && this.bytes === this.data.length && sha(this.received) === sha([this.data]);
   }
+
+  /** A new client → server stream of `size` pattern bytes. */
+  static up(pair: Pair, size: number, seed: number): Flow {
+    const c = pair.clientConn;
+    return new Flow(c, pair.serverConn, c.openStream(true)!, payload(size, seed));
+  }
+
+  /** Runs the pair until every byte was read, then checks them (length and SHA-256). */
+  finish(pair: Pair, maxTime?: number): void {
+    pair.runUntil(() => {
+      this.pump();
+      return this.fin;
+    }, maxTime);
+    assert.ok(this.intact, `stream ${this.id}: ${this.bytes} of ${this.data.length} bytes, SHA-256 equal`);
+  }
 }
 
 const types = (events: ConnectionEvent[]) =>
@@ -210,17 +225,8 @@ test('a captured RESUME replayed after the resumption is dropped and changes not
   // Nothing may go to the attacker, nothing may move, and the session keeps working.
   assert.equal(pair.server.pollTransmit(pair.now)?.remote.address === attacker.address, false);
   assert.ok((pair.server.stats.drops['resume-replay'] ?? 0) >= 1, JSON.stringify(pair.server.stats.drops));
-  const flow = new Flow(
-    pair.clientConn,
-    pair.serverConn,
-    pair.clientConn.openStream(true)!,
-    payload(50_000, 6),
-  );
-  pair.runUntil(() => {
-    flow.pump();
-    return flow.fin;
-  });
-  assert.ok(flow.intact);
+  const flow = Flow.up(pair, 50_000, 6);
+  flow.finish(pair);
   assert.equal(pair.serverConn.stats.resumptions, 1);
   assert.ok(pair.serverConn.paths.every((p) => p.remote.address !== attacker.address));
 });
@@ -247,17 +253,8 @@ test('a RESUME replayed from another address before the genuine one arrives cann
   pair.runUntil(() => hold !== undefined, 5000);
   pair.server.receive(hold!, SERVER_ADDR, attacker, pair.now);
   // The server answered the attacker (it cannot read the answer); the client's own RESUME follows.
-  const flow = new Flow(
-    pair.clientConn,
-    pair.serverConn,
-    pair.clientConn.openStream(true)!,
-    payload(80_000, 7),
-  );
-  pair.runUntil(() => {
-    flow.pump();
-    return flow.fin;
-  }, 20_000);
-  assert.ok(flow.intact);
+  const flow = Flow.up(pair, 80_000, 7);
+  flow.finish(pair, 20_000);
   assert.equal(pair.serverConn.stats.resumptions, 1);
   const active = pair.serverConn.paths.find((p) => p.state === 'active');
   assert.equal(
@@ -460,12 +457,7 @@ test('no cleartext field links the resumed session to the suspended one', () => 
       else fields.after.push(f);
     return down ? false : undefined;
   };
-  const flow = new Flow(
-    pair.clientConn,
-    pair.serverConn,
-    pair.clientConn.openStream(true)!,
-    payload(400_000, 13),
-  );
+  const flow = Flow.up(pair, 400_000, 13);
   pair.runUntil(() => {
     flow.pump();
     return flow.bytes > 100_000;
@@ -473,11 +465,7 @@ test('no cleartext field links the resumed session to the suspended one', () => 
   down = true;
   pair.runUntil(() => pair.clientConn.suspended && pair.serverConn.suspended, 20_000);
   down = false;
-  pair.runUntil(() => {
-    flow.pump();
-    return flow.fin;
-  }, 20_000);
-  assert.ok(flow.intact);
+  flow.finish(pair, 20_000);
   assert.equal(pair.serverConn.stats.resumptions, 1);
   assert.ok(fields.after.length > 10);
   const linked = fields.after.filter((f) => fields.before.has(f));
@@ -492,12 +480,7 @@ test('a resumption whose reply is lost: the server suspends again, answers the R
     if (mode === 'only-resume-up' && from === 'client' && (data[0] & 0xf0) === 0xd0) return undefined;
     return false;
   };
-  const flow = new Flow(
-    pair.clientConn,
-    pair.serverConn,
-    pair.clientConn.openStream(true)!,
-    payload(300_000, 14),
-  );
+  const flow = Flow.up(pair, 300_000, 14);
   flow.pump();
   mode = 'down';
   pair.runUntil(() => pair.clientConn.suspended && pair.serverConn.suspended, 20_000);
@@ -508,11 +491,7 @@ test('a resumption whose reply is lost: the server suspends again, answers the R
   pair.runUntil(() => s.suspended, 20_000);
   assert.ok(s.resumeReply, 'suspended again, still holding the reply for the same attempt');
   mode = 'up';
-  pair.runUntil(() => {
-    flow.pump();
-    return flow.fin;
-  }, 30_000);
-  assert.ok(flow.intact);
+  flow.finish(pair, 30_000);
   assert.equal(types(pair.serverEvents), 'handshake-complete,suspended,resumed', 'events stay paired');
   assert.equal(types(pair.clientEvents), 'handshake-complete,suspended,resumed');
   assert.equal(pair.serverConn.stats.resumptions, 1);
