@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { Lab, type LabLink } from '../test/lab/lab.js';
 import type { LabProcess, Message } from '../test/lab/lab-process.js';
-import { labRun, type StartHelper } from './lib/lab-run.js';
+import { labRun, type StartHelper, startBraidTransfer } from './lib/lab-run.js';
 import { result } from './lib/result.js';
 import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
@@ -26,7 +26,6 @@ const SUBFLOW_WAIT_MS = 3000;
 const TARGET_RATIO = 0.25;
 const TARGET_BRAID_MEDIAN_MS = 300;
 
-const BRAID_SERVER = 'test/lab/failover-server.ts';
 const BRAID_CLIENT = 'test/lab/failover-client.ts';
 const TCP_RECEIVER = 'bench/lab-failover/tcp-receiver.ts';
 const TCP_SENDER = 'bench/lab-failover/tcp-sender.ts';
@@ -166,20 +165,7 @@ async function faultAndMeasure(
 type Start = StartHelper;
 
 async function braidRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
-  const { clientA, clientB, server1, server2 } = lab.addresses;
-  const node = [process.execPath, '--import', 'tsx'];
-  const server = start('braid server', 'server', [...node, BRAID_SERVER, server1.v4, server2.v4]);
-  const listening = await server.next('listening', START_TIMEOUT_MS);
-  const client = start('braid client', 'client', [
-    ...node,
-    BRAID_CLIENT,
-    server1.v4,
-    String(listening.port),
-    String(listening.key),
-    `${clientA.v4},${clientB.v4}`,
-    String(options.bytes),
-    String(options.rate),
-  ]);
+  const { server, client } = await startBraidTransfer(lab, start, BRAID_CLIENT, options);
   const ready = await client.next('ready', START_TIMEOUT_MS);
   const active = ready.active as { local: string; remote: string } | undefined;
   const standby = ready.standby as { local: string; remote: string } | undefined;

@@ -12,13 +12,12 @@
  */
 import { Lab } from '../test/lab/lab.js';
 import type { LabProcess } from '../test/lab/lab-process.js';
-import { type LabRunRecord, labRun, type StartHelper } from './lib/lab-run.js';
+import { type LabRunRecord, labRun, type StartHelper, startBraidTransfer } from './lib/lab-run.js';
 import { result } from './lib/result.js';
 import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
 
 const START_TIMEOUT_MS = 15_000;
-const BRAID_SERVER = 'test/lab/failover-server.ts';
 const BRAID_CLIENT = 'test/lab/resume-client.ts';
 const TCP_RECEIVER = 'bench/lab-failover/tcp-receiver.ts';
 const TCP_SENDER = 'bench/lab-failover/tcp-sender.ts';
@@ -105,19 +104,7 @@ async function outage(
 }
 
 async function braidRun(lab: Lab, options: Options, start: StartHelper, record: RunRecord): Promise<void> {
-  const { clientA, clientB, server1, server2 } = lab.addresses;
-  const node = [process.execPath, '--import', 'tsx'];
-  const server = start('braid server', 'server', [...node, BRAID_SERVER, server1.v4, server2.v4]);
-  const listening = await server.next('listening', START_TIMEOUT_MS);
-  const client = start('braid client', 'client', [
-    ...node,
-    BRAID_CLIENT,
-    server1.v4,
-    String(listening.port),
-    String(listening.key),
-    `${clientA.v4},${clientB.v4}`,
-    String(options.bytes),
-    String(options.rate),
+  const { server, client } = await startBraidTransfer(lab, start, BRAID_CLIENT, options, [
     String(options.idle),
   ]);
   await client.next('ready', START_TIMEOUT_MS);

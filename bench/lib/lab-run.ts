@@ -38,3 +38,35 @@ export async function labRun<R extends LabRunRecord>(
   }
   return record;
 }
+
+const BRAID_SERVER = 'test/lab/failover-server.ts';
+const START_TIMEOUT_MS = 15_000;
+
+/**
+ * The Braid transfer pair both lab benches use: test/lab/failover-server.ts on both server links,
+ * and `clientScript` on both client providers sending `bytes` at `rate` (then `extraArgs`).
+ */
+export async function startBraidTransfer(
+  lab: Lab,
+  start: StartHelper,
+  clientScript: string,
+  transfer: { bytes: number; rate: number },
+  extraArgs: string[] = [],
+): Promise<{ server: LabProcess; client: LabProcess }> {
+  const { clientA, clientB, server1, server2 } = lab.addresses;
+  const node = [process.execPath, '--import', 'tsx'];
+  const server = start('braid server', 'server', [...node, BRAID_SERVER, server1.v4, server2.v4]);
+  const listening = await server.next('listening', START_TIMEOUT_MS);
+  const client = start('braid client', 'client', [
+    ...node,
+    clientScript,
+    server1.v4,
+    String(listening.port),
+    String(listening.key),
+    `${clientA.v4},${clientB.v4}`,
+    String(transfer.bytes),
+    String(transfer.rate),
+    ...extraArgs,
+  ]);
+  return { server, client };
+}
