@@ -770,6 +770,7 @@ export class Connection implements EngineConnection {
       if (this.retryScid) params.retrySourceConnectionId = this.retryScid;
       params.statelessResetToken = this.localCids[0].resetToken;
       if (this._earlyData === 'accepted') params.earlyDataAccepted = true;
+      params.initialResumptionId = this.persist.initialIdParameter();
     } else if (this.early) {
       params.earlyDataTicket = this.early.ticket.ticket;
       if (this.early.frames) params.earlyData = this.early.frames;
@@ -816,6 +817,8 @@ export class Connection implements EngineConnection {
     });
     for (const path of this.pathList) path.setMaxAckDelay(p.maxAckDelay);
     this.persist.negotiate(p.persistenceTimeout);
+    if (this.role === 'client' && p.initialResumptionId)
+      this.persist.onInitialIdParameter(p.initialResumptionId);
     return true;
   }
 
@@ -1568,7 +1571,14 @@ export class Connection implements EngineConnection {
       this.handshakeConfirmed,
     );
     if (!result) throw new WireError('ACK of a packet never sent', TransportError.PROTOCOL_VIOLATION);
-    if (result.acked.length > 0) this.lastAckedAt = now;
+    if (result.acked.length > 0) {
+      // The watchdog judges only stretches in which the peer acknowledges something: after a
+      // silence long enough that the path was down (an outage the failure timeout and
+      // persistence handle), its clock starts again now.
+      const timeout = Math.max(this.idleTimeout(), 3 * this.activePath.pto());
+      if (this.stalledSince !== undefined && now - this.lastAckedAt >= timeout / 2) this.stalledSince = now;
+      this.lastAckedAt = now;
+    }
     if (result.acked.length > 0 && this.role === 'client') this.confirmHandshake();
     const keys = this.keys;
     for (const packet of result.acked) {

@@ -30,6 +30,7 @@ export const TransportParameterId = {
   EARLY_DATA_TICKET: 0x51,
   EARLY_DATA: 0x52,
   EARLY_DATA_ACCEPTED: 0x53,
+  INITIAL_RESUMPTION_ID: 0x54,
 } as const;
 
 export interface TransportParameters {
@@ -63,6 +64,12 @@ export interface TransportParameters {
   earlyDataTicket?: Uint8Array;
   /** Client only (IK message 0): early data, a sequence of STREAM frames. */
   earlyData?: Uint8Array;
+  /**
+   * Server only: the first resumption identifier (sequence 0) with its two refusal tokens,
+   * id (16) || lost token (16) || expired token (16), so the client holds one as soon as the
+   * handshake completes.
+   */
+  initialResumptionId?: Uint8Array;
   /** Server only: the DCID of the client's first INITIAL. */
   originalDestinationConnectionId?: Uint8Array;
   /** The SCID the sender put in its first long-header packet. */
@@ -82,7 +89,8 @@ type BytesKey =
   | 'retrySourceConnectionId'
   | 'statelessResetToken'
   | 'earlyDataTicket'
-  | 'earlyData';
+  | 'earlyData'
+  | 'initialResumptionId';
 type FlagKey = 'disableActiveMigration' | 'earlyDataAccepted';
 
 export const DEFAULT_TRANSPORT_PARAMETERS: Readonly<TransportParameters> = Object.freeze({
@@ -177,6 +185,7 @@ const PARAMS: readonly ParamSpec[] = [
   { ...bytes(ID.EARLY_DATA_TICKET, 'earlyDataTicket', 1, 1024, false), clientOnly: true },
   { ...bytes(ID.EARLY_DATA, 'earlyData', 1, 65535, false), clientOnly: true },
   { kind: 'flag', id: ID.EARLY_DATA_ACCEPTED, key: 'earlyDataAccepted', serverOnly: true },
+  bytes(ID.INITIAL_RESUMPTION_ID, 'initialResumptionId', 48, 48, true),
 ];
 const PARAMS_BY_ID = new Map(PARAMS.map((spec) => [spec.id, spec]));
 

@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Connection } from '../../src/engine/connection.js';
+import { randomOutageScenario, runEngineCase } from '../../src/sim/engine-explore.js';
 import { runEngineSessions } from '../../src/sim/engine-run.js';
+import { explore } from '../../src/sim/explore.js';
 import { Rng } from '../../src/sim/rng.js';
 import { type FaultSpec, type HostSpec, type ScenarioSpec, scenario } from '../../src/sim/scenario.js';
 import { TransportError } from '../../src/wire/errors.js';
@@ -211,4 +213,27 @@ describe('session persistence (real engine in the simulator)', () => {
       }).sim.trace!.digest();
     assert.equal(digest(), digest());
   });
+});
+
+// Random exploration with a total outage in every case (longer than the 3 s failure timeout used
+// here, so sessions suspend): each seed must hold every property, resuming or ending with a
+// legitimate network outcome. Seed 2578 found the stall watchdog counting outage time.
+const PERSISTENCE_SEEDS = Number(process.env.BRAID_PERSISTENCE_SEEDS ?? 300);
+const OUTAGE_FAILURE_TIMEOUT = 3000;
+
+test(`persistence exploration: ${PERSISTENCE_SEEDS} seeds with a total outage each, and seed 2578`, async () => {
+  let resumed = 0;
+  let sessions = 0;
+  await explore({
+    seeds: [...Array.from({ length: PERSISTENCE_SEEDS }, (_, i) => i + 1), 2578],
+    generate: (rng) => randomOutageScenario(rng, OUTAGE_FAILURE_TIMEOUT),
+    run: (c) => {
+      const summary = runEngineCase(c, { idleTimeout: OUTAGE_FAILURE_TIMEOUT });
+      resumed += summary.resumed;
+      sessions++;
+    },
+    replayFile: 'test/sim/persistence.test.ts',
+  });
+  console.log(`persistence exploration: ${sessions} cases, ${resumed} client sessions suspended and resumed`);
+  assert.ok(resumed > sessions / 2, 'most cases exercised a resumption');
 });

@@ -236,6 +236,7 @@ export const transportParamsArb: fc.Arbitrary<Partial<TransportParameters>> = fc
     earlyDataAccepted: fc.boolean(),
     earlyDataTicket: bytesArb(1, 100),
     earlyData: bytesArb(1, 100),
+    initialResumptionId: bytesArb(48, 48),
   },
   { requiredKeys: [] },
 );

@@ -179,27 +179,51 @@ export class SessionPersistence {
   }
 
   /**
-   * Server, handshake complete (and the client accepted): give the client identifiers to resume
-   * with at once, in the first 1-RTT packets, so an outage right after connect is survivable too.
+   * Server, writing its handshake message: the first identifier rides in it (the
+   * initial_resumption_id transport parameter), so a client holds one the moment its handshake
+   * completes, whatever happens to the packets after it. Undefined when we do not suspend.
+   */
+  initialIdParameter(): Uint8Array | undefined {
+    if (this.host.role !== 'server' || this.host.config.persistenceTimeout === 0) return undefined;
+    const frame = this.issueId();
+    return Buffer.concat([frame.resumptionId, frame.lostToken, frame.expiredToken]);
+  }
+
+  /** Client: the server's initial_resumption_id (sequence 0). */
+  onInitialIdParameter(value: Uint8Array): void {
+    this.onResumptionId({
+      type: 'resumption_id',
+      sequence: 0,
+      resumptionId: value.slice(0, 16),
+      lostToken: value.slice(16, 32),
+      expiredToken: value.slice(32, 48),
+    });
+  }
+
+  /**
+   * Server, handshake complete (and the client accepted): the other identifiers, at once, in the
+   * first 1-RTT packets.
    */
   onEstablished(): void {
     if (this.host.role === 'server' && this.enabled) this.topUpIds();
   }
 
+  private issueId(): ResumptionIdFrame {
+    const id = this.host.random(RESUMPTION_ID_LENGTH);
+    const frame: ResumptionIdFrame = {
+      type: 'resumption_id',
+      sequence: this.nextIdSequence++,
+      resumptionId: id,
+      lostToken: this.host.secrets.resumeRefusalToken(id, 'lost'),
+      expiredToken: this.host.secrets.resumeRefusalToken(id, 'expired'),
+    };
+    this.issued.push(frame);
+    this.host.registerResumptionId(id);
+    return frame;
+  }
+
   private topUpIds(): void {
-    while (this.issued.length < RESUMPTION_ID_COUNT) {
-      const id = this.host.random(RESUMPTION_ID_LENGTH);
-      const frame: ResumptionIdFrame = {
-        type: 'resumption_id',
-        sequence: this.nextIdSequence++,
-        resumptionId: id,
-        lostToken: this.host.secrets.resumeRefusalToken(id, 'lost'),
-        expiredToken: this.host.secrets.resumeRefusalToken(id, 'expired'),
-      };
-      this.issued.push(frame);
-      this.host.registerResumptionId(id);
-      this.host.pushControl(frame);
-    }
+    while (this.issued.length < RESUMPTION_ID_COUNT) this.host.pushControl(this.issueId());
   }
 
   /** Server: identifiers still routed to this session (the endpoint forgets or tombstones them). */
