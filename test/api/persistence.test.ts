@@ -73,7 +73,9 @@ test('a total outage suspends both sides; the session resumes and the stream com
     for (const who of ['client', 'server']) {
       const mine = events.filter((e) => e.startsWith(who));
       assert.ok(mine.length >= 2 && mine.length % 2 === 0, mine.join(', '));
-      mine.forEach((e, i) => assert.equal(e, `${who} ${i % 2 === 0 ? 'suspended' : 'resumed'}`));
+      mine.forEach((e, i) => {
+        assert.equal(e, `${who} ${i % 2 === 0 ? 'suspended' : 'resumed'}`);
+      });
     }
     assert.ok(seen.filter((e) => e === 'suspended').length >= 2 && seen.includes('resumed'));
     assert.ok(pair.client.stats.resumptions >= 1);
