@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import type { ConnectionEvent, EngineConnection, StreamId } from '../../src/engine/types.js';
 import { socketAddress } from '../../src/net/address.js';
 import { TransportError } from '../../src/wire/errors.js';
+import { BRAID_VERSION_1 } from '../../src/wire/packet.js';
+import { encodeResume } from '../../src/wire/packet-codec.js';
 import { CLIENT_ADDR, Pair, type PairOptions, SERVER_ADDR } from './pair.js';
 
 const IDLE = 3000;
@@ -495,4 +497,47 @@ test('a resumption whose reply is lost: the server suspends again, answers the R
   assert.equal(types(pair.serverEvents), 'handshake-complete,suspended,resumed', 'events stay paired');
   assert.equal(types(pair.clientEvents), 'handshake-complete,suspended,resumed');
   assert.equal(pair.serverConn.stats.resumptions, 1);
+});
+
+test('forged RESUMEs create no state: unknown identifiers get a bounded number of tiny refusals, a live one with a bad message changes nothing', () => {
+  const pair = setup();
+  const server = pair.server;
+  const before = server.connectionCount;
+  const forged = (token: Uint8Array) =>
+    encodeResume({
+      kind: 'resume',
+      version: BRAID_VERSION_1,
+      dcid: new Uint8Array(8).fill(1),
+      scid: new Uint8Array(8).fill(2),
+      token,
+      pattern: 2,
+      payload: new Uint8Array(96).fill(3),
+    });
+  const attacker = socketAddress('198.51.100.66', 5555);
+  let refusals = 0;
+  let refusedBytes = 0;
+  for (let i = 0; i < 1000; i++) {
+    const token = new Uint8Array(16);
+    new DataView(token.buffer).setUint32(0, i);
+    server.receive(forged(token), SERVER_ADDR, attacker, pair.now);
+    for (let t = server.pollTransmit(pair.now); t; t = server.pollTransmit(pair.now)) {
+      refusals++;
+      refusedBytes += t.data.length;
+    }
+  }
+  assert.equal(server.connectionCount, before, 'no state for any of them');
+  assert.equal(refusals, 100, 'refusals are rate-limited (100 per second)');
+  assert.equal(refusedBytes, 100 * 43, 'each refusal is 43 bytes, against ≥ 1200 received');
+  assert.equal(server.stats.drops['resume-lost'], 100);
+  assert.equal(server.stats.drops['resume-refusal-limited'], 900);
+
+  // A live identifier (taken from the client) with a message that does not authenticate.
+  const held = (pair.clientConn as unknown as { persist: { heldIds: { resumptionId: Uint8Array }[] } })
+    .persist.heldIds;
+  server.receive(forged(held[0]!.resumptionId), SERVER_ADDR, attacker, pair.now);
+  assert.equal(server.stats.drops['resume-rejected'], 1);
+  assert.equal(server.pollTransmit(pair.now), undefined, 'no answer');
+  assert.ok(!pair.serverConn.suspended, 'the session is untouched');
+  const flow = Flow.up(pair, 30_000, 15);
+  flow.finish(pair);
 });
