@@ -11,9 +11,9 @@ const FIRST = Number(process.env.BRAID_SOAK_FIRST ?? 1);
 test(`persistence soak: ${COUNT} random seeds with a total outage each`, { timeout: 0 }, async () => {
   await explore({
     seeds: Array.from({ length: COUNT }, (_, i) => FIRST + i),
-    generate: (rng) => randomOutageScenario(rng, 3000),
+    generate: (rng) => randomOutageScenario(rng, 5000),
     run: (c) => {
-      runEngineCase(c, { idleTimeout: 3000 });
+      runEngineCase(c, { idleTimeout: 5000 });
     },
     replayFile: 'test/sim/persistence.test.ts',
   });
