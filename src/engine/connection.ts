@@ -25,7 +25,6 @@ import {
   isAckEliciting,
   type NewConnectionIdFrame,
   type NewTicketFrame,
-  type StreamFrame,
 } from '../wire/frames.js';
 import {
   BRAID_VERSION_1,
@@ -54,7 +53,12 @@ import {
   type HandshakePatternId,
   handshakePrologue,
 } from './handshake.js';
-import type { EarlyDataVerdict } from './persistence/early-data.js';
+import {
+  checkpointConfirmation,
+  checkpointRequest,
+  onCheckpointFrame,
+} from './persistence/app-checkpoints.js';
+import { type EarlyDataVerdict, judgeEarlyData, ticketFromFrame } from './persistence/early-data.js';
 import { type ResumedTransport, SessionPersistence } from './persistence/session-persistence.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from './secrets.js';
 import { StreamError, StreamUsageError } from './streams/errors.js';
@@ -479,37 +483,15 @@ export class Connection implements EngineConnection {
   private decideEarlyData(now: number): void {
     const p = this.peerParams;
     if (!p?.earlyData) return;
-    let verdict: EarlyDataVerdict | 'malformed' = 'disabled';
-    const clientKey = this.handshake?.remoteStaticKey();
-    let frames: Frame[] = [];
-    try {
-      frames = decodeFrames(p.earlyData).filter((f) => f.type !== 'padding');
-      if (!frames.every((f) => f.type === 'stream')) throw new Error('not only STREAM frames');
-    } catch {
-      verdict = 'malformed';
-    }
-    const streamFrames = frames as StreamFrame[];
-    const bytes = streamFrames.reduce((n, f) => n + f.data.length, 0);
-    const c = this.config;
-    const withinLimits = streamFrames.every(
-      (f) =>
-        f.streamId % 2 === 0 &&
-        f.offset + f.data.length <= c.initialStreamWindow &&
-        Math.floor(f.streamId / 4) <
-          ((f.streamId & 2) === 0 ? c.maxConcurrentBidiStreams : c.maxConcurrentUniStreams),
+    const clientKey = this.refuseWith ? undefined : this.handshake?.remoteStaticKey();
+    const { verdict, frames } = judgeEarlyData(p.earlyData, this.config, (bytes) =>
+      clientKey
+        ? (this.serverEarlyData?.admit(p.earlyDataTicket, clientKey, bytes, now) ?? 'disabled')
+        : 'wrong-key',
     );
-    if (verdict !== 'malformed') {
-      if (!withinLimits || bytes > c.initialConnectionWindow) verdict = 'too-large';
-      else if (this.refuseWith || !clientKey) verdict = 'wrong-key';
-      else verdict = this.serverEarlyData?.admit(p.earlyDataTicket, clientKey, bytes, now) ?? 'disabled';
-    }
     this.earlyVerdict = verdict;
-    if (verdict === 'accepted') {
-      this.earlyFrames = streamFrames.map((f) => ({ ...f, data: Uint8Array.prototype.slice.call(f.data) }));
-      this._earlyData = 'accepted';
-    } else {
-      this._earlyData = 'rejected';
-    }
+    this.earlyFrames = frames;
+    this._earlyData = verdict === 'accepted' ? 'accepted' : 'rejected';
   }
 
   /** Server: why the early data was refused ('accepted' when it was not), for logs and tests. */
@@ -2753,50 +2735,14 @@ export class Connection implements EngineConnection {
 
   /** Application checkpoints and tickets (docs/protocol.md §15.7–15.8). */
   private handlePersistenceFrame(frame: CheckpointFrame | NewTicketFrame): void {
-    if (frame.type === 'new_ticket') {
-      if (this.role === 'server')
-        throw new WireError('NEW_TICKET from client', TransportError.PROTOCOL_VIOLATION);
-      const p = this.peerParams;
-      if (!p || !this._remoteKey) return;
-      this.events.push({
-        type: 'ticket',
-        ticket: {
-          serverKey: this._remoteKey,
-          ticket: frame.ticket,
-          lifetime: frame.lifetime,
-          maxEarlyData: frame.maxEarlyData,
-          initialMaxData: p.initialMaxData,
-          initialStreamWindow: Math.min(
-            p.initialMaxStreamDataBidiLocal,
-            p.initialMaxStreamDataBidiRemote,
-            p.initialMaxStreamDataUni,
-          ),
-          initialMaxStreamsBidi: p.initialMaxStreamsBidi,
-          initialMaxStreamsUni: p.initialMaxStreamsUni,
-        },
-      });
+    if (frame.type !== 'new_ticket') {
+      this.events.push(onCheckpointFrame(frame, this.streams, (ids) => this.emitOpened(ids)));
       return;
     }
-    if (frame.type === 'checkpoint') {
-      // Our receiving side of the stream (opened by this frame if need be).
-      const { stream, opened } = this.streams.getOrOpenRemote(frame.streamId, 'recv');
-      this.emitOpened(opened);
-      if (stream && !stream.recv)
-        throw new WireError('CHECKPOINT on a send-only stream', TransportError.STREAM_STATE_ERROR);
-      this.events.push({ type: 'checkpoint', streamId: frame.streamId, offset: frame.offset });
-      return;
-    }
-    const { stream, opened } = this.streams.getOrOpenRemote(frame.streamId, 'send');
-    this.emitOpened(opened);
-    const send = stream?.send;
-    if (stream && !send)
-      throw new WireError('CHECKPOINT_ACK on a receive-only stream', TransportError.STREAM_STATE_ERROR);
-    if (send && frame.offset > send.buffer.writtenOffset)
-      throw new WireError(
-        `CHECKPOINT_ACK ${frame.offset} beyond the ${send.buffer.writtenOffset} bytes written`,
-        TransportError.PROTOCOL_VIOLATION,
-      );
-    this.events.push({ type: 'checkpoint-confirmed', streamId: frame.streamId, offset: frame.offset });
+    if (this.role === 'server')
+      throw new WireError('NEW_TICKET from client', TransportError.PROTOCOL_VIOLATION);
+    if (this.peerParams && this._remoteKey)
+      this.events.push({ type: 'ticket', ticket: ticketFromFrame(frame, this.peerParams, this._remoteKey) });
   }
 
   /**
@@ -2805,12 +2751,11 @@ export class Connection implements EngineConnection {
    * send). The answer comes as a 'checkpoint-confirmed' event.
    */
   requestCheckpoint(id: StreamId): number | undefined {
-    const send = this.streams.get(id)?.send;
-    if (!send || send.state === 'ResetSent' || send.state === 'ResetRecvd') return undefined;
-    const offset = send.buffer.writtenOffset;
-    this.controlQueue.push({ type: 'checkpoint', streamId: id, offset });
+    const frame = checkpointRequest(this.streams, id);
+    if (!frame) return undefined;
+    this.controlQueue.push(frame);
     this.wake();
-    return offset;
+    return frame.offset;
   }
 
   /**
@@ -2818,12 +2763,10 @@ export class Connection implements EngineConnection {
    * tells the peer (CHECKPOINT_ACK). Returns false for an offset beyond what was read.
    */
   confirmCheckpoint(id: StreamId, offset: number): boolean {
-    if (!Number.isSafeInteger(offset) || offset < 0 || !this.streams.wasOpened(id)) return false;
-    const stream = this.streams.get(id);
-    if (!stream && this.streams.isLocal(id) && (id & 2) !== 0) return false; // our send-only stream
-    if (stream && (!stream.recv || offset > stream.recv.buffer.readOffset)) return false;
-    if (this._state !== 'established') return false;
-    this.controlQueue.push({ type: 'checkpoint_ack', streamId: id, offset });
+    const frame =
+      this._state === 'established' ? checkpointConfirmation(this.streams, id, offset) : undefined;
+    if (!frame) return false;
+    this.controlQueue.push(frame);
     this.wake();
     return true;
   }

@@ -10,8 +10,11 @@
  * the client resends it after the handshake: nothing is lost, only the round trip.
  */
 import { StrikeRegister, TicketSealer } from '../../crypto/tickets.js';
-import type { NewTicketFrame } from '../../wire/frames.js';
+import { decodeFrames } from '../../wire/frame-codec.js';
+import type { NewTicketFrame, StreamFrame } from '../../wire/frames.js';
+import type { TransportParameters } from '../../wire/transport-params.js';
 import type { RandomSource } from '../secrets.js';
+import type { EarlyDataTicket, TransportConfig } from '../types.js';
 
 export interface EarlyDataOptions {
   /** false refuses every 0-RTT attempt (and issues no tickets). Default true. */
@@ -90,4 +93,59 @@ export class EarlyDataPolicy {
     if (!this.strikes.use(contents.id, contents.expiresAt, now)) return 'replayed';
     return 'accepted';
   }
+}
+
+/**
+ * Server: the early data of a first flight (the early_data transport parameter), judged. Only
+ * STREAM frames on client-initiated streams within our initial limits qualify; then `admit`
+ * (the endpoint's policy, with the ticket) decides. The accepted frames own their bytes.
+ */
+export function judgeEarlyData(
+  earlyData: Uint8Array,
+  config: TransportConfig,
+  admit: (bytes: number) => EarlyDataVerdict,
+): { verdict: EarlyDataVerdict | 'malformed'; frames: StreamFrame[] | undefined } {
+  let frames: StreamFrame[];
+  try {
+    const decoded = decodeFrames(earlyData).filter((f) => f.type !== 'padding');
+    if (!decoded.every((f) => f.type === 'stream')) return { verdict: 'malformed', frames: undefined };
+    frames = decoded as StreamFrame[];
+  } catch {
+    return { verdict: 'malformed', frames: undefined };
+  }
+  const bytes = frames.reduce((n, f) => n + f.data.length, 0);
+  const fits = frames.every(
+    (f) =>
+      f.streamId % 2 === 0 &&
+      f.offset + f.data.length <= config.initialStreamWindow &&
+      Math.floor(f.streamId / 4) <
+        ((f.streamId & 2) === 0 ? config.maxConcurrentBidiStreams : config.maxConcurrentUniStreams),
+  );
+  if (!fits || bytes > config.initialConnectionWindow) return { verdict: 'too-large', frames: undefined };
+  const verdict = admit(bytes);
+  if (verdict !== 'accepted') return { verdict, frames: undefined };
+  return { verdict, frames: frames.map((f) => ({ ...f, data: Uint8Array.prototype.slice.call(f.data) })) };
+}
+
+/** Client: what a NEW_TICKET means for a later connection to this server (its key and limits). */
+export function ticketFromFrame(
+  frame: NewTicketFrame,
+  serverParams: TransportParameters,
+  serverKey: Uint8Array,
+): EarlyDataTicket {
+  const p = serverParams;
+  return {
+    serverKey,
+    ticket: frame.ticket,
+    lifetime: frame.lifetime,
+    maxEarlyData: frame.maxEarlyData,
+    initialMaxData: p.initialMaxData,
+    initialStreamWindow: Math.min(
+      p.initialMaxStreamDataBidiLocal,
+      p.initialMaxStreamDataBidiRemote,
+      p.initialMaxStreamDataUni,
+    ),
+    initialMaxStreamsBidi: p.initialMaxStreamsBidi,
+    initialMaxStreamsUni: p.initialMaxStreamsUni,
+  };
 }
