@@ -10,6 +10,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
  * - braid:session:suspended { session }                 no path has worked for the failure timeout
  * - braid:session:resumed   { session }                 back on fresh keys and connection IDs
  * - braid:path:updated      { session, path }
+ * - braid:path:failover     { session, from, to, reason } the session moved its sending to another path
  * - braid:endpoint:drop     { reason, local?, remote?, error? }  a datagram the shell could not send
  */
 export const channels = {
@@ -19,6 +20,7 @@ export const channels = {
   sessionSuspended: diagnosticsChannel.channel('braid:session:suspended'),
   sessionResumed: diagnosticsChannel.channel('braid:session:resumed'),
   pathUpdated: diagnosticsChannel.channel('braid:path:updated'),
+  pathFailover: diagnosticsChannel.channel('braid:path:failover'),
   endpointDrop: diagnosticsChannel.channel('braid:endpoint:drop'),
 } as const;
 
@@ -29,6 +31,7 @@ export type DiagnosticsChannelName =
   | 'braid:session:suspended'
   | 'braid:session:resumed'
   | 'braid:path:updated'
+  | 'braid:path:failover'
   | 'braid:endpoint:drop';
 
 /** Publishes `build()` only when someone subscribes: the message object is never allocated otherwise. */

@@ -5,6 +5,7 @@ import type {
   ConnectionStats,
   EarlyDataState,
   EngineConnection,
+  FailoverReason,
   PathInfo,
   SessionRole,
   StreamId,
@@ -31,6 +32,12 @@ export interface SessionEvents {
   handshake: [remoteKey: Uint8Array];
   /** A path was added, validated, promoted, demoted or removed. */
   path: [path: PathInfo];
+  /**
+   * The session moved its sending from one path to another (`from` and `to` as after the
+   * move); `reason` says why: 'unresponsive', 'abandoned', 'address-removed',
+   * 'peer-address-removed', 'peer-moved' or 'migration'.
+   */
+  failover: [from: PathInfo, to: PathInfo, reason: FailoverReason];
   /** Packet protection keys rotated. */
   keyupdate: [phase: number];
   /**
@@ -356,6 +363,15 @@ export class Session extends EventEmitter<SessionEvents> {
         break;
       case 'early-data':
         this.emit('earlydata', event.accepted);
+        break;
+      case 'failover':
+        publish(channels.pathFailover, () => ({
+          session: this,
+          from: event.from,
+          to: event.to,
+          reason: event.reason,
+        }));
+        this.emit('failover', event.from, event.to, event.reason);
         break;
       case 'closed':
         this.#finish(errorFromClose(event.info));

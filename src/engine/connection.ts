@@ -11,10 +11,9 @@ import { channelBindingFrom } from '../crypto/identity.js';
 import { KeySchedule } from '../crypto/key-schedule.js';
 import type { HandshakeState, KeyPair } from '../crypto/noise/index.js';
 import { HeaderProtection, protectHeader, unprotectHeader } from '../crypto/packet-protection.js';
-import { ReplayWindow } from '../crypto/replay-window.js';
-import { addressKey, type SocketAddress, type Transmit } from '../net/address.js';
+import type { SocketAddress, Transmit } from '../net/address.js';
 import type { SentPacket } from '../paths/loss-detection.js';
-import { PathState } from '../paths/path.js';
+import type { PathState } from '../paths/path.js';
 import { TransportError, transportErrorName, WireError } from '../wire/errors.js';
 import { decodeFrames, encodeFrame, frameSize } from '../wire/frame-codec.js';
 import {
@@ -53,6 +52,8 @@ import {
   type HandshakePatternId,
   handshakePrologue,
 } from './handshake.js';
+import type { PathHealth } from './path-health.js';
+import { isProbingOnly, PATH_PROBE_SIZE, type PathHost, PathManager } from './path-manager.js';
 import {
   checkpointConfirmation,
   checkpointRequest,
@@ -95,6 +96,8 @@ interface SentInfo {
 type Sent = SentPacket<SentInfo>;
 
 const AEAD_TAG = 16;
+/** ACK bytes a probe carries at most (its receipt report stays small; large ACKs ride on data packets). */
+const MAX_PROBE_ACK_BYTES = 256;
 /** Handshake messages are retransmitted whole, starting at this interval (ms), doubling. */
 const HANDSHAKE_RETRANSMIT_INITIAL = 400;
 /**
@@ -109,47 +112,6 @@ const NEW_CID_COUNT = 3;
 const PATH_ID_WINDOW = 4;
 /** Distinct path ids the peer may hold CIDs for at once (memory bound). */
 const MAX_PEER_PATH_IDS = 64;
-/** Bytes of a PATH_CHALLENGE datagram when the amplification credit allows (RFC 9000 §8.2.1). */
-const PATH_PROBE_SIZE = 1200;
-
-/** Per-path validation and lifecycle bookkeeping that PathState does not hold. */
-interface PathMeta {
-  /** PATH_CHALLENGE payload outstanding, to (re)send on this path. */
-  challenge: Uint8Array | undefined;
-  challengeDue: boolean;
-  challengeResendAt: number | undefined;
-  /** Validation fails if no PATH_RESPONSE arrives by then. */
-  challengeFailAt: number | undefined;
-  /** PATH_RESPONSE payloads owed on this address pair. */
-  responses: Uint8Array[];
-  validatedAt: number | undefined;
-  /** The peer moved here (non-probing packet with its largest packet number): switch on validation. */
-  migrateOnValidation: boolean;
-  /** Last authenticated packet in this path's number space or from its address pair. */
-  lastReceivedAt: number;
-  standbySince: number | undefined;
-  /** A standby we opened for failover: kept warm by re-challenging it every keepalive interval. */
-  backup: boolean;
-  /** When a warm standby is next re-challenged. */
-  warmAt: number | undefined;
-  /** Last PATH_CHALLENGE the peer sent on this pair: the peer keeps it warm as its standby. */
-  challengedAt: number | undefined;
-  /** Last non-probing packet with a new largest packet number from this pair: the peer sends its data here. */
-  peerDataAt: number | undefined;
-}
-
-/** Consecutive PTOs on the active path after which it is declared failed (when a warm standby exists). */
-const FAILOVER_PTO_COUNT = 2;
-/** Peer addresses remembered at most (memory bound against a chatty peer). */
-const MAX_PEER_ADDRESSES = 16;
-
-interface AdvertisedAddress {
-  address: SocketAddress;
-  /** Sequence number of the last update applied for this address. */
-  sequence: number;
-  present: boolean;
-}
-
 export interface ConnectionOptions {
   role: SessionRole;
   handle: number;
@@ -173,6 +135,8 @@ export interface ConnectionOptions {
   unregisterResetToken?: (token: Uint8Array) => void;
   /** Test-only fault injection (the simulator's broken-engine test); never set in production. */
   testHooks?: ConnectionTestHooks;
+  /** Path health shared by the endpoint's sessions (which address looks broken). */
+  pathHealth?: PathHealth;
   /** Persistence (docs/persistence.md): the endpoint's routing of resumption identifiers and refusals. */
   resumption?: ResumptionRouting;
   /** Server: the endpoint's 0-RTT policy (tickets, strike register, refusals). */
@@ -237,29 +201,6 @@ interface PeerCid {
   resetToken: Uint8Array | undefined;
 }
 
-/** Per received packet: compare fields rather than build address-key strings. */
-function sameAddresses(path: PathState<unknown>, local: SocketAddress, remote: SocketAddress): boolean {
-  return (
-    path.remote.port === remote.port &&
-    path.local.port === local.port &&
-    path.remote.address === remote.address &&
-    path.local.address === local.address
-  );
-}
-
-const PROBING_FRAMES = new Set<Frame['type']>([
-  'padding',
-  'path_challenge',
-  'path_response',
-  'new_connection_id',
-]);
-
-/** RFC 9000 §9.1: a packet of only these frames probes a path without moving to it. */
-function isProbingOnly(frames: Frame[]): boolean {
-  for (const f of frames) if (!PROBING_FRAMES.has(f.type)) return false;
-  return true;
-}
-
 export class Connection implements EngineConnection {
   readonly role: SessionRole;
   readonly handle: number;
@@ -276,6 +217,7 @@ export class Connection implements EngineConnection {
   private readonly registerResetToken: ((token: Uint8Array, conn: Connection) => void) | undefined;
   private readonly unregisterResetToken: ((token: Uint8Array) => void) | undefined;
   private readonly testHooks: ConnectionTestHooks | undefined;
+  private readonly pathHealth: PathHealth | undefined;
 
   // --- handshake ---
   private handshake: HandshakeState | undefined;
@@ -318,30 +260,12 @@ export class Connection implements EngineConnection {
   private peerResetTokens: Uint8Array[] = [];
 
   // --- paths ---
-  private readonly pathList: PathState<SentInfo>[] = [];
-  private readonly replay = new Map<number, ReplayWindow>();
-  private activePath!: PathState<SentInfo>;
+  private readonly pathManager: PathManager<SentInfo>;
   private probesPending = 0;
-  private readonly pathMeta = new Map<number, PathMeta>();
-  /** Path ids abandoned for good: their packets are dropped, never reopened. */
-  private readonly removedPathIds = new Set<number>();
-  /** Path ids this side opens: clients odd, servers even, so both ends never pick the same id. */
-  private nextOwnPathId: number;
-  private readonly validationLifetime: number;
-
-  // --- addresses (multihoming) ---
-  /** Our usable local addresses; empty means "only the one we started on". */
-  private localAddresses: SocketAddress[] = [];
   /** Last ack-eliciting packet sent / any authenticated packet received (keepalive timing). */
   private lastAckElicitingSentAt = 0;
-  private lastPacketReceivedAt = 0;
-  /** What we told the peer about our addresses, by addressKey. */
-  private readonly advertised = new Map<string, AdvertisedAddress>();
-  private nextAddressSequence = 0;
-  /** The peer's advertised addresses: candidates, unverified until a path to them validates. */
-  private readonly peerAddresses = new Map<string, AdvertisedAddress>();
-  /** Client: when to try opening a standby path again after none could be opened or one failed. */
-  private standbyRetryAt: number | undefined;
+  /** Last STREAM frame received: while data flows in, an ACK-only sender adds a PING now and then. */
+  private lastStreamDataAt = -Infinity;
 
   // --- streams & flow control ---
   private readonly streams: StreamMap;
@@ -400,16 +324,57 @@ export class Connection implements EngineConnection {
     this.registerResetToken = options.registerResetToken;
     this.unregisterResetToken = options.unregisterResetToken;
     this.testHooks = options.testHooks;
+    this.pathHealth = options.pathHealth;
     this.handshakeDeadline = options.now + options.config.handshakeTimeout;
     this.originalDcid = new Uint8Array(0);
     this.streams = StreamMap.fromConfig(options.role, options.config);
-    this.nextOwnPathId = options.role === 'client' ? 1 : 2;
-    this.validationLifetime = options.config.pathValidationLifetime;
     this.issueLocalCid(0);
-    this.activePath = this.addPath(0, options.local, options.remote, options.now);
-    this.activePath.state = 'active';
+    this.pathManager = new PathManager<SentInfo>(this.pathHost(), options.local, options.remote, options.now);
     this.persist = this.createPersistence(options.resumption);
     this.serverEarlyData = options.earlyData;
+  }
+
+  /** The path the session sends on (the path lifecycle decides which). */
+  private get activePath(): PathState<SentInfo> {
+    return this.pathManager.active;
+  }
+
+  private get pathList(): readonly PathState<SentInfo>[] {
+    return this.pathManager.list;
+  }
+
+  /** The narrow interface the path lifecycle (path-manager.ts) has to this connection. */
+  private pathHost(): PathHost<SentInfo> {
+    const conn = this;
+    return {
+      role: this.role,
+      config: this.config,
+      random: (n) => this.random(n),
+      get confirmed() {
+        return conn.handshakeConfirmed;
+      },
+      get established() {
+        return conn._state === 'established';
+      },
+      get peerMaxAckDelay() {
+        return conn.peerParams?.maxAckDelay;
+      },
+      health: this.pathHealth,
+      peerCidFor: (pathId) => this.peerCidFor(pathId)?.cid,
+      retirePeerCids: (pathId) => this.retirePeerCids(pathId),
+      ensurePathIdWindow: (pathId) => this.ensurePathIdWindow(pathId),
+      queueControl: (frame) => this.controlQueue.push(frame),
+      requeue: (packets) => {
+        for (const packet of packets) for (const record of packet.info.records) this.requeueLost(record);
+      },
+      emit: (event) => this.events.push(event),
+      onActiveChanged: (now) => {
+        this.touchIdle(now);
+        // A non-probing packet on the new path at once: the peer follows, and its ACK proves the path.
+        if (this._state === 'established') this.pingPending = true;
+      },
+      wake: () => this.wake(),
+    };
   }
 
   // ───────────────────────────── construction & handshake ─────────────────────────────
@@ -853,7 +818,7 @@ export class Connection implements EngineConnection {
     }
     for (let i = 0; i < NEW_CID_COUNT; i++) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
     this.persist.onEstablished();
-    this.meta(this.activePath).validatedAt = now;
+    this.pathManager.onHandshakeComplete(now);
     if (this.role === 'client') {
       // Our first short-header packet confirms the handshake to the server; make sure one goes out.
       this.pingPending = true;
@@ -877,7 +842,7 @@ export class Connection implements EngineConnection {
     }
     this.onHandshakeConfirmed?.(this);
     this.issueTickets();
-    this.onLocalAddressesChanged(this.lastNow);
+    this.pathManager.onLocalAddressesChanged(this.lastNow);
   }
 
   get wasConfirmed(): boolean {
@@ -925,204 +890,21 @@ export class Connection implements EngineConnection {
     }
   }
 
-  private addPath(
-    id: number,
-    local: SocketAddress,
-    remote: SocketAddress,
-    now: number,
-    validated = false,
-  ): PathState<SentInfo> {
-    const path = new PathState<SentInfo>({
-      id,
-      local,
-      remote,
-      now,
-      validated,
-      maxDatagramSize: this.config.maxUdpPayloadSize,
-      congestionControl: this.config.congestionControl,
-      maxAckDelay: this.config.maxAckDelay,
-      peerMaxAckDelay: this.peerParams?.maxAckDelay,
-      ackElicitingThreshold: this.config.ackFrequency,
-      // At least ~8 probes fit in an idle period, so a loss burst alone rarely kills a session.
-      maxProbeInterval: this.config.idleTimeout > 0 ? this.config.idleTimeout / 8 : undefined,
-    });
-    this.pathList.push(path);
-    this.replay.set(id, new ReplayWindow(1 << 14));
-    this.pathMeta.set(id, {
-      challenge: undefined,
-      challengeDue: false,
-      challengeResendAt: undefined,
-      challengeFailAt: undefined,
-      responses: [],
-      validatedAt: validated ? now : undefined,
-      migrateOnValidation: false,
-      lastReceivedAt: now,
-      standbySince: undefined,
-      backup: false,
-      warmAt: undefined,
-      challengedAt: undefined,
-      peerDataAt: undefined,
-    });
-    if (this.handshakeConfirmed) this.ensurePathIdWindow(id);
-    return path;
-  }
-
-  private meta(path: PathState<SentInfo>): PathMeta {
-    return this.pathMeta.get(path.id)!;
-  }
-
-  private pathById(id: number): PathState<SentInfo> | undefined {
-    for (const p of this.pathList) if (p.id === id) return p;
-    return undefined;
-  }
-
-  private pathByAddresses(local: SocketAddress, remote: SocketAddress): PathState<SentInfo> | undefined {
-    for (const p of this.pathList) if (sameAddresses(p, local, remote)) return p;
-    return undefined;
-  }
-
   private peerCidFor(pathId: number): PeerCid | undefined {
     let best: PeerCid | undefined;
     for (const c of this.peerCids) if (c.pathId === pathId && (!best || c.sequence < best.sequence)) best = c;
     return best;
   }
 
-  private setPathState(path: PathState<SentInfo>, state: PathInfo['state']): void {
-    if (path.state === state) return;
-    path.state = state;
-    this.events.push({ type: 'path-updated', path: path.info() });
-  }
-
-  /**
-   * The peer sent on a path id we have not seen: it opened a path (e.g. after it noticed our
-   * address change). Its address pair inherits validation from a validated path with the
-   * same pair (from our side nothing moved); otherwise it is challenged.
-   */
-  private openPeerPath(
-    id: number,
-    local: SocketAddress,
-    remote: SocketAddress,
-    now: number,
-  ): PathState<SentInfo> {
-    const twin = this.pathByAddresses(local, remote);
-    const inherit = twin?.validated === true;
-    const path = this.addPath(id, local, remote, now, inherit);
-    path.remoteCid = this.peerCidFor(id)?.cid ?? new Uint8Array(0);
-    if (inherit) {
-      path.state = 'standby';
-      this.meta(path).standbySince = now;
-    }
-    this.events.push({ type: 'path-updated', path: path.info() });
-    if (!inherit) this.startChallenge(path, now);
-    return path;
-  }
-
-  /** Packets arrive from an address pair we have no path for: a new path of our own, validated before use. */
-  private openOwnPath(
-    local: SocketAddress,
-    remote: SocketAddress,
-    now: number,
-  ): PathState<SentInfo> | undefined {
-    const id = this.nextOwnPathId;
-    const peerCid = this.peerCidFor(id);
-    if (!peerCid) {
-      this.drop('no-path-cid');
-      return undefined;
-    }
-    this.nextOwnPathId += 2;
-    const path = this.addPath(id, local, remote, now);
-    path.remoteCid = peerCid.cid;
-    this.events.push({ type: 'path-updated', path: path.info() });
-    this.startChallenge(path, now);
-    return path;
-  }
-
-  /** Validation timeout, RFC 9000 §8.2.4: three PTOs, the larger of the current and the new path's. */
-  private validationTimeout(path: PathState<SentInfo>): number {
-    return 3 * Math.max(this.activePath.pto(), path.pto());
-  }
-
-  private startChallenge(path: PathState<SentInfo>, now: number): void {
-    const m = this.meta(path);
-    m.challenge = this.random(8);
-    m.challengeDue = true;
-    m.challengeResendAt = undefined;
-    m.challengeFailAt = now + this.validationTimeout(path);
-    path.startValidation(m.challenge, now);
-    this.wake();
-  }
-
-  private onPathResponse(data: Uint8Array, now: number): void {
-    for (const path of this.pathList) {
-      const m = this.meta(path);
-      if (!m.challenge || !path.onPathResponse(data)) continue;
-      const wasActive = path === this.activePath;
-      m.challenge = undefined;
-      m.challengeDue = false;
-      m.challengeResendAt = undefined;
-      m.challengeFailAt = undefined;
-      m.validatedAt = now;
-      if (wasActive) {
-        path.state = 'active';
-      } else if (m.migrateOnValidation && path.remoteCid.length > 0) {
-        const old = this.activePath;
-        this.switchActive(path, now);
-        if (m.backup && !this.isLocal(old.local)) this.removePath(old, 'removed');
-      } else if (path.state !== 'standby') {
-        path.state = 'validating'; // reported as standby below
-        this.setPathState(path, 'standby');
-        m.standbySince = now;
-      }
-      if (m.backup && path !== this.activePath && this.config.keepaliveInterval > 0)
-        m.warmAt = now + this.config.keepaliveInterval;
-      if (path === this.activePath) m.backup = false;
-      return;
-    }
-  }
-
-  /**
-   * Moves sending to `path`. The old path keeps its number spaces (late packets and ACKs
-   * still count) but its packets in flight are handed back for retransmission on the new
-   * one: after a rebinding they went to an address that no longer reaches the peer.
-   */
-  private switchActive(path: PathState<SentInfo>, now: number): void {
-    const old = this.activePath;
-    if (old === path) return;
-    this.activePath = path;
-    this.meta(path).migrateOnValidation = false;
-    this.meta(path).standbySince = undefined;
-    for (const packet of old.loss.drainAll()) {
-      for (const record of packet.info.records) this.requeueLost(record);
-    }
-    this.meta(old).standbySince = now;
-    this.setPathState(old, 'standby');
-    if (path.state === 'active') this.events.push({ type: 'path-updated', path: path.info() });
-    else this.setPathState(path, 'active');
-    this.touchIdle(now);
-  }
-
-  /** Forgets a path: retires the peer's CIDs for it, so nothing links it to the next path. */
-  private removePath(path: PathState<SentInfo>, state: 'failed' | 'removed'): void {
-    if (path === this.activePath) return;
-    this.setPathState(path, state);
-    if (state === 'failed')
-      this.events.push({ type: 'path-updated', path: { ...path.info(), state: 'removed' } });
-    path.state = 'removed';
+  /** Retires every CID the peer issued for a path id we give up, so nothing links it to the next path. */
+  private retirePeerCids(pathId: number): void {
     for (let i = this.peerCids.length - 1; i >= 0; i--) {
       const c = this.peerCids[i];
-      if (c.pathId !== path.id) continue;
+      if (c.pathId !== pathId) continue;
       this.peerCids.splice(i, 1);
       if (c.resetToken) this.forgetPeerResetToken(c.resetToken);
       this.controlQueue.push({ type: 'retire_connection_id', pathId: c.pathId, sequence: c.sequence });
     }
-    for (const packet of path.loss.drainAll()) {
-      for (const record of packet.info.records) this.requeueLost(record);
-    }
-    this.pathList.splice(this.pathList.indexOf(path), 1);
-    this.pathMeta.delete(path.id);
-    this.replay.delete(path.id);
-    this.removedPathIds.add(path.id);
-    this.wake();
   }
 
   // ───────────────────────────── receive path ─────────────────────────────
@@ -1149,11 +931,11 @@ export class Connection implements EngineConnection {
       return;
     }
     const spaceId = this.localCids.find((c) => bytesEqual(c.cid, dcid))?.pathId ?? 0;
-    if (this.removedPathIds.has(spaceId)) {
+    if (this.pathManager.isRemoved(spaceId)) {
       this.drop('removed-path');
       return;
     }
-    let path = this.pathById(spaceId);
+    let path = this.pathManager.byId(spaceId);
     const unprotected = unprotectHeader(hp, datagram, pnOffset);
     if (!unprotected) {
       this.drop('malformed');
@@ -1177,7 +959,7 @@ export class Connection implements EngineConnection {
       this.drop('undecryptable');
       return;
     }
-    const replay = this.replay.get(spaceId) ?? new ReplayWindow(1 << 14);
+    const replay = this.pathManager.replayFor(spaceId);
     if (!replay.check(pn)) {
       this.drop('duplicate');
       return;
@@ -1204,13 +986,10 @@ export class Connection implements EngineConnection {
       return;
     }
     // Authenticated from here on: only now may the packet create state.
-    if (!path) {
-      path = this.openPeerPath(spaceId, local, remote, now);
-      this.replay.set(spaceId, replay);
-    }
+    if (!path) path = this.pathManager.openPeerPath(spaceId, local, remote, now, replay);
     replay.mark(pn);
-    const via = this.receivingPath(path, local, remote, frames, pn > largestBefore, now);
-    if (via && pn > largestBefore && !isProbingOnly(frames)) this.meta(via).peerDataAt = now;
+    const largest = pn > largestBefore;
+    const via = this.pathManager.receivingPath(path, local, remote, frames, largest, now);
     if (opened.peerUpdated || opened.peerFollowed) {
       // Reordered packets of the old phase may still arrive for a while; keep its keys 3 PTOs.
       this.discardPreviousKeysAt = now + 3 * path.pto();
@@ -1223,10 +1002,9 @@ export class Connection implements EngineConnection {
     }
     this._stats.packetsReceived++;
     this._stats.bytesReceived += datagram.length;
-    this.lastPacketReceivedAt = now;
     // Anti-amplification counts what arrived from the address pair, whatever its number space.
     if (via) via.bytesReceived += datagram.length;
-    this.meta(path).lastReceivedAt = now;
+    this.pathManager.meta(path).lastReceivedAt = now;
     // Any authenticated short-header packet proves the peer has our keys: the
     // server's handshake is confirmed and the client's address validated.
     if (this.role === 'server' && !this.handshakeConfirmed) {
@@ -1262,19 +1040,11 @@ export class Connection implements EngineConnection {
       this.protocolError(TransportError.INTERNAL_ERROR, String(err), now);
       return;
     }
-    path.acks.onPacketReceived(pn, ackEliciting, now);
-    // The peer sends its data on a newer validated path: it has moved there, follow it.
-    if (
-      via !== undefined &&
-      via !== this.activePath &&
-      via.validated &&
-      via.id > this.activePath.id &&
-      via.remoteCid.length > 0 &&
-      pn > largestBefore &&
-      !isProbingOnly(frames)
-    ) {
-      this.switchActive(via, now);
-    }
+    // A probe is acknowledged with the next packet that goes out anyway, not on a timer of its
+    // own: nothing waits for it (probes are not in flight), and an idle standby check must
+    // not cost an extra ACK packet per interval.
+    path.acks.onPacketReceived(pn, ackEliciting && !isProbingOnly(frames), now);
+    this.pathManager.afterPacket(via, frames, largest, now);
     this.touchIdle(now);
     this.sentSinceReceive = false;
     this.updateStall(now);
@@ -1317,56 +1087,6 @@ export class Connection implements EngineConnection {
     return false;
   }
 
-  /**
-   * The path whose address pair the packet came from (for anti-amplification and
-   * PATH_RESPONSE): the number space's own path, another path with that pair, or a new
-   * path, challenged before it carries data (RFC 9000 §9.3, NAT rebinding or migration).
-   */
-  private receivingPath(
-    space: PathState<SentInfo>,
-    local: SocketAddress,
-    remote: SocketAddress,
-    frames: Frame[],
-    largest: boolean,
-    now: number,
-  ): PathState<SentInfo> | undefined {
-    if (sameAddresses(space, local, remote)) return space;
-    let via = this.pathByAddresses(local, remote);
-    if (!via) {
-      via = this.openOwnPath(local, remote, now);
-      if (!via) {
-        // No CID for a new path id yet (early in the session): move this path in place,
-        // RFC 9000 style, and validate the new address before trusting it.
-        if (!largest || isProbingOnly(frames)) return undefined;
-        this.rebindInPlace(space, local, remote, now);
-        return space;
-      }
-    }
-    const m = this.meta(via);
-    m.lastReceivedAt = now;
-    if (largest && !isProbingOnly(frames) && !via.validated) m.migrateOnValidation = true;
-    return via;
-  }
-
-  private rebindInPlace(
-    path: PathState<SentInfo>,
-    local: SocketAddress,
-    remote: SocketAddress,
-    now: number,
-  ): void {
-    path.local = local;
-    path.remote = remote;
-    path.validated = false;
-    // Anti-amplification restarts for the new address: what the old one sent and received
-    // says nothing about it.
-    path.bytesSent = 0;
-    path.bytesReceived = 0;
-    const wasActive = path === this.activePath;
-    this.startChallenge(path, now);
-    if (wasActive) path.state = 'active';
-    this.events.push({ type: 'path-updated', path: path.info() });
-  }
-
   private handleFrame(
     frame: Frame,
     path: PathState<SentInfo>,
@@ -1380,6 +1100,7 @@ export class Connection implements EngineConnection {
       case 'ack':
         return this.handleAck(frame, now);
       case 'stream': {
+        this.lastStreamDataAt = now;
         const { opened, readable } = this.streams.onStreamFrame(
           frame.streamId,
           frame.offset,
@@ -1437,7 +1158,7 @@ export class Connection implements EngineConnection {
           throw new WireError('NEW_TOKEN from client', TransportError.PROTOCOL_VIOLATION);
         return;
       case 'new_connection_id':
-        return this.handleNewConnectionId(frame);
+        return this.handleNewConnectionId(frame, now);
       case 'retire_connection_id': {
         if (frame.sequence >= (this.nextLocalCidSequence.get(frame.pathId) ?? 0)) {
           throw new WireError('retired an unissued connection ID', TransportError.PROTOCOL_VIOLATION);
@@ -1455,19 +1176,17 @@ export class Connection implements EngineConnection {
         return;
       }
       case 'path_challenge':
-        // Answered on the address pair it arrived on (RFC 9000 §8.2.2).
-        if (via) this.meta(via).challengedAt = now;
-        if (via && via.remoteCid.length > 0) {
-          const responses = this.meta(via).responses;
-          if (responses.length < 4) responses.push(Uint8Array.prototype.slice.call(frame.data));
-        }
+        this.pathManager.onPathChallenge(frame.data, via, now);
         return;
       case 'path_response':
-        this.onPathResponse(frame.data, now);
+        this.pathManager.onPathResponse(frame.data, now);
         return;
       case 'add_address':
       case 'remove_address':
-        this.onAddressFrame(frame, now);
+        this.pathManager.onAddressFrame(frame, now);
+        return;
+      case 'path_abandon':
+        this.pathManager.onPathAbandon(frame, now);
         return;
       case 'resumption_id':
         this.persist.onResumptionId(frame);
@@ -1513,8 +1232,8 @@ export class Connection implements EngineConnection {
     }
   }
 
-  private handleNewConnectionId(frame: NewConnectionIdFrame): void {
-    if (this.removedPathIds.has(frame.pathId)) return;
+  private handleNewConnectionId(frame: NewConnectionIdFrame, now: number): void {
+    if (this.pathManager.isRemoved(frame.pathId)) return;
     if (this.peerCids.some((c) => c.pathId === frame.pathId && c.sequence === frame.sequence)) return;
     this.peerCids.push({
       pathId: frame.pathId,
@@ -1523,14 +1242,13 @@ export class Connection implements EngineConnection {
       resetToken: frame.statelessResetToken,
     });
     this.addPeerResetToken(frame.statelessResetToken);
-    const waiting = this.pathById(frame.pathId);
-    if (waiting && waiting.remoteCid.length === 0) waiting.remoteCid = frame.connectionId;
     const limit = NEW_CID_COUNT + 1;
     const pathIds = new Set(this.peerCids.map((c) => c.pathId));
     const onPath = this.peerCids.filter((c) => c.pathId === frame.pathId).length;
     if (onPath > limit * 2 || pathIds.size > MAX_PEER_PATH_IDS) {
       throw new WireError('too many connection IDs', TransportError.CONNECTION_ID_LIMIT_ERROR);
     }
+    this.pathManager.onPeerCid(frame.pathId, frame.connectionId, now);
   }
 
   private emitOpened(ids: StreamId[], early = false): void {
@@ -1541,9 +1259,9 @@ export class Connection implements EngineConnection {
   }
 
   private handleAck(frame: AckFrame, now: number): void {
-    const path = this.pathById(frame.pathId);
+    const path = this.pathManager.byId(frame.pathId);
     if (!path) {
-      if (this.removedPathIds.has(frame.pathId)) return; // late ACK for an abandoned path
+      if (this.pathManager.isRemoved(frame.pathId)) return; // late ACK for an abandoned path
       throw new WireError('ACK for an unknown path', TransportError.PROTOCOL_VIOLATION);
     }
     const result = path.loss.onAckReceived(
@@ -1560,6 +1278,7 @@ export class Connection implements EngineConnection {
       const timeout = Math.max(this.idleTimeout(), 3 * this.activePath.pto());
       if (this.stalledSince !== undefined && now - this.lastAckedAt >= timeout / 2) this.stalledSince = now;
       this.lastAckedAt = now;
+      this.pathManager.onAcked(path, result.acked[result.acked.length - 1].timeSent, now);
     }
     if (result.acked.length > 0 && this.role === 'client') this.confirmHandshake();
     const keys = this.keys;
@@ -1588,7 +1307,7 @@ export class Connection implements EngineConnection {
         return;
       }
       case 'ack':
-        this.pathById(record.pathId)?.acks.onAckAcked(record.largest);
+        this.pathManager.byId(record.pathId)?.acks.onAckAcked(record.largest);
         return;
       case 'control':
         if (record.frame.type === 'reset_stream') this.streams.onResetAcked(record.frame.streamId);
@@ -1686,42 +1405,69 @@ export class Connection implements EngineConnection {
   }
 
   /**
-   * A packet of path frames only (PATH_CHALLENGE / PATH_RESPONSE) on `path`'s address pair,
-   * padded towards 1200 bytes within the anti-amplification credit. Probing frames only, so
-   * the peer does not take it as a move.
+   * A probe on `path`'s address pair: PATH_CHALLENGE / PATH_RESPONSE frames, plus the ACKs
+   * owed for every number space (the receipt report: the peer learns which of its sending
+   * directions work, whichever path this one arrives on). Padded towards 1200 bytes within
+   * the anti-amplification credit while the pair is unvalidated. Probing frames only, so the
+   * peer does not take it as a move.
    */
   private buildPathProbe(path: PathState<SentInfo>, now: number): Transmit | undefined {
-    const m = this.meta(path);
-    if ((!m.challengeDue || !m.challenge) && m.responses.length === 0) return undefined;
+    const paths = this.pathManager;
+    const m = paths.meta(path);
+    const challenge = m.challengeDue ? m.challenge : undefined;
+    if (!challenge && m.responses.length === 0) return undefined;
     if (path.remoteCid.length === 0) return undefined;
     const keys = this.keys!;
     const credit = path.amplificationCredit();
-    const minimum = 1 + path.remoteCid.length + 4 + 2 * 9 + AEAD_TAG;
-    if (credit < minimum) return undefined;
-    // A validated path needs no padding (no amplification or MTU question left): warm probes stay small.
-    const size = path.validated
-      ? minimum
-      : Math.min(Math.max(PATH_PROBE_SIZE, minimum), this.config.maxUdpPayloadSize, credit);
+    const header = 1 + path.remoteCid.length + 4;
+    const pathFrameSize = 1 + 8;
+    let room = Math.min(credit, this.config.maxUdpPayloadSize) - header - AEAD_TAG;
+    if (room < pathFrameSize) return undefined;
+    const frames: Frame[] = [];
+    if (challenge) {
+      frames.push({ type: 'path_challenge', data: challenge });
+      room -= pathFrameSize;
+    }
+    while (m.responses.length > 0 && room >= pathFrameSize) {
+      frames.push({ type: 'path_response', data: m.responses.shift()! });
+      room -= pathFrameSize;
+    }
+    const records: SentRecord[] = [];
+    for (const space of this.pathList) {
+      const frame = this.ackFrameFor(space, now);
+      if (!frame) continue;
+      const size = frameSize(frame);
+      if (size > room || size > MAX_PROBE_ACK_BYTES) continue;
+      frames.push(frame);
+      room -= size;
+      this.ackSent(space, frame, records);
+    }
+    let payload = 0;
+    for (const f of frames) payload += frameSize(f);
+    // A validated pair needs no padding (no amplification or MTU question left), nor does one
+    // validated under an earlier path id: checks stay small.
+    const size =
+      path.validated || m.knownPair
+        ? header + payload + AEAD_TAG
+        : Math.min(
+            Math.max(PATH_PROBE_SIZE, header + payload + AEAD_TAG),
+            this.config.maxUdpPayloadSize,
+            credit,
+          );
     const pn = path.nextPacketNumber;
     const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
     const buf = Buffer.allocUnsafe(size);
     const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
     const w = new Writer(buf, headerLength);
     const limit = size - AEAD_TAG;
-    if (m.challengeDue && m.challenge && limit - w.offset >= 9) {
-      encodeFrame(w, { type: 'path_challenge', data: m.challenge });
-      m.challengeDue = false;
-      m.challengeResendAt = now + Math.max(path.pto(), 1);
-    }
-    while (m.responses.length > 0 && limit - w.offset >= 9) {
-      encodeFrame(w, { type: 'path_response', data: m.responses.shift()! });
-    }
+    for (const f of frames) encodeFrame(w, f);
     buf.fill(0, w.offset, limit); // PADDING
     w.offset = limit;
     const length = keys.sealPacket(buf, headerLength, w.offset - headerLength, path.id, pn);
     protectHeader(this.sendHp!, buf, headerLength - pnLength, pnLength);
-    // Tracked so the peer's ACK of it is legal, but neither in flight nor retransmitted:
-    // path frames have their own timers.
+    if (challenge) paths.onChallengeSent(path, now);
+    // Tracked so the peer's ACK of it is legal (and proves the pair), but neither in flight nor
+    // retransmitted: path frames have their own timers.
     path.onPacketSent(
       {
         pn,
@@ -1729,7 +1475,7 @@ export class Connection implements EngineConnection {
         size: length,
         ackEliciting: false,
         inFlight: false,
-        info: { records: [], keyGeneration: this.keyGeneration },
+        info: { records, keyGeneration: this.keyGeneration },
       },
       now,
     );
@@ -1799,18 +1545,10 @@ export class Connection implements EngineConnection {
 
     // ACKs for every number space ride on the active path (an ACK may name any path id).
     for (const space of this.pathList) {
-      const ack = space.acks.buildAck(now);
-      if (!ack) continue;
-      const frame: AckFrame = {
-        type: 'ack',
-        pathId: space.id,
-        ackDelayMicros: ack.ackDelayMicros,
-        ranges: ack.ranges,
-      };
-      if (frameSize(frame) <= limit - w.offset) {
+      const frame = this.ackFrameFor(space, now);
+      if (frame && frameSize(frame) <= limit - w.offset) {
         encodeFrame(w, frame);
-        space.acks.onAckSent();
-        records.push({ kind: 'ack', pathId: space.id, largest: ack.ranges[0].largest });
+        this.ackSent(space, frame, records);
       }
     }
     if (!ackOnly) {
@@ -1820,12 +1558,19 @@ export class Connection implements EngineConnection {
       // After a resumption stream data waits for the peer's checkpoints (RESUME_STATE).
       if (!this.persist.holdsStreams)
         ackEliciting = this.writeStreamFrames(w, limit, records) || ackEliciting;
-      if (!ackEliciting && (this.pingPending || probe) && limit - w.offset >= 1) {
+      // A pending PING goes out even beside other frames: those may all be probing frames
+      // (NEW_CONNECTION_ID), and the PING must make the packet non-probing (the peer follows).
+      if ((this.pingPending || (probe && !ackEliciting)) && limit - w.offset >= 1) {
         encodeFrame(w, { type: 'ping' });
         records.push({ kind: 'ping' });
         ackEliciting = true;
+        this.pingPending = false;
       }
-      if (ackEliciting) this.pingPending = false;
+    }
+    if (!ackEliciting && this.ackOnlyNeedsPing(path, now) && limit - w.offset >= 1) {
+      encodeFrame(w, { type: 'ping' });
+      records.push({ kind: 'ping' });
+      ackEliciting = true;
     }
     if (records.length === 0) return undefined;
     // Header protection samples 16 bytes starting 4 bytes after the packet number.
@@ -1855,6 +1600,29 @@ export class Connection implements EngineConnection {
     this._stats.bytesSent += length;
     if (ackEliciting) this.touchIdleOnSend(now);
     return { local: path.local, remote: path.remote, data };
+  }
+
+  /** The ACK owed for a number space, if anything arrived in it since the last one. */
+  private ackFrameFor(space: PathState<SentInfo>, now: number): AckFrame | undefined {
+    const ack = space.acks.buildAck(now);
+    if (!ack) return undefined;
+    return { type: 'ack', pathId: space.id, ackDelayMicros: ack.ackDelayMicros, ranges: ack.ranges };
+  }
+
+  private ackSent(space: PathState<SentInfo>, frame: AckFrame, records: SentRecord[]): void {
+    space.acks.onAckSent();
+    records.push({ kind: 'ack', pathId: space.id, largest: frame.ranges[0].largest });
+  }
+
+  /**
+   * While the peer sends us data and we send only ACKs, nothing of ours is ever acknowledged,
+   * so a broken sending direction would go unnoticed (RFC 9000 §13.2.4). Once per PTO with
+   * nothing ack-eliciting in flight, an ACK-only packet carries a PING too.
+   */
+  private ackOnlyNeedsPing(path: PathState<SentInfo>, now: number): boolean {
+    if (!this.handshakeConfirmed || path.loss.ackElicitingInFlight > 0) return false;
+    const pto = path.pto();
+    return now - this.lastStreamDataAt <= pto && now - this.lastAckElicitingSentAt >= pto;
   }
 
   private writeControlFrames(w: Writer, limit: number, records: SentRecord[]): boolean {
@@ -2040,8 +1808,8 @@ export class Connection implements EngineConnection {
           path.amplificationCredit() >= this.config.maxUdpPayloadSize
         )
           deadline = Math.min(deadline, path.pacingDeadline() ?? Infinity);
-        deadline = Math.min(deadline, this.pathTimer(path));
       }
+      deadline = Math.min(deadline, this.pathManager.deadline());
       deadline = Math.min(deadline, this.keepaliveDeadline() ?? Infinity);
       deadline = Math.min(deadline, this.stallDeadline() ?? Infinity);
     }
@@ -2064,253 +1832,11 @@ export class Connection implements EngineConnection {
       if (!this.persist.enabled || this.idleTimeout() === 0) return undefined;
       every = Math.max(interval, this.idleTimeout() / 3);
     }
-    if (this.activePath.loss.bytesInFlight > 0) return undefined; // the PTO watches the path
-    return Math.max(this.lastAckElicitingSentAt, this.lastPacketReceivedAt) + every;
-  }
-
-  /** Earliest validation / lifetime / standby timer of a path. */
-  private pathTimer(path: PathState<SentInfo>): number {
-    const m = this.meta(path);
-    let at = Math.min(m.challengeFailAt ?? Infinity, m.challengeResendAt ?? Infinity);
-    if (this.standbyRetryAt !== undefined) at = Math.min(at, this.standbyRetryAt);
-    if (m.challenge === undefined && m.validatedAt !== undefined)
-      at = Math.min(at, m.validatedAt + this.validationLifetime);
-    if (m.standbySince !== undefined && path.state === 'standby')
-      at = Math.min(at, this.standbyExpiry(path, m));
-    if (m.warmAt !== undefined && m.challenge === undefined && path.state === 'standby')
-      at = Math.min(at, m.warmAt);
-    return at;
-  }
-
-  /**
-   * A standby path that hears nothing for 3 PTOs (or 3 keepalive intervals, over which its
-   * opener re-challenges it) is given up. Our own warm standby never expires this way:
-   * its re-challenge fails instead.
-   */
-  private standbyExpiry(path: PathState<SentInfo>, m: PathMeta): number {
-    if (m.backup) return Infinity;
-    return (
-      Math.max(m.lastReceivedAt, m.standbySince ?? -Infinity) +
-      3 * Math.max(this.activePath.pto(), path.pto(), this.config.keepaliveInterval)
-    );
-  }
-
-  // ───────────────────────────── multihoming: addresses, standby, failover ─────────────────────────────
-
-  private isLocal(address: SocketAddress): boolean {
-    if (this.localAddresses.length === 0) return true; // no set given: whatever we use is ours
-    const key = addressKey(address);
-    return this.localAddresses.some((a) => addressKey(a) === key);
-  }
-
-  /**
-   * Our address set changed (or the handshake was just confirmed): tell the peer (ADD_ADDRESS /
-   * REMOVE_ADDRESS), leave paths whose local address vanished, and look for a standby.
-   */
-  private onLocalAddressesChanged(now: number): void {
-    if (this._state !== 'established' || !this.handshakeConfirmed) return;
-    const current = new Map(this.localAddresses.map((a) => [addressKey(a), a]));
-    for (const [key, address] of current) {
-      if (this.advertised.get(key)?.present) continue;
-      const sequence = this.nextAddressSequence++;
-      this.advertised.set(key, { address, sequence, present: true });
-      this.controlQueue.push({ type: 'add_address', sequence, address });
-    }
-    for (const [key, entry] of this.advertised) {
-      if (!entry.present || current.has(key)) continue;
-      entry.present = false;
-      entry.sequence = this.nextAddressSequence++;
-      this.controlQueue.push({ type: 'remove_address', sequence: entry.sequence, address: entry.address });
-    }
-    for (const path of [...this.pathList]) if (!this.isLocal(path.local)) this.abandonPath(path, now);
-    this.ensureStandby(now);
-    this.wake();
-  }
-
-  /** The peer announced (or withdrew) an address; stale or reordered updates are ignored. */
-  private onAddressFrame(
-    frame: Extract<Frame, { type: 'add_address' | 'remove_address' }>,
-    now: number,
-  ): void {
-    const key = addressKey(frame.address);
-    const known = this.peerAddresses.get(key);
-    if (known && frame.sequence <= known.sequence) return;
-    const present = frame.type === 'add_address';
-    if (!known && this.peerAddresses.size >= MAX_PEER_ADDRESSES) return;
-    this.peerAddresses.set(key, { address: frame.address, sequence: frame.sequence, present });
-    if (!present) {
-      for (const path of [...this.pathList]) if (addressKey(path.remote) === key) this.abandonPath(path, now);
-    }
-    this.ensureStandby(now);
-  }
-
-  /** Stops using a path whose address is gone: the active one fails over first, if it can. */
-  private abandonPath(path: PathState<SentInfo>, now: number): void {
-    if (path === this.activePath) {
-      const standby = this.bestStandby(now);
-      if (!standby) return; // nowhere to go yet; ensureStandby opens a path and moves on validation
-      this.switchActive(standby, now);
-    }
-    this.removePath(path, 'removed');
-  }
-
-  /**
-   * A validated, warm standby to fail over to, the one whose addresses differ most from the
-   * active path's. Warm means kept alive on purpose: our own backup (re-challenged every
-   * keepalive interval), or a path the peer has been challenging lately. A leftover standby
-   * (the pair before a NAT rebinding) is not: it may lead nowhere.
-   */
-  private bestStandby(now: number): PathState<SentInfo> | undefined {
-    let best: PathState<SentInfo> | undefined;
-    let bestScore = -1;
-    const warmWindow = 2 * this.config.keepaliveInterval;
-    for (const p of this.pathList) {
-      if (p === this.activePath || p.state !== 'standby' || !p.validated || p.remoteCid.length === 0)
-        continue;
-      const m = this.meta(p);
-      const peerWarm = m.challengedAt !== undefined && now - m.challengedAt <= warmWindow + p.pto();
-      // The peer sends its data there, and has since the active path last heard from it: the
-      // peer moved (e.g. a NAT rebinding on a path id lower than ours, which the follow rule
-      // ignores; seed 949). A leftover pair from before a rebinding heard nothing since.
-      const peerMoved =
-        m.peerDataAt !== undefined &&
-        m.peerDataAt > this.meta(this.activePath).lastReceivedAt &&
-        now - m.peerDataAt <= warmWindow + p.pto();
-      if (!m.backup && !peerWarm && !peerMoved) continue;
-      if (!this.isLocal(p.local) || sameAddresses(p, this.activePath.local, this.activePath.remote)) continue;
-      const score = this.pairDistance(p.local, p.remote);
-      if (score > bestScore) {
-        best = p;
-        bestScore = score;
-      }
-    }
-    return best;
-  }
-
-  /** How different a pair is from the active one: a different local address counts most (our side fails more often). */
-  private pairDistance(local: SocketAddress, remote: SocketAddress): number {
-    const a = this.activePath;
-    return (
-      (addressKey(local) !== addressKey(a.local) ? 2 : 0) +
-      (addressKey(remote) !== addressKey(a.remote) ? 1 : 0)
-    );
-  }
-
-  /**
-   * Client: keeps one standby path (validated, then re-challenged every keepalive interval)
-   * on the candidate pair most different from the active path: another local address,
-   * another advertised server address, or both. The server only answers (it cannot reach a
-   * client behind a NAT on its own) but fails over to a client-opened standby too.
-   */
-  private ensureStandby(now: number): void {
-    if (this.role !== 'client' || !this.handshakeConfirmed || this._state !== 'established') {
-      this.standbyRetryAt = undefined;
-      return;
-    }
-    if (this.standbyRetryAt !== undefined && now < this.standbyRetryAt) return;
-    this.standbyRetryAt = undefined;
     const active = this.activePath;
-    for (const p of this.pathList)
-      if (p !== active && this.meta(p).backup && (p.state === 'standby' || p.state === 'validating')) return;
-    const locals = this.localAddresses.length > 0 ? this.localAddresses : [active.local];
-    const remotes = new Map<string, SocketAddress>([[addressKey(active.remote), active.remote]]);
-    for (const [key, entry] of this.peerAddresses) if (entry.present) remotes.set(key, entry.address);
-    let best: [SocketAddress, SocketAddress] | undefined;
-    let bestScore = 0;
-    for (const local of locals) {
-      for (const remote of remotes.values()) {
-        if (local.family !== remote.family || this.pathByAddresses(local, remote)) continue;
-        const score = this.pairDistance(local, remote);
-        if (score > bestScore) {
-          best = [local, remote];
-          bestScore = score;
-        }
-      }
-    }
-    if (!best) return;
-    const id = this.nextOwnPathId;
-    const peerCid = this.peerCidFor(id);
-    if (!peerCid) {
-      this.standbyRetryAt = now + Math.max(1, active.pto());
-      return;
-    }
-    this.nextOwnPathId += 2;
-    const path = this.addPath(id, best[0], best[1], now);
-    path.remoteCid = peerCid.cid;
-    // Nothing has arrived from this pair yet: credit it one padded challenge's worth, so an
-    // advertised address (perhaps a victim's) gets at most 3 × 1200 bytes before validation.
-    path.bytesReceived = PATH_PROBE_SIZE;
-    const m = this.meta(path);
-    m.backup = true;
-    // The active path cannot be used any more (its local address vanished): move on validation.
-    if (!this.isLocal(active.local)) m.migrateOnValidation = true;
-    this.events.push({ type: 'path-updated', path: path.info() });
-    this.startChallenge(path, now);
-  }
-
-  /**
-   * The active path stopped answering (FAILOVER_PTO_COUNT PTOs in a row): move to the best
-   * warm standby. Its packets in flight are resent there (switchActive); the failed path is
-   * given up and a new standby is sought (possibly the same pair again, on a fresh path id).
-   */
-  private maybeFailover(now: number): void {
-    if (this.activePath.loss.ptoCount < FAILOVER_PTO_COUNT) return;
-    const standby = this.bestStandby(now);
-    if (!standby) return;
-    const failed = this.activePath;
-    this.switchActive(standby, now);
-    this.removePath(failed, 'failed');
-    this.standbyRetryAt = now + this.retryInterval();
-  }
-
-  private retryInterval(): number {
-    return Math.max(this.config.keepaliveInterval, 2 * this.activePath.pto());
-  }
-
-  private onPathTimers(now: number): void {
-    for (const path of [...this.pathList]) {
-      const m = this.meta(path);
-      if (m.challengeFailAt !== undefined && now >= m.challengeFailAt) {
-        if (path !== this.activePath) {
-          this.removePath(path, 'failed');
-          if (m.backup) this.standbyRetryAt = now + this.retryInterval();
-          continue;
-        }
-        // The active path stopped answering: it is no longer trusted with more than 3× what
-        // it delivers (there is nowhere else to go yet), and is challenged again.
-        path.validated = false;
-        this.startChallenge(path, now);
-        path.state = 'active';
-        continue;
-      }
-      if (m.challengeResendAt !== undefined && now >= m.challengeResendAt) {
-        m.challengeResendAt = undefined;
-        if (m.challenge) m.challengeDue = true;
-      }
-      if (
-        m.challenge === undefined &&
-        m.validatedAt !== undefined &&
-        now >= m.validatedAt + this.validationLifetime
-      ) {
-        // Validation expired: prove the peer still receives there (the path stays usable meanwhile).
-        m.validatedAt = undefined;
-        this.startChallenge(path, now);
-      }
-      if (m.standbySince !== undefined && path.state === 'standby' && now >= this.standbyExpiry(path, m)) {
-        this.removePath(path, 'removed');
-        continue;
-      }
-      if (
-        m.warmAt !== undefined &&
-        m.challenge === undefined &&
-        path.state === 'standby' &&
-        now >= m.warmAt
-      ) {
-        m.warmAt = undefined;
-        this.startChallenge(path, now);
-      }
-    }
-    if (this.standbyRetryAt !== undefined && now >= this.standbyRetryAt) this.ensureStandby(now);
+    if (active.loss.bytesInFlight > 0) return undefined; // the PTO watches the path
+    // Counted on the active path's own evidence (our last ack-eliciting packet, the last ACK
+    // of a packet sent there), so traffic on a standby cannot postpone the check.
+    return Math.max(this.lastAckElicitingSentAt, this.pathManager.meta(active).provenAt ?? 0) + every;
   }
 
   onTimeout(now: number): void {
@@ -2355,7 +1881,7 @@ export class Connection implements EngineConnection {
     if (this._state === 'established') {
       const keepalive = this.keepaliveDeadline();
       if (keepalive !== undefined && now >= keepalive) this.pingPending = true;
-      this.onPathTimers(now);
+      this.pathManager.onTimeout(now);
       for (const path of this.pathList) {
         const lossDeadline = path.loss.deadline(this.handshakeConfirmed);
         if (lossDeadline !== undefined && now >= lossDeadline) {
@@ -2375,7 +1901,7 @@ export class Connection implements EngineConnection {
           }
         }
       }
-      this.maybeFailover(now);
+      this.pathManager.afterLossDetection(now);
       this.updateStall(now);
       const stall = this.stallDeadline();
       if (stall !== undefined && now >= stall) {
@@ -2540,13 +2066,8 @@ export class Connection implements EngineConnection {
         if (i >= 0) resumeAliases.splice(i, 1);
         this.unregisterCid(dcid);
       },
-      localAddresses: () => (this.localAddresses.length > 0 ? this.localAddresses : [this.activePath.local]),
-      peerAddresses: () => {
-        const out = new Map<string, SocketAddress>();
-        for (const p of [this.activePath, ...this.pathList]) out.set(addressKey(p.remote), p.remote);
-        for (const [key, entry] of this.peerAddresses) if (entry.present) out.set(key, entry.address);
-        return [...out.values()];
-      },
+      localAddresses: () => this.pathManager.usableLocalAddresses,
+      peerAddresses: () => this.pathManager.knownPeerAddresses,
       forgetPeerResetTokens: () => {
         for (const token of this.peerResetTokens) this.unregisterResetToken?.(token);
         this.peerResetTokens = [];
@@ -2584,7 +2105,11 @@ export class Connection implements EngineConnection {
     const keys = this.keys;
     let peer: PeerCid | undefined;
     for (const c of this.peerCids)
-      if (!this.pathById(c.pathId) && !this.removedPathIds.has(c.pathId) && (!peer || c.pathId > peer.pathId))
+      if (
+        !this.pathManager.byId(c.pathId) &&
+        !this.pathManager.isRemoved(c.pathId) &&
+        (!peer || c.pathId > peer.pathId)
+      )
         peer = c;
     if (!keys || !peer) return undefined;
     const pn = this.suspendedProbePn++;
@@ -2609,10 +2134,6 @@ export class Connection implements EngineConnection {
    */
   private installResumed(t: ResumedTransport): void {
     const now = t.now;
-    for (const path of this.pathList)
-      for (const packet of path.loss.drainAll())
-        for (const record of packet.info.records) this.requeueLost(record);
-    this.streamRecordsInFlight = 0;
     for (const c of this.localCids) if (!bytesEqual(c.cid, t.localCid)) this.unregisterCid(c.cid);
     this.localCids.length = 0;
     this.nextLocalCidSequence.clear();
@@ -2620,19 +2141,38 @@ export class Connection implements EngineConnection {
     for (const token of this.peerResetTokens) this.unregisterResetToken?.(token);
     this.peerResetTokens = [];
     this.peerCids.length = 0;
-    this.pathList.length = 0;
-    this.replay.clear();
-    this.pathMeta.clear();
-    this.removedPathIds.clear();
-    this.nextOwnPathId = this.role === 'client' ? 1 : 2;
     this.probesPending = 0;
-    this.standbyRetryAt = undefined;
-    this.advertised.clear();
+    // The new path's CIDs first: opening it issues CIDs for the path-id window after them.
+    this.localCids.push({
+      pathId: 0,
+      sequence: 0,
+      cid: t.localCid,
+      resetToken: this.secrets.statelessResetToken(t.localCid),
+    });
+    this.nextLocalCidSequence.set(0, 1);
+    this.peerCids.push({ pathId: 0, sequence: 0, cid: t.peerCid, resetToken: t.peerResetToken });
+    if (t.peerResetToken) this.addPeerResetToken(t.peerResetToken);
+    // Frames queued from here on are the resumed session's own; older ones may be stale.
+    const old = this.controlQueue.splice(0);
+    const inFlight = this.pathManager.resetForResumption(
+      t.local,
+      t.remote,
+      t.validated,
+      t.bytesReceived,
+      now,
+    );
+    for (let i = 0; i < NEW_CID_COUNT; i++) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
+    const fresh = new Set(this.controlQueue);
+    this.controlQueue.unshift(...old);
+    for (const packet of inFlight) for (const record of packet.info.records) this.requeueLost(record);
+    this.streamRecordsInFlight = 0;
+    this.activePath.remoteCid = t.peerCid;
     const stale = new Set<Frame['type']>([
       'new_connection_id',
       'retire_connection_id',
       'path_challenge',
       'path_response',
+      'path_abandon',
       'add_address',
       'remove_address',
       'handshake_done',
@@ -2642,7 +2182,7 @@ export class Connection implements EngineConnection {
       'suspended',
       'ping',
     ]);
-    const kept = this.controlQueue.filter((f) => !stale.has(f.type));
+    const kept = this.controlQueue.filter((f) => fresh.has(f) || !stale.has(f.type));
     this.controlQueue.length = 0;
     this.controlQueue.push(...kept);
     this.datagramQueue.length = 0;
@@ -2659,25 +2199,7 @@ export class Connection implements EngineConnection {
     this.packetsInPhase = 0;
     this.keyGeneration++;
 
-    this.localCids.push({
-      pathId: 0,
-      sequence: 0,
-      cid: t.localCid,
-      resetToken: this.secrets.statelessResetToken(t.localCid),
-    });
-    this.nextLocalCidSequence.set(0, 1);
-    this.peerCids.push({ pathId: 0, sequence: 0, cid: t.peerCid, resetToken: t.peerResetToken });
-    if (t.peerResetToken) this.addPeerResetToken(t.peerResetToken);
-    const path = this.addPath(0, t.local, t.remote, now, t.validated);
-    path.remoteCid = t.peerCid;
-    path.state = 'active';
-    path.bytesReceived = t.bytesReceived;
-    this.activePath = path;
-    this.events.push({ type: 'path-updated', path: path.info() });
-    for (let i = 0; i < NEW_CID_COUNT; i++) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
-
     this.lastAckElicitingSentAt = now;
-    this.lastPacketReceivedAt = now;
     this.lastAckedAt = now;
     this.stalledSince = undefined;
     this.sentSinceReceive = false;
@@ -2686,7 +2208,7 @@ export class Connection implements EngineConnection {
     this.handshakeFlightPending = t.reply !== undefined;
     this.handshakeRetransmitAt = undefined;
     if (this.role === 'client') this.pingPending = true;
-    this.onLocalAddressesChanged(now);
+    this.pathManager.onLocalAddressesChanged(now);
     this.wake();
   }
 
@@ -2904,14 +2426,13 @@ export class Connection implements EngineConnection {
 
   /** The endpoint's current local addresses (see Endpoint.setLocalAddresses). */
   setLocalAddresses(addresses: readonly SocketAddress[], now: number): void {
-    this.localAddresses = [...addresses];
     // Suspended paths are left alone; the resumption starts from the new addresses.
+    this.pathManager.setLocalAddresses(addresses, now, !this.persist.suspended);
     if (this.persist.suspended) this.persist.onLocalAddressesChanged(now);
-    else this.onLocalAddressesChanged(now);
   }
 
   /** For logs and tests. */
   describe(): string {
-    return `${this.role}#${this.handle} ${this._state} ${addressKey(this.activePath.local)}→${addressKey(this.activePath.remote)}`;
+    return `${this.role}#${this.handle} ${this._state} ${this.pathManager.describeActive()}`;
   }
 }

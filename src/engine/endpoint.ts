@@ -22,6 +22,7 @@ import {
   type ServerEarlyData,
 } from './connection.js';
 import { DeadlineHeap } from './deadline-heap.js';
+import { PathHealth } from './path-health.js';
 import { type EarlyDataOptions, EarlyDataPolicy } from './persistence/early-data.js';
 import { ResumptionRegistry } from './persistence/registry.js';
 import { defaultRandom, EndpointSecrets, type RandomSource } from './secrets.js';
@@ -109,6 +110,8 @@ export class Endpoint implements EngineEndpoint {
   private readonly deadlines = new DeadlineHeap<Connection>();
   private readonly statelessQueue: Transmit[] = [];
   private readonly endpointEvents: EndpointEvent[] = [];
+  /** Which local and remote addresses look broken, learned from all sessions (path-health.ts). */
+  private readonly pathHealth = new PathHealth();
   private localAddresses: SocketAddress[];
   private nextHandle = 1;
   private pendingHandshakes = 0;
@@ -397,6 +400,7 @@ export class Endpoint implements EngineEndpoint {
       remote,
       onWake: (c) => this.wake(c),
       testHooks: this.testHooks,
+      pathHealth: this.pathHealth,
       registerCid: (cid, c) => this.routes.set(cidKey(cid), c),
       unregisterCid: (cid) => this.routes.delete(cidKey(cid)),
       registerResetToken: (token, c) => this.resetTokens.set(cidKey(token), c),

@@ -61,7 +61,24 @@ export type ConnectionEvent =
   | { type: 'ticket'; ticket: EarlyDataTicket }
   /** Client: the server accepted (or refused: it is resent at 1-RTT) the first flight's early data. */
   | { type: 'early-data'; accepted: boolean }
+  /** The session moved its sending to another path; `from` and `to` are as after the move. */
+  | { type: 'failover'; from: PathInfo; to: PathInfo; reason: FailoverReason }
   | { type: 'closed'; info: CloseInfo };
+
+/**
+ * Why the active path changed: it stopped answering ('unresponsive'), the peer abandoned it
+ * ('abandoned'), its local address went away ('address-removed') or the peer withdrew its
+ * remote address ('peer-address-removed'), the peer moved its data to another path and we
+ * followed ('peer-moved'), or the peer's address changed (NAT rebinding, migration:
+ * 'migration').
+ */
+export type FailoverReason =
+  | 'unresponsive'
+  | 'abandoned'
+  | 'address-removed'
+  | 'peer-address-removed'
+  | 'peer-moved'
+  | 'migration';
 
 /** What a client keeps to send 0-RTT data to a server later (docs/persistence.md §5). */
 export interface EarlyDataTicket {
@@ -89,6 +106,8 @@ export interface PathInfo {
   local: SocketAddress;
   remote: SocketAddress;
   state: PathState;
+  /** The peer proved it receives what we send to this pair (PATH_RESPONSE, or the handshake). */
+  validated: boolean;
   /** Smoothed RTT in ms (undefined before the first sample). */
   srtt: number | undefined;
   rttvar: number | undefined;
@@ -99,6 +118,8 @@ export interface PathInfo {
   bytesReceived: number;
   packetsSent: number;
   packetsLost: number;
+  /** packetsLost / packetsSent (0 before anything was sent). */
+  lossRate: number;
 }
 
 export interface ConnectionStats {

@@ -114,6 +114,14 @@ export class AckTracker {
     this.immediateAt = undefined;
   }
 
+  /**
+   * The ACKs we sent may have been lost with the path they went on (we are moving elsewhere):
+   * the next packet carries the ranges again, without waiting for a new packet to arrive.
+   */
+  repeatAck(): void {
+    if (this.bounds.length > 0) this.newSinceAck = true;
+  }
+
   /** The peer acknowledged our ACK whose largest was `largestAckedInThatAck`: stop repeating ranges at or below it. */
   onAckAcked(largestAckedInThatAck: number): void {
     const b = this.bounds;

@@ -196,6 +196,7 @@ export class PathState<T> {
       local: this.local,
       remote: this.remote,
       state: this.state,
+      validated: this.validated,
       srtt: sampled ? this.rtt.smoothedRtt : undefined,
       rttvar: sampled ? this.rtt.rttVar : undefined,
       minRtt: sampled ? this.rtt.minRtt : undefined,
@@ -205,6 +206,7 @@ export class PathState<T> {
       bytesReceived: this.bytesReceived,
       packetsSent: this.packetsSent,
       packetsLost: this.packetsLost,
+      lossRate: this.packetsSent > 0 ? this.packetsLost / this.packetsSent : 0,
     };
   }
 }

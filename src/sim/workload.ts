@@ -113,6 +113,11 @@ export class SessionDriver {
   keyUpdates = 0;
   /** Hex channel binding: equal on both ends of one session, used to pair them up. */
   binding: string | undefined;
+  /** Path events (path-updated, failover) with the simulated time they were seen, for tests. */
+  readonly pathLog: Array<{
+    at: number;
+    event: Extract<ConnectionEvent, { type: 'path-updated' | 'failover' }>;
+  }> = [];
 
   private readonly out = new Map<StreamId, OutStream>();
   private readonly inbound = new Map<StreamId, InStream>();
@@ -193,6 +198,10 @@ export class SessionDriver {
         break;
       case 'key-update':
         this.keyUpdates++;
+        break;
+      case 'path-updated':
+      case 'failover':
+        this.pathLog.push({ at: now, event });
         break;
       case 'closed':
         this.closeInfo = event.info;

@@ -18,6 +18,7 @@ import {
   FrameType,
   type NewConnectionIdFrame,
   type NewTicketFrame,
+  type PathAbandonFrame,
   type ResumeStateFrame,
   type ResumptionIdFrame,
   type StreamCheckpoint,
@@ -255,6 +256,28 @@ function decodeAddressFrame(r: Reader, type: number): AddressFrame {
 }
 decoders[FrameType.ADD_ADDRESS] = decodeAddressFrame;
 decoders[FrameType.REMOVE_ADDRESS] = decodeAddressFrame;
+
+/** PATH_ABANDON reasons are short log lines; longer ones are a peer's protocol error. */
+export const PATH_ABANDON_REASON_MAX = 64;
+
+decoders[FrameType.PATH_ABANDON] = (r, type): PathAbandonFrame => {
+  const pathId = r.varint();
+  const errorCode = r.varint();
+  const length = r.varint();
+  if (length > PATH_ABANDON_REASON_MAX) fail(type, `reason of ${length} bytes`);
+  // Invalid UTF-8 becomes U+FFFD (3 bytes each): cut again so the reason always re-encodes whole.
+  const reason = utf8Decoder.decode(abandonReason(utf8Decoder.decode(r.bytes(length))));
+  return { type: 'path_abandon', pathId, errorCode, reason };
+};
+
+/** The reason's UTF-8 bytes, cut to PATH_ABANDON_REASON_MAX on a character boundary. */
+function abandonReason(reason: string): Uint8Array {
+  const bytes = utf8Encoder.encode(reason);
+  if (bytes.length <= PATH_ABANDON_REASON_MAX) return bytes;
+  let end = PATH_ABANDON_REASON_MAX;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end);
+}
 
 function addressBytes(a: SocketAddress): Uint8Array {
   if (!Number.isInteger(a.port) || a.port < 0 || a.port > 0xffff) throw new RangeError(`port ${a.port}`);
@@ -592,6 +615,15 @@ export function encodeFrame(w: Writer, f: Frame): void {
         .varint(f.ticket.length)
         .bytes(f.ticket);
       return;
+    case 'path_abandon': {
+      const reason = abandonReason(f.reason);
+      w.varint(FrameType.PATH_ABANDON)
+        .varint(f.pathId)
+        .varint(f.errorCode)
+        .varint(reason.length)
+        .bytes(reason);
+      return;
+    }
     case 'close': {
       const reason = utf8Encoder.encode(f.reason);
       if (f.application) w.u8(FrameType.APPLICATION_CLOSE).varint(f.errorCode);
@@ -675,6 +707,12 @@ export function frameSize(f: Frame): number {
         varintLength(f.ticket.length) +
         f.ticket.length
       );
+    case 'path_abandon': {
+      const reasonLength = abandonReason(f.reason).length;
+      return (
+        2 + varintLength(f.pathId) + varintLength(f.errorCode) + varintLength(reasonLength) + reasonLength
+      );
+    }
     case 'close': {
       const reasonLength = utf8Encoder.encode(f.reason).length;
       return (

@@ -39,6 +39,8 @@ export const FrameType = {
   /** 0x40..0x4f: address (locator) frames — multihoming. */
   ADD_ADDRESS: 0x40,
   REMOVE_ADDRESS: 0x41,
+  /** The sender gives up a path id for good (docs/protocol.md §11.3). */
+  PATH_ABANDON: 0x42,
   /** 0x50..0x5f: persistence frames (docs/protocol.md §15, docs/persistence.md). */
   RESUMPTION_ID: 0x50,
   RESUME_DONE: 0x51,
@@ -214,6 +216,29 @@ export interface NewTicketFrame {
   maxEarlyData: number;
   ticket: Uint8Array;
 }
+/** Why a path id was given up (PATH_ABANDON's error code; its own small code space, §11.3). */
+export const PathAbandonCode = {
+  /** A standby or leftover path nobody uses any more. */
+  UNUSED: 0x0,
+  /** The pair never answered a PATH_CHALLENGE. */
+  VALIDATION_FAILED: 0x1,
+  /** The path stopped answering (probe timeouts) and the peer no longer uses it either. */
+  UNRESPONSIVE: 0x2,
+  /** One of its addresses is gone (local address removed, or REMOVE_ADDRESS from the peer). */
+  ADDRESS_GONE: 0x3,
+} as const;
+
+/**
+ * PATH_ABANDON: the sender will never again send in, or accept, the number space of `pathId`;
+ * it has retired the receiver's CIDs for it. The receiver stops using the path id at once.
+ */
+export interface PathAbandonFrame {
+  type: 'path_abandon';
+  pathId: number;
+  errorCode: number;
+  /** UTF-8 for humans, at most 64 bytes on the wire. */
+  reason: string;
+}
 export interface CloseFrame {
   type: 'close';
   /** true: APPLICATION_CLOSE (0x1d); false: CLOSE (0x1c), which also carries the offending frame type. */
@@ -255,6 +280,7 @@ export type Frame =
   | SuspendedFrame
   | CheckpointFrame
   | NewTicketFrame
+  | PathAbandonFrame
   | CloseFrame
   | HandshakeDoneFrame
   | DatagramFrame;

@@ -3,6 +3,7 @@
 // FaultInjector: the session moves and the stream's bytes all arrive.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { connect } from '../../src/api/connect.js';
@@ -45,12 +46,23 @@ test('a client bound to two addresses keeps a standby and fails over when the ac
     ['127.0.0.1', '127.0.0.2'],
   );
   let client: Session | undefined;
+  let after = () => {};
   try {
     client = await connect(
       { host: '127.0.0.1', port },
       { localAddresses: ['127.0.0.3', '127.0.0.4'], faultInjector, timeout: 5000 },
     );
     const session = client;
+    const failovers: string[] = [];
+    session.on('failover', (from, to, reason) =>
+      failovers.push(
+        `${from.local.address}>${from.remote.address} ${to.local.address}>${to.remote.address} ${reason}`,
+      ),
+    );
+    const published: unknown[] = [];
+    const onPublish = (message: unknown) => published.push(message);
+    diagnosticsChannel.subscribe('braid:path:failover', onPublish);
+    after = () => diagnosticsChannel.unsubscribe('braid:path:failover', onPublish);
     assert.equal(session.localAddress?.address, '127.0.0.3', 'starts from the first local address');
     // The server advertised its second address; the standby uses the other local and remote address.
     await until(() => session.paths.some((p) => p.state === 'standby'), 5000);
@@ -74,10 +86,24 @@ test('a client bound to two addresses keeps a standby and fails over when the ac
     await once(stream, 'end');
     assert.equal(receivedBytes, total);
     assert.equal(received.digest('hex'), sent.digest('hex'));
+    // Off the dark pair: to the standby (.4 → .2) or whichever other pair answered first on a
+    // busy host (.3 → .2 and .4 → .1 work too).
     const active = session.paths.find((p) => p.state === 'active');
-    assert.equal(active?.local.address, '127.0.0.4', 'moved to the other local address');
+    const pair = (p: { local: { address: string }; remote: { address: string } } | undefined) =>
+      `${p?.local.address}>${p?.remote.address}`;
+    assert.notEqual(pair(active), '127.0.0.3>127.0.0.1', 'moved off the dark pair');
     assert.ok(drops.out > 0, 'the injector dropped outgoing datagrams of the dark pair');
+    assert.ok(
+      failovers.some((f) => f.startsWith('127.0.0.3>127.0.0.1 ') && f.endsWith(' unresponsive')),
+      `a typed 'failover' event named the move: ${failovers.join(', ')}`,
+    );
+    const message = published.find((m) => (m as { session: unknown }).session === session) as
+      | { reason: string; from: Parameters<typeof pair>[0]; to: Parameters<typeof pair>[0] }
+      | undefined;
+    assert.equal(message?.reason, 'unresponsive', 'braid:path:failover published it');
+    assert.equal(pair(message?.from), '127.0.0.3>127.0.0.1');
   } finally {
+    after();
     await client?.close().catch(() => undefined);
     await server.close(0, '', 500);
   }

@@ -186,6 +186,39 @@ describe('path validation and migration', () => {
     assert.equal(pair.serverConn.state, 'established');
   });
 
+  test('an address the peer advertises (a victim) gets at most 3 × 1200 bytes a minute however often it is retried', () => {
+    const pair = new Pair({ seed: 16, latency: 10 });
+    pair.handshake();
+    // A malicious server claims the victim's address as its own: the client will try to open a
+    // standby there, again and again as each attempt fails.
+    const victim = socketAddress('198.51.100.66', 4433);
+    pair.server.setLocalAddresses([SERVER_ADDR, victim], pair.now);
+    const start = pair.now;
+    const victimBytes = [0, 0]; // in the first minute, in the second
+    const poll = pair.client.pollTransmit.bind(pair.client);
+    pair.client.pollTransmit = (now) => {
+      for (;;) {
+        const t = poll(now);
+        if (t && addressKey(t.remote) === addressKey(victim)) {
+          victimBytes[now - start < 60_000 ? 0 : 1] += t.data.length;
+          continue; // the victim does not answer
+        }
+        return t;
+      }
+    };
+    // 90 s of session: a stream stays open, so keepalives keep it alive.
+    const id = pair.clientConn.openStream(true)!;
+    pair.clientConn.writeStream(id, new Uint8Array(10));
+    pair.runUntil(() => pair.now > start + 90_000, 100_000);
+    const attempts = pathEvents(pair.clientEvents).filter(
+      (p) => p.state === 'validating' && addressKey(p.remote) === addressKey(victim),
+    ).length;
+    assert.ok(attempts >= 2, `the client tried the advertised address ${attempts} times`);
+    for (const bytes of victimBytes)
+      assert.ok(bytes > 0 && bytes <= 3 * 1200, `victim got ${bytes} B in a minute`);
+    assert.equal(pair.clientConn.state, 'established');
+  });
+
   test('validation expires after its lifetime and is redone with a fresh PATH_CHALLENGE', () => {
     const validatedAt = (lifetime: number | undefined): number[] => {
       const transport = lifetime === undefined ? {} : { pathValidationLifetime: lifetime };
@@ -205,9 +238,9 @@ describe('path validation and migration', () => {
       }
       assert.equal(pair.serverConn.paths[0].state, 'active');
       // Read-only peek at when each side last validated path 0.
-      type Peek = { pathMeta: Map<number, { validatedAt: number | undefined }> };
+      type Peek = { pathManager: { metas: Map<number, { validatedAt: number | undefined }> } };
       return [pair.clientConn, pair.serverConn].map(
-        (c) => (c as unknown as Peek).pathMeta.get(0)?.validatedAt ?? Number.NaN,
+        (c) => (c as unknown as Peek).pathManager.metas.get(0)?.validatedAt ?? Number.NaN,
       );
     };
     const renewed = validatedAt(2000);

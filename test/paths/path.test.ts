@@ -122,6 +122,7 @@ test('peer max_ack_delay feeds PTO; info() reports the path', () => {
     local: socketAddress('192.0.2.1', 4433),
     remote: socketAddress('198.51.100.7', 5000),
     state: 'validating',
+    validated: true,
     srtt: 40,
     rttvar: 20,
     minRtt: 40,
@@ -131,5 +132,6 @@ test('peer max_ack_delay feeds PTO; info() reports the path', () => {
     bytesReceived: 500,
     packetsSent: 2,
     packetsLost: 2,
+    lossRate: 1,
   });
 });

@@ -125,6 +125,9 @@ export const frameArb: fc.Arbitrary<Frame> = fc.oneof(
         address: socketAddress(r.ip, r.port),
       }),
     ),
+  fc
+    .record({ pathId: varintArb, errorCode: varintArb, reason: fc.string({ maxLength: 20 }) })
+    .map((r): Frame => ({ type: 'path_abandon', ...r })),
   bytesArb(0, 100).map((data): Frame => ({ type: 'datagram', data })),
   // Persistence frames (0x50..0x56).
   fc

@@ -314,7 +314,7 @@ describe('frame codec: malformed input', () => {
     rejects(hex('03'), 0x03); // ACK_ECN is not part of Braid
     rejects(hex('1f'), 0x1f);
     rejects(hex('21'), 0x21);
-    rejects(hex('4042'), 0x42); // address frames beyond ADD_ADDRESS / REMOVE_ADDRESS: reserved
+    rejects(hex('4047'), 0x47); // path frames beyond PATH_ABANDON: reserved
     rejects(hex('405f'), 0x5f); // persistence frames beyond NEW_TICKET (0x56): reserved
     rejects(hex('4057'), 0x57);
     rejects(hex('4060'), 0x60);

@@ -1,0 +1,1308 @@
+/**
+ * The path lifecycle of one session (sans-I/O): which address pairs exist, which one the
+ * session sends on, validation (PATH_CHALLENGE / PATH_RESPONSE), standby paths kept warm,
+ * failure detection, exploration of other pairs, failover, abandonment (PATH_ABANDON), and
+ * the address sets of both ends. docs/multihoming.md explains the design; protocol.md §11
+ * has the wire rules.
+ *
+ * Each side chooses the path it sends on from evidence about its own sending direction:
+ * ACKs for packets it sent on that path, or PATH_RESPONSEs to challenges it sent there,
+ * whichever path they come back on. So the two directions of a session may use different
+ * pairs (only A1→B1 works one way and only B2→A2 the other).
+ *
+ * Connection owns packets (protection, framing, loss recovery of stream data); it asks this
+ * module which path to send on, feeds it what arrives, and builds the probe packets it asks
+ * for. The narrow interface back to Connection is `PathHost`.
+ */
+import { ReplayWindow } from '../crypto/replay-window.js';
+import { addressKey, type SocketAddress } from '../net/address.js';
+import type { SentPacket } from '../paths/loss-detection.js';
+import { PathState } from '../paths/path.js';
+import { type Frame, PathAbandonCode, type PathAbandonFrame } from '../wire/frames.js';
+import type { PathHealth } from './path-health.js';
+import type { ConnectionEvent, FailoverReason, PathInfo, SessionRole, TransportConfig } from './types.js';
+
+/** What the path lifecycle needs from its connection. */
+export interface PathHost<T> {
+  readonly role: SessionRole;
+  readonly config: TransportConfig;
+  random(length: number): Uint8Array;
+  /** The handshake is confirmed: CIDs for further path ids exist, addresses may be advertised. */
+  readonly confirmed: boolean;
+  /** The session is established (not handshaking, closing or closed). */
+  readonly established: boolean;
+  /** The peer's max_ack_delay, once its transport parameters are known. */
+  readonly peerMaxAckDelay: number | undefined;
+  /** Health of address pairs shared by the sessions of the endpoint (optional). */
+  readonly health: PathHealth | undefined;
+  /** The CID the peer issued for `pathId` with the lowest sequence number still held. */
+  peerCidFor(pathId: number): Uint8Array | undefined;
+  /** Retires every CID the peer issued for `pathId` (RETIRE_CONNECTION_ID) and forgets their reset tokens. */
+  retirePeerCids(pathId: number): void;
+  /** Keeps our CIDs issued for path ids up to `pathId` + the window. */
+  ensurePathIdWindow(pathId: number): void;
+  queueControl(frame: Frame): void;
+  /** What the packets carried goes back in line for retransmission (on whatever path sends next). */
+  requeue(packets: SentPacket<T>[]): void;
+  emit(event: ConnectionEvent): void;
+  /** The active path changed (timers that depend on its PTO move). */
+  onActiveChanged(now: number): void;
+  wake(): void;
+}
+
+/** Per-path validation and lifecycle bookkeeping that PathState does not hold. */
+export interface PathMeta {
+  /** PATH_CHALLENGE payload outstanding, to (re)send on this path. */
+  challenge: Uint8Array | undefined;
+  challengeDue: boolean;
+  challengeResendAt: number | undefined;
+  /** The challenge fails if no PATH_RESPONSE arrives by then. */
+  challengeFailAt: number | undefined;
+  /** First transmission of the outstanding challenge, and how often it went out (RTT sample). */
+  challengeSentAt: number | undefined;
+  challengeSends: number;
+  /** The pair was validated under an earlier path id within the validation lifetime: probes need no padding. */
+  knownPair: boolean;
+  /** Re-checks of this failed path so far without an answer (the retry interval doubles). */
+  retries: number;
+  /** A warm-standby check: one transmission per keepalive interval, no retransmission. */
+  keepaliveChallenge: boolean;
+  /** Consecutive unanswered warm-standby checks. */
+  misses: number;
+  /** PATH_RESPONSE payloads owed on this address pair. */
+  responses: Uint8Array[];
+  validatedAt: number | undefined;
+  /** Switch to this path once it validates, and why (the peer moved here, our address vanished). */
+  migrateOnValidation: FailoverReason | undefined;
+  /** Last authenticated packet in this path's number space or from its address pair. */
+  lastReceivedAt: number;
+  /** Last non-probing packet with a new largest packet number in this path id's number space. */
+  spaceDataAt: number | undefined;
+  /** Last non-probing packet with a new largest packet number from this pair: the peer sends its data here. */
+  peerDataAt: number | undefined;
+  /** That packet started a stretch of peer data on this pair (the peer moved here). */
+  peerDataStarted: boolean;
+  /** Last PATH_CHALLENGE the peer sent on this pair: the peer keeps it warm as its standby. */
+  challengedAt: number | undefined;
+  standbySince: number | undefined;
+  /** Client: the standby we keep warm for failover (re-challenged every keepalive interval). */
+  backup: boolean;
+  /** When the backup is next re-challenged. */
+  warmAt: number | undefined;
+  /** Last proof that what we send on this pair arrives (an ACK of a packet sent here, or a PATH_RESPONSE). */
+  provenAt: number | undefined;
+  /** When what that proof covers was sent (the acknowledged packet, the answered challenge). */
+  provenSentAt: number | undefined;
+  /** When our sending here was last declared failed. */
+  failedAt: number | undefined;
+  /** Last success reported to the endpoint's health table (rate limit). */
+  healthAt: number;
+}
+
+/** Bytes of a PATH_CHALLENGE datagram when the amplification credit allows (RFC 9000 §8.2.1). */
+export const PATH_PROBE_SIZE = 1200;
+/** Consecutive PTOs on the active path after which it is declared failed. */
+const FAILOVER_PTO_COUNT = 2;
+/** Peer addresses remembered at most (memory bound against a chatty peer). */
+const MAX_PEER_ADDRESSES = 16;
+/** Unanswered warm-standby checks in a row after which the standby counts as failed. */
+const BACKUP_MISSES = 2;
+/** New address pairs a client probes per exploration (besides re-checking existing paths). */
+const MAX_EXPLORED_PAIRS = 3;
+/** Challenge payloads remembered to recognise a retransmitted challenge (our answer got lost). */
+const ANSWERED_MEMORY = 16;
+/**
+ * An address no path to which ever validated gets at most this many bytes (3 × one padded
+ * challenge) per UNVERIFIED_REFRESH: the peer may have advertised a victim's address.
+ */
+const UNVERIFIED_BUDGET = 3 * PATH_PROBE_SIZE;
+const UNVERIFIED_REFRESH = 60_000;
+/** Credit below which a new path is not worth opening (a challenge fits, padding does not). */
+const MIN_PROBE_CREDIT = PATH_PROBE_SIZE / 4;
+/** Transmissions of a challenge re-checking a pair validated before. */
+const RECHECK_SENDS = 2;
+/** Doublings of the retry interval for a failed path or a standby that could not be validated. */
+const MAX_BACKOFF_DOUBLINGS = 3;
+/** Validated pairs remembered across path ids (memory bound). */
+const MAX_VALIDATED_PAIRS = 64;
+
+interface AdvertisedAddress {
+  address: SocketAddress;
+  /** Sequence number of the last update applied for this address. */
+  sequence: number;
+  present: boolean;
+}
+
+type Pair = [local: SocketAddress, remote: SocketAddress];
+
+interface Exploration {
+  /** New pairs still to probe (client), best first, and when the next one is due. */
+  queue: Pair[];
+  nextAt: number | undefined;
+  /** The active path's PTO count when the other paths were last re-checked. */
+  ptoCount: number;
+}
+
+/** Per received packet: compare fields rather than build address-key strings. */
+export function sameAddresses(
+  path: PathState<unknown>,
+  local: SocketAddress,
+  remote: SocketAddress,
+): boolean {
+  return (
+    path.remote.port === remote.port &&
+    path.local.port === local.port &&
+    path.remote.address === remote.address &&
+    path.local.address === local.address
+  );
+}
+
+function pairKey(local: SocketAddress, remote: SocketAddress): string {
+  return `${addressKey(local)}|${addressKey(remote)}`;
+}
+
+function sameAddress(a: SocketAddress, b: SocketAddress): boolean {
+  return a.port === b.port && a.address === b.address;
+}
+
+const PROBING_FRAMES = new Set<Frame['type']>([
+  'padding',
+  'path_challenge',
+  'path_response',
+  'new_connection_id',
+]);
+
+/**
+ * A probe does not move the peer (RFC 9000 §9.1): only PADDING, PATH_CHALLENGE,
+ * PATH_RESPONSE and NEW_CONNECTION_ID frames, plus ACK frames when it carries a challenge
+ * or response (Braid's probes report what their sender received, protocol.md §11.4).
+ */
+export function isProbingOnly(frames: Frame[]): boolean {
+  let path = false;
+  let ack = false;
+  for (const f of frames) {
+    if (f.type === 'path_challenge' || f.type === 'path_response') path = true;
+    else if (f.type === 'ack') ack = true;
+    else if (!PROBING_FRAMES.has(f.type)) return false;
+  }
+  return path || !ack;
+}
+
+export class PathManager<T> {
+  private readonly host: PathHost<T>;
+  private readonly config: TransportConfig;
+  private readonly pathList: PathState<T>[] = [];
+  private readonly metas = new Map<number, PathMeta>();
+  private readonly replays = new Map<number, ReplayWindow>();
+  private activePath: PathState<T>;
+  /** Path ids abandoned for good: their packets are dropped, never reopened. */
+  private readonly removedIds = new Set<number>();
+  /** Path ids this side opens: clients odd, servers even, so both ends never pick the same id. */
+  private nextOwnPathId: number;
+  /** The active path stopped answering and nothing proven was there to move to: take the first path proven. */
+  private activeFailedAt: number | undefined;
+  private exploring: Exploration | undefined;
+  /** Challenge payloads answered recently (hex), to recognise retransmissions. */
+  private readonly answered = new Map<string, number>();
+  /** Bytes spent on unvalidated paths to each remote address that never validated (victim bound). */
+  private readonly unverified = new Map<string, { spent: number; since: number }>();
+  private readonly verifiedRemotes = new Set<string>();
+  /** When each address pair (by pairKey) last validated, whatever path id it had. */
+  private readonly validatedPairs = new Map<string, number>();
+  /** Consecutive backups that never validated (the next attempt waits longer). */
+  private standbyFailures = 0;
+  /** The peer abandoned the path we send on while we had nowhere to go: retried when a CID arrives. */
+  private abandonPending: PathAbandonFrame | undefined;
+  /** When the earliest spent unvalidated-traffic budget refreshes (set by candidatePairs). */
+  private budgetRefreshAt: number | undefined;
+
+  // --- addresses (multihoming) ---
+  /** Our usable local addresses; undefined until the endpoint names them ("only the one we started on"). */
+  private localAddresses: SocketAddress[] | undefined;
+  /** What we told the peer about our addresses, by addressKey. */
+  private readonly advertised = new Map<string, AdvertisedAddress>();
+  private nextAddressSequence = 0;
+  /** The peer's advertised addresses: candidates, unverified until a path to them validates. */
+  private readonly peerAddresses = new Map<string, AdvertisedAddress>();
+  /** Client: when to try opening a standby path again after none could be opened or one failed. */
+  private standbyRetryAt: number | undefined;
+
+  constructor(host: PathHost<T>, local: SocketAddress, remote: SocketAddress, now: number) {
+    this.host = host;
+    this.config = host.config;
+    this.nextOwnPathId = host.role === 'client' ? 1 : 2;
+    this.activePath = this.addPath(0, local, remote, now);
+    this.activePath.state = 'active';
+  }
+
+  /** The path the session sends on. */
+  get active(): PathState<T> {
+    return this.activePath;
+  }
+
+  /** Live paths (validating, active, standby, failed), oldest first. */
+  get list(): readonly PathState<T>[] {
+    return this.pathList;
+  }
+
+  meta(path: PathState<T>): PathMeta {
+    return this.metas.get(path.id)!;
+  }
+
+  byId(id: number): PathState<T> | undefined {
+    for (const p of this.pathList) if (p.id === id) return p;
+    return undefined;
+  }
+
+  byAddresses(local: SocketAddress, remote: SocketAddress): PathState<T> | undefined {
+    for (const p of this.pathList) if (sameAddresses(p, local, remote)) return p;
+    return undefined;
+  }
+
+  /** The path id was abandoned: its packets are dropped. */
+  isRemoved(id: number): boolean {
+    return this.removedIds.has(id);
+  }
+
+  /** The replay window of a path id's number space (a fresh one for a path not opened yet). */
+  replayFor(id: number): ReplayWindow {
+    return this.replays.get(id) ?? new ReplayWindow(1 << 14);
+  }
+
+  /** The handshake completed on the first path: its pair is validated now. */
+  onHandshakeComplete(now: number): void {
+    const m = this.meta(this.activePath);
+    m.validatedAt = now;
+    m.provenAt = now;
+    m.provenSentAt = now;
+    this.noteValidated(this.activePath, now);
+  }
+
+  private addPath(
+    id: number,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+    validated = false,
+  ): PathState<T> {
+    const config = this.config;
+    const path = new PathState<T>({
+      id,
+      local,
+      remote,
+      now,
+      validated,
+      maxDatagramSize: config.maxUdpPayloadSize,
+      congestionControl: config.congestionControl,
+      maxAckDelay: config.maxAckDelay,
+      peerMaxAckDelay: this.host.peerMaxAckDelay,
+      ackElicitingThreshold: config.ackFrequency,
+      // At least ~8 probes fit in an idle period, so a loss burst alone rarely kills a session.
+      maxProbeInterval: config.idleTimeout > 0 ? config.idleTimeout / 8 : undefined,
+    });
+    this.pathList.push(path);
+    this.replays.set(id, new ReplayWindow(1 << 14));
+    this.metas.set(id, {
+      challenge: undefined,
+      challengeDue: false,
+      challengeResendAt: undefined,
+      challengeFailAt: undefined,
+      challengeSentAt: undefined,
+      challengeSends: 0,
+      knownPair: false,
+      retries: 0,
+      keepaliveChallenge: false,
+      misses: 0,
+      responses: [],
+      validatedAt: validated ? now : undefined,
+      migrateOnValidation: undefined,
+      lastReceivedAt: now,
+      spaceDataAt: undefined,
+      peerDataAt: undefined,
+      peerDataStarted: false,
+      challengedAt: undefined,
+      standbySince: undefined,
+      backup: false,
+      warmAt: undefined,
+      provenAt: undefined,
+      provenSentAt: undefined,
+      failedAt: undefined,
+      healthAt: -Infinity,
+    });
+    if (this.host.confirmed) this.host.ensurePathIdWindow(id);
+    return path;
+  }
+
+  private setPathState(path: PathState<T>, state: PathInfo['state']): void {
+    if (path.state === state) return;
+    path.state = state;
+    this.host.emit({ type: 'path-updated', path: path.info() });
+  }
+
+  /**
+   * An authenticated packet arrived in the number space of a path id we have not seen: the
+   * peer opened a path (e.g. after it noticed our address change). Its address pair inherits
+   * validation from a validated path with the same pair (from our side nothing moved);
+   * otherwise it is challenged.
+   */
+  openPeerPath(
+    id: number,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+    replay: ReplayWindow,
+  ): PathState<T> {
+    const twin = this.byAddresses(local, remote);
+    const inherit = twin?.validated === true;
+    const path = this.addPath(id, local, remote, now, inherit);
+    this.replays.set(id, replay);
+    path.remoteCid = this.host.peerCidFor(id) ?? new Uint8Array(0);
+    if (inherit) {
+      path.state = 'standby';
+      const m = this.meta(path);
+      m.standbySince = now;
+      if (twin) {
+        m.provenAt = this.meta(twin).provenAt;
+        m.provenSentAt = this.meta(twin).provenSentAt;
+      }
+    }
+    this.host.emit({ type: 'path-updated', path: path.info() });
+    if (!inherit) this.startChallenge(path, now);
+    return path;
+  }
+
+  /**
+   * A path of our own (odd ids for clients, even for servers) to a pair, challenged before it
+   * carries data. `undefined` when the peer has issued no CID for the next id yet, or when the
+   * remote address exhausted its budget for unvalidated traffic.
+   */
+  private openOwnPath(
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+    credit?: number,
+  ): PathState<T> | undefined {
+    const id = this.nextOwnPathId;
+    const peerCid = this.host.peerCidFor(id);
+    if (!peerCid) return undefined;
+    if (credit !== undefined && credit < MIN_PROBE_CREDIT) return undefined;
+    this.nextOwnPathId += 2;
+    const path = this.addPath(id, local, remote, now);
+    path.remoteCid = peerCid;
+    // Nothing has arrived from this pair yet: the credit is what we may send before it validates.
+    if (credit !== undefined) path.bytesReceived = credit / 3;
+    const validatedAt = this.validatedPairs.get(pairKey(local, remote));
+    if (validatedAt !== undefined && now - validatedAt < this.config.pathValidationLifetime)
+      this.meta(path).knownPair = true;
+    this.host.emit({ type: 'path-updated', path: path.info() });
+    this.startChallenge(path, now);
+    return path;
+  }
+
+  /**
+   * What a path we open towards `remote` may send before it validates: 3 × one padded
+   * challenge, except towards an address that never validated, whose total over all paths
+   * is capped (UNVERIFIED_BUDGET per UNVERIFIED_REFRESH), so an advertised victim address
+   * gets a bounded number of bytes however often we retry.
+   */
+  private unvalidatedCredit(remote: SocketAddress, now: number): number {
+    const key = addressKey(remote);
+    if (this.verifiedRemotes.has(key)) return UNVERIFIED_BUDGET;
+    let entry = this.unverified.get(key);
+    if (!entry || now - entry.since >= UNVERIFIED_REFRESH) {
+      entry = { spent: 0, since: now };
+      this.unverified.set(key, entry);
+    }
+    let spent = entry.spent;
+    for (const p of this.pathList) if (!p.validated && sameAddress(p.remote, remote)) spent += p.bytesSent;
+    return Math.max(0, UNVERIFIED_BUDGET - spent);
+  }
+
+  /** How long to wait before retransmitting a challenge: the path's PTO, or (no RTT sample yet) at most twice the active path's. */
+  private probeInterval(path: PathState<T>): number {
+    if (path.rtt.hasSample || path === this.activePath) return Math.max(path.pto(), 1);
+    return Math.max(1, Math.min(path.pto(), Math.max(2 * this.activePath.pto(), 50)));
+  }
+
+  /** Validation timeout, RFC 9000 §8.2.4: three PTOs, the larger of the current and the new path's. */
+  private validationTimeout(path: PathState<T>): number {
+    return 3 * Math.max(this.activePath.pto(), path.pto());
+  }
+
+  private startChallenge(path: PathState<T>, now: number, keepalive = false): void {
+    const m = this.meta(path);
+    m.challenge = this.host.random(8);
+    m.challengeDue = true;
+    m.challengeResendAt = undefined;
+    m.challengeSentAt = undefined;
+    m.challengeSends = 0;
+    m.keepaliveChallenge = keepalive;
+    m.challengeFailAt = now + (keepalive ? this.config.keepaliveInterval : this.validationTimeout(path));
+    path.startValidation(m.challenge, now);
+    this.host.wake();
+  }
+
+  private noteValidated(path: PathState<T>, now: number): void {
+    this.verifiedRemotes.add(addressKey(path.remote));
+    const key = pairKey(path.local, path.remote);
+    this.validatedPairs.delete(key);
+    this.validatedPairs.set(key, now);
+    if (this.validatedPairs.size > MAX_VALIDATED_PAIRS)
+      this.validatedPairs.delete(this.validatedPairs.keys().next().value as string);
+  }
+
+  /** Connection sent the outstanding challenge of `path` in a probe packet. */
+  onChallengeSent(path: PathState<T>, now: number): void {
+    const m = this.meta(path);
+    m.challengeDue = false;
+    m.challengeSends++;
+    m.challengeSentAt ??= now;
+    // A warm-standby check goes out once per keepalive interval: its answer is due by the next.
+    // A re-check of a pair validated before goes out twice (the repeat tells the peer its first
+    // answer got lost, so it answers over every path); a new pair's challenge until it times out.
+    const limit = path.validated || m.knownPair ? RECHECK_SENDS : Number.POSITIVE_INFINITY;
+    m.challengeResendAt =
+      m.keepaliveChallenge || m.challengeSends >= limit ? undefined : now + this.probeInterval(path);
+  }
+
+  /**
+   * A PATH_CHALLENGE arrived on the address pair of `via`: answer there (RFC 9000 §8.2.2).
+   * A challenge we answered before was retransmitted, so our answer did not get through:
+   * answer on every validated path as well (whichever direction works carries it), and if it
+   * came on the pair we send on, suspect our sending there.
+   */
+  onPathChallenge(data: Uint8Array, via: PathState<T> | undefined, now: number): void {
+    if (!via) return;
+    this.meta(via).challengedAt = now;
+    const key = Buffer.from(data).toString('hex');
+    const repeat = this.answered.has(key);
+    this.answered.delete(key);
+    this.answered.set(key, now);
+    if (this.answered.size > ANSWERED_MEMORY)
+      this.answered.delete(this.answered.keys().next().value as string);
+    this.owe(via, data);
+    if (!repeat) return;
+    for (const p of this.pathList) if (p !== via && p.validated && this.isLocal(p.local)) this.owe(p, data);
+    if (sameAddresses(via, this.activePath.local, this.activePath.remote) && !this.exploring)
+      this.explore(now);
+  }
+
+  private owe(path: PathState<T>, data: Uint8Array): void {
+    const responses = this.meta(path).responses;
+    if (path.remoteCid.length > 0 && responses.length < 4)
+      responses.push(Uint8Array.prototype.slice.call(data));
+    this.host.wake();
+  }
+
+  /** A PATH_RESPONSE arrived (on any path): it proves the pair its challenge was sent on. */
+  onPathResponse(data: Uint8Array, now: number): void {
+    for (const path of this.pathList) {
+      const m = this.meta(path);
+      if (!m.challenge || !path.onPathResponse(data)) continue;
+      // A challenge sent once gives an RTT sample: a path validated this way starts with a
+      // realistic PTO instead of the 333 ms initial RTT's ~1 s.
+      if (!path.rtt.hasSample && m.challengeSends === 1 && m.challengeSentAt !== undefined)
+        path.rtt.update(now - m.challengeSentAt, 0, 0, true);
+      const sentAt = m.challengeSentAt ?? now;
+      m.challenge = undefined;
+      m.challengeDue = false;
+      m.challengeResendAt = undefined;
+      m.challengeFailAt = undefined;
+      m.misses = 0;
+      m.validatedAt = now;
+      this.noteValidated(path, now);
+      if (m.backup) this.standbyFailures = 0;
+      if (path === this.activePath) {
+        path.state = 'active';
+      } else if (m.migrateOnValidation !== undefined && path.remoteCid.length > 0) {
+        const old = this.activePath;
+        this.switchActive(path, m.migrateOnValidation, now);
+        if (!this.isLocal(old.local))
+          this.removePath(old, PathAbandonCode.ADDRESS_GONE, 'address removed', now);
+      } else if (path.state !== 'standby') {
+        path.state = 'validating'; // reported as standby below
+        this.setPathState(path, 'standby');
+        m.standbySince = now;
+      }
+      if (path === this.activePath) m.backup = false;
+      else if (m.backup) m.warmAt = now + this.config.keepaliveInterval;
+      this.onProven(path, now, sentAt, true);
+      return;
+    }
+  }
+
+  /**
+   * An ACK newly acknowledged packets sent on `path` (the latest of them at `sentAt`): its
+   * sending direction works.
+   */
+  onAcked(path: PathState<T>, sentAt: number, now: number): void {
+    this.onProven(path, now, sentAt, false);
+  }
+
+  private onProven(path: PathState<T>, now: number, sentAt: number, response: boolean): void {
+    const m = this.meta(path);
+    m.provenAt = now;
+    m.provenSentAt = Math.max(m.provenSentAt ?? -Infinity, sentAt);
+    m.retries = 0;
+    if (response || now - m.healthAt >= 1000) {
+      m.healthAt = now;
+      this.host.health?.reportSuccess(path.local, path.remote, now);
+    }
+    if (path === this.activePath) {
+      this.activeFailedAt = undefined;
+      this.exploring = undefined;
+      return;
+    }
+    if (!path.validated || path.remoteCid.length === 0) return;
+    if (path.state === 'failed') {
+      this.setPathState(path, 'standby');
+      m.standbySince = now;
+    }
+    // The active path is silent for a PTO (suspected) or failed, and this path just proved it
+    // carries what we sent after the active one went silent: move now. Waiting for the second,
+    // backed-off PTO would triple the outage on a path whose RTT a full queue has inflated.
+    if (
+      (this.activeFailedAt !== undefined || this.activePath.loss.ptoCount > 0) &&
+      sentAt >= this.silentSince() &&
+      path.state !== 'validating' &&
+      this.isLocal(path.local) &&
+      !sameAddresses(path, this.activePath.local, this.activePath.remote)
+    )
+      this.failover(path, 'unresponsive', now);
+  }
+
+  /** A NEW_CONNECTION_ID arrived: a path waiting for a CID of its id can use it now. */
+  onPeerCid(pathId: number, cid: Uint8Array, now: number): void {
+    const waiting = this.byId(pathId);
+    if (waiting && waiting.remoteCid.length === 0) waiting.remoteCid = cid;
+    const pending = this.abandonPending;
+    if (pending && this.byId(pending.pathId) === this.activePath) this.onPathAbandon(pending, now);
+  }
+
+  /**
+   * Moves sending to `path`. The old path keeps its number spaces (late packets and ACKs
+   * still count) but its packets in flight are handed back for retransmission on the new
+   * one: after a rebinding they went to an address that no longer reaches the peer.
+   */
+  private switchActive(
+    path: PathState<T>,
+    reason: FailoverReason,
+    now: number,
+    oldState: 'standby' | 'failed' = 'standby',
+  ): void {
+    const old = this.activePath;
+    if (old === path) return;
+    this.activePath = path;
+    const m = this.meta(path);
+    m.migrateOnValidation = undefined;
+    m.standbySince = undefined;
+    m.backup = false;
+    m.warmAt = undefined;
+    this.activeFailedAt = undefined;
+    this.exploring = undefined;
+    this.host.requeue(old.loss.drainAll());
+    // ACKs sent on the old path may be lost with it: repeat them on the new one.
+    for (const p of this.pathList) p.acks.repeatAck();
+    const om = this.meta(old);
+    if (oldState === 'failed') {
+      om.failedAt = now;
+      this.setPathState(old, 'failed');
+    } else {
+      om.standbySince = now;
+      this.setPathState(old, 'standby');
+    }
+    if (path.state === 'active') this.host.emit({ type: 'path-updated', path: path.info() });
+    else this.setPathState(path, 'active');
+    this.host.emit({ type: 'failover', from: old.info(), to: path.info(), reason });
+    this.host.onActiveChanged(now);
+    this.ensureStandby(now);
+  }
+
+  /** The active path failed: move to `target`; the old path is `failed` (kept: the peer may still send on it). */
+  private failover(target: PathState<T>, reason: FailoverReason, now: number): void {
+    const failed = this.activePath;
+    // Dated from when it went silent: a success elsewhere since then shows which end broke.
+    this.host.health?.reportFailure(failed.local, failed.remote, this.silentSince());
+    this.switchActive(target, reason, now, 'failed');
+    this.retryLater(failed, now);
+  }
+
+  /**
+   * Gives up a path id for good: tells the peer (PATH_ABANDON, unless the peer abandoned it),
+   * retires the peer's CIDs for it so nothing links it to the next path, and resends what it
+   * had in flight elsewhere.
+   */
+  private removePath(path: PathState<T>, code: number, reason: string, now: number, notify = true): void {
+    if (path === this.activePath) return;
+    if (code !== PathAbandonCode.UNUSED && path.state !== 'failed') this.setPathState(path, 'failed');
+    this.setPathState(path, 'removed');
+    this.host.retirePeerCids(path.id);
+    this.host.requeue(path.loss.drainAll());
+    if (!path.validated) {
+      const entry = this.unverified.get(addressKey(path.remote));
+      if (entry) entry.spent += path.bytesSent;
+    }
+    this.pathList.splice(this.pathList.indexOf(path), 1);
+    this.metas.delete(path.id);
+    this.replays.delete(path.id);
+    this.removedIds.add(path.id);
+    if (notify) this.host.queueControl({ type: 'path_abandon', pathId: path.id, errorCode: code, reason });
+    this.host.wake();
+    this.ensureStandby(now);
+  }
+
+  /**
+   * The peer gave up a path id. If we were sending on it we move first: to the best proven
+   * path, else to where the peer sends, else to any validated path, else to the same pair
+   * under a fresh path id (the peer may have dropped only the id).
+   */
+  onPathAbandon(frame: PathAbandonFrame, now: number): void {
+    const path = this.byId(frame.pathId);
+    if (!path) {
+      if (!this.removedIds.has(frame.pathId)) {
+        this.removedIds.add(frame.pathId);
+        this.host.retirePeerCids(frame.pathId);
+      }
+      return;
+    }
+    if (this.meta(path).backup) this.standbyRetryAt = now + this.retryInterval();
+    if (path === this.activePath) {
+      const target = this.bestCandidate(now, 0) ?? this.peerPath(now) ?? this.reopen(path, now);
+      if (!target) {
+        // No CID for any other path id yet: keep going, and move as soon as one arrives.
+        this.abandonPending = frame;
+        return;
+      }
+      this.abandonPending = undefined;
+      this.switchActive(target, 'abandoned', now);
+    }
+    this.removePath(path, frame.errorCode, frame.reason, now, false);
+  }
+
+  /** The validated path the peer sent its data on most recently (not the active one). */
+  private peerPath(now: number): PathState<T> | undefined {
+    let best: PathState<T> | undefined;
+    for (const p of this.pathList) {
+      const at = this.meta(p).peerDataAt;
+      if (p === this.activePath || at === undefined || p.remoteCid.length === 0 || !this.isLocal(p.local))
+        continue;
+      if (!best || at > (this.meta(best).peerDataAt ?? -Infinity)) best = p;
+    }
+    return best &&
+      (best.validated || now - (this.meta(best).peerDataAt ?? -Infinity) < this.freshWindow(best))
+      ? best
+      : undefined;
+  }
+
+  /** The same address pair under a fresh path id of ours (validation carries over: nothing moved). */
+  private reopen(path: PathState<T>, now: number): PathState<T> | undefined {
+    const id = this.nextOwnPathId;
+    const peerCid = this.host.peerCidFor(id);
+    if (!peerCid || !this.isLocal(path.local)) return undefined;
+    this.nextOwnPathId += 2;
+    const fresh = this.addPath(id, path.local, path.remote, now, path.validated);
+    fresh.remoteCid = peerCid;
+    fresh.bytesReceived = path.bytesReceived;
+    this.meta(fresh).provenAt = this.meta(path).provenAt;
+    this.meta(fresh).provenSentAt = this.meta(path).provenSentAt;
+    fresh.state = 'standby';
+    this.host.emit({ type: 'path-updated', path: fresh.info() });
+    return fresh;
+  }
+
+  /**
+   * The path whose address pair the packet came from (for anti-amplification and
+   * PATH_RESPONSE): the number space's own path, another path with that pair, or a new
+   * path, challenged before it carries data (RFC 9000 §9.3, NAT rebinding or migration).
+   * `undefined` when the packet must not be answered on its pair. Counts the packet.
+   */
+  receivingPath(
+    space: PathState<T>,
+    local: SocketAddress,
+    remote: SocketAddress,
+    frames: Frame[],
+    largest: boolean,
+    now: number,
+  ): PathState<T> | undefined {
+    const data = largest && !isProbingOnly(frames);
+    if (data) this.meta(space).spaceDataAt = now;
+    const via = this.locate(space, local, remote, data, now);
+    if (via && data) {
+      const m = this.meta(via);
+      // A stretch of data after a quiet spell: the peer started sending here. The tail of
+      // a path the peer just left (slower, so its last packets arrive after the first ones
+      // on the new path) is not a start.
+      m.peerDataStarted = m.peerDataAt === undefined || now - m.peerDataAt > via.pto();
+      m.peerDataAt = now;
+    }
+    return via;
+  }
+
+  private locate(
+    space: PathState<T>,
+    local: SocketAddress,
+    remote: SocketAddress,
+    data: boolean,
+    now: number,
+  ): PathState<T> | undefined {
+    if (sameAddresses(space, local, remote)) return space;
+    let via = this.byAddresses(local, remote);
+    if (!via) {
+      via = this.openOwnPath(local, remote, now);
+      if (!via) {
+        // No CID for a new path id yet (early in the session): move this path in place,
+        // RFC 9000 style, and validate the new address before trusting it.
+        if (!data) return undefined;
+        this.rebindInPlace(space, local, remote, now);
+        return space;
+      }
+    }
+    const m = this.meta(via);
+    m.lastReceivedAt = now;
+    if (data && !via.validated) m.migrateOnValidation = 'migration';
+    return via;
+  }
+
+  private rebindInPlace(path: PathState<T>, local: SocketAddress, remote: SocketAddress, now: number): void {
+    path.local = local;
+    path.remote = remote;
+    path.validated = false;
+    // Anti-amplification restarts for the new address: what the old one sent and received
+    // says nothing about it.
+    path.bytesSent = 0;
+    path.bytesReceived = 0;
+    const wasActive = path === this.activePath;
+    this.startChallenge(path, now);
+    if (wasActive) path.state = 'active';
+    this.host.emit({ type: 'path-updated', path: path.info() });
+  }
+
+  /**
+   * After the frames of a packet were handled: the peer started sending its data on another
+   * validated path, so it has moved there (its path failed, its address changed, it followed
+   * a NAT rebinding); follow it — unless our own sending there failed lately: then the
+   * directions differ (a one-way path) and each side keeps the one that works for it.
+   */
+  afterPacket(via: PathState<T> | undefined, frames: Frame[], largest: boolean, now: number): void {
+    if (via === undefined || via === this.activePath || !largest || isProbingOnly(frames)) return;
+    const m = this.metas.get(via.id);
+    if (m === undefined) return; // the packet itself abandoned the path it came on
+    if (!m.peerDataStarted) return;
+    m.peerDataStarted = false;
+    if (via.remoteCid.length === 0 || !this.isLocal(via.local) || via.state === 'failed') return;
+    // Not validated from our side yet (a pair the peer just opened): move once it is.
+    if (!via.validated) {
+      if (m.challenge !== undefined) m.migrateOnValidation ??= 'peer-moved';
+      return;
+    }
+    this.switchActive(via, 'peer-moved', now);
+  }
+
+  // ───────────────────────────── timers ─────────────────────────────
+
+  /** Earliest validation / lifetime / standby / exploration timer of any path. */
+  deadline(): number {
+    let at = Math.min(this.standbyRetryAt ?? Infinity, this.exploring?.nextAt ?? Infinity);
+    for (const path of this.pathList) at = Math.min(at, this.pathTimer(path));
+    return at;
+  }
+
+  private pathTimer(path: PathState<T>): number {
+    const m = this.meta(path);
+    let at = Math.min(m.challengeFailAt ?? Infinity, m.challengeResendAt ?? Infinity);
+    if (m.challenge === undefined && m.validatedAt !== undefined)
+      at = Math.min(at, m.validatedAt + this.config.pathValidationLifetime);
+    if (path !== this.activePath) {
+      at = Math.min(at, this.expiry(path, m));
+      if (m.warmAt !== undefined && m.challenge === undefined) at = Math.min(at, m.warmAt);
+    }
+    return at;
+  }
+
+  /**
+   * When a path we do not send on is given up: after 3 PTOs (or 3 keepalive intervals, over
+   * which its opener re-challenges it) in which nothing arrived in its number space or from
+   * its pair. Our own backup is kept while its addresses exist (its checks mark it failed).
+   */
+  private expiry(path: PathState<T>, m: PathMeta): number {
+    if (m.backup || (path.state !== 'standby' && path.state !== 'failed')) return Infinity;
+    return (
+      Math.max(m.lastReceivedAt, m.standbySince ?? -Infinity, m.failedAt ?? -Infinity) +
+      3 * Math.max(this.activePath.pto(), path.pto(), this.config.keepaliveInterval)
+    );
+  }
+
+  /** Proof older than this no longer counts (ms): two keepalive intervals (one missed check) and a PTO. */
+  private freshWindow(path: PathState<T>): number {
+    return Math.max(2 * this.config.keepaliveInterval, 3 * path.pto()) + path.pto();
+  }
+
+  onTimeout(now: number): void {
+    for (const path of [...this.pathList]) {
+      if (!this.metas.has(path.id)) continue; // removed while handling an earlier path
+      const m = this.meta(path);
+      if (m.challengeFailAt !== undefined && now >= m.challengeFailAt) {
+        this.onChallengeTimeout(path, now);
+        continue;
+      }
+      if (m.challengeResendAt !== undefined && now >= m.challengeResendAt) {
+        m.challengeResendAt = undefined;
+        if (m.challenge) {
+          m.challengeDue = true;
+          this.host.wake();
+        }
+      }
+      if (
+        m.challenge === undefined &&
+        m.validatedAt !== undefined &&
+        now >= m.validatedAt + this.config.pathValidationLifetime
+      ) {
+        // Validation expired: prove the peer still receives there (the path stays usable meanwhile).
+        m.validatedAt = undefined;
+        this.startChallenge(path, now);
+      }
+      if (path === this.activePath) continue;
+      if (now >= this.expiry(path, m)) {
+        const unresponsive = path.state === 'failed';
+        this.removePath(
+          path,
+          unresponsive ? PathAbandonCode.UNRESPONSIVE : PathAbandonCode.UNUSED,
+          unresponsive ? 'unresponsive' : 'unused',
+          now,
+        );
+        continue;
+      }
+      if (m.challenge === undefined && m.warmAt !== undefined && now >= m.warmAt) {
+        m.warmAt = undefined;
+        // The backup's check, or a failed path's retry: one small probe per interval until it answers.
+        // A healthy standby gets one check per interval; a failed path a retransmitted
+        // challenge, so that the peer sees the repetition and answers over every path.
+        const keepalive = m.backup && path.state !== 'failed' && this.config.keepaliveInterval > 0;
+        this.startChallenge(path, now, keepalive);
+      }
+    }
+    const exploring = this.exploring;
+    if (exploring?.nextAt !== undefined && now >= exploring.nextAt) this.exploreNext(now);
+    if (this.standbyRetryAt !== undefined && now >= this.standbyRetryAt) this.ensureStandby(now);
+  }
+
+  private onChallengeTimeout(path: PathState<T>, now: number): void {
+    const m = this.meta(path);
+    const keepalive = m.keepaliveChallenge;
+    m.challenge = undefined;
+    m.challengeDue = false;
+    m.challengeResendAt = undefined;
+    m.challengeFailAt = undefined;
+    // An ACK of a packet sent after the challenge proves the pair as well (it was validated
+    // before): the answer alone got lost, e.g. on a path that works one way only.
+    if (path.validated && (m.provenAt ?? -Infinity) > (m.challengeSentAt ?? Infinity)) {
+      m.misses = 0;
+      if (m.backup) m.warmAt = now;
+      return;
+    }
+    if (path === this.activePath) {
+      // The active path stopped answering revalidation: it is no longer trusted with more than
+      // 3× what it delivers (there is nowhere else to go yet), and is challenged again.
+      path.validated = false;
+      this.startChallenge(path, now);
+      path.state = 'active';
+      return;
+    }
+    if (keepalive) {
+      // One check per keepalive interval; after BACKUP_MISSES in a row the standby is failed
+      // (no failover target) until a check is answered again.
+      if (++m.misses >= BACKUP_MISSES) this.markFailed(path, now);
+      else m.warmAt = now;
+      return;
+    }
+    if (m.validatedAt === undefined && !path.validated) {
+      // Never validated. If the peer sends in its number space, keep it (we only cannot send there).
+      if (m.spaceDataAt !== undefined && now - m.spaceDataAt < this.freshWindow(path)) {
+        this.markFailed(path, now);
+        return;
+      }
+      if (m.backup)
+        this.standbyRetryAt =
+          now + this.retryInterval() * 2 ** Math.min(this.standbyFailures++, MAX_BACKOFF_DOUBLINGS);
+      this.removePath(path, PathAbandonCode.VALIDATION_FAILED, 'no PATH_RESPONSE', now);
+      return;
+    }
+    this.markFailed(path, now);
+    this.retryLater(path, now);
+  }
+
+  private markFailed(path: PathState<T>, now: number): void {
+    const m = this.meta(path);
+    if (path.state === 'failed') return;
+    m.failedAt = now;
+    m.standbySince = undefined;
+    if (m.validatedAt !== undefined)
+      this.host.health?.reportFailure(path.local, path.remote, Math.min(now, m.challengeSentAt ?? now));
+    this.setPathState(path, 'failed');
+    this.retryLater(path, now);
+  }
+
+  /**
+   * A failed path we may send on again is re-checked later, each retry twice as late as the
+   * last (up to 2^MAX_BACKOFF_DOUBLINGS retry intervals): a dead pair costs a few small packets
+   * a minute, and exploration re-checks it at once anyway when the active path falters.
+   */
+  private retryLater(path: PathState<T>, now: number): void {
+    const m = this.meta(path);
+    if (!path.validated || m.challenge !== undefined || m.warmAt !== undefined) return;
+    m.warmAt = now + this.retryInterval() * 2 ** Math.min(m.retries, MAX_BACKOFF_DOUBLINGS);
+    m.retries++;
+  }
+
+  /**
+   * After loss detection ran. The first PTO on the active path makes us suspect it: other
+   * pairs are probed (exploration). After FAILOVER_PTO_COUNT the active path has failed: we
+   * move to the best path proven lately, or, if there is none, to the first one proven next.
+   */
+  afterLossDetection(now: number): void {
+    const ptos = this.activePath.loss.ptoCount;
+    if (ptos === 0 || !this.host.confirmed) return;
+    // Another path carried our packets since the active one last did: it works, this one is silent.
+    const since = this.silentSince();
+    const proven = this.bestCandidate(now, 4, since);
+    if (proven) {
+      this.failover(proven, 'unresponsive', now);
+      return;
+    }
+    if (!this.exploring) this.explore(now);
+    else if (ptos > this.exploring.ptoCount) {
+      // Still silent: re-check the other paths whose last check ended unanswered.
+      this.exploring.ptoCount = ptos;
+      this.recheckOthers(now);
+    }
+    if (ptos < FAILOVER_PTO_COUNT || this.activeFailedAt !== undefined) return;
+    this.activeFailedAt = now;
+    const target = this.bestCandidate(now, 1);
+    if (target) this.failover(target, 'unresponsive', now);
+  }
+
+  /**
+   * Suspicion: re-check every other validated path (one small challenge each, answered over
+   * whatever works), and (client) probe new address pairs, best first, one every half PTO.
+   */
+  private explore(now: number): void {
+    const exploring: Exploration = { queue: [], nextAt: undefined, ptoCount: this.activePath.loss.ptoCount };
+    this.exploring = exploring;
+    this.recheckOthers(now);
+    if (this.host.role !== 'client') return;
+    exploring.queue = this.candidatePairs(now).slice(0, MAX_EXPLORED_PAIRS);
+    this.exploreNext(now);
+  }
+
+  /**
+   * Since when (a send time) the active path has been silent: the oldest of our packets on it
+   * still unacknowledged left then; anything sent before the last acknowledged one was heard.
+   */
+  private silentSince(): number {
+    const active = this.activePath;
+    const [oldest] = active.loss.oldestUnacked(1);
+    return Math.max(oldest?.timeSent ?? -Infinity, this.meta(active).provenSentAt ?? -Infinity);
+  }
+
+  /** One challenge on every other validated path not proven since the active one went silent. */
+  private recheckOthers(now: number): void {
+    // Proof from before the active path went silent says nothing about now.
+    const silentSince = this.silentSince();
+    for (const p of this.pathList) {
+      const m = this.meta(p);
+      if (p === this.activePath || !p.validated || p.remoteCid.length === 0 || m.challenge !== undefined)
+        continue;
+      if (!this.isLocal(p.local) || (m.provenSentAt ?? -Infinity) >= silentSince) continue;
+      this.startChallenge(p, now);
+    }
+  }
+
+  private exploreNext(now: number): void {
+    const exploring = this.exploring;
+    if (!exploring) return;
+    exploring.nextAt = undefined;
+    while (exploring.queue.length > 0) {
+      const [local, remote] = exploring.queue.shift()!;
+      if (this.byAddresses(local, remote)) continue;
+      if (!this.openOwnPath(local, remote, now, this.unvalidatedCredit(remote, now))) continue;
+      if (exploring.queue.length > 0) exploring.nextAt = now + Math.max(this.activePath.pto() / 2, 10);
+      return;
+    }
+  }
+
+  /**
+   * A failover target: a validated path (not the active one) we may send on. Tiers: 4 = our
+   * sending there was proven lately (ACK or PATH_RESPONSE), 3 = the peer moved its data there
+   * since the active path last heard from it, 2 = the peer keeps it warm (challenges it),
+   * 1 = our backup, validated and not failed. Within a tier the pair most different from the
+   * active one wins (health-aware, see pairRank).
+   */
+  private bestCandidate(now: number, minTier: number, provenAfter = -Infinity): PathState<T> | undefined {
+    let best: PathState<T> | undefined;
+    let bestScore = -Infinity;
+    const active = this.activePath;
+    for (const p of this.pathList) {
+      if (p === active || !p.validated || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
+      if (p.state !== 'standby' && p.state !== 'validating') continue;
+      if (sameAddresses(p, active.local, active.remote)) continue;
+      const m = this.meta(p);
+      // Re-checked since the active path went silent and no answer by now: as dead as the active one.
+      if (
+        m.challenge !== undefined &&
+        m.challengeSentAt !== undefined &&
+        now - m.challengeSentAt > this.probeInterval(p)
+      )
+        continue;
+      const window = this.freshWindow(p);
+      let tier = 0;
+      if (m.provenAt !== undefined && now - m.provenAt <= window && m.provenAt > (m.failedAt ?? -Infinity))
+        tier = 4;
+      else if (
+        m.peerDataAt !== undefined &&
+        m.peerDataAt > this.meta(active).lastReceivedAt &&
+        now - m.peerDataAt <= window
+      )
+        tier = 3;
+      else if (m.challengedAt !== undefined && now - m.challengedAt <= window) tier = 2;
+      else if (m.backup) tier = 1;
+      if (tier < minTier || (tier === 4 && (m.provenSentAt ?? -Infinity) < provenAfter)) continue;
+      const score = tier * 100 + this.pairRank(p.local, p.remote, now);
+      if (score > bestScore) {
+        best = p;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * How promising a pair is as the next one to try, relative to the active (failing) pair:
+   * the pair most different from it first; a different local address counts most (our side
+   * fails more often), unless other sessions of this endpoint show the remote address failed.
+   * Pairs with an end that other sessions saw fail come last.
+   */
+  private pairRank(local: SocketAddress, remote: SocketAddress, now: number): number {
+    const a = this.activePath;
+    const health = this.host.health;
+    const remoteDown = health?.remoteSuspect(a.remote, now) === true;
+    const localDiff = addressKey(local) !== addressKey(a.local) ? 1 : 0;
+    const remoteDiff = addressKey(remote) !== addressKey(a.remote) ? 1 : 0;
+    let rank = remoteDown ? 2 * remoteDiff + localDiff : 2 * localDiff + remoteDiff;
+    if (health && (health.remoteSuspect(remote, now) || health.localSuspect(local, now))) rank -= 4;
+    return rank;
+  }
+
+  /**
+   * Address pairs (same family) with no path yet, best first. Remote addresses that spent
+   * their budget for unvalidated traffic are left out until it refreshes (`budgetRefreshAt`).
+   */
+  private candidatePairs(now: number): Pair[] {
+    const active = this.activePath;
+    const locals = this.localAddresses ?? [active.local];
+    const remotes = new Map<string, SocketAddress>([[addressKey(active.remote), active.remote]]);
+    for (const [key, entry] of this.peerAddresses) if (entry.present) remotes.set(key, entry.address);
+    this.budgetRefreshAt = undefined;
+    for (const [key, remote] of remotes) {
+      if (this.unvalidatedCredit(remote, now) >= MIN_PROBE_CREDIT) continue;
+      remotes.delete(key);
+      const refresh = (this.unverified.get(key)?.since ?? now) + UNVERIFIED_REFRESH;
+      this.budgetRefreshAt = Math.min(this.budgetRefreshAt ?? Infinity, refresh);
+    }
+    const pairs: Array<{ pair: Pair; rank: number }> = [];
+    for (const local of locals) {
+      for (const remote of remotes.values()) {
+        if (local.family !== remote.family || this.byAddresses(local, remote)) continue;
+        if (sameAddress(local, active.local) && sameAddress(remote, active.remote)) continue;
+        pairs.push({ pair: [local, remote], rank: this.pairRank(local, remote, now) });
+      }
+    }
+    pairs.sort((x, y) => y.rank - x.rank);
+    return pairs.map((p) => p.pair);
+  }
+
+  // ───────────────────────────── addresses and the standby ─────────────────────────────
+
+  private isLocal(address: SocketAddress): boolean {
+    if (this.localAddresses === undefined) return true; // no set given: whatever we use is ours
+    for (const a of this.localAddresses) if (sameAddress(a, address)) return true;
+    return false;
+  }
+
+  /**
+   * The endpoint's current local addresses (see Endpoint.setLocalAddresses). `act` false only
+   * records them (a suspended session leaves its paths alone; docs/persistence.md).
+   */
+  setLocalAddresses(addresses: readonly SocketAddress[], now: number, act = true): void {
+    this.localAddresses = [...addresses];
+    if (act) this.onLocalAddressesChanged(now);
+  }
+
+  /** Our usable local addresses (the active path's when the endpoint named none). */
+  get usableLocalAddresses(): SocketAddress[] {
+    return this.localAddresses && this.localAddresses.length > 0
+      ? [...this.localAddresses]
+      : [this.activePath.local];
+  }
+
+  /** Every address the peer is known at: the paths' remotes and its advertised addresses. */
+  get knownPeerAddresses(): SocketAddress[] {
+    const out = new Map<string, SocketAddress>();
+    for (const p of [this.activePath, ...this.pathList]) out.set(addressKey(p.remote), p.remote);
+    for (const [key, entry] of this.peerAddresses) if (entry.present) out.set(key, entry.address);
+    return [...out.values()];
+  }
+
+  /**
+   * Resumption (docs/persistence.md, protocol.md §15.4): every path, number space, replay window
+   * and path-id record goes; one new path 0 at (local, remote) becomes active (validated when
+   * the client chose it). Returns what was in flight, for the caller to requeue. Our addresses
+   * are advertised again once the session runs (onLocalAddressesChanged).
+   */
+  resetForResumption(
+    local: SocketAddress,
+    remote: SocketAddress,
+    validated: boolean,
+    bytesReceived: number,
+    now: number,
+  ): SentPacket<T>[] {
+    const inFlight: SentPacket<T>[] = [];
+    for (const path of this.pathList) inFlight.push(...path.loss.drainAll());
+    this.pathList.length = 0;
+    this.metas.clear();
+    this.replays.clear();
+    this.removedIds.clear();
+    this.nextOwnPathId = this.host.role === 'client' ? 1 : 2;
+    this.activeFailedAt = undefined;
+    this.exploring = undefined;
+    this.answered.clear();
+    this.validatedPairs.clear();
+    this.standbyFailures = 0;
+    this.abandonPending = undefined;
+    this.budgetRefreshAt = undefined;
+    this.advertised.clear();
+    this.standbyRetryAt = undefined;
+    const path = this.addPath(0, local, remote, now, validated);
+    path.state = 'active';
+    path.bytesReceived = bytesReceived;
+    this.activePath = path;
+    if (validated) this.onHandshakeComplete(now);
+    this.host.emit({ type: 'path-updated', path: path.info() });
+    return inFlight;
+  }
+
+  /**
+   * Our address set changed (or the handshake was just confirmed): tell the peer (ADD_ADDRESS /
+   * REMOVE_ADDRESS), leave paths whose local address vanished, and look for a standby.
+   */
+  onLocalAddressesChanged(now: number): void {
+    if (!this.host.established || !this.host.confirmed) return;
+    const current = new Map((this.localAddresses ?? []).map((a) => [addressKey(a), a]));
+    for (const [key, address] of current) {
+      if (this.advertised.get(key)?.present) continue;
+      const sequence = this.nextAddressSequence++;
+      this.advertised.set(key, { address, sequence, present: true });
+      this.host.queueControl({ type: 'add_address', sequence, address });
+    }
+    for (const [key, entry] of this.advertised) {
+      if (!entry.present || current.has(key)) continue;
+      entry.present = false;
+      entry.sequence = this.nextAddressSequence++;
+      this.host.queueControl({ type: 'remove_address', sequence: entry.sequence, address: entry.address });
+    }
+    for (const path of [...this.pathList])
+      if (!this.isLocal(path.local)) this.leavePath(path, 'address-removed', now);
+    this.ensureStandby(now);
+    this.host.wake();
+  }
+
+  /** The peer announced (or withdrew) an address; stale or reordered updates are ignored. */
+  onAddressFrame(frame: Extract<Frame, { type: 'add_address' | 'remove_address' }>, now: number): void {
+    const key = addressKey(frame.address);
+    const known = this.peerAddresses.get(key);
+    if (known && frame.sequence <= known.sequence) return;
+    const present = frame.type === 'add_address';
+    if (!known && this.peerAddresses.size >= MAX_PEER_ADDRESSES) return;
+    this.peerAddresses.set(key, { address: frame.address, sequence: frame.sequence, present });
+    if (!present) {
+      for (const path of [...this.pathList])
+        if (addressKey(path.remote) === key) this.leavePath(path, 'peer-address-removed', now);
+    }
+    this.ensureStandby(now);
+  }
+
+  /** Stops using a path whose address is gone: the active one moves first, if it can. */
+  private leavePath(path: PathState<T>, reason: FailoverReason, now: number): void {
+    if (!this.metas.has(path.id)) return;
+    if (path === this.activePath) {
+      const target = this.bestCandidate(now, 1) ?? this.bestCandidate(now, 0);
+      if (!target) return; // nowhere to go yet; ensureStandby opens a path and moves on validation
+      this.switchActive(target, reason, now);
+    }
+    this.removePath(path, PathAbandonCode.ADDRESS_GONE, 'address removed', now);
+  }
+
+  /**
+   * Client: keeps one backup path (validated, then re-checked every keepalive interval) on the
+   * pair most different from the active path: another local address, another advertised
+   * server address, or both. An existing path on that pair (the old active path after a
+   * failover or after following the peer) is adopted rather than duplicated. The server only
+   * answers (it cannot reach a client behind a NAT on its own) but fails over to a
+   * client-opened standby too.
+   */
+  private ensureStandby(now: number): void {
+    if (this.host.role !== 'client' || !this.host.confirmed || !this.host.established) {
+      this.standbyRetryAt = undefined;
+      return;
+    }
+    if (this.standbyRetryAt !== undefined && now < this.standbyRetryAt) return;
+    this.standbyRetryAt = undefined;
+    const active = this.activePath;
+    for (const p of this.pathList)
+      if (p !== active && this.meta(p).backup && !sameAddresses(p, active.local, active.remote)) return;
+    let adopt: PathState<T> | undefined;
+    let adoptRank = -Infinity;
+    for (const p of this.pathList) {
+      if (p === active || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
+      if (sameAddresses(p, active.local, active.remote)) continue;
+      const rank = this.pairRank(p.local, p.remote, now);
+      if (rank > adoptRank) {
+        adopt = p;
+        adoptRank = rank;
+      }
+    }
+    const fresh = this.candidatePairs(now)[0];
+    const freshRank = fresh ? this.pairRank(fresh[0], fresh[1], now) : -Infinity;
+    // Health penalties reorder the pairs, they never leave the session without a standby.
+    if (adopt && adoptRank >= freshRank) {
+      const m = this.meta(adopt);
+      m.backup = true;
+      if (adopt.state === 'failed') this.retryLater(adopt, now);
+      else if (m.challenge === undefined) m.warmAt = now + this.config.keepaliveInterval;
+      this.host.wake();
+      return;
+    }
+    if (!fresh) {
+      // An advertised address whose budget is spent: try again once it refreshes.
+      if (this.budgetRefreshAt !== undefined) this.standbyRetryAt = this.budgetRefreshAt;
+      return;
+    }
+    const path = this.openOwnPath(fresh[0], fresh[1], now, this.unvalidatedCredit(fresh[1], now));
+    if (!path) {
+      this.standbyRetryAt = now + Math.max(1, active.pto());
+      return;
+    }
+    const m = this.meta(path);
+    m.backup = true;
+    // The active path cannot be used any more (its local address vanished): move on validation.
+    if (!this.isLocal(active.local)) m.migrateOnValidation = 'address-removed';
+  }
+
+  private retryInterval(): number {
+    return Math.max(this.config.keepaliveInterval, 2 * this.activePath.pto());
+  }
+
+  /** For logs and tests. */
+  describeActive(): string {
+    return `${addressKey(this.activePath.local)}→${addressKey(this.activePath.remote)}`;
+  }
+}
