@@ -6,6 +6,7 @@ import { cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import sodium from 'sodium-native';
+import { nativeCrypto } from '../src/crypto/native-crypto.js';
 import { generateKeyPair, HandshakeState } from '../src/crypto/noise/index.js';
 import {
   AEAD_TAG_LENGTH,
@@ -123,6 +124,31 @@ const nobleChaCha: Candidate = {
   },
 };
 
+/** Braid's crypto addon (native/braid_crypto.cc): OpenSSL EVP with one reused context per key. */
+const addonChaCha: Candidate = {
+  name: 'braid addon chacha20-poly1305 (OpenSSL EVP, context reused, in place)',
+  setup(size) {
+    const addon = nativeCrypto();
+    if (!addon) throw new Error('braid_crypto addon not built');
+    const aead = new addon.ChaChaPolyKey(randomBytes(32));
+    const nonce = new Uint8Array(randomBytes(12));
+    const buf = new Uint8Array(HEADER_LENGTH + size + TAG);
+    buf.set(randomBytes(buf.length));
+    const sealed = buf.slice();
+    aead.seal(sealed, HEADER_LENGTH, size, nonce);
+    const out = new Uint8Array(size);
+    return {
+      seal: () => {
+        aead.seal(buf, HEADER_LENGTH, size, nonce);
+      },
+      open: () => {
+        if (aead.open(sealed, HEADER_LENGTH, nonce, out) !== size)
+          throw new Error('addon open failed in bench');
+      },
+    };
+  },
+};
+
 function packetKeysCandidate(aead: PacketAead): Candidate {
   return {
     name: `braid PacketKeys ${aead}`,
@@ -192,6 +218,7 @@ export async function run(args: string[]): Promise<object> {
     nodeCandidate('aes-256-gcm'),
     nodeCandidate('chacha20-poly1305'),
     sodiumChaCha,
+    ...(nativeCrypto() ? [addonChaCha] : []),
     nobleChaCha,
     packetKeysCandidate('chacha20-poly1305'),
     packetKeysCandidate('aes-256-gcm'),

@@ -7,11 +7,14 @@
  * same lab and the same run: a plain Node TCP pair under `mptcpize run`, with the in-kernel path
  * manager set up per /work/shared/LAB-NOTES.md so the connection has two subflows before the fault.
  * Runs alternate Braid / MPTCP so machine load falls on both alike.
+ * Braid runs with defaults: server and client bind every interface (discovered, both
+ * families). BRAID_BENCH_LOCALS overrides the client's local set (e.g. `all:v4`, or
+ * `192.0.2.10,198.51.100.10` for the fixed set used before interface discovery).
  */
 import { spawnSync } from 'node:child_process';
 import { Lab, type LabLink } from '../test/lab/lab.js';
 import type { LabProcess, Message } from '../test/lab/lab-process.js';
-import { labRun, type StartHelper, startBraidTransfer } from './lib/lab-run.js';
+import { labRun, type StartHelper } from './lib/lab-run.js';
 import { result } from './lib/result.js';
 import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
@@ -26,6 +29,7 @@ const SUBFLOW_WAIT_MS = 3000;
 const TARGET_RATIO = 0.25;
 const TARGET_BRAID_MEDIAN_MS = 300;
 
+const BRAID_SERVER = 'test/lab/failover-server.ts';
 const BRAID_CLIENT = 'test/lab/failover-client.ts';
 const TCP_RECEIVER = 'bench/lab-failover/tcp-receiver.ts';
 const TCP_SENDER = 'bench/lab-failover/tcp-sender.ts';
@@ -165,7 +169,23 @@ async function faultAndMeasure(
 type Start = StartHelper;
 
 async function braidRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
-  const { server, client } = await startBraidTransfer(lab, start, BRAID_CLIENT, options);
+  const { server1 } = lab.addresses;
+  const node = [process.execPath, '--import', 'tsx'];
+  // Defaults throughout: the server on every interface, the client on every interface (both
+  // families, discovered and watched), default transport settings.
+  const server = start('braid server', 'server', [...node, BRAID_SERVER, 'all']);
+  const listening = await server.next('listening', START_TIMEOUT_MS);
+  const client = start('braid client', 'client', [
+    ...node,
+    BRAID_CLIENT,
+    server1.v4,
+    String(listening.port),
+    String(listening.key),
+    process.env.BRAID_BENCH_LOCALS ?? 'all',
+    String(options.bytes),
+    String(options.rate),
+    'up',
+  ]);
   const ready = await client.next('ready', START_TIMEOUT_MS);
   const active = ready.active as { local: string; remote: string } | undefined;
   const standby = ready.standby as { local: string; remote: string } | undefined;

@@ -194,6 +194,28 @@ build_link() {
   add_endpoint_address "$link" v6
 }
 
+# A fresh veth may not carry traffic at once (carrier, IPv6 neighbour discovery): a test's first
+# datagrams could vanish. Ping each endpoint address's router until it answers (≤ 10 tries each),
+# which also fills the neighbour caches.
+wait_links_ready() {
+  command -v ping >/dev/null 2>&1 || {
+    sleep 1
+    return 0
+  }
+  local link family ns address router tries
+  for link in a b s1 s2; do
+    ns="$(link_endpoint_ns "$link")"
+    for family in v4 v6; do
+      read -r address router _ < <(link_addr "$family" "$link")
+      tries=0
+      until ip netns exec "$ns" ping "$(family_flag "$family")" -c 1 -W 1 -I "$address" "$router" >/dev/null 2>&1; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 10 ] || die "link $link ($family) carries no traffic: $address cannot reach $router"
+      done
+    done
+  done
+}
+
 # The router's nftables: a forward chain for blackholes, and NAT chains when asked for.
 write_nat_rules() {
   local generation low high
@@ -326,6 +348,7 @@ cmd_up() {
   ip netns exec "$NS_ROUTER" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
   for link in a b s1 s2; do build_link "$link"; done
   setup_router_nft "$nat"
+  wait_links_ready
   if [ -n "$rate" ]; then
     set_rate a "$rate"
     set_rate b "$rate"

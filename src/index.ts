@@ -2,11 +2,12 @@
  * Braid: encrypted, multiplexed, multihomed sessions over UDP that outlive their addresses.
  */
 
-export type { ConnectOptions, ConnectTarget } from './api/connect.js';
+export type { ConnectOptions, ConnectTarget, HostLookup } from './api/connect.js';
 export { connect } from './api/connect.js';
 export type { DiagnosticsChannelName } from './api/diagnostics.js';
 export { channels as diagnosticsChannels } from './api/diagnostics.js';
 export { generateKeyPair } from './api/engine-factory.js';
+export type { ConnectAttempt } from './api/errors.js';
 export {
   AddressInUseError,
   BraidError,
@@ -15,6 +16,7 @@ export {
   errorFromClose,
   HandshakeError,
   HostKeyMismatchError,
+  HostNotFoundError,
   IdleTimeoutError,
   InvalidArgumentError,
   PeerStateLostError,
@@ -32,6 +34,7 @@ export type { OpenStreamOptions, SessionEvents } from './api/session.js';
 export { Session } from './api/session.js';
 export type { BraidStreamOptions } from './api/stream.js';
 export { BraidStream, StreamErrorCode } from './api/stream.js';
+export type { AddressDiscoveryOptions } from './endpoint/local-addresses.js';
 export type { FaultInjector } from './endpoint/udp-endpoint.js';
 export type {
   CloseInfo,

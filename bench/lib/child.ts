@@ -106,7 +106,10 @@ export function runInChild<Output>(
     next: (timeout) => mailbox.next(timeout),
     result,
     kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      // A profiled child writes its profile as it exits: give it time to do so.
+      if (process.env.BRAID_BENCH_CPU_PROF) setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+      else child.kill('SIGKILL');
     },
   };
 }

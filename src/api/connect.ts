@@ -1,17 +1,36 @@
-import { lookup } from 'node:dns/promises';
-import { isIP, isIPv6 } from 'node:net';
-import { type FaultInjector, UdpEndpoint } from '../endpoint/udp-endpoint.js';
+import dgram from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { SocketBackendChoice } from '../endpoint/datagram-socket.js';
+import { type AddressDiscoveryOptions, bindAllInterfaces } from '../endpoint/local-addresses.js';
+import {
+  type BindAddress,
+  type FaultInjector,
+  UdpEndpoint,
+  type UdpEndpointHandlers,
+} from '../endpoint/udp-endpoint.js';
 import type { EarlyDataTicket, EngineConnection, TransportConfig } from '../engine/types.js';
-import { type SocketAddress, socketAddress } from '../net/address.js';
+import { addressKey, type SocketAddress, socketAddress } from '../net/address.js';
+import { addressScope } from '../net/address-scope.js';
 import { createEngine, generateKeyPair } from './engine-factory.js';
 import {
   type BraidError,
+  type ConnectAttempt,
   ConnectTimeoutError,
   HandshakeError,
   HostKeyMismatchError,
+  HostNotFoundError,
   InvalidArgumentError,
+  UnauthorizedKeyError,
 } from './errors.js';
 import {
+  type AddressFamily,
+  HappyEyeballs,
+  MAX_CONNECTION_ATTEMPT_DELAY,
+  MIN_CONNECTION_ATTEMPT_DELAY,
+} from './happy-eyeballs.js';
+import {
+  checkHost,
   checkIP,
   checkKeyPair,
   checkObject,
@@ -26,28 +45,51 @@ import {
 import { Session } from './session.js';
 import { decodeTicket } from './tickets.js';
 
-export type ConnectTarget = string | { host: string; port: number };
+/**
+ * Where to connect:
+ * - `'host:port'` or `'[ipv6]:port'`: a host name (every A and AAAA record is raced) or an IP literal;
+ * - `{ host, port }`: the same without the string syntax;
+ * - `{ addresses: ['2001:db8::1', '192.0.2.1'], port }`: IP literals, raced;
+ * - `{ host, addresses, port }`: both, the literals raced alongside the resolved addresses.
+ */
+export type ConnectTarget = string | { host?: string; addresses?: readonly string[]; port: number };
+
+/** Resolves `hostname` to the IP literals of one family (default: the system resolver, /etc/hosts included). */
+export type HostLookup = (hostname: string, family: AddressFamily) => Promise<readonly string[]>;
 
 export interface ConnectOptions {
   /** Our identity. Default: a fresh key pair per connection. */
   staticKey?: KeyPair;
   /** Pins the server's static key (Noise IK). Without it the server's key is learned (XX). */
   serverKey?: Uint8Array;
-  /** Local IP to bind (default: the wildcard address of the target's family). */
+  /** Local IP to bind (default: every usable interface address, see `addressDiscovery`). */
   localAddress?: string;
   /**
    * Several local IPs (multihoming): one socket each, all on one port; the session starts
-   * from the first and keeps a warm standby path over another. Overrides `localAddress`.
-   * Every address must be of the target's family.
+   * from the first of the target's family and keeps a warm standby path over another. No
+   * interface watching: this is the configured set. Overrides `localAddress`.
    */
   localAddresses?: string[];
   /** Local port (default 0: any). */
   localPort?: number;
-  /** Milliseconds until connect() rejects with ConnectTimeoutError. Default 10 000. */
+  /**
+   * Without `localAddress(es)`, the client binds every usable interface address (loopback and
+   * global scope) and watches for addresses that appear or vanish, telling the server
+   * (docs/multihoming.md). `false`: wildcard sockets instead, nothing announced.
+   */
+  addressDiscovery?: AddressDiscoveryOptions | false;
+  /** Milliseconds until connect() rejects with ConnectTimeoutError (resolution and every attempt). Default 10 000. */
   timeout?: number;
+  /**
+   * Happy Eyeballs (RFC 8305): ms between the starts of two handshake attempts to different
+   * addresses. Default 250; RFC 8305's bounds: at least 10 (100 recommended), at most 2000.
+   */
+  connectionAttemptDelay?: number;
+  /** The resolver for host names (default: the system's, A and AAAA queried in parallel). */
+  lookup?: HostLookup;
   transport?: Partial<TransportConfig>;
   socketBufferSize?: number;
-  /** Aborting rejects with the signal's reason and tears the attempt down. */
+  /** Aborting rejects with the signal's reason and tears every attempt down. */
   signal?: AbortSignal;
   /** Drops chosen datagrams, to simulate a failing path (tests and `braid demo` only; see FaultInjector). */
   faultInjector?: FaultInjector;
@@ -65,11 +107,18 @@ export interface ConnectOptions {
    * accept to be replayed. Default false.
    */
   earlyData?: boolean;
+  /** Socket back-end: 'auto' (default: batched native I/O where built, else node:dgram), 'native' or 'dgram'. */
+  socketBackend?: SocketBackendChoice;
 }
 
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
 /** After the session closed, how long the draining period may hold the socket. */
 const CLIENT_CLOSE_GRACE_MS = 1000;
+/**
+ * A cancelled attempt still handshaking may yet complete (its server answered late): it is then
+ * closed with a proper CLOSE, so the server frees its state at once. Past this it is dropped.
+ */
+const CANCELLED_ATTEMPT_GRACE_MS = 3000;
 
 function validate(options: ConnectOptions): void {
   checkObject('options', options);
@@ -85,8 +134,33 @@ function validate(options: ConnectOptions): void {
   if (options.faultInjector !== undefined && typeof options.faultInjector !== 'function') {
     throw new InvalidArgumentError('faultInjector', 'must be a function');
   }
+  if (options.socketBackend !== undefined && !['auto', 'native', 'dgram'].includes(options.socketBackend)) {
+    throw new InvalidArgumentError('socketBackend', "must be 'auto', 'native' or 'dgram'");
+  }
   if (options.localPort !== undefined) checkPort('localPort', options.localPort, true);
   if (options.timeout !== undefined) checkTimeout('timeout', options.timeout);
+  const delay = options.connectionAttemptDelay;
+  if (
+    delay !== undefined &&
+    (typeof delay !== 'number' ||
+      !Number.isFinite(delay) ||
+      delay < MIN_CONNECTION_ATTEMPT_DELAY ||
+      delay > MAX_CONNECTION_ATTEMPT_DELAY)
+  ) {
+    throw new InvalidArgumentError(
+      'connectionAttemptDelay',
+      `must be a number of milliseconds in [${MIN_CONNECTION_ATTEMPT_DELAY}, ${MAX_CONNECTION_ATTEMPT_DELAY}] (RFC 8305)`,
+    );
+  }
+  if (options.lookup !== undefined && typeof options.lookup !== 'function') {
+    throw new InvalidArgumentError('lookup', 'must be a function (hostname, family) => Promise<string[]>');
+  }
+  const discovery = options.addressDiscovery;
+  if (discovery !== undefined && discovery !== false) {
+    checkObject('addressDiscovery', discovery);
+    if (discovery.pollInterval !== undefined)
+      checkTimeout('addressDiscovery.pollInterval', discovery.pollInterval);
+  }
   if (options.socketBufferSize !== undefined)
     checkPositiveInteger('socketBufferSize', options.socketBufferSize);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
@@ -124,106 +198,437 @@ function reresolveWhileSuspended(
 ): void {
   if (isIP(host) !== 0) return;
   session.on('suspended', () => {
-    lookup(host, { all: true })
+    dnsLookup(host, { all: true })
       .then((found) => connection.addResumeTargets(found.map((a) => socketAddress(a.address, port))))
       .catch(() => undefined); // no answer: the known addresses are still tried
   });
 }
 
-async function resolveRemote(host: string, port: number): Promise<SocketAddress> {
-  if (isIP(host) !== 0) return socketAddress(host, port);
-  const { address } = await lookup(host);
-  return socketAddress(address, port);
+/** The host name to resolve (if any), the literal addresses, and the port. */
+function parseConnectTarget(target: unknown): { host?: string; literals: string[]; port: number } {
+  if (typeof target === 'string') {
+    const { host, port } = parseTarget(target);
+    return isIP(host) ? { literals: [host], port } : { host, literals: [], port };
+  }
+  checkObject('target', target);
+  const { host, addresses, port } = target as { host?: unknown; addresses?: unknown; port?: unknown };
+  checkPort('target.port', port, false);
+  const literals: string[] = [];
+  let name: string | undefined;
+  if (host !== undefined) {
+    const checked = checkHost('target.host', host);
+    if (isIP(checked)) literals.push(checked);
+    else name = checked;
+  }
+  if (addresses !== undefined) {
+    if (!Array.isArray(addresses))
+      throw new InvalidArgumentError('target.addresses', 'must be an array of IP addresses');
+    for (const [i, address] of addresses.entries()) literals.push(checkIP(`target.addresses[${i}]`, address));
+  }
+  if (name === undefined && literals.length === 0) {
+    throw new InvalidArgumentError('target', 'needs a host or a non-empty addresses list');
+  }
+  return { host: name, literals, port: port as number };
 }
 
-function sameKey(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+const systemLookup: HostLookup = async (hostname, family) =>
+  (await dnsLookup(hostname, { family, all: true })).map((entry) => entry.address);
+
+/**
+ * The source address the kernel's routing would pick towards `remote` (a connected UDP socket
+ * sends nothing), or the routing error (ENETUNREACH...): an attempt with no route fails at once.
+ */
+function routeSource(remote: SocketAddress): Promise<{ source?: string; error?: string }> {
+  return new Promise((resolve) => {
+    const socket = dgram.createSocket(remote.family === 'IPv6' ? 'udp6' : 'udp4');
+    const finish = (result: { source?: string; error?: string }) => {
+      try {
+        socket.close();
+      } catch {
+        // Already closed.
+      }
+      resolve(result);
+    };
+    socket.on('error', (error: NodeJS.ErrnoException) => finish({ error: error.code ?? error.message }));
+    try {
+      socket.connect(remote.port, remote.address, () => finish({ source: socket.address().address }));
+    } catch (error) {
+      finish({ error: (error as NodeJS.ErrnoException).code ?? String(error) });
+    }
+  });
+}
+
+/** Binds the client's sockets: the configured set, every interface, or the wildcards. */
+async function bindClient(
+  engine: ReturnType<typeof createEngine>,
+  options: ConnectOptions,
+  handlers: UdpEndpointHandlers,
+): Promise<UdpEndpoint> {
+  const port = options.localPort ?? 0;
+  const endpointOptions = {
+    socketBufferSize: options.socketBufferSize,
+    faultInjector: options.faultInjector,
+    socketBackend: options.socketBackend,
+  };
+  const explicit = options.localAddresses ?? (options.localAddress ? [options.localAddress] : undefined);
+  if (explicit) {
+    return UdpEndpoint.bind(
+      engine,
+      explicit.map((host) => ({ host, port })),
+      handlers,
+      endpointOptions,
+    );
+  }
+  if (options.addressDiscovery !== false) {
+    const bound = await bindAllInterfaces(engine, port, handlers, endpointOptions, options.addressDiscovery);
+    if (bound) return bound.endpoint;
+  }
+  const wildcards: BindAddress[] = [
+    { host: '::', port },
+    { host: '0.0.0.0', port },
+  ];
+  try {
+    return await UdpEndpoint.bind(engine, wildcards, handlers, endpointOptions);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT') throw error;
+    return UdpEndpoint.bind(engine, [{ host: '0.0.0.0', port }], handlers, endpointOptions);
+  }
+}
+
+/** Most significant first: a server's definitive answer beats silence. */
+function errorRank(error: Error): number {
+  if (error instanceof HostKeyMismatchError) return 4;
+  if (error instanceof UnauthorizedKeyError) return 3;
+  if (error instanceof ConnectTimeoutError) return 1;
+  return 2;
+}
+
+interface Attempt {
+  address: string;
+  remote: SocketAddress;
+  connection?: EngineConnection;
+  session?: Session;
+  error?: Error;
+  cancelled?: boolean;
 }
 
 /**
- * Opens a session to `target` ('host:port', '[v6]:port' or { host, port }).
- * Resolves once the handshake completes; rejects with InvalidArgumentError,
- * ConnectTimeoutError, UnauthorizedKeyError, HostKeyMismatchError, HandshakeError
- * or a SessionClosedError.
+ * Opens a session to `target` (see ConnectTarget), racing handshakes to every address Happy
+ * Eyeballs style (RFC 8305; src/api/happy-eyeballs.ts). Resolves with the first session whose
+ * handshake completes; rejects with InvalidArgumentError, HostNotFoundError,
+ * ConnectTimeoutError, UnauthorizedKeyError, HostKeyMismatchError, HandshakeError or a
+ * SessionClosedError — the most telling of the attempts' failures, with `error.attempts`
+ * listing every address tried and its own failure.
  */
 export async function connect(target: ConnectTarget, options: ConnectOptions = {}): Promise<Session> {
-  const { host, port } = parseTarget(target);
+  const { host, literals, port } = parseConnectTarget(target);
   validate(options);
   const { ticket, serverKey } = ticketFor(options);
   const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
   options.signal?.throwIfAborted();
-  const remote = await resolveRemote(host, port);
-  const localHosts = options.localAddresses ?? [
-    options.localAddress ?? (remote.family === 'IPv6' ? '::' : '0.0.0.0'),
-  ];
-  for (const [i, localHost] of localHosts.entries()) {
-    if (isIPv6(localHost) !== (remote.family === 'IPv6')) {
-      throw new InvalidArgumentError(
-        options.localAddresses ? `localAddresses[${i}]` : 'localAddress',
-        `must be an ${remote.family} address to reach ${remote.address}`,
-      );
-    }
+  const explicitLocals =
+    options.localAddresses ?? (options.localAddress ? [options.localAddress] : undefined);
+  const localFamilies = explicitLocals && new Set(explicitLocals.map((a) => (isIP(a) === 6 ? 6 : 4)));
+  // The configured local set decides which families can be reached at all.
+  const usable = (address: string) => !localFamilies || localFamilies.has(isIP(address) === 6 ? 6 : 4);
+  if (host === undefined && !literals.some(usable)) {
+    const family = isIP(literals[0]!) === 6 ? 'IPv6' : 'IPv4';
+    throw new InvalidArgumentError(
+      options.localAddresses ? 'localAddresses' : 'localAddress',
+      `must include an ${family} address to reach ${literals.join(', ')}`,
+    );
   }
+
   const engine = createEngine({
     staticKey: options.staticKey ?? generateKeyPair(),
     transport: options.transport,
   });
-  let session: Session | undefined;
-  const endpoint = await UdpEndpoint.bind(
-    engine,
-    localHosts.map((host) => ({ host, port: options.localPort ?? 0 })),
-    { onConnectionEvent: (_connection, event) => session?.handleEvent(event) },
-    { socketBufferSize: options.socketBufferSize, faultInjector: options.faultInjector },
-  );
-  let connection: ReturnType<UdpEndpoint['connect']>;
-  try {
-    connection = endpoint.connect(remote, { serverKey, transport: options.transport, earlyData: ticket });
-  } catch (error) {
-    endpoint.destroy();
-    throw error;
-  }
-  const created = new Session(connection, {
-    scheduleFlush: () => endpoint.scheduleFlush(),
-    // The session owns this endpoint: release the socket once the engine lets go (or the grace ends).
-    sessionClosed: () => {
-      endpoint.unref();
-      void endpoint.close(0, '', CLIENT_CLOSE_GRACE_MS);
-    },
+  const byConnection = new Map<EngineConnection, Session>();
+  const endpoint = await bindClient(engine, options, {
+    onConnectionEvent: (connection, event) => byConnection.get(connection)?.handleEvent(event),
   });
-  session = created;
-  reresolveWhileSuspended(created, connection, host, port);
-  // 0-RTT: usable now; the first datagram leaves on the next tick with what is written by then.
-  if (ticket) return created;
+
+  const started = performance.now();
+  const families: AddressFamily[] = [6, 4];
+  const awaiting = host === undefined ? [] : families.filter((f) => !localFamilies || localFamilies.has(f));
+  const race = new HappyEyeballs({ connectionAttemptDelay: options.connectionAttemptDelay }, awaiting);
+  const attempts = new Map<string, Attempt>();
+  const lookup = options.lookup ?? systemLookup;
+  if (ticket) return connectEarly();
+
+  /**
+   * 0-RTT: one address, no race (racing would send the early data to several), and the session
+   * at once, before the handshake: what the application writes on it by the next tick rides in
+   * the first datagram.
+   */
+  async function connectEarly(): Promise<Session> {
+    const addresses = literals.filter(usable);
+    for (const family of awaiting) addresses.push(...(await lookup(host!, family).catch(() => [])));
+    const address = addresses[0];
+    if (address === undefined) {
+      endpoint.destroy();
+      throw new HostNotFoundError(host ?? literals.join(', '), 'no address');
+    }
+    const remote = socketAddress(address, port);
+    const route = await routeSource(remote);
+    const local = chooseLocal(endpoint.localAddresses, remote, route.source, explicitLocals !== undefined);
+    let connection: EngineConnection;
+    try {
+      connection = endpoint.connect(
+        remote,
+        { serverKey, transport: options.transport, earlyData: ticket },
+        local,
+      );
+    } catch (error) {
+      endpoint.destroy();
+      throw error;
+    }
+    const session = new Session(connection, {
+      scheduleFlush: () => endpoint.scheduleFlush(),
+      sessionClosed: () => {
+        endpoint.unref();
+        void endpoint.close(0, '', CLIENT_CLOSE_GRACE_MS);
+      },
+    });
+    byConnection.set(connection, session);
+    if (host !== undefined) reresolveWhileSuspended(session, connection, host, port);
+    return session;
+  }
 
   return new Promise<Session>((resolve, reject) => {
-    const settle = (error: Error | undefined): void => {
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    let timedOut = false;
+    const now = () => performance.now() - started;
+
+    const settle = (result: Session | Error): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
+      clearTimeout(overall);
       options.signal?.removeEventListener('abort', onAbort);
-      created.off('handshake', onHandshake);
-      created.off('close', onClose);
-      if (error) reject(error);
-      else resolve(created);
+      if (result instanceof Session) resolve(result);
+      else reject(result);
     };
-    const abandon = (error: BraidError | Error): void => {
-      settle(error);
-      connection.close(0, 'connect abandoned');
-      created.finish(undefined);
+
+    /** Tears every attempt and the sockets down and rejects with `error`. */
+    const giveUp = (error: Error): void => {
+      for (const attempt of attempts.values()) closeAttempt(attempt, 'connect abandoned');
       endpoint.destroy();
+      settle(error);
     };
-    const onHandshake = (remoteKey: Uint8Array): void => {
-      if (serverKey && !sameKey(remoteKey, serverKey)) {
-        abandon(new HostKeyMismatchError());
+
+    const closeAttempt = (attempt: Attempt, reason: string): void => {
+      const { connection, session } = attempt;
+      if (!connection || !session) return;
+      if (connection.state === 'handshaking' || connection.state === 'established')
+        connection.close(0, reason);
+      session.finish(undefined);
+      endpoint.scheduleFlush();
+    };
+
+    const failedError = (records: readonly { address: string; error?: string }[]): Error => {
+      const tried: ConnectAttempt[] = records.map((r) => {
+        const attempt = attempts.get(r.address);
+        return { address: attempt ? addressKey(attempt.remote) : r.address, error: r.error ?? 'unknown' };
+      });
+      if (tried.length === 0) {
+        if (timedOut) return Object.assign(new ConnectTimeoutError(timeout), { attempts: tried });
+        return new HostNotFoundError(
+          host ?? literals.join(', '),
+          race.resolutionFailures.join('; ') || 'no address',
+        );
+      }
+      let worst: Error | undefined;
+      for (const r of records) {
+        const error = attempts.get(r.address)?.error;
+        if (error && (!worst || errorRank(error) > errorRank(worst))) worst = error;
+      }
+      const error = (worst ?? new ConnectTimeoutError(timeout)) as BraidError;
+      if (tried.length > 1) {
+        error.message += `; tried ${tried.map((t) => `${t.address} (${t.error})`).join(', ')}`;
+      }
+      error.attempts = tried;
+      return error;
+    };
+
+    const drive = (): void => {
+      if (settled) return;
+      const t = now();
+      const deadline = race.nextDeadline();
+      if (deadline !== undefined && deadline <= t) race.onTimeout(t);
+      for (let action = race.poll(); action; action = race.poll()) {
+        switch (action.type) {
+          case 'start':
+            void startAttempt(action.address);
+            break;
+          case 'cancel': {
+            const attempt = attempts.get(action.address);
+            if (attempt) cancelAttempt(attempt);
+            break;
+          }
+          case 'won': {
+            const winner = attempts.get(action.address)!;
+            if (host !== undefined) reresolveWhileSuspended(winner.session!, winner.connection!, host, port);
+            settle(winner.session!);
+            return;
+          }
+          case 'failed':
+            giveUp(failedError(action.attempts));
+            return;
+        }
+      }
+      clearTimeout(timer);
+      const next = race.nextDeadline();
+      if (next !== undefined) timer = setTimeout(drive, Math.max(0, next - now()));
+    };
+
+    const attemptFailed = (attempt: Attempt, error: Error): void => {
+      if (attempt.error) return;
+      attempt.error = error;
+      race.attemptFailed(attempt.address, error.message, now());
+      drive();
+    };
+
+    const cancelAttempt = (attempt: Attempt): void => {
+      attempt.cancelled = true;
+      const { connection, session } = attempt;
+      if (!connection || !session) return;
+      if (connection.state === 'established') {
+        void session.close(0, 'another address connected first');
         return;
       }
-      settle(undefined);
+      // Still handshaking: let a late answer complete, then close it properly (see the grace).
+      setTimeout(
+        () => void session.close(0, 'another address connected first'),
+        CANCELLED_ATTEMPT_GRACE_MS,
+      ).unref();
     };
-    const onClose = (error: BraidError | undefined): void => {
-      settle(error ?? new HandshakeError('the session closed before the handshake completed'));
+
+    const startAttempt = async (address: string): Promise<void> => {
+      const remote = socketAddress(address, port);
+      const attempt: Attempt = { address, remote };
+      attempts.set(address, attempt);
+      const route = await routeSource(remote);
+      if (settled || attempt.cancelled) return;
+      if (route.error) {
+        attemptFailed(attempt, new HandshakeError(`no route to ${addressKey(remote)} (${route.error})`));
+        return;
+      }
+      const local = chooseLocal(endpoint.localAddresses, remote, route.source, explicitLocals !== undefined);
+      if (!local) {
+        attemptFailed(
+          attempt,
+          new HandshakeError(`no local ${remote.family} address to reach ${addressKey(remote)}`),
+        );
+        return;
+      }
+      let connection: EngineConnection;
+      try {
+        connection = endpoint.connect(remote, { serverKey, transport: options.transport }, local);
+      } catch (error) {
+        attemptFailed(attempt, error as Error);
+        return;
+      }
+      const session = new Session(connection, {
+        scheduleFlush: () => endpoint.scheduleFlush(),
+        // The winning session owns this endpoint: release the sockets once the engine lets go.
+        sessionClosed: () => {
+          if (!attempt.cancelled && !attempt.error && settled) {
+            endpoint.unref();
+            void endpoint.close(0, '', CLIENT_CLOSE_GRACE_MS);
+          }
+        },
+      });
+      attempt.connection = connection;
+      attempt.session = session;
+      byConnection.set(connection, session);
+      session.once('handshake', (remoteKey: Uint8Array) => {
+        if (attempt.cancelled) {
+          void session.close(0, 'another address connected first');
+          return;
+        }
+        if (settled) return;
+        if (serverKey && !sameKey(remoteKey, serverKey)) {
+          closeAttempt(attempt, 'server key mismatch');
+          attemptFailed(attempt, new HostKeyMismatchError());
+          return;
+        }
+        race.attemptSucceeded(address);
+        drive();
+      });
+      session.once('close', (error: BraidError | undefined) => {
+        if (settled || attempt.cancelled || session.handshakeComplete) return;
+        attemptFailed(
+          attempt,
+          error ?? new HandshakeError('the session closed before the handshake completed'),
+        );
+      });
     };
-    const onAbort = (): void => abandon(options.signal?.reason ?? new Error('aborted'));
-    const timer = setTimeout(() => abandon(new ConnectTimeoutError(timeout)), timeout);
-    created.on('handshake', onHandshake);
-    created.on('close', onClose);
+
+    const onAbort = (): void => {
+      race.abort('aborted');
+      giveUp(options.signal?.reason ?? new Error('aborted'));
+    };
+    const overall = setTimeout(() => {
+      timedOut = true;
+      race.abort(`no answer within ${timeout} ms`);
+      for (const record of race.attemptRecords) {
+        const attempt = attempts.get(record.address);
+        if (attempt && !attempt.error) attempt.error = new ConnectTimeoutError(timeout);
+      }
+      drive();
+    }, timeout);
     options.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const usableLiterals = literals.filter(usable);
+    if (usableLiterals.length > 0) race.addAddresses(usableLiterals, now());
+    for (const family of awaiting) {
+      lookup(host!, family).then(
+        (addresses) => {
+          if (settled) return;
+          race.addAddresses(
+            addresses.filter((a) => isIP(a) === family),
+            now(),
+            family,
+          );
+          drive();
+        },
+        (error: NodeJS.ErrnoException) => {
+          if (settled) return;
+          race.resolutionFailed(family, error.code ?? error.message, now());
+          drive();
+        },
+      );
+    }
+    drive();
   });
+}
+
+/**
+ * The local address an attempt starts from: the kernel's routing choice when we have a socket
+ * there (unless a configured set gives the order: then its first of the family), else the
+ * first bound address of the remote's family and scope, else any socket of the family.
+ */
+function chooseLocal(
+  locals: readonly SocketAddress[],
+  remote: SocketAddress,
+  routed: string | undefined,
+  configured: boolean,
+): SocketAddress | undefined {
+  const sameFamily = locals.filter((l) => l.family === remote.family);
+  if (!configured && routed) {
+    const match = sameFamily.find((l) => l.address === routed);
+    if (match) return match;
+  }
+  const scope = addressScope(remote.address);
+  return (
+    sameFamily.find((l) => addressScope(l.address) === scope) ??
+    sameFamily.find((l) => l.address === '::' || l.address === '0.0.0.0') ??
+    (configured ? sameFamily[0] : undefined)
+  );
+}
+
+function sameKey(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }

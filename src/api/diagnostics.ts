@@ -11,7 +11,10 @@ import diagnosticsChannel from 'node:diagnostics_channel';
  * - braid:session:resumed   { session }                 back on fresh keys and connection IDs
  * - braid:path:updated      { session, path }
  * - braid:path:failover     { session, from, to, reason } the session moved its sending to another path
- * - braid:endpoint:drop     { reason, local?, remote?, error? }  a datagram the shell could not send
+ * - braid:path:congestion   { session, path, reason }     a congestion event cut the path's window
+ * - braid:endpoint:drop     { reason, local?, remote?, error?, datagrams? }  datagrams the shell could not send
+ * - braid:endpoint:closed   { backend, local, stats, sockets }  a shell closed its sockets: its counters
+ *                           (UdpEndpointStats) and each socket back-end's own (GSO fallbacks, queued sends...)
  */
 export const channels = {
   sessionCreated: diagnosticsChannel.channel('braid:session:created'),
@@ -21,7 +24,9 @@ export const channels = {
   sessionResumed: diagnosticsChannel.channel('braid:session:resumed'),
   pathUpdated: diagnosticsChannel.channel('braid:path:updated'),
   pathFailover: diagnosticsChannel.channel('braid:path:failover'),
+  pathCongestion: diagnosticsChannel.channel('braid:path:congestion'),
   endpointDrop: diagnosticsChannel.channel('braid:endpoint:drop'),
+  endpointClosed: diagnosticsChannel.channel('braid:endpoint:closed'),
 } as const;
 
 export type DiagnosticsChannelName =
@@ -32,7 +37,9 @@ export type DiagnosticsChannelName =
   | 'braid:session:resumed'
   | 'braid:path:updated'
   | 'braid:path:failover'
-  | 'braid:endpoint:drop';
+  | 'braid:path:congestion'
+  | 'braid:endpoint:drop'
+  | 'braid:endpoint:closed';
 
 /** Publishes `build()` only when someone subscribes: the message object is never allocated otherwise. */
 export function publish(channel: diagnosticsChannel.Channel, build: () => unknown): void {

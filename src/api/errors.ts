@@ -7,10 +7,31 @@ import { TransportError, transportErrorName } from '../wire/errors.js';
  */
 export class BraidError extends Error {
   readonly code: string;
+  /**
+   * Set on every error connect() rejects with once it tried at least one address: each
+   * address tried (`192.0.2.1:4433`, `[2001:db8::1]:4433`) with its own failure, in the
+   * order the attempts started.
+   */
+  attempts?: ConnectAttempt[];
   constructor(message: string, code: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
+  }
+}
+
+/** One address connect() tried and why that attempt failed. */
+export interface ConnectAttempt {
+  address: string;
+  error: string;
+}
+
+/** The target's host name resolved to no address (every family's lookup failed or was empty). */
+export class HostNotFoundError extends BraidError {
+  readonly host: string;
+  constructor(host: string, detail: string) {
+    super(`cannot resolve ${host}${detail ? ` (${detail})` : ''}`, 'BRAID_ERR_HOST_NOT_FOUND');
+    this.host = host;
   }
 }
 

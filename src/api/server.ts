@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import type { SocketBackendChoice } from '../endpoint/datagram-socket.js';
+import { type AddressDiscoveryOptions, bindAllInterfaces } from '../endpoint/local-addresses.js';
 import { type BindAddress, type FaultInjector, UdpEndpoint } from '../endpoint/udp-endpoint.js';
 import type { EarlyDataOptions } from '../engine/persistence/early-data.js';
 import type { ConnectionEvent, EndpointEvent, EngineConnection, TransportConfig } from '../engine/types.js';
@@ -12,6 +14,7 @@ import {
   checkPort,
   checkPositiveInteger,
   checkPublicKey,
+  checkTimeout,
   checkTransport,
   type KeyPair,
 } from './options.js';
@@ -29,6 +32,8 @@ export interface ServerOptions {
   socketBufferSize?: number;
   /** Drops chosen datagrams, to simulate a failing path (tests and `braid demo` only; see FaultInjector). */
   faultInjector?: FaultInjector;
+  /** Socket back-end: 'auto' (default: batched native I/O where built, else node:dgram), 'native' or 'dgram'. */
+  socketBackend?: SocketBackendChoice;
   /**
    * 0-RTT (docs/persistence.md §5). true (default): clients get tickets and may send data in
    * their first flight; it is delivered at once on streams flagged `stream.early`, and refused
@@ -47,12 +52,22 @@ export interface ServerOptions {
 export interface ListenOptions {
   /** 0 (default) picks a free port, shared by every host. */
   port?: number;
+  /**
+   * One local address. Omitted, '::' or '0.0.0.0': every usable interface address (both
+   * families, or that wildcard's family), watched — see `addressDiscovery`.
+   */
   host?: string;
   /**
    * Several local addresses (e.g. one IPv4 and one IPv6, or two of one family for
    * multihoming: sessions advertise them all to the client); overrides `host`.
    */
   hosts?: string[];
+  /**
+   * For the wildcard default: one socket per interface address, kept in step with the host's
+   * addresses (polled); sessions advertise every change to their clients. `false`: plain
+   * wildcard sockets, nothing advertised.
+   */
+  addressDiscovery?: AddressDiscoveryOptions | false;
 }
 
 export interface ServerEvents {
@@ -100,6 +115,12 @@ export class BraidServer extends EventEmitter<ServerEvents> {
 
   async #listen(options: ListenOptions): Promise<void> {
     checkObject('options', options);
+    const discovery = options.addressDiscovery;
+    if (discovery !== undefined && discovery !== false) {
+      checkObject('addressDiscovery', discovery);
+      if (discovery.pollInterval !== undefined)
+        checkTimeout('addressDiscovery.pollInterval', discovery.pollInterval);
+    }
     if (this.#listening) throw new BraidError('server is already listening', 'BRAID_ERR_SERVER_LISTENING');
     if (this.#closing) throw new BraidError('server is closed', 'BRAID_ERR_SERVER_CLOSED');
     const port = options.port === undefined ? 0 : checkPort('port', options.port, true);
@@ -129,6 +150,7 @@ export class BraidServer extends EventEmitter<ServerEvents> {
     const bufferOptions = {
       socketBufferSize: this.#options.socketBufferSize,
       faultInjector: this.#options.faultInjector,
+      socketBackend: this.#options.socketBackend,
     };
     const bindAll = (list: string[]): Promise<UdpEndpoint> =>
       UdpEndpoint.bind(
@@ -137,7 +159,20 @@ export class BraidServer extends EventEmitter<ServerEvents> {
         handlers,
         bufferOptions,
       );
+    const wildcard =
+      hosts === undefined || (hosts.length === 1 && (hosts[0] === '::' || hosts[0] === '0.0.0.0'));
     this.#listening = (async () => {
+      if (wildcard && discovery !== false) {
+        const families: Array<'IPv4' | 'IPv6'> = hosts?.[0] === '0.0.0.0' ? ['IPv4'] : ['IPv4', 'IPv6'];
+        const bound = await bindAllInterfaces(engine, port, handlers, bufferOptions, {
+          ...discovery,
+          families,
+        });
+        if (bound) {
+          this.#endpoint = bound.endpoint;
+          return;
+        }
+      }
       if (hosts) {
         this.#endpoint = await bindAll(hosts);
       } else {
@@ -261,6 +296,9 @@ export function createServer(
     checkPositiveInteger('socketBufferSize', options.socketBufferSize);
   if (options.faultInjector !== undefined && typeof options.faultInjector !== 'function') {
     throw new InvalidArgumentError('faultInjector', 'must be a function');
+  }
+  if (options.socketBackend !== undefined && !['auto', 'native', 'dgram'].includes(options.socketBackend)) {
+    throw new InvalidArgumentError('socketBackend', "must be 'auto', 'native' or 'dgram'");
   }
   checkTransport(options.transport);
   checkEarlyData(options.earlyData);

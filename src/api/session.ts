@@ -38,6 +38,8 @@ export interface SessionEvents {
    * 'peer-address-removed', 'peer-moved' or 'migration'.
    */
   failover: [from: PathInfo, to: PathInfo, reason: FailoverReason];
+  /** A congestion event (loss or persistent congestion) cut `path`'s congestion window. */
+  congestion: [path: PathInfo, reason: string];
   /** Packet protection keys rotated. */
   keyupdate: [phase: number];
   /**
@@ -372,6 +374,10 @@ export class Session extends EventEmitter<SessionEvents> {
           reason: event.reason,
         }));
         this.emit('failover', event.from, event.to, event.reason);
+        break;
+      case 'congestion':
+        publish(channels.pathCongestion, () => ({ session: this, path: event.path, reason: event.reason }));
+        this.emit('congestion', event.path, event.reason);
         break;
       case 'closed':
         this.#finish(errorFromClose(event.info));

@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { parseArgs, stringFlag } from './args.js';
+import { type FlagSpec, parseArgs, stringFlag } from './args.js';
 import { connectToServer, openForward, parseServerTarget } from './client.js';
 import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from './common.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
@@ -21,8 +21,10 @@ ${CLIENT_OPTIONS_HELP}
 
 example: echo hello | braid cat braid://<key>@server.example`;
 
+export const CAT_FLAGS: Record<string, FlagSpec> = { ...CLIENT_SPECS, to: { type: 'string' } };
+
 export async function runCat(argv: string[], log: (line: string) => void): Promise<number> {
-  const args = parseArgs(argv, { ...CLIENT_SPECS, to: { type: 'string' } }, CAT_USAGE);
+  const args = parseArgs(argv, CAT_FLAGS, CAT_USAGE);
   if (args.help) {
     console.log(CAT_USAGE);
     return ExitCode.OK;

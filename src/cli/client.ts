@@ -84,6 +84,8 @@ export interface ClientOptions {
   timeout: number;
   /** Refuse servers whose key is neither pinned nor known. */
   strict: boolean;
+  /** Local IPs to bind (multihoming); empty: the system picks one. */
+  localAddresses: string[];
   log: (line: string) => void;
 }
 
@@ -138,10 +140,21 @@ export async function connectToServer(target: ServerTarget, options: ClientOptio
   const tried: string[] = [];
   for (const address of addresses) {
     const where = formatHostPort(address, target.port);
+    // Only local addresses of the server address's family can reach it.
+    const locals = options.localAddresses.filter((local) => isIP(local) === isIP(address));
+    if (options.localAddresses.length > 0 && locals.length === 0) {
+      tried.push(`  ${where}: no --local-address of its family (IPv${isIP(address)})`);
+      continue;
+    }
     try {
       const session = await connect(
         { host: address, port: target.port },
-        { staticKey: options.staticKey, serverKey: expected, timeout: options.timeout },
+        {
+          staticKey: options.staticKey,
+          serverKey: expected,
+          timeout: options.timeout,
+          ...(locals.length > 0 && { localAddresses: locals }),
+        },
       );
       if (!expected) {
         const learned = session.remoteKey!;
@@ -169,9 +182,22 @@ export async function connectToServer(target: ServerTarget, options: ClientOptio
           ExitCode.UNAUTHORIZED,
         );
       }
+      if ((error as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL') {
+        throw new CliError(
+          `cannot bind ${(error as Error).message.replace(/^bind EADDRNOTAVAIL /, '')}: not an address of this host ` +
+            '(check --local-address against `ip address`)',
+          ExitCode.USAGE,
+        );
+      }
       if (error instanceof ConnectTimeoutError && expected) {
         const probe = await probeServerKey(address, target.port, options);
         if (probe.answered) throw changedKeyError(target, probe.key, source);
+      }
+      // connect() lists every address it tried itself when it tried several.
+      const attempts = (error as { attempts?: Array<{ address: string; error: string }> }).attempts;
+      if (Array.isArray(attempts) && attempts.length > 0) {
+        for (const attempt of attempts) tried.push(`  ${attempt.address}: ${attempt.error}`);
+        continue;
       }
       const reason =
         error instanceof ConnectTimeoutError

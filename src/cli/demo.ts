@@ -1,19 +1,18 @@
 /**
- * `braid demo`: multihoming failover, live, on this host and without root. The server
- * listens on two loopback addresses and the client binds two others (Linux routes all
- * of 127/8 to lo), so the session has distinct address pairs: it runs on one and keeps
- * a warm standby on another. Mid-transfer the demo blackholes the active pair inside
- * the process (the client's FaultInjector drops that pair's datagrams both ways: the
- * server sees silence, as over a dead link); the session detects the failure and moves
- * to the standby. A live status table follows the paths; the summary gives the bytes,
- * SHA-256 at both ends, the failover gap and an HTML report of the run.
+ * `braid demo`: multihoming failover, live, on this host. As root with iproute2 and nftables
+ * it runs in network namespaces (demo-lab.ts: a client with two providers, a router, a
+ * two-address server) and breaks the active provider for real; otherwise it runs in one
+ * process over two loopback address pairs and blackholes the active pair inside the
+ * process (the client's FaultInjector drops that pair's datagrams both ways, so the server
+ * sees silence, as over a dead link), saying in one line why. Either way the client streams
+ * data, the active path breaks mid-transfer, the session moves to its warm standby, a
+ * status table follows the paths live, and the summary gives the bytes, SHA-256 at both
+ * ends, the failover gap and an HTML report of the run. Everything is torn down on exit,
+ * Ctrl-C included.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { fingerprint } from '../crypto/identity.js';
 import type { FaultInjector } from '../endpoint/udp-endpoint.js';
 import {
@@ -21,21 +20,88 @@ import {
   connect,
   createServer,
   generateKeyPair,
-  type PathInfo,
+  type KeyPair,
   type Session,
 } from '../index.js';
+import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from './args.js';
+import { DEMO_SESSION_IDS, runDemoAgent } from './demo-agent.js';
+import {
+  type DemoFault,
+  type DemoWorld,
+  type DemoWorldHooks,
+  LabUnavailableError,
+  labAvailability,
+  startNetnsWorld,
+  tearDownLabSync,
+} from './demo-lab.js';
+import {
+  DeliveryMonitor,
+  describePath,
+  type PathRow,
+  pacedSend,
+  pathRow,
+  waitForStandby,
+  wallNow,
+} from './demo-transfer.js';
+import { CliError, ExitCode, UsageError } from './errors.js';
 import { formatBytes, formatMs, formatRate, table } from './format.js';
 import { openEventLog } from './observe.js';
 import { buildTimeline, parseEventLog, renderReport } from './report.js';
-import { EventName, formatAddress, SessionTracker } from './tracker.js';
+import { EventName, SessionTracker } from './tracker.js';
+
+export const DEMO_DEFAULTS = {
+  mib: 32,
+  rateMbit: 40,
+  faultAt: 0.4,
+  serverHosts: ['127.0.0.1', '127.0.0.2'] as [string, string],
+  clientHosts: ['127.0.0.3', '127.0.0.4'] as [string, string],
+};
+
+export const DEMO_USAGE = `usage: braid demo [--mib M] [--rate MBIT] [--fault-at PERCENT] [--fault KIND]
+                  [--netns | --loopback] [--out DIR]
+
+Multihoming failover, live, on this host. A client streams M MiB to a server over
+a session with two paths: it runs on one and keeps a warm standby on the other.
+When PERCENT of the data has arrived the active path is broken; the session
+detects it and moves to the standby. A status table shows the paths live; the
+summary gives the bytes moved, SHA-256 at both ends, the failover gap (fault to
+the next in-order byte at the receiver) and an HTML report of the run.
+
+Where it runs:
+  As root, with iproute2 and nftables installed (scripts/setup-system.sh), in
+  network namespaces built by lab/lab.sh: the client has two providers (a, b),
+  the server two addresses behind a router, and the fault is real (a silent
+  nftables drop in the router, or the provider link taken down). Otherwise, and
+  saying why in one line, over two loopback address pairs in one process (server
+  127.0.0.1 and 127.0.0.2, client 127.0.0.3 and 127.0.0.4), the active pair
+  blackholed inside the process. The demo never installs packages itself.
+  Everything it built is torn down on exit, Ctrl-C included.
+
+  --mib M                   MiB to stream (default ${DEMO_DEFAULTS.mib})
+  --rate MBIT               application send rate in Mbit/s, so the run can be
+                            watched (default ${DEMO_DEFAULTS.rateMbit}; 0: as fast as possible)
+  --fault-at PERCENT        break the active path after PERCENT of the data
+                            arrived (default ${DEMO_DEFAULTS.faultAt * 100})
+  --fault KIND              blackhole (default: silent drop, both directions) or
+                            link-down (namespaces only: the provider link goes down)
+  --netns                   insist on network namespaces (exit 1 when unavailable)
+  --loopback                use the loopback variant even as root
+  --out DIR                 where events.jsonl and report.html go (default: a new
+                            directory under the system temp dir)
+  -h, --help                show this help
+
+Exit status 0 when every byte arrived once, in order, across the failover.`;
 
 export interface DemoOptions {
   /** Bytes the client streams to the server. */
   bytes: number;
   /** Application send rate in Mbit/s, so the run lasts long enough to watch; 0: as fast as possible. */
   rateMbit: number;
-  /** Fraction of `bytes` received when the active path is blackholed (0–1). */
+  /** Fraction of `bytes` received when the active path is broken (0–1). */
   faultAt: number;
+  fault: DemoFault;
+  /** auto: namespaces when possible, else loopback (with a one-line reason). */
+  mode: 'auto' | 'netns' | 'loopback';
   /** Directory for events.jsonl and report.html; default: a fresh one under the system temp dir. */
   outDir?: string;
   serverHosts: [string, string];
@@ -47,34 +113,20 @@ export interface DemoOptions {
 
 export interface DemoResult {
   ok: boolean;
+  variant: 'netns' | 'loopback';
   bytes: number;
   hashesEqual: boolean;
   /** Longest pause in in-order delivery at the receiver after the fault, ms. */
   gapMs: number | undefined;
-  /** From the fault until the client's session was active on another path, ms. */
+  /** From the fault until the engine reported its failover, ms. */
   failoverMs: number | undefined;
+  failoverReason: string | undefined;
   reportPath: string;
   eventsPath: string;
 }
 
-const CHUNK = 16 * 1024;
-const STANDBY_WAIT_MS = 5000;
 const TTY_REFRESH_MS = 250;
 const PLAIN_REFRESH_MS = 1000;
-
-export const DEMO_DEFAULTS = {
-  mib: 32,
-  rateMbit: 40,
-  faultAt: 0.4,
-  serverHosts: ['127.0.0.1', '127.0.0.2'] as [string, string],
-  clientHosts: ['127.0.0.3', '127.0.0.4'] as [string, string],
-};
-
-/** The blackholed address pair (client side, IPs only: every socket of an endpoint shares one port). */
-interface Blackhole {
-  local: string;
-  remote: string;
-}
 
 /** Writes event lines above a status block that is redrawn in place on a terminal. */
 class LiveScreen {
@@ -110,25 +162,99 @@ class LiveScreen {
   }
 }
 
-function describePath(path: PathInfo): string {
-  return `path ${path.id} ${formatAddress(path.local)} → ${formatAddress(path.remote)}`;
-}
-
-function isBlackholed(path: PathInfo, hole: Blackhole | undefined): boolean {
-  return hole !== undefined && path.local.address === hole.local && path.remote.address === hole.remote;
-}
-
-function epoch(performanceMs: number): number {
-  return performance.timeOrigin + performanceMs;
-}
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 10));
+/** The loopback variant: server and client in this process, the fault injected in the client's endpoint. */
+async function startLoopbackWorld(
+  options: DemoOptions & { eventsPath: string; serverKey: KeyPair; clientKey: KeyPair },
+  hooks: DemoWorldHooks,
+): Promise<DemoWorld> {
+  const tracker = new SessionTracker('demo');
+  const closeLog = openEventLog(options.eventsPath, tracker);
+  let hole: { local: string; remote: string } | undefined;
+  const faultInjector: FaultInjector = (_direction, local, remote) =>
+    hole !== undefined && local.address === hole.local && remote.address === hole.remote;
+  let monitor: DeliveryMonitor | undefined;
+  let resolveReceived: (result: { bytes: number; digest: string }) => void = () => undefined;
+  const received = new Promise<{ bytes: number; digest: string }>((r) => {
+    resolveReceived = r;
+  });
+  const server = createServer(
+    { staticKey: options.serverKey, authorizedKeys: [options.clientKey.publicKey] },
+    (session) => {
+      session.on('failover', (from, to, reason) =>
+        hooks.failover('server', pathRow(from), pathRow(to), reason, wallNow()),
+      );
+      session.on('stream', (stream: BraidStream) => {
+        monitor = new DeliveryMonitor(stream, hooks.progress);
+        monitor.done.then(resolveReceived);
+      });
+    },
+  );
+  let session: Session | undefined;
+  const close = async (): Promise<void> => {
+    await session?.close().catch(() => undefined);
+    await server.close(0, '', 500);
+    closeLog();
+    tracker.close();
+  };
+  try {
+    await server.listen({ hosts: options.serverHosts, port: 0 });
+    const port = server.address()!.port;
+    hooks.line(
+      `server  listening on ${options.serverHosts.map((h) => `${h}:${port}`).join(' and ')}, key ${fingerprint(options.serverKey.publicKey)}`,
+    );
+    const started = wallNow();
+    session = await connect(
+      { host: options.serverHosts[0], port },
+      {
+        staticKey: options.clientKey,
+        serverKey: options.serverKey.publicKey,
+        localAddresses: options.clientHosts,
+        faultInjector,
+        timeout: 5000,
+      },
+    );
+    const client = session;
+    hooks.line(
+      `client  bound ${options.clientHosts.join(' and ')}; connected in ${(wallNow() - started).toFixed(1)} ms (Noise IK, server key pinned)`,
+    );
+    for (const path of client.paths) hooks.line(`path    ${describePath(pathRow(path))}  ${path.state}`);
+    client.on('path', (path) => hooks.path(pathRow(path), wallNow()));
+    client.on('failover', (from, to, reason) =>
+      hooks.failover('client', pathRow(from), pathRow(to), reason, wallNow()),
+    );
+    if (!(await waitForStandby(client))) {
+      throw new Error(
+        `no standby path was validated within 5 s (paths: ${client.paths.map((p) => describePath(pathRow(p))).join(', ') || 'none'})`,
+      );
+    }
+    const failed = new Promise<never>((_, reject) => {
+      client.once('close', (error) =>
+        reject(new Error(`the session closed during the transfer${error ? `: ${error.message}` : ''}`)),
+      );
+    });
+    failed.catch(() => undefined);
+    return {
+      paths: () => client.paths.map(pathRow),
+      failed,
+      transfer: () => ({ sent: pacedSend(client, options.bytes, options.rateMbit), received }),
+      async fault(active) {
+        hole = { local: active.localIp, remote: active.remoteIp };
+        return `blackholed ${active.localIp} ⇄ ${active.remoteIp} inside the process (${describePath(active)})`;
+      },
+      gap: async (faultAt) => monitor?.gapAfter(faultAt),
+      close,
+      abort: () => {
+        void close();
+      },
+    };
+  } catch (error) {
+    await close();
+    throw error;
   }
-  return true;
+}
+
+function appendEvent(path: string, time: number, name: string, data: Record<string, unknown>): void {
+  appendFileSync(path, `${JSON.stringify({ time: Math.round(time), name, data })}\n`);
 }
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
@@ -138,135 +264,125 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const eventsPath = join(outDir, 'events.jsonl');
   const reportPath = join(outDir, 'report.html');
   writeFileSync(eventsPath, '');
-  const tracker = new SessionTracker('demo');
-  const closeLog = openEventLog(eventsPath, tracker);
-
   const serverKey = generateKeyPair();
   const clientKey = generateKeyPair();
   const total = options.bytes;
 
-  // Receiver side: hash, count, and the times of in-order progress after the fault.
-  let hole: Blackhole | undefined;
-  let faultTime: number | undefined;
-  let lastProgress = 0;
-  let gapMs: number | undefined;
   let received = 0;
-  let injectFault: () => void = () => undefined;
-  let gapEnd: number | undefined;
-  let resolveServerDone: (result: { bytes: number; digest: string }) => void = () => undefined;
-  const serverDone = new Promise<{ bytes: number; digest: string }>((r) => {
-    resolveServerDone = r;
-  });
-  const server = createServer({ staticKey: serverKey, authorizedKeys: [clientKey.publicKey] }, (session) => {
-    session.on('stream', (stream: BraidStream) => {
-      const hash = createHash('sha256');
-      stream.on('data', (chunk: Buffer) => {
-        const now = performance.now();
-        hash.update(chunk);
-        received += chunk.length;
-        if (faultTime !== undefined) {
-          const stall = now - Math.max(lastProgress, faultTime);
-          if (gapMs === undefined || stall > gapMs) {
-            gapMs = stall;
-            gapEnd = now;
-          }
-        }
-        lastProgress = now;
-        if (faultTime === undefined && received >= total * options.faultAt) injectFault();
-      });
-      stream.on('end', () => {
-        const digest = hash.digest('hex');
-        stream.end(digest);
-        resolveServerDone({ bytes: received, digest });
-      });
-    });
-  });
-
-  const faultInjector: FaultInjector = (_direction, local, remote) =>
-    hole !== undefined && local.address === hole.local && remote.address === hole.remote;
-
-  let session: Session | undefined;
-  let statusTimer: NodeJS.Timeout | undefined;
-  try {
-    await server.listen({ hosts: options.serverHosts, port: 0 });
-    const port = server.address()!.port;
-    screen.line(
-      `server  listening on ${options.serverHosts.map((h) => `${h}:${port}`).join(' and ')}, key ${fingerprint(serverKey.publicKey)}`,
-    );
-    const started = performance.now();
-    session = await connect(
-      { host: options.serverHosts[0], port },
-      {
-        staticKey: clientKey,
-        serverKey: serverKey.publicKey,
-        localAddresses: options.clientHosts,
-        faultInjector,
-        timeout: 5000,
-      },
-    );
-    const client = session;
-    screen.line(
-      `client  bound ${options.clientHosts.join(' and ')}; connected in ${(performance.now() - started).toFixed(1)} ms (Noise IK, server key pinned)`,
-    );
-    for (const path of client.paths) screen.line(`path    ${describePath(path)}  ${path.state}`);
-    let failoverTime: number | undefined;
-    let failoverPath: PathInfo | undefined;
-    let failedPath: PathInfo | undefined;
-    client.on('path', (path) => {
-      const when = faultTime === undefined ? '' : ` (+${(performance.now() - faultTime).toFixed(0)} ms)`;
-      screen.line(`path    ${describePath(path)}  ${path.state}${when}`);
+  let faultStart: number | undefined;
+  let faultEnd: number | undefined;
+  let faultyPath: PathRow | undefined;
+  /** The first failover an engine reported after the fault (either end may detect it first). */
+  let failover: { side: string; from: PathRow; to: PathRow; reason: string; at: number } | undefined;
+  let clientMoved: { to: PathRow; at: number } | undefined;
+  let triggerFault: () => void = () => undefined;
+  const sinceFault = (at: number): string =>
+    faultEnd === undefined ? '' : ` (+${Math.max(0, at - faultEnd).toFixed(0)} ms)`;
+  const hooks: DemoWorldHooks = {
+    line: (text) => screen.line(text),
+    path: (row, at) => {
+      screen.line(`path    ${describePath(row)}  ${row.state}${sinceFault(at)}`);
+      if (faultyPath && !clientMoved && row.state === 'active' && row.id !== faultyPath.id)
+        clientMoved = { to: row, at };
+    },
+    failover: (side, from, to, reason, at) => {
+      screen.line(`failover ${side}: ${describePath(from)} → path ${to.id} (${reason})${sinceFault(at)}`);
+      // The end that found the path dead, rather than the one that followed it.
       if (
-        faultTime !== undefined &&
-        failoverTime === undefined &&
-        path.state === 'active' &&
-        !isBlackholed(path, hole)
-      ) {
-        failoverTime = performance.now();
-        failoverPath = path;
+        faultStart !== undefined &&
+        (!failover || (failover.reason === 'peer-moved' && reason !== 'peer-moved'))
+      )
+        failover = { side, from, to, reason, at };
+    },
+    progress: (bytes) => {
+      received = bytes;
+      if (faultStart === undefined && bytes >= total * options.faultAt) triggerFault();
+    },
+  };
+
+  // Ctrl-C or SIGTERM: tear down what exists (the lab, the agents), then exit.
+  let world: DemoWorld | undefined;
+  let labScript: string | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    screen.freeze();
+    options.write(`\n${signal}: tearing down the demo\n`);
+    if (world) world.abort();
+    else if (labScript) tearDownLabSync(labScript);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let statusTimer: NodeJS.Timeout | undefined;
+  let limitTimer: NodeJS.Timeout | undefined;
+  try {
+    let variant: 'netns' | 'loopback' = 'loopback';
+    let fallback: string | undefined;
+    if (options.mode !== 'loopback') {
+      const availability = labAvailability();
+      if (availability.ok) {
+        labScript = availability.script;
+        try {
+          world = await startNetnsWorld(
+            { ...options, script: availability.script, eventsPath, serverKey, clientKey },
+            hooks,
+          );
+          variant = 'netns';
+        } catch (error) {
+          if (!(error instanceof LabUnavailableError) || options.mode === 'netns') throw error;
+          fallback = error.message;
+        }
+      } else {
+        if (options.mode === 'netns') throw new CliError(`braid demo --netns: ${availability.reason}`);
+        fallback = availability.reason;
       }
-    });
-
-    const hasStandby = (): boolean => client.paths.some((p) => p.state === 'standby');
-    if (!(await waitFor(hasStandby, STANDBY_WAIT_MS))) {
-      throw new Error(
-        `no standby path was validated within ${STANDBY_WAIT_MS} ms (paths: ${client.paths.map(describePath).join(', ') || 'none'})`,
-      );
     }
+    if (!world) {
+      if (fallback) screen.line(`demo    loopback addresses instead of network namespaces: ${fallback}`);
+      if (options.fault === 'link-down')
+        screen.line('demo    --fault link-down needs namespaces: blackholing instead');
+      world = await startLoopbackWorld({ ...options, eventsPath, serverKey, clientKey }, hooks);
+    }
+    const running = world;
 
-    injectFault = () => {
-      const active = client.paths.find((p) => p.state === 'active');
+    triggerFault = () => {
+      const active = running.paths().find((p) => p.state === 'active');
       if (!active) return;
-      failedPath = active;
-      hole = { local: active.local.address, remote: active.remote.address };
-      faultTime = performance.now();
-      screen.line(
-        `fault   blackholed ${active.local.address} ⇄ ${active.remote.address} (${describePath(active)}) at ${formatBytes(received)} received`,
+      faultStart = wallNow();
+      faultyPath = active;
+      const at = received;
+      running.fault(active).then(
+        (description) => {
+          faultEnd = wallNow();
+          screen.line(`fault   ${description} at ${formatBytes(at)} received`);
+          appendEvent(eventsPath, faultEnd, 'braid:demo:fault_injected', {
+            session: DEMO_SESSION_IDS.client,
+            path: active.id,
+            local: active.local,
+            remote: active.remote,
+            kind: variant === 'netns' ? options.fault : 'blackhole',
+            commandMs: faultEnd - faultStart!,
+          });
+        },
+        (error: Error) => screen.line(`fault   could not be applied: ${error.message}`),
       );
-      tracker.emit('event', {
-        time: Math.round(epoch(faultTime)),
-        name: 'braid:demo:fault_injected',
-        data: { session: clientTrackerId(), local: active.local.address, remote: active.remote.address },
-      });
     };
-    const clientTrackerId = (): number | undefined => tracker.sessions().find((s) => s.role === 'client')?.id;
 
-    const t0 = performance.now();
-    let sent = 0;
+    const t0 = wallNow();
     const drawStatus = (): void => {
       const rows = [['path', 'local', 'remote', 'state', 'rtt', 'sent', 'received', '']];
-      for (const p of client.paths) {
+      for (const p of running.paths()) {
         rows.push([
           String(p.id),
-          formatAddress(p.local),
-          formatAddress(p.remote),
+          p.local,
+          p.remote,
           p.state,
           formatMs(p.srtt),
           formatBytes(p.bytesSent),
           formatBytes(p.bytesReceived),
-          isBlackholed(p, hole) ? 'blackholed' : '',
+          faultyPath?.id === p.id ? 'broken' : '',
         ]);
       }
-      const seconds = (performance.now() - t0) / 1000;
+      const seconds = (wallNow() - t0) / 1000;
       screen.status([
         ...table(rows, '  '),
         `  received ${formatBytes(received)} of ${formatBytes(total)}  ${formatRate(seconds > 0 ? received / seconds : 0)}  ${seconds.toFixed(1)} s`,
@@ -275,112 +391,164 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     statusTimer = setInterval(drawStatus, options.tty ? TTY_REFRESH_MS : PLAIN_REFRESH_MS);
     drawStatus();
 
-    const closed = new Promise<never>((_, reject) => {
-      client.once('close', (error) =>
-        reject(new Error(`the session closed during the transfer${error ? `: ${error.message}` : ''}`)),
-      );
-    });
-    closed.catch(() => undefined);
     const limitMs = 20_000 + (options.rateMbit > 0 ? (total * 8) / (options.rateMbit * 1000) : 0);
-    let limitTimer: NodeJS.Timeout | undefined;
     const timeLimit = new Promise<never>((_, reject) => {
       limitTimer = setTimeout(
         () => reject(new Error(`the transfer did not finish in ${limitMs} ms`)),
         limitMs,
       );
     });
-
-    const transfer = async (): Promise<{ digest: string; reply: string }> => {
-      const stream = await client.openStream();
-      const hash = createHash('sha256');
-      const reply: Buffer[] = [];
-      stream.on('data', (c: Buffer) => reply.push(c));
-      const ended = once(stream, 'end');
-      while (sent < total) {
-        const chunk = randomBytes(Math.min(CHUNK, total - sent));
-        hash.update(chunk);
-        sent += chunk.length;
-        if (!stream.write(chunk)) await once(stream, 'drain');
-        if (options.rateMbit > 0) {
-          const due = t0 + (sent * 8) / (options.rateMbit * 1000);
-          const wait = due - performance.now();
-          if (wait >= 1) await new Promise((r) => setTimeout(r, wait));
-        }
-      }
-      stream.end();
-      await ended;
-      return { digest: hash.digest('hex'), reply: Buffer.concat(reply).toString() };
-    };
-    const [{ digest, reply }, atServer] = await Promise.race([
-      Promise.all([transfer(), serverDone]),
-      closed,
+    const { sent, received: atServer } = running.transfer();
+    const [{ digest, reply }, result] = await Promise.race([
+      Promise.all([sent, atServer]),
+      running.failed,
       timeLimit,
     ]);
-    clearTimeout(limitTimer);
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = (wallNow() - t0) / 1000;
     clearInterval(statusTimer);
     statusTimer = undefined;
     drawStatus();
     screen.freeze();
 
-    const hashesEqual = digest === atServer.digest && reply === digest && atServer.bytes === total;
-    const failoverMs =
-      failoverTime !== undefined && faultTime !== undefined ? failoverTime - faultTime : undefined;
-    if (faultTime !== undefined && failoverTime !== undefined) {
-      tracker.emit('event', {
-        time: Math.round(epoch(gapEnd ?? failoverTime)),
-        name: EventName.failover,
-        data: {
-          session: clientTrackerId(),
-          from: failedPath?.id,
-          to: failoverPath?.id,
-          gapMs: gapMs ?? failoverMs,
-          detectedMs: failoverMs,
-        },
+    const gap = faultEnd !== undefined ? await running.gap(faultEnd) : undefined;
+    const gapFromStart =
+      faultStart !== undefined && faultEnd !== undefined ? await running.gap(faultStart) : undefined;
+    if (gap) {
+      appendEvent(eventsPath, gap.endedAt, EventName.deliveryGap, {
+        session: DEMO_SESSION_IDS.server,
+        gapMs: gap.gapMs,
       });
     }
-    await client.close();
-    await server.close(0, '', 500);
-    closeLog();
-    tracker.close();
+    await running.close();
     writeReport(eventsPath, reportPath);
 
+    const hashesEqual = digest === result.digest && reply === digest && result.bytes === total;
+    const failoverMs = failover && faultEnd !== undefined ? Math.max(0, failover.at - faultEnd) : undefined;
     const out = (text: string): void => options.write(`${text}\n`);
     out('');
     out('summary');
     out(
-      `  moved     ${formatBytes(atServer.bytes)} client → server in ${seconds.toFixed(2)} s (${formatRate(atServer.bytes / seconds)})`,
+      `  ran in    ${variant === 'netns' ? `network namespaces; fault: ${options.fault === 'link-down' ? 'provider link down' : 'silent blackhole in the router'}` : 'one process over loopback address pairs; fault: blackhole inside the process'}`,
+    );
+    out(
+      `  moved     ${formatBytes(result.bytes)} client → server in ${seconds.toFixed(2)} s (${formatRate(result.bytes / seconds)})`,
     );
     out(`  sha256    ${digest.slice(0, 16)}…  ${hashesEqual ? 'equal at both ends' : 'MISMATCH'}`);
-    if (faultTime === undefined) {
-      out('  fault     never injected (the transfer ended first)');
-    } else if (failoverPath && failoverMs !== undefined) {
+    if (faultEnd === undefined) {
+      out('  fault     never applied (the transfer ended first)');
+    } else if (failover) {
       out(
-        `  failover  ${failedPath ? describePath(failedPath) : '?'} blackholed; active on ${describePath(failoverPath)} after ${failoverMs.toFixed(0)} ms`,
-      );
-      out(
-        `  failover gap ${gapMs?.toFixed(0) ?? '?'} ms (from the fault to the next in-order byte at the receiver)`,
+        `  failover  the ${failover.side} found ${describePath(failover.from)} failed (${failover.reason}) and moved to path ${failover.to.id} ${failoverMs!.toFixed(0)} ms after the fault`,
       );
     } else {
-      out('  failover  none: the session never became active on another path');
+      out('  failover  none reported by either end');
+    }
+    if (faultEnd !== undefined && clientMoved) {
+      out(
+        `  client    active on ${describePath(clientMoved.to)} ${Math.max(0, clientMoved.at - faultEnd).toFixed(0)} ms after the fault`,
+      );
+    }
+    if (gap) {
+      const bracket =
+        variant === 'netns' && gapFromStart
+          ? `; ${gapFromStart.gapMs.toFixed(0)} ms counted from the start of the ${(faultEnd! - faultStart!).toFixed(0)} ms lab command`
+          : '';
+      out(
+        `  failover gap ${gap.gapMs.toFixed(0)} ms (from the fault to the next in-order byte at the receiver${bracket})`,
+      );
     }
     out(`  report    ${reportPath}`);
     out(`  events    ${eventsPath}`);
-    const ok = hashesEqual && faultTime !== undefined && failoverPath !== undefined && gapMs !== undefined;
+    const ok =
+      hashesEqual &&
+      faultEnd !== undefined &&
+      failover !== undefined &&
+      clientMoved !== undefined &&
+      gap !== undefined;
     out(ok ? 'demo ok: every byte arrived once, in order, across the failover' : 'demo FAILED');
-    return { ok, bytes: atServer.bytes, hashesEqual, gapMs, failoverMs, reportPath, eventsPath };
+    return {
+      ok,
+      variant,
+      bytes: result.bytes,
+      hashesEqual,
+      gapMs: gap?.gapMs,
+      failoverMs,
+      failoverReason: failover?.reason,
+      reportPath,
+      eventsPath,
+    };
   } catch (error) {
-    if (statusTimer) clearInterval(statusTimer);
     screen.freeze();
-    await session?.close().catch(() => undefined);
-    await server.close(0, '', 200);
-    closeLog();
-    tracker.close();
+    await world?.close().catch(() => undefined);
     throw error;
+  } finally {
+    if (statusTimer) clearInterval(statusTimer);
+    clearTimeout(limitTimer);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 
 function writeReport(eventsPath: string, reportPath: string): void {
   const { events, skipped } = parseEventLog(readFileSync(eventsPath, 'utf8'));
   writeFileSync(reportPath, renderReport(buildTimeline(events, skipped), 'braid demo: multihoming failover'));
+}
+
+function numberFlag(
+  value: string | undefined,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  const v = Number(value);
+  if (value === '' || !Number.isFinite(v) || v < min || v > max) {
+    throw new UsageError(`--${name} needs a number in [${min}, ${max}], got '${value}'`, DEMO_USAGE);
+  }
+  return v;
+}
+
+export const DEMO_FLAGS: Record<string, FlagSpec> = {
+  mib: { type: 'string' },
+  rate: { type: 'string' },
+  'fault-at': { type: 'string' },
+  fault: { type: 'string' },
+  netns: { type: 'boolean' },
+  loopback: { type: 'boolean' },
+  out: { type: 'string' },
+};
+
+/** `braid demo [options]` (and the hidden `--agent` mode its namespace variant starts). */
+export async function runDemoCommand(argv: string[]): Promise<number> {
+  if (argv[0] === '--agent') return runDemoAgent(argv);
+  const args = parseArgs(argv, DEMO_FLAGS, DEMO_USAGE);
+  if (args.help) {
+    console.log(DEMO_USAGE);
+    return ExitCode.OK;
+  }
+  if (args.positionals.length > 0)
+    throw new UsageError(`unexpected argument '${args.positionals[0]}'`, DEMO_USAGE);
+  const netns = booleanFlag(args, 'netns');
+  const loopback = booleanFlag(args, 'loopback');
+  if (netns && loopback) throw new UsageError('give --netns or --loopback, not both', DEMO_USAGE);
+  const fault = stringFlag(args, 'fault') ?? 'blackhole';
+  if (fault !== 'blackhole' && fault !== 'link-down') {
+    throw new UsageError(`--fault is blackhole or link-down, got '${fault}'`, DEMO_USAGE);
+  }
+  if (fault === 'link-down' && loopback)
+    throw new UsageError('--fault link-down needs network namespaces', DEMO_USAGE);
+  const result = await runDemo({
+    bytes: Math.round(numberFlag(stringFlag(args, 'mib'), 'mib', DEMO_DEFAULTS.mib, 0.0625, 4096) * 1048576),
+    rateMbit: numberFlag(stringFlag(args, 'rate'), 'rate', DEMO_DEFAULTS.rateMbit, 0, 100_000),
+    faultAt: numberFlag(stringFlag(args, 'fault-at'), 'fault-at', DEMO_DEFAULTS.faultAt * 100, 1, 95) / 100,
+    fault,
+    mode: netns ? 'netns' : loopback ? 'loopback' : 'auto',
+    outDir: stringFlag(args, 'out'),
+    serverHosts: DEMO_DEFAULTS.serverHosts,
+    clientHosts: DEMO_DEFAULTS.clientHosts,
+    tty: process.stdout.isTTY === true,
+    write: (text) => process.stdout.write(text),
+  });
+  return result.ok ? ExitCode.OK : ExitCode.FAILURE;
 }

@@ -1,6 +1,6 @@
 /** `braid keygen`: creates the static key pair that identifies this machine. */
 import { encodeKey, fingerprint } from '../crypto/identity.js';
-import { booleanFlag, parseArgs, stringFlag } from './args.js';
+import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from './args.js';
 import { ExitCode, UsageError } from './errors.js';
 import { defaultKeyPath, writeNewKey } from './keys.js';
 
@@ -15,8 +15,10 @@ operators of servers you use (their --authorized-keys), or to clients of your se
   --force        replace an existing key (the old identity is lost)
   -h, --help     show this help`;
 
+export const KEYGEN_FLAGS: Record<string, FlagSpec> = { key: { type: 'string' }, force: { type: 'boolean' } };
+
 export function runKeygen(argv: string[], log: (line: string) => void): number {
-  const args = parseArgs(argv, { key: { type: 'string' }, force: { type: 'boolean' } }, KEYGEN_USAGE);
+  const args = parseArgs(argv, KEYGEN_FLAGS, KEYGEN_USAGE);
   if (args.help) {
     console.log(KEYGEN_USAGE);
     return ExitCode.OK;

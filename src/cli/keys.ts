@@ -8,7 +8,8 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { decodeKey, encodeKey, fingerprint, KeyFormatError } from '../crypto/identity.js';
+import { constantTimeEqual, decodeKey, encodeKey, fingerprint, KeyFormatError } from '../crypto/identity.js';
+import { publicKeyFromPrivate } from '../crypto/noise/dh.js';
 import { generateKeyPair, type KeyPair } from '../index.js';
 import { CliError, ExitCode } from './errors.js';
 
@@ -85,6 +86,9 @@ export function loadKey(path: string): KeyPair {
   try {
     const privateKey = decodeKey(fields.get('private') ?? '');
     const publicKey = decodeKey(fields.get('public') ?? '');
+    if (!constantTimeEqual(publicKeyFromPrivate(privateKey), publicKey)) {
+      throw new KeyFormatError('its public key does not belong to its private key');
+    }
     return { privateKey, publicKey };
   } catch (error) {
     if (error instanceof KeyFormatError) {

@@ -3,19 +3,20 @@
  * first word, prints help, and turns errors into messages and exit codes.
  */
 import { AddressInUseError, BraidError, UnauthorizedKeyError } from '../index.js';
-import { CAT_USAGE, runCat } from './cat.js';
-import { DEMO_DEFAULTS, runDemo } from './demo.js';
+import type { FlagSpec } from './args.js';
+import { CAT_FLAGS, CAT_USAGE, runCat } from './cat.js';
+import { DEMO_FLAGS, DEMO_USAGE, runDemoCommand } from './demo.js';
 import { CliError, EXIT_CODES_HELP, ExitCode, UsageError } from './errors.js';
-import { KEYGEN_USAGE, runKeygen } from './keygen.js';
+import { KEYGEN_FLAGS, KEYGEN_USAGE, runKeygen } from './keygen.js';
 import { defaultKeyPath } from './keys.js';
 import { createLogger, extractLogOptions, LOG_OPTIONS_HELP, type Logger, type LoggerOptions } from './log.js';
-import { PING_USAGE, runPing } from './ping.js';
-import { REPORT_USAGE, runReport } from './report.js';
-import { runSend, SEND_USAGE } from './send.js';
-import { runServe, SERVE_USAGE } from './serve.js';
-import { runSocks, SOCKS_USAGE } from './socks.js';
-import { runStatus, STATUS_USAGE } from './status.js';
-import { runTunnel, TUNNEL_USAGE } from './tunnel.js';
+import { PING_FLAGS, PING_USAGE, runPing } from './ping.js';
+import { REPORT_FLAGS, REPORT_USAGE, runReport } from './report.js';
+import { runSend, SEND_FLAGS, SEND_USAGE } from './send.js';
+import { runServe, SERVE_FLAGS, SERVE_USAGE } from './serve.js';
+import { runSocks, SOCKS_FLAGS, SOCKS_USAGE } from './socks.js';
+import { runStatus, STATUS_FLAGS, STATUS_USAGE } from './status.js';
+import { runTunnel, TUNNEL_FLAGS, TUNNEL_USAGE } from './tunnel.js';
 
 const RECEIVE_USAGE = `usage: braid receive [--dir DIR] [serve options]
 
@@ -26,28 +27,10 @@ Interrupted transfers stay as .NAME.braid-partial with a .NAME.braid-state file
 and continue when the sender runs again; a file appears under its name only once
 its SHA-256 matches.
 
+  -d, --dir DIR             where received files go (default: the current directory)
+  -h, --help                show this help
+
 example: braid receive --dir ~/incoming --authorized-keys ~/.config/braid/clients`;
-
-const DEMO_USAGE = `usage: braid demo [--mib M] [--rate MBIT] [--fault-at PERCENT] [--out DIR]
-
-Multihoming failover, live, on this host and without root. A server listens on
-127.0.0.1 and 127.0.0.2, a client binds 127.0.0.3 and 127.0.0.4 (Linux routes all
-of 127/8 to lo), so the session runs on one address pair with a warm standby on
-another. The client streams M MiB to the server; when PERCENT of it has arrived the
-active pair is blackholed inside the process (its datagrams are dropped both ways)
-and the session fails over to the standby. A status table shows the paths live;
-the summary gives the bytes moved, SHA-256 at both ends, the failover gap (fault to
-the next in-order byte at the receiver) and an HTML report of the run.
-
-  --mib M                   MiB to stream (default ${DEMO_DEFAULTS.mib})
-  --rate MBIT               application send rate in Mbit/s, so the run can be
-                            watched (default ${DEMO_DEFAULTS.rateMbit}; 0: as fast as possible)
-  --fault-at PERCENT        blackhole the active path after PERCENT of the data
-                            arrived (default ${DEMO_DEFAULTS.faultAt * 100})
-  --out DIR                 where events.jsonl and report.html go (default: a new
-                            directory under the system temp dir)
-
-Exit status 0 when every byte arrived once, in order, across the failover.`;
 
 const USAGE = `usage: braid <command> [options]      (braid <command> --help for details)
 
@@ -62,7 +45,8 @@ commands:
   status [--watch]             sessions and paths of the running braid processes (ss/mtr-like)
   ping SERVER                  round-trip times over a stream and datagrams, per-path RTT
   report EVENTS [-o FILE]      turn an --events log into an HTML timeline
-  demo                         run a server and a client on this host and move data between them
+  demo                         watch a session fail over between two paths on this host
+                               (network namespaces as root, else loopback addresses)
   help                         show this help
 
 SERVER is braid://<server-public-key>@host[:port] (pinned key) or host[:port]
@@ -72,51 +56,26 @@ ${LOG_OPTIONS_HELP}
 
 ${EXIT_CODES_HELP}`;
 
-const COMMAND_USAGE: Record<string, string> = {
-  keygen: KEYGEN_USAGE,
-  serve: SERVE_USAGE,
-  tunnel: TUNNEL_USAGE,
-  socks: SOCKS_USAGE,
-  cat: CAT_USAGE,
-  send: SEND_USAGE,
-  receive: RECEIVE_USAGE,
-  status: STATUS_USAGE,
-  ping: PING_USAGE,
-  report: REPORT_USAGE,
-  demo: DEMO_USAGE,
+/** Every subcommand with its help text and the flags it accepts (help.test.ts checks they agree). */
+export const COMMANDS: Record<string, { usage: string; flags: Record<string, FlagSpec> }> = {
+  keygen: { usage: KEYGEN_USAGE, flags: KEYGEN_FLAGS },
+  serve: { usage: SERVE_USAGE, flags: SERVE_FLAGS },
+  tunnel: { usage: TUNNEL_USAGE, flags: TUNNEL_FLAGS },
+  socks: { usage: SOCKS_USAGE, flags: SOCKS_FLAGS },
+  cat: { usage: CAT_USAGE, flags: CAT_FLAGS },
+  send: { usage: SEND_USAGE, flags: SEND_FLAGS },
+  receive: { usage: RECEIVE_USAGE, flags: { dir: { type: 'string', short: 'd' } } },
+  status: { usage: STATUS_USAGE, flags: STATUS_FLAGS },
+  ping: { usage: PING_USAGE, flags: PING_FLAGS },
+  report: { usage: REPORT_USAGE, flags: REPORT_FLAGS },
+  demo: { usage: DEMO_USAGE, flags: DEMO_FLAGS },
 };
 
-function demoFlag(args: string[], name: string, fallback: number, min: number, max: number): number {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (args[i + 1] === undefined || !Number.isFinite(v) || v < min || v > max) {
-    throw new UsageError(`--${name} needs a number in [${min}, ${max}]`, DEMO_USAGE);
-  }
-  return v;
-}
+export { USAGE };
 
-const DEMO_FLAGS = new Set(['--mib', '--rate', '--fault-at', '--out']);
-
-async function demo(args: string[]): Promise<number> {
-  for (let i = 0; i < args.length; i += 2) {
-    if (!DEMO_FLAGS.has(args[i]!)) throw new UsageError(`unknown option '${args[i]}'`, DEMO_USAGE);
-  }
-  const outIndex = args.indexOf('--out');
-  const outDir = outIndex >= 0 ? args[outIndex + 1] : undefined;
-  if (outIndex >= 0 && !outDir) throw new UsageError("option '--out' needs a directory", DEMO_USAGE);
-  const result = await runDemo({
-    bytes: Math.round(demoFlag(args, 'mib', DEMO_DEFAULTS.mib, 0.0625, 4096) * 1048576),
-    rateMbit: demoFlag(args, 'rate', DEMO_DEFAULTS.rateMbit, 0, 100_000),
-    faultAt: demoFlag(args, 'fault-at', DEMO_DEFAULTS.faultAt * 100, 1, 95) / 100,
-    outDir,
-    serverHosts: DEMO_DEFAULTS.serverHosts,
-    clientHosts: DEMO_DEFAULTS.clientHosts,
-    tty: process.stdout.isTTY === true,
-    write: (text) => process.stdout.write(text),
-  });
-  return result.ok ? ExitCode.OK : ExitCode.FAILURE;
-}
+const COMMAND_USAGE: Record<string, string> = Object.fromEntries(
+  Object.entries(COMMANDS).map(([name, { usage }]) => [name, usage]),
+);
 
 /** `braid receive [--dir D] ...` is `braid serve --receive-dir D ...`. */
 function receiveArgs(args: string[]): string[] {
@@ -165,13 +124,8 @@ async function dispatch(command: string, args: string[], log: Logger): Promise<n
       return runPing(args, log);
     case 'report':
       return runReport(args, log);
-    case 'demo': {
-      if (args.includes('--help') || args.includes('-h')) {
-        console.log(DEMO_USAGE);
-        return ExitCode.OK;
-      }
-      return demo(args);
-    }
+    case 'demo':
+      return runDemoCommand(args);
     default:
       throw new UsageError(`unknown command '${command}'`, USAGE);
   }

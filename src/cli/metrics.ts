@@ -52,9 +52,22 @@ export function renderMetrics(tracker: SessionTracker, rtt: RttHistogram): strin
     'Paths of the open sessions, by state.',
     [...byState].map(([state, n]) => [`{state="${state}"}`, n]),
   );
-  metric('braid_failovers_total', 'counter', 'Times a session moved its traffic off a failed path.', [
-    ['', totals.failovers],
-  ]);
+  const byReason = (counts: Record<string, number>): Array<[string, number]> =>
+    Object.entries(counts)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([reason, n]) => [`{reason="${escapeLabel(reason)}"}`, n]);
+  metric(
+    'braid_failovers_total',
+    'counter',
+    'Times a session moved its active path off a failed one, by reason.',
+    byReason(totals.failovers),
+  );
+  metric(
+    'braid_congestion_events_total',
+    'counter',
+    'Congestion events that cut the congestion window of a path, by cause.',
+    byReason(totals.congestionEvents),
+  );
   metric('braid_bytes_sent_total', 'counter', 'UDP payload bytes sent by all sessions.', [
     ['', totals.bytesSent],
   ]);
@@ -68,9 +81,7 @@ export function renderMetrics(tracker: SessionTracker, rtt: RttHistogram): strin
     'braid_drops_total',
     'counter',
     'Datagrams dropped without effect, by reason.',
-    Object.entries(totals.drops)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([reason, n]) => [`{reason="${escapeLabel(reason)}"}`, n]),
+    byReason(totals.drops),
   );
   lines.push(
     '# HELP braid_path_rtt_seconds Smoothed RTT of each live path, sampled once a second.',

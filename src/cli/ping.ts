@@ -4,7 +4,7 @@
  * measures it (smoothed, minimum, variation).
  */
 import { once } from 'node:events';
-import { parseArgs, positiveIntFlag } from './args.js';
+import { type FlagSpec, parseArgs, positiveIntFlag } from './args.js';
 import { connectToServer, openForward, parseServerTarget } from './client.js';
 import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from './common.js';
 import { ExitCode, UsageError } from './errors.js';
@@ -37,17 +37,15 @@ function stats(samples: number[]): string {
   return `min/avg/max/mdev = ${min.toFixed(3)}/${avg.toFixed(3)}/${max.toFixed(3)}/${mdev.toFixed(3)} ms`;
 }
 
+export const PING_FLAGS: Record<string, FlagSpec> = {
+  ...CLIENT_SPECS,
+  count: { type: 'string', short: 'c' },
+  interval: { type: 'string', short: 'i' },
+  wait: { type: 'string' },
+};
+
 export async function runPing(argv: string[], log: (line: string) => void): Promise<number> {
-  const args = parseArgs(
-    argv,
-    {
-      ...CLIENT_SPECS,
-      count: { type: 'string', short: 'c' },
-      interval: { type: 'string', short: 'i' },
-      wait: { type: 'string' },
-    },
-    PING_USAGE,
-  );
+  const args = parseArgs(argv, PING_FLAGS, PING_USAGE);
   if (args.help) {
     console.log(PING_USAGE);
     return ExitCode.OK;
@@ -68,6 +66,13 @@ export async function runPing(argv: string[], log: (line: string) => void): Prom
     const streamSamples: number[] = [];
     const datagramSamples: number[] = [];
     const datagramWaiters = new Map<number, (at: number) => void>();
+    // Path moves show up as they happen, like a route change in mtr.
+    session.on('failover', (from, to, reason) =>
+      out(
+        `failover: path ${from.id} ${formatAddress(from.local)} → ${formatAddress(from.remote)} to path ${to.id} ` +
+          `${formatAddress(to.local)} → ${formatAddress(to.remote)} (${reason})`,
+      ),
+    );
     session.on('datagram', (data) => {
       if (data.length !== PING_DATAGRAM_PREFIX.length + 4) return;
       if (!data.subarray(0, PING_DATAGRAM_PREFIX.length).equals(PING_DATAGRAM_PREFIX)) return;

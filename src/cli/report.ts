@@ -6,7 +6,7 @@
  * little inline script adds a time cursor.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseArgs, stringFlag } from './args.js';
+import { type FlagSpec, parseArgs, stringFlag } from './args.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 import { formatBytes } from './format.js';
 import { type BraidEvent, EventName } from './tracker.js';
@@ -32,6 +32,16 @@ interface PathTrack {
   label: string;
   segments: Segment[];
   rtt: Array<[number, number]>;
+  /** Times of congestion events (window cuts) on this path. */
+  congestion: number[];
+}
+
+interface FailoverMark {
+  time: number;
+  session: number;
+  from: unknown;
+  to: unknown;
+  reason: string;
 }
 
 interface SessionTrack {
@@ -54,6 +64,7 @@ export interface Timeline {
   end: number;
   sessions: SessionTrack[];
   paths: PathTrack[];
+  failovers: FailoverMark[];
   events: BraidEvent[];
   skipped: number;
 }
@@ -85,10 +96,12 @@ const PATH_STATE_EVENTS: Record<string, string> = {
 };
 
 export function buildTimeline(events: BraidEvent[], skipped = 0): Timeline {
-  const start = events[0]?.time ?? 0;
+  // From the first session event: a process may start well before its first session.
+  const start = events.find((e) => typeof e.data.session === 'number')?.time ?? events[0]?.time ?? 0;
   const end = events.at(-1)?.time ?? start;
   const sessions = new Map<number, SessionTrack>();
   const paths = new Map<string, PathTrack>();
+  const failovers: FailoverMark[] = [];
   const activeSince = new Map<number, Set<number>>();
   const gapOpen = new Map<number, number>();
   const suspendedSince = new Map<number, number>();
@@ -117,7 +130,7 @@ export function buildTimeline(events: BraidEvent[], skipped = 0): Timeline {
     const key = `${session}/${path}`;
     let p = paths.get(key);
     if (!p) {
-      p = { session, path, label: `s${session} p${path}`, segments: [], rtt: [] };
+      p = { session, path, label: `s${session} p${path}`, segments: [], rtt: [], congestion: [] };
       paths.set(key, p);
     }
     if (typeof data.local === 'string' && typeof data.remote === 'string') {
@@ -180,13 +193,27 @@ export function buildTimeline(events: BraidEvent[], skipped = 0): Timeline {
         session.suspensions.push([suspended, event.time]);
         suspendedSince.delete(sessionId);
       }
-    } else if (event.name === EventName.failover) {
-      session.failovers++;
+    } else if (event.name === EventName.failover || event.name === EventName.deliveryGap) {
+      if (event.name === EventName.failover) {
+        session.failovers++;
+        failovers.push({
+          time: event.time,
+          session: sessionId,
+          from: data.from,
+          to: data.to,
+          reason: String(data.reason ?? '?'),
+        });
+      }
+      // A gap measured where the data arrives (the engine's event marks the switch itself).
       const gap = Number(data.gapMs);
       if (Number.isFinite(gap) && gap > 0) addGap(session, event.time - gap, event.time);
     } else if (typeof data.path === 'number') {
       const track = pathOf(sessionId, data.path, data);
       if (typeof data.srtt === 'number') track.rtt.push([event.time, data.srtt]);
+      if (event.name === EventName.pathCongestion) {
+        track.congestion.push(event.time);
+        continue;
+      }
       if (event.name === EventName.pathMetrics) {
         if (typeof data.bytesSent === 'number')
           session.bytesSent = Math.max(session.bytesSent, data.bytesSent);
@@ -227,6 +254,7 @@ export function buildTimeline(events: BraidEvent[], skipped = 0): Timeline {
     end,
     sessions: [...sessions.values()],
     paths: [...paths.values()].sort((a, b) => a.session - b.session || a.path - b.path),
+    failovers,
     events,
     skipped,
   };
@@ -245,8 +273,10 @@ const STATE_COLORS: Record<string, string> = {
 const LINE_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
 
 export function renderReport(timeline: Timeline, title: string): string {
-  const width = 1100;
-  const left = 300;
+  // Room for the longest path label (about 7 px per character at 12 px), the plot keeps 800 px.
+  const longest = Math.max(0, ...timeline.paths.map((p) => p.label.length));
+  const left = Math.max(300, Math.ceil(longest * 7) + 30);
+  const width = left + 820;
   const right = 20;
   const laneHeight = 22;
   const plotWidth = width - left - right;
@@ -263,7 +293,7 @@ export function renderReport(timeline: Timeline, title: string): string {
   svg.push(
     `<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="${left}" y="18" font-weight="bold">Paths over time (colour = state; shaded = failover gap; hatched = suspended)</text>`,
+    `<text x="${left}" y="18" font-weight="bold">Paths over time (colour = state; dashed = failover; shaded = failover gap; hatched = suspended)</text>`,
     '<defs><pattern id="suspended-hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#7b52ab" fill-opacity="0.12"/><line x1="0" y1="0" x2="0" y2="6" stroke="#7b52ab" stroke-width="2" stroke-opacity="0.5"/></pattern></defs>',
   );
   // Time grid.
@@ -304,7 +334,18 @@ export function renderReport(timeline: Timeline, title: string): string {
         `<rect class="path-state state-${segment.state}" x="${x(segment.start).toFixed(1)}" y="${y + 3}" width="${w.toFixed(1)}" height="${laneHeight - 6}" fill="${STATE_COLORS[segment.state] ?? '#999'}"><title>${escapeHtml(track.label)}: ${segment.state} from ${seconds(segment.start)} s to ${seconds(segment.end)} s</title></rect>`,
       );
     }
+    for (const t of track.congestion) {
+      svg.push(
+        `<path class="congestion" d="M${x(t).toFixed(1)},${y + 4} l-4,-5 h8 z" fill="#222"><title>${escapeHtml(track.label)}: congestion event at ${seconds(t)} s</title></path>`,
+      );
+    }
   });
+  for (const mark of timeline.failovers) {
+    const fx = x(mark.time).toFixed(1);
+    svg.push(
+      `<line class="failover-mark" x1="${fx}" y1="${lanesTop - 10}" x2="${fx}" y2="${rttTop + rttHeight}" stroke="#d23c3c" stroke-width="2" stroke-dasharray="6,3"><title>session ${mark.session}: failover from path ${escapeHtml(String(mark.from))} to path ${escapeHtml(String(mark.to))} at ${seconds(mark.time)} s (${escapeHtml(mark.reason)})</title></line>`,
+    );
+  }
   for (const session of timeline.sessions) {
     for (const t of session.keyUpdates) {
       svg.push(
@@ -386,7 +427,7 @@ code { font-size: 12px; }
 <body>
 <h1>${escapeHtml(title)}</h1>
 <div class="meta">log starts ${started}; ${((timeline.end - timeline.start) / 1000).toFixed(3)} s; ${timeline.sessions.length} session(s), ${timeline.paths.length} path(s), ${timeline.events.length} events${timeline.skipped ? `, ${timeline.skipped} unreadable lines skipped` : ''}</div>
-<div class="legend">${legend} <span><i style="background:#d23c3c;opacity:.3"></i>failover gap</span> <span><i style="background:#7b52ab;opacity:.4"></i>suspended</span></div>
+<div class="legend">${legend} <span><i style="background:#d23c3c;opacity:.3"></i>failover gap</span> <span><i style="background:#d23c3c;width:3px"></i>failover (the engine switched paths)</span> <span>▾ congestion event</span> <span><i style="background:#7b52ab;opacity:.4"></i>suspended</span></div>
 ${svg.join('\n')}
 <h2>Sessions</h2>
 <table id="sessions"><tr><th>session</th><th>role</th><th>duration</th><th>paths</th><th>sent</th><th>received</th><th>key updates</th><th>failovers</th><th>gaps</th><th>suspended</th><th>end</th></tr>
@@ -418,8 +459,10 @@ ${eventRows}
 `;
 }
 
+export const REPORT_FLAGS: Record<string, FlagSpec> = { output: { type: 'string', short: 'o' } };
+
 export async function runReport(argv: string[], log: (line: string) => void): Promise<number> {
-  const args = parseArgs(argv, { output: { type: 'string', short: 'o' } }, REPORT_USAGE);
+  const args = parseArgs(argv, REPORT_FLAGS, REPORT_USAGE);
   if (args.help) {
     console.log(REPORT_USAGE);
     return ExitCode.OK;

@@ -10,7 +10,7 @@
 import { once } from 'node:events';
 import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { parseArgs, stringFlag } from './args.js';
+import { type FlagSpec, parseArgs, stringFlag } from './args.js';
 import { connectToServer, openForward, parseServerTarget } from './client.js';
 import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from './common.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
@@ -82,12 +82,14 @@ class Progress {
   }
 }
 
+export const SEND_FLAGS: Record<string, FlagSpec> = {
+  ...CLIENT_SPECS,
+  name: { type: 'string' },
+  'limit-rate': { type: 'string' },
+};
+
 export async function runSend(argv: string[], log: (line: string) => void): Promise<number> {
-  const args = parseArgs(
-    argv,
-    { ...CLIENT_SPECS, name: { type: 'string' }, 'limit-rate': { type: 'string' } },
-    SEND_USAGE,
-  );
+  const args = parseArgs(argv, SEND_FLAGS, SEND_USAGE);
   if (args.help) {
     console.log(SEND_USAGE);
     return ExitCode.OK;

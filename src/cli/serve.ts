@@ -64,7 +64,7 @@ ${OBSERVE_HELP}
 signals: SIGINT/SIGTERM close sessions gracefully and exit 0; SIGHUP reloads
 the authorized keys and the allow-list (on a bad file the old settings stay).`;
 
-const SPECS = {
+export const SERVE_FLAGS = {
   listen: { type: 'string', multiple: true },
   config: { type: 'string' },
   key: { type: 'string' },
@@ -101,7 +101,7 @@ function readConfigFile(path: string): ParsedArgs {
     const line = raw.replace(/#.*/, '').trim();
     if (line === '') return;
     const [name, ...values] = line.split(/\s+/);
-    const spec = (SPECS as Record<string, { type: string }>)[name!];
+    const spec = (SERVE_FLAGS as Record<string, { type: string }>)[name!];
     if (!spec || name === 'config') throw new UsageError(`${path}:${i + 1}: unknown option '${name}'`);
     if (spec.type === 'boolean' ? values.length !== 0 : values.length !== 1) {
       throw new UsageError(
@@ -110,7 +110,7 @@ function readConfigFile(path: string): ParsedArgs {
     }
     argv.push(`--${name}`, ...values);
   });
-  return parseArgs(argv, SPECS, SERVE_USAGE);
+  return parseArgs(argv, SERVE_FLAGS, SERVE_USAGE);
 }
 
 function settingsFrom(args: ParsedArgs): ServeSettings {
@@ -157,7 +157,7 @@ const TCP_CONNECT_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 
 export async function runServe(argv: string[], log: Logger, command = 'serve'): Promise<number> {
-  const args = parseArgs(argv, SPECS, SERVE_USAGE);
+  const args = parseArgs(argv, SERVE_FLAGS, SERVE_USAGE);
   if (args.help) {
     console.log(SERVE_USAGE);
     return ExitCode.OK;

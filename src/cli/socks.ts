@@ -5,7 +5,7 @@
  */
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { constantTimeEqual } from '../crypto/identity.js';
-import { formatHostPort, parseArgs, parseHostPort, stringFlag } from './args.js';
+import { type FlagSpec, formatHostPort, parseArgs, parseHostPort, stringFlag } from './args.js';
 import { ForwardRefusedError, openForward, parseServerTarget, SessionKeeper } from './client.js';
 import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom, untilSignal } from './common.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
@@ -106,12 +106,15 @@ function replyFor(error: unknown): number {
   return Reply.GENERAL_FAILURE;
 }
 
+export const SOCKS_FLAGS: Record<string, FlagSpec> = {
+  ...CLIENT_SPECS,
+  ...OBSERVE_SPECS,
+  listen: { type: 'string' },
+  auth: { type: 'string' },
+};
+
 export async function runSocks(argv: string[], log: Logger): Promise<number> {
-  const args = parseArgs(
-    argv,
-    { ...CLIENT_SPECS, ...OBSERVE_SPECS, listen: { type: 'string' }, auth: { type: 'string' } },
-    SOCKS_USAGE,
-  );
+  const args = parseArgs(argv, SOCKS_FLAGS, SOCKS_USAGE);
   if (args.help) {
     console.log(SOCKS_USAGE);
     return ExitCode.OK;

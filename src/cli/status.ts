@@ -4,7 +4,7 @@
  */
 import { unlinkSync } from 'node:fs';
 import { basename } from 'node:path';
-import { booleanFlag, parseArgs, stringFlag } from './args.js';
+import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from './args.js';
 import { defaultControlDir, listControlSockets, queryControl } from './control.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 import { formatBytes, formatDuration, formatMs, formatRate, table } from './format.js';
@@ -71,6 +71,10 @@ function pidAlive(socketName: string): boolean {
   }
 }
 
+function sum(counts: Record<string, number> | undefined): number {
+  return Object.values(counts ?? {}).reduce((a, b) => a + b, 0);
+}
+
 export function renderStatus(processes: ProcessStatus[]): string {
   const out: string[] = [];
   for (const p of processes) {
@@ -78,7 +82,7 @@ export function renderStatus(processes: ProcessStatus[]): string {
       `braid ${p.command}  pid ${p.pid}  up ${formatDuration(p.uptimeMs)}  ${p.control}`,
       `  ${p.sessions.length} session(s) open, ${p.totals.sessionsStarted} started; ` +
         `sent ${formatBytes(p.totals.bytesSent)}, received ${formatBytes(p.totals.bytesReceived)}, ` +
-        `${p.totals.packetsLost} packets lost`,
+        `${p.totals.packetsLost} packets lost, ${sum(p.totals.failovers)} failovers`,
     );
     for (const s of p.sessions) {
       out.push('');
@@ -125,17 +129,15 @@ export function renderStatus(processes: ProcessStatus[]): string {
   return out.join('\n');
 }
 
+export const STATUS_FLAGS: Record<string, FlagSpec> = {
+  control: { type: 'string' },
+  watch: { type: 'boolean' },
+  interval: { type: 'string' },
+  json: { type: 'boolean' },
+};
+
 export async function runStatus(argv: string[]): Promise<number> {
-  const args = parseArgs(
-    argv,
-    {
-      control: { type: 'string' },
-      watch: { type: 'boolean' },
-      interval: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-    STATUS_USAGE,
-  );
+  const args = parseArgs(argv, STATUS_FLAGS, STATUS_USAGE);
   if (args.help) {
     console.log(STATUS_USAGE);
     return ExitCode.OK;

@@ -16,7 +16,10 @@ export interface BraidEvent {
   data: Record<string, unknown>;
 }
 
-/** Event names. Failover is reserved: the engine does not report it yet; `braid report` draws it. */
+/**
+ * Event names. Failover and congestion come from the engine's own events; suspend/resume from
+ * the braid:session:suspended|resumed channels (docs/persistence.md).
+ */
 export const EventName = {
   sessionStarted: 'braid:session:started',
   sessionHandshake: 'braid:session:handshake',
@@ -31,8 +34,14 @@ export const EventName = {
   pathFailed: 'braid:path:failed',
   pathRemoved: 'braid:path:removed',
   pathMetrics: 'braid:path:metrics',
+  pathCongestion: 'braid:path:congestion',
   failover: 'braid:path:failover',
+  /** A pause in delivery measured by an application after a fault (braid demo), `{gapMs}`. */
+  deliveryGap: 'braid:demo:delivery_gap',
 } as const;
+
+/** Failover reasons the engine reports (src/engine/types.ts); metrics show each, 0 until it happens. */
+export const FAILOVER_REASONS = ['unresponsive', 'address-removed', 'peer-address-removed', 'peer-moved'];
 
 export interface PathStatus {
   id: number;
@@ -83,7 +92,10 @@ export interface Totals {
   bytesSent: number;
   bytesReceived: number;
   packetsLost: number;
-  failovers: number;
+  /** Failovers over the life of the process, by the engine's reason. */
+  failovers: Record<string, number>;
+  /** Congestion events (window cuts), by reason: loss, persistent-congestion. */
+  congestionEvents: Record<string, number>;
   /** Datagrams dropped: sessions' own drops plus the endpoint's, by reason. */
   drops: Record<string, number>;
 }
@@ -114,13 +126,17 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
     drops: {} as Record<string, number>,
   };
   readonly #endpointDrops: Record<string, number> = {};
+  readonly #failovers: Record<string, number> = Object.fromEntries(FAILOVER_REASONS.map((r) => [r, 0]));
+  readonly #congestionEvents: Record<string, number> = { loss: 0, 'persistent-congestion': 0 };
   #sessionsStarted = 0;
   readonly #timer: NodeJS.Timeout;
   readonly #subscriptions: Array<[string, (message: unknown) => void]> = [];
 
-  constructor(command: string) {
+  /** `firstSessionId` keeps ids apart when several processes write one event log (braid demo). */
+  constructor(command: string, options: { firstSessionId?: number } = {}) {
     super();
     this.command = command;
+    this.#nextId = options.firstSessionId ?? 1;
     this.#subscribe('braid:session:created', (m) => this.#onCreated((m as { session: Session }).session));
     this.#subscribe('braid:session:handshake', (m) => {
       const { session, remoteKey } = m as { session: Session; remoteKey: Uint8Array };
@@ -145,6 +161,34 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
         if (tracked) this.#emit(name, tracked, {});
       });
     }
+    this.#subscribe('braid:path:failover', (m) => {
+      const { session, from, to, reason } = m as {
+        session: Session;
+        from: PathInfo;
+        to: PathInfo;
+        reason: string;
+      };
+      const tracked = this.#sessions.get(session);
+      if (!tracked) return;
+      this.#failovers[reason] = (this.#failovers[reason] ?? 0) + 1;
+      this.#emit(EventName.failover, tracked, {
+        from: from.id,
+        to: to.id,
+        reason,
+        fromLocal: formatAddress(from.local),
+        fromRemote: formatAddress(from.remote),
+        toLocal: formatAddress(to.local),
+        toRemote: formatAddress(to.remote),
+        srtt: to.srtt ?? null,
+      });
+    });
+    this.#subscribe('braid:path:congestion', (m) => {
+      const { session, path, reason } = m as { session: Session; path: PathInfo; reason: string };
+      const tracked = this.#sessions.get(session);
+      if (!tracked) return;
+      this.#congestionEvents[reason] = (this.#congestionEvents[reason] ?? 0) + 1;
+      this.#emit(EventName.pathCongestion, tracked, { path: path.id, reason, ...pathFields(path) });
+    });
     this.#subscribe('braid:session:closed', (m) => {
       const { session, error } = m as { session: Session; error: Error | undefined };
       this.#onClosed(session, error);
@@ -304,7 +348,8 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
       bytesSent: this.#closedTotals.bytesSent,
       bytesReceived: this.#closedTotals.bytesReceived,
       packetsLost: this.#closedTotals.packetsLost,
-      failovers: 0,
+      failovers: { ...this.#failovers },
+      congestionEvents: { ...this.#congestionEvents },
       drops: { ...this.#closedTotals.drops },
     };
     for (const { session } of this.#sessions.values()) {

@@ -11,7 +11,7 @@ import {
 } from 'node:net';
 import { Writable } from 'node:stream';
 import type { BraidStream, Session } from '../index.js';
-import { formatHostPort, listFlag, parseArgs, parseHostPort } from './args.js';
+import { type FlagSpec, formatHostPort, listFlag, parseArgs, parseHostPort } from './args.js';
 import { openForward, parseServerTarget, SessionKeeper } from './client.js';
 import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom, untilSignal } from './common.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
@@ -31,10 +31,12 @@ export const TUNNEL_USAGE = `usage: braid tunnel SERVER [-L [BIND:]PORT:TARGET .
 Forwards TCP ports through one Braid session: local ports to targets the server
 allows (-L), and ports on the server back to this side (-R).
 
-  -L [BIND:]PORT:TARGET     listen on BIND:PORT (default bind 127.0.0.1; PORT 0 picks one)
+  -L, --local [BIND:]PORT:TARGET
+                            listen on BIND:PORT (default bind 127.0.0.1; PORT 0 picks one)
                             and forward each connection to TARGET, an allow-list name of the
                             server (e.g. web) or HOST:PORT as the server sees it. Repeatable.
-  -R [BIND:]PORT:HOST:PORT  ask the server to listen on BIND:PORT (default 127.0.0.1 there;
+  -R, --remote [BIND:]PORT:HOST:PORT
+                            ask the server to listen on BIND:PORT (default 127.0.0.1 there;
                             needs braid serve --allow-reverse) and carry each connection back
                             here, to HOST:PORT as this machine sees it. Repeatable. The
                             forwards are set up again whenever the session is re-established.
@@ -115,17 +117,15 @@ export function parseRemoteForward(text: string): RemoteForward {
 
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 5000, 10_000];
 
+export const TUNNEL_FLAGS: Record<string, FlagSpec> = {
+  ...CLIENT_SPECS,
+  ...OBSERVE_SPECS,
+  local: { type: 'string', multiple: true, short: 'L' },
+  remote: { type: 'string', multiple: true, short: 'R' },
+};
+
 export async function runTunnel(argv: string[], log: Logger): Promise<number> {
-  const args = parseArgs(
-    argv,
-    {
-      ...CLIENT_SPECS,
-      ...OBSERVE_SPECS,
-      local: { type: 'string', multiple: true, short: 'L' },
-      remote: { type: 'string', multiple: true, short: 'R' },
-    },
-    TUNNEL_USAGE,
-  );
+  const args = parseArgs(argv, TUNNEL_FLAGS, TUNNEL_USAGE);
   if (args.help) {
     console.log(TUNNEL_USAGE);
     return ExitCode.OK;

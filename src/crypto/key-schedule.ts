@@ -4,7 +4,12 @@
  * ready, so an update never stalls, and keeps the previous phase's keys until the engine
  * calls discardPrevious() (three PTOs after the update) for reordered packets.
  */
-import { DEFAULT_PACKET_AEAD, type PacketAead, PacketKeys } from './packet-protection.js';
+import {
+  DEFAULT_PACKET_AEAD,
+  type HeaderProtection,
+  type PacketAead,
+  PacketKeys,
+} from './packet-protection.js';
 
 export interface OpenedPacket {
   plaintext: Uint8Array;
@@ -52,6 +57,20 @@ export class KeySchedule {
 
   sealPacket(buf: Uint8Array, headerLen: number, payloadLen: number, pathId: number, pn: number): number {
     return this.send.seal(buf, headerLen, payloadLen, pathId, pn);
+  }
+
+  /** sealPacket() plus header protection with `hp` (one native call where the addon is built). */
+  sealAndProtectPacket(
+    buf: Uint8Array,
+    headerLen: number,
+    payloadLen: number,
+    pathId: number,
+    pn: number,
+    hp: HeaderProtection,
+    pnOffset: number,
+    pnLength: number,
+  ): number {
+    return this.send.sealAndProtect(buf, headerLen, payloadLen, pathId, pn, hp, pnOffset, pnLength);
   }
 
   /** The engine calls this when an ACK arrives for a packet sent under the current phase. */

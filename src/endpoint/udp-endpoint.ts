@@ -1,10 +1,16 @@
-import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { channels, publish } from '../api/diagnostics.js';
 import { AddressInUseError } from '../api/errors.js';
 import type { ConnectionEvent, EndpointEvent, EngineConnection, EngineEndpoint } from '../engine/types.js';
-import { addressKey, type SocketAddress, type Transmit } from '../net/address.js';
+import { addressKey, type SocketAddress, sameAddress, type Transmit } from '../net/address.js';
+import {
+  type DatagramSocket,
+  openDatagramSocket,
+  resolveSocketBackend,
+  type SocketBackend,
+  type SocketBackendChoice,
+} from './datagram-socket.js';
 
 /** What the shell hands upward: one call per engine event, in engine order. */
 export interface UdpEndpointHandlers {
@@ -36,11 +42,21 @@ export interface UdpEndpointOptions {
   socketBufferSize?: number;
   /** Drops chosen datagrams in both directions (see FaultInjector). For tests and `braid demo` only. */
   faultInjector?: FaultInjector;
+  /**
+   * Socket back-end (src/endpoint/datagram-socket.ts): 'native' = batched Linux addon (GSO,
+   * GRO, recvmmsg), 'dgram' = node:dgram, 'auto' (default) = native where it loads unless
+   * BRAID_NATIVE_UDP=0. Asking for 'native' where it cannot load throws.
+   */
+  socketBackend?: SocketBackendChoice;
 }
 
 export interface UdpEndpointStats {
   datagramsReceived: number;
   datagramsSent: number;
+  /** Socket send calls; below datagramsSent when datagrams leave in batches (native back-end). */
+  sendCalls: number;
+  /** Socket reads that delivered datagrams (one recvmmsg may deliver many). */
+  reads: number;
   /** Transmits whose local address matched no bound socket of that family. */
   noSocketDrops: number;
   /** Sends the kernel refused (ENETUNREACH, EHOSTUNREACH, ENOBUFS...), by error code. */
@@ -57,11 +73,27 @@ const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
 const DEFAULT_CLOSE_GRACE_MS = 1000;
 
 interface BoundSocket {
-  readonly socket: dgram.Socket;
+  readonly socket: DatagramSocket;
   readonly local: SocketAddress;
   readonly wildcard: boolean;
-  /** One callback per socket, reused for every send: no closure per datagram. */
-  readonly onSent: (error: Error | null) => void;
+}
+
+/** Send arena of the batching back-end: packets are built here back to back, then sent in runs. */
+const SEND_ARENA_BYTES = 256 * 1024;
+/** A packet is only offered the arena's tail if at least this much is left (larger MTUs fall back to their own buffer). */
+const MIN_ARENA_ROOM = 16 * 1024;
+
+/** A run of consecutive transmits for one (socket, local, remote) of equal size (the last may be shorter): one GSO send. */
+interface SendRun {
+  bound: BoundSocket;
+  local: SocketAddress;
+  remote: SocketAddress;
+  start: number;
+  segment: number;
+  count: number;
+  bytes: number;
+  /** A shorter datagram ended the run (GSO allows only the last segment to be short). */
+  closed: boolean;
 }
 
 /**
@@ -69,24 +101,13 @@ interface BoundSocket {
  * and the flush loop. Every input (datagram, timer, API call) ends in one coalesced
  * flush per event-loop tick that drains transmits and events and rearms the timer.
  */
-/**
- * The engine only ever sends to IP literals, so dgram's default lookup (dns.lookup,
- * answered on the next tick) is pure overhead per datagram: answer synchronously.
- */
-function literalLookup(
-  address: string,
-  family: unknown,
-  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  const familyNumber = typeof family === 'number' ? family : address.includes(':') ? 6 : 4;
-  callback(null, address, familyNumber);
-}
-
 export class UdpEndpoint {
   readonly engine: EngineEndpoint;
   readonly stats: UdpEndpointStats = {
     datagramsReceived: 0,
     datagramsSent: 0,
+    sendCalls: 0,
+    reads: 0,
     noSocketDrops: 0,
     sendErrors: {},
     socketErrors: 0,
@@ -95,14 +116,23 @@ export class UdpEndpoint {
     timerArms: 0,
   };
 
+  /** The socket back-end every socket of this endpoint uses. */
+  readonly socketBackend: SocketBackend;
   private readonly handlers: UdpEndpointHandlers;
+  /** A plain Uint8Array, not a Buffer: the per-packet subarray() views are cheaper. */
+  private sendArena: Uint8Array | undefined;
   private readonly faultInjector: FaultInjector | undefined;
   private readonly sockets: BoundSocket[] = [];
   private readonly socketsByKey = new Map<string, BoundSocket>();
-  private readonly socketByLocal = new WeakMap<SocketAddress, BoundSocket>();
+  /** Reset when a socket is removed, so no transmit is routed to a closed socket. */
+  private socketByLocal = new WeakMap<SocketAddress, BoundSocket>();
+  private bufferSize = DEFAULT_SOCKET_BUFFER;
+  private readonly destroyHooks: Array<() => void> = [];
   private readonly live = new Set<EngineConnection>();
   private readonly closeWaiters: Array<() => void> = [];
   private flushScheduled = false;
+  /** The time of the socket read being delivered (see onMessage). */
+  private readNow: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private armedDeadline: number | undefined;
   private closed = false;
@@ -118,10 +148,12 @@ export class UdpEndpoint {
     engine: EngineEndpoint,
     handlers: UdpEndpointHandlers,
     faultInjector: FaultInjector | undefined,
+    socketBackend: SocketBackend,
   ) {
     this.engine = engine;
     this.handlers = handlers;
     this.faultInjector = faultInjector;
+    this.socketBackend = socketBackend;
   }
 
   /**
@@ -136,81 +168,110 @@ export class UdpEndpoint {
     handlers: UdpEndpointHandlers,
     options: UdpEndpointOptions = {},
   ): Promise<UdpEndpoint> {
-    const endpoint = new UdpEndpoint(engine, handlers, options.faultInjector);
+    const { backend } = resolveSocketBackend(options.socketBackend);
+    const endpoint = new UdpEndpoint(engine, handlers, options.faultInjector, backend);
+    endpoint.bufferSize = options.socketBufferSize ?? DEFAULT_SOCKET_BUFFER;
     const hasIPv4 = addresses.some((a) => !isIPv6(a.host));
     try {
       for (const address of addresses) {
         // Port 0 means one free port for every address: the first bind picks it.
         const port =
           address.port === 0 && endpoint.sockets.length > 0 ? endpoint.sockets[0]!.local.port : address.port;
-        await endpoint.bindOne(
-          { host: address.host, port },
-          hasIPv4,
-          options.socketBufferSize ?? DEFAULT_SOCKET_BUFFER,
-        );
+        await endpoint.bindOne({ host: address.host, port }, hasIPv4, endpoint.bufferSize);
       }
     } catch (error) {
       for (const bound of endpoint.sockets) bound.socket.close();
       throw error;
     }
+    if (endpoint.sockets.every((s) => s.socket.batching))
+      endpoint.sendArena = new Uint8Array(SEND_ARENA_BYTES);
     endpoint.announceLocalAddresses();
     return endpoint;
   }
 
   private async bindOne(address: BindAddress, separateIPv4: boolean, bufferSize: number): Promise<void> {
     const ipv6 = isIPv6(address.host);
-    // With an IPv4 socket alongside, a dual-stack '::' socket would steal its traffic as ::ffff: addresses.
-    const socket = dgram.createSocket({
-      type: ipv6 ? 'udp6' : 'udp4',
-      ipv6Only: ipv6 && separateIPv4,
-      lookup: literalLookup,
-    });
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: NodeJS.ErrnoException): void => {
-        socket.close();
-        reject(
-          error.code === 'EADDRINUSE'
-            ? new AddressInUseError(address.host, address.port, { cause: error })
-            : error,
-        );
-      };
-      socket.once('error', onError);
-      socket.bind({ port: address.port, address: address.host, exclusive: true }, () => {
-        socket.off('error', onError);
-        resolve();
-      });
-    });
+    let bound: BoundSocket | undefined;
+    let socket: DatagramSocket;
     try {
-      socket.setRecvBufferSize(bufferSize);
-      socket.setSendBufferSize(bufferSize);
-    } catch {
-      // Unprivileged processes may be capped by net.core.rmem_max; the default buffers still work.
+      // With an IPv4 socket alongside, a dual-stack '::' socket would steal its traffic as ::ffff: addresses.
+      socket = await openDatagramSocket(this.socketBackend, {
+        host: address.host,
+        port: address.port,
+        ipv6Only: ipv6 && separateIPv4,
+        bufferSize,
+        handlers: {
+          onDatagram: (data, remote) => {
+            if (bound) this.onMessage(bound, data, remote);
+          },
+          onReadDone: () => {
+            this.stats.reads++;
+            this.readNow = undefined;
+            this.scheduleFlush();
+          },
+          onWritable: () => this.scheduleFlush(),
+          onSendError: (code, count, remote, error) => {
+            if (bound) this.countSendError(code, count, bound.local, remote, error);
+          },
+          onSocketError: () => {
+            this.stats.socketErrors++;
+          },
+        },
+      });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw code === 'EADDRINUSE'
+        ? new AddressInUseError(address.host, address.port, { cause: error })
+        : error;
     }
-    const info = socket.address();
-    const local: SocketAddress = { address: info.address, port: info.port, family: ipv6 ? 'IPv6' : 'IPv4' };
-    const bound: BoundSocket = {
-      socket,
-      local,
-      wildcard: info.address === '0.0.0.0' || info.address === '::',
-      // dgram reports a failed send only to a callback (without one the error is lost).
-      onSent: (error) => {
-        if (error) this.countSendError(error, local);
-      },
-    };
-    socket.on('message', (message, remote) => this.onMessage(bound, message, remote));
-    socket.on('error', () => {
-      this.stats.socketErrors++;
-    });
+    const local = socket.local;
+    bound = { socket, local, wildcard: local.address === '0.0.0.0' || local.address === '::' };
     this.sockets.push(bound);
     this.socketsByKey.set(addressKey(local), bound);
   }
 
   /**
-   * A wildcard socket's real addresses are unknown here (interface discovery is not done),
-   * so only a set of specific addresses is announced; the engine's default (each session's
-   * own address) stays otherwise.
+   * Binds one more socket (an interface address that appeared: src/endpoint/local-addresses.ts).
+   * Rejects like bind(); the caller announces the new set (announceLocalAddresses).
    */
-  private announceLocalAddresses(): void {
+  async addSocket(address: BindAddress): Promise<SocketAddress> {
+    if (this.closed) throw new Error('endpoint is closed');
+    await this.bindOne(address, true, this.bufferSize);
+    const added = this.sockets[this.sockets.length - 1]!;
+    if (this.closed) added.socket.close();
+    else if (this.unreferenced) added.socket.unref();
+    return added.local;
+  }
+
+  /** Closes the socket bound to `local` (its address vanished). False if there is none. */
+  removeSocket(local: SocketAddress): boolean {
+    const key = addressKey(local);
+    const bound = this.socketsByKey.get(key);
+    if (!bound) return false;
+    this.socketsByKey.delete(key);
+    this.sockets.splice(this.sockets.indexOf(bound), 1);
+    this.socketByLocal = new WeakMap();
+    try {
+      bound.socket.close();
+    } catch {
+      // Already closed by the runtime.
+    }
+    return true;
+  }
+
+  /** Runs `hook` once when the endpoint is destroyed (e.g. to stop watching interfaces). */
+  onDestroy(hook: () => void): void {
+    if (this.closed) hook();
+    else this.destroyHooks.push(hook);
+  }
+
+  /**
+   * Tells the engine the local addresses its sessions may use and advertise: every specific
+   * (non-wildcard) socket's address. A wildcard socket's real addresses are unknown here, so
+   * with one bound nothing is announced (each session keeps the address it started on);
+   * interface discovery (local-addresses.ts) binds specific sockets instead.
+   */
+  announceLocalAddresses(): void {
     if (this.sockets.length === 0 || this.sockets.some((s) => s.wildcard)) return;
     // Not on EngineEndpoint (an injected engine may lack it): the concrete Endpoint has it.
     const engine = this.engine as EngineEndpoint & {
@@ -234,9 +295,17 @@ export class UdpEndpoint {
     return this.live.size;
   }
 
-  /** Starts a client session from the first socket of the remote's family. */
-  connect(remote: SocketAddress, options: Parameters<EngineEndpoint['connect']>[2]): EngineConnection {
-    const bound = this.socketFor(remote.family, undefined);
+  /**
+   * Starts a client session from the socket bound to `local` if given and bound, else from
+   * the first socket of the remote's family.
+   */
+  connect(
+    remote: SocketAddress,
+    options: Parameters<EngineEndpoint['connect']>[2],
+    local?: SocketAddress,
+  ): EngineConnection {
+    const bound =
+      (local && this.socketsByKey.get(addressKey(local))) ?? this.socketFor(remote.family, undefined);
     if (!bound) throw new Error(`no ${remote.family} socket bound`);
     const connection = this.engine.connect(remote, bound.local, options, this.now());
     this.track(connection);
@@ -251,20 +320,21 @@ export class UdpEndpoint {
     setImmediate(this.runFlush);
   }
 
-  private onMessage(bound: BoundSocket, message: Buffer, info: dgram.RemoteInfo): void {
+  private onMessage(bound: BoundSocket, data: Uint8Array, remote: SocketAddress): void {
     if (this.closed) return;
     this.stats.datagramsReceived++;
-    const remote: SocketAddress = {
-      address: info.address,
-      port: info.port,
-      family: info.family === 'IPv6' ? 'IPv6' : 'IPv4',
-    };
+    // A batching back-end reuses its receive arena; the engine may keep views of a long-header
+    // (handshake) datagram, so those get their own copy (rare; data packets are short-header).
+    let message = data;
+    if (bound.socket.batching && message.length > 0 && (message[0] & 0x80) !== 0)
+      message = Buffer.from(message);
     if (this.faultInjector?.('in', bound.local, remote, message)) {
       this.stats.injectedDrops++;
       return;
     }
-    this.engine.receive(message, bound.local, remote, this.now());
-    this.scheduleFlush();
+    // One clock reading per socket read: its datagrams arrived together.
+    this.readNow ??= this.now();
+    this.engine.receive(message, bound.local, remote, this.readNow);
   }
 
   /** Runs the engine until it has nothing to say: timeouts, events, transmits, then one timer. */
@@ -280,8 +350,11 @@ export class UdpEndpoint {
       // Events first: handlers may write or read, and those frames should leave in this same flush.
       this.dispatchEvents();
       now = this.now();
-      for (let transmit = engine.pollTransmit(now); transmit; transmit = engine.pollTransmit(now)) {
-        this.send(transmit);
+      if (this.sendArena) this.sendBatched(this.sendArena, now);
+      else {
+        for (let transmit = engine.pollTransmit(now); transmit; transmit = engine.pollTransmit(now)) {
+          this.send(transmit);
+        }
       }
       // Sending can settle state (e.g. a close that needed its CLOSE frame out first).
       this.dispatchEvents();
@@ -317,7 +390,8 @@ export class UdpEndpoint {
     if (connection.state !== 'closed') this.live.add(connection);
   }
 
-  private send(transmit: Transmit): void {
+  /** The socket a transmit leaves from, or undefined (counted, published). */
+  private socketForTransmit(transmit: Transmit): BoundSocket | undefined {
     // The engine hands out the same SocketAddress object for a path's every datagram,
     // so an identity cache skips building a string key per send.
     let bound = this.socketByLocal.get(transmit.local);
@@ -334,18 +408,98 @@ export class UdpEndpoint {
         local: transmit.local,
         remote: transmit.remote,
       }));
-      return;
+      return undefined;
     }
     if (this.faultInjector?.('out', transmit.local, transmit.remote, transmit.data)) {
       this.stats.injectedDrops++;
-      return;
+      return undefined;
     }
-    try {
-      bound.socket.send(transmit.data, transmit.remote.port, transmit.remote.address, bound.onSent);
-      this.stats.datagramsSent++;
-    } catch (error) {
-      this.countSendError(error as Error, bound.local, transmit.remote);
+    return bound;
+  }
+
+  /** One datagram, one call (dgram back-end). */
+  private send(transmit: Transmit): void {
+    const bound = this.socketForTransmit(transmit);
+    if (!bound) return;
+    const data = transmit.data;
+    bound.socket.send(data, 0, data.length, 0, transmit.remote);
+    this.stats.datagramsSent++;
+    this.stats.sendCalls++;
+  }
+
+  /**
+   * Batching back-end: packets are built back to back in the send arena; each run of
+   * consecutive packets for one address pair, of equal size but for a shorter last one,
+   * leaves in one send (UDP GSO). Stops early while a socket is blocked: the engine keeps
+   * what it has not yet built, and onWritable schedules the next flush.
+   */
+  private sendBatched(arena: Uint8Array, now: number): void {
+    const engine = this.engine;
+    let used = 0;
+    let run: SendRun | undefined;
+    for (;;) {
+      if (this.anyBlocked()) break;
+      if (arena.length - used < MIN_ARENA_ROOM) {
+        if (run) this.sendRun(arena, run);
+        run = undefined;
+        used = 0;
+      }
+      const transmit = engine.pollTransmit(now, arena.subarray(used));
+      if (!transmit) break;
+      const bound = this.socketForTransmit(transmit);
+      if (!bound) continue;
+      const data = transmit.data;
+      const length = data.length;
+      if (data.buffer !== arena.buffer || data.byteOffset !== arena.byteOffset + used) {
+        // Built elsewhere (a handshake flight, a stateless reply): send it alone, in order.
+        if (run) this.sendRun(arena, run);
+        run = undefined;
+        bound.socket.send(data, 0, length, 0, transmit.remote);
+        this.stats.datagramsSent++;
+        this.stats.sendCalls++;
+        continue;
+      }
+      if (
+        run !== undefined &&
+        !run.closed &&
+        run.bound === bound &&
+        length <= run.segment &&
+        run.count < bound.socket.maxSegments &&
+        run.bytes + length <= bound.socket.maxBatchBytes &&
+        (run.remote === transmit.remote || sameAddress(run.remote, transmit.remote)) &&
+        (run.local === transmit.local || sameAddress(run.local, transmit.local))
+      ) {
+        run.count++;
+        run.bytes += length;
+        if (length < run.segment) run.closed = true;
+      } else {
+        if (run) this.sendRun(arena, run);
+        run = {
+          bound,
+          local: transmit.local,
+          remote: transmit.remote,
+          start: used,
+          segment: length,
+          count: 1,
+          bytes: length,
+          closed: false,
+        };
+      }
+      used += length;
     }
+    if (run) this.sendRun(arena, run);
+  }
+
+  private sendRun(arena: Uint8Array, run: SendRun): void {
+    const segment = run.count > 1 ? run.segment : 0;
+    run.bound.socket.send(arena, run.start, run.bytes, segment, run.remote);
+    this.stats.datagramsSent += run.count;
+    this.stats.sendCalls++;
+  }
+
+  private anyBlocked(): boolean {
+    for (const bound of this.sockets) if (bound.socket.blocked) return true;
+    return false;
   }
 
   /** A socket of `family`, preferring the wildcard one, else the first; undefined if none. */
@@ -362,10 +516,21 @@ export class UdpEndpoint {
     return first;
   }
 
-  private countSendError(error: Error, local: SocketAddress, remote?: SocketAddress): void {
-    const code = (error as NodeJS.ErrnoException).code ?? 'UNKNOWN';
-    this.stats.sendErrors[code] = (this.stats.sendErrors[code] ?? 0) + 1;
-    publish(channels.endpointDrop, () => ({ reason: 'send-error', local, remote, error }));
+  private countSendError(
+    code: string,
+    count: number,
+    local: SocketAddress,
+    remote: SocketAddress | undefined,
+    error: Error | undefined,
+  ): void {
+    this.stats.sendErrors[code] = (this.stats.sendErrors[code] ?? 0) + count;
+    publish(channels.endpointDrop, () => ({
+      reason: 'send-error',
+      local,
+      remote,
+      error: error ?? Object.assign(new Error(`send failed: ${code}`), { code }),
+      datagrams: count,
+    }));
   }
 
   /** Exactly one timer, rearmed only when the engine's deadline moves; unref'd while no session lives. */
@@ -432,14 +597,15 @@ export class UdpEndpoint {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    for (const bound of this.sockets) {
-      try {
-        bound.socket.close();
-      } catch {
-        // Already closed by the runtime.
-      }
-    }
+    publish(channels.endpointClosed, () => ({
+      backend: this.socketBackend,
+      local: this.localAddresses,
+      stats: { ...this.stats, sendErrors: { ...this.stats.sendErrors } },
+      sockets: this.sockets.map((bound) => bound.socket.stats()),
+    }));
+    for (const bound of this.sockets) bound.socket.close();
     this.settleCloseWaiters();
+    for (const hook of this.destroyHooks.splice(0)) hook();
   }
 
   get isClosed(): boolean {

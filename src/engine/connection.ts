@@ -10,7 +10,7 @@
 import { channelBindingFrom } from '../crypto/identity.js';
 import { KeySchedule } from '../crypto/key-schedule.js';
 import type { HandshakeState, KeyPair } from '../crypto/noise/index.js';
-import { HeaderProtection, protectHeader, unprotectHeader } from '../crypto/packet-protection.js';
+import { HeaderProtection, unprotectHeader } from '../crypto/packet-protection.js';
 import type { SocketAddress, Transmit } from '../net/address.js';
 import type { SentPacket } from '../paths/loss-detection.js';
 import type { PathState } from '../paths/path.js';
@@ -235,6 +235,8 @@ export class Connection implements EngineConnection {
   originalDcid: Uint8Array;
   private retryScid: Uint8Array | undefined;
   private retryToken: Uint8Array = new Uint8Array(0);
+  /** The shell's buffer for the packet pollTransmit is building (see packetBuffer()). */
+  private transmitBuffer: Uint8Array | undefined;
   private expectedServerKey: Uint8Array | undefined;
   private peerParams: TransportParameters | undefined;
   /** Server: the INITIAL's DCID stays routable until the handshake is confirmed. */
@@ -1288,7 +1290,10 @@ export class Connection implements EngineConnection {
       for (const record of packet.info.records) this.onRecordAcked(record);
     }
     if (result.lost.length > 0) this.onPacketsLost(path, result.lost, now);
-    if (result.persistentCongestion) path.cc.onPersistentCongestion();
+    if (result.persistentCongestion) {
+      path.cc.onPersistentCongestion();
+      this.events.push({ type: 'congestion', path: path.info(), reason: 'persistent-congestion' });
+    }
   }
 
   private onRecordAcked(record: SentRecord): void {
@@ -1325,7 +1330,13 @@ export class Connection implements EngineConnection {
       if (packet.inFlight && packet.timeSent > latestSent) latestSent = packet.timeSent;
       for (const record of packet.info.records) this.requeueLost(record);
     }
-    if (latestSent > -Infinity) path.cc.onCongestionEvent(latestSent, now);
+    if (latestSent > -Infinity) {
+      const window = path.cc.window;
+      path.cc.onCongestionEvent(latestSent, now);
+      // Reported only when a new congestion event cut the window (not within one recovery period).
+      if (path.cc.window < window)
+        this.events.push({ type: 'congestion', path: path.info(), reason: 'loss' });
+    }
   }
 
   /** Puts what a lost packet carried back in line, if it still matters. */
@@ -1371,8 +1382,10 @@ export class Connection implements EngineConnection {
 
   // ───────────────────────────── transmit path ─────────────────────────────
 
-  pollTransmit(now: number): Transmit | undefined {
+  /** See EngineEndpoint.pollTransmit: `buffer`, if large enough, receives the packet. */
+  pollTransmit(now: number, buffer?: Uint8Array): Transmit | undefined {
     if (this._state === 'closed') return undefined;
+    this.transmitBuffer = buffer;
     if (this.initialDeferred) {
       this.initialDeferred = false;
       this.buildEarlyFlight();
@@ -1402,6 +1415,13 @@ export class Connection implements EngineConnection {
       if (probe) return probe;
     }
     return this.buildPacket(path, now);
+  }
+
+  /** Where the next packet is built: the shell's buffer if it offered one large enough. */
+  private packetBuffer(size: number): Uint8Array {
+    const offered = this.transmitBuffer;
+    this.transmitBuffer = undefined;
+    return offered !== undefined && offered.length >= size ? offered : Buffer.allocUnsafe(size);
   }
 
   /**
@@ -1456,15 +1476,23 @@ export class Connection implements EngineConnection {
           );
     const pn = path.nextPacketNumber;
     const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
-    const buf = Buffer.allocUnsafe(size);
+    const buf = this.packetBuffer(size);
     const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
     const w = new Writer(buf, headerLength);
     const limit = size - AEAD_TAG;
     for (const f of frames) encodeFrame(w, f);
     buf.fill(0, w.offset, limit); // PADDING
     w.offset = limit;
-    const length = keys.sealPacket(buf, headerLength, w.offset - headerLength, path.id, pn);
-    protectHeader(this.sendHp!, buf, headerLength - pnLength, pnLength);
+    const length = keys.sealAndProtectPacket(
+      buf,
+      headerLength,
+      w.offset - headerLength,
+      path.id,
+      pn,
+      this.sendHp!,
+      headerLength - pnLength,
+      pnLength,
+    );
     if (challenge) paths.onChallengeSent(path, now);
     // Tracked so the peer's ACK of it is legal (and proves the pair), but neither in flight nor
     // retransmitted: path frames have their own timers.
@@ -1535,7 +1563,7 @@ export class Connection implements EngineConnection {
     this.maybeInitiateKeyUpdate();
     const pn = path.nextPacketNumber;
     const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
-    const buf = Buffer.allocUnsafe(mtu);
+    const buf = this.packetBuffer(mtu);
     const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
     const pnOffset = headerLength - pnLength;
     const w = new Writer(buf, headerLength);
@@ -1576,8 +1604,16 @@ export class Connection implements EngineConnection {
     // Header protection samples 16 bytes starting 4 bytes after the packet number.
     const minPayload = 4 - pnLength;
     while (w.offset - headerLength < minPayload) w.u8(0);
-    const length = keys.sealPacket(buf, headerLength, w.offset - headerLength, path.id, pn);
-    protectHeader(this.sendHp!, buf, pnOffset, pnLength);
+    const length = keys.sealAndProtectPacket(
+      buf,
+      headerLength,
+      w.offset - headerLength,
+      path.id,
+      pn,
+      this.sendHp!,
+      pnOffset,
+      pnLength,
+    );
     path.nextPacketNumber++;
     this.packetsInPhase++;
     const data = buf.subarray(0, length);
@@ -1747,7 +1783,7 @@ export class Connection implements EngineConnection {
     const info = this.closeInfo!;
     const pn = path.nextPacketNumber++;
     const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
-    const buf = Buffer.allocUnsafe(this.config.maxUdpPayloadSize);
+    const buf = this.packetBuffer(this.config.maxUdpPayloadSize);
     const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
     const w = new Writer(buf, headerLength);
     const reason =
@@ -1760,8 +1796,16 @@ export class Connection implements EngineConnection {
       reason,
     });
     while (w.offset - headerLength < 4) w.u8(0);
-    const length = keys.sealPacket(buf, headerLength, w.offset - headerLength, path.id, pn);
-    protectHeader(this.sendHp!, buf, headerLength - pnLength, pnLength);
+    const length = keys.sealAndProtectPacket(
+      buf,
+      headerLength,
+      w.offset - headerLength,
+      path.id,
+      pn,
+      this.sendHp!,
+      headerLength - pnLength,
+      pnLength,
+    );
     return { local: path.local, remote: path.remote, data: buf.subarray(0, length) };
   }
 
@@ -2120,8 +2164,16 @@ export class Connection implements EngineConnection {
     const w = new Writer(buf, headerLength);
     for (const frame of frames) encodeFrame(w, frame);
     w.offset = size - AEAD_TAG; // the rest is PADDING (zeros)
-    const length = keys.sealPacket(buf, headerLength, w.offset - headerLength, peer.pathId, pn);
-    protectHeader(this.sendHp!, buf, headerLength - pnLength, pnLength);
+    const length = keys.sealAndProtectPacket(
+      buf,
+      headerLength,
+      w.offset - headerLength,
+      peer.pathId,
+      pn,
+      this.sendHp!,
+      headerLength - pnLength,
+      pnLength,
+    );
     this._stats.packetsSent++;
     this._stats.bytesSent += length;
     return { local, remote, data: buf.subarray(0, length) };

@@ -78,6 +78,7 @@ function cidKey(cid: Uint8Array): string {
 }
 
 export class Endpoint implements EngineEndpoint {
+  private lastRoute: { cid: Uint8Array; key: string; conn: Connection } | undefined;
   private readonly staticKey: KeyPair;
   private readonly serverOptions: ServerOptions | undefined;
   private readonly transport: TransportConfig;
@@ -88,6 +89,8 @@ export class Endpoint implements EngineEndpoint {
   private readonly testHooks: ConnectionTestHooks | undefined;
 
   private readonly routes = new Map<string, Connection>();
+  /** Connections whose deadline may have moved since the heap last saw them (see afterInput). */
+  private readonly staleDeadlines = new Set<Connection>();
   private readonly resetTokens = new Map<string, Connection>();
   /** Client: tokens of the server's stateless refusals of our RESUME attempts. */
   private readonly refusalTokens = new Map<string, { conn: Connection; kind: 'lost' | 'expired' }>();
@@ -199,7 +202,7 @@ export class Endpoint implements EngineEndpoint {
     if (data.length === 0) return this.drop('empty');
     if (isLongHeader(data)) return this.receiveLong(data, local, remote, now);
     if (data.length < 1 + this.cidLength + 20) return this.drop('short');
-    const conn = this.routes.get(cidKey(data.subarray(1, 1 + this.cidLength)));
+    const conn = this.routeShort(data);
     if (!conn) {
       // A stateless reset looks like a short header with a random DCID; its last 16
       // bytes are a token one of our peers gave us.
@@ -222,6 +225,29 @@ export class Endpoint implements EngineEndpoint {
     conn.setNow(now);
     conn.handleShort(data, local, remote, now);
     this.afterInput(conn, now);
+  }
+
+  /**
+   * The connection a short header's DCID names. Bulk traffic repeats one DCID, so the last
+   * hit is checked first by bytes (no string key per packet), and confirmed still routed.
+   */
+  private routeShort(data: Uint8Array): Connection | undefined {
+    const last = this.lastRoute;
+    if (last !== undefined) {
+      const cid = last.cid;
+      let same = true;
+      for (let i = 0; i < cid.length; i++) {
+        if (cid[i] !== data[1 + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same && this.routes.get(last.key) === last.conn) return last.conn;
+    }
+    const key = cidKey(data.subarray(1, 1 + this.cidLength));
+    const conn = this.routes.get(key);
+    if (conn) this.lastRoute = { cid: data.slice(1, 1 + this.cidLength), key, conn };
+    return conn;
   }
 
   private receiveLong(data: Uint8Array, local: SocketAddress, remote: SocketAddress, now: number): void {
@@ -427,7 +453,17 @@ export class Endpoint implements EngineEndpoint {
 
   private afterInput(conn: Connection, _now: number): void {
     this.wake(conn);
-    this.deadlines.update(conn, conn.nextDeadline());
+    // Recomputed once when the deadline is next read, not once per datagram of a batch.
+    this.staleDeadlines.add(conn);
+  }
+
+  /** Brings the deadline heap up to date for connections that took input since it was last read. */
+  private refreshDeadlines(): void {
+    if (this.staleDeadlines.size === 0) return;
+    for (const conn of this.staleDeadlines) {
+      if (this.connections.has(conn)) this.deadlines.update(conn, conn.nextDeadline());
+    }
+    this.staleDeadlines.clear();
   }
 
   private maybeStatelessReset(data: Uint8Array, local: SocketAddress, remote: SocketAddress): void {
@@ -445,7 +481,7 @@ export class Endpoint implements EngineEndpoint {
     this.statelessQueue.push(t);
   }
 
-  pollTransmit(now: number): Transmit | undefined {
+  pollTransmit(now: number, buffer?: Uint8Array): Transmit | undefined {
     const stateless = this.statelessQueue.shift();
     if (stateless) {
       this.stats.datagramsSent++;
@@ -453,7 +489,7 @@ export class Endpoint implements EngineEndpoint {
     }
     while (this.sendQueue.length > 0) {
       const conn = this.sendQueue[0];
-      const t = conn.pollTransmit(now);
+      const t = conn.pollTransmit(now, buffer);
       if (t) {
         this.stats.datagramsSent++;
         // Round-robin: a busy connection goes to the back after each datagram.
@@ -463,6 +499,7 @@ export class Endpoint implements EngineEndpoint {
       }
       this.sendQueue.shift();
       this.inSendQueue.delete(conn);
+      this.staleDeadlines.delete(conn);
       this.deadlines.update(conn, conn.nextDeadline());
       this.reapIfClosed(conn);
     }
@@ -470,10 +507,12 @@ export class Endpoint implements EngineEndpoint {
   }
 
   nextDeadline(): number | undefined {
+    this.refreshDeadlines();
     return this.deadlines.peek();
   }
 
   onTimeout(now: number): void {
+    this.refreshDeadlines();
     for (const conn of this.deadlines.popDue(now)) {
       conn.setNow(now);
       conn.onTimeout(now);
@@ -514,6 +553,7 @@ export class Endpoint implements EngineEndpoint {
     for (const [key, entry] of this.refusalTokens) if (entry.conn === conn) this.refusalTokens.delete(key);
     this.connections.delete(conn);
     this.deadlines.remove(conn);
+    this.staleDeadlines.delete(conn);
     this.dirty.delete(conn);
   }
 

@@ -16,6 +16,7 @@
  */
 import { ReplayWindow } from '../crypto/replay-window.js';
 import { addressKey, type SocketAddress } from '../net/address.js';
+import { sameScope } from '../net/address-scope.js';
 import type { SentPacket } from '../paths/loss-detection.js';
 import { PathState } from '../paths/path.js';
 import { type Frame, PathAbandonCode, type PathAbandonFrame } from '../wire/frames.js';
@@ -1085,7 +1086,10 @@ export class PathManager<T> {
     const a = this.activePath;
     const health = this.host.health;
     const remoteDown = health?.remoteSuspect(a.remote, now) === true;
-    const localDiff = addressKey(local) !== addressKey(a.local) ? 1 : 0;
+    // Another address of the same family is most likely another interface; one of the other
+    // family is often the same dual-stack link (it dies with it), so it counts less.
+    const localDiff =
+      addressKey(local) === addressKey(a.local) ? 0 : local.family === a.local.family ? 1 : 0.5;
     const remoteDiff = addressKey(remote) !== addressKey(a.remote) ? 1 : 0;
     let rank = remoteDown ? 2 * remoteDiff + localDiff : 2 * localDiff + remoteDiff;
     if (health && (health.remoteSuspect(remote, now) || health.localSuspect(local, now))) rank -= 4;
@@ -1133,7 +1137,9 @@ export class PathManager<T> {
    * records them (a suspended session leaves its paths alone; docs/persistence.md).
    */
   setLocalAddresses(addresses: readonly SocketAddress[], now: number, act = true): void {
-    this.localAddresses = [...addresses];
+    // Only addresses of the peer's scope: loopback ones for a loopback peer, never towards another host.
+    const peer = this.activePath.remote.address;
+    this.localAddresses = addresses.filter((a) => sameScope(a.address, peer));
     if (act) this.onLocalAddressesChanged(now);
   }
 
@@ -1211,12 +1217,16 @@ export class PathManager<T> {
     }
     for (const path of [...this.pathList])
       if (!this.isLocal(path.local)) this.leavePath(path, 'address-removed', now);
+    // A new address is a new chance: do not sit out a retry delay set while none worked.
+    this.standbyRetryAt = undefined;
     this.ensureStandby(now);
     this.host.wake();
   }
 
   /** The peer announced (or withdrew) an address; stale or reordered updates are ignored. */
   onAddressFrame(frame: Extract<Frame, { type: 'add_address' | 'remove_address' }>, now: number): void {
+    // A loopback (or link-local, multicast...) address from a peer elsewhere leads nowhere or into our own host.
+    if (!sameScope(frame.address.address, this.activePath.remote.address)) return;
     const key = addressKey(frame.address);
     const known = this.peerAddresses.get(key);
     if (known && frame.sequence <= known.sequence) return;

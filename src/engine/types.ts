@@ -63,6 +63,8 @@ export type ConnectionEvent =
   | { type: 'early-data'; accepted: boolean }
   /** The session moved its sending to another path; `from` and `to` are as after the move. */
   | { type: 'failover'; from: PathInfo; to: PathInfo; reason: FailoverReason }
+  // A congestion event cut the path's congestion window (`path` shows the new window).
+  | { type: 'congestion'; path: PathInfo; reason: 'loss' | 'persistent-congestion' }
   | { type: 'closed'; info: CloseInfo };
 
 /**
@@ -261,8 +263,20 @@ export type EndpointEvent =
 
 /** The sans-I/O endpoint: routes datagrams to sessions by connection ID. */
 export interface EngineEndpoint {
+  /**
+   * One datagram in. The engine may modify `data` in place (header protection is removed
+   * there) and keeps no view of a short-header datagram after the call, so the shell may
+   * reuse its receive buffer; long-header (handshake) datagrams must stay untouched.
+   */
   receive(data: Uint8Array, local: SocketAddress, remote: SocketAddress, now: number): void;
-  pollTransmit(now: number): Transmit | undefined;
+  /**
+   * The next datagram to send, or undefined. With `buffer` (at least maxUdpPayloadSize
+   * bytes), a session builds its packet directly in it and `data` is a view of its start,
+   * valid until the caller reuses the buffer; datagrams prepared earlier (handshake
+   * flights, stateless replies) still come in their own buffers. The shell uses this to
+   * lay consecutive packets back to back in one arena for a batched (GSO) send.
+   */
+  pollTransmit(now: number, buffer?: Uint8Array): Transmit | undefined;
   nextDeadline(): number | undefined;
   onTimeout(now: number): void;
   pollEndpointEvent(): EndpointEvent | undefined;

@@ -208,6 +208,9 @@ export function decodeLongHeader(datagram: Uint8Array): LongHeaderPacket | Versi
  * buf[0]. Returns the header length (= where the AEAD ciphertext starts). Header
  * protection is applied afterwards by the crypto layer.
  */
+/** 2^(8·n) for a packet number of n bytes: no Math.pow per packet. */
+const PN_WINDOW = [1, 0x100, 0x1_0000, 0x100_0000, 0x1_0000_0000];
+
 export function writeShortHeader(
   buf: Uint8Array,
   dcid: Uint8Array,
@@ -218,14 +221,15 @@ export function writeShortHeader(
 ): number {
   if (pnLength < 1 || pnLength > 4 || (pnLength | 0) !== pnLength)
     throw new RangeError('pnLength must be 1..4');
-  if (!(truncatedPn >= 0 && truncatedPn < 2 ** (8 * pnLength)) || !Number.isInteger(truncatedPn)) {
+  if (!(truncatedPn >= 0 && truncatedPn < PN_WINDOW[pnLength]) || !Number.isInteger(truncatedPn)) {
     throw new RangeError(`truncated packet number ${truncatedPn} does not fit ${pnLength} bytes`);
   }
   checkCid(dcid);
   const headerLength = 1 + dcid.length + pnLength;
   if (headerLength > buf.length) throw new RangeError('buffer too small for short header');
   buf[0] = FIXED_BIT | (spin ? SHORT_SPIN_BIT : 0) | (keyPhase ? SHORT_KEY_PHASE_BIT : 0) | (pnLength - 1);
-  buf.set(dcid, 1);
+  // A byte loop: TypedArray#set costs more than copying a connection ID's few bytes.
+  for (let i = 0; i < dcid.length; i++) buf[1 + i] = dcid[i];
   let pn = truncatedPn;
   for (let i = headerLength - 1; i > dcid.length; i--) {
     buf[i] = pn & 0xff;
@@ -284,7 +288,7 @@ export function encodePacketNumber(
   else if (unacked <= 0x80_0000) length = 3;
   else if (unacked <= 0x8000_0000) length = 4;
   else throw new RangeError(`${unacked} packets unacknowledged: packet number cannot be truncated`);
-  return { truncated: pn % 2 ** (8 * length), length };
+  return { truncated: pn % PN_WINDOW[length], length };
 }
 
 /**

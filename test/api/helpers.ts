@@ -56,3 +56,12 @@ export function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
 export function closeEvent(session: Session): Promise<Error | undefined> {
   return new Promise((resolve) => session.once('close', resolve));
 }
+
+/** Polls `condition` every 10 ms; rejects after `timeoutMs`. */
+export async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

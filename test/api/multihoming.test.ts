@@ -11,14 +11,7 @@ import { InvalidArgumentError } from '../../src/api/errors.js';
 import { createServer } from '../../src/api/server.js';
 import type { Session } from '../../src/api/session.js';
 import type { FaultInjector } from '../../src/endpoint/udp-endpoint.js';
-
-async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { until } from './helpers.js';
 
 test('a client bound to two addresses keeps a standby and fails over when the active pair goes dark', async () => {
   let dark: { local: string; remote: string } | undefined;
@@ -112,10 +105,11 @@ test('a client bound to two addresses keeps a standby and fails over when the ac
 test('connect validates localAddresses and faultInjector', async () => {
   await assert.rejects(connect('127.0.0.1:9', { localAddresses: [] }), InvalidArgumentError);
   await assert.rejects(connect('127.0.0.1:9', { localAddresses: ['nope'] }), InvalidArgumentError);
-  await assert.rejects(
-    connect('127.0.0.1:9', { localAddresses: ['127.0.0.3', '::1'] }),
-    /localAddresses\[1\]/,
-  );
+  // Both families may be configured (a session can move between them), but one must fit the target.
+  await assert.rejects(connect('127.0.0.1:9', { localAddresses: ['::1'] }), {
+    name: 'InvalidArgumentError',
+    argument: 'localAddresses',
+  });
   await assert.rejects(
     connect('127.0.0.1:9', { faultInjector: 'drop' as unknown as FaultInjector }),
     InvalidArgumentError,

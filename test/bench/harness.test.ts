@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { measureRawUdp, windowFor } from '../../bench/baselines/raw-udp.js';
+import { measureRawUdp, measureRawUdpNative, windowFor } from '../../bench/baselines/raw-udp.js';
 import { measureUdx } from '../../bench/baselines/udx.js';
 import { ChildRunError, repoRoot, runInChild } from '../../bench/lib/child.js';
 import { dispatch, EXIT_FAILED, EXIT_OK, EXIT_USAGE, listBenches } from '../../bench/lib/dispatch.js';
@@ -236,6 +236,16 @@ describe('baselines (short smoke runs)', () => {
     assert.ok(raw.datagramsPerSec > 0);
     assert.ok(Math.abs(raw.bitsPerSec - raw.datagramsPerSec * 512 * 8) / raw.bitsPerSec < 0.01);
     await assert.rejects(measureRawUdp({ size: 70_000 }), RangeError);
+  });
+
+  test('raw UDP through the native batched back-end: batches arrive as datagrams, never over-counted', {
+    skip: process.platform !== 'linux' || process.env.BRAID_NATIVE_UDP === '0',
+  }, async () => {
+    const raw = await measureRawUdpNative({ size: 1200, durationMs: 300 });
+    assert.ok(raw.received > 100, `received ${raw.received}`);
+    assert.ok(raw.received <= raw.sent, `received ${raw.received} of ${raw.sent}`);
+    assert.equal(raw.sendErrors, 0);
+    assert.ok(Math.abs(raw.bitsPerSec - raw.datagramsPerSec * 1200 * 8) / raw.bitsPerSec < 0.01);
   });
 
   test('udx delivers exactly the requested bytes', async () => {

@@ -154,16 +154,19 @@ test('SIGHUP reloads the allow-list and the authorized keys', async () => {
   }
 });
 
-test('an unreachable server lists every address tried; a used port exits 6', async () => {
+test('an unreachable server lists every address tried; a used port exits 6; a foreign --local-address exits 2', async () => {
   const silent = createTcpServer();
   silent.listen(0, '127.0.0.1');
   await once(silent, 'listening');
   const usedPort = (silent.address() as AddressInfo).port;
   try {
-    const [unreachable, inUse] = await Promise.all([
+    const [unreachable, inUse, notHere] = await Promise.all([
       runBraid(['cat', 'localhost:9', '--connect-timeout', '500'], clientHome.env),
       runBraid(['tunnel', server.url, '-L', `${usedPort}:web`], clientHome.env),
+      runBraid(['cat', server.url, '--local-address', '192.0.2.99'], clientHome.env),
     ]);
+    assert.equal(notHere.code, 2, notHere.stderr);
+    assert.match(notHere.stderr, /cannot bind 192\.0\.2\.99: not an address of this host/);
     assert.equal(unreachable.code, 7, unreachable.stderr);
     assert.match(
       unreachable.stderr,

@@ -8,8 +8,8 @@ import { join } from 'node:path';
  * The CLI sources through tsx, exactly what bin/braid.js runs when there is no build;
  * bin/braid.js itself would prefer a dist/ build that may be stale during development.
  */
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-const COMMAND = ['--import', 'tsx', MAIN];
+export const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+export const COMMAND = ['--import', 'tsx', MAIN];
 
 export interface Home {
   dir: string;
@@ -47,10 +47,12 @@ export interface RunResult {
 export function runBraid(
   args: string[],
   env: NodeJS.ProcessEnv,
-  options: { input?: string | Buffer; timeoutMs?: number } = {},
+  options: { input?: string | Buffer; timeoutMs?: number; wrapper?: string[] } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...COMMAND, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // A wrapper (e.g. setpriv to drop root) runs in front of node.
+    const [file, ...rest] = [...(options.wrapper ?? []), process.execPath, ...COMMAND, ...args];
+    const child = spawn(file!, rest, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => {
@@ -76,28 +78,51 @@ export class Daemon {
   readonly child: ChildProcess;
   stderr = '';
   readonly #exited: Promise<number | null>;
+  /** Exited and its output read to the end. */
+  #closed = false;
 
-  constructor(args: string[], env: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, [...COMMAND, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `wrapper` runs in front of node, e.g. ['ip', 'netns', 'exec', NS] to start it in a lab namespace. */
+  constructor(args: string[], env: NodeJS.ProcessEnv, wrapper: string[] = []) {
+    const [file, ...rest] = [...wrapper, process.execPath, ...COMMAND, ...args];
+    this.child = spawn(file!, rest, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stderr!.on('data', (c: Buffer) => {
       this.stderr += c.toString();
     });
     this.child.stdout!.resume();
     this.#exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+    this.child.on('close', () => {
+      this.#closed = true;
+    });
   }
 
   /** Waits until stderr matches `pattern`; returns the match. Fails if the process exits first. */
-  async waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const match = this.stderr.match(pattern);
-      if (match) return match;
-      if (this.child.exitCode !== null) {
-        throw new Error(`process exited (${this.child.exitCode}) before ${pattern}:\n${this.stderr}`);
-      }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}:\n${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const match = this.stderr.match(pattern);
+        if (match) return finish(() => resolve(match));
+        if (this.#closed) {
+          finish(() =>
+            reject(new Error(`process exited (${this.child.exitCode}) before ${pattern}:\n${this.stderr}`)),
+          );
+        }
+      };
+      const finish = (settle: () => void): void => {
+        clearTimeout(timer);
+        this.child.stderr!.off('data', onData);
+        this.child.off('close', check);
+        settle();
+      };
+      // After this.stderr has been appended to by the constructor's listener.
+      const onData = (): void => queueMicrotask(check);
+      const timer = setTimeout(
+        () => finish(() => reject(new Error(`timed out waiting for ${pattern}:\n${this.stderr}`))),
+        timeoutMs,
+      );
+      this.child.stderr!.on('data', onData);
+      this.child.on('close', check);
+      check();
+    });
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {

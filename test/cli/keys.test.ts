@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { decodeKey, fingerprint } from '../../src/crypto/identity.js';
@@ -43,34 +43,61 @@ test('a group- or world-readable key file is refused with the chmod that fixes i
   assert.match(missing.stderr, /no key file at .*nope; create one with: braid keygen/);
 });
 
-test('usage errors exit 2 and show the relevant help; --help exits 0', async () => {
-  const unknown = await runBraid(['frobnicate'], home.env);
+test('usage errors exit 2 and show the relevant usage', async () => {
+  const [unknown, badFlag, badForward, noClients, badLocal, extra] = await Promise.all([
+    runBraid(['frobnicate'], home.env),
+    runBraid(['tunnel', 'host', '--bogus'], home.env),
+    runBraid(['tunnel', 'host', '-L', 'nonsense'], home.env),
+    runBraid(['serve'], home.env),
+    runBraid(['cat', 'host', '--local-address', 'eth0'], home.env),
+    runBraid(['status', 'extra'], home.env),
+  ]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown command 'frobnicate'/);
   assert.match(unknown.stderr, /exit codes:/);
 
-  const badFlag = await runBraid(['tunnel', 'host', '--bogus'], home.env);
   assert.equal(badFlag.code, 2);
   assert.match(badFlag.stderr, /unknown option '--bogus'/);
   assert.match(badFlag.stderr, /usage: braid tunnel/);
 
-  const badForward = await runBraid(['tunnel', 'host', '-L', 'nonsense'], home.env);
   assert.equal(badForward.code, 2);
   assert.match(badForward.stderr, /-L 'nonsense' must be \[BIND:\]PORT:TARGET/);
 
-  const noClients = await runBraid(['serve'], home.env);
   assert.equal(noClients.code, 2);
   assert.match(noClients.stderr, /--authorized-keys FILE, or --allow-any/);
 
-  const help = await runBraid(['--help'], home.env);
-  assert.equal(help.code, 0);
-  for (const word of ['keygen', 'serve', 'tunnel', 'socks', 'cat', 'exit codes', 'braid://']) {
-    assert.ok(help.stdout.includes(word), `help mentions ${word}`);
-  }
-  const commands = ['keygen', 'serve', 'tunnel', 'socks', 'cat', 'demo'];
-  const helps = await Promise.all(commands.map((command) => runBraid([command, '--help'], home.env)));
-  helps.forEach((sub, i) => {
-    assert.equal(sub.code, 0, `${commands[i]} --help`);
-    assert.match(sub.stdout, new RegExp(`usage: braid ${commands[i]}`));
-  });
+  assert.equal(badLocal.code, 2, badLocal.stderr);
+  assert.match(badLocal.stderr, /--local-address 'eth0' is not an IP address/);
+  assert.match(badLocal.stderr, /usage: braid cat/);
+
+  assert.equal(extra.code, 2);
+  assert.match(extra.stderr, /unexpected argument 'extra'/);
+});
+
+test('a key file that cannot be read or is not a key pair exits 3 and says what to do', async () => {
+  const directory = await runBraid(['cat', '127.0.0.1:9', '--key', home.dir], home.env);
+  assert.equal(directory.code, 3, directory.stderr);
+  assert.match(directory.stderr, /cannot read key file .*: EISDIR/);
+
+  const garbage = join(home.dir, 'garbage');
+  writeFileSync(garbage, 'private nonsense\npublic nonsense\n', { mode: 0o600 });
+  const notAKey = await runBraid(['cat', '127.0.0.1:9', '--key', garbage], home.env);
+  assert.equal(notAKey.code, 3, notAKey.stderr);
+  assert.match(notAKey.stderr, /is not a braid key file .*create a new one with: braid keygen --force/);
+
+  // A public key that does not belong to the private key would fail every handshake obscurely.
+  const a = join(home.dir, 'a');
+  const b = join(home.dir, 'b');
+  await Promise.all([runBraid(['keygen', '--key', a], home.env), runBraid(['keygen', '--key', b], home.env)]);
+  const mixed = join(home.dir, 'mixed');
+  const privateLine = readFileSync(a, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('private'));
+  const publicLine = readFileSync(b, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('public'));
+  writeFileSync(mixed, `${privateLine}\n${publicLine}\n`, { mode: 0o600 });
+  const mismatch = await runBraid(['cat', '127.0.0.1:9', '--key', mixed], home.env);
+  assert.equal(mismatch.code, 3, mismatch.stderr);
+  assert.match(mismatch.stderr, /its public key does not belong to its private key/);
 });

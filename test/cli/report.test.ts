@@ -21,7 +21,7 @@ after(() => home.cleanup());
 
 /**
  * A log with two paths of one session, the active one failing and the standby taking
- * over after a gap: the shape a multihomed run writes (the engine does not fail over yet).
+ * over after a gap, with a congestion event before: the shape a multihomed run writes.
  */
 function failoverLog(): string {
   const t0 = 1_700_000_000_000;
@@ -52,7 +52,16 @@ function failoverLog(): string {
     event(2000, 'braid:session:key_update', { phase: 1 }),
     event(3100, 'braid:path:failed', path(0, 'failed', 12)),
     event(3450, 'braid:path:active', path(1, 'active', 31)),
-    event(3450, 'braid:path:failover', { from: 0, to: 1, gapMs: 350 }),
+    event(2500, 'braid:path:congestion', { ...path(0, 'active', 14), reason: 'loss', cwnd: 24000 }),
+    event(3450, 'braid:path:failover', {
+      from: 0,
+      to: 1,
+      reason: 'unresponsive',
+      fromLocal: '10.0.1.2:5000',
+      fromRemote: '192.0.2.1:4433',
+      toLocal: '10.0.2.2:5000',
+      toRemote: '192.0.2.1:4433',
+    }),
   );
   for (let ms = 3500; ms <= 5000; ms += 250)
     lines.push(event(ms, 'braid:path:metrics', path(1, 'active', 31)));
@@ -160,6 +169,9 @@ test('report draws paths, RTT, the active path and failover gaps; Chromium rende
   assert.match(html, /class="path-state state-failed"/);
   assert.match(html, /class="path-state state-standby"/);
   assert.match(html, /class="key-update"/);
+  assert.equal((html.match(/class="failover-mark"/g) ?? []).length, 1);
+  assert.match(html, /session 1: failover from path 0 to path 1 at 3\.450 s \(unresponsive\)/);
+  assert.equal((html.match(/class="congestion"/g) ?? []).length, 1);
 
   const empty = await runBraid(['report', join(home.dir, 'missing.jsonl')], home.env);
   assert.equal(empty.code, 1);
@@ -187,6 +199,7 @@ test('report draws paths, RTT, the active path and failover gaps; Chromium rende
   assert.match(dom.stdout, /<svg id="timeline"[^>]*>/);
   assert.ok((dom.stdout.match(/class="path-state/g) ?? []).length >= 4, 'state segments in the rendered DOM');
   assert.match(dom.stdout, /<polyline class="rtt-line"/);
+  assert.match(dom.stdout, /<line class="failover-mark"/);
 
   mkdirSync(ARTIFACTS, { recursive: true });
   const screenshot = join(ARTIFACTS, 'braid-report.png');

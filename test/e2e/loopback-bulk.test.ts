@@ -2,6 +2,7 @@
  * Bulk transfer over real UDP sockets on loopback: 8 concurrent streams, 256 MiB in
  * total by default (BRAID_E2E_BYTES overrides the total for local debugging), SHA-256
  * of what was sent compared with what the server received. A smaller variant runs over ::1.
+ * Each runs once per socket back-end (native batched I/O and node:dgram).
  */
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
@@ -9,6 +10,8 @@ import test from 'node:test';
 import { connect } from '../../src/api/connect.js';
 import { createServer } from '../../src/api/server.js';
 import type { Session } from '../../src/api/session.js';
+import type { SocketBackend } from '../../src/endpoint/datagram-socket.js';
+import { socketBackendsUnderTest } from '../socket-backends.js';
 import { answerWithReceipt, bytesFromEnv, formatRate, MiB, sendAndVerify } from './helpers.js';
 
 const STREAMS = 8;
@@ -32,11 +35,13 @@ async function ipv6LoopbackAvailable(): Promise<boolean> {
   }
 }
 
-async function bulkTransfer(host: string, totalBytes: number): Promise<void> {
-  const server = createServer({}, (session: Session) => session.on('stream', answerWithReceipt));
+async function bulkTransfer(host: string, totalBytes: number, socketBackend: SocketBackend): Promise<void> {
+  const server = createServer({ socketBackend }, (session: Session) =>
+    session.on('stream', answerWithReceipt),
+  );
   await server.listen({ host, port: 0 });
   const port = server.address()!.port;
-  const client = await connect({ host, port }, { serverKey: server.publicKey, timeout: 5000 });
+  const client = await connect({ host, port }, { serverKey: server.publicKey, timeout: 5000, socketBackend });
   try {
     const perStream = Math.floor(totalBytes / STREAMS);
     const sizes = Array.from({ length: STREAMS }, (_, i) =>
@@ -56,7 +61,7 @@ async function bulkTransfer(host: string, totalBytes: number): Promise<void> {
     }
     const stats = client.stats;
     console.log(
-      `loopback bulk over ${host}, ${STREAMS} streams: ${formatRate(totalBytes, seconds)}; ` +
+      `loopback bulk over ${host} (${socketBackend}), ${STREAMS} streams: ${formatRate(totalBytes, seconds)}; ` +
         `client packets sent ${stats.packetsSent}, lost ${stats.packetsLost}`,
     );
   } finally {
@@ -65,18 +70,20 @@ async function bulkTransfer(host: string, totalBytes: number): Promise<void> {
   }
 }
 
-test(`loopback 127.0.0.1: ${STREAMS} concurrent streams, ${TOTAL_BYTES / MiB} MiB, SHA-256 equal at both ends`, {
-  timeout: timeoutFor(TOTAL_BYTES),
-}, async () => {
-  await bulkTransfer('127.0.0.1', TOTAL_BYTES);
-});
+for (const backend of socketBackendsUnderTest()) {
+  test(`${backend}: loopback 127.0.0.1: ${STREAMS} concurrent streams, ${TOTAL_BYTES / MiB} MiB, SHA-256 equal at both ends`, {
+    timeout: timeoutFor(TOTAL_BYTES),
+  }, async () => {
+    await bulkTransfer('127.0.0.1', TOTAL_BYTES, backend);
+  });
 
-test(`loopback ::1: ${STREAMS} concurrent streams, ${IPV6_TOTAL_BYTES / MiB} MiB, SHA-256 equal at both ends`, {
-  timeout: timeoutFor(IPV6_TOTAL_BYTES),
-}, async (t) => {
-  if (!(await ipv6LoopbackAvailable())) {
-    t.skip('no IPv6 loopback on this host');
-    return;
-  }
-  await bulkTransfer('::1', IPV6_TOTAL_BYTES);
-});
+  test(`${backend}: loopback ::1: ${STREAMS} concurrent streams, ${IPV6_TOTAL_BYTES / MiB} MiB, SHA-256 equal at both ends`, {
+    timeout: timeoutFor(IPV6_TOTAL_BYTES),
+  }, async (t) => {
+    if (!(await ipv6LoopbackAvailable())) {
+      t.skip('no IPv6 loopback on this host');
+      return;
+    }
+    await bulkTransfer('::1', IPV6_TOTAL_BYTES, backend);
+  });
+}

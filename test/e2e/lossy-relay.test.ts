@@ -10,6 +10,7 @@ import test from 'node:test';
 import { connect } from '../../src/api/connect.js';
 import { createServer } from '../../src/api/server.js';
 import type { Session } from '../../src/api/session.js';
+import { socketBackendsUnderTest } from '../socket-backends.js';
 import { answerWithReceipt, formatRate, MiB, sendAndVerify } from './helpers.js';
 import { type Impairments, seededPrng, UdpRelay } from './udp-relay.js';
 
@@ -36,62 +37,69 @@ function assertIntact(label: string, transfers: Transfer[]): void {
   }
 }
 
-test(`through a lossy, reordering, duplicating relay: ${2 * STREAMS_EACH_WAY} × ${BYTES_PER_STREAM / MiB} MiB both ways, exactly once, in order`, {
-  timeout: 120_000,
-}, async () => {
-  let downloads: Promise<Transfer[]> | undefined;
-  const server = createServer({}, (session: Session) => {
-    session.on('stream', answerWithReceipt);
-    downloads = Promise.all(
-      Array.from({ length: STREAMS_EACH_WAY }, async (_, i) =>
-        sendAndVerify(await session.openStream(), `lossy-down-${i}`, BYTES_PER_STREAM),
-      ),
-    );
-  });
-  await server.listen({ host: '127.0.0.1', port: 0 });
-  const relay = await UdpRelay.start({
-    target: { host: '127.0.0.1', port: server.address()!.port },
-    seed: 7,
-    toServer: IMPAIRMENTS,
-    toClient: IMPAIRMENTS,
-  });
-  let client: Session | undefined;
-  try {
-    client = await connect(relay.address, { serverKey: server.publicKey, timeout: 10_000 });
-    const session = client;
-    session.on('stream', answerWithReceipt);
-    const started = process.hrtime.bigint();
-    const uploads = await Promise.all(
-      Array.from({ length: STREAMS_EACH_WAY }, async (_, i) =>
-        sendAndVerify(await session.openStream(), `lossy-up-${i}`, BYTES_PER_STREAM),
-      ),
-    );
-    assert.ok(downloads, 'the server never saw the session');
-    const downloaded = await downloads;
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    assertIntact('upload', uploads);
-    assertIntact('download', downloaded);
+// Once per socket back-end: the relay itself stays on node:dgram, Braid's sockets vary.
+for (const backend of socketBackendsUnderTest()) {
+  test(`${backend}: through a lossy, reordering, duplicating relay: ${2 * STREAMS_EACH_WAY} × ${BYTES_PER_STREAM / MiB} MiB both ways, exactly once, in order`, {
+    timeout: 120_000,
+  }, async () => {
+    let downloads: Promise<Transfer[]> | undefined;
+    const server = createServer({ socketBackend: backend }, (session: Session) => {
+      session.on('stream', answerWithReceipt);
+      downloads = Promise.all(
+        Array.from({ length: STREAMS_EACH_WAY }, async (_, i) =>
+          sendAndVerify(await session.openStream(), `lossy-down-${i}`, BYTES_PER_STREAM),
+        ),
+      );
+    });
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    const relay = await UdpRelay.start({
+      target: { host: '127.0.0.1', port: server.address()!.port },
+      seed: 7,
+      toServer: IMPAIRMENTS,
+      toClient: IMPAIRMENTS,
+    });
+    let client: Session | undefined;
+    try {
+      client = await connect(relay.address, {
+        serverKey: server.publicKey,
+        timeout: 10_000,
+        socketBackend: backend,
+      });
+      const session = client;
+      session.on('stream', answerWithReceipt);
+      const started = process.hrtime.bigint();
+      const uploads = await Promise.all(
+        Array.from({ length: STREAMS_EACH_WAY }, async (_, i) =>
+          sendAndVerify(await session.openStream(), `lossy-up-${i}`, BYTES_PER_STREAM),
+        ),
+      );
+      assert.ok(downloads, 'the server never saw the session');
+      const downloaded = await downloads;
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      assertIntact('upload', uploads);
+      assertIntact('download', downloaded);
 
-    const counters = relay.counters;
-    for (const direction of ['toServer', 'toClient'] as const) {
-      const c = counters[direction];
-      assert.ok(c.dropped > 0, `${direction}: relay dropped nothing`);
-      assert.ok(c.reordered > 0, `${direction}: relay reordered nothing`);
-      assert.ok(c.duplicated > 0, `${direction}: relay duplicated nothing`);
-      // Both directions carry bulk data, so each saw enough datagrams for the 5% rate to show.
-      assert.ok(c.dropped / c.received > 0.03, `${direction}: loss rate ${c.dropped / c.received}`);
+      const counters = relay.counters;
+      for (const direction of ['toServer', 'toClient'] as const) {
+        const c = counters[direction];
+        assert.ok(c.dropped > 0, `${direction}: relay dropped nothing`);
+        assert.ok(c.reordered > 0, `${direction}: relay reordered nothing`);
+        assert.ok(c.duplicated > 0, `${direction}: relay duplicated nothing`);
+        // Both directions carry bulk data, so each saw enough datagrams for the 5% rate to show.
+        assert.ok(c.dropped / c.received > 0.03, `${direction}: loss rate ${c.dropped / c.received}`);
+      }
+      assert.ok(client.stats.packetsLost > 0, 'the client detected no loss');
+      console.log(
+        `lossy relay (${backend}): ${formatRate(TOTAL_BYTES, seconds)}; relay ${JSON.stringify(counters)}; ` +
+          `client lost ${client.stats.packetsLost}, drops ${JSON.stringify(client.stats.drops)}`,
+      );
+    } finally {
+      await client?.close().catch(() => undefined);
+      await server.close(0, '', 500);
+      await relay.close();
     }
-    assert.ok(client.stats.packetsLost > 0, 'the client detected no loss');
-    console.log(
-      `lossy relay: ${formatRate(TOTAL_BYTES, seconds)}; relay ${JSON.stringify(counters)}; ` +
-        `client lost ${client.stats.packetsLost}, drops ${JSON.stringify(client.stats.drops)}`,
-    );
-  } finally {
-    await client?.close().catch(() => undefined);
-    await server.close(0, '', 500);
-    await relay.close();
-  }
-});
+  });
+}
 
 async function boundSocket(): Promise<Socket> {
   const socket = createSocket('udp4');

@@ -32,13 +32,16 @@ export class LabProcess {
     });
   }
 
-  /** The first message of that event (already seen or arriving); rejects on exit, error or timeout. */
-  next(event: string, timeoutMs: number): Promise<Message> {
+  /**
+   * The first message of that event (already seen or arriving) at index `since` or later of
+   * `messages`; rejects on exit, error or timeout.
+   */
+  next(event: string, timeoutMs: number, since = 0): Promise<Message> {
     return new Promise((resolvePromise, reject) => {
       const check = () => {
-        const found = this.messages.find((m) => m.event === event);
+        const found = this.messages.find((m, i) => i >= since && m.event === event);
         if (found) return finish(() => resolvePromise(found));
-        const error = this.messages.find((m) => m.event === 'error');
+        const error = this.messages.find((m, i) => i >= since && m.event === 'error');
         if (error) return finish(() => reject(new Error(`${this.name}: ${String(error.message)}`)));
         if (this.exitCode !== undefined) {
           finish(() =>
@@ -69,6 +72,20 @@ export class LabProcess {
 
   send(message: object): void {
     this.child.stdin?.write(`${JSON.stringify(message)}\n`);
+  }
+
+  /** Waits up to `timeoutMs` for the process to exit on its own (e.g. after closing its session), then stops it. */
+  async settle(timeoutMs: number): Promise<void> {
+    if (this.exitCode === undefined) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.stop();
   }
 
   stop(): void {

@@ -30,6 +30,7 @@ await new Promise((r) => setTimeout(r, 300));
 emit({ event: 'ready' });
 
 const stream = await session.openStream();
+stream.write('U'); // failover-server.ts: an upload to hash
 const sent = await pacedSend(stream, Number(bytesText), Number(rateText));
 emit({ event: 'done', ...sent, resumptions: session.stats.resumptions });
 await session.close().catch(() => undefined);

@@ -59,11 +59,13 @@ export function watchFault(): () => { start: number; end: number } | undefined {
 
 /**
  * Hashes everything arriving on `stream`; at its end emits {event:'received', bytes, sha256,
- * gapMs, gapFromStartMs} (the gaps once a fault is known) and ends our side.
+ * gapMs, gapFromStartMs} (the gaps once a fault is known; plus `paths` if given), ends our
+ * side and calls `onEnd`.
  */
 export function receiveAndReport(
   stream: Duplex,
   fault: () => { start: number; end: number } | undefined,
+  extra: { paths?: () => unknown; onEnd?: () => void } = {},
 ): void {
   const hash = createHash('sha256');
   const arrivals: number[] = [];
@@ -86,8 +88,10 @@ export function receiveAndReport(
         firstAfterMs: firstAfter(known.end, arrivals),
         firstAfterFromStartMs: firstAfter(known.start, arrivals),
       }),
+      ...(extra.paths && { paths: extra.paths() }),
     });
     stream.end();
+    extra.onEnd?.();
   });
   stream.on('error', (error: Error) => emit({ event: 'error', message: error.message }));
 }

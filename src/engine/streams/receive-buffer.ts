@@ -31,6 +31,12 @@ export class ReceiveBuffer {
   private tailBlock: Uint8Array | undefined;
   private tailUsed = 0;
   private tailSegment: Uint8Array | undefined;
+  /**
+   * Bytes appended to the tail segment that its view does not cover yet: in-order data
+   * grows the tail by one packet at a time, and a new view per packet cost more than the
+   * copy. settleTail() makes the view whole before anything else looks at the segments.
+   */
+  private tailExtra = 0;
 
   /** Offset of the next byte the application will read (bytes consumed). */
   get readOffset(): number {
@@ -107,23 +113,25 @@ export class ReceiveBuffer {
 
   private store(start: number, end: number, dataOffset: number, data: Uint8Array): void {
     const count = this.segments.length;
-    const lastEnd = count > this.head ? this.segmentStarts[count - 1] + this.segments[count - 1].length : 0;
+    const lastEnd =
+      count > this.head
+        ? this.segmentStarts[count - 1] + this.segments[count - 1].length + this.tailExtra
+        : 0;
     if (count === this.head || start >= lastEnd) {
       this.held += end - start;
-      const source = data.subarray(start - dataOffset, end - dataOffset);
       if (start === lastEnd && count > this.head && this.segments[count - 1] === this.tailSegment) {
-        const extended = this.appendToTail(source);
-        if (extended) {
-          this.segments[count - 1] = extended;
+        if (this.appendToTail(data, start - dataOffset, end - dataOffset)) {
           // The grown segment may already count as contiguous: extend that too.
-          if (this.contiguousIndex === count) this.contiguous += source.length;
+          if (this.contiguousIndex === count) this.contiguous += end - start;
           return;
         }
       }
-      this.segments.push(this.copyToNewTail(source));
+      this.settleTail();
+      this.segments.push(this.copyToNewTail(data.subarray(start - dataOffset, end - dataOffset)));
       this.segmentStarts.push(start);
       return;
     }
+    this.settleTail();
     // Fill only the gaps between held segments that overlap [start, end).
     let index = this.firstEndingAfter(start);
     let cursor = start;
@@ -147,19 +155,32 @@ export class ReceiveBuffer {
    * packets; the last segment is a view of the tail block and grows in place.
    * Bytes below tailUsed are never written again, so views handed out stay valid.
    */
-  private appendToTail(source: Uint8Array): Uint8Array | undefined {
+  private appendToTail(data: Uint8Array, from: number, to: number): boolean {
     const block = this.tailBlock;
-    const segment = this.tailSegment;
-    if (!block || !segment || this.tailUsed + source.length > block.length) return undefined;
-    block.set(source, this.tailUsed);
-    this.tailUsed += source.length;
-    this.tailSegment = new Uint8Array(block.buffer, segment.byteOffset, segment.length + source.length);
-    return this.tailSegment;
+    const length = to - from;
+    if (!block || !this.tailSegment || this.tailUsed + length > block.length) return false;
+    block.set(from === 0 && to === data.length ? data : data.subarray(from, to), this.tailUsed);
+    this.tailUsed += length;
+    this.tailExtra += length;
+    return true;
+  }
+
+  /** Extends the tail segment's view over the bytes appended since (see tailExtra). */
+  private settleTail(): void {
+    if (this.tailExtra === 0) return;
+    const segment = this.tailSegment!;
+    const grown = new Uint8Array(segment.buffer, segment.byteOffset, segment.length + this.tailExtra);
+    const last = this.segments.length - 1;
+    if (this.segments[last] === segment) this.segments[last] = grown;
+    this.tailSegment = grown;
+    this.tailExtra = 0;
   }
 
   private copyToNewTail(source: Uint8Array): Uint8Array {
     if (!this.tailBlock || this.tailUsed + source.length > this.tailBlock.length) {
-      this.tailBlock = new Uint8Array(Math.max(BLOCK_SIZE, source.length));
+      // Not zero-filled: no byte of a block is handed out before it has been written.
+      const block = Buffer.allocUnsafeSlow(Math.max(BLOCK_SIZE, source.length));
+      this.tailBlock = new Uint8Array(block.buffer, block.byteOffset, block.length);
       this.tailUsed = 0;
     }
     this.tailBlock.set(source, this.tailUsed);
@@ -195,6 +216,7 @@ export class ReceiveBuffer {
    * segment, else a copy), or undefined when nothing is readable.
    */
   read(maxBytes: number = Number.POSITIVE_INFINITY): Uint8Array | undefined {
+    this.settleTail();
     const length = Math.min(maxBytes, this.readableBytes);
     if (!(length > 0)) return undefined;
     const first = this.segments[this.head];
@@ -212,6 +234,7 @@ export class ReceiveBuffer {
   /** Like read but never copies: returns at most the rest of one segment. */
   readChunk(maxBytes: number = Number.POSITIVE_INFINITY): Uint8Array | undefined {
     if (!(maxBytes > 0) || this.readableBytes === 0) return undefined;
+    this.settleTail();
     return this.consume(maxBytes);
   }
 
@@ -252,6 +275,7 @@ export class ReceiveBuffer {
     this.head = this.headRead = this.contiguousIndex = 0;
     this.held = 0;
     this.tailBlock = this.tailSegment = undefined;
+    this.tailExtra = 0;
     this.readOffsetValue = this.contiguous = this.highest;
     return released;
   }

@@ -261,7 +261,9 @@ export class RecvSide {
 
   /**
    * Reads up to maxBytes in order. `fin` is true once every byte up to FIN was returned.
-   * now/srtt drive window auto-tuning; a MAX_STREAM_DATA is queued when due.
+   * Without maxBytes, returns what is readable in one piece of the reassembly buffer (a
+   * view, never a copy; read again for the rest). now/srtt drive window auto-tuning; a
+   * MAX_STREAM_DATA is queued when due.
    */
   read(
     maxBytes: number | undefined,
@@ -269,7 +271,7 @@ export class RecvSide {
     srtt: number | undefined,
   ): { data: Uint8Array | undefined; fin: boolean } {
     if (this.state === 'ResetRecvd' || this.state === 'ResetRead') return { data: undefined, fin: false };
-    const data = this.buffer.read(maxBytes);
+    const data = maxBytes === undefined ? this.buffer.readChunk() : this.buffer.read(maxBytes);
     if (data && this.window.onConsumed(data.length, now, srtt) !== undefined && this.state === 'Recv') {
       this.maxStreamDataPending = true;
     }

@@ -1,0 +1,208 @@
+/**
+ * Local interface discovery and change watching for the Node shell.
+ *
+ * Node has no interface-change event, so one process-wide poller reads
+ * `os.networkInterfaces()` (libuv's getifaddrs: only interfaces that are UP and RUNNING, so a
+ * link going down removes its addresses) plus, on Linux, the IPv6 address flags in
+ * /proc/net/if_inet6, and tells its subscribers when the usable set changed. The poller slows
+ * itself down so that polling never takes more than POLL_BUDGET of one core, however many
+ * interfaces the host has (figures in docs/multihoming.md, "Address discovery").
+ *
+ * Usable addresses: loopback and global scope (src/net/address-scope.ts; private ranges and
+ * ULAs count as global). Skipped: link-local (an address frame carries no scope id), and
+ * IPv6 addresses that are tentative (DAD not finished: binding them fails) or whose DAD
+ * failed. Deprecated IPv6 addresses are kept: sessions already on them may go on (RFC 4862
+ * §5.5.4), and the kernel's source selection avoids them for new attempts.
+ */
+import { readFileSync } from 'node:fs';
+import { SocketAddress as NodeSocketAddress } from 'node:net';
+import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
+import { type AddressScope, addressScope } from '../net/address-scope.js';
+
+export interface InterfaceAddress {
+  readonly address: string;
+  readonly family: 'IPv4' | 'IPv6';
+  /** The interface name, e.g. 'eth0'. */
+  readonly interface: string;
+  readonly scope: AddressScope;
+  /** IPv6 only: the preferred lifetime ran out (still usable, not preferred). */
+  readonly deprecated: boolean;
+}
+
+/** Linux IFA_F_* flags (the low byte is what /proc/net/if_inet6 shows). */
+const IFA_F_DADFAILED = 0x08;
+const IFA_F_DEPRECATED = 0x20;
+const IFA_F_TENTATIVE = 0x40;
+
+/** Default time between two polls of the interface list. */
+export const DEFAULT_POLL_INTERVAL_MS = 250;
+/**
+ * At most this share of one core goes to polling: the interval grows with the (smoothed) cost of
+ * a poll, so a host with thousands of interfaces is not polled at the default pace.
+ */
+const POLL_BUDGET = 0.01;
+/** Weight of the newest sample in the smoothed poll cost (one slow poll, e.g. during GC, barely counts). */
+const COST_SMOOTHING = 0.2;
+
+/**
+ * Parses /proc/net/if_inet6 ("<32 hex address> <ifindex> <prefixlen> <scope> <flags> <name>")
+ * into flags by canonical address. Empty where the file does not exist (not Linux).
+ */
+export function parseIPv6Flags(text: string): Map<string, number> {
+  const flags = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 6 || !/^[0-9a-f]{32}$/i.test(fields[0]!)) continue;
+    const hex = fields[0]!;
+    const groups: string[] = [];
+    for (let i = 0; i < 32; i += 4) groups.push(hex.slice(i, i + 4));
+    try {
+      const canonical = new NodeSocketAddress({ address: groups.join(':'), family: 'ipv6' }).address;
+      flags.set(canonical, Number.parseInt(fields[4]!, 16));
+    } catch {
+      // Not an address we can parse: ignore the line.
+    }
+  }
+  return flags;
+}
+
+function readIPv6Flags(): Map<string, number> {
+  try {
+    return parseIPv6Flags(readFileSync('/proc/net/if_inet6', 'latin1'));
+  } catch {
+    return new Map();
+  }
+}
+
+/**
+ * The usable local addresses from an interface table (default: this host's, read now), in
+ * interface order. `ipv6Flags` as from parseIPv6Flags (default: read now, Linux only).
+ */
+export function usableInterfaceAddresses(
+  table: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces(),
+  ipv6Flags: ReadonlyMap<string, number> = readIPv6Flags(),
+): InterfaceAddress[] {
+  const out: InterfaceAddress[] = [];
+  const seen = new Set<string>();
+  for (const [name, infos] of Object.entries(table)) {
+    for (const info of infos ?? []) {
+      const family = info.family === 'IPv6' ? 'IPv6' : 'IPv4';
+      const scope = addressScope(info.address);
+      if (scope !== 'loopback' && scope !== 'global') continue;
+      const flags = family === 'IPv6' ? (ipv6Flags.get(info.address) ?? 0) : 0;
+      if (flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)) continue;
+      if (seen.has(info.address)) continue; // the same address on two interfaces: one socket
+      seen.add(info.address);
+      out.push({
+        address: info.address,
+        family,
+        interface: name,
+        scope,
+        deprecated: (flags & IFA_F_DEPRECATED) !== 0,
+      });
+    }
+  }
+  return out;
+}
+
+export type InterfaceListener = (addresses: readonly InterfaceAddress[]) => void;
+
+interface Subscription {
+  intervalMs: number;
+  listener: InterfaceListener;
+}
+
+/** A change key: interface, address and deprecation of every usable address, in order. */
+function signature(addresses: readonly InterfaceAddress[]): string {
+  return addresses.map((a) => `${a.interface}/${a.address}/${a.deprecated ? 'd' : ''}`).join(',');
+}
+
+/**
+ * The process-wide interface poller: one unref'd timer for every endpoint, running only while
+ * someone subscribes, at the shortest interval asked for (stretched to the CPU budget).
+ */
+export class InterfaceWatcher {
+  static readonly shared = new InterfaceWatcher();
+
+  /** Duration of the last poll in microseconds, and its moving average. */
+  lastPollMicros = 0;
+  smoothedPollMicros = 0;
+  /** Polls done and changes seen since the process started. */
+  polls = 0;
+  changes = 0;
+  private readonly subscriptions = new Set<Subscription>();
+  private timer: NodeJS.Timeout | undefined;
+  private current: InterfaceAddress[] = [];
+  private currentSignature = '';
+
+  constructor(private readonly read: () => InterfaceAddress[] = () => usableInterfaceAddresses()) {}
+
+  /** The usable addresses as of the last poll (polls now if nobody is subscribed). */
+  addresses(): readonly InterfaceAddress[] {
+    if (this.subscriptions.size === 0) this.poll(false);
+    return this.current;
+  }
+
+  /**
+   * Calls `listener` with the new set whenever it changes (polled every `intervalMs` or
+   * slower). Returns the unsubscribe function.
+   */
+  subscribe(intervalMs: number, listener: InterfaceListener): () => void {
+    const subscription: Subscription = { intervalMs, listener };
+    if (this.subscriptions.size === 0) this.poll(false);
+    this.subscriptions.add(subscription);
+    this.schedule();
+    return () => {
+      this.subscriptions.delete(subscription);
+      if (this.subscriptions.size === 0 && this.timer) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+      }
+    };
+  }
+
+  /** Reads the interfaces now and notifies subscribers if the set changed. */
+  poll(notify = true): void {
+    const started = performance.now();
+    const next = this.read();
+    this.lastPollMicros = (performance.now() - started) * 1000;
+    this.smoothedPollMicros =
+      this.polls === 0
+        ? this.lastPollMicros
+        : this.smoothedPollMicros + COST_SMOOTHING * (this.lastPollMicros - this.smoothedPollMicros);
+    this.polls++;
+    const nextSignature = signature(next);
+    if (nextSignature === this.currentSignature) return;
+    this.current = next;
+    this.currentSignature = nextSignature;
+    this.changes++;
+    if (!notify) return;
+    for (const subscription of [...this.subscriptions]) {
+      try {
+        subscription.listener(next);
+      } catch {
+        // A listener's failure must not stop the others (each handles its own errors).
+      }
+    }
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.subscriptions.size === 0) {
+      this.timer = undefined;
+      return;
+    }
+    let interval = Number.POSITIVE_INFINITY;
+    for (const s of this.subscriptions) interval = Math.min(interval, s.intervalMs);
+    const budgeted = this.smoothedPollMicros / 1000 / POLL_BUDGET;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.poll();
+        this.schedule();
+      },
+      Math.max(interval, budgeted),
+    );
+    this.timer.unref();
+  }
+}
