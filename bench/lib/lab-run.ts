@@ -43,8 +43,8 @@ const BRAID_SERVER = 'test/lab/failover-server.ts';
 const START_TIMEOUT_MS = 15_000;
 
 /**
- * The Braid transfer pair both lab benches use: test/lab/failover-server.ts on both server links,
- * and `clientScript` on both client providers sending `bytes` at `rate` (then `extraArgs`).
+ * A Braid transfer in the lab (bench/resume.ts): test/lab/failover-server.ts on both server
+ * links, and `clientScript` on both client providers sending `bytes` at `rate` (then `extraArgs`).
  */
 export async function startBraidTransfer(
   lab: Lab,
