@@ -13,7 +13,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { Lab, type LabLink } from '../test/lab/lab.js';
-import { LabProcess, type Message } from '../test/lab/lab-process.js';
+import type { LabProcess, Message } from '../test/lab/lab-process.js';
+import { labRun, type StartHelper } from './lib/lab-run.js';
 import { result } from './lib/result.js';
 import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
@@ -165,7 +166,7 @@ async function faultAndMeasure(
   if (!record.intact) throw new Error(`data mismatch: sent ${sent.bytes} B, received ${received.bytes} B`);
 }
 
-type Start = (name: string, ns: 'client' | 'server', command: string[]) => LabProcess;
+type Start = StartHelper;
 
 async function braidRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
   const { server1 } = lab.addresses;
@@ -233,31 +234,16 @@ async function mptcpRun(lab: Lab, options: Options, start: Start, record: RunRec
   await faultAndMeasure(lab, link, sender, receiver, record);
 }
 
-async function measure(
+function measure(
   lab: Lab,
   label: string,
   body: (start: Start, record: RunRecord) => Promise<void>,
   run: number,
 ): Promise<RunRecord> {
-  const record: RunRecord = { run };
-  const running: LabProcess[] = [];
-  const start: Start = (name, ns, command) => {
-    const helper = new LabProcess(name, lab.spawnIn(ns, command, { stdio: ['pipe', 'pipe', 'pipe'] }));
-    running.push(helper);
-    return helper;
-  };
-  try {
-    await body(start, record);
-    progress(`${label} run ${run}: gap ${record.gapMs} ms (provider ${record.link})`);
-  } catch (error) {
-    record.error = error instanceof Error ? error.message : String(error);
-    progress(`${label} run ${run} failed: ${record.error}`);
-  } finally {
-    for (const helper of running) helper.stop();
-    // Every run starts from a whole lab.
-    await lab.heal();
-  }
-  return record;
+  return labRun(lab, label, { run } as RunRecord, body, {
+    describe: (r) => `gap ${r.gapMs} ms (provider ${r.link})`,
+    restore: () => lab.heal(),
+  });
 }
 
 function gaps(records: RunRecord[]): number[] {

@@ -6,6 +6,7 @@
  * (test/sim/engine-explore.test.ts) and the soak (test/sim/explore.soak.ts).
  */
 import type { Connection } from '../engine/connection.js';
+import type { TransportConfig } from '../engine/types.js';
 import type { EngineNode } from './engine-node.js';
 import { runEngineSessions } from './engine-run.js';
 import type { ExploreCase, RandomScenario } from './explore.js';
@@ -33,6 +34,23 @@ export function randomEngineScenario(rng: Rng, maxDuration = 6000): RandomScenar
   // survives (seed 447). Keep mean bursts at 3 packets or less, as in handshakeloss.
   for (const link of Object.values(drawn.spec.links ?? {}))
     if (link.burstLoss && link.burstLoss.r < 1 / 3) link.burstLoss = { ...link.burstLoss, r: 1 / 3 };
+  return drawn;
+}
+
+/**
+ * A random engine scenario (topology, links, NAT, workload) whose only fault is a total outage of
+ * every client interface, longer than `failureTimeout`, somewhere in the run: persistence
+ * exploration (test/sim/persistence.test.ts, persistence.soak.ts). The drawn blackholes and loss
+ * spikes are left out: with the short failure timeouts used here they make the stall watchdog and
+ * failover (the default exploration's subject, at the default 30 s timeout) the story instead of
+ * suspension (soak seed 3051).
+ */
+export function randomOutageScenario(rng: Rng, failureTimeout: number): RandomScenario {
+  const drawn = randomEngineScenario(rng);
+  const at = rng.intBetween(200, Math.max(300, Math.floor(0.6 * drawn.duration)));
+  const length = rng.intBetween(failureTimeout + 1000, 4 * failureTimeout + 5000);
+  drawn.spec.faults = drawn.client.interfaces.map((iface) => ({ at, down: iface, duration: length }));
+  drawn.duration = Math.max(drawn.duration, at + length + 2000);
   return drawn;
 }
 
@@ -107,6 +125,8 @@ export interface EngineCaseSummary {
   closes: string[];
   endTime: number;
   packets: number;
+  /** Sessions (client side) that were suspended and resumed at least once. */
+  resumed: number;
 }
 
 /**
@@ -115,7 +135,11 @@ export interface EngineCaseSummary {
  * or idle timeout; once a handshake completed, every fault drawn is survivable, so the
  * workload must complete.
  */
-export function runEngineCase(c: ExploreCase): EngineCaseSummary {
+export function runEngineCase(
+  c: ExploreCase,
+  /** Transport overrides (test/sim/persistence.test.ts shortens the failure timeout so outages suspend). */
+  transport: Partial<TransportConfig> = { idleTimeout: 30_000 },
+): EngineCaseSummary {
   const { scenario: drawn, sim, rng } = c;
   const workload = randomWorkload(rng);
   const sessions = rng.chance(0.2) ? rng.intBetween(2, 4) : 1;
@@ -128,7 +152,7 @@ export function runEngineCase(c: ExploreCase): EngineCaseSummary {
     workload,
     sessions,
     sessionInterval: 50,
-    transport: { idleTimeout: 30_000 },
+    transport,
     // Faults heal by 0.8 × duration; then allow for PTO backoff, and for idle timeouts of
     // sessions whose handshake failed.
     timeLimit: drawn.duration + 60_000,
@@ -142,5 +166,6 @@ export function runEngineCase(c: ExploreCase): EngineCaseSummary {
   const closes: string[] = [];
   for (const d of [...result.clients, ...result.servers])
     if (!d.complete && d.closeInfo) closes.push(`${d.role}:${d.closeInfo.source}`);
-  return { complete: result.complete, closes, endTime: result.endTime, packets: sim.stats.sent };
+  const resumed = result.clients.filter((d) => d.conn.stats.resumptions > 0).length;
+  return { complete: result.complete, closes, endTime: result.endTime, packets: sim.stats.sent, resumed };
 }

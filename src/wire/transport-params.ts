@@ -25,6 +25,12 @@ export const TransportParameterId = {
   INITIAL_SOURCE_CONNECTION_ID: 0x0f,
   RETRY_SOURCE_CONNECTION_ID: 0x10,
   MAX_DATAGRAM_FRAME_SIZE: 0x20,
+  /** 0x50..0x5f: persistence (docs/protocol.md §15). */
+  PERSISTENCE_TIMEOUT: 0x50,
+  EARLY_DATA_TICKET: 0x51,
+  EARLY_DATA: 0x52,
+  EARLY_DATA_ACCEPTED: 0x53,
+  INITIAL_RESUMPTION_ID: 0x54,
 } as const;
 
 export interface TransportParameters {
@@ -47,6 +53,23 @@ export interface TransportParameters {
   /** 0 = DATAGRAM frames not accepted. */
   maxDatagramFrameSize: number;
   disableActiveMigration: boolean;
+  /**
+   * Milliseconds a suspended session is kept (docs/persistence.md); 0 = this side does not
+   * suspend sessions. Effective value: the smaller of the two when both are non-zero, else 0.
+   */
+  persistenceTimeout: number;
+  /** Server only: the early data of the client's first flight was accepted and delivered. */
+  earlyDataAccepted: boolean;
+  /** Client only (IK message 0): a ticket from NEW_TICKET authorizing early data. */
+  earlyDataTicket?: Uint8Array;
+  /** Client only (IK message 0): early data, a sequence of STREAM frames. */
+  earlyData?: Uint8Array;
+  /**
+   * Server only: the first resumption identifier (sequence 0) with its two refusal tokens,
+   * id (16) || lost token (16) || expired token (16), so the client holds one as soon as the
+   * handshake completes.
+   */
+  initialResumptionId?: Uint8Array;
   /** Server only: the DCID of the client's first INITIAL. */
   originalDestinationConnectionId?: Uint8Array;
   /** The SCID the sender put in its first long-header packet. */
@@ -64,7 +87,11 @@ type BytesKey =
   | 'originalDestinationConnectionId'
   | 'initialSourceConnectionId'
   | 'retrySourceConnectionId'
-  | 'statelessResetToken';
+  | 'statelessResetToken'
+  | 'earlyDataTicket'
+  | 'earlyData'
+  | 'initialResumptionId';
+type FlagKey = 'disableActiveMigration' | 'earlyDataAccepted';
 
 export const DEFAULT_TRANSPORT_PARAMETERS: Readonly<TransportParameters> = Object.freeze({
   idleTimeout: 0,
@@ -79,6 +106,8 @@ export const DEFAULT_TRANSPORT_PARAMETERS: Readonly<TransportParameters> = Objec
   activeConnectionIdLimit: 2,
   maxDatagramFrameSize: 0,
   disableActiveMigration: false,
+  persistenceTimeout: 0,
+  earlyDataAccepted: false,
 });
 
 interface IntegerParam {
@@ -95,11 +124,13 @@ interface BytesParam {
   minLength: number;
   maxLength: number;
   serverOnly: boolean;
+  clientOnly?: boolean;
 }
 interface FlagParam {
   kind: 'flag';
   id: number;
-  key: 'disableActiveMigration';
+  key: FlagKey;
+  serverOnly?: boolean;
 }
 type ParamSpec = IntegerParam | BytesParam | FlagParam;
 
@@ -150,6 +181,11 @@ const PARAMS: readonly ParamSpec[] = [
   bytes(ID.INITIAL_SOURCE_CONNECTION_ID, 'initialSourceConnectionId', 0, MAX_CID_LENGTH, false),
   bytes(ID.RETRY_SOURCE_CONNECTION_ID, 'retrySourceConnectionId', 0, MAX_CID_LENGTH, true),
   integer(ID.MAX_DATAGRAM_FRAME_SIZE, 'maxDatagramFrameSize'),
+  integer(ID.PERSISTENCE_TIMEOUT, 'persistenceTimeout'),
+  { ...bytes(ID.EARLY_DATA_TICKET, 'earlyDataTicket', 1, 1024, false), clientOnly: true },
+  { ...bytes(ID.EARLY_DATA, 'earlyData', 1, 65535, false), clientOnly: true },
+  { kind: 'flag', id: ID.EARLY_DATA_ACCEPTED, key: 'earlyDataAccepted', serverOnly: true },
+  bytes(ID.INITIAL_RESUMPTION_ID, 'initialResumptionId', 48, 48, true),
 ];
 const PARAMS_BY_ID = new Map(PARAMS.map((spec) => [spec.id, spec]));
 
@@ -225,12 +261,14 @@ export function decodeTransportParameters(b: Uint8Array, sender?: 'client' | 'se
         out[spec.key] = v;
       } else if (spec.kind === 'bytes') {
         if (sender === 'client' && spec.serverOnly) throw paramError(`${spec.key} sent by a client`);
+        if (sender === 'server' && spec.clientOnly) throw paramError(`${spec.key} sent by a server`);
         if (value.length < spec.minLength || value.length > spec.maxLength) {
           throw paramError(`${spec.key} has length ${value.length}`);
         }
         out[spec.key] = value.slice();
       } else {
         if (value.length !== 0) throw paramError(`${spec.key} must be empty`);
+        if (sender === 'client' && spec.serverOnly) throw paramError(`${spec.key} sent by a client`);
         out[spec.key] = true;
       }
     }
