@@ -15,7 +15,7 @@
  * machine load falls on all alike; the headline is the median.
  */
 import { Lab } from '../test/lab/lab.js';
-import { type LabRunRecord, labRun, type Start } from './lib/lab-run.js';
+import { type LabRunRecord, labRun, type StartHelper } from './lib/lab-run.js';
 import { configureMptcp, labBenchUnavailable, linkOf, subflowsTo, waitForSubflows } from './lib/mptcp-lab.js';
 import { result } from './lib/result.js';
 import { round, summarize } from './lib/stats.js';
@@ -89,7 +89,7 @@ const NODE = [process.execPath, '--import', 'tsx'];
 async function braidRun(
   lab: Lab,
   options: Options,
-  start: Start,
+  start: StartHelper,
   record: RunRecord,
   locals: string[],
   policy: 'aggregate' | 'failover',
@@ -127,7 +127,7 @@ async function braidRun(
   record.paths = sent.paths;
 }
 
-async function mptcpRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
+async function mptcpRun(lab: Lab, options: Options, start: StartHelper, record: RunRecord): Promise<void> {
   const mptcpize = ['mptcpize', 'run', ...NODE];
   const receiver = start('mptcp receiver', 'server', [
     ...mptcpize,
@@ -181,20 +181,17 @@ function measure(
   lab: Lab,
   label: string,
   capacityMbps: number,
-  body: (start: Start, record: RunRecord) => Promise<void>,
+  body: (start: StartHelper, record: RunRecord) => Promise<void>,
   run: number,
 ): Promise<RunRecord> {
-  return labRun<RunRecord>({
-    lab,
-    label,
-    run,
-    body: async (start, record) => {
-      await body(start, record);
-      record.share = round(record.goodputMbps! / capacityMbps);
-    },
+  const measured = async (start: StartHelper, record: RunRecord) => {
+    await body(start, record);
+    record.share = round(record.goodputMbps! / capacityMbps);
+  };
+  return labRun(lab, label, { run } as RunRecord, measured, {
     describe: (record) => `${record.goodputMbps} Mbit/s = ${record.share} of ${capacityMbps} Mbit/s`,
     // Let the sockets of this run go before the next one starts.
-    cleanup: () => sleep(300),
+    restore: () => sleep(300),
   });
 }
 

@@ -13,7 +13,7 @@
  */
 import { Lab, type LabLink } from '../test/lab/lab.js';
 import type { LabProcess, Message } from '../test/lab/lab-process.js';
-import { type LabRunRecord, labRun, type Start } from './lib/lab-run.js';
+import { type LabRunRecord, labRun, type StartHelper } from './lib/lab-run.js';
 import { configureMptcp, labBenchUnavailable, linkOf, subflowsTo, waitForSubflows } from './lib/mptcp-lab.js';
 import { result } from './lib/result.js';
 import { round, summarize } from './lib/stats.js';
@@ -94,7 +94,7 @@ async function faultAndMeasure(
   if (!record.intact) throw new Error(`data mismatch: sent ${sent.bytes} B, received ${received.bytes} B`);
 }
 
-async function braidRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
+async function braidRun(lab: Lab, options: Options, start: StartHelper, record: RunRecord): Promise<void> {
   const { server1 } = lab.addresses;
   const node = [process.execPath, '--import', 'tsx'];
   // Defaults throughout: the server on every interface, the client on every interface (both
@@ -127,7 +127,7 @@ async function braidRun(lab: Lab, options: Options, start: Start, record: RunRec
   record.movedTo = moved ? String(moved.local) : null;
 }
 
-async function mptcpRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
+async function mptcpRun(lab: Lab, options: Options, start: StartHelper, record: RunRecord): Promise<void> {
   const node = ['mptcpize', 'run', process.execPath, '--import', 'tsx'];
   const receiver = start('mptcp receiver', 'server', [...node, TCP_RECEIVER, 'gap']);
   const listening = await receiver.next('listening', START_TIMEOUT_MS);
@@ -159,17 +159,12 @@ async function mptcpRun(lab: Lab, options: Options, start: Start, record: RunRec
 function measure(
   lab: Lab,
   label: string,
-  body: (start: Start, record: RunRecord) => Promise<void>,
+  body: (start: StartHelper, record: RunRecord) => Promise<void>,
   run: number,
 ): Promise<RunRecord> {
-  return labRun<RunRecord>({
-    lab,
-    label,
-    run,
-    body,
-    describe: (record) => `gap ${record.gapMs} ms (provider ${record.link})`,
-    // Every run starts from a whole lab.
-    cleanup: () => lab.heal(),
+  return labRun(lab, label, { run } as RunRecord, body, {
+    describe: (r) => `gap ${r.gapMs} ms (provider ${r.link})`,
+    restore: () => lab.heal(),
   });
 }
 

@@ -1,48 +1,75 @@
-/**
- * One measured run of a lab bench: the helper processes it starts inside the lab's namespaces
- * are stopped afterwards whatever happens, a failure is recorded in the run's record (the bench
- * goes on with the next run) rather than thrown, and one progress line says how it went.
- */
+// One measured run of a lab bench (bench/failover.ts, bench/resume.ts, bench/aggregate.ts):
+// helper processes started in the lab's namespaces are stopped afterwards whatever happened, the
+// lab is restored for the next run, and a failure is recorded in the run's record rather than
+// thrown.
 import type { Lab } from '../../test/lab/lab.js';
 import { LabProcess } from '../../test/lab/lab-process.js';
 import { progress } from './system.js';
 
-/** Starts a JSON-lines helper process in a lab namespace. */
-export type Start = (name: string, ns: 'client' | 'server', command: string[]) => LabProcess;
+export type StartHelper = (name: string, ns: 'client' | 'server', command: string[]) => LabProcess;
 
 export interface LabRunRecord {
   run: number;
   error?: string;
+  /** Whatever else a bench records about the run (it ends up in the JSON). */
   [detail: string]: unknown;
 }
 
-export async function labRun<R extends LabRunRecord>(options: {
-  lab: Lab;
-  label: string;
-  run: number;
-  body: (start: Start, record: R) => Promise<void>;
-  /** The progress line's text for a successful run. */
-  describe: (record: R) => string;
-  /** After the helpers are stopped (e.g. heal the lab, or let sockets drain). */
-  cleanup: () => Promise<void>;
-}): Promise<R> {
-  const { lab, label, run } = options;
-  const record = { run } as R;
+export async function labRun<R extends LabRunRecord>(
+  lab: Lab,
+  label: string,
+  record: R,
+  body: (start: StartHelper, record: R) => Promise<void>,
+  options: { describe(record: R): string; restore(): Promise<void> },
+): Promise<R> {
   const running: LabProcess[] = [];
-  const start: Start = (name, ns, command) => {
+  const start: StartHelper = (name, ns, command) => {
     const helper = new LabProcess(name, lab.spawnIn(ns, command, { stdio: ['pipe', 'pipe', 'pipe'] }));
     running.push(helper);
     return helper;
   };
   try {
-    await options.body(start, record);
-    progress(`${label} run ${run}: ${options.describe(record)}`);
+    await body(start, record);
+    progress(`${label} run ${record.run}: ${options.describe(record)}`);
   } catch (error) {
     record.error = error instanceof Error ? error.message : String(error);
-    progress(`${label} run ${run} failed: ${record.error}`);
+    progress(`${label} run ${record.run} failed: ${record.error}`);
   } finally {
     for (const helper of running) helper.stop();
-    await options.cleanup();
+    // Every run starts from a whole lab.
+    await options.restore();
   }
   return record;
+}
+
+const BRAID_SERVER = 'test/lab/failover-server.ts';
+const START_TIMEOUT_MS = 15_000;
+
+/**
+ * A Braid transfer in the lab (bench/resume.ts): test/lab/failover-server.ts on both server
+ * links, and `clientScript` on both client providers sending `bytes` at `rate` (then `extraArgs`).
+ */
+export async function startBraidTransfer(
+  lab: Lab,
+  start: StartHelper,
+  clientScript: string,
+  transfer: { bytes: number; rate: number },
+  extraArgs: string[] = [],
+): Promise<{ server: LabProcess; client: LabProcess }> {
+  const { clientA, clientB, server1, server2 } = lab.addresses;
+  const node = [process.execPath, '--import', 'tsx'];
+  const server = start('braid server', 'server', [...node, BRAID_SERVER, server1.v4, server2.v4]);
+  const listening = await server.next('listening', START_TIMEOUT_MS);
+  const client = start('braid client', 'client', [
+    ...node,
+    clientScript,
+    server1.v4,
+    String(listening.port),
+    String(listening.key),
+    `${clientA.v4},${clientB.v4}`,
+    String(transfer.bytes),
+    String(transfer.rate),
+    ...extraArgs,
+  ]);
+  return { server, client };
 }

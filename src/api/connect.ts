@@ -9,7 +9,12 @@ import {
   UdpEndpoint,
   type UdpEndpointHandlers,
 } from '../endpoint/udp-endpoint.js';
-import type { EngineConnection, MultipathOptions, TransportConfig } from '../engine/types.js';
+import type {
+  EarlyDataTicket,
+  EngineConnection,
+  MultipathOptions,
+  TransportConfig,
+} from '../engine/types.js';
 import { addressKey, type SocketAddress, socketAddress } from '../net/address.js';
 import { addressScope } from '../net/address-scope.js';
 import { createEngine, generateKeyPair } from './engine-factory.js';
@@ -44,6 +49,7 @@ import {
   parseTarget,
 } from './options.js';
 import { Session } from './session.js';
+import { decodeTicket } from './tickets.js';
 
 /**
  * Where to connect:
@@ -102,6 +108,20 @@ export interface ConnectOptions {
   signal?: AbortSignal;
   /** Drops chosen datagrams, to simulate a failing path (tests and `braid demo` only; see FaultInjector). */
   faultInjector?: FaultInjector;
+  /**
+   * A ticket from an earlier session's 'ticket' event (docs/persistence.md §5). It pins the
+   * server key (Noise IK) when `serverKey` is not given. Expired tickets are ignored.
+   */
+  ticket?: Uint8Array;
+  /**
+   * 0-RTT, opt-in: with a usable ticket, connect() resolves at once, before the handshake, and
+   * what the application writes on its streams right away rides in the first datagram (within
+   * the ticket's limit; the rest follows the handshake). The server may refuse it (then it is
+   * resent after the handshake: 'earlydata' false). Early data can be replayed by an attacker
+   * in principle; the server refuses replays of a first flight, but send only what you would
+   * accept to be replayed. Default false.
+   */
+  earlyData?: boolean;
   /** Socket back-end: 'auto' (default: batched native I/O where built, else node:dgram), 'native' or 'dgram'. */
   socketBackend?: SocketBackendChoice;
 }
@@ -161,8 +181,43 @@ function validate(options: ConnectOptions): void {
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new InvalidArgumentError('signal', 'must be an AbortSignal');
   }
+  if (options.ticket !== undefined && !(options.ticket instanceof Uint8Array))
+    throw new InvalidArgumentError('ticket', "must be a Buffer from a session's 'ticket' event");
+  if (options.earlyData !== undefined && typeof options.earlyData !== 'boolean')
+    throw new InvalidArgumentError('earlyData', 'must be a boolean');
   checkTransport(options.transport);
   checkMultipath(options.multipath);
+}
+
+/** The ticket to use for 0-RTT (undefined when expired or not asked for), and the server key it pins. */
+function ticketFor(options: ConnectOptions): {
+  ticket: EarlyDataTicket | undefined;
+  serverKey: Uint8Array | undefined;
+} {
+  if (!options.ticket) return { ticket: undefined, serverKey: options.serverKey };
+  const decoded = decodeTicket(options.ticket);
+  if (options.serverKey && !sameKey(options.serverKey, decoded.ticket.serverKey))
+    throw new InvalidArgumentError('ticket', 'belongs to another server key than serverKey');
+  const usable = options.earlyData === true && decoded.expiresAt > Date.now();
+  return {
+    ticket: usable ? decoded.ticket : undefined,
+    serverKey: options.serverKey ?? decoded.ticket.serverKey,
+  };
+}
+
+/** While suspended, the server may be found at new addresses for the same name: resolve it again. */
+function reresolveWhileSuspended(
+  session: Session,
+  connection: EngineConnection,
+  host: string,
+  port: number,
+): void {
+  if (isIP(host) !== 0) return;
+  session.on('suspended', () => {
+    dnsLookup(host, { all: true })
+      .then((found) => connection.addResumeTargets(found.map((a) => socketAddress(a.address, port))))
+      .catch(() => undefined); // no answer: the known addresses are still tried
+  });
 }
 
 /** The host name to resolve (if any), the literal addresses, and the port. */
@@ -284,6 +339,7 @@ interface Attempt {
 export async function connect(target: ConnectTarget, options: ConnectOptions = {}): Promise<Session> {
   const { host, literals, port } = parseConnectTarget(target);
   validate(options);
+  const { ticket, serverKey } = ticketFor(options);
   const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
   options.signal?.throwIfAborted();
   const explicitLocals =
@@ -317,6 +373,42 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
   const race = new HappyEyeballs({ connectionAttemptDelay: options.connectionAttemptDelay }, awaiting);
   const attempts = new Map<string, Attempt>();
   const lookup = options.lookup ?? systemLookup;
+  if (ticket) return connectEarly();
+
+  /**
+   * 0-RTT: one address, no race (racing would send the early data to several), and the session
+   * at once, before the handshake: what the application writes on it by the next tick rides in
+   * the first datagram.
+   */
+  async function connectEarly(): Promise<Session> {
+    const addresses = literals.filter(usable);
+    for (const family of awaiting) addresses.push(...(await lookup(host!, family).catch(() => [])));
+    const address = addresses[0];
+    if (address === undefined) {
+      endpoint.destroy();
+      throw new HostNotFoundError(host ?? literals.join(', '), 'no address');
+    }
+    const remote = socketAddress(address, port);
+    const route = await routeSource(remote);
+    const local = chooseLocal(endpoint.localAddresses, remote, route.source, explicitLocals !== undefined);
+    let connection: EngineConnection;
+    try {
+      connection = endpoint.connect(remote, { serverKey, transport, earlyData: ticket }, local);
+    } catch (error) {
+      endpoint.destroy();
+      throw error;
+    }
+    const session = new Session(connection, {
+      scheduleFlush: () => endpoint.scheduleFlush(),
+      sessionClosed: () => {
+        endpoint.unref();
+        void endpoint.close(0, '', CLIENT_CLOSE_GRACE_MS);
+      },
+    });
+    byConnection.set(connection, session);
+    if (host !== undefined) reresolveWhileSuspended(session, connection, host, port);
+    return session;
+  }
 
   return new Promise<Session>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
@@ -392,6 +484,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
           }
           case 'won': {
             const winner = attempts.get(action.address)!;
+            if (host !== undefined) reresolveWhileSuspended(winner.session!, winner.connection!, host, port);
             settle(winner.session!);
             return;
           }
@@ -447,7 +540,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
       }
       let connection: EngineConnection;
       try {
-        connection = endpoint.connect(remote, { serverKey: options.serverKey, transport }, local);
+        connection = endpoint.connect(remote, { serverKey, transport }, local);
       } catch (error) {
         attemptFailed(attempt, error as Error);
         return;
@@ -471,7 +564,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
           return;
         }
         if (settled) return;
-        if (options.serverKey && !sameKey(remoteKey, options.serverKey)) {
+        if (serverKey && !sameKey(remoteKey, serverKey)) {
           closeAttempt(attempt, 'server key mismatch');
           attemptFailed(attempt, new HostKeyMismatchError());
           return;

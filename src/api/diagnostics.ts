@@ -7,6 +7,8 @@ import diagnosticsChannel from 'node:diagnostics_channel';
  * - braid:session:created   { session }                 a client connect started or a server accepted a handshake
  * - braid:session:handshake { session, remoteKey }
  * - braid:session:closed    { session, error }          error is undefined for a clean close
+ * - braid:session:suspended { session }                 no path has worked for the failure timeout
+ * - braid:session:resumed   { session }                 back on fresh keys and connection IDs
  * - braid:path:updated      { session, path }
  * - braid:path:failover     { session, from, to, reason } the session moved its sending to another path
  * - braid:path:congestion   { session, path, reason }     a congestion event cut the path's window
@@ -18,6 +20,8 @@ export const channels = {
   sessionCreated: diagnosticsChannel.channel('braid:session:created'),
   sessionHandshake: diagnosticsChannel.channel('braid:session:handshake'),
   sessionClosed: diagnosticsChannel.channel('braid:session:closed'),
+  sessionSuspended: diagnosticsChannel.channel('braid:session:suspended'),
+  sessionResumed: diagnosticsChannel.channel('braid:session:resumed'),
   pathUpdated: diagnosticsChannel.channel('braid:path:updated'),
   pathFailover: diagnosticsChannel.channel('braid:path:failover'),
   pathCongestion: diagnosticsChannel.channel('braid:path:congestion'),
@@ -29,6 +33,8 @@ export type DiagnosticsChannelName =
   | 'braid:session:created'
   | 'braid:session:handshake'
   | 'braid:session:closed'
+  | 'braid:session:suspended'
+  | 'braid:session:resumed'
   | 'braid:path:updated'
   | 'braid:path:failover'
   | 'braid:path:congestion'

@@ -74,12 +74,33 @@ export class SessionClosedError extends BraidError {
   /** Set when the close carried an application error code. */
   readonly applicationCode: number | undefined;
   readonly reason: string;
-  constructor(info: CloseInfo, message?: string) {
-    super(message ?? describeClose(info), 'BRAID_ERR_SESSION_CLOSED');
+  constructor(info: CloseInfo, message?: string, code = 'BRAID_ERR_SESSION_CLOSED') {
+    super(message ?? describeClose(info), code);
     this.source = info.source;
     this.transportCode = info.application ? undefined : info.code;
     this.applicationCode = info.application ? info.code : undefined;
     this.reason = info.reason;
+  }
+}
+
+/**
+ * The peer no longer holds this session (it restarted, or closed it while we were away): a
+ * stateless reset, or the refusal of our resumption. Fails fast; reconnect to start anew.
+ */
+export class PeerStateLostError extends SessionClosedError {
+  constructor(info: CloseInfo) {
+    super(info, 'the peer no longer holds this session (peer-state-lost)', 'BRAID_ERR_PEER_STATE_LOST');
+  }
+}
+
+/** The session stayed suspended (no working path) longer than its persistence timeout (expired). */
+export class SessionExpiredError extends SessionClosedError {
+  constructor(info: CloseInfo) {
+    super(
+      info,
+      'the session was suspended longer than its persistence timeout (expired)',
+      'BRAID_ERR_SESSION_EXPIRED',
+    );
   }
 }
 
@@ -170,10 +191,14 @@ export function errorFromClose(info: CloseInfo): BraidError | undefined {
     case 'handshake-timeout':
       return new ConnectTimeoutError();
     case 'stateless-reset':
-      return new SessionClosedError(info);
+      return new PeerStateLostError(info);
+    case 'expired':
+      return new SessionExpiredError(info);
     default:
       break;
   }
+  if (!info.application && info.code === TransportError.PEER_STATE_LOST) return new PeerStateLostError(info);
+  if (!info.application && info.code === TransportError.EXPIRED) return new SessionExpiredError(info);
   if (!info.application && info.code === TransportError.UNAUTHORIZED_KEY) {
     return new UnauthorizedKeyError(info.reason || undefined);
   }

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { SocketBackendChoice } from '../endpoint/datagram-socket.js';
 import { type AddressDiscoveryOptions, bindAllInterfaces } from '../endpoint/local-addresses.js';
 import { type BindAddress, type FaultInjector, UdpEndpoint } from '../endpoint/udp-endpoint.js';
+import type { EarlyDataOptions } from '../engine/persistence/early-data.js';
 import type { ConnectionEvent, EndpointEvent, EngineConnection, TransportConfig } from '../engine/types.js';
 import type { SocketAddress } from '../net/address.js';
 import { createEngine, generateKeyPair } from './engine-factory.js';
@@ -33,6 +34,19 @@ export interface ServerOptions {
   faultInjector?: FaultInjector;
   /** Socket back-end: 'auto' (default: batched native I/O where built, else node:dgram), 'native' or 'dgram'. */
   socketBackend?: SocketBackendChoice;
+  /**
+   * 0-RTT (docs/persistence.md §5). true (default): clients get tickets and may send data in
+   * their first flight; it is delivered at once on streams flagged `stream.early`, and refused
+   * automatically under load (as many pending handshakes as trigger Retry) or when replayed.
+   * false: no tickets, no early data. An object tunes it; `accept` decides per attempt.
+   */
+  earlyData?:
+    | boolean
+    | {
+        accept?: (info: { remoteKey: Uint8Array; bytes: number }) => boolean;
+        ticketLifetime?: number;
+        maxEarlyData?: number;
+      };
 }
 
 export interface ListenOptions {
@@ -124,6 +138,7 @@ export class BraidServer extends EventEmitter<ServerEvents> {
       server: {
         authorizedKeys: this.#options.authorizedKeys ?? 'any',
         retry: this.#options.retry ?? 'under-load',
+        earlyData: earlyDataOptions(this.#options.earlyData),
       },
       transport: this.#options.transport,
     });
@@ -241,6 +256,22 @@ export class BraidServer extends EventEmitter<ServerEvents> {
 
 const RETRY_MODES: readonly string[] = ['always', 'never', 'under-load'];
 
+function earlyDataOptions(value: ServerOptions['earlyData']): EarlyDataOptions {
+  if (value === undefined || value === true) return {};
+  if (value === false) return { enabled: false };
+  return { ...value };
+}
+
+function checkEarlyData(value: unknown): void {
+  if (value === undefined || typeof value === 'boolean') return;
+  checkObject('earlyData', value);
+  const v = value as Record<string, unknown>;
+  if (v.accept !== undefined && typeof v.accept !== 'function')
+    throw new InvalidArgumentError('earlyData.accept', 'must be a function');
+  if (v.ticketLifetime !== undefined) checkPositiveInteger('earlyData.ticketLifetime', v.ticketLifetime);
+  if (v.maxEarlyData !== undefined) checkPositiveInteger('earlyData.maxEarlyData', v.maxEarlyData);
+}
+
 function checkAuthorizedKeys(keys: unknown): void {
   if (keys === 'any') return;
   if (!Array.isArray(keys))
@@ -270,6 +301,7 @@ export function createServer(
     throw new InvalidArgumentError('socketBackend', "must be 'auto', 'native' or 'dgram'");
   }
   checkTransport(options.transport);
+  checkEarlyData(options.earlyData);
   if (onSession !== undefined && typeof onSession !== 'function') {
     throw new InvalidArgumentError('onSession', 'must be a function');
   }

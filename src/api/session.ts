@@ -3,6 +3,7 @@ import type {
   ConnectionEvent,
   ConnectionState,
   ConnectionStats,
+  EarlyDataState,
   EngineConnection,
   FailoverReason,
   MultipathPolicy,
@@ -20,6 +21,7 @@ import {
   SessionClosedError,
 } from './errors.js';
 import { BraidStream, type BraidStreamOptions, type StreamHost } from './stream.js';
+import { encodeTicket } from './tickets.js';
 
 /** Typed events: `session.on('stream', (s) => …)` infers `s: BraidStream`. */
 export interface SessionEvents {
@@ -41,6 +43,19 @@ export interface SessionEvents {
   congestion: [path: PathInfo, reason: string];
   /** Packet protection keys rotated. */
   keyupdate: [phase: number];
+  /**
+   * No path has worked for the failure timeout (the idle timeout): the session is kept, streams
+   * stay open and writes are buffered (up to transport.sendBufferSize per stream, then
+   * backpressure) until a path works again ('resumed') or the persistence timeout ends it
+   * (SessionExpiredError). Datagrams are refused meanwhile.
+   */
+  suspended: [];
+  /** The session is back, on fresh keys and connection IDs; no byte was lost or duplicated. */
+  resumed: [];
+  /** Client: a ticket for 0-RTT on a later connect() to this server; store it if you like. */
+  ticket: [ticket: Buffer];
+  /** Client with earlyData: whether the server took the first flight's data (if not, it was resent). */
+  earlydata: [accepted: boolean];
   /** The session is closed; `error` is undefined for a clean close (code 0). */
   close: [error: BraidError | undefined];
   /** Emitted before 'close' when the session ended with an error and someone listens for it. */
@@ -118,6 +133,21 @@ export class Session extends EventEmitter<SessionEvents> {
 
   get handshakeComplete(): boolean {
     return this.#handshakeComplete;
+  }
+
+  /** True between 'suspended' and 'resumed' (see docs/persistence.md). */
+  get suspended(): boolean {
+    return this.#connection.suspended;
+  }
+
+  /**
+   * 0-RTT: 'none' without a ticket; 'pending' until the server answers; then 'accepted'
+   * or 'rejected' (the data was then sent again after the handshake). On a server:
+   * 'accepted' when this session's first flight carried early data it delivered —
+   * data that an attacker could have replayed, had the strike register not been there.
+   */
+  get earlyData(): EarlyDataState {
+    return this.#connection.earlyData;
   }
 
   get closed(): boolean {
@@ -289,7 +319,7 @@ export class Session extends EventEmitter<SessionEvents> {
         break;
       case 'stream-opened': {
         if (this.#streams.has(event.streamId)) break;
-        const stream = new BraidStream(this.#streamHost, event.streamId, false);
+        const stream = new BraidStream(this.#streamHost, event.streamId, false, { early: event.early });
         this.#streams.set(event.streamId, stream);
         if (this.listenerCount('stream') > 0) this.emit('stream', stream);
         else this.#heldStreams.push(stream);
@@ -324,6 +354,26 @@ export class Session extends EventEmitter<SessionEvents> {
       case 'path-updated':
         publish(channels.pathUpdated, () => ({ session: this, path: event.path }));
         this.emit('path', event.path);
+        break;
+      case 'suspended':
+        publish(channels.sessionSuspended, () => ({ session: this }));
+        this.emit('suspended');
+        break;
+      case 'resumed':
+        publish(channels.sessionResumed, () => ({ session: this }));
+        this.emit('resumed');
+        break;
+      case 'checkpoint':
+        this.#streams.get(event.streamId)?.onCheckpoint(event.offset);
+        break;
+      case 'checkpoint-confirmed':
+        this.#streams.get(event.streamId)?.onCheckpointConfirmed(event.offset);
+        break;
+      case 'ticket':
+        this.emit('ticket', encodeTicket(event.ticket, Date.now()));
+        break;
+      case 'early-data':
+        this.emit('earlydata', event.accepted);
         break;
       case 'failover':
         publish(channels.pathFailover, () => ({

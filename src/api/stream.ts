@@ -1,7 +1,7 @@
 import { Duplex, type DuplexOptions } from 'node:stream';
 import type { EngineConnection, StreamId } from '../engine/types.js';
 import type { SocketAddress } from '../net/address.js';
-import { StreamResetError } from './errors.js';
+import { BraidError, InvalidArgumentError, StreamResetError } from './errors.js';
 
 /**
  * Application error codes the API itself puts in RESET_STREAM / STOP_SENDING.
@@ -25,6 +25,14 @@ export interface StreamHost {
 export interface BraidStreamOptions {
   /** Writable/readable buffer thresholds in bytes (Node's highWaterMark). Default 64 KiB. */
   highWaterMark?: number;
+  /** @internal The peer opened it in 0-RTT data. */
+  early?: boolean;
+}
+
+interface CheckpointWaiter {
+  offset: number;
+  resolve(offset: number): void;
+  reject(error: Error): void;
 }
 
 const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
@@ -53,6 +61,9 @@ export class BraidStream extends Duplex {
   #stopSendingCode: number | undefined;
   #timeoutMs = 0;
   #timeoutTimer: NodeJS.Timeout | undefined;
+  readonly #early: boolean;
+  #durableOffset = 0;
+  #checkpointWaiters: CheckpointWaiter[] = [];
 
   /** @internal Created by Session; applications get streams from openStream() or the 'stream' event. */
   constructor(host: StreamHost, id: StreamId, locallyInitiated: boolean, options: BraidStreamOptions = {}) {
@@ -73,6 +84,85 @@ export class BraidStream extends Duplex {
     this.#bidirectional = bidirectional;
     this.#readEnded = !readable;
     this.#writeEnded = !writable;
+    this.#early = options.early === true;
+  }
+
+  /**
+   * The peer opened this stream in its first flight's 0-RTT data and its first bytes arrived
+   * before the handshake completed. Such data is the application's replay risk: Braid refuses
+   * a replayed first flight (single-use tickets, strike register), but a request that must never
+   * run twice should still be idempotent or checked (see docs/persistence.md §5).
+   */
+  get early(): boolean {
+    return this.#early;
+  }
+
+  // --- checkpoints (docs/persistence.md §4) ---
+
+  /** Bytes the peer application confirmed it durably holds (a prefix of what we wrote). */
+  get durableOffset(): number {
+    return this.#durableOffset;
+  }
+
+  /**
+   * Marks a checkpoint at everything written so far and asks the peer application to confirm
+   * once it durably holds it (the peer gets a 'checkpoint' event and calls confirmCheckpoint).
+   * Resolves with that offset; 'durable' is emitted whenever the confirmed offset grows.
+   * Rejects if the stream or session ends first.
+   */
+  checkpoint(): Promise<number> {
+    if (this.destroyed)
+      return Promise.reject(new BraidError('stream is destroyed', 'BRAID_ERR_STREAM_DESTROYED'));
+    return new Promise((resolve, reject) => {
+      const mark = (): void => {
+        const offset = this.#host.connection.requestCheckpoint(this.#id);
+        if (offset === undefined) {
+          reject(new BraidError(`stream ${this.#id} cannot send`, 'BRAID_ERR_STREAM_STATE'));
+          return;
+        }
+        if (offset <= this.#durableOffset) {
+          resolve(offset);
+          return;
+        }
+        this.#checkpointWaiters.push({ offset, resolve, reject });
+        this.#host.scheduleFlush();
+      };
+      // Everything written before this call counts: an empty write completes only once every
+      // earlier chunk is in the engine (after end(), 'finish' says the same).
+      if (this.writableFinished) mark();
+      else if (this.writableEnded) this.once('finish', mark);
+      else this.write(Buffer.alloc(0), (error) => (error ? reject(error) : mark()));
+    });
+  }
+
+  /**
+   * Receiving side: tells the peer that every byte of this stream below `offset` (counted from
+   * the stream's start, at most what was read so far) is durably stored on our side.
+   * @throws InvalidArgumentError beyond what was read.
+   */
+  confirmCheckpoint(offset: number): void {
+    if (!this.#host.connection.confirmCheckpoint(this.#id, offset)) {
+      throw new InvalidArgumentError('offset', `${offset} is not a byte count this stream has read`);
+    }
+    this.#host.scheduleFlush();
+  }
+
+  /** @internal The peer asks for a confirmation of `offset` ('checkpoint'). */
+  onCheckpoint(offset: number): void {
+    this.emit('checkpoint', offset);
+  }
+
+  /** @internal The peer confirmed `offset`. */
+  onCheckpointConfirmed(offset: number): void {
+    if (offset <= this.#durableOffset) return;
+    this.#durableOffset = offset;
+    const [done, waiting] = [
+      this.#checkpointWaiters.filter((w) => w.offset <= offset),
+      this.#checkpointWaiters.filter((w) => w.offset > offset),
+    ];
+    this.#checkpointWaiters = waiting;
+    this.emit('durable', offset);
+    for (const w of done) w.resolve(w.offset);
   }
 
   get id(): StreamId {
@@ -337,6 +427,12 @@ export class BraidStream extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const waiters = this.#checkpointWaiters.splice(0);
+    for (const w of waiters)
+      w.reject(
+        error ??
+          new BraidError('stream ended before the checkpoint was confirmed', 'BRAID_ERR_STREAM_DESTROYED'),
+      );
     if (this.#timeoutTimer) clearTimeout(this.#timeoutTimer);
     this.#timeoutTimer = undefined;
     const pendingCallback = this.#pendingCallback;

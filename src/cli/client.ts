@@ -269,6 +269,14 @@ export async function openForward(
     response = await readResponse(reader);
   } catch (error) {
     stream.destroy();
+    // IK completes the handshake before the server checks our key: its refusal may close the
+    // session only once the stream is open.
+    if (error instanceof UnauthorizedKeyError) {
+      throw new CliError(
+        'the server refused our key after the handshake; ask its operator to add it to the authorized keys',
+        ExitCode.UNAUTHORIZED,
+      );
+    }
     throw new CliError(`the server broke the stream-open exchange: ${(error as Error).message}`);
   }
   if (response.status !== ForwardStatus.OK) {

@@ -1,9 +1,12 @@
 /**
  * The receiving side of `braid send`: files land in one directory, written as they
  * arrive to `.NAME.braid-partial` next to a small state file `.NAME.braid-state`
- * ({name, size, sha256}). A sender that comes back after an interruption is told how
- * many bytes are already here and the SHA-256 of that prefix, and continues from there.
- * Only when the whole file's SHA-256 matches is it renamed to NAME.
+ * ({name, size, sha256, durable}). The sender marks stream checkpoints
+ * (BraidStream#checkpoint, docs/persistence.md §4); for each we fsync the partial file, record
+ * the offset as `durable` and confirm it, so after a crash of either side (even of this
+ * process, even of the machine) the transfer restarts from the last confirmed checkpoint. A
+ * sender that comes back is told that offset and the SHA-256 of that prefix, and continues
+ * from there. Only when the whole file's SHA-256 matches is it renamed to NAME.
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -12,12 +15,15 @@ import {
   createReadStream,
   createWriteStream,
   existsSync,
+  fdatasyncSync,
+  fsyncSync,
   openSync,
   readFileSync,
   renameSync,
   statSync,
   truncateSync,
   unlinkSync,
+  type WriteStream,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -33,6 +39,19 @@ export interface SendOffer {
   name: string;
   size: number;
   sha256: string;
+}
+
+/** The state file: the offer, and the prefix of the partial file known to be on disk. */
+interface SendState extends SendOffer {
+  durable?: number;
+}
+
+/**
+ * Stream bytes before the file's: the request record (4 + offer) and the 8-byte start offset.
+ * Checkpoint offsets count stream bytes; both ends use this to turn them into file offsets.
+ */
+export function fileDataStart(offerText: string): number {
+  return 4 + Buffer.byteLength(offerText, 'utf8') + 8;
 }
 
 export interface ResumePoint {
@@ -112,14 +131,20 @@ export class ReceiveDirectory {
     const transfer = { stream, done };
     this.#active.set(offer.name, transfer);
     try {
-      await this.#receive(stream, reader, offer, who);
+      await this.#receive(stream, reader, offer, offerText, who);
     } finally {
       if (this.#active.get(offer.name) === transfer) this.#active.delete(offer.name);
       finish();
     }
   }
 
-  async #receive(stream: BraidStream, reader: ByteReader, offer: SendOffer, who: string): Promise<void> {
+  async #receive(
+    stream: BraidStream,
+    reader: ByteReader,
+    offer: SendOffer,
+    offerText: string,
+    who: string,
+  ): Promise<void> {
     const finalPath = join(this.dir, offer.name);
     const partialPath = join(this.dir, `.${offer.name}.braid-partial`);
     const statePath = join(this.dir, `.${offer.name}.braid-state`);
@@ -162,6 +187,14 @@ export class ReceiveDirectory {
     );
 
     const file = createWriteStream(partialPath, { flags: 'a' });
+    const durable = new DurablePrefix(statePath, partialPath, offer, file, start);
+    const dataStart = fileDataStart(offerText);
+    // The sender's checkpoint: once those bytes are on disk (fsync), record and confirm them.
+    stream.on('checkpoint', (offset: number) => {
+      void durable.reach(start + offset - dataStart).then((ok) => {
+        if (ok && !stream.destroyed) stream.confirmCheckpoint(offset);
+      });
+    });
     const ended = stream.readableEnded
       ? Promise.resolve(true)
       : new Promise<boolean>((resolve) => {
@@ -175,6 +208,8 @@ export class ReceiveDirectory {
     if (!file.closed) await once(file, 'close');
     const size = statSync(partialPath).size;
     if (!complete || size < offer.size) {
+      // We are still here: everything we wrote can be made durable, beyond the last checkpoint.
+      durable.record(size);
       this.#log(`${prefix}: interrupted at ${size} of ${offer.size} bytes; kept for resume`);
       if (!stream.destroyed) stream.end(`error interrupted at ${size} of ${offer.size} bytes\n`);
       return;
@@ -198,20 +233,80 @@ export class ReceiveDirectory {
   }
 
   async #resumePoint(offer: SendOffer, partialPath: string, statePath: string): Promise<ResumePoint> {
-    let state: Partial<SendOffer> | undefined;
+    let state: Partial<SendState> | undefined;
     try {
-      state = JSON.parse(readFileSync(statePath, 'utf8')) as Partial<SendOffer>;
+      state = JSON.parse(readFileSync(statePath, 'utf8')) as Partial<SendState>;
     } catch {
       state = undefined;
     }
     if (state && state.size === offer.size && state.sha256 === offer.sha256 && existsSync(partialPath)) {
-      const length = Math.min(statSync(partialPath).size, offer.size);
+      // Only the durable prefix is trusted: bytes after the last checkpoint may not have reached
+      // the disk before a crash. (A state file from before checkpoints: its length, still checked
+      // against the sender's file by the prefix hash.)
+      const onDisk = statSync(partialPath).size;
+      const trusted = Number.isSafeInteger(state.durable) ? Math.min(state.durable!, onDisk) : onDisk;
+      const length = Math.min(trusted, offer.size);
       truncateSync(partialPath, length);
       return { offset: length, prefixSha256: await hashFile(partialPath, length) };
     }
-    writeFileSync(statePath, `${JSON.stringify(offer)}\n`, { mode: 0o600 });
+    writeState(statePath, { ...offer, durable: 0 });
     closeSync(openSync(partialPath, 'w', 0o600));
     return { offset: 0, prefixSha256: await hashFile(partialPath, 0) };
+  }
+}
+
+/** Writes the state file atomically and durably (temporary file, fsync, rename). */
+function writeState(path: string, state: SendState): void {
+  const temporary = `${path}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(state)}\n`, { mode: 0o600 });
+  const fd = openSync(temporary, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, path);
+}
+
+/**
+ * The prefix of the partial file that is on disk: `reach(offset)` waits until the write stream
+ * has written that far, fsyncs the file and records the offset in the state file.
+ */
+class DurablePrefix {
+  #recorded: number;
+  constructor(
+    readonly statePath: string,
+    readonly partialPath: string,
+    readonly offer: SendOffer,
+    readonly file: WriteStream,
+    readonly start: number,
+  ) {
+    this.#recorded = start;
+  }
+
+  /** Resolves true once every byte below `offset` is durable; false if the file closes first. */
+  async reach(offset: number): Promise<boolean> {
+    if (offset > this.offer.size || offset < this.start) return false;
+    while (this.start + this.file.bytesWritten < offset) {
+      if (this.file.closed || this.file.destroyed) return false;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    this.record(offset);
+    return true;
+  }
+
+  /** Every byte below `offset` has been written to the file: sync it, then record the offset. */
+  record(offset: number): void {
+    if (offset <= this.#recorded) return;
+    // fdatasync on any descriptor of the file flushes the file's data.
+    const fd = openSync(this.partialPath, 'r');
+    try {
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.#recorded = offset;
+    writeState(this.statePath, { ...this.offer, durable: offset });
   }
 }
 

@@ -55,6 +55,8 @@ interface SessionTrack {
   keyUpdates: number[];
   gaps: Array<[number, number]>;
   failovers: number;
+  /** Suspended stretches (no working path; docs/persistence.md), to resumption or the session's end. */
+  suspensions: Array<[number, number]>;
 }
 
 export interface Timeline {
@@ -102,6 +104,7 @@ export function buildTimeline(events: BraidEvent[], skipped = 0): Timeline {
   const failovers: FailoverMark[] = [];
   const activeSince = new Map<number, Set<number>>();
   const gapOpen = new Map<number, number>();
+  const suspendedSince = new Map<number, number>();
 
   const sessionOf = (id: number, time: number): SessionTrack => {
     let s = sessions.get(id);
@@ -117,6 +120,7 @@ export function buildTimeline(events: BraidEvent[], skipped = 0): Timeline {
         keyUpdates: [],
         gaps: [],
         failovers: 0,
+        suspensions: [],
       };
       sessions.set(id, s);
     }
@@ -163,6 +167,12 @@ export function buildTimeline(events: BraidEvent[], skipped = 0): Timeline {
     if (event.name === EventName.sessionStarted) {
       session.start = event.time;
       session.role = String(data.role ?? '?');
+    } else if (event.name === EventName.sessionSuspended) {
+      if (!suspendedSince.has(sessionId)) suspendedSince.set(sessionId, event.time);
+    } else if (event.name === EventName.sessionResumed) {
+      const from = suspendedSince.get(sessionId);
+      if (from !== undefined) session.suspensions.push([from, event.time]);
+      suspendedSince.delete(sessionId);
     } else if (event.name === EventName.sessionKeyUpdate) {
       session.keyUpdates.push(event.time);
     } else if (event.name === EventName.sessionClosed) {
@@ -177,6 +187,11 @@ export function buildTimeline(events: BraidEvent[], skipped = 0): Timeline {
       if (open !== undefined) {
         addGap(session, open, event.time);
         gapOpen.delete(sessionId);
+      }
+      const suspended = suspendedSince.get(sessionId);
+      if (suspended !== undefined) {
+        session.suspensions.push([suspended, event.time]);
+        suspendedSince.delete(sessionId);
       }
     } else if (event.name === EventName.failover || event.name === EventName.deliveryGap) {
       if (event.name === EventName.failover) {
@@ -229,6 +244,7 @@ export function buildTimeline(events: BraidEvent[], skipped = 0): Timeline {
     const session = sessions.get(id);
     if (session) addGap(session, at, end);
   }
+  for (const [id, at] of suspendedSince) sessions.get(id)?.suspensions.push([at, end]);
   for (const track of paths.values()) {
     const last = track.segments.at(-1);
     if (last && last.end === Number.POSITIVE_INFINITY) last.end = end;
@@ -277,7 +293,8 @@ export function renderReport(timeline: Timeline, title: string): string {
   svg.push(
     `<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="${left}" y="18" font-weight="bold">Paths over time (colour = state; dashed = failover; shaded = failover gap)</text>`,
+    `<text x="${left}" y="18" font-weight="bold">Paths over time (colour = state; dashed = failover; shaded = failover gap; hatched = suspended)</text>`,
+    '<defs><pattern id="suspended-hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#7b52ab" fill-opacity="0.12"/><line x1="0" y1="0" x2="0" y2="6" stroke="#7b52ab" stroke-width="2" stroke-opacity="0.5"/></pattern></defs>',
   );
   // Time grid.
   const ticks = 10;
@@ -294,6 +311,14 @@ export function renderReport(timeline: Timeline, title: string): string {
     for (const [from, to] of session.gaps) {
       svg.push(
         `<rect class="failover-gap" x="${x(from).toFixed(1)}" y="${lanesTop}" width="${Math.max(x(to) - x(from), 2).toFixed(1)}" height="${rttTop + rttHeight - lanesTop}" fill="#d23c3c" fill-opacity="0.15"><title>session ${session.id}: no active path for ${(to - from).toFixed(0)} ms</title></rect>`,
+      );
+    }
+  }
+  // Suspended stretches: the session had no working path and was waiting to resume.
+  for (const session of timeline.sessions) {
+    for (const [from, to] of session.suspensions) {
+      svg.push(
+        `<rect class="suspended" x="${x(from).toFixed(1)}" y="${lanesTop}" width="${Math.max(x(to) - x(from), 2).toFixed(1)}" height="${rttTop + rttHeight - lanesTop}" fill="url(#suspended-hatch)"><title>session ${session.id}: suspended for ${(to - from).toFixed(0)} ms</title></rect>`,
       );
     }
   }
@@ -371,7 +396,8 @@ export function renderReport(timeline: Timeline, title: string): string {
       const duration = ((s.end ?? timeline.end) - s.start) / 1000;
       const gapTotal = s.gaps.reduce((a, [f, t]) => a + (t - f), 0);
       const pathCount = timeline.paths.filter((p) => p.session === s.id).length;
-      return `<tr><td>${s.id}</td><td>${escapeHtml(s.role)}</td><td>${duration.toFixed(2)} s</td><td>${pathCount}</td><td>${formatBytes(s.bytesSent)}</td><td>${formatBytes(s.bytesReceived)}</td><td>${s.keyUpdates.length}</td><td>${s.failovers}</td><td>${s.gaps.length} (${gapTotal.toFixed(0)} ms)</td><td>${s.end === undefined ? 'open at end of log' : escapeHtml(s.closeError ?? 'clean')}</td></tr>`;
+      const suspendedTotal = s.suspensions.reduce((a, [f, t]) => a + (t - f), 0);
+      return `<tr><td>${s.id}</td><td>${escapeHtml(s.role)}</td><td>${duration.toFixed(2)} s</td><td>${pathCount}</td><td>${formatBytes(s.bytesSent)}</td><td>${formatBytes(s.bytesReceived)}</td><td>${s.keyUpdates.length}</td><td>${s.failovers}</td><td>${s.gaps.length} (${gapTotal.toFixed(0)} ms)</td><td>${s.suspensions.length} (${suspendedTotal.toFixed(0)} ms)</td><td>${s.end === undefined ? 'open at end of log' : escapeHtml(s.closeError ?? 'clean')}</td></tr>`;
     })
     .join('\n');
   const shown = timeline.events.filter((e) => e.name !== EventName.pathMetrics).slice(0, 2000);
@@ -401,10 +427,10 @@ code { font-size: 12px; }
 <body>
 <h1>${escapeHtml(title)}</h1>
 <div class="meta">log starts ${started}; ${((timeline.end - timeline.start) / 1000).toFixed(3)} s; ${timeline.sessions.length} session(s), ${timeline.paths.length} path(s), ${timeline.events.length} events${timeline.skipped ? `, ${timeline.skipped} unreadable lines skipped` : ''}</div>
-<div class="legend">${legend} <span><i style="background:#d23c3c;opacity:.3"></i>failover gap</span> <span><i style="background:#d23c3c;width:3px"></i>failover (the engine switched paths)</span> <span>▾ congestion event</span></div>
+<div class="legend">${legend} <span><i style="background:#d23c3c;opacity:.3"></i>failover gap</span> <span><i style="background:#d23c3c;width:3px"></i>failover (the engine switched paths)</span> <span>▾ congestion event</span> <span><i style="background:#7b52ab;opacity:.4"></i>suspended</span></div>
 ${svg.join('\n')}
 <h2>Sessions</h2>
-<table id="sessions"><tr><th>session</th><th>role</th><th>duration</th><th>paths</th><th>sent</th><th>received</th><th>key updates</th><th>failovers</th><th>gaps</th><th>end</th></tr>
+<table id="sessions"><tr><th>session</th><th>role</th><th>duration</th><th>paths</th><th>sent</th><th>received</th><th>key updates</th><th>failovers</th><th>gaps</th><th>suspended</th><th>end</th></tr>
 ${sessionRows}
 </table>
 <details><summary>${shown.length} events (periodic path metrics omitted)</summary>

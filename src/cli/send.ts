@@ -1,9 +1,11 @@
 /**
  * `braid send FILE SERVER`: sends one file to a server that accepts files
- * (`braid serve --receive-dir DIR` or `braid receive`). The receiver keeps what it got
- * after an interruption; running the same command again continues from there once
- * the SHA-256 of the receiver's prefix matches this file's. The whole file's SHA-256
- * is checked by the receiver at the end.
+ * (`braid serve --receive-dir DIR` or `braid receive`). About once a second it marks a stream
+ * checkpoint (BraidStream#checkpoint); the receiver confirms it once those bytes are on its
+ * disk. After an interruption — a lost network (the session suspends and resumes on its own),
+ * or a crash of either process — running the same command again continues from the last
+ * confirmed checkpoint, once the SHA-256 of the receiver's prefix matches this file's. The
+ * whole file's SHA-256 is checked by the receiver at the end.
  */
 import { once } from 'node:events';
 import { open, stat } from 'node:fs/promises';
@@ -14,7 +16,7 @@ import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from './common.j
 import { CliError, ExitCode, UsageError } from './errors.js';
 import { formatBytes, formatRate } from './format.js';
 import { RequestKind } from './forward-protocol.js';
-import { hashFile, type ResumePoint } from './receive.js';
+import { fileDataStart, hashFile, type ResumePoint } from './receive.js';
 
 export const SEND_USAGE = `usage: braid send FILE SERVER [--name NAME] [--limit-rate RATE] [options]
 
@@ -29,6 +31,10 @@ A progress bar is drawn when stderr is a terminal.
 ${CLIENT_OPTIONS_HELP}`;
 
 const CHUNK = 64 * 1024;
+/** A checkpoint at most this often (it costs the receiver an fsync)... */
+const CHECKPOINT_INTERVAL_MS = 1000;
+/** ...and only after this much new data. */
+const CHECKPOINT_MIN_BYTES = 64 * 1024;
 
 function parseRate(text: string): number {
   const match = /^(\d+(?:\.\d+)?)([kmg]?)$/i.exec(text);
@@ -107,9 +113,10 @@ export async function runSend(argv: string[], log: (line: string) => void): Prom
   const sha256 = await hashFile(path);
   const session = await connectToServer(target, clientOptionsFrom(args, SEND_USAGE, log));
   try {
+    const offerText = JSON.stringify({ name, size, sha256 });
     const { stream, reader, reason } = await openForward(session, {
       kind: RequestKind.SEND,
-      target: JSON.stringify({ name, size, sha256 }),
+      target: offerText,
     });
     const resume = readResumePoint(reason);
     let start = 0;
@@ -132,8 +139,26 @@ export async function runSend(argv: string[], log: (line: string) => void): Prom
     const handle = await open(path, 'r');
     const began = performance.now();
     let position = start;
+    // Checkpoints: stream offsets count the request and start records before the file's bytes.
+    const dataStart = fileDataStart(offerText);
+    let durable = start;
+    let lastCheckpoint = { at: performance.now(), position: start };
+    const checkpoint = (): void => {
+      lastCheckpoint = { at: performance.now(), position };
+      stream.checkpoint().then(
+        (offset) => {
+          durable = Math.max(durable, start + offset - dataStart);
+        },
+        () => undefined, // the stream ended first: the final verdict tells what happened
+      );
+    };
     try {
       while (position < size) {
+        if (
+          performance.now() - lastCheckpoint.at >= CHECKPOINT_INTERVAL_MS &&
+          position - lastCheckpoint.position >= CHECKPOINT_MIN_BYTES
+        )
+          checkpoint();
         const buffer = Buffer.allocUnsafe(Math.min(CHUNK, size - position));
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
         if (bytesRead === 0) throw new CliError(`${path} shrank while it was being sent`);
@@ -154,6 +179,7 @@ export async function runSend(argv: string[], log: (line: string) => void): Prom
     const verdict = (await reader.readToEnd(4096)).toString('utf8').trim();
     const seconds = (performance.now() - began) / 1000;
     const sent = size - start;
+    if (start < size) log(`the receiver confirmed ${durable} bytes on disk at the last checkpoint`);
     if (verdict === `ok ${sha256}`) {
       process.stdout.write(
         `sent ${sent} bytes${start > 0 ? ` (resumed at ${start})` : ''} of ${name} (${size} bytes) in ` +

@@ -17,8 +17,8 @@ export interface BraidEvent {
 }
 
 /**
- * Event names. Failover and congestion come from the engine's own events; suspend/resume
- * are reserved (the engine does not report them yet; `braid report` already draws them).
+ * Event names. Failover and congestion come from the engine's own events; suspend/resume from
+ * the braid:session:suspended|resumed channels (docs/persistence.md).
  */
 export const EventName = {
   sessionStarted: 'braid:session:started',
@@ -151,6 +151,16 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
       const tracked = this.#sessions.get(session);
       if (tracked) this.#onPath(tracked, path);
     });
+    // Suspension and resumption (docs/persistence.md): no path for the failure timeout, and back.
+    for (const [channel, name] of [
+      ['braid:session:suspended', EventName.sessionSuspended],
+      ['braid:session:resumed', EventName.sessionResumed],
+    ] as const) {
+      this.#subscribe(channel, (m) => {
+        const tracked = this.#sessions.get((m as { session: Session }).session);
+        if (tracked) this.#emit(name, tracked, {});
+      });
+    }
     this.#subscribe('braid:path:failover', (m) => {
       const { session, from, to, reason } = m as {
         session: Session;

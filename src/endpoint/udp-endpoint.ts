@@ -2,13 +2,7 @@ import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { channels, publish } from '../api/diagnostics.js';
 import { AddressInUseError } from '../api/errors.js';
-import type {
-  ConnectionEvent,
-  EndpointEvent,
-  EngineConnection,
-  EngineEndpoint,
-  TransportConfig,
-} from '../engine/types.js';
+import type { ConnectionEvent, EndpointEvent, EngineConnection, EngineEndpoint } from '../engine/types.js';
 import { addressKey, type SocketAddress, sameAddress, type Transmit } from '../net/address.js';
 import {
   type DatagramSocket,
@@ -307,7 +301,7 @@ export class UdpEndpoint {
    */
   connect(
     remote: SocketAddress,
-    options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig> },
+    options: Parameters<EngineEndpoint['connect']>[2],
     local?: SocketAddress,
   ): EngineConnection {
     const bound =

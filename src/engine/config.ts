@@ -36,6 +36,12 @@ export const DEFAULT_TRANSPORT_CONFIG: Readonly<TransportConfig> = Object.freeze
   // See docs/multihoming.md: a dead path of an idle session is noticed within about one
   // interval plus three PTOs, well inside 2× the interval; one ~40-byte PING per second.
   keepaliveInterval: 1000,
+  // docs/persistence.md: long enough for a commute, a flight or a laptop's lunch break; the
+  // server holds a suspended session's buffers that long, so operators may lower it.
+  persistenceTimeout: 4 * 60 * 60 * 1000,
+  // A returning path is used within about this long (plus a round trip), for one ~1200-byte
+  // datagram per candidate address pair per interval while suspended (npm run bench -- resume).
+  resumeInterval: 1000,
   multipath: Object.freeze({ policy: 'failover' }),
 });
 
@@ -140,6 +146,8 @@ export function resolveTransportConfig(overrides: Partial<TransportConfig> = {})
   positiveInteger('transport.pathValidationLifetime', c.pathValidationLifetime, 1000, 2 ** 31);
   positiveInteger('transport.keepaliveInterval', c.keepaliveInterval, 0, 2 ** 31);
   resolveMultipath(c.multipath);
+  positiveInteger('transport.persistenceTimeout', c.persistenceTimeout, 0, 2 ** 40);
+  positiveInteger('transport.resumeInterval', c.resumeInterval, 100, 2 ** 31);
   if (c.congestionControl !== 'cubic' && c.congestionControl !== 'newreno') {
     throw new ConfigError(
       'transport.congestionControl',

@@ -18,12 +18,19 @@ import { TransportError, transportErrorName, WireError } from '../wire/errors.js
 import { decodeFrames, encodeFrame, frameSize } from '../wire/frame-codec.js';
 import {
   type AckFrame,
+  type CheckpointFrame,
   type Frame,
   FrameType,
   isAckEliciting,
   type NewConnectionIdFrame,
+  type NewTicketFrame,
 } from '../wire/frames.js';
-import { BRAID_VERSION_1, type HandshakePacket, type InitialPacket } from '../wire/packet.js';
+import {
+  BRAID_VERSION_1,
+  type HandshakePacket,
+  type InitialPacket,
+  type ResumePacket,
+} from '../wire/packet.js';
 import {
   decodePacketNumber,
   encodeHandshake,
@@ -48,6 +55,13 @@ import {
 import { MultipathSession, type PacketPlan } from './multipath.js';
 import type { PathHealth } from './path-health.js';
 import { isProbingOnly, PATH_PROBE_SIZE, type PathHost, PathManager } from './path-manager.js';
+import {
+  checkpointConfirmation,
+  checkpointRequest,
+  onCheckpointFrame,
+} from './persistence/app-checkpoints.js';
+import { type EarlyDataVerdict, judgeEarlyData, ticketFromFrame } from './persistence/early-data.js';
+import { type ResumedTransport, SessionPersistence } from './persistence/session-persistence.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from './secrets.js';
 import { StreamError, StreamUsageError } from './streams/errors.js';
 import { StreamMap } from './streams/stream-map.js';
@@ -57,6 +71,8 @@ import type {
   ConnectionEvent,
   ConnectionState,
   ConnectionStats,
+  EarlyDataState,
+  EarlyDataTicket,
   EngineConnection,
   MultipathPolicy,
   PathInfo,
@@ -131,6 +147,35 @@ export interface ConnectionOptions {
   testHooks?: ConnectionTestHooks;
   /** Path health shared by the endpoint's sessions (which address looks broken). */
   pathHealth?: PathHealth;
+  /** Persistence (docs/persistence.md): the endpoint's routing of resumption identifiers and refusals. */
+  resumption?: ResumptionRouting;
+  /** Server: the endpoint's 0-RTT policy (tickets, strike register, refusals). */
+  earlyData?: ServerEarlyData;
+}
+
+/** Server: what a session needs of the endpoint's 0-RTT policy (persistence/early-data.ts). */
+export interface ServerEarlyData {
+  ticketsPerSession: number;
+  issue(clientKey: Uint8Array, now: number): NewTicketFrame | undefined;
+  admit(ticket: Uint8Array | undefined, clientKey: Uint8Array, bytes: number, now: number): EarlyDataVerdict;
+}
+
+/** Client: early data of the first flight, until the server's message 1 settles it. */
+interface EarlyFlight {
+  ticket: EarlyDataTicket;
+  /** STREAM frames carried in the INITIAL (early_data transport parameter). */
+  frames: Uint8Array | undefined;
+  records: SentRecord[];
+}
+
+/** What a session's persistence needs from its endpoint. */
+export interface ResumptionRouting {
+  /** Client: a stateless refusal ending in `token` closes us with that reason. */
+  registerRefusal(token: Uint8Array, kind: 'lost' | 'expired', conn: Connection): void;
+  unregisterRefusal(token: Uint8Array): void;
+  /** Server: identifiers issued to / presented by this session. */
+  registerId(id: Uint8Array, conn: Connection): void;
+  spendId(id: Uint8Array): void;
 }
 
 export interface ConnectionTestHooks {
@@ -242,6 +287,17 @@ export class Connection implements EngineConnection {
   private readonly datagramQueue: Uint8Array[] = [];
   private pingPending = false;
 
+  // --- persistence (suspend / resume, docs/persistence.md) ---
+  private readonly persist: SessionPersistence;
+  // --- 0-RTT (docs/persistence.md §5) ---
+  private readonly serverEarlyData: ServerEarlyData | undefined;
+  /** Client: the INITIAL waits for the application's first writes (they may ride in it). */
+  private initialDeferred = false;
+  private early: EarlyFlight | undefined;
+  private _earlyData: EarlyDataState = 'none';
+  /** Server: the accepted early data's frames, applied once the handshake completes. */
+  private earlyFrames: Frame[] | undefined;
+
   // --- lifecycle ---
   private idleDeadline: number | undefined;
   /** STREAM frames sent and not yet acknowledged or declared lost. */
@@ -263,6 +319,8 @@ export class Connection implements EngineConnection {
     packetsLost: 0,
     drops: {},
     keyUpdates: 0,
+    suspensions: 0,
+    resumptions: 0,
   };
 
   constructor(options: ConnectionOptions) {
@@ -305,6 +363,8 @@ export class Connection implements EngineConnection {
       options.config.maxUdpPayloadSize,
     );
     this.pathManager = new PathManager<SentInfo>(this.pathHost(), options.local, options.remote, options.now);
+    this.persist = this.createPersistence(options.resumption);
+    this.serverEarlyData = options.earlyData;
   }
 
   /** The path the session sends on (the path lifecycle decides which). */
@@ -362,15 +422,122 @@ export class Connection implements EngineConnection {
 
   // ───────────────────────────── construction & handshake ─────────────────────────────
 
-  /** Client: starts the handshake. IK when `serverKey` is known, XX otherwise. */
-  startClient(serverKey: Uint8Array | undefined, now: number): void {
+  /**
+   * Client: starts the handshake. IK when `serverKey` is known, XX otherwise. With a ticket
+   * (and IK) streams may be opened and written at once: what is written before the first
+   * datagram goes out rides in the INITIAL as early data (0-RTT), within the ticket's limits.
+   */
+  startClient(serverKey: Uint8Array | undefined, now: number, ticket?: EarlyDataTicket): void {
     this.expectedServerKey = serverKey;
     this.pattern = serverKey ? HandshakePattern.IK : HandshakePattern.XX;
     this.originalDcid = this.random(Math.max(8, this.cidLength));
     this.activePath.remoteCid = this.originalDcid;
     // Anti-amplification protects others from servers; a client chose its server itself.
     this.activePath.validated = true;
+    if (ticket && serverKey && bytesEqual(ticket.serverKey, serverKey)) {
+      this.early = { ticket, frames: undefined, records: [] };
+      this._earlyData = 'pending';
+      // The server's limits as of the ticket (an endpoint's limits do not change, and tickets
+      // do not outlive it).
+      this.streams.applyPeerLimits({
+        initialStreamWindow: ticket.initialStreamWindow,
+        initialConnectionWindow: ticket.initialMaxData,
+        maxBidiStreams: ticket.initialMaxStreamsBidi,
+        maxUniStreams: ticket.initialMaxStreamsUni,
+      });
+      this.initialDeferred = true;
+      this.wake();
+      return;
+    }
     this.sendInitial(now);
+  }
+
+  /** Client: the first flight's STREAM frames, within the ticket's limit and the INITIAL's room. */
+  private buildEarlyFlight(): void {
+    const early = this.early!;
+    const mtu = this.config.maxUdpPayloadSize;
+    const header = 1 + 4 + 1 + this.originalDcid.length + 1 + this.cidLength + 1 + 1 + 2;
+    const noise = 32 + 32 + 16 + 16; // IK message 0: e, encrypted s, payload tag
+    const params = encodeTransportParameters(this.ownParams()).length + 4; // + early_data id/length
+    const room = Math.min(early.ticket.maxEarlyData, mtu - header - noise - params);
+    if (room < 64) return;
+    const buf = Buffer.alloc(room);
+    const w = new Writer(buf, 0);
+    const records: SentRecord[] = [];
+    this.writeStreamFrames(w, room, records);
+    if (w.offset === 0) return;
+    early.frames = buf.subarray(0, w.offset);
+    early.records = records;
+  }
+
+  /** Client: message 1 says whether the server took the early data; if not, it is resent now. */
+  private settleEarlyData(): void {
+    const early = this.early;
+    if (!early || this._earlyData !== 'pending') return;
+    this.early = undefined;
+    const accepted = this.peerParams?.earlyDataAccepted === true && early.frames !== undefined;
+    for (const record of early.records) {
+      if (accepted) this.onRecordAcked(record);
+      else this.requeueLost(record);
+    }
+    this._earlyData = accepted ? 'accepted' : 'rejected';
+    this.events.push({ type: 'early-data', accepted });
+  }
+
+  /**
+   * Server, IK message 0 read: decides on the early data it carried (docs/persistence.md §5).
+   * Only STREAM frames within our initial limits qualify; the endpoint's policy decides the rest.
+   */
+  private decideEarlyData(now: number): void {
+    const p = this.peerParams;
+    if (!p?.earlyData) return;
+    const clientKey = this.refuseWith ? undefined : this.handshake?.remoteStaticKey();
+    const { verdict, frames } = judgeEarlyData(p.earlyData, this.config, (bytes) =>
+      clientKey
+        ? (this.serverEarlyData?.admit(p.earlyDataTicket, clientKey, bytes, now) ?? 'disabled')
+        : 'wrong-key',
+    );
+    this.earlyVerdict = verdict;
+    this.earlyFrames = frames;
+    this._earlyData = verdict === 'accepted' ? 'accepted' : 'rejected';
+  }
+
+  /** Server: why the early data was refused ('accepted' when it was not), for logs and tests. */
+  earlyVerdict: EarlyDataVerdict | 'malformed' | undefined;
+
+  /** Server, handshake complete: delivers the accepted early data, its streams flagged early. */
+  private deliverEarlyData(now: number): void {
+    const frames = this.earlyFrames;
+    this.earlyFrames = undefined;
+    if (!frames || this._state !== 'established') return;
+    try {
+      for (const f of frames) {
+        if (f.type !== 'stream') continue;
+        const { opened, readable } = this.streams.onStreamFrame(f.streamId, f.offset, f.data, f.fin, now);
+        this.emitOpened(opened, true);
+        if (readable) this.events.push({ type: 'stream-readable', streamId: f.streamId });
+      }
+    } catch (err) {
+      if (err instanceof StreamError) this.protocolError(err.code, err.message, now);
+      else throw err;
+    }
+  }
+
+  /** 'none', or (with a ticket) 'pending' until message 1, then 'accepted' / 'rejected'. */
+  get earlyData(): EarlyDataState {
+    return this._earlyData;
+  }
+
+  /** Server, handshake confirmed: tickets for a later 0-RTT first flight. */
+  private issueTickets(): void {
+    const policy = this.serverEarlyData;
+    const clientKey = this._remoteKey;
+    if (this.role !== 'server' || !policy || !clientKey) return;
+    for (let i = 0; i < policy.ticketsPerSession; i++) {
+      const frame = policy.issue(clientKey, this.lastNow);
+      if (!frame) return;
+      this.controlQueue.push(frame);
+    }
   }
 
   private sendInitial(now: number): void {
@@ -414,6 +581,12 @@ export class Connection implements EngineConnection {
     this.retryScid = scid;
     this.retryToken = token;
     this.activePath.remoteCid = scid;
+    // The new INITIAL carries a token now; its early data goes again after the handshake.
+    if (this.early?.frames) {
+      for (const record of this.early.records) this.requeueLost(record);
+      this.early.frames = undefined;
+      this.early.records = [];
+    }
     this.sendInitial(now);
   }
 
@@ -449,10 +622,12 @@ export class Connection implements EngineConnection {
       if (this.pattern === HandshakePattern.IK) {
         if (!this.applyPeerParams(payload)) return false;
         this.checkClientKey();
+        this.decideEarlyData(now);
       }
       const reply = this.handshake.writeMessage(this.encodeOwnParams());
       this.setHandshakeFlight(this.handshakePacket(1, reply), now);
       if (this.handshake.isComplete) this.completeHandshake(now);
+      this.deliverEarlyData(now);
       return true;
     } catch {
       return false;
@@ -468,7 +643,14 @@ export class Connection implements EngineConnection {
     }
   }
 
-  handleHandshakePacket(packet: HandshakePacket, datagramLength: number, now: number): void {
+  handleHandshakePacket(
+    packet: HandshakePacket,
+    datagramLength: number,
+    now: number,
+    local: SocketAddress = this.activePath.local,
+    remote: SocketAddress = this.activePath.remote,
+  ): void {
+    if (this.persist.onResumeReply(packet, datagramLength, local, remote, now)) return;
     let hs = this.handshake;
     this.activePath.bytesReceived += datagramLength;
     if (!hs || hs.isComplete || packet.messageIndex !== hs.messageIndex) {
@@ -505,6 +687,7 @@ export class Connection implements EngineConnection {
       this.activePath.validated = true;
       if (!this.applyPeerParams(payload)) return;
       if (!this.checkServerParams()) return;
+      this.settleEarlyData();
       if (this.pattern === HandshakePattern.XX) {
         const message = hs.writeMessage(this.encodeOwnParams());
         this.setHandshakeFlight(this.handshakePacket(2, message), now);
@@ -552,6 +735,10 @@ export class Connection implements EngineConnection {
   }
 
   private encodeOwnParams(): Uint8Array {
+    return encodeTransportParameters(this.ownParams());
+  }
+
+  private ownParams(): Partial<TransportParameters> {
     const c = this.config;
     const params: Partial<TransportParameters> = {
       idleTimeout: c.idleTimeout,
@@ -566,14 +753,20 @@ export class Connection implements EngineConnection {
       activeConnectionIdLimit: NEW_CID_COUNT + 1,
       maxDatagramFrameSize: c.maxDatagramFrameSize,
       initialSourceConnectionId: this.localCids[0].cid,
+      persistenceTimeout: c.persistenceTimeout,
     };
     Object.assign(params, this.multipath.ownParameters(this.role));
     if (this.role === 'server') {
       params.originalDestinationConnectionId = this.originalDcid;
       if (this.retryScid) params.retrySourceConnectionId = this.retryScid;
       params.statelessResetToken = this.localCids[0].resetToken;
+      if (this._earlyData === 'accepted') params.earlyDataAccepted = true;
+      params.initialResumptionId = this.persist.initialIdParameter();
+    } else if (this.early) {
+      params.earlyDataTicket = this.early.ticket.ticket;
+      if (this.early.frames) params.earlyData = this.early.frames;
     }
-    return encodeTransportParameters(params);
+    return params;
   }
 
   private applyPeerParams(payload: Uint8Array): boolean {
@@ -615,6 +808,9 @@ export class Connection implements EngineConnection {
     });
     for (const path of this.pathList) path.setMaxAckDelay(p.maxAckDelay);
     this.multipath.adopt(this.role, p);
+    this.persist.negotiate(p.persistenceTimeout);
+    if (this.role === 'client' && p.initialResumptionId)
+      this.persist.onInitialIdParameter(p.initialResumptionId);
     return true;
   }
 
@@ -662,6 +858,7 @@ export class Connection implements EngineConnection {
     this.keys = new KeySchedule(sendSecret, recvSecret);
     this.sendHp = HeaderProtection.fromSecret(sendSecret);
     this.recvHp = HeaderProtection.fromSecret(recvSecret);
+    this.persist.onHandshakeComplete(split, this.handshakeHash);
     this.handshake = hs; // keep messageIndex for duplicate detection
     this._state = 'established';
     this.touchIdle(now);
@@ -670,6 +867,7 @@ export class Connection implements EngineConnection {
       return;
     }
     for (let i = 0; i < NEW_CID_COUNT; i++) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
+    this.persist.onEstablished();
     this.pathManager.onHandshakeComplete(now);
     if (this.role === 'client') {
       // Our first short-header packet confirms the handshake to the server; make sure one goes out.
@@ -694,6 +892,7 @@ export class Connection implements EngineConnection {
     }
     this.onHandshakeConfirmed?.(this);
     this.multipath.lazy.start(this.lastNow);
+    this.issueTickets();
     this.pathManager.onLocalAddressesChanged(this.lastNow);
   }
 
@@ -830,6 +1029,13 @@ export class Connection implements EngineConnection {
       this.protocolError(TransportError.PROTOCOL_VIOLATION, 'packet without frames', now);
       return;
     }
+    // While suspended an authenticated packet only tells that a path works (docs/persistence.md):
+    // the session comes back through a resumption, never on the suspended paths.
+    const peerSuspended = this.role === 'client' && frames.some((f) => f.type === 'suspended');
+    if (peerSuspended || (this.persist.suspended && !this.persist.awaitingConfirmation)) {
+      this.persist.onPeerHeard(local, remote, frames, now);
+      return;
+    }
     // Authenticated from here on: only now may the packet create state.
     if (!path) path = this.pathManager.openPeerPath(spaceId, local, remote, now, replay);
     replay.mark(pn);
@@ -856,6 +1062,13 @@ export class Connection implements EngineConnection {
       if (via === path) path.validated = true;
       this.confirmHandshake();
       this.controlQueue.push({ type: 'handshake_done' });
+    }
+    // Likewise the first packet under a resumption's keys confirms it to the server.
+    if (this.persist.awaitingConfirmation) {
+      if (via === path) path.validated = true;
+      this.handshakeFlight = undefined;
+      this.handshakeFlightPending = false;
+      this.persist.confirm();
     }
     if (this._state === 'closing') {
       // RFC 9000 §10.2.1: answer packets in the closing state with CLOSE, rate-limited.
@@ -1027,6 +1240,25 @@ export class Connection implements EngineConnection {
       case 'path_abandon':
         this.pathManager.onPathAbandon(frame, now);
         return;
+      case 'resumption_id':
+        this.persist.onResumptionId(frame);
+        return;
+      case 'resume_done':
+        this.persist.onResumeDone();
+        return;
+      case 'resume_state':
+        this.persist.onResumeState(frame, {
+          finished: (streamId) => this.events.push({ type: 'stream-finished', streamId }),
+          writable: (streamId) => this.events.push({ type: 'stream-writable', streamId }),
+        });
+        return;
+      case 'suspended':
+        // Clients handle it before any frame (handleShort); only servers send it.
+        throw new WireError('SUSPENDED from client', TransportError.PROTOCOL_VIOLATION);
+      case 'checkpoint':
+      case 'checkpoint_ack':
+      case 'new_ticket':
+        return this.handlePersistenceFrame(frame);
       case 'close':
         this._state = 'draining';
         this.closeDeadline = now + 3 * path.pto();
@@ -1075,8 +1307,11 @@ export class Connection implements EngineConnection {
     this.pathManager.onPeerCid(frame.pathId, frame.connectionId, now);
   }
 
-  private emitOpened(ids: StreamId[]): void {
-    for (const id of ids) this.events.push({ type: 'stream-opened', streamId: id });
+  private emitOpened(ids: StreamId[], early = false): void {
+    for (const id of ids)
+      this.events.push(
+        early ? { type: 'stream-opened', streamId: id, early } : { type: 'stream-opened', streamId: id },
+      );
   }
 
   private handleAck(frame: AckFrame, now: number): void {
@@ -1093,6 +1328,11 @@ export class Connection implements EngineConnection {
     );
     if (!result) throw new WireError('ACK of a packet never sent', TransportError.PROTOCOL_VIOLATION);
     if (result.acked.length > 0) {
+      // The watchdog judges only stretches in which the peer acknowledges something: after a
+      // silence long enough that the path was down (an outage the failure timeout and
+      // persistence handle), its clock starts again now.
+      const timeout = Math.max(this.idleTimeout(), 3 * this.activePath.pto());
+      if (this.stalledSince !== undefined && now - this.lastAckedAt >= timeout / 2) this.stalledSince = now;
       this.lastAckedAt = now;
       this.pathManager.onAcked(path, result.acked[result.acked.length - 1].timeSent, now);
     }
@@ -1200,6 +1440,15 @@ export class Connection implements EngineConnection {
   pollTransmit(now: number, buffer?: Uint8Array): Transmit | undefined {
     if (this._state === 'closed') return undefined;
     this.transmitBuffer = buffer;
+    if (this.initialDeferred) {
+      this.initialDeferred = false;
+      this.buildEarlyFlight();
+      this.sendInitial(now);
+    }
+    const persisted = this.persist.pollTransmit();
+    if (persisted) return persisted;
+    // Suspended: only the persistence module sends (and the endpoint answers RESUME duplicates).
+    if (this.persist.suspended) return undefined;
     const path = this.activePath;
     if (this.handshakeFlightPending && this.handshakeFlight) {
       const datagram = this.handshakeFlight;
@@ -1351,7 +1600,7 @@ export class Connection implements EngineConnection {
       this.datagramQueue.length > 0 ||
       this.pingPending ||
       this.probesPending > 0 ||
-      this.streams.hasQueuedWork
+      (this.streams.hasQueuedWork && !this.persist.holdsStreams)
     );
   }
 
@@ -1408,7 +1657,9 @@ export class Connection implements EngineConnection {
       ackEliciting = this.writeControlFrames(w, limit, records);
       ackEliciting = this.writeDataBlocked(w, limit, records) || ackEliciting;
       ackEliciting = this.writeDatagrams(w, limit, records) || ackEliciting;
-      ackEliciting = this.writeStreamFrames(w, limit, records) || ackEliciting;
+      // After a resumption stream data waits for the peer's checkpoints (RESUME_STATE).
+      if (!this.persist.holdsStreams)
+        ackEliciting = this.writeStreamFrames(w, limit, records) || ackEliciting;
       if (plan) this.multipath.endPacket();
     } else if (!ackOnly && content === 'copies') {
       ackEliciting = this.multipath.writeCopies(path, w, limit, records, now);
@@ -1687,6 +1938,8 @@ export class Connection implements EngineConnection {
 
   nextDeadline(): number | undefined {
     if (this._state === 'closed') return undefined;
+    if (this.persist.hasOutgoing) return undefined; // the endpoint polls us right away
+    if (this.persist.suspended && this._state === 'established') return this.persist.deadline();
     let deadline = Math.min(this.idleDeadline ?? Infinity, this.closeDeadline ?? Infinity);
     if (this._state === 'handshaking') {
       deadline = Math.min(deadline, this.handshakeDeadline, this.handshakeRetransmitAt ?? Infinity);
@@ -1735,7 +1988,13 @@ export class Connection implements EngineConnection {
     const interval = this.config.keepaliveInterval;
     if (interval === 0 || this.role !== 'client' || !this.handshakeConfirmed || this.pingPending)
       return undefined;
-    if (this.streams.size === 0 && this.pathList.length < 2) return undefined;
+    let every = interval;
+    if (this.streams.size === 0 && this.pathList.length < 2) {
+      // A persistent session lives until closed or expired, not until it falls idle: keep it
+      // (and its NAT mappings) alive with a PING per third of the idle timeout.
+      if (!this.persist.enabled || this.idleTimeout() === 0) return undefined;
+      every = Math.max(interval, this.idleTimeout() / 3);
+    }
     const active = this.activePath;
     if (active.loss.bytesInFlight > 0) return undefined; // the PTO watches the path
     // Counted on the active path's own evidence (our last ack-eliciting packet, the last ACK
@@ -1743,7 +2002,7 @@ export class Connection implements EngineConnection {
     // policy that spreads packets, other paths carry ack-eliciting packets too: the active
     // path's own last one counts (and the PING goes there, see buildPacket).
     const sent = this.multipath.spreads ? active.loss.lastAckElicitingSentAt : this.lastAckElicitingSentAt;
-    return Math.max(sent, this.pathManager.meta(active).provenAt ?? 0) + interval;
+    return Math.max(sent, this.pathManager.meta(active).provenAt ?? 0) + every;
   }
 
   onTimeout(now: number): void {
@@ -1752,8 +2011,17 @@ export class Connection implements EngineConnection {
       this.finishClose();
       return;
     }
+    if (this.persist.suspended && this._state === 'established') {
+      this.persist.onTimeout(now);
+      this.wake();
+      return;
+    }
     if (this.idleDeadline !== undefined && now >= this.idleDeadline) {
-      this.enterClosed('idle-timeout', TransportError.NO_ERROR, false, 'idle timeout');
+      // The failure timeout: no path has worked for an idle timeout. A persistent session is
+      // suspended (docs/persistence.md); any other ends here.
+      if (this._state === 'established' && this.persist.canSuspend) this.suspend(now);
+      else this.enterClosed('idle-timeout', TransportError.NO_ERROR, false, 'idle timeout');
+      this.wake();
       return;
     }
     if (this._state === 'handshaking' && now >= this.handshakeDeadline) {
@@ -1898,6 +2166,9 @@ export class Connection implements EngineConnection {
     source: CloseSource = 'local',
   ): void {
     if (this._state === 'closing' || this._state === 'draining' || this._state === 'closed') return;
+    // Closed while suspended: the CLOSE goes out on the last active path, best effort; the
+    // peer otherwise learns at its next resumption attempt or probe (docs/persistence.md).
+    this.persist.onClosed();
     if (!this.keys) {
       this.enterClosed(source, errorCode, application, reason);
       return;
@@ -1913,6 +2184,7 @@ export class Connection implements EngineConnection {
 
   private enterClosed(source: CloseSource, code: number, application: boolean, reason: string): void {
     if (this._state === 'closed') return;
+    if (source !== 'expired') this.persist.onClosed();
     const alreadyReported = this._state === 'closing' || this._state === 'draining';
     this._state = 'closed';
     if (!alreadyReported) {
@@ -1945,6 +2217,276 @@ export class Connection implements EngineConnection {
 
   private wake(): void {
     this.onWake(this);
+  }
+
+  // ───────────────────────────── persistence hooks (docs/persistence.md) ─────────────────────────────
+
+  private createPersistence(routing: ResumptionRouting | undefined): SessionPersistence {
+    const resumeAliases: Uint8Array[] = [];
+    return new SessionPersistence({
+      role: this.role,
+      config: this.config,
+      random: this.random,
+      staticKey: this.staticKey,
+      secrets: this.secrets,
+      cidLength: this.cidLength,
+      streams: this.streams,
+      remoteKey: () => this._remoteKey,
+      handshakeConfirmed: () => this.handshakeConfirmed,
+      registerCid: (cid) => this.registerCid(cid, this),
+      unregisterCid: (cid) => this.unregisterCid(cid),
+      registerRefusal: (token, kind) => routing?.registerRefusal(token, kind, this),
+      unregisterRefusal: (token) => routing?.unregisterRefusal(token),
+      registerResumptionId: (id) => routing?.registerId(id, this),
+      spendResumptionId: (id) => routing?.spendId(id),
+      registerResumeAlias: (dcid) => {
+        resumeAliases.push(dcid);
+        this.registerCid(dcid, this);
+      },
+      unregisterResumeAlias: (dcid) => {
+        const i = resumeAliases.findIndex((a) => bytesEqual(a, dcid));
+        if (i >= 0) resumeAliases.splice(i, 1);
+        this.unregisterCid(dcid);
+      },
+      localAddresses: () => this.pathManager.usableLocalAddresses,
+      peerAddresses: () => this.pathManager.knownPeerAddresses,
+      forgetPeerResetTokens: () => {
+        for (const token of this.peerResetTokens) this.unregisterResetToken?.(token);
+        this.peerResetTokens = [];
+      },
+      buildProbe: (local, remote, frames) => this.buildSuspendedProbe(local, remote, frames),
+      installResumed: (t) => this.installResumed(t),
+      pushEvent: (event) => this.events.push(event),
+      pushControl: (frame) => this.controlQueue.push(frame),
+      expire: () => this.enterClosed('expired', TransportError.EXPIRED, false, 'expired'),
+      countDrop: (reason) => this.drop(reason),
+      countSuspension: () => this._stats.suspensions++,
+      countResumption: () => this._stats.resumptions++,
+      wake: () => this.wake(),
+    });
+  }
+
+  /** No path has worked for the failure timeout: keep the session, suspended (if both sides allow). */
+  private suspend(now: number): void {
+    this.idleDeadline = undefined;
+    this.stalledSince = undefined;
+    this.persist.suspend(now);
+  }
+
+  /**
+   * A short-header packet on a path id neither side has used (a peer CID issued for it), from
+   * `local` to `remote`: how a suspended server reaches the client's addresses without a path.
+   * Its own number space (the path id is never opened under these keys) keeps nonces unique.
+   */
+  private suspendedProbePn = 0;
+  private buildSuspendedProbe(
+    local: SocketAddress,
+    remote: SocketAddress,
+    frames: Frame[],
+  ): Transmit | undefined {
+    const keys = this.keys;
+    let peer: PeerCid | undefined;
+    for (const c of this.peerCids)
+      if (
+        !this.pathManager.byId(c.pathId) &&
+        !this.pathManager.isRemoved(c.pathId) &&
+        (!peer || c.pathId > peer.pathId)
+      )
+        peer = c;
+    if (!keys || !peer) return undefined;
+    const pn = this.suspendedProbePn++;
+    const { truncated, length: pnLength } = encodePacketNumber(pn, undefined);
+    const size = 1 + peer.cid.length + 4 + 32 + AEAD_TAG;
+    const buf = Buffer.alloc(size);
+    const headerLength = writeShortHeader(buf, peer.cid, keys.keyPhase as 0 | 1, pnLength, truncated);
+    const w = new Writer(buf, headerLength);
+    for (const frame of frames) encodeFrame(w, frame);
+    w.offset = size - AEAD_TAG; // the rest is PADDING (zeros)
+    const length = keys.sealAndProtectPacket(
+      buf,
+      headerLength,
+      w.offset - headerLength,
+      peer.pathId,
+      pn,
+      this.sendHp!,
+      headerLength - pnLength,
+      pnLength,
+    );
+    this._stats.packetsSent++;
+    this._stats.bytesSent += length;
+    return { local, remote, data: buf.subarray(0, length) };
+  }
+
+  /**
+   * Resumption: the suspended paths, CIDs, reset tokens and packet-number spaces are dropped
+   * and replaced by one path on fresh CIDs under fresh keys. What was in flight is lost; the
+   * peer's checkpoints (RESUME_STATE) then tell what of it to resend.
+   */
+  private installResumed(t: ResumedTransport): void {
+    const now = t.now;
+    for (const c of this.localCids) if (!bytesEqual(c.cid, t.localCid)) this.unregisterCid(c.cid);
+    this.localCids.length = 0;
+    this.nextLocalCidSequence.clear();
+    this.maxIssuedPathId = 0;
+    for (const token of this.peerResetTokens) this.unregisterResetToken?.(token);
+    this.peerResetTokens = [];
+    this.peerCids.length = 0;
+    this.probesPending = 0;
+    // The new path's CIDs first: opening it issues CIDs for the path-id window after them.
+    this.localCids.push({
+      pathId: 0,
+      sequence: 0,
+      cid: t.localCid,
+      resetToken: this.secrets.statelessResetToken(t.localCid),
+    });
+    this.nextLocalCidSequence.set(0, 1);
+    this.peerCids.push({ pathId: 0, sequence: 0, cid: t.peerCid, resetToken: t.peerResetToken });
+    if (t.peerResetToken) this.addPeerResetToken(t.peerResetToken);
+    // Frames queued from here on are the resumed session's own; older ones may be stale.
+    const old = this.controlQueue.splice(0);
+    const inFlight = this.pathManager.resetForResumption(
+      t.local,
+      t.remote,
+      t.validated,
+      t.bytesReceived,
+      now,
+    );
+    for (let i = 0; i < NEW_CID_COUNT; i++) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
+    const fresh = new Set(this.controlQueue);
+    this.controlQueue.unshift(...old);
+    for (const packet of inFlight) for (const record of packet.info.records) this.requeueLost(record);
+    this.multipath.onPathsReset();
+    this.streamRecordsInFlight = 0;
+    this.activePath.remoteCid = t.peerCid;
+    const stale = new Set<Frame['type']>([
+      'new_connection_id',
+      'retire_connection_id',
+      'path_challenge',
+      'path_response',
+      'path_abandon',
+      'add_address',
+      'remove_address',
+      'handshake_done',
+      'resumption_id',
+      'resume_done',
+      'resume_state',
+      'suspended',
+      'ping',
+    ]);
+    const kept = this.controlQueue.filter((f) => fresh.has(f) || !stale.has(f.type));
+    this.controlQueue.length = 0;
+    this.controlQueue.push(...kept);
+    this.datagramQueue.length = 0;
+    this.streams.resendControl();
+
+    const [send, recv] =
+      this.role === 'client'
+        ? [t.split.initiatorKey, t.split.responderKey]
+        : [t.split.responderKey, t.split.initiatorKey];
+    this.keys = new KeySchedule(send, recv);
+    this.sendHp = HeaderProtection.fromSecret(send);
+    this.recvHp = HeaderProtection.fromSecret(recv);
+    this.discardPreviousKeysAt = undefined;
+    this.packetsInPhase = 0;
+    this.keyGeneration++;
+
+    this.lastAckElicitingSentAt = now;
+    this.lastAckedAt = now;
+    this.stalledSince = undefined;
+    this.sentSinceReceive = false;
+    this.touchIdle(now);
+    this.handshakeFlight = t.reply;
+    this.handshakeFlightPending = t.reply !== undefined;
+    this.handshakeRetransmitAt = undefined;
+    if (this.role === 'client') this.pingPending = true;
+    this.pathManager.onLocalAddressesChanged(now);
+    this.wake();
+  }
+
+  /** Server: a RESUME presenting one of this session's identifiers (see SessionPersistence.acceptResume). */
+  acceptResume(
+    packet: ResumePacket,
+    datagramLength: number,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): boolean {
+    if (this._state !== 'established') return false;
+    return this.persist.acceptResume(packet, datagramLength, local, remote, now);
+  }
+
+  /** Server: the reply to a duplicate of the RESUME being answered (resent to wherever it came from). */
+  get resumeReply(): Uint8Array | undefined {
+    return this.persist.cachedReply;
+  }
+
+  /** Server: identifiers the endpoint routes to this session; `expired`: tombstone them. */
+  get resumptionIds(): Uint8Array[] {
+    return this.persist.outstandingIds;
+  }
+
+  get resumeAlias(): Uint8Array | undefined {
+    return this.persist.resumeAlias;
+  }
+
+  get expired(): boolean {
+    return this.persist.wasExpired;
+  }
+
+  /** Client: the server refused our RESUME statelessly (it lost the session, or it expired). */
+  handleResumeRefusal(kind: 'lost' | 'expired'): void {
+    if (this._state === 'closed') return;
+    this.persist.onClosed();
+    if (kind === 'expired') this.enterClosed('expired', TransportError.EXPIRED, false, 'expired');
+    else this.enterClosed('stateless-reset', TransportError.PEER_STATE_LOST, false, 'peer-state-lost');
+  }
+
+  /** Whether the session is suspended (no working path; see docs/persistence.md). */
+  get suspended(): boolean {
+    return this.persist.suspended;
+  }
+
+  /** Application checkpoints and tickets (docs/protocol.md §15.7–15.8). */
+  private handlePersistenceFrame(frame: CheckpointFrame | NewTicketFrame): void {
+    if (frame.type !== 'new_ticket') {
+      this.events.push(onCheckpointFrame(frame, this.streams, (ids) => this.emitOpened(ids)));
+      return;
+    }
+    if (this.role === 'server')
+      throw new WireError('NEW_TICKET from client', TransportError.PROTOCOL_VIOLATION);
+    if (this.peerParams && this._remoteKey)
+      this.events.push({ type: 'ticket', ticket: ticketFromFrame(frame, this.peerParams, this._remoteKey) });
+  }
+
+  /**
+   * Application checkpoint: asks the peer application to confirm once it durably holds every
+   * byte written to the stream so far; returns that offset (undefined when the stream cannot
+   * send). The answer comes as a 'checkpoint-confirmed' event.
+   */
+  requestCheckpoint(id: StreamId): number | undefined {
+    const frame = checkpointRequest(this.streams, id);
+    if (!frame) return undefined;
+    this.controlQueue.push(frame);
+    this.wake();
+    return frame.offset;
+  }
+
+  /**
+   * The application durably holds every byte below `offset` of the stream (it has read them):
+   * tells the peer (CHECKPOINT_ACK). Returns false for an offset beyond what was read.
+   */
+  confirmCheckpoint(id: StreamId, offset: number): boolean {
+    const frame =
+      this._state === 'established' ? checkpointConfirmation(this.streams, id, offset) : undefined;
+    if (!frame) return false;
+    this.controlQueue.push(frame);
+    this.wake();
+    return true;
+  }
+
+  /** Client: more addresses the server may be at (e.g. its name resolved again), tried while suspended. */
+  addResumeTargets(addresses: readonly SocketAddress[]): void {
+    this.persist.setExtraTargets(addresses);
   }
 
   // ───────────────────────────── application API ─────────────────────────────
@@ -2000,13 +2542,18 @@ export class Connection implements EngineConnection {
     return this.events.length > 0;
   }
 
+  /** Streams work once established, and before that with a 0-RTT ticket (early data). */
+  private get streamsUsable(): boolean {
+    return this._state === 'established' || (this._state === 'handshaking' && this._earlyData === 'pending');
+  }
+
   openStream(bidirectional: boolean): StreamId | undefined {
-    if (this._state !== 'established') return undefined;
+    if (!this.streamsUsable) return undefined;
     return this.streams.openLocal(bidirectional);
   }
 
   writeStream(id: StreamId, data: Uint8Array): number {
-    if (this._state !== 'established' || data.length === 0) return 0;
+    if (!this.streamsUsable || data.length === 0) return 0;
     try {
       const accepted = this.streams.write(id, data);
       if (accepted > 0) this.wake();
@@ -2018,7 +2565,7 @@ export class Connection implements EngineConnection {
   }
 
   finishStream(id: StreamId): void {
-    if (this._state !== 'established') return;
+    if (!this.streamsUsable) return;
     try {
       this.streams.finish(id);
       this.wake();
@@ -2069,7 +2616,9 @@ export class Connection implements EngineConnection {
   }
 
   sendDatagram(data: Uint8Array): boolean {
-    if (this._state !== 'established' || data.length > this.maxDatagramSize) return false;
+    // Datagrams are not queued while suspended: they would be stale when a path returns.
+    if (this._state !== 'established' || this.persist.suspended || data.length > this.maxDatagramSize)
+      return false;
     if (this.datagramQueue.length >= MAX_DATAGRAM_QUEUE) return false;
     this.datagramQueue.push(data);
     this.wake();
@@ -2078,7 +2627,9 @@ export class Connection implements EngineConnection {
 
   /** The endpoint's current local addresses (see Endpoint.setLocalAddresses). */
   setLocalAddresses(addresses: readonly SocketAddress[], now: number): void {
-    this.pathManager.setLocalAddresses(addresses, now);
+    // Suspended paths are left alone; the resumption starts from the new addresses.
+    this.pathManager.setLocalAddresses(addresses, now, !this.persist.suspended);
+    if (this.persist.suspended) this.persist.onLocalAddressesChanged(now);
   }
 
   /** For logs and tests. */

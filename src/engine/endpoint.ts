@@ -15,11 +15,19 @@ import {
   isLongHeader,
 } from '../wire/packet-codec.js';
 import { resolveTransportConfig } from './config.js';
-import { Connection, type ConnectionTestHooks } from './connection.js';
+import {
+  Connection,
+  type ConnectionTestHooks,
+  type ResumptionRouting,
+  type ServerEarlyData,
+} from './connection.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { PathHealth } from './path-health.js';
+import { type EarlyDataOptions, EarlyDataPolicy } from './persistence/early-data.js';
+import { ResumptionRegistry } from './persistence/registry.js';
 import { defaultRandom, EndpointSecrets, type RandomSource } from './secrets.js';
 import type {
+  EarlyDataTicket,
   EndpointEvent,
   EndpointStats,
   EngineConnection,
@@ -35,8 +43,10 @@ export interface ServerOptions {
    * server spends a DH operation; 'under-load': only when many handshakes are pending.
    */
   retry?: 'always' | 'never' | 'under-load';
-  /** Pending handshakes above which 'under-load' starts sending Retry. */
+  /** Pending handshakes above which 'under-load' starts sending Retry (and refusing 0-RTT). */
   retryThreshold?: number;
+  /** 0-RTT (docs/persistence.md §5): tickets, and which first flights' early data is taken. */
+  earlyData?: EarlyDataOptions;
 }
 
 export interface EndpointOptions {
@@ -58,6 +68,9 @@ export interface EndpointOptions {
 }
 
 const RETRY_TOKEN_LIFETIME = 10_000;
+const REFUSALS_PER_SECOND = 100;
+/** A refusal is shaped like a stateless reset of this many bytes (always shorter than the ≥ 1200-byte RESUME). */
+const REFUSAL_LENGTH = 43;
 const MAX_STATELESS_QUEUE = 1024;
 
 function cidKey(cid: Uint8Array): string {
@@ -79,6 +92,20 @@ export class Endpoint implements EngineEndpoint {
   /** Connections whose deadline may have moved since the heap last saw them (see afterInput). */
   private readonly staleDeadlines = new Set<Connection>();
   private readonly resetTokens = new Map<string, Connection>();
+  /** Client: tokens of the server's stateless refusals of our RESUME attempts. */
+  private readonly refusalTokens = new Map<string, { conn: Connection; kind: 'lost' | 'expired' }>();
+  /** Server: resumption identifiers → sessions (docs/persistence.md). */
+  private readonly resumptionIds = new ResumptionRegistry<Connection>();
+  private readonly resumptionRouting: ResumptionRouting = {
+    registerRefusal: (token, kind, conn) => this.refusalTokens.set(cidKey(token), { conn, kind }),
+    unregisterRefusal: (token) => this.refusalTokens.delete(cidKey(token)),
+    registerId: (id, conn) => this.resumptionIds.register(id, conn),
+    spendId: (id) => this.resumptionIds.spend(id),
+  };
+  private readonly earlyData: ServerEarlyData | undefined;
+  /** Stateless refusals left in the current second (a forged RESUME flood gets few answers). */
+  private refusalBudget = REFUSALS_PER_SECOND;
+  private refusalBudgetAt = -Infinity;
   private readonly connections = new Set<Connection>();
   private readonly sendQueue: Connection[] = [];
   private readonly inSendQueue = new Set<Connection>();
@@ -110,6 +137,24 @@ export class Endpoint implements EngineEndpoint {
     this.secrets = new EndpointSecrets(this.random, options.staticKey.privateKey);
     const keys = options.server?.authorizedKeys ?? 'any';
     this.authorized = keys === 'any' ? 'any' : new Set(keys.map((k) => cidKey(k)));
+    if (options.server) {
+      const policy = new EarlyDataPolicy(options.server.earlyData ?? {}, this.random);
+      this.earlyPolicy = policy;
+      this.earlyData = {
+        ticketsPerSession: policy.ticketsPerSession,
+        issue: (clientKey, now) => policy.issue(clientKey, now),
+        // Under load, 0-RTT is refused like a Retry is sent: the same pending-handshake signal.
+        admit: (ticket, clientKey, bytes, now) =>
+          policy.admit(ticket, clientKey, bytes, now, this.pendingHandshakes >= this.loadThreshold()),
+      };
+    }
+  }
+
+  /** The server's 0-RTT policy (its strike register size, for tests and metrics). */
+  readonly earlyPolicy: EarlyDataPolicy | undefined;
+
+  private loadThreshold(): number {
+    return this.serverOptions?.retryThreshold ?? 256;
   }
 
   get publicKey(): Uint8Array {
@@ -137,7 +182,7 @@ export class Endpoint implements EngineEndpoint {
   connect(
     remote: SocketAddress,
     local: SocketAddress,
-    options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig> },
+    options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig>; earlyData?: EarlyDataTicket },
     now: number,
   ): EngineConnection {
     const config = options.transport
@@ -147,7 +192,7 @@ export class Endpoint implements EngineEndpoint {
       throw new TypeError('serverKey must be a 32-byte X25519 public key');
     }
     const conn = this.createConnection('client', config, local, remote, now);
-    conn.startClient(options.serverKey, now);
+    conn.startClient(options.serverKey, now, options.earlyData);
     this.afterInput(conn, now);
     return conn;
   }
@@ -161,7 +206,14 @@ export class Endpoint implements EngineEndpoint {
     if (!conn) {
       // A stateless reset looks like a short header with a random DCID; its last 16
       // bytes are a token one of our peers gave us.
-      const reset = this.resetTokens.get(cidKey(data.subarray(data.length - 16)));
+      const tail = cidKey(data.subarray(data.length - 16));
+      const refusal = this.refusalTokens.get(tail);
+      if (refusal) {
+        refusal.conn.handleResumeRefusal(refusal.kind);
+        this.afterInput(refusal.conn, now);
+        return this.drop(`resume-refused-${refusal.kind}`);
+      }
+      const reset = this.resetTokens.get(tail);
       if (reset) {
         reset.handleStatelessReset();
         this.afterInput(reset, now);
@@ -232,8 +284,16 @@ export class Endpoint implements EngineEndpoint {
           else this.drop('initial-to-client');
           break;
         case 'handshake':
-          conn.handleHandshakePacket(packet, data.length, now);
+          conn.handleHandshakePacket(packet, data.length, now, local, remote);
           break;
+        case 'resume': {
+          // A duplicate of the RESUME being answered: the cached reply, to wherever it came from
+          // (smaller than the ≥ 1200-byte RESUME, so never an amplifier).
+          const reply = conn.role === 'server' ? conn.resumeReply : undefined;
+          if (reply) this.queueStateless({ local, remote, data: reply });
+          else this.drop('resume-duplicate');
+          break;
+        }
         case 'retry':
           conn.handleRetry(packet.scid, packet.token, now);
           break;
@@ -243,6 +303,8 @@ export class Endpoint implements EngineEndpoint {
       this.afterInput(conn, now);
       return;
     }
+    if (packet.kind === 'resume' && this.serverOptions)
+      return this.acceptResume(packet, data.length, local, remote, now);
     if (packet.kind !== 'initial' || !this.serverOptions) return this.drop('unknown-cid');
     this.acceptInitial(packet, data.length, local, remote, now);
   }
@@ -294,6 +356,45 @@ export class Endpoint implements EngineEndpoint {
     this.afterInput(conn, now);
   }
 
+  /**
+   * A RESUME for no session we route (docs/protocol.md §15.3): the identifier decides, before
+   * any cryptography. Live: the session reads the IKpsk2 message (and forgets it unless it
+   * authenticates). Spent: a replay, dropped. Expired / unknown: a stateless refusal whose token
+   * the client holds. Nothing is created for a RESUME that does not authenticate.
+   */
+  private acceptResume(
+    packet: Extract<ReturnType<typeof decodeLongHeader>, { kind: 'resume' }>,
+    datagramLength: number,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): void {
+    if (datagramLength < MIN_INITIAL_DATAGRAM) return this.drop('resume-too-small');
+    let found = this.resumptionIds.lookup(packet.token);
+    // A session that just closed may not be released yet: answer as it will be answered then.
+    if (found.kind === 'live' && found.owner.state === 'closed')
+      found = { kind: found.owner.expired ? 'expired' : 'unknown' };
+    if (found.kind === 'live') {
+      const conn = found.owner;
+      conn.setNow(now);
+      if (!conn.acceptResume(packet, datagramLength, local, remote, now)) return this.drop('resume-rejected');
+      this.afterInput(conn, now);
+      return;
+    }
+    if (found.kind === 'spent') return this.drop('resume-replay');
+    if (packet.token.length !== 16) return this.drop('resume-malformed');
+    const kind = found.kind === 'expired' ? 'expired' : 'lost';
+    if (now - this.refusalBudgetAt >= 1000) {
+      this.refusalBudgetAt = now;
+      this.refusalBudget = REFUSALS_PER_SECOND;
+    }
+    if (this.refusalBudget <= 0) return this.drop('resume-refusal-limited');
+    this.refusalBudget--;
+    const token = this.secrets.resumeRefusalToken(packet.token, kind);
+    this.queueStateless({ local, remote, data: encodeStatelessReset(token, REFUSAL_LENGTH, this.random) });
+    this.drop(`resume-${kind}`);
+  }
+
   private retryRequired(server: ServerOptions): boolean {
     switch (server.retry ?? 'under-load') {
       case 'always':
@@ -301,7 +402,7 @@ export class Endpoint implements EngineEndpoint {
       case 'never':
         return false;
       default:
-        return this.pendingHandshakes >= (server.retryThreshold ?? 256);
+        return this.pendingHandshakes >= this.loadThreshold();
     }
   }
 
@@ -333,6 +434,8 @@ export class Endpoint implements EngineEndpoint {
       onHandshakeConfirmed: (c) => {
         if (c.role === 'server') this.pendingHandshakes = Math.max(0, this.pendingHandshakes - 1);
       },
+      resumption: this.resumptionRouting,
+      earlyData: role === 'server' ? this.earlyData : undefined,
     });
     conn.setNow(now);
     if (this.localAddresses.length > 0) conn.setLocalAddresses(this.localAddresses, now);
@@ -441,6 +544,13 @@ export class Endpoint implements EngineEndpoint {
     for (const cid of conn.localConnectionIds) this.routes.delete(cidKey(cid));
     if (conn.initialDcidAlias) this.routes.delete(cidKey(conn.initialDcidAlias));
     for (const token of conn.resetTokens) this.resetTokens.delete(cidKey(token));
+    if (conn.resumeAlias) this.routes.delete(cidKey(conn.resumeAlias));
+    // An expired session's identifiers are refused as 'expired'; otherwise they become unknown ('lost').
+    for (const id of conn.resumptionIds) {
+      if (conn.expired) this.resumptionIds.expire(id);
+      else this.resumptionIds.forget(id);
+    }
+    for (const [key, entry] of this.refusalTokens) if (entry.conn === conn) this.refusalTokens.delete(key);
     this.connections.delete(conn);
     this.deadlines.remove(conn);
     this.staleDeadlines.delete(conn);

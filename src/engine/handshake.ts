@@ -11,6 +11,8 @@ import { BRAID_VERSION_1 } from '../wire/packet.js';
 import type { RandomSource } from './secrets.js';
 
 export const HandshakePattern = { IK: 0, XX: 1 } as const;
+/** Pattern id of the RESUME packet's handshake (Noise IKpsk2, docs/persistence.md); never in an INITIAL. */
+export const RESUME_PATTERN = 2;
 export type HandshakePatternId = (typeof HandshakePattern)[keyof typeof HandshakePattern];
 
 export const PROTOCOL_NAMES: Record<HandshakePatternId, string> = {
@@ -26,14 +28,19 @@ export const MESSAGE_COUNT: Record<HandshakePatternId, number> = {
 
 const PROLOGUE_LABEL = new TextEncoder().encode('braid/1');
 
-/** prologue = "braid/1" || version u32 || pattern u8 || dcid_len u8 || dcid || scid_len u8 || scid */
+/**
+ * prologue = "braid/1" || version u32 || pattern u8 || dcid_len u8 || dcid || scid_len u8 || scid
+ * and, for a RESUME (pattern 2), || token_len u8 || token (the resumption identifier).
+ */
 export function handshakePrologue(
-  pattern: HandshakePatternId,
+  pattern: number,
   dcid: Uint8Array,
   scid: Uint8Array,
   version = BRAID_VERSION_1,
+  token?: Uint8Array,
 ): Uint8Array {
-  const out = new Uint8Array(PROLOGUE_LABEL.length + 4 + 1 + 1 + dcid.length + 1 + scid.length);
+  const tokenLength = token ? 1 + token.length : 0;
+  const out = new Uint8Array(PROLOGUE_LABEL.length + 4 + 1 + 1 + dcid.length + 1 + scid.length + tokenLength);
   let o = 0;
   out.set(PROLOGUE_LABEL, o);
   o += PROLOGUE_LABEL.length;
@@ -47,6 +54,11 @@ export function handshakePrologue(
   o += dcid.length;
   out[o++] = scid.length;
   out.set(scid, o);
+  o += scid.length;
+  if (token) {
+    out[o++] = token.length;
+    out.set(token, o);
+  }
   return out;
 }
 

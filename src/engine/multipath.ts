@@ -91,6 +91,18 @@ export class MultipathSession<P extends PathState<unknown>, R> {
     return this.agreed !== 'failover';
   }
 
+  /**
+   * Every path was replaced (a resumption, docs/persistence.md): probes owed, copies waiting and
+   * the pacer release refer to paths that are gone. The agreed policy and the datagram sequence
+   * numbers (and the receiver's window) carry on.
+   */
+  onPathsReset(): void {
+    this.probes.clear();
+    this.copies.clear();
+    this.wakeAt = undefined;
+    this.copyContext = undefined;
+  }
+
   // ---- negotiation ----
 
   /** Our multipath transport parameter: the client's request, or the server's policy set. */

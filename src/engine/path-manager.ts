@@ -1205,12 +1205,68 @@ export class PathManager<T> {
     return false;
   }
 
-  /** The endpoint's current local addresses (see Endpoint.setLocalAddresses). */
-  setLocalAddresses(addresses: readonly SocketAddress[], now: number): void {
+  /**
+   * The endpoint's current local addresses (see Endpoint.setLocalAddresses). `act` false only
+   * records them (a suspended session leaves its paths alone; docs/persistence.md).
+   */
+  setLocalAddresses(addresses: readonly SocketAddress[], now: number, act = true): void {
     // Only addresses of the peer's scope: loopback ones for a loopback peer, never towards another host.
     const peer = this.activePath.remote.address;
     this.localAddresses = addresses.filter((a) => sameScope(a.address, peer));
-    this.onLocalAddressesChanged(now);
+    if (act) this.onLocalAddressesChanged(now);
+  }
+
+  /** Our usable local addresses (the active path's when the endpoint named none). */
+  get usableLocalAddresses(): SocketAddress[] {
+    return this.localAddresses && this.localAddresses.length > 0
+      ? [...this.localAddresses]
+      : [this.activePath.local];
+  }
+
+  /** Every address the peer is known at: the paths' remotes and its advertised addresses. */
+  get knownPeerAddresses(): SocketAddress[] {
+    const out = new Map<string, SocketAddress>();
+    for (const p of [this.activePath, ...this.pathList]) out.set(addressKey(p.remote), p.remote);
+    for (const [key, entry] of this.peerAddresses) if (entry.present) out.set(key, entry.address);
+    return [...out.values()];
+  }
+
+  /**
+   * Resumption (docs/persistence.md, protocol.md §15.4): every path, number space, replay window
+   * and path-id record goes; one new path 0 at (local, remote) becomes active (validated when
+   * the client chose it). Returns what was in flight, for the caller to requeue. Our addresses
+   * are advertised again once the session runs (onLocalAddressesChanged).
+   */
+  resetForResumption(
+    local: SocketAddress,
+    remote: SocketAddress,
+    validated: boolean,
+    bytesReceived: number,
+    now: number,
+  ): SentPacket<T>[] {
+    const inFlight: SentPacket<T>[] = [];
+    for (const path of this.pathList) inFlight.push(...path.loss.drainAll());
+    this.pathList.length = 0;
+    this.metas.clear();
+    this.replays.clear();
+    this.removedIds.clear();
+    this.nextOwnPathId = this.host.role === 'client' ? 1 : 2;
+    this.activeFailedAt = undefined;
+    this.exploring = undefined;
+    this.answered.clear();
+    this.validatedPairs.clear();
+    this.standbyFailures = 0;
+    this.abandonPending = undefined;
+    this.budgetRefreshAt = undefined;
+    this.advertised.clear();
+    this.standbyRetryAt = undefined;
+    const path = this.addPath(0, local, remote, now, validated);
+    path.state = 'active';
+    path.bytesReceived = bytesReceived;
+    this.activePath = path;
+    if (validated) this.onHandshakeComplete(now);
+    this.host.emit({ type: 'path-updated', path: path.info() });
+    return inFlight;
   }
 
   /**

@@ -7,6 +7,8 @@ export const defaultRandom: RandomSource = (length) => randomBytes(length);
 
 const RETRY_TOKEN_VERSION = 1;
 const MAC_LENGTH = 16;
+const RESUME_LOST_LABEL = 'braid resume lost';
+const RESUME_EXPIRED_LABEL = 'braid resume expired';
 
 /**
  * Endpoint-private secrets: stateless-reset tokens and Retry tokens are MACs
@@ -31,6 +33,20 @@ export class EndpointSecrets {
 
   statelessResetToken(connectionId: Uint8Array): Uint8Array {
     return createHmac('sha256', this.resetKey).update(connectionId).digest().subarray(0, 16);
+  }
+
+  /**
+   * The token that ends a stateless refusal of a RESUME presenting `resumptionId`
+   * (docs/protocol.md §15.3): 'lost' when the server holds no session for it, 'expired' when
+   * the session outlived its persistence timeout. Derived from the reset key, so a restarted
+   * server (same static key) still refuses with a token the client recognises.
+   */
+  resumeRefusalToken(resumptionId: Uint8Array, kind: 'lost' | 'expired'): Uint8Array {
+    return createHmac('sha256', this.resetKey)
+      .update(kind === 'lost' ? RESUME_LOST_LABEL : RESUME_EXPIRED_LABEL)
+      .update(resumptionId)
+      .digest()
+      .subarray(0, 16);
   }
 
   /** Token = version u8 | expiry u48 BE (ms, endpoint clock) | odcid_len u8 | odcid | mac[16]. */

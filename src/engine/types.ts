@@ -23,7 +23,9 @@ export type CloseSource =
   | 'idle-timeout'
   | 'protocol'
   | 'stateless-reset'
-  | 'handshake-timeout';
+  | 'handshake-timeout'
+  /** A suspended session outlived its persistence timeout (here or, as the peer reported, there). */
+  | 'expired';
 
 export interface CloseInfo {
   source: CloseSource;
@@ -36,7 +38,8 @@ export interface CloseInfo {
 
 export type ConnectionEvent =
   | { type: 'handshake-complete'; remoteKey: Uint8Array }
-  | { type: 'stream-opened'; streamId: StreamId } // opened by the peer
+  /** Opened by the peer; `early` when its first bytes came in 0-RTT data (replayable by nature). */
+  | { type: 'stream-opened'; streamId: StreamId; early?: boolean }
   | { type: 'stream-readable'; streamId: StreamId }
   | { type: 'stream-writable'; streamId: StreamId } // send credit/buffer space became available
   | { type: 'stream-finished'; streamId: StreamId } // all data incl. FIN acknowledged by the peer
@@ -46,6 +49,18 @@ export type ConnectionEvent =
   | { type: 'datagram'; data: Uint8Array }
   | { type: 'key-update'; phase: number }
   | { type: 'path-updated'; path: PathInfo }
+  /** No path has worked for the failure timeout: the session is kept, waiting for one (docs/persistence.md). */
+  | { type: 'suspended' }
+  /** The session is back, on fresh keys and connection IDs; nothing was lost. */
+  | { type: 'resumed' }
+  /** The peer asks us to confirm once every byte below `offset` is durably stored (confirmCheckpoint). */
+  | { type: 'checkpoint'; streamId: StreamId; offset: number }
+  /** The peer application confirmed it durably holds every byte below `offset` we sent. */
+  | { type: 'checkpoint-confirmed'; streamId: StreamId; offset: number }
+  /** Client: a ticket for 0-RTT data on a later connection to this server. */
+  | { type: 'ticket'; ticket: EarlyDataTicket }
+  /** Client: the server accepted (or refused: it is resent at 1-RTT) the first flight's early data. */
+  | { type: 'early-data'; accepted: boolean }
   /** The session moved its sending to another path; `from` and `to` are as after the move. */
   | { type: 'failover'; from: PathInfo; to: PathInfo; reason: FailoverReason }
   // A congestion event cut the path's congestion window (`path` shows the new window).
@@ -66,6 +81,25 @@ export type FailoverReason =
   | 'peer-address-removed'
   | 'peer-moved'
   | 'migration';
+
+/** What a client keeps to send 0-RTT data to a server later (docs/persistence.md §5). */
+export interface EarlyDataTicket {
+  /** The server's static key: 0-RTT needs Noise IK. */
+  serverKey: Uint8Array;
+  /** Opaque, sealed by the server. */
+  ticket: Uint8Array;
+  /** Milliseconds the ticket was valid for when it was issued. */
+  lifetime: number;
+  maxEarlyData: number;
+  /** The server's limits when it issued the ticket: early data must fit them. */
+  initialMaxData: number;
+  initialStreamWindow: number;
+  initialMaxStreamsBidi: number;
+  initialMaxStreamsUni: number;
+}
+
+/** 0-RTT: no ticket used; or sent and awaiting the server; or taken; or refused (then resent at 1-RTT). */
+export type EarlyDataState = 'none' | 'pending' | 'accepted' | 'rejected';
 
 export type PathState = 'validating' | 'active' | 'standby' | 'failed' | 'removed';
 
@@ -99,6 +133,9 @@ export interface ConnectionStats {
   /** Datagrams dropped without effect, by reason (undecryptable, duplicate, malformed, ...). */
   drops: Record<string, number>;
   keyUpdates: number;
+  /** Times the session was suspended, and resumed (docs/persistence.md). */
+  suspensions: number;
+  resumptions: number;
 }
 
 /** Limits and timers; every field has a default in ./config.ts. */
@@ -142,6 +179,18 @@ export interface TransportConfig {
    * stream is open or a standby path exists, so an unused session can still idle out.
    */
   keepaliveInterval: number;
+  /**
+   * How long (ms) a suspended session is kept before it closes as `expired`, on each side
+   * (docs/persistence.md). The smaller of both peers' values applies; 0 on either side turns
+   * suspension off: the session then closes at the idle timeout as before.
+   */
+  persistenceTimeout: number;
+  /**
+   * Longest interval (ms) between a suspended client's resumption attempts (they start at
+   * once and back off from 250 ms); a suspended server probes the client's addresses every
+   * 4 × this.
+   */
+  resumeInterval: number;
   /** How the session uses several paths (see MultipathOptions; docs/multihoming.md). */
   multipath: MultipathOptions;
 }
@@ -209,6 +258,21 @@ export interface EngineConnection {
   sendDatagram(data: Uint8Array): boolean;
   readonly maxDatagramSize: number;
   close(errorCode: number, reason: string): void;
+
+  // --- persistence (docs/persistence.md) ---
+  /** No path has worked for the failure timeout; the session waits for one ('suspended' / 'resumed'). */
+  readonly suspended: boolean;
+  /** 0-RTT state of this session's first flight. */
+  readonly earlyData: EarlyDataState;
+  /** Client: more addresses the server may be at (e.g. resolved again), tried while suspended. */
+  addResumeTargets(addresses: readonly SocketAddress[]): void;
+  /**
+   * Asks the peer application to confirm once it durably holds every byte written to the
+   * stream so far; returns that offset ('checkpoint-confirmed' follows), or undefined.
+   */
+  requestCheckpoint(id: StreamId): number | undefined;
+  /** We durably hold every byte below `offset` (already read): tells the peer. false if invalid. */
+  confirmCheckpoint(id: StreamId, offset: number): boolean;
 }
 
 export interface EndpointStats {
@@ -247,7 +311,8 @@ export interface EngineEndpoint {
   connect(
     remote: SocketAddress,
     local: SocketAddress,
-    options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig> },
+    /** `earlyData`: a ticket from an earlier session; streams may then be written before the handshake (0-RTT). */
+    options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig>; earlyData?: EarlyDataTicket },
     now: number,
   ): EngineConnection;
   readonly stats: EndpointStats;

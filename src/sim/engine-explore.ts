@@ -37,6 +37,23 @@ export function randomEngineScenario(rng: Rng, maxDuration = 6000): RandomScenar
   return drawn;
 }
 
+/**
+ * A random engine scenario (topology, links, NAT, workload) whose only fault is a total outage of
+ * every client interface, longer than `failureTimeout`, somewhere in the run: persistence
+ * exploration (test/sim/persistence.test.ts, persistence.soak.ts). The drawn blackholes and loss
+ * spikes are left out: with the short failure timeouts used here they make the stall watchdog and
+ * failover (the default exploration's subject, at the default 30 s timeout) the story instead of
+ * suspension (soak seed 3051).
+ */
+export function randomOutageScenario(rng: Rng, failureTimeout: number): RandomScenario {
+  const drawn = randomEngineScenario(rng);
+  const at = rng.intBetween(200, Math.max(300, Math.floor(0.6 * drawn.duration)));
+  const length = rng.intBetween(failureTimeout + 1000, 4 * failureTimeout + 5000);
+  drawn.spec.faults = drawn.client.interfaces.map((iface) => ({ at, down: iface, duration: length }));
+  drawn.duration = Math.max(drawn.duration, at + length + 2000);
+  return drawn;
+}
+
 export function randomWorkload(rng: Rng): WorkloadSpec {
   const workload: WorkloadSpec = {};
   if (rng.chance(0.7))
@@ -108,6 +125,8 @@ export interface EngineCaseSummary {
   closes: string[];
   endTime: number;
   packets: number;
+  /** Sessions (client side) that were suspended and resumed at least once. */
+  resumed: number;
 }
 
 /**
@@ -117,7 +136,14 @@ export interface EngineCaseSummary {
  * or idle timeout; once a handshake completed, every fault drawn is survivable, so the
  * workload must complete.
  */
-export function runEngineCase(c: ExploreCase, transport: Partial<TransportConfig> = {}): EngineCaseSummary {
+export function runEngineCase(
+  c: ExploreCase,
+  /**
+   * Transport overrides of both sides, over an idle timeout of 30 s (test/sim/persistence.test.ts
+   * shortens the failure timeout so outages suspend; the policy exploration sets a multipath policy).
+   */
+  transport: Partial<TransportConfig> = {},
+): EngineCaseSummary {
   const { scenario: drawn, sim, rng } = c;
   const workload = randomWorkload(rng);
   const sessions = rng.chance(0.2) ? rng.intBetween(2, 4) : 1;
@@ -144,5 +170,6 @@ export function runEngineCase(c: ExploreCase, transport: Partial<TransportConfig
   const closes: string[] = [];
   for (const d of [...result.clients, ...result.servers])
     if (!d.complete && d.closeInfo) closes.push(`${d.role}:${d.closeInfo.source}`);
-  return { complete: result.complete, closes, endTime: result.endTime, packets: sim.stats.sent };
+  const resumed = result.clients.filter((d) => d.conn.stats.resumptions > 0).length;
+  return { complete: result.complete, closes, endTime: result.endTime, packets: sim.stats.sent, resumed };
 }

@@ -162,9 +162,18 @@ export function checkRun(outcome: RunOutcome): string[] {
       );
       continue;
     }
+    // A server session that ended by a network outcome answers the client's next packets (or
+    // RESUME) with a stateless reset: the client's peer-state-lost is that outcome too.
+    const peer = driver.binding === undefined ? undefined : servers.get(driver.binding);
+    const peerGone =
+      driver.role === 'client' &&
+      close.source === 'stateless-reset' &&
+      peer?.closeInfo !== undefined &&
+      NETWORK_CLOSE_SOURCES.includes(peer.closeInfo.source);
     const explained =
-      NETWORK_CLOSE_SOURCES.includes(close.source) &&
-      (driver.role === 'server' || !driver.handshakeComplete) &&
+      (peerGone ||
+        (NETWORK_CLOSE_SOURCES.includes(close.source) &&
+          (driver.role === 'server' || !driver.handshakeComplete))) &&
       !outcome.requireCompletion;
     if (!explained)
       violations.push(

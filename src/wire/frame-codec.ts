@@ -17,7 +17,11 @@ import {
   type Frame,
   FrameType,
   type NewConnectionIdFrame,
+  type NewTicketFrame,
   type PathAbandonFrame,
+  type ResumeStateFrame,
+  type ResumptionIdFrame,
+  type StreamCheckpoint,
   type StreamFrame,
 } from './frames.js';
 import { MAX_CID_LENGTH, STATELESS_RESET_TOKEN_LENGTH } from './packet.js';
@@ -47,9 +51,9 @@ const utf8Encoder = new TextEncoder();
 type FrameDecoder = (r: Reader, type: number) => Frame;
 
 /**
- * Decoders indexed by frame type. 0x40..0x5f hold address (0x40, 0x41), PATH_ABANDON (0x42) and
- * sequenced-datagram (0x48, 0x49) frames; the other types there stay empty (reserved for path and
- * persistence frames). Adding a frame is one assignment here plus a case in encodeFrame.
+ * Decoders indexed by frame type. 0x40..0x5f hold address (0x40, 0x41), PATH_ABANDON (0x42),
+ * sequenced-datagram (0x48, 0x49) and persistence (0x50..0x56) frames; the other types there stay
+ * empty (reserved). Adding a frame is one assignment here plus a case in encodeFrame and frameSize.
  */
 const decoders: (FrameDecoder | undefined)[] = new Array(0x60).fill(undefined);
 
@@ -280,6 +284,59 @@ function addressBytes(a: SocketAddress): Uint8Array {
   if (!Number.isInteger(a.port) || a.port < 0 || a.port > 0xffff) throw new RangeError(`port ${a.port}`);
   return a.family === 'IPv6' ? ipv6Bytes(a.address) : ipv4Bytes(a.address);
 }
+
+// ---- persistence frames (0x50..0x5f) ----
+
+const RESUMPTION_ID_LENGTH = 16;
+const TOKEN_LENGTH = 16;
+
+decoders[FrameType.RESUMPTION_ID] = (r): ResumptionIdFrame => ({
+  type: 'resumption_id',
+  sequence: r.varint(),
+  resumptionId: copy(r, RESUMPTION_ID_LENGTH),
+  lostToken: copy(r, TOKEN_LENGTH),
+  expiredToken: copy(r, TOKEN_LENGTH),
+});
+decoders[FrameType.RESUME_DONE] = () => ({ type: 'resume_done' });
+
+const CHECKPOINT_FIN = 0x01;
+const CHECKPOINT_RESET = 0x02;
+decoders[FrameType.RESUME_STATE] = (r, type): ResumeStateFrame => {
+  const bidiSeen = streamCount(r, type);
+  const uniSeen = streamCount(r, type);
+  const total = r.varint();
+  const count = r.varint();
+  // Each entry takes at least three bytes: reject absurd counts before looping.
+  if (count > r.remaining / 3 || count > total) fail(type, 'checkpoint count exceeds frame or total');
+  const entries: StreamCheckpoint[] = [];
+  for (let i = 0; i < count; i++) {
+    const streamId = r.varint();
+    const offset = r.varint();
+    const flags = r.u8();
+    if (flags & ~(CHECKPOINT_FIN | CHECKPOINT_RESET)) fail(type, `checkpoint flags 0x${flags.toString(16)}`);
+    entries.push({
+      streamId,
+      offset,
+      fin: (flags & CHECKPOINT_FIN) !== 0,
+      reset: (flags & CHECKPOINT_RESET) !== 0,
+    });
+  }
+  return { type: 'resume_state', bidiSeen, uniSeen, total, entries };
+};
+decoders[FrameType.SUSPENDED] = () => ({ type: 'suspended' });
+decoders[FrameType.CHECKPOINT] = (r) => ({ type: 'checkpoint', streamId: r.varint(), offset: r.varint() });
+decoders[FrameType.CHECKPOINT_ACK] = (r) => ({
+  type: 'checkpoint_ack',
+  streamId: r.varint(),
+  offset: r.varint(),
+});
+decoders[FrameType.NEW_TICKET] = (r, type): NewTicketFrame => {
+  const lifetime = r.varint();
+  const maxEarlyData = r.varint();
+  const length = r.varint();
+  if (length === 0) fail(type, 'empty ticket');
+  return { type: 'new_ticket', lifetime, maxEarlyData, ticket: copy(r, length) };
+};
 
 decoders[FrameType.CLOSE] = (r): CloseFrame => {
   const errorCode = r.varint();
@@ -525,6 +582,48 @@ export function encodeFrame(w: Writer, f: Frame): void {
         .u8(f.address.port & 0xff);
       return;
     }
+    case 'resumption_id':
+      checkLength('resumption ID', f.resumptionId, RESUMPTION_ID_LENGTH, RESUMPTION_ID_LENGTH);
+      checkLength('lost token', f.lostToken, TOKEN_LENGTH, TOKEN_LENGTH);
+      checkLength('expired token', f.expiredToken, TOKEN_LENGTH, TOKEN_LENGTH);
+      w.varint(FrameType.RESUMPTION_ID)
+        .varint(f.sequence)
+        .bytes(f.resumptionId)
+        .bytes(f.lostToken)
+        .bytes(f.expiredToken);
+      return;
+    case 'resume_done':
+      w.varint(FrameType.RESUME_DONE);
+      return;
+    case 'resume_state':
+      if (f.entries.length > f.total) throw new RangeError('more checkpoint entries than total');
+      w.varint(FrameType.RESUME_STATE)
+        .varint(f.bidiSeen)
+        .varint(f.uniSeen)
+        .varint(f.total)
+        .varint(f.entries.length);
+      for (const e of f.entries)
+        w.varint(e.streamId)
+          .varint(e.offset)
+          .u8((e.fin ? CHECKPOINT_FIN : 0) | (e.reset ? CHECKPOINT_RESET : 0));
+      return;
+    case 'suspended':
+      w.varint(FrameType.SUSPENDED);
+      return;
+    case 'checkpoint':
+    case 'checkpoint_ack':
+      w.varint(f.type === 'checkpoint' ? FrameType.CHECKPOINT : FrameType.CHECKPOINT_ACK)
+        .varint(f.streamId)
+        .varint(f.offset);
+      return;
+    case 'new_ticket':
+      if (f.ticket.length === 0) throw new RangeError('NEW_TICKET ticket must not be empty');
+      w.varint(FrameType.NEW_TICKET)
+        .varint(f.lifetime)
+        .varint(f.maxEarlyData)
+        .varint(f.ticket.length)
+        .bytes(f.ticket);
+      return;
     case 'path_abandon': {
       const reason = abandonReason(f.reason);
       w.varint(FrameType.PATH_ABANDON)
@@ -600,6 +699,24 @@ export function frameSize(f: Frame): number {
     case 'add_address':
     case 'remove_address':
       return 2 + varintLength(f.sequence) + 1 + (f.address.family === 'IPv6' ? 16 : 4) + 2;
+    case 'resumption_id':
+      return 2 + varintLength(f.sequence) + RESUMPTION_ID_LENGTH + 2 * TOKEN_LENGTH;
+    case 'resume_state':
+      return resumeStateHeaderSize(f) + f.entries.reduce((n, e) => n + checkpointEntrySize(e), 0);
+    case 'suspended':
+    case 'resume_done':
+      return 2;
+    case 'checkpoint':
+    case 'checkpoint_ack':
+      return 2 + varintLength(f.streamId) + varintLength(f.offset);
+    case 'new_ticket':
+      return (
+        2 +
+        varintLength(f.lifetime) +
+        varintLength(f.maxEarlyData) +
+        varintLength(f.ticket.length) +
+        f.ticket.length
+      );
     case 'path_abandon': {
       const reasonLength = abandonReason(f.reason).length;
       return (
@@ -623,6 +740,22 @@ export function frameSize(f: Frame): number {
         f.data.length
       );
   }
+}
+
+/** Bytes of a RESUME_STATE frame before its entries. */
+export function resumeStateHeaderSize(f: Omit<ResumeStateFrame, 'type'>): number {
+  return (
+    2 +
+    varintLength(f.bidiSeen) +
+    varintLength(f.uniSeen) +
+    varintLength(f.total) +
+    varintLength(f.entries.length)
+  );
+}
+
+/** Bytes one RESUME_STATE entry takes. */
+export function checkpointEntrySize(e: StreamCheckpoint): number {
+  return varintLength(e.streamId) + varintLength(e.offset) + 1;
 }
 
 /** Encodes `frames` into a new buffer of exactly the right size (tests, tools; the engine writes in place). */

@@ -44,7 +44,14 @@ export const FrameType = {
   /** 0x48..0x49: DATAGRAM with a sequence number, for duplicate suppression (`redundant` policy). */
   SEQUENCED_DATAGRAM: 0x48,
   SEQUENCED_DATAGRAM_LEN: 0x49,
-  // 0x50..0x5f: reserved for persistence (resumption, checkpoint, ticket) frames.
+  /** 0x50..0x5f: persistence frames (docs/protocol.md §15, docs/persistence.md). */
+  RESUMPTION_ID: 0x50,
+  RESUME_DONE: 0x51,
+  RESUME_STATE: 0x52,
+  SUSPENDED: 0x53,
+  CHECKPOINT: 0x54,
+  CHECKPOINT_ACK: 0x55,
+  NEW_TICKET: 0x56,
 } as const;
 
 export interface PaddingFrame {
@@ -154,6 +161,64 @@ export interface AddressFrame {
   sequence: number;
   address: SocketAddress;
 }
+/**
+ * Server → client: a single-use identifier the client may present in a RESUME packet, with
+ * the two tokens that authenticate the server's stateless refusals of it (state lost, expired).
+ */
+export interface ResumptionIdFrame {
+  type: 'resumption_id';
+  sequence: number;
+  /** 16 bytes. */
+  resumptionId: Uint8Array;
+  /** 16 bytes each. */
+  lostToken: Uint8Array;
+  expiredToken: Uint8Array;
+}
+/** Server → client: the resumption is confirmed (the client commits its resumption secret). */
+export interface ResumeDoneFrame {
+  type: 'resume_done';
+}
+/** One stream's receive checkpoint in RESUME_STATE. */
+export interface StreamCheckpoint {
+  streamId: number;
+  /** Bytes received in order (every byte below it). */
+  offset: number;
+  /** Every byte and the FIN were received. */
+  fin: boolean;
+  /** The peer's RESET_STREAM was received. */
+  reset: boolean;
+}
+/**
+ * After a resumption, each side's receive checkpoints: what it holds, so the other side
+ * retransmits exactly what is missing. `total` entries are spread over one or more frames.
+ */
+export interface ResumeStateFrame {
+  type: 'resume_state';
+  /** Streams of each type opened by the frame's receiver that its sender has seen. */
+  bidiSeen: number;
+  uniSeen: number;
+  total: number;
+  entries: StreamCheckpoint[];
+}
+/** The sender is suspended: the receiver should start (or retry) a resumption at once. */
+export interface SuspendedFrame {
+  type: 'suspended';
+}
+/** Application checkpoint on a stream: confirm once every byte below `offset` is durably stored. */
+export interface CheckpointFrame {
+  type: 'checkpoint' | 'checkpoint_ack';
+  streamId: number;
+  offset: number;
+}
+/** Server → client: a ticket for 0-RTT data in a later session's first flight. */
+export interface NewTicketFrame {
+  type: 'new_ticket';
+  /** Milliseconds the ticket stays valid. */
+  lifetime: number;
+  /** Bytes of early data the server will accept with it. */
+  maxEarlyData: number;
+  ticket: Uint8Array;
+}
 /** Why a path id was given up (PATH_ABANDON's error code; its own small code space, §11.3). */
 export const PathAbandonCode = {
   /** A standby or leftover path nobody uses any more. */
@@ -217,6 +282,12 @@ export type Frame =
   | PathChallengeFrame
   | PathResponseFrame
   | AddressFrame
+  | ResumptionIdFrame
+  | ResumeDoneFrame
+  | ResumeStateFrame
+  | SuspendedFrame
+  | CheckpointFrame
+  | NewTicketFrame
   | PathAbandonFrame
   | CloseFrame
   | HandshakeDoneFrame

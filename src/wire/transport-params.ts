@@ -27,6 +27,12 @@ export const TransportParameterId = {
   MAX_DATAGRAM_FRAME_SIZE: 0x20,
   MULTIPATH_POLICY: 0x48,
   MULTIPATH_POLICIES: 0x49,
+  /** 0x50..0x5f: persistence (docs/protocol.md §15). */
+  PERSISTENCE_TIMEOUT: 0x50,
+  EARLY_DATA_TICKET: 0x51,
+  EARLY_DATA: 0x52,
+  EARLY_DATA_ACCEPTED: 0x53,
+  INITIAL_RESUMPTION_ID: 0x54,
 } as const;
 
 /** multipath_policy values (0x48) and their bits in multipath_policies (0x49): 1 << value. */
@@ -56,6 +62,23 @@ export interface TransportParameters {
   multipathPolicy: number;
   /** Server only: bit 1 << code set for every policy it runs when asked (bit 0, failover, always). */
   multipathPolicies: number;
+  /**
+   * Milliseconds a suspended session is kept (docs/persistence.md); 0 = this side does not
+   * suspend sessions. Effective value: the smaller of the two when both are non-zero, else 0.
+   */
+  persistenceTimeout: number;
+  /** Server only: the early data of the client's first flight was accepted and delivered. */
+  earlyDataAccepted: boolean;
+  /** Client only (IK message 0): a ticket from NEW_TICKET authorizing early data. */
+  earlyDataTicket?: Uint8Array;
+  /** Client only (IK message 0): early data, a sequence of STREAM frames. */
+  earlyData?: Uint8Array;
+  /**
+   * Server only: the first resumption identifier (sequence 0) with its two refusal tokens,
+   * id (16) || lost token (16) || expired token (16), so the client holds one as soon as the
+   * handshake completes.
+   */
+  initialResumptionId?: Uint8Array;
   /** Server only: the DCID of the client's first INITIAL. */
   originalDestinationConnectionId?: Uint8Array;
   /** The SCID the sender put in its first long-header packet. */
@@ -73,7 +96,11 @@ type BytesKey =
   | 'originalDestinationConnectionId'
   | 'initialSourceConnectionId'
   | 'retrySourceConnectionId'
-  | 'statelessResetToken';
+  | 'statelessResetToken'
+  | 'earlyDataTicket'
+  | 'earlyData'
+  | 'initialResumptionId';
+type FlagKey = 'disableActiveMigration' | 'earlyDataAccepted';
 
 export const DEFAULT_TRANSPORT_PARAMETERS: Readonly<TransportParameters> = Object.freeze({
   idleTimeout: 0,
@@ -90,6 +117,8 @@ export const DEFAULT_TRANSPORT_PARAMETERS: Readonly<TransportParameters> = Objec
   disableActiveMigration: false,
   multipathPolicy: 0,
   multipathPolicies: 1,
+  persistenceTimeout: 0,
+  earlyDataAccepted: false,
 });
 
 interface IntegerParam {
@@ -98,8 +127,9 @@ interface IntegerParam {
   key: IntegerKey;
   min: number;
   max: number;
-  /** Only this side may send it. */
-  onlyFrom?: 'client' | 'server';
+  /** Only the server / only the client may send it. */
+  serverOnly?: boolean;
+  clientOnly?: boolean;
 }
 interface BytesParam {
   kind: 'bytes';
@@ -108,11 +138,14 @@ interface BytesParam {
   minLength: number;
   maxLength: number;
   serverOnly: boolean;
+  clientOnly?: boolean;
 }
 interface FlagParam {
   kind: 'flag';
   id: number;
-  key: 'disableActiveMigration';
+  key: FlagKey;
+  serverOnly?: boolean;
+  clientOnly?: boolean;
 }
 type ParamSpec = IntegerParam | BytesParam | FlagParam;
 
@@ -163,8 +196,13 @@ const PARAMS: readonly ParamSpec[] = [
   bytes(ID.INITIAL_SOURCE_CONNECTION_ID, 'initialSourceConnectionId', 0, MAX_CID_LENGTH, false),
   bytes(ID.RETRY_SOURCE_CONNECTION_ID, 'retrySourceConnectionId', 0, MAX_CID_LENGTH, true),
   integer(ID.MAX_DATAGRAM_FRAME_SIZE, 'maxDatagramFrameSize'),
-  { ...integer(ID.MULTIPATH_POLICY, 'multipathPolicy'), onlyFrom: 'client' },
-  { ...integer(ID.MULTIPATH_POLICIES, 'multipathPolicies'), onlyFrom: 'server' },
+  { ...integer(ID.MULTIPATH_POLICY, 'multipathPolicy'), clientOnly: true },
+  { ...integer(ID.MULTIPATH_POLICIES, 'multipathPolicies'), serverOnly: true },
+  integer(ID.PERSISTENCE_TIMEOUT, 'persistenceTimeout'),
+  { ...bytes(ID.EARLY_DATA_TICKET, 'earlyDataTicket', 1, 1024, false), clientOnly: true },
+  { ...bytes(ID.EARLY_DATA, 'earlyData', 1, 65535, false), clientOnly: true },
+  { kind: 'flag', id: ID.EARLY_DATA_ACCEPTED, key: 'earlyDataAccepted', serverOnly: true },
+  bytes(ID.INITIAL_RESUMPTION_ID, 'initialResumptionId', 48, 48, true),
 ];
 const PARAMS_BY_ID = new Map(PARAMS.map((spec) => [spec.id, spec]));
 
@@ -232,16 +270,15 @@ export function decodeTransportParameters(b: Uint8Array, sender?: 'client' | 'se
       seen.add(id);
       const spec = PARAMS_BY_ID.get(id);
       if (spec === undefined) continue;
+      if ((sender === 'client' && spec.serverOnly) || (sender === 'server' && spec.clientOnly))
+        throw paramError(`${spec.key} sent by a ${sender}`);
       if (spec.kind === 'integer') {
-        if (sender !== undefined && spec.onlyFrom !== undefined && spec.onlyFrom !== sender)
-          throw paramError(`${spec.key} sent by a ${sender}`);
         const vr = new Reader(value);
         const v = vr.varint();
         if (vr.remaining !== 0) throw paramError(`${spec.key}: length does not match its varint`);
         if (v < spec.min || v > spec.max) throw paramError(`${spec.key} out of range: ${v}`);
         out[spec.key] = v;
       } else if (spec.kind === 'bytes') {
-        if (sender === 'client' && spec.serverOnly) throw paramError(`${spec.key} sent by a client`);
         if (value.length < spec.minLength || value.length > spec.maxLength) {
           throw paramError(`${spec.key} has length ${value.length}`);
         }

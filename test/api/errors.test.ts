@@ -6,8 +6,10 @@ import {
   errorFromClose,
   IdleTimeoutError,
   InvalidArgumentError,
+  PeerStateLostError,
   ProtocolError,
   SessionClosedError,
+  SessionExpiredError,
   UnauthorizedKeyError,
 } from '../../src/api/errors.js';
 import { checkTransport, parseTarget } from '../../src/api/options.js';
@@ -48,9 +50,18 @@ test('errorFromClose: clean closes give no error; each failure maps to its class
   assert.equal(protocol.transportCode, TransportError.FLOW_CONTROL_ERROR);
   assert.match(protocol.message, /FLOW_CONTROL_ERROR/);
 
-  const reset = errorFromClose({ source: 'stateless-reset', code: 0, application: false, reason: '' });
+  const reset = errorFromClose({ source: 'stateless-reset', code: 0x102, application: false, reason: '' });
   assert.ok(reset instanceof SessionClosedError);
+  assert.ok(reset instanceof PeerStateLostError);
   assert.equal(reset.source, 'stateless-reset');
+  assert.equal(reset.code, 'BRAID_ERR_PEER_STATE_LOST');
+
+  const expired = errorFromClose({ source: 'expired', code: 0x101, application: false, reason: 'expired' });
+  assert.ok(expired instanceof SessionExpiredError);
+  assert.ok(expired instanceof SessionClosedError);
+  assert.equal(expired.code, 'BRAID_ERR_SESSION_EXPIRED');
+  assert.equal(expired.reason, 'expired');
+  assert.equal(expired.transportCode, 0x101);
 });
 
 test('error names follow their class; codes are stable strings', () => {

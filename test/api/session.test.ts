@@ -181,8 +181,11 @@ test('closing the server closes its sessions at the client', { timeout: 10_000 }
   assert.ok(pair.client.closed);
 });
 
-test('idle timeout closes the session with IdleTimeoutError', { timeout: 10_000 }, async () => {
-  const pair = await startPair({ transport: { idleTimeout: 300 } }, { transport: { idleTimeout: 300 } });
+test('idle timeout closes the session with IdleTimeoutError (persistence off)', {
+  timeout: 10_000,
+}, async () => {
+  const transport = { idleTimeout: 300, persistenceTimeout: 0 };
+  const pair = await startPair({ transport }, { transport });
   try {
     const error = await closeEvent(pair.client);
     assert.ok(error instanceof IdleTimeoutError, String(error));

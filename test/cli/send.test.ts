@@ -146,3 +146,61 @@ test('on a terminal: a progress bar and human-readable logs (run under script(1)
   assert.match(output, /\r\[#{1,29} *\] +\d{1,2}%/, 'a partial bar was drawn on the way');
   assert.equal(sha256(readFileSync(join(incoming, 'tty.bin'))), sha256(readFileSync(file)));
 });
+
+test('a receiver killed mid-transfer restarts from its last durable checkpoint', async () => {
+  const data = randomBytes(6 * 1024 * 1024);
+  const file = join(clientHome.dir, 'crash.bin');
+  writeFileSync(file, data);
+  const dir = join(serverHome.dir, 'crash-incoming');
+  const start = async (port: number) => {
+    const daemon = new Daemon(
+      ['receive', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--allow-any', '--no-control'],
+      serverHome.env,
+    );
+    const [, bound] = (await daemon.waitFor(/listening on 127\.0\.0\.1:(\d+)/)) as [string, string];
+    const [, key] = (await daemon.waitFor(/server key (\S+)/)) as [string, string];
+    await daemon.waitFor(/ready/);
+    return { daemon, url: `braid://${key}@127.0.0.1:${bound}`, port: Number(bound) };
+  };
+  const first = await start(0);
+  const state = join(dir, '.crash.bin.braid-state');
+  const durableOf = (): number => {
+    try {
+      return Number(JSON.parse(readFileSync(state, 'utf8')).durable ?? 0);
+    } catch {
+      return 0;
+    }
+  };
+  const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+  const sender = spawn(
+    process.execPath,
+    ['--import', 'tsx', MAIN, 'send', file, first.url, '--limit-rate', '1m'],
+    {
+      env: clientHome.env,
+      stdio: 'ignore',
+    },
+  );
+  const senderExited = new Promise((resolve) => sender.on('exit', resolve));
+  const deadline = Date.now() + 15_000;
+  while (durableOf() < 1024 * 1024) {
+    assert.ok(Date.now() < deadline, `a checkpoint of ≥ 1 MiB was recorded in time:\n${first.daemon.stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // Both processes die at once (the receiving machine crashed; the sender was stopped).
+  await first.daemon.stop('SIGKILL');
+  sender.kill('SIGKILL');
+  await senderExited;
+  const durable = durableOf();
+  assert.ok(durable >= 1024 * 1024 && durable < data.length, `durable ${durable}`);
+  assert.ok(statSync(join(dir, '.crash.bin.braid-partial')).size >= durable);
+
+  const second = await start(first.port);
+  try {
+    const result = await runBraid(['send', file, second.url], clientHome.env, { timeoutMs: 30_000 });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`\\(resumed at ${durable}\\) of crash\\.bin`));
+    assert.equal(sha256(readFileSync(join(dir, 'crash.bin'))), sha256(data));
+  } finally {
+    await second.daemon.stop();
+  }
+});

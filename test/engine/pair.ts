@@ -36,7 +36,7 @@ export type PacketVerdict =
   | undefined
   | { data?: Uint8Array; extraDelay?: number; duplicate?: boolean };
 /** Return false to drop; a Uint8Array to replace; undefined to pass unchanged; or a PacketVerdict object. */
-export type PacketHook = (from: Side, data: Uint8Array, now: number) => PacketVerdict;
+export type PacketHook = (from: Side, data: Uint8Array, now: number, transmit: Transmit) => PacketVerdict;
 
 interface InFlight {
   at: number;
@@ -126,7 +126,7 @@ export class Pair {
     let extraDelay = 0;
     let copies = 1;
     if (this.hook) {
-      const verdict = this.hook(from, data, this.now);
+      const verdict = this.hook(from, data, this.now, t);
       if (verdict === false) return;
       if (verdict instanceof Uint8Array) data = verdict;
       else if (verdict && typeof verdict === 'object') {

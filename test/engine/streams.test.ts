@@ -173,8 +173,9 @@ test('close with an application code reaches the peer', () => {
   pair.runUntil(() => pair.clientConn.state === 'closed' && pair.serverConn.state === 'closed');
 });
 
-test('idle timeout closes both sides', () => {
-  const pair = new Pair({ transport: { idleTimeout: 2000 } });
+test('idle timeout closes both sides (persistence off)', () => {
+  // With persistence (the default) an idle session is kept alive instead: test/engine/persistence.test.ts.
+  const pair = new Pair({ transport: { idleTimeout: 2000, persistenceTimeout: 0 } });
   pair.handshake();
   pair.runUntil(() => pair.clientConn.state === 'closed' && pair.serverConn.state === 'closed', 10_000);
   const e = pair.clientEvents.find((x) => x.type === 'closed');

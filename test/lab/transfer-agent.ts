@@ -35,6 +35,12 @@ export function gapAfter(faultAt: number, arrivals: readonly number[]): number {
   return gap;
 }
 
+/** Milliseconds from `at` to the first arrival after it (how long until data flows again). */
+export function firstAfter(at: number, arrivals: readonly number[]): number | undefined {
+  for (const t of arrivals) if (t > at) return t - at;
+  return undefined;
+}
+
 /** Reads stdin lines {faultStart, faultEnd} (epoch ms bracketing the lab command); returns the latest. */
 export function watchFault(): () => { start: number; end: number } | undefined {
   let fault: { start: number; end: number } | undefined;
@@ -75,7 +81,13 @@ export function receiveAndReport(
       event: 'received',
       bytes,
       sha256: hash.digest('hex'),
-      ...(known && { gapMs: gapAfter(known.end, arrivals), gapFromStartMs: gapAfter(known.start, arrivals) }),
+      ...(known && {
+        gapMs: gapAfter(known.end, arrivals),
+        gapFromStartMs: gapAfter(known.start, arrivals),
+        // After a heal (the "fault" instant is when the path came back): time to the next new byte.
+        firstAfterMs: firstAfter(known.end, arrivals),
+        firstAfterFromStartMs: firstAfter(known.start, arrivals),
+      }),
       ...(extra.paths && { paths: extra.paths() }),
     });
     stream.end();

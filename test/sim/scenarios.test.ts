@@ -164,7 +164,8 @@ describe('named scenarios (real engine)', () => {
       client,
       server,
       workload: { requests: { count: 1, size: 100 } },
-      transport: { handshakeTimeout: 10_000, idleTimeout: 15_000 },
+      // Without persistence: a client that may suspend would (rightly) wait for its path.
+      transport: { handshakeTimeout: 10_000, idleTimeout: 15_000, persistenceTimeout: 0 },
       timeLimit: 60_000,
       requireCompletion: false,
     });

@@ -132,6 +132,45 @@ export const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc
     .tuple(varintArb, bytesArb(0, 100))
     .map(([sequence, data]): Frame => ({ type: 'datagram', sequence, data })),
+  // Persistence frames (0x50..0x56).
+  fc
+    .record({
+      sequence: varintArb,
+      resumptionId: bytesArb(16, 16),
+      lostToken: bytesArb(16, 16),
+      expiredToken: bytesArb(16, 16),
+    })
+    .map((r): Frame => ({ type: 'resumption_id', ...r })),
+  fc.constant<Frame>({ type: 'resume_done' }),
+  fc
+    .record({
+      bidiSeen: fc.integer({ min: 0, max: 2 ** 51 }),
+      uniSeen: fc.integer({ min: 0, max: 2 ** 51 }),
+      extra: fc.nat(5),
+      entries: fc.array(
+        fc.record({ streamId: varintArb, offset: varintArb, fin: fc.boolean(), reset: fc.boolean() }),
+        { maxLength: 6 },
+      ),
+    })
+    .map(
+      ({ extra, ...r }): Frame => ({
+        type: 'resume_state',
+        ...r,
+        entries: r.entries.map((e) => ({ ...e })), // plain objects, as the decoder builds
+        total: r.entries.length + extra,
+      }),
+    ),
+  fc.constant<Frame>({ type: 'suspended' }),
+  fc.record({ ack: fc.boolean(), streamId: varintArb, offset: varintArb }).map(
+    (r): Frame => ({
+      type: r.ack ? 'checkpoint_ack' : 'checkpoint',
+      streamId: r.streamId,
+      offset: r.offset,
+    }),
+  ),
+  fc
+    .record({ lifetime: varintArb, maxEarlyData: varintArb, ticket: bytesArb(1, 120) })
+    .map((r): Frame => ({ type: 'new_ticket', ...r })),
 );
 
 /** Merges adjacent PADDING frames, as the decoder does. */
@@ -201,6 +240,11 @@ export const transportParamsArb: fc.Arbitrary<Partial<TransportParameters>> = fc
     statelessResetToken: bytesArb(16, 16),
     multipathPolicy: varintArb,
     multipathPolicies: varintArb,
+    persistenceTimeout: varintArb,
+    earlyDataAccepted: fc.boolean(),
+    earlyDataTicket: bytesArb(1, 100),
+    earlyData: bytesArb(1, 100),
+    initialResumptionId: bytesArb(48, 48),
   },
   { requiredKeys: [] },
 );

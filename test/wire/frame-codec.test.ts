@@ -110,6 +110,40 @@ describe('frame codec: exact bytes (docs/protocol.md §Frames)', () => {
       '1d 4100 00',
     ],
     ['DATAGRAM with length', { type: 'datagram', data: hex('cafe') }, '31 02 cafe'],
+    [
+      'RESUMPTION_ID',
+      {
+        type: 'resumption_id',
+        sequence: 3,
+        resumptionId: new Uint8Array(16).fill(0xaa),
+        lostToken: new Uint8Array(16).fill(0x11),
+        expiredToken: new Uint8Array(16).fill(0x22),
+      },
+      `4050 03 ${'aa'.repeat(16)} ${'11'.repeat(16)} ${'22'.repeat(16)}`,
+    ],
+    ['RESUME_DONE', { type: 'resume_done' }, '4051'],
+    [
+      'RESUME_STATE',
+      {
+        type: 'resume_state',
+        bidiSeen: 2,
+        uniSeen: 1,
+        total: 2,
+        entries: [
+          { streamId: 0, offset: 1000, fin: false, reset: false },
+          { streamId: 3, offset: 5, fin: true, reset: false },
+        ],
+      },
+      '4052 02 01 02 02 00 43e8 00 03 05 01',
+    ],
+    ['SUSPENDED', { type: 'suspended' }, '4053'],
+    ['CHECKPOINT', { type: 'checkpoint', streamId: 4, offset: 65536 }, '4054 04 80010000'],
+    ['CHECKPOINT_ACK', { type: 'checkpoint_ack', streamId: 4, offset: 65536 }, '4055 04 80010000'],
+    [
+      'NEW_TICKET',
+      { type: 'new_ticket', lifetime: 86_400_000, maxEarlyData: 1024, ticket: hex('0102') },
+      '4056 8526 5c00 4400 02 0102',
+    ],
   ];
   for (const [name, frame, expected] of cases) {
     test(name, () => {
@@ -303,7 +337,8 @@ describe('frame codec: malformed input', () => {
     rejects(hex('1f'), 0x1f);
     rejects(hex('21'), 0x21);
     rejects(hex('4047'), 0x47); // path frames beyond PATH_ABANDON: reserved
-    rejects(hex('405f'), 0x5f); // persistence frames: reserved
+    rejects(hex('405f'), 0x5f); // persistence frames beyond NEW_TICKET (0x56): reserved
+    rejects(hex('4057'), 0x57);
     rejects(hex('4060'), 0x60);
   });
 

@@ -261,6 +261,16 @@ export class StreamMap {
     return { stream, opened };
   }
 
+  /** How many streams of this type the peer has opened so far (as seen by us). */
+  remoteStreamsSeen(bidirectional: boolean): number {
+    return this.nextRemoteIndex[typeIndex(bidirectional)];
+  }
+
+  /** Whether `id` is a stream this side initiates. */
+  isLocal(id: StreamId): boolean {
+    return this.isLocalId(id);
+  }
+
   /** Whether a stream with this ID has ever existed (opened by us, or by the peer so far). */
   wasOpened(id: StreamId): boolean {
     if (!Number.isSafeInteger(id) || id < 0) return false;
@@ -423,6 +433,25 @@ export class StreamMap {
 
   onMaxStreamDataLost(id: StreamId): void {
     if (this.streams.get(id)?.recv?.onMaxStreamDataLost()) this.markSendable(id);
+  }
+
+  /**
+   * After a resumption every flow-control and stream-control frame may have been lost with the
+   * old paths: queue the current values again (limits only grow, so a repeat is harmless).
+   */
+  resendControl(): void {
+    this.maxDataPending = true;
+    this.maxStreamsResend[0] = true;
+    this.maxStreamsResend[1] = true;
+    for (const stream of this.streams.values()) {
+      // Each call must run (no short-circuit): every frame that applies is queued again.
+      const flags = [
+        stream.recv?.onMaxStreamDataLost(),
+        stream.recv?.onStopSendingLost(),
+        stream.send?.onResetLost(),
+      ];
+      if (flags.includes(true)) this.markSendable(stream.id);
+    }
   }
 
   /** MAX_DATA value to send, once (after the window moved or a loss). */

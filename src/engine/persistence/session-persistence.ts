@@ -1,0 +1,719 @@
+/**
+ * One session's persistence (docs/persistence.md): suspension when no path has worked for
+ * the failure timeout, the persistence timeout, and resumption with a Noise IKpsk2 handshake
+ * in a RESUME packet, on fresh connection IDs, from any address.
+ *
+ * The connection owns the transport state; this class owns the persistence state and talks to
+ * the connection only through `PersistenceHost`, so connection.ts keeps narrow hooks.
+ *
+ *   client: suspend → RESUME to every candidate address pair, backing off to resumeInterval
+ *           → HANDSHAKE(1) reply → fresh keys and paths (host.installResumed) → RESUME_STATE
+ *   server: suspend → SUSPENDED probes to the client's known addresses every 4 × resumeInterval
+ *           RESUME (any time) → reply, fresh keys and paths → first packet under them confirms
+ *           → RESUME_DONE, new resumption identifiers, the secret ratchets
+ */
+import type { KeyPair, SplitResult } from '../../crypto/noise/index.js';
+import { HandshakeState } from '../../crypto/noise/index.js';
+import { deriveResumptionSecret, RESUME_PROTOCOL_NAME } from '../../crypto/resumption.js';
+import { addressKey, type SocketAddress, type Transmit } from '../../net/address.js';
+import { TransportError, WireError } from '../../wire/errors.js';
+import type { Frame, ResumeStateFrame, ResumptionIdFrame } from '../../wire/frames.js';
+import { BRAID_VERSION_1, type HandshakePacket, type ResumePacket } from '../../wire/packet.js';
+import { encodeHandshake, encodeResume } from '../../wire/packet-codec.js';
+import { decodeTransportParameters, encodeTransportParameters } from '../../wire/transport-params.js';
+import { ephemeralKeyPair, handshakePrologue, RESUME_PATTERN } from '../handshake.js';
+import { bytesEqual, type EndpointSecrets, type RandomSource } from '../secrets.js';
+import type { StreamMap } from '../streams/stream-map.js';
+import type { ConnectionEvent, SessionRole, TransportConfig } from '../types.js';
+import { buildResumeState, PeerResumeState } from './resume-state.js';
+
+/** Resumption identifiers the server keeps issued (unused) per session. */
+export const RESUMPTION_ID_COUNT = 4;
+/** Most identifiers a client keeps (memory bound against a chatty server). */
+const MAX_HELD_IDS = 8;
+const RESUMPTION_ID_LENGTH = 16;
+/** First retry interval of a suspended client; doubles up to config.resumeInterval. */
+const FIRST_RETRY_INTERVAL = 250;
+/** A suspended server probes this many times slower than a suspended client retries. */
+const SERVER_PROBE_FACTOR = 4;
+/** Candidate address pairs a suspended client sends each attempt to (packet-cost bound). */
+const MAX_PAIRS = 16;
+/** Minimum spacing of sends triggered by the peer's packets (their rate is the peer's to bound). */
+const TRIGGER_SPACING = 50;
+/** Bytes of RESUME_STATE per frame (several frames when many streams are open). */
+const RESUME_STATE_FRAME_SIZE = 1000;
+
+/** What the resumption installs in the connection: new keys, a new path 0, new connection IDs. */
+export interface ResumedTransport {
+  split: SplitResult;
+  local: SocketAddress;
+  remote: SocketAddress;
+  /** Our new sequence-0 CID (already registered for routing) and the peer's. */
+  localCid: Uint8Array;
+  peerCid: Uint8Array;
+  peerResetToken: Uint8Array | undefined;
+  /** Client: it chose the server address. Server: not until a packet under the new keys arrives. */
+  validated: boolean;
+  bytesReceived: number;
+  /** Server: the reply to send (and resend for duplicates) as the path's first datagram. */
+  reply: Uint8Array | undefined;
+  now: number;
+}
+
+export interface PersistenceHost {
+  readonly role: SessionRole;
+  readonly config: TransportConfig;
+  readonly random: RandomSource;
+  readonly staticKey: KeyPair;
+  readonly secrets: EndpointSecrets;
+  readonly cidLength: number;
+  readonly streams: StreamMap;
+  remoteKey(): Uint8Array | undefined;
+  handshakeConfirmed(): boolean;
+  registerCid(cid: Uint8Array): void;
+  unregisterCid(cid: Uint8Array): void;
+  /** Client: a stateless refusal carrying `token` ends the session with that reason. */
+  registerRefusal(token: Uint8Array, kind: 'lost' | 'expired'): void;
+  unregisterRefusal(token: Uint8Array): void;
+  /** Server: identifiers routed to this session / spent (never accepted again). */
+  registerResumptionId(id: Uint8Array): void;
+  spendResumptionId(id: Uint8Array): void;
+  /** Server: routes duplicates of the RESUME (by its DCID) here, or stops. */
+  registerResumeAlias(dcid: Uint8Array): void;
+  unregisterResumeAlias(dcid: Uint8Array): void;
+  /** Our usable local addresses, and every address we know the peer by. */
+  localAddresses(): SocketAddress[];
+  peerAddresses(): SocketAddress[];
+  /** The peer's reset tokens for the CIDs of the suspended paths must no longer close us. */
+  forgetPeerResetTokens(): void;
+  /** Server: a short-header probe with `frames` on an unused path id of the peer, or undefined. */
+  buildProbe(local: SocketAddress, remote: SocketAddress, frames: Frame[]): Transmit | undefined;
+  installResumed(transport: ResumedTransport): void;
+  pushEvent(event: ConnectionEvent): void;
+  pushControl(frame: Frame): void;
+  expire(): void;
+  countDrop(reason: string): void;
+  countSuspension(): void;
+  countResumption(): void;
+  wake(): void;
+}
+
+interface Attempt {
+  id: ResumptionIdFrame;
+  scid: Uint8Array;
+  dcid: Uint8Array;
+  /** One Noise state per PSK we might share with the server: message 0 is the same for both. */
+  states: { psk: Uint8Array; state: HandshakeState }[];
+  datagram: Uint8Array;
+  /** The local addresses when it was built: a new network gets a new, unlinkable attempt. */
+  localsKey: string;
+}
+
+interface ServerAttempt {
+  id: Uint8Array;
+  dcid: Uint8Array;
+  reply: Uint8Array;
+  nextSecret: Uint8Array;
+}
+
+export class SessionPersistence {
+  private readonly host: PersistenceHost;
+  /** Negotiated persistence timeout (ms); 0 = sessions are not suspended. */
+  private timeout = 0;
+  private _suspended = false;
+  /** 'suspended' was reported and 'resumed' not yet: the application sees them in pairs. */
+  private announced = false;
+  private suspendedAt = 0;
+  private expired = false;
+  /** The resumption secret both sides hold (the PSK of the next resumption). */
+  private secret: Uint8Array | undefined;
+  /** Client: the secret of a resumption the server may have committed (no RESUME_DONE yet). */
+  private candidateSecret: Uint8Array | undefined;
+  /** After a resumption: the peer's checkpoints; stream data waits until all have arrived. */
+  private peerState: PeerResumeState | undefined;
+  /** Datagrams to send now (attempts, probes). */
+  private readonly outbox: Transmit[] = [];
+
+  // --- client ---
+  private readonly heldIds: ResumptionIdFrame[] = [];
+  private attempt: Attempt | undefined;
+  private retryAt: number | undefined;
+  private retryInterval = FIRST_RETRY_INTERVAL;
+  /** Addresses the peer showed life from while we were suspended, and the application's extra targets. */
+  private readonly hints: SocketAddress[] = [];
+  private extraTargets: SocketAddress[] = [];
+  private readonly triggeredAt = new Map<string, number>();
+
+  // --- server ---
+  private readonly issued: ResumptionIdFrame[] = [];
+  private nextIdSequence = 0;
+  private serverAttempt: ServerAttempt | undefined;
+  private probeAt: number | undefined;
+  /** The peer's addresses when we suspended (our paths are not touched while suspended). */
+  private probeTargets: SocketAddress[] = [];
+
+  constructor(host: PersistenceHost) {
+    this.host = host;
+  }
+
+  // ───────────────────────────── negotiation & handshake ─────────────────────────────
+
+  /** Both sides' persistence_timeout: the smaller non-zero one, or 0 when either is 0. */
+  negotiate(peerTimeout: number): void {
+    const local = this.host.config.persistenceTimeout;
+    this.timeout = local > 0 && peerTimeout > 0 ? Math.min(local, peerTimeout) : 0;
+  }
+
+  get enabled(): boolean {
+    return this.timeout > 0;
+  }
+
+  get persistenceTimeout(): number {
+    return this.timeout;
+  }
+
+  /** The first handshake completed: its split keys seed the resumption secret. */
+  onHandshakeComplete(split: SplitResult, handshakeHash: Uint8Array): void {
+    if (!this.enabled) return;
+    this.secret = deriveResumptionSecret(split.initiatorKey, split.responderKey, handshakeHash);
+  }
+
+  /**
+   * Server, writing its handshake message: the first identifier rides in it (the
+   * initial_resumption_id transport parameter), so a client holds one the moment its handshake
+   * completes, whatever happens to the packets after it. Undefined when we do not suspend.
+   */
+  initialIdParameter(): Uint8Array | undefined {
+    if (this.host.role !== 'server' || this.host.config.persistenceTimeout === 0) return undefined;
+    const frame = this.issueId();
+    return Buffer.concat([frame.resumptionId, frame.lostToken, frame.expiredToken]);
+  }
+
+  /** Client: the server's initial_resumption_id (sequence 0). */
+  onInitialIdParameter(value: Uint8Array): void {
+    this.onResumptionId({
+      type: 'resumption_id',
+      sequence: 0,
+      resumptionId: value.slice(0, 16),
+      lostToken: value.slice(16, 32),
+      expiredToken: value.slice(32, 48),
+    });
+  }
+
+  /**
+   * Server, handshake complete (and the client accepted): the other identifiers, at once, in the
+   * first 1-RTT packets.
+   */
+  onEstablished(): void {
+    if (this.host.role === 'server' && this.enabled) this.topUpIds();
+  }
+
+  private issueId(): ResumptionIdFrame {
+    const id = this.host.random(RESUMPTION_ID_LENGTH);
+    const frame: ResumptionIdFrame = {
+      type: 'resumption_id',
+      sequence: this.nextIdSequence++,
+      resumptionId: id,
+      lostToken: this.host.secrets.resumeRefusalToken(id, 'lost'),
+      expiredToken: this.host.secrets.resumeRefusalToken(id, 'expired'),
+    };
+    this.issued.push(frame);
+    this.host.registerResumptionId(id);
+    return frame;
+  }
+
+  private topUpIds(): void {
+    while (this.issued.length < RESUMPTION_ID_COUNT) this.host.pushControl(this.issueId());
+  }
+
+  /** Server: identifiers still routed to this session (the endpoint forgets or tombstones them). */
+  get outstandingIds(): Uint8Array[] {
+    return this.issued.map((f) => f.resumptionId);
+  }
+
+  /** Server: the RESUME's DCID, while duplicates of it are answered from the cache. */
+  get resumeAlias(): Uint8Array | undefined {
+    return this.serverAttempt?.dcid;
+  }
+
+  get wasExpired(): boolean {
+    return this.expired;
+  }
+
+  // ───────────────────────────── suspension ─────────────────────────────
+
+  get suspended(): boolean {
+    return this._suspended;
+  }
+
+  /** Stream data waits for the peer's checkpoints after a resumption. */
+  get holdsStreams(): boolean {
+    return this.peerState !== undefined && !this.peerState.complete;
+  }
+
+  /** A session that may be suspended instead of closed at the failure timeout. */
+  get canSuspend(): boolean {
+    if (!this.enabled || !this.secret) return false;
+    // A server suspends only sessions whose client proved itself (confirmation); a client needs
+    // an identifier, which the server sent under the session's keys.
+    if (this.host.role === 'server') return this.host.handshakeConfirmed();
+    return this.heldIds.length > 0 || this.attempt !== undefined;
+  }
+
+  /** No path has worked for the failure timeout (or the peer told us it is suspended). */
+  suspend(now: number): void {
+    if (this._suspended) return;
+    this._suspended = true;
+    this.suspendedAt = now;
+    this.announce();
+    if (this.host.role === 'client') {
+      // The server may forget the suspended paths' CIDs at any moment now (it resumes on new
+      // ones), so a stateless reset for one of them says nothing about the session.
+      this.host.forgetPeerResetTokens();
+      this.retryInterval = FIRST_RETRY_INTERVAL;
+      this.round(now);
+    } else {
+      this.probeTargets = this.host.peerAddresses();
+      this.probe(now);
+    }
+    this.host.wake();
+  }
+
+  private announce(): void {
+    if (this.announced) return;
+    this.announced = true;
+    this.host.countSuspension();
+    this.host.pushEvent({ type: 'suspended' });
+  }
+
+  /** The application closed the session (or it closed otherwise) while suspended. */
+  onClosed(): void {
+    this._suspended = false;
+    this.outbox.length = 0;
+    if (this.attempt) this.dropAttempt();
+  }
+
+  deadline(): number | undefined {
+    if (this.outbox.length > 0) return undefined; // pollTransmit drains it
+    let at = Infinity;
+    if (this._suspended) {
+      at = this.suspendedAt + this.timeout;
+      if (this.retryAt !== undefined) at = Math.min(at, this.retryAt);
+      if (this.probeAt !== undefined) at = Math.min(at, this.probeAt);
+    }
+    return at === Infinity ? undefined : at;
+  }
+
+  onTimeout(now: number): void {
+    if (!this._suspended) return;
+    if (now >= this.suspendedAt + this.timeout) {
+      this.expired = true;
+      this._suspended = false;
+      this.outbox.length = 0;
+      if (this.attempt) this.dropAttempt();
+      this.host.expire();
+      return;
+    }
+    if (this.retryAt !== undefined && now >= this.retryAt) this.round(now);
+    if (this.probeAt !== undefined && now >= this.probeAt) this.probe(now);
+  }
+
+  pollTransmit(): Transmit | undefined {
+    return this.outbox.shift();
+  }
+
+  get hasOutgoing(): boolean {
+    return this.outbox.length > 0;
+  }
+
+  /**
+   * An authenticated packet under the current keys while suspended (or one carrying
+   * SUSPENDED): some path works. A client suspends (if it was not) and sends its attempt
+   * there at once; a suspended server answers with a SUSPENDED probe so the client resumes.
+   */
+  onPeerHeard(local: SocketAddress, remote: SocketAddress, frames: Frame[], now: number): void {
+    const peerSuspended = frames.some((f) => f.type === 'suspended');
+    if (this.host.role === 'client') {
+      if (!this._suspended) {
+        if (!peerSuspended || !this.canSuspend) return;
+        this.suspend(now);
+      }
+      this.addHint(remote);
+      if (this.triggerAllowed(local, remote, now)) this.sendAttempt(local, remote, now);
+    } else if (this._suspended && this.triggerAllowed(local, remote, now)) {
+      const probe = this.host.buildProbe(local, remote, [{ type: 'suspended' }]);
+      if (probe) this.outbox.push(probe);
+    }
+    this.host.wake();
+  }
+
+  private triggerAllowed(local: SocketAddress, remote: SocketAddress, now: number): boolean {
+    const key = `${addressKey(local)}>${addressKey(remote)}`;
+    const last = this.triggeredAt.get(key);
+    if (last !== undefined && now - last < TRIGGER_SPACING) return false;
+    this.triggeredAt.set(key, now);
+    if (this.triggeredAt.size > 4 * MAX_PAIRS) this.triggeredAt.delete(this.triggeredAt.keys().next().value!);
+    return true;
+  }
+
+  // ───────────────────────────── client: attempts ─────────────────────────────
+
+  /** Server-issued identifier (RESUMPTION_ID); kept until presented in an attempt. */
+  onResumptionId(frame: ResumptionIdFrame): void {
+    if (this.host.role === 'server')
+      throw new WireError('RESUMPTION_ID from client', TransportError.PROTOCOL_VIOLATION);
+    if (this.heldIds.some((f) => f.sequence === frame.sequence)) return;
+    this.heldIds.push(frame);
+    this.heldIds.sort((a, b) => a.sequence - b.sequence);
+    if (this.heldIds.length > MAX_HELD_IDS) this.heldIds.shift();
+  }
+
+  /** Server confirmed the resumption: the secret it now holds is ours too. */
+  onResumeDone(): void {
+    if (this.host.role === 'server')
+      throw new WireError('RESUME_DONE from client', TransportError.PROTOCOL_VIOLATION);
+    if (this.candidateSecret) {
+      this.secret = this.candidateSecret;
+      this.candidateSecret = undefined;
+    }
+  }
+
+  /** Addresses the application resolved for the server (e.g. DNS again): tried on the next round. */
+  setExtraTargets(addresses: readonly SocketAddress[]): void {
+    this.extraTargets = [...addresses];
+  }
+
+  /** Our addresses changed: while suspended, a new network gets a new attempt, sent at once. */
+  onLocalAddressesChanged(now: number): void {
+    if (!this._suspended) return;
+    if (this.host.role === 'client') {
+      this.retryInterval = FIRST_RETRY_INTERVAL;
+      this.round(now);
+    } else {
+      this.probe(now);
+    }
+  }
+
+  private addHint(remote: SocketAddress): void {
+    const key = addressKey(remote);
+    const i = this.hints.findIndex((a) => addressKey(a) === key);
+    if (i >= 0) this.hints.splice(i, 1);
+    this.hints.unshift(remote);
+    if (this.hints.length > MAX_PAIRS) this.hints.pop();
+  }
+
+  /** Candidate pairs: every usable local address × every address the server may be at. */
+  private candidatePairs(): [SocketAddress, SocketAddress][] {
+    const remotes = new Map<string, SocketAddress>();
+    for (const r of [...this.hints, ...this.host.peerAddresses(), ...this.extraTargets])
+      if (!remotes.has(addressKey(r))) remotes.set(addressKey(r), r);
+    const pairs: [SocketAddress, SocketAddress][] = [];
+    for (const remote of remotes.values())
+      for (const local of this.host.localAddresses())
+        if (local.family === remote.family && pairs.length < MAX_PAIRS) pairs.push([local, remote]);
+    return pairs;
+  }
+
+  /** One round: the current attempt (a new one if our addresses changed) to every pair. */
+  private round(now: number): void {
+    const localsKey = this.host.localAddresses().map(addressKey).sort().join(',');
+    if (!this.attempt || (this.attempt.localsKey !== localsKey && this.heldIds.length > 0))
+      this.newAttempt(localsKey);
+    if (this.attempt)
+      for (const [local, remote] of this.candidatePairs()) this.sendAttempt(local, remote, now);
+    this.retryAt = now + this.retryInterval;
+    this.retryInterval = Math.min(2 * this.retryInterval, this.host.config.resumeInterval);
+  }
+
+  private sendAttempt(local: SocketAddress, remote: SocketAddress, _now: number): void {
+    if (!this.attempt) return;
+    this.outbox.push({ local, remote, data: this.attempt.datagram });
+  }
+
+  /**
+   * Builds the RESUME: a fresh DCID and SCID, the next unused identifier, and IKpsk2 message 0.
+   * Message 0 does not depend on the PSK (psk2 is mixed in message 1), so one datagram serves
+   * both secrets we might share with the server.
+   */
+  private newAttempt(localsKey: string): void {
+    const id = this.heldIds.shift();
+    const secret = this.secret;
+    const serverKey = this.host.remoteKey();
+    if (!id || !secret || !serverKey) return;
+    if (this.attempt) this.dropAttempt();
+    const random = this.host.random;
+    const scid = random(this.host.cidLength);
+    const dcid = random(Math.max(8, this.host.cidLength));
+    const prologue = handshakePrologue(RESUME_PATTERN, dcid, scid, BRAID_VERSION_1, id.resumptionId);
+    const e = ephemeralKeyPair(random);
+    const psks = this.candidateSecret ? [secret, this.candidateSecret] : [secret];
+    const states = psks.map((psk) => ({
+      psk,
+      state: new HandshakeState({
+        protocolName: RESUME_PROTOCOL_NAME,
+        initiator: true,
+        prologue,
+        s: this.host.staticKey,
+        e,
+        rs: serverKey,
+        psks: [psk],
+      }),
+    }));
+    let message: Uint8Array | undefined;
+    for (const { state } of states) message = state.writeMessage(new Uint8Array(0));
+    const datagram = encodeResume({
+      kind: 'resume',
+      version: BRAID_VERSION_1,
+      dcid,
+      scid,
+      token: id.resumptionId,
+      pattern: RESUME_PATTERN,
+      payload: message!,
+    });
+    this.host.registerCid(scid);
+    this.host.registerRefusal(id.lostToken, 'lost');
+    this.host.registerRefusal(id.expiredToken, 'expired');
+    this.attempt = { id, scid, dcid, states, datagram, localsKey };
+  }
+
+  private dropAttempt(): void {
+    const attempt = this.attempt;
+    if (!attempt) return;
+    this.attempt = undefined;
+    this.host.unregisterCid(attempt.scid);
+    this.host.unregisterRefusal(attempt.id.lostToken);
+    this.host.unregisterRefusal(attempt.id.expiredToken);
+  }
+
+  /**
+   * A HANDSHAKE(1) for our attempt's SCID: the server's IKpsk2 message 1. Returns false when it
+   * is not ours (the caller handles it as an ordinary handshake packet).
+   */
+  onResumeReply(
+    packet: HandshakePacket,
+    datagramLength: number,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): boolean {
+    const attempt = this.attempt;
+    if (this.host.role !== 'client' || !attempt || !bytesEqual(packet.dcid, attempt.scid)) return false;
+    if (packet.messageIndex !== 1) {
+      this.host.countDrop('resume-unexpected');
+      return true;
+    }
+    // Read on copies: a forged or corrupted reply must not spoil the attempt.
+    let opened: { psk: Uint8Array; state: HandshakeState; payload: Uint8Array } | undefined;
+    for (const { psk, state } of attempt.states) {
+      const copy = state.clone();
+      try {
+        opened = { psk, state: copy, payload: copy.readMessage(packet.payload) };
+        break;
+      } catch {
+        // the other secret, if any
+      }
+    }
+    if (!opened) {
+      this.host.countDrop('resume-decrypt');
+      return true;
+    }
+    let params: ReturnType<typeof decodeTransportParameters>;
+    try {
+      params = decodeTransportParameters(opened.payload, 'server');
+    } catch {
+      this.host.countDrop('resume-parameters');
+      return true;
+    }
+    if (!params.initialSourceConnectionId || !bytesEqual(params.initialSourceConnectionId, packet.scid)) {
+      this.host.countDrop('resume-header-mismatch');
+      return true;
+    }
+    const split = opened.state.split();
+    // Which secret the server used tells what it has committed.
+    if (this.candidateSecret && bytesEqual(opened.psk, this.candidateSecret))
+      this.secret = this.candidateSecret;
+    this.candidateSecret = deriveResumptionSecret(
+      split.initiatorKey,
+      split.responderKey,
+      opened.state.handshakeHash(),
+    );
+    this.host.unregisterRefusal(attempt.id.lostToken);
+    this.host.unregisterRefusal(attempt.id.expiredToken);
+    this.attempt = undefined;
+    this.finishSuspension();
+    this.announced = false;
+    this.host.installResumed({
+      split,
+      local,
+      remote,
+      localCid: attempt.scid,
+      peerCid: packet.scid,
+      peerResetToken: params.statelessResetToken,
+      validated: true,
+      bytesReceived: datagramLength,
+      reply: undefined,
+      now,
+    });
+    this.afterInstall();
+    this.host.countResumption();
+    this.host.pushEvent({ type: 'resumed' });
+    return true;
+  }
+
+  private finishSuspension(): void {
+    this._suspended = false;
+    this.retryAt = undefined;
+    this.probeAt = undefined;
+    this.outbox.length = 0;
+    this.hints.length = 0;
+    this.triggeredAt.clear();
+  }
+
+  /** Both sides, right after new keys are installed: our checkpoints go out, theirs are awaited. */
+  private afterInstall(): void {
+    for (const frame of buildResumeState(this.host.streams, RESUME_STATE_FRAME_SIZE))
+      this.host.pushControl(frame);
+    this.peerState = new PeerResumeState();
+  }
+
+  onResumeState(
+    frame: ResumeStateFrame,
+    effects: { finished(id: number): void; writable(id: number): void },
+  ): void {
+    // A RESUME_STATE outside a resumption (a retransmission after completion) changes nothing.
+    if (!this.peerState || this.peerState.complete) return;
+    this.peerState.onFrame(frame, this.host.streams, effects);
+    if (this.peerState.complete) this.host.wake();
+  }
+
+  // ───────────────────────────── server: RESUME ─────────────────────────────
+
+  /**
+   * Server: a RESUME presenting one of our live identifiers. Reads IKpsk2 message 0 with the
+   * session's secret; on success answers with message 1, installs the new keys and path at once
+   * and waits for the first packet under them. Returns false (nothing changed) when the message
+   * does not authenticate as this session's client.
+   */
+  acceptResume(
+    packet: ResumePacket,
+    datagramLength: number,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): boolean {
+    const secret = this.secret;
+    const clientKey = this.host.remoteKey();
+    if (this.host.role !== 'server' || !secret || !clientKey || packet.pattern !== RESUME_PATTERN)
+      return false;
+    const issued = this.issued.findIndex((f) => bytesEqual(f.resumptionId, packet.token));
+    if (issued < 0) return false;
+    let state: HandshakeState;
+    try {
+      state = new HandshakeState({
+        protocolName: RESUME_PROTOCOL_NAME,
+        initiator: false,
+        prologue: handshakePrologue(RESUME_PATTERN, packet.dcid, packet.scid, BRAID_VERSION_1, packet.token),
+        s: this.host.staticKey,
+        e: ephemeralKeyPair(this.host.random),
+        psks: [secret],
+      });
+      state.readMessage(packet.payload);
+    } catch {
+      return false;
+    }
+    const presented = state.remoteStaticKey();
+    if (!presented || !bytesEqual(presented, clientKey)) return false;
+    // Presented once: never accepted again, whatever happens next.
+    this.issued.splice(issued, 1);
+    this.host.spendResumptionId(packet.token);
+    const localCid = this.host.random(this.host.cidLength);
+    this.host.registerCid(localCid);
+    const reply = state.writeMessage(
+      encodeTransportParameters({
+        initialSourceConnectionId: localCid,
+        statelessResetToken: this.host.secrets.statelessResetToken(localCid),
+      }),
+    );
+    const split = state.split();
+    const datagram = encodeHandshake({
+      kind: 'handshake',
+      version: BRAID_VERSION_1,
+      dcid: packet.scid,
+      scid: localCid,
+      messageIndex: 1,
+      payload: reply,
+    });
+    // A newer attempt supersedes an unconfirmed older one (the client moved on).
+    if (this.serverAttempt) this.host.unregisterResumeAlias(this.serverAttempt.dcid);
+    this.serverAttempt = {
+      id: packet.token,
+      dcid: packet.dcid,
+      reply: datagram,
+      nextSecret: deriveResumptionSecret(split.initiatorKey, split.responderKey, state.handshakeHash()),
+    };
+    this.host.registerResumeAlias(packet.dcid);
+    // Pair the application's events: a server that had not noticed the outage suspends now.
+    this.announce();
+    this.finishSuspension();
+    this.host.installResumed({
+      split,
+      local,
+      remote,
+      localCid,
+      peerCid: packet.scid,
+      peerResetToken: undefined,
+      validated: false,
+      bytesReceived: datagramLength,
+      reply: datagram,
+      now,
+    });
+    this.afterInstall();
+    return true;
+  }
+
+  /** Server: the cached reply, for a duplicate of the RESUME being answered. */
+  get cachedReply(): Uint8Array | undefined {
+    return this.serverAttempt?.reply;
+  }
+
+  get awaitingConfirmation(): boolean {
+    return this.serverAttempt !== undefined;
+  }
+
+  /** Server: the first packet under the new keys arrived: the client holds them. Commit. */
+  confirm(): void {
+    const attempt = this.serverAttempt;
+    if (!attempt) return;
+    this.serverAttempt = undefined;
+    this.host.unregisterResumeAlias(attempt.dcid);
+    this.secret = attempt.nextSecret;
+    this.finishSuspension();
+    this.host.pushControl({ type: 'resume_done' });
+    this.topUpIds();
+    this.announced = false;
+    this.host.countResumption();
+    this.host.pushEvent({ type: 'resumed' });
+  }
+
+  // ───────────────────────────── server: probes ─────────────────────────────
+
+  /** SUSPENDED probes from each of our addresses to each address the client was known at. */
+  private probe(now: number): void {
+    const locals = this.host.localAddresses();
+    let sent = 0;
+    for (const remote of this.probeTargets) {
+      for (const local of locals) {
+        if (local.family !== remote.family || sent >= MAX_PAIRS) continue;
+        const probe = this.host.buildProbe(local, remote, [{ type: 'suspended' }]);
+        if (!probe) return this.scheduleProbe(now);
+        this.outbox.push(probe);
+        sent++;
+      }
+    }
+    this.scheduleProbe(now);
+  }
+
+  private scheduleProbe(now: number): void {
+    this.probeAt = now + SERVER_PROBE_FACTOR * this.host.config.resumeInterval;
+  }
+}
