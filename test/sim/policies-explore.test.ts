@@ -16,9 +16,11 @@ const FIRST = Number(process.env.BRAID_EXPLORE_FIRST ?? 1);
  * rebinding was never noticed (idle timeout). 7743, 18226 (redundant): the client's active path
  * lost its validation (its re-check went unanswered during an outage) and, under the 3× limit
  * with only ACKs coming back, could send nothing, not even its challenge; no PTO ever fired, so
- * it never moved to the standby that answered again (30 s without progress).
+ * it never moved to the standby that answered again (30 s without progress). 4671 (aggregate):
+ * an ACK deadline stuck in the past once the peer's ACK of our ACK removed the late packet it
+ * was for (timer livelock).
  */
-const REGRESSIONS = [498, 7743, 18226];
+const REGRESSIONS = [498, 4671, 7743, 18226];
 
 for (const policy of ['aggregate', 'redundant'] as const) {
   test(`random exploration with multipath.policy '${policy}': ${SEEDS} seeds from ${FIRST} hold every property`, async () => {
