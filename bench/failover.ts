@@ -11,10 +11,10 @@
  * families). BRAID_BENCH_LOCALS overrides the client's local set (e.g. `all:v4`, or
  * `192.0.2.10,198.51.100.10` for the fixed set used before interface discovery).
  */
-import { spawnSync } from 'node:child_process';
 import { Lab, type LabLink } from '../test/lab/lab.js';
 import type { LabProcess, Message } from '../test/lab/lab-process.js';
-import { labRun, type StartHelper } from './lib/lab-run.js';
+import { type LabRunRecord, labRun, type StartHelper } from './lib/lab-run.js';
+import { configureMptcp, labBenchUnavailable, linkOf, subflowsTo, waitForSubflows } from './lib/mptcp-lab.js';
 import { result } from './lib/result.js';
 import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
@@ -31,8 +31,8 @@ const TARGET_BRAID_MEDIAN_MS = 300;
 
 const BRAID_SERVER = 'test/lab/failover-server.ts';
 const BRAID_CLIENT = 'test/lab/failover-client.ts';
-const TCP_RECEIVER = 'bench/lab-failover/tcp-receiver.ts';
-const TCP_SENDER = 'bench/lab-failover/tcp-sender.ts';
+const TCP_RECEIVER = 'bench/lab-mptcp/tcp-receiver.ts';
+const TCP_SENDER = 'bench/lab-mptcp/tcp-sender.ts';
 
 interface Options {
   runs: number;
@@ -40,8 +40,7 @@ interface Options {
   rate: number;
 }
 
-interface RunRecord {
-  run: number;
+interface RunRecord extends LabRunRecord {
   /** The provider link blackholed: the one the active path (Braid) / first subflow (MPTCP) used. */
   link?: LabLink;
   gapMs?: number;
@@ -50,18 +49,9 @@ interface RunRecord {
   faultCommandMs?: number;
   transferSeconds?: number;
   intact?: boolean;
-  error?: string;
-  [detail: string]: unknown;
-}
-
-interface Subflow {
-  local: string;
-  remote: string;
 }
 
 const wallNow = (): number => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function parseOptions(args: string[]): Options {
   const options: Options = { runs: DEFAULT_RUNS, bytes: DEFAULT_BYTES, rate: DEFAULT_RATE };
   for (let i = 0; i < args.length; i += 2) {
@@ -73,68 +63,6 @@ function parseOptions(args: string[]): Options {
     else throw new Error(`unknown option ${args[i]} (--runs, --bytes, --rate)`);
   }
   return options;
-}
-
-function hasCommand(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
-}
-
-async function mustExec(lab: Lab, ns: 'client' | 'server', command: string[]): Promise<string> {
-  const out = await lab.exec(ns, command);
-  if (out.code !== 0) throw new Error(`${ns}: ${command.join(' ')} failed: ${out.stderr.trim()}`);
-  return out.stdout;
-}
-
-/** The in-kernel path manager set up per LAB-NOTES: server signals s2, client adds b as fullmesh. */
-async function configureMptcp(lab: Lab): Promise<Record<string, string>> {
-  const { clientB, server2 } = lab.addresses;
-  for (const ns of ['client', 'server'] as const) {
-    await mustExec(lab, ns, ['sysctl', '-q', '-w', 'net.mptcp.enabled=1']);
-    await mustExec(lab, ns, ['ip', 'mptcp', 'limits', 'set', 'subflow', '4', 'add_addr_accepted', '4']);
-  }
-  await mustExec(lab, 'server', ['ip', 'mptcp', 'endpoint', 'add', server2.v4, 'dev', 's2', 'signal']);
-  await mustExec(lab, 'client', [
-    'ip',
-    'mptcp',
-    'endpoint',
-    'add',
-    clientB.v4,
-    'dev',
-    'pb',
-    'subflow',
-    'fullmesh',
-  ]);
-  const show = async (ns: 'client' | 'server') =>
-    `${(await mustExec(lab, ns, ['ip', 'mptcp', 'limits', 'show'])).trim()}; ${(
-      await mustExec(lab, ns, ['ip', 'mptcp', 'endpoint', 'show'])
-    ).trim()}`;
-  return { client: await show('client'), server: await show('server') };
-}
-
-/** Established MPTCP subflows (TCP sockets with the mptcp ULP) from the client to the port. */
-async function subflowsTo(lab: Lab, port: number): Promise<Subflow[]> {
-  const out = await lab.exec('client', ['ss', '-tniH', 'state', 'established', `dport = :${port}`]);
-  const subflows: Subflow[] = [];
-  let current: Subflow | undefined;
-  for (const line of out.stdout.split('\n')) {
-    if (line.trim() === '') continue;
-    if (!/^\s/.test(line)) {
-      // Socket line (state column omitted by the filter): Recv-Q Send-Q Local Peer.
-      const fields = line.trim().split(/\s+/);
-      current = { local: fields[2] ?? '?', remote: fields[3] ?? '?' };
-    } else if (current && line.includes('tcp-ulp-mptcp')) {
-      subflows.push(current);
-      current = undefined;
-    }
-  }
-  return subflows;
-}
-
-function linkOf(lab: Lab, local: string | undefined): LabLink | undefined {
-  const address = local?.replace(/^::ffff:/, '');
-  if (address === lab.addresses.clientA.v4 || address === lab.addresses.clientA.v6) return 'a';
-  if (address === lab.addresses.clientB.v4 || address === lab.addresses.clientB.v6) return 'b';
-  return undefined;
 }
 
 /**
@@ -166,9 +94,7 @@ async function faultAndMeasure(
   if (!record.intact) throw new Error(`data mismatch: sent ${sent.bytes} B, received ${received.bytes} B`);
 }
 
-type Start = StartHelper;
-
-async function braidRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
+async function braidRun(lab: Lab, options: Options, start: StartHelper, record: RunRecord): Promise<void> {
   const { server1 } = lab.addresses;
   const node = [process.execPath, '--import', 'tsx'];
   // Defaults throughout: the server on every interface, the client on every interface (both
@@ -201,9 +127,9 @@ async function braidRun(lab: Lab, options: Options, start: Start, record: RunRec
   record.movedTo = moved ? String(moved.local) : null;
 }
 
-async function mptcpRun(lab: Lab, options: Options, start: Start, record: RunRecord): Promise<void> {
+async function mptcpRun(lab: Lab, options: Options, start: StartHelper, record: RunRecord): Promise<void> {
   const node = ['mptcpize', 'run', process.execPath, '--import', 'tsx'];
-  const receiver = start('mptcp receiver', 'server', [...node, TCP_RECEIVER]);
+  const receiver = start('mptcp receiver', 'server', [...node, TCP_RECEIVER, 'gap']);
   const listening = await receiver.next('listening', START_TIMEOUT_MS);
   const port = Number(listening.port);
   const sender = start('mptcp sender', 'client', [
@@ -211,16 +137,12 @@ async function mptcpRun(lab: Lab, options: Options, start: Start, record: RunRec
     TCP_SENDER,
     lab.addresses.server1.v4,
     String(port),
+    'paced',
     String(options.bytes),
     String(options.rate),
   ]);
   const connected = await sender.next('connected', START_TIMEOUT_MS);
-  let subflows = await subflowsTo(lab, port);
-  const deadline = Date.now() + SUBFLOW_WAIT_MS;
-  while (subflows.length < 2 && Date.now() < deadline) {
-    await sleep(50);
-    subflows = await subflowsTo(lab, port);
-  }
+  await waitForSubflows(lab, port, SUBFLOW_WAIT_MS);
   sender.send({ event: 'go' });
   // Checked again at the cue, just before the fault: these are the subflows the fault meets.
   await sender.next('midway', TRANSFER_TIMEOUT_MS);
@@ -237,7 +159,7 @@ async function mptcpRun(lab: Lab, options: Options, start: Start, record: RunRec
 function measure(
   lab: Lab,
   label: string,
-  body: (start: Start, record: RunRecord) => Promise<void>,
+  body: (start: StartHelper, record: RunRecord) => Promise<void>,
   run: number,
 ): Promise<RunRecord> {
   return labRun(lab, label, { run } as RunRecord, body, {
@@ -252,10 +174,10 @@ function gaps(records: RunRecord[]): number[] {
 
 export async function run(args: string[]): Promise<object> {
   const options = parseOptions(args);
-  const availability = Lab.available();
-  if (!availability.ok) throw new Error(`failover bench needs the lab: ${availability.reason}`);
-  if (!hasCommand('mptcpize')) {
-    throw new Error('mptcpize not found (Debian package mptcpize): run scripts/setup-system.sh as root');
+  const unavailable = labBenchUnavailable();
+  if (unavailable !== undefined) {
+    progress(`skipped: the failover bench ${unavailable}`);
+    return { name: 'failover', skipped: true, reason: unavailable };
   }
 
   progress(`lab up; ${options.runs} runs each of Braid and MPTCP, ${options.bytes} B at ${options.rate} B/s`);

@@ -42,6 +42,8 @@ export type {
   ConnectionState,
   ConnectionStats,
   EarlyDataState,
+  MultipathOptions,
+  MultipathPolicy,
   PathInfo,
   PathState,
   SessionRole,

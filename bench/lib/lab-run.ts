@@ -1,6 +1,7 @@
-// One measured run of a lab bench (bench/failover.ts, bench/resume.ts): helper processes started
-// in the lab's namespaces are stopped afterwards whatever happened, the lab is restored for the
-// next run, and a failure is recorded in the run's record rather than thrown.
+// One measured run of a lab bench (bench/failover.ts, bench/resume.ts, bench/aggregate.ts):
+// helper processes started in the lab's namespaces are stopped afterwards whatever happened, the
+// lab is restored for the next run, and a failure is recorded in the run's record rather than
+// thrown.
 import type { Lab } from '../../test/lab/lab.js';
 import { LabProcess } from '../../test/lab/lab-process.js';
 import { progress } from './system.js';
@@ -10,6 +11,8 @@ export type StartHelper = (name: string, ns: 'client' | 'server', command: strin
 export interface LabRunRecord {
   run: number;
   error?: string;
+  /** Whatever else a bench records about the run (it ends up in the JSON). */
+  [detail: string]: unknown;
 }
 
 export async function labRun<R extends LabRunRecord>(

@@ -9,7 +9,12 @@ import {
   UdpEndpoint,
   type UdpEndpointHandlers,
 } from '../endpoint/udp-endpoint.js';
-import type { EarlyDataTicket, EngineConnection, TransportConfig } from '../engine/types.js';
+import type {
+  EarlyDataTicket,
+  EngineConnection,
+  MultipathOptions,
+  TransportConfig,
+} from '../engine/types.js';
 import { addressKey, type SocketAddress, socketAddress } from '../net/address.js';
 import { addressScope } from '../net/address-scope.js';
 import { createEngine, generateKeyPair } from './engine-factory.js';
@@ -33,6 +38,7 @@ import {
   checkHost,
   checkIP,
   checkKeyPair,
+  checkMultipath,
   checkObject,
   checkPort,
   checkPositiveInteger,
@@ -88,6 +94,15 @@ export interface ConnectOptions {
   /** The resolver for host names (default: the system's, A and AAAA queried in parallel). */
   lookup?: HostLookup;
   transport?: Partial<TransportConfig>;
+  /**
+   * How the session uses several paths (default `{ policy: 'failover' }`): 'aggregate' sends on
+   * every usable path at once under coupled congestion control, 'redundant' also sends small
+   * messages (up to `redundantMaxBytes`) on a second path; `lazy: { afterMs?, afterBytes? }`
+   * opens backup paths only once the session has lasted or moved that much. The server follows
+   * the client's choice (`session.multipathPolicy` tells what was agreed). Overrides
+   * `transport.multipath`. See docs/multihoming.md.
+   */
+  multipath?: MultipathOptions;
   socketBufferSize?: number;
   /** Aborting rejects with the signal's reason and tears every attempt down. */
   signal?: AbortSignal;
@@ -171,6 +186,7 @@ function validate(options: ConnectOptions): void {
   if (options.earlyData !== undefined && typeof options.earlyData !== 'boolean')
     throw new InvalidArgumentError('earlyData', 'must be a boolean');
   checkTransport(options.transport);
+  checkMultipath(options.multipath);
 }
 
 /** The ticket to use for 0-RTT (undefined when expired or not asked for), and the server key it pins. */
@@ -339,9 +355,12 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
     );
   }
 
+  const transport: Partial<TransportConfig> | undefined = options.multipath
+    ? { ...options.transport, multipath: options.multipath }
+    : options.transport;
   const engine = createEngine({
     staticKey: options.staticKey ?? generateKeyPair(),
-    transport: options.transport,
+    transport,
   });
   const byConnection = new Map<EngineConnection, Session>();
   const endpoint = await bindClient(engine, options, {
@@ -374,11 +393,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
     const local = chooseLocal(endpoint.localAddresses, remote, route.source, explicitLocals !== undefined);
     let connection: EngineConnection;
     try {
-      connection = endpoint.connect(
-        remote,
-        { serverKey, transport: options.transport, earlyData: ticket },
-        local,
-      );
+      connection = endpoint.connect(remote, { serverKey, transport, earlyData: ticket }, local);
     } catch (error) {
       endpoint.destroy();
       throw error;
@@ -525,7 +540,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
       }
       let connection: EngineConnection;
       try {
-        connection = endpoint.connect(remote, { serverKey, transport: options.transport }, local);
+        connection = endpoint.connect(remote, { serverKey, transport }, local);
       } catch (error) {
         attemptFailed(attempt, error as Error);
         return;

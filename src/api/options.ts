@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
-import { ConfigError, resolveTransportConfig } from '../engine/config.js';
-import type { TransportConfig } from '../engine/types.js';
+import { ConfigError, resolveMultipath, resolveTransportConfig } from '../engine/config.js';
+import type { MultipathOptions, TransportConfig } from '../engine/types.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** An X25519 static key pair: the session identity. */
@@ -81,6 +81,18 @@ export function checkTransport(value: unknown): Partial<TransportConfig> | undef
     throw error;
   }
   return value as Partial<TransportConfig>;
+}
+
+/** Validates `multipath` options now, naming the bad field (e.g. 'multipath.policy'). */
+export function checkMultipath(value: unknown): MultipathOptions | undefined {
+  if (value === undefined) return undefined;
+  try {
+    resolveMultipath(value, 'multipath');
+  } catch (error) {
+    if (error instanceof ConfigError) throw new InvalidArgumentError(error.field, error.message);
+    throw error;
+  }
+  return value as MultipathOptions;
 }
 
 /** Splits `host:port`, `[v6]:port` or `{ host, port }`; validates both parts. */

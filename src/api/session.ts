@@ -6,6 +6,7 @@ import type {
   EarlyDataState,
   EngineConnection,
   FailoverReason,
+  MultipathPolicy,
   PathInfo,
   SessionRole,
   StreamId,
@@ -170,6 +171,14 @@ export class Session extends EventEmitter<SessionEvents> {
 
   get paths(): PathInfo[] {
     return this.#connection.paths;
+  }
+
+  /**
+   * How the session uses its paths, as agreed in the handshake: the client's
+   * `multipath.policy` if the server runs it, else 'failover'.
+   */
+  get multipathPolicy(): MultipathPolicy {
+    return this.#connection.multipathPolicy;
   }
 
   get stats(): ConnectionStats {

@@ -1,4 +1,4 @@
-import type { TransportConfig } from './types.js';
+import type { MultipathOptions, MultipathPolicy, TransportConfig } from './types.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -42,7 +42,69 @@ export const DEFAULT_TRANSPORT_CONFIG: Readonly<TransportConfig> = Object.freeze
   // A returning path is used within about this long (plus a round trip), for one ~1200-byte
   // datagram per candidate address pair per interval while suspended (npm run bench -- resume).
   resumeInterval: 1000,
+  multipath: Object.freeze({ policy: 'failover' }),
 });
+
+/** Stream frames and datagrams up to this many bytes go on two paths under `redundant`. */
+export const DEFAULT_REDUNDANT_MAX_BYTES = 1024;
+
+/** MultipathOptions with every default filled in. */
+export interface ResolvedMultipath {
+  policy: MultipathPolicy;
+  lazy: { afterMs: number; afterBytes: number } | undefined;
+  redundantMaxBytes: number;
+}
+
+const POLICIES: readonly MultipathPolicy[] = ['failover', 'aggregate', 'redundant'];
+
+/**
+ * Validates multipath options (`field` names them in errors, e.g. 'transport.multipath' or
+ * 'multipath') and fills defaults. A lazy threshold that is not given never triggers.
+ */
+export function resolveMultipath(value: unknown, field = 'transport.multipath'): ResolvedMultipath {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(field, 'must be an object like { policy: "aggregate" }');
+  }
+  const options = value as MultipathOptions;
+  for (const key of Object.keys(options)) {
+    if (key !== 'policy' && key !== 'lazy' && key !== 'redundantMaxBytes') {
+      throw new ConfigError(`${field}.${key}`, 'is not a multipath option (policy, lazy, redundantMaxBytes)');
+    }
+  }
+  const policy = options.policy ?? 'failover';
+  if (!POLICIES.includes(policy)) {
+    throw new ConfigError(`${field}.policy`, `must be one of ${POLICIES.join(', ')}, got ${String(policy)}`);
+  }
+  let lazy: ResolvedMultipath['lazy'];
+  if (options.lazy !== undefined) {
+    const l = options.lazy as Record<string, unknown> | null;
+    if (l === null || typeof l !== 'object' || Array.isArray(l)) {
+      throw new ConfigError(`${field}.lazy`, 'must be an object { afterMs?, afterBytes? }');
+    }
+    for (const key of Object.keys(l)) {
+      if (key !== 'afterMs' && key !== 'afterBytes')
+        throw new ConfigError(`${field}.lazy.${key}`, 'is not a lazy option (afterMs, afterBytes)');
+    }
+    if (l.afterMs === undefined && l.afterBytes === undefined) {
+      throw new ConfigError(`${field}.lazy`, 'needs afterMs, afterBytes or both');
+    }
+    lazy = {
+      afterMs:
+        l.afterMs === undefined
+          ? Number.POSITIVE_INFINITY
+          : positiveInteger(`${field}.lazy.afterMs`, l.afterMs, 0, 2 ** 31),
+      afterBytes:
+        l.afterBytes === undefined
+          ? Number.POSITIVE_INFINITY
+          : positiveInteger(`${field}.lazy.afterBytes`, l.afterBytes, 0, 2 ** 53 - 1),
+    };
+  }
+  const redundantMaxBytes =
+    options.redundantMaxBytes === undefined
+      ? DEFAULT_REDUNDANT_MAX_BYTES
+      : positiveInteger(`${field}.redundantMaxBytes`, options.redundantMaxBytes, 1, 65535);
+  return { policy, lazy, redundantMaxBytes };
+}
 
 export class ConfigError extends Error {
   readonly field: string;
@@ -83,6 +145,7 @@ export function resolveTransportConfig(overrides: Partial<TransportConfig> = {})
   positiveInteger('transport.handshakeTimeout', c.handshakeTimeout, 100, 2 ** 31);
   positiveInteger('transport.pathValidationLifetime', c.pathValidationLifetime, 1000, 2 ** 31);
   positiveInteger('transport.keepaliveInterval', c.keepaliveInterval, 0, 2 ** 31);
+  resolveMultipath(c.multipath);
   positiveInteger('transport.persistenceTimeout', c.persistenceTimeout, 0, 2 ** 40);
   positiveInteger('transport.resumeInterval', c.resumeInterval, 100, 2 ** 31);
   if (c.congestionControl !== 'cubic' && c.congestionControl !== 'newreno') {

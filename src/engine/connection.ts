@@ -52,6 +52,7 @@ import {
   type HandshakePatternId,
   handshakePrologue,
 } from './handshake.js';
+import { MultipathSession, type PacketPlan } from './multipath.js';
 import type { PathHealth } from './path-health.js';
 import { isProbingOnly, PATH_PROBE_SIZE, type PathHost, PathManager } from './path-manager.js';
 import {
@@ -73,6 +74,7 @@ import type {
   EarlyDataState,
   EarlyDataTicket,
   EngineConnection,
+  MultipathPolicy,
   PathInfo,
   SessionRole,
   StreamId,
@@ -81,7 +83,15 @@ import type {
 
 /** What a sent packet carried, so an ACK or a loss can be applied to the right state. */
 type SentRecord =
-  | { kind: 'stream'; id: StreamId; offset: number; length: number; fin: boolean }
+  | {
+      kind: 'stream';
+      id: StreamId;
+      offset: number;
+      length: number;
+      fin: boolean;
+      /** A redundant copy (policy 'redundant'): its loss is not retransmitted, the original's is. */
+      copy?: boolean;
+    }
   | { kind: 'control'; frame: Frame }
   | { kind: 'ack'; pathId: number; largest: number }
   | { kind: 'datagram' }
@@ -263,6 +273,8 @@ export class Connection implements EngineConnection {
 
   // --- paths ---
   private readonly pathManager: PathManager<SentInfo>;
+  /** The multipath policy at work (src/engine/multipath.ts). */
+  private readonly multipath: MultipathSession<PathState<SentInfo>, SentRecord>;
   private probesPending = 0;
   /** Last ack-eliciting packet sent / any authenticated packet received (keepalive timing). */
   private lastAckElicitingSentAt = 0;
@@ -331,6 +343,25 @@ export class Connection implements EngineConnection {
     this.originalDcid = new Uint8Array(0);
     this.streams = StreamMap.fromConfig(options.role, options.config);
     this.issueLocalCid(0);
+    const connection = this;
+    this.multipath = new MultipathSession(
+      options.config.multipath,
+      {
+        get now() {
+          return connection.lastNow;
+        },
+        get activePath() {
+          return connection.activePath;
+        },
+        get paths() {
+          return connection.pathList;
+        },
+        dataPaths: (now) => this.dataPaths(now),
+        hasPendingData: () => this.hasPendingData(),
+        buildPacket: (path, now, plan) => this.buildPacket(path, now, plan),
+      },
+      options.config.maxUdpPayloadSize,
+    );
     this.pathManager = new PathManager<SentInfo>(this.pathHost(), options.local, options.remote, options.now);
     this.persist = this.createPersistence(options.resumption);
     this.serverEarlyData = options.earlyData;
@@ -362,6 +393,16 @@ export class Connection implements EngineConnection {
         return conn.peerParams?.maxAckDelay;
       },
       health: this.pathHealth,
+      policy: {
+        get spreads() {
+          return conn.multipath.spreads;
+        },
+        get coversAddresses() {
+          return conn.multipath.policy === 'aggregate';
+        },
+        mayOpenPaths: (now, trouble) => this.multipath.lazy.open(now, this.bytesMoved(), trouble),
+        congestionController: () => this.multipath.controllerForNewPath(),
+      },
       peerCidFor: (pathId) => this.peerCidFor(pathId)?.cid,
       retirePeerCids: (pathId) => this.retirePeerCids(pathId),
       ensurePathIdWindow: (pathId) => this.ensurePathIdWindow(pathId),
@@ -714,6 +755,7 @@ export class Connection implements EngineConnection {
       initialSourceConnectionId: this.localCids[0].cid,
       persistenceTimeout: c.persistenceTimeout,
     };
+    Object.assign(params, this.multipath.ownParameters(this.role));
     if (this.role === 'server') {
       params.originalDestinationConnectionId = this.originalDcid;
       if (this.retryScid) params.retrySourceConnectionId = this.retryScid;
@@ -729,7 +771,7 @@ export class Connection implements EngineConnection {
 
   private applyPeerParams(payload: Uint8Array): boolean {
     try {
-      this.peerParams = decodeTransportParameters(payload);
+      this.peerParams = decodeTransportParameters(payload, this.role === 'client' ? 'server' : 'client');
     } catch (err) {
       const code = err instanceof WireError ? err.code : TransportError.TRANSPORT_PARAMETER_ERROR;
       this.enterClosed('protocol', code, false, 'malformed transport parameters');
@@ -765,10 +807,16 @@ export class Connection implements EngineConnection {
       resetToken: p.statelessResetToken,
     });
     for (const path of this.pathList) path.setMaxAckDelay(p.maxAckDelay);
+    this.multipath.adopt(this.role, p);
     this.persist.negotiate(p.persistenceTimeout);
     if (this.role === 'client' && p.initialResumptionId)
       this.persist.onInitialIdParameter(p.initialResumptionId);
     return true;
+  }
+
+  /** The session's policy, agreed in the handshake ('failover' before and when the peer declines). */
+  get multipathPolicy(): MultipathPolicy {
+    return this.multipath.policy;
   }
 
   /** Client: the server must echo the CIDs we used, which defeats forged Retry packets. */
@@ -843,6 +891,7 @@ export class Connection implements EngineConnection {
       this.initialDcidAlias = undefined;
     }
     this.onHandshakeConfirmed?.(this);
+    this.multipath.lazy.start(this.lastNow);
     this.issueTickets();
     this.pathManager.onLocalAddressesChanged(this.lastNow);
   }
@@ -1050,6 +1099,7 @@ export class Connection implements EngineConnection {
     this.touchIdle(now);
     this.sentSinceReceive = false;
     this.updateStall(now);
+    if (this.multipath.lazy.waiting) this.releaseLazyPaths(now);
     this.wake();
   }
 
@@ -1229,6 +1279,10 @@ export class Connection implements EngineConnection {
         if (this.config.maxDatagramFrameSize === 0 || frame.data.length > this.config.maxDatagramFrameSize) {
           throw new WireError('unexpected DATAGRAM frame', TransportError.PROTOCOL_VIOLATION);
         }
+        if (!this.multipath.acceptDatagram(frame.sequence)) {
+          this.drop('duplicate-datagram');
+          return;
+        }
         this.events.push({ type: 'datagram', data: Uint8Array.prototype.slice.call(frame.data) });
         return;
     }
@@ -1344,7 +1398,7 @@ export class Connection implements EngineConnection {
     switch (record.kind) {
       case 'stream':
         this.streamRecordsInFlight = Math.max(0, this.streamRecordsInFlight - 1);
-        this.streams.onStreamDataLost(record.id, record.offset, record.length, record.fin);
+        if (!record.copy) this.streams.onStreamDataLost(record.id, record.offset, record.length, record.fin);
         return;
       case 'control':
         this.requeueLostControl(record.frame);
@@ -1414,6 +1468,7 @@ export class Connection implements EngineConnection {
       const probe = this.buildPathProbe(candidate, now);
       if (probe) return probe;
     }
+    if (this.multipath.spreads) return this.multipath.poll(now);
     return this.buildPacket(path, now);
   }
 
@@ -1422,6 +1477,16 @@ export class Connection implements EngineConnection {
     const offered = this.transmitBuffer;
     this.transmitBuffer = undefined;
     return offered !== undefined && offered.length >= size ? offered : Buffer.allocUnsafe(size);
+  }
+
+  /**
+   * Paths that may carry data now: the active path, and under 'aggregate' / 'redundant' the
+   * standbys the path lifecycle finds usable (PathManager.dataPaths). Failover: the active
+   * path only.
+   */
+  private dataPaths(now: number): PathState<SentInfo>[] {
+    if (!this.multipath.spreads) return [this.activePath];
+    return this.pathManager.dataPaths(now);
   }
 
   /**
@@ -1539,14 +1604,21 @@ export class Connection implements EngineConnection {
     );
   }
 
-  private buildPacket(path: PathState<SentInfo>, now: number): Transmit | undefined {
+  private buildPacket(path: PathState<SentInfo>, now: number, plan?: PacketPlan): Transmit | undefined {
+    // Under a multipath plan a packet carries the ACKs of its own path's space (so one dead path
+    // loses only its own ACKs) and of spaces whose path does not carry data; failover: all.
+    const ackSpaces = plan ? this.multipath.ackSpaces(path, now) : this.pathList;
     let ackDue = false;
-    for (const p of this.pathList)
-      if (p.acks.ackNow || (p.acks.ackDeadline() ?? Infinity) <= now) ackDue = true;
+    for (const p of ackSpaces) if (p.acks.ackNow || (p.acks.ackDeadline() ?? Infinity) <= now) ackDue = true;
     const mtu = this.config.maxUdpPayloadSize;
-    const probe = this.probesPending > 0;
-    let ackOnly = false;
-    if (this.hasPendingData()) {
+    const probe = plan ? plan.probe : this.probesPending > 0;
+    const content = plan?.content ?? 'all';
+    let ackOnly = content === 'acks';
+    if (ackOnly) {
+      if (!ackDue) return undefined;
+    } else if (content !== 'all' || probe || this.hasPendingData()) {
+      // (A probe goes out even with nothing to resend: as a PING. Under failover hasPendingData
+      // counts probesPending; a plan's probes are counted by the policy.)
       const verdict = probe ? { ok: path.amplificationCredit() >= mtu } : path.canSend(mtu, now);
       if (!verdict.ok) {
         if (!ackDue) return undefined;
@@ -1563,6 +1635,7 @@ export class Connection implements EngineConnection {
     this.maybeInitiateKeyUpdate();
     const pn = path.nextPacketNumber;
     const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
+    const offered = this.transmitBuffer;
     const buf = this.packetBuffer(mtu);
     const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
     const pnOffset = headerLength - pnLength;
@@ -1572,27 +1645,36 @@ export class Connection implements EngineConnection {
     let ackEliciting = false;
 
     // ACKs for every number space ride on the active path (an ACK may name any path id).
-    for (const space of this.pathList) {
+    for (const space of ackSpaces) {
       const frame = this.ackFrameFor(space, now);
       if (frame && frameSize(frame) <= limit - w.offset) {
         encodeFrame(w, frame);
         this.ackSent(space, frame, records);
       }
     }
-    if (!ackOnly) {
+    if (!ackOnly && content === 'all') {
+      if (plan) this.multipath.beginPacket(path, now);
       ackEliciting = this.writeControlFrames(w, limit, records);
       ackEliciting = this.writeDataBlocked(w, limit, records) || ackEliciting;
       ackEliciting = this.writeDatagrams(w, limit, records) || ackEliciting;
       // After a resumption stream data waits for the peer's checkpoints (RESUME_STATE).
       if (!this.persist.holdsStreams)
         ackEliciting = this.writeStreamFrames(w, limit, records) || ackEliciting;
+      if (plan) this.multipath.endPacket();
+    } else if (!ackOnly && content === 'copies') {
+      ackEliciting = this.multipath.writeCopies(path, w, limit, records, now);
+    }
+    if (!ackOnly) {
       // A pending PING goes out even beside other frames: those may all be probing frames
       // (NEW_CONNECTION_ID), and the PING must make the packet non-probing (the peer follows).
-      if ((this.pingPending || (probe && !ackEliciting)) && limit - w.offset >= 1) {
+      // Under a multipath plan it checks the active path (keepalive, the move to a new one),
+      // so it goes there only.
+      const ping = this.pingPending && (!plan || path === this.activePath);
+      if ((ping || (probe && !ackEliciting)) && limit - w.offset >= 1) {
         encodeFrame(w, { type: 'ping' });
         records.push({ kind: 'ping' });
         ackEliciting = true;
-        this.pingPending = false;
+        if (ping) this.pingPending = false;
       }
     }
     if (!ackEliciting && this.ackOnlyNeedsPing(path, now) && limit - w.offset >= 1) {
@@ -1600,7 +1682,12 @@ export class Connection implements EngineConnection {
       records.push({ kind: 'ping' });
       ackEliciting = true;
     }
-    if (records.length === 0) return undefined;
+    if (records.length === 0) {
+      // Nothing to send after all: the shell's buffer stays free for the next try (a
+      // multipath plan may try several paths in one poll).
+      this.transmitBuffer = offered;
+      return undefined;
+    }
     // Header protection samples 16 bytes starting 4 bytes after the packet number.
     const minPayload = 4 - pnLength;
     while (w.offset - headerLength < minPayload) w.u8(0);
@@ -1628,7 +1715,10 @@ export class Connection implements EngineConnection {
       },
       now,
     );
-    if (probe && ackEliciting) this.probesPending--;
+    if (probe && ackEliciting) {
+      if (plan) this.multipath.onProbeSent(path);
+      else this.probesPending--;
+    }
     for (const record of records) if (record.kind === 'stream') this.streamRecordsInFlight++;
     this.updateStall(now);
     if (ackEliciting) this.lastAckElicitingSentAt = now;
@@ -1658,7 +1748,9 @@ export class Connection implements EngineConnection {
   private ackOnlyNeedsPing(path: PathState<SentInfo>, now: number): boolean {
     if (!this.handshakeConfirmed || path.loss.ackElicitingInFlight > 0) return false;
     const pto = path.pto();
-    return now - this.lastStreamDataAt <= pto && now - this.lastAckElicitingSentAt >= pto;
+    // Several paths send ACKs (each its own space's): each checks its own sending direction.
+    const sent = this.multipath.spreads ? path.loss.lastAckElicitingSentAt : this.lastAckElicitingSentAt;
+    return now - this.lastStreamDataAt <= pto && now - sent >= pto;
   }
 
   private writeControlFrames(w: Writer, limit: number, records: SentRecord[]): boolean {
@@ -1678,11 +1770,17 @@ export class Connection implements EngineConnection {
     let wrote = false;
     while (this.datagramQueue.length > 0) {
       const data = this.datagramQueue[0];
-      const frame: Frame = { type: 'datagram', data };
+      // Under 'redundant' a small datagram is sequenced (the receiver drops the second copy).
+      const sequence = this.multipath.datagramSequence(data.length, this.maxDatagramSize);
+      const frame: Frame =
+        sequence === undefined ? { type: 'datagram', data } : { type: 'datagram', data, sequence };
       if (frameSize(frame) > limit - w.offset) break;
       this.datagramQueue.shift();
+      const start = w.offset;
       encodeFrame(w, frame);
       records.push({ kind: 'datagram' });
+      if (sequence !== undefined)
+        this.multipath.copyDatagram(w.buf.subarray(start, w.offset), { kind: 'datagram' });
       wrote = true;
     }
     return wrote;
@@ -1769,6 +1867,22 @@ export class Connection implements EngineConnection {
       buf[lengthAt + 1] = plan.length & 0xff;
       w.offset += plan.length;
       records.push({ kind: 'stream', id, offset: plan.offset, length: plan.length, fin: plan.fin });
+      // Under 'redundant' a small message (a frame that reaches the end of what was written) goes twice.
+      if (
+        this.multipath.copiesStreamFrame(
+          plan.length,
+          plan.offset + plan.length >= (stream.send?.buffer.writtenOffset ?? 0),
+        )
+      ) {
+        this.multipath.copyFrame(buf.subarray(start, w.offset), {
+          kind: 'stream',
+          id,
+          offset: plan.offset,
+          length: plan.length,
+          fin: plan.fin,
+          copy: true,
+        });
+      }
       wrote = true;
     }
     for (const id of served) this.streams.markSendable(id);
@@ -1835,6 +1949,9 @@ export class Connection implements EngineConnection {
       // ACKs ride on the active path: with no credit there for even an ACK (buildPacket's
       // 64-byte floor) an ACK deadline would stay in the past (seed 593); arrival wakes us.
       const acksBlocked = this.activePath.amplificationCredit() < 64;
+      // Several paths: the scheduler's last pacer release (MultipathSession.poll). Failover: only
+      // the active path sends data, so only its pacer matters.
+      if (this.multipath.spreads) deadline = Math.min(deadline, this.multipath.pacingDeadline ?? Infinity);
       for (const path of this.pathList) {
         // Probes owed on a path that may not send until more bytes arrive: its PTO (capped
         // backoff, relative to the last send) would stay in the past; arrival wakes us anyway.
@@ -1845,8 +1962,8 @@ export class Connection implements EngineConnection {
           acksBlocked ? Infinity : (path.acks.ackDeadline() ?? Infinity),
         );
         // A pacing deadline left from before the path became amplification-limited is stale.
-        // Only the active path sends data, so only its pacer matters.
         if (
+          !this.multipath.spreads &&
           path === this.activePath &&
           this.hasPendingData() &&
           path.amplificationCredit() >= this.config.maxUdpPayloadSize
@@ -1856,6 +1973,8 @@ export class Connection implements EngineConnection {
       deadline = Math.min(deadline, this.pathManager.deadline());
       deadline = Math.min(deadline, this.keepaliveDeadline() ?? Infinity);
       deadline = Math.min(deadline, this.stallDeadline() ?? Infinity);
+      if (this.role === 'client' && this.handshakeConfirmed)
+        deadline = Math.min(deadline, this.multipath.lazy.deadline ?? Infinity);
     }
     return deadline === Infinity ? undefined : deadline;
   }
@@ -1879,8 +1998,11 @@ export class Connection implements EngineConnection {
     const active = this.activePath;
     if (active.loss.bytesInFlight > 0) return undefined; // the PTO watches the path
     // Counted on the active path's own evidence (our last ack-eliciting packet, the last ACK
-    // of a packet sent there), so traffic on a standby cannot postpone the check.
-    return Math.max(this.lastAckElicitingSentAt, this.pathManager.meta(active).provenAt ?? 0) + every;
+    // of a packet sent there), so traffic on a standby cannot postpone the check. Under a
+    // policy that spreads packets, other paths carry ack-eliciting packets too: the active
+    // path's own last one counts (and the PING goes there, see buildPacket).
+    const sent = this.multipath.spreads ? active.loss.lastAckElicitingSentAt : this.lastAckElicitingSentAt;
+    return Math.max(sent, this.pathManager.meta(active).provenAt ?? 0) + every;
   }
 
   onTimeout(now: number): void {
@@ -1932,19 +2054,24 @@ export class Connection implements EngineConnection {
           const { lost, probes } = path.loss.onTimeout(now, this.handshakeConfirmed);
           if (lost.length > 0) this.onPacketsLost(path, lost, now);
           if (probes > 0) {
-            this.probesPending = Math.max(this.probesPending, probes);
+            // Several paths: the probe goes on this path, and when another one can take the data,
+            // all of this path's unacknowledged data is resent there (MPTCP's reinjection on RTO).
+            let moveAll = false;
+            if (this.multipath.spreads) moveAll = this.multipath.onProbeTimeout(path, probes, now);
+            else this.probesPending = Math.max(this.probesPending, probes);
             // RFC 9002 §6.2.4: probes carry the oldest unacknowledged data, not a bare PING,
             // so the one probe that gets through a lossy path also makes progress.
             // The probe takes over the records, so the next PTO moves on to newer data.
             const resendable = (p: Sent) =>
               p.info.records.some((r) => r.kind === 'stream' || r.kind === 'control');
-            for (const packet of path.loss.oldestUnacked(probes, resendable)) {
+            for (const packet of path.loss.oldestUnacked(moveAll ? Infinity : probes, resendable)) {
               for (const record of packet.info.records) this.requeueLost(record);
               packet.info.records = packet.info.records.filter((r) => r.kind === 'ack');
             }
           }
         }
       }
+      if (this.multipath.lazy.waiting) this.releaseLazyPaths(now);
       this.pathManager.afterLossDetection(now);
       this.updateStall(now);
       const stall = this.stallDeadline();
@@ -1985,6 +2112,17 @@ export class Connection implements EngineConnection {
     const at = this.stalledSince + timeout;
     if (at - this.lastAckedAt >= timeout / 2) return undefined; // a later ACK re-arms it
     return at;
+  }
+
+  /** UDP payload bytes sent and received, for the lazy-paths threshold. */
+  private bytesMoved(): number {
+    return this._stats.bytesSent + this._stats.bytesReceived;
+  }
+
+  /** Lazy paths: once the threshold is reached, the path lifecycle may open backup paths (bytes: checked per packet; time: by timer). */
+  private releaseLazyPaths(now: number): void {
+    if (this.role !== 'client' || !this.handshakeConfirmed || this._state !== 'established') return;
+    this.pathManager.ensureStandby(now);
   }
 
   /** The negotiated idle timeout (ms), 0 when neither side sets one (RFC 9000 §10.1). */
@@ -2217,6 +2355,7 @@ export class Connection implements EngineConnection {
     const fresh = new Set(this.controlQueue);
     this.controlQueue.unshift(...old);
     for (const packet of inFlight) for (const record of packet.info.records) this.requeueLost(record);
+    this.multipath.onPathsReset();
     this.streamRecordsInFlight = 0;
     this.activePath.remoteCid = t.peerCid;
     const stale = new Set<Frame['type']>([
@@ -2437,8 +2576,7 @@ export class Connection implements EngineConnection {
 
   readStream(id: StreamId, maxBytes?: number): { data: Uint8Array | undefined; fin: boolean } {
     try {
-      const srtt = this.activePath.rtt.hasSample ? this.activePath.rtt.smoothedRtt : undefined;
-      const result = this.streams.read(id, maxBytes, this.lastNow, srtt);
+      const result = this.streams.read(id, maxBytes, this.lastNow, this.windowRtt());
       if (result.data) this.wake();
       return result;
     } catch (err) {
@@ -2447,6 +2585,17 @@ export class Connection implements EngineConnection {
       if (err instanceof StreamUsageError) return { data: undefined, fin: this.streams.wasOpened(id) };
       throw err;
     }
+  }
+
+  /**
+   * The RTT receive-window auto-tuning measures against: the active path's, or under a
+   * multipath policy the longest of the data-carrying paths', so the window covers the sum of
+   * the paths' bandwidth-delay products plus the reordering between them.
+   */
+  private windowRtt(): number | undefined {
+    if (this.multipath.spreads) return this.multipath.windowRtt(this.lastNow);
+    const active = this.activePath.rtt;
+    return active.hasSample ? active.smoothedRtt : undefined;
   }
 
   resetStream(id: StreamId, errorCode: number): void {

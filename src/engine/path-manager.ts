@@ -17,11 +17,32 @@
 import { ReplayWindow } from '../crypto/replay-window.js';
 import { addressKey, type SocketAddress } from '../net/address.js';
 import { sameScope } from '../net/address-scope.js';
+import type { CongestionController } from '../paths/congestion/index.js';
 import type { SentPacket } from '../paths/loss-detection.js';
 import { PathState } from '../paths/path.js';
 import { type Frame, PathAbandonCode, type PathAbandonFrame } from '../wire/frames.js';
 import type { PathHealth } from './path-health.js';
 import type { ConnectionEvent, FailoverReason, PathInfo, SessionRole, TransportConfig } from './types.js';
+
+/**
+ * What the session's multipath policy (multipath.ts, docs/multihoming.md#multipath-policies)
+ * changes in the path lifecycle. Under 'failover' (spreads and coversAddresses false, no lazy
+ * thresholds) none of it changes anything.
+ */
+export interface PathPolicy {
+  /**
+   * Packets go on several paths at once ('aggregate', 'redundant'): the peer sending data on
+   * another path is no move, and a standby that stops answering is marked failed (it carries
+   * only probes until an ACK comes back).
+   */
+  readonly spreads: boolean;
+  /** 'aggregate': the client also keeps a path over every local and remote address no path uses yet. */
+  readonly coversAddresses: boolean;
+  /** Lazy paths: whether paths beyond the first may be opened yet (`trouble`: the active path is failing or going away). */
+  mayOpenPaths(now: number, trouble: boolean): boolean;
+  /** A new path's congestion controller (undefined: the configured kind). */
+  congestionController(): CongestionController | undefined;
+}
 
 /** What the path lifecycle needs from its connection. */
 export interface PathHost<T> {
@@ -36,6 +57,7 @@ export interface PathHost<T> {
   readonly peerMaxAckDelay: number | undefined;
   /** Health of address pairs shared by the sessions of the endpoint (optional). */
   readonly health: PathHealth | undefined;
+  readonly policy: PathPolicy;
   /** The CID the peer issued for `pathId` with the lowest sequence number still held. */
   peerCidFor(pathId: number): Uint8Array | undefined;
   /** Retires every CID the peer issued for `pathId` (RETIRE_CONNECTION_ID) and forgets their reset tokens. */
@@ -83,6 +105,8 @@ export interface PathMeta {
   peerDataAt: number | undefined;
   /** That packet started a stretch of peer data on this pair (the peer moved here). */
   peerDataStarted: boolean;
+  /** Last authenticated packet from this very address pair, whatever its number space. */
+  pairHeardAt: number | undefined;
   /** Last PATH_CHALLENGE the peer sent on this pair: the peer keeps it warm as its standby. */
   challengedAt: number | undefined;
   standbySince: number | undefined;
@@ -126,6 +150,8 @@ const RECHECK_SENDS = 2;
 const MAX_BACKOFF_DOUBLINGS = 3;
 /** Validated pairs remembered across path ids (memory bound). */
 const MAX_VALIDATED_PAIRS = 64;
+/** Paths a client keeps open at most under 'aggregate' (the active one included). */
+const MAX_AGGREGATE_PATHS = 8;
 
 interface AdvertisedAddress {
   address: SocketAddress;
@@ -156,6 +182,20 @@ export function sameAddresses(
     path.remote.address === remote.address &&
     path.local.address === local.address
   );
+}
+
+/** What a pair adds to `paths`: 2 for a local address none of them uses, 1 for such a remote one. */
+function coverageGain(
+  paths: readonly PathState<unknown>[],
+  local: SocketAddress,
+  remote: SocketAddress,
+): number {
+  let gain = 3;
+  for (const p of paths) {
+    if (sameAddress(p.local, local)) gain &= ~2;
+    if (sameAddress(p.remote, remote)) gain &= ~1;
+  }
+  return gain;
 }
 
 function pairKey(local: SocketAddress, remote: SocketAddress): string {
@@ -295,6 +335,7 @@ export class PathManager<T> {
       validated,
       maxDatagramSize: config.maxUdpPayloadSize,
       congestionControl: config.congestionControl,
+      congestion: this.host.policy.congestionController(),
       maxAckDelay: config.maxAckDelay,
       peerMaxAckDelay: this.host.peerMaxAckDelay,
       ackElicitingThreshold: config.ackFrequency,
@@ -321,6 +362,7 @@ export class PathManager<T> {
       spaceDataAt: undefined,
       peerDataAt: undefined,
       peerDataStarted: false,
+      pairHeardAt: undefined,
       challengedAt: undefined,
       standbySince: undefined,
       backup: false,
@@ -488,10 +530,18 @@ export class PathManager<T> {
       this.explore(now);
   }
 
+  /**
+   * A PATH_RESPONSE goes on `path`'s pair: on its path id, or, while we hold no CID for that id
+   * yet (a path id the peer just opened), on another path id with the very same addresses.
+   */
   private owe(path: PathState<T>, data: Uint8Array): void {
-    const responses = this.meta(path).responses;
-    if (path.remoteCid.length > 0 && responses.length < 4)
-      responses.push(Uint8Array.prototype.slice.call(data));
+    const carrier =
+      path.remoteCid.length > 0
+        ? path
+        : this.pathList.find((p) => p.remoteCid.length > 0 && sameAddresses(p, path.local, path.remote));
+    if (!carrier) return;
+    const responses = this.meta(carrier).responses;
+    if (responses.length < 4) responses.push(Uint8Array.prototype.slice.call(data));
     this.host.wake();
   }
 
@@ -562,9 +612,12 @@ export class PathManager<T> {
     // The active path is silent for a PTO (suspected) or failed, and this path just proved it
     // carries what we sent after the active one went silent: move now. Waiting for the second,
     // backed-off PTO would triple the outage on a path whose RTT a full queue has inflated.
+    // Likewise when the active path lost its validation (its re-check went unanswered): under
+    // the 3× limit it may be unable to send even its challenge, and no PTO will ever fire.
+    const unproven = !this.activePath.validated;
     if (
-      (this.activeFailedAt !== undefined || this.activePath.loss.ptoCount > 0) &&
-      sentAt >= this.silentSince() &&
+      (this.activeFailedAt !== undefined || this.activePath.loss.ptoCount > 0 || unproven) &&
+      (unproven || sentAt >= this.silentSince()) &&
       path.state !== 'validating' &&
       this.isLocal(path.local) &&
       !sameAddresses(path, this.activePath.local, this.activePath.remote)
@@ -728,6 +781,7 @@ export class PathManager<T> {
     const data = largest && !isProbingOnly(frames);
     if (data) this.meta(space).spaceDataAt = now;
     const via = this.locate(space, local, remote, data, now);
+    if (via) this.meta(via).pairHeardAt = now;
     if (via && data) {
       const m = this.meta(via);
       // A stretch of data after a quiet spell: the peer started sending here. The tail of
@@ -760,7 +814,10 @@ export class PathManager<T> {
     }
     const m = this.meta(via);
     m.lastReceivedAt = now;
-    if (data && !via.validated) m.migrateOnValidation = 'migration';
+    // A new pair for the number space of the path we send on: the peer's address changed.
+    // When packets go on several paths, another path's new pair is just one more path.
+    if (data && !via.validated && (!this.host.policy.spreads || space === this.activePath))
+      m.migrateOnValidation = 'migration';
     return via;
   }
 
@@ -791,6 +848,10 @@ export class PathManager<T> {
     if (!m.peerDataStarted) return;
     m.peerDataStarted = false;
     if (via.remoteCid.length === 0 || !this.isLocal(via.local) || via.state === 'failed') return;
+    // When packets go on several paths the peer sending on another one is no move, unless it
+    // has the active path's very addresses (the peer renumbered it, e.g. after a PATH_ABANDON).
+    if (this.host.policy.spreads && !sameAddresses(via, this.activePath.local, this.activePath.remote))
+      return;
     // Not validated from our side yet (a pair the peer just opened): move once it is.
     if (!via.validated) {
       if (m.challenge !== undefined) m.migrateOnValidation ??= 'peer-moved';
@@ -961,6 +1022,7 @@ export class PathManager<T> {
    * move to the best path proven lately, or, if there is none, to the first one proven next.
    */
   afterLossDetection(now: number): void {
+    if (this.host.policy.spreads) this.failSilentStandbys(now);
     const ptos = this.activePath.loss.ptoCount;
     if (ptos === 0 || !this.host.confirmed) return;
     // Another path carried our packets since the active one last did: it works, this one is silent.
@@ -980,6 +1042,17 @@ export class PathManager<T> {
     this.activeFailedAt = now;
     const target = this.bestCandidate(now, 1);
     if (target) this.failover(target, 'unresponsive', now);
+  }
+
+  /**
+   * Several paths carry data: a standby with FAILOVER_PTO_COUNT PTOs in a row is failed (it
+   * carries only its probes until an ACK comes back, see onProven). It is not abandoned on that
+   * alone: the peer may still send on it, and the expiry rules apply as to any failed path.
+   */
+  private failSilentStandbys(now: number): void {
+    for (const p of this.pathList)
+      if (p !== this.activePath && p.state === 'standby' && p.loss.ptoCount >= FAILOVER_PTO_COUNT)
+        this.markFailed(p, now);
   }
 
   /**
@@ -1252,20 +1325,32 @@ export class PathManager<T> {
   }
 
   /**
-   * Client: keeps one backup path (validated, then re-checked every keepalive interval) on the
-   * pair most different from the active path: another local address, another advertised
-   * server address, or both. An existing path on that pair (the old active path after a
-   * failover or after following the peer) is adopted rather than duplicated. The server only
-   * answers (it cannot reach a client behind a NAT on its own) but fails over to a
-   * client-opened standby too.
+   * Client: keeps one backup path (keepBackup), and under 'aggregate' a path over every address
+   * (coverAddresses), once the lazy threshold, if any, is reached. The server only answers (it
+   * cannot reach a client behind a NAT on its own) but fails over to a client-opened standby
+   * too. Public for the lazy threshold, which the connection watches.
    */
-  private ensureStandby(now: number): void {
+  ensureStandby(now: number): void {
     if (this.host.role !== 'client' || !this.host.confirmed || !this.host.established) {
       this.standbyRetryAt = undefined;
       return;
     }
     if (this.standbyRetryAt !== undefined && now < this.standbyRetryAt) return;
     this.standbyRetryAt = undefined;
+    const active = this.activePath;
+    // Lazy paths: none beyond the first until the threshold, or until the active path is in trouble.
+    if (!this.host.policy.mayOpenPaths(now, active.loss.ptoCount > 0 || !this.isLocal(active.local))) return;
+    this.keepBackup(now);
+    if (this.host.policy.coversAddresses && this.standbyRetryAt === undefined) this.coverAddresses(now);
+  }
+
+  /**
+   * One backup path (validated, then re-checked every keepalive interval) on the pair most
+   * different from the active path: another local address, another advertised server address,
+   * or both. An existing path on that pair (the old active path after a failover or after
+   * following the peer) is adopted rather than duplicated.
+   */
+  private keepBackup(now: number): void {
     const active = this.activePath;
     for (const p of this.pathList)
       if (p !== active && this.meta(p).backup && !sameAddresses(p, active.local, active.remote)) return;
@@ -1305,6 +1390,76 @@ export class PathManager<T> {
     m.backup = true;
     // The active path cannot be used any more (its local address vanished): move on validation.
     if (!this.isLocal(active.local)) m.migrateOnValidation = 'address-removed';
+  }
+
+  /**
+   * 'aggregate' (client): besides the backup, a path over every local and every remote address
+   * that no live path uses yet, up to MAX_AGGREGATE_PATHS paths, each kept warm like the backup.
+   * A path of ours not kept (the old active path after a failover) whose addresses no kept path
+   * covers is kept again, so a link that comes back carries data again.
+   */
+  private coverAddresses(now: number): void {
+    const active = this.activePath;
+    const kept = () => this.pathList.filter((p) => p === active || this.meta(p).backup);
+    for (const p of this.pathList) {
+      const m = this.meta(p);
+      if (p === active || m.backup || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
+      if (coverageGain(kept(), p.local, p.remote) === 0) continue;
+      m.backup = true;
+      if (p.state === 'failed') this.retryLater(p, now);
+      else if (m.challenge === undefined) m.warmAt = now + this.config.keepaliveInterval;
+    }
+    while (this.pathList.length < MAX_AGGREGATE_PATHS) {
+      const live = this.pathList.filter(
+        (p) => p.state === 'active' || p.state === 'standby' || p.state === 'validating',
+      );
+      let best: Pair | undefined;
+      let bestGain = 0;
+      for (const pair of this.candidatePairs(now)) {
+        const gain = coverageGain(live, pair[0], pair[1]);
+        if (gain > bestGain) {
+          best = pair;
+          bestGain = gain;
+        }
+      }
+      if (!best) return;
+      const path = this.openOwnPath(best[0], best[1], now, this.unvalidatedCredit(best[1], now));
+      if (!path) {
+        this.standbyRetryAt = now + Math.max(1, active.pto());
+        return;
+      }
+      this.meta(path).backup = true;
+    }
+  }
+
+  /**
+   * Under a policy that spreads packets ('aggregate', 'redundant'): the paths that may carry
+   * data now, the active one first. Besides it, every validated standby (a failed one carries
+   * only probes) with a CID, on a local address we still have and not on the active path's
+   * pair, that answers (fewer than FAILOVER_PTO_COUNT PTOs in a row) and that the client keeps:
+   * the client's backups, and at the server the pairs the client sends on or keeps warm
+   * (heard from lately; from this very pair, since a path id's number space may be fed from
+   * another pair after the client's NAT rebound, and then this pair leads nowhere). Pairs the
+   * client probed on suspicion are failover candidates, not data paths.
+   */
+  dataPaths(now: number): PathState<T>[] {
+    const active = this.activePath;
+    const out = [active];
+    const client = this.host.role === 'client';
+    const recent = 2 * Math.max(this.config.keepaliveInterval, 1);
+    for (const p of this.pathList) {
+      if (p === active || p.state !== 'standby' || !p.validated || p.remoteCid.length === 0) continue;
+      if (p.loss.ptoCount >= FAILOVER_PTO_COUNT) continue;
+      if (!this.isLocal(p.local) || sameAddresses(p, active.local, active.remote)) continue;
+      const m = this.meta(p);
+      if (client) {
+        if (m.backup) out.push(p);
+        continue;
+      }
+      const heard = Math.max(m.pairHeardAt ?? -Infinity, m.challengedAt ?? -Infinity);
+      if (now - heard <= recent + p.pto()) out.push(p);
+    }
+    return out;
   }
 
   private retryInterval(): number {

@@ -191,6 +191,31 @@ export interface TransportConfig {
    * 4 × this.
    */
   resumeInterval: number;
+  /** How the session uses several paths (see MultipathOptions; docs/multihoming.md). */
+  multipath: MultipathOptions;
+}
+
+/**
+ * - `failover` (default): one path carries the traffic, the others are validated and kept warm.
+ * - `aggregate`: every usable path carries data at once, lowest RTT with room first, under
+ *   coupled congestion control (LIA, RFC 6356).
+ * - `redundant`: traffic as in failover, but small messages (datagrams and stream frames of
+ *   at most `redundantMaxBytes`) also go on a second path; duplicates are dropped.
+ * The client chooses; the server follows (transport parameters 0x48/0x49, protocol.md §11.5).
+ */
+export type MultipathPolicy = 'failover' | 'aggregate' | 'redundant';
+
+export interface MultipathOptions {
+  /** Default 'failover'. */
+  policy?: MultipathPolicy;
+  /**
+   * Lazy backup paths (shim6's idea): open no path beyond the first until the session has
+   * lasted `afterMs` or moved `afterBytes` (UDP payload bytes, both directions), whichever
+   * comes first. A path in trouble (a probe timeout) opens one at once. Client side.
+   */
+  lazy?: { afterMs?: number; afterBytes?: number };
+  /** `redundant`: largest datagram or stream frame (bytes of data) sent on two paths (default 1024). */
+  redundantMaxBytes?: number;
 }
 
 export type ConnectionState = 'handshaking' | 'established' | 'closing' | 'draining' | 'closed';
@@ -207,6 +232,8 @@ export interface EngineConnection {
   channelBinding(): Uint8Array;
   readonly stats: ConnectionStats;
   readonly paths: PathInfo[];
+  /** The multipath policy both ends agreed on in the handshake ('failover' until then). */
+  readonly multipathPolicy: MultipathPolicy;
 
   pollEvent(): ConnectionEvent | undefined;
 

@@ -129,6 +129,15 @@ export class AckTracker {
     while (drop < b.length && b[drop + 1] <= largestAckedInThatAck) drop += 2;
     if (drop > 0) b.splice(0, drop);
     if (b.length > 0 && b[0] <= largestAckedInThatAck) b[0] = largestAckedInThatAck + 1;
+    // Everything still to report went with those ranges (a late packet below an ACK the peer has
+    // seen): no ACK is owed any more, and an ACK deadline left set would never be met (no
+    // ranges, buildAck builds nothing), a timer stuck in the past (policy exploration seed 4671).
+    if (b.length === 0) {
+      this.newSinceAck = false;
+      this.elicitingSinceAck = 0;
+      this.firstUnackedElicitingAt = undefined;
+      this.immediateAt = undefined;
+    }
   }
 
   /** Index of the first range whose end is >= pn. */

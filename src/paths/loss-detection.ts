@@ -112,6 +112,11 @@ export class LossDetection<T> {
     return this.ackElicitingOutstanding;
   }
 
+  /** When the last ack-eliciting packet was sent on this path (0 before any). */
+  get lastAckElicitingSentAt(): number {
+    return this.timeOfLastAckEliciting;
+  }
+
   /** Packet numbers must increase; throws RangeError otherwise (a caller bug, not peer input). */
   onPacketSent(p: SentPacket<T>): void {
     if (!Number.isSafeInteger(p.pn) || p.pn <= this.largestSent) {

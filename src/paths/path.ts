@@ -28,6 +28,8 @@ export interface PathOptions {
   now: number;
   maxDatagramSize?: number;
   congestionControl?: CongestionControlKind;
+  /** A ready-made controller instead (e.g. one coupled with the session's other paths); overrides congestionControl. */
+  congestion?: CongestionController;
   /** Our max_ack_delay (ms), which our ACK timing honours. */
   maxAckDelay: number;
   /** The peer's max_ack_delay (ms) if already known; see setMaxAckDelay. */
@@ -57,7 +59,7 @@ export class PathState<T> {
 
   readonly rtt: RttEstimator;
   readonly loss: LossDetection<T>;
-  readonly cc: CongestionController;
+  private controller: CongestionController;
   readonly pacer: Pacer;
   readonly acks: AckTracker;
   nextPacketNumber = 0;
@@ -89,12 +91,26 @@ export class PathState<T> {
       maxAckDelay: opts.peerMaxAckDelay ?? DEFAULT_PEER_MAX_ACK_DELAY,
       maxProbeInterval: opts.maxProbeInterval,
     });
-    this.cc = createCongestionController(opts.congestionControl ?? 'cubic', this.maxDatagramSize);
+    this.controller =
+      opts.congestion ?? createCongestionController(opts.congestionControl ?? 'cubic', this.maxDatagramSize);
     this.pacer = new Pacer({ maxDatagramSize: this.maxDatagramSize });
     this.acks = new AckTracker({
       maxAckDelay: opts.maxAckDelay,
       ackElicitingThreshold: opts.ackElicitingThreshold,
     });
+  }
+
+  get cc(): CongestionController {
+    return this.controller;
+  }
+
+  /**
+   * Switches congestion control (the session's multipath policy was agreed after this path
+   * was created). The new controller starts from its initial window; only the handshake has
+   * been sent by then.
+   */
+  useCongestionController(cc: CongestionController): void {
+    this.controller = cc;
   }
 
   /** The peer's max_ack_delay (from its transport parameters), used for PTO and persistent congestion. */

@@ -130,15 +130,19 @@ export interface EngineCaseSummary {
 }
 
 /**
- * The exploration workload hook: runs one random case, throws (with every violation)
+ * The exploration workload hook: runs one random case (`transport` overrides the config of
+ * both sides, e.g. a multipath policy), throws (with every violation)
  * when a property fails. A client whose handshake never completed may end by handshake
  * or idle timeout; once a handshake completed, every fault drawn is survivable, so the
  * workload must complete.
  */
 export function runEngineCase(
   c: ExploreCase,
-  /** Transport overrides (test/sim/persistence.test.ts shortens the failure timeout so outages suspend). */
-  transport: Partial<TransportConfig> = { idleTimeout: 30_000 },
+  /**
+   * Transport overrides of both sides, over an idle timeout of 30 s (test/sim/persistence.test.ts
+   * shortens the failure timeout so outages suspend; the policy exploration sets a multipath policy).
+   */
+  transport: Partial<TransportConfig> = {},
 ): EngineCaseSummary {
   const { scenario: drawn, sim, rng } = c;
   const workload = randomWorkload(rng);
@@ -152,7 +156,7 @@ export function runEngineCase(
     workload,
     sessions,
     sessionInterval: 50,
-    transport,
+    transport: { idleTimeout: 30_000, ...transport },
     // Faults heal by 0.8 × duration; then allow for PTO backoff, and for idle timeouts of
     // sessions whose handshake failed.
     timeLimit: drawn.duration + 60_000,

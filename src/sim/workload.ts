@@ -153,6 +153,13 @@ export class SessionDriver {
     return this.completedAt !== undefined;
   }
 
+  /** Stream bytes read so far, all streams together (goodput sampling). */
+  get bytesRead(): number {
+    let total = 0;
+    for (const state of this.inbound.values()) total += state.bytes;
+    return total;
+  }
+
   get closed(): boolean {
     return this.closeInfo !== undefined;
   }

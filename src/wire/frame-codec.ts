@@ -51,8 +51,9 @@ const utf8Encoder = new TextEncoder();
 type FrameDecoder = (r: Reader, type: number) => Frame;
 
 /**
- * Decoders indexed by frame type; unassigned types in 0x40..0x5f stay empty (reserved).
- * Adding a frame is one assignment here plus a case in encodeFrame and frameSize.
+ * Decoders indexed by frame type. 0x40..0x5f hold address (0x40, 0x41), PATH_ABANDON (0x42),
+ * sequenced-datagram (0x48, 0x49) and persistence (0x50..0x56) frames; the other types there stay
+ * empty (reserved). Adding a frame is one assignment here plus a case in encodeFrame and frameSize.
  */
 const decoders: (FrameDecoder | undefined)[] = new Array(0x60).fill(undefined);
 
@@ -351,6 +352,14 @@ decoders[FrameType.APPLICATION_CLOSE] = (r): CloseFrame => {
 
 decoders[FrameType.DATAGRAM] = (r) => ({ type: 'datagram', data: r.rest() });
 decoders[FrameType.DATAGRAM_LEN] = (r) => ({ type: 'datagram', data: r.bytes(r.varint()) });
+decoders[FrameType.SEQUENCED_DATAGRAM] = (r) => {
+  const sequence = r.varint();
+  return { type: 'datagram', sequence, data: r.rest() };
+};
+decoders[FrameType.SEQUENCED_DATAGRAM_LEN] = (r) => {
+  const sequence = r.varint();
+  return { type: 'datagram', sequence, data: r.bytes(r.varint()) };
+};
 
 /**
  * Decodes every frame in a decrypted packet payload. Throws FrameDecodeError (a
@@ -635,7 +644,8 @@ export function encodeFrame(w: Writer, f: Frame): void {
       w.u8(FrameType.HANDSHAKE_DONE);
       return;
     case 'datagram':
-      encodeDatagramFrameHeader(w, f.data.length, true);
+      if (f.sequence === undefined) encodeDatagramFrameHeader(w, f.data.length, true);
+      else w.varint(FrameType.SEQUENCED_DATAGRAM_LEN).varint(f.sequence).varint(f.data.length);
       w.bytes(f.data);
       return;
   }
@@ -724,7 +734,11 @@ export function frameSize(f: Frame): number {
       );
     }
     case 'datagram':
-      return datagramFrameOverhead(f.data.length, true) + f.data.length;
+      return (
+        datagramFrameOverhead(f.data.length, true) +
+        (f.sequence === undefined ? 0 : 1 + varintLength(f.sequence)) +
+        f.data.length
+      );
   }
 }
 

@@ -41,6 +41,9 @@ export const FrameType = {
   REMOVE_ADDRESS: 0x41,
   /** The sender gives up a path id for good (docs/protocol.md §11.3). */
   PATH_ABANDON: 0x42,
+  /** 0x48..0x49: DATAGRAM with a sequence number, for duplicate suppression (`redundant` policy). */
+  SEQUENCED_DATAGRAM: 0x48,
+  SEQUENCED_DATAGRAM_LEN: 0x49,
   /** 0x50..0x5f: persistence frames (docs/protocol.md §15, docs/persistence.md). */
   RESUMPTION_ID: 0x50,
   RESUME_DONE: 0x51,
@@ -253,6 +256,11 @@ export interface HandshakeDoneFrame {
 export interface DatagramFrame {
   type: 'datagram';
   data: Uint8Array;
+  /**
+   * Present on SEQUENCED_DATAGRAM (0x48/0x49): a per-sender counter, so the copies of one
+   * datagram sent on two paths reach the application once.
+   */
+  sequence?: number;
 }
 
 export type Frame =

@@ -25,6 +25,8 @@ export const TransportParameterId = {
   INITIAL_SOURCE_CONNECTION_ID: 0x0f,
   RETRY_SOURCE_CONNECTION_ID: 0x10,
   MAX_DATAGRAM_FRAME_SIZE: 0x20,
+  MULTIPATH_POLICY: 0x48,
+  MULTIPATH_POLICIES: 0x49,
   /** 0x50..0x5f: persistence (docs/protocol.md §15). */
   PERSISTENCE_TIMEOUT: 0x50,
   EARLY_DATA_TICKET: 0x51,
@@ -32,6 +34,9 @@ export const TransportParameterId = {
   EARLY_DATA_ACCEPTED: 0x53,
   INITIAL_RESUMPTION_ID: 0x54,
 } as const;
+
+/** multipath_policy values (0x48) and their bits in multipath_policies (0x49): 1 << value. */
+export const MultipathPolicyCode = { failover: 0, aggregate: 1, redundant: 2 } as const;
 
 export interface TransportParameters {
   /** Milliseconds; 0 = this side imposes no idle timeout. */
@@ -53,6 +58,10 @@ export interface TransportParameters {
   /** 0 = DATAGRAM frames not accepted. */
   maxDatagramFrameSize: number;
   disableActiveMigration: boolean;
+  /** Client only: the multipath policy it asks for (MultipathPolicyCode; unknown values mean failover). */
+  multipathPolicy: number;
+  /** Server only: bit 1 << code set for every policy it runs when asked (bit 0, failover, always). */
+  multipathPolicies: number;
   /**
    * Milliseconds a suspended session is kept (docs/persistence.md); 0 = this side does not
    * suspend sessions. Effective value: the smaller of the two when both are non-zero, else 0.
@@ -106,6 +115,8 @@ export const DEFAULT_TRANSPORT_PARAMETERS: Readonly<TransportParameters> = Objec
   activeConnectionIdLimit: 2,
   maxDatagramFrameSize: 0,
   disableActiveMigration: false,
+  multipathPolicy: 0,
+  multipathPolicies: 1,
   persistenceTimeout: 0,
   earlyDataAccepted: false,
 });
@@ -116,6 +127,9 @@ interface IntegerParam {
   key: IntegerKey;
   min: number;
   max: number;
+  /** Only the server / only the client may send it. */
+  serverOnly?: boolean;
+  clientOnly?: boolean;
 }
 interface BytesParam {
   kind: 'bytes';
@@ -131,6 +145,7 @@ interface FlagParam {
   id: number;
   key: FlagKey;
   serverOnly?: boolean;
+  clientOnly?: boolean;
 }
 type ParamSpec = IntegerParam | BytesParam | FlagParam;
 
@@ -181,6 +196,8 @@ const PARAMS: readonly ParamSpec[] = [
   bytes(ID.INITIAL_SOURCE_CONNECTION_ID, 'initialSourceConnectionId', 0, MAX_CID_LENGTH, false),
   bytes(ID.RETRY_SOURCE_CONNECTION_ID, 'retrySourceConnectionId', 0, MAX_CID_LENGTH, true),
   integer(ID.MAX_DATAGRAM_FRAME_SIZE, 'maxDatagramFrameSize'),
+  { ...integer(ID.MULTIPATH_POLICY, 'multipathPolicy'), clientOnly: true },
+  { ...integer(ID.MULTIPATH_POLICIES, 'multipathPolicies'), serverOnly: true },
   integer(ID.PERSISTENCE_TIMEOUT, 'persistenceTimeout'),
   { ...bytes(ID.EARLY_DATA_TICKET, 'earlyDataTicket', 1, 1024, false), clientOnly: true },
   { ...bytes(ID.EARLY_DATA, 'earlyData', 1, 65535, false), clientOnly: true },
@@ -253,6 +270,8 @@ export function decodeTransportParameters(b: Uint8Array, sender?: 'client' | 'se
       seen.add(id);
       const spec = PARAMS_BY_ID.get(id);
       if (spec === undefined) continue;
+      if ((sender === 'client' && spec.serverOnly) || (sender === 'server' && spec.clientOnly))
+        throw paramError(`${spec.key} sent by a ${sender}`);
       if (spec.kind === 'integer') {
         const vr = new Reader(value);
         const v = vr.varint();
@@ -260,15 +279,12 @@ export function decodeTransportParameters(b: Uint8Array, sender?: 'client' | 'se
         if (v < spec.min || v > spec.max) throw paramError(`${spec.key} out of range: ${v}`);
         out[spec.key] = v;
       } else if (spec.kind === 'bytes') {
-        if (sender === 'client' && spec.serverOnly) throw paramError(`${spec.key} sent by a client`);
-        if (sender === 'server' && spec.clientOnly) throw paramError(`${spec.key} sent by a server`);
         if (value.length < spec.minLength || value.length > spec.maxLength) {
           throw paramError(`${spec.key} has length ${value.length}`);
         }
         out[spec.key] = value.slice();
       } else {
         if (value.length !== 0) throw paramError(`${spec.key} must be empty`);
-        if (sender === 'client' && spec.serverOnly) throw paramError(`${spec.key} sent by a client`);
         out[spec.key] = true;
       }
     }

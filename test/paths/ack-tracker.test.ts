@@ -91,6 +91,18 @@ test('onAckAcked forgets ranges at or below the acknowledged largest', () => {
   assert.equal(acks.buildAck(0), undefined);
   assert.equal(acks.largestReceived, 20);
 });
+test('a late packet below an ACK the peer has seen owes no ACK once its range is forgotten (no stuck deadline)', () => {
+  const acks = tracker();
+  for (const pn of [1, 2, 3, 4, 6, 7, 8, 9, 10]) acks.onPacketReceived(pn, true, 0);
+  assert.ok(acks.buildAck(1));
+  acks.onAckSent(); // ACK with largest 10, 5 missing
+  acks.onPacketReceived(5, true, 2); // reordered: an ACK is due at once
+  assert.equal(acks.ackDeadline(), 2);
+  acks.onAckAcked(10); // the peer saw that ACK: ranges up to 10 go, 5 with them
+  assert.equal(acks.buildAck(3), undefined);
+  assert.equal(acks.ackDeadline(), undefined);
+  assert.equal(acks.ackNow, false);
+});
 
 test('ack delay counts from the arrival of the largest packet', () => {
   const acks = tracker();

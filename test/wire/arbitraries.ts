@@ -129,6 +129,9 @@ export const frameArb: fc.Arbitrary<Frame> = fc.oneof(
     .record({ pathId: varintArb, errorCode: varintArb, reason: fc.string({ maxLength: 20 }) })
     .map((r): Frame => ({ type: 'path_abandon', ...r })),
   bytesArb(0, 100).map((data): Frame => ({ type: 'datagram', data })),
+  fc
+    .tuple(varintArb, bytesArb(0, 100))
+    .map(([sequence, data]): Frame => ({ type: 'datagram', sequence, data })),
   // Persistence frames (0x50..0x56).
   fc
     .record({
@@ -235,6 +238,8 @@ export const transportParamsArb: fc.Arbitrary<Partial<TransportParameters>> = fc
     initialSourceConnectionId: cidArb,
     retrySourceConnectionId: cidArb,
     statelessResetToken: bytesArb(16, 16),
+    multipathPolicy: varintArb,
+    multipathPolicies: varintArb,
     persistenceTimeout: varintArb,
     earlyDataAccepted: fc.boolean(),
     earlyDataTicket: bytesArb(1, 100),

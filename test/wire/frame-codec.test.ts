@@ -309,6 +309,28 @@ describe('frame codec: packetizer helpers', () => {
   });
 });
 
+describe('frame codec: SEQUENCED_DATAGRAM (0x48, 0x49)', () => {
+  test('exact bytes: 2-byte type 0x49, sequence, length, data; 0x48 runs to the end of the packet', () => {
+    const frame: Frame = { type: 'datagram', sequence: 300, data: hex('aabbcc') };
+    const bytes = encodeFrames([frame]);
+    assert.equal(toHex(bytes), '4049' + '412c' + '03' + 'aabbcc');
+    assert.equal(frameSize(frame), bytes.length);
+    assert.deepEqual(decodeFrames(bytes), [frame]);
+    assert.deepEqual(decodeFrames(hex('4048 05 0102')), [
+      { type: 'datagram', sequence: 5, data: hex('0102') },
+    ]);
+    // Without a sequence number it stays a plain DATAGRAM (0x31).
+    assert.equal(toHex(encodeFrames([{ type: 'datagram', data: hex('aa') }])), '3101aa');
+  });
+
+  test('truncated sequence or length is FRAME_ENCODING_ERROR', () => {
+    rejects(hex('4049'), 0x49);
+    rejects(hex('4049 05'), 0x49);
+    rejects(hex('4049 05 04 0102'), 0x49);
+    rejects(hex('4048'), 0x48);
+  });
+});
+
 describe('frame codec: malformed input', () => {
   test('unknown and reserved frame types', () => {
     rejects(hex('03'), 0x03); // ACK_ECN is not part of Braid

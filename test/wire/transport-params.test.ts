@@ -91,6 +91,22 @@ describe('transport parameters', () => {
     assert.deepEqual(decodeTransportParameters(iscid, 'client').initialSourceConnectionId, hex('01'));
   });
 
+  test('multipath_policy (0x48) is client-only, multipath_policies (0x49) server-only', () => {
+    const policy = encodeTransportParameters({ multipathPolicy: 1 });
+    const policies = encodeTransportParameters({ multipathPolicies: 7 });
+    assert.equal(Buffer.from(policy).toString('hex'), '4048 01 01'.replace(/ /g, ''));
+    assert.equal(Buffer.from(policies).toString('hex'), '4049 01 07'.replace(/ /g, ''));
+    assert.equal(decodeTransportParameters(policy, 'client').multipathPolicy, 1);
+    assert.equal(decodeTransportParameters(policies, 'server').multipathPolicies, 7);
+    assert.throws(() => decodeTransportParameters(policy, 'server'), isParamError);
+    assert.throws(() => decodeTransportParameters(policies, 'client'), isParamError);
+    // Absent: failover requested; a server that runs failover only.
+    const none = decodeTransportParameters(new Uint8Array(0));
+    assert.equal(none.multipathPolicy, 0);
+    assert.equal(none.multipathPolicies, 1);
+    assert.equal(encodeTransportParameters({ multipathPolicy: 0, multipathPolicies: 1 }).length, 0);
+  });
+
   test('the encoder refuses values the decoder would reject', () => {
     assert.throws(() => encodeTransportParameters({ maxUdpPayloadSize: 1000 }), RangeError);
     assert.throws(() => encodeTransportParameters({ activeConnectionIdLimit: 1 }), RangeError);

@@ -13,11 +13,11 @@ import {
 const LOSS_REDUCTION_FACTOR = 0.5;
 
 export class NewReno implements CongestionController {
-  private cwnd: number;
+  protected cwnd: number;
   private threshold = Number.POSITIVE_INFINITY;
   /** Start of the current recovery period; packets sent at or before it do not count. */
   private recoveryStart: number | undefined;
-  private readonly maxDatagramSize: number;
+  protected readonly maxDatagramSize: number;
 
   constructor(maxDatagramSize: number = DEFAULT_MAX_DATAGRAM_SIZE) {
     this.maxDatagramSize = maxDatagramSize;
@@ -38,16 +38,15 @@ export class NewReno implements CongestionController {
 
   onPacketSent(_bytes: number, _now: number): void {}
 
-  onPacketAcked(
-    bytes: number,
-    timeSent: number,
-    _now: number,
-    _rtt: RttEstimator,
-    appLimited: boolean,
-  ): void {
+  onPacketAcked(bytes: number, timeSent: number, _now: number, rtt: RttEstimator, appLimited: boolean): void {
     if (this.inRecovery(timeSent) || appLimited) return;
     if (this.inSlowStart) this.cwnd += bytes;
-    else this.cwnd += (this.maxDatagramSize * bytes) / this.cwnd;
+    else this.cwnd += this.avoidanceIncrease(bytes, rtt);
+  }
+
+  /** Congestion-avoidance growth for `bytes` newly acknowledged: one datagram per window (Reno). */
+  protected avoidanceIncrease(bytes: number, _rtt: RttEstimator): number {
+    return (this.maxDatagramSize * bytes) / this.cwnd;
   }
 
   onCongestionEvent(timeSentOfLatestLost: number, now: number): void {
