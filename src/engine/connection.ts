@@ -1548,16 +1548,7 @@ export class Connection implements EngineConnection {
     for (const f of frames) encodeFrame(w, f);
     buf.fill(0, w.offset, limit); // PADDING
     w.offset = limit;
-    const length = keys.sealAndProtectPacket(
-      buf,
-      headerLength,
-      w.offset - headerLength,
-      path.id,
-      pn,
-      this.sendHp!,
-      headerLength - pnLength,
-      pnLength,
-    );
+    const length = this.sealShortPacket(keys, buf, headerLength, w.offset, path.id, pn, pnLength);
     if (challenge) paths.onChallengeSent(path, now);
     // Tracked so the peer's ACK of it is legal (and proves the pair), but neither in flight nor
     // retransmitted: path frames have their own timers.
@@ -1638,7 +1629,6 @@ export class Connection implements EngineConnection {
     const offered = this.transmitBuffer;
     const buf = this.packetBuffer(mtu);
     const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
-    const pnOffset = headerLength - pnLength;
     const w = new Writer(buf, headerLength);
     const limit = Math.min(mtu, path.amplificationCredit()) - AEAD_TAG;
     const records: SentRecord[] = [];
@@ -1691,16 +1681,7 @@ export class Connection implements EngineConnection {
     // Header protection samples 16 bytes starting 4 bytes after the packet number.
     const minPayload = 4 - pnLength;
     while (w.offset - headerLength < minPayload) w.u8(0);
-    const length = keys.sealAndProtectPacket(
-      buf,
-      headerLength,
-      w.offset - headerLength,
-      path.id,
-      pn,
-      this.sendHp!,
-      pnOffset,
-      pnLength,
-    );
+    const length = this.sealShortPacket(keys, buf, headerLength, w.offset, path.id, pn, pnLength);
     path.nextPacketNumber++;
     this.packetsInPhase++;
     const data = buf.subarray(0, length);
@@ -1889,6 +1870,31 @@ export class Connection implements EngineConnection {
     return wrote;
   }
 
+  /**
+   * Seals a short-header packet in place (payload from the end of the header to `payloadEnd`)
+   * and protects its header: the packet number sits just before the payload.
+   */
+  private sealShortPacket(
+    keys: KeySchedule,
+    buf: Uint8Array,
+    headerLength: number,
+    payloadEnd: number,
+    pathId: number,
+    pn: number,
+    pnLength: number,
+  ): number {
+    return keys.sealAndProtectPacket(
+      buf,
+      headerLength,
+      payloadEnd - headerLength,
+      pathId,
+      pn,
+      this.sendHp!,
+      headerLength - pnLength,
+      pnLength,
+    );
+  }
+
   private buildClosePacket(path: PathState<SentInfo>, now: number): Transmit | undefined {
     const keys = this.keys!;
     if (now - this.lastCloseSentAt < 1 && this.lastCloseSentAt > -Infinity) return undefined;
@@ -1910,16 +1916,7 @@ export class Connection implements EngineConnection {
       reason,
     });
     while (w.offset - headerLength < 4) w.u8(0);
-    const length = keys.sealAndProtectPacket(
-      buf,
-      headerLength,
-      w.offset - headerLength,
-      path.id,
-      pn,
-      this.sendHp!,
-      headerLength - pnLength,
-      pnLength,
-    );
+    const length = this.sealShortPacket(keys, buf, headerLength, w.offset, path.id, pn, pnLength);
     return { local: path.local, remote: path.remote, data: buf.subarray(0, length) };
   }
 
@@ -2302,16 +2299,7 @@ export class Connection implements EngineConnection {
     const w = new Writer(buf, headerLength);
     for (const frame of frames) encodeFrame(w, frame);
     w.offset = size - AEAD_TAG; // the rest is PADDING (zeros)
-    const length = keys.sealAndProtectPacket(
-      buf,
-      headerLength,
-      w.offset - headerLength,
-      peer.pathId,
-      pn,
-      this.sendHp!,
-      headerLength - pnLength,
-      pnLength,
-    );
+    const length = this.sealShortPacket(keys, buf, headerLength, w.offset, peer.pathId, pn, pnLength);
     this._stats.packetsSent++;
     this._stats.bytesSent += length;
     return { local, remote, data: buf.subarray(0, length) };
