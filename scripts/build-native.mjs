@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Builds the native addons (native/braid_udp.cc: batched UDP I/O; native/braid_crypto.cc: per-packet
-// AEAD on Node's OpenSSL) with node-gyp. Run by `npm ci` /
+// Builds the native addons (native/braid_udp.cc: batched UDP I/O; native/braid_netlink.cc: interface
+// change notifications; native/braid_crypto.cc: per-packet AEAD on Node's OpenSSL) with node-gyp. Run by `npm ci` /
 // `npm install` (the package's install script) and by `npm run build:native`.
 // Never fails the install: where the addon cannot be built (not Linux, no compiler, no headers)
 // it says so, and Braid uses node:dgram and sodium-native instead (src/native/addons.ts).
@@ -52,7 +52,7 @@ if (!process.env.npm_config_nodedir && existsSync(prefixHeaders)) {
 const [command, ...prefix] = findNodeGyp();
 const started = Date.now();
 const result = spawnSync(command, [...prefix, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-const built = ['braid_udp.node', 'braid_crypto.node'].map((name) => join(root, 'build', 'Release', name));
+const built = ['braid_udp.node', 'braid_netlink.node', 'braid_crypto.node'].map((name) => join(root, 'build', 'Release', name));
 if (result.status === 0 && built.every((file) => existsSync(file))) {
   log(`built ${built.join(', ')} in ${Date.now() - started} ms`);
   process.exit(0);

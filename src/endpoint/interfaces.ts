@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { SocketAddress as NodeSocketAddress } from 'node:net';
 import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
 import { type AddressScope, addressScope } from '../net/address-scope.js';
+import { type InterfaceChangeSource, NetlinkChangeSource } from './interface-events.js';
 
 export interface InterfaceAddress {
   readonly address: string;
@@ -41,6 +42,8 @@ export const DEFAULT_POLL_INTERVAL_MS = 250;
  * a poll, so a host with thousands of interfaces is not polled at the default pace.
  */
 const POLL_BUDGET = 0.01;
+/** A kernel notification after this long without one is answered by a poll at once, whatever the budget. */
+const EVENT_POLL_FREE_INTERVAL_MS = 1000;
 /** Weight of the newest sample in the smoothed poll cost (one slow poll, e.g. during GC, barely counts). */
 const COST_SMOOTHING = 0.2;
 
@@ -119,7 +122,9 @@ function signature(addresses: readonly InterfaceAddress[]): string {
 
 /**
  * The process-wide interface poller: one unref'd timer for every endpoint, running only while
- * someone subscribes, at the shortest interval asked for (stretched to the CPU budget).
+ * someone subscribes, at the shortest interval asked for (stretched to the CPU budget). While
+ * someone subscribes it also listens to kernel change notifications (netlink, where available)
+ * and polls as soon as one arrives, within the same CPU budget; the timer stays as the safety net.
  */
 export class InterfaceWatcher {
   static readonly shared = new InterfaceWatcher();
@@ -134,8 +139,23 @@ export class InterfaceWatcher {
   private timer: NodeJS.Timeout | undefined;
   private current: InterfaceAddress[] = [];
   private currentSignature = '';
+  private lastPollAt = Number.NEGATIVE_INFINITY;
+  private lastEventPollAt = Number.NEGATIVE_INFINITY;
+  private eventPoll: NodeJS.Timeout | undefined;
+  /** Why kernel notifications are not used (undefined while they are, or before anyone subscribed). */
+  changeEventsUnavailable: string | undefined;
+  /** Polls started by a kernel notification. */
+  eventPolls = 0;
 
-  constructor(private readonly read: () => InterfaceAddress[] = () => usableInterfaceAddresses()) {}
+  constructor(
+    private readonly read: () => InterfaceAddress[] = () => usableInterfaceAddresses(),
+    private readonly changeSource: InterfaceChangeSource = new NetlinkChangeSource(),
+  ) {}
+
+  /** 'netlink' when kernel notifications wake the poller, 'polling' when only the timer does. */
+  get changeDetection(): 'netlink' | 'polling' {
+    return this.changeSource.kind === 'netlink' ? 'netlink' : 'polling';
+  }
 
   /** The usable addresses as of the last poll (polls now if nobody is subscribed). */
   addresses(): readonly InterfaceAddress[] {
@@ -149,21 +169,49 @@ export class InterfaceWatcher {
    */
   subscribe(intervalMs: number, listener: InterfaceListener): () => void {
     const subscription: Subscription = { intervalMs, listener };
-    if (this.subscriptions.size === 0) this.poll(false);
+    if (this.subscriptions.size === 0) {
+      this.poll(false);
+      this.changeEventsUnavailable = this.changeSource.start(() => this.onKernelChange());
+    }
     this.subscriptions.add(subscription);
     this.schedule();
     return () => {
-      this.subscriptions.delete(subscription);
-      if (this.subscriptions.size === 0 && this.timer) {
-        clearTimeout(this.timer);
-        this.timer = undefined;
-      }
+      if (!this.subscriptions.delete(subscription) || this.subscriptions.size > 0) return;
+      if (this.timer) clearTimeout(this.timer);
+      if (this.eventPoll) clearTimeout(this.eventPoll);
+      this.timer = this.eventPoll = undefined;
+      this.changeSource.stop();
     };
+  }
+
+  /**
+   * The kernel says addresses or links changed: poll now if no notification did in the last
+   * second, else as soon as the CPU budget allows after the last poll. So a lone change is seen
+   * at once, and a storm of notifications (a flapping link, a burst of renumbering) costs at
+   * most one extra poll a second beyond the budget.
+   */
+  private onKernelChange(): void {
+    if (this.eventPoll || this.subscriptions.size === 0) return;
+    const now = performance.now();
+    const spacing = this.smoothedPollMicros / 1000 / POLL_BUDGET;
+    const wait =
+      now - this.lastEventPollAt >= EVENT_POLL_FREE_INTERVAL_MS
+        ? 0
+        : Math.max(0, this.lastPollAt + spacing - now);
+    this.eventPoll = setTimeout(() => {
+      this.eventPoll = undefined;
+      if (this.subscriptions.size === 0) return;
+      this.eventPolls++;
+      this.lastEventPollAt = performance.now();
+      this.poll();
+    }, wait);
+    this.eventPoll.unref();
   }
 
   /** Reads the interfaces now and notifies subscribers if the set changed. */
   poll(notify = true): void {
     const started = performance.now();
+    this.lastPollAt = started;
     const next = this.read();
     this.lastPollMicros = (performance.now() - started) * 1000;
     this.smoothedPollMicros =
