@@ -52,7 +52,9 @@ if (!process.env.npm_config_nodedir && existsSync(prefixHeaders)) {
 const [command, ...prefix] = findNodeGyp();
 const started = Date.now();
 const result = spawnSync(command, [...prefix, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-const built = ['braid_udp.node', 'braid_netlink.node', 'braid_crypto.node'].map((name) => join(root, 'build', 'Release', name));
+const built = ['braid_udp.node', 'braid_netlink.node', 'braid_crypto.node'].map((name) =>
+  join(root, 'build', 'Release', name),
+);
 if (result.status === 0 && built.every((file) => existsSync(file))) {
   log(`built ${built.join(', ')} in ${Date.now() - started} ms`);
   process.exit(0);

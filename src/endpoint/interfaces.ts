@@ -42,8 +42,10 @@ export const DEFAULT_POLL_INTERVAL_MS = 250;
  * a poll, so a host with thousands of interfaces is not polled at the default pace.
  */
 const POLL_BUDGET = 0.01;
-/** A kernel notification after this long without one is answered by a poll at once, whatever the budget. */
-const EVENT_POLL_FREE_INTERVAL_MS = 1000;
+/** Kernel notifications answered by a poll at once, whatever the budget: a burst of this many... */
+const EVENT_POLL_BURST = 4;
+/** ...refilled one per this many ms. */
+const EVENT_POLL_REFILL_MS = 1000;
 /** Weight of the newest sample in the smoothed poll cost (one slow poll, e.g. during GC, barely counts). */
 const COST_SMOOTHING = 0.2;
 
@@ -140,7 +142,8 @@ export class InterfaceWatcher {
   private current: InterfaceAddress[] = [];
   private currentSignature = '';
   private lastPollAt = Number.NEGATIVE_INFINITY;
-  private lastEventPollAt = Number.NEGATIVE_INFINITY;
+  private eventAllowance = EVENT_POLL_BURST;
+  private eventAllowanceAt = 0;
   private eventPoll: NodeJS.Timeout | undefined;
   /** Why kernel notifications are not used (undefined while they are, or before anyone subscribed). */
   changeEventsUnavailable: string | undefined;
@@ -185,24 +188,27 @@ export class InterfaceWatcher {
   }
 
   /**
-   * The kernel says addresses or links changed: poll now if no notification did in the last
-   * second, else as soon as the CPU budget allows after the last poll. So a lone change is seen
-   * at once, and a storm of notifications (a flapping link, a burst of renumbering) costs at
-   * most one extra poll a second beyond the budget.
+   * The kernel says addresses or links changed: poll at once while the burst allowance lasts
+   * (EVENT_POLL_BURST polls, refilled one a second), then as soon as the CPU budget allows
+   * after the last poll. So a roaming host's removal and addition, a few hundred ms apart, are
+   * both seen at once, and a storm of notifications (a flapping link, mass renumbering) costs
+   * at most one extra poll a second beyond the budget.
    */
   private onKernelChange(): void {
     if (this.eventPoll || this.subscriptions.size === 0) return;
     const now = performance.now();
-    const spacing = this.smoothedPollMicros / 1000 / POLL_BUDGET;
-    const wait =
-      now - this.lastEventPollAt >= EVENT_POLL_FREE_INTERVAL_MS
-        ? 0
-        : Math.max(0, this.lastPollAt + spacing - now);
+    this.eventAllowance = Math.min(
+      EVENT_POLL_BURST,
+      this.eventAllowance + (now - this.eventAllowanceAt) / EVENT_POLL_REFILL_MS,
+    );
+    this.eventAllowanceAt = now;
+    let wait = 0;
+    if (this.eventAllowance >= 1) this.eventAllowance--;
+    else wait = Math.max(0, this.lastPollAt + this.smoothedPollMicros / 1000 / POLL_BUDGET - now);
     this.eventPoll = setTimeout(() => {
       this.eventPoll = undefined;
       if (this.subscriptions.size === 0) return;
       this.eventPolls++;
-      this.lastEventPollAt = performance.now();
       this.poll();
     }, wait);
     this.eventPoll.unref();
@@ -214,8 +220,10 @@ export class InterfaceWatcher {
     this.lastPollAt = started;
     const next = this.read();
     this.lastPollMicros = (performance.now() - started) * 1000;
+    // The first poll of a process is cold (module and JIT warm-up, first /proc read), often
+    // 10-50x a warm one: the smoothed cost starts from the second.
     this.smoothedPollMicros =
-      this.polls === 0
+      this.polls <= 1
         ? this.lastPollMicros
         : this.smoothedPollMicros + COST_SMOOTHING * (this.lastPollMicros - this.smoothedPollMicros);
     this.polls++;

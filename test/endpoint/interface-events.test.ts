@@ -43,6 +43,8 @@ test('a change notification makes the poller re-read at once; a burst costs one 
   }, source);
   const seen: string[][] = [];
   let wake: (() => void) | undefined;
+  // The watcher's timers never hold the process open (sockets do, in real use); this does.
+  const keepAlive = setInterval(() => {}, 1000);
   const unsubscribe = watcher.subscribe(HOUR, (addresses) => {
     seen.push(addresses.map((a) => a.address));
     wake?.();
@@ -60,6 +62,18 @@ test('a change notification makes the poller re-read at once; a burst costs one 
   assert.deepEqual(seen, [['192.0.2.1', '198.51.100.1']]);
   assert.equal(reads - readsBefore, 1, 'fifty notifications in a burst, one poll');
   assert.equal(watcher.eventPolls, 1);
+  // Roaming: the old address goes, the new one comes right after; each is seen at once.
+  for (const next of [['198.51.100.1'], ['198.51.100.1', '203.0.113.9']]) {
+    table = next.map(address);
+    const seenNext = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    source.onChange!();
+    await seenNext;
+    assert.deepEqual(seen.at(-1), next);
+  }
+  assert.equal(watcher.eventPolls, 3);
+  clearInterval(keepAlive);
   unsubscribe();
   assert.equal(source.stops, 1, 'the source stops with the last subscriber');
   assert.equal(watcher.changeDetection, 'polling');
