@@ -8,7 +8,7 @@
 import type { KeyPair } from '../crypto/noise/index.js';
 import type { Connection, ConnectionTestHooks } from '../engine/connection.js';
 import { Endpoint, type ServerOptions } from '../engine/endpoint.js';
-import type { EngineConnection, TransportConfig } from '../engine/types.js';
+import type { EarlyDataTicket, EngineConnection, TransportConfig } from '../engine/types.js';
 import { type SocketAddress, socketAddress, type Transmit } from '../net/address.js';
 import type { SimNode } from './network.js';
 import type { PropertyMonitor } from './properties.js';
@@ -31,6 +31,8 @@ export interface EngineNodeOptions {
 export class EngineNode implements SimNode {
   readonly endpoint: Endpoint;
   readonly drivers: SessionDriver[] = [];
+  /** Client: 0-RTT tickets the server gave its sessions, oldest first, until `connect` uses one. */
+  readonly tickets: EarlyDataTicket[] = [];
   private readonly byConnection = new Map<EngineConnection, SessionDriver>();
   private readonly options: EngineNodeOptions;
   private localAddresses: string[] = [];
@@ -50,15 +52,21 @@ export class EngineNode implements SimNode {
     });
   }
 
-  /** Client: starts a session now (call `sim.wake(host)` afterwards when inside `sim.at`). */
+  /**
+   * Client: starts a session now (call `sim.wake(host)` afterwards when inside `sim.at`). With a
+   * `ticket` (from `tickets`) the workload starts at once: its first bytes ride in the first
+   * flight as 0-RTT data.
+   */
   connect(
     remote: SocketAddress,
     local: SocketAddress,
     serverKey: Uint8Array | undefined,
     now: number,
+    ticket?: EarlyDataTicket,
   ): SessionDriver {
-    const conn = this.endpoint.connect(remote, local, { serverKey }, now);
+    const conn = this.endpoint.connect(remote, local, { serverKey, earlyData: ticket }, now);
     const driver = this.track(conn);
+    if (ticket !== undefined) driver.startEarly(now);
     this.process(now);
     return driver;
   }
@@ -130,6 +138,7 @@ export class EngineNode implements SimNode {
       const driver = this.byConnection.get(conn);
       for (let e = conn.pollEvent(); e; e = conn.pollEvent()) {
         any = true;
+        if (e.type === 'ticket') this.tickets.push(e.ticket);
         driver?.handle(e, now);
       }
     }

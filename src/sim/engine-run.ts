@@ -8,9 +8,10 @@ import { type KeyPair, publicKeyFromPrivate } from '../crypto/noise/index.js';
 import { resolveTransportConfig } from '../engine/config.js';
 import type { ConnectionTestHooks } from '../engine/connection.js';
 import type { ServerOptions } from '../engine/endpoint.js';
-import type { TransportConfig } from '../engine/types.js';
+import type { EarlyDataTicket, TransportConfig } from '../engine/types.js';
 import { socketAddress } from '../net/address.js';
 import { EngineNode } from './engine-node.js';
+import { SimError } from './errors.js';
 import type { LinkSpec, Simulator } from './network.js';
 import { checkRun, PropertyMonitor } from './properties.js';
 import type { Rng } from './rng.js';
@@ -32,6 +33,12 @@ export interface EngineRunOptions {
   clientTransport?: Partial<TransportConfig>;
   serverTransport?: Partial<TransportConfig>;
   serverOptions?: Partial<ServerOptions>;
+  /**
+   * 0-RTT: every session after the first reconnects with a ticket an earlier session received
+   * (the oldest unused) and starts its workload in its first flight. A session whose start
+   * comes before any ticket arrived is a scenario error (SimError): space them out.
+   */
+  earlyData?: boolean;
   /** Pin the server key (Noise IK, default) or not (XX). */
   pinServerKey?: boolean;
   testHooks?: { client?: ConnectionTestHooks; server?: ConnectionTestHooks };
@@ -113,7 +120,13 @@ export function runEngineSessions(options: EngineRunOptions): EngineRunResult {
   let started = 0;
   for (let i = 0; i < sessions; i++) {
     sim.at(sim.now + i * interval, () => {
-      clientNode.connect(remote, local, pin ? serverKey.publicKey : undefined, sim.now);
+      let ticket: EarlyDataTicket | undefined;
+      if (options.earlyData && i > 0) {
+        ticket = clientNode.tickets.shift();
+        if (ticket === undefined)
+          throw new SimError(`session ${i} starts at ${sim.now} ms with no 0-RTT ticket yet`);
+      }
+      clientNode.connect(remote, local, pin ? serverKey.publicKey : undefined, sim.now, ticket);
       started++;
       sim.wake(options.client.host);
     });

@@ -29,6 +29,7 @@ export {
   type NatMapping,
 } from './middlebox.js';
 export {
+  type CapturedDatagram,
   type DropReason,
   type LinkSpec,
   SimHost,

@@ -69,8 +69,20 @@ export interface SimStats {
   duplicated: number;
   corrupted: number;
   reordered: number;
+  /** Datagrams put on a link by `inject` (not counted in `sent`). */
+  injected: number;
   /** Events dispatched (packets, timers, scheduled calls). */
   events: number;
+}
+
+/** A copy of a datagram as a host handed it to the network (see `Simulator.capture`). */
+export interface CapturedDatagram {
+  /** Simulated ms it was sent. */
+  at: number;
+  host: string;
+  src: SocketAddress;
+  dst: SocketAddress;
+  data: Uint8Array;
 }
 
 export interface SimulatorOptions {
@@ -174,6 +186,7 @@ export class Simulator {
     duplicated: 0,
     corrupted: 0,
     reordered: 0,
+    injected: 0,
     events: 0,
   };
   private readonly queue = new EventQueue<SimEvent>();
@@ -187,6 +200,10 @@ export class Simulator {
   /** Globally routable address → interface, or the NAT owning that public address. */
   private readonly routes = new Map<string, SimInterface | Nat>();
   private packetIds = 0;
+  private readonly captures: Array<{
+    filter: (d: CapturedDatagram) => boolean;
+    into: CapturedDatagram[];
+  }> = [];
 
   constructor(options: SimulatorOptions) {
     this.rng = new Rng(options.seed);
@@ -401,6 +418,36 @@ export class Simulator {
     nat.rebind(this.now, port, address);
   }
 
+  // ---- capture and replay (an on-path attacker) ---------------------------
+
+  /**
+   * Keeps a copy of every datagram a host sends from now on that `filter` accepts (before its
+   * link: a datagram lost on the way is captured too). Returns the list it fills, in send order.
+   */
+  capture(filter: (d: CapturedDatagram) => boolean = () => true): CapturedDatagram[] {
+    const into: CapturedDatagram[] = [];
+    this.captures.push({ filter, into });
+    return into;
+  }
+
+  /**
+   * Puts a copy of `datagram` on `ifaceName`'s outgoing link now, as if sent from there with
+   * its recorded source address, which is not checked (an attacker may spoof it). It then
+   * crosses the network like any datagram (link effects, NAT, routing). Traced as `inject`.
+   */
+  inject(ifaceName: string, datagram: Pick<CapturedDatagram, 'src' | 'dst' | 'data'>): void {
+    const iface = this.interface(ifaceName);
+    const ev = this.event(K_CORE, this.now);
+    ev.id = ++this.packetIds;
+    ev.data = datagram.data.slice();
+    ev.src = datagram.src;
+    ev.dst = datagram.dst;
+    ev.iface = iface;
+    this.stats.injected++;
+    if (this.trace !== undefined) this.tracePacket('inject', ev, ifaceName);
+    this.transmit(iface.link, iface.link.out, ev);
+  }
+
   // ---- scheduling and running ---------------------------------------------
 
   /** Runs `fn` at absolute virtual time `time` (after events already scheduled for that instant). */
@@ -547,6 +594,7 @@ export class Simulator {
     this.stats.sent++;
     host.sent++;
     const iface = host.addressIndex.get(transmit.local.address);
+    if (this.captures.length > 0) this.record(host, transmit);
     const ev = this.event(K_CORE, this.now);
     ev.id = id;
     ev.data = transmit.data;
@@ -559,6 +607,23 @@ export class Simulator {
     }
     ev.iface = iface;
     this.transmit(iface.link, iface.link.out, ev);
+  }
+
+  private record(host: SimHost, transmit: Transmit): void {
+    let copy: CapturedDatagram | undefined;
+    for (const { filter, into } of this.captures) {
+      copy ??= {
+        at: this.now,
+        host: host.name,
+        src: transmit.local,
+        dst: transmit.remote,
+        data: transmit.data.slice(),
+      };
+      if (filter(copy)) {
+        into.push(copy);
+        copy = undefined;
+      }
+    }
   }
 
   /** Puts a packet on one link direction; schedules its arrival at the far end or drops it. */

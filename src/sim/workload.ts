@@ -108,6 +108,13 @@ export class SessionDriver {
   /** Problems the driver itself saw (bad datagram, echo mismatch, unexpected event). */
   readonly problems: string[] = [];
   handshakeComplete = false;
+  /** Simulated ms of the handshake-complete event, and of the first stream bytes read. */
+  handshakeCompletedAt: number | undefined;
+  firstReadAt: number | undefined;
+  /** Streams the peer opened with 0-RTT data (`stream-opened` flagged early). */
+  readonly earlyStreams: StreamId[] = [];
+  /** Client: the workload started before the handshake (0-RTT, see `startEarly`). */
+  private early = false;
   closeInfo: CloseInfo | undefined;
   completedAt: number | undefined;
   keyUpdates = 0;
@@ -181,17 +188,21 @@ export class SessionDriver {
     switch (event.type) {
       case 'handshake-complete':
         this.handshakeComplete = true;
+        this.handshakeCompletedAt = now;
         this.binding = Buffer.from(this.conn.channelBinding()).toString('hex');
         this.start(now);
         break;
       case 'stream-opened':
+        if (event.early) this.earlyStreams.push(event.streamId);
+        this.service(event.streamId, now);
+        break;
       case 'stream-readable':
-        this.service(event.streamId);
+        this.service(event.streamId, now);
         break;
       case 'stream-writable': {
         const out = this.out.get(event.streamId);
         if (out) this.pump(out);
-        else this.service(event.streamId);
+        else this.service(event.streamId, now);
         break;
       }
       case 'stream-finished':
@@ -224,6 +235,16 @@ export class SessionDriver {
     this.checkComplete(now);
   }
 
+  /**
+   * Client with a 0-RTT ticket: opens and writes streams before the handshake, so what fits
+   * rides in the first flight (datagrams wait for the handshake: the engine refuses them before).
+   */
+  startEarly(now: number): void {
+    this.early = true;
+    this.openMore();
+    this.checkComplete(now);
+  }
+
   private start(now: number): void {
     this.openMore();
     if (this.role === 'client' && this.spec.datagrams && this.spec.datagrams.count > 0)
@@ -232,7 +253,7 @@ export class SessionDriver {
 
   /** Opens bulk and request streams as the peer's stream limits allow. */
   private openMore(): void {
-    if (!this.handshakeComplete || this.closed) return;
+    if ((!this.handshakeComplete && !this.early) || this.closed) return;
     while (this.bulkOpened < this.bulkOut) {
       const id = this.conn.openStream(false);
       if (id === undefined) break;
@@ -296,7 +317,7 @@ export class SessionDriver {
   }
 
   /** Reads what a stream has; the server echoes bidirectional streams, respecting backpressure. */
-  private service(id: StreamId): void {
+  private service(id: StreamId, now: number): void {
     if (this.closed) return;
     let state = this.inbound.get(id);
     if (!state) {
@@ -310,6 +331,7 @@ export class SessionDriver {
       if (state.fin) break;
       const r = this.conn.readStream(id, 1 << 16);
       if (r.data) {
+        this.firstReadAt ??= now;
         state.hash.update(r.data);
         state.bytes += r.data.length;
         if (echo) state.pending.push(Uint8Array.prototype.slice.call(r.data));

@@ -2,15 +2,19 @@
 // simulator; every run is judged by the properties (src/sim/properties.ts).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { Connection } from '../../src/engine/connection.js';
 import {
   type EngineRunOptions,
   type EngineRunResult,
+  PAIR_CLIENT,
   pairScenario,
   runEngineSessions,
 } from '../../src/sim/engine-run.js';
 import type { LinkSpec } from '../../src/sim/network.js';
+import { checkRun } from '../../src/sim/properties.js';
 import { Rng } from '../../src/sim/rng.js';
 import { type FaultSpec, scenario } from '../../src/sim/scenario.js';
+import type { SessionDriver } from '../../src/sim/workload.js';
 
 const MiB = 1 << 20;
 
@@ -310,4 +314,144 @@ describe('named scenarios (real engine)', () => {
       assert.ok(publicSources.size >= 3, `the server saw ${publicSources.size} client addresses`);
     });
   }
+
+  // quic-interop-runner's "resumption": there a new connection resumes a TLS session; Braid's
+  // equivalent is a session that outlives every path. A total outage suspends it, the client
+  // comes back from an address the session never used, and the session resumes (IKpsk2 on the
+  // session's secret, fresh CIDs) with every stream's bytes exactly once.
+  test('resumption: suspended by a total outage, resumed from a new client address, hashes equal', () => {
+    const faults: FaultSpec[] = [
+      { at: 1000, down: 'client.eth', duration: 40_000 },
+      { at: 20_000, removeAddress: 'client.eth', address: PAIR_CLIENT.address },
+      { at: 20_000, addAddress: 'client.eth', address: '192.0.2.77' },
+    ];
+    const r = run({
+      clientLink: { delay: 15, bandwidth: 10e6, queue: 128 },
+      serverLink: { delay: 5 },
+      faults,
+      transport: { idleTimeout: 5000 },
+      workload: { bulk: { streams: 2, bytes: MiB, direction: 'both' }, requests: { count: 4, size: 2000 } },
+      timeLimit: 120_000,
+    });
+    const client = r.clients[0].conn as Connection;
+    const server = r.servers[0].conn as Connection;
+    for (const conn of [client, server]) {
+      assert.equal(conn.stats.suspensions, 1, `${conn.role} suspended once`);
+      assert.equal(conn.stats.resumptions, 1, `${conn.role} resumed once`);
+    }
+    assert.ok(r.endTime > 41_000, `the outage hit mid-transfer (done at ${r.endTime} ms)`);
+    assert.deepEqual(
+      server.paths.map((p) => p.remote.address),
+      ['192.0.2.77'],
+      'the server talks to the new address only',
+    );
+    // `run` already checked every stream: same length and SHA-256 at both ends.
+    assert.equal(r.servers[0].received.size, 2 + 4);
+  });
+
+  // quic-interop-runner's "zerortt": a client holding a ticket from an earlier session sends
+  // its request in its first flight; the server has it one one-way delay after the client
+  // started, before the client's own handshake completes.
+  const ONE_WAY = 20;
+  const SECOND_AT = 1000;
+  const zeroRtt = (faults: FaultSpec[] = []) => {
+    const { sim, client, server } = pairScenario({ seed: 11, clientLink: { delay: ONE_WAY }, faults });
+    const firstFlights = sim.capture(
+      (d) => d.host === 'client' && d.at >= SECOND_AT && (d.data[0]! & 0xf0) === 0xc0,
+    );
+    const r = runEngineSessions({
+      sim,
+      rng: new Rng(11),
+      client,
+      server,
+      sessions: 2,
+      sessionInterval: SECOND_AT,
+      earlyData: true,
+      workload: { requests: { count: 1, size: 500 } },
+      timeLimit: 60_000,
+    });
+    return { sim, firstFlights, r };
+  };
+
+  test('zerortt: a ticket from an earlier session; the request is delivered in the first flight', () => {
+    const { r, firstFlights } = zeroRtt();
+    assert.deepEqual(r.violations, []);
+    assert.ok(r.complete);
+    const [first, second] = r.clients as [SessionDriver, SessionDriver];
+    const [firstServer, secondServer] = r.servers as [SessionDriver, SessionDriver];
+    assert.equal(first.conn.earlyData, 'none');
+    assert.equal(second.conn.earlyData, 'accepted');
+    assert.deepEqual(secondServer.earlyStreams, [0], 'the request stream was opened by 0-RTT data');
+    assert.deepEqual(firstServer.earlyStreams, []);
+    assert.equal(firstFlights.length, 1, 'one first-flight datagram');
+    // The server read the request when the first flight arrived: one one-way delay after the
+    // client started, before the client had the server's handshake reply.
+    const readAt = (secondServer.firstReadAt ?? Infinity) - SECOND_AT;
+    const clientDoneAt = (second.handshakeCompletedAt ?? Infinity) - SECOND_AT;
+    assert.equal(readAt, ONE_WAY, `server read the request ${readAt} ms after the client started`);
+    assert.ok(readAt < clientDoneAt, `before the client's handshake completed (${clientDoneAt} ms)`);
+    // The 1-RTT session of the same pair read its request a full round trip later.
+    const oneRttReadAt = firstServer.firstReadAt ?? Infinity;
+    assert.ok(oneRttReadAt >= 3 * ONE_WAY, `1-RTT request read at ${oneRttReadAt} ms`);
+    console.log(
+      `zerortt: request read ${readAt} ms after the client started (1-RTT session: ${oneRttReadAt} ms); client handshake done at ${clientDoneAt} ms`,
+    );
+  });
+
+  test('zerortt: a lost first flight is retransmitted; the request arrives exactly once', () => {
+    // The client's uplink is dark for the instant the first flight leaves.
+    const { r, sim, firstFlights } = zeroRtt([
+      { at: SECOND_AT, blackhole: 'client.eth', direction: 'out', duration: 1 },
+    ]);
+    assert.deepEqual(r.violations, [], 'the echo matched: every byte once, in order');
+    assert.ok(r.complete);
+    assert.equal(sim.stats.drops.blackhole, 1, 'exactly the first flight was lost');
+    assert.ok(firstFlights.length >= 2, `${firstFlights.length} first-flight datagrams sent`);
+    const secondServer = r.servers[1]!;
+    assert.equal(secondServer.received.get(0)?.bytes, 500, 'the request, once');
+    assert.ok(secondServer.earlyStreams.length <= 1, 'stream opened once');
+    const readAt = (secondServer.firstReadAt ?? Infinity) - SECOND_AT;
+    assert.ok(readAt > ONE_WAY, `read after the retransmission (${readAt} ms)`);
+    console.log(
+      `zerortt with the first flight lost: early data ${r.clients[1]!.conn.earlyData}, request read ${readAt} ms after the client started`,
+    );
+  });
+
+  test('zerortt: a replayed first flight is refused as a replay; the request is not delivered again', () => {
+    const { r, sim, firstFlights } = zeroRtt();
+    assert.deepEqual(r.violations, []);
+    assert.ok(r.complete);
+    // After both sessions completed, an on-path attacker re-injects the captured first flight
+    // from the client's address; the run goes on until that attempt has ended (idle timeout).
+    const replayAt = r.endTime + 1000;
+    sim.at(replayAt, () => sim.inject('client.eth', firstFlights[0]!));
+    sim.run({ until: replayAt + 40_000 });
+    const replayed = r.servers[2];
+    assert.ok(replayed, 'the replayed first flight started a third server handshake');
+    const conn = replayed.conn as Connection;
+    assert.equal(conn.earlyData, 'rejected');
+    assert.equal(conn.earlyVerdict, 'replayed');
+    assert.deepEqual(replayed.earlyStreams, [], 'no stream opened from the replay');
+    assert.equal(replayed.received.size, 0, 'no byte of the replayed request delivered');
+    assert.equal(
+      (conn as unknown as { wasConfirmed: boolean }).wasConfirmed,
+      false,
+      'the replay is never confirmed: only the client could',
+    );
+    // An unconfirmed server session may not suspend (docs/persistence.md §2): it idles out, the
+    // only outcome besides the two complete sessions.
+    const after = checkRun({
+      clients: r.clients,
+      servers: r.servers,
+      monitor: r.monitor,
+      requireCompletion: true,
+    });
+    assert.deepEqual(
+      after.filter((v) => !(v.startsWith(`server#${conn.handle}:`) && v.includes('idle-timeout'))),
+      [],
+    );
+    assert.equal(replayed.closeInfo?.source, 'idle-timeout');
+    assert.equal(sim.stats.injected, 1);
+    assert.equal(r.servers[1]!.received.get(0)?.bytes, 500, 'the genuine request was delivered, once');
+  });
 });
