@@ -711,6 +711,9 @@ export class PathManager<T> {
    * under a fresh path id (the peer may have dropped only the id).
    */
   onPathAbandon(frame: PathAbandonFrame, now: number): void {
+    // The peer used this path id, even if none of its packets reached us (it opened the path
+    // over a dead link): keep CIDs issued ahead of it, or the peer runs out of path ids.
+    this.host.ensurePathIdWindow(frame.pathId);
     const path = this.byId(frame.pathId);
     if (!path) {
       if (!this.removedIds.has(frame.pathId)) {

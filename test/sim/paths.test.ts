@@ -209,6 +209,48 @@ describe('PATH_ABANDON: giving up a path id is never one-sided', () => {
   });
 });
 
+describe('path ids are never used up', () => {
+  test('standbys opened and abandoned over a dead link do not exhaust path ids: the standby returns after the heal', () => {
+    // wifi (the active provider) is blackholed both ways for 12 s: the client fails over to lte,
+    // then keeps re-opening a standby over wifi (backed off), a new path id each time, none of
+    // whose packets reach the server. Only the client's PATH_ABANDONs (sent on lte) tell the
+    // server those ids were used; it must issue CIDs past them, or after the heal the client has
+    // no path id left to open a standby with (found in the lab: braid tunnel had no standby
+    // 15 s after a blackhole healed).
+    const HEAL = 13_000;
+    const { r } = start({
+      workload: { datagrams: { count: 1100, size: 100, interval: 20 } },
+      timeLimit: 30_000,
+      sim: (s) => {
+        s.at(1000, () => s.blackhole('client.wifi', 'both', true));
+        s.at(HEAL, () => s.blackhole('client.wifi', 'both', false));
+      },
+    });
+    const client = r.clients[0];
+    const opened = client.pathLog.filter(
+      (l) =>
+        l.at > 1000 &&
+        l.at < HEAL &&
+        l.event.type === 'path-updated' &&
+        l.event.path.state === 'validating' &&
+        l.event.path.local.address === CLIENT.wifi,
+    );
+    assert.ok(opened.length >= 2, `the client tried wifi again under new path ids: ${opened.length} times`);
+    const back = client.pathLog.find(
+      (l) =>
+        l.at >= HEAL &&
+        l.event.type === 'path-updated' &&
+        (l.event.path.state === 'standby' || l.event.path.state === 'active') &&
+        l.event.path.local.address === CLIENT.wifi,
+    );
+    assert.ok(back, 'a path over wifi is validated again after the heal');
+    assert.ok(back.at - HEAL < 10_000, `wifi back ${(back.at - HEAL).toFixed(0)} ms after the heal`);
+    console.log(
+      `path ids after a 12 s blackhole: ${opened.length} standby attempts over wifi; wifi back ${(back.at - HEAL).toFixed(0)} ms after the heal (path ${back.event.type === 'path-updated' ? back.event.path.id : '?'})`,
+    );
+  });
+});
+
 describe('PATH_ABANDON with nowhere to go yet', () => {
   test('the only path is abandoned before any CID for another path id arrives: the client moves as soon as one does', () => {
     // A single-homed client. The PATH_ABANDON for path 0 is put in front of the first
