@@ -128,6 +128,13 @@ export interface PathMeta {
 export const PATH_PROBE_SIZE = 1200;
 /** Consecutive PTOs on the active path after which it is declared failed. */
 const FAILOVER_PTO_COUNT = 2;
+/**
+ * Silence (ms) of the active path after which it is left for a standby that has not proven
+ * itself since (FAILOVER_PTO_COUNT PTOs are needed too). On a LAN two PTOs are ~15 ms, shorter
+ * than a peer's GC pause or a loaded host's scheduling stall; a standby that answers moves the
+ * session long before this (one PTO and the standby's round trip).
+ */
+const UNPROVEN_FAILOVER_SILENCE = 100;
 /** Peer addresses remembered at most (memory bound against a chatty peer). */
 const MAX_PEER_ADDRESSES = 16;
 /** Unanswered warm-standby checks in a row after which the standby counts as failed. */
@@ -243,6 +250,8 @@ export class PathManager<T> {
   /** The active path stopped answering and nothing proven was there to move to: take the first path proven. */
   private activeFailedAt: number | undefined;
   private exploring: Exploration | undefined;
+  /** A late proof of another path: move there at `at` unless the active path answers first. */
+  private pendingMove: { path: PathState<T>; sentAt: number; at: number } | undefined;
   /** Challenge payloads answered recently (hex), to recognise retransmissions. */
   private readonly answered = new Map<string, number>();
   /** Bytes spent on unvalidated paths to each remote address that never validated (victim bound). */
@@ -602,6 +611,7 @@ export class PathManager<T> {
     if (path === this.activePath) {
       this.activeFailedAt = undefined;
       this.exploring = undefined;
+      this.pendingMove = undefined;
       return;
     }
     if (!path.validated || path.remoteCid.length === 0) return;
@@ -614,15 +624,37 @@ export class PathManager<T> {
     // backed-off PTO would triple the outage on a path whose RTT a full queue has inflated.
     // Likewise when the active path lost its validation (its re-check went unanswered): under
     // the 3× limit it may be unable to send even its challenge, and no PTO will ever fire.
+    if (!this.mayMoveTo(path, sentAt)) return;
+    // A late answer (slower than this path's PTO) may come from a peer that was itself stalled
+    // (GC, a long batch, a busy CPU): that explains the active path's silence just as well, and
+    // its ACKs there are then on their way. Give them the active path's round trip (plus the
+    // peer's ACK delay) before moving; a late answer because the first one got lost (a one-way
+    // path) moves only that much later.
+    if (this.activePath.validated && now - sentAt > path.pto()) {
+      const active = this.activePath;
+      const grace = active.rtt.smoothedRtt + active.loss.maxAckDelay;
+      if (this.pendingMove === undefined || this.pendingMove.path !== path)
+        this.pendingMove = { path, sentAt, at: now + grace };
+      return;
+    }
+    this.failover(path, 'unresponsive', now);
+  }
+
+  /** Whether proof that `path` carried what we sent at `sentAt` is reason to leave the active path. */
+  private mayMoveTo(path: PathState<T>, sentAt: number): boolean {
     const unproven = !this.activePath.validated;
-    if (
+    return (
       (this.activeFailedAt !== undefined || this.activePath.loss.ptoCount > 0 || unproven) &&
       (unproven || sentAt >= this.silentSince()) &&
+      path !== this.activePath &&
+      this.metas.has(path.id) &&
+      path.validated &&
+      path.remoteCid.length > 0 &&
       path.state !== 'validating' &&
+      path.state !== 'removed' &&
       this.isLocal(path.local) &&
       !sameAddresses(path, this.activePath.local, this.activePath.remote)
-    )
-      this.failover(path, 'unresponsive', now);
+    );
   }
 
   /** A NEW_CONNECTION_ID arrived: a path waiting for a CID of its id can use it now. */
@@ -654,6 +686,7 @@ export class PathManager<T> {
     m.warmAt = undefined;
     this.activeFailedAt = undefined;
     this.exploring = undefined;
+    this.pendingMove = undefined;
     this.host.requeue(old.loss.drainAll());
     // ACKs sent on the old path may be lost with it: repeat them on the new one.
     for (const p of this.pathList) p.acks.repeatAck();
@@ -867,7 +900,11 @@ export class PathManager<T> {
 
   /** Earliest validation / lifetime / standby / exploration timer of any path. */
   deadline(): number {
-    let at = Math.min(this.standbyRetryAt ?? Infinity, this.exploring?.nextAt ?? Infinity);
+    let at = Math.min(
+      this.standbyRetryAt ?? Infinity,
+      this.exploring?.nextAt ?? Infinity,
+      this.pendingMove?.at ?? Infinity,
+    );
     for (const path of this.pathList) at = Math.min(at, this.pathTimer(path));
     return at;
   }
@@ -945,6 +982,11 @@ export class PathManager<T> {
         const keepalive = m.backup && path.state !== 'failed' && this.config.keepaliveInterval > 0;
         this.startChallenge(path, now, keepalive);
       }
+    }
+    const pending = this.pendingMove;
+    if (pending !== undefined && now >= pending.at) {
+      this.pendingMove = undefined;
+      if (this.mayMoveTo(pending.path, pending.sentAt)) this.failover(pending.path, 'unresponsive', now);
     }
     const exploring = this.exploring;
     if (exploring?.nextAt !== undefined && now >= exploring.nextAt) this.exploreNext(now);
@@ -1042,6 +1084,7 @@ export class PathManager<T> {
       this.recheckOthers(now);
     }
     if (ptos < FAILOVER_PTO_COUNT || this.activeFailedAt !== undefined) return;
+    if (now - since < UNPROVEN_FAILOVER_SILENCE) return;
     this.activeFailedAt = now;
     const target = this.bestCandidate(now, 1);
     if (target) this.failover(target, 'unresponsive', now);

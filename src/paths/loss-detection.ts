@@ -52,6 +52,11 @@ export interface AckRangeInput {
 
 /** RFC 9002 kPersistentCongestionThreshold. */
 const PERSISTENT_CONGESTION_THRESHOLD = 3;
+/**
+ * A PTO timer that fires this late (ms, and at least a quarter of its period) after its
+ * deadline shows a local stall rather than a silent path: see onTimeout.
+ */
+const STALL_LATENESS_MIN = 3;
 /** Backoff exponent cap, so the PTO stays a finite number. */
 const MAX_PTO_EXPONENT = 30;
 /** Compact the slot array once this many leading slots are dead and they are half of it. */
@@ -78,6 +83,10 @@ export class LossDetection<T> {
   private _ptoCount = 0;
   /** When the PTO last fired: the next one counts from here if no probe could be sent since. */
   private lastPtoAt = Number.NEGATIVE_INFINITY;
+  /** A late PTO was put off until then (once per silence: see onTimeout). */
+  private stallRearmAt: number | undefined;
+  /** PTOs put off because their timer fired late (a local stall), for diagnostics. */
+  stallsIgnored = 0;
   private _largestAcked: number | undefined;
   /** When the first RTT sample was taken: persistent congestion ignores packets sent earlier. */
   private firstRttSampleAt: number | undefined;
@@ -192,6 +201,7 @@ export class LossDetection<T> {
     const { lost, persistentCongestion } = this.detectLost(now);
     this._ptoCount = 0;
     this.lastPtoAt = Number.NEGATIVE_INFINITY;
+    this.stallRearmAt = undefined;
     return { acked, lost, rttSampled, persistentCongestion };
   }
 
@@ -199,11 +209,15 @@ export class LossDetection<T> {
   deadline(handshakeConfirmed: boolean): number | undefined {
     if (this.lossTime !== undefined) return this.lossTime;
     if (this.ackElicitingOutstanding === 0) return undefined;
-    const period = this.ptoPeriod(handshakeConfirmed);
+    return this.ptoDeadline(this.ptoPeriod(handshakeConfirmed));
+  }
+
+  private ptoDeadline(period: number): number {
     const deadline = this.timeOfLastAckEliciting + period;
     // With a capped interval and no probe sent since the last PTO (e.g. blocked by the
     // anti-amplification limit), the deadline would stay in the past: count from the PTO.
-    return deadline > this.lastPtoAt ? deadline : this.lastPtoAt + period;
+    const armed = deadline > this.lastPtoAt ? deadline : this.lastPtoAt + period;
+    return this.stallRearmAt !== undefined && this.stallRearmAt > armed ? this.stallRearmAt : armed;
   }
 
   /**
@@ -230,6 +244,16 @@ export class LossDetection<T> {
       // Persistent congestion is only established on receipt of an ACK (RFC 9002 §7.6.2).
       return { lost: this.detectLost(now).lost, probes: 0 };
     }
+    const period = this.ptoPeriod(handshakeConfirmed);
+    // A timer firing long after its deadline means this host ran nothing meanwhile (GC, a long
+    // batch, a starved CPU): ACKs that arrived may sit unread in the socket buffer, so the
+    // silence is no evidence against the path. Count the PTO from now instead, once per
+    // silence — on a host that is always late, the re-armed PTO counts however late it fires.
+    if (this.stallRearmAt === undefined && now - deadline > Math.max(STALL_LATENESS_MIN, period / 4)) {
+      this.stallRearmAt = now + period;
+      this.stallsIgnored++;
+      return { lost: [], probes: 0 };
+    }
     this._ptoCount++;
     this.lastPtoAt = now;
     // Two probes guard against a single lost probe costing another, doubled, PTO.
@@ -252,6 +276,7 @@ export class LossDetection<T> {
     this.lossTime = undefined;
     this._ptoCount = 0;
     this.lastPtoAt = Number.NEGATIVE_INFINITY;
+    this.stallRearmAt = undefined;
     return out;
   }
 

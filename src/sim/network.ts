@@ -112,6 +112,12 @@ export class SimHost {
   readonly addressIndex = new Map<string, SimInterface>();
   sent = 0;
   received = 0;
+  /**
+   * A paused host (a local stall: GC, a long synchronous batch, a starved CPU) runs nothing
+   * until this time; datagrams arriving meanwhile wait in `held`, as in a socket buffer.
+   */
+  pausedUntil = Number.NEGATIVE_INFINITY;
+  readonly held: { data: Uint8Array; local: SocketAddress; remote: SocketAddress }[] = [];
   /** Generation of the one live timer event; older timer events are ignored. */
   timerGen = 0;
   /** Time of the live timer event (Infinity when none). */
@@ -409,6 +415,38 @@ export class Simulator {
     this.notifyAddressChange(iface.host, [], [address]);
   }
 
+  /**
+   * Stalls a host for `duration` ms: its node gets no timer, datagram or wake-up until then
+   * (arriving datagrams queue up, none is dropped). On resuming, like Node's event loop after
+   * a blocked callback, it first runs its overdue timer (with the late clock), then receives
+   * everything queued, in arrival order, then sends.
+   */
+  pause(hostName: string, duration: number): void {
+    const host = this.host(hostName);
+    if (!(duration >= 0)) throw new SimError(`pause duration must be >= 0 ms, got ${duration}`);
+    this.traceFault(`pause ${hostName} ${duration}`);
+    const until = Math.max(host.pausedUntil, this.now + duration);
+    host.pausedUntil = until;
+    this.at(until, () => this.resume(host, until));
+  }
+
+  private resume(host: SimHost, until: number): void {
+    if (host.pausedUntil !== until) return; // extended by a later pause
+    host.pausedUntil = Number.NEGATIVE_INFINITY;
+    const node = host.node;
+    if (node === null) return;
+    host.timerAt = Number.POSITIVE_INFINITY;
+    host.timerGen++;
+    const deadline = node.nextDeadline();
+    if (deadline !== undefined && deadline <= this.now) {
+      host.noteTimeout(this.now);
+      node.onTimeout(this.now);
+    }
+    const held = host.held.splice(0);
+    for (const d of held) node.receive(d.data, d.local, d.remote, this.now);
+    this.drain(host);
+  }
+
   /** Forces the NAT to rebind every mapping to a new public port and/or address. */
   rebind(natName: string, change: { port?: boolean; address?: boolean } = {}): void {
     const nat = this.nat(natName);
@@ -549,7 +587,7 @@ export class Simulator {
 
   private drain(host: SimHost): void {
     const node = host.node;
-    if (node === null) return;
+    if (node === null || host.pausedUntil > this.now) return;
     const now = this.now;
     for (;;) {
       const transmit = node.pollTransmit(now);
@@ -576,7 +614,7 @@ export class Simulator {
     const live = ev.gen === host.timerGen;
     this.release(ev);
     const node = host.node;
-    if (!live || node === null) return;
+    if (!live || node === null || host.pausedUntil > this.now) return;
     host.timerAt = Number.POSITIVE_INFINITY;
     const deadline = node.nextDeadline();
     if (deadline === undefined) return;
@@ -777,6 +815,10 @@ export class Simulator {
     const data = ev.data as Uint8Array;
     const src = ev.src as SocketAddress;
     this.release(ev);
+    if (host.pausedUntil > this.now) {
+      host.held.push({ data, local: dst, remote: src });
+      return;
+    }
     node.receive(data, dst, src, this.now);
     this.drain(host);
   }

@@ -54,7 +54,9 @@ export type FaultSpec =
   | { at: number; set: string; params: Partial<LinkParams>; direction?: DirectionSelector }
   | { at: number; addAddress: string; address: string }
   | { at: number; removeAddress: string; address: string }
-  | { at: number; rebind: string; port?: boolean; address?: boolean };
+  | { at: number; rebind: string; port?: boolean; address?: boolean }
+  /** The host processes nothing for `duration` ms (a local stall), then everything queued. */
+  | { at: number; pause: string; duration: number };
 
 export interface ScenarioSpec {
   seed: number;
@@ -77,6 +79,7 @@ const FAULT_ACTIONS = [
   'addAddress',
   'removeAddress',
   'rebind',
+  'pause',
 ] as const;
 const FAULT_FIELDS: Record<(typeof FAULT_ACTIONS)[number], readonly string[]> = {
   down: ['duration'],
@@ -87,6 +90,7 @@ const FAULT_FIELDS: Record<(typeof FAULT_ACTIONS)[number], readonly string[]> = 
   addAddress: ['address'],
   removeAddress: ['address'],
   rebind: ['port', 'address'],
+  pause: ['duration'],
 };
 
 function show(value: unknown): string {
@@ -308,6 +312,12 @@ export function validateScenario(spec: unknown): asserts spec is ScenarioSpec {
         }
         return;
       }
+      if (action === 'pause') {
+        if (typeof target !== 'string' || !(target in hosts))
+          fail(`${targetPath} must name a host, got ${show(target)}`);
+        number(fault.duration, `${path}.duration`, 0, 'a time in ms');
+        return;
+      }
       if (typeof target !== 'string' || !interfaces.has(target)) {
         fail(`${targetPath} must name an interface (host.interface), got ${show(target)}`);
       }
@@ -392,6 +402,8 @@ function scheduleFault(sim: Simulator, fault: FaultSpec): void {
     sim.at(at, () => sim.addAddress(fault.addAddress, fault.address));
   } else if ('removeAddress' in fault) {
     sim.at(at, () => sim.removeAddress(fault.removeAddress, fault.address));
+  } else if ('pause' in fault) {
+    sim.at(at, () => sim.pause(fault.pause, fault.duration));
   } else {
     sim.at(at, () => sim.rebind(fault.rebind, { port: fault.port ?? true, address: fault.address ?? false }));
   }

@@ -62,11 +62,14 @@ test('engine failover and congestion events reach the event log, the metrics and
   assert.match(String(congestion[0]!.data.local), /^127\.0\.0\.3:\d+$/);
 
   const failovers = events.filter((e) => e.name === 'braid:path:failover');
-  const detected = failovers.find((e) => e.data.reason === 'unresponsive');
-  assert.ok(detected, `an end detected the dead path: ${JSON.stringify(failovers)}`);
+  // Seen from either end, the new path joins the other pair of addresses. (On a loaded machine
+  // the lossy stretch may first move the session between the server's addresses: not this one.)
+  const detected = failovers.find(
+    (e) =>
+      e.data.reason === 'unresponsive' && /127\.0\.0\.4:\d+/.test(`${e.data.toLocal} ${e.data.toRemote}`),
+  );
+  assert.ok(detected, `an end detected the dead path and moved to 127.0.0.4: ${JSON.stringify(failovers)}`);
   assert.notEqual(detected.data.from, detected.data.to);
-  // Seen from either end, the new path joins the other pair of addresses.
-  assert.match(`${detected.data.toLocal} ${detected.data.toRemote}`, /127\.0\.0\.4:\d+/);
 
   const totals = tracker.totals();
   assert.ok(totals.failovers.unresponsive! >= 1);
