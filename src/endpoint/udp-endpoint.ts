@@ -278,6 +278,10 @@ export class UdpEndpoint {
       setLocalAddresses?: (addresses: readonly SocketAddress[], now: number) => void;
     };
     engine.setLocalAddresses?.(this.localAddresses, this.now());
+    // Sessions react at once (leave a vanished address, open a path from a new one): send what
+    // they queued now, not at their next timer, which for a downloading client with nothing in
+    // flight could be hundreds of ms away.
+    this.scheduleFlush();
   }
 
   /** Local addresses of the bound sockets, in bind order (ports resolved). */

@@ -249,6 +249,42 @@ for (const backend of socketBackendsUnderTest()) {
     }
   });
 
+  test(`${backend}: a new local address is handed to the engine and what it queues leaves at once, no timer or datagram needed`, async () => {
+    // The engine answers an address change by queueing packets (a PATH_CHALLENGE from the new
+    // address, REMOVE_ADDRESS): a downloading client has nothing in flight, so no timer is near.
+    const engine = new (class extends EchoEngine {
+      readonly announced: SocketAddress[][] = [];
+      peer: SocketAddress | undefined;
+      setLocalAddresses(addresses: readonly SocketAddress[]): void {
+        this.announced.push([...addresses]);
+        const from = addresses.at(-1);
+        if (this.peer && from)
+          this.outbox.push({ local: from, remote: this.peer, data: Buffer.from('challenge') });
+      }
+    })();
+    const endpoint = await UdpEndpoint.bind(engine, [{ host: '127.0.0.1', port: 0 }], ignoreEvents, {
+      socketBackend: backend,
+    });
+    const peer = await clientSocket('udp4', '127.0.0.1');
+    try {
+      engine.peer = { address: '127.0.0.1', port: peer.address().port, family: 'IPv4' };
+      await sleep(5);
+      const flushes = endpoint.stats.flushes;
+      const added = await endpoint.addSocket({ host: '127.0.0.2', port: 0 });
+      endpoint.announceLocalAddresses();
+      assert.deepEqual(engine.announced.at(-1), endpoint.localAddresses);
+      // Without the flush nothing would leave: give up after 2 s rather than hang.
+      const [message, from] = await once(peer, 'message', { signal: AbortSignal.timeout(2000) });
+      assert.equal(message.toString(), 'challenge');
+      assert.equal(from.address, added.address, 'sent from the new address');
+      assert.equal(engine.timeouts.length, 0, 'no timer was involved');
+      assert.ok(endpoint.stats.flushes > flushes);
+    } finally {
+      peer.close();
+      endpoint.destroy();
+    }
+  });
+
   test(`${backend}: close() closes live sessions and resolves once the engine released them`, async () => {
     const engine = new EchoEngine();
     const endpoint = await UdpEndpoint.bind(engine, [{ host: '127.0.0.1', port: 0 }], ignoreEvents, {
