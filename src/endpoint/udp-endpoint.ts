@@ -70,6 +70,8 @@ export interface UdpEndpointStats {
 }
 
 const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
+/** Send errors that mean the kernel found no way out for the datagram (it reached nobody). */
+const LOCAL_SEND_REFUSALS = new Set(['ENETUNREACH', 'EHOSTUNREACH', 'ENETDOWN', 'EADDRNOTAVAIL']);
 const DEFAULT_CLOSE_GRACE_MS = 1000;
 
 interface BoundSocket {
@@ -131,6 +133,8 @@ export class UdpEndpoint {
   private readonly live = new Set<EngineConnection>();
   private readonly closeWaiters: Array<() => void> = [];
   private flushScheduled = false;
+  /** Sends the kernel refused since the last flush, for the engine (see countSendError). */
+  private refusals: Array<{ local: SocketAddress; remote: SocketAddress; datagrams: number }> = [];
   /** The time of the socket read being delivered (see onMessage). */
   private readNow: number | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -349,6 +353,7 @@ export class UdpEndpoint {
     const engine = this.engine;
     try {
       let now = this.now();
+      if (this.refusals.length > 0) this.reportRefusals(now);
       const deadline = engine.nextDeadline();
       if (deadline !== undefined && deadline <= now) engine.onTimeout(now);
       // Events first: handlers may write or read, and those frames should leave in this same flush.
@@ -369,6 +374,16 @@ export class UdpEndpoint {
     } finally {
       if (!this.closed) this.armTimer();
     }
+  }
+
+  private reportRefusals(now: number): void {
+    const refusals = this.refusals;
+    this.refusals = [];
+    // Not on EngineEndpoint (an injected engine may lack it): the concrete Endpoint has it.
+    const engine = this.engine as EngineEndpoint & {
+      onSendRefused?: (local: SocketAddress, remote: SocketAddress, datagrams: number, now: number) => void;
+    };
+    for (const r of refusals) engine.onSendRefused?.(r.local, r.remote, r.datagrams, now);
   }
 
   private dispatchEvents(): void {
@@ -528,6 +543,13 @@ export class UdpEndpoint {
     error: Error | undefined,
   ): void {
     this.stats.sendErrors[code] = (this.stats.sendErrors[code] ?? 0) + count;
+    // These never left the host (no IP_RECVERR, so no ICMP from afar reports this way): the
+    // engine gives an unvalidated path their credit back, at the next flush (a native send
+    // reports its errors in the middle of one).
+    if (remote && LOCAL_SEND_REFUSALS.has(code)) {
+      this.refusals.push({ local, remote, datagrams: count });
+      this.scheduleFlush();
+    }
     publish(channels.endpointDrop, () => ({
       reason: 'send-error',
       local,

@@ -2613,6 +2613,11 @@ export class Connection implements EngineConnection {
     return true;
   }
 
+  /** The kernel refused datagrams from `local` to `remote` (see Endpoint.onSendRefused). */
+  onSendRefused(local: SocketAddress, remote: SocketAddress, datagrams: number): void {
+    this.pathManager.onSendRefused(local, remote, datagrams);
+  }
+
   /** The endpoint's current local addresses (see Endpoint.setLocalAddresses). */
   setLocalAddresses(addresses: readonly SocketAddress[], now: number): void {
     // Suspended paths are left alone; the resumption starts from the new addresses.

@@ -466,7 +466,8 @@ export class PathManager<T> {
       this.unverified.set(key, entry);
     }
     let spent = entry.spent;
-    for (const p of this.pathList) if (!p.validated && sameAddress(p.remote, remote)) spent += p.bytesSent;
+    for (const p of this.pathList)
+      if (!p.validated && sameAddress(p.remote, remote)) spent += p.bytesSent - p.bytesRefused;
     return Math.max(0, UNVERIFIED_BUDGET - spent);
   }
 
@@ -657,6 +658,23 @@ export class PathManager<T> {
     );
   }
 
+  /**
+   * The kernel refused `datagrams` of ours from `local` to `remote` (no route yet, neighbour
+   * unreachable): they reached nobody, so an unvalidated path there gets their anti-amplification
+   * credit back, and its challenge goes on being resent until it times out. (A new address often
+   * appears a few ms before its routes: three padded challenges refused in those ms spent the
+   * whole credit, and the path failed 2.7 s later; lab roaming under load.) The shell does not
+   * say which datagrams: each counts as one padded probe, the largest an unvalidated path sends.
+   */
+  onSendRefused(local: SocketAddress, remote: SocketAddress, datagrams: number): void {
+    for (const path of this.pathList) {
+      if (path.validated || !sameAddresses(path, local, remote)) continue;
+      const unrefunded = path.bytesSent - path.bytesRefused;
+      path.bytesRefused += Math.min(unrefunded, datagrams * PATH_PROBE_SIZE);
+      this.host.wake();
+    }
+  }
+
   /** A NEW_CONNECTION_ID arrived: a path waiting for a CID of its id can use it now. */
   onPeerCid(pathId: number, cid: Uint8Array, now: number): void {
     const waiting = this.byId(pathId);
@@ -727,7 +745,7 @@ export class PathManager<T> {
     this.host.requeue(path.loss.drainAll());
     if (!path.validated) {
       const entry = this.unverified.get(addressKey(path.remote));
-      if (entry) entry.spent += path.bytesSent;
+      if (entry) entry.spent += path.bytesSent - path.bytesRefused;
     }
     this.pathList.splice(this.pathList.indexOf(path), 1);
     this.metas.delete(path.id);
@@ -864,6 +882,7 @@ export class PathManager<T> {
     // Anti-amplification restarts for the new address: what the old one sent and received
     // says nothing about it.
     path.bytesSent = 0;
+    path.bytesRefused = 0;
     path.bytesReceived = 0;
     const wasActive = path === this.activePath;
     this.startChallenge(path, now);

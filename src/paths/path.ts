@@ -67,6 +67,8 @@ export class PathState<T> {
   /** Address validated (RFC 9000 §8): lifts the anti-amplification limit. */
   validated: boolean;
   bytesSent = 0;
+  /** Bytes of bytesSent the kernel refused to send (no route yet...): they reached nobody. */
+  bytesRefused = 0;
   bytesReceived = 0;
   packetsSent = 0;
   packetsLost = 0;
@@ -126,7 +128,7 @@ export class PathState<T> {
   /** Bytes we may still send before the address is validated; Infinity once it is. */
   amplificationCredit(): number {
     if (this.validated) return Number.POSITIVE_INFINITY;
-    return Math.max(0, AMPLIFICATION_FACTOR * this.bytesReceived - this.bytesSent);
+    return Math.max(0, AMPLIFICATION_FACTOR * this.bytesReceived - (this.bytesSent - this.bytesRefused));
   }
 
   /** Whether a packet of `bytes` may be sent now, and if not, why (and when, for pacing). */

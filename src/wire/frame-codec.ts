@@ -448,12 +448,20 @@ export function streamDataCapacity(streamId: number, offset: number, space: numb
   const fixed = 1 + varintLength(streamId) + (offset > 0 ? varintLength(offset) : 0);
   const available = space - fixed;
   if (available < 1) return 0;
-  for (const lengthSize of [1, 2, 4, 8]) {
-    const n = available - lengthSize;
-    if (n >= 0 && varintLength(n) <= lengthSize) return Math.min(n, MAX_VARINT - offset);
+  // The largest n with n + varintLength(n) <= available: the best n of each length-field size,
+  // largest first. (Taking the first size whose n fits was up to 2 bytes short at the size
+  // boundaries: with 16386 bytes available it gave 16382 with a 4-byte length, where 16383
+  // fits with a 2-byte one.)
+  for (let i = VARINT_SIZES.length - 1; i >= 0; i--) {
+    const n = Math.min(available - VARINT_SIZES[i]!, VARINT_SIZE_MAX[i]!);
+    if (n >= (i === 0 ? 0 : VARINT_SIZE_MAX[i - 1]! + 1)) return Math.min(n, MAX_VARINT - offset);
   }
   return 0;
 }
+
+/** Varint encoded sizes, and the largest value of each. */
+const VARINT_SIZES = [1, 2, 4, 8] as const;
+const VARINT_SIZE_MAX = [63, 16383, 2 ** 30 - 1, MAX_VARINT] as const;
 
 /** Bytes a DATAGRAM frame header takes (type plus optional length). */
 export function datagramFrameOverhead(dataLength: number, withLength: boolean): number {

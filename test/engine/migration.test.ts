@@ -219,6 +219,46 @@ describe('path validation and migration', () => {
     assert.equal(pair.clientConn.state, 'established');
   });
 
+  test('a new address whose sends the kernel refuses at first (no route yet) still validates once they go out', () => {
+    // A new local address often appears a few ms before its routes. The challenges refused in
+    // that time reached nobody: they must not spend the path's anti-amplification credit
+    // (3 × 1200 bytes), or the path fails although the address works a moment later.
+    const validated = (report: boolean) => {
+      const pair = new Pair({ seed: 21, latency: 10 });
+      pair.handshake();
+      const added = socketAddress('198.51.100.7', 40000);
+      const routedAt = pair.now + 600;
+      let refused = 0;
+      const poll = pair.client.pollTransmit.bind(pair.client);
+      pair.client.pollTransmit = (now, buffer) => {
+        for (;;) {
+          const t = poll(now, buffer);
+          if (!t || addressKey(t.local) !== addressKey(added) || now >= routedAt) return t;
+          refused++; // ENETUNREACH: never left the host
+          if (report) pair.client.onSendRefused(t.local, t.remote, 1, now);
+        }
+      };
+      const id = pair.clientConn.openStream(true)!;
+      pair.clientConn.writeStream(id, new Uint8Array(10));
+      pair.client.setLocalAddresses([CLIENT_ADDR, added], pair.now);
+      const onNew = () =>
+        pair.clientConn.paths.find((p) => p.state === 'standby' && addressKey(p.local) === addressKey(added));
+      pair.runUntil(() => onNew() !== undefined, 10_000);
+      return { refused, afterRoute: pair.now - routedAt, pathId: onNew()!.id };
+    };
+    const reported = validated(true);
+    assert.ok(reported.refused > 3, `challenges refused while there was no route: ${reported.refused}`);
+    // The first path from the new address validates one round trip after the route appeared
+    // (at the next challenge resend).
+    assert.equal(reported.pathId, 1);
+    assert.ok(reported.afterRoute < 200, `validated ${reported.afterRoute} ms after the route appeared`);
+    // Without the report the refused challenges use up that path's credit: it times out, and only
+    // a later attempt (a new path id) validates, seconds later.
+    const unreported = validated(false);
+    assert.notEqual(unreported.pathId, 1);
+    assert.ok(unreported.afterRoute > 1000, `validated ${unreported.afterRoute} ms after the route appeared`);
+  });
+
   test('validation expires after its lifetime and is redone with a fresh PATH_CHALLENGE', () => {
     const validatedAt = (lifetime: number | undefined): number[] => {
       const transport = lifetime === undefined ? {} : { pathValidationLifetime: lifetime };

@@ -255,7 +255,8 @@ describe('frame codec: packetizer helpers', () => {
           assert.ok(streamFrameOverhead(id, off, n + 1, true) + n + 1 > space);
         },
       ),
-      { numRuns: 2000 },
+      // A length-field size boundary that a random seed found once (16382 returned, 16383 fits).
+      { numRuns: 2000, examples: [[0, 2 ** 30, 16396]] },
     );
   });
 
