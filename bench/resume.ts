@@ -19,8 +19,8 @@ import { progress, systemInfo } from './lib/system.js';
 
 const START_TIMEOUT_MS = 15_000;
 const BRAID_CLIENT = 'test/lab/resume-client.ts';
-const TCP_RECEIVER = 'bench/lab-failover/tcp-receiver.ts';
-const TCP_SENDER = 'bench/lab-failover/tcp-sender.ts';
+const TCP_RECEIVER = 'bench/lab-mptcp/tcp-receiver.ts';
+const TCP_SENDER = 'bench/lab-mptcp/tcp-sender.ts';
 
 interface Options {
   runs: number;
@@ -118,13 +118,14 @@ async function braidRun(lab: Lab, options: Options, start: StartHelper, record: 
 
 async function tcpRun(lab: Lab, options: Options, start: StartHelper, record: RunRecord): Promise<void> {
   const node = [process.execPath, '--import', 'tsx'];
-  const receiver = start('tcp receiver', 'server', [...node, TCP_RECEIVER]);
+  const receiver = start('tcp receiver', 'server', [...node, TCP_RECEIVER, 'gap']);
   const listening = await receiver.next('listening', START_TIMEOUT_MS);
   const sender = start('tcp sender', 'client', [
     ...node,
     TCP_SENDER,
     lab.addresses.server1.v4,
     String(listening.port),
+    'paced',
     String(options.bytes),
     String(options.rate),
   ]);
