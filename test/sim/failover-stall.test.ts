@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import { runEngineSessions } from '../../src/sim/engine-run.js';
 import { Rng } from '../../src/sim/rng.js';
 import { type FaultSpec, scenario } from '../../src/sim/scenario.js';
+import { deliveryGap } from './helpers.js';
 
 const MiB = 1 << 20;
 const FAULT_AT = 400;
@@ -52,17 +53,7 @@ function run(
         const ev = e.event as Extract<typeof e.event, { type: 'failover' }>;
         return `${e.at.toFixed(1)} ${ev.reason} ${ev.from.local.address}>${ev.to.local.address}`;
       });
-  const receiver = direction === 'up' ? 'server.' : 'client.';
-  let gap = 0;
-  let last = FAULT_AT;
-  for (const line of sim.trace?.lines() ?? []) {
-    const p = line.split(' ');
-    if (p[1] !== 'deliver' || Number(p[4]) < 1000 || !p[6].startsWith(receiver)) continue;
-    const t = Number(p[0]);
-    if (t < FAULT_AT - 20) continue;
-    if (t >= FAULT_AT) gap = Math.max(gap, t - last);
-    last = Math.max(last, t);
-  }
+  const gap = deliveryGap(sim, direction === 'up' ? 'server' : 'client', FAULT_AT, 20);
   return { client: failovers(r.clients[0]), server: failovers(r.servers[0]), gap, r };
 }
 

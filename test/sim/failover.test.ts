@@ -11,6 +11,7 @@ import { runEngineSessions } from '../../src/sim/engine-run.js';
 import type { Simulator } from '../../src/sim/network.js';
 import { Rng } from '../../src/sim/rng.js';
 import { type FaultSpec, type HostSpec, type ScenarioSpec, scenario } from '../../src/sim/scenario.js';
+import { deliveryGap } from './helpers.js';
 
 const MiB = 1 << 20;
 const FAULT_AT = 1500;
@@ -91,18 +92,7 @@ function run(
   assert.deepEqual(r.violations, [], 'every byte delivered once, in order');
   assert.ok(r.complete, 'the transfer completed');
   assert.ok(r.endTime > FAULT_AT + 500, `the fault hit mid-transfer (ended at ${r.endTime})`);
-  // The trace's last field is the receiving `host.interface`; data datagrams are ≥ 1000 bytes.
-  const receiver = direction === 'up' ? 'server.' : 'client.';
-  let gap = 0;
-  let last = FAULT_AT;
-  for (const line of sim.trace?.lines() ?? []) {
-    const p = line.split(' ');
-    if (p[1] !== 'deliver' || Number(p[4]) < 1000 || !p[6].startsWith(receiver)) continue;
-    const t = Number(p[0]);
-    if (t < FAULT_AT - 50) continue;
-    if (t >= FAULT_AT) gap = Math.max(gap, t - last);
-    last = Math.max(last, t);
-  }
+  const gap = deliveryGap(sim, direction === 'up' ? 'server' : 'client', FAULT_AT, 50);
   console.log(
     `${name} (${direction}): failover gap ${gap.toFixed(0)} ms, done at ${r.endTime.toFixed(0)} ms`,
   );

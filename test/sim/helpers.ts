@@ -15,3 +15,22 @@ export function twoHosts(aLink: LinkSpec = {}, bLink: LinkSpec = {}, seed = 1, t
   sim.addInterface('B', 'eth', [B_IP], bLink);
   return sim;
 }
+
+/**
+ * Longest stretch from `faultAt` without a data datagram (>= 1000 bytes) delivered to the
+ * receiving side's host, read from the trace (its last field is the receiving
+ * `host.interface`). Deliveries from `lookback` ms before the fault start the count.
+ */
+export function deliveryGap(sim: Simulator, receiverHost: string, faultAt: number, lookback: number): number {
+  let gap = 0;
+  let last = faultAt;
+  for (const line of sim.trace?.lines() ?? []) {
+    const p = line.split(' ');
+    if (p[1] !== 'deliver' || Number(p[4]) < 1000 || !p[6]!.startsWith(`${receiverHost}.`)) continue;
+    const t = Number(p[0]);
+    if (t < faultAt - lookback) continue;
+    if (t >= faultAt) gap = Math.max(gap, t - last);
+    last = Math.max(last, t);
+  }
+  return gap;
+}
