@@ -277,11 +277,7 @@ export class UdpEndpoint {
    */
   announceLocalAddresses(): void {
     if (this.sockets.length === 0 || this.sockets.some((s) => s.wildcard)) return;
-    // Not on EngineEndpoint (an injected engine may lack it): the concrete Endpoint has it.
-    const engine = this.engine as EngineEndpoint & {
-      setLocalAddresses?: (addresses: readonly SocketAddress[], now: number) => void;
-    };
-    engine.setLocalAddresses?.(this.localAddresses, this.now());
+    this.engine.setLocalAddresses?.(this.localAddresses, this.now());
     // Sessions react at once (leave a vanished address, open a path from a new one): send what
     // they queued now, not at their next timer, which for a downloading client with nothing in
     // flight could be hundreds of ms away.
@@ -379,11 +375,7 @@ export class UdpEndpoint {
   private reportRefusals(now: number): void {
     const refusals = this.refusals;
     this.refusals = [];
-    // Not on EngineEndpoint (an injected engine may lack it): the concrete Endpoint has it.
-    const engine = this.engine as EngineEndpoint & {
-      onSendRefused?: (local: SocketAddress, remote: SocketAddress, datagrams: number, now: number) => void;
-    };
-    for (const r of refusals) engine.onSendRefused?.(r.local, r.remote, r.datagrams, now);
+    for (const r of refusals) this.engine.onSendRefused?.(r.local, r.remote, r.datagrams, now);
   }
 
   private dispatchEvents(): void {

@@ -2613,9 +2613,9 @@ export class Connection implements EngineConnection {
     return true;
   }
 
-  /** The kernel refused datagrams from `local` to `remote` (see Endpoint.onSendRefused). */
-  onSendRefused(local: SocketAddress, remote: SocketAddress, datagrams: number): void {
-    this.pathManager.onSendRefused(local, remote, datagrams);
+  /** The kernel refused datagrams from `local` to `remote` (see Endpoint.onSendRefused); true if a path got credit back. */
+  onSendRefused(local: SocketAddress, remote: SocketAddress, datagrams: number): boolean {
+    return this.pathManager.onSendRefused(local, remote, datagrams);
   }
 
   /** The endpoint's current local addresses (see Endpoint.setLocalAddresses). */

@@ -167,22 +167,23 @@ export class Endpoint implements EngineEndpoint {
   }
 
   /**
-   * The host's usable local addresses changed (an interface came or went): every session
-   * advertises the new set to its peer and moves off addresses that vanished.
-   */
-  /**
    * The shell's kernel refused `datagrams` sent from `local` to `remote` before they left the
    * host (ENETUNREACH, EHOSTUNREACH, ENETDOWN, EADDRNOTAVAIL): a path still being validated
-   * there gets their anti-amplification credit back (PathManager.onSendRefused).
+   * there gets their anti-amplification credit back (PathManager.onSendRefused). Only the
+   * sessions that had such a path are touched.
    */
   onSendRefused(local: SocketAddress, remote: SocketAddress, datagrams: number, now: number): void {
     for (const conn of this.connections) {
+      if (!conn.onSendRefused(local, remote, datagrams)) continue;
       conn.setNow(now);
-      conn.onSendRefused(local, remote, datagrams);
       this.afterInput(conn, now);
     }
   }
 
+  /**
+   * The host's usable local addresses changed (an interface came or went): every session
+   * advertises the new set to its peer and moves off addresses that vanished.
+   */
   setLocalAddresses(addresses: readonly SocketAddress[], now: number): void {
     this.localAddresses = [...addresses];
     for (const conn of this.connections) {

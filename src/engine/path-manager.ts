@@ -466,8 +466,7 @@ export class PathManager<T> {
       this.unverified.set(key, entry);
     }
     let spent = entry.spent;
-    for (const p of this.pathList)
-      if (!p.validated && sameAddress(p.remote, remote)) spent += p.bytesSent - p.bytesRefused;
+    for (const p of this.pathList) if (!p.validated && sameAddress(p.remote, remote)) spent += p.bytesOnWire;
     return Math.max(0, UNVERIFIED_BUDGET - spent);
   }
 
@@ -665,14 +664,17 @@ export class PathManager<T> {
    * appears a few ms before its routes: three padded challenges refused in those ms spent the
    * whole credit, and the path failed 2.7 s later; lab roaming under load.) The shell does not
    * say which datagrams: each counts as one padded probe, the largest an unvalidated path sends.
+   * True if some path got credit back.
    */
-  onSendRefused(local: SocketAddress, remote: SocketAddress, datagrams: number): void {
+  onSendRefused(local: SocketAddress, remote: SocketAddress, datagrams: number): boolean {
+    let refunded = false;
     for (const path of this.pathList) {
-      if (path.validated || !sameAddresses(path, local, remote)) continue;
-      const unrefunded = path.bytesSent - path.bytesRefused;
-      path.bytesRefused += Math.min(unrefunded, datagrams * PATH_PROBE_SIZE);
-      this.host.wake();
+      if (path.validated || !sameAddresses(path, local, remote) || path.bytesOnWire === 0) continue;
+      path.bytesRefused += Math.min(path.bytesOnWire, datagrams * PATH_PROBE_SIZE);
+      refunded = true;
     }
+    if (refunded) this.host.wake();
+    return refunded;
   }
 
   /** A NEW_CONNECTION_ID arrived: a path waiting for a CID of its id can use it now. */
@@ -745,7 +747,7 @@ export class PathManager<T> {
     this.host.requeue(path.loss.drainAll());
     if (!path.validated) {
       const entry = this.unverified.get(addressKey(path.remote));
-      if (entry) entry.spent += path.bytesSent - path.bytesRefused;
+      if (entry) entry.spent += path.bytesOnWire;
     }
     this.pathList.splice(this.pathList.indexOf(path), 1);
     this.metas.delete(path.id);

@@ -318,4 +318,8 @@ export interface EngineEndpoint {
   readonly stats: EndpointStats;
   /** Connections that have pending events or state changes since the last call (to avoid scanning all). */
   drainDirty(): EngineConnection[];
+  /** The host's usable local addresses (optional: an injected engine may not track them). */
+  setLocalAddresses?(addresses: readonly SocketAddress[], now: number): void;
+  /** The kernel refused datagrams before they left the host (optional, as above). */
+  onSendRefused?(local: SocketAddress, remote: SocketAddress, datagrams: number, now: number): void;
 }

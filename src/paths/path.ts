@@ -128,7 +128,12 @@ export class PathState<T> {
   /** Bytes we may still send before the address is validated; Infinity once it is. */
   amplificationCredit(): number {
     if (this.validated) return Number.POSITIVE_INFINITY;
-    return Math.max(0, AMPLIFICATION_FACTOR * this.bytesReceived - (this.bytesSent - this.bytesRefused));
+    return Math.max(0, AMPLIFICATION_FACTOR * this.bytesReceived - this.bytesOnWire);
+  }
+
+  /** Bytes sent that left the host (what anti-amplification bounds). */
+  get bytesOnWire(): number {
+    return this.bytesSent - this.bytesRefused;
   }
 
   /** Whether a packet of `bytes` may be sent now, and if not, why (and when, for pacing). */
