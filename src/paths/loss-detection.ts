@@ -85,8 +85,6 @@ export class LossDetection<T> {
   private lastPtoAt = Number.NEGATIVE_INFINITY;
   /** A late PTO was put off until then (once per silence: see onTimeout). */
   private stallRearmAt: number | undefined;
-  /** PTOs put off because their timer fired late (a local stall), for diagnostics. */
-  stallsIgnored = 0;
   private _largestAcked: number | undefined;
   /** When the first RTT sample was taken: persistent congestion ignores packets sent earlier. */
   private firstRttSampleAt: number | undefined;
@@ -238,20 +236,21 @@ export class LossDetection<T> {
    * it does nothing.
    */
   onTimeout(now: number, handshakeConfirmed: boolean): { lost: SentPacket<T>[]; probes: number } {
-    const deadline = this.deadline(handshakeConfirmed);
-    if (deadline === undefined || now < deadline) return { lost: [], probes: 0 };
     if (this.lossTime !== undefined) {
+      if (now < this.lossTime) return { lost: [], probes: 0 };
       // Persistent congestion is only established on receipt of an ACK (RFC 9002 §7.6.2).
       return { lost: this.detectLost(now).lost, probes: 0 };
     }
+    if (this.ackElicitingOutstanding === 0) return { lost: [], probes: 0 };
     const period = this.ptoPeriod(handshakeConfirmed);
+    const deadline = this.ptoDeadline(period);
+    if (now < deadline) return { lost: [], probes: 0 };
     // A timer firing long after its deadline means this host ran nothing meanwhile (GC, a long
     // batch, a starved CPU): ACKs that arrived may sit unread in the socket buffer, so the
     // silence is no evidence against the path. Count the PTO from now instead, once per
     // silence — on a host that is always late, the re-armed PTO counts however late it fires.
     if (this.stallRearmAt === undefined && now - deadline > Math.max(STALL_LATENESS_MIN, period / 4)) {
       this.stallRearmAt = now + period;
-      this.stallsIgnored++;
       return { lost: [], probes: 0 };
     }
     this._ptoCount++;
