@@ -18,19 +18,22 @@ export interface InterfaceChangeSource {
   readonly kind: 'netlink' | 'none';
 }
 
-interface NetlinkAddon {
-  start(callback: () => void): void;
-  stop(): void;
-  stats(): { running: boolean; notifications: number; overflows: number; wakeups: number };
-}
-
-/** Kernel notifications counted by the addon since the watch started (zeros when not running). */
-export function netlinkStats(): {
+/** What the netlink addon counted since its watch started. */
+export interface NetlinkStats {
   running: boolean;
   notifications: number;
   overflows: number;
   wakeups: number;
-} {
+}
+
+interface NetlinkAddon {
+  start(callback: () => void): void;
+  stop(): void;
+  stats(): NetlinkStats;
+}
+
+/** Kernel notifications counted by the addon since the watch started (zeros when not running). */
+export function netlinkStats(): NetlinkStats {
   const { module } = loadAddon<NetlinkAddon>('braid_netlink');
   return module?.stats() ?? { running: false, notifications: 0, overflows: 0, wakeups: 0 };
 }
