@@ -21,13 +21,13 @@
 #include <netinet/ip.h>
 #include <netinet/udp.h>
 #include <node_api.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "napi_errno.h"
 #include "napi_typed.h"
 #include "receive_meta.h"
 
@@ -86,30 +86,7 @@ constexpr int kFeaturePktinfo = 4;
     }                                                          \
   } while (0)
 
-napi_value ThrowErrno(napi_env env, int err, const char* syscall) {
-  const char* code_name = nullptr;
-  switch (err) {
-    case EADDRINUSE: code_name = "EADDRINUSE"; break;
-    case EADDRNOTAVAIL: code_name = "EADDRNOTAVAIL"; break;
-    case EACCES: code_name = "EACCES"; break;
-    case EAFNOSUPPORT: code_name = "EAFNOSUPPORT"; break;
-    case EINVAL: code_name = "EINVAL"; break;
-    case EBADF: code_name = "EBADF"; break;
-    default: code_name = "EUNKNOWN"; break;
-  }
-  char message[160];
-  snprintf(message, sizeof message, "%s %s (%s)", syscall, strerror(err), code_name);
-  napi_value msg, code, error, errno_value, syscall_value;
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  napi_create_string_utf8(env, code_name, NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, msg, &error);
-  napi_create_int32(env, -err, &errno_value);
-  napi_set_named_property(env, error, "errno", errno_value);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
-  napi_set_named_property(env, error, "syscall", syscall_value);
-  napi_throw(env, error);
-  return nullptr;
-}
+using braid::ThrowErrno;
 
 // Decodes the 24-byte JS encoding into a sockaddr for a socket of `socket_family`
 // (an IPv4 destination on an IPv6 socket becomes ::ffff:a.b.c.d). Returns its length, 0 if invalid.

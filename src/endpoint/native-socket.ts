@@ -9,8 +9,8 @@
  * each datagram up as a view of the arena, valid until the callback returns.
  * Send: one call per run of equal-size datagrams to one destination (GSO).
  */
-import { constants as osConstants } from 'node:os';
 import { loadAddon } from '../native/addons.js';
+import { errnoCode, withErrnoCode } from '../native/errno.js';
 import type { SocketAddress } from '../net/address.js';
 import type { DatagramSocket, DatagramSocketHandlers, OpenSocketOptions } from './datagram-socket.js';
 import { isReceiveMetaLayout, RECEIVE_META, type ReceiveMetaLayout } from './receive-meta.js';
@@ -76,15 +76,12 @@ export function nativeUdpUnavailableReason(): string | undefined {
   return load().error;
 }
 
-const errnoNames = new Map<number, string>();
-for (const [name, value] of Object.entries(osConstants.errno)) errnoNames.set(value, name);
-
 /**
- * The addon's errors name the errno but not the address; callers (and people) expect dgram's
+ * The addon's errors carry the errno but not the address; callers (and people) expect dgram's
  * shape: `bind EADDRINUSE 127.0.0.1:4433` with `code`, `syscall`, `address` and `port`.
  */
 function bindError(error: unknown, host: string, port: number): unknown {
-  const e = error as NodeJS.ErrnoException;
+  const e = withErrnoCode(error) as NodeJS.ErrnoException;
   if (typeof e?.code !== 'string' || e.syscall !== 'bind') return error;
   const wrapped: NodeJS.ErrnoException & { address?: string; port?: number } = new Error(
     // As Node's own message: the port only when one was asked for.
@@ -96,10 +93,6 @@ function bindError(error: unknown, host: string, port: number): unknown {
   wrapped.address = host;
   wrapped.port = port;
   return wrapped;
-}
-
-function errnoName(errno: number): string {
-  return errnoNames.get(errno) ?? `ERRNO_${errno}`;
 }
 
 /** Remote-address cache size bound: a server sees many peers, but not unboundedly many at once. */
@@ -201,7 +194,7 @@ class NativeSocket implements DatagramSocket {
       return;
     }
     const failure = -status;
-    this.handlers.onSendError(errnoName(failure % 65_536), Math.max(1, Math.floor(failure / 65_536)), remote);
+    this.handlers.onSendError(errnoCode(failure % 65_536), Math.max(1, Math.floor(failure / 65_536)), remote);
   }
 
   private encode(address: SocketAddress): Uint8Array | undefined {
@@ -307,7 +300,11 @@ export async function openNativeSocket(options: OpenSocketOptions): Promise<Data
   const { module, error } = load();
   if (!module) throw new Error(`native UDP back-end unavailable: ${error}`);
   const family = options.host.includes(':') ? 6 : 4;
-  return new NativeSocket(module, family, options.handlers, options);
+  try {
+    return new NativeSocket(module, family, options.handlers, options);
+  } catch (error) {
+    throw withErrnoCode(error); // socket() refused (EMFILE...); bind errors arrive named already
+  }
 }
 
 export type { NativeSocket };
