@@ -23,7 +23,8 @@
 #include <thread>
 
 #include <node_api.h>
-#include <stdio.h>
+
+#include "napi_errno.h"
 
 namespace {
 
@@ -41,17 +42,7 @@ struct Watch {
 
 Watch* g_watch = nullptr;  // one per process: every endpoint shares the poller that uses it
 
-napi_value ThrowErrno(napi_env env, int err, const char* syscall) {
-  char message[160];
-  snprintf(message, sizeof message, "%s failed: %s", syscall, strerror(err));
-  napi_value msg, error, errno_value;
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  napi_create_error(env, nullptr, msg, &error);
-  napi_create_int32(env, -err, &errno_value);
-  napi_set_named_property(env, error, "errno", errno_value);
-  napi_throw(env, error);
-  return nullptr;
-}
+using braid::ThrowErrno;
 
 // Reads every queued notification; true if one of them (or a lost one) concerns addresses or links.
 bool Drain(Watch* w) {

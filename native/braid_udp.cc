@@ -2,8 +2,9 @@
 // recvmmsg / UDP GRO on receive, IP_PKTINFO / IPV6_PKTINFO for per-datagram local
 // addresses, readiness through libuv (uv_poll_t) on Node's own event loop.
 //
-// The JavaScript side (src/endpoint/native-udp.ts) owns the receive arena and its metadata
-// table; this file only moves bytes. Design notes and measurements: docs/performance.md.
+// The JavaScript side (src/endpoint/native-socket.ts) owns the receive arena and its metadata
+// table (one braid::ReceiveMeta per message: receive_meta.h); this file only moves bytes.
+// Design notes and measurements: docs/performance.md.
 //
 // Error contract: nothing here throws out of a send or a receive. A send returns a status
 // (sent, queued until writable, or -errno for datagrams dropped and counted by the caller);
@@ -20,14 +21,15 @@
 #include <netinet/ip.h>
 #include <netinet/udp.h>
 #include <node_api.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "napi_errno.h"
 #include "napi_typed.h"
+#include "receive_meta.h"
 
 #include <deque>
 #include <vector>
@@ -52,8 +54,7 @@ constexpr size_t kMaxSendBytes = 65507;
 constexpr size_t kMaxPendingBytes = 8 * 1024 * 1024;
 // recvmmsg rounds per readiness callback, so one busy socket cannot starve the loop.
 constexpr int kReceiveRounds = 4;
-// Metadata per received message, in 32-bit words (layout shared with native-udp.ts).
-constexpr size_t kMetaWords = 16;
+using braid::ReceiveMeta;
 
 // Status codes returned by send() besides -errno.
 constexpr int kSent = 0;
@@ -85,30 +86,7 @@ constexpr int kFeaturePktinfo = 4;
     }                                                          \
   } while (0)
 
-napi_value ThrowErrno(napi_env env, int err, const char* syscall) {
-  const char* code_name = nullptr;
-  switch (err) {
-    case EADDRINUSE: code_name = "EADDRINUSE"; break;
-    case EADDRNOTAVAIL: code_name = "EADDRNOTAVAIL"; break;
-    case EACCES: code_name = "EACCES"; break;
-    case EAFNOSUPPORT: code_name = "EAFNOSUPPORT"; break;
-    case EINVAL: code_name = "EINVAL"; break;
-    case EBADF: code_name = "EBADF"; break;
-    default: code_name = "EUNKNOWN"; break;
-  }
-  char message[160];
-  snprintf(message, sizeof message, "%s %s (%s)", syscall, strerror(err), code_name);
-  napi_value msg, code, error, errno_value, syscall_value;
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  napi_create_string_utf8(env, code_name, NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, msg, &error);
-  napi_create_int32(env, -err, &errno_value);
-  napi_set_named_property(env, error, "errno", errno_value);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
-  napi_set_named_property(env, error, "syscall", syscall_value);
-  napi_throw(env, error);
-  return nullptr;
-}
+using braid::ThrowErrno;
 
 // Decodes the 24-byte JS encoding into a sockaddr for a socket of `socket_family`
 // (an IPv4 destination on an IPv6 socket becomes ::ffff:a.b.c.d). Returns its length, 0 if invalid.
@@ -177,7 +155,7 @@ struct Socket {
   uint8_t* arena = nullptr;
   size_t slot_size = 0;
   size_t slot_count = 0;
-  uint32_t* meta = nullptr;
+  ReceiveMeta* meta = nullptr;  // slot_count records
   std::deque<PendingSend> pending;
   size_t pending_bytes = 0;
   // Counters (read by JS through stats()).
@@ -498,23 +476,22 @@ void ReceiveBatch(Socket* s) {
     int delivered = 0;
     for (int i = 0; i < n; i++) {
       msghdr& msg = s->msgs[i].msg_hdr;
-      uint32_t* m = s->meta + static_cast<size_t>(delivered) * kMetaWords;
-      memset(m, 0, kMetaWords * sizeof(uint32_t));
+      ReceiveMeta* m = s->meta + delivered;
+      *m = ReceiveMeta{};
       if (msg.msg_flags & MSG_TRUNC) {
         // Larger than a slot: the datagram cannot be delivered whole. Counted, as UDP allows.
         s->truncated++;
         continue;
       }
-      m[0] = static_cast<uint32_t>(i * s->slot_size);
-      m[1] = s->msgs[i].msg_len;
-      uint8_t* bytes = reinterpret_cast<uint8_t*>(m);
+      m->offset = static_cast<uint32_t>(i * s->slot_size);
+      m->length = s->msgs[i].msg_len;
       const sockaddr_storage& name = s->names[i];
       uint16_t port = 0;
       if (name.ss_family == AF_INET) {
         auto* sin = reinterpret_cast<const sockaddr_in*>(&name);
         port = ntohs(sin->sin_port);
-        bytes[14] = 4;
-        memcpy(bytes + 16, &sin->sin_addr, 4);
+        m->remote_family = 4;
+        memcpy(m->remote_address, &sin->sin_addr, 4);
       } else if (name.ss_family == AF_INET6) {
         auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&name);
         port = ntohs(sin6->sin6_port);
@@ -522,40 +499,40 @@ void ReceiveBatch(Socket* s) {
         static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (memcmp(a, kMapped, 12) == 0) {
           // A dual-stack socket: report the IPv4 peer as IPv4 (what the engine keys paths by).
-          bytes[14] = 4;
-          memcpy(bytes + 16, a + 12, 4);
+          m->remote_family = 4;
+          memcpy(m->remote_address, a + 12, 4);
         } else {
-          bytes[14] = 6;
-          memcpy(bytes + 16, a, 16);
-          m[13] = sin6->sin6_scope_id;
+          m->remote_family = 6;
+          memcpy(m->remote_address, a, 16);
+          m->remote_scope_id = sin6->sin6_scope_id;
         }
       }
-      bytes[12] = static_cast<uint8_t>(port >> 8);
-      bytes[13] = static_cast<uint8_t>(port & 0xff);
+      m->remote_port[0] = static_cast<uint8_t>(port >> 8);
+      m->remote_port[1] = static_cast<uint8_t>(port & 0xff);
       for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
         if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
           int seg = 0;
           memcpy(&seg, CMSG_DATA(cm), sizeof seg);
-          m[2] = static_cast<uint32_t>(seg);
+          m->segment_size = static_cast<uint32_t>(seg);
         } else if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
           in_pktinfo info;
           memcpy(&info, CMSG_DATA(cm), sizeof info);
-          bytes[15] = 4;
-          memcpy(bytes + 32, &info.ipi_addr, 4);
-          m[12] = static_cast<uint32_t>(info.ipi_ifindex);
+          m->local_family = 4;
+          memcpy(m->local_address, &info.ipi_addr, 4);
+          m->local_interface = static_cast<uint32_t>(info.ipi_ifindex);
         } else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
           in6_pktinfo info;
           memcpy(&info, CMSG_DATA(cm), sizeof info);
           const uint8_t* a = info.ipi6_addr.s6_addr;
           static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
           if (memcmp(a, kMapped, 12) == 0) {
-            bytes[15] = 4;
-            memcpy(bytes + 32, a + 12, 4);
+            m->local_family = 4;
+            memcpy(m->local_address, a + 12, 4);
           } else {
-            bytes[15] = 6;
-            memcpy(bytes + 32, a, 16);
+            m->local_family = 6;
+            memcpy(m->local_address, a, 16);
           }
-          m[12] = info.ipi6_ifindex;
+          m->local_interface = info.ipi6_ifindex;
         }
       }
       delivered++;
@@ -640,12 +617,12 @@ napi_value Construct(napi_env env, napi_callback_info info) {
   uint8_t* arena = BufferData(env, argv[1], &arena_len);
   uint8_t* meta = BufferData(env, argv[2], &meta_len);
   if ((family != 4 && family != 6) || arena == nullptr || meta == nullptr || slot_size < 1500 ||
-      arena_len < slot_size || (reinterpret_cast<uintptr_t>(meta) & 3) != 0) {
+      arena_len < slot_size || (reinterpret_cast<uintptr_t>(meta) % alignof(ReceiveMeta)) != 0) {
     napi_throw_range_error(env, nullptr, "bad NativeUdpSocket arguments");
     return nullptr;
   }
   size_t slots = arena_len / slot_size;
-  if (meta_len < slots * kMetaWords * 4) {
+  if (meta_len < slots * sizeof(ReceiveMeta)) {
     napi_throw_range_error(env, nullptr, "metadata table too small for the arena's slots");
     return nullptr;
   }
@@ -658,7 +635,7 @@ napi_value Construct(napi_env env, napi_callback_info info) {
   s->arena = arena;
   s->slot_size = slot_size;
   s->slot_count = slots;
-  s->meta = reinterpret_cast<uint32_t*>(meta);
+  s->meta = reinterpret_cast<ReceiveMeta*>(meta);
   int one = 1;
   s->gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
   if (s->family == AF_INET) {
@@ -1003,6 +980,25 @@ napi_value FormatAddress(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// metaLayout() → the byte offsets of ReceiveMeta's fields and its size, as this build lays it
+// out: src/endpoint/receive-meta.ts must say the same (the JS side checks it at load).
+napi_value MetaLayout(napi_env env, napi_callback_info info) {
+  napi_value layout;
+  napi_create_object(env, &layout);
+  SetNumber(env, layout, "size", sizeof(ReceiveMeta));
+  SetNumber(env, layout, "offset", offsetof(ReceiveMeta, offset));
+  SetNumber(env, layout, "length", offsetof(ReceiveMeta, length));
+  SetNumber(env, layout, "segmentSize", offsetof(ReceiveMeta, segment_size));
+  SetNumber(env, layout, "remotePort", offsetof(ReceiveMeta, remote_port));
+  SetNumber(env, layout, "remoteFamily", offsetof(ReceiveMeta, remote_family));
+  SetNumber(env, layout, "localFamily", offsetof(ReceiveMeta, local_family));
+  SetNumber(env, layout, "remoteAddress", offsetof(ReceiveMeta, remote_address));
+  SetNumber(env, layout, "localAddress", offsetof(ReceiveMeta, local_address));
+  SetNumber(env, layout, "localInterface", offsetof(ReceiveMeta, local_interface));
+  SetNumber(env, layout, "remoteScopeId", offsetof(ReceiveMeta, remote_scope_id));
+  return layout;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   // libuv may run a handle's close callback after Node has unloaded the addon (a worker
   // ending with a socket open): keep this code mapped for the life of the process.
@@ -1028,11 +1024,11 @@ napi_value Init(napi_env env, napi_value exports) {
       {"NativeUdpSocket", nullptr, nullptr, nullptr, nullptr, cls, napi_enumerable, nullptr},
       {"encodeAddress", nullptr, EncodeAddress, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"formatAddress", nullptr, FormatAddress, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"metaLayout", nullptr, MetaLayout, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value constants;
   napi_create_object(env, &constants);
-  SetNumber(env, constants, "metaWords", kMetaWords);
   SetNumber(env, constants, "maxSegments", kMaxSegments);
   SetNumber(env, constants, "maxSendBytes", kMaxSendBytes);
   SetNumber(env, constants, "featureGso", kFeatureGso);

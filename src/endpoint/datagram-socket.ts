@@ -8,12 +8,10 @@
  * - `dgram` (src/endpoint/dgram-socket.ts): node:dgram, one syscall per datagram, on every
  *   platform.
  *
- * `auto` picks native where the addon loads (Linux, built at install) unless
- * BRAID_NATIVE_UDP=0, else dgram. Both back-ends run the same e2e tests.
+ * Choosing and opening one is open-socket.ts's job: this file names the contract only and
+ * imports neither implementation. Both back-ends run the same e2e tests.
  */
 import type { SocketAddress } from '../net/address.js';
-import { openDgramSocket } from './dgram-socket.js';
-import { nativeUdpUnavailableReason, openNativeSocket } from './native-socket.js';
 
 export type SocketBackend = 'native' | 'dgram';
 export type SocketBackendChoice = SocketBackend | 'auto';
@@ -78,28 +76,4 @@ export interface OpenSocketOptions {
   /** SO_RCVBUF / SO_SNDBUF request; the kernel may clamp it. */
   bufferSize: number;
   handlers: DatagramSocketHandlers;
-}
-
-/** The back-end `choice` resolves to here, and why not native if it is not. */
-export function resolveSocketBackend(choice: SocketBackendChoice = 'auto'): {
-  backend: SocketBackend;
-  reason?: string;
-} {
-  if (choice === 'dgram') return { backend: 'dgram', reason: 'requested' };
-  const unavailable =
-    process.env.BRAID_NATIVE_UDP === '0' ? 'BRAID_NATIVE_UDP=0' : nativeUdpUnavailableReason();
-  if (unavailable === undefined) return { backend: 'native' };
-  if (choice === 'native') throw new Error(`native UDP back-end unavailable: ${unavailable}`);
-  return { backend: 'dgram', reason: unavailable };
-}
-
-/**
- * Opens and binds one UDP socket on `backend`. Rejects with the bind error (code EADDRINUSE...)
- * and leaves nothing open on failure.
- */
-export function openDatagramSocket(
-  backend: SocketBackend,
-  options: OpenSocketOptions,
-): Promise<DatagramSocket> {
-  return backend === 'native' ? openNativeSocket(options) : openDgramSocket(options);
 }

@@ -3,15 +3,17 @@
  * scripts/build-native.mjs), wrapped in the DatagramSocket interface (datagram-socket.ts).
  *
  * Receive: the addon reads with recvmmsg into an arena this module owns (16 slots of 64 KiB,
- * each may hold a GRO-coalesced run of datagrams) and fills a metadata table per read
- * (offset, length, GRO segment size, remote and local address); onReceive(count) then hands
+ * each may hold a GRO-coalesced run of datagrams) and fills a metadata table per read, one
+ * record per message laid out as RECEIVE_META says (receive-meta.ts: offset, length, GRO
+ * segment size, remote and local address); onReceive(count) then hands
  * each datagram up as a view of the arena, valid until the callback returns.
  * Send: one call per run of equal-size datagrams to one destination (GSO).
  */
-import { constants as osConstants } from 'node:os';
 import { loadAddon } from '../native/addons.js';
+import { errnoCode, withErrnoCode } from '../native/errno.js';
 import type { SocketAddress } from '../net/address.js';
 import type { DatagramSocket, DatagramSocketHandlers, OpenSocketOptions } from './datagram-socket.js';
+import { isReceiveMetaLayout, RECEIVE_META, type ReceiveMetaLayout } from './receive-meta.js';
 
 interface NativeSocketHandle {
   bind(host: string, port: number, ipv6Only: boolean): [string, number];
@@ -43,8 +45,9 @@ interface NativeUdpModule {
   ) => NativeSocketHandle;
   encodeAddress(host: string, port: number): Uint8Array | null;
   formatAddress(bytes: Uint8Array, offset: number, family: 4 | 6): string;
+  /** The receive metadata record as the addon lays it out (must equal RECEIVE_META). */
+  metaLayout?(): ReceiveMetaLayout;
   constants: {
-    metaWords: number;
     maxSegments: number;
     maxSendBytes: number;
     featureGso: number;
@@ -60,7 +63,12 @@ const SLOTS = 16;
 
 function load(): { module?: NativeUdpModule; error?: string } {
   if (process.platform !== 'linux') return { error: `not Linux (${process.platform})` };
-  return loadAddon<NativeUdpModule>('braid_udp');
+  const loaded = loadAddon<NativeUdpModule>('braid_udp');
+  // An addon built from other sources would have datagrams read at the wrong offsets.
+  if (loaded.module && !isReceiveMetaLayout(loaded.module.metaLayout?.())) {
+    return { error: 'braid_udp addon is stale: its receive metadata layout differs (npm run build:native)' };
+  }
+  return loaded;
 }
 
 /** Why the native back-end cannot be used here, or undefined if it can. */
@@ -68,15 +76,12 @@ export function nativeUdpUnavailableReason(): string | undefined {
   return load().error;
 }
 
-const errnoNames = new Map<number, string>();
-for (const [name, value] of Object.entries(osConstants.errno)) errnoNames.set(value, name);
-
 /**
- * The addon's errors name the errno but not the address; callers (and people) expect dgram's
+ * The addon's errors carry the errno but not the address; callers (and people) expect dgram's
  * shape: `bind EADDRINUSE 127.0.0.1:4433` with `code`, `syscall`, `address` and `port`.
  */
 function bindError(error: unknown, host: string, port: number): unknown {
-  const e = error as NodeJS.ErrnoException;
+  const e = withErrnoCode(error) as NodeJS.ErrnoException;
   if (typeof e?.code !== 'string' || e.syscall !== 'bind') return error;
   const wrapped: NodeJS.ErrnoException & { address?: string; port?: number } = new Error(
     // As Node's own message: the port only when one was asked for.
@@ -88,10 +93,6 @@ function bindError(error: unknown, host: string, port: number): unknown {
   wrapped.address = host;
   wrapped.port = port;
   return wrapped;
-}
-
-function errnoName(errno: number): string {
-  return errnoNames.get(errno) ?? `ERRNO_${errno}`;
 }
 
 /** Remote-address cache size bound: a server sees many peers, but not unboundedly many at once. */
@@ -109,8 +110,8 @@ class NativeSocket implements DatagramSocket {
   /** A plain Uint8Array, not a Buffer: its subarray() per datagram is cheaper. */
   private readonly arena: Uint8Array;
   private readonly metaBytes: Uint8Array;
+  /** The same table as 32-bit words (RECEIVE_META's u32 fields). */
   private readonly meta: Uint32Array;
-  private readonly metaWords: number;
   /** Encoded destination per SocketAddress object: the engine reuses one object per path. */
   private readonly encoded = new WeakMap<SocketAddress, Uint8Array>();
   private readonly remotes = new Map<string | number, SocketAddress>();
@@ -128,11 +129,10 @@ class NativeSocket implements DatagramSocket {
   ) {
     this.module = module;
     this.handlers = handlers;
-    this.metaWords = module.constants.metaWords;
     this.maxSegments = module.constants.maxSegments;
     this.maxBatchBytes = module.constants.maxSendBytes;
     this.arena = new Uint8Array(SLOT_SIZE * SLOTS);
-    this.metaBytes = new Uint8Array(SLOTS * this.metaWords * 4);
+    this.metaBytes = new Uint8Array(SLOTS * RECEIVE_META.size);
     this.meta = new Uint32Array(this.metaBytes.buffer);
     this.handle = new module.NativeUdpSocket(
       family,
@@ -194,7 +194,7 @@ class NativeSocket implements DatagramSocket {
       return;
     }
     const failure = -status;
-    this.handlers.onSendError(errnoName(failure % 65_536), Math.max(1, Math.floor(failure / 65_536)), remote);
+    this.handlers.onSendError(errnoCode(failure % 65_536), Math.max(1, Math.floor(failure / 65_536)), remote);
   }
 
   private encode(address: SocketAddress): Uint8Array | undefined {
@@ -212,14 +212,13 @@ class NativeSocket implements DatagramSocket {
     const meta = this.meta;
     const bytes = this.metaBytes;
     const arena = this.arena;
-    const words = this.metaWords;
     for (let i = 0; i < count; i++) {
-      const m = i * words;
-      const offset = meta[m];
-      const length = meta[m + 1];
-      const segment = meta[m + 2];
-      const remote = this.remoteAt(m * 4);
-      const local = bytes[m * 4 + 15] !== 0 ? this.localAt(m * 4) : undefined;
+      const base = i * RECEIVE_META.size;
+      const offset = meta[(base + RECEIVE_META.offset) >> 2];
+      const length = meta[(base + RECEIVE_META.length) >> 2];
+      const segment = meta[(base + RECEIVE_META.segmentSize) >> 2];
+      const remote = this.remoteAt(base);
+      const local = bytes[base + RECEIVE_META.localFamily] !== 0 ? this.localAt(base) : undefined;
       const step = segment > 0 ? segment : length;
       const end = offset + length;
       for (let at = offset; at < end; at += step) {
@@ -230,22 +229,23 @@ class NativeSocket implements DatagramSocket {
     this.handlers.onReadDone();
   }
 
-  /** The sender of message `base`: one object per distinct address, reused across datagrams. */
+  /** The sender of the message whose record starts at byte `base`: one object per distinct address, reused. */
   private remoteAt(base: number): SocketAddress {
     const bytes = this.metaBytes;
     const meta = this.meta;
-    const family = bytes[base + 14] === 6 ? 6 : 4;
-    const port = (bytes[base + 12] << 8) | bytes[base + 13];
-    const w = base >> 2;
+    const family = bytes[base + RECEIVE_META.remoteFamily] === 6 ? 6 : 4;
+    const port = (bytes[base + RECEIVE_META.remotePort] << 8) | bytes[base + RECEIVE_META.remotePort + 1];
+    const a = (base + RECEIVE_META.remoteAddress) >> 2;
+    const scope = meta[(base + RECEIVE_META.remoteScopeId) >> 2];
     const key =
       family === 4
-        ? meta[w + 4] * 65_536 + port
-        : `${meta[w + 4]},${meta[w + 5]},${meta[w + 6]},${meta[w + 7]},${meta[w + 13]},${port}`;
+        ? meta[a] * 65_536 + port
+        : `${meta[a]},${meta[a + 1]},${meta[a + 2]},${meta[a + 3]},${scope},${port}`;
     if (key === this.lastRemoteKey && this.lastRemote) return this.lastRemote;
     let remote = this.remotes.get(key);
     if (!remote) {
-      let address = this.module.formatAddress(bytes, base + 16, family);
-      if (family === 6 && meta[w + 13] !== 0) address = `${address}%${meta[w + 13]}`;
+      let address = this.module.formatAddress(bytes, base + RECEIVE_META.remoteAddress, family);
+      if (family === 6 && scope !== 0) address = `${address}%${scope}`;
       remote = { address, port, family: family === 6 ? 'IPv6' : 'IPv4' };
       if (this.remotes.size >= MAX_CACHED_ADDRESSES) this.remotes.clear();
       this.remotes.set(key, remote);
@@ -259,12 +259,12 @@ class NativeSocket implements DatagramSocket {
   private localAt(base: number): SocketAddress {
     const bytes = this.metaBytes;
     const meta = this.meta;
-    const family = bytes[base + 15] === 6 ? 6 : 4;
-    const w = base >> 2;
-    const key = family === 4 ? meta[w + 8] : `${meta[w + 8]},${meta[w + 9]},${meta[w + 10]},${meta[w + 11]}`;
+    const family = bytes[base + RECEIVE_META.localFamily] === 6 ? 6 : 4;
+    const a = (base + RECEIVE_META.localAddress) >> 2;
+    const key = family === 4 ? meta[a] : `${meta[a]},${meta[a + 1]},${meta[a + 2]},${meta[a + 3]}`;
     let local = this.locals.get(key);
     if (!local) {
-      const address = this.module.formatAddress(bytes, base + 32, family);
+      const address = this.module.formatAddress(bytes, base + RECEIVE_META.localAddress, family);
       local = { address, port: this.local.port, family: family === 6 ? 'IPv6' : 'IPv4' };
       if (this.locals.size >= MAX_CACHED_ADDRESSES) this.locals.clear();
       this.locals.set(key, local);
@@ -300,7 +300,11 @@ export async function openNativeSocket(options: OpenSocketOptions): Promise<Data
   const { module, error } = load();
   if (!module) throw new Error(`native UDP back-end unavailable: ${error}`);
   const family = options.host.includes(':') ? 6 : 4;
-  return new NativeSocket(module, family, options.handlers, options);
+  try {
+    return new NativeSocket(module, family, options.handlers, options);
+  } catch (error) {
+    throw withErrnoCode(error); // socket() refused (EMFILE...); bind errors arrive named already
+  }
 }
 
 export type { NativeSocket };

@@ -4,13 +4,8 @@ import { channels, publish } from '../api/diagnostics.js';
 import { AddressInUseError } from '../api/errors.js';
 import type { ConnectionEvent, EndpointEvent, EngineConnection, EngineEndpoint } from '../engine/types.js';
 import { addressKey, type SocketAddress, sameAddress, type Transmit } from '../net/address.js';
-import {
-  type DatagramSocket,
-  openDatagramSocket,
-  resolveSocketBackend,
-  type SocketBackend,
-  type SocketBackendChoice,
-} from './datagram-socket.js';
+import type { DatagramSocket, SocketBackend, SocketBackendChoice } from './datagram-socket.js';
+import { openDatagramSocket, resolveSocketBackend } from './open-socket.js';
 
 /** What the shell hands upward: one call per engine event, in engine order. */
 export interface UdpEndpointHandlers {

@@ -23,7 +23,7 @@ function ip(...args: string[]): void {
 
 /** Runs in the namespace: fills the link until EAGAIN, waits for the drain, fills again, closes. */
 const AGENT = `
-  import { openDatagramSocket } from './src/endpoint/datagram-socket.ts';
+  import { openDatagramSocket } from './src/endpoint/open-socket.ts';
   const noop = () => {};
   let writable = 0;
   const errors = [];

@@ -14,12 +14,9 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type DatagramSocket,
-  type DatagramSocketHandlers,
-  openDatagramSocket,
-} from '../../src/endpoint/datagram-socket.js';
+import type { DatagramSocket, DatagramSocketHandlers } from '../../src/endpoint/datagram-socket.js';
 import { type NativeSocket, nativeUdpUnavailableReason } from '../../src/endpoint/native-socket.js';
+import { openDatagramSocket } from '../../src/endpoint/open-socket.js';
 import type { SocketAddress } from '../../src/net/address.js';
 
 const required = process.platform === 'linux' && process.env.BRAID_NATIVE_UDP !== '0';
@@ -302,7 +299,7 @@ test('no leaked handles: the process exits by itself after close (also mid-recei
   timeout: 60_000,
 }, () => {
   const open = `
-    import { openDatagramSocket } from './src/endpoint/datagram-socket.ts';
+    import { openDatagramSocket } from './src/endpoint/open-socket.ts';
     const noop = () => {};
     const open = (handlers) => openDatagramSocket('native', { host: '127.0.0.1', port: 0, ipv6Only: false, bufferSize: 1 << 20,
       handlers: { onDatagram: noop, onReadDone: noop, onWritable: noop, onSendError: noop, onSocketError: noop, ...handlers } });
