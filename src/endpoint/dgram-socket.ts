@@ -1,7 +1,7 @@
 /** The portable socket back-end: node:dgram, one datagram per call (see datagram-socket.ts). */
 import dgram from 'node:dgram';
 import type { SocketAddress } from '../net/address.js';
-import type { DatagramSocket, DatagramSocketHandlers, OpenSocketOptions } from './datagram-socket.js';
+import type { DatagramSocket, DatagramSocketHandlers, OpenSocketOptions } from './socket-types.js';
 
 /**
  * The engine only ever sends to IP literals, so dgram's default lookup (dns.lookup,

@@ -11,7 +11,7 @@
 import { constants as osConstants } from 'node:os';
 import { loadAddon } from '../native/addons.js';
 import type { SocketAddress } from '../net/address.js';
-import type { DatagramSocket, DatagramSocketHandlers, OpenSocketOptions } from './datagram-socket.js';
+import type { DatagramSocket, DatagramSocketHandlers, OpenSocketOptions } from './socket-types.js';
 
 interface NativeSocketHandle {
   bind(host: string, port: number, ipv6Only: boolean): [string, number];
