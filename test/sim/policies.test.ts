@@ -13,9 +13,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { percentile } from '../../bench/lib/stats.js';
 import type { ConnectionEvent, MultipathOptions, TransportConfig } from '../../src/engine/types.js';
-import { runEngineSessions } from '../../src/sim/engine-run.js';
-import { Rng } from '../../src/sim/rng.js';
-import { type FaultSpec, type ScenarioSpec, scenario } from '../../src/sim/scenario.js';
+import { runEngineSessions } from '../../testing/sim/engine-run.js';
+import { Rng } from '../../testing/sim/rng.js';
+import { type FaultSpec, type ScenarioSpec, scenario } from '../../testing/sim/scenario.js';
 import { mbps, runCompeting, runMessages } from './policy-helpers.js';
 
 const MiB = 1 << 20;

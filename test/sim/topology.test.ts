@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { socketAddress } from '../../src/net/address.js';
-import { SimError } from '../../src/sim/errors.js';
-import { Simulator } from '../../src/sim/network.js';
+import { SimError } from '../../testing/sim/errors.js';
+import { Simulator } from '../../testing/sim/network.js';
 import {
   EchoNode,
   makePacket,
@@ -11,7 +11,7 @@ import {
   SequenceSender,
   WindowReceiver,
   WindowSender,
-} from '../../src/sim/nodes.js';
+} from '../../testing/sim/nodes.js';
 import { A, A_IP, B, B_IP, twoHosts } from './helpers.js';
 
 const PRIVATE = socketAddress('10.0.0.2', 5000);
