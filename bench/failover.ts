@@ -13,10 +13,10 @@
  */
 import { Lab, type LabLink } from '../test/lab/lab.js';
 import type { LabProcess, Message } from '../test/lab/lab-process.js';
+import { round, summarize } from '../testing/harness/stats.js';
 import { type LabRunRecord, labRun, type StartHelper } from './lib/lab-run.js';
 import { configureMptcp, labBenchUnavailable, linkOf, subflowsTo, waitForSubflows } from './lib/mptcp-lab.js';
 import { result } from './lib/result.js';
-import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
 
 const DEFAULT_RUNS = 5;

@@ -12,9 +12,9 @@
  */
 import { Lab } from '../test/lab/lab.js';
 import type { LabProcess } from '../test/lab/lab-process.js';
+import { round, summarize } from '../testing/harness/stats.js';
 import { type LabRunRecord, labRun, type StartHelper, startBraidTransfer } from './lib/lab-run.js';
 import { result } from './lib/result.js';
-import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
 
 const START_TIMEOUT_MS = 15_000;

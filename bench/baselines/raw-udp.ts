@@ -8,8 +8,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { type DatagramSocket, openDatagramSocket } from '../../src/endpoint/datagram-socket.js';
 import type { SocketAddress } from '../../src/net/address.js';
+import { round } from '../../testing/harness/stats.js';
 import { type Channel, runInChild } from '../lib/child.js';
-import { round } from '../lib/stats.js';
 import { progress, systemInfo, warnIfCrowded } from '../lib/system.js';
 import { sleep } from '../lib/timing.js';
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { socketAddress } from '../../src/net/address.js';
+import { A, A_IP, B, B_IP, twoHosts } from '../../testing/harness/sim-hosts.js';
 import { SimError } from '../../testing/sim/errors.js';
 import { Simulator } from '../../testing/sim/network.js';
 import {
@@ -12,7 +13,6 @@ import {
   WindowReceiver,
   WindowSender,
 } from '../../testing/sim/nodes.js';
-import { A, A_IP, B, B_IP, twoHosts } from './helpers.js';
 
 const PRIVATE = socketAddress('10.0.0.2', 5000);
 const PUBLIC_IP = '198.18.0.1';
