@@ -15,10 +15,10 @@
  * machine load falls on all alike; the headline is the median.
  */
 import { Lab } from '../test/lab/lab.js';
+import { round, summarize } from '../testing/harness/stats.js';
 import { type LabRunRecord, labRun, type StartHelper } from './lib/lab-run.js';
 import { configureMptcp, labBenchUnavailable, linkOf, subflowsTo, waitForSubflows } from './lib/mptcp-lab.js';
 import { result } from './lib/result.js';
-import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
 
 const DEFAULT_RUNS = 5;

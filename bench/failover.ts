@@ -3,7 +3,7 @@
  * (lab/lab.sh, root only), the failover gap when the active provider is silently blackholed
  * (nft drop, both directions) mid-way through a paced client→server upload: the longest stretch
  * from the fault without newly delivered in-order bytes at the receiving application. Braid with
- * default settings (test/lab/failover-client.ts / failover-server.ts) against Linux MPTCP in the
+ * default settings (testing/agents/failover-client.ts / failover-server.ts) against Linux MPTCP in the
  * same lab and the same run: a plain Node TCP pair under `mptcpize run`, with the in-kernel path
  * manager set up per /work/shared/LAB-NOTES.md so the connection has two subflows before the fault.
  * Runs alternate Braid / MPTCP so machine load falls on both alike.
@@ -13,10 +13,10 @@
  */
 import { Lab, type LabLink } from '../test/lab/lab.js';
 import type { LabProcess, Message } from '../test/lab/lab-process.js';
+import { round, summarize } from '../testing/harness/stats.js';
 import { type LabRunRecord, labRun, type StartHelper } from './lib/lab-run.js';
 import { configureMptcp, labBenchUnavailable, linkOf, subflowsTo, waitForSubflows } from './lib/mptcp-lab.js';
 import { result } from './lib/result.js';
-import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
 
 const DEFAULT_RUNS = 5;
@@ -29,8 +29,8 @@ const SUBFLOW_WAIT_MS = 3000;
 const TARGET_RATIO = 0.25;
 const TARGET_BRAID_MEDIAN_MS = 300;
 
-const BRAID_SERVER = 'test/lab/failover-server.ts';
-const BRAID_CLIENT = 'test/lab/failover-client.ts';
+const BRAID_SERVER = 'testing/agents/failover-server.ts';
+const BRAID_CLIENT = 'testing/agents/failover-client.ts';
 const TCP_RECEIVER = 'bench/lab-mptcp/tcp-receiver.ts';
 const TCP_SENDER = 'bench/lab-mptcp/tcp-sender.ts';
 

@@ -14,8 +14,8 @@ import type { Connection } from '../src/engine/connection.js';
 import { Endpoint } from '../src/engine/endpoint.js';
 import type { EngineConnection } from '../src/engine/types.js';
 import { socketAddress, type Transmit } from '../src/net/address.js';
+import { round } from '../testing/harness/stats.js';
 import { result } from './lib/result.js';
-import { round } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
 import { nowNs, secondsSince, timeBoxed } from './lib/timing.js';
 

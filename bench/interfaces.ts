@@ -8,8 +8,8 @@
  */
 import { networkInterfaces } from 'node:os';
 import { DEFAULT_POLL_INTERVAL_MS, usableInterfaceAddresses } from '../src/endpoint/interfaces.js';
+import { round } from '../testing/harness/stats.js';
 import { result } from './lib/result.js';
-import { round } from './lib/stats.js';
 import { systemInfo } from './lib/system.js';
 
 function microsPerCall(calls: number, fn: () => unknown): number {

@@ -12,13 +12,13 @@
  */
 import { Lab } from '../test/lab/lab.js';
 import type { LabProcess } from '../test/lab/lab-process.js';
+import { round, summarize } from '../testing/harness/stats.js';
 import { type LabRunRecord, labRun, type StartHelper, startBraidTransfer } from './lib/lab-run.js';
 import { result } from './lib/result.js';
-import { round, summarize } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
 
 const START_TIMEOUT_MS = 15_000;
-const BRAID_CLIENT = 'test/lab/resume-client.ts';
+const BRAID_CLIENT = 'testing/agents/resume-client.ts';
 const TCP_RECEIVER = 'bench/lab-mptcp/tcp-receiver.ts';
 const TCP_SENDER = 'bench/lab-mptcp/tcp-sender.ts';
 

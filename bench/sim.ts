@@ -9,13 +9,13 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Connection } from '../src/engine/connection.js';
 import { socketAddress } from '../src/net/address.js';
-import { EngineNode } from '../src/sim/engine-node.js';
-import { keyPairFromRng, pairScenario } from '../src/sim/engine-run.js';
-import { EventQueue } from '../src/sim/event-queue.js';
-import { Rng } from '../src/sim/rng.js';
-import { Pattern, type WorkloadSpec } from '../src/sim/workload.js';
+import { round } from '../testing/harness/stats.js';
+import { EngineNode } from '../testing/sim/engine-node.js';
+import { keyPairFromRng, pairScenario } from '../testing/sim/engine-run.js';
+import { EventQueue } from '../testing/sim/event-queue.js';
+import { Rng } from '../testing/sim/rng.js';
+import { Pattern, type WorkloadSpec } from '../testing/sim/workload.js';
 import { result } from './lib/result.js';
-import { round } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
 
 export interface SimBenchOptions {

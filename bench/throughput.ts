@@ -9,11 +9,11 @@ import { once } from 'node:events';
 import type { SocketBackendChoice } from '../src/endpoint/datagram-socket.js';
 import { nativeUdpUnavailableReason } from '../src/endpoint/native-socket.js';
 import { connect, createServer, generateKeyPair } from '../src/index.js';
+import { round } from '../testing/harness/stats.js';
 import { measureRawUdp, measureRawUdpNative } from './baselines/raw-udp.js';
 import { measureUdx } from './baselines/udx.js';
 import { type Channel, runInChild } from './lib/child.js';
 import { result } from './lib/result.js';
-import { round } from './lib/stats.js';
 import { progress, systemInfo } from './lib/system.js';
 
 const LOOPBACK = '127.0.0.1';

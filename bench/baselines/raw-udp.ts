@@ -9,8 +9,8 @@ import { parseArgs } from 'node:util';
 import type { DatagramSocket } from '../../src/endpoint/datagram-socket.js';
 import { openDatagramSocket } from '../../src/endpoint/open-socket.js';
 import type { SocketAddress } from '../../src/net/address.js';
+import { round } from '../../testing/harness/stats.js';
 import { type Channel, runInChild } from '../lib/child.js';
-import { round } from '../lib/stats.js';
 import { progress, systemInfo, warnIfCrowded } from '../lib/system.js';
 import { sleep } from '../lib/timing.js';
 

@@ -5,9 +5,9 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import UDX from 'udx-native';
+import { round } from '../../testing/harness/stats.js';
 import { type Channel, runInChild } from '../lib/child.js';
 import { result } from '../lib/result.js';
-import { round } from '../lib/stats.js';
 import { progress, systemInfo, warnIfCrowded } from '../lib/system.js';
 import { measureRawUdp } from './raw-udp.js';
 

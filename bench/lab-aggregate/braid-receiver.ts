@@ -4,7 +4,7 @@
 // Usage: braid-receiver.ts WARMUP_SECONDS WINDOW_SECONDS HOST [HOST...]
 import { generateKeyPair } from '../../src/api/engine-factory.js';
 import { createServer } from '../../src/api/server.js';
-import { emit } from '../../test/lab/transfer-agent.js';
+import { emit } from '../../testing/agents/transfer-agent.js';
 import { goodputReceiver } from './goodput.js';
 
 const [warmupText, windowText, ...hosts] = process.argv.slice(2);

@@ -5,7 +5,7 @@
 // Usage: braid-sender.ts SERVER PORT KEYHEX LOCAL[,LOCAL...] POLICY PATHS SECONDS
 import { connect } from '../../src/api/connect.js';
 import type { MultipathPolicy, PathInfo } from '../../src/engine/types.js';
-import { emit } from '../../test/lab/transfer-agent.js';
+import { emit } from '../../testing/agents/transfer-agent.js';
 import { timedSend } from './goodput.js';
 
 const [host, portText, keyHex, localsText, policy, pathsText, secondsText] = process.argv.slice(2);

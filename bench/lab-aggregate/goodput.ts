@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { emit, wallNow } from '../../test/lab/transfer-agent.js';
+import { emit, wallNow } from '../../testing/agents/transfer-agent.js';
 
 const CHUNK = 64 * 1024;
 

@@ -2,13 +2,13 @@
 // address (an MP_JOIN needs a listener on the address it joins) that receives the first
 // connection like the Braid agent it is compared with:
 // - `gap` (bench failover): hashes the bytes and measures the failover gap, same JSON-lines
-//   protocol as test/lab/failover-server.ts (stdin {faultStart, faultEnd});
+//   protocol as testing/agents/failover-server.ts (stdin {faultStart, faultEnd});
 // - `goodput WARMUP WINDOW` (bench aggregate): hashes the bytes and measures goodput like
 //   bench/lab-aggregate/braid-receiver.ts.
 // stdout: {event:'listening', port}, then {event:'received', bytes, sha256, ...}.
 // Usage: tcp-receiver.ts gap | tcp-receiver.ts goodput WARMUP_SECONDS WINDOW_SECONDS
 import { createServer, type Socket } from 'node:net';
-import { emit, receiveAndReport, watchFault } from '../../test/lab/transfer-agent.js';
+import { emit, receiveAndReport, watchFault } from '../../testing/agents/transfer-agent.js';
 import { goodputReceiver } from '../lab-aggregate/goodput.js';
 
 const [mode, warmup, window] = process.argv.slice(2);

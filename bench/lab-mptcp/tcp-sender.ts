@@ -2,7 +2,7 @@
 // for a 'go' line on stdin (the bench first checks with `ss -tin` that the subflows exist), then
 // sends random data like the Braid agent it is compared with:
 // - `paced BYTES RATE` (bench failover): BYTES at RATE bytes/s exactly as
-//   test/lab/failover-client.ts paces Braid, {event:'midway', at, written} at a quarter;
+//   testing/agents/failover-client.ts paces Braid, {event:'midway', at, written} at a quarter;
 // - `timed SECONDS` (bench aggregate): as fast as the socket takes them for SECONDS, as
 //   bench/lab-aggregate/braid-sender.ts does.
 // stdout: {event:'connected', local, remote}, then {event:'done', bytes, sha256, seconds, ...}.
@@ -10,7 +10,7 @@
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
-import { emit, pacedSend } from '../../test/lab/transfer-agent.js';
+import { emit, pacedSend } from '../../testing/agents/transfer-agent.js';
 import { timedSend } from '../lab-aggregate/goodput.js';
 
 const [host, portText, mode, ...rest] = process.argv.slice(2);

@@ -42,11 +42,11 @@ export async function labRun<R extends LabRunRecord>(
   return record;
 }
 
-const BRAID_SERVER = 'test/lab/failover-server.ts';
+const BRAID_SERVER = 'testing/agents/failover-server.ts';
 const START_TIMEOUT_MS = 15_000;
 
 /**
- * A Braid transfer in the lab (bench/resume.ts): test/lab/failover-server.ts on both server
+ * A Braid transfer in the lab (bench/resume.ts): testing/agents/failover-server.ts on both server
  * links, and `clientScript` on both client providers sending `bytes` at `rate` (then `extraArgs`).
  */
 export async function startBraidTransfer(

@@ -1,6 +1,6 @@
 // The result convention every bench follows: a headline measurement plus the baseline it is
 // compared with, measured in the same run (numbers from another day or machine mean little).
-import { round } from './stats.js';
+import { round } from '../../testing/harness/stats.js';
 
 export interface Measurement {
   name: string;

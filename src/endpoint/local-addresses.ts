@@ -9,8 +9,9 @@
  * engine's paths are named by their local address. (A pktinfo-capable native back-end could
  * serve all addresses from one wildcard socket; see docs/multihoming.md.)
  */
-import { AddressInUseError } from '../api/errors.js';
+
 import type { EngineEndpoint } from '../engine/types.js';
+import { AddressInUseError } from '../errors/errors.js';
 import type { SocketAddress } from '../net/address.js';
 import { DEFAULT_POLL_INTERVAL_MS, type InterfaceAddress, InterfaceWatcher } from './interfaces.js';
 import {

@@ -1,8 +1,8 @@
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { channels, publish } from '../api/diagnostics.js';
-import { AddressInUseError } from '../api/errors.js';
+import { channels, publish } from '../diagnostics/channels.js';
 import type { ConnectionEvent, EndpointEvent, EngineConnection, EngineEndpoint } from '../engine/types.js';
+import { AddressInUseError } from '../errors/errors.js';
 import { addressKey, type SocketAddress, sameAddress, type Transmit } from '../net/address.js';
 import type { DatagramSocket, SocketBackend, SocketBackendChoice } from './datagram-socket.js';
 import { openDatagramSocket, resolveSocketBackend } from './open-socket.js';

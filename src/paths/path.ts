@@ -3,7 +3,7 @@
  * loss detection, congestion control, pacing, ACK generation, anti-amplification and
  * validation state. Clock-free like the rest of src/paths: `now` is passed in.
  */
-import type { PathInfo, PathState as PathStatus } from '../engine/types.js';
+
 import type { SocketAddress } from '../net/address.js';
 import { AckTracker } from './ack-tracker.js';
 import { DEFAULT_MAX_DATAGRAM_SIZE } from './congestion/controller.js';
@@ -14,6 +14,7 @@ import {
 } from './congestion/index.js';
 import { LossDetection, type SentPacket } from './loss-detection.js';
 import { Pacer } from './pacer.js';
+import type { PathInfo, PathState as PathStatus } from './path-info.js';
 import { DEFAULT_INITIAL_RTT, RttEstimator } from './rtt-estimator.js';
 
 /** RFC 9000 §18.2 default max_ack_delay, assumed for the peer until its parameters arrive. */

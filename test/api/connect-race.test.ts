@@ -9,7 +9,7 @@ import { connect } from '../../src/api/connect.js';
 import { type BraidError, ConnectTimeoutError, HostNotFoundError } from '../../src/api/errors.js';
 import { createServer } from '../../src/api/server.js';
 import type { Session } from '../../src/api/session.js';
-import { until } from './helpers.js';
+import { until } from '../../testing/harness/api-pair.js';
 
 /** A port with nothing bound on 127.0.0.1 nor ::1 (bound, read, released). */
 async function deadPort(): Promise<number> {

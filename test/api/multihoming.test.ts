@@ -11,7 +11,7 @@ import { InvalidArgumentError } from '../../src/api/errors.js';
 import { createServer } from '../../src/api/server.js';
 import type { Session } from '../../src/api/session.js';
 import type { FaultInjector } from '../../src/endpoint/udp-endpoint.js';
-import { until } from './helpers.js';
+import { until } from '../../testing/harness/api-pair.js';
 
 test('a client bound to two addresses keeps a standby and fails over when the active pair goes dark', async () => {
   let dark: { local: string; remote: string } | undefined;

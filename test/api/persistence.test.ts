@@ -11,7 +11,7 @@ import { PeerStateLostError, SessionExpiredError } from '../../src/api/errors.js
 import { createServer } from '../../src/api/server.js';
 import type { Session } from '../../src/api/session.js';
 import type { BraidStream } from '../../src/api/stream.js';
-import { closeEvent, readAll, startPair } from './helpers.js';
+import { closeEvent, readAll, startPair } from '../../testing/harness/api-pair.js';
 
 /** Short timers so the tests run in a few seconds of wall time (not so short that a loaded host trips them). */
 const transport = { idleTimeout: 1500, resumeInterval: 200 };

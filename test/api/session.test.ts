@@ -18,7 +18,7 @@ import {
 } from '../../src/api/errors.js';
 import { createServer } from '../../src/api/server.js';
 import type { BraidStream } from '../../src/api/stream.js';
-import { closeEvent, readAll, startPair } from './helpers.js';
+import { closeEvent, readAll, startPair } from '../../testing/harness/api-pair.js';
 
 function echoStreams(session: import('../../src/api/session.js').Session): void {
   session.on('stream', (stream: BraidStream) => {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { StreamResetError } from '../../src/api/errors.js';
 import type { Session } from '../../src/api/session.js';
 import type { BraidStream } from '../../src/api/stream.js';
-import { readAll, startPair } from './helpers.js';
+import { readAll, startPair } from '../../testing/harness/api-pair.js';
 
 /** "A Braid stream is a well-behaved Node Duplex", checked against real sessions on loopback. */
 

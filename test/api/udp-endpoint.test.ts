@@ -13,7 +13,7 @@ import type {
   EngineEndpoint,
 } from '../../src/engine/types.js';
 import type { SocketAddress, Transmit } from '../../src/net/address.js';
-import { socketBackendsUnderTest } from '../socket-backends.js';
+import { socketBackendsUnderTest } from '../../testing/harness/socket-backends.js';
 
 /**
  * A scripted engine: echoes every datagram back on the address pair it came from,

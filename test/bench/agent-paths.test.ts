@@ -1,6 +1,6 @@
-// The lab benches start their agents as child processes by path (strings, not imports), so a
-// moved agent breaks only that bench's run, out of sight of the typechecker: `bench -- resume`
-// ran its TCP baseline from a deleted folder for a while. Every such path must exist.
+// The lab benches and tests start their agents as child processes by path (strings, not
+// imports), so a moved agent breaks only that run, out of sight of the typechecker: `bench --
+// resume` ran its TCP baseline from a deleted folder for a while. Every such path must exist.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,11 +14,11 @@ function sources(dir: string): string[] {
   });
 }
 
-test('every script path a bench or the source starts as a child process exists', () => {
+test('every script path a bench, a test, the test harness or the source starts as a child process exists', () => {
   const referenced = new Map<string, string>();
-  for (const file of [...sources('bench'), ...sources('src')]) {
+  for (const file of [...sources('bench'), ...sources('src'), ...sources('test'), ...sources('testing')]) {
     for (const [, path] of readFileSync(file, 'utf8').matchAll(
-      /'((?:bench|test|lab)\/[\w./-]+\.(?:ts|sh|mjs|js))'/g,
+      /'((?:bench|testing|test|lab)\/[\w./-]+\.(?:ts|sh|mjs|js))'/g,
     ))
       referenced.set(path!, file);
   }

@@ -10,8 +10,8 @@ import { ChildRunError, repoRoot, runInChild } from '../../bench/lib/child.js';
 import { dispatch, EXIT_FAILED, EXIT_OK, EXIT_USAGE, listBenches } from '../../bench/lib/dispatch.js';
 import { Mailbox, MailboxClosedError, MailboxTimeoutError } from '../../bench/lib/mailbox.js';
 import { result } from '../../bench/lib/result.js';
-import { median, percentile, round, summarize } from '../../bench/lib/stats.js';
 import { timeBoxed } from '../../bench/lib/timing.js';
+import { median, percentile, round, summarize } from '../../testing/harness/stats.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'braid-bench-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));

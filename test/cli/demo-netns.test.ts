@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { labAvailability } from '../../src/cli/demo-lab.js';
-import { COMMAND, makeHome, runBraid } from './helpers.js';
+import { COMMAND, makeHome, runBraid } from '../../testing/harness/braid-command.js';
 
 const availability = labAvailability();
 const skip = availability.ok ? false : availability.reason;

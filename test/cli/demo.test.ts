@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { makeHome, runBraid } from './helpers.js';
+import { makeHome, runBraid } from '../../testing/harness/braid-command.js';
 
 const home = makeHome();
 after(() => home.cleanup());

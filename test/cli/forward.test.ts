@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { encodeKey } from '../../src/crypto/identity.js';
 import { generateKeyPair } from '../../src/index.js';
-import { Daemon, makeHome, runBraid, startServer } from './helpers.js';
+import { Daemon, makeHome, runBraid, startServer } from '../../testing/harness/braid-command.js';
 
 const serverHome = makeHome();
 const clientHome = makeHome();

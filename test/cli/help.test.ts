@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { EXIT_CODES_HELP, ExitCode } from '../../src/cli/errors.js';
 import { COMMANDS, main } from '../../src/cli/main.js';
-import { makeHome, runBraid } from './helpers.js';
+import { makeHome, runBraid } from '../../testing/harness/braid-command.js';
 
 const home = makeHome();
 after(() => home.cleanup());

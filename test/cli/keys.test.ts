@@ -3,7 +3,7 @@ import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { decodeKey, fingerprint } from '../../src/crypto/identity.js';
-import { makeHome, runBraid } from './helpers.js';
+import { makeHome, runBraid } from '../../testing/harness/braid-command.js';
 
 const home = makeHome();
 after(() => home.cleanup());

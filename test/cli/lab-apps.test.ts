@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { queryControl } from '../../src/cli/control.js';
+import { Daemon, makeHome, runBraid } from '../../testing/harness/braid-command.js';
 import { Lab, type LabLink } from '../lab/lab.js';
-import { Daemon, makeHome, runBraid } from './helpers.js';
 
 const SSHD = '/usr/sbin/sshd';
 const missing = ['ssh', 'ssh-keygen', 'iperf3'].filter(

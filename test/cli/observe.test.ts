@@ -6,7 +6,7 @@ import { get } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Daemon, makeHome, runBraid, startServer } from './helpers.js';
+import { Daemon, makeHome, runBraid, startServer } from '../../testing/harness/braid-command.js';
 
 const serverHome = makeHome();
 const clientHome = makeHome();

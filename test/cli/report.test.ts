@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { inflateSync } from 'node:zlib';
-import { makeHome, runBraid, startServer } from './helpers.js';
+import { makeHome, runBraid, startServer } from '../../testing/harness/braid-command.js';
 
 const run = promisify(execFile);
 const CHROMIUM = '/usr/bin/chromium';

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { Daemon, makeHome, runBraid, startServer } from './helpers.js';
+import { Daemon, makeHome, runBraid, startServer } from '../../testing/harness/braid-command.js';
 
 const serverHome = makeHome();
 const clientHome = makeHome();

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Daemon, makeHome, runBraid } from './helpers.js';
+import { Daemon, makeHome, runBraid } from '../../testing/harness/braid-command.js';
 
 const serverHome = makeHome();
 const clientHome = makeHome();

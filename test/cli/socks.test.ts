@@ -6,7 +6,7 @@ import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { Daemon, makeHome, runBraid, startServer } from './helpers.js';
+import { Daemon, makeHome, runBraid, startServer } from '../../testing/harness/braid-command.js';
 
 const run = promisify(execFile);
 const curlAvailable = await run('curl', ['--version']).then(

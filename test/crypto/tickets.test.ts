@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { deriveResumptionSecret } from '../../src/crypto/resumption.js';
 import { SEALED_TICKET_LENGTH, StrikeRegister, TicketSealer } from '../../src/crypto/tickets.js';
 import { ResumptionRegistry } from '../../src/engine/persistence/registry.js';
-import { seededRandom } from '../engine/pair.js';
+import { seededRandom } from '../../testing/harness/engine-pair.js';
 
 test('a sealed ticket opens only with its key, and only unmodified', () => {
   const sealer = new TicketSealer(seededRandom(1));

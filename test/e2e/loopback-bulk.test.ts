@@ -11,8 +11,14 @@ import { connect } from '../../src/api/connect.js';
 import { createServer } from '../../src/api/server.js';
 import type { Session } from '../../src/api/session.js';
 import type { SocketBackend } from '../../src/endpoint/datagram-socket.js';
-import { socketBackendsUnderTest } from '../socket-backends.js';
-import { answerWithReceipt, bytesFromEnv, formatRate, MiB, sendAndVerify } from './helpers.js';
+import { socketBackendsUnderTest } from '../../testing/harness/socket-backends.js';
+import {
+  answerWithReceipt,
+  bytesFromEnv,
+  formatRate,
+  MiB,
+  sendAndVerify,
+} from '../../testing/harness/transfer.js';
 
 const STREAMS = 8;
 const TOTAL_BYTES = bytesFromEnv('BRAID_E2E_BYTES', 256 * MiB);

@@ -10,9 +10,9 @@ import test from 'node:test';
 import { connect } from '../../src/api/connect.js';
 import { createServer } from '../../src/api/server.js';
 import type { Session } from '../../src/api/session.js';
-import { socketBackendsUnderTest } from '../socket-backends.js';
-import { answerWithReceipt, formatRate, MiB, sendAndVerify } from './helpers.js';
-import { type Impairments, seededPrng, UdpRelay } from './udp-relay.js';
+import { socketBackendsUnderTest } from '../../testing/harness/socket-backends.js';
+import { answerWithReceipt, formatRate, MiB, sendAndVerify } from '../../testing/harness/transfer.js';
+import { type Impairments, seededPrng, UdpRelay } from '../../testing/harness/udp-relay.js';
 
 const IMPAIRMENTS: Impairments = {
   loss: 0.05,

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import test from 'node:test';
 import type { Session } from '../../src/api/session.js';
 import type { BraidStream } from '../../src/api/stream.js';
-import { readAll, startPair } from '../api/helpers.js';
-import { answerWithReceipt, MiB, sendAndVerify } from './helpers.js';
+import { readAll, startPair } from '../../testing/harness/api-pair.js';
+import { answerWithReceipt, MiB, sendAndVerify } from '../../testing/harness/transfer.js';
 
 const STREAM_COUNT = 5000;
 const SERVER_STREAM_LIMIT = 100;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { CLIENT_ADDR, Pair, SERVER_ADDR, seededRandom } from './pair.js';
+import { CLIENT_ADDR, Pair, SERVER_ADDR, seededRandom } from '../../testing/harness/engine-pair.js';
 
 const TOTAL = Number(process.env.BRAID_FUZZ_DATAGRAMS ?? 100_000);
 

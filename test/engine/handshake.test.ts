@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generateKeyPair } from '../../src/crypto/noise/index.js';
 import { TransportError } from '../../src/wire/errors.js';
-import { Pair } from './pair.js';
+import { Pair } from '../../testing/harness/engine-pair.js';
 
 test('IK handshake completes in one round trip and both sides learn each other', () => {
   const pair = new Pair();

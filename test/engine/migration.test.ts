@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import type { Endpoint } from '../../src/engine/endpoint.js';
 import type { PathInfo } from '../../src/engine/types.js';
 import { addressKey, type SocketAddress, socketAddress, type Transmit } from '../../src/net/address.js';
-import { CLIENT_ADDR, Pair, SERVER_ADDR } from './pair.js';
+import { CLIENT_ADDR, Pair, SERVER_ADDR } from '../../testing/harness/engine-pair.js';
 
 const NAT_ADDR = socketAddress('198.51.100.7', 51000);
 const VICTIM = socketAddress('198.51.100.66', 53);

@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { MultipathPolicy } from '../../src/engine/types.js';
-import { pairScenario, runEngineSessions } from '../../src/sim/engine-run.js';
-import { Rng } from '../../src/sim/rng.js';
 import { TransportError } from '../../src/wire/errors.js';
 import type { Frame } from '../../src/wire/frames.js';
+import { pairScenario, runEngineSessions } from '../../testing/sim/engine-run.js';
+import { Rng } from '../../testing/sim/rng.js';
 
 function run(options: {
   clientPolicy?: MultipathPolicy;

@@ -9,7 +9,7 @@ import { socketAddress } from '../../src/net/address.js';
 import { TransportError } from '../../src/wire/errors.js';
 import { BRAID_VERSION_1 } from '../../src/wire/packet.js';
 import { encodeResume } from '../../src/wire/packet-codec.js';
-import { CLIENT_ADDR, Pair, type PairOptions, SERVER_ADDR } from './pair.js';
+import { CLIENT_ADDR, Pair, type PairOptions, SERVER_ADDR } from '../../testing/harness/engine-pair.js';
 
 const IDLE = 3000;
 

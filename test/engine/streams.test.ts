@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { Pair, seededRandom } from './pair.js';
+import { Pair, seededRandom } from '../../testing/harness/engine-pair.js';
 
 function sha256(chunks: Uint8Array[]): string {
   const h = createHash('sha256');

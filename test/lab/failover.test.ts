@@ -41,7 +41,7 @@ describe('failover over real sockets in the lab', { skip }, () => {
       'server',
       lab.nodeIn(
         'server',
-        'test/lab/failover-server.ts',
+        'testing/agents/failover-server.ts',
         ['--bytes', String(TRANSFER_BYTES), '--rate', String(RATE_BYTES_PER_SECOND), 'all'],
         { stdio: ['pipe', 'pipe', 'pipe'] },
       ),
@@ -100,7 +100,7 @@ describe('failover over real sockets in the lab', { skip }, () => {
       'client',
       lab.nodeIn(
         'client',
-        'test/lab/failover-client.ts',
+        'testing/agents/failover-client.ts',
         [
           lab.addresses.server1[family],
           String(port),

@@ -37,9 +37,9 @@ describe('persistence over real sockets in the lab', { skip }, () => {
       running.push(helper);
       return helper;
     };
-    const server = start('server', 'server', 'test/lab/failover-server.ts', [server1.v4, server2.v4]);
+    const server = start('server', 'server', 'testing/agents/failover-server.ts', [server1.v4, server2.v4]);
     const listening = await server.next('listening', 10_000);
-    const client = start('client', 'client', 'test/lab/resume-client.ts', [
+    const client = start('client', 'client', 'testing/agents/resume-client.ts', [
       server1.v4,
       String(listening.port),
       String(listening.key),

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { EventQueue } from '../../src/sim/event-queue.js';
-import { Rng, seedFromEnv } from '../../src/sim/rng.js';
+import { EventQueue } from '../../testing/sim/event-queue.js';
+import { Rng, seedFromEnv } from '../../testing/sim/rng.js';
 
 describe('Rng', () => {
   test('same seed gives the same sequence; different seeds differ', () => {

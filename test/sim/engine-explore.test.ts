@@ -3,8 +3,12 @@
 // artifacts/ (see docs/simulator.md).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type EngineCaseSummary, randomEngineScenario, runEngineCase } from '../../src/sim/engine-explore.js';
-import { explore } from '../../src/sim/explore.js';
+import {
+  type EngineCaseSummary,
+  randomEngineScenario,
+  runEngineCase,
+} from '../../testing/sim/engine-explore.js';
+import { explore } from '../../testing/sim/explore.js';
 
 const SEEDS = Number(process.env.BRAID_EXPLORE_SEEDS ?? 500);
 

@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ConnectionTestHooks } from '../../src/engine/connection.js';
-import { pairScenario, runEngineSessions } from '../../src/sim/engine-run.js';
-import { Rng } from '../../src/sim/rng.js';
 import type { Frame } from '../../src/wire/frames.js';
+import { pairScenario, runEngineSessions } from '../../testing/sim/engine-run.js';
+import { Rng } from '../../testing/sim/rng.js';
 
 const workload = {
   bulk: { streams: 2, bytes: 200_000, direction: 'up' as const },

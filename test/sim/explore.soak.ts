@@ -1,8 +1,8 @@
 // Long soak of the real-engine exploration: BRAID_SOAK_SEEDS seeds (default 20,000),
 // starting at BRAID_SOAK_FIRST (default 1). Run with `npm run test:soak`.
 import { test } from 'node:test';
-import { randomEngineScenario, runEngineCase } from '../../src/sim/engine-explore.js';
-import { explore } from '../../src/sim/explore.js';
+import { randomEngineScenario, runEngineCase } from '../../testing/sim/engine-explore.js';
+import { explore } from '../../testing/sim/explore.js';
 
 const COUNT = Number(process.env.BRAID_SOAK_SEEDS ?? 20_000);
 const FIRST = Number(process.env.BRAID_SOAK_FIRST ?? 1);

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { type SocketAddress, socketAddress } from '../../src/net/address.js';
-import { type ExploreCase, ExploreFailure, explore, randomScenario } from '../../src/sim/explore.js';
-import { WindowReceiver, WindowSender } from '../../src/sim/nodes.js';
-import { Rng } from '../../src/sim/rng.js';
-import { scenario, validateScenario } from '../../src/sim/scenario.js';
+import { type ExploreCase, ExploreFailure, explore, randomScenario } from '../../testing/sim/explore.js';
+import { WindowReceiver, WindowSender } from '../../testing/sim/nodes.js';
+import { Rng } from '../../testing/sim/rng.js';
+import { scenario, validateScenario } from '../../testing/sim/scenario.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'braid-sim-explore-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));

@@ -5,10 +5,10 @@
 // the gap reported. Each case in both transfer directions, each stall on either end.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { runEngineSessions } from '../../src/sim/engine-run.js';
-import { Rng } from '../../src/sim/rng.js';
-import { type FaultSpec, scenario } from '../../src/sim/scenario.js';
-import { deliveryGap } from './helpers.js';
+import { deliveryGap } from '../../testing/harness/sim-hosts.js';
+import { runEngineSessions } from '../../testing/sim/engine-run.js';
+import { Rng } from '../../testing/sim/rng.js';
+import { type FaultSpec, scenario } from '../../testing/sim/scenario.js';
 
 const MiB = 1 << 20;
 const FAULT_AT = 400;

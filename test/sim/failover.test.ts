@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PathInfo } from '../../src/engine/types.js';
-import { runEngineSessions } from '../../src/sim/engine-run.js';
-import type { Simulator } from '../../src/sim/network.js';
-import { Rng } from '../../src/sim/rng.js';
-import { type FaultSpec, type HostSpec, type ScenarioSpec, scenario } from '../../src/sim/scenario.js';
-import { deliveryGap } from './helpers.js';
+import { deliveryGap } from '../../testing/harness/sim-hosts.js';
+import { runEngineSessions } from '../../testing/sim/engine-run.js';
+import type { Simulator } from '../../testing/sim/network.js';
+import { Rng } from '../../testing/sim/rng.js';
+import { type FaultSpec, type HostSpec, type ScenarioSpec, scenario } from '../../testing/sim/scenario.js';
 
 const MiB = 1 << 20;
 const FAULT_AT = 1500;

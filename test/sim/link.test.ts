@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { SocketAddress, Transmit } from '../../src/net/address.js';
-import type { SimNode } from '../../src/sim/network.js';
-import { EchoNode, makePacket, packetIntact, Recorder, SequenceSender } from '../../src/sim/nodes.js';
-import { A, B, twoHosts } from './helpers.js';
+import { A, B, twoHosts } from '../../testing/harness/sim-hosts.js';
+import type { SimNode } from '../../testing/sim/network.js';
+import { EchoNode, makePacket, packetIntact, Recorder, SequenceSender } from '../../testing/sim/nodes.js';
 
 /** Sends `count` packets of `size` bytes from A to B every `interval` ms and records them at B. */
 function flow(sim: ReturnType<typeof twoHosts>, count: number, size: number, interval: number, start = 0) {

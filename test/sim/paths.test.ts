@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ConnectionEvent, PathInfo } from '../../src/engine/types.js';
-import { runEngineSessions } from '../../src/sim/engine-run.js';
-import type { Simulator } from '../../src/sim/network.js';
-import { Rng } from '../../src/sim/rng.js';
-import { type HostSpec, type ScenarioSpec, scenario } from '../../src/sim/scenario.js';
-import type { SessionDriver, WorkloadSpec } from '../../src/sim/workload.js';
 import type { Frame } from '../../src/wire/frames.js';
+import { runEngineSessions } from '../../testing/sim/engine-run.js';
+import type { Simulator } from '../../testing/sim/network.js';
+import { Rng } from '../../testing/sim/rng.js';
+import { type HostSpec, type ScenarioSpec, scenario } from '../../testing/sim/scenario.js';
+import type { SessionDriver, WorkloadSpec } from '../../testing/sim/workload.js';
 
 type Failover = Extract<ConnectionEvent, { type: 'failover' }>;
 

@@ -2,8 +2,8 @@
 // (default 20,000) from BRAID_SOAK_FIRST (default 1), each with a total outage longer than the
 // failure timeout. Run with `npm run test:soak`.
 import { test } from 'node:test';
-import { randomOutageScenario, runEngineCase } from '../../src/sim/engine-explore.js';
-import { explore } from '../../src/sim/explore.js';
+import { randomOutageScenario, runEngineCase } from '../../testing/sim/engine-explore.js';
+import { explore } from '../../testing/sim/explore.js';
 
 const COUNT = Number(process.env.BRAID_SOAK_SEEDS ?? 20_000);
 const FIRST = Number(process.env.BRAID_SOAK_FIRST ?? 1);

@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Connection } from '../../src/engine/connection.js';
-import { randomOutageScenario, runEngineCase } from '../../src/sim/engine-explore.js';
-import { runEngineSessions } from '../../src/sim/engine-run.js';
-import { explore } from '../../src/sim/explore.js';
-import { Rng } from '../../src/sim/rng.js';
-import { type FaultSpec, type HostSpec, type ScenarioSpec, scenario } from '../../src/sim/scenario.js';
 import { TransportError } from '../../src/wire/errors.js';
+import { randomOutageScenario, runEngineCase } from '../../testing/sim/engine-explore.js';
+import { runEngineSessions } from '../../testing/sim/engine-run.js';
+import { explore } from '../../testing/sim/explore.js';
+import { Rng } from '../../testing/sim/rng.js';
+import { type FaultSpec, type HostSpec, type ScenarioSpec, scenario } from '../../testing/sim/scenario.js';
 
 const MiB = 1 << 20;
 const OUTAGE_AT = 1500;

@@ -4,8 +4,12 @@
 // same faults failover does. Every property must hold.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type EngineCaseSummary, randomEngineScenario, runEngineCase } from '../../src/sim/engine-explore.js';
-import { explore } from '../../src/sim/explore.js';
+import {
+  type EngineCaseSummary,
+  randomEngineScenario,
+  runEngineCase,
+} from '../../testing/sim/engine-explore.js';
+import { explore } from '../../testing/sim/explore.js';
 
 const SEEDS = Number(process.env.BRAID_EXPLORE_SEEDS ?? 100);
 /** First seed of the range (longer sweeps resume after a failing seed). */

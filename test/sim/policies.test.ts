@@ -11,12 +11,12 @@
 // Every figure printed here is quoted in docs/multihoming.md.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { percentile } from '../../bench/lib/stats.js';
 import type { ConnectionEvent, MultipathOptions, TransportConfig } from '../../src/engine/types.js';
-import { runEngineSessions } from '../../src/sim/engine-run.js';
-import { Rng } from '../../src/sim/rng.js';
-import { type FaultSpec, type ScenarioSpec, scenario } from '../../src/sim/scenario.js';
-import { mbps, runCompeting, runMessages } from './policy-helpers.js';
+import { mbps, runCompeting, runMessages } from '../../testing/harness/sim-policies.js';
+import { percentile } from '../../testing/harness/stats.js';
+import { runEngineSessions } from '../../testing/sim/engine-run.js';
+import { Rng } from '../../testing/sim/rng.js';
+import { type FaultSpec, type ScenarioSpec, scenario } from '../../testing/sim/scenario.js';
 
 const MiB = 1 << 20;
 const CLIENT = { host: 'client', address: '192.0.2.10' };

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { socketAddress } from '../../src/net/address.js';
-import { ScenarioError } from '../../src/sim/errors.js';
-import { Recorder, SequenceSender, WindowReceiver, WindowSender } from '../../src/sim/nodes.js';
-import { type ScenarioSpec, scenario, validateScenario } from '../../src/sim/scenario.js';
+import { ScenarioError } from '../../testing/sim/errors.js';
+import { Recorder, SequenceSender, WindowReceiver, WindowSender } from '../../testing/sim/nodes.js';
+import { type ScenarioSpec, scenario, validateScenario } from '../../testing/sim/scenario.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'braid-sim-scenario-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));

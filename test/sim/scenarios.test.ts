@@ -1,5 +1,5 @@
 // Named scenarios (after the quic-interop-runner's test cases) run by the real engine in the
-// simulator; every run is judged by the properties (src/sim/properties.ts).
+// simulator; every run is judged by the properties (testing/sim/properties.ts).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Connection } from '../../src/engine/connection.js';
@@ -9,12 +9,12 @@ import {
   PAIR_CLIENT,
   pairScenario,
   runEngineSessions,
-} from '../../src/sim/engine-run.js';
-import type { LinkSpec } from '../../src/sim/network.js';
-import { checkRun } from '../../src/sim/properties.js';
-import { Rng } from '../../src/sim/rng.js';
-import { type FaultSpec, scenario } from '../../src/sim/scenario.js';
-import type { SessionDriver } from '../../src/sim/workload.js';
+} from '../../testing/sim/engine-run.js';
+import type { LinkSpec } from '../../testing/sim/network.js';
+import { checkRun } from '../../testing/sim/properties.js';
+import { Rng } from '../../testing/sim/rng.js';
+import { type FaultSpec, scenario } from '../../testing/sim/scenario.js';
+import type { SessionDriver } from '../../testing/sim/workload.js';
 
 const MiB = 1 << 20;
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { socketAddress } from '../../src/net/address.js';
-import { SimError } from '../../src/sim/errors.js';
-import { Simulator } from '../../src/sim/network.js';
+import { A, A_IP, B, B_IP, twoHosts } from '../../testing/harness/sim-hosts.js';
+import { SimError } from '../../testing/sim/errors.js';
+import { Simulator } from '../../testing/sim/network.js';
 import {
   EchoNode,
   makePacket,
@@ -11,8 +12,7 @@ import {
   SequenceSender,
   WindowReceiver,
   WindowSender,
-} from '../../src/sim/nodes.js';
-import { A, A_IP, B, B_IP, twoHosts } from './helpers.js';
+} from '../../testing/sim/nodes.js';
 
 const PRIVATE = socketAddress('10.0.0.2', 5000);
 const PUBLIC_IP = '198.18.0.1';

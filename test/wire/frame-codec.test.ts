@@ -16,7 +16,7 @@ import {
 } from '../../src/wire/frame-codec.js';
 import type { Frame } from '../../src/wire/frames.js';
 import { MAX_VARINT, Writer } from '../../src/wire/varint.js';
-import { collapsePadding, frameArb, varintArb } from './arbitraries.js';
+import { collapsePadding, frameArb, varintArb } from '../../testing/harness/wire-arbitraries.js';
 
 function hex(s: string): Uint8Array {
   return Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));

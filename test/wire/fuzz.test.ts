@@ -31,7 +31,7 @@ import {
   retryArb,
   transportParamsArb,
   versionNegotiationArb,
-} from './arbitraries.js';
+} from '../../testing/harness/wire-arbitraries.js';
 
 /** Runs `decode`; returns undefined when it threw WireError, fails the test on any other exception. */
 function attempt<T>(decode: () => T): T | undefined {

@@ -22,7 +22,13 @@ import {
   statelessResetToken,
   writeShortHeader,
 } from '../../src/wire/packet-codec.js';
-import { handshakeArb, initialArb, resumeArb, retryArb, versionNegotiationArb } from './arbitraries.js';
+import {
+  handshakeArb,
+  initialArb,
+  resumeArb,
+  retryArb,
+  versionNegotiationArb,
+} from '../../testing/harness/wire-arbitraries.js';
 
 function hex(s: string): Uint8Array {
   return Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));

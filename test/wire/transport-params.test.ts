@@ -8,7 +8,7 @@ import {
   encodeTransportParameters,
   TransportParameterId,
 } from '../../src/wire/transport-params.js';
-import { transportParamsArb } from './arbitraries.js';
+import { transportParamsArb } from '../../testing/harness/wire-arbitraries.js';
 
 function hex(s: string): Uint8Array {
   return Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));

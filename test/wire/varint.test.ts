@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { TransportError, WireError } from '../../src/wire/errors.js';
 import { MAX_VARINT, Reader, varintLength, Writer } from '../../src/wire/varint.js';
-import { varintArb } from './arbitraries.js';
+import { varintArb } from '../../testing/harness/wire-arbitraries.js';
 
 function hex(s: string): Uint8Array {
   return Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));

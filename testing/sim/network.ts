@@ -11,8 +11,8 @@
  * delivered if the address is still on that interface.
  */
 import { isIP } from 'node:net';
-import type { EngineEndpoint } from '../engine/types.js';
-import { addressKey, type SocketAddress, type Transmit } from '../net/address.js';
+import type { EngineEndpoint } from '../../src/engine/types.js';
+import { addressKey, type SocketAddress, type Transmit } from '../../src/net/address.js';
 import { SimError } from './errors.js';
 import { EventQueue, type Scheduled } from './event-queue.js';
 import {

@@ -4,12 +4,12 @@
  * sessions, runs until every session is complete or closed (or the time limit), and
  * judges the run against the properties.
  */
-import { type KeyPair, publicKeyFromPrivate } from '../crypto/noise/index.js';
-import { resolveTransportConfig } from '../engine/config.js';
-import type { ConnectionTestHooks } from '../engine/connection.js';
-import type { ServerOptions } from '../engine/endpoint.js';
-import type { EarlyDataTicket, TransportConfig } from '../engine/types.js';
-import { socketAddress } from '../net/address.js';
+import { type KeyPair, publicKeyFromPrivate } from '../../src/crypto/noise/index.js';
+import { resolveTransportConfig } from '../../src/engine/config.js';
+import type { ConnectionTestHooks } from '../../src/engine/connection.js';
+import type { ServerOptions } from '../../src/engine/endpoint.js';
+import type { EarlyDataTicket, TransportConfig } from '../../src/engine/types.js';
+import { socketAddress } from '../../src/net/address.js';
 import { EngineNode } from './engine-node.js';
 import { SimError } from './errors.js';
 import type { LinkSpec, Simulator } from './network.js';

@@ -3,7 +3,7 @@
  * mapping, RFC 4787) and a stateful UDP firewall. Both keep state per flow and expire it
  * lazily when consulted, so idle flows cost nothing.
  */
-import { addressKey, type SocketAddress, socketAddress } from '../net/address.js';
+import { addressKey, type SocketAddress, socketAddress } from '../../src/net/address.js';
 import type { Rng } from './rng.js';
 
 export type NatFiltering = 'endpoint-independent' | 'address-dependent' | 'address-and-port-dependent';

@@ -6,12 +6,12 @@ import { resolveTransportConfig } from '../../src/engine/config.js';
 import { Endpoint } from '../../src/engine/endpoint.js';
 import type { EngineConnection, TransportConfig } from '../../src/engine/types.js';
 import { type SocketAddress, socketAddress, type Transmit } from '../../src/net/address.js';
-import { EngineNode } from '../../src/sim/engine-node.js';
-import { keyPairFromRng } from '../../src/sim/engine-run.js';
-import type { SimNode, Simulator } from '../../src/sim/network.js';
-import { checkRun, PropertyMonitor } from '../../src/sim/properties.js';
-import type { Rng } from '../../src/sim/rng.js';
-import { Pattern, type SessionDriver, type WorkloadSpec } from '../../src/sim/workload.js';
+import { EngineNode } from '../sim/engine-node.js';
+import { keyPairFromRng } from '../sim/engine-run.js';
+import type { SimNode, Simulator } from '../sim/network.js';
+import { checkRun, PropertyMonitor } from '../sim/properties.js';
+import type { Rng } from '../sim/rng.js';
+import { Pattern, type SessionDriver, type WorkloadSpec } from '../sim/workload.js';
 
 export interface CompetingClient {
   host: string;

@@ -6,7 +6,7 @@
  * Payload layout: byte 0 = type (0 data, 1 ack), bytes 1..4 = sequence number (big endian),
  * the rest filled with the low byte of the sequence number so corruption is detectable.
  */
-import type { SocketAddress, Transmit } from '../net/address.js';
+import type { SocketAddress, Transmit } from '../../src/net/address.js';
 import type { SimNode } from './network.js';
 
 const TYPE_DATA = 0;

@@ -1,4 +1,4 @@
-import type { SocketBackend } from '../src/endpoint/datagram-socket.js';
+import type { SocketBackend } from '../../src/endpoint/datagram-socket.js';
 
 /**
  * The socket back-ends every real-socket test runs on. On Linux both: the native one must

@@ -6,7 +6,7 @@
  * and it respects backpressure (writes resume on 'stream-writable').
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { CloseInfo, ConnectionEvent, EngineConnection, StreamId } from '../engine/types.js';
+import type { CloseInfo, ConnectionEvent, EngineConnection, StreamId } from '../../src/engine/types.js';
 import type { Rng } from './rng.js';
 
 export interface WorkloadSpec {

@@ -1,5 +1,5 @@
 import { socketAddress } from '../../src/net/address.js';
-import { type LinkSpec, Simulator } from '../../src/sim/network.js';
+import { type LinkSpec, Simulator } from '../sim/network.js';
 
 export const A_IP = '192.0.2.10';
 export const B_IP = '203.0.113.5';

@@ -7,7 +7,7 @@ import { createCipheriv, createHash, type Hash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BraidStream } from '../../src/api/stream.js';
-import { readAll } from '../api/helpers.js';
+import { readAll } from './api-pair.js';
 
 export const MiB = 1024 * 1024;
 const CHUNK_SIZE = 64 * 1024;

@@ -5,11 +5,11 @@
  * and lets a PropertyMonitor look at every session after each input.
  */
 
-import type { KeyPair } from '../crypto/noise/index.js';
-import type { Connection, ConnectionTestHooks } from '../engine/connection.js';
-import { Endpoint, type ServerOptions } from '../engine/endpoint.js';
-import type { EarlyDataTicket, EngineConnection, TransportConfig } from '../engine/types.js';
-import { type SocketAddress, socketAddress, type Transmit } from '../net/address.js';
+import type { KeyPair } from '../../src/crypto/noise/index.js';
+import type { Connection, ConnectionTestHooks } from '../../src/engine/connection.js';
+import { Endpoint, type ServerOptions } from '../../src/engine/endpoint.js';
+import type { EarlyDataTicket, EngineConnection, TransportConfig } from '../../src/engine/types.js';
+import { type SocketAddress, socketAddress, type Transmit } from '../../src/net/address.js';
 import type { SimNode } from './network.js';
 import type { PropertyMonitor } from './properties.js';
 import type { Rng } from './rng.js';
