@@ -3,20 +3,26 @@
  * first word, prints help, and turns errors into messages and exit codes.
  */
 import { AddressInUseError, BraidError, UnauthorizedKeyError } from '../index.js';
-import type { FlagSpec } from './args.js';
-import { CAT_FLAGS, CAT_USAGE, runCat } from './cat.js';
-import { DEMO_FLAGS, DEMO_USAGE, runDemoCommand } from './demo.js';
-import { CliError, EXIT_CODES_HELP, ExitCode, UsageError } from './errors.js';
-import { KEYGEN_FLAGS, KEYGEN_USAGE, runKeygen } from './keygen.js';
-import { defaultKeyPath } from './keys.js';
-import { createLogger, extractLogOptions, LOG_OPTIONS_HELP, type Logger, type LoggerOptions } from './log.js';
-import { PING_FLAGS, PING_USAGE, runPing } from './ping.js';
-import { REPORT_FLAGS, REPORT_USAGE, runReport } from './report.js';
-import { runSend, SEND_FLAGS, SEND_USAGE } from './send.js';
-import { runServe, SERVE_FLAGS, SERVE_USAGE } from './serve.js';
-import { runSocks, SOCKS_FLAGS, SOCKS_USAGE } from './socks.js';
-import { runStatus, STATUS_FLAGS, STATUS_USAGE } from './status.js';
-import { runTunnel, TUNNEL_FLAGS, TUNNEL_USAGE } from './tunnel.js';
+import { CAT_FLAGS, CAT_USAGE, runCat } from './commands/cat.js';
+import { KEYGEN_FLAGS, KEYGEN_USAGE, runKeygen } from './commands/keygen.js';
+import { PING_FLAGS, PING_USAGE, runPing } from './commands/ping.js';
+import { runSend, SEND_FLAGS, SEND_USAGE } from './commands/send.js';
+import { runServe, SERVE_FLAGS, SERVE_USAGE } from './commands/serve.js';
+import { runSocks, SOCKS_FLAGS, SOCKS_USAGE } from './commands/socks.js';
+import { runStatus, STATUS_FLAGS, STATUS_USAGE } from './commands/status.js';
+import { runTunnel, TUNNEL_FLAGS, TUNNEL_USAGE } from './commands/tunnel.js';
+import { DEMO_FLAGS, DEMO_USAGE, runDemoCommand } from './demo/demo.js';
+import { REPORT_FLAGS, REPORT_USAGE, runReport } from './observe/report.js';
+import type { FlagSpec } from './shared/args.js';
+import { CliError, EXIT_CODES_HELP, ExitCode, UsageError } from './shared/errors.js';
+import { defaultKeyPath } from './shared/keys.js';
+import {
+  createLogger,
+  extractLogOptions,
+  LOG_OPTIONS_HELP,
+  type Logger,
+  type LoggerOptions,
+} from './shared/log.js';
 
 const RECEIVE_USAGE = `usage: braid receive [--dir DIR] [serve options]
 

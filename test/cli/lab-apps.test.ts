@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { queryControl } from '../../src/cli/control.js';
+import { queryControl } from '../../src/cli/observe/control.js';
 import { Lab, type LabLink } from '../lab/lab.js';
 import { Daemon, makeHome, runBraid } from './helpers.js';
 

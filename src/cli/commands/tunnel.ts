@@ -10,11 +10,17 @@ import {
   connect as tcpConnect,
 } from 'node:net';
 import { Writable } from 'node:stream';
-import type { BraidStream, Session } from '../index.js';
-import { type FlagSpec, formatHostPort, listFlag, parseArgs, parseHostPort } from './args.js';
-import { openForward, parseServerTarget, SessionKeeper } from './client.js';
-import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom, untilSignal } from './common.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
+import type { BraidStream, Session } from '../../index.js';
+import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from '../observe/observability.js';
+import { type FlagSpec, formatHostPort, listFlag, parseArgs, parseHostPort } from '../shared/args.js';
+import { openForward, parseServerTarget, SessionKeeper } from '../shared/client.js';
+import {
+  CLIENT_OPTIONS_HELP,
+  CLIENT_SPECS,
+  clientOptionsFrom,
+  untilSignal,
+} from '../shared/client-options.js';
+import { CliError, ExitCode, UsageError } from '../shared/errors.js';
 import {
   ByteReader,
   encodeResponse,
@@ -22,9 +28,8 @@ import {
   type ForwardStatusValue,
   RequestKind,
   readRequest,
-} from './forward-protocol.js';
-import type { Logger } from './log.js';
-import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from './observe.js';
+} from '../shared/forward-protocol.js';
+import type { Logger } from '../shared/log.js';
 
 export const TUNNEL_USAGE = `usage: braid tunnel SERVER [-L [BIND:]PORT:TARGET ...] [-R [BIND:]PORT:HOST:PORT ...] [options]
 

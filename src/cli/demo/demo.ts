@@ -1,6 +1,6 @@
 /**
  * `braid demo`: multihoming failover, live, on this host. As root with iproute2 and nftables
- * it runs in network namespaces (demo-lab.ts: a client with two providers, a router, a
+ * it runs in network namespaces (netns.ts: a client with two providers, a router, a
  * two-address server) and breaks the active provider for real; otherwise it runs in one
  * process over two loopback address pairs and blackholes the active pair inside the
  * process (the client's FaultInjector drops that pair's datagrams both ways, so the server
@@ -13,8 +13,8 @@
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fingerprint } from '../crypto/identity.js';
-import type { FaultInjector } from '../endpoint/udp-endpoint.js';
+import { fingerprint } from '../../crypto/identity.js';
+import type { FaultInjector } from '../../endpoint/udp-endpoint.js';
 import {
   type BraidStream,
   connect,
@@ -22,9 +22,14 @@ import {
   generateKeyPair,
   type KeyPair,
   type Session,
-} from '../index.js';
-import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from './args.js';
-import { DEMO_SESSION_IDS, runDemoAgent } from './demo-agent.js';
+} from '../../index.js';
+import { openEventLog } from '../observe/observability.js';
+import { buildTimeline, parseEventLog, renderReport } from '../observe/report.js';
+import { EventName, SessionTracker } from '../observe/tracker.js';
+import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from '../shared/args.js';
+import { CliError, ExitCode, UsageError } from '../shared/errors.js';
+import { formatBytes, formatMs, formatRate, table } from '../shared/format.js';
+import { DEMO_SESSION_IDS, runDemoAgent } from './agent.js';
 import {
   type DemoFault,
   type DemoWorld,
@@ -33,7 +38,7 @@ import {
   labAvailability,
   startNetnsWorld,
   tearDownLabSync,
-} from './demo-lab.js';
+} from './netns.js';
 import {
   DeliveryMonitor,
   describePath,
@@ -42,12 +47,7 @@ import {
   pathRow,
   waitForStandby,
   wallNow,
-} from './demo-transfer.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
-import { formatBytes, formatMs, formatRate, table } from './format.js';
-import { openEventLog } from './observe.js';
-import { buildTimeline, parseEventLog, renderReport } from './report.js';
-import { EventName, SessionTracker } from './tracker.js';
+} from './transfer.js';
 
 export const DEMO_DEFAULTS = {
   mib: 32,

@@ -1,6 +1,6 @@
 /**
  * `braid demo` in network namespaces: lab/lab.sh builds a client with two providers (a, b),
- * a router and a two-address server; a server agent and a client agent (demo-agent.ts) run
+ * a router and a two-address server; a server agent and a client agent (agent.ts) run
  * inside their namespaces, and the fault is real: a silent nftables drop in the router, or
  * the provider link taken down. Needs root, Linux and iproute2 + nftables; `labAvailability`
  * says why not otherwise, and the demo falls back to loopback addresses.
@@ -10,9 +10,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { fingerprint } from '../crypto/identity.js';
-import type { KeyPair } from '../index.js';
-import { describePath, type PathRow } from './demo-transfer.js';
+import { fingerprint } from '../../crypto/identity.js';
+import type { KeyPair } from '../../index.js';
+import { describePath, type PathRow } from './transfer.js';
 
 export type DemoFault = 'blackhole' | 'link-down';
 
@@ -24,10 +24,10 @@ export function demoLabPrefix(): string {
   return `braiddemo${process.pid}`;
 }
 
-/** lab/lab.sh of this checkout or package (src/cli or dist/src/cli lie two or three levels below). */
+/** lab/lab.sh of this checkout or package (src/cli/demo or dist/src/cli/demo lie three or four levels below). */
 export function findLabScript(): string | undefined {
   let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < 5; i++) {
     const candidate = join(dir, 'lab', 'lab.sh');
     if (existsSync(candidate)) return candidate;
     dir = dirname(dir);

@@ -6,9 +6,9 @@
  * little inline script adds a time cursor.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { type FlagSpec, parseArgs, stringFlag } from './args.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
-import { formatBytes } from './format.js';
+import { type FlagSpec, parseArgs, stringFlag } from '../shared/args.js';
+import { CliError, ExitCode, UsageError } from '../shared/errors.js';
+import { formatBytes } from '../shared/format.js';
 import { type BraidEvent, EventName } from './tracker.js';
 
 export const REPORT_USAGE = `usage: braid report EVENTS [-o FILE]

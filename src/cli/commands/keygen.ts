@@ -1,8 +1,8 @@
 /** `braid keygen`: creates the static key pair that identifies this machine. */
-import { encodeKey, fingerprint } from '../crypto/identity.js';
-import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from './args.js';
-import { ExitCode, UsageError } from './errors.js';
-import { defaultKeyPath, writeNewKey } from './keys.js';
+import { encodeKey, fingerprint } from '../../crypto/identity.js';
+import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from '../shared/args.js';
+import { ExitCode, UsageError } from '../shared/errors.js';
+import { defaultKeyPath, writeNewKey } from '../shared/keys.js';
 
 export const KEYGEN_USAGE = `usage: braid keygen [--key FILE] [--force]
 

@@ -4,11 +4,11 @@
  */
 import { unlinkSync } from 'node:fs';
 import { basename } from 'node:path';
-import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from './args.js';
-import { defaultControlDir, listControlSockets, queryControl } from './control.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
-import { formatBytes, formatDuration, formatMs, formatRate, table } from './format.js';
-import type { SessionStatus, Totals } from './tracker.js';
+import { defaultControlDir, listControlSockets, queryControl } from '../observe/control.js';
+import type { SessionStatus, Totals } from '../observe/tracker.js';
+import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from '../shared/args.js';
+import { CliError, ExitCode, UsageError } from '../shared/errors.js';
+import { formatBytes, formatDuration, formatMs, formatRate, table } from '../shared/format.js';
 
 export const STATUS_USAGE = `usage: braid status [--control PATH] [--watch] [--interval SECONDS] [--json]
 

@@ -5,11 +5,11 @@
  */
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { type FlagSpec, parseArgs, stringFlag } from './args.js';
-import { connectToServer, openForward, parseServerTarget } from './client.js';
-import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from './common.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
-import { RequestKind } from './forward-protocol.js';
+import { type FlagSpec, parseArgs, stringFlag } from '../shared/args.js';
+import { connectToServer, openForward, parseServerTarget } from '../shared/client.js';
+import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from '../shared/client-options.js';
+import { CliError, ExitCode, UsageError } from '../shared/errors.js';
+import { RequestKind } from '../shared/forward-protocol.js';
 
 export const CAT_USAGE = `usage: braid cat SERVER [--to TARGET] [options]
 

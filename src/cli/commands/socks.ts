@@ -4,14 +4,19 @@
  * username/password authentication (RFC 1929).
  */
 import { createServer as createTcpServer, type Socket } from 'node:net';
-import { constantTimeEqual } from '../crypto/identity.js';
-import { type FlagSpec, formatHostPort, parseArgs, parseHostPort, stringFlag } from './args.js';
-import { ForwardRefusedError, openForward, parseServerTarget, SessionKeeper } from './client.js';
-import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom, untilSignal } from './common.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
-import { ByteReader, ForwardStatus, RequestKind } from './forward-protocol.js';
-import type { Logger } from './log.js';
-import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from './observe.js';
+import { constantTimeEqual } from '../../crypto/identity.js';
+import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from '../observe/observability.js';
+import { type FlagSpec, formatHostPort, parseArgs, parseHostPort, stringFlag } from '../shared/args.js';
+import { ForwardRefusedError, openForward, parseServerTarget, SessionKeeper } from '../shared/client.js';
+import {
+  CLIENT_OPTIONS_HELP,
+  CLIENT_SPECS,
+  clientOptionsFrom,
+  untilSignal,
+} from '../shared/client-options.js';
+import { CliError, ExitCode, UsageError } from '../shared/errors.js';
+import { ByteReader, ForwardStatus, RequestKind } from '../shared/forward-protocol.js';
+import type { Logger } from '../shared/log.js';
 
 export const SOCKS_USAGE = `usage: braid socks SERVER [--listen 127.0.0.1:1080] [--auth USER:PASS] [options]
 

@@ -4,13 +4,13 @@
  * measures it (smoothed, minimum, variation).
  */
 import { once } from 'node:events';
-import { type FlagSpec, parseArgs, positiveIntFlag } from './args.js';
-import { connectToServer, openForward, parseServerTarget } from './client.js';
-import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from './common.js';
-import { ExitCode, UsageError } from './errors.js';
-import { formatMs } from './format.js';
-import { RequestKind } from './forward-protocol.js';
-import { formatAddress } from './tracker.js';
+import { formatAddress } from '../observe/tracker.js';
+import { type FlagSpec, parseArgs, positiveIntFlag } from '../shared/args.js';
+import { connectToServer, openForward, parseServerTarget } from '../shared/client.js';
+import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from '../shared/client-options.js';
+import { ExitCode, UsageError } from '../shared/errors.js';
+import { formatMs } from '../shared/format.js';
+import { RequestKind } from '../shared/forward-protocol.js';
 
 export const PING_USAGE = `usage: braid ping SERVER [-c COUNT] [-i MS] [options]
 

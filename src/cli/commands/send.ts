@@ -10,13 +10,13 @@
 import { once } from 'node:events';
 import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { type FlagSpec, parseArgs, stringFlag } from './args.js';
-import { connectToServer, openForward, parseServerTarget } from './client.js';
-import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from './common.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
-import { formatBytes, formatRate } from './format.js';
-import { RequestKind } from './forward-protocol.js';
-import { fileDataStart, hashFile, type ResumePoint } from './receive.js';
+import { type FlagSpec, parseArgs, stringFlag } from '../shared/args.js';
+import { connectToServer, openForward, parseServerTarget } from '../shared/client.js';
+import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from '../shared/client-options.js';
+import { CliError, ExitCode, UsageError } from '../shared/errors.js';
+import { fileDataStart, hashFile, type ResumePoint } from '../shared/file-transfer.js';
+import { formatBytes, formatRate } from '../shared/format.js';
+import { RequestKind } from '../shared/forward-protocol.js';
 
 export const SEND_USAGE = `usage: braid send FILE SERVER [--name NAME] [--limit-rate RATE] [options]
 

@@ -8,9 +8,11 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer as createTcpServer, type Socket, connect as tcpConnect } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { Writable } from 'node:stream';
-import { encodeKey, fingerprint } from '../crypto/identity.js';
-import { AddressInUseError, type BraidStream, createServer, type Session } from '../index.js';
-import { AllowList, parseAllowEntry } from './allow-list.js';
+import { encodeKey, fingerprint } from '../../crypto/identity.js';
+import { AddressInUseError, type BraidStream, createServer, type Session } from '../../index.js';
+import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from '../observe/observability.js';
+import { SessionTracker } from '../observe/tracker.js';
+import { AllowList, parseAllowEntry } from '../shared/allow-list.js';
 import {
   booleanFlag,
   formatHostPort,
@@ -19,9 +21,10 @@ import {
   parseArgs,
   parseHostPort,
   stringFlag,
-} from './args.js';
-import { DEFAULT_PORT } from './client.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
+} from '../shared/args.js';
+import { DEFAULT_PORT } from '../shared/client.js';
+import { CliError, ExitCode, UsageError } from '../shared/errors.js';
+import { ReceiveDirectory } from '../shared/file-transfer.js';
 import {
   ByteReader,
   encodeRequest,
@@ -31,13 +34,10 @@ import {
   RequestKind,
   readRequest,
   readResponse,
-} from './forward-protocol.js';
-import { defaultKeyPath, loadAuthorizedKeys, loadKey } from './keys.js';
-import type { Logger } from './log.js';
-import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from './observe.js';
+} from '../shared/forward-protocol.js';
+import { defaultKeyPath, loadAuthorizedKeys, loadKey } from '../shared/keys.js';
+import type { Logger } from '../shared/log.js';
 import { PING_DATAGRAM_PREFIX } from './ping.js';
-import { ReceiveDirectory } from './receive.js';
-import { SessionTracker } from './tracker.js';
 
 export const SERVE_USAGE = `usage: braid serve [options]
 
