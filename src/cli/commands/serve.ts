@@ -10,6 +10,7 @@ import { resolve as resolvePath } from 'node:path';
 import { Writable } from 'node:stream';
 import { encodeKey, fingerprint } from '../../crypto/identity.js';
 import { AddressInUseError, type BraidStream, createServer, type Session } from '../../index.js';
+import type { Command } from '../command.js';
 import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from '../observe/observability.js';
 import { SessionTracker } from '../observe/tracker.js';
 import { AllowList, parseAllowEntry } from '../shared/allow-list.js';
@@ -31,15 +32,15 @@ import {
   encodeResponse,
   ForwardStatus,
   type ForwardStatusValue,
+  PING_DATAGRAM_PREFIX,
   RequestKind,
   readRequest,
   readResponse,
 } from '../shared/forward-protocol.js';
 import { defaultKeyPath, loadAuthorizedKeys, loadKey } from '../shared/keys.js';
 import type { Logger } from '../shared/log.js';
-import { PING_DATAGRAM_PREFIX } from './ping.js';
 
-export const SERVE_USAGE = `usage: braid serve [options]
+const SERVE_USAGE = `usage: braid serve [options]
 
 Runs a Braid server in the foreground until SIGINT or SIGTERM.
 
@@ -64,7 +65,7 @@ ${OBSERVE_HELP}
 signals: SIGINT/SIGTERM close sessions gracefully and exit 0; SIGHUP reloads
 the authorized keys and the allow-list (on a bad file the old settings stay).`;
 
-export const SERVE_FLAGS = {
+const SERVE_FLAGS = {
   listen: { type: 'string', multiple: true },
   config: { type: 'string' },
   key: { type: 'string' },
@@ -462,3 +463,11 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
     log('ready');
   });
 }
+
+export const command: Command = {
+  usage: SERVE_USAGE,
+  flags: SERVE_FLAGS,
+  synopsis: '',
+  summary: 'run a server: accept sessions, forward streams to allowed targets',
+  run: runServe,
+};
