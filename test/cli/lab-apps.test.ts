@@ -10,8 +10,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
+import { Lab, type LabLink } from '../../src/cli/demo/lab.js';
 import { queryControl } from '../../src/cli/observe/control.js';
-import { Lab, type LabLink } from '../lab/lab.js';
 import { Daemon, makeHome, runBraid } from './helpers.js';
 
 const SSHD = '/usr/sbin/sshd';

@@ -29,6 +29,7 @@ import { EventName, SessionTracker } from '../observe/tracker.js';
 import { CliError } from '../shared/errors.js';
 import { formatBytes, formatMs, formatRate, table } from '../shared/format.js';
 import { DEMO_SESSION_IDS } from './agent.js';
+import { tearDownLabsSync } from './lab.js';
 import {
   type DemoFault,
   type DemoWorld,
@@ -36,7 +37,6 @@ import {
   LabUnavailableError,
   labAvailability,
   startNetnsWorld,
-  tearDownLabSync,
 } from './netns.js';
 import {
   DeliveryMonitor,
@@ -258,12 +258,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
   // Ctrl-C or SIGTERM: tear down what exists (the lab, the agents), then exit.
   let world: DemoWorld | undefined;
-  let labScript: string | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     screen.freeze();
     options.write(`\n${signal}: tearing down the demo\n`);
     if (world) world.abort();
-    else if (labScript) tearDownLabSync(labScript);
+    else tearDownLabsSync(); // a lab still being built
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   process.on('SIGINT', onSignal);
@@ -276,12 +275,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     if (options.mode !== 'loopback') {
       const availability = labAvailability();
       if (availability.ok) {
-        labScript = availability.script;
         try {
-          world = await startNetnsWorld(
-            { ...options, script: availability.script, eventsPath, serverKey, clientKey },
-            hooks,
-          );
+          world = await startNetnsWorld({ ...options, eventsPath, serverKey, clientKey }, hooks);
           variant = 'netns';
         } catch (error) {
           if (!(error instanceof LabUnavailableError) || options.mode === 'netns') throw error;

@@ -1,17 +1,14 @@
 /**
- * `braid demo` in network namespaces: lab/lab.sh builds a client with two providers (a, b),
- * a router and a two-address server; a server agent and a client agent (agent.ts) run
- * inside their namespaces, and the fault is real: a silent nftables drop in the router, or
- * the provider link taken down. Needs root, Linux and iproute2 + nftables; `labAvailability`
- * says why not otherwise, and the demo falls back to loopback addresses.
+ * `braid demo` in network namespaces: lab/lab.sh (through lab.ts) builds a client with two
+ * providers (a, b), a router and a two-address server; a server agent and a client agent
+ * (agent.ts) run inside their namespaces, and the fault is real: a silent nftables drop in
+ * the router, or the provider link taken down. Needs root, Linux and iproute2 + nftables;
+ * `labAvailability` says why not otherwise, and the demo falls back to loopback addresses.
  */
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { fingerprint } from '../../crypto/identity.js';
 import type { KeyPair } from '../../index.js';
+import { Lab, LabUpError } from './lab.js';
+import { LabProcess } from './lab-process.js';
 import { describePath, type PathRow } from './transfer.js';
 
 export type DemoFault = 'blackhole' | 'link-down';
@@ -24,220 +21,52 @@ export function demoLabPrefix(): string {
   return `braiddemo${process.pid}`;
 }
 
-/** lab/lab.sh of this checkout or package (src/cli/demo or dist/src/cli/demo lie three or four levels below). */
-export function findLabScript(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, 'lab', 'lab.sh');
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  return undefined;
-}
-
-function hasCommand(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
-}
-
 /** Whether the namespace variant can run here; the reason is one line for the person watching. */
 export function labAvailability(): { ok: true; script: string } | { ok: false; reason: string } {
-  if (process.platform !== 'linux') return { ok: false, reason: 'network namespaces need Linux' };
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    return { ok: false, reason: 'not root (network namespaces need root: sudo npm run demo)' };
-  }
-  const missing = ['ip', 'nft', 'tc'].filter((tool) => !hasCommand(tool));
-  if (missing.length > 0) {
-    return {
-      ok: false,
-      reason: `${missing.join(', ')} not installed (run scripts/setup-system.sh as root, then the demo again)`,
-    };
-  }
-  const script = findLabScript();
-  if (!script) return { ok: false, reason: 'lab/lab.sh is not part of this installation' };
-  return { ok: true, script };
-}
-
-interface LabAddresses {
-  clientA: string;
-  clientB: string;
-  server1: string;
-  server2: string;
-}
-
-/** One lab of lab.sh: built by `up`, torn down by `down` (or `downSync` from a signal handler). */
-export class DemoLab {
-  #down = false;
-
-  private constructor(
-    readonly script: string,
-    readonly prefix: string,
-    readonly addresses: LabAddresses,
-    readonly namespaces: { client: string; server: string },
-  ) {}
-
-  static async up(script: string): Promise<DemoLab> {
-    const prefix = demoLabPrefix();
-    const { code, stdout, stderr } = await run(script, ['--prefix', prefix, 'up']);
-    if (code !== 0) {
-      spawnSync(script, ['--prefix', prefix, 'down'], { stdio: 'ignore' });
-      const why = stderr.trim().split('\n').at(-1) || `exit ${code}`;
-      throw new LabUnavailableError(`could not build network namespaces (${why})`);
-    }
-    const env = new Map<string, string>();
-    for (const line of stdout.split('\n')) {
-      const at = line.indexOf('=');
-      if (at > 0) env.set(line.slice(0, at), line.slice(at + 1));
-    }
-    const get = (key: string): string => {
-      const value = env.get(`BRAID_LAB_${key}`);
-      if (value === undefined) throw new Error(`lab.sh up did not print BRAID_LAB_${key}`);
-      return value;
-    };
-    return new DemoLab(
-      script,
-      prefix,
-      { clientA: get('A_V4'), clientB: get('B_V4'), server1: get('S1_V4'), server2: get('S2_V4') },
-      { client: get('NS_CLIENT'), server: get('NS_SERVER') },
-    );
-  }
-
-  async command(...args: string[]): Promise<void> {
-    const { code, stderr } = await run(this.script, ['--prefix', this.prefix, ...args]);
-    if (code !== 0) throw new Error(`lab.sh ${args.join(' ')} failed: ${stderr.trim()}`);
-  }
-
-  async down(): Promise<void> {
-    if (this.#down) return;
-    this.#down = true;
-    await run(this.script, ['--prefix', this.prefix, 'down']);
-  }
-
-  downSync(): void {
-    if (this.#down) return;
-    this.#down = true;
-    tearDownLabSync(this.script);
+  // The demo never rebinds NAT, so conntrack is not needed.
+  const availability = Lab.available({ conntrack: false });
+  if (availability.ok) return availability;
+  switch (availability.cause) {
+    case 'platform':
+      return { ok: false, reason: 'network namespaces need Linux' };
+    case 'root':
+      return { ok: false, reason: 'not root (network namespaces need root: sudo npm run demo)' };
+    case 'tools':
+      return {
+        ok: false,
+        reason: `${availability.missing.join(', ')} not installed (run scripts/setup-system.sh as root, then the demo again)`,
+      };
+    case 'script':
+      return { ok: false, reason: availability.reason };
   }
 }
 
-/** lab.sh commands still running, so a signal handler can stop them before tearing down. */
-const runningCommands = new Set<ChildProcess>();
+/** Builds the demo's lab; a failure of lab.sh itself is a LabUnavailableError (the demo falls back). */
+async function upDemoLab(): Promise<Lab> {
+  try {
+    return await Lab.up({ prefix: demoLabPrefix() });
+  } catch (error) {
+    if (!(error instanceof LabUpError)) throw error;
+    const why = error.stderr.trim().split('\n').at(-1) || `exit ${error.exitCode}`;
+    throw new LabUnavailableError(`could not build network namespaces (${why})`);
+  }
+}
 
-function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(file, args, { maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
-      runningCommands.delete(child);
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-    runningCommands.add(child);
+/** A demo agent (`braid demo --agent ...`) in a namespace, run the way this process runs. */
+function startAgent(
+  lab: Lab,
+  name: string,
+  ns: 'client' | 'server',
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): LabProcess {
+  // The same node, loader flags and entry point.
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect'));
+  const child = lab.spawnIn(ns, [process.execPath, ...execArgv, process.argv[1]!, 'demo', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
-}
-
-/** For signal handlers: stops a lab build in progress and removes whatever it built. */
-export function tearDownLabSync(script: string): void {
-  for (const child of runningCommands) child.kill('SIGKILL');
-  spawnSync(script, ['--prefix', demoLabPrefix(), 'down'], { stdio: 'ignore' });
-}
-
-type Message = { event: string; [key: string]: unknown };
-
-/** A demo agent inside a namespace: JSON lines out, commands in; stderr kept for errors. */
-export class AgentProcess {
-  readonly #child: ChildProcess;
-  readonly #listeners = new Set<(message: Message) => void>();
-  #stderr = '';
-  #exit: number | null | undefined;
-  readonly exited: Promise<void>;
-
-  constructor(
-    readonly name: string,
-    namespace: string,
-    args: string[],
-    env: NodeJS.ProcessEnv,
-    cwd: string,
-  ) {
-    // The agent runs the way this process runs: the same node, loader flags and entry point.
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect'));
-    this.#child = spawn(
-      'ip',
-      ['netns', 'exec', namespace, process.execPath, ...execArgv, process.argv[1]!, 'demo', ...args],
-      { cwd, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    createInterface({ input: this.#child.stdout! }).on('line', (line) => {
-      let message: Message;
-      try {
-        message = JSON.parse(line) as Message;
-      } catch {
-        this.#stderr += `${line}\n`;
-        return;
-      }
-      for (const listener of [...this.#listeners]) listener(message);
-    });
-    this.#child.stderr!.on('data', (chunk: Buffer) => {
-      this.#stderr += chunk.toString();
-    });
-    this.#child.stdin!.on('error', () => undefined);
-    this.exited = new Promise((resolve) => {
-      this.#child.on('exit', (code) => {
-        this.#exit = code;
-        for (const listener of [...this.#listeners]) listener({ event: '__exit' });
-        resolve();
-      });
-    });
-  }
-
-  on(event: string, handler: (message: Message) => void): void {
-    this.#listeners.add((message) => {
-      if (message.event === event) handler(message);
-    });
-  }
-
-  /** The next message of `event`; rejects on an agent error, its exit, or the timeout. */
-  next(event: string, timeoutMs: number): Promise<Message> {
-    return new Promise((resolve, reject) => {
-      const listener = (message: Message): void => {
-        if (message.event === event) finish(() => resolve(message));
-        else if (message.event === 'error')
-          finish(() => reject(new Error(`${this.name}: ${String(message.message)}`)));
-        else if (message.event === '__exit') {
-          finish(() =>
-            reject(
-              new Error(`${this.name} exited (${this.#exit}) before '${event}': ${this.#stderr.trim()}`),
-            ),
-          );
-        }
-      };
-      const finish = (settle: () => void): void => {
-        clearTimeout(timer);
-        this.#listeners.delete(listener);
-        settle();
-      };
-      const timer = setTimeout(
-        () =>
-          finish(() =>
-            reject(new Error(`${this.name}: no '${event}' within ${timeoutMs} ms ${this.#stderr.trim()}`)),
-          ),
-        timeoutMs,
-      );
-      this.#listeners.add(listener);
-      if (this.#exit !== undefined) listener({ event: '__exit' });
-    });
-  }
-
-  send(message: object): void {
-    this.#child.stdin!.write(`${JSON.stringify(message)}\n`);
-  }
-
-  /** Closes stdin (the agent's cue to shut down) and waits; kills it after `graceMs`. */
-  async stop(graceMs = 2000): Promise<void> {
-    this.#child.stdin!.end();
-    const timer = setTimeout(() => this.kill(), graceMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  kill(): void {
-    if (this.#exit === undefined) this.#child.kill('SIGKILL');
-  }
+  return new LabProcess(name, child);
 }
 
 const hex = (key: Uint8Array): string => Buffer.from(key).toString('hex');
@@ -271,7 +100,6 @@ export interface DemoWorld {
 }
 
 export interface NetnsDemoOptions {
-  script: string;
   bytes: number;
   rateMbit: number;
   fault: DemoFault;
@@ -282,36 +110,41 @@ export interface NetnsDemoOptions {
 
 /** Builds the lab and starts both agents; resolves once the client has a warm standby. */
 export async function startNetnsWorld(options: NetnsDemoOptions, hooks: DemoWorldHooks): Promise<DemoWorld> {
-  const lab = await DemoLab.up(options.script);
-  const agents: AgentProcess[] = [];
+  const lab = await upDemoLab();
+  const agents: LabProcess[] = [];
   const abort = (): void => {
     for (const agent of agents) agent.kill();
     lab.downSync();
   };
   try {
-    const { clientA, clientB, server1, server2 } = lab.addresses;
+    const [clientA, clientB, server1, server2] = [
+      lab.addresses.clientA.v4,
+      lab.addresses.clientB.v4,
+      lab.addresses.server1.v4,
+      lab.addresses.server2.v4,
+    ];
     hooks.line(
       `lab     network namespaces ${lab.prefix}-{client,router,server} (lab/lab.sh): client on providers a ${clientA} and b ${clientB}, server on ${server1} and ${server2}`,
     );
-    const cwd = dirname(dirname(options.script));
-    const server = new AgentProcess(
+    const server = startAgent(
+      lab,
       'server agent',
-      lab.namespaces.server,
+      'server',
       ['--agent', 'server', '--hosts', `${server1},${server2}`, '--events', options.eventsPath],
       {
         BRAID_DEMO_KEY: `${hex(options.serverKey.privateKey)}:${hex(options.serverKey.publicKey)}`,
         BRAID_DEMO_PEER: hex(options.clientKey.publicKey),
       },
-      cwd,
     );
     agents.push(server);
     const { port } = (await server.next('listening', 15_000)) as unknown as { port: number };
     hooks.line(
       `server  listening on ${server1}:${port} and ${server2}:${port} in ${lab.namespaces.server}, key ${fingerprint(options.serverKey.publicKey)}`,
     );
-    const client = new AgentProcess(
+    const client = startAgent(
+      lab,
       'client agent',
-      lab.namespaces.client,
+      'client',
       [
         '--agent',
         'client',
@@ -330,7 +163,6 @@ export async function startNetnsWorld(options: NetnsDemoOptions, hooks: DemoWorl
         BRAID_DEMO_KEY: `${hex(options.clientKey.privateKey)}:${hex(options.clientKey.publicKey)}`,
         BRAID_DEMO_PEER: hex(options.serverKey.publicKey),
       },
-      cwd,
     );
     agents.push(client);
     let paths: PathRow[] = [];
@@ -385,26 +217,27 @@ export async function startNetnsWorld(options: NetnsDemoOptions, hooks: DemoWorl
       async fault(active) {
         const link = active.localIp === clientA ? 'a' : 'b';
         if (options.fault === 'link-down') {
-          await lab.command('link', link, 'down');
+          await lab.linkDown(link);
           return `took provider link ${link} down (${active.localIp}; ${describePath(active)})`;
         }
-        await lab.command('blackhole', link, 'both');
+        await lab.blackhole(link, 'both');
         return `blackholed provider ${link} (${active.localIp} ⇄ router, both ways, silent nftables drop; ${describePath(active)})`;
       },
       async gap(faultAt) {
-        const answer = server.next('gap', 5000);
+        // Asked twice (from the fault's end and from its start): only a later answer counts.
+        const answer = server.next('gap', 5000, server.messages.length);
         server.send({ event: 'gap', faultAt });
         return ((await answer).gap as { gapMs: number; endedAt: number } | null) ?? undefined;
       },
       async close() {
-        await Promise.all(agents.map((agent) => agent.stop()));
-        await lab.down();
+        await Promise.all(agents.map((agent) => agent.close()));
+        await lab.down().catch(() => undefined);
       },
       abort,
     };
   } catch (error) {
     for (const agent of agents) agent.kill();
-    await lab.down();
+    await lab.down().catch(() => undefined);
     throw error;
   }
 }
