@@ -14,7 +14,7 @@
  * path coming up) until half a second before the sender stops; SHA-256 is compared end to end. Runs alternate the three so
  * machine load falls on all alike; the headline is the median.
  */
-import { Lab } from '../test/lab/lab.js';
+import { Lab } from '../src/cli/demo/lab.js';
 import { round, summarize } from '../testing/harness/stats.js';
 import { type LabRunRecord, labRun, type StartHelper } from './lib/lab-run.js';
 import { configureMptcp, labBenchUnavailable, linkOf, subflowsTo, waitForSubflows } from './lib/mptcp-lab.js';

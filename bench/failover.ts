@@ -11,8 +11,8 @@
  * families). BRAID_BENCH_LOCALS overrides the client's local set (e.g. `all:v4`, or
  * `192.0.2.10,198.51.100.10` for the fixed set used before interface discovery).
  */
-import { Lab, type LabLink } from '../test/lab/lab.js';
-import type { LabProcess, Message } from '../test/lab/lab-process.js';
+import { Lab, type LabLink } from '../src/cli/demo/lab.js';
+import type { LabProcess, Message } from '../src/cli/demo/lab-process.js';
 import { round, summarize } from '../testing/harness/stats.js';
 import { type LabRunRecord, labRun, type StartHelper } from './lib/lab-run.js';
 import { configureMptcp, labBenchUnavailable, linkOf, subflowsTo, waitForSubflows } from './lib/mptcp-lab.js';

@@ -10,8 +10,8 @@
  * 10 s; it resumes at its next retransmission timeout, backed off exponentially during the
  * outage). Runs alternate Braid / TCP so machine load falls on both alike.
  */
-import { Lab } from '../test/lab/lab.js';
-import type { LabProcess } from '../test/lab/lab-process.js';
+import { Lab } from '../src/cli/demo/lab.js';
+import type { LabProcess } from '../src/cli/demo/lab-process.js';
 import { round, summarize } from '../testing/harness/stats.js';
 import { type LabRunRecord, labRun, type StartHelper, startBraidTransfer } from './lib/lab-run.js';
 import { result } from './lib/result.js';

@@ -2,8 +2,8 @@
 // helper processes started in the lab's namespaces are stopped afterwards whatever happened, the
 // lab is restored for the next run, and a failure is recorded in the run's record rather than
 // thrown.
-import type { Lab } from '../../test/lab/lab.js';
-import { LabProcess } from '../../test/lab/lab-process.js';
+import type { Lab } from '../../src/cli/demo/lab.js';
+import { LabProcess } from '../../src/cli/demo/lab-process.js';
 import { progress } from './system.js';
 
 export type StartHelper = (name: string, ns: 'client' | 'server', command: string[]) => LabProcess;

@@ -6,7 +6,7 @@
  * by the benches that compare Braid with MPTCP (failover, aggregate).
  */
 import { spawnSync } from 'node:child_process';
-import { Lab, type LabLink } from '../../test/lab/lab.js';
+import { Lab, type LabLink } from '../../src/cli/demo/lab.js';
 
 export interface Subflow {
   local: string;

@@ -1,53 +1,61 @@
 /**
- * The `braid` command. Subcommands live in their own modules; this file parses the
- * first word, prints help, and turns errors into messages and exit codes.
+ * The `braid` command. Subcommands live in commands/, one module each, and are listed once,
+ * in COMMANDS below; this file parses the first word, prints help, and turns errors into
+ * messages and exit codes.
  */
 import { AddressInUseError, BraidError, UnauthorizedKeyError } from '../index.js';
-import type { FlagSpec } from './args.js';
-import { CAT_FLAGS, CAT_USAGE, runCat } from './cat.js';
-import { DEMO_FLAGS, DEMO_USAGE, runDemoCommand } from './demo.js';
-import { CliError, EXIT_CODES_HELP, ExitCode, UsageError } from './errors.js';
-import { KEYGEN_FLAGS, KEYGEN_USAGE, runKeygen } from './keygen.js';
-import { defaultKeyPath } from './keys.js';
-import { createLogger, extractLogOptions, LOG_OPTIONS_HELP, type Logger, type LoggerOptions } from './log.js';
-import { PING_FLAGS, PING_USAGE, runPing } from './ping.js';
-import { REPORT_FLAGS, REPORT_USAGE, runReport } from './report.js';
-import { runSend, SEND_FLAGS, SEND_USAGE } from './send.js';
-import { runServe, SERVE_FLAGS, SERVE_USAGE } from './serve.js';
-import { runSocks, SOCKS_FLAGS, SOCKS_USAGE } from './socks.js';
-import { runStatus, STATUS_FLAGS, STATUS_USAGE } from './status.js';
-import { runTunnel, TUNNEL_FLAGS, TUNNEL_USAGE } from './tunnel.js';
+import type { Command } from './command.js';
+import { command as cat } from './commands/cat.js';
+import { command as demo } from './commands/demo.js';
+import { command as keygen } from './commands/keygen.js';
+import { command as ping } from './commands/ping.js';
+import { command as receive } from './commands/receive.js';
+import { command as report } from './commands/report.js';
+import { command as send } from './commands/send.js';
+import { command as serve } from './commands/serve.js';
+import { command as socks } from './commands/socks.js';
+import { command as status } from './commands/status.js';
+import { command as tunnel } from './commands/tunnel.js';
+import { CliError, EXIT_CODES_HELP, ExitCode, UsageError } from './shared/errors.js';
+import { defaultKeyPath } from './shared/keys.js';
+import { createLogger, extractLogOptions, LOG_OPTIONS_HELP, type LoggerOptions } from './shared/log.js';
 
-const RECEIVE_USAGE = `usage: braid receive [--dir DIR] [serve options]
+/**
+ * Every subcommand, in the order `braid --help` lists them: the one table main() dispatches
+ * with and takes every help text from (help.test.ts checks usage and flags agree).
+ */
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  keygen,
+  serve,
+  tunnel,
+  socks,
+  cat,
+  send,
+  receive,
+  status,
+  ping,
+  report,
+  demo,
+};
 
-Runs a braid server that accepts files from braid send into DIR (default: the
-current directory): the same as braid serve --receive-dir DIR, and every serve
-option applies (--listen, --authorized-keys or --allow-any, --key, ...).
-Interrupted transfers stay as .NAME.braid-partial with a .NAME.braid-state file
-and continue when the sender runs again; a file appears under its name only once
-its SHA-256 matches.
+/** The command of that name; undefined for anything else (Object.prototype's names included). */
+function lookup(name: string | undefined): Command | undefined {
+  return name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+}
 
-  -d, --dir DIR             where received files go (default: the current directory)
-  -h, --help                show this help
+/** One line of the command list: the synopsis, then the summary at column 31. */
+function listing(synopsis: string, summary: string): string {
+  const [first, ...more] = summary.split('\n');
+  return [`  ${synopsis.padEnd(29)}${first}`, ...more.map((line) => `${' '.repeat(31)}${line}`)].join('\n');
+}
 
-example: braid receive --dir ~/incoming --authorized-keys ~/.config/braid/clients`;
-
-const USAGE = `usage: braid <command> [options]      (braid <command> --help for details)
+export const USAGE = `usage: braid <command> [options]      (braid <command> --help for details)
 
 commands:
-  keygen                       create this machine's key pair
-  serve                        run a server: accept sessions, forward streams to allowed targets
-  tunnel SERVER -L P:TARGET    forward local TCP ports through a session (-R: server ports back here)
-  socks SERVER                 a local SOCKS5 proxy whose connections exit at the server
-  cat SERVER [--to TARGET]     stdin/stdout over one stream (echo, or a forward)
-  send FILE SERVER             send a file (resumable, SHA-256 verified) to a receiving server
-  receive [--dir DIR]          run a server that accepts files (braid serve --receive-dir DIR)
-  status [--watch]             sessions and paths of the running braid processes (ss/mtr-like)
-  ping SERVER                  round-trip times over a stream and datagrams, per-path RTT
-  report EVENTS [-o FILE]      turn an --events log into an HTML timeline
-  demo                         watch a session fail over between two paths on this host
-                               (network namespaces as root, else loopback addresses)
-  help                         show this help
+${Object.entries(COMMANDS)
+  .map(([name, { synopsis, summary }]) => listing(synopsis ? `${name} ${synopsis}` : name, summary))
+  .join('\n')}
+${listing('help', 'show this help')}
 
 SERVER is braid://<server-public-key>@host[:port] (pinned key) or host[:port]
 (trust on first use, remembered in $XDG_CONFIG_HOME/braid/known_hosts).
@@ -55,81 +63,6 @@ SERVER is braid://<server-public-key>@host[:port] (pinned key) or host[:port]
 ${LOG_OPTIONS_HELP}
 
 ${EXIT_CODES_HELP}`;
-
-/** Every subcommand with its help text and the flags it accepts (help.test.ts checks they agree). */
-export const COMMANDS: Record<string, { usage: string; flags: Record<string, FlagSpec> }> = {
-  keygen: { usage: KEYGEN_USAGE, flags: KEYGEN_FLAGS },
-  serve: { usage: SERVE_USAGE, flags: SERVE_FLAGS },
-  tunnel: { usage: TUNNEL_USAGE, flags: TUNNEL_FLAGS },
-  socks: { usage: SOCKS_USAGE, flags: SOCKS_FLAGS },
-  cat: { usage: CAT_USAGE, flags: CAT_FLAGS },
-  send: { usage: SEND_USAGE, flags: SEND_FLAGS },
-  receive: { usage: RECEIVE_USAGE, flags: { dir: { type: 'string', short: 'd' } } },
-  status: { usage: STATUS_USAGE, flags: STATUS_FLAGS },
-  ping: { usage: PING_USAGE, flags: PING_FLAGS },
-  report: { usage: REPORT_USAGE, flags: REPORT_FLAGS },
-  demo: { usage: DEMO_USAGE, flags: DEMO_FLAGS },
-};
-
-export { USAGE };
-
-const COMMAND_USAGE: Record<string, string> = Object.fromEntries(
-  Object.entries(COMMANDS).map(([name, { usage }]) => [name, usage]),
-);
-
-/** `braid receive [--dir D] ...` is `braid serve --receive-dir D ...`. */
-function receiveArgs(args: string[]): string[] {
-  const out: string[] = [];
-  let dir: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--dir' || arg === '-d') {
-      dir = args[++i];
-      if (dir === undefined) throw new UsageError("option '--dir' needs a value", RECEIVE_USAGE);
-    } else if (arg.startsWith('--dir=')) {
-      dir = arg.slice('--dir='.length);
-    } else {
-      out.push(arg);
-    }
-  }
-  if (!out.some((a) => a === '--receive-dir' || a.startsWith('--receive-dir='))) {
-    out.push('--receive-dir', dir ?? process.cwd());
-  }
-  return out;
-}
-
-async function dispatch(command: string, args: string[], log: Logger): Promise<number> {
-  switch (command) {
-    case 'keygen':
-      return runKeygen(args, log);
-    case 'serve':
-      return runServe(args, log);
-    case 'tunnel':
-      return runTunnel(args, log);
-    case 'socks':
-      return runSocks(args, log);
-    case 'cat':
-      return runCat(args, log);
-    case 'send':
-      return runSend(args, log);
-    case 'receive':
-      if (args.includes('--help') || args.includes('-h')) {
-        console.log(RECEIVE_USAGE);
-        return ExitCode.OK;
-      }
-      return runServe(receiveArgs(args), log, 'receive');
-    case 'status':
-      return runStatus(args);
-    case 'ping':
-      return runPing(args, log);
-    case 'report':
-      return runReport(args, log);
-    case 'demo':
-      return runDemoCommand(args);
-    default:
-      throw new UsageError(`unknown command '${command}'`, USAGE);
-  }
-}
 
 export async function main(argv: string[]): Promise<number> {
   let options: LoggerOptions;
@@ -142,9 +75,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const [command, ...args] = rest;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    const topic = command === 'help' ? args[0] : undefined;
-    if (topic !== undefined && COMMAND_USAGE[topic]) console.log(COMMAND_USAGE[topic]);
-    else console.log(USAGE);
+    const topic = lookup(command === 'help' ? args[0] : undefined);
+    console.log(topic ? topic.usage : USAGE);
     return command === undefined ? ExitCode.USAGE : ExitCode.OK;
   }
   const log = createLogger(command, options);
@@ -156,10 +88,12 @@ export async function main(argv: string[]): Promise<number> {
     return exitCode;
   };
   try {
-    return await dispatch(command, args, log);
+    const subcommand = lookup(command);
+    if (!subcommand) throw new UsageError(`unknown command '${command}'`, USAGE);
+    return await subcommand.run(args, log);
   } catch (error) {
     if (error instanceof UsageError) {
-      const usage = error.usage ?? COMMAND_USAGE[command] ?? USAGE;
+      const usage = error.usage ?? lookup(command)?.usage ?? USAGE;
       console.error(`braid ${command}: ${error.message}\n\n${usage}`);
       return ExitCode.USAGE;
     }

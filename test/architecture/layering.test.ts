@@ -41,12 +41,6 @@ const ALLOWED: Record<string, readonly string[]> = {
   cli: ['net', 'wire', 'crypto', 'paths', 'engine', 'errors', 'diagnostics', 'endpoint', 'api', 'index'],
 };
 
-/**
- * The only test/ files bench/ may import: the lab driver, which is being moved out of test/
- * (into src/cli, one driver for the lab tests, the benches and `braid demo`).
- */
-const BENCH_MAY_IMPORT_FROM_TEST = new Set(['test/lab/lab.ts', 'test/lab/lab-process.ts']);
-
 const edges = importEdges(ROOT, ['src', 'testing', 'test', 'bench']);
 const under = (folder: string) => (path: string) => path.startsWith(`${folder}/`);
 const inSrc = under('src');
@@ -116,14 +110,8 @@ test('testing/ imports only src/ and testing/', () => {
   );
 });
 
-test('bench/ imports nothing from test/ but the lab driver', () => {
-  assert.deepEqual(
-    edges
-      .filter((edge) => under('bench')(edge.from) && under('test')(edge.to))
-      .filter((edge) => !BENCH_MAY_IMPORT_FROM_TEST.has(edge.to))
-      .map(show),
-    [],
-  );
+test('bench/ imports nothing from test/', () => {
+  assert.deepEqual(edges.filter((edge) => under('bench')(edge.from) && under('test')(edge.to)).map(show), []);
 });
 
 test('only the tests of the benchmarks (test/bench/) import bench/', () => {

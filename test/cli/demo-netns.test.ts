@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { labAvailability } from '../../src/cli/demo-lab.js';
+import { labAvailability } from '../../src/cli/demo/netns.js';
 import { COMMAND, makeHome, runBraid } from '../../testing/harness/braid-command.js';
 
 const availability = labAvailability();

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
-import { EXIT_CODES_HELP, ExitCode } from '../../src/cli/errors.js';
 import { COMMANDS, main } from '../../src/cli/main.js';
+import { EXIT_CODES_HELP, ExitCode } from '../../src/cli/shared/errors.js';
 import { makeHome, runBraid } from '../../testing/harness/braid-command.js';
 
 const home = makeHome();

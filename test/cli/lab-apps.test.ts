@@ -10,9 +10,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { queryControl } from '../../src/cli/control.js';
+import { Lab, type LabLink } from '../../src/cli/demo/lab.js';
+import { queryControl } from '../../src/cli/observe/control.js';
 import { Daemon, makeHome, runBraid } from '../../testing/harness/braid-command.js';
-import { Lab, type LabLink } from '../lab/lab.js';
 
 const SSHD = '/usr/sbin/sshd';
 const missing = ['ssh', 'ssh-keygen', 'iperf3'].filter(

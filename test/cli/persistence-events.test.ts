@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
-import { buildTimeline, renderReport } from '../../src/cli/report.js';
-import { type BraidEvent, EventName, SessionTracker } from '../../src/cli/tracker.js';
+import { buildTimeline, renderReport } from '../../src/cli/observe/report.js';
+import { type BraidEvent, EventName, SessionTracker } from '../../src/cli/observe/tracker.js';
 
 test('the tracker logs suspended and resumed for a tracked session', () => {
   const tracker = new SessionTracker('test');

@@ -4,10 +4,10 @@
 // metrics and the report, so all three are checked against the same run.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pacedSend, waitForStandby } from '../../src/cli/demo-transfer.js';
-import { RttHistogram, renderMetrics } from '../../src/cli/metrics.js';
-import { buildTimeline, renderReport } from '../../src/cli/report.js';
-import { type BraidEvent, SessionTracker } from '../../src/cli/tracker.js';
+import { pacedSend, waitForStandby } from '../../src/cli/demo/transfer.js';
+import { RttHistogram, renderMetrics } from '../../src/cli/observe/metrics.js';
+import { buildTimeline, renderReport } from '../../src/cli/observe/report.js';
+import { type BraidEvent, SessionTracker } from '../../src/cli/observe/tracker.js';
 import { connect, createServer, generateKeyPair } from '../../src/index.js';
 
 test('engine failover and congestion events reach the event log, the metrics and the report', async () => {

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
+import { Lab } from '../../src/cli/demo/lab.js';
 import type { InterfaceChangeSource } from '../../src/endpoint/interface-events.js';
 import { type InterfaceAddress, InterfaceWatcher } from '../../src/endpoint/interfaces.js';
 import { loadAddon } from '../../src/native/addons.js';
-import { Lab } from '../lab/lab.js';
 
 const HOUR = 3_600_000;
 

@@ -10,8 +10,8 @@
 //     standby to it), and removing the dialled address moves the session there.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { Lab, type LabFamily, type LabLink } from './lab.js';
-import { LabProcess, type Message } from './lab-process.js';
+import { Lab, type LabFamily, type LabLink } from '../../src/cli/demo/lab.js';
+import { LabProcess, type Message } from '../../src/cli/demo/lab-process.js';
 
 const availability = Lab.available();
 const skip = availability.ok ? false : availability.reason;

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { Lab, type LabFamily, type UdpAgent } from './lab.js';
+import { Lab, type LabFamily } from '../../src/cli/demo/lab.js';
+import { UdpAgent } from './udp-agent.js';
 
 const availability = Lab.available();
 const skip = availability.ok ? false : availability.reason;
@@ -49,7 +50,10 @@ describe('real-network lab without NAT', { skip }, () => {
 
   before(async () => {
     lab = await Lab.up();
-    [clientAgent, serverAgent] = await Promise.all([lab.udpAgent('client'), lab.udpAgent('server')]);
+    [clientAgent, serverAgent] = await Promise.all([
+      UdpAgent.start(lab, 'client'),
+      UdpAgent.start(lab, 'server'),
+    ]);
     const { clientA, clientB, server1, server2 } = lab.addresses;
     for (const family of ['v4', 'v6'] as const) {
       for (const [key, address] of [
@@ -180,7 +184,10 @@ describe('real-network lab with NAT', { skip }, () => {
 
   before(async () => {
     lab = await Lab.up({ nat: true });
-    [clientAgent, serverAgent] = await Promise.all([lab.udpAgent('client'), lab.udpAgent('server')]);
+    [clientAgent, serverAgent] = await Promise.all([
+      UdpAgent.start(lab, 'client'),
+      UdpAgent.start(lab, 'server'),
+    ]);
   });
 
   after(async () => {

@@ -3,8 +3,8 @@
 // transfer completes with SHA-256 equal at both ends.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Lab } from './lab.js';
-import { LabProcess } from './lab-process.js';
+import { Lab } from '../../src/cli/demo/lab.js';
+import { LabProcess } from '../../src/cli/demo/lab-process.js';
 
 const availability = Lab.available();
 const skip = availability.ok ? false : availability.reason;

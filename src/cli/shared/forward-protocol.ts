@@ -29,6 +29,9 @@ import type { Readable, Writable } from 'node:stream';
 export const PROTOCOL_VERSION = 1;
 export const MAX_FIELD_LENGTH = 1024;
 
+/** Datagrams with this prefix are echoed by braid serve (braid ping times them). */
+export const PING_DATAGRAM_PREFIX = Buffer.from('braid-ping\0');
+
 export const RequestKind = {
   FORWARD: 1,
   ECHO: 2,

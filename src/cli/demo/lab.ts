@@ -1,19 +1,31 @@
 /**
- * TypeScript driver for the real-network lab (lab/lab.sh): client, router and server network
- * namespaces joined by provider links a and b (client side) and s1 and s2 (server side).
- * Every lab gets its own name prefix, so concurrent test files never collide, and every lab is
- * torn down on process exit or SIGINT/SIGTERM even when a test forgets to.
+ * The TypeScript driver of the real-network lab (lab/lab.sh): client, router and server network
+ * namespaces joined by provider links a and b (client side) and s1 and s2 (server side). It
+ * ships for `braid demo` as root (demo/netns.ts); the lab tests and benches use it too.
+ * Every lab gets its own name prefix, so concurrent runs never collide, and every lab, one
+ * still being built included, is torn down on process exit or SIGINT/SIGTERM even when its
+ * user forgets to.
  */
 import { type ChildProcess, execFile, type SpawnOptions, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { AgentCommand, AgentMessage } from './udp-agent.js';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const LAB_SCRIPT = join(REPO_ROOT, 'lab/lab.sh');
-const AGENT_SCRIPT = join(REPO_ROOT, 'test/lab/udp-agent.ts');
+/** lab/lab.sh of this checkout or package (src/cli/demo or dist/src/cli/demo lie three or four levels below). */
+export function findLabScript(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, 'lab', 'lab.sh');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  return undefined;
+}
+
+/** lab/lab.sh, or undefined in an installation without it. */
+export const LAB_SCRIPT = findLabScript();
+/** The directory holding lab/ (the repository in a checkout): lab processes run there. */
+export const LAB_ROOT = LAB_SCRIPT ? dirname(dirname(LAB_SCRIPT)) : process.cwd();
 
 export type LabNamespace = 'client' | 'router' | 'server';
 /** Client-side provider links a and b; server-side links s1 and s2. */
@@ -56,14 +68,65 @@ export interface ExecResult {
   stderr: string;
 }
 
-export type Availability = { ok: true } | { ok: false; reason: string };
+/**
+ * Whether a lab can be built here. `cause` lets a caller word its own message (braid demo
+ * does); `reason` is meant for `t.skip(reason)`.
+ */
+export type Availability =
+  | { ok: true; script: string }
+  | { ok: false; cause: 'platform' | 'root' | 'script'; reason: string }
+  | { ok: false; cause: 'tools'; missing: string[]; reason: string };
 
 const EXIT_TOOLS_MISSING = 69;
 const EXIT_NOT_ROOT = 77;
 
+/** `lab.sh up` failed: not root, tools missing, or the build itself; `stderr` says why. */
+export class LabUpError extends Error {
+  constructor(
+    readonly exitCode: number,
+    readonly stderr: string,
+  ) {
+    const why =
+      exitCode === EXIT_NOT_ROOT ? 'not root' : exitCode === EXIT_TOOLS_MISSING ? 'tools missing' : 'failed';
+    super(`lab up ${why} (exit ${exitCode}): ${stderr.trim()}`);
+    this.name = 'LabUpError';
+  }
+}
+
+function labScript(): string {
+  if (!LAB_SCRIPT) throw new Error('lab/lab.sh is not part of this installation');
+  return LAB_SCRIPT;
+}
+
+/** lab.sh commands still running, so a teardown can stop them first (an `up` midway, a fault). */
+const runningCommands = new Map<ChildProcess, string>();
+
+/** Runs lab.sh for one prefix and collects its output; never rejects. */
+function runLab(prefix: string, args: string[]): Promise<ExecResult> {
+  return new Promise((resolvePromise) => {
+    const child = execFile(
+      labScript(),
+      ['--prefix', prefix, ...args],
+      { cwd: LAB_ROOT, maxBuffer: 16 << 20 },
+      (error, stdout, stderr) => {
+        runningCommands.delete(child);
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolvePromise({ code, stdout, stderr });
+      },
+    );
+    runningCommands.set(child, prefix);
+  });
+}
+
+/** Stops the lab.sh commands still running for a prefix, then runs `down` for it. */
+function downSyncPrefix(prefix: string): void {
+  for (const [child, of] of runningCommands) if (of === prefix) child.kill('SIGKILL');
+  spawnSync(labScript(), ['--prefix', prefix, 'down'], { stdio: 'ignore' });
+}
+
 function run(file: string, args: string[]): Promise<ExecResult> {
   return new Promise((resolvePromise) => {
-    execFile(file, args, { cwd: REPO_ROOT, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+    execFile(file, args, { cwd: LAB_ROOT, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolvePromise({ code, stdout, stderr });
     });
@@ -75,17 +138,27 @@ function hasCommand(name: string): boolean {
 }
 
 const liveLabs = new Set<Lab>();
+/** Prefixes whose `up` is still running. */
+const building = new Set<string>();
 let exitHooksInstalled = false;
+
+/**
+ * Tears down every lab of this process, those still being built included (for signal and
+ * exit handlers; braid demo calls it from its own).
+ */
+export function tearDownLabsSync(): void {
+  for (const prefix of building) downSyncPrefix(prefix);
+  building.clear();
+  for (const lab of liveLabs) lab.downSync();
+}
 
 function installExitHooks(): void {
   if (exitHooksInstalled) return;
   exitHooksInstalled = true;
-  process.on('exit', () => {
-    for (const lab of liveLabs) lab.downSync();
-  });
+  process.on('exit', tearDownLabsSync);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
-      for (const lab of liveLabs) lab.downSync();
+      tearDownLabsSync();
       process.exit(signal === 'SIGINT' ? 130 : 143);
     });
   }
@@ -126,42 +199,60 @@ export class Lab {
     };
   }
 
-  /** Whether a lab can be built here; the reason is meant for `t.skip(reason)`. */
-  static available(): Availability {
-    if (process.platform !== 'linux') return { ok: false, reason: 'the lab needs Linux network namespaces' };
+  /**
+   * Whether a lab can be built here: Linux, root, iproute2, nftables, tc, and conntrack unless
+   * `conntrack: false` (only `natRebind` needs it).
+   */
+  static available(options: { conntrack?: boolean } = {}): Availability {
+    if (process.platform !== 'linux') {
+      return { ok: false, cause: 'platform', reason: 'the lab needs Linux network namespaces' };
+    }
     if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-      return { ok: false, reason: 'the lab needs root (network namespaces, veths, nftables)' };
+      return { ok: false, cause: 'root', reason: 'the lab needs root (network namespaces, veths, nftables)' };
     }
-    const missing = ['ip', 'nft', 'tc', 'conntrack'].filter((tool) => !hasCommand(tool));
+    const tools = options.conntrack === false ? ['ip', 'nft', 'tc'] : ['ip', 'nft', 'tc', 'conntrack'];
+    const missing = tools.filter((tool) => !hasCommand(tool));
     if (missing.length > 0) {
-      return { ok: false, reason: `missing ${missing.join(', ')}: run scripts/setup-system.sh as root` };
+      return {
+        ok: false,
+        cause: 'tools',
+        missing,
+        reason: `missing ${missing.join(', ')}: run scripts/setup-system.sh as root`,
+      };
     }
-    if (!existsSync(LAB_SCRIPT)) return { ok: false, reason: `${LAB_SCRIPT} not found` };
-    return { ok: true };
+    if (!LAB_SCRIPT)
+      return { ok: false, cause: 'script', reason: 'lab/lab.sh is not part of this installation' };
+    return { ok: true, script: LAB_SCRIPT };
   }
 
+  /** Builds a lab; rejects with a LabUpError when lab.sh fails (and leaves nothing behind). */
   static async up(options: LabOptions = {}): Promise<Lab> {
     const prefix = options.prefix ?? `braid${process.pid}_${labCounter++}`;
-    const args = ['--prefix', prefix, 'up'];
+    const args = ['up'];
     if (options.nat) args.push('--nat');
     if (options.rate) args.push('--rate', options.rate);
+    labScript(); // throws, before anything is built, in an installation without it
     installExitHooks();
-    const result = await run(LAB_SCRIPT, args);
+    building.add(prefix);
+    const result = await runLab(prefix, args);
+    if (!building.delete(prefix)) throw new Error(`lab ${prefix} was torn down while being built`);
     if (result.code !== 0) {
-      const why =
-        result.code === EXIT_NOT_ROOT
-          ? 'not root'
-          : result.code === EXIT_TOOLS_MISSING
-            ? 'tools missing'
-            : 'failed';
-      throw new Error(`lab up ${why} (exit ${result.code}): ${result.stderr.trim()}`);
+      // lab.sh removes what a failed up built; this makes sure, should it have been stopped midway.
+      downSyncPrefix(prefix);
+      throw new LabUpError(result.code, result.stderr);
     }
     const env = new Map<string, string>();
     for (const line of result.stdout.split('\n')) {
       const at = line.indexOf('=');
       if (at > 0) env.set(line.slice(0, at), line.slice(at + 1));
     }
-    const lab = new Lab(prefix, env);
+    let lab: Lab;
+    try {
+      lab = new Lab(prefix, env);
+    } catch (error) {
+      downSyncPrefix(prefix);
+      throw error;
+    }
     liveLabs.add(lab);
     return lab;
   }
@@ -174,21 +265,16 @@ export class Lab {
   /** Starts a long-running process inside a namespace, with the repository as working directory. */
   spawnIn(ns: LabNamespace, command: string[], options: SpawnOptions = {}): ChildProcess {
     // `ip netns exec` execs the command in place, so the child's pid is the command's pid.
-    return spawn('ip', ['netns', 'exec', this.namespaces[ns], ...command], { cwd: REPO_ROOT, ...options });
+    return spawn('ip', ['netns', 'exec', this.namespaces[ns], ...command], { cwd: LAB_ROOT, ...options });
   }
 
   /** Runs a TypeScript (or JavaScript) file with this Node and the tsx loader inside a namespace. */
   nodeIn(ns: LabNamespace, script: string, args: string[] = [], options: SpawnOptions = {}): ChildProcess {
     return this.spawnIn(
       ns,
-      [process.execPath, '--import', 'tsx', resolve(REPO_ROOT, script), ...args],
+      [process.execPath, '--import', 'tsx', resolve(LAB_ROOT, script), ...args],
       options,
     );
-  }
-
-  /** Starts a UDP agent (real sockets) inside a namespace. */
-  async udpAgent(ns: LabNamespace): Promise<UdpAgent> {
-    return UdpAgent.start(this.nodeIn(ns, AGENT_SCRIPT, [], { stdio: ['pipe', 'pipe', 'inherit'] }));
   }
 
   /** Silently drops traffic on a link in one direction or both (router nftables, no ICMP). */
@@ -234,125 +320,23 @@ export class Lab {
   /** Tears the lab down: processes inside it, namespaces, veths, nftables. Idempotent. */
   async down(): Promise<void> {
     if (this.isDown) return;
-    const result = await run(LAB_SCRIPT, ['--prefix', this.prefix, 'down']);
+    const result = await runLab(this.prefix, ['down']);
     if (result.code !== 0) throw new Error(`lab down failed: ${result.stderr.trim()}`);
     this.isDown = true;
     liveLabs.delete(this);
   }
 
-  /** Synchronous teardown for exit handlers. */
+  /** Synchronous teardown for exit and signal handlers: stops its lab.sh commands still running first. */
   downSync(): void {
     if (this.isDown) return;
-    spawnSync(LAB_SCRIPT, ['--prefix', this.prefix, 'down'], { stdio: 'ignore' });
+    downSyncPrefix(this.prefix);
     this.isDown = true;
     liveLabs.delete(this);
   }
 
   private async lab(...args: string[]): Promise<void> {
     if (this.isDown) throw new Error(`lab ${this.prefix} is down`);
-    const result = await run(LAB_SCRIPT, ['--prefix', this.prefix, ...args]);
+    const result = await runLab(this.prefix, args);
     if (result.code !== 0) throw new Error(`lab ${args.join(' ')} failed: ${result.stderr.trim()}`);
-  }
-}
-
-export type Received = Extract<AgentMessage, { op: 'recv' }>;
-
-/** The host-side handle of a udp-agent process running in a lab namespace. */
-export class UdpAgent {
-  readonly received: Received[] = [];
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (m: AgentMessage) => void }>();
-  private readonly waiters = new Set<() => void>();
-  private exited = false;
-
-  private constructor(private readonly child: ChildProcess) {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      let message: AgentMessage;
-      try {
-        message = JSON.parse(line) as AgentMessage;
-      } catch {
-        return;
-      }
-      if (message.op === 'recv') {
-        this.received.push(message);
-        for (const wake of this.waiters) wake();
-        return;
-      }
-      const entry = this.pending.get(message.id);
-      if (entry) {
-        this.pending.delete(message.id);
-        entry.resolve(message);
-      }
-    });
-    child.on('exit', () => {
-      this.exited = true;
-      for (const [id, entry] of this.pending) entry.resolve({ op: 'error', id, message: 'agent exited' });
-      this.pending.clear();
-    });
-  }
-
-  static async start(child: ChildProcess): Promise<UdpAgent> {
-    const agent = new UdpAgent(child);
-    // A first round trip proves the loader and node_modules resolve inside the namespace.
-    await agent.command({ op: 'close', id: 0, socket: 0 }).catch(() => {});
-    if (agent.exited) throw new Error('udp agent exited at start');
-    return agent;
-  }
-
-  /** Binds a socket; returns its id and port. An echoing socket answers `echo <from> <port> <data>`. */
-  async bind(address: string, port = 0, echo = false): Promise<{ socket: number; port: number }> {
-    const reply = await this.command({ op: 'bind', id: 0, address, port, echo });
-    return { socket: reply.socket!, port: reply.port! };
-  }
-
-  /** Sends one datagram; rejects when the kernel refuses it (no route, address gone). */
-  async send(socket: number, to: string, port: number, data: string): Promise<void> {
-    await this.command({ op: 'send', id: 0, socket, to, port, data });
-  }
-
-  async closeSocket(socket: number): Promise<void> {
-    await this.command({ op: 'close', id: 0, socket });
-  }
-
-  /** Resolves with the first datagram (already received or arriving) that matches, or undefined. */
-  waitFor(match: (m: Received) => boolean, timeoutMs: number): Promise<Received | undefined> {
-    const found = this.received.find(match);
-    if (found) return Promise.resolve(found);
-    return new Promise((resolvePromise) => {
-      const wake = () => {
-        const hit = this.received.find(match);
-        if (hit) finish(hit);
-      };
-      const finish = (value: Received | undefined) => {
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-        resolvePromise(value);
-      };
-      const timer = setTimeout(() => finish(undefined), timeoutMs);
-      this.waiters.add(wake);
-    });
-  }
-
-  close(): void {
-    this.child.stdin?.end();
-    if (!this.exited) this.child.kill('SIGTERM');
-  }
-
-  private command(command: AgentCommand): Promise<Extract<AgentMessage, { op: 'ok' }>> {
-    const id = this.nextId++;
-    return new Promise((resolvePromise, reject) => {
-      if (this.exited) {
-        reject(new Error('agent exited'));
-        return;
-      }
-      this.pending.set(id, {
-        resolve: (message) => {
-          if (message.op === 'ok') resolvePromise(message);
-          else if (message.op === 'error') reject(new Error(message.message));
-        },
-      });
-      this.child.stdin!.write(`${JSON.stringify({ ...command, id })}\n`);
-    });
   }
 }

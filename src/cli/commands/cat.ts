@@ -5,13 +5,14 @@
  */
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { type FlagSpec, parseArgs, stringFlag } from './args.js';
-import { connectToServer, openForward, parseServerTarget } from './client.js';
-import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from './common.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
-import { RequestKind } from './forward-protocol.js';
+import type { Command } from '../command.js';
+import { type FlagSpec, parseArgs, stringFlag } from '../shared/args.js';
+import { connectToServer, openForward, parseServerTarget } from '../shared/client.js';
+import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from '../shared/client-options.js';
+import { CliError, ExitCode, UsageError } from '../shared/errors.js';
+import { RequestKind } from '../shared/forward-protocol.js';
 
-export const CAT_USAGE = `usage: braid cat SERVER [--to TARGET] [options]
+const CAT_USAGE = `usage: braid cat SERVER [--to TARGET] [options]
 
 Copies stdin to one stream and the stream to stdout; ends when the server ends it.
 
@@ -21,9 +22,9 @@ ${CLIENT_OPTIONS_HELP}
 
 example: echo hello | braid cat braid://<key>@server.example`;
 
-export const CAT_FLAGS: Record<string, FlagSpec> = { ...CLIENT_SPECS, to: { type: 'string' } };
+const CAT_FLAGS: Record<string, FlagSpec> = { ...CLIENT_SPECS, to: { type: 'string' } };
 
-export async function runCat(argv: string[], log: (line: string) => void): Promise<number> {
+async function runCat(argv: string[], log: (line: string) => void): Promise<number> {
   const args = parseArgs(argv, CAT_FLAGS, CAT_USAGE);
   if (args.help) {
     console.log(CAT_USAGE);
@@ -56,3 +57,11 @@ export async function runCat(argv: string[], log: (line: string) => void): Promi
     await session.close(0, 'cat done');
   }
 }
+
+export const command: Command = {
+  usage: CAT_USAGE,
+  flags: CAT_FLAGS,
+  synopsis: 'SERVER [--to TARGET]',
+  summary: 'stdin/stdout over one stream (echo, or a forward)',
+  run: runCat,
+};

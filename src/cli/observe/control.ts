@@ -10,8 +10,8 @@
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { CliError, ExitCode } from './errors.js';
-import { configDir } from './keys.js';
+import { CliError, ExitCode } from '../shared/errors.js';
+import { configDir } from '../shared/keys.js';
 
 export interface ControlRequest {
   method: string;

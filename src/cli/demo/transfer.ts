@@ -1,14 +1,14 @@
 /**
  * The two ends of `braid demo`'s transfer, shared by both of its variants: in one process
- * over loopback addresses, and in network-namespace agents (demo-agent.ts). The client
+ * over loopback addresses, and in network-namespace agents (agent.ts). The client
  * streams random bytes at a set rate and hashes them; the server hashes what arrives,
  * keeps the arrival times (to measure the failover gap) and answers with its digest.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { BraidStream, PathInfo, Session } from '../index.js';
-import { formatAddress } from './tracker.js';
+import type { BraidStream, PathInfo, Session } from '../../index.js';
+import { formatAddress } from '../observe/tracker.js';
 
 /** Wall-clock ms with sub-ms precision: comparable between processes on one host. */
 export const wallNow = (): number => performance.timeOrigin + performance.now();

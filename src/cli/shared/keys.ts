@@ -8,9 +8,15 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { constantTimeEqual, decodeKey, encodeKey, fingerprint, KeyFormatError } from '../crypto/identity.js';
-import { publicKeyFromPrivate } from '../crypto/noise/dh.js';
-import { generateKeyPair, type KeyPair } from '../index.js';
+import {
+  constantTimeEqual,
+  decodeKey,
+  encodeKey,
+  fingerprint,
+  KeyFormatError,
+} from '../../crypto/identity.js';
+import { publicKeyFromPrivate } from '../../crypto/noise/dh.js';
+import { generateKeyPair, type KeyPair } from '../../index.js';
 import { CliError, ExitCode } from './errors.js';
 
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {

@@ -4,16 +4,22 @@
  * username/password authentication (RFC 1929).
  */
 import { createServer as createTcpServer, type Socket } from 'node:net';
-import { constantTimeEqual } from '../crypto/identity.js';
-import { type FlagSpec, formatHostPort, parseArgs, parseHostPort, stringFlag } from './args.js';
-import { ForwardRefusedError, openForward, parseServerTarget, SessionKeeper } from './client.js';
-import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom, untilSignal } from './common.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
-import { ByteReader, ForwardStatus, RequestKind } from './forward-protocol.js';
-import type { Logger } from './log.js';
-import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from './observe.js';
+import { constantTimeEqual } from '../../crypto/identity.js';
+import type { Command } from '../command.js';
+import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from '../observe/observability.js';
+import { type FlagSpec, formatHostPort, parseArgs, parseHostPort, stringFlag } from '../shared/args.js';
+import { ForwardRefusedError, openForward, parseServerTarget, SessionKeeper } from '../shared/client.js';
+import {
+  CLIENT_OPTIONS_HELP,
+  CLIENT_SPECS,
+  clientOptionsFrom,
+  untilSignal,
+} from '../shared/client-options.js';
+import { CliError, ExitCode, UsageError } from '../shared/errors.js';
+import { ByteReader, ForwardStatus, RequestKind } from '../shared/forward-protocol.js';
+import type { Logger } from '../shared/log.js';
 
-export const SOCKS_USAGE = `usage: braid socks SERVER [--listen 127.0.0.1:1080] [--auth USER:PASS] [options]
+const SOCKS_USAGE = `usage: braid socks SERVER [--listen 127.0.0.1:1080] [--auth USER:PASS] [options]
 
 A SOCKS5 proxy (CONNECT; IPv4, IPv6 and domain names) whose connections leave
 from the Braid server, where its allow-list applies (e.g. braid serve --allow '*:443').
@@ -106,14 +112,14 @@ function replyFor(error: unknown): number {
   return Reply.GENERAL_FAILURE;
 }
 
-export const SOCKS_FLAGS: Record<string, FlagSpec> = {
+const SOCKS_FLAGS: Record<string, FlagSpec> = {
   ...CLIENT_SPECS,
   ...OBSERVE_SPECS,
   listen: { type: 'string' },
   auth: { type: 'string' },
 };
 
-export async function runSocks(argv: string[], log: Logger): Promise<number> {
+async function runSocks(argv: string[], log: Logger): Promise<number> {
   const args = parseArgs(argv, SOCKS_FLAGS, SOCKS_USAGE);
   if (args.help) {
     console.log(SOCKS_USAGE);
@@ -216,3 +222,11 @@ export async function runSocks(argv: string[], log: Logger): Promise<number> {
   observability.close();
   return ExitCode.OK;
 }
+
+export const command: Command = {
+  usage: SOCKS_USAGE,
+  flags: SOCKS_FLAGS,
+  synopsis: 'SERVER',
+  summary: 'a local SOCKS5 proxy whose connections exit at the server',
+  run: runSocks,
+};

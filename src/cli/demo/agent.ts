@@ -8,12 +8,12 @@
  * BRAID_DEMO_PEER: the peer's public key), not on the command line that `ps` shows.
  */
 import { createInterface } from 'node:readline';
-import { connect, createServer, type KeyPair, type PathInfo } from '../index.js';
-import { parseArgs, stringFlag } from './args.js';
-import { DeliveryMonitor, pacedSend, pathRow, waitForStandby, wallNow } from './demo-transfer.js';
-import { UsageError } from './errors.js';
-import { openEventLog } from './observe.js';
-import { SessionTracker } from './tracker.js';
+import { connect, createServer, type KeyPair, type PathInfo } from '../../index.js';
+import { openEventLog } from '../observe/observability.js';
+import { SessionTracker } from '../observe/tracker.js';
+import { parseArgs, stringFlag } from '../shared/args.js';
+import { UsageError } from '../shared/errors.js';
+import { DeliveryMonitor, pacedSend, pathRow, waitForStandby, wallNow } from './transfer.js';
 
 const AGENT_USAGE = `usage: braid demo --agent server --hosts H1,H2 --events FILE
        braid demo --agent client --server HOST:PORT --locals A,B --bytes N --rate MBIT --events FILE

@@ -10,11 +10,18 @@ import {
   connect as tcpConnect,
 } from 'node:net';
 import { Writable } from 'node:stream';
-import type { BraidStream, Session } from '../index.js';
-import { type FlagSpec, formatHostPort, listFlag, parseArgs, parseHostPort } from './args.js';
-import { openForward, parseServerTarget, SessionKeeper } from './client.js';
-import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom, untilSignal } from './common.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
+import type { BraidStream, Session } from '../../index.js';
+import type { Command } from '../command.js';
+import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from '../observe/observability.js';
+import { type FlagSpec, formatHostPort, listFlag, parseArgs, parseHostPort } from '../shared/args.js';
+import { openForward, parseServerTarget, SessionKeeper } from '../shared/client.js';
+import {
+  CLIENT_OPTIONS_HELP,
+  CLIENT_SPECS,
+  clientOptionsFrom,
+  untilSignal,
+} from '../shared/client-options.js';
+import { CliError, ExitCode, UsageError } from '../shared/errors.js';
 import {
   ByteReader,
   encodeResponse,
@@ -22,11 +29,10 @@ import {
   type ForwardStatusValue,
   RequestKind,
   readRequest,
-} from './forward-protocol.js';
-import type { Logger } from './log.js';
-import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from './observe.js';
+} from '../shared/forward-protocol.js';
+import type { Logger } from '../shared/log.js';
 
-export const TUNNEL_USAGE = `usage: braid tunnel SERVER [-L [BIND:]PORT:TARGET ...] [-R [BIND:]PORT:HOST:PORT ...] [options]
+const TUNNEL_USAGE = `usage: braid tunnel SERVER [-L [BIND:]PORT:TARGET ...] [-R [BIND:]PORT:HOST:PORT ...] [options]
 
 Forwards TCP ports through one Braid session: local ports to targets the server
 allows (-L), and ports on the server back to this side (-R).
@@ -117,14 +123,14 @@ export function parseRemoteForward(text: string): RemoteForward {
 
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 5000, 10_000];
 
-export const TUNNEL_FLAGS: Record<string, FlagSpec> = {
+const TUNNEL_FLAGS: Record<string, FlagSpec> = {
   ...CLIENT_SPECS,
   ...OBSERVE_SPECS,
   local: { type: 'string', multiple: true, short: 'L' },
   remote: { type: 'string', multiple: true, short: 'R' },
 };
 
-export async function runTunnel(argv: string[], log: Logger): Promise<number> {
+async function runTunnel(argv: string[], log: Logger): Promise<number> {
   const args = parseArgs(argv, TUNNEL_FLAGS, TUNNEL_USAGE);
   if (args.help) {
     console.log(TUNNEL_USAGE);
@@ -288,3 +294,11 @@ export async function runTunnel(argv: string[], log: Logger): Promise<number> {
   observability.close();
   return ExitCode.OK;
 }
+
+export const command: Command = {
+  usage: TUNNEL_USAGE,
+  flags: TUNNEL_FLAGS,
+  synopsis: 'SERVER -L P:TARGET',
+  summary: 'forward local TCP ports through a session (-R: server ports back here)',
+  run: runTunnel,
+};

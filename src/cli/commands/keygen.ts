@@ -1,10 +1,11 @@
 /** `braid keygen`: creates the static key pair that identifies this machine. */
-import { encodeKey, fingerprint } from '../crypto/identity.js';
-import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from './args.js';
-import { ExitCode, UsageError } from './errors.js';
-import { defaultKeyPath, writeNewKey } from './keys.js';
+import { encodeKey, fingerprint } from '../../crypto/identity.js';
+import type { Command } from '../command.js';
+import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from '../shared/args.js';
+import { ExitCode, UsageError } from '../shared/errors.js';
+import { defaultKeyPath, writeNewKey } from '../shared/keys.js';
 
-export const KEYGEN_USAGE = `usage: braid keygen [--key FILE] [--force]
+const KEYGEN_USAGE = `usage: braid keygen [--key FILE] [--force]
 
 Creates an X25519 key pair: the private key in FILE (mode 0600), the public key in
 FILE.pub, and prints the public key and its fingerprint. Give the public key to the
@@ -15,9 +16,9 @@ operators of servers you use (their --authorized-keys), or to clients of your se
   --force        replace an existing key (the old identity is lost)
   -h, --help     show this help`;
 
-export const KEYGEN_FLAGS: Record<string, FlagSpec> = { key: { type: 'string' }, force: { type: 'boolean' } };
+const KEYGEN_FLAGS: Record<string, FlagSpec> = { key: { type: 'string' }, force: { type: 'boolean' } };
 
-export function runKeygen(argv: string[], log: (line: string) => void): number {
+function runKeygen(argv: string[], log: (line: string) => void): number {
   const args = parseArgs(argv, KEYGEN_FLAGS, KEYGEN_USAGE);
   if (args.help) {
     console.log(KEYGEN_USAGE);
@@ -35,3 +36,11 @@ export function runKeygen(argv: string[], log: (line: string) => void): number {
   console.log(`fingerprint  ${fingerprint(keyPair.publicKey)}`);
   return ExitCode.OK;
 }
+
+export const command: Command = {
+  usage: KEYGEN_USAGE,
+  flags: KEYGEN_FLAGS,
+  synopsis: '',
+  summary: "create this machine's key pair",
+  run: runKeygen,
+};

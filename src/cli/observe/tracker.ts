@@ -6,8 +6,8 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
-import { encodeKey, fingerprint } from '../crypto/identity.js';
-import type { PathInfo, PathState, Session } from '../index.js';
+import { encodeKey, fingerprint } from '../../crypto/identity.js';
+import type { PathInfo, PathState, Session } from '../../index.js';
 
 /** One record of the event log: the qlog shape, `time` in ms since the Unix epoch. */
 export interface BraidEvent {

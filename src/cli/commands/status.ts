@@ -4,13 +4,14 @@
  */
 import { unlinkSync } from 'node:fs';
 import { basename } from 'node:path';
-import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from './args.js';
-import { defaultControlDir, listControlSockets, queryControl } from './control.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
-import { formatBytes, formatDuration, formatMs, formatRate, table } from './format.js';
-import type { SessionStatus, Totals } from './tracker.js';
+import type { Command } from '../command.js';
+import { defaultControlDir, listControlSockets, queryControl } from '../observe/control.js';
+import type { SessionStatus, Totals } from '../observe/tracker.js';
+import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from '../shared/args.js';
+import { CliError, ExitCode, UsageError } from '../shared/errors.js';
+import { formatBytes, formatDuration, formatMs, formatRate, table } from '../shared/format.js';
 
-export const STATUS_USAGE = `usage: braid status [--control PATH] [--watch] [--interval SECONDS] [--json]
+const STATUS_USAGE = `usage: braid status [--control PATH] [--watch] [--interval SECONDS] [--json]
 
 Shows the sessions and paths of the running braid processes (serve, tunnel, socks)
 of this user: addresses, state, RTT, loss, throughput, bytes and age. Without
@@ -129,14 +130,14 @@ export function renderStatus(processes: ProcessStatus[]): string {
   return out.join('\n');
 }
 
-export const STATUS_FLAGS: Record<string, FlagSpec> = {
+const STATUS_FLAGS: Record<string, FlagSpec> = {
   control: { type: 'string' },
   watch: { type: 'boolean' },
   interval: { type: 'string' },
   json: { type: 'boolean' },
 };
 
-export async function runStatus(argv: string[]): Promise<number> {
+async function runStatus(argv: string[]): Promise<number> {
   const args = parseArgs(argv, STATUS_FLAGS, STATUS_USAGE);
   if (args.help) {
     console.log(STATUS_USAGE);
@@ -181,3 +182,11 @@ export async function runStatus(argv: string[]): Promise<number> {
   }
   return ExitCode.OK;
 }
+
+export const command: Command = {
+  usage: STATUS_USAGE,
+  flags: STATUS_FLAGS,
+  synopsis: '[--watch]',
+  summary: 'sessions and paths of the running braid processes (ss/mtr-like)',
+  run: runStatus,
+};

@@ -4,15 +4,16 @@
  * measures it (smoothed, minimum, variation).
  */
 import { once } from 'node:events';
-import { type FlagSpec, parseArgs, positiveIntFlag } from './args.js';
-import { connectToServer, openForward, parseServerTarget } from './client.js';
-import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from './common.js';
-import { ExitCode, UsageError } from './errors.js';
-import { formatMs } from './format.js';
-import { RequestKind } from './forward-protocol.js';
-import { formatAddress } from './tracker.js';
+import type { Command } from '../command.js';
+import { formatAddress } from '../observe/tracker.js';
+import { type FlagSpec, parseArgs, positiveIntFlag } from '../shared/args.js';
+import { connectToServer, openForward, parseServerTarget } from '../shared/client.js';
+import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from '../shared/client-options.js';
+import { ExitCode, UsageError } from '../shared/errors.js';
+import { formatMs } from '../shared/format.js';
+import { PING_DATAGRAM_PREFIX, RequestKind } from '../shared/forward-protocol.js';
 
-export const PING_USAGE = `usage: braid ping SERVER [-c COUNT] [-i MS] [options]
+const PING_USAGE = `usage: braid ping SERVER [-c COUNT] [-i MS] [options]
 
 Measures the round-trip time to a braid server: each probe goes once over a stream
 and once as a datagram; at the end each path's RTT estimate is listed.
@@ -24,8 +25,6 @@ ${CLIENT_OPTIONS_HELP}
 
 exit status 0 when at least one reply came back, 1 otherwise.`;
 
-/** Datagrams with this prefix are echoed by braid serve. */
-export const PING_DATAGRAM_PREFIX = Buffer.from('braid-ping\0');
 const PROBE_BYTES = 16;
 
 function stats(samples: number[]): string {
@@ -37,14 +36,14 @@ function stats(samples: number[]): string {
   return `min/avg/max/mdev = ${min.toFixed(3)}/${avg.toFixed(3)}/${max.toFixed(3)}/${mdev.toFixed(3)} ms`;
 }
 
-export const PING_FLAGS: Record<string, FlagSpec> = {
+const PING_FLAGS: Record<string, FlagSpec> = {
   ...CLIENT_SPECS,
   count: { type: 'string', short: 'c' },
   interval: { type: 'string', short: 'i' },
   wait: { type: 'string' },
 };
 
-export async function runPing(argv: string[], log: (line: string) => void): Promise<number> {
+async function runPing(argv: string[], log: (line: string) => void): Promise<number> {
   const args = parseArgs(argv, PING_FLAGS, PING_USAGE);
   if (args.help) {
     console.log(PING_USAGE);
@@ -137,3 +136,11 @@ export async function runPing(argv: string[], log: (line: string) => void): Prom
     await session.close(0, 'ping done');
   }
 }
+
+export const command: Command = {
+  usage: PING_USAGE,
+  flags: PING_FLAGS,
+  synopsis: 'SERVER',
+  summary: 'round-trip times over a stream and datagrams, per-path RTT',
+  run: runPing,
+};

@@ -27,7 +27,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { BraidStream } from '../index.js';
+import type { BraidStream } from '../../index.js';
 import {
   type ByteReader,
   encodeResponse,

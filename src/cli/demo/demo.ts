@@ -1,6 +1,6 @@
 /**
  * `braid demo`: multihoming failover, live, on this host. As root with iproute2 and nftables
- * it runs in network namespaces (demo-lab.ts: a client with two providers, a router, a
+ * it runs in network namespaces (netns.ts: a client with two providers, a router, a
  * two-address server) and breaks the active provider for real; otherwise it runs in one
  * process over two loopback address pairs and blackholes the active pair inside the
  * process (the client's FaultInjector drops that pair's datagrams both ways, so the server
@@ -13,8 +13,8 @@
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fingerprint } from '../crypto/identity.js';
-import type { FaultInjector } from '../endpoint/udp-endpoint.js';
+import { fingerprint } from '../../crypto/identity.js';
+import type { FaultInjector } from '../../endpoint/udp-endpoint.js';
 import {
   type BraidStream,
   connect,
@@ -22,9 +22,14 @@ import {
   generateKeyPair,
   type KeyPair,
   type Session,
-} from '../index.js';
-import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from './args.js';
-import { DEMO_SESSION_IDS, runDemoAgent } from './demo-agent.js';
+} from '../../index.js';
+import { openEventLog } from '../observe/observability.js';
+import { buildTimeline, parseEventLog, renderReport } from '../observe/report.js';
+import { EventName, SessionTracker } from '../observe/tracker.js';
+import { CliError } from '../shared/errors.js';
+import { formatBytes, formatMs, formatRate, table } from '../shared/format.js';
+import { DEMO_SESSION_IDS } from './agent.js';
+import { tearDownLabsSync } from './lab.js';
 import {
   type DemoFault,
   type DemoWorld,
@@ -32,8 +37,7 @@ import {
   LabUnavailableError,
   labAvailability,
   startNetnsWorld,
-  tearDownLabSync,
-} from './demo-lab.js';
+} from './netns.js';
 import {
   DeliveryMonitor,
   describePath,
@@ -42,55 +46,7 @@ import {
   pathRow,
   waitForStandby,
   wallNow,
-} from './demo-transfer.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
-import { formatBytes, formatMs, formatRate, table } from './format.js';
-import { openEventLog } from './observe.js';
-import { buildTimeline, parseEventLog, renderReport } from './report.js';
-import { EventName, SessionTracker } from './tracker.js';
-
-export const DEMO_DEFAULTS = {
-  mib: 32,
-  rateMbit: 40,
-  faultAt: 0.4,
-  serverHosts: ['127.0.0.1', '127.0.0.2'] as [string, string],
-  clientHosts: ['127.0.0.3', '127.0.0.4'] as [string, string],
-};
-
-export const DEMO_USAGE = `usage: braid demo [--mib M] [--rate MBIT] [--fault-at PERCENT] [--fault KIND]
-                  [--netns | --loopback] [--out DIR]
-
-Multihoming failover, live, on this host. A client streams M MiB to a server over
-a session with two paths: it runs on one and keeps a warm standby on the other.
-When PERCENT of the data has arrived the active path is broken; the session
-detects it and moves to the standby. A status table shows the paths live; the
-summary gives the bytes moved, SHA-256 at both ends, the failover gap (fault to
-the next in-order byte at the receiver) and an HTML report of the run.
-
-Where it runs:
-  As root, with iproute2 and nftables installed (scripts/setup-system.sh), in
-  network namespaces built by lab/lab.sh: the client has two providers (a, b),
-  the server two addresses behind a router, and the fault is real (a silent
-  nftables drop in the router, or the provider link taken down). Otherwise, and
-  saying why in one line, over two loopback address pairs in one process (server
-  127.0.0.1 and 127.0.0.2, client 127.0.0.3 and 127.0.0.4), the active pair
-  blackholed inside the process. The demo never installs packages itself.
-  Everything it built is torn down on exit, Ctrl-C included.
-
-  --mib M                   MiB to stream (default ${DEMO_DEFAULTS.mib})
-  --rate MBIT               application send rate in Mbit/s, so the run can be
-                            watched (default ${DEMO_DEFAULTS.rateMbit}; 0: as fast as possible)
-  --fault-at PERCENT        break the active path after PERCENT of the data
-                            arrived (default ${DEMO_DEFAULTS.faultAt * 100})
-  --fault KIND              blackhole (default: silent drop, both directions) or
-                            link-down (namespaces only: the provider link goes down)
-  --netns                   insist on network namespaces (exit 1 when unavailable)
-  --loopback                use the loopback variant even as root
-  --out DIR                 where events.jsonl and report.html go (default: a new
-                            directory under the system temp dir)
-  -h, --help                show this help
-
-Exit status 0 when every byte arrived once, in order, across the failover.`;
+} from './transfer.js';
 
 export interface DemoOptions {
   /** Bytes the client streams to the server. */
@@ -302,12 +258,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
   // Ctrl-C or SIGTERM: tear down what exists (the lab, the agents), then exit.
   let world: DemoWorld | undefined;
-  let labScript: string | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     screen.freeze();
     options.write(`\n${signal}: tearing down the demo\n`);
     if (world) world.abort();
-    else if (labScript) tearDownLabSync(labScript);
+    else tearDownLabsSync(); // a lab still being built
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   process.on('SIGINT', onSignal);
@@ -320,12 +275,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     if (options.mode !== 'loopback') {
       const availability = labAvailability();
       if (availability.ok) {
-        labScript = availability.script;
         try {
-          world = await startNetnsWorld(
-            { ...options, script: availability.script, eventsPath, serverKey, clientKey },
-            hooks,
-          );
+          world = await startNetnsWorld({ ...options, eventsPath, serverKey, clientKey }, hooks);
           variant = 'netns';
         } catch (error) {
           if (!(error instanceof LabUnavailableError) || options.mode === 'netns') throw error;
@@ -492,63 +443,4 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 function writeReport(eventsPath: string, reportPath: string): void {
   const { events, skipped } = parseEventLog(readFileSync(eventsPath, 'utf8'));
   writeFileSync(reportPath, renderReport(buildTimeline(events, skipped), 'braid demo: multihoming failover'));
-}
-
-function numberFlag(
-  value: string | undefined,
-  name: string,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  const v = Number(value);
-  if (value === '' || !Number.isFinite(v) || v < min || v > max) {
-    throw new UsageError(`--${name} needs a number in [${min}, ${max}], got '${value}'`, DEMO_USAGE);
-  }
-  return v;
-}
-
-export const DEMO_FLAGS: Record<string, FlagSpec> = {
-  mib: { type: 'string' },
-  rate: { type: 'string' },
-  'fault-at': { type: 'string' },
-  fault: { type: 'string' },
-  netns: { type: 'boolean' },
-  loopback: { type: 'boolean' },
-  out: { type: 'string' },
-};
-
-/** `braid demo [options]` (and the hidden `--agent` mode its namespace variant starts). */
-export async function runDemoCommand(argv: string[]): Promise<number> {
-  if (argv[0] === '--agent') return runDemoAgent(argv);
-  const args = parseArgs(argv, DEMO_FLAGS, DEMO_USAGE);
-  if (args.help) {
-    console.log(DEMO_USAGE);
-    return ExitCode.OK;
-  }
-  if (args.positionals.length > 0)
-    throw new UsageError(`unexpected argument '${args.positionals[0]}'`, DEMO_USAGE);
-  const netns = booleanFlag(args, 'netns');
-  const loopback = booleanFlag(args, 'loopback');
-  if (netns && loopback) throw new UsageError('give --netns or --loopback, not both', DEMO_USAGE);
-  const fault = stringFlag(args, 'fault') ?? 'blackhole';
-  if (fault !== 'blackhole' && fault !== 'link-down') {
-    throw new UsageError(`--fault is blackhole or link-down, got '${fault}'`, DEMO_USAGE);
-  }
-  if (fault === 'link-down' && loopback)
-    throw new UsageError('--fault link-down needs network namespaces', DEMO_USAGE);
-  const result = await runDemo({
-    bytes: Math.round(numberFlag(stringFlag(args, 'mib'), 'mib', DEMO_DEFAULTS.mib, 0.0625, 4096) * 1048576),
-    rateMbit: numberFlag(stringFlag(args, 'rate'), 'rate', DEMO_DEFAULTS.rateMbit, 0, 100_000),
-    faultAt: numberFlag(stringFlag(args, 'fault-at'), 'fault-at', DEMO_DEFAULTS.faultAt * 100, 1, 95) / 100,
-    fault,
-    mode: netns ? 'netns' : loopback ? 'loopback' : 'auto',
-    outDir: stringFlag(args, 'out'),
-    serverHosts: DEMO_DEFAULTS.serverHosts,
-    clientHosts: DEMO_DEFAULTS.clientHosts,
-    tty: process.stdout.isTTY === true,
-    write: (text) => process.stdout.write(text),
-  });
-  return result.ok ? ExitCode.OK : ExitCode.FAILURE;
 }

@@ -8,7 +8,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { decodeKey, encodeKey, fingerprint } from '../crypto/identity.js';
+import { decodeKey, encodeKey, fingerprint } from '../../crypto/identity.js';
 import {
   type BraidStream,
   ConnectTimeoutError,
@@ -16,7 +16,7 @@ import {
   type KeyPair,
   type Session,
   UnauthorizedKeyError,
-} from '../index.js';
+} from '../../index.js';
 import { formatHostPort } from './args.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 import {

@@ -4,10 +4,10 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { booleanFlag, type FlagSpec, type ParsedArgs, parseHostPort, stringFlag } from './args.js';
+import { booleanFlag, type FlagSpec, type ParsedArgs, parseHostPort, stringFlag } from '../shared/args.js';
+import { CliError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
 import { type ControlServer, defaultControlDir, startControlServer } from './control.js';
-import { CliError } from './errors.js';
-import type { Logger } from './log.js';
 import { startMetricsServer } from './metrics.js';
 import { type BraidEvent, SessionTracker } from './tracker.js';
 

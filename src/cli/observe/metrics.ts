@@ -3,9 +3,9 @@
  * read from the process's SessionTracker.
  */
 import { createServer, type Server } from 'node:http';
-import type { PathState } from '../index.js';
-import { formatHostPort } from './args.js';
-import { CliError, ExitCode } from './errors.js';
+import type { PathState } from '../../index.js';
+import { formatHostPort } from '../shared/args.js';
+import { CliError, ExitCode } from '../shared/errors.js';
 import type { SessionTracker } from './tracker.js';
 
 /** Upper bounds of the RTT histogram, seconds. */

@@ -10,15 +10,16 @@
 import { once } from 'node:events';
 import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { type FlagSpec, parseArgs, stringFlag } from './args.js';
-import { connectToServer, openForward, parseServerTarget } from './client.js';
-import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from './common.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
-import { formatBytes, formatRate } from './format.js';
-import { RequestKind } from './forward-protocol.js';
-import { fileDataStart, hashFile, type ResumePoint } from './receive.js';
+import type { Command } from '../command.js';
+import { type FlagSpec, parseArgs, stringFlag } from '../shared/args.js';
+import { connectToServer, openForward, parseServerTarget } from '../shared/client.js';
+import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from '../shared/client-options.js';
+import { CliError, ExitCode, UsageError } from '../shared/errors.js';
+import { fileDataStart, hashFile, type ResumePoint } from '../shared/file-transfer.js';
+import { formatBytes, formatRate } from '../shared/format.js';
+import { RequestKind } from '../shared/forward-protocol.js';
 
-export const SEND_USAGE = `usage: braid send FILE SERVER [--name NAME] [--limit-rate RATE] [options]
+const SEND_USAGE = `usage: braid send FILE SERVER [--name NAME] [--limit-rate RATE] [options]
 
 Sends FILE to a braid server that accepts files (braid serve --receive-dir DIR, or
 braid receive). If an earlier send of the same file was interrupted, the server
@@ -82,13 +83,13 @@ class Progress {
   }
 }
 
-export const SEND_FLAGS: Record<string, FlagSpec> = {
+const SEND_FLAGS: Record<string, FlagSpec> = {
   ...CLIENT_SPECS,
   name: { type: 'string' },
   'limit-rate': { type: 'string' },
 };
 
-export async function runSend(argv: string[], log: (line: string) => void): Promise<number> {
+async function runSend(argv: string[], log: (line: string) => void): Promise<number> {
   const args = parseArgs(argv, SEND_FLAGS, SEND_USAGE);
   if (args.help) {
     console.log(SEND_USAGE);
@@ -206,3 +207,11 @@ function readResumePoint(text: string): ResumePoint {
   }
   throw new CliError(`the receiver answered with a resume point that makes no sense: ${text}`);
 }
+
+export const command: Command = {
+  usage: SEND_USAGE,
+  flags: SEND_FLAGS,
+  synopsis: 'FILE SERVER',
+  summary: 'send a file (resumable, SHA-256 verified) to a receiving server',
+  run: runSend,
+};

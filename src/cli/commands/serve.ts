@@ -8,9 +8,12 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer as createTcpServer, type Socket, connect as tcpConnect } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { Writable } from 'node:stream';
-import { encodeKey, fingerprint } from '../crypto/identity.js';
-import { AddressInUseError, type BraidStream, createServer, type Session } from '../index.js';
-import { AllowList, parseAllowEntry } from './allow-list.js';
+import { encodeKey, fingerprint } from '../../crypto/identity.js';
+import { AddressInUseError, type BraidStream, createServer, type Session } from '../../index.js';
+import type { Command } from '../command.js';
+import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from '../observe/observability.js';
+import { SessionTracker } from '../observe/tracker.js';
+import { AllowList, parseAllowEntry } from '../shared/allow-list.js';
 import {
   booleanFlag,
   formatHostPort,
@@ -19,27 +22,25 @@ import {
   parseArgs,
   parseHostPort,
   stringFlag,
-} from './args.js';
-import { DEFAULT_PORT } from './client.js';
-import { CliError, ExitCode, UsageError } from './errors.js';
+} from '../shared/args.js';
+import { DEFAULT_PORT } from '../shared/client.js';
+import { CliError, ExitCode, UsageError } from '../shared/errors.js';
+import { ReceiveDirectory } from '../shared/file-transfer.js';
 import {
   ByteReader,
   encodeRequest,
   encodeResponse,
   ForwardStatus,
   type ForwardStatusValue,
+  PING_DATAGRAM_PREFIX,
   RequestKind,
   readRequest,
   readResponse,
-} from './forward-protocol.js';
-import { defaultKeyPath, loadAuthorizedKeys, loadKey } from './keys.js';
-import type { Logger } from './log.js';
-import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from './observe.js';
-import { PING_DATAGRAM_PREFIX } from './ping.js';
-import { ReceiveDirectory } from './receive.js';
-import { SessionTracker } from './tracker.js';
+} from '../shared/forward-protocol.js';
+import { defaultKeyPath, loadAuthorizedKeys, loadKey } from '../shared/keys.js';
+import type { Logger } from '../shared/log.js';
 
-export const SERVE_USAGE = `usage: braid serve [options]
+const SERVE_USAGE = `usage: braid serve [options]
 
 Runs a Braid server in the foreground until SIGINT or SIGTERM.
 
@@ -64,7 +65,7 @@ ${OBSERVE_HELP}
 signals: SIGINT/SIGTERM close sessions gracefully and exit 0; SIGHUP reloads
 the authorized keys and the allow-list (on a bad file the old settings stay).`;
 
-export const SERVE_FLAGS = {
+const SERVE_FLAGS = {
   listen: { type: 'string', multiple: true },
   config: { type: 'string' },
   key: { type: 'string' },
@@ -462,3 +463,11 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
     log('ready');
   });
 }
+
+export const command: Command = {
+  usage: SERVE_USAGE,
+  flags: SERVE_FLAGS,
+  synopsis: '',
+  summary: 'run a server: accept sessions, forward streams to allowed targets',
+  run: runServe,
+};
