@@ -1427,7 +1427,9 @@ export class Connection implements EngineConnection {
       case 'path_response':
         return; // advisory, or answered again when the peer asks again
       case 'new_connection_id':
-        if (this.localCids.some((c) => c.sequence === frame.sequence)) this.controlQueue.push(frame);
+        // Each path id has its own sequence space: (path id, sequence) names the CID.
+        if (this.localCids.some((c) => c.pathId === frame.pathId && c.sequence === frame.sequence))
+          this.controlQueue.push(frame);
         return;
       default:
         this.controlQueue.push(frame);
