@@ -37,7 +37,6 @@ import {
   encodeInitial,
   encodePacketNumber,
   parseShortHeader,
-  statelessResetToken,
   writeShortHeader,
 } from '../wire/packet-codec.js';
 import {
@@ -46,6 +45,8 @@ import {
   type TransportParameters,
 } from '../wire/transport-params.js';
 import { Writer } from '../wire/varint.js';
+import { CidState, SPARE_CID_COUNT } from './connection/cid-state.js';
+import { Outbox } from './connection/outbox.js';
 import {
   createHandshake,
   HandshakePattern,
@@ -117,11 +118,6 @@ const HANDSHAKE_RETRANSMIT_INITIAL = 400;
 const HANDSHAKE_RETRANSMIT_MAX = 2000;
 const MAX_DATAGRAM_QUEUE = 256;
 const CLOSE_REASON_MAX = 256;
-const NEW_CID_COUNT = 3;
-/** Path ids ahead of the highest one in use for which we keep a CID issued, so either side can open a new path at once. */
-const PATH_ID_WINDOW = 4;
-/** Distinct path ids the peer may hold CIDs for at once (memory bound). */
-const MAX_PEER_PATH_IDS = 64;
 export interface ConnectionOptions {
   role: SessionRole;
   handle: number;
@@ -197,20 +193,6 @@ export interface ConnectionMemoryUsage {
   queuedControlFrames: number;
 }
 
-interface LocalCid {
-  pathId: number;
-  sequence: number;
-  cid: Uint8Array;
-  resetToken: Uint8Array;
-}
-
-interface PeerCid {
-  pathId: number;
-  sequence: number;
-  cid: Uint8Array;
-  resetToken: Uint8Array | undefined;
-}
-
 export class Connection implements EngineConnection {
   readonly role: SessionRole;
   readonly handle: number;
@@ -263,13 +245,9 @@ export class Connection implements EngineConnection {
   private packetsInPhase = 0;
   private keyGeneration = 0;
 
-  // --- connection IDs ---
-  private readonly localCids: LocalCid[] = [];
-  /** Next sequence number per path id (each path id has its own CID sequence space). */
-  private readonly nextLocalCidSequence = new Map<number, number>();
-  private maxIssuedPathId = 0;
-  private readonly peerCids: PeerCid[] = [];
-  private peerResetTokens: Uint8Array[] = [];
+  // --- owners of shared session state (src/engine/connection/) ---
+  private readonly outbox = new Outbox(() => this.onWake(this));
+  private readonly cids: CidState;
 
   // --- paths ---
   private readonly pathManager: PathManager<SentInfo>;
@@ -283,8 +261,6 @@ export class Connection implements EngineConnection {
 
   // --- streams & flow control ---
   private readonly streams: StreamMap;
-  private readonly controlQueue: Frame[] = [];
-  private readonly datagramQueue: Uint8Array[] = [];
   private pingPending = false;
 
   // --- persistence (suspend / resume, docs/persistence.md) ---
@@ -310,18 +286,6 @@ export class Connection implements EngineConnection {
   private closeInfo: CloseInfo | undefined;
   private closeFramePending = false;
   private lastCloseSentAt = -Infinity;
-  private readonly events: ConnectionEvent[] = [];
-  private readonly _stats: ConnectionStats = {
-    packetsSent: 0,
-    packetsReceived: 0,
-    bytesSent: 0,
-    bytesReceived: 0,
-    packetsLost: 0,
-    drops: {},
-    keyUpdates: 0,
-    suspensions: 0,
-    resumptions: 0,
-  };
 
   constructor(options: ConnectionOptions) {
     this.role = options.role;
@@ -342,7 +306,18 @@ export class Connection implements EngineConnection {
     this.handshakeDeadline = options.now + options.config.handshakeTimeout;
     this.originalDcid = new Uint8Array(0);
     this.streams = StreamMap.fromConfig(options.role, options.config);
-    this.issueLocalCid(0);
+    this.cids = new CidState({
+      cidLength: options.cidLength,
+      random: options.random,
+      secrets: options.secrets,
+      outbox: this.outbox,
+      routing: {
+        register: (cid) => this.registerCid(cid, this),
+        unregister: (cid) => this.unregisterCid(cid),
+        registerResetToken: (token) => this.registerResetToken?.(token, this),
+        unregisterResetToken: (token) => this.unregisterResetToken?.(token),
+      },
+    });
     const connection = this;
     this.multipath = new MultipathSession(
       options.config.multipath,
@@ -403,14 +378,14 @@ export class Connection implements EngineConnection {
         mayOpenPaths: (now, trouble) => this.multipath.lazy.open(now, this.bytesMoved(), trouble),
         congestionController: () => this.multipath.controllerForNewPath(),
       },
-      peerCidFor: (pathId) => this.peerCidFor(pathId)?.cid,
-      retirePeerCids: (pathId) => this.retirePeerCids(pathId),
-      ensurePathIdWindow: (pathId) => this.ensurePathIdWindow(pathId),
-      queueControl: (frame) => this.controlQueue.push(frame),
+      peerCidFor: (pathId) => this.cids.peerCidFor(pathId)?.cid,
+      retirePeerCids: (pathId) => this.cids.retirePeerCids(pathId),
+      ensurePathIdWindow: (pathId) => this.cids.ensurePathIdWindow(pathId),
+      queueControl: (frame) => this.outbox.queueControl(frame),
       requeue: (packets) => {
         for (const packet of packets) for (const record of packet.info.records) this.requeueLost(record);
       },
-      emit: (event) => this.events.push(event),
+      emit: (event) => this.outbox.emit(event),
       onActiveChanged: (now) => {
         this.touchIdle(now);
         // A non-probing packet on the new path at once: the peer follows, and its ACK proves the path.
@@ -481,7 +456,7 @@ export class Connection implements EngineConnection {
       else this.requeueLost(record);
     }
     this._earlyData = accepted ? 'accepted' : 'rejected';
-    this.events.push({ type: 'early-data', accepted });
+    this.outbox.emit({ type: 'early-data', accepted });
   }
 
   /**
@@ -515,7 +490,7 @@ export class Connection implements EngineConnection {
         if (f.type !== 'stream') continue;
         const { opened, readable } = this.streams.onStreamFrame(f.streamId, f.offset, f.data, f.fin, now);
         this.emitOpened(opened, true);
-        if (readable) this.events.push({ type: 'stream-readable', streamId: f.streamId });
+        if (readable) this.outbox.emit({ type: 'stream-readable', streamId: f.streamId });
       }
     } catch (err) {
       if (err instanceof StreamError) this.protocolError(err.code, err.message, now);
@@ -536,13 +511,13 @@ export class Connection implements EngineConnection {
     for (let i = 0; i < policy.ticketsPerSession; i++) {
       const frame = policy.issue(clientKey, this.lastNow);
       if (!frame) return;
-      this.controlQueue.push(frame);
+      this.outbox.queueControl(frame);
     }
   }
 
   private sendInitial(now: number): void {
     const dcid = this.retryScid ?? this.originalDcid;
-    const scid = this.localCids[0].cid;
+    const scid = this.cids.first.cid;
     this.handshake = createHandshake({
       pattern: this.pattern,
       initiator: true,
@@ -720,7 +695,7 @@ export class Connection implements EngineConnection {
       kind: 'handshake',
       version: BRAID_VERSION_1,
       dcid: this.activePath.remoteCid,
-      scid: this.localCids[0].cid,
+      scid: this.cids.first.cid,
       messageIndex,
       payload,
     });
@@ -750,16 +725,16 @@ export class Connection implements EngineConnection {
       initialMaxStreamsBidi: c.maxConcurrentBidiStreams,
       initialMaxStreamsUni: c.maxConcurrentUniStreams,
       maxAckDelay: c.maxAckDelay,
-      activeConnectionIdLimit: NEW_CID_COUNT + 1,
+      activeConnectionIdLimit: SPARE_CID_COUNT + 1,
       maxDatagramFrameSize: c.maxDatagramFrameSize,
-      initialSourceConnectionId: this.localCids[0].cid,
+      initialSourceConnectionId: this.cids.first.cid,
       persistenceTimeout: c.persistenceTimeout,
     };
     Object.assign(params, this.multipath.ownParameters(this.role));
     if (this.role === 'server') {
       params.originalDestinationConnectionId = this.originalDcid;
       if (this.retryScid) params.retrySourceConnectionId = this.retryScid;
-      params.statelessResetToken = this.localCids[0].resetToken;
+      params.statelessResetToken = this.cids.first.resetToken;
       if (this._earlyData === 'accepted') params.earlyDataAccepted = true;
       params.initialResumptionId = this.persist.initialIdParameter();
     } else if (this.early) {
@@ -799,13 +774,7 @@ export class Connection implements EngineConnection {
       maxBidiStreams: p.initialMaxStreamsBidi,
       maxUniStreams: p.initialMaxStreamsUni,
     });
-    if (p.statelessResetToken) this.addPeerResetToken(p.statelessResetToken);
-    this.peerCids.push({
-      pathId: 0,
-      sequence: 0,
-      cid: this.activePath.remoteCid,
-      resetToken: p.statelessResetToken,
-    });
+    this.cids.addHandshakePeerCid(this.activePath.remoteCid, p.statelessResetToken);
     for (const path of this.pathList) path.setMaxAckDelay(p.maxAckDelay);
     this.multipath.adopt(this.role, p);
     this.persist.negotiate(p.persistenceTimeout);
@@ -866,14 +835,14 @@ export class Connection implements EngineConnection {
       this.close(this.refuseWith.code, this.refuseWith.reason, false, now);
       return;
     }
-    for (let i = 0; i < NEW_CID_COUNT; i++) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
+    this.cids.issueSpares();
     this.persist.onEstablished();
     this.pathManager.onHandshakeComplete(now);
     if (this.role === 'client') {
       // Our first short-header packet confirms the handshake to the server; make sure one goes out.
       this.pingPending = true;
     }
-    this.events.push({ type: 'handshake-complete', remoteKey: this._remoteKey ?? new Uint8Array(0) });
+    this.outbox.emit({ type: 'handshake-complete', remoteKey: this._remoteKey ?? new Uint8Array(0) });
     this.wake();
   }
 
@@ -882,7 +851,7 @@ export class Connection implements EngineConnection {
     this.handshakeConfirmed = true;
     // CIDs for further path ids only once the handshake is confirmed: before that the
     // server's bytes are capped by anti-amplification and better spent on the handshake.
-    this.ensurePathIdWindow(0);
+    this.cids.ensurePathIdWindow(0);
     this.handshakeFlight = undefined;
     this.handshakeFlightPending = false;
     this.handshakeRetransmitAt = undefined;
@@ -902,60 +871,9 @@ export class Connection implements EngineConnection {
 
   // ───────────────────────────── connection IDs & paths ─────────────────────────────
 
-  private issueLocalCid(pathId: number): LocalCid {
-    const cid = this.random(this.cidLength);
-    const sequence = this.nextLocalCidSequence.get(pathId) ?? 0;
-    this.nextLocalCidSequence.set(pathId, sequence + 1);
-    const entry: LocalCid = {
-      pathId,
-      sequence,
-      cid,
-      resetToken: this.secrets.statelessResetToken(cid),
-    };
-    this.localCids.push(entry);
-    this.registerCid(cid, this);
-    return entry;
-  }
-
-  private newCidFrame(entry: LocalCid): NewConnectionIdFrame {
-    return {
-      type: 'new_connection_id',
-      pathId: entry.pathId,
-      sequence: entry.sequence,
-      retirePriorTo: 0,
-      connectionId: entry.cid,
-      statelessResetToken: entry.resetToken,
-    };
-  }
-
   /** Every local CID, so the endpoint can forget them when the connection goes away. */
   get localConnectionIds(): Uint8Array[] {
-    return this.localCids.map((c) => c.cid);
-  }
-
-  /** Keeps CIDs issued for every path id up to `seenPathId + PATH_ID_WINDOW`. */
-  private ensurePathIdWindow(seenPathId: number): void {
-    while (this.maxIssuedPathId < seenPathId + PATH_ID_WINDOW) {
-      this.maxIssuedPathId++;
-      this.controlQueue.push(this.newCidFrame(this.issueLocalCid(this.maxIssuedPathId)));
-    }
-  }
-
-  private peerCidFor(pathId: number): PeerCid | undefined {
-    let best: PeerCid | undefined;
-    for (const c of this.peerCids) if (c.pathId === pathId && (!best || c.sequence < best.sequence)) best = c;
-    return best;
-  }
-
-  /** Retires every CID the peer issued for a path id we give up, so nothing links it to the next path. */
-  private retirePeerCids(pathId: number): void {
-    for (let i = this.peerCids.length - 1; i >= 0; i--) {
-      const c = this.peerCids[i];
-      if (c.pathId !== pathId) continue;
-      this.peerCids.splice(i, 1);
-      if (c.resetToken) this.forgetPeerResetToken(c.resetToken);
-      this.controlQueue.push({ type: 'retire_connection_id', pathId: c.pathId, sequence: c.sequence });
-    }
+    return this.cids.localConnectionIds;
   }
 
   // ───────────────────────────── receive path ─────────────────────────────
@@ -981,7 +899,7 @@ export class Connection implements EngineConnection {
       this.drop('malformed');
       return;
     }
-    const spaceId = this.localCids.find((c) => bytesEqual(c.cid, dcid))?.pathId ?? 0;
+    const spaceId = this.cids.pathIdOf(dcid);
     if (this.pathManager.isRemoved(spaceId)) {
       this.drop('removed-path');
       return;
@@ -998,7 +916,7 @@ export class Connection implements EngineConnection {
     const headerLength = pnOffset + unprotected.pnLength;
     const opened = keys.openPacket(datagram, headerLength, spaceId, pn, keyPhase);
     if (!opened) {
-      if (this.isStatelessReset(datagram)) {
+      if (this.cids.isStatelessReset(datagram)) {
         this.enterClosed(
           'stateless-reset',
           TransportError.PEER_STATE_LOST,
@@ -1047,12 +965,12 @@ export class Connection implements EngineConnection {
     }
     if (opened.peerUpdated) {
       this.keyGeneration++;
-      this._stats.keyUpdates++;
-      this.events.push({ type: 'key-update', phase: keys.keyPhase });
+      this.outbox.stats.keyUpdates++;
+      this.outbox.emit({ type: 'key-update', phase: keys.keyPhase });
       this.packetsInPhase = 0;
     }
-    this._stats.packetsReceived++;
-    this._stats.bytesReceived += datagram.length;
+    this.outbox.stats.packetsReceived++;
+    this.outbox.stats.bytesReceived += datagram.length;
     // Anti-amplification counts what arrived from the address pair, whatever its number space.
     if (via) via.bytesReceived += datagram.length;
     this.pathManager.meta(path).lastReceivedAt = now;
@@ -1061,7 +979,7 @@ export class Connection implements EngineConnection {
     if (this.role === 'server' && !this.handshakeConfirmed) {
       if (via === path) path.validated = true;
       this.confirmHandshake();
-      this.controlQueue.push({ type: 'handshake_done' });
+      this.outbox.queueControl({ type: 'handshake_done' });
     }
     // Likewise the first packet under a resumption's keys confirms it to the server.
     if (this.persist.awaitingConfirmation) {
@@ -1103,40 +1021,15 @@ export class Connection implements EngineConnection {
     this.wake();
   }
 
-  private addPeerResetToken(token: Uint8Array): void {
-    this.peerResetTokens.push(token);
-    this.registerResetToken?.(token, this);
-  }
-
-  /**
-   * RFC 9000 §10.3.1: no reset check for retired CIDs. The peer forgets a CID once we retire
-   * it, so our packets still in flight with it (late on a slow path) draw a stateless reset
-   * that must not end a session that lives on elsewhere (seed 507).
-   */
-  private forgetPeerResetToken(token: Uint8Array): void {
-    if (this.peerCids.some((c) => c.resetToken && bytesEqual(c.resetToken, token))) return;
-    const index = this.peerResetTokens.findIndex((t) => bytesEqual(t, token));
-    if (index < 0) return;
-    this.peerResetTokens.splice(index, 1);
-    this.unregisterResetToken?.(token);
-  }
-
   /** Tokens to forget when the connection is released. */
   get resetTokens(): readonly Uint8Array[] {
-    return this.peerResetTokens;
+    return this.cids.resetTokens;
   }
 
   /** The endpoint found our peer's reset token on an unroutable datagram. */
   handleStatelessReset(): void {
     if (this._state === 'closed') return;
     this.enterClosed('stateless-reset', TransportError.PEER_STATE_LOST, false, 'peer lost the session state');
-  }
-
-  private isStatelessReset(datagram: Uint8Array): boolean {
-    const token = statelessResetToken(datagram);
-    if (!token) return false;
-    for (const t of this.peerResetTokens) if (bytesEqual(t, token)) return true;
-    return false;
   }
 
   private handleFrame(
@@ -1161,7 +1054,7 @@ export class Connection implements EngineConnection {
           now,
         );
         this.emitOpened(opened);
-        if (readable) this.events.push({ type: 'stream-readable', streamId: frame.streamId });
+        if (readable) this.outbox.emit({ type: 'stream-readable', streamId: frame.streamId });
         return;
       }
       case 'reset_stream': {
@@ -1173,7 +1066,7 @@ export class Connection implements EngineConnection {
         );
         this.emitOpened(opened);
         if (reset) {
-          this.events.push({ type: 'stream-reset', streamId: frame.streamId, errorCode: frame.errorCode });
+          this.outbox.emit({ type: 'stream-reset', streamId: frame.streamId, errorCode: frame.errorCode });
           this.streams.resetDelivered(frame.streamId);
         }
         return;
@@ -1182,7 +1075,7 @@ export class Connection implements EngineConnection {
         const { opened, stopped } = this.streams.onStopSending(frame.streamId, frame.errorCode);
         this.emitOpened(opened);
         if (stopped) {
-          this.events.push({
+          this.outbox.emit({
             type: 'stream-stop-sending',
             streamId: frame.streamId,
             errorCode: frame.errorCode,
@@ -1198,7 +1091,7 @@ export class Connection implements EngineConnection {
         return;
       case 'max_streams':
         if (this.streams.peerMaxStreams(frame.bidirectional, frame.maximum)) {
-          this.events.push({ type: 'streams-available', bidirectional: frame.bidirectional });
+          this.outbox.emit({ type: 'streams-available', bidirectional: frame.bidirectional });
         }
         return;
       case 'data_blocked':
@@ -1211,22 +1104,9 @@ export class Connection implements EngineConnection {
         return;
       case 'new_connection_id':
         return this.handleNewConnectionId(frame, now);
-      case 'retire_connection_id': {
-        if (frame.sequence >= (this.nextLocalCidSequence.get(frame.pathId) ?? 0)) {
-          throw new WireError('retired an unissued connection ID', TransportError.PROTOCOL_VIOLATION);
-        }
-        const index = this.localCids.findIndex(
-          (c) => c.pathId === frame.pathId && c.sequence === frame.sequence,
-        );
-        // Path 0 always keeps a CID (replaced at once); a retired path id needs none.
-        const onPath0 = frame.pathId === 0;
-        if (index >= 0 && (!onPath0 || this.localCids.some((c, i) => i !== index && c.pathId === 0))) {
-          const [retired] = this.localCids.splice(index, 1);
-          this.unregisterCid(retired.cid);
-          if (onPath0) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
-        }
+      case 'retire_connection_id':
+        this.cids.onRetire(frame);
         return;
-      }
       case 'path_challenge':
         this.pathManager.onPathChallenge(frame.data, via, now);
         return;
@@ -1248,8 +1128,8 @@ export class Connection implements EngineConnection {
         return;
       case 'resume_state':
         this.persist.onResumeState(frame, {
-          finished: (streamId) => this.events.push({ type: 'stream-finished', streamId }),
-          writable: (streamId) => this.events.push({ type: 'stream-writable', streamId }),
+          finished: (streamId) => this.outbox.emit({ type: 'stream-finished', streamId }),
+          writable: (streamId) => this.outbox.emit({ type: 'stream-writable', streamId }),
         });
         return;
       case 'suspended':
@@ -1268,7 +1148,7 @@ export class Connection implements EngineConnection {
           application: frame.application,
           reason: frame.reason,
         };
-        this.events.push({ type: 'closed', info: this.closeInfo });
+        this.outbox.emit({ type: 'closed', info: this.closeInfo });
         return;
       case 'handshake_done':
         if (this.role === 'server')
@@ -1283,33 +1163,19 @@ export class Connection implements EngineConnection {
           this.drop('duplicate-datagram');
           return;
         }
-        this.events.push({ type: 'datagram', data: Uint8Array.prototype.slice.call(frame.data) });
+        this.outbox.emit({ type: 'datagram', data: Uint8Array.prototype.slice.call(frame.data) });
         return;
     }
   }
 
   private handleNewConnectionId(frame: NewConnectionIdFrame, now: number): void {
     if (this.pathManager.isRemoved(frame.pathId)) return;
-    if (this.peerCids.some((c) => c.pathId === frame.pathId && c.sequence === frame.sequence)) return;
-    this.peerCids.push({
-      pathId: frame.pathId,
-      sequence: frame.sequence,
-      cid: frame.connectionId,
-      resetToken: frame.statelessResetToken,
-    });
-    this.addPeerResetToken(frame.statelessResetToken);
-    const limit = NEW_CID_COUNT + 1;
-    const pathIds = new Set(this.peerCids.map((c) => c.pathId));
-    const onPath = this.peerCids.filter((c) => c.pathId === frame.pathId).length;
-    if (onPath > limit * 2 || pathIds.size > MAX_PEER_PATH_IDS) {
-      throw new WireError('too many connection IDs', TransportError.CONNECTION_ID_LIMIT_ERROR);
-    }
-    this.pathManager.onPeerCid(frame.pathId, frame.connectionId, now);
+    if (this.cids.onNewConnectionId(frame)) this.pathManager.onPeerCid(frame.pathId, frame.connectionId, now);
   }
 
   private emitOpened(ids: StreamId[], early = false): void {
     for (const id of ids)
-      this.events.push(
+      this.outbox.emit(
         early ? { type: 'stream-opened', streamId: id, early } : { type: 'stream-opened', streamId: id },
       );
   }
@@ -1346,7 +1212,7 @@ export class Connection implements EngineConnection {
     if (result.lost.length > 0) this.onPacketsLost(path, result.lost, now);
     if (result.persistentCongestion) {
       path.cc.onPersistentCongestion();
-      this.events.push({ type: 'congestion', path: path.info(), reason: 'persistent-congestion' });
+      this.outbox.emit({ type: 'congestion', path: path.info(), reason: 'persistent-congestion' });
     }
   }
 
@@ -1361,8 +1227,8 @@ export class Connection implements EngineConnection {
           record.length,
           record.fin,
         );
-        if (finished) this.events.push({ type: 'stream-finished', streamId: record.id });
-        if (writable) this.events.push({ type: 'stream-writable', streamId: record.id });
+        if (finished) this.outbox.emit({ type: 'stream-finished', streamId: record.id });
+        if (writable) this.outbox.emit({ type: 'stream-writable', streamId: record.id });
         return;
       }
       case 'ack':
@@ -1379,7 +1245,7 @@ export class Connection implements EngineConnection {
   private onPacketsLost(path: PathState<SentInfo>, lost: Sent[], now: number): void {
     let latestSent = -Infinity;
     for (const packet of lost) {
-      this._stats.packetsLost++;
+      this.outbox.stats.packetsLost++;
       path.packetsLost++;
       if (packet.inFlight && packet.timeSent > latestSent) latestSent = packet.timeSent;
       for (const record of packet.info.records) this.requeueLost(record);
@@ -1389,7 +1255,7 @@ export class Connection implements EngineConnection {
       path.cc.onCongestionEvent(latestSent, now);
       // Reported only when a new congestion event cut the window (not within one recovery period).
       if (path.cc.window < window)
-        this.events.push({ type: 'congestion', path: path.info(), reason: 'loss' });
+        this.outbox.emit({ type: 'congestion', path: path.info(), reason: 'loss' });
     }
   }
 
@@ -1428,11 +1294,10 @@ export class Connection implements EngineConnection {
         return; // advisory, or answered again when the peer asks again
       case 'new_connection_id':
         // Each path id has its own sequence space: (path id, sequence) names the CID.
-        if (this.localCids.some((c) => c.pathId === frame.pathId && c.sequence === frame.sequence))
-          this.controlQueue.push(frame);
+        if (this.cids.isLive(frame.pathId, frame.sequence)) this.outbox.queueControl(frame);
         return;
       default:
-        this.controlQueue.push(frame);
+        this.outbox.queueControl(frame);
     }
   }
 
@@ -1457,8 +1322,8 @@ export class Connection implements EngineConnection {
       if (datagram.length > path.amplificationCredit()) return undefined;
       this.handshakeFlightPending = false;
       path.bytesSent += datagram.length;
-      this._stats.bytesSent += datagram.length;
-      this._stats.packetsSent++;
+      this.outbox.stats.bytesSent += datagram.length;
+      this.outbox.stats.packetsSent++;
       return { local: path.local, remote: path.remote, data: datagram };
     }
     if (!this.keys) return undefined;
@@ -1566,8 +1431,8 @@ export class Connection implements EngineConnection {
       now,
     );
     this.packetsInPhase++;
-    this._stats.packetsSent++;
-    this._stats.bytesSent += length;
+    this.outbox.stats.packetsSent++;
+    this.outbox.stats.bytesSent += length;
     return { local: path.local, remote: path.remote, data: buf.subarray(0, length) };
   }
 
@@ -1578,19 +1443,19 @@ export class Connection implements EngineConnection {
    */
   private collectConnectionFrames(): void {
     const maxData = this.streams.takeMaxData();
-    if (maxData !== undefined) this.controlQueue.push({ type: 'max_data', maximum: maxData });
+    if (maxData !== undefined) this.outbox.queueControl({ type: 'max_data', maximum: maxData });
     for (const bidirectional of [true, false]) {
       const update = this.streams.maxStreamsUpdate(bidirectional);
       if (update !== undefined)
-        this.controlQueue.push({ type: 'max_streams', bidirectional, maximum: update });
+        this.outbox.queueControl({ type: 'max_streams', bidirectional, maximum: update });
     }
   }
 
   private hasPendingData(): boolean {
     this.collectConnectionFrames();
     return (
-      this.controlQueue.length > 0 ||
-      this.datagramQueue.length > 0 ||
+      this.outbox.control.length > 0 ||
+      this.outbox.datagrams.length > 0 ||
       this.pingPending ||
       this.probesPending > 0 ||
       (this.streams.hasQueuedWork && !this.persist.holdsStreams)
@@ -1705,8 +1570,8 @@ export class Connection implements EngineConnection {
     for (const record of records) if (record.kind === 'stream') this.streamRecordsInFlight++;
     this.updateStall(now);
     if (ackEliciting) this.lastAckElicitingSentAt = now;
-    this._stats.packetsSent++;
-    this._stats.bytesSent += length;
+    this.outbox.stats.packetsSent++;
+    this.outbox.stats.bytesSent += length;
     if (ackEliciting) this.touchIdleOnSend(now);
     return { local: path.local, remote: path.remote, data };
   }
@@ -1738,10 +1603,10 @@ export class Connection implements EngineConnection {
 
   private writeControlFrames(w: Writer, limit: number, records: SentRecord[]): boolean {
     let wrote = false;
-    while (this.controlQueue.length > 0) {
-      const frame = this.controlQueue[0];
+    while (this.outbox.control.length > 0) {
+      const frame = this.outbox.control[0];
       if (frameSize(frame) > limit - w.offset) break;
-      this.controlQueue.shift();
+      this.outbox.control.shift();
       encodeFrame(w, frame);
       records.push({ kind: 'control', frame });
       wrote = true;
@@ -1751,14 +1616,14 @@ export class Connection implements EngineConnection {
 
   private writeDatagrams(w: Writer, limit: number, records: SentRecord[]): boolean {
     let wrote = false;
-    while (this.datagramQueue.length > 0) {
-      const data = this.datagramQueue[0];
+    while (this.outbox.datagrams.length > 0) {
+      const data = this.outbox.datagrams[0];
       // Under 'redundant' a small datagram is sequenced (the receiver drops the second copy).
       const sequence = this.multipath.datagramSequence(data.length, this.maxDatagramSize);
       const frame: Frame =
         sequence === undefined ? { type: 'datagram', data } : { type: 'datagram', data, sequence };
       if (frameSize(frame) > limit - w.offset) break;
-      this.datagramQueue.shift();
+      this.outbox.datagrams.shift();
       const start = w.offset;
       encodeFrame(w, frame);
       records.push({ kind: 'datagram' });
@@ -1928,8 +1793,8 @@ export class Connection implements EngineConnection {
       keys.initiateUpdate();
       this.keyGeneration++;
       this.packetsInPhase = 0;
-      this._stats.keyUpdates++;
-      this.events.push({ type: 'key-update', phase: keys.keyPhase });
+      this.outbox.stats.keyUpdates++;
+      this.outbox.emit({ type: 'key-update', phase: keys.keyPhase });
     }
   }
 
@@ -2115,7 +1980,7 @@ export class Connection implements EngineConnection {
 
   /** UDP payload bytes sent and received, for the lazy-paths threshold. */
   private bytesMoved(): number {
-    return this._stats.bytesSent + this._stats.bytesReceived;
+    return this.outbox.stats.bytesSent + this.outbox.stats.bytesReceived;
   }
 
   /** Lazy paths: once the threshold is reached, the path lifecycle may open backup paths (bytes: checked per packet; time: by timer). */
@@ -2177,7 +2042,7 @@ export class Connection implements EngineConnection {
     this.closeInfo = { source, code: errorCode, application, reason };
     this.closeFramePending = true;
     this.closeDeadline = at + 3 * this.activePath.pto();
-    this.events.push({ type: 'closed', info: this.closeInfo });
+    this.outbox.emit({ type: 'closed', info: this.closeInfo });
     this.wake();
   }
 
@@ -2188,7 +2053,7 @@ export class Connection implements EngineConnection {
     this._state = 'closed';
     if (!alreadyReported) {
       this.closeInfo = { source, code, application, reason };
-      this.events.push({ type: 'closed', info: this.closeInfo });
+      this.outbox.emit({ type: 'closed', info: this.closeInfo });
     }
     this.wake();
   }
@@ -2197,7 +2062,7 @@ export class Connection implements EngineConnection {
     const info = this.closeInfo;
     this._state = 'closed';
     if (!info)
-      this.events.push({
+      this.outbox.emit({
         type: 'closed',
         info: { source: 'local', code: 0, application: false, reason: '' },
       });
@@ -2211,11 +2076,11 @@ export class Connection implements EngineConnection {
   }
 
   private drop(reason: string): void {
-    this._stats.drops[reason] = (this._stats.drops[reason] ?? 0) + 1;
+    this.outbox.drop(reason);
   }
 
   private wake(): void {
-    this.onWake(this);
+    this.outbox.wake();
   }
 
   // ───────────────────────────── persistence hooks (docs/persistence.md) ─────────────────────────────
@@ -2249,18 +2114,15 @@ export class Connection implements EngineConnection {
       },
       localAddresses: () => this.pathManager.usableLocalAddresses,
       peerAddresses: () => this.pathManager.knownPeerAddresses,
-      forgetPeerResetTokens: () => {
-        for (const token of this.peerResetTokens) this.unregisterResetToken?.(token);
-        this.peerResetTokens = [];
-      },
+      forgetPeerResetTokens: () => this.cids.forgetPeerResetTokens(),
       buildProbe: (local, remote, frames) => this.buildSuspendedProbe(local, remote, frames),
       installResumed: (t) => this.installResumed(t),
-      pushEvent: (event) => this.events.push(event),
-      pushControl: (frame) => this.controlQueue.push(frame),
+      pushEvent: (event) => this.outbox.emit(event),
+      pushControl: (frame) => this.outbox.queueControl(frame),
       expire: () => this.enterClosed('expired', TransportError.EXPIRED, false, 'expired'),
       countDrop: (reason) => this.drop(reason),
-      countSuspension: () => this._stats.suspensions++,
-      countResumption: () => this._stats.resumptions++,
+      countSuspension: () => this.outbox.stats.suspensions++,
+      countResumption: () => this.outbox.stats.resumptions++,
       wake: () => this.wake(),
     });
   }
@@ -2284,14 +2146,9 @@ export class Connection implements EngineConnection {
     frames: Frame[],
   ): Transmit | undefined {
     const keys = this.keys;
-    let peer: PeerCid | undefined;
-    for (const c of this.peerCids)
-      if (
-        !this.pathManager.byId(c.pathId) &&
-        !this.pathManager.isRemoved(c.pathId) &&
-        (!peer || c.pathId > peer.pathId)
-      )
-        peer = c;
+    const peer = this.cids.peerCidOfUnusedPathId(
+      (pathId) => !this.pathManager.byId(pathId) && !this.pathManager.isRemoved(pathId),
+    );
     if (!keys || !peer) return undefined;
     const pn = this.suspendedProbePn++;
     const { truncated, length: pnLength } = encodePacketNumber(pn, undefined);
@@ -2302,8 +2159,8 @@ export class Connection implements EngineConnection {
     for (const frame of frames) encodeFrame(w, frame);
     w.offset = size - AEAD_TAG; // the rest is PADDING (zeros)
     const length = this.sealShortPacket(keys, buf, headerLength, w.offset, peer.pathId, pn, pnLength);
-    this._stats.packetsSent++;
-    this._stats.bytesSent += length;
+    this.outbox.stats.packetsSent++;
+    this.outbox.stats.bytesSent += length;
     return { local, remote, data: buf.subarray(0, length) };
   }
 
@@ -2314,26 +2171,11 @@ export class Connection implements EngineConnection {
    */
   private installResumed(t: ResumedTransport): void {
     const now = t.now;
-    for (const c of this.localCids) if (!bytesEqual(c.cid, t.localCid)) this.unregisterCid(c.cid);
-    this.localCids.length = 0;
-    this.nextLocalCidSequence.clear();
-    this.maxIssuedPathId = 0;
-    for (const token of this.peerResetTokens) this.unregisterResetToken?.(token);
-    this.peerResetTokens = [];
-    this.peerCids.length = 0;
     this.probesPending = 0;
     // The new path's CIDs first: opening it issues CIDs for the path-id window after them.
-    this.localCids.push({
-      pathId: 0,
-      sequence: 0,
-      cid: t.localCid,
-      resetToken: this.secrets.statelessResetToken(t.localCid),
-    });
-    this.nextLocalCidSequence.set(0, 1);
-    this.peerCids.push({ pathId: 0, sequence: 0, cid: t.peerCid, resetToken: t.peerResetToken });
-    if (t.peerResetToken) this.addPeerResetToken(t.peerResetToken);
+    this.cids.resetForResumption(t.localCid, t.peerCid, t.peerResetToken);
     // Frames queued from here on are the resumed session's own; older ones may be stale.
-    const old = this.controlQueue.splice(0);
+    const carried = this.outbox.takeControl();
     const inFlight = this.pathManager.resetForResumption(
       t.local,
       t.remote,
@@ -2341,32 +2183,13 @@ export class Connection implements EngineConnection {
       t.bytesReceived,
       now,
     );
-    for (let i = 0; i < NEW_CID_COUNT; i++) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
-    const fresh = new Set(this.controlQueue);
-    this.controlQueue.unshift(...old);
+    this.cids.issueSpares();
+    const fresh = this.outbox.takeControl();
     for (const packet of inFlight) for (const record of packet.info.records) this.requeueLost(record);
+    this.outbox.resumeControl(carried, fresh, this.outbox.takeControl());
     this.multipath.onPathsReset();
     this.streamRecordsInFlight = 0;
     this.activePath.remoteCid = t.peerCid;
-    const stale = new Set<Frame['type']>([
-      'new_connection_id',
-      'retire_connection_id',
-      'path_challenge',
-      'path_response',
-      'path_abandon',
-      'add_address',
-      'remove_address',
-      'handshake_done',
-      'resumption_id',
-      'resume_done',
-      'resume_state',
-      'suspended',
-      'ping',
-    ]);
-    const kept = this.controlQueue.filter((f) => fresh.has(f) || !stale.has(f.type));
-    this.controlQueue.length = 0;
-    this.controlQueue.push(...kept);
-    this.datagramQueue.length = 0;
     this.streams.resendControl();
 
     const [send, recv] =
@@ -2439,13 +2262,13 @@ export class Connection implements EngineConnection {
   /** Application checkpoints and tickets (docs/protocol.md §15.7–15.8). */
   private handlePersistenceFrame(frame: CheckpointFrame | NewTicketFrame): void {
     if (frame.type !== 'new_ticket') {
-      this.events.push(onCheckpointFrame(frame, this.streams, (ids) => this.emitOpened(ids)));
+      this.outbox.emit(onCheckpointFrame(frame, this.streams, (ids) => this.emitOpened(ids)));
       return;
     }
     if (this.role === 'server')
       throw new WireError('NEW_TICKET from client', TransportError.PROTOCOL_VIOLATION);
     if (this.peerParams && this._remoteKey)
-      this.events.push({ type: 'ticket', ticket: ticketFromFrame(frame, this.peerParams, this._remoteKey) });
+      this.outbox.emit({ type: 'ticket', ticket: ticketFromFrame(frame, this.peerParams, this._remoteKey) });
   }
 
   /**
@@ -2456,7 +2279,7 @@ export class Connection implements EngineConnection {
   requestCheckpoint(id: StreamId): number | undefined {
     const frame = checkpointRequest(this.streams, id);
     if (!frame) return undefined;
-    this.controlQueue.push(frame);
+    this.outbox.queueControl(frame);
     this.wake();
     return frame.offset;
   }
@@ -2469,7 +2292,7 @@ export class Connection implements EngineConnection {
     const frame =
       this._state === 'established' ? checkpointConfirmation(this.streams, id, offset) : undefined;
     if (!frame) return false;
-    this.controlQueue.push(frame);
+    this.outbox.queueControl(frame);
     this.wake();
     return true;
   }
@@ -2495,7 +2318,7 @@ export class Connection implements EngineConnection {
   }
 
   get stats(): ConnectionStats {
-    return this._stats;
+    return this.outbox.stats;
   }
 
   get paths(): PathInfo[] {
@@ -2519,17 +2342,17 @@ export class Connection implements EngineConnection {
       receiveBuffered,
       largestStreamWindow,
       connectionWindow: this.streams.connectionWindow.window,
-      queuedDatagrams: this.datagramQueue.length,
-      queuedControlFrames: this.controlQueue.length,
+      queuedDatagrams: this.outbox.datagrams.length,
+      queuedControlFrames: this.outbox.control.length,
     };
   }
 
   pollEvent(): ConnectionEvent | undefined {
-    return this.events.shift();
+    return this.outbox.pollEvent();
   }
 
   get hasEvents(): boolean {
-    return this.events.length > 0;
+    return this.outbox.hasEvents;
   }
 
   /** Streams work once established, and before that with a 0-RTT ticket (early data). */
@@ -2609,8 +2432,8 @@ export class Connection implements EngineConnection {
     // Datagrams are not queued while suspended: they would be stale when a path returns.
     if (this._state !== 'established' || this.persist.suspended || data.length > this.maxDatagramSize)
       return false;
-    if (this.datagramQueue.length >= MAX_DATAGRAM_QUEUE) return false;
-    this.datagramQueue.push(data);
+    if (this.outbox.datagrams.length >= MAX_DATAGRAM_QUEUE) return false;
+    this.outbox.datagrams.push(data);
     this.wake();
     return true;
   }
