@@ -8,11 +8,9 @@
  */
 
 import { channelBindingFrom } from '../crypto/identity.js';
-import { KeySchedule } from '../crypto/key-schedule.js';
 import type { HandshakeState, KeyPair } from '../crypto/noise/index.js';
-import { HeaderProtection, unprotectHeader } from '../crypto/packet-protection.js';
+import { unprotectHeader } from '../crypto/packet-protection.js';
 import type { SocketAddress, Transmit } from '../net/address.js';
-import type { SentPacket } from '../paths/loss-detection.js';
 import type { PathState } from '../paths/path.js';
 import { TransportError, transportErrorName, WireError } from '../wire/errors.js';
 import { decodeFrames, encodeFrame, frameSize } from '../wire/frame-codec.js';
@@ -35,9 +33,7 @@ import {
   decodePacketNumber,
   encodeHandshake,
   encodeInitial,
-  encodePacketNumber,
   parseShortHeader,
-  writeShortHeader,
 } from '../wire/packet-codec.js';
 import {
   decodeTransportParameters,
@@ -47,6 +43,8 @@ import {
 import { Writer } from '../wire/varint.js';
 import { CidState, SPARE_CID_COUNT } from './connection/cid-state.js';
 import { Outbox } from './connection/outbox.js';
+import { AEAD_TAG, PacketBuilder } from './connection/packet-builder.js';
+import type { Sent, SentInfo, SentRecord } from './connection/sent-records.js';
 import {
   createHandshake,
   HandshakePattern,
@@ -82,31 +80,6 @@ import type {
   TransportConfig,
 } from './types.js';
 
-/** What a sent packet carried, so an ACK or a loss can be applied to the right state. */
-type SentRecord =
-  | {
-      kind: 'stream';
-      id: StreamId;
-      offset: number;
-      length: number;
-      fin: boolean;
-      /** A redundant copy (policy 'redundant'): its loss is not retransmitted, the original's is. */
-      copy?: boolean;
-    }
-  | { kind: 'control'; frame: Frame }
-  | { kind: 'ack'; pathId: number; largest: number }
-  | { kind: 'datagram' }
-  | { kind: 'ping' };
-
-interface SentInfo {
-  records: SentRecord[];
-  /** Key generation (count of updates so far), not the 1-bit phase, so old packets can't confirm a new phase. */
-  keyGeneration: number;
-}
-
-type Sent = SentPacket<SentInfo>;
-
-const AEAD_TAG = 16;
 /** ACK bytes a probe carries at most (its receipt report stays small; large ACKs ride on data packets). */
 const MAX_PROBE_ACK_BYTES = 256;
 /** Handshake messages are retransmitted whole, starting at this interval (ms), doubling. */
@@ -227,8 +200,6 @@ export class Connection implements EngineConnection {
   originalDcid: Uint8Array;
   private retryScid: Uint8Array | undefined;
   private retryToken: Uint8Array = new Uint8Array(0);
-  /** The shell's buffer for the packet pollTransmit is building (see packetBuffer()). */
-  private transmitBuffer: Uint8Array | undefined;
   private expectedServerKey: Uint8Array | undefined;
   private peerParams: TransportParameters | undefined;
   /** Server: the INITIAL's DCID stays routable until the handshake is confirmed. */
@@ -238,16 +209,12 @@ export class Connection implements EngineConnection {
   private authorize: ((key: Uint8Array) => boolean) | undefined;
 
   // --- keys ---
-  private keys: KeySchedule | undefined;
-  private sendHp: HeaderProtection | undefined;
-  private recvHp: HeaderProtection | undefined;
   private discardPreviousKeysAt: number | undefined;
-  private packetsInPhase = 0;
-  private keyGeneration = 0;
 
   // --- owners of shared session state (src/engine/connection/) ---
   private readonly outbox = new Outbox(() => this.onWake(this));
   private readonly cids: CidState;
+  private readonly builder: PacketBuilder;
 
   // --- paths ---
   private readonly pathManager: PathManager<SentInfo>;
@@ -306,6 +273,7 @@ export class Connection implements EngineConnection {
     this.handshakeDeadline = options.now + options.config.handshakeTimeout;
     this.originalDcid = new Uint8Array(0);
     this.streams = StreamMap.fromConfig(options.role, options.config);
+    this.builder = new PacketBuilder(this.outbox, options.config.keyUpdateInterval);
     this.cids = new CidState({
       cidLength: options.cidLength,
       random: options.random,
@@ -824,9 +792,7 @@ export class Connection implements EngineConnection {
     const serverToClient = split.responderKey;
     const [sendSecret, recvSecret] =
       this.role === 'client' ? [clientToServer, serverToClient] : [serverToClient, clientToServer];
-    this.keys = new KeySchedule(sendSecret, recvSecret);
-    this.sendHp = HeaderProtection.fromSecret(sendSecret);
-    this.recvHp = HeaderProtection.fromSecret(recvSecret);
+    this.builder.installKeys(sendSecret, recvSecret, false);
     this.persist.onHandshakeComplete(split, this.handshakeHash);
     this.handshake = hs; // keep messageIndex for duplicate detection
     this._state = 'established';
@@ -884,8 +850,8 @@ export class Connection implements EngineConnection {
       this.drop(this._state);
       return;
     }
-    const keys = this.keys;
-    const hp = this.recvHp;
+    const keys = this.builder.keys;
+    const hp = this.builder.recvHp;
     if (!keys || !hp) {
       this.drop('keys-unavailable');
       return;
@@ -964,10 +930,7 @@ export class Connection implements EngineConnection {
       this.discardPreviousKeysAt = now + 3 * path.pto();
     }
     if (opened.peerUpdated) {
-      this.keyGeneration++;
-      this.outbox.stats.keyUpdates++;
-      this.outbox.emit({ type: 'key-update', phase: keys.keyPhase });
-      this.packetsInPhase = 0;
+      this.builder.onPeerKeyUpdate(keys.keyPhase);
     }
     this.outbox.stats.packetsReceived++;
     this.outbox.stats.bytesReceived += datagram.length;
@@ -1203,10 +1166,10 @@ export class Connection implements EngineConnection {
       this.pathManager.onAcked(path, result.acked[result.acked.length - 1].timeSent, now);
     }
     if (result.acked.length > 0 && this.role === 'client') this.confirmHandshake();
-    const keys = this.keys;
+    const keys = this.builder.keys;
     for (const packet of result.acked) {
       path.onPacketAcked(packet, now);
-      if (keys && packet.info.keyGeneration === this.keyGeneration) keys.confirmCurrentPhase();
+      if (keys && packet.info.keyGeneration === this.builder.keyGeneration) keys.confirmCurrentPhase();
       for (const record of packet.info.records) this.onRecordAcked(record);
     }
     if (result.lost.length > 0) this.onPacketsLost(path, result.lost, now);
@@ -1306,7 +1269,7 @@ export class Connection implements EngineConnection {
   /** See EngineEndpoint.pollTransmit: `buffer`, if large enough, receives the packet. */
   pollTransmit(now: number, buffer?: Uint8Array): Transmit | undefined {
     if (this._state === 'closed') return undefined;
-    this.transmitBuffer = buffer;
+    this.builder.offerBuffer(buffer);
     if (this.initialDeferred) {
       this.initialDeferred = false;
       this.buildEarlyFlight();
@@ -1326,7 +1289,7 @@ export class Connection implements EngineConnection {
       this.outbox.stats.packetsSent++;
       return { local: path.local, remote: path.remote, data: datagram };
     }
-    if (!this.keys) return undefined;
+    if (!this.builder.keys) return undefined;
     if (this._state === 'closing' || this._state === 'draining') {
       if (this._state === 'closing' && this.closeFramePending) return this.buildClosePacket(path, now);
       return undefined;
@@ -1337,13 +1300,6 @@ export class Connection implements EngineConnection {
     }
     if (this.multipath.spreads) return this.multipath.poll(now);
     return this.buildPacket(path, now);
-  }
-
-  /** Where the next packet is built: the shell's buffer if it offered one large enough. */
-  private packetBuffer(size: number): Uint8Array {
-    const offered = this.transmitBuffer;
-    this.transmitBuffer = undefined;
-    return offered !== undefined && offered.length >= size ? offered : Buffer.allocUnsafe(size);
   }
 
   /**
@@ -1369,7 +1325,6 @@ export class Connection implements EngineConnection {
     const challenge = m.challengeDue ? m.challenge : undefined;
     if (!challenge && m.responses.length === 0) return undefined;
     if (path.remoteCid.length === 0) return undefined;
-    const keys = this.keys!;
     const credit = path.amplificationCredit();
     const header = 1 + path.remoteCid.length + 4;
     const pathFrameSize = 1 + 8;
@@ -1406,34 +1361,21 @@ export class Connection implements EngineConnection {
             this.config.maxUdpPayloadSize,
             credit,
           );
-    const pn = path.nextPacketNumber;
-    const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
-    const buf = this.packetBuffer(size);
-    const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
-    const w = new Writer(buf, headerLength);
+    const packet = this.builder.begin(path, size);
+    const w = packet.w;
     const limit = size - AEAD_TAG;
     for (const f of frames) encodeFrame(w, f);
-    buf.fill(0, w.offset, limit); // PADDING
+    packet.buf.fill(0, w.offset, limit); // PADDING
     w.offset = limit;
-    const length = this.sealShortPacket(keys, buf, headerLength, w.offset, path.id, pn, pnLength);
-    if (challenge) paths.onChallengeSent(path, now);
     // Tracked so the peer's ACK of it is legal (and proves the pair), but neither in flight nor
     // retransmitted: path frames have their own timers.
-    path.onPacketSent(
-      {
-        pn,
-        timeSent: now,
-        size: length,
-        ackEliciting: false,
-        inFlight: false,
-        info: { records, keyGeneration: this.keyGeneration },
-      },
-      now,
-    );
-    this.packetsInPhase++;
-    this.outbox.stats.packetsSent++;
-    this.outbox.stats.bytesSent += length;
-    return { local: path.local, remote: path.remote, data: buf.subarray(0, length) };
+    const transmit = this.builder.finish(packet, now, path, {
+      records,
+      ackEliciting: false,
+      inFlight: false,
+    });
+    if (challenge) paths.onChallengeSent(path, now);
+    return transmit;
   }
 
   /**
@@ -1489,14 +1431,9 @@ export class Connection implements EngineConnection {
     }
     if (ackOnly && path.amplificationCredit() < 64) return undefined;
 
-    const keys = this.keys!;
-    this.maybeInitiateKeyUpdate();
-    const pn = path.nextPacketNumber;
-    const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
-    const offered = this.transmitBuffer;
-    const buf = this.packetBuffer(mtu);
-    const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
-    const w = new Writer(buf, headerLength);
+    this.builder.maybeInitiateKeyUpdate();
+    const packet = this.builder.begin(path, mtu);
+    const w = packet.w;
     const limit = Math.min(mtu, path.amplificationCredit()) - AEAD_TAG;
     const records: SentRecord[] = [];
     let ackEliciting = false;
@@ -1540,29 +1477,17 @@ export class Connection implements EngineConnection {
       ackEliciting = true;
     }
     if (records.length === 0) {
-      // Nothing to send after all: the shell's buffer stays free for the next try (a
-      // multipath plan may try several paths in one poll).
-      this.transmitBuffer = offered;
+      this.builder.abandon(packet);
       return undefined;
     }
     // Header protection samples 16 bytes starting 4 bytes after the packet number.
-    const minPayload = 4 - pnLength;
-    while (w.offset - headerLength < minPayload) w.u8(0);
-    const length = this.sealShortPacket(keys, buf, headerLength, w.offset, path.id, pn, pnLength);
-    path.nextPacketNumber++;
-    this.packetsInPhase++;
-    const data = buf.subarray(0, length);
-    path.onPacketSent(
-      {
-        pn,
-        timeSent: now,
-        size: length,
-        ackEliciting,
-        inFlight: ackEliciting,
-        info: { records, keyGeneration: this.keyGeneration },
-      },
-      now,
-    );
+    const minPayload = 4 - packet.pnLength;
+    while (w.offset - packet.headerLength < minPayload) w.u8(0);
+    const transmit = this.builder.finish(packet, now, path, {
+      records,
+      ackEliciting,
+      inFlight: ackEliciting,
+    });
     if (probe && ackEliciting) {
       if (plan) this.multipath.onProbeSent(path);
       else this.probesPending--;
@@ -1570,10 +1495,8 @@ export class Connection implements EngineConnection {
     for (const record of records) if (record.kind === 'stream') this.streamRecordsInFlight++;
     this.updateStall(now);
     if (ackEliciting) this.lastAckElicitingSentAt = now;
-    this.outbox.stats.packetsSent++;
-    this.outbox.stats.bytesSent += length;
     if (ackEliciting) this.touchIdleOnSend(now);
-    return { local: path.local, remote: path.remote, data };
+    return transmit;
   }
 
   /** The ACK owed for a number space, if anything arrived in it since the last one. */
@@ -1737,42 +1660,13 @@ export class Connection implements EngineConnection {
     return wrote;
   }
 
-  /**
-   * Seals a short-header packet in place (payload from the end of the header to `payloadEnd`)
-   * and protects its header: the packet number sits just before the payload.
-   */
-  private sealShortPacket(
-    keys: KeySchedule,
-    buf: Uint8Array,
-    headerLength: number,
-    payloadEnd: number,
-    pathId: number,
-    pn: number,
-    pnLength: number,
-  ): number {
-    return keys.sealAndProtectPacket(
-      buf,
-      headerLength,
-      payloadEnd - headerLength,
-      pathId,
-      pn,
-      this.sendHp!,
-      headerLength - pnLength,
-      pnLength,
-    );
-  }
-
   private buildClosePacket(path: PathState<SentInfo>, now: number): Transmit | undefined {
-    const keys = this.keys!;
     if (now - this.lastCloseSentAt < 1 && this.lastCloseSentAt > -Infinity) return undefined;
     this.closeFramePending = false;
     this.lastCloseSentAt = now;
     const info = this.closeInfo!;
-    const pn = path.nextPacketNumber++;
-    const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
-    const buf = this.packetBuffer(this.config.maxUdpPayloadSize);
-    const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
-    const w = new Writer(buf, headerLength);
+    const packet = this.builder.begin(path, this.config.maxUdpPayloadSize);
+    const w = packet.w;
     const reason =
       info.reason.length > CLOSE_REASON_MAX ? info.reason.slice(0, CLOSE_REASON_MAX) : info.reason;
     encodeFrame(w, {
@@ -1782,20 +1676,8 @@ export class Connection implements EngineConnection {
       frameType: 0,
       reason,
     });
-    while (w.offset - headerLength < 4) w.u8(0);
-    const length = this.sealShortPacket(keys, buf, headerLength, w.offset, path.id, pn, pnLength);
-    return { local: path.local, remote: path.remote, data: buf.subarray(0, length) };
-  }
-
-  private maybeInitiateKeyUpdate(): void {
-    const keys = this.keys!;
-    if (this.packetsInPhase >= this.config.keyUpdateInterval && keys.canInitiateUpdate) {
-      keys.initiateUpdate();
-      this.keyGeneration++;
-      this.packetsInPhase = 0;
-      this.outbox.stats.keyUpdates++;
-      this.outbox.emit({ type: 'key-update', phase: keys.keyPhase });
-    }
+    while (w.offset - packet.headerLength < 4) w.u8(0);
+    return this.builder.finish(packet, now, path, 'close');
   }
 
   // ───────────────────────────── timers ─────────────────────────────
@@ -1905,7 +1787,7 @@ export class Connection implements EngineConnection {
       this.handshakeRetransmitAt = now + this.handshakeRetransmitInterval;
     }
     if (this.discardPreviousKeysAt !== undefined && now >= this.discardPreviousKeysAt) {
-      this.keys?.discardPrevious();
+      this.builder.keys?.discardPrevious();
       this.discardPreviousKeysAt = undefined;
     }
     if (this._state === 'established') {
@@ -2033,7 +1915,7 @@ export class Connection implements EngineConnection {
     // Closed while suspended: the CLOSE goes out on the last active path, best effort; the
     // peer otherwise learns at its next resumption attempt or probe (docs/persistence.md).
     this.persist.onClosed();
-    if (!this.keys) {
+    if (!this.builder.keys) {
       this.enterClosed(source, errorCode, application, reason);
       return;
     }
@@ -2139,29 +2021,20 @@ export class Connection implements EngineConnection {
    * `local` to `remote`: how a suspended server reaches the client's addresses without a path.
    * Its own number space (the path id is never opened under these keys) keeps nonces unique.
    */
-  private suspendedProbePn = 0;
   private buildSuspendedProbe(
     local: SocketAddress,
     remote: SocketAddress,
     frames: Frame[],
   ): Transmit | undefined {
-    const keys = this.keys;
     const peer = this.cids.peerCidOfUnusedPathId(
       (pathId) => !this.pathManager.byId(pathId) && !this.pathManager.isRemoved(pathId),
     );
-    if (!keys || !peer) return undefined;
-    const pn = this.suspendedProbePn++;
-    const { truncated, length: pnLength } = encodePacketNumber(pn, undefined);
+    if (!this.builder.keys || !peer) return undefined;
     const size = 1 + peer.cid.length + 4 + 32 + AEAD_TAG;
-    const buf = Buffer.alloc(size);
-    const headerLength = writeShortHeader(buf, peer.cid, keys.keyPhase as 0 | 1, pnLength, truncated);
-    const w = new Writer(buf, headerLength);
-    for (const frame of frames) encodeFrame(w, frame);
-    w.offset = size - AEAD_TAG; // the rest is PADDING (zeros)
-    const length = this.sealShortPacket(keys, buf, headerLength, w.offset, peer.pathId, pn, pnLength);
-    this.outbox.stats.packetsSent++;
-    this.outbox.stats.bytesSent += length;
-    return { local, remote, data: buf.subarray(0, length) };
+    const packet = this.builder.beginUnopened(peer.pathId, peer.cid, local, remote, size);
+    for (const frame of frames) encodeFrame(packet.w, frame);
+    packet.w.offset = size - AEAD_TAG; // the rest is PADDING (zeros)
+    return this.builder.finish(packet, this.lastNow, undefined, 'untracked');
   }
 
   /**
@@ -2196,12 +2069,8 @@ export class Connection implements EngineConnection {
       this.role === 'client'
         ? [t.split.initiatorKey, t.split.responderKey]
         : [t.split.responderKey, t.split.initiatorKey];
-    this.keys = new KeySchedule(send, recv);
-    this.sendHp = HeaderProtection.fromSecret(send);
-    this.recvHp = HeaderProtection.fromSecret(recv);
+    this.builder.installKeys(send, recv, true);
     this.discardPreviousKeysAt = undefined;
-    this.packetsInPhase = 0;
-    this.keyGeneration++;
 
     this.lastAckElicitingSentAt = now;
     this.lastAckedAt = now;
