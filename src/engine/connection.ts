@@ -44,7 +44,7 @@ import { Writer } from '../wire/varint.js';
 import { CidState, SPARE_CID_COUNT } from './connection/cid-state.js';
 import { Outbox } from './connection/outbox.js';
 import { AEAD_TAG, PacketBuilder } from './connection/packet-builder.js';
-import type { Sent, SentInfo, SentRecord } from './connection/sent-records.js';
+import { type Sent, type SentInfo, type SentRecord, SentRecords } from './connection/sent-records.js';
 import {
   createHandshake,
   HandshakePattern,
@@ -215,6 +215,7 @@ export class Connection implements EngineConnection {
   private readonly outbox = new Outbox(() => this.onWake(this));
   private readonly cids: CidState;
   private readonly builder: PacketBuilder;
+  private readonly sent: SentRecords;
 
   // --- paths ---
   private readonly pathManager: PathManager<SentInfo>;
@@ -243,8 +244,6 @@ export class Connection implements EngineConnection {
 
   // --- lifecycle ---
   private idleDeadline: number | undefined;
-  /** STREAM frames sent and not yet acknowledged or declared lost. */
-  private streamRecordsInFlight = 0;
   /** Start of the current stretch in which stream data is owed to the peer and none was acknowledged. */
   private stalledSince: number | undefined;
   /** Last ACK that acknowledged a packet of ours (any kind: keepalives too). */
@@ -306,6 +305,7 @@ export class Connection implements EngineConnection {
       options.config.maxUdpPayloadSize,
     );
     this.pathManager = new PathManager<SentInfo>(this.pathHost(), options.local, options.remote, options.now);
+    this.sent = new SentRecords(this.streams, this.outbox, this.cids, this.pathManager);
     this.persist = this.createPersistence(options.resumption);
     this.serverEarlyData = options.earlyData;
   }
@@ -351,7 +351,7 @@ export class Connection implements EngineConnection {
       ensurePathIdWindow: (pathId) => this.cids.ensurePathIdWindow(pathId),
       queueControl: (frame) => this.outbox.queueControl(frame),
       requeue: (packets) => {
-        for (const packet of packets) for (const record of packet.info.records) this.requeueLost(record);
+        for (const packet of packets) this.sent.onLost(packet.info.records);
       },
       emit: (event) => this.outbox.emit(event),
       onActiveChanged: (now) => {
@@ -419,10 +419,8 @@ export class Connection implements EngineConnection {
     if (!early || this._earlyData !== 'pending') return;
     this.early = undefined;
     const accepted = this.peerParams?.earlyDataAccepted === true && early.frames !== undefined;
-    for (const record of early.records) {
-      if (accepted) this.onRecordAcked(record);
-      else this.requeueLost(record);
-    }
+    if (!accepted) this.sent.onLost(early.records);
+    else if (this.sent.onAcked(early.records)) this.stalledSince = undefined;
     this._earlyData = accepted ? 'accepted' : 'rejected';
     this.outbox.emit({ type: 'early-data', accepted });
   }
@@ -526,7 +524,7 @@ export class Connection implements EngineConnection {
     this.activePath.remoteCid = scid;
     // The new INITIAL carries a token now; its early data goes again after the handshake.
     if (this.early?.frames) {
-      for (const record of this.early.records) this.requeueLost(record);
+      this.sent.onLost(this.early.records);
       this.early.frames = undefined;
       this.early.records = [];
     }
@@ -1170,97 +1168,13 @@ export class Connection implements EngineConnection {
     for (const packet of result.acked) {
       path.onPacketAcked(packet, now);
       if (keys && packet.info.keyGeneration === this.builder.keyGeneration) keys.confirmCurrentPhase();
-      for (const record of packet.info.records) this.onRecordAcked(record);
+      // Progress; updateStall restarts the clock if more is owed.
+      if (this.sent.onAcked(packet.info.records)) this.stalledSince = undefined;
     }
-    if (result.lost.length > 0) this.onPacketsLost(path, result.lost, now);
+    if (result.lost.length > 0) this.sent.onPacketsLost(path, result.lost, now);
     if (result.persistentCongestion) {
       path.cc.onPersistentCongestion();
       this.outbox.emit({ type: 'congestion', path: path.info(), reason: 'persistent-congestion' });
-    }
-  }
-
-  private onRecordAcked(record: SentRecord): void {
-    switch (record.kind) {
-      case 'stream': {
-        this.streamRecordsInFlight = Math.max(0, this.streamRecordsInFlight - 1);
-        this.stalledSince = undefined; // progress; updateStall restarts the clock if more is owed
-        const { finished, writable } = this.streams.onStreamDataAcked(
-          record.id,
-          record.offset,
-          record.length,
-          record.fin,
-        );
-        if (finished) this.outbox.emit({ type: 'stream-finished', streamId: record.id });
-        if (writable) this.outbox.emit({ type: 'stream-writable', streamId: record.id });
-        return;
-      }
-      case 'ack':
-        this.pathManager.byId(record.pathId)?.acks.onAckAcked(record.largest);
-        return;
-      case 'control':
-        if (record.frame.type === 'reset_stream') this.streams.onResetAcked(record.frame.streamId);
-        return;
-      default:
-        return;
-    }
-  }
-
-  private onPacketsLost(path: PathState<SentInfo>, lost: Sent[], now: number): void {
-    let latestSent = -Infinity;
-    for (const packet of lost) {
-      this.outbox.stats.packetsLost++;
-      path.packetsLost++;
-      if (packet.inFlight && packet.timeSent > latestSent) latestSent = packet.timeSent;
-      for (const record of packet.info.records) this.requeueLost(record);
-    }
-    if (latestSent > -Infinity) {
-      const window = path.cc.window;
-      path.cc.onCongestionEvent(latestSent, now);
-      // Reported only when a new congestion event cut the window (not within one recovery period).
-      if (path.cc.window < window)
-        this.outbox.emit({ type: 'congestion', path: path.info(), reason: 'loss' });
-    }
-  }
-
-  /** Puts what a lost packet carried back in line, if it still matters. */
-  private requeueLost(record: SentRecord): void {
-    switch (record.kind) {
-      case 'stream':
-        this.streamRecordsInFlight = Math.max(0, this.streamRecordsInFlight - 1);
-        if (!record.copy) this.streams.onStreamDataLost(record.id, record.offset, record.length, record.fin);
-        return;
-      case 'control':
-        this.requeueLostControl(record.frame);
-        return;
-      default:
-        return; // ACKs, PINGs and datagrams are not retransmitted
-    }
-  }
-
-  /** Stream-level control frames are regenerated with current values by the stream map. */
-  private requeueLostControl(frame: Frame): void {
-    switch (frame.type) {
-      case 'reset_stream':
-        return this.streams.onResetLost(frame.streamId);
-      case 'stop_sending':
-        return this.streams.onStopSendingLost(frame.streamId);
-      case 'max_stream_data':
-        return this.streams.onMaxStreamDataLost(frame.streamId);
-      case 'max_data':
-        return this.streams.onMaxDataLost();
-      case 'max_streams':
-        return this.streams.onMaxStreamsLost(frame.bidirectional, frame.maximum);
-      case 'data_blocked':
-      case 'stream_data_blocked':
-      case 'streams_blocked':
-      case 'path_response':
-        return; // advisory, or answered again when the peer asks again
-      case 'new_connection_id':
-        // Each path id has its own sequence space: (path id, sequence) names the CID.
-        if (this.cids.isLive(frame.pathId, frame.sequence)) this.outbox.queueControl(frame);
-        return;
-      default:
-        this.outbox.queueControl(frame);
     }
   }
 
@@ -1492,7 +1406,7 @@ export class Connection implements EngineConnection {
       if (plan) this.multipath.onProbeSent(path);
       else this.probesPending--;
     }
-    for (const record of records) if (record.kind === 'stream') this.streamRecordsInFlight++;
+    this.sent.onSent(records);
     this.updateStall(now);
     if (ackEliciting) this.lastAckElicitingSentAt = now;
     if (ackEliciting) this.touchIdleOnSend(now);
@@ -1798,7 +1712,7 @@ export class Connection implements EngineConnection {
         const lossDeadline = path.loss.deadline(this.handshakeConfirmed);
         if (lossDeadline !== undefined && now >= lossDeadline) {
           const { lost, probes } = path.loss.onTimeout(now, this.handshakeConfirmed);
-          if (lost.length > 0) this.onPacketsLost(path, lost, now);
+          if (lost.length > 0) this.sent.onPacketsLost(path, lost, now);
           if (probes > 0) {
             // Several paths: the probe goes on this path, and when another one can take the data,
             // all of this path's unacknowledged data is resent there (MPTCP's reinjection on RTO).
@@ -1811,7 +1725,7 @@ export class Connection implements EngineConnection {
             const resendable = (p: Sent) =>
               p.info.records.some((r) => r.kind === 'stream' || r.kind === 'control');
             for (const packet of path.loss.oldestUnacked(moveAll ? Infinity : probes, resendable)) {
-              for (const record of packet.info.records) this.requeueLost(record);
+              this.sent.onLost(packet.info.records);
               packet.info.records = packet.info.records.filter((r) => r.kind === 'ack');
             }
           }
@@ -1841,7 +1755,7 @@ export class Connection implements EngineConnection {
    * that drops large packets only, or a scheduling bug), which the idle timer never sees.
    */
   private updateStall(now: number): void {
-    const owed = this.streamRecordsInFlight > 0 || this.streams.hasQueuedWork;
+    const owed = this.sent.streamDataInFlight || this.streams.hasQueuedWork;
     if (!owed || this._state !== 'established') this.stalledSince = undefined;
     else this.stalledSince ??= now;
   }
@@ -2058,10 +1972,10 @@ export class Connection implements EngineConnection {
     );
     this.cids.issueSpares();
     const fresh = this.outbox.takeControl();
-    for (const packet of inFlight) for (const record of packet.info.records) this.requeueLost(record);
+    for (const packet of inFlight) this.sent.onLost(packet.info.records);
     this.outbox.resumeControl(carried, fresh, this.outbox.takeControl());
     this.multipath.onPathsReset();
-    this.streamRecordsInFlight = 0;
+    this.sent.resetForResumption();
     this.activePath.remoteCid = t.peerCid;
     this.streams.resendControl();
 
