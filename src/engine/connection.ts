@@ -11,7 +11,7 @@ import { channelBindingFrom } from '../crypto/identity.js';
 import type { HandshakeState, KeyPair } from '../crypto/noise/index.js';
 import { unprotectHeader } from '../crypto/packet-protection.js';
 import type { SocketAddress, Transmit } from '../net/address.js';
-import type { PathState } from '../paths/path.js';
+import type { Path } from '../paths/path.js';
 import { TransportError, transportErrorName, WireError } from '../wire/errors.js';
 import { decodeFrames, encodeFrame, frameSize } from '../wire/frame-codec.js';
 import {
@@ -220,7 +220,7 @@ export class Connection implements EngineConnection {
   // --- paths ---
   private readonly pathManager: PathManager<SentInfo>;
   /** The multipath policy at work (src/engine/multipath.ts). */
-  private readonly multipath: MultipathSession<PathState<SentInfo>, SentRecord>;
+  private readonly multipath: MultipathSession<Path<SentInfo>, SentRecord>;
   private probesPending = 0;
   /** Last ack-eliciting packet sent / any authenticated packet received (keepalive timing). */
   private lastAckElicitingSentAt = 0;
@@ -311,11 +311,11 @@ export class Connection implements EngineConnection {
   }
 
   /** The path the session sends on (the path lifecycle decides which). */
-  private get activePath(): PathState<SentInfo> {
+  private get activePath(): Path<SentInfo> {
     return this.pathManager.active;
   }
 
-  private get pathList(): readonly PathState<SentInfo>[] {
+  private get pathList(): readonly Path<SentInfo>[] {
     return this.pathManager.list;
   }
 
@@ -995,8 +995,8 @@ export class Connection implements EngineConnection {
 
   private handleFrame(
     frame: Frame,
-    path: PathState<SentInfo>,
-    via: PathState<SentInfo> | undefined,
+    path: Path<SentInfo>,
+    via: Path<SentInfo> | undefined,
     now: number,
   ): void {
     switch (frame.type) {
@@ -1221,7 +1221,7 @@ export class Connection implements EngineConnection {
    * standbys the path lifecycle finds usable (PathManager.dataPaths). Failover: the active
    * path only.
    */
-  private dataPaths(now: number): PathState<SentInfo>[] {
+  private dataPaths(now: number): Path<SentInfo>[] {
     if (!this.multipath.spreads) return [this.activePath];
     return this.pathManager.dataPaths(now);
   }
@@ -1233,7 +1233,7 @@ export class Connection implements EngineConnection {
    * the anti-amplification credit while the pair is unvalidated. Probing frames only, so the
    * peer does not take it as a move.
    */
-  private buildPathProbe(path: PathState<SentInfo>, now: number): Transmit | undefined {
+  private buildPathProbe(path: Path<SentInfo>, now: number): Transmit | undefined {
     const paths = this.pathManager;
     const m = paths.meta(path);
     const challenge = m.challengeDue ? m.challenge : undefined;
@@ -1318,7 +1318,7 @@ export class Connection implements EngineConnection {
     );
   }
 
-  private buildPacket(path: PathState<SentInfo>, now: number, plan?: PacketPlan): Transmit | undefined {
+  private buildPacket(path: Path<SentInfo>, now: number, plan?: PacketPlan): Transmit | undefined {
     // Under a multipath plan a packet carries the ACKs of its own path's space (so one dead path
     // loses only its own ACKs) and of spaces whose path does not carry data; failover: all.
     const ackSpaces = plan ? this.multipath.ackSpaces(path, now) : this.pathList;
@@ -1414,13 +1414,13 @@ export class Connection implements EngineConnection {
   }
 
   /** The ACK owed for a number space, if anything arrived in it since the last one. */
-  private ackFrameFor(space: PathState<SentInfo>, now: number): AckFrame | undefined {
+  private ackFrameFor(space: Path<SentInfo>, now: number): AckFrame | undefined {
     const ack = space.acks.buildAck(now);
     if (!ack) return undefined;
     return { type: 'ack', pathId: space.id, ackDelayMicros: ack.ackDelayMicros, ranges: ack.ranges };
   }
 
-  private ackSent(space: PathState<SentInfo>, frame: AckFrame, records: SentRecord[]): void {
+  private ackSent(space: Path<SentInfo>, frame: AckFrame, records: SentRecord[]): void {
     space.acks.onAckSent();
     records.push({ kind: 'ack', pathId: space.id, largest: frame.ranges[0].largest });
   }
@@ -1430,7 +1430,7 @@ export class Connection implements EngineConnection {
    * so a broken sending direction would go unnoticed (RFC 9000 §13.2.4). Once per PTO with
    * nothing ack-eliciting in flight, an ACK-only packet carries a PING too.
    */
-  private ackOnlyNeedsPing(path: PathState<SentInfo>, now: number): boolean {
+  private ackOnlyNeedsPing(path: Path<SentInfo>, now: number): boolean {
     if (!this.handshakeConfirmed || path.loss.ackElicitingInFlight > 0) return false;
     const pto = path.pto();
     // Several paths send ACKs (each its own space's): each checks its own sending direction.
@@ -1574,7 +1574,7 @@ export class Connection implements EngineConnection {
     return wrote;
   }
 
-  private buildClosePacket(path: PathState<SentInfo>, now: number): Transmit | undefined {
+  private buildClosePacket(path: Path<SentInfo>, now: number): Transmit | undefined {
     if (now - this.lastCloseSentAt < 1 && this.lastCloseSentAt > -Infinity) return undefined;
     this.closeFramePending = false;
     this.lastCloseSentAt = now;

@@ -14,7 +14,7 @@
 import type { Transmit } from '../net/address.js';
 import { LiaController } from '../paths/congestion/lia.js';
 import { LazyPaths } from '../paths/lazy-paths.js';
-import type { PathState } from '../paths/path.js';
+import type { Path } from '../paths/path.js';
 import { DatagramDeduplicator, RedundantCopies } from '../paths/redundancy.js';
 import { pickPath } from '../paths/scheduler.js';
 import { TransportError, WireError } from '../wire/errors.js';
@@ -44,7 +44,7 @@ export interface PacketPlan {
 }
 
 /** What the policy needs from its connection. */
-export interface MultipathHost<P extends PathState<unknown>> {
+export interface MultipathHost<P extends Path<unknown>> {
   /** The time of the latest input (the coupling looks at the paths between inputs). */
   readonly now: number;
   readonly activePath: P;
@@ -55,7 +55,7 @@ export interface MultipathHost<P extends PathState<unknown>> {
   buildPacket(path: P, now: number, plan: PacketPlan): Transmit | undefined;
 }
 
-export class MultipathSession<P extends PathState<unknown>, R> {
+export class MultipathSession<P extends Path<unknown>, R> {
   readonly options: ResolvedMultipath;
   readonly lazy: LazyPaths;
   private agreed: MultipathPolicy = 'failover';

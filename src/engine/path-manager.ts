@@ -19,7 +19,7 @@ import { addressKey, type SocketAddress } from '../net/address.js';
 import { sameScope } from '../net/address-scope.js';
 import type { CongestionController } from '../paths/congestion/index.js';
 import type { SentPacket } from '../paths/loss-detection.js';
-import { PathState } from '../paths/path.js';
+import { Path } from '../paths/path.js';
 import { type Frame, PathAbandonCode, type PathAbandonFrame } from '../wire/frames.js';
 import type { PathHealth } from './path-health.js';
 import type { ConnectionEvent, FailoverReason, PathInfo, SessionRole, TransportConfig } from './types.js';
@@ -73,7 +73,7 @@ export interface PathHost<T> {
   wake(): void;
 }
 
-/** Per-path validation and lifecycle bookkeeping that PathState does not hold. */
+/** Per-path validation and lifecycle bookkeeping that Path does not hold. */
 export interface PathMeta {
   /** PATH_CHALLENGE payload outstanding, to (re)send on this path. */
   challenge: Uint8Array | undefined;
@@ -178,11 +178,7 @@ interface Exploration {
 }
 
 /** Per received packet: compare fields rather than build address-key strings. */
-export function sameAddresses(
-  path: PathState<unknown>,
-  local: SocketAddress,
-  remote: SocketAddress,
-): boolean {
+export function sameAddresses(path: Path<unknown>, local: SocketAddress, remote: SocketAddress): boolean {
   return (
     path.remote.port === remote.port &&
     path.local.port === local.port &&
@@ -192,11 +188,7 @@ export function sameAddresses(
 }
 
 /** What a pair adds to `paths`: 2 for a local address none of them uses, 1 for such a remote one. */
-function coverageGain(
-  paths: readonly PathState<unknown>[],
-  local: SocketAddress,
-  remote: SocketAddress,
-): number {
+function coverageGain(paths: readonly Path<unknown>[], local: SocketAddress, remote: SocketAddress): number {
   let gain = 3;
   for (const p of paths) {
     if (sameAddress(p.local, local)) gain &= ~2;
@@ -239,10 +231,10 @@ export function isProbingOnly(frames: Frame[]): boolean {
 export class PathManager<T> {
   private readonly host: PathHost<T>;
   private readonly config: TransportConfig;
-  private readonly pathList: PathState<T>[] = [];
+  private readonly pathList: Path<T>[] = [];
   private readonly metas = new Map<number, PathMeta>();
   private readonly replays = new Map<number, ReplayWindow>();
-  private activePath: PathState<T>;
+  private activePath: Path<T>;
   /** Path ids abandoned for good: their packets are dropped, never reopened. */
   private readonly removedIds = new Set<number>();
   /** Path ids this side opens: clients odd, servers even, so both ends never pick the same id. */
@@ -251,7 +243,7 @@ export class PathManager<T> {
   private activeFailedAt: number | undefined;
   private exploring: Exploration | undefined;
   /** A late proof of another path: move there at `at` unless the active path answers first. */
-  private pendingMove: { path: PathState<T>; sentAt: number; at: number } | undefined;
+  private pendingMove: { path: Path<T>; sentAt: number; at: number } | undefined;
   /** Challenge payloads answered recently (hex), to recognise retransmissions. */
   private readonly answered = new Map<string, number>();
   /** Bytes spent on unvalidated paths to each remote address that never validated (victim bound). */
@@ -286,25 +278,25 @@ export class PathManager<T> {
   }
 
   /** The path the session sends on. */
-  get active(): PathState<T> {
+  get active(): Path<T> {
     return this.activePath;
   }
 
   /** Live paths (validating, active, standby, failed), oldest first. */
-  get list(): readonly PathState<T>[] {
+  get list(): readonly Path<T>[] {
     return this.pathList;
   }
 
-  meta(path: PathState<T>): PathMeta {
+  meta(path: Path<T>): PathMeta {
     return this.metas.get(path.id)!;
   }
 
-  byId(id: number): PathState<T> | undefined {
+  byId(id: number): Path<T> | undefined {
     for (const p of this.pathList) if (p.id === id) return p;
     return undefined;
   }
 
-  byAddresses(local: SocketAddress, remote: SocketAddress): PathState<T> | undefined {
+  byAddresses(local: SocketAddress, remote: SocketAddress): Path<T> | undefined {
     for (const p of this.pathList) if (sameAddresses(p, local, remote)) return p;
     return undefined;
   }
@@ -334,9 +326,9 @@ export class PathManager<T> {
     remote: SocketAddress,
     now: number,
     validated = false,
-  ): PathState<T> {
+  ): Path<T> {
     const config = this.config;
-    const path = new PathState<T>({
+    const path = new Path<T>({
       id,
       local,
       remote,
@@ -385,7 +377,7 @@ export class PathManager<T> {
     return path;
   }
 
-  private setPathState(path: PathState<T>, state: PathInfo['state']): void {
+  private setPathState(path: Path<T>, state: PathInfo['state']): void {
     if (path.state === state) return;
     path.state = state;
     this.host.emit({ type: 'path-updated', path: path.info() });
@@ -403,7 +395,7 @@ export class PathManager<T> {
     remote: SocketAddress,
     now: number,
     replay: ReplayWindow,
-  ): PathState<T> {
+  ): Path<T> {
     const twin = this.byAddresses(local, remote);
     const inherit = twin?.validated === true;
     const path = this.addPath(id, local, remote, now, inherit);
@@ -433,7 +425,7 @@ export class PathManager<T> {
     remote: SocketAddress,
     now: number,
     credit?: number,
-  ): PathState<T> | undefined {
+  ): Path<T> | undefined {
     const id = this.nextOwnPathId;
     const peerCid = this.host.peerCidFor(id);
     if (!peerCid) return undefined;
@@ -471,17 +463,17 @@ export class PathManager<T> {
   }
 
   /** How long to wait before retransmitting a challenge: the path's PTO, or (no RTT sample yet) at most twice the active path's. */
-  private probeInterval(path: PathState<T>): number {
+  private probeInterval(path: Path<T>): number {
     if (path.rtt.hasSample || path === this.activePath) return Math.max(path.pto(), 1);
     return Math.max(1, Math.min(path.pto(), Math.max(2 * this.activePath.pto(), 50)));
   }
 
   /** Validation timeout, RFC 9000 §8.2.4: three PTOs, the larger of the current and the new path's. */
-  private validationTimeout(path: PathState<T>): number {
+  private validationTimeout(path: Path<T>): number {
     return 3 * Math.max(this.activePath.pto(), path.pto());
   }
 
-  private startChallenge(path: PathState<T>, now: number, keepalive = false): void {
+  private startChallenge(path: Path<T>, now: number, keepalive = false): void {
     const m = this.meta(path);
     m.challenge = this.host.random(8);
     m.challengeDue = true;
@@ -494,7 +486,7 @@ export class PathManager<T> {
     this.host.wake();
   }
 
-  private noteValidated(path: PathState<T>, now: number): void {
+  private noteValidated(path: Path<T>, now: number): void {
     this.verifiedRemotes.add(addressKey(path.remote));
     const key = pairKey(path.local, path.remote);
     this.validatedPairs.delete(key);
@@ -504,7 +496,7 @@ export class PathManager<T> {
   }
 
   /** Connection sent the outstanding challenge of `path` in a probe packet. */
-  onChallengeSent(path: PathState<T>, now: number): void {
+  onChallengeSent(path: Path<T>, now: number): void {
     const m = this.meta(path);
     m.challengeDue = false;
     m.challengeSends++;
@@ -523,7 +515,7 @@ export class PathManager<T> {
    * answer on every validated path as well (whichever direction works carries it), and if it
    * came on the pair we send on, suspect our sending there.
    */
-  onPathChallenge(data: Uint8Array, via: PathState<T> | undefined, now: number): void {
+  onPathChallenge(data: Uint8Array, via: Path<T> | undefined, now: number): void {
     if (!via) return;
     this.meta(via).challengedAt = now;
     const key = Buffer.from(data).toString('hex');
@@ -543,7 +535,7 @@ export class PathManager<T> {
    * A PATH_RESPONSE goes on `path`'s pair: on its path id, or, while we hold no CID for that id
    * yet (a path id the peer just opened), on another path id with the very same addresses.
    */
-  private owe(path: PathState<T>, data: Uint8Array): void {
+  private owe(path: Path<T>, data: Uint8Array): void {
     const carrier =
       path.remoteCid.length > 0
         ? path
@@ -595,11 +587,11 @@ export class PathManager<T> {
    * An ACK newly acknowledged packets sent on `path` (the latest of them at `sentAt`): its
    * sending direction works.
    */
-  onAcked(path: PathState<T>, sentAt: number, now: number): void {
+  onAcked(path: Path<T>, sentAt: number, now: number): void {
     this.onProven(path, now, sentAt, false);
   }
 
-  private onProven(path: PathState<T>, now: number, sentAt: number, response: boolean): void {
+  private onProven(path: Path<T>, now: number, sentAt: number, response: boolean): void {
     const m = this.meta(path);
     m.provenAt = now;
     m.provenSentAt = Math.max(m.provenSentAt ?? -Infinity, sentAt);
@@ -641,7 +633,7 @@ export class PathManager<T> {
   }
 
   /** Whether proof that `path` carried what we sent at `sentAt` is reason to leave the active path. */
-  private mayMoveTo(path: PathState<T>, sentAt: number): boolean {
+  private mayMoveTo(path: Path<T>, sentAt: number): boolean {
     const unproven = !this.activePath.validated;
     return (
       (this.activeFailedAt !== undefined || this.activePath.loss.ptoCount > 0 || unproven) &&
@@ -691,7 +683,7 @@ export class PathManager<T> {
    * one: after a rebinding they went to an address that no longer reaches the peer.
    */
   private switchActive(
-    path: PathState<T>,
+    path: Path<T>,
     reason: FailoverReason,
     now: number,
     oldState: 'standby' | 'failed' = 'standby',
@@ -726,7 +718,7 @@ export class PathManager<T> {
   }
 
   /** The active path failed: move to `target`; the old path is `failed` (kept: the peer may still send on it). */
-  private failover(target: PathState<T>, reason: FailoverReason, now: number): void {
+  private failover(target: Path<T>, reason: FailoverReason, now: number): void {
     const failed = this.activePath;
     // Dated from when it went silent: a success elsewhere since then shows which end broke.
     this.host.health?.reportFailure(failed.local, failed.remote, this.silentSince());
@@ -739,7 +731,7 @@ export class PathManager<T> {
    * retires the peer's CIDs for it so nothing links it to the next path, and resends what it
    * had in flight elsewhere.
    */
-  private removePath(path: PathState<T>, code: number, reason: string, now: number, notify = true): void {
+  private removePath(path: Path<T>, code: number, reason: string, now: number, notify = true): void {
     if (path === this.activePath) return;
     if (code !== PathAbandonCode.UNUSED && path.state !== 'failed') this.setPathState(path, 'failed');
     this.setPathState(path, 'removed');
@@ -790,8 +782,8 @@ export class PathManager<T> {
   }
 
   /** The validated path the peer sent its data on most recently (not the active one). */
-  private peerPath(now: number): PathState<T> | undefined {
-    let best: PathState<T> | undefined;
+  private peerPath(now: number): Path<T> | undefined {
+    let best: Path<T> | undefined;
     for (const p of this.pathList) {
       const at = this.meta(p).peerDataAt;
       if (p === this.activePath || at === undefined || p.remoteCid.length === 0 || !this.isLocal(p.local))
@@ -805,7 +797,7 @@ export class PathManager<T> {
   }
 
   /** The same address pair under a fresh path id of ours (validation carries over: nothing moved). */
-  private reopen(path: PathState<T>, now: number): PathState<T> | undefined {
+  private reopen(path: Path<T>, now: number): Path<T> | undefined {
     const id = this.nextOwnPathId;
     const peerCid = this.host.peerCidFor(id);
     if (!peerCid || !this.isLocal(path.local)) return undefined;
@@ -827,13 +819,13 @@ export class PathManager<T> {
    * `undefined` when the packet must not be answered on its pair. Counts the packet.
    */
   receivingPath(
-    space: PathState<T>,
+    space: Path<T>,
     local: SocketAddress,
     remote: SocketAddress,
     frames: Frame[],
     largest: boolean,
     now: number,
-  ): PathState<T> | undefined {
+  ): Path<T> | undefined {
     const data = largest && !isProbingOnly(frames);
     if (data) this.meta(space).spaceDataAt = now;
     const via = this.locate(space, local, remote, data, now);
@@ -850,12 +842,12 @@ export class PathManager<T> {
   }
 
   private locate(
-    space: PathState<T>,
+    space: Path<T>,
     local: SocketAddress,
     remote: SocketAddress,
     data: boolean,
     now: number,
-  ): PathState<T> | undefined {
+  ): Path<T> | undefined {
     if (sameAddresses(space, local, remote)) return space;
     let via = this.byAddresses(local, remote);
     if (!via) {
@@ -877,7 +869,7 @@ export class PathManager<T> {
     return via;
   }
 
-  private rebindInPlace(path: PathState<T>, local: SocketAddress, remote: SocketAddress, now: number): void {
+  private rebindInPlace(path: Path<T>, local: SocketAddress, remote: SocketAddress, now: number): void {
     path.local = local;
     path.remote = remote;
     path.validated = false;
@@ -898,7 +890,7 @@ export class PathManager<T> {
    * a NAT rebinding); follow it — unless our own sending there failed lately: then the
    * directions differ (a one-way path) and each side keeps the one that works for it.
    */
-  afterPacket(via: PathState<T> | undefined, frames: Frame[], largest: boolean, now: number): void {
+  afterPacket(via: Path<T> | undefined, frames: Frame[], largest: boolean, now: number): void {
     if (via === undefined || via === this.activePath || !largest || isProbingOnly(frames)) return;
     const m = this.metas.get(via.id);
     if (m === undefined) return; // the packet itself abandoned the path it came on
@@ -930,7 +922,7 @@ export class PathManager<T> {
     return at;
   }
 
-  private pathTimer(path: PathState<T>): number {
+  private pathTimer(path: Path<T>): number {
     const m = this.meta(path);
     let at = Math.min(m.challengeFailAt ?? Infinity, m.challengeResendAt ?? Infinity);
     if (m.challenge === undefined && m.validatedAt !== undefined)
@@ -947,7 +939,7 @@ export class PathManager<T> {
    * which its opener re-challenges it) in which nothing arrived in its number space or from
    * its pair. Our own backup is kept while its addresses exist (its checks mark it failed).
    */
-  private expiry(path: PathState<T>, m: PathMeta): number {
+  private expiry(path: Path<T>, m: PathMeta): number {
     if (m.backup || (path.state !== 'standby' && path.state !== 'failed')) return Infinity;
     return (
       Math.max(m.lastReceivedAt, m.standbySince ?? -Infinity, m.failedAt ?? -Infinity) +
@@ -956,7 +948,7 @@ export class PathManager<T> {
   }
 
   /** Proof older than this no longer counts (ms): two keepalive intervals (one missed check) and a PTO. */
-  private freshWindow(path: PathState<T>): number {
+  private freshWindow(path: Path<T>): number {
     return Math.max(2 * this.config.keepaliveInterval, 3 * path.pto()) + path.pto();
   }
 
@@ -1014,7 +1006,7 @@ export class PathManager<T> {
     if (this.standbyRetryAt !== undefined && now >= this.standbyRetryAt) this.ensureStandby(now);
   }
 
-  private onChallengeTimeout(path: PathState<T>, now: number): void {
+  private onChallengeTimeout(path: Path<T>, now: number): void {
     const m = this.meta(path);
     const keepalive = m.keepaliveChallenge;
     m.challenge = undefined;
@@ -1059,7 +1051,7 @@ export class PathManager<T> {
     this.retryLater(path, now);
   }
 
-  private markFailed(path: PathState<T>, now: number): void {
+  private markFailed(path: Path<T>, now: number): void {
     const m = this.meta(path);
     if (path.state === 'failed') return;
     m.failedAt = now;
@@ -1075,7 +1067,7 @@ export class PathManager<T> {
    * last (up to 2^MAX_BACKOFF_DOUBLINGS retry intervals): a dead pair costs a few small packets
    * a minute, and exploration re-checks it at once anyway when the active path falters.
    */
-  private retryLater(path: PathState<T>, now: number): void {
+  private retryLater(path: Path<T>, now: number): void {
     const m = this.meta(path);
     if (!path.validated || m.challenge !== undefined || m.warmAt !== undefined) return;
     m.warmAt = now + this.retryInterval() * 2 ** Math.min(m.retries, MAX_BACKOFF_DOUBLINGS);
@@ -1178,8 +1170,8 @@ export class PathManager<T> {
    * 1 = our backup, validated and not failed. Within a tier the pair most different from the
    * active one wins (health-aware, see pairRank).
    */
-  private bestCandidate(now: number, minTier: number, provenAfter = -Infinity): PathState<T> | undefined {
-    let best: PathState<T> | undefined;
+  private bestCandidate(now: number, minTier: number, provenAfter = -Infinity): Path<T> | undefined {
+    let best: Path<T> | undefined;
     let bestScore = -Infinity;
     const active = this.activePath;
     for (const p of this.pathList) {
@@ -1381,7 +1373,7 @@ export class PathManager<T> {
   }
 
   /** Stops using a path whose address is gone: the active one moves first, if it can. */
-  private leavePath(path: PathState<T>, reason: FailoverReason, now: number): void {
+  private leavePath(path: Path<T>, reason: FailoverReason, now: number): void {
     if (!this.metas.has(path.id)) return;
     if (path === this.activePath) {
       const target = this.bestCandidate(now, 1) ?? this.bestCandidate(now, 0);
@@ -1421,7 +1413,7 @@ export class PathManager<T> {
     const active = this.activePath;
     for (const p of this.pathList)
       if (p !== active && this.meta(p).backup && !sameAddresses(p, active.local, active.remote)) return;
-    let adopt: PathState<T> | undefined;
+    let adopt: Path<T> | undefined;
     let adoptRank = -Infinity;
     for (const p of this.pathList) {
       if (p === active || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
@@ -1509,7 +1501,7 @@ export class PathManager<T> {
    * another pair after the client's NAT rebound, and then this pair leads nowhere). Pairs the
    * client probed on suspicion are failover candidates, not data paths.
    */
-  dataPaths(now: number): PathState<T>[] {
+  dataPaths(now: number): Path<T>[] {
     const active = this.activePath;
     const out = [active];
     const client = this.host.role === 'client';

@@ -9,6 +9,7 @@
  *   arm a timer for endpoint.nextDeadline(); when it fires call endpoint.onTimeout(now)
  */
 import type { SocketAddress, Transmit } from '../net/address.js';
+import type { PathInfo } from '../paths/path.js';
 
 export type { SocketAddress, Transmit };
 
@@ -101,28 +102,8 @@ export interface EarlyDataTicket {
 /** 0-RTT: no ticket used; or sent and awaiting the server; or taken; or refused (then resent at 1-RTT). */
 export type EarlyDataState = 'none' | 'pending' | 'accepted' | 'rejected';
 
-export type PathState = 'validating' | 'active' | 'standby' | 'failed' | 'removed';
-
-export interface PathInfo {
-  id: number;
-  local: SocketAddress;
-  remote: SocketAddress;
-  state: PathState;
-  /** The peer proved it receives what we send to this pair (PATH_RESPONSE, or the handshake). */
-  validated: boolean;
-  /** Smoothed RTT in ms (undefined before the first sample). */
-  srtt: number | undefined;
-  rttvar: number | undefined;
-  minRtt: number | undefined;
-  congestionWindow: number;
-  bytesInFlight: number;
-  bytesSent: number;
-  bytesReceived: number;
-  packetsSent: number;
-  packetsLost: number;
-  /** packetsLost / packetsSent (0 before anything was sent). */
-  lossRate: number;
-}
+// The path status and its report live with the path (src/paths/path.ts); named here as API.
+export type { PathInfo, PathState } from '../paths/path.js';
 
 export interface ConnectionStats {
   packetsSent: number;

@@ -7,7 +7,7 @@
 import { KeySchedule } from '../../crypto/key-schedule.js';
 import { HeaderProtection } from '../../crypto/packet-protection.js';
 import type { SocketAddress, Transmit } from '../../net/address.js';
-import type { PathState } from '../../paths/path.js';
+import type { Path } from '../../paths/path.js';
 import { encodePacketNumber, writeShortHeader } from '../../wire/packet-codec.js';
 import { Writer } from '../../wire/varint.js';
 import type { Outbox } from './outbox.js';
@@ -117,7 +117,7 @@ export class PacketBuilder {
   }
 
   /** A packet of up to `size` bytes on `path` (its DCID, number space and addresses). */
-  begin(path: PathState<SentInfo>, size: number): OpenPacket {
+  begin(path: Path<SentInfo>, size: number): OpenPacket {
     return this.open(
       path,
       path.id,
@@ -178,7 +178,7 @@ export class PacketBuilder {
   finish(
     packet: OpenPacket,
     now: number,
-    path: PathState<SentInfo> | undefined,
+    path: Path<SentInfo> | undefined,
     accounting: PacketAccounting,
   ): Transmit {
     const { buf, headerLength, pn, pnLength } = packet;

@@ -3,7 +3,7 @@
  * frames came from.
  */
 import type { SentPacket } from '../../paths/loss-detection.js';
-import type { PathState } from '../../paths/path.js';
+import type { Path } from '../../paths/path.js';
 import type { Frame } from '../../wire/frames.js';
 import type { StreamMap } from '../streams/stream-map.js';
 import type { StreamId } from '../types.js';
@@ -92,7 +92,7 @@ export class SentRecords {
   }
 
   /** Packets declared lost on `path`: counted, their frames back in line, congestion control told. */
-  onPacketsLost(path: PathState<SentInfo>, lost: readonly Sent[], now: number): void {
+  onPacketsLost(path: Path<SentInfo>, lost: readonly Sent[], now: number): void {
     let latestSent = -Infinity;
     for (const packet of lost) {
       this.outbox.stats.packetsLost++;
