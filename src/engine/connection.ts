@@ -218,7 +218,7 @@ export class Connection implements EngineConnection {
   private readonly sent: SentRecords;
 
   // --- paths ---
-  private readonly pathManager: PathManager<SentInfo>;
+  private readonly pathManager: PathManager;
   /** The multipath policy at work (src/engine/multipath.ts). */
   private readonly multipath: MultipathSession<Path<SentInfo>, SentRecord>;
   private probesPending = 0;
@@ -292,19 +292,15 @@ export class Connection implements EngineConnection {
         get now() {
           return connection.lastNow;
         },
-        get activePath() {
-          return connection.activePath;
-        },
         get paths() {
-          return connection.pathList;
+          return connection.pathManager;
         },
-        dataPaths: (now) => this.dataPaths(now),
         hasPendingData: () => this.hasPendingData(),
         buildPacket: (path, now, plan) => this.buildPacket(path, now, plan),
       },
       options.config.maxUdpPayloadSize,
     );
-    this.pathManager = new PathManager<SentInfo>(this.pathHost(), options.local, options.remote, options.now);
+    this.pathManager = new PathManager(this.pathHost(), options.local, options.remote, options.now);
     this.sent = new SentRecords(this.streams, this.outbox, this.cids, this.pathManager);
     this.persist = this.createPersistence(options.resumption);
     this.serverEarlyData = options.earlyData;
@@ -320,7 +316,7 @@ export class Connection implements EngineConnection {
   }
 
   /** The narrow interface the path lifecycle (path-manager.ts) has to this connection. */
-  private pathHost(): PathHost<SentInfo> {
+  private pathHost(): PathHost {
     const conn = this;
     return {
       role: this.role,
@@ -346,20 +342,16 @@ export class Connection implements EngineConnection {
         mayOpenPaths: (now, trouble) => this.multipath.lazy.open(now, this.bytesMoved(), trouble),
         congestionController: () => this.multipath.controllerForNewPath(),
       },
-      peerCidFor: (pathId) => this.cids.peerCidFor(pathId)?.cid,
-      retirePeerCids: (pathId) => this.cids.retirePeerCids(pathId),
-      ensurePathIdWindow: (pathId) => this.cids.ensurePathIdWindow(pathId),
-      queueControl: (frame) => this.outbox.queueControl(frame),
-      requeue: (packets) => {
-        for (const packet of packets) this.sent.onLost(packet.info.records);
+      cids: this.cids,
+      outbox: this.outbox,
+      get sent() {
+        return conn.sent;
       },
-      emit: (event) => this.outbox.emit(event),
       onActiveChanged: (now) => {
         this.touchIdle(now);
         // A non-probing packet on the new path at once: the peer follows, and its ACK proves the path.
         if (this._state === 'established') this.pingPending = true;
       },
-      wake: () => this.wake(),
     };
   }
 
@@ -1217,16 +1209,6 @@ export class Connection implements EngineConnection {
   }
 
   /**
-   * Paths that may carry data now: the active path, and under 'aggregate' / 'redundant' the
-   * standbys the path lifecycle finds usable (PathManager.dataPaths). Failover: the active
-   * path only.
-   */
-  private dataPaths(now: number): Path<SentInfo>[] {
-    if (!this.multipath.spreads) return [this.activePath];
-    return this.pathManager.dataPaths(now);
-  }
-
-  /**
    * A probe on `path`'s address pair: PATH_CHALLENGE / PATH_RESPONSE frames, plus the ACKs
    * owed for every number space (the receipt report: the peer learns which of its sending
    * directions work, whichever path this one arrives on). Padded towards 1200 bytes within
@@ -1882,44 +1864,27 @@ export class Connection implements EngineConnection {
   // ───────────────────────────── persistence hooks (docs/persistence.md) ─────────────────────────────
 
   private createPersistence(routing: ResumptionRouting | undefined): SessionPersistence {
-    const resumeAliases: Uint8Array[] = [];
     return new SessionPersistence({
       role: this.role,
       config: this.config,
       random: this.random,
       staticKey: this.staticKey,
       secrets: this.secrets,
-      cidLength: this.cidLength,
       streams: this.streams,
+      cids: this.cids,
+      outbox: this.outbox,
+      addresses: this.pathManager,
+      routes: {
+        registerRefusal: (token, kind) => routing?.registerRefusal(token, kind, this),
+        unregisterRefusal: (token) => routing?.unregisterRefusal(token),
+        registerId: (id) => routing?.registerId(id, this),
+        spendId: (id) => routing?.spendId(id),
+      },
       remoteKey: () => this._remoteKey,
       handshakeConfirmed: () => this.handshakeConfirmed,
-      registerCid: (cid) => this.registerCid(cid, this),
-      unregisterCid: (cid) => this.unregisterCid(cid),
-      registerRefusal: (token, kind) => routing?.registerRefusal(token, kind, this),
-      unregisterRefusal: (token) => routing?.unregisterRefusal(token),
-      registerResumptionId: (id) => routing?.registerId(id, this),
-      spendResumptionId: (id) => routing?.spendId(id),
-      registerResumeAlias: (dcid) => {
-        resumeAliases.push(dcid);
-        this.registerCid(dcid, this);
-      },
-      unregisterResumeAlias: (dcid) => {
-        const i = resumeAliases.findIndex((a) => bytesEqual(a, dcid));
-        if (i >= 0) resumeAliases.splice(i, 1);
-        this.unregisterCid(dcid);
-      },
-      localAddresses: () => this.pathManager.usableLocalAddresses,
-      peerAddresses: () => this.pathManager.knownPeerAddresses,
-      forgetPeerResetTokens: () => this.cids.forgetPeerResetTokens(),
       buildProbe: (local, remote, frames) => this.buildSuspendedProbe(local, remote, frames),
       installResumed: (t) => this.installResumed(t),
-      pushEvent: (event) => this.outbox.emit(event),
-      pushControl: (frame) => this.outbox.queueControl(frame),
       expire: () => this.enterClosed('expired', TransportError.EXPIRED, false, 'expired'),
-      countDrop: (reason) => this.drop(reason),
-      countSuspension: () => this.outbox.stats.suspensions++,
-      countResumption: () => this.outbox.stats.resumptions++,
-      wake: () => this.wake(),
     });
   }
 

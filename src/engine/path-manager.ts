@@ -18,11 +18,13 @@ import { ReplayWindow } from '../crypto/replay-window.js';
 import { addressKey, type SocketAddress } from '../net/address.js';
 import { sameScope } from '../net/address-scope.js';
 import type { CongestionController } from '../paths/congestion/index.js';
-import type { SentPacket } from '../paths/loss-detection.js';
 import { Path } from '../paths/path.js';
 import { type Frame, PathAbandonCode, type PathAbandonFrame } from '../wire/frames.js';
+import type { CidState } from './connection/cid-state.js';
+import type { Outbox } from './connection/outbox.js';
+import type { Sent, SentInfo, SentRecords } from './connection/sent-records.js';
 import type { PathHealth } from './path-health.js';
-import type { ConnectionEvent, FailoverReason, PathInfo, SessionRole, TransportConfig } from './types.js';
+import type { FailoverReason, PathInfo, SessionRole, TransportConfig } from './types.js';
 
 /**
  * What the session's multipath policy (multipath.ts, docs/multihoming.md#multipath-policies)
@@ -45,7 +47,7 @@ export interface PathPolicy {
 }
 
 /** What the path lifecycle needs from its connection. */
-export interface PathHost<T> {
+export interface PathHost {
   readonly role: SessionRole;
   readonly config: TransportConfig;
   random(length: number): Uint8Array;
@@ -58,19 +60,14 @@ export interface PathHost<T> {
   /** Health of address pairs shared by the sessions of the endpoint (optional). */
   readonly health: PathHealth | undefined;
   readonly policy: PathPolicy;
-  /** The CID the peer issued for `pathId` with the lowest sequence number still held. */
-  peerCidFor(pathId: number): Uint8Array | undefined;
-  /** Retires every CID the peer issued for `pathId` (RETIRE_CONNECTION_ID) and forgets their reset tokens. */
-  retirePeerCids(pathId: number): void;
-  /** Keeps our CIDs issued for path ids up to `pathId` + the window. */
-  ensurePathIdWindow(pathId: number): void;
-  queueControl(frame: Frame): void;
-  /** What the packets carried goes back in line for retransmission (on whatever path sends next). */
-  requeue(packets: SentPacket<T>[]): void;
-  emit(event: ConnectionEvent): void;
+  /** Which CID a path uses, the path-id window, retirement of the peer's CIDs. */
+  readonly cids: CidState;
+  /** Control frames, events and wake-ups. */
+  readonly outbox: Outbox;
+  /** What the packets of a path given up carried goes back in line (on whatever path sends next). */
+  readonly sent: SentRecords;
   /** The active path changed (timers that depend on its PTO move). */
   onActiveChanged(now: number): void;
-  wake(): void;
 }
 
 /** Per-path validation and lifecycle bookkeeping that Path does not hold. */
@@ -228,13 +225,13 @@ export function isProbingOnly(frames: Frame[]): boolean {
   return path || !ack;
 }
 
-export class PathManager<T> {
-  private readonly host: PathHost<T>;
+export class PathManager {
+  private readonly host: PathHost;
   private readonly config: TransportConfig;
-  private readonly pathList: Path<T>[] = [];
+  private readonly pathList: Path<SentInfo>[] = [];
   private readonly metas = new Map<number, PathMeta>();
   private readonly replays = new Map<number, ReplayWindow>();
-  private activePath: Path<T>;
+  private activePath: Path<SentInfo>;
   /** Path ids abandoned for good: their packets are dropped, never reopened. */
   private readonly removedIds = new Set<number>();
   /** Path ids this side opens: clients odd, servers even, so both ends never pick the same id. */
@@ -243,7 +240,7 @@ export class PathManager<T> {
   private activeFailedAt: number | undefined;
   private exploring: Exploration | undefined;
   /** A late proof of another path: move there at `at` unless the active path answers first. */
-  private pendingMove: { path: Path<T>; sentAt: number; at: number } | undefined;
+  private pendingMove: { path: Path<SentInfo>; sentAt: number; at: number } | undefined;
   /** Challenge payloads answered recently (hex), to recognise retransmissions. */
   private readonly answered = new Map<string, number>();
   /** Bytes spent on unvalidated paths to each remote address that never validated (victim bound). */
@@ -269,7 +266,7 @@ export class PathManager<T> {
   /** Client: when to try opening a standby path again after none could be opened or one failed. */
   private standbyRetryAt: number | undefined;
 
-  constructor(host: PathHost<T>, local: SocketAddress, remote: SocketAddress, now: number) {
+  constructor(host: PathHost, local: SocketAddress, remote: SocketAddress, now: number) {
     this.host = host;
     this.config = host.config;
     this.nextOwnPathId = host.role === 'client' ? 1 : 2;
@@ -278,25 +275,25 @@ export class PathManager<T> {
   }
 
   /** The path the session sends on. */
-  get active(): Path<T> {
+  get active(): Path<SentInfo> {
     return this.activePath;
   }
 
   /** Live paths (validating, active, standby, failed), oldest first. */
-  get list(): readonly Path<T>[] {
+  get list(): readonly Path<SentInfo>[] {
     return this.pathList;
   }
 
-  meta(path: Path<T>): PathMeta {
+  meta(path: Path<SentInfo>): PathMeta {
     return this.metas.get(path.id)!;
   }
 
-  byId(id: number): Path<T> | undefined {
+  byId(id: number): Path<SentInfo> | undefined {
     for (const p of this.pathList) if (p.id === id) return p;
     return undefined;
   }
 
-  byAddresses(local: SocketAddress, remote: SocketAddress): Path<T> | undefined {
+  byAddresses(local: SocketAddress, remote: SocketAddress): Path<SentInfo> | undefined {
     for (const p of this.pathList) if (sameAddresses(p, local, remote)) return p;
     return undefined;
   }
@@ -326,9 +323,9 @@ export class PathManager<T> {
     remote: SocketAddress,
     now: number,
     validated = false,
-  ): Path<T> {
+  ): Path<SentInfo> {
     const config = this.config;
-    const path = new Path<T>({
+    const path = new Path<SentInfo>({
       id,
       local,
       remote,
@@ -373,14 +370,14 @@ export class PathManager<T> {
       failedAt: undefined,
       healthAt: -Infinity,
     });
-    if (this.host.confirmed) this.host.ensurePathIdWindow(id);
+    if (this.host.confirmed) this.host.cids.ensurePathIdWindow(id);
     return path;
   }
 
-  private setPathState(path: Path<T>, state: PathInfo['state']): void {
+  private setPathState(path: Path<SentInfo>, state: PathInfo['state']): void {
     if (path.state === state) return;
     path.state = state;
-    this.host.emit({ type: 'path-updated', path: path.info() });
+    this.host.outbox.emit({ type: 'path-updated', path: path.info() });
   }
 
   /**
@@ -395,12 +392,12 @@ export class PathManager<T> {
     remote: SocketAddress,
     now: number,
     replay: ReplayWindow,
-  ): Path<T> {
+  ): Path<SentInfo> {
     const twin = this.byAddresses(local, remote);
     const inherit = twin?.validated === true;
     const path = this.addPath(id, local, remote, now, inherit);
     this.replays.set(id, replay);
-    path.remoteCid = this.host.peerCidFor(id) ?? new Uint8Array(0);
+    path.remoteCid = this.host.cids.peerCidFor(id)?.cid ?? new Uint8Array(0);
     if (inherit) {
       path.state = 'standby';
       const m = this.meta(path);
@@ -410,7 +407,7 @@ export class PathManager<T> {
         m.provenSentAt = this.meta(twin).provenSentAt;
       }
     }
-    this.host.emit({ type: 'path-updated', path: path.info() });
+    this.host.outbox.emit({ type: 'path-updated', path: path.info() });
     if (!inherit) this.startChallenge(path, now);
     return path;
   }
@@ -425,9 +422,9 @@ export class PathManager<T> {
     remote: SocketAddress,
     now: number,
     credit?: number,
-  ): Path<T> | undefined {
+  ): Path<SentInfo> | undefined {
     const id = this.nextOwnPathId;
-    const peerCid = this.host.peerCidFor(id);
+    const peerCid = this.host.cids.peerCidFor(id)?.cid;
     if (!peerCid) return undefined;
     if (credit !== undefined && credit < MIN_PROBE_CREDIT) return undefined;
     this.nextOwnPathId += 2;
@@ -438,7 +435,7 @@ export class PathManager<T> {
     const validatedAt = this.validatedPairs.get(pairKey(local, remote));
     if (validatedAt !== undefined && now - validatedAt < this.config.pathValidationLifetime)
       this.meta(path).knownPair = true;
-    this.host.emit({ type: 'path-updated', path: path.info() });
+    this.host.outbox.emit({ type: 'path-updated', path: path.info() });
     this.startChallenge(path, now);
     return path;
   }
@@ -463,17 +460,17 @@ export class PathManager<T> {
   }
 
   /** How long to wait before retransmitting a challenge: the path's PTO, or (no RTT sample yet) at most twice the active path's. */
-  private probeInterval(path: Path<T>): number {
+  private probeInterval(path: Path<SentInfo>): number {
     if (path.rtt.hasSample || path === this.activePath) return Math.max(path.pto(), 1);
     return Math.max(1, Math.min(path.pto(), Math.max(2 * this.activePath.pto(), 50)));
   }
 
   /** Validation timeout, RFC 9000 §8.2.4: three PTOs, the larger of the current and the new path's. */
-  private validationTimeout(path: Path<T>): number {
+  private validationTimeout(path: Path<SentInfo>): number {
     return 3 * Math.max(this.activePath.pto(), path.pto());
   }
 
-  private startChallenge(path: Path<T>, now: number, keepalive = false): void {
+  private startChallenge(path: Path<SentInfo>, now: number, keepalive = false): void {
     const m = this.meta(path);
     m.challenge = this.host.random(8);
     m.challengeDue = true;
@@ -483,10 +480,10 @@ export class PathManager<T> {
     m.keepaliveChallenge = keepalive;
     m.challengeFailAt = now + (keepalive ? this.config.keepaliveInterval : this.validationTimeout(path));
     path.startValidation(m.challenge, now);
-    this.host.wake();
+    this.host.outbox.wake();
   }
 
-  private noteValidated(path: Path<T>, now: number): void {
+  private noteValidated(path: Path<SentInfo>, now: number): void {
     this.verifiedRemotes.add(addressKey(path.remote));
     const key = pairKey(path.local, path.remote);
     this.validatedPairs.delete(key);
@@ -496,7 +493,7 @@ export class PathManager<T> {
   }
 
   /** Connection sent the outstanding challenge of `path` in a probe packet. */
-  onChallengeSent(path: Path<T>, now: number): void {
+  onChallengeSent(path: Path<SentInfo>, now: number): void {
     const m = this.meta(path);
     m.challengeDue = false;
     m.challengeSends++;
@@ -515,7 +512,7 @@ export class PathManager<T> {
    * answer on every validated path as well (whichever direction works carries it), and if it
    * came on the pair we send on, suspect our sending there.
    */
-  onPathChallenge(data: Uint8Array, via: Path<T> | undefined, now: number): void {
+  onPathChallenge(data: Uint8Array, via: Path<SentInfo> | undefined, now: number): void {
     if (!via) return;
     this.meta(via).challengedAt = now;
     const key = Buffer.from(data).toString('hex');
@@ -535,7 +532,7 @@ export class PathManager<T> {
    * A PATH_RESPONSE goes on `path`'s pair: on its path id, or, while we hold no CID for that id
    * yet (a path id the peer just opened), on another path id with the very same addresses.
    */
-  private owe(path: Path<T>, data: Uint8Array): void {
+  private owe(path: Path<SentInfo>, data: Uint8Array): void {
     const carrier =
       path.remoteCid.length > 0
         ? path
@@ -543,7 +540,7 @@ export class PathManager<T> {
     if (!carrier) return;
     const responses = this.meta(carrier).responses;
     if (responses.length < 4) responses.push(Uint8Array.prototype.slice.call(data));
-    this.host.wake();
+    this.host.outbox.wake();
   }
 
   /** A PATH_RESPONSE arrived (on any path): it proves the pair its challenge was sent on. */
@@ -587,11 +584,11 @@ export class PathManager<T> {
    * An ACK newly acknowledged packets sent on `path` (the latest of them at `sentAt`): its
    * sending direction works.
    */
-  onAcked(path: Path<T>, sentAt: number, now: number): void {
+  onAcked(path: Path<SentInfo>, sentAt: number, now: number): void {
     this.onProven(path, now, sentAt, false);
   }
 
-  private onProven(path: Path<T>, now: number, sentAt: number, response: boolean): void {
+  private onProven(path: Path<SentInfo>, now: number, sentAt: number, response: boolean): void {
     const m = this.meta(path);
     m.provenAt = now;
     m.provenSentAt = Math.max(m.provenSentAt ?? -Infinity, sentAt);
@@ -633,7 +630,7 @@ export class PathManager<T> {
   }
 
   /** Whether proof that `path` carried what we sent at `sentAt` is reason to leave the active path. */
-  private mayMoveTo(path: Path<T>, sentAt: number): boolean {
+  private mayMoveTo(path: Path<SentInfo>, sentAt: number): boolean {
     const unproven = !this.activePath.validated;
     return (
       (this.activeFailedAt !== undefined || this.activePath.loss.ptoCount > 0 || unproven) &&
@@ -665,7 +662,7 @@ export class PathManager<T> {
       path.bytesRefused += Math.min(path.bytesOnWire, datagrams * PATH_PROBE_SIZE);
       refunded = true;
     }
-    if (refunded) this.host.wake();
+    if (refunded) this.host.outbox.wake();
     return refunded;
   }
 
@@ -683,7 +680,7 @@ export class PathManager<T> {
    * one: after a rebinding they went to an address that no longer reaches the peer.
    */
   private switchActive(
-    path: Path<T>,
+    path: Path<SentInfo>,
     reason: FailoverReason,
     now: number,
     oldState: 'standby' | 'failed' = 'standby',
@@ -699,7 +696,7 @@ export class PathManager<T> {
     this.activeFailedAt = undefined;
     this.exploring = undefined;
     this.pendingMove = undefined;
-    this.host.requeue(old.loss.drainAll());
+    for (const packet of old.loss.drainAll()) this.host.sent.onLost(packet.info.records);
     // ACKs sent on the old path may be lost with it: repeat them on the new one.
     for (const p of this.pathList) p.acks.repeatAck();
     const om = this.meta(old);
@@ -710,15 +707,15 @@ export class PathManager<T> {
       om.standbySince = now;
       this.setPathState(old, 'standby');
     }
-    if (path.state === 'active') this.host.emit({ type: 'path-updated', path: path.info() });
+    if (path.state === 'active') this.host.outbox.emit({ type: 'path-updated', path: path.info() });
     else this.setPathState(path, 'active');
-    this.host.emit({ type: 'failover', from: old.info(), to: path.info(), reason });
+    this.host.outbox.emit({ type: 'failover', from: old.info(), to: path.info(), reason });
     this.host.onActiveChanged(now);
     this.ensureStandby(now);
   }
 
   /** The active path failed: move to `target`; the old path is `failed` (kept: the peer may still send on it). */
-  private failover(target: Path<T>, reason: FailoverReason, now: number): void {
+  private failover(target: Path<SentInfo>, reason: FailoverReason, now: number): void {
     const failed = this.activePath;
     // Dated from when it went silent: a success elsewhere since then shows which end broke.
     this.host.health?.reportFailure(failed.local, failed.remote, this.silentSince());
@@ -731,12 +728,12 @@ export class PathManager<T> {
    * retires the peer's CIDs for it so nothing links it to the next path, and resends what it
    * had in flight elsewhere.
    */
-  private removePath(path: Path<T>, code: number, reason: string, now: number, notify = true): void {
+  private removePath(path: Path<SentInfo>, code: number, reason: string, now: number, notify = true): void {
     if (path === this.activePath) return;
     if (code !== PathAbandonCode.UNUSED && path.state !== 'failed') this.setPathState(path, 'failed');
     this.setPathState(path, 'removed');
-    this.host.retirePeerCids(path.id);
-    this.host.requeue(path.loss.drainAll());
+    this.host.cids.retirePeerCids(path.id);
+    for (const packet of path.loss.drainAll()) this.host.sent.onLost(packet.info.records);
     if (!path.validated) {
       const entry = this.unverified.get(addressKey(path.remote));
       if (entry) entry.spent += path.bytesOnWire;
@@ -745,8 +742,9 @@ export class PathManager<T> {
     this.metas.delete(path.id);
     this.replays.delete(path.id);
     this.removedIds.add(path.id);
-    if (notify) this.host.queueControl({ type: 'path_abandon', pathId: path.id, errorCode: code, reason });
-    this.host.wake();
+    if (notify)
+      this.host.outbox.queueControl({ type: 'path_abandon', pathId: path.id, errorCode: code, reason });
+    this.host.outbox.wake();
     this.ensureStandby(now);
   }
 
@@ -758,12 +756,12 @@ export class PathManager<T> {
   onPathAbandon(frame: PathAbandonFrame, now: number): void {
     // The peer used this path id, even if none of its packets reached us (it opened the path
     // over a dead link): keep CIDs issued ahead of it, or the peer runs out of path ids.
-    this.host.ensurePathIdWindow(frame.pathId);
+    this.host.cids.ensurePathIdWindow(frame.pathId);
     const path = this.byId(frame.pathId);
     if (!path) {
       if (!this.removedIds.has(frame.pathId)) {
         this.removedIds.add(frame.pathId);
-        this.host.retirePeerCids(frame.pathId);
+        this.host.cids.retirePeerCids(frame.pathId);
       }
       return;
     }
@@ -782,8 +780,8 @@ export class PathManager<T> {
   }
 
   /** The validated path the peer sent its data on most recently (not the active one). */
-  private peerPath(now: number): Path<T> | undefined {
-    let best: Path<T> | undefined;
+  private peerPath(now: number): Path<SentInfo> | undefined {
+    let best: Path<SentInfo> | undefined;
     for (const p of this.pathList) {
       const at = this.meta(p).peerDataAt;
       if (p === this.activePath || at === undefined || p.remoteCid.length === 0 || !this.isLocal(p.local))
@@ -797,9 +795,9 @@ export class PathManager<T> {
   }
 
   /** The same address pair under a fresh path id of ours (validation carries over: nothing moved). */
-  private reopen(path: Path<T>, now: number): Path<T> | undefined {
+  private reopen(path: Path<SentInfo>, now: number): Path<SentInfo> | undefined {
     const id = this.nextOwnPathId;
-    const peerCid = this.host.peerCidFor(id);
+    const peerCid = this.host.cids.peerCidFor(id)?.cid;
     if (!peerCid || !this.isLocal(path.local)) return undefined;
     this.nextOwnPathId += 2;
     const fresh = this.addPath(id, path.local, path.remote, now, path.validated);
@@ -808,7 +806,7 @@ export class PathManager<T> {
     this.meta(fresh).provenAt = this.meta(path).provenAt;
     this.meta(fresh).provenSentAt = this.meta(path).provenSentAt;
     fresh.state = 'standby';
-    this.host.emit({ type: 'path-updated', path: fresh.info() });
+    this.host.outbox.emit({ type: 'path-updated', path: fresh.info() });
     return fresh;
   }
 
@@ -819,13 +817,13 @@ export class PathManager<T> {
    * `undefined` when the packet must not be answered on its pair. Counts the packet.
    */
   receivingPath(
-    space: Path<T>,
+    space: Path<SentInfo>,
     local: SocketAddress,
     remote: SocketAddress,
     frames: Frame[],
     largest: boolean,
     now: number,
-  ): Path<T> | undefined {
+  ): Path<SentInfo> | undefined {
     const data = largest && !isProbingOnly(frames);
     if (data) this.meta(space).spaceDataAt = now;
     const via = this.locate(space, local, remote, data, now);
@@ -842,12 +840,12 @@ export class PathManager<T> {
   }
 
   private locate(
-    space: Path<T>,
+    space: Path<SentInfo>,
     local: SocketAddress,
     remote: SocketAddress,
     data: boolean,
     now: number,
-  ): Path<T> | undefined {
+  ): Path<SentInfo> | undefined {
     if (sameAddresses(space, local, remote)) return space;
     let via = this.byAddresses(local, remote);
     if (!via) {
@@ -869,7 +867,12 @@ export class PathManager<T> {
     return via;
   }
 
-  private rebindInPlace(path: Path<T>, local: SocketAddress, remote: SocketAddress, now: number): void {
+  private rebindInPlace(
+    path: Path<SentInfo>,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): void {
     path.local = local;
     path.remote = remote;
     path.validated = false;
@@ -881,7 +884,7 @@ export class PathManager<T> {
     const wasActive = path === this.activePath;
     this.startChallenge(path, now);
     if (wasActive) path.state = 'active';
-    this.host.emit({ type: 'path-updated', path: path.info() });
+    this.host.outbox.emit({ type: 'path-updated', path: path.info() });
   }
 
   /**
@@ -890,7 +893,7 @@ export class PathManager<T> {
    * a NAT rebinding); follow it — unless our own sending there failed lately: then the
    * directions differ (a one-way path) and each side keeps the one that works for it.
    */
-  afterPacket(via: Path<T> | undefined, frames: Frame[], largest: boolean, now: number): void {
+  afterPacket(via: Path<SentInfo> | undefined, frames: Frame[], largest: boolean, now: number): void {
     if (via === undefined || via === this.activePath || !largest || isProbingOnly(frames)) return;
     const m = this.metas.get(via.id);
     if (m === undefined) return; // the packet itself abandoned the path it came on
@@ -922,7 +925,7 @@ export class PathManager<T> {
     return at;
   }
 
-  private pathTimer(path: Path<T>): number {
+  private pathTimer(path: Path<SentInfo>): number {
     const m = this.meta(path);
     let at = Math.min(m.challengeFailAt ?? Infinity, m.challengeResendAt ?? Infinity);
     if (m.challenge === undefined && m.validatedAt !== undefined)
@@ -939,7 +942,7 @@ export class PathManager<T> {
    * which its opener re-challenges it) in which nothing arrived in its number space or from
    * its pair. Our own backup is kept while its addresses exist (its checks mark it failed).
    */
-  private expiry(path: Path<T>, m: PathMeta): number {
+  private expiry(path: Path<SentInfo>, m: PathMeta): number {
     if (m.backup || (path.state !== 'standby' && path.state !== 'failed')) return Infinity;
     return (
       Math.max(m.lastReceivedAt, m.standbySince ?? -Infinity, m.failedAt ?? -Infinity) +
@@ -948,7 +951,7 @@ export class PathManager<T> {
   }
 
   /** Proof older than this no longer counts (ms): two keepalive intervals (one missed check) and a PTO. */
-  private freshWindow(path: Path<T>): number {
+  private freshWindow(path: Path<SentInfo>): number {
     return Math.max(2 * this.config.keepaliveInterval, 3 * path.pto()) + path.pto();
   }
 
@@ -964,7 +967,7 @@ export class PathManager<T> {
         m.challengeResendAt = undefined;
         if (m.challenge) {
           m.challengeDue = true;
-          this.host.wake();
+          this.host.outbox.wake();
         }
       }
       if (
@@ -1006,7 +1009,7 @@ export class PathManager<T> {
     if (this.standbyRetryAt !== undefined && now >= this.standbyRetryAt) this.ensureStandby(now);
   }
 
-  private onChallengeTimeout(path: Path<T>, now: number): void {
+  private onChallengeTimeout(path: Path<SentInfo>, now: number): void {
     const m = this.meta(path);
     const keepalive = m.keepaliveChallenge;
     m.challenge = undefined;
@@ -1051,7 +1054,7 @@ export class PathManager<T> {
     this.retryLater(path, now);
   }
 
-  private markFailed(path: Path<T>, now: number): void {
+  private markFailed(path: Path<SentInfo>, now: number): void {
     const m = this.meta(path);
     if (path.state === 'failed') return;
     m.failedAt = now;
@@ -1067,7 +1070,7 @@ export class PathManager<T> {
    * last (up to 2^MAX_BACKOFF_DOUBLINGS retry intervals): a dead pair costs a few small packets
    * a minute, and exploration re-checks it at once anyway when the active path falters.
    */
-  private retryLater(path: Path<T>, now: number): void {
+  private retryLater(path: Path<SentInfo>, now: number): void {
     const m = this.meta(path);
     if (!path.validated || m.challenge !== undefined || m.warmAt !== undefined) return;
     m.warmAt = now + this.retryInterval() * 2 ** Math.min(m.retries, MAX_BACKOFF_DOUBLINGS);
@@ -1170,8 +1173,8 @@ export class PathManager<T> {
    * 1 = our backup, validated and not failed. Within a tier the pair most different from the
    * active one wins (health-aware, see pairRank).
    */
-  private bestCandidate(now: number, minTier: number, provenAfter = -Infinity): Path<T> | undefined {
-    let best: Path<T> | undefined;
+  private bestCandidate(now: number, minTier: number, provenAfter = -Infinity): Path<SentInfo> | undefined {
+    let best: Path<SentInfo> | undefined;
     let bestScore = -Infinity;
     const active = this.activePath;
     for (const p of this.pathList) {
@@ -1302,8 +1305,8 @@ export class PathManager<T> {
     validated: boolean,
     bytesReceived: number,
     now: number,
-  ): SentPacket<T>[] {
-    const inFlight: SentPacket<T>[] = [];
+  ): Sent[] {
+    const inFlight: Sent[] = [];
     for (const path of this.pathList) inFlight.push(...path.loss.drainAll());
     this.pathList.length = 0;
     this.metas.clear();
@@ -1324,7 +1327,7 @@ export class PathManager<T> {
     path.bytesReceived = bytesReceived;
     this.activePath = path;
     if (validated) this.onHandshakeComplete(now);
-    this.host.emit({ type: 'path-updated', path: path.info() });
+    this.host.outbox.emit({ type: 'path-updated', path: path.info() });
     return inFlight;
   }
 
@@ -1339,20 +1342,24 @@ export class PathManager<T> {
       if (this.advertised.get(key)?.present) continue;
       const sequence = this.nextAddressSequence++;
       this.advertised.set(key, { address, sequence, present: true });
-      this.host.queueControl({ type: 'add_address', sequence, address });
+      this.host.outbox.queueControl({ type: 'add_address', sequence, address });
     }
     for (const [key, entry] of this.advertised) {
       if (!entry.present || current.has(key)) continue;
       entry.present = false;
       entry.sequence = this.nextAddressSequence++;
-      this.host.queueControl({ type: 'remove_address', sequence: entry.sequence, address: entry.address });
+      this.host.outbox.queueControl({
+        type: 'remove_address',
+        sequence: entry.sequence,
+        address: entry.address,
+      });
     }
     for (const path of [...this.pathList])
       if (!this.isLocal(path.local)) this.leavePath(path, 'address-removed', now);
     // A new address is a new chance: do not sit out a retry delay set while none worked.
     this.standbyRetryAt = undefined;
     this.ensureStandby(now);
-    this.host.wake();
+    this.host.outbox.wake();
   }
 
   /** The peer announced (or withdrew) an address; stale or reordered updates are ignored. */
@@ -1373,7 +1380,7 @@ export class PathManager<T> {
   }
 
   /** Stops using a path whose address is gone: the active one moves first, if it can. */
-  private leavePath(path: Path<T>, reason: FailoverReason, now: number): void {
+  private leavePath(path: Path<SentInfo>, reason: FailoverReason, now: number): void {
     if (!this.metas.has(path.id)) return;
     if (path === this.activePath) {
       const target = this.bestCandidate(now, 1) ?? this.bestCandidate(now, 0);
@@ -1413,7 +1420,7 @@ export class PathManager<T> {
     const active = this.activePath;
     for (const p of this.pathList)
       if (p !== active && this.meta(p).backup && !sameAddresses(p, active.local, active.remote)) return;
-    let adopt: Path<T> | undefined;
+    let adopt: Path<SentInfo> | undefined;
     let adoptRank = -Infinity;
     for (const p of this.pathList) {
       if (p === active || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
@@ -1432,7 +1439,7 @@ export class PathManager<T> {
       m.backup = true;
       if (adopt.state === 'failed') this.retryLater(adopt, now);
       else if (m.challenge === undefined) m.warmAt = now + this.config.keepaliveInterval;
-      this.host.wake();
+      this.host.outbox.wake();
       return;
     }
     if (!fresh) {
@@ -1501,7 +1508,7 @@ export class PathManager<T> {
    * another pair after the client's NAT rebound, and then this pair leads nowhere). Pairs the
    * client probed on suspicion are failover candidates, not data paths.
    */
-  dataPaths(now: number): Path<T>[] {
+  dataPaths(now: number): Path<SentInfo>[] {
     const active = this.activePath;
     const out = [active];
     const client = this.host.role === 'client';

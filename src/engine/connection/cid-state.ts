@@ -58,7 +58,8 @@ function entryKey(pathId: number, sequence: number): string {
 }
 
 export class CidState {
-  private readonly cidLength: number;
+  /** Length of our CIDs (those a resumption draws too). */
+  readonly cidLength: number;
   private readonly random: RandomSource;
   private readonly secrets: EndpointSecrets;
   private readonly routing: CidRouting;
@@ -284,12 +285,12 @@ export class CidState {
     if (peerResetToken) this.addPeerResetToken(peerResetToken);
   }
 
-  /** Routes a further DCID to this session (a resumption's alias) without giving it a path id. */
-  routeAlias(cid: Uint8Array): void {
+  /** Routes a further CID to this session that names no path id (a resumption attempt's, a RESUME's DCID). */
+  route(cid: Uint8Array): void {
     this.routing.register(cid);
   }
 
-  unrouteAlias(cid: Uint8Array): void {
+  unroute(cid: Uint8Array): void {
     this.routing.unregister(cid);
   }
 }
