@@ -45,6 +45,7 @@ import { CidState, SPARE_CID_COUNT } from './connection/cid-state.js';
 import { Outbox } from './connection/outbox.js';
 import { AEAD_TAG, PacketBuilder } from './connection/packet-builder.js';
 import { type Sent, type SentInfo, type SentRecord, SentRecords } from './connection/sent-records.js';
+import { Timers } from './connection/timers.js';
 import {
   createHandshake,
   HandshakePattern,
@@ -190,9 +191,7 @@ export class Connection implements EngineConnection {
   /** Datagram of our latest handshake message, resent on timeout or duplicate. */
   private handshakeFlight: Uint8Array | undefined;
   private handshakeFlightPending = false;
-  private handshakeRetransmitAt: number | undefined;
   private handshakeRetransmitInterval = HANDSHAKE_RETRANSMIT_INITIAL;
-  private handshakeDeadline: number;
   private handshakeConfirmed = false;
   private handshakeHash: Uint8Array | undefined;
   private _remoteKey: Uint8Array | undefined;
@@ -209,12 +208,12 @@ export class Connection implements EngineConnection {
   private authorize: ((key: Uint8Array) => boolean) | undefined;
 
   // --- keys ---
-  private discardPreviousKeysAt: number | undefined;
 
   // --- owners of shared session state (src/engine/connection/) ---
   private readonly outbox = new Outbox(() => this.onWake(this));
   private readonly cids: CidState;
   private readonly builder: PacketBuilder;
+  private readonly timers = new Timers();
   private readonly sent: SentRecords;
 
   // --- paths ---
@@ -243,12 +242,10 @@ export class Connection implements EngineConnection {
   private earlyFrames: Frame[] | undefined;
 
   // --- lifecycle ---
-  private idleDeadline: number | undefined;
   /** Start of the current stretch in which stream data is owed to the peer and none was acknowledged. */
   private stalledSince: number | undefined;
   /** Last ACK that acknowledged a packet of ours (any kind: keepalives too). */
   private lastAckedAt = -Infinity;
-  private closeDeadline: number | undefined;
   private closeInfo: CloseInfo | undefined;
   private closeFramePending = false;
   private lastCloseSentAt = -Infinity;
@@ -269,7 +266,7 @@ export class Connection implements EngineConnection {
     this.unregisterResetToken = options.unregisterResetToken;
     this.testHooks = options.testHooks;
     this.pathHealth = options.pathHealth;
-    this.handshakeDeadline = options.now + options.config.handshakeTimeout;
+    this.timers.set('handshake', options.now + options.config.handshakeTimeout);
     this.originalDcid = new Uint8Array(0);
     this.streams = StreamMap.fromConfig(options.role, options.config);
     this.builder = new PacketBuilder(this.outbox, options.config.keyUpdateInterval);
@@ -626,14 +623,14 @@ export class Connection implements EngineConnection {
         this.setHandshakeFlight(this.handshakePacket(2, message), now);
       } else {
         this.handshakeFlight = undefined;
-        this.handshakeRetransmitAt = undefined;
+        this.timers.set('handshakeRetransmit', undefined);
       }
     } else {
       // XX message 2 from the client: its static key and transport parameters.
       if (!this.applyPeerParams(payload)) return;
       this.checkClientKey();
       this.handshakeFlight = undefined;
-      this.handshakeRetransmitAt = undefined;
+      this.timers.set('handshakeRetransmit', undefined);
     }
     if (hs.isComplete) this.completeHandshake(now);
     this.wake();
@@ -663,7 +660,7 @@ export class Connection implements EngineConnection {
     this.handshakeFlight = datagram;
     this.handshakeFlightPending = true;
     this.handshakeRetransmitInterval = HANDSHAKE_RETRANSMIT_INITIAL;
-    this.handshakeRetransmitAt = now + this.handshakeRetransmitInterval;
+    this.timers.set('handshakeRetransmit', now + this.handshakeRetransmitInterval);
     this.wake();
   }
 
@@ -810,7 +807,7 @@ export class Connection implements EngineConnection {
     this.cids.ensurePathIdWindow(0);
     this.handshakeFlight = undefined;
     this.handshakeFlightPending = false;
-    this.handshakeRetransmitAt = undefined;
+    this.timers.set('handshakeRetransmit', undefined);
     if (this.initialDcidAlias) {
       this.unregisterCid(this.initialDcidAlias);
       this.initialDcidAlias = undefined;
@@ -917,7 +914,7 @@ export class Connection implements EngineConnection {
     const via = this.pathManager.receivingPath(path, local, remote, frames, largest, now);
     if (opened.peerUpdated || opened.peerFollowed) {
       // Reordered packets of the old phase may still arrive for a while; keep its keys 3 PTOs.
-      this.discardPreviousKeysAt = now + 3 * path.pto();
+      this.timers.set('keyDiscard', now + 3 * path.pto());
     }
     if (opened.peerUpdated) {
       this.builder.onPeerKeyUpdate(keys.keyPhase);
@@ -1094,7 +1091,7 @@ export class Connection implements EngineConnection {
         return this.handlePersistenceFrame(frame);
       case 'close':
         this._state = 'draining';
-        this.closeDeadline = now + 3 * path.pto();
+        this.timers.set('close', now + 3 * path.pto());
         this.closeInfo = {
           source: 'peer',
           code: frame.errorCode,
@@ -1582,43 +1579,40 @@ export class Connection implements EngineConnection {
     if (this._state === 'closed') return undefined;
     if (this.persist.hasOutgoing) return undefined; // the endpoint polls us right away
     if (this.persist.suspended && this._state === 'established') return this.persist.deadline();
-    let deadline = Math.min(this.idleDeadline ?? Infinity, this.closeDeadline ?? Infinity);
-    if (this._state === 'handshaking') {
-      deadline = Math.min(deadline, this.handshakeDeadline, this.handshakeRetransmitAt ?? Infinity);
-    } else if (this._state === 'established') {
-      if (this.handshakeRetransmitAt !== undefined) deadline = Math.min(deadline, this.handshakeRetransmitAt);
-      if (this.discardPreviousKeysAt !== undefined) deadline = Math.min(deadline, this.discardPreviousKeysAt);
-      // ACKs ride on the active path: with no credit there for even an ACK (buildPacket's
-      // 64-byte floor) an ACK deadline would stay in the past (seed 593); arrival wakes us.
-      const acksBlocked = this.activePath.amplificationCredit() < 64;
-      // Several paths: the scheduler's last pacer release (MultipathSession.poll). Failover: only
-      // the active path sends data, so only its pacer matters.
-      if (this.multipath.spreads) deadline = Math.min(deadline, this.multipath.pacingDeadline ?? Infinity);
-      for (const path of this.pathList) {
-        // Probes owed on a path that may not send until more bytes arrive: its PTO (capped
-        // backoff, relative to the last send) would stay in the past; arrival wakes us anyway.
-        const blocked = this.probesPending > 0 && path.amplificationCredit() < 64;
-        deadline = Math.min(
-          deadline,
-          blocked ? Infinity : (path.loss.deadline(this.handshakeConfirmed) ?? Infinity),
-          acksBlocked ? Infinity : (path.acks.ackDeadline() ?? Infinity),
-        );
-        // A pacing deadline left from before the path became amplification-limited is stale.
-        if (
-          !this.multipath.spreads &&
-          path === this.activePath &&
-          this.hasPendingData() &&
-          path.amplificationCredit() >= this.config.maxUdpPayloadSize
-        )
-          deadline = Math.min(deadline, path.pacingDeadline() ?? Infinity);
-      }
-      deadline = Math.min(deadline, this.pathManager.deadline());
-      deadline = Math.min(deadline, this.keepaliveDeadline() ?? Infinity);
-      deadline = Math.min(deadline, this.stallDeadline() ?? Infinity);
-      if (this.role === 'client' && this.handshakeConfirmed)
-        deadline = Math.min(deadline, this.multipath.lazy.deadline ?? Infinity);
+    if (this._state === 'established') this.armComputedTimers();
+    return this.timers.next(this._state);
+  }
+
+  /** The timers whose deadlines other owners compute (loss detection, ACKs, pacers, paths). */
+  private armComputedTimers(): void {
+    const t = this.timers;
+    const confirmed = this.handshakeConfirmed;
+    // ACKs ride on the active path: with no credit there for even an ACK (buildPacket's
+    // 64-byte floor) an ACK deadline would stay in the past (seed 593); arrival wakes us.
+    const acksBlocked = this.activePath.amplificationCredit() < 64;
+    let loss = Infinity;
+    let ack = Infinity;
+    for (const path of this.pathList) {
+      // Probes owed on a path that may not send until more bytes arrive: its PTO (capped
+      // backoff, relative to the last send) would stay in the past; arrival wakes us anyway.
+      const blocked = this.probesPending > 0 && path.amplificationCredit() < 64;
+      if (!blocked) loss = Math.min(loss, path.loss.deadline(confirmed) ?? Infinity);
+      if (!acksBlocked) ack = Math.min(ack, path.acks.ackDeadline() ?? Infinity);
     }
-    return deadline === Infinity ? undefined : deadline;
+    t.set('loss', loss);
+    t.set('ack', ack);
+    // Several paths: the scheduler's last pacer release (MultipathSession.poll). Failover: only
+    // the active path sends data, so only its pacer matters; a pacing deadline left from before
+    // it became amplification-limited is stale.
+    const active = this.activePath;
+    if (this.multipath.spreads) t.set('pacing', this.multipath.pacingDeadline);
+    else if (this.hasPendingData() && active.amplificationCredit() >= this.config.maxUdpPayloadSize)
+      t.set('pacing', active.pacingDeadline());
+    else t.set('pacing', undefined);
+    t.set('paths', this.pathManager.deadline());
+    t.set('keepalive', this.keepaliveDeadline());
+    t.set('stall', this.stallDeadline());
+    t.set('lazyPaths', this.role === 'client' && confirmed ? this.multipath.lazy.deadline : undefined);
   }
 
   /**
@@ -1649,7 +1643,7 @@ export class Connection implements EngineConnection {
 
   onTimeout(now: number): void {
     if (this._state === 'closed') return;
-    if (this.closeDeadline !== undefined && now >= this.closeDeadline) {
+    if (this.timers.expired('close', now)) {
       this.finishClose();
       return;
     }
@@ -1658,7 +1652,7 @@ export class Connection implements EngineConnection {
       this.wake();
       return;
     }
-    if (this.idleDeadline !== undefined && now >= this.idleDeadline) {
+    if (this.timers.expired('idle', now)) {
       // The failure timeout: no path has worked for an idle timeout. A persistent session is
       // suspended (docs/persistence.md); any other ends here.
       if (this._state === 'established' && this.persist.canSuspend) this.suspend(now);
@@ -1666,25 +1660,21 @@ export class Connection implements EngineConnection {
       this.wake();
       return;
     }
-    if (this._state === 'handshaking' && now >= this.handshakeDeadline) {
+    if (this._state === 'handshaking' && this.timers.expired('handshake', now)) {
       this.enterClosed('handshake-timeout', TransportError.NO_ERROR, false, 'handshake timed out');
       return;
     }
-    if (
-      this.handshakeRetransmitAt !== undefined &&
-      now >= this.handshakeRetransmitAt &&
-      this.handshakeFlight
-    ) {
+    if (this.timers.expired('handshakeRetransmit', now) && this.handshakeFlight) {
       this.handshakeFlightPending = true;
       this.handshakeRetransmitInterval = Math.min(
         this.handshakeRetransmitInterval * 2,
         HANDSHAKE_RETRANSMIT_MAX,
       );
-      this.handshakeRetransmitAt = now + this.handshakeRetransmitInterval;
+      this.timers.set('handshakeRetransmit', now + this.handshakeRetransmitInterval);
     }
-    if (this.discardPreviousKeysAt !== undefined && now >= this.discardPreviousKeysAt) {
+    if (this.timers.expired('keyDiscard', now)) {
       this.builder.keys?.discardPrevious();
-      this.discardPreviousKeysAt = undefined;
+      this.timers.set('keyDiscard', undefined);
     }
     if (this._state === 'established') {
       const keepalive = this.keepaliveDeadline();
@@ -1777,10 +1767,10 @@ export class Connection implements EngineConnection {
   private touchIdle(now: number): void {
     const timeout = this.idleTimeout();
     if (timeout === 0) {
-      this.idleDeadline = undefined;
+      this.timers.set('idle', undefined);
       return;
     }
-    this.idleDeadline = now + Math.max(timeout, 3 * this.activePath.pto());
+    this.timers.set('idle', now + Math.max(timeout, 3 * this.activePath.pto()));
   }
 
   private sentSinceReceive = false;
@@ -1789,7 +1779,7 @@ export class Connection implements EngineConnection {
     // so our own retransmissions cannot keep a silent peer's session alive forever.
     if (!this.sentSinceReceive) {
       this.sentSinceReceive = true;
-      if (this.idleDeadline !== undefined) this.touchIdle(now);
+      if (this.timers.isSet('idle')) this.touchIdle(now);
     }
   }
 
@@ -1819,7 +1809,7 @@ export class Connection implements EngineConnection {
     this._state = 'closing';
     this.closeInfo = { source, code: errorCode, application, reason };
     this.closeFramePending = true;
-    this.closeDeadline = at + 3 * this.activePath.pto();
+    this.timers.set('close', at + 3 * this.activePath.pto());
     this.outbox.emit({ type: 'closed', info: this.closeInfo });
     this.wake();
   }
@@ -1890,7 +1880,7 @@ export class Connection implements EngineConnection {
 
   /** No path has worked for the failure timeout: keep the session, suspended (if both sides allow). */
   private suspend(now: number): void {
-    this.idleDeadline = undefined;
+    this.timers.set('idle', undefined);
     this.stalledSince = undefined;
     this.persist.suspend(now);
   }
@@ -1949,7 +1939,7 @@ export class Connection implements EngineConnection {
         ? [t.split.initiatorKey, t.split.responderKey]
         : [t.split.responderKey, t.split.initiatorKey];
     this.builder.installKeys(send, recv, true);
-    this.discardPreviousKeysAt = undefined;
+    this.timers.set('keyDiscard', undefined);
 
     this.lastAckElicitingSentAt = now;
     this.lastAckedAt = now;
@@ -1958,7 +1948,7 @@ export class Connection implements EngineConnection {
     this.touchIdle(now);
     this.handshakeFlight = t.reply;
     this.handshakeFlightPending = t.reply !== undefined;
-    this.handshakeRetransmitAt = undefined;
+    this.timers.set('handshakeRetransmit', undefined);
     if (this.role === 'client') this.pingPending = true;
     this.pathManager.onLocalAddressesChanged(now);
     this.wake();
