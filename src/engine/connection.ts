@@ -923,7 +923,7 @@ export class Connection implements EngineConnection {
     this.outbox.stats.bytesReceived += datagram.length;
     // Anti-amplification counts what arrived from the address pair, whatever its number space.
     if (via) via.bytesReceived += datagram.length;
-    this.pathManager.meta(path).lastReceivedAt = now;
+    this.pathManager.onPacketReceived(path, now);
     // Any authenticated short-header packet proves the peer has our keys: the
     // server's handshake is confirmed and the client's address validated.
     if (this.role === 'server' && !this.handshakeConfirmed) {
@@ -1214,9 +1214,8 @@ export class Connection implements EngineConnection {
    */
   private buildPathProbe(path: Path<SentInfo>, now: number): Transmit | undefined {
     const paths = this.pathManager;
-    const m = paths.meta(path);
-    const challenge = m.challengeDue ? m.challenge : undefined;
-    if (!challenge && m.responses.length === 0) return undefined;
+    const challenge = paths.dueChallenge(path);
+    if (!challenge && !paths.owesResponses(path)) return undefined;
     if (path.remoteCid.length === 0) return undefined;
     const credit = path.amplificationCredit();
     const header = 1 + path.remoteCid.length + 4;
@@ -1228,8 +1227,10 @@ export class Connection implements EngineConnection {
       frames.push({ type: 'path_challenge', data: challenge });
       room -= pathFrameSize;
     }
-    while (m.responses.length > 0 && room >= pathFrameSize) {
-      frames.push({ type: 'path_response', data: m.responses.shift()! });
+    while (room >= pathFrameSize) {
+      const data = paths.takeResponse(path);
+      if (!data) break;
+      frames.push({ type: 'path_response', data });
       room -= pathFrameSize;
     }
     const records: SentRecord[] = [];
@@ -1247,7 +1248,7 @@ export class Connection implements EngineConnection {
     // A validated pair needs no padding (no amplification or MTU question left), nor does one
     // validated under an earlier path id: checks stay small.
     const size =
-      path.validated || m.knownPair
+      path.validated || paths.isKnownPair(path)
         ? header + payload + AEAD_TAG
         : Math.min(
             Math.max(PATH_PROBE_SIZE, header + payload + AEAD_TAG),
@@ -1638,7 +1639,7 @@ export class Connection implements EngineConnection {
     // policy that spreads packets, other paths carry ack-eliciting packets too: the active
     // path's own last one counts (and the PING goes there, see buildPacket).
     const sent = this.multipath.spreads ? active.loss.lastAckElicitingSentAt : this.lastAckElicitingSentAt;
-    return Math.max(sent, this.pathManager.meta(active).provenAt ?? 0) + every;
+    return Math.max(sent, this.pathManager.provenAt(active) ?? 0) + every;
   }
 
   onTimeout(now: number): void {

@@ -70,55 +70,72 @@ export interface PathHost {
   onActiveChanged(now: number): void;
 }
 
-/** Per-path validation and lifecycle bookkeeping that Path does not hold. */
-export interface PathMeta {
-  /** PATH_CHALLENGE payload outstanding, to (re)send on this path. */
-  challenge: Uint8Array | undefined;
-  challengeDue: boolean;
-  challengeResendAt: number | undefined;
+/**
+ * Everything the path lifecycle keeps per path id: the path, the replay window of its number
+ * space, and the validation and lifecycle bookkeeping the path itself does not hold.
+ */
+class PathRecord {
+  challengeDue: boolean = false;
+  challengeResendAt: number | undefined = undefined;
   /** The challenge fails if no PATH_RESPONSE arrives by then. */
-  challengeFailAt: number | undefined;
+  challengeFailAt: number | undefined = undefined;
   /** First transmission of the outstanding challenge, and how often it went out (RTT sample). */
-  challengeSentAt: number | undefined;
-  challengeSends: number;
+  challengeSentAt: number | undefined = undefined;
+  challengeSends: number = 0;
   /** The pair was validated under an earlier path id within the validation lifetime: probes need no padding. */
-  knownPair: boolean;
+  knownPair: boolean = false;
   /** Re-checks of this failed path so far without an answer (the retry interval doubles). */
-  retries: number;
+  retries: number = 0;
   /** A warm-standby check: one transmission per keepalive interval, no retransmission. */
-  keepaliveChallenge: boolean;
+  keepaliveChallenge: boolean = false;
   /** Consecutive unanswered warm-standby checks. */
-  misses: number;
+  misses: number = 0;
   /** PATH_RESPONSE payloads owed on this address pair. */
-  responses: Uint8Array[];
+  responses: Uint8Array[] = [];
   validatedAt: number | undefined;
   /** Switch to this path once it validates, and why (the peer moved here, our address vanished). */
-  migrateOnValidation: FailoverReason | undefined;
+  migrateOnValidation: FailoverReason | undefined = undefined;
   /** Last authenticated packet in this path's number space or from its address pair. */
   lastReceivedAt: number;
   /** Last non-probing packet with a new largest packet number in this path id's number space. */
-  spaceDataAt: number | undefined;
+  spaceDataAt: number | undefined = undefined;
   /** Last non-probing packet with a new largest packet number from this pair: the peer sends its data here. */
-  peerDataAt: number | undefined;
+  peerDataAt: number | undefined = undefined;
   /** That packet started a stretch of peer data on this pair (the peer moved here). */
-  peerDataStarted: boolean;
+  peerDataStarted: boolean = false;
   /** Last authenticated packet from this very address pair, whatever its number space. */
-  pairHeardAt: number | undefined;
+  pairHeardAt: number | undefined = undefined;
   /** Last PATH_CHALLENGE the peer sent on this pair: the peer keeps it warm as its standby. */
-  challengedAt: number | undefined;
-  standbySince: number | undefined;
+  challengedAt: number | undefined = undefined;
+  standbySince: number | undefined = undefined;
   /** Client: the standby we keep warm for failover (re-challenged every keepalive interval). */
-  backup: boolean;
+  backup: boolean = false;
   /** When the backup is next re-challenged. */
-  warmAt: number | undefined;
+  warmAt: number | undefined = undefined;
   /** Last proof that what we send on this pair arrives (an ACK of a packet sent here, or a PATH_RESPONSE). */
-  provenAt: number | undefined;
+  provenAt: number | undefined = undefined;
   /** When what that proof covers was sent (the acknowledged packet, the answered challenge). */
-  provenSentAt: number | undefined;
+  provenSentAt: number | undefined = undefined;
   /** When our sending here was last declared failed. */
-  failedAt: number | undefined;
+  failedAt: number | undefined = undefined;
   /** Last success reported to the endpoint's health table (rate limit). */
-  healthAt: number;
+  healthAt: number = -Infinity;
+
+  constructor(
+    readonly path: Path<SentInfo>,
+    /** Packet numbers seen in this path id's number space. */
+    public replay: ReplayWindow,
+    validatedAt: number | undefined,
+    now: number,
+  ) {
+    this.validatedAt = validatedAt;
+    this.lastReceivedAt = now;
+  }
+
+  /** The PATH_CHALLENGE payload outstanding on this path, to (re)send (the path holds it). */
+  get challenge(): Uint8Array | undefined {
+    return this.path.outstandingChallenge;
+  }
 }
 
 /** Bytes of a PATH_CHALLENGE datagram when the amplification credit allows (RFC 9000 §8.2.1). */
@@ -229,8 +246,8 @@ export class PathManager {
   private readonly host: PathHost;
   private readonly config: TransportConfig;
   private readonly pathList: Path<SentInfo>[] = [];
-  private readonly metas = new Map<number, PathMeta>();
-  private readonly replays = new Map<number, ReplayWindow>();
+  /** One record per live path id. */
+  private readonly records = new Map<number, PathRecord>();
   private activePath: Path<SentInfo>;
   /** Path ids abandoned for good: their packets are dropped, never reopened. */
   private readonly removedIds = new Set<number>();
@@ -284,8 +301,8 @@ export class PathManager {
     return this.pathList;
   }
 
-  meta(path: Path<SentInfo>): PathMeta {
-    return this.metas.get(path.id)!;
+  private meta(path: Path<SentInfo>): PathRecord {
+    return this.records.get(path.id)!;
   }
 
   byId(id: number): Path<SentInfo> | undefined {
@@ -298,6 +315,37 @@ export class PathManager {
     return undefined;
   }
 
+  /** An authenticated packet arrived in `path`'s number space. */
+  onPacketReceived(path: Path<SentInfo>, now: number): void {
+    this.meta(path).lastReceivedAt = now;
+  }
+
+  /** Last proof that what we send on `path` arrives (an ACK of a packet sent there, a PATH_RESPONSE). */
+  provenAt(path: Path<SentInfo>): number | undefined {
+    return this.meta(path).provenAt;
+  }
+
+  /** The PATH_CHALLENGE payload to send on `path` now, if one is due. */
+  dueChallenge(path: Path<SentInfo>): Uint8Array | undefined {
+    const m = this.meta(path);
+    return m.challengeDue ? m.challenge : undefined;
+  }
+
+  /** PATH_RESPONSEs are owed on `path`'s address pair. */
+  owesResponses(path: Path<SentInfo>): boolean {
+    return this.meta(path).responses.length > 0;
+  }
+
+  /** The next PATH_RESPONSE payload owed on `path`, taken off the list (a probe carries it). */
+  takeResponse(path: Path<SentInfo>): Uint8Array | undefined {
+    return this.meta(path).responses.shift();
+  }
+
+  /** The pair was validated under an earlier path id within the validation lifetime: probes need no padding. */
+  isKnownPair(path: Path<SentInfo>): boolean {
+    return this.meta(path).knownPair;
+  }
+
   /** The path id was abandoned: its packets are dropped. */
   isRemoved(id: number): boolean {
     return this.removedIds.has(id);
@@ -305,7 +353,7 @@ export class PathManager {
 
   /** The replay window of a path id's number space (a fresh one for a path not opened yet). */
   replayFor(id: number): ReplayWindow {
-    return this.replays.get(id) ?? new ReplayWindow(1 << 14);
+    return this.records.get(id)?.replay ?? new ReplayWindow(1 << 14);
   }
 
   /** The handshake completed on the first path: its pair is validated now. */
@@ -341,35 +389,7 @@ export class PathManager {
       maxProbeInterval: config.idleTimeout > 0 ? config.idleTimeout / 8 : undefined,
     });
     this.pathList.push(path);
-    this.replays.set(id, new ReplayWindow(1 << 14));
-    this.metas.set(id, {
-      challenge: undefined,
-      challengeDue: false,
-      challengeResendAt: undefined,
-      challengeFailAt: undefined,
-      challengeSentAt: undefined,
-      challengeSends: 0,
-      knownPair: false,
-      retries: 0,
-      keepaliveChallenge: false,
-      misses: 0,
-      responses: [],
-      validatedAt: validated ? now : undefined,
-      migrateOnValidation: undefined,
-      lastReceivedAt: now,
-      spaceDataAt: undefined,
-      peerDataAt: undefined,
-      peerDataStarted: false,
-      pairHeardAt: undefined,
-      challengedAt: undefined,
-      standbySince: undefined,
-      backup: false,
-      warmAt: undefined,
-      provenAt: undefined,
-      provenSentAt: undefined,
-      failedAt: undefined,
-      healthAt: -Infinity,
-    });
+    this.records.set(id, new PathRecord(path, new ReplayWindow(1 << 14), validated ? now : undefined, now));
     if (this.host.confirmed) this.host.cids.ensurePathIdWindow(id);
     return path;
   }
@@ -396,7 +416,7 @@ export class PathManager {
     const twin = this.byAddresses(local, remote);
     const inherit = twin?.validated === true;
     const path = this.addPath(id, local, remote, now, inherit);
-    this.replays.set(id, replay);
+    this.meta(path).replay = replay;
     path.remoteCid = this.host.cids.peerCidFor(id)?.cid ?? new Uint8Array(0);
     if (inherit) {
       path.state = 'standby';
@@ -472,14 +492,14 @@ export class PathManager {
 
   private startChallenge(path: Path<SentInfo>, now: number, keepalive = false): void {
     const m = this.meta(path);
-    m.challenge = this.host.random(8);
+    const challenge = this.host.random(8);
     m.challengeDue = true;
     m.challengeResendAt = undefined;
     m.challengeSentAt = undefined;
     m.challengeSends = 0;
     m.keepaliveChallenge = keepalive;
     m.challengeFailAt = now + (keepalive ? this.config.keepaliveInterval : this.validationTimeout(path));
-    path.startValidation(m.challenge, now);
+    path.startValidation(challenge, now);
     this.host.outbox.wake();
   }
 
@@ -547,13 +567,12 @@ export class PathManager {
   onPathResponse(data: Uint8Array, now: number): void {
     for (const path of this.pathList) {
       const m = this.meta(path);
-      if (!m.challenge || !path.onPathResponse(data)) continue;
+      if (!path.onPathResponse(data)) continue;
       // A challenge sent once gives an RTT sample: a path validated this way starts with a
       // realistic PTO instead of the 333 ms initial RTT's ~1 s.
       if (!path.rtt.hasSample && m.challengeSends === 1 && m.challengeSentAt !== undefined)
         path.rtt.update(now - m.challengeSentAt, 0, 0, true);
       const sentAt = m.challengeSentAt ?? now;
-      m.challenge = undefined;
       m.challengeDue = false;
       m.challengeResendAt = undefined;
       m.challengeFailAt = undefined;
@@ -636,7 +655,7 @@ export class PathManager {
       (this.activeFailedAt !== undefined || this.activePath.loss.ptoCount > 0 || unproven) &&
       (unproven || sentAt >= this.silentSince()) &&
       path !== this.activePath &&
-      this.metas.has(path.id) &&
+      this.records.has(path.id) &&
       path.validated &&
       path.remoteCid.length > 0 &&
       path.state !== 'validating' &&
@@ -739,8 +758,7 @@ export class PathManager {
       if (entry) entry.spent += path.bytesOnWire;
     }
     this.pathList.splice(this.pathList.indexOf(path), 1);
-    this.metas.delete(path.id);
-    this.replays.delete(path.id);
+    this.records.delete(path.id);
     this.removedIds.add(path.id);
     if (notify)
       this.host.outbox.queueControl({ type: 'path_abandon', pathId: path.id, errorCode: code, reason });
@@ -895,7 +913,7 @@ export class PathManager {
    */
   afterPacket(via: Path<SentInfo> | undefined, frames: Frame[], largest: boolean, now: number): void {
     if (via === undefined || via === this.activePath || !largest || isProbingOnly(frames)) return;
-    const m = this.metas.get(via.id);
+    const m = this.records.get(via.id);
     if (m === undefined) return; // the packet itself abandoned the path it came on
     if (!m.peerDataStarted) return;
     m.peerDataStarted = false;
@@ -942,7 +960,7 @@ export class PathManager {
    * which its opener re-challenges it) in which nothing arrived in its number space or from
    * its pair. Our own backup is kept while its addresses exist (its checks mark it failed).
    */
-  private expiry(path: Path<SentInfo>, m: PathMeta): number {
+  private expiry(path: Path<SentInfo>, m: PathRecord): number {
     if (m.backup || (path.state !== 'standby' && path.state !== 'failed')) return Infinity;
     return (
       Math.max(m.lastReceivedAt, m.standbySince ?? -Infinity, m.failedAt ?? -Infinity) +
@@ -957,7 +975,7 @@ export class PathManager {
 
   onTimeout(now: number): void {
     for (const path of [...this.pathList]) {
-      if (!this.metas.has(path.id)) continue; // removed while handling an earlier path
+      if (!this.records.has(path.id)) continue; // removed while handling an earlier path
       const m = this.meta(path);
       if (m.challengeFailAt !== undefined && now >= m.challengeFailAt) {
         this.onChallengeTimeout(path, now);
@@ -1012,7 +1030,7 @@ export class PathManager {
   private onChallengeTimeout(path: Path<SentInfo>, now: number): void {
     const m = this.meta(path);
     const keepalive = m.keepaliveChallenge;
-    m.challenge = undefined;
+    path.cancelValidation();
     m.challengeDue = false;
     m.challengeResendAt = undefined;
     m.challengeFailAt = undefined;
@@ -1309,8 +1327,7 @@ export class PathManager {
     const inFlight: Sent[] = [];
     for (const path of this.pathList) inFlight.push(...path.loss.drainAll());
     this.pathList.length = 0;
-    this.metas.clear();
-    this.replays.clear();
+    this.records.clear();
     this.removedIds.clear();
     this.nextOwnPathId = this.host.role === 'client' ? 1 : 2;
     this.activeFailedAt = undefined;
@@ -1381,7 +1398,7 @@ export class PathManager {
 
   /** Stops using a path whose address is gone: the active one moves first, if it can. */
   private leavePath(path: Path<SentInfo>, reason: FailoverReason, now: number): void {
-    if (!this.metas.has(path.id)) return;
+    if (!this.records.has(path.id)) return;
     if (path === this.activePath) {
       const target = this.bestCandidate(now, 1) ?? this.bestCandidate(now, 0);
       if (!target) return; // nowhere to go yet; ensureStandby opens a path and moves on validation

@@ -219,6 +219,17 @@ export class Path<T> {
     if (!this.validated) this.state = 'validating';
   }
 
+  /** The outstanding PATH_CHALLENGE payload, if validation is in progress. */
+  get outstandingChallenge(): Uint8Array | undefined {
+    return this.challenge;
+  }
+
+  /** The outstanding challenge timed out: a late answer to it proves nothing any more. */
+  cancelValidation(): void {
+    this.challenge = undefined;
+    this.challengeSentAt = undefined;
+  }
+
   /** When the outstanding PATH_CHALLENGE was sent, if any. */
   get challengePendingSince(): number | undefined {
     return this.challenge === undefined ? undefined : this.challengeSentAt;
