@@ -18,7 +18,6 @@ import {
   type AckFrame,
   type CheckpointFrame,
   type Frame,
-  FrameType,
   isAckEliciting,
   type NewConnectionIdFrame,
   type NewTicketFrame,
@@ -42,6 +41,7 @@ import {
 } from '../wire/transport-params.js';
 import { Writer } from '../wire/varint.js';
 import { CidState, SPARE_CID_COUNT } from './connection/cid-state.js';
+import { ackFrameFor, ackSent, FrameWriter } from './connection/frame-writer.js';
 import { Outbox } from './connection/outbox.js';
 import { AEAD_TAG, PacketBuilder } from './connection/packet-builder.js';
 import { type Sent, type SentInfo, type SentRecord, SentRecords } from './connection/sent-records.js';
@@ -215,6 +215,7 @@ export class Connection implements EngineConnection {
   private readonly builder: PacketBuilder;
   private readonly timers = new Timers();
   private readonly sent: SentRecords;
+  private readonly frames: FrameWriter;
 
   // --- paths ---
   private readonly pathManager: PathManager;
@@ -298,6 +299,7 @@ export class Connection implements EngineConnection {
       options.config.maxUdpPayloadSize,
     );
     this.pathManager = new PathManager(this.pathHost(), options.local, options.remote, options.now);
+    this.frames = new FrameWriter(this.streams, this.outbox, this.multipath);
     this.sent = new SentRecords(this.streams, this.outbox, this.cids, this.pathManager);
     this.persist = this.createPersistence(options.resumption);
     this.serverEarlyData = options.earlyData;
@@ -396,7 +398,7 @@ export class Connection implements EngineConnection {
     const buf = Buffer.alloc(room);
     const w = new Writer(buf, 0);
     const records: SentRecord[] = [];
-    this.writeStreamFrames(w, room, records);
+    this.frames.writeStreamFrames(w, room, records);
     if (w.offset === 0) return;
     early.frames = buf.subarray(0, w.offset);
     early.records = records;
@@ -1235,13 +1237,13 @@ export class Connection implements EngineConnection {
     }
     const records: SentRecord[] = [];
     for (const space of this.pathList) {
-      const frame = this.ackFrameFor(space, now);
+      const frame = ackFrameFor(space, now);
       if (!frame) continue;
       const size = frameSize(frame);
       if (size > room || size > MAX_PROBE_ACK_BYTES) continue;
       frames.push(frame);
       room -= size;
-      this.ackSent(space, frame, records);
+      ackSent(space, frame, records);
     }
     let payload = 0;
     for (const f of frames) payload += frameSize(f);
@@ -1272,23 +1274,8 @@ export class Connection implements EngineConnection {
     return transmit;
   }
 
-  /**
-   * Moves connection-level flow-control updates (MAX_DATA, MAX_STREAMS) that the
-   * stream map has decided on into the control queue, so they go out even when
-   * there is no stream data to carry them.
-   */
-  private collectConnectionFrames(): void {
-    const maxData = this.streams.takeMaxData();
-    if (maxData !== undefined) this.outbox.queueControl({ type: 'max_data', maximum: maxData });
-    for (const bidirectional of [true, false]) {
-      const update = this.streams.maxStreamsUpdate(bidirectional);
-      if (update !== undefined)
-        this.outbox.queueControl({ type: 'max_streams', bidirectional, maximum: update });
-    }
-  }
-
   private hasPendingData(): boolean {
-    this.collectConnectionFrames();
+    this.frames.collectConnectionFrames();
     return (
       this.outbox.control.length > 0 ||
       this.outbox.datagrams.length > 0 ||
@@ -1334,20 +1321,20 @@ export class Connection implements EngineConnection {
 
     // ACKs for every number space ride on the active path (an ACK may name any path id).
     for (const space of ackSpaces) {
-      const frame = this.ackFrameFor(space, now);
+      const frame = ackFrameFor(space, now);
       if (frame && frameSize(frame) <= limit - w.offset) {
         encodeFrame(w, frame);
-        this.ackSent(space, frame, records);
+        ackSent(space, frame, records);
       }
     }
     if (!ackOnly && content === 'all') {
       if (plan) this.multipath.beginPacket(path, now);
-      ackEliciting = this.writeControlFrames(w, limit, records);
-      ackEliciting = this.writeDataBlocked(w, limit, records) || ackEliciting;
-      ackEliciting = this.writeDatagrams(w, limit, records) || ackEliciting;
+      ackEliciting = this.frames.writeControlFrames(w, limit, records);
+      ackEliciting = this.frames.writeDataBlocked(w, limit, records) || ackEliciting;
+      ackEliciting = this.frames.writeDatagrams(w, limit, records, this.maxDatagramSize) || ackEliciting;
       // After a resumption stream data waits for the peer's checkpoints (RESUME_STATE).
       if (!this.persist.holdsStreams)
-        ackEliciting = this.writeStreamFrames(w, limit, records) || ackEliciting;
+        ackEliciting = this.frames.writeStreamFrames(w, limit, records) || ackEliciting;
       if (plan) this.multipath.endPacket();
     } else if (!ackOnly && content === 'copies') {
       ackEliciting = this.multipath.writeCopies(path, w, limit, records, now);
@@ -1393,18 +1380,6 @@ export class Connection implements EngineConnection {
     return transmit;
   }
 
-  /** The ACK owed for a number space, if anything arrived in it since the last one. */
-  private ackFrameFor(space: Path<SentInfo>, now: number): AckFrame | undefined {
-    const ack = space.acks.buildAck(now);
-    if (!ack) return undefined;
-    return { type: 'ack', pathId: space.id, ackDelayMicros: ack.ackDelayMicros, ranges: ack.ranges };
-  }
-
-  private ackSent(space: Path<SentInfo>, frame: AckFrame, records: SentRecord[]): void {
-    space.acks.onAckSent();
-    records.push({ kind: 'ack', pathId: space.id, largest: frame.ranges[0].largest });
-  }
-
   /**
    * While the peer sends us data and we send only ACKs, nothing of ours is ever acknowledged,
    * so a broken sending direction would go unnoticed (RFC 9000 §13.2.4). Once per PTO with
@@ -1416,142 +1391,6 @@ export class Connection implements EngineConnection {
     // Several paths send ACKs (each its own space's): each checks its own sending direction.
     const sent = this.multipath.spreads ? path.loss.lastAckElicitingSentAt : this.lastAckElicitingSentAt;
     return now - this.lastStreamDataAt <= pto && now - sent >= pto;
-  }
-
-  private writeControlFrames(w: Writer, limit: number, records: SentRecord[]): boolean {
-    let wrote = false;
-    while (this.outbox.control.length > 0) {
-      const frame = this.outbox.control[0];
-      if (frameSize(frame) > limit - w.offset) break;
-      this.outbox.control.shift();
-      encodeFrame(w, frame);
-      records.push({ kind: 'control', frame });
-      wrote = true;
-    }
-    return wrote;
-  }
-
-  private writeDatagrams(w: Writer, limit: number, records: SentRecord[]): boolean {
-    let wrote = false;
-    while (this.outbox.datagrams.length > 0) {
-      const data = this.outbox.datagrams[0];
-      // Under 'redundant' a small datagram is sequenced (the receiver drops the second copy).
-      const sequence = this.multipath.datagramSequence(data.length, this.maxDatagramSize);
-      const frame: Frame =
-        sequence === undefined ? { type: 'datagram', data } : { type: 'datagram', data, sequence };
-      if (frameSize(frame) > limit - w.offset) break;
-      this.outbox.datagrams.shift();
-      const start = w.offset;
-      encodeFrame(w, frame);
-      records.push({ kind: 'datagram' });
-      if (sequence !== undefined)
-        this.multipath.copyDatagram(w.buf.subarray(start, w.offset), { kind: 'datagram' });
-      wrote = true;
-    }
-    return wrote;
-  }
-
-  /** DATA_BLOCKED is advisory: it rides along when a packet goes out anyway. */
-  private writeDataBlocked(w: Writer, limit: number, records: SentRecord[]): boolean {
-    if (limit - w.offset < 10) return false;
-    const blocked = this.streams.takeDataBlocked();
-    if (blocked === undefined) return false;
-    const frame: Frame = { type: 'data_blocked', limit: blocked };
-    encodeFrame(w, frame);
-    records.push({ kind: 'control', frame });
-    return true;
-  }
-
-  /**
-   * Stream frames, one per stream per pass (round-robin), copied straight from the
-   * stream's send buffer into the packet. The length field is written as a fixed
-   * 2-byte varint (allowed for non-type fields) so the header can be laid down before
-   * the data size is known.
-   */
-  private writeStreamFrames(w: Writer, limit: number, records: SentRecord[]): boolean {
-    let wrote = false;
-    const buf = w.buf;
-    const served: number[] = [];
-    for (;;) {
-      if (limit - w.offset < 40) break;
-      const stream = this.streams.nextSendable();
-      if (!stream) break;
-      served.push(stream.id);
-      const id = stream.id;
-      const reset = stream.send?.takeReset();
-      if (reset) {
-        const frame: Frame = {
-          type: 'reset_stream',
-          streamId: id,
-          errorCode: reset.errorCode,
-          finalSize: reset.finalSize,
-        };
-        encodeFrame(w, frame);
-        records.push({ kind: 'control', frame });
-        wrote = true;
-      }
-      const stop = stream.recv?.takeStopSending();
-      if (stop !== undefined) {
-        const frame: Frame = { type: 'stop_sending', streamId: id, errorCode: stop };
-        encodeFrame(w, frame);
-        records.push({ kind: 'control', frame });
-        wrote = true;
-      }
-      const maxStreamData = stream.recv?.takeMaxStreamData();
-      if (maxStreamData !== undefined) {
-        const frame: Frame = { type: 'max_stream_data', streamId: id, maximum: maxStreamData };
-        encodeFrame(w, frame);
-        records.push({ kind: 'control', frame });
-        wrote = true;
-      }
-      const blocked = stream.send?.takeBlocked();
-      if (blocked !== undefined) {
-        const frame: Frame = { type: 'stream_data_blocked', streamId: id, limit: blocked };
-        encodeFrame(w, frame);
-        records.push({ kind: 'control', frame });
-        wrote = true;
-      }
-      const offset = this.streams.peekStreamOffset(stream);
-      if (offset === undefined || limit - w.offset < 24) continue;
-      const start = w.offset;
-      w.u8(FrameType.STREAM | 0x04 | 0x02);
-      w.varint(id);
-      w.varint(offset);
-      const lengthAt = w.offset;
-      w.offset += 2;
-      const room = Math.min(limit - w.offset, 16383);
-      const plan = this.streams.emitStreamData(stream, buf, w.offset, room);
-      if (!plan) {
-        w.offset = start;
-        continue;
-      }
-      if (plan.offset !== offset)
-        throw new Error(`stream ${id}: planned offset ${offset}, emitted ${plan.offset}`);
-      if (plan.fin) buf[start] |= 0x01;
-      buf[lengthAt] = 0x40 | (plan.length >> 8);
-      buf[lengthAt + 1] = plan.length & 0xff;
-      w.offset += plan.length;
-      records.push({ kind: 'stream', id, offset: plan.offset, length: plan.length, fin: plan.fin });
-      // Under 'redundant' a small message (a frame that reaches the end of what was written) goes twice.
-      if (
-        this.multipath.copiesStreamFrame(
-          plan.length,
-          plan.offset + plan.length >= (stream.send?.buffer.writtenOffset ?? 0),
-        )
-      ) {
-        this.multipath.copyFrame(buf.subarray(start, w.offset), {
-          kind: 'stream',
-          id,
-          offset: plan.offset,
-          length: plan.length,
-          fin: plan.fin,
-          copy: true,
-        });
-      }
-      wrote = true;
-    }
-    for (const id of served) this.streams.markSendable(id);
-    return wrote;
   }
 
   private buildClosePacket(path: Path<SentInfo>, now: number): Transmit | undefined {
