@@ -42,6 +42,7 @@ import {
 import { Writer } from '../wire/varint.js';
 import { CidState, SPARE_CID_COUNT } from './connection/cid-state.js';
 import { ackFrameFor, ackSent, FrameWriter } from './connection/frame-writer.js';
+import { Liveness } from './connection/liveness.js';
 import { Outbox } from './connection/outbox.js';
 import { AEAD_TAG, PacketBuilder } from './connection/packet-builder.js';
 import { type Sent, type SentInfo, type SentRecord, SentRecords } from './connection/sent-records.js';
@@ -214,6 +215,7 @@ export class Connection implements EngineConnection {
   private readonly cids: CidState;
   private readonly builder: PacketBuilder;
   private readonly timers = new Timers();
+  private readonly liveness: Liveness;
   private readonly sent: SentRecords;
   private readonly frames: FrameWriter;
 
@@ -222,10 +224,6 @@ export class Connection implements EngineConnection {
   /** The multipath policy at work (src/engine/multipath.ts). */
   private readonly multipath: MultipathSession<Path<SentInfo>, SentRecord>;
   private probesPending = 0;
-  /** Last ack-eliciting packet sent / any authenticated packet received (keepalive timing). */
-  private lastAckElicitingSentAt = 0;
-  /** Last STREAM frame received: while data flows in, an ACK-only sender adds a PING now and then. */
-  private lastStreamDataAt = -Infinity;
 
   // --- streams & flow control ---
   private readonly streams: StreamMap;
@@ -243,10 +241,6 @@ export class Connection implements EngineConnection {
   private earlyFrames: Frame[] | undefined;
 
   // --- lifecycle ---
-  /** Start of the current stretch in which stream data is owed to the peer and none was acknowledged. */
-  private stalledSince: number | undefined;
-  /** Last ACK that acknowledged a packet of ours (any kind: keepalives too). */
-  private lastAckedAt = -Infinity;
   private closeInfo: CloseInfo | undefined;
   private closeFramePending = false;
   private lastCloseSentAt = -Infinity;
@@ -270,6 +264,7 @@ export class Connection implements EngineConnection {
     this.timers.set('handshake', options.now + options.config.handshakeTimeout);
     this.originalDcid = new Uint8Array(0);
     this.streams = StreamMap.fromConfig(options.role, options.config);
+    this.liveness = new Liveness(this.timers, options.config.idleTimeout);
     this.builder = new PacketBuilder(this.outbox, options.config.keyUpdateInterval);
     this.cids = new CidState({
       cidLength: options.cidLength,
@@ -347,7 +342,7 @@ export class Connection implements EngineConnection {
         return conn.sent;
       },
       onActiveChanged: (now) => {
-        this.touchIdle(now);
+        this.liveness.touchIdle(now, this.activePath.pto());
         // A non-probing packet on the new path at once: the peer follows, and its ACK proves the path.
         if (this._state === 'established') this.pingPending = true;
       },
@@ -411,7 +406,7 @@ export class Connection implements EngineConnection {
     this.early = undefined;
     const accepted = this.peerParams?.earlyDataAccepted === true && early.frames !== undefined;
     if (!accepted) this.sent.onLost(early.records);
-    else if (this.sent.onAcked(early.records)) this.stalledSince = undefined;
+    else if (this.sent.onAcked(early.records)) this.liveness.onStreamProgress();
     this._earlyData = accepted ? 'accepted' : 'rejected';
     this.outbox.emit({ type: 'early-data', accepted });
   }
@@ -710,6 +705,7 @@ export class Connection implements EngineConnection {
       return false;
     }
     const p = this.peerParams;
+    this.liveness.peerIdleTimeout = p.idleTimeout ?? 0;
     if (p.initialSourceConnectionId && !bytesEqual(p.initialSourceConnectionId, this.activePath.remoteCid)) {
       this.enterClosed(
         'protocol',
@@ -785,7 +781,7 @@ export class Connection implements EngineConnection {
     this.persist.onHandshakeComplete(split, this.handshakeHash);
     this.handshake = hs; // keep messageIndex for duplicate detection
     this._state = 'established';
-    this.touchIdle(now);
+    this.liveness.touchIdle(now, this.activePath.pto());
     if (this.refuseWith) {
       this.close(this.refuseWith.code, this.refuseWith.reason, false, now);
       return;
@@ -966,8 +962,7 @@ export class Connection implements EngineConnection {
     // not cost an extra ACK packet per interval.
     path.acks.onPacketReceived(pn, ackEliciting && !isProbingOnly(frames), now);
     this.pathManager.afterPacket(via, frames, largest, now);
-    this.touchIdle(now);
-    this.sentSinceReceive = false;
+    this.liveness.onReceived(now, this.activePath.pto());
     this.updateStall(now);
     if (this.multipath.lazy.waiting) this.releaseLazyPaths(now);
     this.wake();
@@ -997,7 +992,7 @@ export class Connection implements EngineConnection {
       case 'ack':
         return this.handleAck(frame, now);
       case 'stream': {
-        this.lastStreamDataAt = now;
+        this.liveness.lastStreamDataAt = now;
         const { opened, readable } = this.streams.onStreamFrame(
           frame.streamId,
           frame.offset,
@@ -1146,12 +1141,7 @@ export class Connection implements EngineConnection {
     );
     if (!result) throw new WireError('ACK of a packet never sent', TransportError.PROTOCOL_VIOLATION);
     if (result.acked.length > 0) {
-      // The watchdog judges only stretches in which the peer acknowledges something: after a
-      // silence long enough that the path was down (an outage the failure timeout and
-      // persistence handle), its clock starts again now.
-      const timeout = Math.max(this.idleTimeout(), 3 * this.activePath.pto());
-      if (this.stalledSince !== undefined && now - this.lastAckedAt >= timeout / 2) this.stalledSince = now;
-      this.lastAckedAt = now;
+      this.liveness.onAcked(now, this.activePath.pto());
       this.pathManager.onAcked(path, result.acked[result.acked.length - 1].timeSent, now);
     }
     if (result.acked.length > 0 && this.role === 'client') this.confirmHandshake();
@@ -1159,8 +1149,7 @@ export class Connection implements EngineConnection {
     for (const packet of result.acked) {
       path.onPacketAcked(packet, now);
       if (keys && packet.info.keyGeneration === this.builder.keyGeneration) keys.confirmCurrentPhase();
-      // Progress; updateStall restarts the clock if more is owed.
-      if (this.sent.onAcked(packet.info.records)) this.stalledSince = undefined;
+      if (this.sent.onAcked(packet.info.records)) this.liveness.onStreamProgress();
     }
     if (result.lost.length > 0) this.sent.onPacketsLost(path, result.lost, now);
     if (result.persistentCongestion) {
@@ -1375,8 +1364,7 @@ export class Connection implements EngineConnection {
     }
     this.sent.onSent(records);
     this.updateStall(now);
-    if (ackEliciting) this.lastAckElicitingSentAt = now;
-    if (ackEliciting) this.touchIdleOnSend(now);
+    if (ackEliciting) this.liveness.onAckElicitingSent(now, this.activePath.pto());
     return transmit;
   }
 
@@ -1389,8 +1377,10 @@ export class Connection implements EngineConnection {
     if (!this.handshakeConfirmed || path.loss.ackElicitingInFlight > 0) return false;
     const pto = path.pto();
     // Several paths send ACKs (each its own space's): each checks its own sending direction.
-    const sent = this.multipath.spreads ? path.loss.lastAckElicitingSentAt : this.lastAckElicitingSentAt;
-    return now - this.lastStreamDataAt <= pto && now - sent >= pto;
+    const sent = this.multipath.spreads
+      ? path.loss.lastAckElicitingSentAt
+      : this.liveness.lastAckElicitingSentAt;
+    return now - this.liveness.lastStreamDataAt <= pto && now - sent >= pto;
   }
 
   private buildClosePacket(path: Path<SentInfo>, now: number): Transmit | undefined {
@@ -1451,7 +1441,7 @@ export class Connection implements EngineConnection {
     else t.set('pacing', undefined);
     t.set('paths', this.pathManager.deadline());
     t.set('keepalive', this.keepaliveDeadline());
-    t.set('stall', this.stallDeadline());
+    t.set('stall', this.liveness.stallDeadline(active.pto()));
     t.set('lazyPaths', this.role === 'client' && confirmed ? this.multipath.lazy.deadline : undefined);
   }
 
@@ -1468,8 +1458,9 @@ export class Connection implements EngineConnection {
     if (this.streams.size === 0 && this.pathList.length < 2) {
       // A persistent session lives until closed or expired, not until it falls idle: keep it
       // (and its NAT mappings) alive with a PING per third of the idle timeout.
-      if (!this.persist.enabled || this.idleTimeout() === 0) return undefined;
-      every = Math.max(interval, this.idleTimeout() / 3);
+      const idleTimeout = this.liveness.idleTimeout();
+      if (!this.persist.enabled || idleTimeout === 0) return undefined;
+      every = Math.max(interval, idleTimeout / 3);
     }
     const active = this.activePath;
     if (active.loss.bytesInFlight > 0) return undefined; // the PTO watches the path
@@ -1477,7 +1468,9 @@ export class Connection implements EngineConnection {
     // of a packet sent there), so traffic on a standby cannot postpone the check. Under a
     // policy that spreads packets, other paths carry ack-eliciting packets too: the active
     // path's own last one counts (and the PING goes there, see buildPacket).
-    const sent = this.multipath.spreads ? active.loss.lastAckElicitingSentAt : this.lastAckElicitingSentAt;
+    const sent = this.multipath.spreads
+      ? active.loss.lastAckElicitingSentAt
+      : this.liveness.lastAckElicitingSentAt;
     return Math.max(sent, this.pathManager.provenAt(active) ?? 0) + every;
   }
 
@@ -1546,11 +1539,11 @@ export class Connection implements EngineConnection {
       if (this.multipath.lazy.waiting) this.releaseLazyPaths(now);
       this.pathManager.afterLossDetection(now);
       this.updateStall(now);
-      const stall = this.stallDeadline();
+      const stall = this.liveness.stallDeadline(this.activePath.pto());
       if (stall !== undefined && now >= stall) {
         this.close(
           TransportError.NO_VIABLE_PATH,
-          `no progress: stream data unacknowledged for ${Math.round(now - this.stalledSince!)} ms`,
+          `no progress: stream data unacknowledged for ${Math.round(this.liveness.stalledFor(now))} ms`,
           false,
           now,
         );
@@ -1560,30 +1553,10 @@ export class Connection implements EngineConnection {
     this.wake();
   }
 
-  /**
-   * Stream data is owed to the peer (in flight, lost and awaiting retransmission, or
-   * sendable within flow control) but none has been acknowledged since `stalledSince`.
-   * Keepalives and path probes do not count: they can flow while data cannot (a path
-   * that drops large packets only, or a scheduling bug), which the idle timer never sees.
-   */
+  /** Stream data owed to the peer (in flight, lost, or sendable) while established starts the stall clock. */
   private updateStall(now: number): void {
     const owed = this.sent.streamDataInFlight || this.streams.hasQueuedWork;
-    if (!owed || this._state !== 'established') this.stalledSince = undefined;
-    else this.stalledSince ??= now;
-  }
-
-  /**
-   * A session that owes stream data and makes no progress for an idle timeout although the
-   * peer still acknowledges other packets of ours (keepalives, probes) within the last half
-   * timeout. A peer that does not hear us, or that we do not hear, is the idle timer's case:
-   * it closes as an idle timeout, not as this.
-   */
-  private stallDeadline(): number | undefined {
-    const timeout = Math.max(this.idleTimeout(), 3 * this.activePath.pto());
-    if (this.stalledSince === undefined || this.idleTimeout() === 0) return undefined;
-    const at = this.stalledSince + timeout;
-    if (at - this.lastAckedAt >= timeout / 2) return undefined; // a later ACK re-arms it
-    return at;
+    this.liveness.updateStall(owed && this._state === 'established', now);
   }
 
   /** UDP payload bytes sent and received, for the lazy-paths threshold. */
@@ -1595,32 +1568,6 @@ export class Connection implements EngineConnection {
   private releaseLazyPaths(now: number): void {
     if (this.role !== 'client' || !this.handshakeConfirmed || this._state !== 'established') return;
     this.pathManager.ensureStandby(now);
-  }
-
-  /** The negotiated idle timeout (ms), 0 when neither side sets one (RFC 9000 §10.1). */
-  private idleTimeout(): number {
-    const peer = this.peerParams?.idleTimeout ?? 0;
-    const local = this.config.idleTimeout;
-    return peer > 0 && local > 0 ? Math.min(peer, local) : Math.max(peer, local);
-  }
-
-  private touchIdle(now: number): void {
-    const timeout = this.idleTimeout();
-    if (timeout === 0) {
-      this.timers.set('idle', undefined);
-      return;
-    }
-    this.timers.set('idle', now + Math.max(timeout, 3 * this.activePath.pto()));
-  }
-
-  private sentSinceReceive = false;
-  private touchIdleOnSend(now: number): void {
-    // RFC 9000 §10.1: only the first ack-eliciting packet after a receive restarts the timer,
-    // so our own retransmissions cannot keep a silent peer's session alive forever.
-    if (!this.sentSinceReceive) {
-      this.sentSinceReceive = true;
-      if (this.timers.isSet('idle')) this.touchIdle(now);
-    }
   }
 
   // ───────────────────────────── lifecycle ─────────────────────────────
@@ -1720,8 +1667,7 @@ export class Connection implements EngineConnection {
 
   /** No path has worked for the failure timeout: keep the session, suspended (if both sides allow). */
   private suspend(now: number): void {
-    this.timers.set('idle', undefined);
-    this.stalledSince = undefined;
+    this.liveness.suspend();
     this.persist.suspend(now);
   }
 
@@ -1781,11 +1727,7 @@ export class Connection implements EngineConnection {
     this.builder.installKeys(send, recv, true);
     this.timers.set('keyDiscard', undefined);
 
-    this.lastAckElicitingSentAt = now;
-    this.lastAckedAt = now;
-    this.stalledSince = undefined;
-    this.sentSinceReceive = false;
-    this.touchIdle(now);
+    this.liveness.resetForResumption(now, this.activePath.pto());
     this.handshakeFlight = t.reply;
     this.handshakeFlightPending = t.reply !== undefined;
     this.timers.set('handshakeRetransmit', undefined);
