@@ -42,6 +42,7 @@ import {
 import { Writer } from '../wire/varint.js';
 import { CidState, SPARE_CID_COUNT } from './connection/cid-state.js';
 import { ackFrameFor, ackSent, FrameWriter } from './connection/frame-writer.js';
+import { HandshakeFlight } from './connection/handshake-flight.js';
 import { Liveness } from './connection/liveness.js';
 import { Outbox } from './connection/outbox.js';
 import { AEAD_TAG, PacketBuilder } from './connection/packet-builder.js';
@@ -84,13 +85,6 @@ import type {
 
 /** ACK bytes a probe carries at most (its receipt report stays small; large ACKs ride on data packets). */
 const MAX_PROBE_ACK_BYTES = 256;
-/** Handshake messages are retransmitted whole, starting at this interval (ms), doubling. */
-const HANDSHAKE_RETRANSMIT_INITIAL = 400;
-/**
- * Ceiling of the doubling: under long loss bursts an unbounded backoff leaves only a
- * handful of attempts before the handshake timeout (as the PTO cap does for data).
- */
-const HANDSHAKE_RETRANSMIT_MAX = 2000;
 const MAX_DATAGRAM_QUEUE = 256;
 const CLOSE_REASON_MAX = 256;
 export interface ConnectionOptions {
@@ -189,10 +183,6 @@ export class Connection implements EngineConnection {
   // --- handshake ---
   private handshake: HandshakeState | undefined;
   private pattern: HandshakePatternId = HandshakePattern.IK;
-  /** Datagram of our latest handshake message, resent on timeout or duplicate. */
-  private handshakeFlight: Uint8Array | undefined;
-  private handshakeFlightPending = false;
-  private handshakeRetransmitInterval = HANDSHAKE_RETRANSMIT_INITIAL;
   private handshakeConfirmed = false;
   private handshakeHash: Uint8Array | undefined;
   private _remoteKey: Uint8Array | undefined;
@@ -216,6 +206,8 @@ export class Connection implements EngineConnection {
   private readonly builder: PacketBuilder;
   private readonly timers = new Timers();
   private readonly liveness: Liveness;
+  /** Our latest handshake message, resent until answered. */
+  private readonly flight = new HandshakeFlight(this.timers);
   private readonly sent: SentRecords;
   private readonly frames: FrameWriter;
 
@@ -564,10 +556,7 @@ export class Connection implements EngineConnection {
   /** A duplicate INITIAL (our reply was lost): resend the cached reply. */
   handleDuplicateInitial(datagramLength: number): void {
     this.activePath.bytesReceived += datagramLength;
-    if (this.handshakeFlight && !this.handshakeConfirmed) {
-      this.handshakeFlightPending = true;
-      this.wake();
-    }
+    if (!this.handshakeConfirmed && this.flight.resendNow()) this.wake();
   }
 
   handleHandshakePacket(
@@ -582,8 +571,12 @@ export class Connection implements EngineConnection {
     this.activePath.bytesReceived += datagramLength;
     if (!hs || hs.isComplete || packet.messageIndex !== hs.messageIndex) {
       // A retransmission of a message we already processed: the peer lost our reply.
-      if (hs && packet.messageIndex < hs.messageIndex && this.handshakeFlight && !this.handshakeConfirmed) {
-        this.handshakeFlightPending = true;
+      if (
+        hs &&
+        packet.messageIndex < hs.messageIndex &&
+        !this.handshakeConfirmed &&
+        this.flight.resendNow()
+      ) {
         this.wake();
       } else {
         this.drop('handshake-unexpected');
@@ -619,15 +612,13 @@ export class Connection implements EngineConnection {
         const message = hs.writeMessage(this.encodeOwnParams());
         this.setHandshakeFlight(this.handshakePacket(2, message), now);
       } else {
-        this.handshakeFlight = undefined;
-        this.timers.set('handshakeRetransmit', undefined);
+        this.flight.clear();
       }
     } else {
       // XX message 2 from the client: its static key and transport parameters.
       if (!this.applyPeerParams(payload)) return;
       this.checkClientKey();
-      this.handshakeFlight = undefined;
-      this.timers.set('handshakeRetransmit', undefined);
+      this.flight.clear();
     }
     if (hs.isComplete) this.completeHandshake(now);
     this.wake();
@@ -654,10 +645,7 @@ export class Connection implements EngineConnection {
   }
 
   private setHandshakeFlight(datagram: Uint8Array, now: number): void {
-    this.handshakeFlight = datagram;
-    this.handshakeFlightPending = true;
-    this.handshakeRetransmitInterval = HANDSHAKE_RETRANSMIT_INITIAL;
-    this.timers.set('handshakeRetransmit', now + this.handshakeRetransmitInterval);
+    this.flight.start(datagram, now);
     this.wake();
   }
 
@@ -803,9 +791,7 @@ export class Connection implements EngineConnection {
     // CIDs for further path ids only once the handshake is confirmed: before that the
     // server's bytes are capped by anti-amplification and better spent on the handshake.
     this.cids.ensurePathIdWindow(0);
-    this.handshakeFlight = undefined;
-    this.handshakeFlightPending = false;
-    this.timers.set('handshakeRetransmit', undefined);
+    this.flight.clear();
     if (this.initialDcidAlias) {
       this.unregisterCid(this.initialDcidAlias);
       this.initialDcidAlias = undefined;
@@ -932,8 +918,7 @@ export class Connection implements EngineConnection {
     // Likewise the first packet under a resumption's keys confirms it to the server.
     if (this.persist.awaitingConfirmation) {
       if (via === path) path.validated = true;
-      this.handshakeFlight = undefined;
-      this.handshakeFlightPending = false;
+      this.flight.clear();
       this.persist.confirm();
     }
     if (this._state === 'closing') {
@@ -1174,10 +1159,10 @@ export class Connection implements EngineConnection {
     // Suspended: only the persistence module sends (and the endpoint answers RESUME duplicates).
     if (this.persist.suspended) return undefined;
     const path = this.activePath;
-    if (this.handshakeFlightPending && this.handshakeFlight) {
-      const datagram = this.handshakeFlight;
+    const datagram = this.flight.due;
+    if (datagram) {
       if (datagram.length > path.amplificationCredit()) return undefined;
-      this.handshakeFlightPending = false;
+      this.flight.markSent();
       path.bytesSent += datagram.length;
       this.outbox.stats.bytesSent += datagram.length;
       this.outbox.stats.packetsSent++;
@@ -1497,14 +1482,7 @@ export class Connection implements EngineConnection {
       this.enterClosed('handshake-timeout', TransportError.NO_ERROR, false, 'handshake timed out');
       return;
     }
-    if (this.timers.expired('handshakeRetransmit', now) && this.handshakeFlight) {
-      this.handshakeFlightPending = true;
-      this.handshakeRetransmitInterval = Math.min(
-        this.handshakeRetransmitInterval * 2,
-        HANDSHAKE_RETRANSMIT_MAX,
-      );
-      this.timers.set('handshakeRetransmit', now + this.handshakeRetransmitInterval);
-    }
+    this.flight.onTimeout(now);
     if (this.timers.expired('keyDiscard', now)) {
       this.builder.keys?.discardPrevious();
       this.timers.set('keyDiscard', undefined);
@@ -1728,9 +1706,7 @@ export class Connection implements EngineConnection {
     this.timers.set('keyDiscard', undefined);
 
     this.liveness.resetForResumption(now, this.activePath.pto());
-    this.handshakeFlight = t.reply;
-    this.handshakeFlightPending = t.reply !== undefined;
-    this.timers.set('handshakeRetransmit', undefined);
+    this.flight.resume(t.reply);
     if (this.role === 'client') this.pingPending = true;
     this.pathManager.onLocalAddressesChanged(now);
     this.wake();
