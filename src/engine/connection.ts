@@ -1628,7 +1628,8 @@ export class Connection implements EngineConnection {
       streams: this.streams,
       cids: this.cids,
       outbox: this.outbox,
-      addresses: this.pathManager,
+      paths: this.pathManager,
+      builder: this.builder,
       routes: {
         registerRefusal: (token, kind) => routing?.registerRefusal(token, kind, this),
         unregisterRefusal: (token) => routing?.unregisterRefusal(token),
@@ -1637,7 +1638,6 @@ export class Connection implements EngineConnection {
       },
       remoteKey: () => this._remoteKey,
       handshakeConfirmed: () => this.handshakeConfirmed,
-      buildProbe: (local, remote, frames) => this.buildSuspendedProbe(local, remote, frames),
       installResumed: (t) => this.installResumed(t),
       expire: () => this.enterClosed('expired', TransportError.EXPIRED, false, 'expired'),
     });
@@ -1647,27 +1647,6 @@ export class Connection implements EngineConnection {
   private suspend(now: number): void {
     this.liveness.suspend();
     this.persist.suspend(now);
-  }
-
-  /**
-   * A short-header packet on a path id neither side has used (a peer CID issued for it), from
-   * `local` to `remote`: how a suspended server reaches the client's addresses without a path.
-   * Its own number space (the path id is never opened under these keys) keeps nonces unique.
-   */
-  private buildSuspendedProbe(
-    local: SocketAddress,
-    remote: SocketAddress,
-    frames: Frame[],
-  ): Transmit | undefined {
-    const peer = this.cids.peerCidOfUnusedPathId(
-      (pathId) => !this.pathManager.byId(pathId) && !this.pathManager.isRemoved(pathId),
-    );
-    if (!this.builder.keys || !peer) return undefined;
-    const size = 1 + peer.cid.length + 4 + 32 + AEAD_TAG;
-    const packet = this.builder.beginUnopened(peer.pathId, peer.cid, local, remote, size);
-    for (const frame of frames) encodeFrame(packet.w, frame);
-    packet.w.offset = size - AEAD_TAG; // the rest is PADDING (zeros)
-    return this.builder.finish(packet, this.lastNow, undefined, 'untracked');
   }
 
   /**

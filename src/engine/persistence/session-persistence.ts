@@ -17,12 +17,14 @@ import { HandshakeState } from '../../crypto/noise/index.js';
 import { deriveResumptionSecret, RESUME_PROTOCOL_NAME } from '../../crypto/resumption.js';
 import { addressKey, type SocketAddress, type Transmit } from '../../net/address.js';
 import { TransportError, WireError } from '../../wire/errors.js';
+import { encodeFrame } from '../../wire/frame-codec.js';
 import type { Frame, ResumeStateFrame, ResumptionIdFrame } from '../../wire/frames.js';
 import { BRAID_VERSION_1, type HandshakePacket, type ResumePacket } from '../../wire/packet.js';
 import { encodeHandshake, encodeResume } from '../../wire/packet-codec.js';
 import { decodeTransportParameters, encodeTransportParameters } from '../../wire/transport-params.js';
 import type { CidState } from '../connection/cid-state.js';
 import type { Outbox } from '../connection/outbox.js';
+import { AEAD_TAG, type PacketBuilder } from '../connection/packet-builder.js';
 import { ephemeralKeyPair, handshakePrologue, RESUME_PATTERN } from '../handshake.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from '../secrets.js';
 import type { StreamMap } from '../streams/stream-map.js';
@@ -82,16 +84,18 @@ export interface PersistenceHost {
   /** Routes the CIDs of resumption attempts; forgets the suspended paths' reset tokens. */
   readonly cids: CidState;
   readonly outbox: Outbox;
-  /** Our usable local addresses, and every address we know the peer by. */
-  readonly addresses: {
+  /** The path lifecycle: the addresses of both ends, and which path ids are in use. */
+  readonly paths: {
     readonly usableLocalAddresses: SocketAddress[];
     readonly knownPeerAddresses: SocketAddress[];
+    byId(pathId: number): unknown;
+    isRemoved(pathId: number): boolean;
   };
+  /** Seals a suspended server's probes (on a path id never opened). */
+  readonly builder: PacketBuilder;
   readonly routes: ResumptionRoutes;
   remoteKey(): Uint8Array | undefined;
   handshakeConfirmed(): boolean;
-  /** Server: a short-header probe with `frames` on an unused path id of the peer, or undefined. */
-  buildProbe(local: SocketAddress, remote: SocketAddress, frames: Frame[]): Transmit | undefined;
   installResumed(transport: ResumedTransport): void;
   expire(): void;
 }
@@ -271,7 +275,7 @@ export class SessionPersistence {
       this.retryInterval = FIRST_RETRY_INTERVAL;
       this.round(now);
     } else {
-      this.probeTargets = this.host.addresses.knownPeerAddresses;
+      this.probeTargets = this.host.paths.knownPeerAddresses;
       this.probe(now);
     }
     this.host.outbox.wake();
@@ -339,7 +343,7 @@ export class SessionPersistence {
       this.addHint(remote);
       if (this.triggerAllowed(local, remote, now)) this.sendAttempt(local, remote, now);
     } else if (this._suspended && this.triggerAllowed(local, remote, now)) {
-      const probe = this.host.buildProbe(local, remote, [{ type: 'suspended' }]);
+      const probe = this.suspendedProbe(local, remote, now);
       if (probe) this.outbox.push(probe);
     }
     this.host.outbox.wake();
@@ -403,18 +407,18 @@ export class SessionPersistence {
   /** Candidate pairs: every usable local address × every address the server may be at. */
   private candidatePairs(): [SocketAddress, SocketAddress][] {
     const remotes = new Map<string, SocketAddress>();
-    for (const r of [...this.hints, ...this.host.addresses.knownPeerAddresses, ...this.extraTargets])
+    for (const r of [...this.hints, ...this.host.paths.knownPeerAddresses, ...this.extraTargets])
       if (!remotes.has(addressKey(r))) remotes.set(addressKey(r), r);
     const pairs: [SocketAddress, SocketAddress][] = [];
     for (const remote of remotes.values())
-      for (const local of this.host.addresses.usableLocalAddresses)
+      for (const local of this.host.paths.usableLocalAddresses)
         if (local.family === remote.family && pairs.length < MAX_PAIRS) pairs.push([local, remote]);
     return pairs;
   }
 
   /** One round: the current attempt (a new one if our addresses changed) to every pair. */
   private round(now: number): void {
-    const localsKey = this.host.addresses.usableLocalAddresses.map(addressKey).sort().join(',');
+    const localsKey = this.host.paths.usableLocalAddresses.map(addressKey).sort().join(',');
     if (!this.attempt || (this.attempt.localsKey !== localsKey && this.heldIds.length > 0))
       this.newAttempt(localsKey);
     if (this.attempt)
@@ -695,14 +699,30 @@ export class SessionPersistence {
 
   // ───────────────────────────── server: probes ─────────────────────────────
 
+  /**
+   * A SUSPENDED short-header packet on a path id neither side has used (a peer CID issued for
+   * it), from `local` to `remote`: how a suspended server reaches the client's addresses without
+   * a path. Its own number space (the path id is never opened under these keys) keeps nonces unique.
+   */
+  private suspendedProbe(local: SocketAddress, remote: SocketAddress, now: number): Transmit | undefined {
+    const { paths, cids, builder } = this.host;
+    const peer = cids.peerCidOfUnusedPathId((id) => !paths.byId(id) && !paths.isRemoved(id));
+    if (!builder.keys || !peer) return undefined;
+    const size = 1 + peer.cid.length + 4 + 32 + AEAD_TAG;
+    const packet = builder.beginUnopened(peer.pathId, peer.cid, local, remote, size);
+    encodeFrame(packet.w, { type: 'suspended' });
+    packet.w.offset = size - AEAD_TAG; // the rest is PADDING (zeros)
+    return builder.finish(packet, now, undefined, 'untracked');
+  }
+
   /** SUSPENDED probes from each of our addresses to each address the client was known at. */
   private probe(now: number): void {
-    const locals = this.host.addresses.usableLocalAddresses;
+    const locals = this.host.paths.usableLocalAddresses;
     let sent = 0;
     for (const remote of this.probeTargets) {
       for (const local of locals) {
         if (local.family !== remote.family || sent >= MAX_PAIRS) continue;
-        const probe = this.host.buildProbe(local, remote, [{ type: 'suspended' }]);
+        const probe = this.suspendedProbe(local, remote, now);
         if (!probe) return this.scheduleProbe(now);
         this.outbox.push(probe);
         sent++;
