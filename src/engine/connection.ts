@@ -3,6 +3,13 @@
  * datagrams already routed by connection ID, API calls and `now`; it produces
  * datagrams (with the address pair to use), a deadline and events.
  *
+ * The session's shared state has one owner each in src/engine/connection/: CIDs
+ * (cid-state), control frames / datagrams / events / stats (outbox), the packet envelope and
+ * send keys (packet-builder), what each packet carried (sent-records), deadlines (timers),
+ * the idle timer and stall watchdog (liveness), the handshake message being resent
+ * (handshake-flight), frame writers (frame-writer). PathManager, SessionPersistence and
+ * MultipathSession get those owners, not callbacks into this class.
+ *
  * Layout of this file: construction & handshake → receive path → frame handling →
  * transmit path (packetizer) → timers → application API.
  */
