@@ -12,7 +12,8 @@
  *
  * Connection owns packets (protection, framing, loss recovery of stream data); it asks this
  * module which path to send on, feeds it what arrives, and builds the probe packets it asks
- * for. The narrow interface back to Connection is `PathHost`.
+ * for. `PathHost` hands it the session's owners it works with (CIDs, outbox, sent records)
+ * and the few connection facts it reads.
  */
 import { ReplayWindow } from '../crypto/replay-window.js';
 import { addressKey, type SocketAddress } from '../net/address.js';
@@ -75,51 +76,51 @@ export interface PathHost {
  * space, and the validation and lifecycle bookkeeping the path itself does not hold.
  */
 class PathRecord {
-  challengeDue: boolean = false;
-  challengeResendAt: number | undefined = undefined;
+  challengeDue = false;
+  challengeResendAt: number | undefined;
   /** The challenge fails if no PATH_RESPONSE arrives by then. */
-  challengeFailAt: number | undefined = undefined;
+  challengeFailAt: number | undefined;
   /** First transmission of the outstanding challenge, and how often it went out (RTT sample). */
-  challengeSentAt: number | undefined = undefined;
-  challengeSends: number = 0;
+  challengeSentAt: number | undefined;
+  challengeSends = 0;
   /** The pair was validated under an earlier path id within the validation lifetime: probes need no padding. */
-  knownPair: boolean = false;
+  knownPair = false;
   /** Re-checks of this failed path so far without an answer (the retry interval doubles). */
-  retries: number = 0;
+  retries = 0;
   /** A warm-standby check: one transmission per keepalive interval, no retransmission. */
-  keepaliveChallenge: boolean = false;
+  keepaliveChallenge = false;
   /** Consecutive unanswered warm-standby checks. */
-  misses: number = 0;
+  misses = 0;
   /** PATH_RESPONSE payloads owed on this address pair. */
   responses: Uint8Array[] = [];
   validatedAt: number | undefined;
   /** Switch to this path once it validates, and why (the peer moved here, our address vanished). */
-  migrateOnValidation: FailoverReason | undefined = undefined;
+  migrateOnValidation: FailoverReason | undefined;
   /** Last authenticated packet in this path's number space or from its address pair. */
   lastReceivedAt: number;
   /** Last non-probing packet with a new largest packet number in this path id's number space. */
-  spaceDataAt: number | undefined = undefined;
+  spaceDataAt: number | undefined;
   /** Last non-probing packet with a new largest packet number from this pair: the peer sends its data here. */
-  peerDataAt: number | undefined = undefined;
+  peerDataAt: number | undefined;
   /** That packet started a stretch of peer data on this pair (the peer moved here). */
-  peerDataStarted: boolean = false;
+  peerDataStarted = false;
   /** Last authenticated packet from this very address pair, whatever its number space. */
-  pairHeardAt: number | undefined = undefined;
+  pairHeardAt: number | undefined;
   /** Last PATH_CHALLENGE the peer sent on this pair: the peer keeps it warm as its standby. */
-  challengedAt: number | undefined = undefined;
-  standbySince: number | undefined = undefined;
+  challengedAt: number | undefined;
+  standbySince: number | undefined;
   /** Client: the standby we keep warm for failover (re-challenged every keepalive interval). */
-  backup: boolean = false;
+  backup = false;
   /** When the backup is next re-challenged. */
-  warmAt: number | undefined = undefined;
+  warmAt: number | undefined;
   /** Last proof that what we send on this pair arrives (an ACK of a packet sent here, or a PATH_RESPONSE). */
-  provenAt: number | undefined = undefined;
+  provenAt: number | undefined;
   /** When what that proof covers was sent (the acknowledged packet, the answered challenge). */
-  provenSentAt: number | undefined = undefined;
+  provenSentAt: number | undefined;
   /** When our sending here was last declared failed. */
-  failedAt: number | undefined = undefined;
+  failedAt: number | undefined;
   /** Last success reported to the endpoint's health table (rate limit). */
-  healthAt: number = -Infinity;
+  healthAt = -Infinity;
 
   constructor(
     readonly path: Path<SentInfo>,
@@ -301,7 +302,7 @@ export class PathManager {
     return this.pathList;
   }
 
-  private meta(path: Path<SentInfo>): PathRecord {
+  private record(path: Path<SentInfo>): PathRecord {
     return this.records.get(path.id)!;
   }
 
@@ -317,33 +318,33 @@ export class PathManager {
 
   /** An authenticated packet arrived in `path`'s number space. */
   onPacketReceived(path: Path<SentInfo>, now: number): void {
-    this.meta(path).lastReceivedAt = now;
+    this.record(path).lastReceivedAt = now;
   }
 
   /** Last proof that what we send on `path` arrives (an ACK of a packet sent there, a PATH_RESPONSE). */
   provenAt(path: Path<SentInfo>): number | undefined {
-    return this.meta(path).provenAt;
+    return this.record(path).provenAt;
   }
 
   /** The PATH_CHALLENGE payload to send on `path` now, if one is due. */
   dueChallenge(path: Path<SentInfo>): Uint8Array | undefined {
-    const m = this.meta(path);
+    const m = this.record(path);
     return m.challengeDue ? m.challenge : undefined;
   }
 
   /** PATH_RESPONSEs are owed on `path`'s address pair. */
   owesResponses(path: Path<SentInfo>): boolean {
-    return this.meta(path).responses.length > 0;
+    return this.record(path).responses.length > 0;
   }
 
   /** The next PATH_RESPONSE payload owed on `path`, taken off the list (a probe carries it). */
   takeResponse(path: Path<SentInfo>): Uint8Array | undefined {
-    return this.meta(path).responses.shift();
+    return this.record(path).responses.shift();
   }
 
   /** The pair was validated under an earlier path id within the validation lifetime: probes need no padding. */
   isKnownPair(path: Path<SentInfo>): boolean {
-    return this.meta(path).knownPair;
+    return this.record(path).knownPair;
   }
 
   /** The path id was abandoned: its packets are dropped. */
@@ -358,7 +359,7 @@ export class PathManager {
 
   /** The handshake completed on the first path: its pair is validated now. */
   onHandshakeComplete(now: number): void {
-    const m = this.meta(this.activePath);
+    const m = this.record(this.activePath);
     m.validatedAt = now;
     m.provenAt = now;
     m.provenSentAt = now;
@@ -416,15 +417,15 @@ export class PathManager {
     const twin = this.byAddresses(local, remote);
     const inherit = twin?.validated === true;
     const path = this.addPath(id, local, remote, now, inherit);
-    this.meta(path).replay = replay;
+    this.record(path).replay = replay;
     path.remoteCid = this.host.cids.peerCidFor(id)?.cid ?? new Uint8Array(0);
     if (inherit) {
       path.state = 'standby';
-      const m = this.meta(path);
+      const m = this.record(path);
       m.standbySince = now;
       if (twin) {
-        m.provenAt = this.meta(twin).provenAt;
-        m.provenSentAt = this.meta(twin).provenSentAt;
+        m.provenAt = this.record(twin).provenAt;
+        m.provenSentAt = this.record(twin).provenSentAt;
       }
     }
     this.host.outbox.emit({ type: 'path-updated', path: path.info() });
@@ -454,7 +455,7 @@ export class PathManager {
     if (credit !== undefined) path.bytesReceived = credit / 3;
     const validatedAt = this.validatedPairs.get(pairKey(local, remote));
     if (validatedAt !== undefined && now - validatedAt < this.config.pathValidationLifetime)
-      this.meta(path).knownPair = true;
+      this.record(path).knownPair = true;
     this.host.outbox.emit({ type: 'path-updated', path: path.info() });
     this.startChallenge(path, now);
     return path;
@@ -491,7 +492,7 @@ export class PathManager {
   }
 
   private startChallenge(path: Path<SentInfo>, now: number, keepalive = false): void {
-    const m = this.meta(path);
+    const m = this.record(path);
     const challenge = this.host.random(8);
     m.challengeDue = true;
     m.challengeResendAt = undefined;
@@ -514,7 +515,7 @@ export class PathManager {
 
   /** Connection sent the outstanding challenge of `path` in a probe packet. */
   onChallengeSent(path: Path<SentInfo>, now: number): void {
-    const m = this.meta(path);
+    const m = this.record(path);
     m.challengeDue = false;
     m.challengeSends++;
     m.challengeSentAt ??= now;
@@ -534,7 +535,7 @@ export class PathManager {
    */
   onPathChallenge(data: Uint8Array, via: Path<SentInfo> | undefined, now: number): void {
     if (!via) return;
-    this.meta(via).challengedAt = now;
+    this.record(via).challengedAt = now;
     const key = Buffer.from(data).toString('hex');
     const repeat = this.answered.has(key);
     this.answered.delete(key);
@@ -558,7 +559,7 @@ export class PathManager {
         ? path
         : this.pathList.find((p) => p.remoteCid.length > 0 && sameAddresses(p, path.local, path.remote));
     if (!carrier) return;
-    const responses = this.meta(carrier).responses;
+    const responses = this.record(carrier).responses;
     if (responses.length < 4) responses.push(Uint8Array.prototype.slice.call(data));
     this.host.outbox.wake();
   }
@@ -566,7 +567,7 @@ export class PathManager {
   /** A PATH_RESPONSE arrived (on any path): it proves the pair its challenge was sent on. */
   onPathResponse(data: Uint8Array, now: number): void {
     for (const path of this.pathList) {
-      const m = this.meta(path);
+      const m = this.record(path);
       if (!path.onPathResponse(data)) continue;
       // A challenge sent once gives an RTT sample: a path validated this way starts with a
       // realistic PTO instead of the 333 ms initial RTT's ~1 s.
@@ -608,7 +609,7 @@ export class PathManager {
   }
 
   private onProven(path: Path<SentInfo>, now: number, sentAt: number, response: boolean): void {
-    const m = this.meta(path);
+    const m = this.record(path);
     m.provenAt = now;
     m.provenSentAt = Math.max(m.provenSentAt ?? -Infinity, sentAt);
     m.retries = 0;
@@ -707,7 +708,7 @@ export class PathManager {
     const old = this.activePath;
     if (old === path) return;
     this.activePath = path;
-    const m = this.meta(path);
+    const m = this.record(path);
     m.migrateOnValidation = undefined;
     m.standbySince = undefined;
     m.backup = false;
@@ -718,7 +719,7 @@ export class PathManager {
     for (const packet of old.loss.drainAll()) this.host.sent.onLost(packet.info.records);
     // ACKs sent on the old path may be lost with it: repeat them on the new one.
     for (const p of this.pathList) p.acks.repeatAck();
-    const om = this.meta(old);
+    const om = this.record(old);
     if (oldState === 'failed') {
       om.failedAt = now;
       this.setPathState(old, 'failed');
@@ -783,7 +784,7 @@ export class PathManager {
       }
       return;
     }
-    if (this.meta(path).backup) this.standbyRetryAt = now + this.retryInterval();
+    if (this.record(path).backup) this.standbyRetryAt = now + this.retryInterval();
     if (path === this.activePath) {
       const target = this.bestCandidate(now, 0) ?? this.peerPath(now) ?? this.reopen(path, now);
       if (!target) {
@@ -801,13 +802,13 @@ export class PathManager {
   private peerPath(now: number): Path<SentInfo> | undefined {
     let best: Path<SentInfo> | undefined;
     for (const p of this.pathList) {
-      const at = this.meta(p).peerDataAt;
+      const at = this.record(p).peerDataAt;
       if (p === this.activePath || at === undefined || p.remoteCid.length === 0 || !this.isLocal(p.local))
         continue;
-      if (!best || at > (this.meta(best).peerDataAt ?? -Infinity)) best = p;
+      if (!best || at > (this.record(best).peerDataAt ?? -Infinity)) best = p;
     }
     return best &&
-      (best.validated || now - (this.meta(best).peerDataAt ?? -Infinity) < this.freshWindow(best))
+      (best.validated || now - (this.record(best).peerDataAt ?? -Infinity) < this.freshWindow(best))
       ? best
       : undefined;
   }
@@ -821,8 +822,8 @@ export class PathManager {
     const fresh = this.addPath(id, path.local, path.remote, now, path.validated);
     fresh.remoteCid = peerCid;
     fresh.bytesReceived = path.bytesReceived;
-    this.meta(fresh).provenAt = this.meta(path).provenAt;
-    this.meta(fresh).provenSentAt = this.meta(path).provenSentAt;
+    this.record(fresh).provenAt = this.record(path).provenAt;
+    this.record(fresh).provenSentAt = this.record(path).provenSentAt;
     fresh.state = 'standby';
     this.host.outbox.emit({ type: 'path-updated', path: fresh.info() });
     return fresh;
@@ -843,11 +844,11 @@ export class PathManager {
     now: number,
   ): Path<SentInfo> | undefined {
     const data = largest && !isProbingOnly(frames);
-    if (data) this.meta(space).spaceDataAt = now;
+    if (data) this.record(space).spaceDataAt = now;
     const via = this.locate(space, local, remote, data, now);
-    if (via) this.meta(via).pairHeardAt = now;
+    if (via) this.record(via).pairHeardAt = now;
     if (via && data) {
-      const m = this.meta(via);
+      const m = this.record(via);
       // A stretch of data after a quiet spell: the peer started sending here. The tail of
       // a path the peer just left (slower, so its last packets arrive after the first ones
       // on the new path) is not a start.
@@ -876,7 +877,7 @@ export class PathManager {
         return space;
       }
     }
-    const m = this.meta(via);
+    const m = this.record(via);
     m.lastReceivedAt = now;
     // A new pair for the number space of the path we send on: the peer's address changed.
     // When packets go on several paths, another path's new pair is just one more path.
@@ -944,7 +945,7 @@ export class PathManager {
   }
 
   private pathTimer(path: Path<SentInfo>): number {
-    const m = this.meta(path);
+    const m = this.record(path);
     let at = Math.min(m.challengeFailAt ?? Infinity, m.challengeResendAt ?? Infinity);
     if (m.challenge === undefined && m.validatedAt !== undefined)
       at = Math.min(at, m.validatedAt + this.config.pathValidationLifetime);
@@ -976,7 +977,7 @@ export class PathManager {
   onTimeout(now: number): void {
     for (const path of [...this.pathList]) {
       if (!this.records.has(path.id)) continue; // removed while handling an earlier path
-      const m = this.meta(path);
+      const m = this.record(path);
       if (m.challengeFailAt !== undefined && now >= m.challengeFailAt) {
         this.onChallengeTimeout(path, now);
         continue;
@@ -1028,7 +1029,7 @@ export class PathManager {
   }
 
   private onChallengeTimeout(path: Path<SentInfo>, now: number): void {
-    const m = this.meta(path);
+    const m = this.record(path);
     const keepalive = m.keepaliveChallenge;
     path.cancelValidation();
     m.challengeDue = false;
@@ -1073,7 +1074,7 @@ export class PathManager {
   }
 
   private markFailed(path: Path<SentInfo>, now: number): void {
-    const m = this.meta(path);
+    const m = this.record(path);
     if (path.state === 'failed') return;
     m.failedAt = now;
     m.standbySince = undefined;
@@ -1089,7 +1090,7 @@ export class PathManager {
    * a minute, and exploration re-checks it at once anyway when the active path falters.
    */
   private retryLater(path: Path<SentInfo>, now: number): void {
-    const m = this.meta(path);
+    const m = this.record(path);
     if (!path.validated || m.challenge !== undefined || m.warmAt !== undefined) return;
     m.warmAt = now + this.retryInterval() * 2 ** Math.min(m.retries, MAX_BACKOFF_DOUBLINGS);
     m.retries++;
@@ -1155,7 +1156,7 @@ export class PathManager {
   private silentSince(): number {
     const active = this.activePath;
     const [oldest] = active.loss.oldestUnacked(1);
-    return Math.max(oldest?.timeSent ?? -Infinity, this.meta(active).provenSentAt ?? -Infinity);
+    return Math.max(oldest?.timeSent ?? -Infinity, this.record(active).provenSentAt ?? -Infinity);
   }
 
   /** One challenge on every other validated path not proven since the active one went silent. */
@@ -1163,7 +1164,7 @@ export class PathManager {
     // Proof from before the active path went silent says nothing about now.
     const silentSince = this.silentSince();
     for (const p of this.pathList) {
-      const m = this.meta(p);
+      const m = this.record(p);
       if (p === this.activePath || !p.validated || p.remoteCid.length === 0 || m.challenge !== undefined)
         continue;
       if (!this.isLocal(p.local) || (m.provenSentAt ?? -Infinity) >= silentSince) continue;
@@ -1199,7 +1200,7 @@ export class PathManager {
       if (p === active || !p.validated || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
       if (p.state !== 'standby' && p.state !== 'validating') continue;
       if (sameAddresses(p, active.local, active.remote)) continue;
-      const m = this.meta(p);
+      const m = this.record(p);
       // Re-checked since the active path went silent and no answer by now: as dead as the active one.
       if (
         m.challenge !== undefined &&
@@ -1213,7 +1214,7 @@ export class PathManager {
         tier = 4;
       else if (
         m.peerDataAt !== undefined &&
-        m.peerDataAt > this.meta(active).lastReceivedAt &&
+        m.peerDataAt > this.record(active).lastReceivedAt &&
         now - m.peerDataAt <= window
       )
         tier = 3;
@@ -1436,7 +1437,7 @@ export class PathManager {
   private keepBackup(now: number): void {
     const active = this.activePath;
     for (const p of this.pathList)
-      if (p !== active && this.meta(p).backup && !sameAddresses(p, active.local, active.remote)) return;
+      if (p !== active && this.record(p).backup && !sameAddresses(p, active.local, active.remote)) return;
     let adopt: Path<SentInfo> | undefined;
     let adoptRank = -Infinity;
     for (const p of this.pathList) {
@@ -1452,7 +1453,7 @@ export class PathManager {
     const freshRank = fresh ? this.pairRank(fresh[0], fresh[1], now) : -Infinity;
     // Health penalties reorder the pairs, they never leave the session without a standby.
     if (adopt && adoptRank >= freshRank) {
-      const m = this.meta(adopt);
+      const m = this.record(adopt);
       m.backup = true;
       if (adopt.state === 'failed') this.retryLater(adopt, now);
       else if (m.challenge === undefined) m.warmAt = now + this.config.keepaliveInterval;
@@ -1469,7 +1470,7 @@ export class PathManager {
       this.standbyRetryAt = now + Math.max(1, active.pto());
       return;
     }
-    const m = this.meta(path);
+    const m = this.record(path);
     m.backup = true;
     // The active path cannot be used any more (its local address vanished): move on validation.
     if (!this.isLocal(active.local)) m.migrateOnValidation = 'address-removed';
@@ -1483,9 +1484,9 @@ export class PathManager {
    */
   private coverAddresses(now: number): void {
     const active = this.activePath;
-    const kept = () => this.pathList.filter((p) => p === active || this.meta(p).backup);
+    const kept = () => this.pathList.filter((p) => p === active || this.record(p).backup);
     for (const p of this.pathList) {
-      const m = this.meta(p);
+      const m = this.record(p);
       if (p === active || m.backup || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
       if (coverageGain(kept(), p.local, p.remote) === 0) continue;
       m.backup = true;
@@ -1511,7 +1512,7 @@ export class PathManager {
         this.standbyRetryAt = now + Math.max(1, active.pto());
         return;
       }
-      this.meta(path).backup = true;
+      this.record(path).backup = true;
     }
   }
 
@@ -1534,7 +1535,7 @@ export class PathManager {
       if (p === active || p.state !== 'standby' || !p.validated || p.remoteCid.length === 0) continue;
       if (p.loss.ptoCount >= FAILOVER_PTO_COUNT) continue;
       if (!this.isLocal(p.local) || sameAddresses(p, active.local, active.remote)) continue;
-      const m = this.meta(p);
+      const m = this.record(p);
       if (client) {
         if (m.backup) out.push(p);
         continue;
