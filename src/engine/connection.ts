@@ -20,7 +20,7 @@ import { unprotectHeader } from '../crypto/packet-protection.js';
 import type { SocketAddress, Transmit } from '../net/address.js';
 import type { Path } from '../paths/path.js';
 import { TransportError, transportErrorName, WireError } from '../wire/errors.js';
-import { decodeFrames, encodeFrame, frameSize } from '../wire/frame-codec.js';
+import { decodeFrames } from '../wire/frame-codec.js';
 import {
   type AckFrame,
   type CheckpointFrame,
@@ -48,11 +48,12 @@ import {
 } from '../wire/transport-params.js';
 import { Writer } from '../wire/varint.js';
 import { CidState, SPARE_CID_COUNT } from './connection/cid-state.js';
-import { ackFrameFor, ackSent, FrameWriter } from './connection/frame-writer.js';
+import { FrameWriter } from './connection/frame-writer.js';
 import { HandshakeFlight } from './connection/handshake-flight.js';
 import { Liveness } from './connection/liveness.js';
 import { Outbox } from './connection/outbox.js';
 import { AEAD_TAG, PacketBuilder } from './connection/packet-builder.js';
+import { Packetizer } from './connection/packetizer.js';
 import { type Sent, type SentInfo, type SentRecord, SentRecords } from './connection/sent-records.js';
 import { Timers } from './connection/timers.js';
 import {
@@ -61,9 +62,9 @@ import {
   type HandshakePatternId,
   handshakePrologue,
 } from './handshake.js';
-import { MultipathSession, type PacketPlan } from './multipath.js';
+import { MultipathSession } from './multipath.js';
 import type { PathHealth } from './path-health.js';
-import { isProbingOnly, PATH_PROBE_SIZE, type PathHost, PathManager } from './path-manager.js';
+import { isProbingOnly, type PathHost, PathManager } from './path-manager.js';
 import {
   checkpointConfirmation,
   checkpointRequest,
@@ -91,9 +92,7 @@ import type {
 } from './types.js';
 
 /** ACK bytes a probe carries at most (its receipt report stays small; large ACKs ride on data packets). */
-const MAX_PROBE_ACK_BYTES = 256;
 const MAX_DATAGRAM_QUEUE = 256;
-const CLOSE_REASON_MAX = 256;
 export interface ConnectionOptions {
   role: SessionRole;
   handle: number;
@@ -205,8 +204,6 @@ export class Connection implements EngineConnection {
   private refuseWith: { code: number; reason: string } | undefined;
   private authorize: ((key: Uint8Array) => boolean) | undefined;
 
-  // --- keys ---
-
   // --- owners of shared session state (src/engine/connection/) ---
   private readonly outbox = new Outbox(() => this.onWake(this));
   private readonly cids: CidState;
@@ -217,16 +214,16 @@ export class Connection implements EngineConnection {
   private readonly flight = new HandshakeFlight(this.timers);
   private readonly sent: SentRecords;
   private readonly frames: FrameWriter;
+  /** What goes out once the session has keys (probes, data, CLOSE), and the PING / probes owed. */
+  private readonly packets: Packetizer;
 
   // --- paths ---
   private readonly pathManager: PathManager;
   /** The multipath policy at work (src/engine/multipath.ts). */
   private readonly multipath: MultipathSession<Path<SentInfo>, SentRecord>;
-  private probesPending = 0;
 
   // --- streams & flow control ---
   private readonly streams: StreamMap;
-  private pingPending = false;
 
   // --- persistence (suspend / resume, docs/persistence.md) ---
   private readonly persist: SessionPersistence;
@@ -287,8 +284,8 @@ export class Connection implements EngineConnection {
         get paths() {
           return connection.pathManager;
         },
-        hasPendingData: () => this.hasPendingData(),
-        buildPacket: (path, now, plan) => this.buildPacket(path, now, plan),
+        hasPendingData: () => this.packets.hasPendingData(),
+        buildPacket: (path, now, plan) => this.packets.buildPacket(path, now, plan),
       },
       options.config.maxUdpPayloadSize,
     );
@@ -297,6 +294,31 @@ export class Connection implements EngineConnection {
     this.sent = new SentRecords(this.streams, this.outbox, this.cids, this.pathManager);
     this.persist = this.createPersistence(options.resumption);
     this.serverEarlyData = options.earlyData;
+    this.packets = new Packetizer({
+      config: options.config,
+      session: {
+        get handshakeConfirmed() {
+          return connection.handshakeConfirmed;
+        },
+        get established() {
+          return connection._state === 'established';
+        },
+        get holdsStreams() {
+          return connection.persist.holdsStreams;
+        },
+        get maxDatagramSize() {
+          return connection.maxDatagramSize;
+        },
+      },
+      paths: this.pathManager,
+      multipath: this.multipath,
+      builder: this.builder,
+      frames: this.frames,
+      sent: this.sent,
+      liveness: this.liveness,
+      outbox: this.outbox,
+      streams: this.streams,
+    });
   }
 
   /** The path the session sends on (the path lifecycle decides which). */
@@ -343,7 +365,7 @@ export class Connection implements EngineConnection {
       onActiveChanged: (now) => {
         this.liveness.touchIdle(now, this.activePath.pto());
         // A non-probing packet on the new path at once: the peer follows, and its ACK proves the path.
-        if (this._state === 'established') this.pingPending = true;
+        if (this._state === 'established') this.packets.pingPending = true;
       },
     };
   }
@@ -786,7 +808,7 @@ export class Connection implements EngineConnection {
     this.pathManager.onHandshakeComplete(now);
     if (this.role === 'client') {
       // Our first short-header packet confirms the handshake to the server; make sure one goes out.
-      this.pingPending = true;
+      this.packets.pingPending = true;
     }
     this.outbox.emit({ type: 'handshake-complete', remoteKey: this._remoteKey ?? new Uint8Array(0) });
     this.wake();
@@ -1177,222 +1199,18 @@ export class Connection implements EngineConnection {
     }
     if (!this.builder.keys) return undefined;
     if (this._state === 'closing' || this._state === 'draining') {
-      if (this._state === 'closing' && this.closeFramePending) return this.buildClosePacket(path, now);
+      if (this._state === 'closing' && this.closeFramePending) return this.sendClose(path, now);
       return undefined;
     }
-    for (const candidate of this.pathList) {
-      const probe = this.buildPathProbe(candidate, now);
-      if (probe) return probe;
-    }
-    if (this.multipath.spreads) return this.multipath.poll(now);
-    return this.buildPacket(path, now);
+    return this.packets.poll(now);
   }
 
-  /**
-   * A probe on `path`'s address pair: PATH_CHALLENGE / PATH_RESPONSE frames, plus the ACKs
-   * owed for every number space (the receipt report: the peer learns which of its sending
-   * directions work, whichever path this one arrives on). Padded towards 1200 bytes within
-   * the anti-amplification credit while the pair is unvalidated. Probing frames only, so the
-   * peer does not take it as a move.
-   */
-  private buildPathProbe(path: Path<SentInfo>, now: number): Transmit | undefined {
-    const paths = this.pathManager;
-    const challenge = paths.dueChallenge(path);
-    if (!challenge && !paths.owesResponses(path)) return undefined;
-    if (path.remoteCid.length === 0) return undefined;
-    const credit = path.amplificationCredit();
-    const header = 1 + path.remoteCid.length + 4;
-    const pathFrameSize = 1 + 8;
-    let room = Math.min(credit, this.config.maxUdpPayloadSize) - header - AEAD_TAG;
-    if (room < pathFrameSize) return undefined;
-    const frames: Frame[] = [];
-    if (challenge) {
-      frames.push({ type: 'path_challenge', data: challenge });
-      room -= pathFrameSize;
-    }
-    while (room >= pathFrameSize) {
-      const data = paths.takeResponse(path);
-      if (!data) break;
-      frames.push({ type: 'path_response', data });
-      room -= pathFrameSize;
-    }
-    const records: SentRecord[] = [];
-    for (const space of this.pathList) {
-      const frame = ackFrameFor(space, now);
-      if (!frame) continue;
-      const size = frameSize(frame);
-      if (size > room || size > MAX_PROBE_ACK_BYTES) continue;
-      frames.push(frame);
-      room -= size;
-      ackSent(space, frame, records);
-    }
-    let payload = 0;
-    for (const f of frames) payload += frameSize(f);
-    // A validated pair needs no padding (no amplification or MTU question left), nor does one
-    // validated under an earlier path id: checks stay small.
-    const size =
-      path.validated || paths.isKnownPair(path)
-        ? header + payload + AEAD_TAG
-        : Math.min(
-            Math.max(PATH_PROBE_SIZE, header + payload + AEAD_TAG),
-            this.config.maxUdpPayloadSize,
-            credit,
-          );
-    const packet = this.builder.begin(path, size);
-    const w = packet.w;
-    const limit = size - AEAD_TAG;
-    for (const f of frames) encodeFrame(w, f);
-    packet.buf.fill(0, w.offset, limit); // PADDING
-    w.offset = limit;
-    // Tracked so the peer's ACK of it is legal (and proves the pair), but neither in flight nor
-    // retransmitted: path frames have their own timers.
-    const transmit = this.builder.finish(packet, now, path, {
-      records,
-      ackEliciting: false,
-      inFlight: false,
-    });
-    if (challenge) paths.onChallengeSent(path, now);
-    return transmit;
-  }
-
-  private hasPendingData(): boolean {
-    this.frames.collectConnectionFrames();
-    return (
-      this.outbox.control.length > 0 ||
-      this.outbox.datagrams.length > 0 ||
-      this.pingPending ||
-      this.probesPending > 0 ||
-      (this.streams.hasQueuedWork && !this.persist.holdsStreams)
-    );
-  }
-
-  private buildPacket(path: Path<SentInfo>, now: number, plan?: PacketPlan): Transmit | undefined {
-    // Under a multipath plan a packet carries the ACKs of its own path's space (so one dead path
-    // loses only its own ACKs) and of spaces whose path does not carry data; failover: all.
-    const ackSpaces = plan ? this.multipath.ackSpaces(path, now) : this.pathList;
-    let ackDue = false;
-    for (const p of ackSpaces) if (p.acks.ackNow || (p.acks.ackDeadline() ?? Infinity) <= now) ackDue = true;
-    const mtu = this.config.maxUdpPayloadSize;
-    const probe = plan ? plan.probe : this.probesPending > 0;
-    const content = plan?.content ?? 'all';
-    let ackOnly = content === 'acks';
-    if (ackOnly) {
-      if (!ackDue) return undefined;
-    } else if (content !== 'all' || probe || this.hasPendingData()) {
-      // (A probe goes out even with nothing to resend: as a PING. Under failover hasPendingData
-      // counts probesPending; a plan's probes are counted by the policy.)
-      const verdict = probe ? { ok: path.amplificationCredit() >= mtu } : path.canSend(mtu, now);
-      if (!verdict.ok) {
-        if (!ackDue) return undefined;
-        ackOnly = true;
-      }
-    } else if (ackDue) {
-      ackOnly = true;
-    } else {
-      return undefined;
-    }
-    if (ackOnly && path.amplificationCredit() < 64) return undefined;
-
-    this.builder.maybeInitiateKeyUpdate();
-    const packet = this.builder.begin(path, mtu);
-    const w = packet.w;
-    const limit = Math.min(mtu, path.amplificationCredit()) - AEAD_TAG;
-    const records: SentRecord[] = [];
-    let ackEliciting = false;
-
-    // ACKs for every number space ride on the active path (an ACK may name any path id).
-    for (const space of ackSpaces) {
-      const frame = ackFrameFor(space, now);
-      if (frame && frameSize(frame) <= limit - w.offset) {
-        encodeFrame(w, frame);
-        ackSent(space, frame, records);
-      }
-    }
-    if (!ackOnly && content === 'all') {
-      if (plan) this.multipath.beginPacket(path, now);
-      ackEliciting = this.frames.writeControlFrames(w, limit, records);
-      ackEliciting = this.frames.writeDataBlocked(w, limit, records) || ackEliciting;
-      ackEliciting = this.frames.writeDatagrams(w, limit, records, this.maxDatagramSize) || ackEliciting;
-      // After a resumption stream data waits for the peer's checkpoints (RESUME_STATE).
-      if (!this.persist.holdsStreams)
-        ackEliciting = this.frames.writeStreamFrames(w, limit, records) || ackEliciting;
-      if (plan) this.multipath.endPacket();
-    } else if (!ackOnly && content === 'copies') {
-      ackEliciting = this.multipath.writeCopies(path, w, limit, records, now);
-    }
-    if (!ackOnly) {
-      // A pending PING goes out even beside other frames: those may all be probing frames
-      // (NEW_CONNECTION_ID), and the PING must make the packet non-probing (the peer follows).
-      // Under a multipath plan it checks the active path (keepalive, the move to a new one),
-      // so it goes there only.
-      const ping = this.pingPending && (!plan || path === this.activePath);
-      if ((ping || (probe && !ackEliciting)) && limit - w.offset >= 1) {
-        encodeFrame(w, { type: 'ping' });
-        records.push({ kind: 'ping' });
-        ackEliciting = true;
-        if (ping) this.pingPending = false;
-      }
-    }
-    if (!ackEliciting && this.ackOnlyNeedsPing(path, now) && limit - w.offset >= 1) {
-      encodeFrame(w, { type: 'ping' });
-      records.push({ kind: 'ping' });
-      ackEliciting = true;
-    }
-    if (records.length === 0) {
-      this.builder.abandon(packet);
-      return undefined;
-    }
-    // Header protection samples 16 bytes starting 4 bytes after the packet number.
-    const minPayload = 4 - packet.pnLength;
-    while (w.offset - packet.headerLength < minPayload) w.u8(0);
-    const transmit = this.builder.finish(packet, now, path, {
-      records,
-      ackEliciting,
-      inFlight: ackEliciting,
-    });
-    if (probe && ackEliciting) {
-      if (plan) this.multipath.onProbeSent(path);
-      else this.probesPending--;
-    }
-    this.sent.onSent(records);
-    this.updateStall(now);
-    if (ackEliciting) this.liveness.onAckElicitingSent(now, this.activePath.pto());
-    return transmit;
-  }
-
-  /**
-   * While the peer sends us data and we send only ACKs, nothing of ours is ever acknowledged,
-   * so a broken sending direction would go unnoticed (RFC 9000 §13.2.4). Once per PTO with
-   * nothing ack-eliciting in flight, an ACK-only packet carries a PING too.
-   */
-  private ackOnlyNeedsPing(path: Path<SentInfo>, now: number): boolean {
-    if (!this.handshakeConfirmed || path.loss.ackElicitingInFlight > 0) return false;
-    const pto = path.pto();
-    // Several paths send ACKs (each its own space's): each checks its own sending direction.
-    const sent = this.multipath.spreads
-      ? path.loss.lastAckElicitingSentAt
-      : this.liveness.lastAckElicitingSentAt;
-    return now - this.liveness.lastStreamDataAt <= pto && now - sent >= pto;
-  }
-
-  private buildClosePacket(path: Path<SentInfo>, now: number): Transmit | undefined {
+  /** CLOSE again (answering a packet in the closing state), at most once per millisecond. */
+  private sendClose(path: Path<SentInfo>, now: number): Transmit | undefined {
     if (now - this.lastCloseSentAt < 1 && this.lastCloseSentAt > -Infinity) return undefined;
     this.closeFramePending = false;
     this.lastCloseSentAt = now;
-    const info = this.closeInfo!;
-    const packet = this.builder.begin(path, this.config.maxUdpPayloadSize);
-    const w = packet.w;
-    const reason =
-      info.reason.length > CLOSE_REASON_MAX ? info.reason.slice(0, CLOSE_REASON_MAX) : info.reason;
-    encodeFrame(w, {
-      type: 'close',
-      application: info.application,
-      errorCode: info.code,
-      frameType: 0,
-      reason,
-    });
-    while (w.offset - packet.headerLength < 4) w.u8(0);
-    return this.builder.finish(packet, now, path, 'close');
+    return this.packets.closePacket(path, now, this.closeInfo!);
   }
 
   // ───────────────────────────── timers ─────────────────────────────
@@ -1417,7 +1235,7 @@ export class Connection implements EngineConnection {
     for (const path of this.pathList) {
       // Probes owed on a path that may not send until more bytes arrive: its PTO (capped
       // backoff, relative to the last send) would stay in the past; arrival wakes us anyway.
-      const blocked = this.probesPending > 0 && path.amplificationCredit() < 64;
+      const blocked = this.packets.probesPending > 0 && path.amplificationCredit() < 64;
       if (!blocked) loss = Math.min(loss, path.loss.deadline(confirmed) ?? Infinity);
       if (!acksBlocked) ack = Math.min(ack, path.acks.ackDeadline() ?? Infinity);
     }
@@ -1428,7 +1246,7 @@ export class Connection implements EngineConnection {
     // it became amplification-limited is stale.
     const active = this.activePath;
     if (this.multipath.spreads) t.set('pacing', this.multipath.pacingDeadline);
-    else if (this.hasPendingData() && active.amplificationCredit() >= this.config.maxUdpPayloadSize)
+    else if (this.packets.hasPendingData() && active.amplificationCredit() >= this.config.maxUdpPayloadSize)
       t.set('pacing', active.pacingDeadline());
     else t.set('pacing', undefined);
     t.set('paths', this.pathManager.deadline());
@@ -1444,7 +1262,7 @@ export class Connection implements EngineConnection {
    */
   private keepaliveDeadline(): number | undefined {
     const interval = this.config.keepaliveInterval;
-    if (interval === 0 || this.role !== 'client' || !this.handshakeConfirmed || this.pingPending)
+    if (interval === 0 || this.role !== 'client' || !this.handshakeConfirmed || this.packets.pingPending)
       return undefined;
     let every = interval;
     if (this.streams.size === 0 && this.pathList.length < 2) {
@@ -1496,7 +1314,7 @@ export class Connection implements EngineConnection {
     }
     if (this._state === 'established') {
       const keepalive = this.keepaliveDeadline();
-      if (keepalive !== undefined && now >= keepalive) this.pingPending = true;
+      if (keepalive !== undefined && now >= keepalive) this.packets.pingPending = true;
       this.pathManager.onTimeout(now);
       for (const path of this.pathList) {
         const lossDeadline = path.loss.deadline(this.handshakeConfirmed);
@@ -1508,7 +1326,7 @@ export class Connection implements EngineConnection {
             // all of this path's unacknowledged data is resent there (MPTCP's reinjection on RTO).
             let moveAll = false;
             if (this.multipath.spreads) moveAll = this.multipath.onProbeTimeout(path, probes, now);
-            else this.probesPending = Math.max(this.probesPending, probes);
+            else this.packets.probesPending = Math.max(this.packets.probesPending, probes);
             // RFC 9002 §6.2.4: probes carry the oldest unacknowledged data, not a bare PING,
             // so the one probe that gets through a lossy path also makes progress.
             // The probe takes over the records, so the next PTO moves on to newer data.
@@ -1540,8 +1358,7 @@ export class Connection implements EngineConnection {
 
   /** Stream data owed to the peer (in flight, lost, or sendable) while established starts the stall clock. */
   private updateStall(now: number): void {
-    const owed = this.sent.streamDataInFlight || this.streams.hasQueuedWork;
-    this.liveness.updateStall(owed && this._state === 'established', now);
+    this.liveness.updateStall(this.sent.streamDataOwed && this._state === 'established', now);
   }
 
   /** UDP payload bytes sent and received, for the lazy-paths threshold. */
@@ -1663,7 +1480,7 @@ export class Connection implements EngineConnection {
    */
   private installResumed(t: ResumedTransport): void {
     const now = t.now;
-    this.probesPending = 0;
+    this.packets.probesPending = 0;
     // The new path's CIDs first: opening it issues CIDs for the path-id window after them.
     this.cids.resetForResumption(t.localCid, t.peerCid, t.peerResetToken);
     // Frames queued from here on are the resumed session's own; older ones may be stale.
@@ -1693,7 +1510,7 @@ export class Connection implements EngineConnection {
 
     this.liveness.resetForResumption(now, this.activePath.pto());
     this.flight.resume(t.reply);
-    if (this.role === 'client') this.pingPending = true;
+    if (this.role === 'client') this.packets.pingPending = true;
     this.pathManager.onLocalAddressesChanged(now);
     this.wake();
   }

@@ -50,9 +50,9 @@ export class SentRecords {
     private readonly spaces: AckSpaces,
   ) {}
 
-  /** Stream data is in flight: the stall watchdog counts it as owed. */
-  get streamDataInFlight(): boolean {
-    return this.streamFramesInFlight > 0;
+  /** Stream data is owed to the peer: in flight, lost and awaiting retransmission, or sendable (the stall watchdog's question). */
+  get streamDataOwed(): boolean {
+    return this.streamFramesInFlight > 0 || this.streams.hasQueuedWork;
   }
 
   onSent(records: readonly SentRecord[]): void {
