@@ -54,7 +54,7 @@ import { Liveness } from './connection/liveness.js';
 import { Outbox } from './connection/outbox.js';
 import { AEAD_TAG, PacketBuilder } from './connection/packet-builder.js';
 import { Packetizer } from './connection/packetizer.js';
-import { type Sent, type SentInfo, type SentRecord, SentRecords } from './connection/sent-records.js';
+import { type SentInfo, type SentRecord, SentRecords } from './connection/sent-records.js';
 import { Timers } from './connection/timers.js';
 import {
   createHandshake,
@@ -1318,26 +1318,7 @@ export class Connection implements EngineConnection {
       this.pathManager.onTimeout(now);
       for (const path of this.pathList) {
         const lossDeadline = path.loss.deadline(this.handshakeConfirmed);
-        if (lossDeadline !== undefined && now >= lossDeadline) {
-          const { lost, probes } = path.loss.onTimeout(now, this.handshakeConfirmed);
-          if (lost.length > 0) this.sent.onPacketsLost(path, lost, now);
-          if (probes > 0) {
-            // Several paths: the probe goes on this path, and when another one can take the data,
-            // all of this path's unacknowledged data is resent there (MPTCP's reinjection on RTO).
-            let moveAll = false;
-            if (this.multipath.spreads) moveAll = this.multipath.onProbeTimeout(path, probes, now);
-            else this.packets.probesPending = Math.max(this.packets.probesPending, probes);
-            // RFC 9002 §6.2.4: probes carry the oldest unacknowledged data, not a bare PING,
-            // so the one probe that gets through a lossy path also makes progress.
-            // The probe takes over the records, so the next PTO moves on to newer data.
-            const resendable = (p: Sent) =>
-              p.info.records.some((r) => r.kind === 'stream' || r.kind === 'control');
-            for (const packet of path.loss.oldestUnacked(moveAll ? Infinity : probes, resendable)) {
-              this.sent.onLost(packet.info.records);
-              packet.info.records = packet.info.records.filter((r) => r.kind === 'ack');
-            }
-          }
-        }
+        if (lossDeadline !== undefined && now >= lossDeadline) this.packets.onLossTimeout(path, now);
       }
       if (this.multipath.lazy.waiting) this.releaseLazyPaths(now);
       this.pathManager.afterLossDetection(now);

@@ -16,7 +16,7 @@ import { ackFrameFor, ackSent, type FrameWriter } from './frame-writer.js';
 import type { Liveness } from './liveness.js';
 import type { Outbox } from './outbox.js';
 import { AEAD_TAG, type PacketBuilder } from './packet-builder.js';
-import type { SentInfo, SentRecord, SentRecords } from './sent-records.js';
+import type { Sent, SentInfo, SentRecord, SentRecords } from './sent-records.js';
 
 /** ACK bytes a probe carries at most (its receipt report stays small; large ACKs ride on data packets). */
 const MAX_PROBE_ACK_BYTES = 256;
@@ -72,6 +72,28 @@ export class Packetizer {
     this.liveness = options.liveness;
     this.outbox = options.outbox;
     this.streams = options.streams;
+  }
+
+  /**
+   * The loss-detection timer of `path` fired: packets are declared lost, and PTO probes are owed.
+   * RFC 9002 §6.2.4: probes carry the oldest unacknowledged data, not a bare PING, so the one
+   * probe that gets through a lossy path also makes progress; the probe takes over the records,
+   * so the next PTO moves on to newer data.
+   */
+  onLossTimeout(path: Path<SentInfo>, now: number): void {
+    const { lost, probes } = path.loss.onTimeout(now, this.session.handshakeConfirmed);
+    if (lost.length > 0) this.sent.onPacketsLost(path, lost, now);
+    if (probes === 0) return;
+    // Several paths: the probe goes on this path, and when another one can take the data, all
+    // of this path's unacknowledged data is resent there (MPTCP's reinjection on RTO).
+    let moveAll = false;
+    if (this.multipath.spreads) moveAll = this.multipath.onProbeTimeout(path, probes, now);
+    else this.probesPending = Math.max(this.probesPending, probes);
+    const resendable = (p: Sent) => p.info.records.some((r) => r.kind === 'stream' || r.kind === 'control');
+    for (const packet of path.loss.oldestUnacked(moveAll ? Infinity : probes, resendable)) {
+      this.sent.onLost(packet.info.records);
+      packet.info.records = packet.info.records.filter((r) => r.kind === 'ack');
+    }
   }
 
   /** Path probes first (any path), then data: spread by the multipath policy, or on the active path. */
