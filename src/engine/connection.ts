@@ -46,7 +46,6 @@ import {
   encodeTransportParameters,
   type TransportParameters,
 } from '../wire/transport-params.js';
-import { Writer } from '../wire/varint.js';
 import { CidState, SPARE_CID_COUNT } from './connection/cid-state.js';
 import { FrameWriter } from './connection/frame-writer.js';
 import { HandshakeFlight } from './connection/handshake-flight.js';
@@ -70,7 +69,8 @@ import {
   checkpointRequest,
   onCheckpointFrame,
 } from './persistence/app-checkpoints.js';
-import { type EarlyDataVerdict, judgeEarlyData, ticketFromFrame } from './persistence/early-data.js';
+import { type EarlyDataVerdict, ticketFromFrame } from './persistence/early-data.js';
+import { type ServerEarlyData, SessionEarlyData } from './persistence/session-early-data.js';
 import { type ResumedTransport, SessionPersistence } from './persistence/session-persistence.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from './secrets.js';
 import { StreamError, StreamUsageError } from './streams/errors.js';
@@ -122,21 +122,6 @@ export interface ConnectionOptions {
   resumption?: ResumptionRouting;
   /** Server: the endpoint's 0-RTT policy (tickets, strike register, refusals). */
   earlyData?: ServerEarlyData;
-}
-
-/** Server: what a session needs of the endpoint's 0-RTT policy (persistence/early-data.ts). */
-export interface ServerEarlyData {
-  ticketsPerSession: number;
-  issue(clientKey: Uint8Array, now: number): NewTicketFrame | undefined;
-  admit(ticket: Uint8Array | undefined, clientKey: Uint8Array, bytes: number, now: number): EarlyDataVerdict;
-}
-
-/** Client: early data of the first flight, until the server's message 1 settles it. */
-interface EarlyFlight {
-  ticket: EarlyDataTicket;
-  /** STREAM frames carried in the INITIAL (early_data transport parameter). */
-  frames: Uint8Array | undefined;
-  records: SentRecord[];
 }
 
 /** What a session's persistence needs from its endpoint. */
@@ -228,13 +213,9 @@ export class Connection implements EngineConnection {
   // --- persistence (suspend / resume, docs/persistence.md) ---
   private readonly persist: SessionPersistence;
   // --- 0-RTT (docs/persistence.md §5) ---
-  private readonly serverEarlyData: ServerEarlyData | undefined;
+  private readonly early: SessionEarlyData;
   /** Client: the INITIAL waits for the application's first writes (they may ride in it). */
   private initialDeferred = false;
-  private early: EarlyFlight | undefined;
-  private _earlyData: EarlyDataState = 'none';
-  /** Server: the accepted early data's frames, applied once the handshake completes. */
-  private earlyFrames: Frame[] | undefined;
 
   // --- lifecycle ---
   private closeInfo: CloseInfo | undefined;
@@ -293,7 +274,14 @@ export class Connection implements EngineConnection {
     this.frames = new FrameWriter(this.streams, this.outbox, this.multipath);
     this.sent = new SentRecords(this.streams, this.outbox, this.cids, this.pathManager);
     this.persist = this.createPersistence(options.resumption);
-    this.serverEarlyData = options.earlyData;
+    this.early = new SessionEarlyData({
+      streams: this.streams,
+      frames: this.frames,
+      sent: this.sent,
+      liveness: this.liveness,
+      outbox: this.outbox,
+      policy: options.earlyData,
+    });
     this.packets = new Packetizer({
       config: options.config,
       session: {
@@ -385,16 +373,7 @@ export class Connection implements EngineConnection {
     // Anti-amplification protects others from servers; a client chose its server itself.
     this.activePath.validated = true;
     if (ticket && serverKey && bytesEqual(ticket.serverKey, serverKey)) {
-      this.early = { ticket, frames: undefined, records: [] };
-      this._earlyData = 'pending';
-      // The server's limits as of the ticket (an endpoint's limits do not change, and tickets
-      // do not outlive it).
-      this.streams.applyPeerLimits({
-        initialStreamWindow: ticket.initialStreamWindow,
-        initialConnectionWindow: ticket.initialMaxData,
-        maxBidiStreams: ticket.initialMaxStreamsBidi,
-        maxUniStreams: ticket.initialMaxStreamsUni,
-      });
+      this.early.useTicket(ticket);
       this.initialDeferred = true;
       this.wake();
       return;
@@ -404,59 +383,29 @@ export class Connection implements EngineConnection {
 
   /** Client: the first flight's STREAM frames, within the ticket's limit and the INITIAL's room. */
   private buildEarlyFlight(): void {
-    const early = this.early!;
     const mtu = this.config.maxUdpPayloadSize;
     const header = 1 + 4 + 1 + this.originalDcid.length + 1 + this.cidLength + 1 + 1 + 2;
     const noise = 32 + 32 + 16 + 16; // IK message 0: e, encrypted s, payload tag
     const params = encodeTransportParameters(this.ownParams()).length + 4; // + early_data id/length
-    const room = Math.min(early.ticket.maxEarlyData, mtu - header - noise - params);
-    if (room < 64) return;
-    const buf = Buffer.alloc(room);
-    const w = new Writer(buf, 0);
-    const records: SentRecord[] = [];
-    this.frames.writeStreamFrames(w, room, records);
-    if (w.offset === 0) return;
-    early.frames = buf.subarray(0, w.offset);
-    early.records = records;
+    this.early.writeFlight(Math.min(this.early.maxBytes!, mtu - header - noise - params));
   }
 
-  /** Client: message 1 says whether the server took the early data; if not, it is resent now. */
-  private settleEarlyData(): void {
-    const early = this.early;
-    if (!early || this._earlyData !== 'pending') return;
-    this.early = undefined;
-    const accepted = this.peerParams?.earlyDataAccepted === true && early.frames !== undefined;
-    if (!accepted) this.sent.onLost(early.records);
-    else if (this.sent.onAcked(early.records)) this.liveness.onStreamProgress();
-    this._earlyData = accepted ? 'accepted' : 'rejected';
-    this.outbox.emit({ type: 'early-data', accepted });
-  }
-
-  /**
-   * Server, IK message 0 read: decides on the early data it carried (docs/persistence.md §5).
-   * Only STREAM frames within our initial limits qualify; the endpoint's policy decides the rest.
-   */
+  /** Server, IK message 0 read: decides on the early data it carried (docs/persistence.md §5). */
   private decideEarlyData(now: number): void {
     const p = this.peerParams;
     if (!p?.earlyData) return;
     const clientKey = this.refuseWith ? undefined : this.handshake?.remoteStaticKey();
-    const { verdict, frames } = judgeEarlyData(p.earlyData, this.config, (bytes) =>
-      clientKey
-        ? (this.serverEarlyData?.admit(p.earlyDataTicket, clientKey, bytes, now) ?? 'disabled')
-        : 'wrong-key',
-    );
-    this.earlyVerdict = verdict;
-    this.earlyFrames = frames;
-    this._earlyData = verdict === 'accepted' ? 'accepted' : 'rejected';
+    this.early.decide(p, clientKey, this.config, now);
   }
 
   /** Server: why the early data was refused ('accepted' when it was not), for logs and tests. */
-  earlyVerdict: EarlyDataVerdict | 'malformed' | undefined;
+  get earlyVerdict(): EarlyDataVerdict | 'malformed' | undefined {
+    return this.early.verdict;
+  }
 
   /** Server, handshake complete: delivers the accepted early data, its streams flagged early. */
   private deliverEarlyData(now: number): void {
-    const frames = this.earlyFrames;
-    this.earlyFrames = undefined;
+    const frames = this.early.takeAccepted();
     if (!frames || this._state !== 'established') return;
     try {
       for (const f of frames) {
@@ -473,19 +422,7 @@ export class Connection implements EngineConnection {
 
   /** 'none', or (with a ticket) 'pending' until message 1, then 'accepted' / 'rejected'. */
   get earlyData(): EarlyDataState {
-    return this._earlyData;
-  }
-
-  /** Server, handshake confirmed: tickets for a later 0-RTT first flight. */
-  private issueTickets(): void {
-    const policy = this.serverEarlyData;
-    const clientKey = this._remoteKey;
-    if (this.role !== 'server' || !policy || !clientKey) return;
-    for (let i = 0; i < policy.ticketsPerSession; i++) {
-      const frame = policy.issue(clientKey, this.lastNow);
-      if (!frame) return;
-      this.outbox.queueControl(frame);
-    }
+    return this.early.state;
   }
 
   private sendInitial(now: number): void {
@@ -530,11 +467,7 @@ export class Connection implements EngineConnection {
     this.retryToken = token;
     this.activePath.remoteCid = scid;
     // The new INITIAL carries a token now; its early data goes again after the handshake.
-    if (this.early?.frames) {
-      this.sent.onLost(this.early.records);
-      this.early.frames = undefined;
-      this.early.records = [];
-    }
+    this.early.onRetry();
     this.sendInitial(now);
   }
 
@@ -636,7 +569,8 @@ export class Connection implements EngineConnection {
       this.activePath.validated = true;
       if (!this.applyPeerParams(payload)) return;
       if (!this.checkServerParams()) return;
-      this.settleEarlyData();
+      // Message 1 says whether the server took the early data; if not, it is resent now.
+      this.early.settle(this.peerParams?.earlyDataAccepted === true);
       if (this.pattern === HandshakePattern.XX) {
         const message = hs.writeMessage(this.encodeOwnParams());
         this.setHandshakeFlight(this.handshakePacket(2, message), now);
@@ -704,11 +638,10 @@ export class Connection implements EngineConnection {
       params.originalDestinationConnectionId = this.originalDcid;
       if (this.retryScid) params.retrySourceConnectionId = this.retryScid;
       params.statelessResetToken = this.cids.first.resetToken;
-      if (this._earlyData === 'accepted') params.earlyDataAccepted = true;
+      if (this.early.state === 'accepted') params.earlyDataAccepted = true;
       params.initialResumptionId = this.persist.initialIdParameter();
-    } else if (this.early) {
-      params.earlyDataTicket = this.early.ticket.ticket;
-      if (this.early.frames) params.earlyData = this.early.frames;
+    } else {
+      this.early.addClientParameters(params);
     }
     return params;
   }
@@ -827,7 +760,8 @@ export class Connection implements EngineConnection {
     }
     this.onHandshakeConfirmed?.(this);
     this.multipath.lazy.start(this.lastNow);
-    this.issueTickets();
+    // Tickets for a later 0-RTT first flight.
+    if (this.role === 'server') this.early.issueTickets(this._remoteKey, this.lastNow);
     this.pathManager.onLocalAddressesChanged(this.lastNow);
   }
 
@@ -1637,7 +1571,7 @@ export class Connection implements EngineConnection {
 
   /** Streams work once established, and before that with a 0-RTT ticket (early data). */
   private get streamsUsable(): boolean {
-    return this._state === 'established' || (this._state === 'handshaking' && this._earlyData === 'pending');
+    return this._state === 'established' || (this._state === 'handshaking' && this.early.state === 'pending');
   }
 
   openStream(bidirectional: boolean): StreamId | undefined {
