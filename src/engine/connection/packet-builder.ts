@@ -30,6 +30,8 @@ export interface OpenPacket {
   /** The path id (number space) whose nonce the packet is sealed with. */
   readonly pathId: number;
   readonly space: NumberSpace;
+  /** The path it goes on (undefined on a path id that has no path). */
+  readonly path: Path<SentInfo> | undefined;
   readonly local: SocketAddress;
   readonly remote: SocketAddress;
   /** The shell's buffer as offered when the packet began (given back if it is abandoned). */
@@ -120,6 +122,7 @@ export class PacketBuilder {
   begin(path: Path<SentInfo>, size: number): OpenPacket {
     return this.open(
       path,
+      path,
       path.id,
       path.remoteCid,
       path.loss.largestAcked ?? -1,
@@ -140,11 +143,13 @@ export class PacketBuilder {
     remote: SocketAddress,
     size: number,
   ): OpenPacket {
-    return this.open(this.unopenedSpace, pathId, dcid, undefined, local, remote, size, Buffer.alloc(size));
+    const own = Buffer.alloc(size);
+    return this.open(this.unopenedSpace, undefined, pathId, dcid, undefined, local, remote, size, own);
   }
 
   private open(
     space: NumberSpace,
+    path: Path<SentInfo> | undefined,
     pathId: number,
     dcid: Uint8Array,
     largestAcked: number | undefined,
@@ -160,7 +165,7 @@ export class PacketBuilder {
     const buf = own ?? this.takeBuffer(size);
     const headerLength = writeShortHeader(buf, dcid, keys.keyPhase as 0 | 1, pnLength, truncated);
     const w = new Writer(buf, headerLength);
-    return { buf, w, headerLength, pn, pnLength, pathId, space, local, remote, offered };
+    return { buf, w, headerLength, pn, pnLength, pathId, space, path, local, remote, offered };
   }
 
   private takeBuffer(size: number): Uint8Array {
@@ -175,12 +180,7 @@ export class PacketBuilder {
   }
 
   /** Seals and protects the packet, advances its number space, accounts for it. */
-  finish(
-    packet: OpenPacket,
-    now: number,
-    path: Path<SentInfo> | undefined,
-    accounting: PacketAccounting,
-  ): Transmit {
+  finish(packet: OpenPacket, now: number, accounting: PacketAccounting): Transmit {
     const { buf, headerLength, pn, pnLength } = packet;
     const length = this._keys!.sealAndProtectPacket(
       buf,
@@ -194,7 +194,7 @@ export class PacketBuilder {
     );
     packet.space.nextPacketNumber = pn + 1;
     if (typeof accounting === 'object') {
-      path!.onPacketSent(
+      packet.path!.onPacketSent(
         {
           pn,
           timeSent: now,

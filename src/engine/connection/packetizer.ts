@@ -164,7 +164,7 @@ export class Packetizer {
     w.offset = limit;
     // Tracked so the peer's ACK of it is legal (and proves the pair), but neither in flight nor
     // retransmitted: path frames have their own timers.
-    const transmit = this.builder.finish(packet, now, path, {
+    const transmit = this.builder.finish(packet, now, {
       records,
       ackEliciting: false,
       inFlight: false,
@@ -270,7 +270,7 @@ export class Packetizer {
     // Header protection samples 16 bytes starting 4 bytes after the packet number.
     const minPayload = 4 - packet.pnLength;
     while (w.offset - packet.headerLength < minPayload) w.u8(0);
-    const transmit = this.builder.finish(packet, now, path, {
+    const transmit = this.builder.finish(packet, now, {
       records,
       ackEliciting,
       inFlight: ackEliciting,
@@ -314,6 +314,6 @@ export class Packetizer {
       reason,
     });
     while (w.offset - packet.headerLength < 4) w.u8(0);
-    return this.builder.finish(packet, now, path, 'close');
+    return this.builder.finish(packet, now, 'close');
   }
 }

@@ -712,7 +712,7 @@ export class SessionPersistence {
     const packet = builder.beginUnopened(peer.pathId, peer.cid, local, remote, size);
     encodeFrame(packet.w, { type: 'suspended' });
     packet.w.offset = size - AEAD_TAG; // the rest is PADDING (zeros)
-    return builder.finish(packet, now, undefined, 'untracked');
+    return builder.finish(packet, now, 'untracked');
   }
 
   /** SUSPENDED probes from each of our addresses to each address the client was known at. */
