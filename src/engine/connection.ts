@@ -3,24 +3,28 @@
  * datagrams already routed by connection ID, API calls and `now`; it produces
  * datagrams (with the address pair to use), a deadline and events.
  *
+ * The session's shared state has one owner each in src/engine/connection/: CIDs
+ * (cid-state), control frames / datagrams / events / stats (outbox), the packet envelope and
+ * send keys (packet-builder), what each packet carried (sent-records), deadlines (timers),
+ * the idle timer and stall watchdog (liveness), the handshake message being resent
+ * (handshake-flight), frame writers (frame-writer). PathManager, SessionPersistence and
+ * MultipathSession get those owners, not callbacks into this class.
+ *
  * Layout of this file: construction & handshake → receive path → frame handling →
  * transmit path (packetizer) → timers → application API.
  */
 
 import { channelBindingFrom } from '../crypto/identity.js';
-import { KeySchedule } from '../crypto/key-schedule.js';
 import type { HandshakeState, KeyPair } from '../crypto/noise/index.js';
-import { HeaderProtection, unprotectHeader } from '../crypto/packet-protection.js';
+import { unprotectHeader } from '../crypto/packet-protection.js';
 import type { SocketAddress, Transmit } from '../net/address.js';
-import type { SentPacket } from '../paths/loss-detection.js';
-import type { PathState } from '../paths/path.js';
+import type { Path } from '../paths/path.js';
 import { TransportError, transportErrorName, WireError } from '../wire/errors.js';
-import { decodeFrames, encodeFrame, frameSize } from '../wire/frame-codec.js';
+import { decodeFrames } from '../wire/frame-codec.js';
 import {
   type AckFrame,
   type CheckpointFrame,
   type Frame,
-  FrameType,
   isAckEliciting,
   type NewConnectionIdFrame,
   type NewTicketFrame,
@@ -35,32 +39,38 @@ import {
   decodePacketNumber,
   encodeHandshake,
   encodeInitial,
-  encodePacketNumber,
   parseShortHeader,
-  statelessResetToken,
-  writeShortHeader,
 } from '../wire/packet-codec.js';
 import {
   decodeTransportParameters,
   encodeTransportParameters,
   type TransportParameters,
 } from '../wire/transport-params.js';
-import { Writer } from '../wire/varint.js';
+import { CidState, SPARE_CID_COUNT } from './connection/cid-state.js';
+import { FrameWriter } from './connection/frame-writer.js';
+import { HandshakeFlight } from './connection/handshake-flight.js';
+import { Liveness } from './connection/liveness.js';
+import { Outbox } from './connection/outbox.js';
+import { AEAD_TAG, PacketBuilder } from './connection/packet-builder.js';
+import { Packetizer } from './connection/packetizer.js';
+import { type SentInfo, type SentRecord, SentRecords } from './connection/sent-records.js';
+import { Timers } from './connection/timers.js';
 import {
   createHandshake,
   HandshakePattern,
   type HandshakePatternId,
   handshakePrologue,
 } from './handshake.js';
-import { MultipathSession, type PacketPlan } from './multipath.js';
+import { MultipathSession } from './multipath.js';
 import type { PathHealth } from './path-health.js';
-import { isProbingOnly, PATH_PROBE_SIZE, type PathHost, PathManager } from './path-manager.js';
+import { isProbingOnly, type PathHost, PathManager } from './path-manager.js';
 import {
   checkpointConfirmation,
   checkpointRequest,
   onCheckpointFrame,
 } from './persistence/app-checkpoints.js';
-import { type EarlyDataVerdict, judgeEarlyData, ticketFromFrame } from './persistence/early-data.js';
+import { type EarlyDataVerdict, ticketFromFrame } from './persistence/early-data.js';
+import { type ServerEarlyData, SessionEarlyData } from './persistence/session-early-data.js';
 import { type ResumedTransport, SessionPersistence } from './persistence/session-persistence.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from './secrets.js';
 import { StreamError, StreamUsageError } from './streams/errors.js';
@@ -81,47 +91,8 @@ import type {
   TransportConfig,
 } from './types.js';
 
-/** What a sent packet carried, so an ACK or a loss can be applied to the right state. */
-type SentRecord =
-  | {
-      kind: 'stream';
-      id: StreamId;
-      offset: number;
-      length: number;
-      fin: boolean;
-      /** A redundant copy (policy 'redundant'): its loss is not retransmitted, the original's is. */
-      copy?: boolean;
-    }
-  | { kind: 'control'; frame: Frame }
-  | { kind: 'ack'; pathId: number; largest: number }
-  | { kind: 'datagram' }
-  | { kind: 'ping' };
-
-interface SentInfo {
-  records: SentRecord[];
-  /** Key generation (count of updates so far), not the 1-bit phase, so old packets can't confirm a new phase. */
-  keyGeneration: number;
-}
-
-type Sent = SentPacket<SentInfo>;
-
-const AEAD_TAG = 16;
 /** ACK bytes a probe carries at most (its receipt report stays small; large ACKs ride on data packets). */
-const MAX_PROBE_ACK_BYTES = 256;
-/** Handshake messages are retransmitted whole, starting at this interval (ms), doubling. */
-const HANDSHAKE_RETRANSMIT_INITIAL = 400;
-/**
- * Ceiling of the doubling: under long loss bursts an unbounded backoff leaves only a
- * handful of attempts before the handshake timeout (as the PTO cap does for data).
- */
-const HANDSHAKE_RETRANSMIT_MAX = 2000;
 const MAX_DATAGRAM_QUEUE = 256;
-const CLOSE_REASON_MAX = 256;
-const NEW_CID_COUNT = 3;
-/** Path ids ahead of the highest one in use for which we keep a CID issued, so either side can open a new path at once. */
-const PATH_ID_WINDOW = 4;
-/** Distinct path ids the peer may hold CIDs for at once (memory bound). */
-const MAX_PEER_PATH_IDS = 64;
 export interface ConnectionOptions {
   role: SessionRole;
   handle: number;
@@ -153,21 +124,6 @@ export interface ConnectionOptions {
   earlyData?: ServerEarlyData;
 }
 
-/** Server: what a session needs of the endpoint's 0-RTT policy (persistence/early-data.ts). */
-export interface ServerEarlyData {
-  ticketsPerSession: number;
-  issue(clientKey: Uint8Array, now: number): NewTicketFrame | undefined;
-  admit(ticket: Uint8Array | undefined, clientKey: Uint8Array, bytes: number, now: number): EarlyDataVerdict;
-}
-
-/** Client: early data of the first flight, until the server's message 1 settles it. */
-interface EarlyFlight {
-  ticket: EarlyDataTicket;
-  /** STREAM frames carried in the INITIAL (early_data transport parameter). */
-  frames: Uint8Array | undefined;
-  records: SentRecord[];
-}
-
 /** What a session's persistence needs from its endpoint. */
 export interface ResumptionRouting {
   /** Client: a stateless refusal ending in `token` closes us with that reason. */
@@ -197,20 +153,6 @@ export interface ConnectionMemoryUsage {
   queuedControlFrames: number;
 }
 
-interface LocalCid {
-  pathId: number;
-  sequence: number;
-  cid: Uint8Array;
-  resetToken: Uint8Array;
-}
-
-interface PeerCid {
-  pathId: number;
-  sequence: number;
-  cid: Uint8Array;
-  resetToken: Uint8Array | undefined;
-}
-
 export class Connection implements EngineConnection {
   readonly role: SessionRole;
   readonly handle: number;
@@ -232,12 +174,6 @@ export class Connection implements EngineConnection {
   // --- handshake ---
   private handshake: HandshakeState | undefined;
   private pattern: HandshakePatternId = HandshakePattern.IK;
-  /** Datagram of our latest handshake message, resent on timeout or duplicate. */
-  private handshakeFlight: Uint8Array | undefined;
-  private handshakeFlightPending = false;
-  private handshakeRetransmitAt: number | undefined;
-  private handshakeRetransmitInterval = HANDSHAKE_RETRANSMIT_INITIAL;
-  private handshakeDeadline: number;
   private handshakeConfirmed = false;
   private handshakeHash: Uint8Array | undefined;
   private _remoteKey: Uint8Array | undefined;
@@ -245,8 +181,6 @@ export class Connection implements EngineConnection {
   originalDcid: Uint8Array;
   private retryScid: Uint8Array | undefined;
   private retryToken: Uint8Array = new Uint8Array(0);
-  /** The shell's buffer for the packet pollTransmit is building (see packetBuffer()). */
-  private transmitBuffer: Uint8Array | undefined;
   private expectedServerKey: Uint8Array | undefined;
   private peerParams: TransportParameters | undefined;
   /** Server: the INITIAL's DCID stays routable until the handshake is confirmed. */
@@ -255,73 +189,38 @@ export class Connection implements EngineConnection {
   private refuseWith: { code: number; reason: string } | undefined;
   private authorize: ((key: Uint8Array) => boolean) | undefined;
 
-  // --- keys ---
-  private keys: KeySchedule | undefined;
-  private sendHp: HeaderProtection | undefined;
-  private recvHp: HeaderProtection | undefined;
-  private discardPreviousKeysAt: number | undefined;
-  private packetsInPhase = 0;
-  private keyGeneration = 0;
-
-  // --- connection IDs ---
-  private readonly localCids: LocalCid[] = [];
-  /** Next sequence number per path id (each path id has its own CID sequence space). */
-  private readonly nextLocalCidSequence = new Map<number, number>();
-  private maxIssuedPathId = 0;
-  private readonly peerCids: PeerCid[] = [];
-  private peerResetTokens: Uint8Array[] = [];
+  // --- owners of shared session state (src/engine/connection/) ---
+  private readonly outbox = new Outbox(() => this.onWake(this));
+  private readonly cids: CidState;
+  private readonly builder: PacketBuilder;
+  private readonly timers = new Timers();
+  private readonly liveness: Liveness;
+  /** Our latest handshake message, resent until answered. */
+  private readonly flight = new HandshakeFlight(this.timers);
+  private readonly sent: SentRecords;
+  private readonly frames: FrameWriter;
+  /** What goes out once the session has keys (probes, data, CLOSE), and the PING / probes owed. */
+  private readonly packets: Packetizer;
 
   // --- paths ---
-  private readonly pathManager: PathManager<SentInfo>;
+  private readonly pathManager: PathManager;
   /** The multipath policy at work (src/engine/multipath.ts). */
-  private readonly multipath: MultipathSession<PathState<SentInfo>, SentRecord>;
-  private probesPending = 0;
-  /** Last ack-eliciting packet sent / any authenticated packet received (keepalive timing). */
-  private lastAckElicitingSentAt = 0;
-  /** Last STREAM frame received: while data flows in, an ACK-only sender adds a PING now and then. */
-  private lastStreamDataAt = -Infinity;
+  private readonly multipath: MultipathSession<Path<SentInfo>, SentRecord>;
 
   // --- streams & flow control ---
   private readonly streams: StreamMap;
-  private readonly controlQueue: Frame[] = [];
-  private readonly datagramQueue: Uint8Array[] = [];
-  private pingPending = false;
 
   // --- persistence (suspend / resume, docs/persistence.md) ---
   private readonly persist: SessionPersistence;
   // --- 0-RTT (docs/persistence.md §5) ---
-  private readonly serverEarlyData: ServerEarlyData | undefined;
+  private readonly early: SessionEarlyData;
   /** Client: the INITIAL waits for the application's first writes (they may ride in it). */
   private initialDeferred = false;
-  private early: EarlyFlight | undefined;
-  private _earlyData: EarlyDataState = 'none';
-  /** Server: the accepted early data's frames, applied once the handshake completes. */
-  private earlyFrames: Frame[] | undefined;
 
   // --- lifecycle ---
-  private idleDeadline: number | undefined;
-  /** STREAM frames sent and not yet acknowledged or declared lost. */
-  private streamRecordsInFlight = 0;
-  /** Start of the current stretch in which stream data is owed to the peer and none was acknowledged. */
-  private stalledSince: number | undefined;
-  /** Last ACK that acknowledged a packet of ours (any kind: keepalives too). */
-  private lastAckedAt = -Infinity;
-  private closeDeadline: number | undefined;
   private closeInfo: CloseInfo | undefined;
   private closeFramePending = false;
   private lastCloseSentAt = -Infinity;
-  private readonly events: ConnectionEvent[] = [];
-  private readonly _stats: ConnectionStats = {
-    packetsSent: 0,
-    packetsReceived: 0,
-    bytesSent: 0,
-    bytesReceived: 0,
-    packetsLost: 0,
-    drops: {},
-    keyUpdates: 0,
-    suspensions: 0,
-    resumptions: 0,
-  };
 
   constructor(options: ConnectionOptions) {
     this.role = options.role;
@@ -339,10 +238,23 @@ export class Connection implements EngineConnection {
     this.unregisterResetToken = options.unregisterResetToken;
     this.testHooks = options.testHooks;
     this.pathHealth = options.pathHealth;
-    this.handshakeDeadline = options.now + options.config.handshakeTimeout;
+    this.timers.set('handshake', options.now + options.config.handshakeTimeout);
     this.originalDcid = new Uint8Array(0);
     this.streams = StreamMap.fromConfig(options.role, options.config);
-    this.issueLocalCid(0);
+    this.liveness = new Liveness(this.timers, options.config.idleTimeout);
+    this.builder = new PacketBuilder(this.outbox, options.config.keyUpdateInterval);
+    this.cids = new CidState({
+      cidLength: options.cidLength,
+      random: options.random,
+      secrets: options.secrets,
+      outbox: this.outbox,
+      routing: {
+        register: (cid) => this.registerCid(cid, this),
+        unregister: (cid) => this.unregisterCid(cid),
+        registerResetToken: (token) => this.registerResetToken?.(token, this),
+        unregisterResetToken: (token) => this.unregisterResetToken?.(token),
+      },
+    });
     const connection = this;
     this.multipath = new MultipathSession(
       options.config.multipath,
@@ -350,34 +262,64 @@ export class Connection implements EngineConnection {
         get now() {
           return connection.lastNow;
         },
-        get activePath() {
-          return connection.activePath;
-        },
         get paths() {
-          return connection.pathList;
+          return connection.pathManager;
         },
-        dataPaths: (now) => this.dataPaths(now),
-        hasPendingData: () => this.hasPendingData(),
-        buildPacket: (path, now, plan) => this.buildPacket(path, now, plan),
+        hasPendingData: () => this.packets.hasPendingData(),
+        buildPacket: (path, now, plan) => this.packets.buildPacket(path, now, plan),
       },
       options.config.maxUdpPayloadSize,
     );
-    this.pathManager = new PathManager<SentInfo>(this.pathHost(), options.local, options.remote, options.now);
+    this.pathManager = new PathManager(this.pathHost(), options.local, options.remote, options.now);
+    this.frames = new FrameWriter(this.streams, this.outbox, this.multipath);
+    this.sent = new SentRecords(this.streams, this.outbox, this.cids, this.pathManager);
     this.persist = this.createPersistence(options.resumption);
-    this.serverEarlyData = options.earlyData;
+    this.early = new SessionEarlyData({
+      streams: this.streams,
+      frames: this.frames,
+      sent: this.sent,
+      liveness: this.liveness,
+      outbox: this.outbox,
+      policy: options.earlyData,
+    });
+    this.packets = new Packetizer({
+      config: options.config,
+      session: {
+        get handshakeConfirmed() {
+          return connection.handshakeConfirmed;
+        },
+        get established() {
+          return connection._state === 'established';
+        },
+        get holdsStreams() {
+          return connection.persist.holdsStreams;
+        },
+        get maxDatagramSize() {
+          return connection.maxDatagramSize;
+        },
+      },
+      paths: this.pathManager,
+      multipath: this.multipath,
+      builder: this.builder,
+      frames: this.frames,
+      sent: this.sent,
+      liveness: this.liveness,
+      outbox: this.outbox,
+      streams: this.streams,
+    });
   }
 
   /** The path the session sends on (the path lifecycle decides which). */
-  private get activePath(): PathState<SentInfo> {
+  private get activePath(): Path<SentInfo> {
     return this.pathManager.active;
   }
 
-  private get pathList(): readonly PathState<SentInfo>[] {
+  private get pathList(): readonly Path<SentInfo>[] {
     return this.pathManager.list;
   }
 
   /** The narrow interface the path lifecycle (path-manager.ts) has to this connection. */
-  private pathHost(): PathHost<SentInfo> {
+  private pathHost(): PathHost {
     const conn = this;
     return {
       role: this.role,
@@ -403,20 +345,16 @@ export class Connection implements EngineConnection {
         mayOpenPaths: (now, trouble) => this.multipath.lazy.open(now, this.bytesMoved(), trouble),
         congestionController: () => this.multipath.controllerForNewPath(),
       },
-      peerCidFor: (pathId) => this.peerCidFor(pathId)?.cid,
-      retirePeerCids: (pathId) => this.retirePeerCids(pathId),
-      ensurePathIdWindow: (pathId) => this.ensurePathIdWindow(pathId),
-      queueControl: (frame) => this.controlQueue.push(frame),
-      requeue: (packets) => {
-        for (const packet of packets) for (const record of packet.info.records) this.requeueLost(record);
+      cids: this.cids,
+      outbox: this.outbox,
+      get sent() {
+        return conn.sent;
       },
-      emit: (event) => this.events.push(event),
       onActiveChanged: (now) => {
-        this.touchIdle(now);
+        this.liveness.touchIdle(now, this.activePath.pto());
         // A non-probing packet on the new path at once: the peer follows, and its ACK proves the path.
-        if (this._state === 'established') this.pingPending = true;
+        if (this._state === 'established') this.packets.pingPending = true;
       },
-      wake: () => this.wake(),
     };
   }
 
@@ -435,16 +373,7 @@ export class Connection implements EngineConnection {
     // Anti-amplification protects others from servers; a client chose its server itself.
     this.activePath.validated = true;
     if (ticket && serverKey && bytesEqual(ticket.serverKey, serverKey)) {
-      this.early = { ticket, frames: undefined, records: [] };
-      this._earlyData = 'pending';
-      // The server's limits as of the ticket (an endpoint's limits do not change, and tickets
-      // do not outlive it).
-      this.streams.applyPeerLimits({
-        initialStreamWindow: ticket.initialStreamWindow,
-        initialConnectionWindow: ticket.initialMaxData,
-        maxBidiStreams: ticket.initialMaxStreamsBidi,
-        maxUniStreams: ticket.initialMaxStreamsUni,
-      });
+      this.early.useTicket(ticket);
       this.initialDeferred = true;
       this.wake();
       return;
@@ -454,68 +383,36 @@ export class Connection implements EngineConnection {
 
   /** Client: the first flight's STREAM frames, within the ticket's limit and the INITIAL's room. */
   private buildEarlyFlight(): void {
-    const early = this.early!;
     const mtu = this.config.maxUdpPayloadSize;
     const header = 1 + 4 + 1 + this.originalDcid.length + 1 + this.cidLength + 1 + 1 + 2;
     const noise = 32 + 32 + 16 + 16; // IK message 0: e, encrypted s, payload tag
     const params = encodeTransportParameters(this.ownParams()).length + 4; // + early_data id/length
-    const room = Math.min(early.ticket.maxEarlyData, mtu - header - noise - params);
-    if (room < 64) return;
-    const buf = Buffer.alloc(room);
-    const w = new Writer(buf, 0);
-    const records: SentRecord[] = [];
-    this.writeStreamFrames(w, room, records);
-    if (w.offset === 0) return;
-    early.frames = buf.subarray(0, w.offset);
-    early.records = records;
+    this.early.writeFlight(Math.min(this.early.maxBytes!, mtu - header - noise - params));
   }
 
-  /** Client: message 1 says whether the server took the early data; if not, it is resent now. */
-  private settleEarlyData(): void {
-    const early = this.early;
-    if (!early || this._earlyData !== 'pending') return;
-    this.early = undefined;
-    const accepted = this.peerParams?.earlyDataAccepted === true && early.frames !== undefined;
-    for (const record of early.records) {
-      if (accepted) this.onRecordAcked(record);
-      else this.requeueLost(record);
-    }
-    this._earlyData = accepted ? 'accepted' : 'rejected';
-    this.events.push({ type: 'early-data', accepted });
-  }
-
-  /**
-   * Server, IK message 0 read: decides on the early data it carried (docs/persistence.md §5).
-   * Only STREAM frames within our initial limits qualify; the endpoint's policy decides the rest.
-   */
+  /** Server, IK message 0 read: decides on the early data it carried (docs/persistence.md §5). */
   private decideEarlyData(now: number): void {
     const p = this.peerParams;
     if (!p?.earlyData) return;
     const clientKey = this.refuseWith ? undefined : this.handshake?.remoteStaticKey();
-    const { verdict, frames } = judgeEarlyData(p.earlyData, this.config, (bytes) =>
-      clientKey
-        ? (this.serverEarlyData?.admit(p.earlyDataTicket, clientKey, bytes, now) ?? 'disabled')
-        : 'wrong-key',
-    );
-    this.earlyVerdict = verdict;
-    this.earlyFrames = frames;
-    this._earlyData = verdict === 'accepted' ? 'accepted' : 'rejected';
+    this.early.decide(p, clientKey, this.config, now);
   }
 
   /** Server: why the early data was refused ('accepted' when it was not), for logs and tests. */
-  earlyVerdict: EarlyDataVerdict | 'malformed' | undefined;
+  get earlyVerdict(): EarlyDataVerdict | 'malformed' | undefined {
+    return this.early.verdict;
+  }
 
   /** Server, handshake complete: delivers the accepted early data, its streams flagged early. */
   private deliverEarlyData(now: number): void {
-    const frames = this.earlyFrames;
-    this.earlyFrames = undefined;
+    const frames = this.early.takeAccepted();
     if (!frames || this._state !== 'established') return;
     try {
       for (const f of frames) {
         if (f.type !== 'stream') continue;
         const { opened, readable } = this.streams.onStreamFrame(f.streamId, f.offset, f.data, f.fin, now);
         this.emitOpened(opened, true);
-        if (readable) this.events.push({ type: 'stream-readable', streamId: f.streamId });
+        if (readable) this.outbox.emit({ type: 'stream-readable', streamId: f.streamId });
       }
     } catch (err) {
       if (err instanceof StreamError) this.protocolError(err.code, err.message, now);
@@ -525,24 +422,12 @@ export class Connection implements EngineConnection {
 
   /** 'none', or (with a ticket) 'pending' until message 1, then 'accepted' / 'rejected'. */
   get earlyData(): EarlyDataState {
-    return this._earlyData;
-  }
-
-  /** Server, handshake confirmed: tickets for a later 0-RTT first flight. */
-  private issueTickets(): void {
-    const policy = this.serverEarlyData;
-    const clientKey = this._remoteKey;
-    if (this.role !== 'server' || !policy || !clientKey) return;
-    for (let i = 0; i < policy.ticketsPerSession; i++) {
-      const frame = policy.issue(clientKey, this.lastNow);
-      if (!frame) return;
-      this.controlQueue.push(frame);
-    }
+    return this.early.state;
   }
 
   private sendInitial(now: number): void {
     const dcid = this.retryScid ?? this.originalDcid;
-    const scid = this.localCids[0].cid;
+    const scid = this.cids.first.cid;
     this.handshake = createHandshake({
       pattern: this.pattern,
       initiator: true,
@@ -582,11 +467,7 @@ export class Connection implements EngineConnection {
     this.retryToken = token;
     this.activePath.remoteCid = scid;
     // The new INITIAL carries a token now; its early data goes again after the handshake.
-    if (this.early?.frames) {
-      for (const record of this.early.records) this.requeueLost(record);
-      this.early.frames = undefined;
-      this.early.records = [];
-    }
+    this.early.onRetry();
     this.sendInitial(now);
   }
 
@@ -637,10 +518,7 @@ export class Connection implements EngineConnection {
   /** A duplicate INITIAL (our reply was lost): resend the cached reply. */
   handleDuplicateInitial(datagramLength: number): void {
     this.activePath.bytesReceived += datagramLength;
-    if (this.handshakeFlight && !this.handshakeConfirmed) {
-      this.handshakeFlightPending = true;
-      this.wake();
-    }
+    if (!this.handshakeConfirmed && this.flight.resendNow()) this.wake();
   }
 
   handleHandshakePacket(
@@ -655,8 +533,12 @@ export class Connection implements EngineConnection {
     this.activePath.bytesReceived += datagramLength;
     if (!hs || hs.isComplete || packet.messageIndex !== hs.messageIndex) {
       // A retransmission of a message we already processed: the peer lost our reply.
-      if (hs && packet.messageIndex < hs.messageIndex && this.handshakeFlight && !this.handshakeConfirmed) {
-        this.handshakeFlightPending = true;
+      if (
+        hs &&
+        packet.messageIndex < hs.messageIndex &&
+        !this.handshakeConfirmed &&
+        this.flight.resendNow()
+      ) {
         this.wake();
       } else {
         this.drop('handshake-unexpected');
@@ -687,20 +569,19 @@ export class Connection implements EngineConnection {
       this.activePath.validated = true;
       if (!this.applyPeerParams(payload)) return;
       if (!this.checkServerParams()) return;
-      this.settleEarlyData();
+      // Message 1 says whether the server took the early data; if not, it is resent now.
+      this.early.settle(this.peerParams?.earlyDataAccepted === true);
       if (this.pattern === HandshakePattern.XX) {
         const message = hs.writeMessage(this.encodeOwnParams());
         this.setHandshakeFlight(this.handshakePacket(2, message), now);
       } else {
-        this.handshakeFlight = undefined;
-        this.handshakeRetransmitAt = undefined;
+        this.flight.clear();
       }
     } else {
       // XX message 2 from the client: its static key and transport parameters.
       if (!this.applyPeerParams(payload)) return;
       this.checkClientKey();
-      this.handshakeFlight = undefined;
-      this.handshakeRetransmitAt = undefined;
+      this.flight.clear();
     }
     if (hs.isComplete) this.completeHandshake(now);
     this.wake();
@@ -720,17 +601,14 @@ export class Connection implements EngineConnection {
       kind: 'handshake',
       version: BRAID_VERSION_1,
       dcid: this.activePath.remoteCid,
-      scid: this.localCids[0].cid,
+      scid: this.cids.first.cid,
       messageIndex,
       payload,
     });
   }
 
   private setHandshakeFlight(datagram: Uint8Array, now: number): void {
-    this.handshakeFlight = datagram;
-    this.handshakeFlightPending = true;
-    this.handshakeRetransmitInterval = HANDSHAKE_RETRANSMIT_INITIAL;
-    this.handshakeRetransmitAt = now + this.handshakeRetransmitInterval;
+    this.flight.start(datagram, now);
     this.wake();
   }
 
@@ -750,21 +628,20 @@ export class Connection implements EngineConnection {
       initialMaxStreamsBidi: c.maxConcurrentBidiStreams,
       initialMaxStreamsUni: c.maxConcurrentUniStreams,
       maxAckDelay: c.maxAckDelay,
-      activeConnectionIdLimit: NEW_CID_COUNT + 1,
+      activeConnectionIdLimit: SPARE_CID_COUNT + 1,
       maxDatagramFrameSize: c.maxDatagramFrameSize,
-      initialSourceConnectionId: this.localCids[0].cid,
+      initialSourceConnectionId: this.cids.first.cid,
       persistenceTimeout: c.persistenceTimeout,
     };
     Object.assign(params, this.multipath.ownParameters(this.role));
     if (this.role === 'server') {
       params.originalDestinationConnectionId = this.originalDcid;
       if (this.retryScid) params.retrySourceConnectionId = this.retryScid;
-      params.statelessResetToken = this.localCids[0].resetToken;
-      if (this._earlyData === 'accepted') params.earlyDataAccepted = true;
+      params.statelessResetToken = this.cids.first.resetToken;
+      if (this.early.state === 'accepted') params.earlyDataAccepted = true;
       params.initialResumptionId = this.persist.initialIdParameter();
-    } else if (this.early) {
-      params.earlyDataTicket = this.early.ticket.ticket;
-      if (this.early.frames) params.earlyData = this.early.frames;
+    } else {
+      this.early.addClientParameters(params);
     }
     return params;
   }
@@ -778,6 +655,7 @@ export class Connection implements EngineConnection {
       return false;
     }
     const p = this.peerParams;
+    this.liveness.peerIdleTimeout = p.idleTimeout ?? 0;
     if (p.initialSourceConnectionId && !bytesEqual(p.initialSourceConnectionId, this.activePath.remoteCid)) {
       this.enterClosed(
         'protocol',
@@ -799,13 +677,7 @@ export class Connection implements EngineConnection {
       maxBidiStreams: p.initialMaxStreamsBidi,
       maxUniStreams: p.initialMaxStreamsUni,
     });
-    if (p.statelessResetToken) this.addPeerResetToken(p.statelessResetToken);
-    this.peerCids.push({
-      pathId: 0,
-      sequence: 0,
-      cid: this.activePath.remoteCid,
-      resetToken: p.statelessResetToken,
-    });
+    this.cids.addHandshakePeerCid(this.activePath.remoteCid, p.statelessResetToken);
     for (const path of this.pathList) path.setMaxAckDelay(p.maxAckDelay);
     this.multipath.adopt(this.role, p);
     this.persist.negotiate(p.persistenceTimeout);
@@ -855,25 +727,23 @@ export class Connection implements EngineConnection {
     const serverToClient = split.responderKey;
     const [sendSecret, recvSecret] =
       this.role === 'client' ? [clientToServer, serverToClient] : [serverToClient, clientToServer];
-    this.keys = new KeySchedule(sendSecret, recvSecret);
-    this.sendHp = HeaderProtection.fromSecret(sendSecret);
-    this.recvHp = HeaderProtection.fromSecret(recvSecret);
+    this.builder.installKeys(sendSecret, recvSecret, false);
     this.persist.onHandshakeComplete(split, this.handshakeHash);
     this.handshake = hs; // keep messageIndex for duplicate detection
     this._state = 'established';
-    this.touchIdle(now);
+    this.liveness.touchIdle(now, this.activePath.pto());
     if (this.refuseWith) {
       this.close(this.refuseWith.code, this.refuseWith.reason, false, now);
       return;
     }
-    for (let i = 0; i < NEW_CID_COUNT; i++) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
+    this.cids.issueSpares();
     this.persist.onEstablished();
     this.pathManager.onHandshakeComplete(now);
     if (this.role === 'client') {
       // Our first short-header packet confirms the handshake to the server; make sure one goes out.
-      this.pingPending = true;
+      this.packets.pingPending = true;
     }
-    this.events.push({ type: 'handshake-complete', remoteKey: this._remoteKey ?? new Uint8Array(0) });
+    this.outbox.emit({ type: 'handshake-complete', remoteKey: this._remoteKey ?? new Uint8Array(0) });
     this.wake();
   }
 
@@ -882,17 +752,16 @@ export class Connection implements EngineConnection {
     this.handshakeConfirmed = true;
     // CIDs for further path ids only once the handshake is confirmed: before that the
     // server's bytes are capped by anti-amplification and better spent on the handshake.
-    this.ensurePathIdWindow(0);
-    this.handshakeFlight = undefined;
-    this.handshakeFlightPending = false;
-    this.handshakeRetransmitAt = undefined;
+    this.cids.ensurePathIdWindow(0);
+    this.flight.clear();
     if (this.initialDcidAlias) {
       this.unregisterCid(this.initialDcidAlias);
       this.initialDcidAlias = undefined;
     }
     this.onHandshakeConfirmed?.(this);
     this.multipath.lazy.start(this.lastNow);
-    this.issueTickets();
+    // Tickets for a later 0-RTT first flight.
+    if (this.role === 'server') this.early.issueTickets(this._remoteKey, this.lastNow);
     this.pathManager.onLocalAddressesChanged(this.lastNow);
   }
 
@@ -902,60 +771,9 @@ export class Connection implements EngineConnection {
 
   // ───────────────────────────── connection IDs & paths ─────────────────────────────
 
-  private issueLocalCid(pathId: number): LocalCid {
-    const cid = this.random(this.cidLength);
-    const sequence = this.nextLocalCidSequence.get(pathId) ?? 0;
-    this.nextLocalCidSequence.set(pathId, sequence + 1);
-    const entry: LocalCid = {
-      pathId,
-      sequence,
-      cid,
-      resetToken: this.secrets.statelessResetToken(cid),
-    };
-    this.localCids.push(entry);
-    this.registerCid(cid, this);
-    return entry;
-  }
-
-  private newCidFrame(entry: LocalCid): NewConnectionIdFrame {
-    return {
-      type: 'new_connection_id',
-      pathId: entry.pathId,
-      sequence: entry.sequence,
-      retirePriorTo: 0,
-      connectionId: entry.cid,
-      statelessResetToken: entry.resetToken,
-    };
-  }
-
   /** Every local CID, so the endpoint can forget them when the connection goes away. */
   get localConnectionIds(): Uint8Array[] {
-    return this.localCids.map((c) => c.cid);
-  }
-
-  /** Keeps CIDs issued for every path id up to `seenPathId + PATH_ID_WINDOW`. */
-  private ensurePathIdWindow(seenPathId: number): void {
-    while (this.maxIssuedPathId < seenPathId + PATH_ID_WINDOW) {
-      this.maxIssuedPathId++;
-      this.controlQueue.push(this.newCidFrame(this.issueLocalCid(this.maxIssuedPathId)));
-    }
-  }
-
-  private peerCidFor(pathId: number): PeerCid | undefined {
-    let best: PeerCid | undefined;
-    for (const c of this.peerCids) if (c.pathId === pathId && (!best || c.sequence < best.sequence)) best = c;
-    return best;
-  }
-
-  /** Retires every CID the peer issued for a path id we give up, so nothing links it to the next path. */
-  private retirePeerCids(pathId: number): void {
-    for (let i = this.peerCids.length - 1; i >= 0; i--) {
-      const c = this.peerCids[i];
-      if (c.pathId !== pathId) continue;
-      this.peerCids.splice(i, 1);
-      if (c.resetToken) this.forgetPeerResetToken(c.resetToken);
-      this.controlQueue.push({ type: 'retire_connection_id', pathId: c.pathId, sequence: c.sequence });
-    }
+    return this.cids.localConnectionIds;
   }
 
   // ───────────────────────────── receive path ─────────────────────────────
@@ -966,8 +784,8 @@ export class Connection implements EngineConnection {
       this.drop(this._state);
       return;
     }
-    const keys = this.keys;
-    const hp = this.recvHp;
+    const keys = this.builder.keys;
+    const hp = this.builder.recvHp;
     if (!keys || !hp) {
       this.drop('keys-unavailable');
       return;
@@ -981,7 +799,7 @@ export class Connection implements EngineConnection {
       this.drop('malformed');
       return;
     }
-    const spaceId = this.localCids.find((c) => bytesEqual(c.cid, dcid))?.pathId ?? 0;
+    const spaceId = this.cids.pathIdOf(dcid);
     if (this.pathManager.isRemoved(spaceId)) {
       this.drop('removed-path');
       return;
@@ -998,7 +816,7 @@ export class Connection implements EngineConnection {
     const headerLength = pnOffset + unprotected.pnLength;
     const opened = keys.openPacket(datagram, headerLength, spaceId, pn, keyPhase);
     if (!opened) {
-      if (this.isStatelessReset(datagram)) {
+      if (this.cids.isStatelessReset(datagram)) {
         this.enterClosed(
           'stateless-reset',
           TransportError.PEER_STATE_LOST,
@@ -1043,31 +861,27 @@ export class Connection implements EngineConnection {
     const via = this.pathManager.receivingPath(path, local, remote, frames, largest, now);
     if (opened.peerUpdated || opened.peerFollowed) {
       // Reordered packets of the old phase may still arrive for a while; keep its keys 3 PTOs.
-      this.discardPreviousKeysAt = now + 3 * path.pto();
+      this.timers.set('keyDiscard', now + 3 * path.pto());
     }
     if (opened.peerUpdated) {
-      this.keyGeneration++;
-      this._stats.keyUpdates++;
-      this.events.push({ type: 'key-update', phase: keys.keyPhase });
-      this.packetsInPhase = 0;
+      this.builder.onPeerKeyUpdate(keys.keyPhase);
     }
-    this._stats.packetsReceived++;
-    this._stats.bytesReceived += datagram.length;
+    this.outbox.stats.packetsReceived++;
+    this.outbox.stats.bytesReceived += datagram.length;
     // Anti-amplification counts what arrived from the address pair, whatever its number space.
     if (via) via.bytesReceived += datagram.length;
-    this.pathManager.meta(path).lastReceivedAt = now;
+    this.pathManager.onPacketReceived(path, now);
     // Any authenticated short-header packet proves the peer has our keys: the
     // server's handshake is confirmed and the client's address validated.
     if (this.role === 'server' && !this.handshakeConfirmed) {
       if (via === path) path.validated = true;
       this.confirmHandshake();
-      this.controlQueue.push({ type: 'handshake_done' });
+      this.outbox.queueControl({ type: 'handshake_done' });
     }
     // Likewise the first packet under a resumption's keys confirms it to the server.
     if (this.persist.awaitingConfirmation) {
       if (via === path) path.validated = true;
-      this.handshakeFlight = undefined;
-      this.handshakeFlightPending = false;
+      this.flight.clear();
       this.persist.confirm();
     }
     if (this._state === 'closing') {
@@ -1096,34 +910,15 @@ export class Connection implements EngineConnection {
     // not cost an extra ACK packet per interval.
     path.acks.onPacketReceived(pn, ackEliciting && !isProbingOnly(frames), now);
     this.pathManager.afterPacket(via, frames, largest, now);
-    this.touchIdle(now);
-    this.sentSinceReceive = false;
+    this.liveness.onReceived(now, this.activePath.pto());
     this.updateStall(now);
     if (this.multipath.lazy.waiting) this.releaseLazyPaths(now);
     this.wake();
   }
 
-  private addPeerResetToken(token: Uint8Array): void {
-    this.peerResetTokens.push(token);
-    this.registerResetToken?.(token, this);
-  }
-
-  /**
-   * RFC 9000 §10.3.1: no reset check for retired CIDs. The peer forgets a CID once we retire
-   * it, so our packets still in flight with it (late on a slow path) draw a stateless reset
-   * that must not end a session that lives on elsewhere (seed 507).
-   */
-  private forgetPeerResetToken(token: Uint8Array): void {
-    if (this.peerCids.some((c) => c.resetToken && bytesEqual(c.resetToken, token))) return;
-    const index = this.peerResetTokens.findIndex((t) => bytesEqual(t, token));
-    if (index < 0) return;
-    this.peerResetTokens.splice(index, 1);
-    this.unregisterResetToken?.(token);
-  }
-
   /** Tokens to forget when the connection is released. */
   get resetTokens(): readonly Uint8Array[] {
-    return this.peerResetTokens;
+    return this.cids.resetTokens;
   }
 
   /** The endpoint found our peer's reset token on an unroutable datagram. */
@@ -1132,17 +927,10 @@ export class Connection implements EngineConnection {
     this.enterClosed('stateless-reset', TransportError.PEER_STATE_LOST, false, 'peer lost the session state');
   }
 
-  private isStatelessReset(datagram: Uint8Array): boolean {
-    const token = statelessResetToken(datagram);
-    if (!token) return false;
-    for (const t of this.peerResetTokens) if (bytesEqual(t, token)) return true;
-    return false;
-  }
-
   private handleFrame(
     frame: Frame,
-    path: PathState<SentInfo>,
-    via: PathState<SentInfo> | undefined,
+    path: Path<SentInfo>,
+    via: Path<SentInfo> | undefined,
     now: number,
   ): void {
     switch (frame.type) {
@@ -1152,7 +940,7 @@ export class Connection implements EngineConnection {
       case 'ack':
         return this.handleAck(frame, now);
       case 'stream': {
-        this.lastStreamDataAt = now;
+        this.liveness.lastStreamDataAt = now;
         const { opened, readable } = this.streams.onStreamFrame(
           frame.streamId,
           frame.offset,
@@ -1161,7 +949,7 @@ export class Connection implements EngineConnection {
           now,
         );
         this.emitOpened(opened);
-        if (readable) this.events.push({ type: 'stream-readable', streamId: frame.streamId });
+        if (readable) this.outbox.emit({ type: 'stream-readable', streamId: frame.streamId });
         return;
       }
       case 'reset_stream': {
@@ -1173,7 +961,7 @@ export class Connection implements EngineConnection {
         );
         this.emitOpened(opened);
         if (reset) {
-          this.events.push({ type: 'stream-reset', streamId: frame.streamId, errorCode: frame.errorCode });
+          this.outbox.emit({ type: 'stream-reset', streamId: frame.streamId, errorCode: frame.errorCode });
           this.streams.resetDelivered(frame.streamId);
         }
         return;
@@ -1182,7 +970,7 @@ export class Connection implements EngineConnection {
         const { opened, stopped } = this.streams.onStopSending(frame.streamId, frame.errorCode);
         this.emitOpened(opened);
         if (stopped) {
-          this.events.push({
+          this.outbox.emit({
             type: 'stream-stop-sending',
             streamId: frame.streamId,
             errorCode: frame.errorCode,
@@ -1198,7 +986,7 @@ export class Connection implements EngineConnection {
         return;
       case 'max_streams':
         if (this.streams.peerMaxStreams(frame.bidirectional, frame.maximum)) {
-          this.events.push({ type: 'streams-available', bidirectional: frame.bidirectional });
+          this.outbox.emit({ type: 'streams-available', bidirectional: frame.bidirectional });
         }
         return;
       case 'data_blocked':
@@ -1211,22 +999,9 @@ export class Connection implements EngineConnection {
         return;
       case 'new_connection_id':
         return this.handleNewConnectionId(frame, now);
-      case 'retire_connection_id': {
-        if (frame.sequence >= (this.nextLocalCidSequence.get(frame.pathId) ?? 0)) {
-          throw new WireError('retired an unissued connection ID', TransportError.PROTOCOL_VIOLATION);
-        }
-        const index = this.localCids.findIndex(
-          (c) => c.pathId === frame.pathId && c.sequence === frame.sequence,
-        );
-        // Path 0 always keeps a CID (replaced at once); a retired path id needs none.
-        const onPath0 = frame.pathId === 0;
-        if (index >= 0 && (!onPath0 || this.localCids.some((c, i) => i !== index && c.pathId === 0))) {
-          const [retired] = this.localCids.splice(index, 1);
-          this.unregisterCid(retired.cid);
-          if (onPath0) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
-        }
+      case 'retire_connection_id':
+        this.cids.onRetire(frame);
         return;
-      }
       case 'path_challenge':
         this.pathManager.onPathChallenge(frame.data, via, now);
         return;
@@ -1248,8 +1023,8 @@ export class Connection implements EngineConnection {
         return;
       case 'resume_state':
         this.persist.onResumeState(frame, {
-          finished: (streamId) => this.events.push({ type: 'stream-finished', streamId }),
-          writable: (streamId) => this.events.push({ type: 'stream-writable', streamId }),
+          finished: (streamId) => this.outbox.emit({ type: 'stream-finished', streamId }),
+          writable: (streamId) => this.outbox.emit({ type: 'stream-writable', streamId }),
         });
         return;
       case 'suspended':
@@ -1261,14 +1036,14 @@ export class Connection implements EngineConnection {
         return this.handlePersistenceFrame(frame);
       case 'close':
         this._state = 'draining';
-        this.closeDeadline = now + 3 * path.pto();
+        this.timers.set('close', now + 3 * path.pto());
         this.closeInfo = {
           source: 'peer',
           code: frame.errorCode,
           application: frame.application,
           reason: frame.reason,
         };
-        this.events.push({ type: 'closed', info: this.closeInfo });
+        this.outbox.emit({ type: 'closed', info: this.closeInfo });
         return;
       case 'handshake_done':
         if (this.role === 'server')
@@ -1283,33 +1058,19 @@ export class Connection implements EngineConnection {
           this.drop('duplicate-datagram');
           return;
         }
-        this.events.push({ type: 'datagram', data: Uint8Array.prototype.slice.call(frame.data) });
+        this.outbox.emit({ type: 'datagram', data: Uint8Array.prototype.slice.call(frame.data) });
         return;
     }
   }
 
   private handleNewConnectionId(frame: NewConnectionIdFrame, now: number): void {
     if (this.pathManager.isRemoved(frame.pathId)) return;
-    if (this.peerCids.some((c) => c.pathId === frame.pathId && c.sequence === frame.sequence)) return;
-    this.peerCids.push({
-      pathId: frame.pathId,
-      sequence: frame.sequence,
-      cid: frame.connectionId,
-      resetToken: frame.statelessResetToken,
-    });
-    this.addPeerResetToken(frame.statelessResetToken);
-    const limit = NEW_CID_COUNT + 1;
-    const pathIds = new Set(this.peerCids.map((c) => c.pathId));
-    const onPath = this.peerCids.filter((c) => c.pathId === frame.pathId).length;
-    if (onPath > limit * 2 || pathIds.size > MAX_PEER_PATH_IDS) {
-      throw new WireError('too many connection IDs', TransportError.CONNECTION_ID_LIMIT_ERROR);
-    }
-    this.pathManager.onPeerCid(frame.pathId, frame.connectionId, now);
+    if (this.cids.onNewConnectionId(frame)) this.pathManager.onPeerCid(frame.pathId, frame.connectionId, now);
   }
 
   private emitOpened(ids: StreamId[], early = false): void {
     for (const id of ids)
-      this.events.push(
+      this.outbox.emit(
         early ? { type: 'stream-opened', streamId: id, early } : { type: 'stream-opened', streamId: id },
       );
   }
@@ -1328,109 +1089,20 @@ export class Connection implements EngineConnection {
     );
     if (!result) throw new WireError('ACK of a packet never sent', TransportError.PROTOCOL_VIOLATION);
     if (result.acked.length > 0) {
-      // The watchdog judges only stretches in which the peer acknowledges something: after a
-      // silence long enough that the path was down (an outage the failure timeout and
-      // persistence handle), its clock starts again now.
-      const timeout = Math.max(this.idleTimeout(), 3 * this.activePath.pto());
-      if (this.stalledSince !== undefined && now - this.lastAckedAt >= timeout / 2) this.stalledSince = now;
-      this.lastAckedAt = now;
+      this.liveness.onAcked(now, this.activePath.pto());
       this.pathManager.onAcked(path, result.acked[result.acked.length - 1].timeSent, now);
     }
     if (result.acked.length > 0 && this.role === 'client') this.confirmHandshake();
-    const keys = this.keys;
+    const keys = this.builder.keys;
     for (const packet of result.acked) {
       path.onPacketAcked(packet, now);
-      if (keys && packet.info.keyGeneration === this.keyGeneration) keys.confirmCurrentPhase();
-      for (const record of packet.info.records) this.onRecordAcked(record);
+      if (keys && packet.info.keyGeneration === this.builder.keyGeneration) keys.confirmCurrentPhase();
+      if (this.sent.onAcked(packet.info.records)) this.liveness.onStreamProgress();
     }
-    if (result.lost.length > 0) this.onPacketsLost(path, result.lost, now);
+    if (result.lost.length > 0) this.sent.onPacketsLost(path, result.lost, now);
     if (result.persistentCongestion) {
       path.cc.onPersistentCongestion();
-      this.events.push({ type: 'congestion', path: path.info(), reason: 'persistent-congestion' });
-    }
-  }
-
-  private onRecordAcked(record: SentRecord): void {
-    switch (record.kind) {
-      case 'stream': {
-        this.streamRecordsInFlight = Math.max(0, this.streamRecordsInFlight - 1);
-        this.stalledSince = undefined; // progress; updateStall restarts the clock if more is owed
-        const { finished, writable } = this.streams.onStreamDataAcked(
-          record.id,
-          record.offset,
-          record.length,
-          record.fin,
-        );
-        if (finished) this.events.push({ type: 'stream-finished', streamId: record.id });
-        if (writable) this.events.push({ type: 'stream-writable', streamId: record.id });
-        return;
-      }
-      case 'ack':
-        this.pathManager.byId(record.pathId)?.acks.onAckAcked(record.largest);
-        return;
-      case 'control':
-        if (record.frame.type === 'reset_stream') this.streams.onResetAcked(record.frame.streamId);
-        return;
-      default:
-        return;
-    }
-  }
-
-  private onPacketsLost(path: PathState<SentInfo>, lost: Sent[], now: number): void {
-    let latestSent = -Infinity;
-    for (const packet of lost) {
-      this._stats.packetsLost++;
-      path.packetsLost++;
-      if (packet.inFlight && packet.timeSent > latestSent) latestSent = packet.timeSent;
-      for (const record of packet.info.records) this.requeueLost(record);
-    }
-    if (latestSent > -Infinity) {
-      const window = path.cc.window;
-      path.cc.onCongestionEvent(latestSent, now);
-      // Reported only when a new congestion event cut the window (not within one recovery period).
-      if (path.cc.window < window)
-        this.events.push({ type: 'congestion', path: path.info(), reason: 'loss' });
-    }
-  }
-
-  /** Puts what a lost packet carried back in line, if it still matters. */
-  private requeueLost(record: SentRecord): void {
-    switch (record.kind) {
-      case 'stream':
-        this.streamRecordsInFlight = Math.max(0, this.streamRecordsInFlight - 1);
-        if (!record.copy) this.streams.onStreamDataLost(record.id, record.offset, record.length, record.fin);
-        return;
-      case 'control':
-        this.requeueLostControl(record.frame);
-        return;
-      default:
-        return; // ACKs, PINGs and datagrams are not retransmitted
-    }
-  }
-
-  /** Stream-level control frames are regenerated with current values by the stream map. */
-  private requeueLostControl(frame: Frame): void {
-    switch (frame.type) {
-      case 'reset_stream':
-        return this.streams.onResetLost(frame.streamId);
-      case 'stop_sending':
-        return this.streams.onStopSendingLost(frame.streamId);
-      case 'max_stream_data':
-        return this.streams.onMaxStreamDataLost(frame.streamId);
-      case 'max_data':
-        return this.streams.onMaxDataLost();
-      case 'max_streams':
-        return this.streams.onMaxStreamsLost(frame.bidirectional, frame.maximum);
-      case 'data_blocked':
-      case 'stream_data_blocked':
-      case 'streams_blocked':
-      case 'path_response':
-        return; // advisory, or answered again when the peer asks again
-      case 'new_connection_id':
-        if (this.localCids.some((c) => c.sequence === frame.sequence)) this.controlQueue.push(frame);
-        return;
-      default:
-        this.controlQueue.push(frame);
+      this.outbox.emit({ type: 'congestion', path: path.info(), reason: 'persistent-congestion' });
     }
   }
 
@@ -1439,7 +1111,7 @@ export class Connection implements EngineConnection {
   /** See EngineEndpoint.pollTransmit: `buffer`, if large enough, receives the packet. */
   pollTransmit(now: number, buffer?: Uint8Array): Transmit | undefined {
     if (this._state === 'closed') return undefined;
-    this.transmitBuffer = buffer;
+    this.builder.offerBuffer(buffer);
     if (this.initialDeferred) {
       this.initialDeferred = false;
       this.buildEarlyFlight();
@@ -1450,485 +1122,29 @@ export class Connection implements EngineConnection {
     // Suspended: only the persistence module sends (and the endpoint answers RESUME duplicates).
     if (this.persist.suspended) return undefined;
     const path = this.activePath;
-    if (this.handshakeFlightPending && this.handshakeFlight) {
-      const datagram = this.handshakeFlight;
+    const datagram = this.flight.due;
+    if (datagram) {
       if (datagram.length > path.amplificationCredit()) return undefined;
-      this.handshakeFlightPending = false;
+      this.flight.markSent();
       path.bytesSent += datagram.length;
-      this._stats.bytesSent += datagram.length;
-      this._stats.packetsSent++;
+      this.outbox.stats.bytesSent += datagram.length;
+      this.outbox.stats.packetsSent++;
       return { local: path.local, remote: path.remote, data: datagram };
     }
-    if (!this.keys) return undefined;
+    if (!this.builder.keys) return undefined;
     if (this._state === 'closing' || this._state === 'draining') {
-      if (this._state === 'closing' && this.closeFramePending) return this.buildClosePacket(path, now);
+      if (this._state === 'closing' && this.closeFramePending) return this.sendClose(path, now);
       return undefined;
     }
-    for (const candidate of this.pathList) {
-      const probe = this.buildPathProbe(candidate, now);
-      if (probe) return probe;
-    }
-    if (this.multipath.spreads) return this.multipath.poll(now);
-    return this.buildPacket(path, now);
+    return this.packets.poll(now);
   }
 
-  /** Where the next packet is built: the shell's buffer if it offered one large enough. */
-  private packetBuffer(size: number): Uint8Array {
-    const offered = this.transmitBuffer;
-    this.transmitBuffer = undefined;
-    return offered !== undefined && offered.length >= size ? offered : Buffer.allocUnsafe(size);
-  }
-
-  /**
-   * Paths that may carry data now: the active path, and under 'aggregate' / 'redundant' the
-   * standbys the path lifecycle finds usable (PathManager.dataPaths). Failover: the active
-   * path only.
-   */
-  private dataPaths(now: number): PathState<SentInfo>[] {
-    if (!this.multipath.spreads) return [this.activePath];
-    return this.pathManager.dataPaths(now);
-  }
-
-  /**
-   * A probe on `path`'s address pair: PATH_CHALLENGE / PATH_RESPONSE frames, plus the ACKs
-   * owed for every number space (the receipt report: the peer learns which of its sending
-   * directions work, whichever path this one arrives on). Padded towards 1200 bytes within
-   * the anti-amplification credit while the pair is unvalidated. Probing frames only, so the
-   * peer does not take it as a move.
-   */
-  private buildPathProbe(path: PathState<SentInfo>, now: number): Transmit | undefined {
-    const paths = this.pathManager;
-    const m = paths.meta(path);
-    const challenge = m.challengeDue ? m.challenge : undefined;
-    if (!challenge && m.responses.length === 0) return undefined;
-    if (path.remoteCid.length === 0) return undefined;
-    const keys = this.keys!;
-    const credit = path.amplificationCredit();
-    const header = 1 + path.remoteCid.length + 4;
-    const pathFrameSize = 1 + 8;
-    let room = Math.min(credit, this.config.maxUdpPayloadSize) - header - AEAD_TAG;
-    if (room < pathFrameSize) return undefined;
-    const frames: Frame[] = [];
-    if (challenge) {
-      frames.push({ type: 'path_challenge', data: challenge });
-      room -= pathFrameSize;
-    }
-    while (m.responses.length > 0 && room >= pathFrameSize) {
-      frames.push({ type: 'path_response', data: m.responses.shift()! });
-      room -= pathFrameSize;
-    }
-    const records: SentRecord[] = [];
-    for (const space of this.pathList) {
-      const frame = this.ackFrameFor(space, now);
-      if (!frame) continue;
-      const size = frameSize(frame);
-      if (size > room || size > MAX_PROBE_ACK_BYTES) continue;
-      frames.push(frame);
-      room -= size;
-      this.ackSent(space, frame, records);
-    }
-    let payload = 0;
-    for (const f of frames) payload += frameSize(f);
-    // A validated pair needs no padding (no amplification or MTU question left), nor does one
-    // validated under an earlier path id: checks stay small.
-    const size =
-      path.validated || m.knownPair
-        ? header + payload + AEAD_TAG
-        : Math.min(
-            Math.max(PATH_PROBE_SIZE, header + payload + AEAD_TAG),
-            this.config.maxUdpPayloadSize,
-            credit,
-          );
-    const pn = path.nextPacketNumber;
-    const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
-    const buf = this.packetBuffer(size);
-    const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
-    const w = new Writer(buf, headerLength);
-    const limit = size - AEAD_TAG;
-    for (const f of frames) encodeFrame(w, f);
-    buf.fill(0, w.offset, limit); // PADDING
-    w.offset = limit;
-    const length = this.sealShortPacket(keys, buf, headerLength, w.offset, path.id, pn, pnLength);
-    if (challenge) paths.onChallengeSent(path, now);
-    // Tracked so the peer's ACK of it is legal (and proves the pair), but neither in flight nor
-    // retransmitted: path frames have their own timers.
-    path.onPacketSent(
-      {
-        pn,
-        timeSent: now,
-        size: length,
-        ackEliciting: false,
-        inFlight: false,
-        info: { records, keyGeneration: this.keyGeneration },
-      },
-      now,
-    );
-    this.packetsInPhase++;
-    this._stats.packetsSent++;
-    this._stats.bytesSent += length;
-    return { local: path.local, remote: path.remote, data: buf.subarray(0, length) };
-  }
-
-  /**
-   * Moves connection-level flow-control updates (MAX_DATA, MAX_STREAMS) that the
-   * stream map has decided on into the control queue, so they go out even when
-   * there is no stream data to carry them.
-   */
-  private collectConnectionFrames(): void {
-    const maxData = this.streams.takeMaxData();
-    if (maxData !== undefined) this.controlQueue.push({ type: 'max_data', maximum: maxData });
-    for (const bidirectional of [true, false]) {
-      const update = this.streams.maxStreamsUpdate(bidirectional);
-      if (update !== undefined)
-        this.controlQueue.push({ type: 'max_streams', bidirectional, maximum: update });
-    }
-  }
-
-  private hasPendingData(): boolean {
-    this.collectConnectionFrames();
-    return (
-      this.controlQueue.length > 0 ||
-      this.datagramQueue.length > 0 ||
-      this.pingPending ||
-      this.probesPending > 0 ||
-      (this.streams.hasQueuedWork && !this.persist.holdsStreams)
-    );
-  }
-
-  private buildPacket(path: PathState<SentInfo>, now: number, plan?: PacketPlan): Transmit | undefined {
-    // Under a multipath plan a packet carries the ACKs of its own path's space (so one dead path
-    // loses only its own ACKs) and of spaces whose path does not carry data; failover: all.
-    const ackSpaces = plan ? this.multipath.ackSpaces(path, now) : this.pathList;
-    let ackDue = false;
-    for (const p of ackSpaces) if (p.acks.ackNow || (p.acks.ackDeadline() ?? Infinity) <= now) ackDue = true;
-    const mtu = this.config.maxUdpPayloadSize;
-    const probe = plan ? plan.probe : this.probesPending > 0;
-    const content = plan?.content ?? 'all';
-    let ackOnly = content === 'acks';
-    if (ackOnly) {
-      if (!ackDue) return undefined;
-    } else if (content !== 'all' || probe || this.hasPendingData()) {
-      // (A probe goes out even with nothing to resend: as a PING. Under failover hasPendingData
-      // counts probesPending; a plan's probes are counted by the policy.)
-      const verdict = probe ? { ok: path.amplificationCredit() >= mtu } : path.canSend(mtu, now);
-      if (!verdict.ok) {
-        if (!ackDue) return undefined;
-        ackOnly = true;
-      }
-    } else if (ackDue) {
-      ackOnly = true;
-    } else {
-      return undefined;
-    }
-    if (ackOnly && path.amplificationCredit() < 64) return undefined;
-
-    const keys = this.keys!;
-    this.maybeInitiateKeyUpdate();
-    const pn = path.nextPacketNumber;
-    const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
-    const offered = this.transmitBuffer;
-    const buf = this.packetBuffer(mtu);
-    const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
-    const w = new Writer(buf, headerLength);
-    const limit = Math.min(mtu, path.amplificationCredit()) - AEAD_TAG;
-    const records: SentRecord[] = [];
-    let ackEliciting = false;
-
-    // ACKs for every number space ride on the active path (an ACK may name any path id).
-    for (const space of ackSpaces) {
-      const frame = this.ackFrameFor(space, now);
-      if (frame && frameSize(frame) <= limit - w.offset) {
-        encodeFrame(w, frame);
-        this.ackSent(space, frame, records);
-      }
-    }
-    if (!ackOnly && content === 'all') {
-      if (plan) this.multipath.beginPacket(path, now);
-      ackEliciting = this.writeControlFrames(w, limit, records);
-      ackEliciting = this.writeDataBlocked(w, limit, records) || ackEliciting;
-      ackEliciting = this.writeDatagrams(w, limit, records) || ackEliciting;
-      // After a resumption stream data waits for the peer's checkpoints (RESUME_STATE).
-      if (!this.persist.holdsStreams)
-        ackEliciting = this.writeStreamFrames(w, limit, records) || ackEliciting;
-      if (plan) this.multipath.endPacket();
-    } else if (!ackOnly && content === 'copies') {
-      ackEliciting = this.multipath.writeCopies(path, w, limit, records, now);
-    }
-    if (!ackOnly) {
-      // A pending PING goes out even beside other frames: those may all be probing frames
-      // (NEW_CONNECTION_ID), and the PING must make the packet non-probing (the peer follows).
-      // Under a multipath plan it checks the active path (keepalive, the move to a new one),
-      // so it goes there only.
-      const ping = this.pingPending && (!plan || path === this.activePath);
-      if ((ping || (probe && !ackEliciting)) && limit - w.offset >= 1) {
-        encodeFrame(w, { type: 'ping' });
-        records.push({ kind: 'ping' });
-        ackEliciting = true;
-        if (ping) this.pingPending = false;
-      }
-    }
-    if (!ackEliciting && this.ackOnlyNeedsPing(path, now) && limit - w.offset >= 1) {
-      encodeFrame(w, { type: 'ping' });
-      records.push({ kind: 'ping' });
-      ackEliciting = true;
-    }
-    if (records.length === 0) {
-      // Nothing to send after all: the shell's buffer stays free for the next try (a
-      // multipath plan may try several paths in one poll).
-      this.transmitBuffer = offered;
-      return undefined;
-    }
-    // Header protection samples 16 bytes starting 4 bytes after the packet number.
-    const minPayload = 4 - pnLength;
-    while (w.offset - headerLength < minPayload) w.u8(0);
-    const length = this.sealShortPacket(keys, buf, headerLength, w.offset, path.id, pn, pnLength);
-    path.nextPacketNumber++;
-    this.packetsInPhase++;
-    const data = buf.subarray(0, length);
-    path.onPacketSent(
-      {
-        pn,
-        timeSent: now,
-        size: length,
-        ackEliciting,
-        inFlight: ackEliciting,
-        info: { records, keyGeneration: this.keyGeneration },
-      },
-      now,
-    );
-    if (probe && ackEliciting) {
-      if (plan) this.multipath.onProbeSent(path);
-      else this.probesPending--;
-    }
-    for (const record of records) if (record.kind === 'stream') this.streamRecordsInFlight++;
-    this.updateStall(now);
-    if (ackEliciting) this.lastAckElicitingSentAt = now;
-    this._stats.packetsSent++;
-    this._stats.bytesSent += length;
-    if (ackEliciting) this.touchIdleOnSend(now);
-    return { local: path.local, remote: path.remote, data };
-  }
-
-  /** The ACK owed for a number space, if anything arrived in it since the last one. */
-  private ackFrameFor(space: PathState<SentInfo>, now: number): AckFrame | undefined {
-    const ack = space.acks.buildAck(now);
-    if (!ack) return undefined;
-    return { type: 'ack', pathId: space.id, ackDelayMicros: ack.ackDelayMicros, ranges: ack.ranges };
-  }
-
-  private ackSent(space: PathState<SentInfo>, frame: AckFrame, records: SentRecord[]): void {
-    space.acks.onAckSent();
-    records.push({ kind: 'ack', pathId: space.id, largest: frame.ranges[0].largest });
-  }
-
-  /**
-   * While the peer sends us data and we send only ACKs, nothing of ours is ever acknowledged,
-   * so a broken sending direction would go unnoticed (RFC 9000 §13.2.4). Once per PTO with
-   * nothing ack-eliciting in flight, an ACK-only packet carries a PING too.
-   */
-  private ackOnlyNeedsPing(path: PathState<SentInfo>, now: number): boolean {
-    if (!this.handshakeConfirmed || path.loss.ackElicitingInFlight > 0) return false;
-    const pto = path.pto();
-    // Several paths send ACKs (each its own space's): each checks its own sending direction.
-    const sent = this.multipath.spreads ? path.loss.lastAckElicitingSentAt : this.lastAckElicitingSentAt;
-    return now - this.lastStreamDataAt <= pto && now - sent >= pto;
-  }
-
-  private writeControlFrames(w: Writer, limit: number, records: SentRecord[]): boolean {
-    let wrote = false;
-    while (this.controlQueue.length > 0) {
-      const frame = this.controlQueue[0];
-      if (frameSize(frame) > limit - w.offset) break;
-      this.controlQueue.shift();
-      encodeFrame(w, frame);
-      records.push({ kind: 'control', frame });
-      wrote = true;
-    }
-    return wrote;
-  }
-
-  private writeDatagrams(w: Writer, limit: number, records: SentRecord[]): boolean {
-    let wrote = false;
-    while (this.datagramQueue.length > 0) {
-      const data = this.datagramQueue[0];
-      // Under 'redundant' a small datagram is sequenced (the receiver drops the second copy).
-      const sequence = this.multipath.datagramSequence(data.length, this.maxDatagramSize);
-      const frame: Frame =
-        sequence === undefined ? { type: 'datagram', data } : { type: 'datagram', data, sequence };
-      if (frameSize(frame) > limit - w.offset) break;
-      this.datagramQueue.shift();
-      const start = w.offset;
-      encodeFrame(w, frame);
-      records.push({ kind: 'datagram' });
-      if (sequence !== undefined)
-        this.multipath.copyDatagram(w.buf.subarray(start, w.offset), { kind: 'datagram' });
-      wrote = true;
-    }
-    return wrote;
-  }
-
-  /** DATA_BLOCKED is advisory: it rides along when a packet goes out anyway. */
-  private writeDataBlocked(w: Writer, limit: number, records: SentRecord[]): boolean {
-    if (limit - w.offset < 10) return false;
-    const blocked = this.streams.takeDataBlocked();
-    if (blocked === undefined) return false;
-    const frame: Frame = { type: 'data_blocked', limit: blocked };
-    encodeFrame(w, frame);
-    records.push({ kind: 'control', frame });
-    return true;
-  }
-
-  /**
-   * Stream frames, one per stream per pass (round-robin), copied straight from the
-   * stream's send buffer into the packet. The length field is written as a fixed
-   * 2-byte varint (allowed for non-type fields) so the header can be laid down before
-   * the data size is known.
-   */
-  private writeStreamFrames(w: Writer, limit: number, records: SentRecord[]): boolean {
-    let wrote = false;
-    const buf = w.buf;
-    const served: number[] = [];
-    for (;;) {
-      if (limit - w.offset < 40) break;
-      const stream = this.streams.nextSendable();
-      if (!stream) break;
-      served.push(stream.id);
-      const id = stream.id;
-      const reset = stream.send?.takeReset();
-      if (reset) {
-        const frame: Frame = {
-          type: 'reset_stream',
-          streamId: id,
-          errorCode: reset.errorCode,
-          finalSize: reset.finalSize,
-        };
-        encodeFrame(w, frame);
-        records.push({ kind: 'control', frame });
-        wrote = true;
-      }
-      const stop = stream.recv?.takeStopSending();
-      if (stop !== undefined) {
-        const frame: Frame = { type: 'stop_sending', streamId: id, errorCode: stop };
-        encodeFrame(w, frame);
-        records.push({ kind: 'control', frame });
-        wrote = true;
-      }
-      const maxStreamData = stream.recv?.takeMaxStreamData();
-      if (maxStreamData !== undefined) {
-        const frame: Frame = { type: 'max_stream_data', streamId: id, maximum: maxStreamData };
-        encodeFrame(w, frame);
-        records.push({ kind: 'control', frame });
-        wrote = true;
-      }
-      const blocked = stream.send?.takeBlocked();
-      if (blocked !== undefined) {
-        const frame: Frame = { type: 'stream_data_blocked', streamId: id, limit: blocked };
-        encodeFrame(w, frame);
-        records.push({ kind: 'control', frame });
-        wrote = true;
-      }
-      const offset = this.streams.peekStreamOffset(stream);
-      if (offset === undefined || limit - w.offset < 24) continue;
-      const start = w.offset;
-      w.u8(FrameType.STREAM | 0x04 | 0x02);
-      w.varint(id);
-      w.varint(offset);
-      const lengthAt = w.offset;
-      w.offset += 2;
-      const room = Math.min(limit - w.offset, 16383);
-      const plan = this.streams.emitStreamData(stream, buf, w.offset, room);
-      if (!plan) {
-        w.offset = start;
-        continue;
-      }
-      if (plan.offset !== offset)
-        throw new Error(`stream ${id}: planned offset ${offset}, emitted ${plan.offset}`);
-      if (plan.fin) buf[start] |= 0x01;
-      buf[lengthAt] = 0x40 | (plan.length >> 8);
-      buf[lengthAt + 1] = plan.length & 0xff;
-      w.offset += plan.length;
-      records.push({ kind: 'stream', id, offset: plan.offset, length: plan.length, fin: plan.fin });
-      // Under 'redundant' a small message (a frame that reaches the end of what was written) goes twice.
-      if (
-        this.multipath.copiesStreamFrame(
-          plan.length,
-          plan.offset + plan.length >= (stream.send?.buffer.writtenOffset ?? 0),
-        )
-      ) {
-        this.multipath.copyFrame(buf.subarray(start, w.offset), {
-          kind: 'stream',
-          id,
-          offset: plan.offset,
-          length: plan.length,
-          fin: plan.fin,
-          copy: true,
-        });
-      }
-      wrote = true;
-    }
-    for (const id of served) this.streams.markSendable(id);
-    return wrote;
-  }
-
-  /**
-   * Seals a short-header packet in place (payload from the end of the header to `payloadEnd`)
-   * and protects its header: the packet number sits just before the payload.
-   */
-  private sealShortPacket(
-    keys: KeySchedule,
-    buf: Uint8Array,
-    headerLength: number,
-    payloadEnd: number,
-    pathId: number,
-    pn: number,
-    pnLength: number,
-  ): number {
-    return keys.sealAndProtectPacket(
-      buf,
-      headerLength,
-      payloadEnd - headerLength,
-      pathId,
-      pn,
-      this.sendHp!,
-      headerLength - pnLength,
-      pnLength,
-    );
-  }
-
-  private buildClosePacket(path: PathState<SentInfo>, now: number): Transmit | undefined {
-    const keys = this.keys!;
+  /** CLOSE again (answering a packet in the closing state), at most once per millisecond. */
+  private sendClose(path: Path<SentInfo>, now: number): Transmit | undefined {
     if (now - this.lastCloseSentAt < 1 && this.lastCloseSentAt > -Infinity) return undefined;
     this.closeFramePending = false;
     this.lastCloseSentAt = now;
-    const info = this.closeInfo!;
-    const pn = path.nextPacketNumber++;
-    const { truncated, length: pnLength } = encodePacketNumber(pn, path.loss.largestAcked ?? -1);
-    const buf = this.packetBuffer(this.config.maxUdpPayloadSize);
-    const headerLength = writeShortHeader(buf, path.remoteCid, keys.keyPhase as 0 | 1, pnLength, truncated);
-    const w = new Writer(buf, headerLength);
-    const reason =
-      info.reason.length > CLOSE_REASON_MAX ? info.reason.slice(0, CLOSE_REASON_MAX) : info.reason;
-    encodeFrame(w, {
-      type: 'close',
-      application: info.application,
-      errorCode: info.code,
-      frameType: 0,
-      reason,
-    });
-    while (w.offset - headerLength < 4) w.u8(0);
-    const length = this.sealShortPacket(keys, buf, headerLength, w.offset, path.id, pn, pnLength);
-    return { local: path.local, remote: path.remote, data: buf.subarray(0, length) };
-  }
-
-  private maybeInitiateKeyUpdate(): void {
-    const keys = this.keys!;
-    if (this.packetsInPhase >= this.config.keyUpdateInterval && keys.canInitiateUpdate) {
-      keys.initiateUpdate();
-      this.keyGeneration++;
-      this.packetsInPhase = 0;
-      this._stats.keyUpdates++;
-      this.events.push({ type: 'key-update', phase: keys.keyPhase });
-    }
+    return this.packets.closePacket(path, now, this.closeInfo!);
   }
 
   // ───────────────────────────── timers ─────────────────────────────
@@ -1937,43 +1153,40 @@ export class Connection implements EngineConnection {
     if (this._state === 'closed') return undefined;
     if (this.persist.hasOutgoing) return undefined; // the endpoint polls us right away
     if (this.persist.suspended && this._state === 'established') return this.persist.deadline();
-    let deadline = Math.min(this.idleDeadline ?? Infinity, this.closeDeadline ?? Infinity);
-    if (this._state === 'handshaking') {
-      deadline = Math.min(deadline, this.handshakeDeadline, this.handshakeRetransmitAt ?? Infinity);
-    } else if (this._state === 'established') {
-      if (this.handshakeRetransmitAt !== undefined) deadline = Math.min(deadline, this.handshakeRetransmitAt);
-      if (this.discardPreviousKeysAt !== undefined) deadline = Math.min(deadline, this.discardPreviousKeysAt);
-      // ACKs ride on the active path: with no credit there for even an ACK (buildPacket's
-      // 64-byte floor) an ACK deadline would stay in the past (seed 593); arrival wakes us.
-      const acksBlocked = this.activePath.amplificationCredit() < 64;
-      // Several paths: the scheduler's last pacer release (MultipathSession.poll). Failover: only
-      // the active path sends data, so only its pacer matters.
-      if (this.multipath.spreads) deadline = Math.min(deadline, this.multipath.pacingDeadline ?? Infinity);
-      for (const path of this.pathList) {
-        // Probes owed on a path that may not send until more bytes arrive: its PTO (capped
-        // backoff, relative to the last send) would stay in the past; arrival wakes us anyway.
-        const blocked = this.probesPending > 0 && path.amplificationCredit() < 64;
-        deadline = Math.min(
-          deadline,
-          blocked ? Infinity : (path.loss.deadline(this.handshakeConfirmed) ?? Infinity),
-          acksBlocked ? Infinity : (path.acks.ackDeadline() ?? Infinity),
-        );
-        // A pacing deadline left from before the path became amplification-limited is stale.
-        if (
-          !this.multipath.spreads &&
-          path === this.activePath &&
-          this.hasPendingData() &&
-          path.amplificationCredit() >= this.config.maxUdpPayloadSize
-        )
-          deadline = Math.min(deadline, path.pacingDeadline() ?? Infinity);
-      }
-      deadline = Math.min(deadline, this.pathManager.deadline());
-      deadline = Math.min(deadline, this.keepaliveDeadline() ?? Infinity);
-      deadline = Math.min(deadline, this.stallDeadline() ?? Infinity);
-      if (this.role === 'client' && this.handshakeConfirmed)
-        deadline = Math.min(deadline, this.multipath.lazy.deadline ?? Infinity);
+    if (this._state === 'established') this.armComputedTimers();
+    return this.timers.next(this._state);
+  }
+
+  /** The timers whose deadlines other owners compute (loss detection, ACKs, pacers, paths). */
+  private armComputedTimers(): void {
+    const t = this.timers;
+    const confirmed = this.handshakeConfirmed;
+    // ACKs ride on the active path: with no credit there for even an ACK (buildPacket's
+    // 64-byte floor) an ACK deadline would stay in the past (seed 593); arrival wakes us.
+    const acksBlocked = this.activePath.amplificationCredit() < 64;
+    let loss = Infinity;
+    let ack = Infinity;
+    for (const path of this.pathList) {
+      // Probes owed on a path that may not send until more bytes arrive: its PTO (capped
+      // backoff, relative to the last send) would stay in the past; arrival wakes us anyway.
+      const blocked = this.packets.probesPending > 0 && path.amplificationCredit() < 64;
+      if (!blocked) loss = Math.min(loss, path.loss.deadline(confirmed) ?? Infinity);
+      if (!acksBlocked) ack = Math.min(ack, path.acks.ackDeadline() ?? Infinity);
     }
-    return deadline === Infinity ? undefined : deadline;
+    t.set('loss', loss);
+    t.set('ack', ack);
+    // Several paths: the scheduler's last pacer release (MultipathSession.poll). Failover: only
+    // the active path sends data, so only its pacer matters; a pacing deadline left from before
+    // it became amplification-limited is stale.
+    const active = this.activePath;
+    if (this.multipath.spreads) t.set('pacing', this.multipath.pacingDeadline);
+    else if (this.packets.hasPendingData() && active.amplificationCredit() >= this.config.maxUdpPayloadSize)
+      t.set('pacing', active.pacingDeadline());
+    else t.set('pacing', undefined);
+    t.set('paths', this.pathManager.deadline());
+    t.set('keepalive', this.keepaliveDeadline());
+    t.set('stall', this.liveness.stallDeadline(active.pto()));
+    t.set('lazyPaths', this.role === 'client' && confirmed ? this.multipath.lazy.deadline : undefined);
   }
 
   /**
@@ -1983,14 +1196,15 @@ export class Connection implements EngineConnection {
    */
   private keepaliveDeadline(): number | undefined {
     const interval = this.config.keepaliveInterval;
-    if (interval === 0 || this.role !== 'client' || !this.handshakeConfirmed || this.pingPending)
+    if (interval === 0 || this.role !== 'client' || !this.handshakeConfirmed || this.packets.pingPending)
       return undefined;
     let every = interval;
     if (this.streams.size === 0 && this.pathList.length < 2) {
       // A persistent session lives until closed or expired, not until it falls idle: keep it
       // (and its NAT mappings) alive with a PING per third of the idle timeout.
-      if (!this.persist.enabled || this.idleTimeout() === 0) return undefined;
-      every = Math.max(interval, this.idleTimeout() / 3);
+      const idleTimeout = this.liveness.idleTimeout();
+      if (!this.persist.enabled || idleTimeout === 0) return undefined;
+      every = Math.max(interval, idleTimeout / 3);
     }
     const active = this.activePath;
     if (active.loss.bytesInFlight > 0) return undefined; // the PTO watches the path
@@ -1998,13 +1212,15 @@ export class Connection implements EngineConnection {
     // of a packet sent there), so traffic on a standby cannot postpone the check. Under a
     // policy that spreads packets, other paths carry ack-eliciting packets too: the active
     // path's own last one counts (and the PING goes there, see buildPacket).
-    const sent = this.multipath.spreads ? active.loss.lastAckElicitingSentAt : this.lastAckElicitingSentAt;
-    return Math.max(sent, this.pathManager.meta(active).provenAt ?? 0) + every;
+    const sent = this.multipath.spreads
+      ? active.loss.lastAckElicitingSentAt
+      : this.liveness.lastAckElicitingSentAt;
+    return Math.max(sent, this.pathManager.provenAt(active) ?? 0) + every;
   }
 
   onTimeout(now: number): void {
     if (this._state === 'closed') return;
-    if (this.closeDeadline !== undefined && now >= this.closeDeadline) {
+    if (this.timers.expired('close', now)) {
       this.finishClose();
       return;
     }
@@ -2013,7 +1229,7 @@ export class Connection implements EngineConnection {
       this.wake();
       return;
     }
-    if (this.idleDeadline !== undefined && now >= this.idleDeadline) {
+    if (this.timers.expired('idle', now)) {
       // The failure timeout: no path has worked for an idle timeout. A persistent session is
       // suspended (docs/persistence.md); any other ends here.
       if (this._state === 'established' && this.persist.canSuspend) this.suspend(now);
@@ -2021,61 +1237,31 @@ export class Connection implements EngineConnection {
       this.wake();
       return;
     }
-    if (this._state === 'handshaking' && now >= this.handshakeDeadline) {
+    if (this._state === 'handshaking' && this.timers.expired('handshake', now)) {
       this.enterClosed('handshake-timeout', TransportError.NO_ERROR, false, 'handshake timed out');
       return;
     }
-    if (
-      this.handshakeRetransmitAt !== undefined &&
-      now >= this.handshakeRetransmitAt &&
-      this.handshakeFlight
-    ) {
-      this.handshakeFlightPending = true;
-      this.handshakeRetransmitInterval = Math.min(
-        this.handshakeRetransmitInterval * 2,
-        HANDSHAKE_RETRANSMIT_MAX,
-      );
-      this.handshakeRetransmitAt = now + this.handshakeRetransmitInterval;
-    }
-    if (this.discardPreviousKeysAt !== undefined && now >= this.discardPreviousKeysAt) {
-      this.keys?.discardPrevious();
-      this.discardPreviousKeysAt = undefined;
+    this.flight.onTimeout(now);
+    if (this.timers.expired('keyDiscard', now)) {
+      this.builder.keys?.discardPrevious();
+      this.timers.set('keyDiscard', undefined);
     }
     if (this._state === 'established') {
       const keepalive = this.keepaliveDeadline();
-      if (keepalive !== undefined && now >= keepalive) this.pingPending = true;
+      if (keepalive !== undefined && now >= keepalive) this.packets.pingPending = true;
       this.pathManager.onTimeout(now);
       for (const path of this.pathList) {
         const lossDeadline = path.loss.deadline(this.handshakeConfirmed);
-        if (lossDeadline !== undefined && now >= lossDeadline) {
-          const { lost, probes } = path.loss.onTimeout(now, this.handshakeConfirmed);
-          if (lost.length > 0) this.onPacketsLost(path, lost, now);
-          if (probes > 0) {
-            // Several paths: the probe goes on this path, and when another one can take the data,
-            // all of this path's unacknowledged data is resent there (MPTCP's reinjection on RTO).
-            let moveAll = false;
-            if (this.multipath.spreads) moveAll = this.multipath.onProbeTimeout(path, probes, now);
-            else this.probesPending = Math.max(this.probesPending, probes);
-            // RFC 9002 §6.2.4: probes carry the oldest unacknowledged data, not a bare PING,
-            // so the one probe that gets through a lossy path also makes progress.
-            // The probe takes over the records, so the next PTO moves on to newer data.
-            const resendable = (p: Sent) =>
-              p.info.records.some((r) => r.kind === 'stream' || r.kind === 'control');
-            for (const packet of path.loss.oldestUnacked(moveAll ? Infinity : probes, resendable)) {
-              for (const record of packet.info.records) this.requeueLost(record);
-              packet.info.records = packet.info.records.filter((r) => r.kind === 'ack');
-            }
-          }
-        }
+        if (lossDeadline !== undefined && now >= lossDeadline) this.packets.onLossTimeout(path, now);
       }
       if (this.multipath.lazy.waiting) this.releaseLazyPaths(now);
       this.pathManager.afterLossDetection(now);
       this.updateStall(now);
-      const stall = this.stallDeadline();
+      const stall = this.liveness.stallDeadline(this.activePath.pto());
       if (stall !== undefined && now >= stall) {
         this.close(
           TransportError.NO_VIABLE_PATH,
-          `no progress: stream data unacknowledged for ${Math.round(now - this.stalledSince!)} ms`,
+          `no progress: stream data unacknowledged for ${Math.round(this.liveness.stalledFor(now))} ms`,
           false,
           now,
         );
@@ -2085,67 +1271,20 @@ export class Connection implements EngineConnection {
     this.wake();
   }
 
-  /**
-   * Stream data is owed to the peer (in flight, lost and awaiting retransmission, or
-   * sendable within flow control) but none has been acknowledged since `stalledSince`.
-   * Keepalives and path probes do not count: they can flow while data cannot (a path
-   * that drops large packets only, or a scheduling bug), which the idle timer never sees.
-   */
+  /** Stream data owed to the peer (in flight, lost, or sendable) while established starts the stall clock. */
   private updateStall(now: number): void {
-    const owed = this.streamRecordsInFlight > 0 || this.streams.hasQueuedWork;
-    if (!owed || this._state !== 'established') this.stalledSince = undefined;
-    else this.stalledSince ??= now;
-  }
-
-  /**
-   * A session that owes stream data and makes no progress for an idle timeout although the
-   * peer still acknowledges other packets of ours (keepalives, probes) within the last half
-   * timeout. A peer that does not hear us, or that we do not hear, is the idle timer's case:
-   * it closes as an idle timeout, not as this.
-   */
-  private stallDeadline(): number | undefined {
-    const timeout = Math.max(this.idleTimeout(), 3 * this.activePath.pto());
-    if (this.stalledSince === undefined || this.idleTimeout() === 0) return undefined;
-    const at = this.stalledSince + timeout;
-    if (at - this.lastAckedAt >= timeout / 2) return undefined; // a later ACK re-arms it
-    return at;
+    this.liveness.updateStall(this.sent.streamDataOwed && this._state === 'established', now);
   }
 
   /** UDP payload bytes sent and received, for the lazy-paths threshold. */
   private bytesMoved(): number {
-    return this._stats.bytesSent + this._stats.bytesReceived;
+    return this.outbox.stats.bytesSent + this.outbox.stats.bytesReceived;
   }
 
   /** Lazy paths: once the threshold is reached, the path lifecycle may open backup paths (bytes: checked per packet; time: by timer). */
   private releaseLazyPaths(now: number): void {
     if (this.role !== 'client' || !this.handshakeConfirmed || this._state !== 'established') return;
     this.pathManager.ensureStandby(now);
-  }
-
-  /** The negotiated idle timeout (ms), 0 when neither side sets one (RFC 9000 §10.1). */
-  private idleTimeout(): number {
-    const peer = this.peerParams?.idleTimeout ?? 0;
-    const local = this.config.idleTimeout;
-    return peer > 0 && local > 0 ? Math.min(peer, local) : Math.max(peer, local);
-  }
-
-  private touchIdle(now: number): void {
-    const timeout = this.idleTimeout();
-    if (timeout === 0) {
-      this.idleDeadline = undefined;
-      return;
-    }
-    this.idleDeadline = now + Math.max(timeout, 3 * this.activePath.pto());
-  }
-
-  private sentSinceReceive = false;
-  private touchIdleOnSend(now: number): void {
-    // RFC 9000 §10.1: only the first ack-eliciting packet after a receive restarts the timer,
-    // so our own retransmissions cannot keep a silent peer's session alive forever.
-    if (!this.sentSinceReceive) {
-      this.sentSinceReceive = true;
-      if (this.idleDeadline !== undefined) this.touchIdle(now);
-    }
   }
 
   // ───────────────────────────── lifecycle ─────────────────────────────
@@ -2166,7 +1305,7 @@ export class Connection implements EngineConnection {
     // Closed while suspended: the CLOSE goes out on the last active path, best effort; the
     // peer otherwise learns at its next resumption attempt or probe (docs/persistence.md).
     this.persist.onClosed();
-    if (!this.keys) {
+    if (!this.builder.keys) {
       this.enterClosed(source, errorCode, application, reason);
       return;
     }
@@ -2174,8 +1313,8 @@ export class Connection implements EngineConnection {
     this._state = 'closing';
     this.closeInfo = { source, code: errorCode, application, reason };
     this.closeFramePending = true;
-    this.closeDeadline = at + 3 * this.activePath.pto();
-    this.events.push({ type: 'closed', info: this.closeInfo });
+    this.timers.set('close', at + 3 * this.activePath.pto());
+    this.outbox.emit({ type: 'closed', info: this.closeInfo });
     this.wake();
   }
 
@@ -2186,7 +1325,7 @@ export class Connection implements EngineConnection {
     this._state = 'closed';
     if (!alreadyReported) {
       this.closeInfo = { source, code, application, reason };
-      this.events.push({ type: 'closed', info: this.closeInfo });
+      this.outbox.emit({ type: 'closed', info: this.closeInfo });
     }
     this.wake();
   }
@@ -2195,7 +1334,7 @@ export class Connection implements EngineConnection {
     const info = this.closeInfo;
     this._state = 'closed';
     if (!info)
-      this.events.push({
+      this.outbox.emit({
         type: 'closed',
         info: { source: 'local', code: 0, application: false, reason: '' },
       });
@@ -2209,100 +1348,44 @@ export class Connection implements EngineConnection {
   }
 
   private drop(reason: string): void {
-    this._stats.drops[reason] = (this._stats.drops[reason] ?? 0) + 1;
+    this.outbox.drop(reason);
   }
 
   private wake(): void {
-    this.onWake(this);
+    this.outbox.wake();
   }
 
   // ───────────────────────────── persistence hooks (docs/persistence.md) ─────────────────────────────
 
   private createPersistence(routing: ResumptionRouting | undefined): SessionPersistence {
-    const resumeAliases: Uint8Array[] = [];
     return new SessionPersistence({
       role: this.role,
       config: this.config,
       random: this.random,
       staticKey: this.staticKey,
       secrets: this.secrets,
-      cidLength: this.cidLength,
       streams: this.streams,
+      cids: this.cids,
+      outbox: this.outbox,
+      paths: this.pathManager,
+      builder: this.builder,
+      routes: {
+        registerRefusal: (token, kind) => routing?.registerRefusal(token, kind, this),
+        unregisterRefusal: (token) => routing?.unregisterRefusal(token),
+        registerId: (id) => routing?.registerId(id, this),
+        spendId: (id) => routing?.spendId(id),
+      },
       remoteKey: () => this._remoteKey,
       handshakeConfirmed: () => this.handshakeConfirmed,
-      registerCid: (cid) => this.registerCid(cid, this),
-      unregisterCid: (cid) => this.unregisterCid(cid),
-      registerRefusal: (token, kind) => routing?.registerRefusal(token, kind, this),
-      unregisterRefusal: (token) => routing?.unregisterRefusal(token),
-      registerResumptionId: (id) => routing?.registerId(id, this),
-      spendResumptionId: (id) => routing?.spendId(id),
-      registerResumeAlias: (dcid) => {
-        resumeAliases.push(dcid);
-        this.registerCid(dcid, this);
-      },
-      unregisterResumeAlias: (dcid) => {
-        const i = resumeAliases.findIndex((a) => bytesEqual(a, dcid));
-        if (i >= 0) resumeAliases.splice(i, 1);
-        this.unregisterCid(dcid);
-      },
-      localAddresses: () => this.pathManager.usableLocalAddresses,
-      peerAddresses: () => this.pathManager.knownPeerAddresses,
-      forgetPeerResetTokens: () => {
-        for (const token of this.peerResetTokens) this.unregisterResetToken?.(token);
-        this.peerResetTokens = [];
-      },
-      buildProbe: (local, remote, frames) => this.buildSuspendedProbe(local, remote, frames),
       installResumed: (t) => this.installResumed(t),
-      pushEvent: (event) => this.events.push(event),
-      pushControl: (frame) => this.controlQueue.push(frame),
       expire: () => this.enterClosed('expired', TransportError.EXPIRED, false, 'expired'),
-      countDrop: (reason) => this.drop(reason),
-      countSuspension: () => this._stats.suspensions++,
-      countResumption: () => this._stats.resumptions++,
-      wake: () => this.wake(),
     });
   }
 
   /** No path has worked for the failure timeout: keep the session, suspended (if both sides allow). */
   private suspend(now: number): void {
-    this.idleDeadline = undefined;
-    this.stalledSince = undefined;
+    this.liveness.suspend();
     this.persist.suspend(now);
-  }
-
-  /**
-   * A short-header packet on a path id neither side has used (a peer CID issued for it), from
-   * `local` to `remote`: how a suspended server reaches the client's addresses without a path.
-   * Its own number space (the path id is never opened under these keys) keeps nonces unique.
-   */
-  private suspendedProbePn = 0;
-  private buildSuspendedProbe(
-    local: SocketAddress,
-    remote: SocketAddress,
-    frames: Frame[],
-  ): Transmit | undefined {
-    const keys = this.keys;
-    let peer: PeerCid | undefined;
-    for (const c of this.peerCids)
-      if (
-        !this.pathManager.byId(c.pathId) &&
-        !this.pathManager.isRemoved(c.pathId) &&
-        (!peer || c.pathId > peer.pathId)
-      )
-        peer = c;
-    if (!keys || !peer) return undefined;
-    const pn = this.suspendedProbePn++;
-    const { truncated, length: pnLength } = encodePacketNumber(pn, undefined);
-    const size = 1 + peer.cid.length + 4 + 32 + AEAD_TAG;
-    const buf = Buffer.alloc(size);
-    const headerLength = writeShortHeader(buf, peer.cid, keys.keyPhase as 0 | 1, pnLength, truncated);
-    const w = new Writer(buf, headerLength);
-    for (const frame of frames) encodeFrame(w, frame);
-    w.offset = size - AEAD_TAG; // the rest is PADDING (zeros)
-    const length = this.sealShortPacket(keys, buf, headerLength, w.offset, peer.pathId, pn, pnLength);
-    this._stats.packetsSent++;
-    this._stats.bytesSent += length;
-    return { local, remote, data: buf.subarray(0, length) };
   }
 
   /**
@@ -2312,26 +1395,11 @@ export class Connection implements EngineConnection {
    */
   private installResumed(t: ResumedTransport): void {
     const now = t.now;
-    for (const c of this.localCids) if (!bytesEqual(c.cid, t.localCid)) this.unregisterCid(c.cid);
-    this.localCids.length = 0;
-    this.nextLocalCidSequence.clear();
-    this.maxIssuedPathId = 0;
-    for (const token of this.peerResetTokens) this.unregisterResetToken?.(token);
-    this.peerResetTokens = [];
-    this.peerCids.length = 0;
-    this.probesPending = 0;
+    this.packets.probesPending = 0;
     // The new path's CIDs first: opening it issues CIDs for the path-id window after them.
-    this.localCids.push({
-      pathId: 0,
-      sequence: 0,
-      cid: t.localCid,
-      resetToken: this.secrets.statelessResetToken(t.localCid),
-    });
-    this.nextLocalCidSequence.set(0, 1);
-    this.peerCids.push({ pathId: 0, sequence: 0, cid: t.peerCid, resetToken: t.peerResetToken });
-    if (t.peerResetToken) this.addPeerResetToken(t.peerResetToken);
+    this.cids.resetForResumption(t.localCid, t.peerCid, t.peerResetToken);
     // Frames queued from here on are the resumed session's own; older ones may be stale.
-    const old = this.controlQueue.splice(0);
+    const carried = this.outbox.takeControl();
     const inFlight = this.pathManager.resetForResumption(
       t.local,
       t.remote,
@@ -2339,54 +1407,25 @@ export class Connection implements EngineConnection {
       t.bytesReceived,
       now,
     );
-    for (let i = 0; i < NEW_CID_COUNT; i++) this.controlQueue.push(this.newCidFrame(this.issueLocalCid(0)));
-    const fresh = new Set(this.controlQueue);
-    this.controlQueue.unshift(...old);
-    for (const packet of inFlight) for (const record of packet.info.records) this.requeueLost(record);
+    this.cids.issueSpares();
+    const fresh = this.outbox.takeControl();
+    for (const packet of inFlight) this.sent.onLost(packet.info.records);
+    this.outbox.resumeControl(carried, fresh, this.outbox.takeControl());
     this.multipath.onPathsReset();
-    this.streamRecordsInFlight = 0;
+    this.sent.resetForResumption();
     this.activePath.remoteCid = t.peerCid;
-    const stale = new Set<Frame['type']>([
-      'new_connection_id',
-      'retire_connection_id',
-      'path_challenge',
-      'path_response',
-      'path_abandon',
-      'add_address',
-      'remove_address',
-      'handshake_done',
-      'resumption_id',
-      'resume_done',
-      'resume_state',
-      'suspended',
-      'ping',
-    ]);
-    const kept = this.controlQueue.filter((f) => fresh.has(f) || !stale.has(f.type));
-    this.controlQueue.length = 0;
-    this.controlQueue.push(...kept);
-    this.datagramQueue.length = 0;
     this.streams.resendControl();
 
     const [send, recv] =
       this.role === 'client'
         ? [t.split.initiatorKey, t.split.responderKey]
         : [t.split.responderKey, t.split.initiatorKey];
-    this.keys = new KeySchedule(send, recv);
-    this.sendHp = HeaderProtection.fromSecret(send);
-    this.recvHp = HeaderProtection.fromSecret(recv);
-    this.discardPreviousKeysAt = undefined;
-    this.packetsInPhase = 0;
-    this.keyGeneration++;
+    this.builder.installKeys(send, recv, true);
+    this.timers.set('keyDiscard', undefined);
 
-    this.lastAckElicitingSentAt = now;
-    this.lastAckedAt = now;
-    this.stalledSince = undefined;
-    this.sentSinceReceive = false;
-    this.touchIdle(now);
-    this.handshakeFlight = t.reply;
-    this.handshakeFlightPending = t.reply !== undefined;
-    this.handshakeRetransmitAt = undefined;
-    if (this.role === 'client') this.pingPending = true;
+    this.liveness.resetForResumption(now, this.activePath.pto());
+    this.flight.resume(t.reply);
+    if (this.role === 'client') this.packets.pingPending = true;
     this.pathManager.onLocalAddressesChanged(now);
     this.wake();
   }
@@ -2437,13 +1476,13 @@ export class Connection implements EngineConnection {
   /** Application checkpoints and tickets (docs/protocol.md §15.7–15.8). */
   private handlePersistenceFrame(frame: CheckpointFrame | NewTicketFrame): void {
     if (frame.type !== 'new_ticket') {
-      this.events.push(onCheckpointFrame(frame, this.streams, (ids) => this.emitOpened(ids)));
+      this.outbox.emit(onCheckpointFrame(frame, this.streams, (ids) => this.emitOpened(ids)));
       return;
     }
     if (this.role === 'server')
       throw new WireError('NEW_TICKET from client', TransportError.PROTOCOL_VIOLATION);
     if (this.peerParams && this._remoteKey)
-      this.events.push({ type: 'ticket', ticket: ticketFromFrame(frame, this.peerParams, this._remoteKey) });
+      this.outbox.emit({ type: 'ticket', ticket: ticketFromFrame(frame, this.peerParams, this._remoteKey) });
   }
 
   /**
@@ -2454,7 +1493,7 @@ export class Connection implements EngineConnection {
   requestCheckpoint(id: StreamId): number | undefined {
     const frame = checkpointRequest(this.streams, id);
     if (!frame) return undefined;
-    this.controlQueue.push(frame);
+    this.outbox.queueControl(frame);
     this.wake();
     return frame.offset;
   }
@@ -2467,7 +1506,7 @@ export class Connection implements EngineConnection {
     const frame =
       this._state === 'established' ? checkpointConfirmation(this.streams, id, offset) : undefined;
     if (!frame) return false;
-    this.controlQueue.push(frame);
+    this.outbox.queueControl(frame);
     this.wake();
     return true;
   }
@@ -2493,7 +1532,7 @@ export class Connection implements EngineConnection {
   }
 
   get stats(): ConnectionStats {
-    return this._stats;
+    return this.outbox.stats;
   }
 
   get paths(): PathInfo[] {
@@ -2517,22 +1556,22 @@ export class Connection implements EngineConnection {
       receiveBuffered,
       largestStreamWindow,
       connectionWindow: this.streams.connectionWindow.window,
-      queuedDatagrams: this.datagramQueue.length,
-      queuedControlFrames: this.controlQueue.length,
+      queuedDatagrams: this.outbox.datagrams.length,
+      queuedControlFrames: this.outbox.control.length,
     };
   }
 
   pollEvent(): ConnectionEvent | undefined {
-    return this.events.shift();
+    return this.outbox.pollEvent();
   }
 
   get hasEvents(): boolean {
-    return this.events.length > 0;
+    return this.outbox.hasEvents;
   }
 
   /** Streams work once established, and before that with a 0-RTT ticket (early data). */
   private get streamsUsable(): boolean {
-    return this._state === 'established' || (this._state === 'handshaking' && this._earlyData === 'pending');
+    return this._state === 'established' || (this._state === 'handshaking' && this.early.state === 'pending');
   }
 
   openStream(bidirectional: boolean): StreamId | undefined {
@@ -2607,8 +1646,8 @@ export class Connection implements EngineConnection {
     // Datagrams are not queued while suspended: they would be stale when a path returns.
     if (this._state !== 'established' || this.persist.suspended || data.length > this.maxDatagramSize)
       return false;
-    if (this.datagramQueue.length >= MAX_DATAGRAM_QUEUE) return false;
-    this.datagramQueue.push(data);
+    if (this.outbox.datagrams.length >= MAX_DATAGRAM_QUEUE) return false;
+    this.outbox.datagrams.push(data);
     this.wake();
     return true;
   }

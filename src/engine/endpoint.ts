@@ -15,16 +15,12 @@ import {
   isLongHeader,
 } from '../wire/packet-codec.js';
 import { resolveTransportConfig } from './config.js';
-import {
-  Connection,
-  type ConnectionTestHooks,
-  type ResumptionRouting,
-  type ServerEarlyData,
-} from './connection.js';
+import { Connection, type ConnectionTestHooks, type ResumptionRouting } from './connection.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { PathHealth } from './path-health.js';
 import { type EarlyDataOptions, EarlyDataPolicy } from './persistence/early-data.js';
 import { ResumptionRegistry } from './persistence/registry.js';
+import type { ServerEarlyData } from './persistence/session-early-data.js';
 import { defaultRandom, EndpointSecrets, type RandomSource } from './secrets.js';
 import type {
   EarlyDataTicket,

@@ -14,7 +14,7 @@
 import type { Transmit } from '../net/address.js';
 import { LiaController } from '../paths/congestion/lia.js';
 import { LazyPaths } from '../paths/lazy-paths.js';
-import type { PathState } from '../paths/path.js';
+import type { Path } from '../paths/path.js';
 import { DatagramDeduplicator, RedundantCopies } from '../paths/redundancy.js';
 import { pickPath } from '../paths/scheduler.js';
 import { TransportError, WireError } from '../wire/errors.js';
@@ -43,19 +43,24 @@ export interface PacketPlan {
   content: 'all' | 'acks' | 'ping' | 'copies';
 }
 
-/** What the policy needs from its connection. */
-export interface MultipathHost<P extends PathState<unknown>> {
-  /** The time of the latest input (the coupling looks at the paths between inputs). */
-  readonly now: number;
-  readonly activePath: P;
-  readonly paths: readonly P[];
+/** The session's paths, as the path lifecycle (PathManager) keeps them. */
+export interface SessionPaths<P extends Path<unknown>> {
+  readonly active: P;
+  readonly list: readonly P[];
   /** Paths that may carry data now, the active one first (validated, warm, answering, local). */
   dataPaths(now: number): P[];
+}
+
+/** What the policy needs from its connection. */
+export interface MultipathHost<P extends Path<unknown>> {
+  /** The time of the latest input (the coupling looks at the paths between inputs). */
+  readonly now: number;
+  readonly paths: SessionPaths<P>;
   hasPendingData(): boolean;
   buildPacket(path: P, now: number, plan: PacketPlan): Transmit | undefined;
 }
 
-export class MultipathSession<P extends PathState<unknown>, R> {
+export class MultipathSession<P extends Path<unknown>, R> {
   readonly options: ResolvedMultipath;
   readonly lazy: LazyPaths;
   private agreed: MultipathPolicy = 'failover';
@@ -91,6 +96,12 @@ export class MultipathSession<P extends PathState<unknown>, R> {
     return this.agreed !== 'failover';
   }
 
+  /** Paths that may carry data now: under failover the active path only. */
+  private dataPaths(now: number): P[] {
+    const paths = this.host.paths;
+    return this.spreads ? paths.dataPaths(now) : [paths.active];
+  }
+
   /**
    * Every path was replaced (a resumption, docs/persistence.md): probes owed, copies waiting and
    * the pacer release refer to paths that are gone. The agreed policy and the datagram sequence
@@ -122,7 +133,7 @@ export class MultipathSession<P extends PathState<unknown>, R> {
     const policy = POLICY_BY_CODE[requested];
     this.agreed = policy !== undefined && (accepted & (1 << requested)) !== 0 ? policy : 'failover';
     if (this.agreed === 'aggregate')
-      for (const path of this.host.paths) path.useCongestionController(this.coupledController());
+      for (const path of this.host.paths.list) path.useCongestionController(this.coupledController());
   }
 
   /** A new path's congestion controller under 'aggregate' (undefined: the configured one). */
@@ -132,7 +143,7 @@ export class MultipathSession<P extends PathState<unknown>, R> {
 
   private coupledController(): LiaController {
     return new LiaController(
-      () => this.host.dataPaths(this.host.now).map((p) => ({ cc: p.cc, srtt: p.rtt.smoothedRtt })),
+      () => this.dataPaths(this.host.now).map((p) => ({ cc: p.cc, srtt: p.rtt.smoothedRtt })),
       this.maxDatagramSize,
     );
   }
@@ -148,7 +159,7 @@ export class MultipathSession<P extends PathState<unknown>, R> {
     const host = this.host;
     const mtu = this.maxDatagramSize;
     for (const [id, owed] of this.probes) {
-      const path = host.paths.find((p) => p.id === id);
+      const path = host.paths.list.find((p) => p.id === id);
       if (!path || owed <= 0) {
         this.probes.delete(id);
         continue;
@@ -157,7 +168,7 @@ export class MultipathSession<P extends PathState<unknown>, R> {
       const t = host.buildPacket(path, now, { probe: true, content });
       if (t) return t;
     }
-    const usable = host.dataPaths(now);
+    const usable = this.dataPaths(now);
     this.wakeAt = undefined;
     if (this.copies.size > 0) {
       const origins = this.copies.origins(now);
@@ -169,21 +180,21 @@ export class MultipathSession<P extends PathState<unknown>, R> {
       if (targets.length === 0) this.copies.clear();
     }
     if (host.hasPendingData()) {
-      const candidates = this.agreed === 'aggregate' ? usable : [host.activePath];
+      const candidates = this.agreed === 'aggregate' ? usable : [host.paths.active];
       const { path, wakeAt } = pickPath(candidates, mtu, now);
       this.paced(wakeAt);
       const t = path && host.buildPacket(path, now, { probe: false, content: 'all' });
       if (t) return t;
       // What is left may be for the active path only: a PING that checks it.
       const onActive =
-        path !== undefined && path !== host.activePath
-          ? host.buildPacket(host.activePath, now, { probe: false, content: 'all' })
+        path !== undefined && path !== host.paths.active
+          ? host.buildPacket(host.paths.active, now, { probe: false, content: 'all' })
           : undefined;
       if (onActive) return onActive;
     }
-    for (const space of host.paths) {
+    for (const space of host.paths.list) {
       if (!space.acks.ackNow && (space.acks.ackDeadline() ?? Number.POSITIVE_INFINITY) > now) continue;
-      const on = usable.includes(space) ? space : host.activePath;
+      const on = usable.includes(space) ? space : host.paths.active;
       const t = host.buildPacket(on, now, { probe: false, content: 'acks' });
       if (t) return t;
     }
@@ -201,8 +212,8 @@ export class MultipathSession<P extends PathState<unknown>, R> {
 
   /** Spaces whose ACKs a packet on `path` carries: its own, and those of paths not carrying data. */
   ackSpaces(path: P, now: number): P[] {
-    const usable = this.host.dataPaths(now);
-    return this.host.paths.filter((space) => space === path || !usable.includes(space));
+    const usable = this.dataPaths(now);
+    return this.host.paths.list.filter((space) => space === path || !usable.includes(space));
   }
 
   // ---- loss recovery ----
@@ -224,7 +235,7 @@ export class MultipathSession<P extends PathState<unknown>, R> {
 
   /** Another path could take `path`'s data now: it carries data and has not timed out. */
   private hasHealthyAlternative(path: P, now: number): boolean {
-    const candidates = this.agreed === 'aggregate' ? this.host.dataPaths(now) : [this.host.activePath];
+    const candidates = this.agreed === 'aggregate' ? this.dataPaths(now) : [this.host.paths.active];
     return candidates.some((p) => p !== path && p.loss.ptoCount === 0);
   }
 
@@ -232,7 +243,7 @@ export class MultipathSession<P extends PathState<unknown>, R> {
 
   /** A packet with data is being written on `path`: under 'redundant', its small frames get copied. */
   beginPacket(path: P, now: number): void {
-    if (this.agreed !== 'redundant' || this.host.dataPaths(now).length < 2) return;
+    if (this.agreed !== 'redundant' || this.dataPaths(now).length < 2) return;
     // Not sent within about one RTT of the original, a copy no longer wins anything.
     this.copyContext = { origin: path.id, expires: now + Math.max(path.rtt.smoothedRtt, 1) };
   }
@@ -316,8 +327,7 @@ export class MultipathSession<P extends PathState<unknown>, R> {
    */
   windowRtt(now: number): number | undefined {
     let srtt: number | undefined;
-    for (const p of this.host.dataPaths(now))
-      if (p.rtt.hasSample) srtt = Math.max(srtt ?? 0, p.rtt.smoothedRtt);
+    for (const p of this.dataPaths(now)) if (p.rtt.hasSample) srtt = Math.max(srtt ?? 0, p.rtt.smoothedRtt);
     return srtt;
   }
 }

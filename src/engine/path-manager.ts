@@ -12,17 +12,20 @@
  *
  * Connection owns packets (protection, framing, loss recovery of stream data); it asks this
  * module which path to send on, feeds it what arrives, and builds the probe packets it asks
- * for. The narrow interface back to Connection is `PathHost`.
+ * for. `PathHost` hands it the session's owners it works with (CIDs, outbox, sent records)
+ * and the few connection facts it reads.
  */
 import { ReplayWindow } from '../crypto/replay-window.js';
 import { addressKey, type SocketAddress } from '../net/address.js';
 import { sameScope } from '../net/address-scope.js';
 import type { CongestionController } from '../paths/congestion/index.js';
-import type { SentPacket } from '../paths/loss-detection.js';
-import { PathState } from '../paths/path.js';
+import { Path } from '../paths/path.js';
 import { type Frame, PathAbandonCode, type PathAbandonFrame } from '../wire/frames.js';
+import type { CidState } from './connection/cid-state.js';
+import type { Outbox } from './connection/outbox.js';
+import type { Sent, SentInfo, SentRecords } from './connection/sent-records.js';
 import type { PathHealth } from './path-health.js';
-import type { ConnectionEvent, FailoverReason, PathInfo, SessionRole, TransportConfig } from './types.js';
+import type { FailoverReason, PathInfo, SessionRole, TransportConfig } from './types.js';
 
 /**
  * What the session's multipath policy (multipath.ts, docs/multihoming.md#multipath-policies)
@@ -45,7 +48,7 @@ export interface PathPolicy {
 }
 
 /** What the path lifecycle needs from its connection. */
-export interface PathHost<T> {
+export interface PathHost {
   readonly role: SessionRole;
   readonly config: TransportConfig;
   random(length: number): Uint8Array;
@@ -58,42 +61,38 @@ export interface PathHost<T> {
   /** Health of address pairs shared by the sessions of the endpoint (optional). */
   readonly health: PathHealth | undefined;
   readonly policy: PathPolicy;
-  /** The CID the peer issued for `pathId` with the lowest sequence number still held. */
-  peerCidFor(pathId: number): Uint8Array | undefined;
-  /** Retires every CID the peer issued for `pathId` (RETIRE_CONNECTION_ID) and forgets their reset tokens. */
-  retirePeerCids(pathId: number): void;
-  /** Keeps our CIDs issued for path ids up to `pathId` + the window. */
-  ensurePathIdWindow(pathId: number): void;
-  queueControl(frame: Frame): void;
-  /** What the packets carried goes back in line for retransmission (on whatever path sends next). */
-  requeue(packets: SentPacket<T>[]): void;
-  emit(event: ConnectionEvent): void;
+  /** Which CID a path uses, the path-id window, retirement of the peer's CIDs. */
+  readonly cids: CidState;
+  /** Control frames, events and wake-ups. */
+  readonly outbox: Outbox;
+  /** What the packets of a path given up carried goes back in line (on whatever path sends next). */
+  readonly sent: SentRecords;
   /** The active path changed (timers that depend on its PTO move). */
   onActiveChanged(now: number): void;
-  wake(): void;
 }
 
-/** Per-path validation and lifecycle bookkeeping that PathState does not hold. */
-export interface PathMeta {
-  /** PATH_CHALLENGE payload outstanding, to (re)send on this path. */
-  challenge: Uint8Array | undefined;
-  challengeDue: boolean;
+/**
+ * Everything the path lifecycle keeps per path id: the path, the replay window of its number
+ * space, and the validation and lifecycle bookkeeping the path itself does not hold.
+ */
+class PathRecord {
+  challengeDue = false;
   challengeResendAt: number | undefined;
   /** The challenge fails if no PATH_RESPONSE arrives by then. */
   challengeFailAt: number | undefined;
   /** First transmission of the outstanding challenge, and how often it went out (RTT sample). */
   challengeSentAt: number | undefined;
-  challengeSends: number;
+  challengeSends = 0;
   /** The pair was validated under an earlier path id within the validation lifetime: probes need no padding. */
-  knownPair: boolean;
+  knownPair = false;
   /** Re-checks of this failed path so far without an answer (the retry interval doubles). */
-  retries: number;
+  retries = 0;
   /** A warm-standby check: one transmission per keepalive interval, no retransmission. */
-  keepaliveChallenge: boolean;
+  keepaliveChallenge = false;
   /** Consecutive unanswered warm-standby checks. */
-  misses: number;
+  misses = 0;
   /** PATH_RESPONSE payloads owed on this address pair. */
-  responses: Uint8Array[];
+  responses: Uint8Array[] = [];
   validatedAt: number | undefined;
   /** Switch to this path once it validates, and why (the peer moved here, our address vanished). */
   migrateOnValidation: FailoverReason | undefined;
@@ -104,14 +103,14 @@ export interface PathMeta {
   /** Last non-probing packet with a new largest packet number from this pair: the peer sends its data here. */
   peerDataAt: number | undefined;
   /** That packet started a stretch of peer data on this pair (the peer moved here). */
-  peerDataStarted: boolean;
+  peerDataStarted = false;
   /** Last authenticated packet from this very address pair, whatever its number space. */
   pairHeardAt: number | undefined;
   /** Last PATH_CHALLENGE the peer sent on this pair: the peer keeps it warm as its standby. */
   challengedAt: number | undefined;
   standbySince: number | undefined;
   /** Client: the standby we keep warm for failover (re-challenged every keepalive interval). */
-  backup: boolean;
+  backup = false;
   /** When the backup is next re-challenged. */
   warmAt: number | undefined;
   /** Last proof that what we send on this pair arrives (an ACK of a packet sent here, or a PATH_RESPONSE). */
@@ -121,7 +120,23 @@ export interface PathMeta {
   /** When our sending here was last declared failed. */
   failedAt: number | undefined;
   /** Last success reported to the endpoint's health table (rate limit). */
-  healthAt: number;
+  healthAt = -Infinity;
+
+  constructor(
+    readonly path: Path<SentInfo>,
+    /** Packet numbers seen in this path id's number space. */
+    public replay: ReplayWindow,
+    validatedAt: number | undefined,
+    now: number,
+  ) {
+    this.validatedAt = validatedAt;
+    this.lastReceivedAt = now;
+  }
+
+  /** The PATH_CHALLENGE payload outstanding on this path, to (re)send (the path holds it). */
+  get challenge(): Uint8Array | undefined {
+    return this.path.outstandingChallenge;
+  }
 }
 
 /** Bytes of a PATH_CHALLENGE datagram when the amplification credit allows (RFC 9000 §8.2.1). */
@@ -178,11 +193,7 @@ interface Exploration {
 }
 
 /** Per received packet: compare fields rather than build address-key strings. */
-export function sameAddresses(
-  path: PathState<unknown>,
-  local: SocketAddress,
-  remote: SocketAddress,
-): boolean {
+export function sameAddresses(path: Path<unknown>, local: SocketAddress, remote: SocketAddress): boolean {
   return (
     path.remote.port === remote.port &&
     path.local.port === local.port &&
@@ -192,11 +203,7 @@ export function sameAddresses(
 }
 
 /** What a pair adds to `paths`: 2 for a local address none of them uses, 1 for such a remote one. */
-function coverageGain(
-  paths: readonly PathState<unknown>[],
-  local: SocketAddress,
-  remote: SocketAddress,
-): number {
+function coverageGain(paths: readonly Path<unknown>[], local: SocketAddress, remote: SocketAddress): number {
   let gain = 3;
   for (const p of paths) {
     if (sameAddress(p.local, local)) gain &= ~2;
@@ -236,13 +243,13 @@ export function isProbingOnly(frames: Frame[]): boolean {
   return path || !ack;
 }
 
-export class PathManager<T> {
-  private readonly host: PathHost<T>;
+export class PathManager {
+  private readonly host: PathHost;
   private readonly config: TransportConfig;
-  private readonly pathList: PathState<T>[] = [];
-  private readonly metas = new Map<number, PathMeta>();
-  private readonly replays = new Map<number, ReplayWindow>();
-  private activePath: PathState<T>;
+  private readonly pathList: Path<SentInfo>[] = [];
+  /** One record per live path id. */
+  private readonly records = new Map<number, PathRecord>();
+  private activePath: Path<SentInfo>;
   /** Path ids abandoned for good: their packets are dropped, never reopened. */
   private readonly removedIds = new Set<number>();
   /** Path ids this side opens: clients odd, servers even, so both ends never pick the same id. */
@@ -251,7 +258,7 @@ export class PathManager<T> {
   private activeFailedAt: number | undefined;
   private exploring: Exploration | undefined;
   /** A late proof of another path: move there at `at` unless the active path answers first. */
-  private pendingMove: { path: PathState<T>; sentAt: number; at: number } | undefined;
+  private pendingMove: { path: Path<SentInfo>; sentAt: number; at: number } | undefined;
   /** Challenge payloads answered recently (hex), to recognise retransmissions. */
   private readonly answered = new Map<string, number>();
   /** Bytes spent on unvalidated paths to each remote address that never validated (victim bound). */
@@ -277,7 +284,7 @@ export class PathManager<T> {
   /** Client: when to try opening a standby path again after none could be opened or one failed. */
   private standbyRetryAt: number | undefined;
 
-  constructor(host: PathHost<T>, local: SocketAddress, remote: SocketAddress, now: number) {
+  constructor(host: PathHost, local: SocketAddress, remote: SocketAddress, now: number) {
     this.host = host;
     this.config = host.config;
     this.nextOwnPathId = host.role === 'client' ? 1 : 2;
@@ -286,27 +293,58 @@ export class PathManager<T> {
   }
 
   /** The path the session sends on. */
-  get active(): PathState<T> {
+  get active(): Path<SentInfo> {
     return this.activePath;
   }
 
   /** Live paths (validating, active, standby, failed), oldest first. */
-  get list(): readonly PathState<T>[] {
+  get list(): readonly Path<SentInfo>[] {
     return this.pathList;
   }
 
-  meta(path: PathState<T>): PathMeta {
-    return this.metas.get(path.id)!;
+  private record(path: Path<SentInfo>): PathRecord {
+    return this.records.get(path.id)!;
   }
 
-  byId(id: number): PathState<T> | undefined {
+  byId(id: number): Path<SentInfo> | undefined {
     for (const p of this.pathList) if (p.id === id) return p;
     return undefined;
   }
 
-  byAddresses(local: SocketAddress, remote: SocketAddress): PathState<T> | undefined {
+  byAddresses(local: SocketAddress, remote: SocketAddress): Path<SentInfo> | undefined {
     for (const p of this.pathList) if (sameAddresses(p, local, remote)) return p;
     return undefined;
+  }
+
+  /** An authenticated packet arrived in `path`'s number space. */
+  onPacketReceived(path: Path<SentInfo>, now: number): void {
+    this.record(path).lastReceivedAt = now;
+  }
+
+  /** Last proof that what we send on `path` arrives (an ACK of a packet sent there, a PATH_RESPONSE). */
+  provenAt(path: Path<SentInfo>): number | undefined {
+    return this.record(path).provenAt;
+  }
+
+  /** The PATH_CHALLENGE payload to send on `path` now, if one is due. */
+  dueChallenge(path: Path<SentInfo>): Uint8Array | undefined {
+    const m = this.record(path);
+    return m.challengeDue ? m.challenge : undefined;
+  }
+
+  /** PATH_RESPONSEs are owed on `path`'s address pair. */
+  owesResponses(path: Path<SentInfo>): boolean {
+    return this.record(path).responses.length > 0;
+  }
+
+  /** The next PATH_RESPONSE payload owed on `path`, taken off the list (a probe carries it). */
+  takeResponse(path: Path<SentInfo>): Uint8Array | undefined {
+    return this.record(path).responses.shift();
+  }
+
+  /** The pair was validated under an earlier path id within the validation lifetime: probes need no padding. */
+  isKnownPair(path: Path<SentInfo>): boolean {
+    return this.record(path).knownPair;
   }
 
   /** The path id was abandoned: its packets are dropped. */
@@ -316,12 +354,12 @@ export class PathManager<T> {
 
   /** The replay window of a path id's number space (a fresh one for a path not opened yet). */
   replayFor(id: number): ReplayWindow {
-    return this.replays.get(id) ?? new ReplayWindow(1 << 14);
+    return this.records.get(id)?.replay ?? new ReplayWindow(1 << 14);
   }
 
   /** The handshake completed on the first path: its pair is validated now. */
   onHandshakeComplete(now: number): void {
-    const m = this.meta(this.activePath);
+    const m = this.record(this.activePath);
     m.validatedAt = now;
     m.provenAt = now;
     m.provenSentAt = now;
@@ -334,9 +372,9 @@ export class PathManager<T> {
     remote: SocketAddress,
     now: number,
     validated = false,
-  ): PathState<T> {
+  ): Path<SentInfo> {
     const config = this.config;
-    const path = new PathState<T>({
+    const path = new Path<SentInfo>({
       id,
       local,
       remote,
@@ -352,43 +390,15 @@ export class PathManager<T> {
       maxProbeInterval: config.idleTimeout > 0 ? config.idleTimeout / 8 : undefined,
     });
     this.pathList.push(path);
-    this.replays.set(id, new ReplayWindow(1 << 14));
-    this.metas.set(id, {
-      challenge: undefined,
-      challengeDue: false,
-      challengeResendAt: undefined,
-      challengeFailAt: undefined,
-      challengeSentAt: undefined,
-      challengeSends: 0,
-      knownPair: false,
-      retries: 0,
-      keepaliveChallenge: false,
-      misses: 0,
-      responses: [],
-      validatedAt: validated ? now : undefined,
-      migrateOnValidation: undefined,
-      lastReceivedAt: now,
-      spaceDataAt: undefined,
-      peerDataAt: undefined,
-      peerDataStarted: false,
-      pairHeardAt: undefined,
-      challengedAt: undefined,
-      standbySince: undefined,
-      backup: false,
-      warmAt: undefined,
-      provenAt: undefined,
-      provenSentAt: undefined,
-      failedAt: undefined,
-      healthAt: -Infinity,
-    });
-    if (this.host.confirmed) this.host.ensurePathIdWindow(id);
+    this.records.set(id, new PathRecord(path, new ReplayWindow(1 << 14), validated ? now : undefined, now));
+    if (this.host.confirmed) this.host.cids.ensurePathIdWindow(id);
     return path;
   }
 
-  private setPathState(path: PathState<T>, state: PathInfo['state']): void {
+  private setPathState(path: Path<SentInfo>, state: PathInfo['state']): void {
     if (path.state === state) return;
     path.state = state;
-    this.host.emit({ type: 'path-updated', path: path.info() });
+    this.host.outbox.emit({ type: 'path-updated', path: path.info() });
   }
 
   /**
@@ -403,22 +413,22 @@ export class PathManager<T> {
     remote: SocketAddress,
     now: number,
     replay: ReplayWindow,
-  ): PathState<T> {
+  ): Path<SentInfo> {
     const twin = this.byAddresses(local, remote);
     const inherit = twin?.validated === true;
     const path = this.addPath(id, local, remote, now, inherit);
-    this.replays.set(id, replay);
-    path.remoteCid = this.host.peerCidFor(id) ?? new Uint8Array(0);
+    this.record(path).replay = replay;
+    path.remoteCid = this.host.cids.peerCidFor(id)?.cid ?? new Uint8Array(0);
     if (inherit) {
       path.state = 'standby';
-      const m = this.meta(path);
+      const m = this.record(path);
       m.standbySince = now;
       if (twin) {
-        m.provenAt = this.meta(twin).provenAt;
-        m.provenSentAt = this.meta(twin).provenSentAt;
+        m.provenAt = this.record(twin).provenAt;
+        m.provenSentAt = this.record(twin).provenSentAt;
       }
     }
-    this.host.emit({ type: 'path-updated', path: path.info() });
+    this.host.outbox.emit({ type: 'path-updated', path: path.info() });
     if (!inherit) this.startChallenge(path, now);
     return path;
   }
@@ -433,9 +443,9 @@ export class PathManager<T> {
     remote: SocketAddress,
     now: number,
     credit?: number,
-  ): PathState<T> | undefined {
+  ): Path<SentInfo> | undefined {
     const id = this.nextOwnPathId;
-    const peerCid = this.host.peerCidFor(id);
+    const peerCid = this.host.cids.peerCidFor(id)?.cid;
     if (!peerCid) return undefined;
     if (credit !== undefined && credit < MIN_PROBE_CREDIT) return undefined;
     this.nextOwnPathId += 2;
@@ -445,8 +455,8 @@ export class PathManager<T> {
     if (credit !== undefined) path.bytesReceived = credit / 3;
     const validatedAt = this.validatedPairs.get(pairKey(local, remote));
     if (validatedAt !== undefined && now - validatedAt < this.config.pathValidationLifetime)
-      this.meta(path).knownPair = true;
-    this.host.emit({ type: 'path-updated', path: path.info() });
+      this.record(path).knownPair = true;
+    this.host.outbox.emit({ type: 'path-updated', path: path.info() });
     this.startChallenge(path, now);
     return path;
   }
@@ -471,30 +481,30 @@ export class PathManager<T> {
   }
 
   /** How long to wait before retransmitting a challenge: the path's PTO, or (no RTT sample yet) at most twice the active path's. */
-  private probeInterval(path: PathState<T>): number {
+  private probeInterval(path: Path<SentInfo>): number {
     if (path.rtt.hasSample || path === this.activePath) return Math.max(path.pto(), 1);
     return Math.max(1, Math.min(path.pto(), Math.max(2 * this.activePath.pto(), 50)));
   }
 
   /** Validation timeout, RFC 9000 §8.2.4: three PTOs, the larger of the current and the new path's. */
-  private validationTimeout(path: PathState<T>): number {
+  private validationTimeout(path: Path<SentInfo>): number {
     return 3 * Math.max(this.activePath.pto(), path.pto());
   }
 
-  private startChallenge(path: PathState<T>, now: number, keepalive = false): void {
-    const m = this.meta(path);
-    m.challenge = this.host.random(8);
+  private startChallenge(path: Path<SentInfo>, now: number, keepalive = false): void {
+    const m = this.record(path);
+    const challenge = this.host.random(8);
     m.challengeDue = true;
     m.challengeResendAt = undefined;
     m.challengeSentAt = undefined;
     m.challengeSends = 0;
     m.keepaliveChallenge = keepalive;
     m.challengeFailAt = now + (keepalive ? this.config.keepaliveInterval : this.validationTimeout(path));
-    path.startValidation(m.challenge, now);
-    this.host.wake();
+    path.startValidation(challenge, now);
+    this.host.outbox.wake();
   }
 
-  private noteValidated(path: PathState<T>, now: number): void {
+  private noteValidated(path: Path<SentInfo>, now: number): void {
     this.verifiedRemotes.add(addressKey(path.remote));
     const key = pairKey(path.local, path.remote);
     this.validatedPairs.delete(key);
@@ -504,8 +514,8 @@ export class PathManager<T> {
   }
 
   /** Connection sent the outstanding challenge of `path` in a probe packet. */
-  onChallengeSent(path: PathState<T>, now: number): void {
-    const m = this.meta(path);
+  onChallengeSent(path: Path<SentInfo>, now: number): void {
+    const m = this.record(path);
     m.challengeDue = false;
     m.challengeSends++;
     m.challengeSentAt ??= now;
@@ -523,9 +533,9 @@ export class PathManager<T> {
    * answer on every validated path as well (whichever direction works carries it), and if it
    * came on the pair we send on, suspect our sending there.
    */
-  onPathChallenge(data: Uint8Array, via: PathState<T> | undefined, now: number): void {
+  onPathChallenge(data: Uint8Array, via: Path<SentInfo> | undefined, now: number): void {
     if (!via) return;
-    this.meta(via).challengedAt = now;
+    this.record(via).challengedAt = now;
     const key = Buffer.from(data).toString('hex');
     const repeat = this.answered.has(key);
     this.answered.delete(key);
@@ -543,28 +553,27 @@ export class PathManager<T> {
    * A PATH_RESPONSE goes on `path`'s pair: on its path id, or, while we hold no CID for that id
    * yet (a path id the peer just opened), on another path id with the very same addresses.
    */
-  private owe(path: PathState<T>, data: Uint8Array): void {
+  private owe(path: Path<SentInfo>, data: Uint8Array): void {
     const carrier =
       path.remoteCid.length > 0
         ? path
         : this.pathList.find((p) => p.remoteCid.length > 0 && sameAddresses(p, path.local, path.remote));
     if (!carrier) return;
-    const responses = this.meta(carrier).responses;
+    const responses = this.record(carrier).responses;
     if (responses.length < 4) responses.push(Uint8Array.prototype.slice.call(data));
-    this.host.wake();
+    this.host.outbox.wake();
   }
 
   /** A PATH_RESPONSE arrived (on any path): it proves the pair its challenge was sent on. */
   onPathResponse(data: Uint8Array, now: number): void {
     for (const path of this.pathList) {
-      const m = this.meta(path);
-      if (!m.challenge || !path.onPathResponse(data)) continue;
+      const m = this.record(path);
+      if (!path.onPathResponse(data)) continue;
       // A challenge sent once gives an RTT sample: a path validated this way starts with a
       // realistic PTO instead of the 333 ms initial RTT's ~1 s.
       if (!path.rtt.hasSample && m.challengeSends === 1 && m.challengeSentAt !== undefined)
         path.rtt.update(now - m.challengeSentAt, 0, 0, true);
       const sentAt = m.challengeSentAt ?? now;
-      m.challenge = undefined;
       m.challengeDue = false;
       m.challengeResendAt = undefined;
       m.challengeFailAt = undefined;
@@ -595,12 +604,12 @@ export class PathManager<T> {
    * An ACK newly acknowledged packets sent on `path` (the latest of them at `sentAt`): its
    * sending direction works.
    */
-  onAcked(path: PathState<T>, sentAt: number, now: number): void {
+  onAcked(path: Path<SentInfo>, sentAt: number, now: number): void {
     this.onProven(path, now, sentAt, false);
   }
 
-  private onProven(path: PathState<T>, now: number, sentAt: number, response: boolean): void {
-    const m = this.meta(path);
+  private onProven(path: Path<SentInfo>, now: number, sentAt: number, response: boolean): void {
+    const m = this.record(path);
     m.provenAt = now;
     m.provenSentAt = Math.max(m.provenSentAt ?? -Infinity, sentAt);
     m.retries = 0;
@@ -641,13 +650,13 @@ export class PathManager<T> {
   }
 
   /** Whether proof that `path` carried what we sent at `sentAt` is reason to leave the active path. */
-  private mayMoveTo(path: PathState<T>, sentAt: number): boolean {
+  private mayMoveTo(path: Path<SentInfo>, sentAt: number): boolean {
     const unproven = !this.activePath.validated;
     return (
       (this.activeFailedAt !== undefined || this.activePath.loss.ptoCount > 0 || unproven) &&
       (unproven || sentAt >= this.silentSince()) &&
       path !== this.activePath &&
-      this.metas.has(path.id) &&
+      this.records.has(path.id) &&
       path.validated &&
       path.remoteCid.length > 0 &&
       path.state !== 'validating' &&
@@ -673,7 +682,7 @@ export class PathManager<T> {
       path.bytesRefused += Math.min(path.bytesOnWire, datagrams * PATH_PROBE_SIZE);
       refunded = true;
     }
-    if (refunded) this.host.wake();
+    if (refunded) this.host.outbox.wake();
     return refunded;
   }
 
@@ -691,7 +700,7 @@ export class PathManager<T> {
    * one: after a rebinding they went to an address that no longer reaches the peer.
    */
   private switchActive(
-    path: PathState<T>,
+    path: Path<SentInfo>,
     reason: FailoverReason,
     now: number,
     oldState: 'standby' | 'failed' = 'standby',
@@ -699,7 +708,7 @@ export class PathManager<T> {
     const old = this.activePath;
     if (old === path) return;
     this.activePath = path;
-    const m = this.meta(path);
+    const m = this.record(path);
     m.migrateOnValidation = undefined;
     m.standbySince = undefined;
     m.backup = false;
@@ -707,10 +716,10 @@ export class PathManager<T> {
     this.activeFailedAt = undefined;
     this.exploring = undefined;
     this.pendingMove = undefined;
-    this.host.requeue(old.loss.drainAll());
+    for (const packet of old.loss.drainAll()) this.host.sent.onLost(packet.info.records);
     // ACKs sent on the old path may be lost with it: repeat them on the new one.
     for (const p of this.pathList) p.acks.repeatAck();
-    const om = this.meta(old);
+    const om = this.record(old);
     if (oldState === 'failed') {
       om.failedAt = now;
       this.setPathState(old, 'failed');
@@ -718,15 +727,15 @@ export class PathManager<T> {
       om.standbySince = now;
       this.setPathState(old, 'standby');
     }
-    if (path.state === 'active') this.host.emit({ type: 'path-updated', path: path.info() });
+    if (path.state === 'active') this.host.outbox.emit({ type: 'path-updated', path: path.info() });
     else this.setPathState(path, 'active');
-    this.host.emit({ type: 'failover', from: old.info(), to: path.info(), reason });
+    this.host.outbox.emit({ type: 'failover', from: old.info(), to: path.info(), reason });
     this.host.onActiveChanged(now);
     this.ensureStandby(now);
   }
 
   /** The active path failed: move to `target`; the old path is `failed` (kept: the peer may still send on it). */
-  private failover(target: PathState<T>, reason: FailoverReason, now: number): void {
+  private failover(target: Path<SentInfo>, reason: FailoverReason, now: number): void {
     const failed = this.activePath;
     // Dated from when it went silent: a success elsewhere since then shows which end broke.
     this.host.health?.reportFailure(failed.local, failed.remote, this.silentSince());
@@ -739,22 +748,22 @@ export class PathManager<T> {
    * retires the peer's CIDs for it so nothing links it to the next path, and resends what it
    * had in flight elsewhere.
    */
-  private removePath(path: PathState<T>, code: number, reason: string, now: number, notify = true): void {
+  private removePath(path: Path<SentInfo>, code: number, reason: string, now: number, notify = true): void {
     if (path === this.activePath) return;
     if (code !== PathAbandonCode.UNUSED && path.state !== 'failed') this.setPathState(path, 'failed');
     this.setPathState(path, 'removed');
-    this.host.retirePeerCids(path.id);
-    this.host.requeue(path.loss.drainAll());
+    this.host.cids.retirePeerCids(path.id);
+    for (const packet of path.loss.drainAll()) this.host.sent.onLost(packet.info.records);
     if (!path.validated) {
       const entry = this.unverified.get(addressKey(path.remote));
       if (entry) entry.spent += path.bytesOnWire;
     }
     this.pathList.splice(this.pathList.indexOf(path), 1);
-    this.metas.delete(path.id);
-    this.replays.delete(path.id);
+    this.records.delete(path.id);
     this.removedIds.add(path.id);
-    if (notify) this.host.queueControl({ type: 'path_abandon', pathId: path.id, errorCode: code, reason });
-    this.host.wake();
+    if (notify)
+      this.host.outbox.queueControl({ type: 'path_abandon', pathId: path.id, errorCode: code, reason });
+    this.host.outbox.wake();
     this.ensureStandby(now);
   }
 
@@ -766,16 +775,16 @@ export class PathManager<T> {
   onPathAbandon(frame: PathAbandonFrame, now: number): void {
     // The peer used this path id, even if none of its packets reached us (it opened the path
     // over a dead link): keep CIDs issued ahead of it, or the peer runs out of path ids.
-    this.host.ensurePathIdWindow(frame.pathId);
+    this.host.cids.ensurePathIdWindow(frame.pathId);
     const path = this.byId(frame.pathId);
     if (!path) {
       if (!this.removedIds.has(frame.pathId)) {
         this.removedIds.add(frame.pathId);
-        this.host.retirePeerCids(frame.pathId);
+        this.host.cids.retirePeerCids(frame.pathId);
       }
       return;
     }
-    if (this.meta(path).backup) this.standbyRetryAt = now + this.retryInterval();
+    if (this.record(path).backup) this.standbyRetryAt = now + this.retryInterval();
     if (path === this.activePath) {
       const target = this.bestCandidate(now, 0) ?? this.peerPath(now) ?? this.reopen(path, now);
       if (!target) {
@@ -790,33 +799,33 @@ export class PathManager<T> {
   }
 
   /** The validated path the peer sent its data on most recently (not the active one). */
-  private peerPath(now: number): PathState<T> | undefined {
-    let best: PathState<T> | undefined;
+  private peerPath(now: number): Path<SentInfo> | undefined {
+    let best: Path<SentInfo> | undefined;
     for (const p of this.pathList) {
-      const at = this.meta(p).peerDataAt;
+      const at = this.record(p).peerDataAt;
       if (p === this.activePath || at === undefined || p.remoteCid.length === 0 || !this.isLocal(p.local))
         continue;
-      if (!best || at > (this.meta(best).peerDataAt ?? -Infinity)) best = p;
+      if (!best || at > (this.record(best).peerDataAt ?? -Infinity)) best = p;
     }
     return best &&
-      (best.validated || now - (this.meta(best).peerDataAt ?? -Infinity) < this.freshWindow(best))
+      (best.validated || now - (this.record(best).peerDataAt ?? -Infinity) < this.freshWindow(best))
       ? best
       : undefined;
   }
 
   /** The same address pair under a fresh path id of ours (validation carries over: nothing moved). */
-  private reopen(path: PathState<T>, now: number): PathState<T> | undefined {
+  private reopen(path: Path<SentInfo>, now: number): Path<SentInfo> | undefined {
     const id = this.nextOwnPathId;
-    const peerCid = this.host.peerCidFor(id);
+    const peerCid = this.host.cids.peerCidFor(id)?.cid;
     if (!peerCid || !this.isLocal(path.local)) return undefined;
     this.nextOwnPathId += 2;
     const fresh = this.addPath(id, path.local, path.remote, now, path.validated);
     fresh.remoteCid = peerCid;
     fresh.bytesReceived = path.bytesReceived;
-    this.meta(fresh).provenAt = this.meta(path).provenAt;
-    this.meta(fresh).provenSentAt = this.meta(path).provenSentAt;
+    this.record(fresh).provenAt = this.record(path).provenAt;
+    this.record(fresh).provenSentAt = this.record(path).provenSentAt;
     fresh.state = 'standby';
-    this.host.emit({ type: 'path-updated', path: fresh.info() });
+    this.host.outbox.emit({ type: 'path-updated', path: fresh.info() });
     return fresh;
   }
 
@@ -827,19 +836,19 @@ export class PathManager<T> {
    * `undefined` when the packet must not be answered on its pair. Counts the packet.
    */
   receivingPath(
-    space: PathState<T>,
+    space: Path<SentInfo>,
     local: SocketAddress,
     remote: SocketAddress,
     frames: Frame[],
     largest: boolean,
     now: number,
-  ): PathState<T> | undefined {
+  ): Path<SentInfo> | undefined {
     const data = largest && !isProbingOnly(frames);
-    if (data) this.meta(space).spaceDataAt = now;
+    if (data) this.record(space).spaceDataAt = now;
     const via = this.locate(space, local, remote, data, now);
-    if (via) this.meta(via).pairHeardAt = now;
+    if (via) this.record(via).pairHeardAt = now;
     if (via && data) {
-      const m = this.meta(via);
+      const m = this.record(via);
       // A stretch of data after a quiet spell: the peer started sending here. The tail of
       // a path the peer just left (slower, so its last packets arrive after the first ones
       // on the new path) is not a start.
@@ -850,12 +859,12 @@ export class PathManager<T> {
   }
 
   private locate(
-    space: PathState<T>,
+    space: Path<SentInfo>,
     local: SocketAddress,
     remote: SocketAddress,
     data: boolean,
     now: number,
-  ): PathState<T> | undefined {
+  ): Path<SentInfo> | undefined {
     if (sameAddresses(space, local, remote)) return space;
     let via = this.byAddresses(local, remote);
     if (!via) {
@@ -868,7 +877,7 @@ export class PathManager<T> {
         return space;
       }
     }
-    const m = this.meta(via);
+    const m = this.record(via);
     m.lastReceivedAt = now;
     // A new pair for the number space of the path we send on: the peer's address changed.
     // When packets go on several paths, another path's new pair is just one more path.
@@ -877,7 +886,12 @@ export class PathManager<T> {
     return via;
   }
 
-  private rebindInPlace(path: PathState<T>, local: SocketAddress, remote: SocketAddress, now: number): void {
+  private rebindInPlace(
+    path: Path<SentInfo>,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): void {
     path.local = local;
     path.remote = remote;
     path.validated = false;
@@ -889,7 +903,7 @@ export class PathManager<T> {
     const wasActive = path === this.activePath;
     this.startChallenge(path, now);
     if (wasActive) path.state = 'active';
-    this.host.emit({ type: 'path-updated', path: path.info() });
+    this.host.outbox.emit({ type: 'path-updated', path: path.info() });
   }
 
   /**
@@ -898,9 +912,9 @@ export class PathManager<T> {
    * a NAT rebinding); follow it — unless our own sending there failed lately: then the
    * directions differ (a one-way path) and each side keeps the one that works for it.
    */
-  afterPacket(via: PathState<T> | undefined, frames: Frame[], largest: boolean, now: number): void {
+  afterPacket(via: Path<SentInfo> | undefined, frames: Frame[], largest: boolean, now: number): void {
     if (via === undefined || via === this.activePath || !largest || isProbingOnly(frames)) return;
-    const m = this.metas.get(via.id);
+    const m = this.records.get(via.id);
     if (m === undefined) return; // the packet itself abandoned the path it came on
     if (!m.peerDataStarted) return;
     m.peerDataStarted = false;
@@ -930,8 +944,8 @@ export class PathManager<T> {
     return at;
   }
 
-  private pathTimer(path: PathState<T>): number {
-    const m = this.meta(path);
+  private pathTimer(path: Path<SentInfo>): number {
+    const m = this.record(path);
     let at = Math.min(m.challengeFailAt ?? Infinity, m.challengeResendAt ?? Infinity);
     if (m.challenge === undefined && m.validatedAt !== undefined)
       at = Math.min(at, m.validatedAt + this.config.pathValidationLifetime);
@@ -947,7 +961,7 @@ export class PathManager<T> {
    * which its opener re-challenges it) in which nothing arrived in its number space or from
    * its pair. Our own backup is kept while its addresses exist (its checks mark it failed).
    */
-  private expiry(path: PathState<T>, m: PathMeta): number {
+  private expiry(path: Path<SentInfo>, m: PathRecord): number {
     if (m.backup || (path.state !== 'standby' && path.state !== 'failed')) return Infinity;
     return (
       Math.max(m.lastReceivedAt, m.standbySince ?? -Infinity, m.failedAt ?? -Infinity) +
@@ -956,14 +970,14 @@ export class PathManager<T> {
   }
 
   /** Proof older than this no longer counts (ms): two keepalive intervals (one missed check) and a PTO. */
-  private freshWindow(path: PathState<T>): number {
+  private freshWindow(path: Path<SentInfo>): number {
     return Math.max(2 * this.config.keepaliveInterval, 3 * path.pto()) + path.pto();
   }
 
   onTimeout(now: number): void {
     for (const path of [...this.pathList]) {
-      if (!this.metas.has(path.id)) continue; // removed while handling an earlier path
-      const m = this.meta(path);
+      if (!this.records.has(path.id)) continue; // removed while handling an earlier path
+      const m = this.record(path);
       if (m.challengeFailAt !== undefined && now >= m.challengeFailAt) {
         this.onChallengeTimeout(path, now);
         continue;
@@ -972,7 +986,7 @@ export class PathManager<T> {
         m.challengeResendAt = undefined;
         if (m.challenge) {
           m.challengeDue = true;
-          this.host.wake();
+          this.host.outbox.wake();
         }
       }
       if (
@@ -1014,10 +1028,10 @@ export class PathManager<T> {
     if (this.standbyRetryAt !== undefined && now >= this.standbyRetryAt) this.ensureStandby(now);
   }
 
-  private onChallengeTimeout(path: PathState<T>, now: number): void {
-    const m = this.meta(path);
+  private onChallengeTimeout(path: Path<SentInfo>, now: number): void {
+    const m = this.record(path);
     const keepalive = m.keepaliveChallenge;
-    m.challenge = undefined;
+    path.cancelValidation();
     m.challengeDue = false;
     m.challengeResendAt = undefined;
     m.challengeFailAt = undefined;
@@ -1059,8 +1073,8 @@ export class PathManager<T> {
     this.retryLater(path, now);
   }
 
-  private markFailed(path: PathState<T>, now: number): void {
-    const m = this.meta(path);
+  private markFailed(path: Path<SentInfo>, now: number): void {
+    const m = this.record(path);
     if (path.state === 'failed') return;
     m.failedAt = now;
     m.standbySince = undefined;
@@ -1075,8 +1089,8 @@ export class PathManager<T> {
    * last (up to 2^MAX_BACKOFF_DOUBLINGS retry intervals): a dead pair costs a few small packets
    * a minute, and exploration re-checks it at once anyway when the active path falters.
    */
-  private retryLater(path: PathState<T>, now: number): void {
-    const m = this.meta(path);
+  private retryLater(path: Path<SentInfo>, now: number): void {
+    const m = this.record(path);
     if (!path.validated || m.challenge !== undefined || m.warmAt !== undefined) return;
     m.warmAt = now + this.retryInterval() * 2 ** Math.min(m.retries, MAX_BACKOFF_DOUBLINGS);
     m.retries++;
@@ -1142,7 +1156,7 @@ export class PathManager<T> {
   private silentSince(): number {
     const active = this.activePath;
     const [oldest] = active.loss.oldestUnacked(1);
-    return Math.max(oldest?.timeSent ?? -Infinity, this.meta(active).provenSentAt ?? -Infinity);
+    return Math.max(oldest?.timeSent ?? -Infinity, this.record(active).provenSentAt ?? -Infinity);
   }
 
   /** One challenge on every other validated path not proven since the active one went silent. */
@@ -1150,7 +1164,7 @@ export class PathManager<T> {
     // Proof from before the active path went silent says nothing about now.
     const silentSince = this.silentSince();
     for (const p of this.pathList) {
-      const m = this.meta(p);
+      const m = this.record(p);
       if (p === this.activePath || !p.validated || p.remoteCid.length === 0 || m.challenge !== undefined)
         continue;
       if (!this.isLocal(p.local) || (m.provenSentAt ?? -Infinity) >= silentSince) continue;
@@ -1178,15 +1192,15 @@ export class PathManager<T> {
    * 1 = our backup, validated and not failed. Within a tier the pair most different from the
    * active one wins (health-aware, see pairRank).
    */
-  private bestCandidate(now: number, minTier: number, provenAfter = -Infinity): PathState<T> | undefined {
-    let best: PathState<T> | undefined;
+  private bestCandidate(now: number, minTier: number, provenAfter = -Infinity): Path<SentInfo> | undefined {
+    let best: Path<SentInfo> | undefined;
     let bestScore = -Infinity;
     const active = this.activePath;
     for (const p of this.pathList) {
       if (p === active || !p.validated || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
       if (p.state !== 'standby' && p.state !== 'validating') continue;
       if (sameAddresses(p, active.local, active.remote)) continue;
-      const m = this.meta(p);
+      const m = this.record(p);
       // Re-checked since the active path went silent and no answer by now: as dead as the active one.
       if (
         m.challenge !== undefined &&
@@ -1200,7 +1214,7 @@ export class PathManager<T> {
         tier = 4;
       else if (
         m.peerDataAt !== undefined &&
-        m.peerDataAt > this.meta(active).lastReceivedAt &&
+        m.peerDataAt > this.record(active).lastReceivedAt &&
         now - m.peerDataAt <= window
       )
         tier = 3;
@@ -1310,12 +1324,11 @@ export class PathManager<T> {
     validated: boolean,
     bytesReceived: number,
     now: number,
-  ): SentPacket<T>[] {
-    const inFlight: SentPacket<T>[] = [];
+  ): Sent[] {
+    const inFlight: Sent[] = [];
     for (const path of this.pathList) inFlight.push(...path.loss.drainAll());
     this.pathList.length = 0;
-    this.metas.clear();
-    this.replays.clear();
+    this.records.clear();
     this.removedIds.clear();
     this.nextOwnPathId = this.host.role === 'client' ? 1 : 2;
     this.activeFailedAt = undefined;
@@ -1332,7 +1345,7 @@ export class PathManager<T> {
     path.bytesReceived = bytesReceived;
     this.activePath = path;
     if (validated) this.onHandshakeComplete(now);
-    this.host.emit({ type: 'path-updated', path: path.info() });
+    this.host.outbox.emit({ type: 'path-updated', path: path.info() });
     return inFlight;
   }
 
@@ -1347,20 +1360,24 @@ export class PathManager<T> {
       if (this.advertised.get(key)?.present) continue;
       const sequence = this.nextAddressSequence++;
       this.advertised.set(key, { address, sequence, present: true });
-      this.host.queueControl({ type: 'add_address', sequence, address });
+      this.host.outbox.queueControl({ type: 'add_address', sequence, address });
     }
     for (const [key, entry] of this.advertised) {
       if (!entry.present || current.has(key)) continue;
       entry.present = false;
       entry.sequence = this.nextAddressSequence++;
-      this.host.queueControl({ type: 'remove_address', sequence: entry.sequence, address: entry.address });
+      this.host.outbox.queueControl({
+        type: 'remove_address',
+        sequence: entry.sequence,
+        address: entry.address,
+      });
     }
     for (const path of [...this.pathList])
       if (!this.isLocal(path.local)) this.leavePath(path, 'address-removed', now);
     // A new address is a new chance: do not sit out a retry delay set while none worked.
     this.standbyRetryAt = undefined;
     this.ensureStandby(now);
-    this.host.wake();
+    this.host.outbox.wake();
   }
 
   /** The peer announced (or withdrew) an address; stale or reordered updates are ignored. */
@@ -1381,8 +1398,8 @@ export class PathManager<T> {
   }
 
   /** Stops using a path whose address is gone: the active one moves first, if it can. */
-  private leavePath(path: PathState<T>, reason: FailoverReason, now: number): void {
-    if (!this.metas.has(path.id)) return;
+  private leavePath(path: Path<SentInfo>, reason: FailoverReason, now: number): void {
+    if (!this.records.has(path.id)) return;
     if (path === this.activePath) {
       const target = this.bestCandidate(now, 1) ?? this.bestCandidate(now, 0);
       if (!target) return; // nowhere to go yet; ensureStandby opens a path and moves on validation
@@ -1420,8 +1437,8 @@ export class PathManager<T> {
   private keepBackup(now: number): void {
     const active = this.activePath;
     for (const p of this.pathList)
-      if (p !== active && this.meta(p).backup && !sameAddresses(p, active.local, active.remote)) return;
-    let adopt: PathState<T> | undefined;
+      if (p !== active && this.record(p).backup && !sameAddresses(p, active.local, active.remote)) return;
+    let adopt: Path<SentInfo> | undefined;
     let adoptRank = -Infinity;
     for (const p of this.pathList) {
       if (p === active || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
@@ -1436,11 +1453,11 @@ export class PathManager<T> {
     const freshRank = fresh ? this.pairRank(fresh[0], fresh[1], now) : -Infinity;
     // Health penalties reorder the pairs, they never leave the session without a standby.
     if (adopt && adoptRank >= freshRank) {
-      const m = this.meta(adopt);
+      const m = this.record(adopt);
       m.backup = true;
       if (adopt.state === 'failed') this.retryLater(adopt, now);
       else if (m.challenge === undefined) m.warmAt = now + this.config.keepaliveInterval;
-      this.host.wake();
+      this.host.outbox.wake();
       return;
     }
     if (!fresh) {
@@ -1453,7 +1470,7 @@ export class PathManager<T> {
       this.standbyRetryAt = now + Math.max(1, active.pto());
       return;
     }
-    const m = this.meta(path);
+    const m = this.record(path);
     m.backup = true;
     // The active path cannot be used any more (its local address vanished): move on validation.
     if (!this.isLocal(active.local)) m.migrateOnValidation = 'address-removed';
@@ -1467,9 +1484,9 @@ export class PathManager<T> {
    */
   private coverAddresses(now: number): void {
     const active = this.activePath;
-    const kept = () => this.pathList.filter((p) => p === active || this.meta(p).backup);
+    const kept = () => this.pathList.filter((p) => p === active || this.record(p).backup);
     for (const p of this.pathList) {
-      const m = this.meta(p);
+      const m = this.record(p);
       if (p === active || m.backup || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
       if (coverageGain(kept(), p.local, p.remote) === 0) continue;
       m.backup = true;
@@ -1495,7 +1512,7 @@ export class PathManager<T> {
         this.standbyRetryAt = now + Math.max(1, active.pto());
         return;
       }
-      this.meta(path).backup = true;
+      this.record(path).backup = true;
     }
   }
 
@@ -1509,7 +1526,7 @@ export class PathManager<T> {
    * another pair after the client's NAT rebound, and then this pair leads nowhere). Pairs the
    * client probed on suspicion are failover candidates, not data paths.
    */
-  dataPaths(now: number): PathState<T>[] {
+  dataPaths(now: number): Path<SentInfo>[] {
     const active = this.activePath;
     const out = [active];
     const client = this.host.role === 'client';
@@ -1518,7 +1535,7 @@ export class PathManager<T> {
       if (p === active || p.state !== 'standby' || !p.validated || p.remoteCid.length === 0) continue;
       if (p.loss.ptoCount >= FAILOVER_PTO_COUNT) continue;
       if (!this.isLocal(p.local) || sameAddresses(p, active.local, active.remote)) continue;
-      const m = this.meta(p);
+      const m = this.record(p);
       if (client) {
         if (m.backup) out.push(p);
         continue;

@@ -9,9 +9,9 @@
  *   arm a timer for endpoint.nextDeadline(); when it fires call endpoint.onTimeout(now)
  */
 import type { SocketAddress, Transmit } from '../net/address.js';
-import type { PathInfo, PathState } from '../paths/path-info.js';
+import type { PathInfo } from '../paths/path.js';
 
-export type { PathInfo, PathState, SocketAddress, Transmit };
+export type { SocketAddress, Transmit };
 
 /** Stream IDs follow QUIC: bit 0 = initiator (0 client, 1 server), bit 1 = unidirectional. */
 export type StreamId = number;
@@ -101,6 +101,9 @@ export interface EarlyDataTicket {
 
 /** 0-RTT: no ticket used; or sent and awaiting the server; or taken; or refused (then resent at 1-RTT). */
 export type EarlyDataState = 'none' | 'pending' | 'accepted' | 'rejected';
+
+// The path status and its report live with the path (src/paths/path.ts); named here as API.
+export type { PathInfo, PathState } from '../paths/path.js';
 
 export interface ConnectionStats {
   packetsSent: number;

@@ -3,7 +3,6 @@
  * loss detection, congestion control, pacing, ACK generation, anti-amplification and
  * validation state. Clock-free like the rest of src/paths: `now` is passed in.
  */
-
 import type { SocketAddress } from '../net/address.js';
 import { AckTracker } from './ack-tracker.js';
 import { DEFAULT_MAX_DATAGRAM_SIZE } from './congestion/controller.js';
@@ -14,7 +13,6 @@ import {
 } from './congestion/index.js';
 import { LossDetection, type SentPacket } from './loss-detection.js';
 import { Pacer } from './pacer.js';
-import type { PathInfo, PathState as PathStatus } from './path-info.js';
 import { DEFAULT_INITIAL_RTT, RttEstimator } from './rtt-estimator.js';
 
 /** RFC 9000 §18.2 default max_ack_delay, assumed for the peer until its parameters arrive. */
@@ -44,15 +42,40 @@ export interface PathOptions {
   ackElicitingThreshold?: number;
 }
 
+/** Where a path stands in its lifecycle (validation, use, standby, failure, removal). */
+export type PathState = 'validating' | 'active' | 'standby' | 'failed' | 'removed';
+
+export interface PathInfo {
+  id: number;
+  local: SocketAddress;
+  remote: SocketAddress;
+  state: PathState;
+  /** The peer proved it receives what we send to this pair (PATH_RESPONSE, or the handshake). */
+  validated: boolean;
+  /** Smoothed RTT in ms (undefined before the first sample). */
+  srtt: number | undefined;
+  rttvar: number | undefined;
+  minRtt: number | undefined;
+  congestionWindow: number;
+  bytesInFlight: number;
+  bytesSent: number;
+  bytesReceived: number;
+  packetsSent: number;
+  packetsLost: number;
+  /** packetsLost / packetsSent (0 before anything was sent). */
+  lossRate: number;
+}
+
 export type SendVerdict =
   | { ok: true }
   | { ok: false; until?: number; reason: 'cwnd' | 'pacing' | 'amplification' };
 
-export class PathState<T> {
+/** Everything kept per path: its number space, RTT, loss detection, congestion control and validation. */
+export class Path<T> {
   readonly id: number;
   local: SocketAddress;
   remote: SocketAddress;
-  state: PathStatus = 'validating';
+  state: PathState = 'validating';
   /** Destination connection ID used on this path (set by the engine). */
   remoteCid: Uint8Array = new Uint8Array(0);
   readonly createdAt: number;
@@ -194,6 +217,17 @@ export class PathState<T> {
     this.challenge = Uint8Array.from(data);
     this.challengeSentAt = now;
     if (!this.validated) this.state = 'validating';
+  }
+
+  /** The outstanding PATH_CHALLENGE payload, if validation is in progress. */
+  get outstandingChallenge(): Uint8Array | undefined {
+    return this.challenge;
+  }
+
+  /** The outstanding challenge timed out: a late answer to it proves nothing any more. */
+  cancelValidation(): void {
+    this.challenge = undefined;
+    this.challengeSentAt = undefined;
   }
 
   /** When the outstanding PATH_CHALLENGE was sent, if any. */

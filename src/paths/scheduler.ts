@@ -9,10 +9,10 @@
  * session gets their sum, while a light load stays on the path that delivers soonest.
  * Paths without an RTT sample come last (their RTT is only the 333 ms guess).
  */
-import type { PathState } from './path.js';
+import type { Path } from './path.js';
 
 /** The order in which paths are tried: ascending smoothed RTT, unsampled paths last, then path id. */
-export function compareByRtt(a: PathState<unknown>, b: PathState<unknown>): number {
+export function compareByRtt(a: Path<unknown>, b: Path<unknown>): number {
   const ra = a.rtt.hasSample ? a.rtt.smoothedRtt : Number.POSITIVE_INFINITY;
   const rb = b.rtt.hasSample ? b.rtt.smoothedRtt : Number.POSITIVE_INFINITY;
   if (ra !== rb) return ra < rb ? -1 : 1;
@@ -34,11 +34,7 @@ export interface Pick<P> {
  * chosen one are recorded as limited by their own canSend, so their windows may grow; paths
  * after it are not asked.
  */
-export function pickPath<P extends PathState<unknown>>(
-  paths: readonly P[],
-  bytes: number,
-  now: number,
-): Pick<P> {
+export function pickPath<P extends Path<unknown>>(paths: readonly P[], bytes: number, now: number): Pick<P> {
   const ordered = paths.length > 1 ? [...paths].sort(compareByRtt) : paths;
   let wakeAt: number | undefined;
   for (const path of ordered) {

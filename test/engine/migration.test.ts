@@ -278,9 +278,9 @@ describe('path validation and migration', () => {
       }
       assert.equal(pair.serverConn.paths[0].state, 'active');
       // Read-only peek at when each side last validated path 0.
-      type Peek = { pathManager: { metas: Map<number, { validatedAt: number | undefined }> } };
+      type Peek = { pathManager: { records: Map<number, { validatedAt: number | undefined }> } };
       return [pair.clientConn, pair.serverConn].map(
-        (c) => (c as unknown as Peek).pathManager.metas.get(0)?.validatedAt ?? Number.NaN,
+        (c) => (c as unknown as Peek).pathManager.records.get(0)?.validatedAt ?? Number.NaN,
       );
     };
     const renewed = validatedAt(2000);

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { socketAddress } from '../../src/net/address.js';
 import { type CoupledPath, LiaController, NewReno } from '../../src/paths/congestion/index.js';
 import { LazyPaths } from '../../src/paths/lazy-paths.js';
-import { PathState } from '../../src/paths/path.js';
+import { Path } from '../../src/paths/path.js';
 import { DATAGRAM_DEDUP_WINDOW, DatagramDeduplicator, RedundantCopies } from '../../src/paths/redundancy.js';
 import { RttEstimator } from '../../src/paths/rtt-estimator.js';
 import { compareByRtt, pickPath } from '../../src/paths/scheduler.js';
@@ -87,8 +87,8 @@ describe('LIA (RFC 6356)', () => {
 });
 
 describe('scheduler: lowest RTT with room first', () => {
-  function path(id: number, srtt: number | undefined): PathState<undefined> {
-    const p = new PathState<undefined>({
+  function path(id: number, srtt: number | undefined): Path<undefined> {
+    const p = new Path<undefined>({
       id,
       local: socketAddress('192.0.2.10', 1),
       remote: socketAddress('203.0.113.5', 2),
@@ -99,7 +99,7 @@ describe('scheduler: lowest RTT with room first', () => {
     if (srtt !== undefined) p.rtt.update(srtt, 0, 0, true);
     return p;
   }
-  function fill(p: PathState<undefined>, now: number): void {
+  function fill(p: Path<undefined>, now: number): void {
     // Puts a window's worth in flight.
     let pn = p.nextPacketNumber;
     while (p.loss.bytesInFlight + MDS <= p.cc.window) {

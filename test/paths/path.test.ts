@@ -2,12 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { socketAddress } from '../../src/net/address.js';
 import type { SentPacket } from '../../src/paths/loss-detection.js';
-import { PathState } from '../../src/paths/path.js';
+import { Path } from '../../src/paths/path.js';
 
-function makePath(
-  opts: { validated?: boolean; congestionControl?: 'cubic' | 'newreno' } = {},
-): PathState<null> {
-  return new PathState<null>({
+function makePath(opts: { validated?: boolean; congestionControl?: 'cubic' | 'newreno' } = {}): Path<null> {
+  return new Path<null>({
     id: 1,
     local: socketAddress('192.0.2.1', 4433),
     remote: socketAddress('198.51.100.7', 5000),

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { generateKeyPair, type KeyPair } from '../../src/crypto/noise/index.js';
+import type { ConnectionTestHooks } from '../../src/engine/connection.js';
 import { Endpoint, type EndpointOptions, type ServerOptions } from '../../src/engine/endpoint.js';
 import type { ConnectionEvent, EngineConnection, TransportConfig } from '../../src/engine/types.js';
 import { type SocketAddress, socketAddress, type Transmit } from '../../src/net/address.js';
@@ -56,6 +57,8 @@ export interface PairOptions {
   clientTransport?: Partial<TransportConfig>;
   /** Pin the server key (IK); false for first contact (XX). */
   pinServerKey?: boolean;
+  /** Frame-level fault injection for each side (see ConnectionTestHooks). */
+  testHooks?: { client?: ConnectionTestHooks; server?: ConnectionTestHooks };
 }
 
 export class Pair {
@@ -79,10 +82,15 @@ export class Pair {
     this.clientKey = options.clientKey ?? generateKeyPair();
     this.serverKey = options.serverKey ?? generateKeyPair();
     const common: Partial<EndpointOptions> = { random, transport: options.transport };
-    this.client = new Endpoint({ ...common, staticKey: this.clientKey });
+    this.client = new Endpoint({
+      ...common,
+      staticKey: this.clientKey,
+      testHooks: options.testHooks?.client,
+    });
     this.server = new Endpoint({
       ...common,
       staticKey: this.serverKey,
+      testHooks: options.testHooks?.server,
       server: { authorizedKeys: 'any', retry: 'never', ...options.server },
     });
   }

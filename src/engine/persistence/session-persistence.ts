@@ -17,14 +17,18 @@ import { HandshakeState } from '../../crypto/noise/index.js';
 import { deriveResumptionSecret, RESUME_PROTOCOL_NAME } from '../../crypto/resumption.js';
 import { addressKey, type SocketAddress, type Transmit } from '../../net/address.js';
 import { TransportError, WireError } from '../../wire/errors.js';
+import { encodeFrame } from '../../wire/frame-codec.js';
 import type { Frame, ResumeStateFrame, ResumptionIdFrame } from '../../wire/frames.js';
 import { BRAID_VERSION_1, type HandshakePacket, type ResumePacket } from '../../wire/packet.js';
 import { encodeHandshake, encodeResume } from '../../wire/packet-codec.js';
 import { decodeTransportParameters, encodeTransportParameters } from '../../wire/transport-params.js';
+import type { CidState } from '../connection/cid-state.js';
+import type { Outbox } from '../connection/outbox.js';
+import { AEAD_TAG, type PacketBuilder } from '../connection/packet-builder.js';
 import { ephemeralKeyPair, handshakePrologue, RESUME_PATTERN } from '../handshake.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from '../secrets.js';
 import type { StreamMap } from '../streams/stream-map.js';
-import type { ConnectionEvent, SessionRole, TransportConfig } from '../types.js';
+import type { SessionRole, TransportConfig } from '../types.js';
 import { buildResumeState, PeerResumeState } from './resume-state.js';
 
 /** Resumption identifiers the server keeps issued (unused) per session. */
@@ -60,42 +64,40 @@ export interface ResumedTransport {
   now: number;
 }
 
+/** The endpoint's routing of resumption identifiers and refusals, for this session. */
+export interface ResumptionRoutes {
+  /** Client: a stateless refusal carrying `token` ends the session with that reason. */
+  registerRefusal(token: Uint8Array, kind: 'lost' | 'expired'): void;
+  unregisterRefusal(token: Uint8Array): void;
+  /** Server: identifiers routed to this session / spent (never accepted again). */
+  registerId(id: Uint8Array): void;
+  spendId(id: Uint8Array): void;
+}
+
 export interface PersistenceHost {
   readonly role: SessionRole;
   readonly config: TransportConfig;
   readonly random: RandomSource;
   readonly staticKey: KeyPair;
   readonly secrets: EndpointSecrets;
-  readonly cidLength: number;
   readonly streams: StreamMap;
+  /** Routes the CIDs of resumption attempts; forgets the suspended paths' reset tokens. */
+  readonly cids: CidState;
+  readonly outbox: Outbox;
+  /** The path lifecycle: the addresses of both ends, and which path ids are in use. */
+  readonly paths: {
+    readonly usableLocalAddresses: SocketAddress[];
+    readonly knownPeerAddresses: SocketAddress[];
+    byId(pathId: number): unknown;
+    isRemoved(pathId: number): boolean;
+  };
+  /** Seals a suspended server's probes (on a path id never opened). */
+  readonly builder: PacketBuilder;
+  readonly routes: ResumptionRoutes;
   remoteKey(): Uint8Array | undefined;
   handshakeConfirmed(): boolean;
-  registerCid(cid: Uint8Array): void;
-  unregisterCid(cid: Uint8Array): void;
-  /** Client: a stateless refusal carrying `token` ends the session with that reason. */
-  registerRefusal(token: Uint8Array, kind: 'lost' | 'expired'): void;
-  unregisterRefusal(token: Uint8Array): void;
-  /** Server: identifiers routed to this session / spent (never accepted again). */
-  registerResumptionId(id: Uint8Array): void;
-  spendResumptionId(id: Uint8Array): void;
-  /** Server: routes duplicates of the RESUME (by its DCID) here, or stops. */
-  registerResumeAlias(dcid: Uint8Array): void;
-  unregisterResumeAlias(dcid: Uint8Array): void;
-  /** Our usable local addresses, and every address we know the peer by. */
-  localAddresses(): SocketAddress[];
-  peerAddresses(): SocketAddress[];
-  /** The peer's reset tokens for the CIDs of the suspended paths must no longer close us. */
-  forgetPeerResetTokens(): void;
-  /** Server: a short-header probe with `frames` on an unused path id of the peer, or undefined. */
-  buildProbe(local: SocketAddress, remote: SocketAddress, frames: Frame[]): Transmit | undefined;
   installResumed(transport: ResumedTransport): void;
-  pushEvent(event: ConnectionEvent): void;
-  pushControl(frame: Frame): void;
   expire(): void;
-  countDrop(reason: string): void;
-  countSuspension(): void;
-  countResumption(): void;
-  wake(): void;
 }
 
 interface Attempt {
@@ -218,12 +220,12 @@ export class SessionPersistence {
       expiredToken: this.host.secrets.resumeRefusalToken(id, 'expired'),
     };
     this.issued.push(frame);
-    this.host.registerResumptionId(id);
+    this.host.routes.registerId(id);
     return frame;
   }
 
   private topUpIds(): void {
-    while (this.issued.length < RESUMPTION_ID_COUNT) this.host.pushControl(this.issueId());
+    while (this.issued.length < RESUMPTION_ID_COUNT) this.host.outbox.queueControl(this.issueId());
   }
 
   /** Server: identifiers still routed to this session (the endpoint forgets or tombstones them). */
@@ -269,21 +271,21 @@ export class SessionPersistence {
     if (this.host.role === 'client') {
       // The server may forget the suspended paths' CIDs at any moment now (it resumes on new
       // ones), so a stateless reset for one of them says nothing about the session.
-      this.host.forgetPeerResetTokens();
+      this.host.cids.forgetPeerResetTokens();
       this.retryInterval = FIRST_RETRY_INTERVAL;
       this.round(now);
     } else {
-      this.probeTargets = this.host.peerAddresses();
+      this.probeTargets = this.host.paths.knownPeerAddresses;
       this.probe(now);
     }
-    this.host.wake();
+    this.host.outbox.wake();
   }
 
   private announce(): void {
     if (this.announced) return;
     this.announced = true;
-    this.host.countSuspension();
-    this.host.pushEvent({ type: 'suspended' });
+    this.host.outbox.stats.suspensions++;
+    this.host.outbox.emit({ type: 'suspended' });
   }
 
   /** The application closed the session (or it closed otherwise) while suspended. */
@@ -341,10 +343,10 @@ export class SessionPersistence {
       this.addHint(remote);
       if (this.triggerAllowed(local, remote, now)) this.sendAttempt(local, remote, now);
     } else if (this._suspended && this.triggerAllowed(local, remote, now)) {
-      const probe = this.host.buildProbe(local, remote, [{ type: 'suspended' }]);
+      const probe = this.suspendedProbe(local, remote, now);
       if (probe) this.outbox.push(probe);
     }
-    this.host.wake();
+    this.host.outbox.wake();
   }
 
   private triggerAllowed(local: SocketAddress, remote: SocketAddress, now: number): boolean {
@@ -405,18 +407,18 @@ export class SessionPersistence {
   /** Candidate pairs: every usable local address × every address the server may be at. */
   private candidatePairs(): [SocketAddress, SocketAddress][] {
     const remotes = new Map<string, SocketAddress>();
-    for (const r of [...this.hints, ...this.host.peerAddresses(), ...this.extraTargets])
+    for (const r of [...this.hints, ...this.host.paths.knownPeerAddresses, ...this.extraTargets])
       if (!remotes.has(addressKey(r))) remotes.set(addressKey(r), r);
     const pairs: [SocketAddress, SocketAddress][] = [];
     for (const remote of remotes.values())
-      for (const local of this.host.localAddresses())
+      for (const local of this.host.paths.usableLocalAddresses)
         if (local.family === remote.family && pairs.length < MAX_PAIRS) pairs.push([local, remote]);
     return pairs;
   }
 
   /** One round: the current attempt (a new one if our addresses changed) to every pair. */
   private round(now: number): void {
-    const localsKey = this.host.localAddresses().map(addressKey).sort().join(',');
+    const localsKey = this.host.paths.usableLocalAddresses.map(addressKey).sort().join(',');
     if (!this.attempt || (this.attempt.localsKey !== localsKey && this.heldIds.length > 0))
       this.newAttempt(localsKey);
     if (this.attempt)
@@ -442,8 +444,8 @@ export class SessionPersistence {
     if (!id || !secret || !serverKey) return;
     if (this.attempt) this.dropAttempt();
     const random = this.host.random;
-    const scid = random(this.host.cidLength);
-    const dcid = random(Math.max(8, this.host.cidLength));
+    const scid = random(this.host.cids.cidLength);
+    const dcid = random(Math.max(8, this.host.cids.cidLength));
     const prologue = handshakePrologue(RESUME_PATTERN, dcid, scid, BRAID_VERSION_1, id.resumptionId);
     const e = ephemeralKeyPair(random);
     const psks = this.candidateSecret ? [secret, this.candidateSecret] : [secret];
@@ -470,9 +472,9 @@ export class SessionPersistence {
       pattern: RESUME_PATTERN,
       payload: message!,
     });
-    this.host.registerCid(scid);
-    this.host.registerRefusal(id.lostToken, 'lost');
-    this.host.registerRefusal(id.expiredToken, 'expired');
+    this.host.cids.route(scid);
+    this.host.routes.registerRefusal(id.lostToken, 'lost');
+    this.host.routes.registerRefusal(id.expiredToken, 'expired');
     this.attempt = { id, scid, dcid, states, datagram, localsKey };
   }
 
@@ -480,9 +482,9 @@ export class SessionPersistence {
     const attempt = this.attempt;
     if (!attempt) return;
     this.attempt = undefined;
-    this.host.unregisterCid(attempt.scid);
-    this.host.unregisterRefusal(attempt.id.lostToken);
-    this.host.unregisterRefusal(attempt.id.expiredToken);
+    this.host.cids.unroute(attempt.scid);
+    this.host.routes.unregisterRefusal(attempt.id.lostToken);
+    this.host.routes.unregisterRefusal(attempt.id.expiredToken);
   }
 
   /**
@@ -499,7 +501,7 @@ export class SessionPersistence {
     const attempt = this.attempt;
     if (this.host.role !== 'client' || !attempt || !bytesEqual(packet.dcid, attempt.scid)) return false;
     if (packet.messageIndex !== 1) {
-      this.host.countDrop('resume-unexpected');
+      this.host.outbox.drop('resume-unexpected');
       return true;
     }
     // Read on copies: a forged or corrupted reply must not spoil the attempt.
@@ -514,18 +516,18 @@ export class SessionPersistence {
       }
     }
     if (!opened) {
-      this.host.countDrop('resume-decrypt');
+      this.host.outbox.drop('resume-decrypt');
       return true;
     }
     let params: ReturnType<typeof decodeTransportParameters>;
     try {
       params = decodeTransportParameters(opened.payload, 'server');
     } catch {
-      this.host.countDrop('resume-parameters');
+      this.host.outbox.drop('resume-parameters');
       return true;
     }
     if (!params.initialSourceConnectionId || !bytesEqual(params.initialSourceConnectionId, packet.scid)) {
-      this.host.countDrop('resume-header-mismatch');
+      this.host.outbox.drop('resume-header-mismatch');
       return true;
     }
     const split = opened.state.split();
@@ -537,8 +539,8 @@ export class SessionPersistence {
       split.responderKey,
       opened.state.handshakeHash(),
     );
-    this.host.unregisterRefusal(attempt.id.lostToken);
-    this.host.unregisterRefusal(attempt.id.expiredToken);
+    this.host.routes.unregisterRefusal(attempt.id.lostToken);
+    this.host.routes.unregisterRefusal(attempt.id.expiredToken);
     this.attempt = undefined;
     this.finishSuspension();
     this.announced = false;
@@ -555,8 +557,8 @@ export class SessionPersistence {
       now,
     });
     this.afterInstall();
-    this.host.countResumption();
-    this.host.pushEvent({ type: 'resumed' });
+    this.host.outbox.stats.resumptions++;
+    this.host.outbox.emit({ type: 'resumed' });
     return true;
   }
 
@@ -572,7 +574,7 @@ export class SessionPersistence {
   /** Both sides, right after new keys are installed: our checkpoints go out, theirs are awaited. */
   private afterInstall(): void {
     for (const frame of buildResumeState(this.host.streams, RESUME_STATE_FRAME_SIZE))
-      this.host.pushControl(frame);
+      this.host.outbox.queueControl(frame);
     this.peerState = new PeerResumeState();
   }
 
@@ -583,7 +585,7 @@ export class SessionPersistence {
     // A RESUME_STATE outside a resumption (a retransmission after completion) changes nothing.
     if (!this.peerState || this.peerState.complete) return;
     this.peerState.onFrame(frame, this.host.streams, effects);
-    if (this.peerState.complete) this.host.wake();
+    if (this.peerState.complete) this.host.outbox.wake();
   }
 
   // ───────────────────────────── server: RESUME ─────────────────────────────
@@ -625,9 +627,9 @@ export class SessionPersistence {
     if (!presented || !bytesEqual(presented, clientKey)) return false;
     // Presented once: never accepted again, whatever happens next.
     this.issued.splice(issued, 1);
-    this.host.spendResumptionId(packet.token);
-    const localCid = this.host.random(this.host.cidLength);
-    this.host.registerCid(localCid);
+    this.host.routes.spendId(packet.token);
+    const localCid = this.host.random(this.host.cids.cidLength);
+    this.host.cids.route(localCid);
     const reply = state.writeMessage(
       encodeTransportParameters({
         initialSourceConnectionId: localCid,
@@ -644,14 +646,14 @@ export class SessionPersistence {
       payload: reply,
     });
     // A newer attempt supersedes an unconfirmed older one (the client moved on).
-    if (this.serverAttempt) this.host.unregisterResumeAlias(this.serverAttempt.dcid);
+    if (this.serverAttempt) this.host.cids.unroute(this.serverAttempt.dcid);
     this.serverAttempt = {
       id: packet.token,
       dcid: packet.dcid,
       reply: datagram,
       nextSecret: deriveResumptionSecret(split.initiatorKey, split.responderKey, state.handshakeHash()),
     };
-    this.host.registerResumeAlias(packet.dcid);
+    this.host.cids.route(packet.dcid);
     // Pair the application's events: a server that had not noticed the outage suspends now.
     this.announce();
     this.finishSuspension();
@@ -685,26 +687,42 @@ export class SessionPersistence {
     const attempt = this.serverAttempt;
     if (!attempt) return;
     this.serverAttempt = undefined;
-    this.host.unregisterResumeAlias(attempt.dcid);
+    this.host.cids.unroute(attempt.dcid);
     this.secret = attempt.nextSecret;
     this.finishSuspension();
-    this.host.pushControl({ type: 'resume_done' });
+    this.host.outbox.queueControl({ type: 'resume_done' });
     this.topUpIds();
     this.announced = false;
-    this.host.countResumption();
-    this.host.pushEvent({ type: 'resumed' });
+    this.host.outbox.stats.resumptions++;
+    this.host.outbox.emit({ type: 'resumed' });
   }
 
   // ───────────────────────────── server: probes ─────────────────────────────
 
+  /**
+   * A SUSPENDED short-header packet on a path id neither side has used (a peer CID issued for
+   * it), from `local` to `remote`: how a suspended server reaches the client's addresses without
+   * a path. Its own number space (the path id is never opened under these keys) keeps nonces unique.
+   */
+  private suspendedProbe(local: SocketAddress, remote: SocketAddress, now: number): Transmit | undefined {
+    const { paths, cids, builder } = this.host;
+    const peer = cids.peerCidOfUnusedPathId((id) => !paths.byId(id) && !paths.isRemoved(id));
+    if (!builder.keys || !peer) return undefined;
+    const size = 1 + peer.cid.length + 4 + 32 + AEAD_TAG;
+    const packet = builder.beginUnopened(peer.pathId, peer.cid, local, remote, size);
+    encodeFrame(packet.w, { type: 'suspended' });
+    packet.w.offset = size - AEAD_TAG; // the rest is PADDING (zeros)
+    return builder.finish(packet, now, 'untracked');
+  }
+
   /** SUSPENDED probes from each of our addresses to each address the client was known at. */
   private probe(now: number): void {
-    const locals = this.host.localAddresses();
+    const locals = this.host.paths.usableLocalAddresses;
     let sent = 0;
     for (const remote of this.probeTargets) {
       for (const local of locals) {
         if (local.family !== remote.family || sent >= MAX_PAIRS) continue;
-        const probe = this.host.buildProbe(local, remote, [{ type: 'suspended' }]);
+        const probe = this.suspendedProbe(local, remote, now);
         if (!probe) return this.scheduleProbe(now);
         this.outbox.push(probe);
         sent++;

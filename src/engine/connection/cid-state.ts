@@ -1,0 +1,296 @@
+/**
+ * The connection IDs of one session: ours (issued per path id, each path id its own sequence
+ * space) and the peer's, with the peer's stateless-reset tokens. Ours are routed to the
+ * session by the endpoint; the DCID of every received packet names its path id through
+ * `pathIdOf` (one Map lookup).
+ */
+
+import { TransportError, WireError } from '../../wire/errors.js';
+import type { NewConnectionIdFrame, RetireConnectionIdFrame } from '../../wire/frames.js';
+import { statelessResetToken } from '../../wire/packet-codec.js';
+import { bytesEqual, type EndpointSecrets, type RandomSource } from '../secrets.js';
+import type { Outbox } from './outbox.js';
+
+/** CIDs we keep issued beyond the one in use on path id 0 (the peer's active_connection_id_limit is one more). */
+export const SPARE_CID_COUNT = 3;
+/** Path ids ahead of the highest one in use for which we keep a CID issued, so either side can open a new path at once. */
+const PATH_ID_WINDOW = 4;
+/** Distinct path ids the peer may hold CIDs for at once (memory bound). */
+const MAX_PEER_PATH_IDS = 64;
+
+export interface LocalCid {
+  pathId: number;
+  sequence: number;
+  cid: Uint8Array;
+  resetToken: Uint8Array;
+}
+
+export interface PeerCid {
+  pathId: number;
+  sequence: number;
+  cid: Uint8Array;
+  resetToken: Uint8Array | undefined;
+}
+
+/** The endpoint's routing tables for this session (by our CIDs, and by the peer's reset tokens). */
+export interface CidRouting {
+  register(cid: Uint8Array): void;
+  unregister(cid: Uint8Array): void;
+  registerResetToken?(token: Uint8Array): void;
+  unregisterResetToken?(token: Uint8Array): void;
+}
+
+export interface CidStateOptions {
+  cidLength: number;
+  random: RandomSource;
+  secrets: EndpointSecrets;
+  routing: CidRouting;
+  outbox: Outbox;
+}
+
+/** A CID as a Map key (latin1: one character per byte). */
+function cidKey(cid: Uint8Array): string {
+  return Buffer.from(cid.buffer, cid.byteOffset, cid.byteLength).toString('latin1');
+}
+
+function entryKey(pathId: number, sequence: number): string {
+  return `${pathId}/${sequence}`;
+}
+
+export class CidState {
+  /** Length of our CIDs (those a resumption draws too). */
+  readonly cidLength: number;
+  private readonly random: RandomSource;
+  private readonly secrets: EndpointSecrets;
+  private readonly routing: CidRouting;
+  private readonly outbox: Outbox;
+  /** Ours by (path id, sequence), in the order issued. */
+  private readonly local = new Map<string, LocalCid>();
+  /** Ours by the CID itself: which path id a received packet's DCID names. */
+  private readonly localByCid = new Map<string, LocalCid>();
+  /** Next sequence number per path id. */
+  private readonly nextLocalSequence = new Map<number, number>();
+  private maxIssuedPathId = 0;
+  /** The peer's, by (path id, sequence), in the order received. */
+  private readonly peer = new Map<string, PeerCid>();
+  private peerResetTokens: Uint8Array[] = [];
+
+  constructor(options: CidStateOptions) {
+    this.cidLength = options.cidLength;
+    this.random = options.random;
+    this.secrets = options.secrets;
+    this.routing = options.routing;
+    this.outbox = options.outbox;
+    this.issue(0);
+  }
+
+  /** Our first CID (the handshake's source CID; its reset token is the server's transport parameter). */
+  get first(): LocalCid {
+    return this.local.values().next().value!;
+  }
+
+  /** Every CID of ours, so the endpoint can forget them when the session goes away. */
+  get localConnectionIds(): Uint8Array[] {
+    return [...this.local.values()].map((c) => c.cid);
+  }
+
+  /** The path id a DCID of ours names (0 for one routed here otherwise, e.g. a resumption alias). */
+  pathIdOf(dcid: Uint8Array): number {
+    return this.localByCid.get(cidKey(dcid))?.pathId ?? 0;
+  }
+
+  /** Whether our CID (path id, sequence) is still issued (not retired by the peer). */
+  isLive(pathId: number, sequence: number): boolean {
+    return this.local.has(entryKey(pathId, sequence));
+  }
+
+  private issue(pathId: number): LocalCid {
+    const cid = this.random(this.cidLength);
+    const sequence = this.nextLocalSequence.get(pathId) ?? 0;
+    this.nextLocalSequence.set(pathId, sequence + 1);
+    const entry: LocalCid = { pathId, sequence, cid, resetToken: this.secrets.statelessResetToken(cid) };
+    this.add(entry);
+    this.routing.register(cid);
+    return entry;
+  }
+
+  private add(entry: LocalCid): void {
+    this.local.set(entryKey(entry.pathId, entry.sequence), entry);
+    this.localByCid.set(cidKey(entry.cid), entry);
+  }
+
+  /** Issues a CID for `pathId` and announces it (NEW_CONNECTION_ID). */
+  private issueAnnounced(pathId: number): void {
+    const entry = this.issue(pathId);
+    this.outbox.queueControl({
+      type: 'new_connection_id',
+      pathId: entry.pathId,
+      sequence: entry.sequence,
+      retirePriorTo: 0,
+      connectionId: entry.cid,
+      statelessResetToken: entry.resetToken,
+    });
+  }
+
+  /** The spare CIDs for path id 0, announced once the session has keys. */
+  issueSpares(): void {
+    for (let i = 0; i < SPARE_CID_COUNT; i++) this.issueAnnounced(0);
+  }
+
+  /** Keeps CIDs issued for every path id up to `seenPathId + PATH_ID_WINDOW`. */
+  ensurePathIdWindow(seenPathId: number): void {
+    while (this.maxIssuedPathId < seenPathId + PATH_ID_WINDOW) {
+      this.maxIssuedPathId++;
+      this.issueAnnounced(this.maxIssuedPathId);
+    }
+  }
+
+  /** RETIRE_CONNECTION_ID: path id 0 always keeps a CID (replaced at once); a retired path id needs none. */
+  onRetire(frame: RetireConnectionIdFrame): void {
+    if (frame.sequence >= (this.nextLocalSequence.get(frame.pathId) ?? 0)) {
+      throw new WireError('retired an unissued connection ID', TransportError.PROTOCOL_VIOLATION);
+    }
+    const key = entryKey(frame.pathId, frame.sequence);
+    const retired = this.local.get(key);
+    if (!retired) return;
+    const onPath0 = frame.pathId === 0;
+    if (onPath0 && ![...this.local.values()].some((c) => c !== retired && c.pathId === 0)) return;
+    this.local.delete(key);
+    this.localByCid.delete(cidKey(retired.cid));
+    this.routing.unregister(retired.cid);
+    if (onPath0) this.issueAnnounced(0);
+  }
+
+  /** The CID the peer issued for `pathId` with the lowest sequence number still held. */
+  peerCidFor(pathId: number): PeerCid | undefined {
+    let best: PeerCid | undefined;
+    for (const c of this.peer.values())
+      if (c.pathId === pathId && (!best || c.sequence < best.sequence)) best = c;
+    return best;
+  }
+
+  /** The peer's CID of the highest path id for which `unused` holds (a suspended server's probe target). */
+  peerCidOfUnusedPathId(unused: (pathId: number) => boolean): PeerCid | undefined {
+    let found: PeerCid | undefined;
+    for (const c of this.peer.values())
+      if (unused(c.pathId) && (!found || c.pathId > found.pathId)) found = c;
+    return found;
+  }
+
+  /** The handshake's CID of the peer (path id 0, sequence 0) and its reset token, if any. */
+  addHandshakePeerCid(cid: Uint8Array, resetToken: Uint8Array | undefined): void {
+    if (resetToken) this.addPeerResetToken(resetToken);
+    this.peer.set(entryKey(0, 0), { pathId: 0, sequence: 0, cid, resetToken });
+  }
+
+  /**
+   * NEW_CONNECTION_ID (for a path id not abandoned): false for a repeat. Throws
+   * CONNECTION_ID_LIMIT_ERROR when the peer issues more than we hold.
+   */
+  onNewConnectionId(frame: NewConnectionIdFrame): boolean {
+    const key = entryKey(frame.pathId, frame.sequence);
+    if (this.peer.has(key)) return false;
+    this.peer.set(key, {
+      pathId: frame.pathId,
+      sequence: frame.sequence,
+      cid: frame.connectionId,
+      resetToken: frame.statelessResetToken,
+    });
+    this.addPeerResetToken(frame.statelessResetToken);
+    const limit = SPARE_CID_COUNT + 1;
+    const pathIds = new Set<number>();
+    let onPath = 0;
+    for (const c of this.peer.values()) {
+      pathIds.add(c.pathId);
+      if (c.pathId === frame.pathId) onPath++;
+    }
+    if (onPath > limit * 2 || pathIds.size > MAX_PEER_PATH_IDS) {
+      throw new WireError('too many connection IDs', TransportError.CONNECTION_ID_LIMIT_ERROR);
+    }
+    return true;
+  }
+
+  /** Retires every CID the peer issued for a path id we give up, so nothing links it to the next path. */
+  retirePeerCids(pathId: number): void {
+    // Newest first, as the RETIRE_CONNECTION_ID frames always went out.
+    for (const [key, c] of [...this.peer].reverse()) {
+      if (c.pathId !== pathId) continue;
+      this.peer.delete(key);
+      if (c.resetToken) this.forgetPeerResetToken(c.resetToken);
+      this.outbox.queueControl({ type: 'retire_connection_id', pathId: c.pathId, sequence: c.sequence });
+    }
+  }
+
+  private addPeerResetToken(token: Uint8Array): void {
+    this.peerResetTokens.push(token);
+    this.routing.registerResetToken?.(token);
+  }
+
+  /**
+   * RFC 9000 §10.3.1: no reset check for retired CIDs. The peer forgets a CID once we retire
+   * it, so our packets still in flight with it (late on a slow path) draw a stateless reset
+   * that must not end a session that lives on elsewhere (seed 507).
+   */
+  private forgetPeerResetToken(token: Uint8Array): void {
+    for (const c of this.peer.values()) if (c.resetToken && bytesEqual(c.resetToken, token)) return;
+    const index = this.peerResetTokens.findIndex((t) => bytesEqual(t, token));
+    if (index < 0) return;
+    this.peerResetTokens.splice(index, 1);
+    this.routing.unregisterResetToken?.(token);
+  }
+
+  /** Suspended: the reset tokens of the suspended paths' CIDs must no longer close us. */
+  forgetPeerResetTokens(): void {
+    for (const token of this.peerResetTokens) this.routing.unregisterResetToken?.(token);
+    this.peerResetTokens = [];
+  }
+
+  /** Tokens to forget when the session is released. */
+  get resetTokens(): readonly Uint8Array[] {
+    return this.peerResetTokens;
+  }
+
+  /** Whether an undecryptable datagram ends in one of the peer's reset tokens. */
+  isStatelessReset(datagram: Uint8Array): boolean {
+    const token = statelessResetToken(datagram);
+    if (!token) return false;
+    for (const t of this.peerResetTokens) if (bytesEqual(t, token)) return true;
+    return false;
+  }
+
+  /**
+   * Resumption: every CID of the suspended paths goes; the new path's pair (`localCid`, which
+   * the endpoint already routes here, and `peerCid`) becomes sequence 0 of path id 0.
+   */
+  resetForResumption(
+    localCid: Uint8Array,
+    peerCid: Uint8Array,
+    peerResetToken: Uint8Array | undefined,
+  ): void {
+    for (const c of this.local.values()) if (!bytesEqual(c.cid, localCid)) this.routing.unregister(c.cid);
+    this.local.clear();
+    this.localByCid.clear();
+    this.nextLocalSequence.clear();
+    this.maxIssuedPathId = 0;
+    this.forgetPeerResetTokens();
+    this.peer.clear();
+    this.add({
+      pathId: 0,
+      sequence: 0,
+      cid: localCid,
+      resetToken: this.secrets.statelessResetToken(localCid),
+    });
+    this.nextLocalSequence.set(0, 1);
+    this.peer.set(entryKey(0, 0), { pathId: 0, sequence: 0, cid: peerCid, resetToken: peerResetToken });
+    if (peerResetToken) this.addPeerResetToken(peerResetToken);
+  }
+
+  /** Routes a further CID to this session that names no path id (a resumption attempt's, a RESUME's DCID). */
+  route(cid: Uint8Array): void {
+    this.routing.register(cid);
+  }
+
+  unroute(cid: Uint8Array): void {
+    this.routing.unregister(cid);
+  }
+}

@@ -1,0 +1,52 @@
+// Connection IDs: each path id has its own sequence space (docs/protocol.md §11), so what
+// is retired or resent is named by (path id, sequence), never by the sequence alone.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Frame } from '../../src/wire/frames.js';
+import { Pair } from '../../testing/harness/engine-pair.js';
+
+test('a lost NEW_CONNECTION_ID is not resent once the peer retired that (path id, sequence)', () => {
+  // Path id 2's first CID (sequence 0) is issued when the server confirms the handshake; the
+  // client retires it at once (in the packet that confirms), and the server's packets that
+  // carried it are lost. Sequence 0 is still live on path ids 0, 1, 3 and 4: only the pair
+  // (2, 0) says that this CID is gone.
+  const RETIRED_PATH = 2;
+  let retired = false;
+  let lostAfterRetire = 0;
+  const announced: string[] = [];
+  const pair = new Pair({
+    testHooks: {
+      server: {
+        mutateFramesBeforeProcessing(frames: Frame[]): Frame[] {
+          if (retired) return frames;
+          retired = true;
+          return [...frames, { type: 'retire_connection_id', pathId: RETIRED_PATH, sequence: 0 }];
+        },
+      },
+      client: {
+        mutateFramesBeforeProcessing(frames: Frame[]): Frame[] {
+          for (const f of frames)
+            if (f.type === 'new_connection_id') announced.push(`${f.pathId}/${f.sequence}`);
+          return frames;
+        },
+      },
+    },
+  });
+  pair.hook = (from) => {
+    // The server's next packets (its NEW_CONNECTION_IDs among them) are lost.
+    if (from === 'server' && retired && lostAfterRetire < 3) {
+      lostAfterRetire++;
+      return false;
+    }
+    return undefined;
+  };
+  pair.handshake();
+  pair.runUntil(() => announced.includes('1/0') && announced.includes('3/0'), 10_000);
+  const end = pair.now + 2_000;
+  pair.runUntil(() => pair.now >= end || !pair.step());
+  assert.equal(lostAfterRetire, 3);
+  assert.ok(announced.includes('4/0'), `the other lost CIDs were resent: ${announced.join(' ')}`);
+  assert.ok(!announced.includes(`${RETIRED_PATH}/0`), `retired CID re-announced: ${announced.join(' ')}`);
+  assert.equal(pair.serverConn.state, 'established');
+  assert.equal(pair.clientConn.state, 'established');
+});
