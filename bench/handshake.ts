@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { connect } from '../src/api/connect.js';
 import { createServer } from '../src/api/server.js';
 import { dh, generateKeyPair } from '../src/crypto/noise/index.js';
-import type { Connection } from '../src/engine/connection.js';
+import type { Connection } from '../src/engine/connection/connection.js';
 import { Endpoint } from '../src/engine/endpoint.js';
 import type { EngineConnection } from '../src/engine/types.js';
 import { socketAddress, type Transmit } from '../src/net/address.js';

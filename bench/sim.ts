@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { Connection } from '../src/engine/connection.js';
+import type { Connection } from '../src/engine/connection/connection.js';
 import { socketAddress } from '../src/net/address.js';
 import { round } from '../testing/harness/stats.js';
 import { EngineNode } from '../testing/sim/engine-node.js';

@@ -15,7 +15,7 @@ import {
   isLongHeader,
 } from '../wire/packet-codec.js';
 import { resolveTransportConfig } from './config.js';
-import { Connection, type ConnectionTestHooks, type ResumptionRouting } from './connection.js';
+import { Connection, type ConnectionTestHooks, type ResumptionRouting } from './connection/connection.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { PathHealth } from './path-health.js';
 import { type EarlyDataOptions, EarlyDataPolicy } from './persistence/early-data.js';

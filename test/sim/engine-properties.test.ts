@@ -2,7 +2,7 @@
 // real engine bit for bit (identical trace digests).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ConnectionTestHooks } from '../../src/engine/connection.js';
+import type { ConnectionTestHooks } from '../../src/engine/connection/connection.js';
 import type { Frame } from '../../src/wire/frames.js';
 import { pairScenario, runEngineSessions } from '../../testing/sim/engine-run.js';
 import { Rng } from '../../testing/sim/rng.js';

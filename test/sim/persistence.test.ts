@@ -5,7 +5,7 @@
 // ends; memory stays within the configured bounds; no hang.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Connection } from '../../src/engine/connection.js';
+import type { Connection } from '../../src/engine/connection/connection.js';
 import { TransportError } from '../../src/wire/errors.js';
 import { randomOutageScenario, runEngineCase } from '../../testing/sim/engine-explore.js';
 import { runEngineSessions } from '../../testing/sim/engine-run.js';

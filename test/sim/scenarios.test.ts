@@ -2,7 +2,7 @@
 // simulator; every run is judged by the properties (testing/sim/properties.ts).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Connection } from '../../src/engine/connection.js';
+import type { Connection } from '../../src/engine/connection/connection.js';
 import {
   type EngineRunOptions,
   type EngineRunResult,

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { generateKeyPair, type KeyPair } from '../../src/crypto/noise/index.js';
-import type { ConnectionTestHooks } from '../../src/engine/connection.js';
+import type { ConnectionTestHooks } from '../../src/engine/connection/connection.js';
 import { Endpoint, type EndpointOptions, type ServerOptions } from '../../src/engine/endpoint.js';
 import type { ConnectionEvent, EngineConnection, TransportConfig } from '../../src/engine/types.js';
 import { type SocketAddress, socketAddress, type Transmit } from '../../src/net/address.js';

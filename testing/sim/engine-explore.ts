@@ -5,7 +5,7 @@
  * judges it by the properties. Used by the default suite
  * (test/sim/engine-explore.test.ts) and the soak (test/sim/explore.soak.ts).
  */
-import type { Connection } from '../../src/engine/connection.js';
+import type { Connection } from '../../src/engine/connection/connection.js';
 import type { TransportConfig } from '../../src/engine/types.js';
 import type { EngineNode } from './engine-node.js';
 import { runEngineSessions } from './engine-run.js';

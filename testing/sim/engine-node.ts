@@ -6,7 +6,7 @@
  */
 
 import type { KeyPair } from '../../src/crypto/noise/index.js';
-import type { Connection, ConnectionTestHooks } from '../../src/engine/connection.js';
+import type { Connection, ConnectionTestHooks } from '../../src/engine/connection/connection.js';
 import { Endpoint, type ServerOptions } from '../../src/engine/endpoint.js';
 import type { EarlyDataTicket, EngineConnection, TransportConfig } from '../../src/engine/types.js';
 import { type SocketAddress, socketAddress, type Transmit } from '../../src/net/address.js';

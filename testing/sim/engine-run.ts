@@ -6,7 +6,7 @@
  */
 import { type KeyPair, publicKeyFromPrivate } from '../../src/crypto/noise/index.js';
 import { resolveTransportConfig } from '../../src/engine/config.js';
-import type { ConnectionTestHooks } from '../../src/engine/connection.js';
+import type { ConnectionTestHooks } from '../../src/engine/connection/connection.js';
 import type { ServerOptions } from '../../src/engine/endpoint.js';
 import type { EarlyDataTicket, TransportConfig } from '../../src/engine/types.js';
 import { socketAddress } from '../../src/net/address.js';

@@ -8,7 +8,7 @@
  *   - congestion windows and timers stay within sane ranges.
  * The monitor samples live state during the run; `checkRun` judges the outcome.
  */
-import type { Connection } from '../../src/engine/connection.js';
+import type { Connection } from '../../src/engine/connection/connection.js';
 import type { CloseSource, TransportConfig } from '../../src/engine/types.js';
 import type { EngineNode } from './engine-node.js';
 import type { SessionDriver } from './workload.js';

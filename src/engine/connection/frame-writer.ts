@@ -7,8 +7,8 @@ import type { Path } from '../../paths/path.js';
 import { encodeFrame, frameSize } from '../../wire/frame-codec.js';
 import { type AckFrame, type Frame, FrameType } from '../../wire/frames.js';
 import type { Writer } from '../../wire/varint.js';
-import type { MultipathSession } from '../multipath.js';
 import type { StreamMap } from '../streams/stream-map.js';
+import type { MultipathSession } from './multipath.js';
 import type { Outbox } from './outbox.js';
 import type { SentInfo, SentRecord } from './sent-records.js';
 

@@ -8,14 +8,14 @@ import type { Transmit } from '../../net/address.js';
 import type { Path } from '../../paths/path.js';
 import { encodeFrame, frameSize } from '../../wire/frame-codec.js';
 import type { Frame } from '../../wire/frames.js';
-import type { MultipathSession, PacketPlan } from '../multipath.js';
-import { PATH_PROBE_SIZE, type PathManager } from '../path-manager.js';
 import type { StreamMap } from '../streams/stream-map.js';
 import type { CloseInfo, TransportConfig } from '../types.js';
 import { ackFrameFor, ackSent, type FrameWriter } from './frame-writer.js';
 import type { Liveness } from './liveness.js';
+import type { MultipathSession, PacketPlan } from './multipath.js';
 import type { Outbox } from './outbox.js';
 import { AEAD_TAG, type PacketBuilder } from './packet-builder.js';
+import { PATH_PROBE_SIZE, type PathManager } from './path-manager.js';
 import type { Sent, SentInfo, SentRecord, SentRecords } from './sent-records.js';
 
 /** ACK bytes a probe carries at most (its receipt report stays small; large ACKs ride on data packets). */

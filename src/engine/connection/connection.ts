@@ -14,13 +14,13 @@
  * transmit path (packetizer) → timers → application API.
  */
 
-import { channelBindingFrom } from '../crypto/identity.js';
-import type { HandshakeState, KeyPair } from '../crypto/noise/index.js';
-import { unprotectHeader } from '../crypto/packet-protection.js';
-import type { SocketAddress, Transmit } from '../net/address.js';
-import type { Path } from '../paths/path.js';
-import { TransportError, transportErrorName, WireError } from '../wire/errors.js';
-import { decodeFrames } from '../wire/frame-codec.js';
+import { channelBindingFrom } from '../../crypto/identity.js';
+import type { HandshakeState, KeyPair } from '../../crypto/noise/index.js';
+import { unprotectHeader } from '../../crypto/packet-protection.js';
+import type { SocketAddress, Transmit } from '../../net/address.js';
+import type { Path } from '../../paths/path.js';
+import { TransportError, transportErrorName, WireError } from '../../wire/errors.js';
+import { decodeFrames } from '../../wire/frame-codec.js';
 import {
   type AckFrame,
   type CheckpointFrame,
@@ -28,53 +28,42 @@ import {
   isAckEliciting,
   type NewConnectionIdFrame,
   type NewTicketFrame,
-} from '../wire/frames.js';
+} from '../../wire/frames.js';
 import {
   BRAID_VERSION_1,
   type HandshakePacket,
   type InitialPacket,
   type ResumePacket,
-} from '../wire/packet.js';
+} from '../../wire/packet.js';
 import {
   decodePacketNumber,
   encodeHandshake,
   encodeInitial,
   parseShortHeader,
-} from '../wire/packet-codec.js';
+} from '../../wire/packet-codec.js';
 import {
   decodeTransportParameters,
   encodeTransportParameters,
   type TransportParameters,
-} from '../wire/transport-params.js';
-import { CidState, SPARE_CID_COUNT } from './connection/cid-state.js';
-import { FrameWriter } from './connection/frame-writer.js';
-import { HandshakeFlight } from './connection/handshake-flight.js';
-import { Liveness } from './connection/liveness.js';
-import { Outbox } from './connection/outbox.js';
-import { AEAD_TAG, PacketBuilder } from './connection/packet-builder.js';
-import { Packetizer } from './connection/packetizer.js';
-import { type SentInfo, type SentRecord, SentRecords } from './connection/sent-records.js';
-import { Timers } from './connection/timers.js';
+} from '../../wire/transport-params.js';
 import {
   createHandshake,
   HandshakePattern,
   type HandshakePatternId,
   handshakePrologue,
-} from './handshake.js';
-import { MultipathSession } from './multipath.js';
-import type { PathHealth } from './path-health.js';
-import { isProbingOnly, type PathHost, PathManager } from './path-manager.js';
+} from '../handshake.js';
+import type { PathHealth } from '../path-health.js';
 import {
   checkpointConfirmation,
   checkpointRequest,
   onCheckpointFrame,
-} from './persistence/app-checkpoints.js';
-import { type EarlyDataVerdict, ticketFromFrame } from './persistence/early-data.js';
-import { type ServerEarlyData, SessionEarlyData } from './persistence/session-early-data.js';
-import { type ResumedTransport, SessionPersistence } from './persistence/session-persistence.js';
-import { bytesEqual, type EndpointSecrets, type RandomSource } from './secrets.js';
-import { StreamError, StreamUsageError } from './streams/errors.js';
-import { StreamMap } from './streams/stream-map.js';
+} from '../persistence/app-checkpoints.js';
+import { type EarlyDataVerdict, ticketFromFrame } from '../persistence/early-data.js';
+import { type ServerEarlyData, SessionEarlyData } from '../persistence/session-early-data.js';
+import { type ResumedTransport, SessionPersistence } from '../persistence/session-persistence.js';
+import { bytesEqual, type EndpointSecrets, type RandomSource } from '../secrets.js';
+import { StreamError, StreamUsageError } from '../streams/errors.js';
+import { StreamMap } from '../streams/stream-map.js';
 import type {
   CloseInfo,
   CloseSource,
@@ -89,7 +78,18 @@ import type {
   SessionRole,
   StreamId,
   TransportConfig,
-} from './types.js';
+} from '../types.js';
+import { CidState, SPARE_CID_COUNT } from './cid-state.js';
+import { FrameWriter } from './frame-writer.js';
+import { HandshakeFlight } from './handshake-flight.js';
+import { Liveness } from './liveness.js';
+import { MultipathSession } from './multipath.js';
+import { Outbox } from './outbox.js';
+import { AEAD_TAG, PacketBuilder } from './packet-builder.js';
+import { Packetizer } from './packetizer.js';
+import { isProbingOnly, type PathHost, PathManager } from './path-manager.js';
+import { type SentInfo, type SentRecord, SentRecords } from './sent-records.js';
+import { Timers } from './timers.js';
 
 /** ACK bytes a probe carries at most (its receipt report stays small; large ACKs ride on data packets). */
 const MAX_DATAGRAM_QUEUE = 256;
@@ -204,7 +204,7 @@ export class Connection implements EngineConnection {
 
   // --- paths ---
   private readonly pathManager: PathManager;
-  /** The multipath policy at work (src/engine/multipath.ts). */
+  /** The multipath policy at work (src/engine/connection/multipath.ts). */
   private readonly multipath: MultipathSession<Path<SentInfo>, SentRecord>;
 
   // --- streams & flow control ---

@@ -15,17 +15,17 @@
  * for. `PathHost` hands it the session's owners it works with (CIDs, outbox, sent records)
  * and the few connection facts it reads.
  */
-import { ReplayWindow } from '../crypto/replay-window.js';
-import { addressKey, type SocketAddress } from '../net/address.js';
-import { sameScope } from '../net/address-scope.js';
-import type { CongestionController } from '../paths/congestion/index.js';
-import { Path } from '../paths/path.js';
-import { type Frame, PathAbandonCode, type PathAbandonFrame } from '../wire/frames.js';
-import type { CidState } from './connection/cid-state.js';
-import type { Outbox } from './connection/outbox.js';
-import type { Sent, SentInfo, SentRecords } from './connection/sent-records.js';
-import type { PathHealth } from './path-health.js';
-import type { FailoverReason, PathInfo, SessionRole, TransportConfig } from './types.js';
+import { ReplayWindow } from '../../crypto/replay-window.js';
+import { addressKey, type SocketAddress } from '../../net/address.js';
+import { sameScope } from '../../net/address-scope.js';
+import type { CongestionController } from '../../paths/congestion/index.js';
+import { Path } from '../../paths/path.js';
+import { type Frame, PathAbandonCode, type PathAbandonFrame } from '../../wire/frames.js';
+import type { PathHealth } from '../path-health.js';
+import type { FailoverReason, PathInfo, SessionRole, TransportConfig } from '../types.js';
+import type { CidState } from './cid-state.js';
+import type { Outbox } from './outbox.js';
+import type { Sent, SentInfo, SentRecords } from './sent-records.js';
 
 /**
  * What the session's multipath policy (multipath.ts, docs/multihoming.md#multipath-policies)

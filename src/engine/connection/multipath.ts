@@ -11,17 +11,17 @@
  * data (`MultipathHost.dataPaths`) and builds the packets it asks for (`buildPacket` with a
  * `PacketPlan`). Under 'failover' none of this runs: Connection keeps its single-path transmit.
  */
-import type { Transmit } from '../net/address.js';
-import { LiaController } from '../paths/congestion/lia.js';
-import { LazyPaths } from '../paths/lazy-paths.js';
-import type { Path } from '../paths/path.js';
-import { DatagramDeduplicator, RedundantCopies } from '../paths/redundancy.js';
-import { pickPath } from '../paths/scheduler.js';
-import { TransportError, WireError } from '../wire/errors.js';
-import { MultipathPolicyCode, type TransportParameters } from '../wire/transport-params.js';
-import type { Writer } from '../wire/varint.js';
-import { type ResolvedMultipath, resolveMultipath } from './config.js';
-import type { MultipathOptions, MultipathPolicy, SessionRole } from './types.js';
+import type { Transmit } from '../../net/address.js';
+import { LiaController } from '../../paths/congestion/lia.js';
+import { LazyPaths } from '../../paths/lazy-paths.js';
+import type { Path } from '../../paths/path.js';
+import { DatagramDeduplicator, RedundantCopies } from '../../paths/redundancy.js';
+import { pickPath } from '../../paths/scheduler.js';
+import { TransportError, WireError } from '../../wire/errors.js';
+import { MultipathPolicyCode, type TransportParameters } from '../../wire/transport-params.js';
+import type { Writer } from '../../wire/varint.js';
+import { type ResolvedMultipath, resolveMultipath } from '../config.js';
+import type { MultipathOptions, MultipathPolicy, SessionRole } from '../types.js';
 
 /** Policies a server runs when its client asks (multipath_policies, 0x49): all three. */
 const SERVER_POLICIES =
