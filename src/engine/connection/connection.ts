@@ -7,10 +7,11 @@
  * (cid-state), control frames / datagrams / events / stats (outbox), the packet envelope and
  * send keys (packet-builder), what each packet carried (sent-records), deadlines (timers),
  * the idle timer and stall watchdog (liveness), the handshake message being resent
- * (handshake-flight), frame writers (frame-writer). PathManager, SessionPersistence and
- * MultipathSession get those owners, not callbacks into this class.
+ * (handshake-flight), frame writers (frame-writer), what received frames do (frame-handler).
+ * PathManager, SessionPersistence and MultipathSession get those owners, not callbacks into
+ * this class.
  *
- * Layout of this file: construction & handshake → receive path → frame handling →
+ * Layout of this file: construction & handshake → receive path (frames: frame-handler) →
  * transmit path (packetizer) → timers → application API.
  */
 
@@ -21,14 +22,7 @@ import type { SocketAddress, Transmit } from '../../net/address.js';
 import type { Path } from '../../paths/path.js';
 import { TransportError, transportErrorName, WireError } from '../../wire/errors.js';
 import { decodeFrames } from '../../wire/frame-codec.js';
-import {
-  type AckFrame,
-  type CheckpointFrame,
-  type Frame,
-  isAckEliciting,
-  type NewConnectionIdFrame,
-  type NewTicketFrame,
-} from '../../wire/frames.js';
+import { type Frame, isAckEliciting } from '../../wire/frames.js';
 import {
   BRAID_VERSION_1,
   type HandshakePacket,
@@ -53,12 +47,8 @@ import {
   handshakePrologue,
 } from '../handshake.js';
 import type { PathHealth } from '../path-health.js';
-import {
-  checkpointConfirmation,
-  checkpointRequest,
-  onCheckpointFrame,
-} from '../persistence/app-checkpoints.js';
-import { type EarlyDataVerdict, ticketFromFrame } from '../persistence/early-data.js';
+import { checkpointConfirmation, checkpointRequest } from '../persistence/app-checkpoints.js';
+import type { EarlyDataVerdict } from '../persistence/early-data.js';
 import { type ServerEarlyData, SessionEarlyData } from '../persistence/session-early-data.js';
 import { type ResumedTransport, SessionPersistence } from '../persistence/session-persistence.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from '../secrets.js';
@@ -80,6 +70,7 @@ import type {
   TransportConfig,
 } from '../types.js';
 import { CidState, SPARE_CID_COUNT } from './cid-state.js';
+import { FrameHandler } from './frame-handler.js';
 import { FrameWriter } from './frame-writer.js';
 import { HandshakeFlight } from './handshake-flight.js';
 import { Liveness } from './liveness.js';
@@ -201,6 +192,8 @@ export class Connection implements EngineConnection {
   private readonly frames: FrameWriter;
   /** What goes out once the session has keys (probes, data, CLOSE), and the PING / probes owed. */
   private readonly packets: Packetizer;
+  /** What the frames of an authenticated packet do to the session's state. */
+  private readonly receive: FrameHandler;
 
   // --- paths ---
   private readonly pathManager: PathManager;
@@ -307,6 +300,31 @@ export class Connection implements EngineConnection {
       outbox: this.outbox,
       streams: this.streams,
     });
+    this.receive = new FrameHandler({
+      role: options.role,
+      config: options.config,
+      handshake: {
+        get confirmed() {
+          return connection.handshakeConfirmed;
+        },
+        get peerParams() {
+          return connection.peerParams;
+        },
+        get remoteKey() {
+          return connection._remoteKey;
+        },
+        confirm: () => this.confirmHandshake(),
+      },
+      streams: this.streams,
+      cids: this.cids,
+      paths: this.pathManager,
+      multipath: this.multipath,
+      persist: this.persist,
+      builder: this.builder,
+      sent: this.sent,
+      liveness: this.liveness,
+      outbox: this.outbox,
+    });
   }
 
   /** The path the session sends on (the path lifecycle decides which). */
@@ -408,12 +426,7 @@ export class Connection implements EngineConnection {
     const frames = this.early.takeAccepted();
     if (!frames || this._state !== 'established') return;
     try {
-      for (const f of frames) {
-        if (f.type !== 'stream') continue;
-        const { opened, readable } = this.streams.onStreamFrame(f.streamId, f.offset, f.data, f.fin, now);
-        this.emitOpened(opened, true);
-        if (readable) this.outbox.emit({ type: 'stream-readable', streamId: f.streamId });
-      }
+      for (const f of frames) if (f.type === 'stream') this.receive.deliverStream(f, now, true);
     } catch (err) {
       if (err instanceof StreamError) this.protocolError(err.code, err.message, now);
       else throw err;
@@ -934,106 +947,6 @@ export class Connection implements EngineConnection {
     now: number,
   ): void {
     switch (frame.type) {
-      case 'padding':
-      case 'ping':
-        return;
-      case 'ack':
-        return this.handleAck(frame, now);
-      case 'stream': {
-        this.liveness.lastStreamDataAt = now;
-        const { opened, readable } = this.streams.onStreamFrame(
-          frame.streamId,
-          frame.offset,
-          frame.data,
-          frame.fin,
-          now,
-        );
-        this.emitOpened(opened);
-        if (readable) this.outbox.emit({ type: 'stream-readable', streamId: frame.streamId });
-        return;
-      }
-      case 'reset_stream': {
-        const { opened, reset } = this.streams.onResetStream(
-          frame.streamId,
-          frame.errorCode,
-          frame.finalSize,
-          now,
-        );
-        this.emitOpened(opened);
-        if (reset) {
-          this.outbox.emit({ type: 'stream-reset', streamId: frame.streamId, errorCode: frame.errorCode });
-          this.streams.resetDelivered(frame.streamId);
-        }
-        return;
-      }
-      case 'stop_sending': {
-        const { opened, stopped } = this.streams.onStopSending(frame.streamId, frame.errorCode);
-        this.emitOpened(opened);
-        if (stopped) {
-          this.outbox.emit({
-            type: 'stream-stop-sending',
-            streamId: frame.streamId,
-            errorCode: frame.errorCode,
-          });
-        }
-        return;
-      }
-      case 'max_data':
-        this.streams.onMaxData(frame.maximum);
-        return;
-      case 'max_stream_data':
-        this.emitOpened(this.streams.onMaxStreamData(frame.streamId, frame.maximum).opened);
-        return;
-      case 'max_streams':
-        if (this.streams.peerMaxStreams(frame.bidirectional, frame.maximum)) {
-          this.outbox.emit({ type: 'streams-available', bidirectional: frame.bidirectional });
-        }
-        return;
-      case 'data_blocked':
-      case 'stream_data_blocked':
-      case 'streams_blocked':
-        return;
-      case 'new_token':
-        if (this.role === 'server')
-          throw new WireError('NEW_TOKEN from client', TransportError.PROTOCOL_VIOLATION);
-        return;
-      case 'new_connection_id':
-        return this.handleNewConnectionId(frame, now);
-      case 'retire_connection_id':
-        this.cids.onRetire(frame);
-        return;
-      case 'path_challenge':
-        this.pathManager.onPathChallenge(frame.data, via, now);
-        return;
-      case 'path_response':
-        this.pathManager.onPathResponse(frame.data, now);
-        return;
-      case 'add_address':
-      case 'remove_address':
-        this.pathManager.onAddressFrame(frame, now);
-        return;
-      case 'path_abandon':
-        this.pathManager.onPathAbandon(frame, now);
-        return;
-      case 'resumption_id':
-        this.persist.onResumptionId(frame);
-        return;
-      case 'resume_done':
-        this.persist.onResumeDone();
-        return;
-      case 'resume_state':
-        this.persist.onResumeState(frame, {
-          finished: (streamId) => this.outbox.emit({ type: 'stream-finished', streamId }),
-          writable: (streamId) => this.outbox.emit({ type: 'stream-writable', streamId }),
-        });
-        return;
-      case 'suspended':
-        // Clients handle it before any frame (handleShort); only servers send it.
-        throw new WireError('SUSPENDED from client', TransportError.PROTOCOL_VIOLATION);
-      case 'checkpoint':
-      case 'checkpoint_ack':
-      case 'new_ticket':
-        return this.handlePersistenceFrame(frame);
       case 'close':
         this._state = 'draining';
         this.timers.set('close', now + 3 * path.pto());
@@ -1050,59 +963,8 @@ export class Connection implements EngineConnection {
           throw new WireError('HANDSHAKE_DONE from client', TransportError.PROTOCOL_VIOLATION);
         this.confirmHandshake();
         return;
-      case 'datagram':
-        if (this.config.maxDatagramFrameSize === 0 || frame.data.length > this.config.maxDatagramFrameSize) {
-          throw new WireError('unexpected DATAGRAM frame', TransportError.PROTOCOL_VIOLATION);
-        }
-        if (!this.multipath.acceptDatagram(frame.sequence)) {
-          this.drop('duplicate-datagram');
-          return;
-        }
-        this.outbox.emit({ type: 'datagram', data: Uint8Array.prototype.slice.call(frame.data) });
-        return;
-    }
-  }
-
-  private handleNewConnectionId(frame: NewConnectionIdFrame, now: number): void {
-    if (this.pathManager.isRemoved(frame.pathId)) return;
-    if (this.cids.onNewConnectionId(frame)) this.pathManager.onPeerCid(frame.pathId, frame.connectionId, now);
-  }
-
-  private emitOpened(ids: StreamId[], early = false): void {
-    for (const id of ids)
-      this.outbox.emit(
-        early ? { type: 'stream-opened', streamId: id, early } : { type: 'stream-opened', streamId: id },
-      );
-  }
-
-  private handleAck(frame: AckFrame, now: number): void {
-    const path = this.pathManager.byId(frame.pathId);
-    if (!path) {
-      if (this.pathManager.isRemoved(frame.pathId)) return; // late ACK for an abandoned path
-      throw new WireError('ACK for an unknown path', TransportError.PROTOCOL_VIOLATION);
-    }
-    const result = path.loss.onAckReceived(
-      frame.ranges,
-      frame.ackDelayMicros / 1000,
-      now,
-      this.handshakeConfirmed,
-    );
-    if (!result) throw new WireError('ACK of a packet never sent', TransportError.PROTOCOL_VIOLATION);
-    if (result.acked.length > 0) {
-      this.liveness.onAcked(now, this.activePath.pto());
-      this.pathManager.onAcked(path, result.acked[result.acked.length - 1].timeSent, now);
-    }
-    if (result.acked.length > 0 && this.role === 'client') this.confirmHandshake();
-    const keys = this.builder.keys;
-    for (const packet of result.acked) {
-      path.onPacketAcked(packet, now);
-      if (keys && packet.info.keyGeneration === this.builder.keyGeneration) keys.confirmCurrentPhase();
-      if (this.sent.onAcked(packet.info.records)) this.liveness.onStreamProgress();
-    }
-    if (result.lost.length > 0) this.sent.onPacketsLost(path, result.lost, now);
-    if (result.persistentCongestion) {
-      path.cc.onPersistentCongestion();
-      this.outbox.emit({ type: 'congestion', path: path.info(), reason: 'persistent-congestion' });
+      default:
+        this.receive.onFrame(frame, via, now);
     }
   }
 
@@ -1471,18 +1333,6 @@ export class Connection implements EngineConnection {
   /** Whether the session is suspended (no working path; see docs/persistence.md). */
   get suspended(): boolean {
     return this.persist.suspended;
-  }
-
-  /** Application checkpoints and tickets (docs/protocol.md §15.7–15.8). */
-  private handlePersistenceFrame(frame: CheckpointFrame | NewTicketFrame): void {
-    if (frame.type !== 'new_ticket') {
-      this.outbox.emit(onCheckpointFrame(frame, this.streams, (ids) => this.emitOpened(ids)));
-      return;
-    }
-    if (this.role === 'server')
-      throw new WireError('NEW_TICKET from client', TransportError.PROTOCOL_VIOLATION);
-    if (this.peerParams && this._remoteKey)
-      this.outbox.emit({ type: 'ticket', ticket: ticketFromFrame(frame, this.peerParams, this._remoteKey) });
   }
 
   /**
