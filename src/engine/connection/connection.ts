@@ -1019,7 +1019,13 @@ export class Connection implements EngineConnection {
     return this.timers.next(this._state);
   }
 
-  /** The timers whose deadlines other owners compute (loss detection, ACKs, pacers, paths). */
+  /**
+   * The timers whose deadlines other owners compute (loss detection, ACKs, pacers, paths,
+   * keepalive, stall, lazy paths). They stay computed: each is a minimum over every path of
+   * state that changes with each packet sent, acknowledged or lost (and the keepalive and the
+   * stall follow the PTO), so setting them at each change would cost work per packet and
+   * more code paths than reading them here.
+   */
   private armComputedTimers(): void {
     const t = this.timers;
     const confirmed = this.handshakeConfirmed;
@@ -1109,18 +1115,17 @@ export class Connection implements EngineConnection {
       this.timers.set('keyDiscard', undefined);
     }
     if (this._state === 'established') {
-      const keepalive = this.keepaliveDeadline();
-      if (keepalive !== undefined && now >= keepalive) this.packets.pingPending = true;
+      // Packets sent and received since nextDeadline moved the computed timers: read them again.
+      this.armComputedTimers();
+      if (this.timers.expired('keepalive', now)) this.packets.pingPending = true;
+      // 'paths', 'loss' and 'lazyPaths': their owners fire what is due of their own deadlines.
       this.pathManager.onTimeout(now);
-      for (const path of this.pathList) {
-        const lossDeadline = path.loss.deadline(this.handshakeConfirmed);
-        if (lossDeadline !== undefined && now >= lossDeadline) this.packets.onLossTimeout(path, now);
-      }
+      this.packets.onLossTimeouts(now);
       if (this.multipath.lazy.waiting) this.releaseLazyPaths(now);
       this.pathManager.afterLossDetection(now);
+      // 'stall': the loss timeouts just fired may have moved it (the PTO, the stall clock).
       this.updateStall(now);
-      const stall = this.liveness.stallDeadline(this.activePath.pto());
-      if (stall !== undefined && now >= stall) {
+      if (this.liveness.stallExpired(now, this.activePath.pto())) {
         this.close(
           TransportError.NO_VIABLE_PATH,
           `no progress: stream data unacknowledged for ${Math.round(this.liveness.stalledFor(now))} ms`,

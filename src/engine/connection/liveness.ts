@@ -86,6 +86,12 @@ export class Liveness {
     return now - this.stalledSince!;
   }
 
+  /** The stall deadline has come: the session ends for want of progress. */
+  stallExpired(now: number, pto: number): boolean {
+    const at = this.stallDeadline(pto);
+    return at !== undefined && now >= at;
+  }
+
   /**
    * A session that owes stream data and makes no progress for an idle timeout although the
    * peer still acknowledges other packets of ours (keepalives, probes) within the last half

@@ -74,13 +74,23 @@ export class Packetizer {
     this.streams = options.streams;
   }
 
+  /** The 'loss' timer: every path whose loss-detection deadline has come. */
+  onLossTimeouts(now: number): void {
+    // Each path's own deadline, not the 'loss' timer: that one leaves out paths that may not
+    // send (so it never sits in the past), but their due timeouts fire when we are woken.
+    for (const path of this.paths.list) {
+      const at = path.loss.deadline(this.session.handshakeConfirmed);
+      if (at !== undefined && now >= at) this.onLossTimeout(path, now);
+    }
+  }
+
   /**
    * The loss-detection timer of `path` fired: packets are declared lost, and PTO probes are owed.
    * RFC 9002 §6.2.4: probes carry the oldest unacknowledged data, not a bare PING, so the one
    * probe that gets through a lossy path also makes progress; the probe takes over the records,
    * so the next PTO moves on to newer data.
    */
-  onLossTimeout(path: Path<SentInfo>, now: number): void {
+  private onLossTimeout(path: Path<SentInfo>, now: number): void {
     const { lost, probes } = path.loss.onTimeout(now, this.session.handshakeConfirmed);
     if (lost.length > 0) this.sent.onPacketsLost(path, lost, now);
     if (probes === 0) return;
