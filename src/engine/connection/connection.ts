@@ -7,7 +7,8 @@
  * (cid-state), control frames / datagrams / events / stats (outbox), the packet envelope and
  * send keys (packet-builder), what each packet carried (sent-records), deadlines (timers),
  * the idle timer and stall watchdog (liveness), the handshake message being resent
- * (handshake-flight), frame writers (frame-writer), what received frames do (frame-handler).
+ * (handshake-flight), frame writers (frame-writer), what received frames do (frame-handler),
+ * the transport parameters (session-params).
  * PathManager, SessionPersistence and MultipathSession get those owners, not callbacks into
  * this class.
  *
@@ -35,11 +36,6 @@ import {
   encodeInitial,
   parseShortHeader,
 } from '../../wire/packet-codec.js';
-import {
-  decodeTransportParameters,
-  encodeTransportParameters,
-  type TransportParameters,
-} from '../../wire/transport-params.js';
 import {
   createHandshake,
   HandshakePattern,
@@ -69,7 +65,7 @@ import type {
   StreamId,
   TransportConfig,
 } from '../types.js';
-import { CidState, SPARE_CID_COUNT } from './cid-state.js';
+import { CidState } from './cid-state.js';
 import { FrameHandler } from './frame-handler.js';
 import { FrameWriter } from './frame-writer.js';
 import { HandshakeFlight } from './handshake-flight.js';
@@ -80,6 +76,12 @@ import { AEAD_TAG, PacketBuilder } from './packet-builder.js';
 import { Packetizer } from './packetizer.js';
 import { isProbingOnly, type PathHost, PathManager } from './path-manager.js';
 import { type SentInfo, type SentRecord, SentRecords } from './sent-records.js';
+import {
+  type HandshakeCids,
+  headerMatchesParams,
+  type ParamsError,
+  SessionParams,
+} from './session-params.js';
 import { Timers } from './timers.js';
 
 /** ACK bytes a probe carries at most (its receipt report stays small; large ACKs ride on data packets). */
@@ -173,7 +175,6 @@ export class Connection implements EngineConnection {
   private retryScid: Uint8Array | undefined;
   private retryToken: Uint8Array = new Uint8Array(0);
   private expectedServerKey: Uint8Array | undefined;
-  private peerParams: TransportParameters | undefined;
   /** Server: the INITIAL's DCID stays routable until the handshake is confirmed. */
   initialDcidAlias: Uint8Array | undefined;
   /** Server: refuse after completing the handshake (unauthorized client key). */
@@ -207,6 +208,8 @@ export class Connection implements EngineConnection {
   private readonly persist: SessionPersistence;
   // --- 0-RTT (docs/persistence.md §5) ---
   private readonly early: SessionEarlyData;
+  /** Our transport parameters and the peer's. */
+  private readonly params: SessionParams;
   /** Client: the INITIAL waits for the application's first writes (they may ride in it). */
   private initialDeferred = false;
 
@@ -275,6 +278,17 @@ export class Connection implements EngineConnection {
       outbox: this.outbox,
       policy: options.earlyData,
     });
+    this.params = new SessionParams({
+      role: options.role,
+      config: options.config,
+      cids: this.cids,
+      streams: this.streams,
+      liveness: this.liveness,
+      paths: this.pathManager,
+      multipath: this.multipath,
+      persist: this.persist,
+      early: this.early,
+    });
     this.packets = new Packetizer({
       config: options.config,
       session: {
@@ -308,7 +322,7 @@ export class Connection implements EngineConnection {
           return connection.handshakeConfirmed;
         },
         get peerParams() {
-          return connection.peerParams;
+          return connection.params.peer;
         },
         get remoteKey() {
           return connection._remoteKey;
@@ -350,7 +364,8 @@ export class Connection implements EngineConnection {
         return conn._state === 'established';
       },
       get peerMaxAckDelay() {
-        return conn.peerParams?.maxAckDelay;
+        // Read as the first path opens, before the parameters' owner exists.
+        return conn.params?.peer?.maxAckDelay;
       },
       health: this.pathHealth,
       policy: {
@@ -404,13 +419,13 @@ export class Connection implements EngineConnection {
     const mtu = this.config.maxUdpPayloadSize;
     const header = 1 + 4 + 1 + this.originalDcid.length + 1 + this.cidLength + 1 + 1 + 2;
     const noise = 32 + 32 + 16 + 16; // IK message 0: e, encrypted s, payload tag
-    const params = encodeTransportParameters(this.ownParams()).length + 4; // + early_data id/length
+    const params = this.params.encodeOwn(this.handshakeCids).length + 4; // + early_data id/length
     this.early.writeFlight(Math.min(this.early.maxBytes!, mtu - header - noise - params));
   }
 
   /** Server, IK message 0 read: decides on the early data it carried (docs/persistence.md §5). */
   private decideEarlyData(now: number): void {
-    const p = this.peerParams;
+    const p = this.params.peer;
     if (!p?.earlyData) return;
     const clientKey = this.refuseWith ? undefined : this.handshake?.remoteStaticKey();
     this.early.decide(p, clientKey, this.config, now);
@@ -449,7 +464,8 @@ export class Connection implements EngineConnection {
       remoteStatic: this.expectedServerKey,
       random: this.random,
     });
-    const payload = this.pattern === HandshakePattern.IK ? this.encodeOwnParams() : new Uint8Array(0);
+    const payload =
+      this.pattern === HandshakePattern.IK ? this.params.encodeOwn(this.handshakeCids) : new Uint8Array(0);
     const message = this.handshake.writeMessage(payload);
     this.setHandshakeFlight(
       encodeInitial({
@@ -518,7 +534,7 @@ export class Connection implements EngineConnection {
         this.checkClientKey();
         this.decideEarlyData(now);
       }
-      const reply = this.handshake.writeMessage(this.encodeOwnParams());
+      const reply = this.handshake.writeMessage(this.params.encodeOwn(this.handshakeCids));
       this.setHandshakeFlight(this.handshakePacket(1, reply), now);
       if (this.handshake.isComplete) this.completeHandshake(now);
       this.deliverEarlyData(now);
@@ -568,7 +584,7 @@ export class Connection implements EngineConnection {
       this.drop('handshake-decrypt');
       return;
     }
-    if (this.role === 'client' && !this.headerMatchesParams(packet.scid, payload)) {
+    if (this.role === 'client' && !headerMatchesParams(packet.scid, payload)) {
       // The long header is not covered by the Noise AEAD; the server's authenticated
       // transport parameters name its CID. A mismatch is a corrupted or forged header:
       // drop it like any undecryptable packet and wait for the retransmission.
@@ -583,9 +599,9 @@ export class Connection implements EngineConnection {
       if (!this.applyPeerParams(payload)) return;
       if (!this.checkServerParams()) return;
       // Message 1 says whether the server took the early data; if not, it is resent now.
-      this.early.settle(this.peerParams?.earlyDataAccepted === true);
+      this.early.settle(this.params.peer?.earlyDataAccepted === true);
       if (this.pattern === HandshakePattern.XX) {
-        const message = hs.writeMessage(this.encodeOwnParams());
+        const message = hs.writeMessage(this.params.encodeOwn(this.handshakeCids));
         this.setHandshakeFlight(this.handshakePacket(2, message), now);
       } else {
         this.flight.clear();
@@ -598,15 +614,6 @@ export class Connection implements EngineConnection {
     }
     if (hs.isComplete) this.completeHandshake(now);
     this.wake();
-  }
-
-  private headerMatchesParams(scid: Uint8Array, payload: Uint8Array): boolean {
-    try {
-      const claimed = decodeTransportParameters(payload).initialSourceConnectionId;
-      return claimed === undefined || bytesEqual(claimed, scid);
-    } catch {
-      return true; // malformed parameters are the peer's protocol error, reported by applyPeerParams
-    }
   }
 
   private handshakePacket(messageIndex: number, payload: Uint8Array): Uint8Array {
@@ -625,78 +632,19 @@ export class Connection implements EngineConnection {
     this.wake();
   }
 
-  private encodeOwnParams(): Uint8Array {
-    return encodeTransportParameters(this.ownParams());
+  /** The CIDs the transport parameters authenticate. */
+  private get handshakeCids(): HandshakeCids {
+    return { originalDcid: this.originalDcid, retryScid: this.retryScid };
   }
 
-  private ownParams(): Partial<TransportParameters> {
-    const c = this.config;
-    const params: Partial<TransportParameters> = {
-      idleTimeout: c.idleTimeout,
-      maxUdpPayloadSize: c.maxUdpPayloadSize,
-      initialMaxData: c.initialConnectionWindow,
-      initialMaxStreamDataBidiLocal: c.initialStreamWindow,
-      initialMaxStreamDataBidiRemote: c.initialStreamWindow,
-      initialMaxStreamDataUni: c.initialStreamWindow,
-      initialMaxStreamsBidi: c.maxConcurrentBidiStreams,
-      initialMaxStreamsUni: c.maxConcurrentUniStreams,
-      maxAckDelay: c.maxAckDelay,
-      activeConnectionIdLimit: SPARE_CID_COUNT + 1,
-      maxDatagramFrameSize: c.maxDatagramFrameSize,
-      initialSourceConnectionId: this.cids.first.cid,
-      persistenceTimeout: c.persistenceTimeout,
-    };
-    Object.assign(params, this.multipath.ownParameters(this.role));
-    if (this.role === 'server') {
-      params.originalDestinationConnectionId = this.originalDcid;
-      if (this.retryScid) params.retrySourceConnectionId = this.retryScid;
-      params.statelessResetToken = this.cids.first.resetToken;
-      if (this.early.state === 'accepted') params.earlyDataAccepted = true;
-      params.initialResumptionId = this.persist.initialIdParameter();
-    } else {
-      this.early.addClientParameters(params);
-    }
-    return params;
-  }
-
+  /** The peer's transport parameters to their owners; malformed or mismatched ones close the session. */
   private applyPeerParams(payload: Uint8Array): boolean {
-    try {
-      this.peerParams = decodeTransportParameters(payload, this.role === 'client' ? 'server' : 'client');
-    } catch (err) {
-      const code = err instanceof WireError ? err.code : TransportError.TRANSPORT_PARAMETER_ERROR;
-      this.enterClosed('protocol', code, false, 'malformed transport parameters');
-      return false;
-    }
-    const p = this.peerParams;
-    this.liveness.peerIdleTimeout = p.idleTimeout ?? 0;
-    if (p.initialSourceConnectionId && !bytesEqual(p.initialSourceConnectionId, this.activePath.remoteCid)) {
-      this.enterClosed(
-        'protocol',
-        TransportError.TRANSPORT_PARAMETER_ERROR,
-        false,
-        'initial_source_connection_id mismatch',
-      );
-      return false;
-    }
-    // Braid peers advertise one stream window for every stream type (TransportConfig has one);
-    // the smallest of the three is the safe reading of a peer that differs.
-    this.streams.applyPeerLimits({
-      initialStreamWindow: Math.min(
-        p.initialMaxStreamDataBidiLocal,
-        p.initialMaxStreamDataBidiRemote,
-        p.initialMaxStreamDataUni,
-      ),
-      initialConnectionWindow: p.initialMaxData,
-      maxBidiStreams: p.initialMaxStreamsBidi,
-      maxUniStreams: p.initialMaxStreamsUni,
-    });
-    this.cids.addHandshakePeerCid(this.activePath.remoteCid, p.statelessResetToken);
-    for (const path of this.pathList) path.setMaxAckDelay(p.maxAckDelay);
-    this.multipath.adopt(this.role, p);
-    this.persist.negotiate(p.persistenceTimeout);
-    if (this.role === 'client' && p.initialResumptionId)
-      this.persist.onInitialIdParameter(p.initialResumptionId);
-    return true;
+    return this.closeOn(this.params.applyPeer(payload, this.activePath.remoteCid));
+  }
+
+  private closeOn(error: ParamsError | undefined): boolean {
+    if (error) this.enterClosed('protocol', error.code, false, error.reason);
+    return error === undefined;
   }
 
   /** The session's policy, agreed in the handshake ('failover' before and when the peer declines). */
@@ -706,22 +654,7 @@ export class Connection implements EngineConnection {
 
   /** Client: the server must echo the CIDs we used, which defeats forged Retry packets. */
   private checkServerParams(): boolean {
-    const p = this.peerParams!;
-    const odcidOk =
-      p.originalDestinationConnectionId && bytesEqual(p.originalDestinationConnectionId, this.originalDcid);
-    const retryOk = this.retryScid
-      ? p.retrySourceConnectionId !== undefined && bytesEqual(p.retrySourceConnectionId, this.retryScid)
-      : p.retrySourceConnectionId === undefined;
-    if (!odcidOk || !retryOk) {
-      this.enterClosed(
-        'protocol',
-        TransportError.TRANSPORT_PARAMETER_ERROR,
-        false,
-        'connection ID authentication failed',
-      );
-      return false;
-    }
-    return true;
+    return this.closeOn(this.params.checkServer(this.handshakeCids));
   }
 
   private checkClientKey(): void {
@@ -1491,7 +1424,7 @@ export class Connection implements EngineConnection {
   }
 
   get maxDatagramSize(): number {
-    const peer = this.peerParams?.maxDatagramFrameSize ?? 0;
+    const peer = this.params.peer?.maxDatagramFrameSize ?? 0;
     // Room in one packet: MTU minus short header, packet number, AEAD tag and frame header.
     const room = this.config.maxUdpPayloadSize - (1 + 20 + 4 + AEAD_TAG + 3);
     return Math.min(peer, room);
