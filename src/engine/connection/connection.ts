@@ -73,7 +73,7 @@ import { Liveness } from './liveness.js';
 import { MultipathSession } from './multipath.js';
 import { Outbox } from './outbox.js';
 import { AEAD_TAG, PacketBuilder } from './packet-builder.js';
-import { Packetizer } from './packetizer.js';
+import { Packetizer, type PacketizerSession } from './packetizer.js';
 import { isProbingOnly, type PathHost, PathManager } from './path-manager.js';
 import { type SentInfo, type SentRecord, SentRecords } from './sent-records.js';
 import {
@@ -182,6 +182,8 @@ export class Connection implements EngineConnection {
   private authorize: ((key: Uint8Array) => boolean) | undefined;
 
   // --- owners of shared session state (src/engine/connection/) ---
+  /** What the owners read of the handshake and lifecycle (one object, getters over this). */
+  private readonly view: PacketizerSession;
   private readonly outbox = new Outbox(() => this.onWake(this));
   private readonly cids: CidState;
   private readonly builder: PacketBuilder;
@@ -236,6 +238,28 @@ export class Connection implements EngineConnection {
     this.pathHealth = options.pathHealth;
     this.timers.set('handshake', options.now + options.config.handshakeTimeout);
     this.originalDcid = new Uint8Array(0);
+    const connection = this;
+    this.view = {
+      get handshakeConfirmed() {
+        return connection.handshakeConfirmed;
+      },
+      get established() {
+        return connection._state === 'established';
+      },
+      get peerParams() {
+        // Read as the first path opens, before the parameters' owner exists.
+        return connection.params?.peer;
+      },
+      get remoteKey() {
+        return connection._remoteKey;
+      },
+      get holdsStreams() {
+        return connection.persist.holdsStreams;
+      },
+      get maxDatagramSize() {
+        return connection.maxDatagramSize;
+      },
+    };
     this.streams = StreamMap.fromConfig(options.role, options.config);
     this.liveness = new Liveness(this.timers, options.config.idleTimeout);
     this.builder = new PacketBuilder(this.outbox, options.config.keyUpdateInterval);
@@ -251,7 +275,6 @@ export class Connection implements EngineConnection {
         unregisterResetToken: (token) => this.unregisterResetToken?.(token),
       },
     });
-    const connection = this;
     this.multipath = new MultipathSession(
       options.config.multipath,
       {
@@ -291,20 +314,7 @@ export class Connection implements EngineConnection {
     });
     this.packets = new Packetizer({
       config: options.config,
-      session: {
-        get handshakeConfirmed() {
-          return connection.handshakeConfirmed;
-        },
-        get established() {
-          return connection._state === 'established';
-        },
-        get holdsStreams() {
-          return connection.persist.holdsStreams;
-        },
-        get maxDatagramSize() {
-          return connection.maxDatagramSize;
-        },
-      },
+      session: this.view,
       paths: this.pathManager,
       multipath: this.multipath,
       builder: this.builder,
@@ -317,18 +327,8 @@ export class Connection implements EngineConnection {
     this.receive = new FrameHandler({
       role: options.role,
       config: options.config,
-      handshake: {
-        get confirmed() {
-          return connection.handshakeConfirmed;
-        },
-        get peerParams() {
-          return connection.params.peer;
-        },
-        get remoteKey() {
-          return connection._remoteKey;
-        },
-        confirm: () => this.confirmHandshake(),
-      },
+      session: this.view,
+      confirmHandshake: () => this.confirmHandshake(),
       streams: this.streams,
       cids: this.cids,
       paths: this.pathManager,
@@ -357,16 +357,7 @@ export class Connection implements EngineConnection {
       role: this.role,
       config: this.config,
       random: (n) => this.random(n),
-      get confirmed() {
-        return conn.handshakeConfirmed;
-      },
-      get established() {
-        return conn._state === 'established';
-      },
-      get peerMaxAckDelay() {
-        // Read as the first path opens, before the parameters' owner exists.
-        return conn.params?.peer?.maxAckDelay;
-      },
+      session: this.view,
       health: this.pathHealth,
       policy: {
         get spreads() {
@@ -1175,8 +1166,7 @@ export class Connection implements EngineConnection {
         registerId: (id) => routing?.registerId(id, this),
         spendId: (id) => routing?.spendId(id),
       },
-      remoteKey: () => this._remoteKey,
-      handshakeConfirmed: () => this.handshakeConfirmed,
+      session: this.view,
       installResumed: (t) => this.installResumed(t),
       expire: () => this.enterClosed('expired', TransportError.EXPIRED, false, 'expired'),
     });

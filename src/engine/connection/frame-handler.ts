@@ -14,7 +14,6 @@ import type {
   NewTicketFrame,
   StreamFrame,
 } from '../../wire/frames.js';
-import type { TransportParameters } from '../../wire/transport-params.js';
 import { onCheckpointFrame } from '../persistence/app-checkpoints.js';
 import { ticketFromFrame } from '../persistence/early-data.js';
 import type { SessionPersistence } from '../persistence/session-persistence.js';
@@ -27,21 +26,14 @@ import type { Outbox } from './outbox.js';
 import type { PacketBuilder } from './packet-builder.js';
 import type { PathManager } from './path-manager.js';
 import type { SentInfo, SentRecord, SentRecords } from './sent-records.js';
-
-/** What the frames need to know of the handshake (the connection owns it). */
-export interface HandshakeView {
-  readonly confirmed: boolean;
-  /** The peer's transport parameters and static key, once the handshake brought them. */
-  readonly peerParams: TransportParameters | undefined;
-  readonly remoteKey: Uint8Array | undefined;
-  /** An ACK (client) proves the server has our keys: the handshake is confirmed. */
-  confirm(): void;
-}
+import type { SessionView } from './session-view.js';
 
 export interface FrameHandlerOwners {
   role: SessionRole;
   config: TransportConfig;
-  handshake: HandshakeView;
+  session: SessionView;
+  /** An ACK (client) proves the server has our keys: the handshake is confirmed. */
+  confirmHandshake(): void;
   streams: StreamMap;
   cids: CidState;
   paths: PathManager;
@@ -196,7 +188,7 @@ export class FrameHandler {
   }
 
   private onAck(frame: AckFrame, now: number): void {
-    const { paths, liveness, builder, handshake } = this.o;
+    const { paths, liveness, builder, session } = this.o;
     const path = paths.byId(frame.pathId);
     if (!path) {
       if (paths.isRemoved(frame.pathId)) return; // late ACK for an abandoned path
@@ -206,14 +198,14 @@ export class FrameHandler {
       frame.ranges,
       frame.ackDelayMicros / 1000,
       now,
-      handshake.confirmed,
+      session.handshakeConfirmed,
     );
     if (!result) throw new WireError('ACK of a packet never sent', TransportError.PROTOCOL_VIOLATION);
     if (result.acked.length > 0) {
       liveness.onAcked(now, paths.active.pto());
       paths.onAcked(path, result.acked[result.acked.length - 1].timeSent, now);
     }
-    if (result.acked.length > 0 && this.o.role === 'client') handshake.confirm();
+    if (result.acked.length > 0 && this.o.role === 'client') this.o.confirmHandshake();
     const keys = builder.keys;
     for (const packet of result.acked) {
       path.onPacketAcked(packet, now);
@@ -229,17 +221,17 @@ export class FrameHandler {
 
   /** Application checkpoints and tickets (docs/protocol.md §15.7–15.8). */
   private onPersistenceFrame(frame: CheckpointFrame | NewTicketFrame): void {
-    const { outbox, handshake } = this.o;
+    const { outbox, session } = this.o;
     if (frame.type !== 'new_ticket') {
       outbox.emit(onCheckpointFrame(frame, this.o.streams, (ids) => this.emitOpened(ids)));
       return;
     }
     if (this.o.role === 'server')
       throw new WireError('NEW_TICKET from client', TransportError.PROTOCOL_VIOLATION);
-    if (handshake.peerParams && handshake.remoteKey)
+    if (session.peerParams && session.remoteKey)
       outbox.emit({
         type: 'ticket',
-        ticket: ticketFromFrame(frame, handshake.peerParams, handshake.remoteKey),
+        ticket: ticketFromFrame(frame, session.peerParams, session.remoteKey),
       });
   }
 }

@@ -17,15 +17,14 @@ import type { Outbox } from './outbox.js';
 import { AEAD_TAG, type PacketBuilder } from './packet-builder.js';
 import { PATH_PROBE_SIZE, type PathManager } from './path-manager.js';
 import type { Sent, SentInfo, SentRecord, SentRecords } from './sent-records.js';
+import type { SessionView } from './session-view.js';
 
 /** ACK bytes a probe carries at most (its receipt report stays small; large ACKs ride on data packets). */
 const MAX_PROBE_ACK_BYTES = 256;
 const CLOSE_REASON_MAX = 256;
 
 /** What the packetizer reads of the session's handshake and lifecycle. */
-export interface PacketizerSession {
-  readonly handshakeConfirmed: boolean;
-  readonly established: boolean;
+export interface PacketizerSession extends SessionView {
   /** After a resumption stream data waits for the peer's checkpoints (RESUME_STATE). */
   readonly holdsStreams: boolean;
   /** The largest DATAGRAM payload the peer takes. */

@@ -26,6 +26,7 @@ import type { FailoverReason, PathInfo, SessionRole, TransportConfig } from '../
 import type { CidState } from './cid-state.js';
 import type { Outbox } from './outbox.js';
 import type { Sent, SentInfo, SentRecords } from './sent-records.js';
+import type { SessionView } from './session-view.js';
 
 /**
  * What the session's multipath policy (multipath.ts, docs/multihoming.md#multipath-policies)
@@ -52,12 +53,8 @@ export interface PathHost {
   readonly role: SessionRole;
   readonly config: TransportConfig;
   random(length: number): Uint8Array;
-  /** The handshake is confirmed: CIDs for further path ids exist, addresses may be advertised. */
-  readonly confirmed: boolean;
-  /** The session is established (not handshaking, closing or closed). */
-  readonly established: boolean;
-  /** The peer's max_ack_delay, once its transport parameters are known. */
-  readonly peerMaxAckDelay: number | undefined;
+  /** Handshake confirmed, established, the peer's transport parameters (its max_ack_delay). */
+  readonly session: SessionView;
   /** Health of address pairs shared by the sessions of the endpoint (optional). */
   readonly health: PathHealth | undefined;
   readonly policy: PathPolicy;
@@ -384,14 +381,14 @@ export class PathManager {
       congestionControl: config.congestionControl,
       congestion: this.host.policy.congestionController(),
       maxAckDelay: config.maxAckDelay,
-      peerMaxAckDelay: this.host.peerMaxAckDelay,
+      peerMaxAckDelay: this.host.session.peerParams?.maxAckDelay,
       ackElicitingThreshold: config.ackFrequency,
       // At least ~8 probes fit in an idle period, so a loss burst alone rarely kills a session.
       maxProbeInterval: config.idleTimeout > 0 ? config.idleTimeout / 8 : undefined,
     });
     this.pathList.push(path);
     this.records.set(id, new PathRecord(path, new ReplayWindow(1 << 14), validated ? now : undefined, now));
-    if (this.host.confirmed) this.host.cids.ensurePathIdWindow(id);
+    if (this.host.session.handshakeConfirmed) this.host.cids.ensurePathIdWindow(id);
     return path;
   }
 
@@ -1104,7 +1101,7 @@ export class PathManager {
   afterLossDetection(now: number): void {
     if (this.host.policy.spreads) this.failSilentStandbys(now);
     const ptos = this.activePath.loss.ptoCount;
-    if (ptos === 0 || !this.host.confirmed) return;
+    if (ptos === 0 || !this.host.session.handshakeConfirmed) return;
     // Another path carried our packets since the active one last did: it works, this one is silent.
     const since = this.silentSince();
     const proven = this.bestCandidate(now, 4, since);
@@ -1354,7 +1351,7 @@ export class PathManager {
    * REMOVE_ADDRESS), leave paths whose local address vanished, and look for a standby.
    */
   onLocalAddressesChanged(now: number): void {
-    if (!this.host.established || !this.host.confirmed) return;
+    if (!this.host.session.established || !this.host.session.handshakeConfirmed) return;
     const current = new Map((this.localAddresses ?? []).map((a) => [addressKey(a), a]));
     for (const [key, address] of current) {
       if (this.advertised.get(key)?.present) continue;
@@ -1415,7 +1412,11 @@ export class PathManager {
    * too. Public for the lazy threshold, which the connection watches.
    */
   ensureStandby(now: number): void {
-    if (this.host.role !== 'client' || !this.host.confirmed || !this.host.established) {
+    if (
+      this.host.role !== 'client' ||
+      !this.host.session.handshakeConfirmed ||
+      !this.host.session.established
+    ) {
       this.standbyRetryAt = undefined;
       return;
     }

@@ -25,6 +25,7 @@ import { decodeTransportParameters, encodeTransportParameters } from '../../wire
 import type { CidState } from '../connection/cid-state.js';
 import type { Outbox } from '../connection/outbox.js';
 import { AEAD_TAG, type PacketBuilder } from '../connection/packet-builder.js';
+import type { SessionView } from '../connection/session-view.js';
 import { ephemeralKeyPair, handshakePrologue, RESUME_PATTERN } from '../handshake.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from '../secrets.js';
 import type { StreamMap } from '../streams/stream-map.js';
@@ -94,8 +95,8 @@ export interface PersistenceHost {
   /** Seals a suspended server's probes (on a path id never opened). */
   readonly builder: PacketBuilder;
   readonly routes: ResumptionRoutes;
-  remoteKey(): Uint8Array | undefined;
-  handshakeConfirmed(): boolean;
+  /** Handshake confirmed, the peer's static key. */
+  readonly session: SessionView;
   installResumed(transport: ResumedTransport): void;
   expire(): void;
 }
@@ -258,7 +259,7 @@ export class SessionPersistence {
     if (!this.enabled || !this.secret) return false;
     // A server suspends only sessions whose client proved itself (confirmation); a client needs
     // an identifier, which the server sent under the session's keys.
-    if (this.host.role === 'server') return this.host.handshakeConfirmed();
+    if (this.host.role === 'server') return this.host.session.handshakeConfirmed;
     return this.heldIds.length > 0 || this.attempt !== undefined;
   }
 
@@ -440,7 +441,7 @@ export class SessionPersistence {
   private newAttempt(localsKey: string): void {
     const id = this.heldIds.shift();
     const secret = this.secret;
-    const serverKey = this.host.remoteKey();
+    const serverKey = this.host.session.remoteKey;
     if (!id || !secret || !serverKey) return;
     if (this.attempt) this.dropAttempt();
     const random = this.host.random;
@@ -604,7 +605,7 @@ export class SessionPersistence {
     now: number,
   ): boolean {
     const secret = this.secret;
-    const clientKey = this.host.remoteKey();
+    const clientKey = this.host.session.remoteKey;
     if (this.host.role !== 'server' || !secret || !clientKey || packet.pattern !== RESUME_PATTERN)
       return false;
     const issued = this.issued.findIndex((f) => bytesEqual(f.resumptionId, packet.token));
