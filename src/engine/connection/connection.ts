@@ -366,7 +366,11 @@ export class Connection implements EngineConnection {
         get coversAddresses() {
           return conn.multipath.policy === 'aggregate';
         },
-        mayOpenPaths: (now, trouble) => this.multipath.lazy.open(now, this.bytesMoved(), trouble),
+        mayOpenPaths: (now, trouble) => {
+          const open = this.multipath.lazy.open(now, this.bytesMoved(), trouble);
+          if (open) this.timers.set('lazyPaths', undefined);
+          return open;
+        },
         congestionController: () => this.multipath.controllerForNewPath(),
       },
       cids: this.cids,
@@ -697,6 +701,8 @@ export class Connection implements EngineConnection {
     }
     this.onHandshakeConfirmed?.(this);
     this.multipath.lazy.start(this.lastNow);
+    // The time threshold for backup paths runs from here (a server opens none of its own).
+    if (this.role === 'client') this.timers.set('lazyPaths', this.multipath.lazy.deadline);
     // Tickets for a later 0-RTT first flight.
     if (this.role === 'server') this.early.issueTickets(this._remoteKey, this.lastNow);
     this.pathManager.onLocalAddressesChanged(this.lastNow);
@@ -945,7 +951,7 @@ export class Connection implements EngineConnection {
 
   /**
    * The timers whose deadlines other owners compute (loss detection, ACKs, pacers, paths,
-   * keepalive, stall, lazy paths). They stay computed: each is a minimum over every path of
+   * keepalive, stall). They stay computed: each is a minimum over every path of
    * state that changes with each packet sent, acknowledged or lost (and the keepalive and the
    * stall follow the PTO), so setting them at each change would cost work per packet and
    * more code paths than reading them here.
@@ -978,7 +984,6 @@ export class Connection implements EngineConnection {
     t.set('paths', this.pathManager.deadline());
     t.set('keepalive', this.keepaliveDeadline());
     t.set('stall', this.liveness.stallDeadline(active.pto()));
-    t.set('lazyPaths', this.role === 'client' && confirmed ? this.multipath.lazy.deadline : undefined);
   }
 
   /**
