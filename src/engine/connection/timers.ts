@@ -1,7 +1,12 @@
 /**
- * The session's deadlines, by name. Each is set where the state it watches changes (or, for
- * those another owner computes, armed from that owner before the next deadline is read); the
- * next deadline is one minimum over the timers that run in the session's state.
+ * The session's deadlines, by name; the next deadline is one minimum over the timers that run
+ * in the session's state, and onTimeout fires what is due by name.
+ *
+ * Set where the state they watch changes: handshake, handshakeRetransmit (handshake-flight),
+ * idle (liveness), close, keyDiscard, lazyPaths. Computed: loss, ack, pacing, paths, keepalive
+ * and stall are minimums over per-path state that changes with every packet (or follow the
+ * PTO); Connection.armComputedTimers reads them from their owners before the next deadline is
+ * read and before they are fired.
  */
 import type { ConnectionState } from '../types.js';
 
