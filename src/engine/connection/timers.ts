@@ -36,8 +36,26 @@ export type TimerName =
   /** Lazy paths: the time threshold for opening backup paths. */
   | 'lazyPaths';
 
-const HANDSHAKING: readonly TimerName[] = ['idle', 'close', 'handshake', 'handshakeRetransmit'];
-const ESTABLISHED: readonly TimerName[] = [
+/** Each timer's slot in the table. */
+const SLOT: Readonly<Record<TimerName, number>> = {
+  handshake: 0,
+  handshakeRetransmit: 1,
+  idle: 2,
+  close: 3,
+  keyDiscard: 4,
+  loss: 5,
+  ack: 6,
+  pacing: 7,
+  paths: 8,
+  keepalive: 9,
+  stall: 10,
+  lazyPaths: 11,
+};
+const TIMER_COUNT = 12;
+
+const slots = (names: readonly TimerName[]): readonly number[] => names.map((name) => SLOT[name]);
+const HANDSHAKING = slots(['idle', 'close', 'handshake', 'handshakeRetransmit']);
+const ESTABLISHED = slots([
   'idle',
   'close',
   'handshakeRetransmit',
@@ -49,11 +67,11 @@ const ESTABLISHED: readonly TimerName[] = [
   'keepalive',
   'stall',
   'lazyPaths',
-];
-const CLOSING: readonly TimerName[] = ['idle', 'close'];
+]);
+const CLOSING = slots(['idle', 'close']);
 
 /** Which timers run in which state of the session. */
-const RUNNING: Record<ConnectionState, readonly TimerName[]> = {
+const RUNNING: Record<ConnectionState, readonly number[]> = {
   handshaking: HANDSHAKING,
   established: ESTABLISHED,
   closing: CLOSING,
@@ -61,35 +79,39 @@ const RUNNING: Record<ConnectionState, readonly TimerName[]> = {
   closed: [],
 };
 
+/**
+ * A fixed table of deadlines (Infinity: not set). Not a Map: the computed timers are set and
+ * the minimum taken every time the endpoint asks for the next deadline, which is on the path
+ * of every received batch.
+ */
 export class Timers {
-  private readonly deadlines = new Map<TimerName, number>();
+  private readonly deadlines = new Float64Array(TIMER_COUNT).fill(Number.POSITIVE_INFINITY);
 
   /** Sets (or with undefined / Infinity, stops) a timer. */
   set(name: TimerName, at: number | undefined): void {
-    if (at === undefined || at === Number.POSITIVE_INFINITY) this.deadlines.delete(name);
-    else this.deadlines.set(name, at);
+    this.deadlines[SLOT[name]] = at ?? Number.POSITIVE_INFINITY;
   }
 
   get(name: TimerName): number | undefined {
-    return this.deadlines.get(name);
+    const at = this.deadlines[SLOT[name]]!;
+    return at === Number.POSITIVE_INFINITY ? undefined : at;
   }
 
   isSet(name: TimerName): boolean {
-    return this.deadlines.has(name);
+    return this.deadlines[SLOT[name]] !== Number.POSITIVE_INFINITY;
   }
 
   /** The timer is set and its deadline has come. */
   expired(name: TimerName, now: number): boolean {
-    const at = this.deadlines.get(name);
-    return at !== undefined && now >= at;
+    return now >= this.deadlines[SLOT[name]]!;
   }
 
   /** The earliest deadline among the timers that run in `state`. */
   next(state: ConnectionState): number | undefined {
     let earliest = Number.POSITIVE_INFINITY;
-    for (const name of RUNNING[state]) {
-      const at = this.deadlines.get(name);
-      if (at !== undefined && at < earliest) earliest = at;
+    for (const slot of RUNNING[state]) {
+      const at = this.deadlines[slot]!;
+      if (at < earliest) earliest = at;
     }
     return earliest === Number.POSITIVE_INFINITY ? undefined : earliest;
   }
