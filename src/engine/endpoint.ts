@@ -15,6 +15,7 @@ import {
   isLongHeader,
 } from '../wire/packet-codec.js';
 import { resolveTransportConfig } from './config.js';
+import { cidKey } from './connection/cid-state.js';
 import { Connection, type ConnectionTestHooks, type ResumptionRouting } from './connection/connection.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { PathHealth } from './path-health.js';
@@ -68,10 +69,6 @@ const REFUSALS_PER_SECOND = 100;
 /** A refusal is shaped like a stateless reset of this many bytes (always shorter than the ≥ 1200-byte RESUME). */
 const REFUSAL_LENGTH = 43;
 const MAX_STATELESS_QUEUE = 1024;
-
-function cidKey(cid: Uint8Array): string {
-  return Buffer.from(cid.buffer, cid.byteOffset, cid.byteLength).toString('latin1');
-}
 
 export class Endpoint implements EngineEndpoint {
   private lastRoute: { cid: Uint8Array; key: string; conn: Connection } | undefined;

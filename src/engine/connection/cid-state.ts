@@ -48,8 +48,8 @@ export interface CidStateOptions {
   outbox: Outbox;
 }
 
-/** A CID as a Map key (latin1: one character per byte). */
-function cidKey(cid: Uint8Array): string {
+/** A CID as a Map key (latin1: one character per byte); the endpoint's routing table uses it too. */
+export function cidKey(cid: Uint8Array): string {
   return Buffer.from(cid.buffer, cid.byteOffset, cid.byteLength).toString('latin1');
 }
 
