@@ -16,7 +16,7 @@
  * and the few connection facts it reads.
  */
 import { ReplayWindow } from '../../crypto/replay-window.js';
-import { addressKey, type SocketAddress } from '../../net/address.js';
+import { addressKey, type SocketAddress, sameAddress } from '../../net/address.js';
 import { sameScope } from '../../net/address-scope.js';
 import type { CongestionController } from '../../paths/congestion/index.js';
 import { Path } from '../../paths/path.js';
@@ -190,7 +190,7 @@ interface Exploration {
 }
 
 /** Per received packet: compare fields rather than build address-key strings. */
-export function sameAddresses(path: Path<unknown>, local: SocketAddress, remote: SocketAddress): boolean {
+function sameAddresses(path: Path<unknown>, local: SocketAddress, remote: SocketAddress): boolean {
   return (
     path.remote.port === remote.port &&
     path.local.port === local.port &&
@@ -211,10 +211,6 @@ function coverageGain(paths: readonly Path<unknown>[], local: SocketAddress, rem
 
 function pairKey(local: SocketAddress, remote: SocketAddress): string {
   return `${addressKey(local)}|${addressKey(remote)}`;
-}
-
-function sameAddress(a: SocketAddress, b: SocketAddress): boolean {
-  return a.port === b.port && a.address === b.address;
 }
 
 const PROBING_FRAMES = new Set<Frame['type']>([
