@@ -6,7 +6,7 @@
  * - Braid with `multipath: { policy: 'aggregate' }` from both client addresses
  *   (bench/lab-aggregate/braid-sender.ts / braid-receiver.ts);
  * - Linux MPTCP on the same links in the same run: a plain Node TCP pair under `mptcpize run`,
- *   the in-kernel path manager set up per /work/shared/LAB-NOTES.md, and at least two subflows
+ *   the in-kernel path manager set up as bench/lib/mptcp-lab.ts does, and at least two subflows
  *   checked with `ss -tin` before the measured transfer starts;
  * - as a sanity baseline, single-path Braid (failover policy) from provider a alone, as a
  *   share of link a's rate.

@@ -5,7 +5,7 @@
  * from the fault without newly delivered in-order bytes at the receiving application. Braid with
  * default settings (testing/agents/failover-client.ts / failover-server.ts) against Linux MPTCP in the
  * same lab and the same run: a plain Node TCP pair under `mptcpize run`, with the in-kernel path
- * manager set up per /work/shared/LAB-NOTES.md so the connection has two subflows before the fault.
+ * manager set up as bench/lib/mptcp-lab.ts does, so the connection has two subflows before the fault.
  * Runs alternate Braid / MPTCP so machine load falls on both alike.
  * Braid runs with defaults: server and client bind every interface (discovered, both
  * families). BRAID_BENCH_LOCALS overrides the client's local set (e.g. `all:v4`, or

@@ -1,6 +1,5 @@
 /**
- * Linux MPTCP in the namespace lab, set up as /work/shared/LAB-NOTES.md says a fair baseline
- * needs: MPTCP enabled, the in-kernel path manager's limits raised on both ends, the server
+ * Linux MPTCP in the namespace lab, set up as a fair baseline needs: MPTCP enabled, the in-kernel path manager's limits raised on both ends, the server
  * announcing its second address (`signal`) and the client opening subflows from its second
  * provider to every announced address (`subflow fullmesh`); the server listens on `::`. Shared
  * by the benches that compare Braid with MPTCP (failover, aggregate).
@@ -25,7 +24,7 @@ export async function mustExec(lab: Lab, ns: 'client' | 'server', command: strin
   return out.stdout;
 }
 
-/** The in-kernel path manager set up per LAB-NOTES: server signals s2, client adds b as fullmesh. */
+/** The in-kernel path manager set up for a fair baseline: server signals s2, client adds b as fullmesh. */
 export async function configureMptcp(lab: Lab): Promise<Record<string, string>> {
   const { clientB, server2 } = lab.addresses;
   for (const ns of ['client', 'server'] as const) {

@@ -27,13 +27,11 @@ interface Vector {
   messages: { payload: string; ciphertext: string }[];
 }
 
-const VECTORS_URL = new URL('../../../shared/vectors/noise/cacophony-25519.json', import.meta.url);
+// Vendored with their provenance in test/crypto/vectors/README.md.
+const VECTORS_URL = new URL('./vectors/cacophony-25519.json', import.meta.url);
 
 function loadVectors(): Vector[] {
-  assert.ok(
-    existsSync(VECTORS_URL),
-    `Noise test vectors missing: expected ${VECTORS_URL.pathname} (the shared folder beside the repository)`,
-  );
+  assert.ok(existsSync(VECTORS_URL), `Noise test vectors missing: expected ${VECTORS_URL.pathname}`);
   return (JSON.parse(readFileSync(VECTORS_URL, 'utf8')) as { vectors: Vector[] }).vectors;
 }
 
