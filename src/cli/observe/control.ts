@@ -1,6 +1,7 @@
 /**
- * The local control socket of a running `braid` process: a Unix socket in a directory
- * only its owner may enter (0700), the socket itself 0600. Each connection sends one
+ * The local control socket of a running `braid` process: a Unix socket 0600 in a directory
+ * only its owner may write to (one Braid creates is 0700; an existing one is refused, never
+ * chmodded, when group or others may write to it). Each connection sends one
  * JSON request per line (`{"method":"status"}`) and gets one JSON line back.
  *
  * Default place: `$XDG_RUNTIME_DIR/braid/<command>-<pid>.sock`, or
@@ -26,15 +27,35 @@ export function defaultControlDir(env: NodeJS.ProcessEnv = process.env): string 
   return env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'braid') : join(configDir(env), 'run');
 }
 
-/** Creates `dir` 0700 if needed and refuses one that others could enter or that is not ours. */
+/**
+ * Creates `dir` 0700 if it is missing. A directory that already exists is the operator's:
+ * its mode is never changed (it may be a shared system directory), but one that others
+ * could write to is refused, as ssh's StrictModes refuses a loose home directory, since
+ * whoever can write there can replace the socket with their own.
+ */
 export function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const created = mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stat = lstatSync(dir);
-  if (!stat.isDirectory()) throw new CliError(`${dir} is not a directory`);
-  if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) {
-    throw new CliError(`${dir} belongs to another user; refusing to put a control socket there`);
+  if (!stat.isDirectory()) throw new CliError(`${dir} is not a directory; choose another --control path`);
+  if (created !== undefined) {
+    // Ours from birth: the umask may only have removed bits, never added any, but say so explicitly.
+    if ((stat.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
+    return;
   }
-  if ((stat.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  if (uid !== undefined && stat.uid !== uid && stat.uid !== 0) {
+    throw new CliError(
+      `bad ownership for directory ${dir}: it belongs to uid ${stat.uid}, who could replace the control socket; ` +
+        'choose a directory of your own with --control',
+    );
+  }
+  if ((stat.mode & 0o022) !== 0) {
+    throw new CliError(
+      `bad permissions ${(stat.mode & 0o7777).toString(8).padStart(4, '0')} for directory ${dir}: ` +
+        `other users could replace the control socket. Fix with: chmod go-w ${dir}, ` +
+        'or choose another directory with --control',
+    );
+  }
 }
 
 export interface ControlServer {
