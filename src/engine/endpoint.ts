@@ -18,6 +18,8 @@ import { resolveTransportConfig } from './config.js';
 import { cidKey } from './connection/cid-state.js';
 import { Connection, type ConnectionTestHooks, type ResumptionRouting } from './connection/connection.js';
 import { DeadlineHeap } from './deadline-heap.js';
+import { HandshakePattern } from './handshake.js';
+import { DH_COST, HandshakeLoad } from './handshake-load.js';
 import { PathHealth } from './path-health.js';
 import { type EarlyDataOptions, EarlyDataPolicy } from './persistence/early-data.js';
 import { ResumptionRegistry } from './persistence/registry.js';
@@ -40,8 +42,13 @@ export interface ServerOptions {
    * server spends a DH operation; 'under-load': only when many handshakes are pending.
    */
   retry?: 'always' | 'never' | 'under-load';
-  /** Pending handshakes above which 'under-load' starts sending Retry (and refusing 0-RTT). */
+  /**
+   * Half-open sessions (created, not yet confirmed by the client) at which 'under-load'
+   * starts sending Retry (and refusing 0-RTT). Default 256.
+   */
   retryThreshold?: number;
+  /** X25519 operations per second at which 'under-load' starts sending Retry. Default 2000. */
+  retryDhPerSecond?: number;
   /** 0-RTT (docs/persistence.md §5): tickets, and which first flights' early data is taken. */
   earlyData?: EarlyDataOptions;
 }
@@ -110,7 +117,8 @@ export class Endpoint implements EngineEndpoint {
   private readonly pathHealth = new PathHealth();
   private localAddresses: SocketAddress[];
   private nextHandle = 1;
-  private pendingHandshakes = 0;
+  /** Server: the handshake work in progress, which decides 'under-load' Retry and 0-RTT refusal. */
+  readonly handshakeLoad: HandshakeLoad;
   readonly stats: EndpointStats = { drops: {}, datagramsReceived: 0, datagramsSent: 0 };
 
   constructor(options: EndpointOptions) {
@@ -128,6 +136,10 @@ export class Endpoint implements EngineEndpoint {
     this.testHooks = options.testHooks;
     this.localAddresses = [...(options.localAddresses ?? [])];
     this.secrets = new EndpointSecrets(this.random, options.staticKey.privateKey);
+    this.handshakeLoad = new HandshakeLoad({
+      halfOpen: options.server?.retryThreshold ?? 256,
+      dhPerSecond: options.server?.retryDhPerSecond ?? 2000,
+    });
     const keys = options.server?.authorizedKeys ?? 'any';
     this.authorized = keys === 'any' ? 'any' : new Set(keys.map((k) => cidKey(k)));
     if (options.server) {
@@ -136,19 +148,15 @@ export class Endpoint implements EngineEndpoint {
       this.earlyData = {
         ticketsPerSession: policy.ticketsPerSession,
         issue: (clientKey, now) => policy.issue(clientKey, now),
-        // Under load, 0-RTT is refused like a Retry is sent: the same pending-handshake signal.
+        // Under load, 0-RTT is refused like a Retry is sent: the same load signal.
         admit: (ticket, clientKey, bytes, now) =>
-          policy.admit(ticket, clientKey, bytes, now, this.pendingHandshakes >= this.loadThreshold()),
+          policy.admit(ticket, clientKey, bytes, now, this.handshakeLoad.overloaded(now)),
       };
     }
   }
 
   /** The server's 0-RTT policy (its strike register size, for tests and metrics). */
   readonly earlyPolicy: EarlyDataPolicy | undefined;
-
-  private loadThreshold(): number {
-    return this.serverOptions?.retryThreshold ?? 256;
-  }
 
   get publicKey(): Uint8Array {
     return this.staticKey.publicKey;
@@ -332,7 +340,7 @@ export class Endpoint implements EngineEndpoint {
       if (!odcid) return this.drop('invalid-token');
       originalDcid = odcid;
       addressValidated = true;
-    } else if (this.retryRequired(server)) {
+    } else if (this.retryRequired(server, now)) {
       const retryScid = this.random(this.cidLength);
       const token = this.secrets.mintRetryToken(remote, packet.dcid, retryScid, now + RETRY_TOKEN_LIFETIME);
       this.queueStateless({
@@ -348,6 +356,8 @@ export class Endpoint implements EngineEndpoint {
       });
       return;
     }
+    // Counted before the work, whatever its outcome: a rejected INITIAL cost the same DH.
+    this.handshakeLoad.spentDh(packet.pattern === HandshakePattern.XX ? DH_COST.xx : DH_COST.ik, now);
     const conn = this.createConnection('server', this.transport, local, remote, now);
     const authorize = (key: Uint8Array) => this.authorized === 'any' || this.authorized.has(cidKey(key));
     const ok = conn.acceptInitial(packet, authorize, addressValidated, originalDcid, datagramLength, now);
@@ -358,7 +368,7 @@ export class Endpoint implements EngineEndpoint {
     }
     conn.initialDcidAlias = packet.dcid;
     this.routes.set(cidKey(packet.dcid), conn);
-    this.pendingHandshakes++;
+    this.handshakeLoad.opened(conn);
     this.endpointEvents.push({ type: 'incoming', connection: conn });
     this.afterInput(conn, now);
   }
@@ -384,6 +394,7 @@ export class Endpoint implements EngineEndpoint {
     if (found.kind === 'live') {
       const conn = found.owner;
       conn.setNow(now);
+      this.handshakeLoad.spentDh(DH_COST.resume, now);
       if (!conn.acceptResume(packet, datagramLength, local, remote, now)) return this.drop('resume-rejected');
       this.afterInput(conn, now);
       return;
@@ -402,14 +413,14 @@ export class Endpoint implements EngineEndpoint {
     this.drop(`resume-${kind}`);
   }
 
-  private retryRequired(server: ServerOptions): boolean {
+  private retryRequired(server: ServerOptions, now: number): boolean {
     switch (server.retry ?? 'under-load') {
       case 'always':
         return true;
       case 'never':
         return false;
       default:
-        return this.pendingHandshakes >= this.loadThreshold();
+        return this.handshakeLoad.overloaded(now);
     }
   }
 
@@ -438,9 +449,7 @@ export class Endpoint implements EngineEndpoint {
       unregisterCid: (cid) => this.routes.delete(cidKey(cid)),
       registerResetToken: (token, c) => this.resetTokens.set(cidKey(token), c),
       unregisterResetToken: (token) => this.resetTokens.delete(cidKey(token)),
-      onHandshakeConfirmed: (c) => {
-        if (c.role === 'server') this.pendingHandshakes = Math.max(0, this.pendingHandshakes - 1);
-      },
+      onHandshakeConfirmed: (c) => this.handshakeLoad.settled(c),
       resumption: this.resumptionRouting,
       earlyData: role === 'server' ? this.earlyData : undefined,
     });
@@ -546,8 +555,8 @@ export class Endpoint implements EngineEndpoint {
   }
 
   private forget(conn: Connection): void {
-    if (conn.role === 'server' && !conn.wasConfirmed)
-      this.pendingHandshakes = Math.max(0, this.pendingHandshakes - 1);
+    // Only a session that was counted as half-open leaves the count: a rejected INITIAL never was.
+    this.handshakeLoad.settled(conn);
     for (const cid of conn.localConnectionIds) this.routes.delete(cidKey(cid));
     if (conn.initialDcidAlias) this.routes.delete(cidKey(conn.initialDcidAlias));
     for (const token of conn.resetTokens) this.resetTokens.delete(cidKey(token));
