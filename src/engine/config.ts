@@ -4,16 +4,28 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 
 /**
- * Defaults chosen for a general-purpose library: windows large enough for
- * ~1 Gbit/s at 50 ms RTT once auto-tuned, limits small enough that one
- * session cannot hold more than a few tens of MiB.
+ * Bytes of outgoing datagrams one session queues at most (besides the count limit): part of
+ * maxSessionBuffer, so a large maxUdpPayloadSize cannot multiply the queue's memory.
+ */
+export const DATAGRAM_QUEUE_BYTES = 256 * KiB;
+/** The least a session's streams may buffer for sending together (see sessionSendBudget). */
+const MIN_SESSION_SEND_BUDGET = 64 * KiB;
+
+/**
+ * Defaults chosen for a general-purpose library: windows large enough for ~1 Gbit/s at
+ * 50 ms RTT once auto-tuned, and one stated bound on what a session buffers: at most
+ * maxSessionBuffer (16 MiB) in the engine, both directions and every stream together —
+ * receive (reassembly and unread data) is held to maxConnectionWindow by flow control,
+ * sending to the rest (sessionSendBudget) by backpressure on writes. The Node stream
+ * adapters add up to two highWaterMarks per open stream on top (docs/security.md).
  */
 export const DEFAULT_TRANSPORT_CONFIG: Readonly<TransportConfig> = Object.freeze({
   idleTimeout: 30_000,
   initialStreamWindow: 256 * KiB,
-  maxStreamWindow: 16 * MiB,
+  maxStreamWindow: 8 * MiB,
   initialConnectionWindow: 1 * MiB,
-  maxConnectionWindow: 32 * MiB,
+  maxConnectionWindow: 8 * MiB,
+  maxSessionBuffer: 16 * MiB,
   maxConcurrentBidiStreams: 100,
   maxConcurrentUniStreams: 100,
   sendBufferSize: 4 * MiB,
@@ -122,6 +134,14 @@ function positiveInteger(field: string, value: unknown, min: number, max: number
   return value;
 }
 
+/**
+ * Bytes all of a session's send buffers may hold together: what maxSessionBuffer leaves
+ * after the receive window's ceiling and the datagram queue.
+ */
+export function sessionSendBudget(config: TransportConfig): number {
+  return config.maxSessionBuffer - config.maxConnectionWindow - DATAGRAM_QUEUE_BYTES;
+}
+
 /** Merges user overrides onto the defaults and validates every field, naming the bad one. */
 export function resolveTransportConfig(overrides: Partial<TransportConfig> = {}): TransportConfig {
   if (overrides === null || typeof overrides !== 'object') {
@@ -137,6 +157,14 @@ export function resolveTransportConfig(overrides: Partial<TransportConfig> = {})
   positiveInteger('transport.maxConcurrentBidiStreams', c.maxConcurrentBidiStreams, 0, 2 ** 40);
   positiveInteger('transport.maxConcurrentUniStreams', c.maxConcurrentUniStreams, 0, 2 ** 40);
   positiveInteger('transport.sendBufferSize', c.sendBufferSize, 1, limit);
+  positiveInteger('transport.maxSessionBuffer', c.maxSessionBuffer, 1, limit);
+  const leastSessionBuffer = c.maxConnectionWindow + DATAGRAM_QUEUE_BYTES + MIN_SESSION_SEND_BUDGET;
+  if (c.maxSessionBuffer < leastSessionBuffer) {
+    throw new ConfigError(
+      'transport.maxSessionBuffer',
+      `must be at least maxConnectionWindow + 320 KiB (${leastSessionBuffer}), got ${c.maxSessionBuffer}: raise it or lower maxConnectionWindow`,
+    );
+  }
   positiveInteger('transport.maxDatagramFrameSize', c.maxDatagramFrameSize, 0, 65535);
   positiveInteger('transport.maxUdpPayloadSize', c.maxUdpPayloadSize, 1200, 65527);
   positiveInteger('transport.keyUpdateInterval', c.keyUpdateInterval, 16, 2 ** 40);

@@ -134,6 +134,14 @@ export interface TransportConfig {
   maxConcurrentUniStreams: number;
   /** Bytes an application may queue on one stream before writes report backpressure. */
   sendBufferSize: number;
+  /**
+   * Bytes one session buffers at most, both directions, every stream and the datagram
+   * queue together (default 16 MiB): maxConnectionWindow of it for receiving (flow control
+   * holds the peer to it), the rest, less 256 KiB for datagrams, for all send buffers
+   * together (writes beyond it see backpressure). Must exceed maxConnectionWindow by at
+   * least 320 KiB.
+   */
+  maxSessionBuffer: number;
   /** Largest DATAGRAM frame payload accepted; 0 disables datagrams. */
   maxDatagramFrameSize: number;
   /** UDP payload size we send (bytes). */

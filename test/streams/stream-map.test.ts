@@ -418,6 +418,27 @@ test('writes report backpressure and writable space after acknowledgements', () 
   assert.equal(client.write(id, new Uint8Array(500)), 400);
 });
 
+test('the session send budget bounds all streams together and wakes the refused ones', () => {
+  const { client } = pair({ sendBufferSize: 1000, sessionSendBudget: 1500 });
+  const a = client.openLocal(true)!;
+  const b = client.openLocal(true)!;
+  assert.equal(client.write(a, new Uint8Array(1000)), 1000);
+  assert.equal(client.write(b, new Uint8Array(1000)), 500, 'the budget, not the stream buffer, refuses');
+  assert.equal(client.write(b, new Uint8Array(10)), 0);
+  assert.equal(client.sendBudget.held, 1500);
+  assert.deepEqual(client.takeWritable(), [], 'no room yet');
+  const stream = client.nextSendable()!;
+  assert.equal(stream.id, a);
+  const chunk = client.nextStreamChunk(stream, 300)!;
+  client.onStreamDataAcked(a, chunk.offset, chunk.data.length, chunk.fin);
+  assert.equal(client.sendBudget.held, 1200);
+  assert.deepEqual(client.takeWritable(), [b], 'the acknowledgement on a lets b write again');
+  assert.deepEqual(client.takeWritable(), [], 'once per refusal');
+  assert.equal(client.write(b, new Uint8Array(1000)), 300);
+  client.reset(a, 7);
+  assert.equal(client.sendBudget.held, 800, "a reset gives the stream's bytes back");
+});
+
 test('peer transport parameters raise the credit of streams opened before them', () => {
   const client = new StreamMap({ ...defaults, role: 'client' });
   assert.equal(client.openLocal(true), undefined, 'no streams before the peer allows any');

@@ -114,6 +114,11 @@ export class PropertyMonitor {
       this.violation(
         `${who}: connection window ${mem.connectionWindow} > maxConnectionWindow ${config.maxConnectionWindow}`,
       );
+    const sessionBuffered = mem.sendBuffered + mem.receiveBuffered + mem.queuedDatagramBytes;
+    if (sessionBuffered > config.maxSessionBuffer)
+      this.violation(
+        `${who}: session buffers ${sessionBuffered} B > maxSessionBuffer ${config.maxSessionBuffer}`,
+      );
     if (mem.queuedDatagrams > MAX_QUEUED_DATAGRAMS)
       this.violation(`${who}: ${mem.queuedDatagrams} datagrams queued > ${MAX_QUEUED_DATAGRAMS}`);
     for (const path of conn.paths) {

@@ -36,6 +36,7 @@ import {
   encodeInitial,
   parseShortHeader,
 } from '../../wire/packet-codec.js';
+import { DATAGRAM_QUEUE_BYTES } from '../config.js';
 import {
   createHandshake,
   HandshakePattern,
@@ -143,6 +144,8 @@ export interface ConnectionMemoryUsage {
   largestStreamWindow: number;
   connectionWindow: number;
   queuedDatagrams: number;
+  /** Bytes of the queued datagrams. */
+  queuedDatagramBytes: number;
   queuedControlFrames: number;
 }
 
@@ -1340,6 +1343,7 @@ export class Connection implements EngineConnection {
       largestStreamWindow,
       connectionWindow: this.streams.connectionWindow.window,
       queuedDatagrams: this.outbox.datagrams.length,
+      queuedDatagramBytes: this.outbox.datagramBytes,
       queuedControlFrames: this.outbox.control.length,
     };
   }
@@ -1410,6 +1414,9 @@ export class Connection implements EngineConnection {
 
   resetStream(id: StreamId, errorCode: number): void {
     this.streams.reset(id, errorCode);
+    // The reset freed this stream's share of the session's send budget for the others.
+    for (const streamId of this.streams.takeWritable())
+      this.outbox.emit({ type: 'stream-writable', streamId });
     this.wake();
   }
 
@@ -1430,7 +1437,8 @@ export class Connection implements EngineConnection {
     if (this._state !== 'established' || this.persist.suspended || data.length > this.maxDatagramSize)
       return false;
     if (this.outbox.datagrams.length >= MAX_DATAGRAM_QUEUE) return false;
-    this.outbox.datagrams.push(data);
+    if (this.outbox.datagramBytes + data.length > DATAGRAM_QUEUE_BYTES) return false;
+    this.outbox.queueDatagram(data);
     this.wake();
     return true;
   }

@@ -88,6 +88,8 @@ export class FrameHandler {
             streamId: frame.streamId,
             errorCode: frame.errorCode,
           });
+          // The reset freed this stream's share of the session's send budget for the others.
+          for (const streamId of streams.takeWritable()) outbox.emit({ type: 'stream-writable', streamId });
         }
         return;
       }

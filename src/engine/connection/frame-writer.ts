@@ -71,7 +71,7 @@ export class FrameWriter {
       const frame: Frame =
         sequence === undefined ? { type: 'datagram', data } : { type: 'datagram', data, sequence };
       if (frameSize(frame) > limit - w.offset) break;
-      this.outbox.datagrams.shift();
+      this.outbox.takeDatagram();
       const start = w.offset;
       encodeFrame(w, frame);
       records.push({ kind: 'datagram' });

@@ -30,8 +30,9 @@ const STALE_AFTER_RESUMPTION = new Set<Frame['type']>([
 export class Outbox {
   /** Control frames in the order they go out. */
   readonly control: Frame[] = [];
-  /** Application datagrams waiting for room in a packet. */
+  /** Application datagrams waiting for room in a packet (queueDatagram / takeDatagram). */
   readonly datagrams: Uint8Array[] = [];
+  private queuedDatagramBytes = 0;
   private readonly events: ConnectionEvent[] = [];
   readonly stats: ConnectionStats = {
     packetsSent: 0,
@@ -49,6 +50,22 @@ export class Outbox {
 
   queueControl(frame: Frame): void {
     this.control.push(frame);
+  }
+
+  /** Bytes of the queued datagrams (bounded by DATAGRAM_QUEUE_BYTES, part of maxSessionBuffer). */
+  get datagramBytes(): number {
+    return this.queuedDatagramBytes;
+  }
+
+  queueDatagram(data: Uint8Array): void {
+    this.datagrams.push(data);
+    this.queuedDatagramBytes += data.length;
+  }
+
+  takeDatagram(): Uint8Array | undefined {
+    const data = this.datagrams.shift();
+    if (data) this.queuedDatagramBytes -= data.length;
+    return data;
   }
 
   emit(event: ConnectionEvent): void {
@@ -98,5 +115,6 @@ export class Outbox {
     this.control.length = 0;
     this.control.push(...carried.filter(current), ...fresh, ...requeued.filter(current));
     this.datagrams.length = 0;
+    this.queuedDatagramBytes = 0;
   }
 }

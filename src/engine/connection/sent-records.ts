@@ -63,6 +63,10 @@ export class SentRecords {
   onAcked(records: readonly SentRecord[]): boolean {
     let progress = false;
     for (const record of records) if (this.onRecordAcked(record)) progress = true;
+    // Room freed in the session's send budget lets other refused writers go on.
+    if (progress)
+      for (const streamId of this.streams.takeWritable())
+        this.outbox.emit({ type: 'stream-writable', streamId });
     return progress;
   }
 

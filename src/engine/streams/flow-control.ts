@@ -84,3 +84,33 @@ export class SendCredit {
     return used >= this.limit ? 0 : this.limit - used;
   }
 }
+
+/**
+ * Bytes all send buffers of one session may hold together (its share of maxSessionBuffer):
+ * a write beyond it is refused like a write beyond the stream's own buffer, and the
+ * streams refused that way are told 'stream-writable' when acknowledgements free room.
+ */
+export class SendBudget {
+  private heldBytes = 0;
+
+  constructor(readonly limit: number) {}
+
+  get held(): number {
+    return this.heldBytes;
+  }
+
+  get available(): number {
+    return this.heldBytes >= this.limit ? 0 : this.limit - this.heldBytes;
+  }
+
+  hold(bytes: number): void {
+    this.heldBytes += bytes;
+  }
+
+  release(bytes: number): void {
+    this.heldBytes = Math.max(0, this.heldBytes - bytes);
+  }
+}
+
+/** The budget of a send side used on its own (unit tests, tools): no session-wide bound. */
+export const UNBOUNDED_SEND_BUDGET_LIMIT = Number.MAX_SAFE_INTEGER;

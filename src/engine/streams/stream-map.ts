@@ -1,7 +1,8 @@
 import { TransportError } from '../../wire/errors.js';
+import { sessionSendBudget } from '../config.js';
 import type { SessionRole, StreamId, TransportConfig } from '../types.js';
 import { StreamError, StreamUsageError } from './errors.js';
-import { ReceiveWindow, SendCredit } from './flow-control.js';
+import { ReceiveWindow, SendBudget, SendCredit, UNBOUNDED_SEND_BUDGET_LIMIT } from './flow-control.js';
 import type { ChunkPlan, SendChunk } from './send-buffer.js';
 import { type PendingReset, RecvSide, SendSide, Stream } from './stream.js';
 
@@ -18,6 +19,8 @@ export interface StreamMapOptions {
   maxConnectionWindow: number;
   /** Bytes one stream may queue unacknowledged. */
   sendBufferSize: number;
+  /** Bytes all streams' send buffers may hold together (default: no bound beyond each stream's). */
+  sessionSendBudget?: number;
 }
 
 /** The peer's limits, from its transport parameters. */
@@ -85,12 +88,17 @@ export class StreamMap {
   private queueHead = 0;
   /** Streams whose only work waits for connection credit. */
   private connectionBlocked = new Set<Stream>();
+  /** What all send buffers hold together, against the session's share of maxSessionBuffer. */
+  readonly sendBudget: SendBudget;
+  /** Streams a write was refused on: they hear 'stream-writable' when room frees (takeWritable). */
+  private readonly writeRefused = new Set<Stream>();
 
   constructor(options: StreamMapOptions, peer?: PeerStreamLimits) {
     this.role = options.role;
     this.options = options;
     this.localMaxStreamsCount = [options.maxConcurrentBidiStreams, options.maxConcurrentUniStreams];
     this.connectionWindow = new ReceiveWindow(options.initialConnectionWindow, options.maxConnectionWindow);
+    this.sendBudget = new SendBudget(options.sessionSendBudget ?? UNBOUNDED_SEND_BUDGET_LIMIT);
     if (peer) this.applyPeerLimits(peer);
   }
 
@@ -105,6 +113,7 @@ export class StreamMap {
         initialConnectionWindow: config.initialConnectionWindow,
         maxConnectionWindow: config.maxConnectionWindow,
         sendBufferSize: config.sendBufferSize,
+        sessionSendBudget: sessionSendBudget(config),
       },
       peer,
     );
@@ -147,7 +156,10 @@ export class StreamMap {
   private createStream(id: StreamId, local: boolean): Stream {
     const bidirectional = id % 4 < 2;
     const o = this.options;
-    const send = bidirectional || local ? new SendSide(this.peerStreamWindow, o.sendBufferSize) : undefined;
+    const send =
+      bidirectional || local
+        ? new SendSide(this.peerStreamWindow, o.sendBufferSize, this.sendBudget)
+        : undefined;
     const recv = bidirectional || !local ? new RecvSide(o.initialStreamWindow, o.maxStreamWindow) : undefined;
     const stream = new Stream(id, local, send, recv);
     this.streams.set(id, stream);
@@ -291,6 +303,7 @@ export class StreamMap {
     if (!stream.isTerminal || this.streams.get(stream.id) !== stream) return;
     this.streams.delete(stream.id);
     this.connectionBlocked.delete(stream);
+    this.writeRefused.delete(stream);
     if (!stream.local) this.closedRemote[typeIndex(stream.bidirectional)]++;
   }
 
@@ -405,6 +418,7 @@ export class StreamMap {
     const stream = this.streams.get(id);
     if (!stream?.send) return { finished: false, writable: false };
     const result = stream.send.onAcked(offset, length, fin);
+    if (result.writable) this.writeRefused.delete(stream);
     this.collect(stream);
     return result;
   }
@@ -483,7 +497,27 @@ export class StreamMap {
     if (!send) throw new StreamUsageError(`stream ${id} is receive-only`);
     const accepted = send.write(data);
     if (accepted > 0) this.markSendable(id);
+    if (accepted < data.length) this.writeRefused.add(this.require(id));
     return accepted;
+  }
+
+  /**
+   * Streams refused a write that may write again: room freed in their own buffer or, after an
+   * acknowledgement or a reset on another stream, in the session's budget. Each is reported
+   * once per refusal ('stream-writable').
+   */
+  takeWritable(): StreamId[] {
+    if (this.writeRefused.size === 0 || this.sendBudget.available === 0) return NONE;
+    const writable: StreamId[] = [];
+    for (const stream of this.writeRefused) {
+      if (!stream.send?.isOpen) {
+        this.writeRefused.delete(stream);
+      } else if (stream.send.takeWritable()) {
+        this.writeRefused.delete(stream);
+        writable.push(stream.id);
+      }
+    }
+    return writable;
   }
 
   /** @throws StreamUsageError. */

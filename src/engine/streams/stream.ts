@@ -1,7 +1,7 @@
 import { TransportError } from '../../wire/errors.js';
 import type { StreamId } from '../types.js';
 import { StreamError, StreamUsageError } from './errors.js';
-import { ReceiveWindow, SendCredit } from './flow-control.js';
+import { ReceiveWindow, SendBudget, SendCredit, UNBOUNDED_SEND_BUDGET_LIMIT } from './flow-control.js';
 import { ReceiveBuffer } from './receive-buffer.js';
 import { type ChunkPlan, SendBuffer, type SendChunk } from './send-buffer.js';
 
@@ -33,7 +33,12 @@ export class SendSide {
   /** Stream credit limit last reported in STREAM_DATA_BLOCKED (-1: none). */
   private blockedReportedAt = -1;
 
-  constructor(peerInitialWindow: number, bufferLimit: number) {
+  constructor(
+    peerInitialWindow: number,
+    bufferLimit: number,
+    /** Shared by every stream of the session: what all send buffers may hold together. */
+    private readonly budget = new SendBudget(UNBOUNDED_SEND_BUDGET_LIMIT),
+  ) {
     this.credit = new SendCredit(peerInitialWindow);
     this.bufferLimit = bufferLimit;
   }
@@ -49,7 +54,8 @@ export class SendSide {
 
   /** Buffer space left for writes. */
   get writableBytes(): number {
-    return this.isOpen ? Math.max(0, this.bufferLimit - this.buffer.unackedBytes) : 0;
+    if (!this.isOpen) return 0;
+    return Math.max(0, Math.min(this.bufferLimit - this.buffer.unackedBytes, this.budget.available));
   }
 
   /**
@@ -60,8 +66,25 @@ export class SendSide {
     if (!this.isOpen) throw new StreamUsageError('stream is not writable');
     const accepted = Math.min(data.length, this.writableBytes);
     if (accepted < data.length) this.writeBlocked = true;
-    if (accepted > 0) this.buffer.write(accepted === data.length ? data : data.subarray(0, accepted));
+    if (accepted > 0) {
+      this.buffer.write(accepted === data.length ? data : data.subarray(0, accepted));
+      this.budget.hold(accepted);
+    }
     return accepted;
+  }
+
+  /** Runs a change to the buffer and gives back to the session's budget what it released. */
+  private releasing(change: () => void): void {
+    const before = this.buffer.unackedBytes;
+    change();
+    this.budget.release(before - this.buffer.unackedBytes);
+  }
+
+  /** A write was refused and there is room again: true once, to report 'stream-writable'. */
+  takeWritable(): boolean {
+    if (!this.writeBlocked || this.writableBytes === 0) return false;
+    this.writeBlocked = false;
+    return true;
   }
 
   /** @throws StreamUsageError after reset. */
@@ -80,7 +103,7 @@ export class SendSide {
     // The final size is the flow-control credit consumed: everything ever sent.
     this.resetFinalSize = this.buffer.highestSentOffset;
     this.resetPending = true;
-    this.buffer.discard();
+    this.releasing(() => this.buffer.discard());
     return true;
   }
 
@@ -166,18 +189,13 @@ export class SendSide {
    * acknowledged ('stream-finished') and whether buffer space freed after a refused write ('stream-writable').
    */
   onAcked(offset: number, length: number, fin: boolean): { finished: boolean; writable: boolean } {
-    this.buffer.onAcked(offset, length, fin);
+    this.releasing(() => this.buffer.onAcked(offset, length, fin));
     let finished = false;
     if (this.state === 'DataSent' && this.buffer.isFullyAcked) {
       this.state = 'DataRecvd';
       finished = true;
     }
-    let writable = false;
-    if (this.writeBlocked && this.writableBytes > 0) {
-      this.writeBlocked = false;
-      writable = true;
-    }
-    return { finished, writable };
+    return { finished, writable: this.takeWritable() };
   }
 
   onLost(offset: number, length: number, fin: boolean): void {
