@@ -111,6 +111,8 @@ export interface ConnectionStats {
   bytesSent: number;
   bytesReceived: number;
   packetsLost: number;
+  /** Stream bytes sent again after a loss (or after leaving a path): what recovery cost. */
+  streamBytesResent: number;
   /** Datagrams dropped without effect, by reason (undecryptable, duplicate, malformed, ...). */
   drops: Record<string, number>;
   keyUpdates: number;

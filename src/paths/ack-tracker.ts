@@ -116,10 +116,13 @@ export class AckTracker {
 
   /**
    * The ACKs we sent may have been lost with the path they went on (we are moving elsewhere):
-   * the next packet carries the ranges again, without waiting for a new packet to arrive.
+   * the next packet carries the ranges again, without waiting for a new packet to arrive, and
+   * goes out at once: the peer may be holding back resends until it knows what arrived.
    */
-  repeatAck(): void {
-    if (this.bounds.length > 0) this.newSinceAck = true;
+  repeatAck(now: number): void {
+    if (this.bounds.length === 0) return;
+    this.newSinceAck = true;
+    this.immediateAt ??= now;
   }
 
   /** The peer acknowledged our ACK whose largest was `largestAckedInThatAck`: stop repeating ranges at or below it. */

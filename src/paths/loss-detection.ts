@@ -25,6 +25,12 @@ export interface AckOutcome<T> {
   acked: SentPacket<T>[];
   /** Packets declared lost by this ACK, ascending packet number. */
   lost: SentPacket<T>[];
+  /**
+   * Packets declared lost earlier (or handed back when their path was left) that this ACK
+   * shows arrived after all, ascending packet number: what they carried needs no resending.
+   * They take no part in RTT or congestion control.
+   */
+  lateAcked: SentPacket<T>[];
   rttSampled: boolean;
   persistentCongestion: boolean;
 }
@@ -61,6 +67,14 @@ const STALL_LATENESS_MIN = 3;
 const MAX_PTO_EXPONENT = 30;
 /** Compact the slot array once this many leading slots are dead and they are half of it. */
 const COMPACT_THRESHOLD = 1024;
+/**
+ * How long a packet declared lost is remembered for a late ACK (ms; at least three PTOs). After
+ * a failover the receiver reports what it got on the dead path only once it hears from us on
+ * the new one: that takes the new path's round trip, which the dead path's PTO knows nothing of.
+ */
+const LATE_ACK_RETENTION_MIN = 2000;
+/** At most this many packets declared lost are remembered (the oldest are forgotten first). */
+const LATE_ACK_RETENTION_MAX_PACKETS = 16384;
 
 export class LossDetection<T> {
   readonly rtt: RttEstimator;
@@ -88,6 +102,9 @@ export class LossDetection<T> {
   private _largestAcked: number | undefined;
   /** When the first RTT sample was taken: persistent congestion ignores packets sent earlier. */
   private firstRttSampleAt: number | undefined;
+  /** Packets declared lost, ascending packet number, and when each was declared (see lateAcked). */
+  private lostPackets: SentPacket<T>[] = [];
+  private lostAt: number[] = [];
 
   constructor(opts: LossDetectionOptions) {
     this.rtt = opts.rtt;
@@ -187,7 +204,9 @@ export class LossDetection<T> {
         }
       }
     }
-    if (acked.length === 0) return { acked, lost: [], rttSampled: false, persistentCongestion: false };
+    const lateAcked = this.takeLateAcked(ranges, now);
+    if (acked.length === 0)
+      return { acked, lost: [], lateAcked, rttSampled: false, persistentCongestion: false };
 
     let rttSampled = false;
     if (largestNewlyAcked !== undefined && anyAckEliciting) {
@@ -200,7 +219,7 @@ export class LossDetection<T> {
     this._ptoCount = 0;
     this.lastPtoAt = Number.NEGATIVE_INFINITY;
     this.stallRearmAt = undefined;
-    return { acked, lost, rttSampled, persistentCongestion };
+    return { acked, lost, lateAcked, rttSampled, persistentCongestion };
   }
 
   /** Earliest of loss-time and PTO deadline, or undefined when nothing ack-eliciting is in flight. */
@@ -236,6 +255,7 @@ export class LossDetection<T> {
    * it does nothing.
    */
   onTimeout(now: number, handshakeConfirmed: boolean): { lost: SentPacket<T>[]; probes: number } {
+    this.forgetOldLosses(now);
     if (this.lossTime !== undefined) {
       if (now < this.lossTime) return { lost: [], probes: 0 };
       // Persistent congestion is only established on receipt of an ACK (RFC 9002 §7.6.2).
@@ -280,6 +300,18 @@ export class LossDetection<T> {
   }
 
   /**
+   * Every unacknowledged packet is handed back as lost (the path is being left: what it
+   * carried goes elsewhere now), ascending, but remembered like any loss: an ACK that still
+   * names one (the receiver reports on another path what arrived on this one) shows up in
+   * `lateAcked`. Not a congestion signal; the path's timers stop.
+   */
+  declareAllLost(now: number): SentPacket<T>[] {
+    const out = this.drainAll();
+    for (const p of out) this.rememberLost(p, now);
+    return out;
+  }
+
+  /**
    * Up to `count` oldest unacknowledged ack-eliciting packets (those `wanted` accepts, e.g.
    * the ones still holding data worth resending), for PTO probes that resend data.
    */
@@ -302,6 +334,61 @@ export class LossDetection<T> {
       previousSmallest = smallest;
     }
     return ranges[0].largest <= this.largestSent;
+  }
+
+  /** Keeps a packet declared lost (ascending packet number) for a late ACK. */
+  private rememberLost(p: SentPacket<T>, now: number): void {
+    const list = this.lostPackets;
+    let at = list.length;
+    while (at > 0 && list[at - 1].pn > p.pn) at--;
+    list.splice(at, 0, p);
+    this.lostAt.splice(at, 0, now);
+    if (list.length > LATE_ACK_RETENTION_MAX_PACKETS) {
+      const excess = list.length - LATE_ACK_RETENTION_MAX_PACKETS;
+      list.splice(0, excess);
+      this.lostAt.splice(0, excess);
+    }
+  }
+
+  /** Forgets losses older than the retention (declaration times are nearly ascending). */
+  private forgetOldLosses(now: number): void {
+    if (this.lostPackets.length === 0) return;
+    const retention = Math.max(LATE_ACK_RETENTION_MIN, 3 * this.rtt.pto(this.maxAckDelay));
+    let drop = 0;
+    while (drop < this.lostAt.length && this.lostAt[drop] + retention < now) drop++;
+    if (drop > 0) {
+      this.lostPackets.splice(0, drop);
+      this.lostAt.splice(0, drop);
+    }
+  }
+
+  /** Remembered lost packets that `ranges` (descending) acknowledge, removed and ascending. */
+  private takeLateAcked(ranges: readonly AckRangeInput[], now: number): SentPacket<T>[] {
+    this.forgetOldLosses(now);
+    const list = this.lostPackets;
+    if (list.length === 0) return [];
+    const found: SentPacket<T>[] = [];
+    const keep = new Array<boolean>(list.length).fill(true);
+    for (let r = ranges.length - 1; r >= 0; r--) {
+      const { smallest, largest } = ranges[r];
+      // First remembered packet at or above `smallest`.
+      let lo = 0;
+      let hi = list.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (list[mid].pn < smallest) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < list.length && list[i].pn <= largest; i++) {
+        found.push(list[i]);
+        keep[i] = false;
+      }
+    }
+    if (found.length > 0) {
+      this.lostPackets = list.filter((_, i) => keep[i]);
+      this.lostAt = this.lostAt.filter((_, i) => keep[i]);
+    }
+    return found;
   }
 
   private remove(index: number, p: SentPacket<T>): void {
@@ -361,6 +448,7 @@ export class LossDetection<T> {
       // timeSent and leave the timer due forever (a livelock found by the simulator).
       if (p.timeSent + lossDelay <= now || largestAcked >= p.pn + this.packetThreshold) {
         this.remove(index, p);
+        this.rememberLost(p, now);
         lost.push(p);
         if (p.ackEliciting && sampleAt !== undefined && p.timeSent > sampleAt) {
           if (runStart === undefined) runStart = p.timeSent;

@@ -70,7 +70,13 @@ test('duplicate ACKs and ACKs of skipped packet numbers are harmless', () => {
   const first = loss.onAckReceived([{ smallest: 0, largest: 2 }], 0, 10, true)!;
   assert.deepEqual(pns(first.acked), [0, 2]);
   const again = loss.onAckReceived([{ smallest: 0, largest: 2 }], 0, 11, true)!;
-  assert.deepEqual(again, { acked: [], lost: [], rttSampled: false, persistentCongestion: false });
+  assert.deepEqual(again, {
+    acked: [],
+    lost: [],
+    lateAcked: [],
+    rttSampled: false,
+    persistentCongestion: false,
+  });
   assert.throws(() => loss.onPacketSent(packet(2, 12)), RangeError);
 });
 
@@ -311,4 +317,32 @@ test('with a capped probe interval, a PTO that could not send a probe still move
     assert.ok(next - deadline <= bound + 1e-9, 'the cap bounds the interval');
     deadline = next;
   }
+});
+
+test('a packet declared lost that an ACK names later is reported late-acked, once, outside RTT and cwnd', () => {
+  const loss = make();
+  for (let pn = 0; pn < 6; pn++) loss.onPacketSent(packet(pn, pn));
+  const first = loss.onAckReceived([{ smallest: 5, largest: 5 }], 0, 40, true)!;
+  assert.deepEqual(pns(first.lost), [0, 1, 2]);
+  assert.deepEqual(first.lateAcked, []);
+  const srtt = loss.rtt.smoothedRtt;
+  const late = loss.onAckReceived([{ smallest: 0, largest: 5 }], 0, 300, true)!;
+  assert.deepEqual(pns(late.lateAcked), [0, 1, 2]);
+  assert.deepEqual(pns(late.acked), [3, 4]);
+  assert.equal(loss.rtt.smoothedRtt !== srtt, false, 'pn 5 was acked before: no new RTT sample');
+  // Reported once only.
+  assert.deepEqual(loss.onAckReceived([{ smallest: 0, largest: 5 }], 0, 301, true)!.lateAcked, []);
+});
+
+test('leaving a path: declareAllLost hands back the flight, and a later ACK of it is late-acked', () => {
+  const loss = make();
+  for (let pn = 0; pn < 4; pn++) loss.onPacketSent(packet(pn, pn));
+  assert.deepEqual(pns(loss.declareAllLost(10)), [0, 1, 2, 3]);
+  assert.equal(loss.bytesInFlight, 0);
+  assert.equal(loss.deadline(true), undefined, 'no timer left on the path');
+  const report = loss.onAckReceived([{ smallest: 0, largest: 1 }], 0, 200, true)!;
+  assert.deepEqual(pns(report.lateAcked), [0, 1]);
+  assert.deepEqual(report.acked, []);
+  // Remembered for a bounded time only.
+  assert.deepEqual(loss.onAckReceived([{ smallest: 2, largest: 3 }], 0, 10_000, true)!.lateAcked, []);
 });

@@ -214,6 +214,8 @@ export class FrameHandler {
       if (keys && packet.info.keyGeneration === builder.keyGeneration) keys.confirmCurrentPhase();
       if (this.o.sent.onAcked(packet.info.records)) liveness.onStreamProgress();
     }
+    for (const packet of result.lateAcked)
+      if (this.o.sent.onLateAcked(packet.info.records)) liveness.onStreamProgress();
     if (result.lost.length > 0) this.o.sent.onPacketsLost(path, result.lost, now);
     if (result.persistentCongestion) {
       path.cc.onPersistentCongestion();

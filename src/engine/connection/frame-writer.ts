@@ -158,6 +158,7 @@ export class FrameWriter {
       }
       if (plan.offset !== offset)
         throw new Error(`stream ${id}: planned offset ${offset}, emitted ${plan.offset}`);
+      if (plan.isRetransmission) this.outbox.stats.streamBytesResent += plan.length;
       if (plan.fin) buf[start] |= 0x01;
       buf[lengthAt] = 0x40 | (plan.length >> 8);
       buf[lengthAt + 1] = plan.length & 0xff;

@@ -40,6 +40,7 @@ export class Outbox {
     bytesSent: 0,
     bytesReceived: 0,
     packetsLost: 0,
+    streamBytesResent: 0,
     drops: {},
     keyUpdates: 0,
     suspensions: 0,

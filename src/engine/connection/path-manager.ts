@@ -709,9 +709,13 @@ export class PathManager {
     this.activeFailedAt = undefined;
     this.exploring = undefined;
     this.pendingMove = undefined;
-    for (const packet of old.loss.drainAll()) this.host.sent.onLost(packet.info.records);
-    // ACKs sent on the old path may be lost with it: repeat them on the new one.
-    for (const p of this.pathList) p.acks.repeatAck();
+    // What the old path had in flight is resent on the new one, but remembered: the peer's ACKs
+    // for the old path's number space, repeated on the new path, cancel the resending of what
+    // did arrive, so only what was lost with the path goes again.
+    for (const packet of old.loss.declareAllLost(now)) this.host.sent.onLost(packet.info.records);
+    // ACKs sent on the old path may be lost with it: repeat them on the new one, at once (the
+    // peer learns from them what it need not resend).
+    for (const p of this.pathList) p.acks.repeatAck(now);
     const om = this.record(old);
     if (oldState === 'failed') {
       om.failedAt = now;

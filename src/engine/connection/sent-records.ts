@@ -70,10 +70,20 @@ export class SentRecords {
     return progress;
   }
 
-  private onRecordAcked(record: SentRecord): boolean {
+  /**
+   * A packet declared lost arrived after all (loss detection's lateAcked): what it carried is
+   * acknowledged, so data not yet resent is not resent. Its frames no longer count as in flight.
+   */
+  onLateAcked(records: readonly SentRecord[]): boolean {
+    let progress = false;
+    for (const record of records) if (this.onRecordAcked(record, false)) progress = true;
+    return progress;
+  }
+
+  private onRecordAcked(record: SentRecord, inFlight = true): boolean {
     switch (record.kind) {
       case 'stream': {
-        this.streamFramesInFlight = Math.max(0, this.streamFramesInFlight - 1);
+        if (inFlight) this.streamFramesInFlight = Math.max(0, this.streamFramesInFlight - 1);
         const { finished, writable } = this.streams.onStreamDataAcked(
           record.id,
           record.offset,
