@@ -33,7 +33,8 @@ export function randomEngineScenario(rng: Rng, maxDuration = 6000): RandomScenar
   // (backed-off) PTO, a 10-packet burst is a minute-long outage that no idle timeout
   // survives (seed 447). Keep mean bursts at 3 packets or less, as in handshakeloss.
   for (const link of Object.values(drawn.spec.links ?? {}))
-    if (link.burstLoss && link.burstLoss.r < 1 / 3) link.burstLoss = { ...link.burstLoss, r: 1 / 3 };
+    if (link.burstLoss && 'r' in link.burstLoss && link.burstLoss.r < 1 / 3)
+      link.burstLoss = { ...link.burstLoss, r: 1 / 3 };
   return drawn;
 }
 

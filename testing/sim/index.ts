@@ -16,6 +16,10 @@ export {
   type Direction,
   type DirectionSelector,
   type LinkParams,
+  type PacketBurstLoss,
+  type RateSchedule,
+  rateAt,
+  type TimedBurstLoss,
   validateLinkParams,
 } from './link.js';
 export {
@@ -32,6 +36,7 @@ export {
   type CapturedDatagram,
   type DropReason,
   type LinkSpec,
+  resolveLinkSpec,
   SimHost,
   SimInterface,
   type SimNode,
@@ -53,6 +58,7 @@ export {
   WindowSender,
   type WindowSenderOptions,
 } from './nodes.js';
+export { IPV4_UDP_OVERHEAD, type ProfileSpec, profileLinks, simLinkOf } from './profiles.js';
 export { Rng, seedFromEnv } from './rng.js';
 export {
   type FaultSpec,

@@ -21,6 +21,7 @@ import {
   Link,
   type LinkDirection,
   type LinkParams,
+  rateAt,
   validateLinkParams,
 } from './link.js';
 import {
@@ -31,6 +32,7 @@ import {
   Nat,
   type NatConfig,
 } from './middlebox.js';
+import { type ProfileSpec, profileLinks } from './profiles.js';
 import { Rng } from './rng.js';
 import { payloadHash, Trace, type TraceOptions } from './trace.js';
 
@@ -41,8 +43,26 @@ export interface SimNode
   onAddressChange?(added: readonly string[], removed: readonly string[], now: number): void;
 }
 
-/** Link parameters for both directions, with optional per-direction overrides. */
-export type LinkSpec = Partial<LinkParams> & { out?: Partial<LinkParams>; in?: Partial<LinkParams> };
+/**
+ * Link parameters for both directions, with optional per-direction overrides, over an optional
+ * named profile (testing/sim/profiles.ts): defaults < profile < both directions < `out` / `in`.
+ */
+export type LinkSpec = Partial<LinkParams> & {
+  out?: Partial<LinkParams>;
+  in?: Partial<LinkParams>;
+  profile?: ProfileSpec;
+};
+
+/** The full parameters of both directions of a link spec (`path` names it in errors). */
+export function resolveLinkSpec(link: LinkSpec, path: string): { out: LinkParams; in: LinkParams } {
+  const { out, in: inbound, profile, ...both } = link;
+  const common = validateLinkParams(both, path);
+  const base = profile === undefined ? { out: {}, in: {} } : profileLinks(profile, `${path}.profile`);
+  return {
+    out: { ...DEFAULT_LINK, ...base.out, ...common, ...validateLinkParams(out ?? {}, `${path}.out`) },
+    in: { ...DEFAULT_LINK, ...base.in, ...common, ...validateLinkParams(inbound ?? {}, `${path}.in`) },
+  };
+}
 
 export type DropReason =
   | 'no-such-source'
@@ -238,19 +258,8 @@ export class Simulator {
       throw new SimError(`interface name ${JSON.stringify(name)} must match [A-Za-z0-9_-]+`);
     if (host.interfaces.has(name)) throw new SimError(`interface ${hostName}.${name} already exists`);
     const fullName = `${hostName}.${name}`;
-    const { out, in: inbound, ...both } = link;
-    const common = validateLinkParams(both, `links["${fullName}"]`);
-    const outParams = {
-      ...DEFAULT_LINK,
-      ...common,
-      ...validateLinkParams(out ?? {}, `links["${fullName}"].out`),
-    };
-    const inParams = {
-      ...DEFAULT_LINK,
-      ...common,
-      ...validateLinkParams(inbound ?? {}, `links["${fullName}"].in`),
-    };
-    const iface = new SimInterface(fullName, host, new Link(fullName, outParams, inParams));
+    const params = resolveLinkSpec(link, `links["${fullName}"]`);
+    const iface = new SimInterface(fullName, host, new Link(fullName, params.out, params.in));
     host.interfaces.set(name, iface);
     this.ifaces.set(fullName, iface);
     for (const address of addresses) this.bindAddress(iface, address);
@@ -393,6 +402,7 @@ export class Simulator {
     for (const dir of this.interface(ifaceName).link.directions(direction)) {
       dir.params = { ...dir.params, ...checked };
       if (dir.params.burstLoss === null) dir.inBurst = false;
+      if ('burstLoss' in checked) dir.burstStateEnds = Number.NaN;
     }
   }
 
@@ -682,20 +692,38 @@ export class Simulator {
     }
     const now = this.now;
     let departure = now;
-    if (p.bandwidth !== Number.POSITIVE_INFINITY) {
+    if (p.bandwidth !== Number.POSITIVE_INFINITY || p.rateSchedule !== null) {
       dir.held.expire(now);
-      if (dir.held.length >= p.queue) {
+      const start = Math.max(dir.busyUntil, now);
+      const onWire = size + p.overhead;
+      if (dir.held.length >= p.queue || dir.held.bytes + onWire > p.queueBytes || start - now > p.queueMs) {
         this.drop(ev, 'queue-full', dir.name);
         return;
       }
-      departure = Math.max(dir.busyUntil, now) + (size * 8000) / p.bandwidth;
+      // Serialized at the rate in force when its transmission starts.
+      departure = start + (onWire * 8000) / rateAt(p, start);
       dir.busyUntil = departure;
-      dir.held.push(departure);
+      dir.held.push(departure, onWire);
     }
     // Wire effects: a lost packet still used its transmission slot.
     const rng = this.rng;
     const burst = p.burstLoss;
-    if (burst !== null) {
+    if (burst !== null && 'goodMs' in burst) {
+      // The state runs on the clock, whether packets pass or not; the first packet starts it.
+      if (Number.isNaN(dir.burstStateEnds)) {
+        dir.inBurst = false;
+        dir.burstStateEnds = departure - burst.goodMs * Math.log(1 - rng.float());
+      }
+      while (dir.burstStateEnds <= departure) {
+        dir.inBurst = !dir.inBurst;
+        dir.burstStateEnds -= (dir.inBurst ? burst.badMs : burst.goodMs) * Math.log(1 - rng.float());
+      }
+      const lossNow = dir.inBurst ? (burst.lossBad ?? 1) : (burst.lossGood ?? 0);
+      if (lossNow > 0 && rng.float() < lossNow) {
+        this.drop(ev, 'burst-loss', dir.name);
+        return;
+      }
+    } else if (burst !== null) {
       if (dir.inBurst) {
         if (rng.float() < burst.r) dir.inBurst = false;
       } else if (rng.float() < burst.p) {
@@ -717,6 +745,10 @@ export class Simulator {
       // Held back without moving the FIFO horizon, so later packets overtake it.
       arrival += rng.float() * p.reorderDelay;
       this.stats.reordered++;
+    } else if (p.jitterReorder) {
+      // Each packet keeps its own jitter: one that drew less overtakes those ahead of it.
+      if (arrival < dir.lastArrival) this.stats.reordered++;
+      else dir.lastArrival = arrival;
     } else if (arrival < dir.lastArrival) {
       arrival = dir.lastArrival;
     } else {

@@ -16,6 +16,7 @@ import { ScenarioError, SimError } from './errors.js';
 import { type DirectionSelector, type LinkParams, validateLinkParams } from './link.js';
 import type { NatFiltering } from './middlebox.js';
 import { type LinkSpec, Simulator } from './network.js';
+import { profileLinks } from './profiles.js';
 import type { TraceOptions } from './trace.js';
 
 export { ScenarioError };
@@ -198,9 +199,10 @@ export function validateScenario(spec: unknown): asserts spec is ScenarioSpec {
       const path = `links["${name}"]`;
       if (!interfaces.has(name)) fail(`${path}: no interface ${name} (expected host.interface)`);
       const link = record(value, path);
-      validateLinkParams(link, path, ['out', 'in']);
+      validateLinkParams(link, path, ['out', 'in', 'profile']);
       if (link.out !== undefined) validateLinkParams(link.out, `${path}.out`);
       if (link.in !== undefined) validateLinkParams(link.in, `${path}.in`);
+      if (link.profile !== undefined) profileLinks(link.profile, `${path}.profile`);
     }
   }
 
