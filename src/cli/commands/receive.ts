@@ -11,7 +11,8 @@ current directory): the same as braid serve --receive-dir DIR, and every serve
 option applies (--listen, --authorized-keys or --allow-any, --key, ...).
 Interrupted transfers stay as .NAME.braid-partial with a .NAME.braid-state file
 and continue when the sender runs again; a file appears under its name only once
-its SHA-256 matches.
+its SHA-256 matches. A DIR that group or others may write to is refused unless
+--shared-receive-dir is given.
 
   -d, --dir DIR             where received files go (default: the current directory)
   -h, --help                show this help

@@ -4,7 +4,7 @@
  * handles signals: SIGINT/SIGTERM close every session gracefully, SIGHUP reloads the
  * authorized keys and the allow-list from the config file and flags.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer as createTcpServer, type Socket, connect as tcpConnect } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { Writable } from 'node:stream';
@@ -58,7 +58,10 @@ options:
   --echo                    answer 'braid cat' without --to by echoing the stream back
   --allow-reverse           let clients ask this server to listen for them (braid tunnel -R);
                             the listener lives as long as the client's session
-  --receive-dir DIR         accept files from braid send into DIR (resumable, SHA-256 checked)
+  --receive-dir DIR         accept files from braid send into DIR (resumable, SHA-256 checked);
+                            refused if group or others may write to DIR, unless:
+  --shared-receive-dir      accept a receive directory others may write to (the server's own
+                            files there are still never opened through a link)
 ${OBSERVE_HELP}
   -h, --help                show this help
 
@@ -75,6 +78,7 @@ const SERVE_FLAGS = {
   echo: { type: 'boolean' },
   'allow-reverse': { type: 'boolean' },
   'receive-dir': { type: 'string' },
+  'shared-receive-dir': { type: 'boolean' },
   ...OBSERVE_SPECS,
 } as const;
 
@@ -87,6 +91,7 @@ interface ServeSettings {
   echo: boolean;
   allowReverse: boolean;
   receiveDir: string | undefined;
+  sharedReceiveDir: boolean;
 }
 
 /** Reads the config file into the same shape as the flags, so one path validates both. */
@@ -151,7 +156,32 @@ function settingsFrom(args: ParsedArgs): ServeSettings {
     echo: flag('echo'),
     allowReverse: flag('allow-reverse'),
     receiveDir: pick('receive-dir')[0],
+    sharedReceiveDir: flag('shared-receive-dir'),
   };
+}
+
+/**
+ * Creates the receive directory 0700, or checks an existing one: where group or others may
+ * write, another user can plant files and links beside the transfers, so it takes
+ * --shared-receive-dir to accept it (as ssh's StrictModes refuses loose directories).
+ */
+function checkReceiveDir(dir: string, shared: boolean): void {
+  let mode: number;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const stat = statSync(dir);
+    if (!stat.isDirectory()) throw new Error('not a directory');
+    mode = stat.mode;
+  } catch (error) {
+    throw new CliError(`cannot use --receive-dir ${dir}: ${(error as Error).message}`);
+  }
+  if ((mode & 0o022) !== 0 && !shared) {
+    throw new CliError(
+      `bad permissions ${(mode & 0o7777).toString(8).padStart(4, '0')} for receive directory ${dir}: ` +
+        `other users could plant files and links where received files are written. Fix with: chmod go-w ${dir}, ` +
+        'or accept it with --shared-receive-dir',
+    );
+  }
 }
 
 const TCP_CONNECT_TIMEOUT_MS = 10_000;
@@ -171,11 +201,7 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
   let receiver: ReceiveDirectory | undefined;
   if (settings.receiveDir !== undefined) {
     const dir = resolvePath(settings.receiveDir);
-    try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-    } catch (error) {
-      throw new CliError(`cannot use --receive-dir ${dir}: ${(error as Error).message}`);
-    }
+    checkReceiveDir(dir, settings.sharedReceiveDir);
     receiver = new ReceiveDirectory(dir, log);
   }
   const reverseListeners = new Set<string>();
@@ -448,6 +474,7 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
           listen: settings.listen,
           keyPath: settings.keyPath,
           receiveDir: settings.receiveDir,
+          sharedReceiveDir: settings.sharedReceiveDir,
         };
         log(
           `SIGHUP: reloaded; clients: ${next.authorizedKeys === 'any' ? 'any' : `${next.authorizedKeys.length} key(s)`}; ` +
