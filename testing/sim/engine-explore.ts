@@ -1,8 +1,8 @@
 /**
- * Random exploration with the real engine: each seed draws a topology, link parameters,
- * a fault schedule (blackholes, link down, loss and delay spikes; NAT rebinding once
- * every session's handshake is confirmed — no roaming) and a workload, runs it and
- * judges it by the properties. Used by the default suite
+ * Random exploration with the real engine: each seed draws a topology, link parameters
+ * (mostly named path profiles), a fault schedule (blackholes, link down, loss and delay
+ * spikes; NAT rebinding once every session's handshake is confirmed — no roaming) and a
+ * workload, runs it and judges it by the properties. Used by the default suite
  * (test/sim/engine-explore.test.ts) and the soak (test/sim/explore.soak.ts).
  */
 import type { Connection } from '../../src/engine/connection/connection.js';
@@ -22,6 +22,9 @@ export function randomEngineScenario(rng: Rng, maxDuration = 6000): RandomScenar
     maxFaults: 4,
     faultKinds: ['blackhole', 'down', 'loss', 'delay'],
     natRebinding: false,
+    // Most client links are WAN profiles, so every run exercises jitter (reordering or not),
+    // bursty loss, deep queues and long RTTs (issue 14).
+    profiles: 0.7,
   });
   // A NAT mapping that expires during a stall rebinds the client's port, possibly in the
   // middle of a handshake, which no session survives (migration needs a confirmed

@@ -7,8 +7,9 @@
  * every fault heals by 80% of the duration, so a correct workload can finish.
  */
 import { isAbsolute, join, relative } from 'node:path';
+import { PATH_PROFILES } from '../../src/cli/demo/path-profiles.js';
 import type { LinkParams } from './link.js';
-import type { LinkSpec, Simulator } from './network.js';
+import { type LinkSpec, resolveLinkSpec, type Simulator } from './network.js';
 import { Rng, seedFromEnv } from './rng.js';
 import { type FaultSpec, type NatSpec, type ScenarioSpec, scenario } from './scenario.js';
 
@@ -34,6 +35,12 @@ export interface RandomScenarioOptions {
   faultKinds?: readonly FaultKind[];
   /** Allow periodic NAT rebinding (default true). */
   natRebinding?: boolean;
+  /**
+   * Probability that a client interface's link is a named path profile (one for both
+   * directions, or one per direction, sometimes with loss in time or a varying capacity)
+   * instead of random parameters. Default 0: no profile draws, so seeds keep their scenarios.
+   */
+  profiles?: number;
 }
 
 export type FaultKind = 'blackhole' | 'down' | 'loss' | 'delay' | 'roam' | 'rebind';
@@ -64,6 +71,33 @@ function randomLink(rng: Rng, rough: boolean): Partial<LinkParams> {
   return link;
 }
 
+/** The profiles exploration draws from: every named one but the unimpaired `lan`. */
+const EXPLORED_PROFILES = Object.keys(PATH_PROFILES).filter((name) => name !== 'lan');
+
+/**
+ * A link from the named profiles (jitter with and without reordering, bursty loss, queues in
+ * ms, rates from 20 to 200 Mbit/s, RTTs up to 600 ms), sometimes with what no profile has yet:
+ * loss in time (a fade of 5–100 ms) or a capacity that drops to a fifth half of the time.
+ */
+function profileLink(rng: Rng): LinkSpec {
+  const up = rng.pick(EXPLORED_PROFILES);
+  const down = rng.chance(0.7) ? up : rng.pick(EXPLORED_PROFILES);
+  const link: LinkSpec = { profile: up === down ? up : { up, down } };
+  if (rng.chance(0.2)) link.burstLoss = { goodMs: rng.intBetween(500, 5000), badMs: rng.intBetween(5, 100) };
+  if (rng.chance(0.2)) {
+    const high = rng.pick([5e6, 20e6, 50e6]);
+    const period = rng.intBetween(200, 4000);
+    link.rateSchedule = {
+      steps: [
+        { at: 0, bandwidth: high },
+        { at: Math.round(period / 2), bandwidth: high / 5 },
+      ],
+      repeat: period,
+    };
+  }
+  return link;
+}
+
 /** Draws a bounded random scenario: a client with 1–3 interfaces, a server, faults. */
 export function randomScenario(rng: Rng, options: RandomScenarioOptions = {}): RandomScenario {
   const maxDuration = options.maxDuration ?? 20_000;
@@ -83,7 +117,10 @@ export function randomScenario(rng: Rng, options: RandomScenarioOptions = {}): R
     clientIfaces[name] = [address];
     names.push(`${CLIENT}.${name}`);
     addresses.push(address);
-    links[`${CLIENT}.${name}`] = randomLink(rng, true);
+    links[`${CLIENT}.${name}`] =
+      options.profiles !== undefined && rng.chance(options.profiles)
+        ? profileLink(rng)
+        : randomLink(rng, true);
   }
   const serverAddresses = rng.chance(0.3) ? [SERVER_ADDRESS, '2001:db8::5'] : [SERVER_ADDRESS];
   links[`${SERVER}.eth`] = randomLink(rng, false);
@@ -125,10 +162,10 @@ export function randomScenario(rng: Rng, options: RandomScenarioOptions = {}): R
       faults.push({ at, down: iface, duration: heal });
     } else if (kind === 2) {
       faults.push({ at, set: iface, params: { loss: rng.pick([0.1, 0.3, 0.6]) } });
-      faults.push({ at: at + heal, set: iface, params: { loss: links[iface].loss ?? 0 } });
+      faults.push(...restore(at + heal, iface, links[iface], 'loss'));
     } else if (kind === 3) {
       faults.push({ at, set: iface, params: { delay: rng.intBetween(200, 1000) } });
-      faults.push({ at: at + heal, set: iface, params: { delay: links[iface].delay ?? 0 } });
+      faults.push(...restore(at + heal, iface, links[iface], 'delay'));
     } else if (kind === 4) {
       // Roam: the interface gains a fresh address, and the old one vanishes shortly after.
       const fresh = natted
@@ -163,6 +200,16 @@ export function randomScenario(rng: Rng, options: RandomScenarioOptions = {}): R
     client: { host: CLIENT, interfaces: names, addresses },
     server: { host: SERVER, address: SERVER_ADDRESS },
   };
+}
+
+/** Faults that set `key` back to the link's own value, per direction where the two differ (profiles). */
+function restore(at: number, iface: string, link: LinkSpec, key: 'loss' | 'delay'): FaultSpec[] {
+  const own = resolveLinkSpec(link, iface);
+  if (own.out[key] === own.in[key]) return [{ at, set: iface, params: { [key]: own.out[key] } }];
+  return [
+    { at, set: iface, params: { [key]: own.out[key] }, direction: 'out' },
+    { at, set: iface, params: { [key]: own.in[key] }, direction: 'in' },
+  ];
 }
 
 export interface ExploreCase {
