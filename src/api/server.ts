@@ -25,8 +25,12 @@ export interface ServerOptions {
   staticKey?: KeyPair;
   /** Client static keys allowed to connect, or 'any' (default). */
   authorizedKeys?: 'any' | Uint8Array[];
-  /** Address validation with a Retry round trip: 'always', 'never' or 'under-load' (default). */
-  retry?: 'always' | 'never' | 'under-load';
+  /**
+   * Address validation with a Retry round trip before any Diffie–Hellman: 'always', 'never',
+   * or 'under-load' (default; 'auto' is the same): while the server's handshake load is at its
+   * limits (half-open sessions, DH operations per second; docs/security.md).
+   */
+  retry?: 'always' | 'never' | 'under-load' | 'auto';
   transport?: Partial<TransportConfig>;
   /** SO_RCVBUF/SO_SNDBUF request per socket, bytes. Default 4 MiB. */
   socketBufferSize?: number;
@@ -254,7 +258,7 @@ export class BraidServer extends EventEmitter<ServerEvents> {
   }
 }
 
-const RETRY_MODES: readonly string[] = ['always', 'never', 'under-load'];
+const RETRY_MODES: readonly string[] = ['always', 'never', 'under-load', 'auto'];
 
 function earlyDataOptions(value: ServerOptions['earlyData']): EarlyDataOptions {
   if (value === undefined || value === true) return {};
@@ -290,7 +294,7 @@ export function createServer(
   if (options.staticKey !== undefined) checkKeyPair('staticKey', options.staticKey);
   if (options.authorizedKeys !== undefined) checkAuthorizedKeys(options.authorizedKeys);
   if (options.retry !== undefined && !RETRY_MODES.includes(options.retry)) {
-    throw new InvalidArgumentError('retry', "must be 'always', 'never' or 'under-load'");
+    throw new InvalidArgumentError('retry', "must be 'always', 'never', 'under-load' or 'auto'");
   }
   if (options.socketBufferSize !== undefined)
     checkPositiveInteger('socketBufferSize', options.socketBufferSize);

@@ -4,6 +4,7 @@
  * stateless packets (Retry, version negotiation, stateless reset) and merges all
  * sessions' deadlines into one.
  */
+import { checkInitialMac, initialMacKey } from '../crypto/initial-mac.js';
 import type { KeyPair } from '../crypto/noise/index.js';
 import type { SocketAddress, Transmit } from '../net/address.js';
 import { BRAID_VERSION_1, MIN_INITIAL_DATAGRAM } from '../wire/packet.js';
@@ -18,7 +19,7 @@ import { resolveTransportConfig } from './config.js';
 import { cidKey } from './connection/cid-state.js';
 import { Connection, type ConnectionTestHooks, type ResumptionRouting } from './connection/connection.js';
 import { DeadlineHeap } from './deadline-heap.js';
-import { HandshakePattern } from './handshake.js';
+import { HandshakePattern, IK_MAC_PATTERN } from './handshake.js';
 import { DH_COST, HandshakeLoad } from './handshake-load.js';
 import { PathHealth } from './path-health.js';
 import { type EarlyDataOptions, EarlyDataPolicy } from './persistence/early-data.js';
@@ -38,10 +39,12 @@ export interface ServerOptions {
   /** Client static keys allowed in, or 'any'. */
   authorizedKeys: 'any' | Uint8Array[];
   /**
-   * 'always': every client proves its address with a Retry round trip before the
-   * server spends a DH operation; 'under-load': only when many handshakes are pending.
+   * 'always': every client proves its address with a Retry round trip before the server
+   * spends a DH operation; 'under-load' (default; 'auto' is the same): only while the
+   * handshake load is at its limits (HandshakeLoad), and always for IK INITIALs without the
+   * pre-DH mac (pattern 0); 'never': no Retry at all.
    */
-  retry?: 'always' | 'never' | 'under-load';
+  retry?: RetryMode;
   /**
    * Half-open sessions (created, not yet confirmed by the client) at which 'under-load'
    * starts sending Retry (and refusing 0-RTT). Default 256.
@@ -52,6 +55,8 @@ export interface ServerOptions {
   /** 0-RTT (docs/persistence.md §5): tickets, and which first flights' early data is taken. */
   earlyData?: EarlyDataOptions;
 }
+
+export type RetryMode = 'always' | 'never' | 'under-load' | 'auto';
 
 export interface EndpointOptions {
   staticKey: KeyPair;
@@ -85,6 +90,8 @@ export class Endpoint implements EngineEndpoint {
   private readonly cidLength: number;
   private readonly random: RandomSource;
   private readonly secrets: EndpointSecrets;
+  /** Key of the mac that ends an IK INITIAL to us (pattern 3), checked before any DH. */
+  private readonly initialMacKey: Uint8Array;
   private authorized: Set<string> | 'any';
   private readonly testHooks: ConnectionTestHooks | undefined;
 
@@ -119,7 +126,13 @@ export class Endpoint implements EngineEndpoint {
   private nextHandle = 1;
   /** Server: the handshake work in progress, which decides 'under-load' Retry and 0-RTT refusal. */
   readonly handshakeLoad: HandshakeLoad;
-  readonly stats: EndpointStats = { drops: {}, datagramsReceived: 0, datagramsSent: 0 };
+  readonly stats: Required<EndpointStats> = {
+    drops: {},
+    datagramsReceived: 0,
+    datagramsSent: 0,
+    retriesSent: 0,
+    statelessResetsSent: 0,
+  };
 
   constructor(options: EndpointOptions) {
     if (options.staticKey.privateKey?.length !== 32) {
@@ -136,6 +149,7 @@ export class Endpoint implements EngineEndpoint {
     this.testHooks = options.testHooks;
     this.localAddresses = [...(options.localAddresses ?? [])];
     this.secrets = new EndpointSecrets(this.random, options.staticKey.privateKey);
+    this.initialMacKey = initialMacKey(options.staticKey.publicKey);
     this.handshakeLoad = new HandshakeLoad({
       halfOpen: options.server?.retryThreshold ?? 256,
       dhPerSecond: options.server?.retryDhPerSecond ?? 2000,
@@ -321,18 +335,27 @@ export class Endpoint implements EngineEndpoint {
     if (packet.kind === 'resume' && this.serverOptions)
       return this.acceptResume(packet, data.length, local, remote, now);
     if (packet.kind !== 'initial' || !this.serverOptions) return this.drop('unknown-cid');
-    this.acceptInitial(packet, data.length, local, remote, now);
+    this.acceptInitial(packet, data, local, remote, now);
   }
 
   private acceptInitial(
     packet: Extract<ReturnType<typeof decodeLongHeader>, { kind: 'initial' }>,
-    datagramLength: number,
+    datagram: Uint8Array,
     local: SocketAddress,
     remote: SocketAddress,
     now: number,
   ): void {
+    const datagramLength = datagram.length;
     if (datagramLength < MIN_INITIAL_DATAGRAM) return this.drop('initial-too-small');
     const server = this.serverOptions!;
+    // Everything before createConnection is stateless and costs no DH: the mac, the token and
+    // the Retry decision.
+    const legacyIk = packet.pattern === HandshakePattern.IK;
+    if (packet.pattern === IK_MAC_PATTERN) {
+      if (!checkInitialMac(datagram, packet.payload, this.initialMacKey)) return this.drop('initial-bad-mac');
+    } else if (!legacyIk && packet.pattern !== HandshakePattern.XX) {
+      return this.drop('initial-bad-pattern');
+    }
     let originalDcid = packet.dcid;
     let addressValidated = false;
     if (packet.token.length > 0) {
@@ -340,7 +363,9 @@ export class Endpoint implements EngineEndpoint {
       if (!odcid) return this.drop('invalid-token');
       originalDcid = odcid;
       addressValidated = true;
-    } else if (this.retryRequired(server, now)) {
+    } else if (this.retryRequired(server, now) || (legacyIk && server.retry !== 'never')) {
+      // Pattern 0 carries no mac: anyone could make us spend DH on it, so it proves its address first.
+      this.stats.retriesSent++;
       const retryScid = this.random(this.cidLength);
       const token = this.secrets.mintRetryToken(remote, packet.dcid, retryScid, now + RETRY_TOKEN_LIFETIME);
       this.queueStateless({

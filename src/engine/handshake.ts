@@ -11,6 +11,12 @@ import { BRAID_VERSION_1 } from '../wire/packet.js';
 import type { RandomSource } from './secrets.js';
 
 export const HandshakePattern = { IK: 0, XX: 1 } as const;
+/**
+ * INITIAL pattern byte of IK whose payload ends with the pre-DH mac (docs/protocol.md §4.2,
+ * src/crypto/initial-mac.ts). What clients send for IK; 0 is IK without the mac, which a
+ * server answers only after a Retry round trip.
+ */
+export const IK_MAC_PATTERN = 3;
 /** Pattern id of the RESUME packet's handshake (Noise IKpsk2, docs/persistence.md); never in an INITIAL. */
 export const RESUME_PATTERN = 2;
 export type HandshakePatternId = (typeof HandshakePattern)[keyof typeof HandshakePattern];

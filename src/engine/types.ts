@@ -271,6 +271,10 @@ export interface EndpointStats {
   drops: Record<string, number>;
   datagramsReceived: number;
   datagramsSent: number;
+  /** Server: RETRY packets sent (address validation before any DH). */
+  retriesSent?: number;
+  /** Stateless resets sent (rate-limited; the rest are counted as drops 'stateless-reset-limited'). */
+  statelessResetsSent?: number;
 }
 
 export type EndpointEvent =

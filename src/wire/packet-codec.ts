@@ -81,6 +81,18 @@ function encodeInitialLike(p: InitialPacket | ResumePacket, type: number, minDat
   return w.buf;
 }
 
+/** Where an INITIAL's payload ends in its encoding (the padding starts there). */
+export function initialPayloadEnd(p: InitialPacket): number {
+  return (
+    longHeaderSize(p.dcid, p.scid) +
+    varintLength(p.token.length) +
+    p.token.length +
+    1 +
+    varintLength(p.payload.length) +
+    p.payload.length
+  );
+}
+
 /** INITIAL, zero-padded to `minDatagram` bytes (servers drop INITIALs in smaller datagrams). */
 export function encodeInitial(p: InitialPacket, minDatagram = MIN_INITIAL_DATAGRAM): Uint8Array {
   return encodeInitialLike(p, LongPacketType.INITIAL, minDatagram);

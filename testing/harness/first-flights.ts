@@ -3,6 +3,7 @@
  * thrown away (it never answers), and junk shaped like them. Shared by test/security/ and
  * `npm run bench -- flood`.
  */
+import sodium from 'sodium-native';
 import { generateKeyPair, type KeyPair } from '../../src/crypto/noise/index.js';
 import { Endpoint } from '../../src/engine/endpoint.js';
 import type { SocketAddress } from '../../src/net/address.js';
@@ -42,4 +43,32 @@ export function junkIkInitial(random: (n: number) => Uint8Array, pattern = 0): U
 /** The first byte of a RETRY packet. */
 export function isRetry(datagram: Uint8Array): boolean {
   return (datagram[0] & 0xf0) === 0xf0;
+}
+
+/**
+ * Runs `work` and returns how many X25519 operations (scalar multiplications, base or not) it
+ * made, by counting calls into libsodium: the cost a flood makes a server pay.
+ */
+export function countX25519<T>(work: () => T): { result: T; operations: number } {
+  const lib = sodium as unknown as Record<
+    'crypto_scalarmult' | 'crypto_scalarmult_base',
+    (...a: unknown[]) => void
+  >;
+  const scalarmult = lib.crypto_scalarmult;
+  const scalarmultBase = lib.crypto_scalarmult_base;
+  let operations = 0;
+  lib.crypto_scalarmult = (...a) => {
+    operations++;
+    scalarmult(...a);
+  };
+  lib.crypto_scalarmult_base = (...a) => {
+    operations++;
+    scalarmultBase(...a);
+  };
+  try {
+    return { result: work(), operations };
+  } finally {
+    lib.crypto_scalarmult = scalarmult;
+    lib.crypto_scalarmult_base = scalarmultBase;
+  }
 }

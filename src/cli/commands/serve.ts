@@ -62,6 +62,10 @@ options:
                             refused if group or others may write to DIR, unless:
   --shared-receive-dir      accept a receive directory others may write to (the server's own
                             files there are still never opened through a link)
+  --receive-dir DIR         accept files from braid send into DIR (resumable, SHA-256 checked)
+  --retry always|auto|never make clients prove their address with a Retry round trip before
+                            any Diffie-Hellman: always, only under handshake load (auto, the
+                            default) or never (leaves the server open to handshake floods)
 ${OBSERVE_HELP}
   -h, --help                show this help
 
@@ -79,6 +83,7 @@ const SERVE_FLAGS = {
   'allow-reverse': { type: 'boolean' },
   'receive-dir': { type: 'string' },
   'shared-receive-dir': { type: 'boolean' },
+  retry: { type: 'string' },
   ...OBSERVE_SPECS,
 } as const;
 
@@ -92,6 +97,7 @@ interface ServeSettings {
   allowReverse: boolean;
   receiveDir: string | undefined;
   sharedReceiveDir: boolean;
+  retry: 'always' | 'auto' | 'never';
 }
 
 /** Reads the config file into the same shape as the flags, so one path validates both. */
@@ -147,7 +153,12 @@ function settingsFrom(args: ParsedArgs): ServeSettings {
       SERVE_USAGE,
     );
   }
+  const retry = pick('retry')[0] ?? 'auto';
+  if (retry !== 'always' && retry !== 'auto' && retry !== 'never') {
+    throw new UsageError(`--retry must be always, auto or never, got '${retry}'`, SERVE_USAGE);
+  }
   return {
+    retry,
     listen,
     keyPath: pick('key')[0] ?? defaultKeyPath(),
     authorizedKeys: keysPath ? loadAuthorizedKeys(keysPath) : 'any',
@@ -208,8 +219,9 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
   // Created before the server listens, so no session escapes the status, metrics and event log.
   const tracker = new SessionTracker(command);
 
-  const server = createServer({ staticKey, authorizedKeys: settings.authorizedKeys }, (session) =>
-    onSession(session),
+  const server = createServer(
+    { staticKey, authorizedKeys: settings.authorizedKeys, retry: settings.retry },
+    (session) => onSession(session),
   );
   const port = settings.listen[0]?.port ?? DEFAULT_PORT;
   const hosts = settings.listen.filter((l) => l.host !== '').map((l) => l.host);

@@ -17,6 +17,7 @@
  */
 
 import { channelBindingFrom } from '../../crypto/identity.js';
+import { INITIAL_MAC_LENGTH, initialMacKey, sealInitialMac } from '../../crypto/initial-mac.js';
 import type { HandshakeState, KeyPair } from '../../crypto/noise/index.js';
 import { unprotectHeader } from '../../crypto/packet-protection.js';
 import type { SocketAddress, Transmit } from '../../net/address.js';
@@ -34,6 +35,7 @@ import {
   decodePacketNumber,
   encodeHandshake,
   encodeInitial,
+  initialPayloadEnd,
   parseShortHeader,
 } from '../../wire/packet-codec.js';
 import { DATAGRAM_QUEUE_BYTES } from '../config.js';
@@ -42,6 +44,7 @@ import {
   HandshakePattern,
   type HandshakePatternId,
   handshakePrologue,
+  IK_MAC_PATTERN,
 } from '../handshake.js';
 import type { PathHealth } from '../path-health.js';
 import { checkpointConfirmation, checkpointRequest } from '../persistence/app-checkpoints.js';
@@ -416,7 +419,7 @@ export class Connection implements EngineConnection {
   private buildEarlyFlight(): void {
     const mtu = this.config.maxUdpPayloadSize;
     const header = 1 + 4 + 1 + this.originalDcid.length + 1 + this.cidLength + 1 + 1 + 2;
-    const noise = 32 + 32 + 16 + 16; // IK message 0: e, encrypted s, payload tag
+    const noise = 32 + 32 + 16 + 16 + INITIAL_MAC_LENGTH; // IK message 0: e, encrypted s, payload tag; mac
     const params = this.params.encodeOwn(this.handshakeCids).length + 4; // + early_data id/length
     this.early.writeFlight(Math.min(this.early.maxBytes!, mtu - header - noise - params));
   }
@@ -454,29 +457,40 @@ export class Connection implements EngineConnection {
   private sendInitial(now: number): void {
     const dcid = this.retryScid ?? this.originalDcid;
     const scid = this.cids.first.cid;
+    const ik = this.pattern === HandshakePattern.IK;
+    // IK goes as pattern 3: the Noise message, then a mac the server checks before any DH.
+    const wirePattern = ik ? IK_MAC_PATTERN : this.pattern;
     this.handshake = createHandshake({
       pattern: this.pattern,
       initiator: true,
-      prologue: handshakePrologue(this.pattern, dcid, scid),
+      prologue: handshakePrologue(wirePattern, dcid, scid),
       staticKey: this.staticKey,
       remoteStatic: this.expectedServerKey,
       random: this.random,
     });
-    const payload =
-      this.pattern === HandshakePattern.IK ? this.params.encodeOwn(this.handshakeCids) : new Uint8Array(0);
-    const message = this.handshake.writeMessage(payload);
-    this.setHandshakeFlight(
-      encodeInitial({
-        kind: 'initial',
-        version: BRAID_VERSION_1,
-        dcid,
-        scid,
-        token: this.retryToken,
-        pattern: this.pattern,
-        payload: message,
-      }),
-      now,
+    const message = this.handshake.writeMessage(
+      ik ? this.params.encodeOwn(this.handshakeCids) : new Uint8Array(0),
     );
+    let payload = message;
+    if (ik) {
+      payload = new Uint8Array(message.length + INITIAL_MAC_LENGTH);
+      payload.set(message);
+    }
+    const packet: InitialPacket = {
+      kind: 'initial',
+      version: BRAID_VERSION_1,
+      dcid,
+      scid,
+      token: this.retryToken,
+      pattern: wirePattern,
+      payload,
+    };
+    const datagram = encodeInitial(packet);
+    if (ik) {
+      const macOffset = initialPayloadEnd(packet) - INITIAL_MAC_LENGTH;
+      sealInitialMac(datagram, macOffset, initialMacKey(this.expectedServerKey!));
+    }
+    this.setHandshakeFlight(datagram, now);
   }
 
   /** Client: a RETRY arrived. Accepted once, before any server handshake message. */
@@ -510,8 +524,17 @@ export class Connection implements EngineConnection {
     datagramLength: number,
     now: number,
   ): boolean {
-    if (packet.pattern !== HandshakePattern.IK && packet.pattern !== HandshakePattern.XX) return false;
-    this.pattern = packet.pattern as HandshakePatternId;
+    // The endpoint checked pattern 3's mac; here it is only cut off the Noise message.
+    let message = packet.payload;
+    if (packet.pattern === IK_MAC_PATTERN) {
+      if (message.length < INITIAL_MAC_LENGTH) return false;
+      message = message.subarray(0, message.length - INITIAL_MAC_LENGTH);
+      this.pattern = HandshakePattern.IK;
+    } else if (packet.pattern === HandshakePattern.IK || packet.pattern === HandshakePattern.XX) {
+      this.pattern = packet.pattern as HandshakePatternId;
+    } else {
+      return false;
+    }
     this.authorize = authorize;
     this.originalDcid = originalDcid;
     if (!bytesEqual(originalDcid, packet.dcid)) this.retryScid = packet.dcid;
@@ -522,11 +545,11 @@ export class Connection implements EngineConnection {
       this.handshake = createHandshake({
         pattern: this.pattern,
         initiator: false,
-        prologue: handshakePrologue(this.pattern, packet.dcid, packet.scid),
+        prologue: handshakePrologue(packet.pattern, packet.dcid, packet.scid),
         staticKey: this.staticKey,
         random: this.random,
       });
-      const payload = this.handshake.readMessage(packet.payload);
+      const payload = this.handshake.readMessage(message);
       if (this.pattern === HandshakePattern.IK) {
         if (!this.applyPeerParams(payload)) return false;
         this.checkClientKey();
