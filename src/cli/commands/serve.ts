@@ -5,7 +5,7 @@
  * authorized keys and the allow-list from the config file and flags.
  */
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
-import { createServer as createTcpServer, type Socket, connect as tcpConnect } from 'node:net';
+import { createServer as createTcpServer, isIPv4, type Socket, connect as tcpConnect } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { Writable } from 'node:stream';
 import { encodeKey, fingerprint } from '../../crypto/identity.js';
@@ -21,6 +21,7 @@ import {
   type ParsedArgs,
   parseArgs,
   parseHostPort,
+  positiveIntFlag,
   stringFlag,
 } from '../shared/args.js';
 import { DEFAULT_PORT } from '../shared/client.js';
@@ -40,6 +41,9 @@ import {
 import { defaultKeyPath, loadAuthorizedKeys, loadKey } from '../shared/keys.js';
 import type { Logger } from '../shared/log.js';
 
+/** Reverse forwards one session may hold at once, unless --max-reverse says otherwise. */
+const DEFAULT_MAX_REVERSE = 8;
+
 const SERVE_USAGE = `usage: braid serve [options]
 
 Runs a Braid server in the foreground until SIGINT or SIGTERM.
@@ -57,7 +61,12 @@ options:
                             PORT may be '*' in unnamed entries. Nothing is allowed by default.
   --echo                    answer 'braid cat' without --to by echoing the stream back
   --allow-reverse           let clients ask this server to listen for them (braid tunnel -R);
-                            the listener lives as long as the client's session
+                            the listener lives as long as the client's session. It binds
+                            loopback whatever address the client asks for, unless:
+  --gateway-ports           bind reverse forwards where the client asks (as ssh's GatewayPorts
+                            clientspecified), e.g. 0.0.0.0 to listen on every address
+  --reverse-low-ports       let clients ask for ports below 1024 (refused otherwise)
+  --max-reverse N           reverse forwards one session may hold at once (default ${DEFAULT_MAX_REVERSE})
   --receive-dir DIR         accept files from braid send into DIR (resumable, SHA-256 checked);
                             refused if group or others may write to DIR, unless:
   --shared-receive-dir      accept a receive directory others may write to (the server's own
@@ -81,6 +90,9 @@ const SERVE_FLAGS = {
   allow: { type: 'string', multiple: true },
   echo: { type: 'boolean' },
   'allow-reverse': { type: 'boolean' },
+  'gateway-ports': { type: 'boolean' },
+  'reverse-low-ports': { type: 'boolean' },
+  'max-reverse': { type: 'string' },
   'receive-dir': { type: 'string' },
   'shared-receive-dir': { type: 'boolean' },
   retry: { type: 'string' },
@@ -95,6 +107,9 @@ interface ServeSettings {
   allowList: AllowList;
   echo: boolean;
   allowReverse: boolean;
+  gatewayPorts: boolean;
+  reverseLowPorts: boolean;
+  maxReversePerSession: number;
   receiveDir: string | undefined;
   sharedReceiveDir: boolean;
   retry: 'always' | 'auto' | 'never';
@@ -133,6 +148,9 @@ function settingsFrom(args: ParsedArgs): ServeSettings {
     return fromFlags.length > 0 ? fromFlags : file ? listFlag(file, name) : [];
   };
   const merged = (name: string): string[] => [...(file ? listFlag(file, name) : []), ...listFlag(args, name)];
+  /** The flags when they name the option, else the file: one value, flags win. */
+  const fromFlagsOrFile = (name: string): ParsedArgs =>
+    listFlag(args, name).length > 0 || !file ? args : file;
   const flag = (name: string): boolean => booleanFlag(args, name) || (file ? booleanFlag(file, name) : false);
 
   const listenTexts = pick('listen');
@@ -166,6 +184,14 @@ function settingsFrom(args: ParsedArgs): ServeSettings {
     allowList: new AllowList(merged('allow').map(parseAllowEntry)),
     echo: flag('echo'),
     allowReverse: flag('allow-reverse'),
+    gatewayPorts: flag('gateway-ports'),
+    reverseLowPorts: flag('reverse-low-ports'),
+    maxReversePerSession: positiveIntFlag(
+      fromFlagsOrFile('max-reverse'),
+      'max-reverse',
+      DEFAULT_MAX_REVERSE,
+      SERVE_USAGE,
+    ),
     receiveDir: pick('receive-dir')[0],
     sharedReceiveDir: flag('shared-receive-dir'),
   };
@@ -195,6 +221,11 @@ function checkReceiveDir(dir: string, shared: boolean): void {
   }
 }
 
+function isLoopback(host: string): boolean {
+  const address = host.toLowerCase().replace(/^::ffff:/, '');
+  return address === 'localhost' || address === '::1' || (isIPv4(address) && address.startsWith('127.'));
+}
+
 const TCP_CONNECT_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -216,6 +247,8 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
     receiver = new ReceiveDirectory(dir, log);
   }
   const reverseListeners = new Set<string>();
+  /** Reverse forwards each session holds (requested or listening), for --max-reverse. */
+  const reverseCounts = new WeakMap<Session, number>();
   // Created before the server listens, so no session escapes the status, metrics and event log.
   const tracker = new SessionTracker(command);
 
@@ -407,6 +440,36 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
       refuse(stream, ForwardStatus.BAD_REQUEST, `'${spec}' is not [BIND:]PORT`);
       return;
     }
+    if (bind.port !== 0 && bind.port < 1024 && !settings.reverseLowPorts) {
+      const reason = `port ${bind.port} is below 1024; this server allows that only with braid serve --reverse-low-ports`;
+      refuse(stream, ForwardStatus.NOT_ALLOWED, reason);
+      log(`session ${who}: reverse forward ${spec} refused: port below 1024`);
+      return;
+    }
+    if (!settings.gatewayPorts && !isLoopback(bind.host)) {
+      // As ssh without GatewayPorts: the forward still works, for users of this machine only.
+      const asked = bind.host;
+      bind = { host: asked.includes(':') ? '::1' : '127.0.0.1', port: bind.port };
+      log(
+        `session ${who}: reverse forward asked for ${spec}; binding ${formatHostPort(bind.host, bind.port)} (braid serve --gateway-ports binds where the client asks)`,
+      );
+    }
+    const held = reverseCounts.get(session) ?? 0;
+    if (held >= settings.maxReversePerSession) {
+      const reason = `this session already holds ${held} reverse forwards, the most this server allows (braid serve --max-reverse)`;
+      refuse(stream, ForwardStatus.UNAVAILABLE, reason);
+      log(`session ${who}: reverse forward ${spec} refused: ${held} already held`);
+      return;
+    }
+    reverseCounts.set(session, held + 1);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      const count = (reverseCounts.get(session) ?? 1) - 1;
+      if (count > 0) reverseCounts.set(session, count);
+      else reverseCounts.delete(session);
+    };
     const listener = createTcpServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
       socket.on('error', () => undefined);
       connectBack(socket).catch((error: Error) => {
@@ -417,12 +480,14 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
     let bound = '';
     const stop = (): void => {
       if (!listener.listening) return;
+      release();
       listener.close();
       reverseListeners.delete(bound);
       log(`session ${who}: reverse forward ${bound} closed`);
       if (!stream.destroyed && !stream.writableEnded) stream.end();
     };
     listener.once('error', (error: NodeJS.ErrnoException) => {
+      release();
       const reason = `cannot listen on ${formatHostPort(bind.host, bind.port)}: ${error.code ?? error.message}`;
       refuse(stream, ForwardStatus.UNAVAILABLE, reason);
       log(`session ${who}: reverse forward refused: ${reason}`);
