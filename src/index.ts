@@ -30,10 +30,12 @@ export {
 export type { KeyPair } from './api/options.js';
 export type { ListenOptions, ServerEvents, ServerOptions } from './api/server.js';
 export { BraidServer, createServer } from './api/server.js';
-export type { OpenStreamOptions, SessionEvents } from './api/session.js';
+export type { OpenStreamOptions, SessionEvents, SessionStats } from './api/session.js';
 export { Session } from './api/session.js';
 export type { BraidStreamOptions } from './api/stream.js';
 export { BraidStream, StreamErrorCode } from './api/stream.js';
+export type { BackendInfo } from './endpoint/backend.js';
+export { describeBackend, formatBackend } from './endpoint/backend.js';
 export type { AddressDiscoveryOptions } from './endpoint/local-addresses.js';
 export type { FaultInjector } from './endpoint/udp-endpoint.js';
 export type {

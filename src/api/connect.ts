@@ -400,6 +400,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
     }
     const session = new Session(connection, {
       scheduleFlush: () => endpoint.scheduleFlush(),
+      backend: () => endpoint.backend,
       sessionClosed: () => {
         endpoint.unref();
         void endpoint.close(0, '', CLIENT_CLOSE_GRACE_MS);
@@ -547,6 +548,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
       }
       const session = new Session(connection, {
         scheduleFlush: () => endpoint.scheduleFlush(),
+        backend: () => endpoint.backend,
         // The winning session owns this endpoint: release the sockets once the engine lets go.
         sessionClosed: () => {
           if (!attempt.cancelled && !attempt.error && settled) {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { describeBackend } from '../endpoint/backend.js';
 import type { SocketBackendChoice } from '../endpoint/datagram-socket.js';
 import { type AddressDiscoveryOptions, bindAllInterfaces } from '../endpoint/local-addresses.js';
 import { type BindAddress, type FaultInjector, UdpEndpoint } from '../endpoint/udp-endpoint.js';
@@ -223,6 +224,7 @@ export class BraidServer extends EventEmitter<ServerEvents> {
       session = new Session(connection, {
         // Lazy: a datagram can be dispatched before bind() has handed us the endpoint.
         scheduleFlush: () => this.#endpoint?.scheduleFlush(),
+        backend: () => this.#endpoint?.backend ?? describeBackend(this.#options.socketBackend),
         sessionClosed: (closed) => this.#established.delete(closed),
       });
       this.#sessions.set(connection, session);

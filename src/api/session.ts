@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { BackendInfo } from '../endpoint/backend.js';
 import type {
   ConnectionEvent,
   ConnectionState,
@@ -62,9 +63,17 @@ export interface SessionEvents {
   error: [error: BraidError];
 }
 
+/** A session's counters (see ConnectionStats) and the back-end it runs on. */
+export interface SessionStats extends ConnectionStats {
+  /** Sockets ('native' batched UDP or 'dgram'), packet protection ('openssl' or 'sodium'), and why not native. */
+  backend: BackendInfo;
+}
+
 /** What a session needs from the shell that drives it. */
 export interface SessionContext {
   scheduleFlush(): void;
+  /** The back-end of the endpoint the session runs on. */
+  backend(): BackendInfo;
   /** Called once, after 'close' was emitted. */
   sessionClosed?(session: Session): void;
 }
@@ -181,8 +190,9 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.#connection.multipathPolicy;
   }
 
-  get stats(): ConnectionStats {
-    return this.#connection.stats;
+  /** The engine's counters, and `backend`: what the session's packets go through. */
+  get stats(): SessionStats {
+    return { ...this.#connection.stats, backend: this.#context.backend() };
   }
 
   get maxDatagramSize(): number {

@@ -3,7 +3,14 @@
  * in COMMANDS below; this file parses the first word, prints help, and turns errors into
  * messages and exit codes.
  */
-import { AddressInUseError, BraidError, UnauthorizedKeyError } from '../index.js';
+import { readFileSync } from 'node:fs';
+import {
+  AddressInUseError,
+  BraidError,
+  describeBackend,
+  formatBackend,
+  UnauthorizedKeyError,
+} from '../index.js';
 import type { Command } from './command.js';
 import { command as cat } from './commands/cat.js';
 import { command as demo } from './commands/demo.js';
@@ -49,6 +56,12 @@ function listing(synopsis: string, summary: string): string {
   return [`  ${synopsis.padEnd(29)}${first}`, ...more.map((line) => `${' '.repeat(31)}${line}`)].join('\n');
 }
 
+/** package.json: two levels above src/cli (a checkout), three above dist/src/cli (a package). */
+const PACKAGE_JSON = new URL(
+  import.meta.url.includes('/dist/src/') ? '../../../package.json' : '../../package.json',
+  import.meta.url,
+);
+
 export const USAGE = `usage: braid <command> [options]      (braid <command> --help for details)
 
 commands:
@@ -56,6 +69,7 @@ ${Object.entries(COMMANDS)
   .map(([name, { synopsis, summary }]) => listing(synopsis ? `${name} ${synopsis}` : name, summary))
   .join('\n')}
 ${listing('help', 'show this help')}
+${listing('--version', 'the version and the back-end (native or portable, and why)')}
 
 SERVER is braid://<server-public-key>@host[:port] (pinned key) or host[:port]
 (trust on first use, remembered in $XDG_CONFIG_HOME/braid/known_hosts).
@@ -63,6 +77,12 @@ SERVER is braid://<server-public-key>@host[:port] (pinned key) or host[:port]
 ${LOG_OPTIONS_HELP}
 
 ${EXIT_CODES_HELP}`;
+
+/** `braid --version`: the package version, the Node version and the back-end this process would use. */
+export function versionText(): string {
+  const manifest = JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { version: string };
+  return `braid ${manifest.version} (node ${process.versions.node})\nback-end: ${formatBackend(describeBackend())}`;
+}
 
 export async function main(argv: string[]): Promise<number> {
   let options: LoggerOptions;
@@ -74,6 +94,10 @@ export async function main(argv: string[]): Promise<number> {
     return ExitCode.USAGE;
   }
   const [command, ...args] = rest;
+  if (command === '--version' || command === '-V' || command === 'version') {
+    console.log(versionText());
+    return ExitCode.OK;
+  }
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     const topic = lookup(command === 'help' ? args[0] : undefined);
     console.log(topic ? topic.usage : USAGE);

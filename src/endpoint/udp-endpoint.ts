@@ -4,8 +4,9 @@ import { channels, publish } from '../diagnostics/channels.js';
 import type { ConnectionEvent, EndpointEvent, EngineConnection, EngineEndpoint } from '../engine/types.js';
 import { AddressInUseError } from '../errors/errors.js';
 import { addressKey, type SocketAddress, sameAddress, type Transmit } from '../net/address.js';
+import { type BackendInfo, describeBackend, stateFallbackOnce } from './backend.js';
 import type { DatagramSocket, SocketBackend, SocketBackendChoice } from './datagram-socket.js';
-import { openDatagramSocket, resolveSocketBackend } from './open-socket.js';
+import { openDatagramSocket } from './open-socket.js';
 
 /** What the shell hands upward: one call per engine event, in engine order. */
 export interface UdpEndpointHandlers {
@@ -115,6 +116,8 @@ export class UdpEndpoint {
 
   /** The socket back-end every socket of this endpoint uses. */
   readonly socketBackend: SocketBackend;
+  /** The whole back-end (sockets and packet protection), for stats and status. */
+  readonly backend: BackendInfo;
   private readonly handlers: UdpEndpointHandlers;
   /** A plain Uint8Array, not a Buffer: the per-packet subarray() views are cheaper. */
   private sendArena: Uint8Array | undefined;
@@ -147,12 +150,13 @@ export class UdpEndpoint {
     engine: EngineEndpoint,
     handlers: UdpEndpointHandlers,
     faultInjector: FaultInjector | undefined,
-    socketBackend: SocketBackend,
+    backend: BackendInfo,
   ) {
     this.engine = engine;
     this.handlers = handlers;
     this.faultInjector = faultInjector;
-    this.socketBackend = socketBackend;
+    this.socketBackend = backend.udp;
+    this.backend = backend;
   }
 
   /**
@@ -167,8 +171,9 @@ export class UdpEndpoint {
     handlers: UdpEndpointHandlers,
     options: UdpEndpointOptions = {},
   ): Promise<UdpEndpoint> {
-    const { backend } = resolveSocketBackend(options.socketBackend);
-    const endpoint = new UdpEndpoint(engine, handlers, options.faultInjector, backend);
+    const info = describeBackend(options.socketBackend);
+    stateFallbackOnce(options.socketBackend, info);
+    const endpoint = new UdpEndpoint(engine, handlers, options.faultInjector, info);
     endpoint.bufferSize = options.socketBufferSize ?? DEFAULT_SOCKET_BUFFER;
     const hasIPv4 = addresses.some((a) => !isIPv6(a.host));
     try {

@@ -105,6 +105,7 @@ export function renderStatus(processes: ProcessStatus[]): string {
           '  ',
         ),
       );
+      if (s.backend) out.push(`  back-end: ${s.backend}`);
       const rows = [
         ['PATH', 'LOCAL', 'REMOTE', 'STATE', 'RTT', 'MIN RTT', 'LOSS', 'OUT', 'IN', 'SENT', 'RECEIVED'],
       ];

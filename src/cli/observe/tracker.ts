@@ -7,7 +7,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { encodeKey, fingerprint } from '../../crypto/identity.js';
-import type { PathInfo, PathState, Session } from '../../index.js';
+import { formatBackend, type PathInfo, type PathState, type Session } from '../../index.js';
 
 /** One record of the event log: the qlog shape, `time` in ms since the Unix epoch. */
 export interface BraidEvent {
@@ -76,6 +76,8 @@ export interface SessionStatus {
   bytesReceived: number;
   packetsLost: number;
   keyUpdates: number;
+  /** What the session's packets go through: "native (batched UDP, OpenSSL AEAD)" or the portable one and why. */
+  backend?: string;
   paths: PathStatus[];
 }
 
@@ -316,6 +318,7 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
         bytesReceived: stats.bytesReceived,
         packetsLost: stats.packetsLost,
         keyUpdates: stats.keyUpdates,
+        backend: formatBackend(stats.backend),
         paths: session.paths.map((path) => {
           const rate = tracked.rates.get(path.id);
           return {
