@@ -4,10 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/**
- * The CLI sources through tsx, exactly what bin/braid.js runs when there is no build;
- * bin/braid.js itself would prefer a dist/ build that may be stale during development.
- */
+/** The CLI sources through tsx, exactly what bin/braid.js runs in a checkout with dev dependencies. */
 export const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 export const COMMAND = ['--import', 'tsx', MAIN];
 
