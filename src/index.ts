@@ -23,6 +23,7 @@ export {
   ProtocolError,
   SessionClosedError,
   SessionExpiredError,
+  SessionLimitError,
   StreamLimitError,
   StreamResetError,
   UnauthorizedKeyError,

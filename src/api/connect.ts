@@ -26,6 +26,7 @@ import {
   HostKeyMismatchError,
   HostNotFoundError,
   InvalidArgumentError,
+  SessionLimitError,
   UnauthorizedKeyError,
 } from './errors.js';
 import {
@@ -314,7 +315,7 @@ async function bindClient(
 /** Most significant first: a server's definitive answer beats silence. */
 function errorRank(error: Error): number {
   if (error instanceof HostKeyMismatchError) return 4;
-  if (error instanceof UnauthorizedKeyError) return 3;
+  if (error instanceof UnauthorizedKeyError || error instanceof SessionLimitError) return 3;
   if (error instanceof ConnectTimeoutError) return 1;
   return 2;
 }

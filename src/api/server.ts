@@ -4,8 +4,15 @@ import type { SocketBackendChoice } from '../endpoint/datagram-socket.js';
 import { type AddressDiscoveryOptions, bindAllInterfaces } from '../endpoint/local-addresses.js';
 import { type BindAddress, type FaultInjector, UdpEndpoint } from '../endpoint/udp-endpoint.js';
 import type { EarlyDataOptions } from '../engine/persistence/early-data.js';
-import type { ConnectionEvent, EndpointEvent, EngineConnection, TransportConfig } from '../engine/types.js';
+import type {
+  CloseInfo,
+  ConnectionEvent,
+  EndpointEvent,
+  EngineConnection,
+  TransportConfig,
+} from '../engine/types.js';
 import type { SocketAddress } from '../net/address.js';
+import { TransportError } from '../wire/errors.js';
 import { createEngine, generateKeyPair } from './engine-factory.js';
 import { BraidError, InvalidArgumentError } from './errors.js';
 import {
@@ -26,6 +33,19 @@ export interface ServerOptions {
   staticKey?: KeyPair;
   /** Client static keys allowed to connect, or 'any' (default). */
   authorizedKeys?: 'any' | Uint8Array[];
+  /**
+   * Sessions at once (any key), and per client key. A client beyond either is refused right
+   * after its handshake with SESSION_LIMIT (its connect() rejects with SessionLimitError) and
+   * the server emits 'refused'. Default: no limit.
+   */
+  maxSessions?: number;
+  maxSessionsPerKey?: number;
+  /**
+   * Bytes all sessions may buffer together in the engine (each at most
+   * transport.maxSessionBuffer). Over it, new sessions are refused (SESSION_LIMIT) and every
+   * session's receive windows shrink back to their initial size. Default 1 GiB.
+   */
+  memoryBudget?: number;
   /**
    * Address validation with a Retry round trip before any Diffie–Hellman: 'always', 'never',
    * or 'under-load' (default; 'auto' is the same): while the server's handshake load is at its
@@ -75,9 +95,23 @@ export interface ListenOptions {
   addressDiscovery?: AddressDiscoveryOptions | false;
 }
 
+export interface SessionRefusedInfo {
+  remoteKey: Uint8Array;
+  /** The address the client's handshake came from. */
+  remoteAddress: SocketAddress | undefined;
+  /** The close code sent (TransportError.SESSION_LIMIT or UNAUTHORIZED_KEY) and its reason. */
+  code: number;
+  reason: string;
+}
+
 export interface ServerEvents {
   /** A client completed its handshake. */
   session: [session: Session];
+  /**
+   * A client completed its handshake and was refused (SESSION_LIMIT: a session limit or the
+   * memory budget; UNAUTHORIZED_KEY: not in authorizedKeys); it never becomes a 'session'.
+   */
+  refused: [info: SessionRefusedInfo];
   listening: [];
   error: [error: Error];
   close: [];
@@ -144,6 +178,11 @@ export class BraidServer extends EventEmitter<ServerEvents> {
         authorizedKeys: this.#options.authorizedKeys ?? 'any',
         retry: this.#options.retry ?? 'under-load',
         earlyData: earlyDataOptions(this.#options.earlyData),
+        limits: {
+          maxSessions: this.#options.maxSessions,
+          maxSessionsPerKey: this.#options.maxSessionsPerKey,
+          memoryBudget: this.#options.memoryBudget,
+        },
       },
       transport: this.#options.transport,
     });
@@ -238,6 +277,13 @@ export class BraidServer extends EventEmitter<ServerEvents> {
     if (event.type === 'handshake-complete' && !session.closed) {
       this.#established.add(session);
       this.emit('session', session);
+    } else if (event.type === 'closed' && isRefusal(event.info) && connection.remoteKey) {
+      this.emit('refused', {
+        remoteKey: connection.remoteKey,
+        remoteAddress: connection.paths[0]?.remote,
+        code: event.info.code,
+        reason: event.info.reason,
+      });
     }
   }
 
@@ -261,6 +307,15 @@ export class BraidServer extends EventEmitter<ServerEvents> {
 }
 
 const RETRY_MODES: readonly string[] = ['always', 'never', 'under-load', 'auto'];
+
+/** Our own close of a session right after its handshake: the client was refused (docs/protocol.md §7.7). */
+function isRefusal(info: CloseInfo): boolean {
+  return (
+    info.source === 'local' &&
+    !info.application &&
+    (info.code === TransportError.SESSION_LIMIT || info.code === TransportError.UNAUTHORIZED_KEY)
+  );
+}
 
 function earlyDataOptions(value: ServerOptions['earlyData']): EarlyDataOptions {
   if (value === undefined || value === true) return {};
@@ -300,6 +355,10 @@ export function createServer(
   }
   if (options.socketBufferSize !== undefined)
     checkPositiveInteger('socketBufferSize', options.socketBufferSize);
+  if (options.maxSessions !== undefined) checkPositiveInteger('maxSessions', options.maxSessions);
+  if (options.maxSessionsPerKey !== undefined)
+    checkPositiveInteger('maxSessionsPerKey', options.maxSessionsPerKey);
+  if (options.memoryBudget !== undefined) checkPositiveInteger('memoryBudget', options.memoryBudget);
   if (options.faultInjector !== undefined && typeof options.faultInjector !== 'function') {
     throw new InvalidArgumentError('faultInjector', 'must be a function');
   }

@@ -7,6 +7,7 @@
 import { checkInitialMac, initialMacKey } from '../crypto/initial-mac.js';
 import type { KeyPair } from '../crypto/noise/index.js';
 import type { SocketAddress, Transmit } from '../net/address.js';
+import { TransportError } from '../wire/errors.js';
 import { BRAID_VERSION_1, MIN_INITIAL_DATAGRAM } from '../wire/packet.js';
 import {
   decodeLongHeader,
@@ -26,6 +27,7 @@ import { type EarlyDataOptions, EarlyDataPolicy } from './persistence/early-data
 import { ResumptionRegistry } from './persistence/registry.js';
 import type { ServerEarlyData } from './persistence/session-early-data.js';
 import { defaultRandom, EndpointSecrets, type RandomSource } from './secrets.js';
+import { type SessionLimitOptions, SessionLimits, type SessionRefusal } from './session-limits.js';
 import type {
   EarlyDataTicket,
   EndpointEvent,
@@ -54,6 +56,11 @@ export interface ServerOptions {
   retryDhPerSecond?: number;
   /** 0-RTT (docs/persistence.md §5): tickets, and which first flights' early data is taken. */
   earlyData?: EarlyDataOptions;
+  /**
+   * Sessions at once, in total and per client key, and the memory budget of all sessions
+   * together (session-limits.ts). A session beyond a limit is refused with SESSION_LIMIT.
+   */
+  limits?: SessionLimitOptions;
 }
 
 export type RetryMode = 'always' | 'never' | 'under-load' | 'auto';
@@ -133,6 +140,8 @@ export class Endpoint implements EngineEndpoint {
     retriesSent: 0,
     statelessResetsSent: 0,
   };
+  /** Server: sessions in total and per key, and the memory budget (session-limits.ts). */
+  readonly limits: SessionLimits | undefined;
 
   constructor(options: EndpointOptions) {
     if (options.staticKey.privateKey?.length !== 32) {
@@ -157,6 +166,7 @@ export class Endpoint implements EngineEndpoint {
     const keys = options.server?.authorizedKeys ?? 'any';
     this.authorized = keys === 'any' ? 'any' : new Set(keys.map((k) => cidKey(k)));
     if (options.server) {
+      this.limits = new SessionLimits(options.server.limits ?? {}, () => this.connections);
       const policy = new EarlyDataPolicy(options.server.earlyData ?? {}, this.random);
       this.earlyPolicy = policy;
       this.earlyData = {
@@ -228,6 +238,7 @@ export class Endpoint implements EngineEndpoint {
 
   receive(data: Uint8Array, local: SocketAddress, remote: SocketAddress, now: number): void {
     this.stats.datagramsReceived++;
+    this.limits?.recheck(now);
     if (data.length === 0) return this.drop('empty');
     if (isLongHeader(data)) return this.receiveLong(data, local, remote, now);
     if (data.length < 1 + this.cidLength + 20) return this.drop('short');
@@ -384,7 +395,7 @@ export class Endpoint implements EngineEndpoint {
     // Counted before the work, whatever its outcome: a rejected INITIAL cost the same DH.
     this.handshakeLoad.spentDh(packet.pattern === HandshakePattern.XX ? DH_COST.xx : DH_COST.ik, now);
     const conn = this.createConnection('server', this.transport, local, remote, now);
-    const authorize = (key: Uint8Array) => this.authorized === 'any' || this.authorized.has(cidKey(key));
+    const authorize = (key: Uint8Array) => this.admit(conn, key, now);
     const ok = conn.acceptInitial(packet, authorize, addressValidated, originalDcid, datagramLength, now);
     if (!ok) {
       // The INITIAL did not authenticate: forget everything it made us create.
@@ -477,6 +488,7 @@ export class Endpoint implements EngineEndpoint {
       onHandshakeConfirmed: (c) => this.handshakeLoad.settled(c),
       resumption: this.resumptionRouting,
       earlyData: role === 'server' ? this.earlyData : undefined,
+      memoryPressure: role === 'server' ? this.limits : undefined,
     });
     conn.setNow(now);
     if (this.localAddresses.length > 0) conn.setLocalAddresses(this.localAddresses, now);
@@ -553,6 +565,7 @@ export class Endpoint implements EngineEndpoint {
   }
 
   onTimeout(now: number): void {
+    this.limits?.recheck(now);
     this.refreshDeadlines();
     for (const conn of this.deadlines.popDue(now)) {
       conn.setNow(now);
@@ -579,7 +592,18 @@ export class Endpoint implements EngineEndpoint {
     this.endpointEvents.push({ type: 'connection-closed', connection: conn });
   }
 
+  /** Server: the client key of `conn` is known; whether it may have this session (docs/protocol.md §7.7). */
+  private admit(conn: Connection, key: Uint8Array, now: number): SessionRefusal | undefined {
+    if (this.authorized !== 'any' && !this.authorized.has(cidKey(key))) {
+      return { code: TransportError.UNAUTHORIZED_KEY, reason: 'client key not authorized' };
+    }
+    const refusal = this.limits?.admit(conn, key, now);
+    if (refusal) this.drop('session-limit');
+    return refusal;
+  }
+
   private forget(conn: Connection): void {
+    this.limits?.release(conn);
     // Only a session that was counted as half-open leaves the count: a rejected INITIAL never was.
     this.handshakeLoad.settled(conn);
     for (const cid of conn.localConnectionIds) this.routes.delete(cidKey(cid));

@@ -59,6 +59,18 @@ export class UnauthorizedKeyError extends BraidError {
   }
 }
 
+/**
+ * The server refused the session at one of its limits: sessions in total (`maxSessions`), per
+ * client key (`maxSessionsPerKey`) or its memory budget. `reason` says which; try again later.
+ */
+export class SessionLimitError extends BraidError {
+  readonly reason: string;
+  constructor(reason = 'the server is at its session limit') {
+    super(`the server refused the session: ${reason}`, 'BRAID_ERR_SESSION_LIMIT');
+    this.reason = reason;
+  }
+}
+
 /** The server proved a static key other than the pinned `serverKey`. */
 export class HostKeyMismatchError extends BraidError {
   constructor(message = 'the server key does not match the pinned serverKey') {
@@ -201,6 +213,9 @@ export function errorFromClose(info: CloseInfo): BraidError | undefined {
   if (!info.application && info.code === TransportError.EXPIRED) return new SessionExpiredError(info);
   if (!info.application && info.code === TransportError.UNAUTHORIZED_KEY) {
     return new UnauthorizedKeyError(info.reason || undefined);
+  }
+  if (!info.application && info.code === TransportError.SESSION_LIMIT) {
+    return new SessionLimitError(info.reason || undefined);
   }
   if (info.code === 0) return undefined;
   if (info.source === 'protocol' && !info.application) return new ProtocolError(info.code, info.reason);

@@ -21,6 +21,8 @@ export const TransportError = {
   EXPIRED: 0x101,
   /** The peer no longer holds state for this session. */
   PEER_STATE_LOST: 0x102,
+  /** The server is at a session limit (in total, for this client key, or its memory budget). */
+  SESSION_LIMIT: 0x103,
 } as const;
 
 export type TransportErrorCode = (typeof TransportError)[keyof typeof TransportError];

@@ -51,3 +51,17 @@ test('send credit only grows and reports what is left', () => {
   assert.equal(credit.raise(200), true);
   assert.equal(credit.limit, 200);
 });
+
+test('under memory pressure a grown window falls back to its initial size', () => {
+  const w = new ReceiveWindow(1000, 64_000);
+  // Consumed faster than twice the RTT: the window doubles each update.
+  w.onReceived(1000);
+  assert.equal(w.onConsumed(600, 0, 10), 2600);
+  w.onReceived(2600);
+  assert.equal(w.onConsumed(1200, 1, 10), 5800);
+  assert.equal(w.window, 4000);
+  w.onReceived(5800);
+  assert.equal(w.onConsumed(2400, 2, 10, true), undefined, '1800 left of the shrunk 1000: nothing to grant');
+  assert.equal(w.window, 1000);
+  assert.equal(w.onConsumed(1400, 3, 10, true), 6600, 'credit beyond what was read is the initial window');
+});

@@ -71,10 +71,13 @@ options:
                             refused if group or others may write to DIR, unless:
   --shared-receive-dir      accept a receive directory others may write to (the server's own
                             files there are still never opened through a link)
-  --receive-dir DIR         accept files from braid send into DIR (resumable, SHA-256 checked)
   --retry always|auto|never make clients prove their address with a Retry round trip before
                             any Diffie-Hellman: always, only under handshake load (auto, the
                             default) or never (leaves the server open to handshake floods)
+  --max-sessions N          sessions at once; a client beyond is refused (SESSION_LIMIT). Default: no limit
+  --max-sessions-per-key N  sessions at once per client key. Default: no limit
+  --memory-budget MIB       what all sessions may buffer together (each at most 16 MiB); over it new
+                            sessions are refused and receive windows shrink. Default 1024
 ${OBSERVE_HELP}
   -h, --help                show this help
 
@@ -96,6 +99,9 @@ const SERVE_FLAGS = {
   'receive-dir': { type: 'string' },
   'shared-receive-dir': { type: 'boolean' },
   retry: { type: 'string' },
+  'max-sessions': { type: 'string' },
+  'max-sessions-per-key': { type: 'string' },
+  'memory-budget': { type: 'string' },
   ...OBSERVE_SPECS,
 } as const;
 
@@ -113,7 +119,23 @@ interface ServeSettings {
   receiveDir: string | undefined;
   sharedReceiveDir: boolean;
   retry: 'always' | 'auto' | 'never';
+  maxSessions: number | undefined;
+  maxSessionsPerKey: number | undefined;
+  /** Bytes. */
+  memoryBudget: number | undefined;
 }
+
+function positiveInteger(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value <= 0) {
+    throw new UsageError(`option '--${name}' needs a positive integer, got '${text}'`, SERVE_USAGE);
+  }
+  return value;
+}
+
+/** Refusal log lines per second at most; the rest are counted and summed up in the next line. */
+const REFUSAL_LOG_PER_SECOND = 10;
 
 /** Reads the config file into the same shape as the flags, so one path validates both. */
 function readConfigFile(path: string): ParsedArgs {
@@ -194,7 +216,14 @@ function settingsFrom(args: ParsedArgs): ServeSettings {
     ),
     receiveDir: pick('receive-dir')[0],
     sharedReceiveDir: flag('shared-receive-dir'),
+    maxSessions: positiveInteger('max-sessions', pick('max-sessions')[0]),
+    maxSessionsPerKey: positiveInteger('max-sessions-per-key', pick('max-sessions-per-key')[0]),
+    memoryBudget: mebibytes(positiveInteger('memory-budget', pick('memory-budget')[0])),
   };
+}
+
+function mebibytes(value: number | undefined): number | undefined {
+  return value === undefined ? undefined : value * 1024 * 1024;
 }
 
 /**
@@ -253,9 +282,38 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
   const tracker = new SessionTracker(command);
 
   const server = createServer(
-    { staticKey, authorizedKeys: settings.authorizedKeys, retry: settings.retry },
+    {
+      staticKey,
+      authorizedKeys: settings.authorizedKeys,
+      retry: settings.retry,
+      maxSessions: settings.maxSessions,
+      maxSessionsPerKey: settings.maxSessionsPerKey,
+      memoryBudget: settings.memoryBudget,
+    },
     (session) => onSession(session),
   );
+  // A flood of refused clients must not flood the log: a few lines a second, then a count.
+  let refusalWindowAt = 0;
+  let refusalLines = 0;
+  let refusalsUnlogged = 0;
+  server.on('refused', (info) => {
+    const now = Date.now();
+    if (now - refusalWindowAt >= 1000) {
+      refusalWindowAt = now;
+      refusalLines = 0;
+    }
+    if (refusalLines >= REFUSAL_LOG_PER_SECOND) {
+      refusalsUnlogged++;
+      return;
+    }
+    refusalLines++;
+    const from = info.remoteAddress
+      ? formatHostPort(info.remoteAddress.address, info.remoteAddress.port)
+      : '?';
+    const more = refusalsUnlogged > 0 ? ` (${refusalsUnlogged} more refusals not logged)` : '';
+    refusalsUnlogged = 0;
+    log(`refused session from ${fingerprint(info.remoteKey)} at ${from}: ${info.reason}${more}`);
+  });
   const port = settings.listen[0]?.port ?? DEFAULT_PORT;
   const hosts = settings.listen.filter((l) => l.host !== '').map((l) => l.host);
   try {

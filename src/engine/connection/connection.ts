@@ -52,6 +52,7 @@ import type { EarlyDataVerdict } from '../persistence/early-data.js';
 import { type ServerEarlyData, SessionEarlyData } from '../persistence/session-early-data.js';
 import { type ResumedTransport, SessionPersistence } from '../persistence/session-persistence.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from '../secrets.js';
+import type { MemoryPressure } from '../session-limits.js';
 import { StreamError, StreamUsageError } from '../streams/errors.js';
 import { StreamMap } from '../streams/stream-map.js';
 import type {
@@ -115,6 +116,8 @@ export interface ConnectionOptions {
   testHooks?: ConnectionTestHooks;
   /** Path health shared by the endpoint's sessions (which address looks broken). */
   pathHealth?: PathHealth;
+  /** Server: whether the endpoint is over its memory budget (receive windows shrink then). */
+  memoryPressure?: MemoryPressure;
   /** Persistence (docs/persistence.md): the endpoint's routing of resumption identifiers and refusals. */
   resumption?: ResumptionRouting;
   /** Server: the endpoint's 0-RTT policy (tickets, strike register, refusals). */
@@ -137,6 +140,12 @@ export interface ConnectionTestHooks {
 }
 
 /** Bytes a session holds for the application (read-only view for bounds checks). */
+/**
+ * Server: decides whether a client key may have this session, once the handshake names it.
+ * A refusal is sent as a CLOSE with its code right after the handshake (docs/protocol.md §7.7).
+ */
+export type SessionAdmission = (key: Uint8Array) => { code: number; reason: string } | undefined;
+
 export interface ConnectionMemoryUsage {
   streams: number;
   /** Sum over streams of bytes written but not yet acknowledged. */
@@ -185,7 +194,7 @@ export class Connection implements EngineConnection {
   initialDcidAlias: Uint8Array | undefined;
   /** Server: refuse after completing the handshake (unauthorized client key). */
   private refuseWith: { code: number; reason: string } | undefined;
-  private authorize: ((key: Uint8Array) => boolean) | undefined;
+  private authorize: SessionAdmission | undefined;
 
   // --- owners of shared session state (src/engine/connection/) ---
   /** What the owners read of the handshake and lifecycle (one object, getters over this). */
@@ -266,7 +275,7 @@ export class Connection implements EngineConnection {
         return connection.maxDatagramSize;
       },
     };
-    this.streams = StreamMap.fromConfig(options.role, options.config);
+    this.streams = StreamMap.fromConfig(options.role, options.config, undefined, options.memoryPressure);
     this.liveness = new Liveness(this.timers, options.config.idleTimeout);
     this.builder = new PacketBuilder(this.outbox, options.config.keyUpdateInterval);
     this.cids = new CidState({
@@ -518,7 +527,7 @@ export class Connection implements EngineConnection {
    */
   acceptInitial(
     packet: InitialPacket,
-    authorize: (key: Uint8Array) => boolean,
+    authorize: SessionAdmission,
     addressValidated: boolean,
     originalDcid: Uint8Array,
     datagramLength: number,
@@ -680,9 +689,10 @@ export class Connection implements EngineConnection {
 
   private checkClientKey(): void {
     const key = this.handshake?.remoteStaticKey();
-    if (!key || !this.authorize?.(key)) {
-      this.refuseWith = { code: TransportError.UNAUTHORIZED_KEY, reason: 'client key not authorized' };
-    }
+    this.refuseWith =
+      key && this.authorize
+        ? this.authorize(key)
+        : { code: TransportError.UNAUTHORIZED_KEY, reason: 'client key not authorized' };
   }
 
   private completeHandshake(now: number): void {
@@ -1346,6 +1356,11 @@ export class Connection implements EngineConnection {
 
   get paths(): PathInfo[] {
     return this.pathList.map((p) => p.info());
+  }
+
+  /** Bytes the session buffers now, the sum maxSessionBuffer bounds (the server's memory budget adds these up). */
+  get bufferedBytes(): number {
+    return this.streams.bufferedBytes + this.outbox.datagramBytes;
   }
 
   memoryUsage(): ConnectionMemoryUsage {

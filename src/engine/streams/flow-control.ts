@@ -7,6 +7,7 @@
  */
 export class ReceiveWindow {
   private windowSize: number;
+  private readonly initialWindow: number;
   private readonly maxWindow: number;
   private advertised: number;
   private consumed = 0;
@@ -16,6 +17,7 @@ export class ReceiveWindow {
 
   constructor(initial: number, max: number) {
     this.windowSize = initial;
+    this.initialWindow = initial;
     this.maxWindow = Math.max(initial, max);
     this.advertised = initial;
   }
@@ -47,13 +49,21 @@ export class ReceiveWindow {
   /**
    * The application consumed `bytes`. Returns the new limit to advertise once at
    * least half the window was consumed since the last update, else undefined.
+   * `shrink` (the server is over its memory budget): the window falls back to its initial
+   * size instead of growing, so the peer is granted less from now on.
    */
-  onConsumed(bytes: number, now: number, srtt: number | undefined): number | undefined {
+  onConsumed(bytes: number, now: number, srtt: number | undefined, shrink = false): number | undefined {
     if (bytes <= 0) return undefined;
     this.consumed += bytes;
     if (this.epochStart === undefined) this.epochStart = now;
+    if (shrink) this.windowSize = this.initialWindow;
     if (this.advertised - this.consumed > this.windowSize / 2) return undefined;
-    if (srtt !== undefined && now - this.epochStart < 2 * srtt && this.windowSize < this.maxWindow) {
+    if (
+      !shrink &&
+      srtt !== undefined &&
+      now - this.epochStart < 2 * srtt &&
+      this.windowSize < this.maxWindow
+    ) {
       this.windowSize = Math.min(this.windowSize * 2, this.maxWindow);
     }
     this.epochStart = now;

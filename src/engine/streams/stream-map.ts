@@ -1,5 +1,6 @@
 import { TransportError } from '../../wire/errors.js';
 import { sessionSendBudget } from '../config.js';
+import type { MemoryPressure } from '../session-limits.js';
 import type { SessionRole, StreamId, TransportConfig } from '../types.js';
 import { StreamError, StreamUsageError } from './errors.js';
 import { ReceiveWindow, SendBudget, SendCredit, UNBOUNDED_SEND_BUDGET_LIMIT } from './flow-control.js';
@@ -21,7 +22,11 @@ export interface StreamMapOptions {
   sendBufferSize: number;
   /** Bytes all streams' send buffers may hold together (default: no bound beyond each stream's). */
   sessionSendBudget?: number;
+  /** The server's memory budget is exceeded: receive windows shrink back to their initial size. */
+  pressure?: MemoryPressure;
 }
+
+const NO_PRESSURE: MemoryPressure = { high: false };
 
 /** The peer's limits, from its transport parameters. */
 export interface PeerStreamLimits {
@@ -102,7 +107,12 @@ export class StreamMap {
     if (peer) this.applyPeerLimits(peer);
   }
 
-  static fromConfig(role: SessionRole, config: TransportConfig, peer?: PeerStreamLimits): StreamMap {
+  static fromConfig(
+    role: SessionRole,
+    config: TransportConfig,
+    peer?: PeerStreamLimits,
+    pressure?: MemoryPressure,
+  ): StreamMap {
     return new StreamMap(
       {
         role,
@@ -114,6 +124,7 @@ export class StreamMap {
         maxConnectionWindow: config.maxConnectionWindow,
         sendBufferSize: config.sendBufferSize,
         sessionSendBudget: sessionSendBudget(config),
+        pressure,
       },
       peer,
     );
@@ -351,7 +362,16 @@ export class StreamMap {
   }
 
   private consumeConnection(bytes: number, now: number, srtt: number | undefined): void {
-    if (this.connectionWindow.onConsumed(bytes, now, srtt) !== undefined) this.maxDataPending = true;
+    const shrink = (this.options.pressure ?? NO_PRESSURE).high;
+    if (this.connectionWindow.onConsumed(bytes, now, srtt, shrink) !== undefined) this.maxDataPending = true;
+  }
+
+  /**
+   * Bytes this session's streams hold: every send buffer, and what the peer sent that was not
+   * read yet (counted up to the highest offset of each stream, gaps included: a bound).
+   */
+  get bufferedBytes(): number {
+    return this.sendBudget.held + this.connectionReceived - this.connectionWindow.consumedBytes;
   }
 
   /** RESET_STREAM. `reset` is true when the application must be told ('stream-reset'; then call resetDelivered). */
@@ -537,7 +557,7 @@ export class StreamMap {
   ): { data: Uint8Array | undefined; fin: boolean } {
     const stream = this.require(id);
     if (!stream.recv) throw new StreamUsageError(`stream ${id} is send-only`);
-    const result = stream.recv.read(maxBytes, now, srtt);
+    const result = stream.recv.read(maxBytes, now, srtt, (this.options.pressure ?? NO_PRESSURE).high);
     if (result.data) this.consumeConnection(result.data.length, now, srtt);
     if (stream.recv.hasWork) this.markSendable(id);
     this.collect(stream);

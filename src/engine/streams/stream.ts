@@ -287,10 +287,15 @@ export class RecvSide {
     maxBytes: number | undefined,
     now: number,
     srtt: number | undefined,
+    shrink = false,
   ): { data: Uint8Array | undefined; fin: boolean } {
     if (this.state === 'ResetRecvd' || this.state === 'ResetRead') return { data: undefined, fin: false };
     const data = maxBytes === undefined ? this.buffer.readChunk() : this.buffer.read(maxBytes);
-    if (data && this.window.onConsumed(data.length, now, srtt) !== undefined && this.state === 'Recv') {
+    if (
+      data &&
+      this.window.onConsumed(data.length, now, srtt, shrink) !== undefined &&
+      this.state === 'Recv'
+    ) {
       this.maxStreamDataPending = true;
     }
     const fin = this.buffer.isFinished;
