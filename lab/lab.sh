@@ -5,7 +5,9 @@
 # namespace, so lab traffic cannot leave it. See docs/lab.md.
 #
 # Usage: lab.sh [--prefix P] COMMAND [ARGS]
-#   up [--nat] [--rate RATE]      build the lab and print its addresses as KEY=VALUE lines
+#   up [--nat] [--rate RATE] [--impair]
+#                                 build the lab and print its addresses as KEY=VALUE lines;
+#                                 --impair routes links a and b through the impairment element
 #   down                          tear everything down (idempotent)
 #   status                        show namespaces, addresses, rules; exit 1 when not up
 #   env                           print the KEY=VALUE lines again
@@ -16,6 +18,12 @@
 #                                 remove/add the endpoint's address on LINK (default: the lab's)
 #   nat-rebind                    give every NATed flow a new public port (needs up --nat)
 #   rate LINK RATE|off            tbf rate limit on both ends of LINK (e.g. 20mbit)
+#   impair LINK c2s|s2c|both reset|KEY=VALUE...
+#                                 change link a's or b's impairment (needs up --impair); keys:
+#                                 delay_ms jitter_ms reorder loss ge_p ge_r ge_loss_bad dup
+#                                 rate_bps queue_ms queue_bytes mtu (see lab/impair.c)
+#   impair-show LINK c2s|s2c      print one direction's settings
+#   impair-stats                  the element's counters per device, as JSON
 #   exec NS CMD...                run CMD in namespace NS (client|router|server)
 # LINK is a or b (client side providers) or s1 or s2 (server side links).
 # The prefix comes from --prefix, else BRAID_LAB_PREFIX, else "braid<pid>" (up only).
@@ -32,7 +40,7 @@ die() {
   exit 1
 }
 usage() {
-  sed -n '7,23p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '7,31p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit "$EXIT_USAGE"
 }
 
@@ -115,6 +123,19 @@ family_flag() {
 is_up() { [ -e "/run/netns/$NS_ROUTER" ]; }
 require_up() { is_up || die "lab '$prefix' is not up"; }
 nat_enabled() { [ -f "$STATE_DIR/nat" ]; }
+impair_enabled() { [ -S "$STATE_DIR/impair.sock" ]; }
+
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly REPO_DIR
+readonly IMPAIR_SOURCE="$REPO_DIR/lab/impair.c"
+readonly IMPAIR_BINARY="$REPO_DIR/build/impair"
+# The element's TUN device per provider link and direction (router namespace).
+impair_dev() {
+  case "$1:$2" in
+  a:c2s) echo ta_c2s ;; a:s2c) echo ta_s2c ;; b:c2s) echo tb_c2s ;; b:s2c) echo tb_s2c ;;
+  *) die "no impairment on '$1' '$2' (links a, b; directions c2s, s2c)" ;;
+  esac
+}
 
 # --- building blocks ---------------------------------------------------------------------------
 
@@ -227,14 +248,14 @@ write_nat_rules() {
 flush chain inet braidlab postrouting
 table inet braidlab {
   chain postrouting {
-    ip saddr 192.0.2.0/24 oifname { "s1", "s2" } meta l4proto { tcp, udp } snat ip to 192.0.2.1:$low-$high
-    ip saddr 198.51.100.0/24 oifname { "s1", "s2" } meta l4proto { tcp, udp } snat ip to 198.51.100.1:$low-$high
-    ip6 saddr 2001:db8:a::/64 oifname { "s1", "s2" } meta l4proto { tcp, udp } snat ip6 to [2001:db8:a::1]:$low-$high
-    ip6 saddr 2001:db8:b::/64 oifname { "s1", "s2" } meta l4proto { tcp, udp } snat ip6 to [2001:db8:b::1]:$low-$high
-    ip saddr 192.0.2.0/24 oifname { "s1", "s2" } snat ip to 192.0.2.1
-    ip saddr 198.51.100.0/24 oifname { "s1", "s2" } snat ip to 198.51.100.1
-    ip6 saddr 2001:db8:a::/64 oifname { "s1", "s2" } snat ip6 to 2001:db8:a::1
-    ip6 saddr 2001:db8:b::/64 oifname { "s1", "s2" } snat ip6 to 2001:db8:b::1
+    ip saddr 192.0.2.0/24 oifname { "s1", "s2", "ta_c2s" } meta l4proto { tcp, udp } snat ip to 192.0.2.1:$low-$high
+    ip saddr 198.51.100.0/24 oifname { "s1", "s2", "tb_c2s" } meta l4proto { tcp, udp } snat ip to 198.51.100.1:$low-$high
+    ip6 saddr 2001:db8:a::/64 oifname { "s1", "s2", "ta_c2s" } meta l4proto { tcp, udp } snat ip6 to [2001:db8:a::1]:$low-$high
+    ip6 saddr 2001:db8:b::/64 oifname { "s1", "s2", "tb_c2s" } meta l4proto { tcp, udp } snat ip6 to [2001:db8:b::1]:$low-$high
+    ip saddr 192.0.2.0/24 oifname { "s1", "s2", "ta_c2s" } snat ip to 192.0.2.1
+    ip saddr 198.51.100.0/24 oifname { "s1", "s2", "tb_c2s" } snat ip to 198.51.100.1
+    ip6 saddr 2001:db8:a::/64 oifname { "s1", "s2", "ta_c2s" } snat ip6 to 2001:db8:a::1
+    ip6 saddr 2001:db8:b::/64 oifname { "s1", "s2", "tb_c2s" } snat ip6 to 2001:db8:b::1
   }
 }
 EOF
@@ -278,6 +299,75 @@ set_rate() {
   done
 }
 
+# build/impair, compiled from lab/impair.c when missing or older than its source (the native
+# build step makes it too; node-gyp's rebuild empties build/).
+ensure_impair_binary() {
+  if [ -x "$IMPAIR_BINARY" ] && [ "$IMPAIR_BINARY" -nt "$IMPAIR_SOURCE" ]; then return 0; fi
+  command -v cc >/dev/null 2>&1 || die "build/impair is missing and there is no C compiler (run npm run build:native)"
+  mkdir -p "$(dirname "$IMPAIR_BINARY")"
+  cc -O2 -Wall -Wextra -std=gnu11 -o "$IMPAIR_BINARY.$$" "$IMPAIR_SOURCE" && mv "$IMPAIR_BINARY.$$" "$IMPAIR_BINARY"
+}
+
+# The impairment element: one TUN per provider link and direction in the router, the forwarder
+# (build/impair) attached to all four, and policy routing by ingress interface that sends each
+# link's traffic through its TUN before the main table forwards it on. Packets the element
+# writes back arrive with the TUN as ingress interface and are not tracked a second time, so
+# NAT and the blackhole rules still see each flow once.
+setup_impairment() {
+  local link dev router_dev client_net4 client_net6 table server_dev
+  ensure_impair_binary
+  for link in a b; do
+    for dev in "$(impair_dev "$link" c2s)" "$(impair_dev "$link" s2c)"; do
+      ip -n "$NS_ROUTER" tuntap add dev "$dev" mode tun
+      # A long queue: the element drops by its own rules, the kernel should not while it waits.
+      ip -n "$NS_ROUTER" link set "$dev" mtu 1500 txqueuelen 10000 up
+    done
+  done
+  # SCHED_FIFO (else nice -10) is set by the element itself; its output goes to a log.
+  ip netns exec "$NS_ROUTER" "$IMPAIR_BINARY" run --socket "$STATE_DIR/impair.sock" \
+    ta_c2s ta_s2c tb_c2s tb_s2c >"$STATE_DIR/impair.log" 2>&1 &
+  local tries=0
+  until impair_enabled; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 100 ] || die "the impairment element did not start: $(cat "$STATE_DIR/impair.log")"
+    sleep 0.02
+  done
+  for link in a b; do
+    router_dev="$(link_dev "$link")"
+    read -r client_net4 _ _ < <(link_addr v4 "$link")
+    read -r client_net6 _ _ < <(link_addr v6 "$link")
+    client_net4="${client_net4%.*}.0/24"
+    client_net6="${client_net6%::*}::/64"
+    # c2s: everything entering from the provider link (the router's own addresses match the
+    # local table first).
+    table=$(($(link_table "$link") + 100))
+    ip -n "$NS_ROUTER" -4 route add default dev "$(impair_dev "$link" c2s)" table "$table"
+    ip -n "$NS_ROUTER" -6 route add default dev "$(impair_dev "$link" c2s)" table "$table"
+    ip -n "$NS_ROUTER" -4 rule add iif "$router_dev" lookup "$table" priority 100
+    ip -n "$NS_ROUTER" -6 rule add iif "$router_dev" lookup "$table" priority 100
+    # s2c: what the server side sends towards this provider's client addresses.
+    table=$((table + 10))
+    ip -n "$NS_ROUTER" -4 route add default dev "$(impair_dev "$link" s2c)" table "$table"
+    ip -n "$NS_ROUTER" -6 route add default dev "$(impair_dev "$link" s2c)" table "$table"
+    for server_dev in s1 s2; do
+      ip -n "$NS_ROUTER" -4 rule add iif "$server_dev" to "$client_net4" lookup "$table" priority 100
+      ip -n "$NS_ROUTER" -6 rule add iif "$server_dev" to "$client_net6" lookup "$table" priority 100
+    done
+  done
+  ip netns exec "$NS_ROUTER" nft -f - <<'EOF'
+table inet braidlab {
+  chain impaired {
+    type filter hook prerouting priority raw; policy accept;
+    iifname { "ta_c2s", "ta_s2c", "tb_c2s", "tb_s2c" } notrack
+  }
+}
+EOF
+}
+
+impair_ctl() {
+  "$IMPAIR_BINARY" ctl --socket "$STATE_DIR/impair.sock" "$@"
+}
+
 print_env() {
   local link family key address public
   echo "BRAID_LAB_PREFIX=$prefix"
@@ -285,6 +375,7 @@ print_env() {
   echo "BRAID_LAB_NS_ROUTER=$NS_ROUTER"
   echo "BRAID_LAB_NS_SERVER=$NS_SERVER"
   echo "BRAID_LAB_NAT=$(nat_enabled && echo 1 || echo 0)"
+  echo "BRAID_LAB_IMPAIR=$(impair_enabled && echo 1 || echo 0)"
   for link in a b s1 s2; do
     for family in v4 v6; do
       key="$(echo "${link}_${family}" | tr '[:lower:]' '[:upper:]')"
@@ -323,10 +414,11 @@ teardown() {
 # --- commands ------------------------------------------------------------------------------------
 
 cmd_up() {
-  local nat=0 rate=""
+  local nat=0 rate="" impair=0
   while [ $# -gt 0 ]; do
     case "$1" in
     --nat) nat=1 ;;
+    --impair) impair=1 ;;
     --rate)
       [ $# -ge 2 ] || usage
       rate="$2"
@@ -348,6 +440,7 @@ cmd_up() {
   ip netns exec "$NS_ROUTER" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
   for link in a b s1 s2; do build_link "$link"; done
   setup_router_nft "$nat"
+  [ "$impair" = 0 ] || setup_impairment
   wait_links_ready
   if [ -n "$rate" ]; then
     set_rate a "$rate"
@@ -458,6 +551,23 @@ cmd_rate() {
   set_rate "$1" "$2"
 }
 
+cmd_impair() {
+  [ $# -ge 3 ] || usage
+  local link="$1" direction="$2" dir
+  shift 2
+  require_up
+  impair_enabled || die "lab '$prefix' runs without the impairment element (up --impair)"
+  case "$direction" in c2s | s2c | both) ;; *) die "unknown direction '$direction' (c2s, s2c, both)" ;; esac
+  for dir in c2s s2c; do
+    [ "$direction" = both ] || [ "$direction" = "$dir" ] || continue
+    if [ "$1" = reset ]; then
+      impair_ctl reset "$(impair_dev "$link" "$dir")" >/dev/null
+    else
+      impair_ctl set "$(impair_dev "$link" "$dir")" "$@" >/dev/null
+    fi
+  done
+}
+
 cmd_exec() {
   [ $# -ge 2 ] || usage
   local ns="$1"
@@ -484,6 +594,18 @@ link) cmd_link "$@" ;;
 addr) cmd_addr "$@" ;;
 nat-rebind) cmd_nat_rebind ;;
 rate) cmd_rate "$@" ;;
+impair) cmd_impair "$@" ;;
+impair-show)
+  [ $# -eq 2 ] || usage
+  require_up
+  impair_enabled || die "lab '$prefix' runs without the impairment element (up --impair)"
+  impair_ctl show "$(impair_dev "$1" "$2")"
+  ;;
+impair-stats)
+  require_up
+  impair_enabled || die "lab '$prefix' runs without the impairment element (up --impair)"
+  impair_ctl stats
+  ;;
 exec) cmd_exec "$@" ;;
 -h | --help | help) usage ;;
 *) usage ;;

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Builds the native addons (native/braid_udp.cc: batched UDP I/O; native/braid_netlink.cc: interface
-// change notifications; native/braid_crypto.cc: per-packet AEAD on Node's OpenSSL) with node-gyp. Run by `npm ci` /
+// change notifications; native/braid_crypto.cc: per-packet AEAD on Node's OpenSSL) with node-gyp, and
+// the netns lab's impairment element (lab/impair.c, a plain C program) as build/impair. Run by `npm ci` /
 // `npm install` (the package's install script) and by `npm run build:native`.
 // Never fails the install: where the addon cannot be built (not Linux, no compiler, no headers)
 // it says so, and Braid uses node:dgram and sodium-native instead (src/native/addons.ts).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +53,22 @@ if (!process.env.npm_config_nodedir && existsSync(prefixHeaders)) {
 const [command, ...prefix] = findNodeGyp();
 const started = Date.now();
 const result = spawnSync(command, [...prefix, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+
+// After node-gyp, whose rebuild empties build/. lab/lab.sh compiles it on demand too, so a failure
+// here only costs the lab that step.
+function buildImpairmentElement() {
+  const source = join(root, 'lab', 'impair.c');
+  if (!existsSync(source)) return;
+  const output = join(root, 'build', 'impair');
+  mkdirSync(dirname(output), { recursive: true });
+  const cc = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-std=gnu11', '-o', output, source], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (cc.status === 0) log(`built ${output}`);
+  else log(`could not build the lab's impairment element: ${cc.error?.message ?? String(cc.stderr).trim()}`);
+}
+buildImpairmentElement();
+
 const built = ['braid_udp.node', 'braid_netlink.node', 'braid_crypto.node'].map((name) =>
   join(root, 'build', 'Release', name),
 );

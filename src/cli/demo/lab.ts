@@ -10,6 +10,12 @@ import { type ChildProcess, execFile, type SpawnOptions, spawn, spawnSync } from
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  type BurstLossProfile,
+  type DirectionProfile,
+  type PathProfile,
+  pathProfile,
+} from './path-profiles.js';
 
 /** lab/lab.sh of this checkout or package (src/cli/demo or dist/src/cli/demo lie three or four levels below). */
 export function findLabScript(): string | undefined {
@@ -33,6 +39,107 @@ export type LabLink = 'a' | 'b' | 's1' | 's2';
 export type LabFamily = 'v4' | 'v6';
 /** c2s: client to server; s2c: server to client. */
 export type LabDirection = 'c2s' | 's2c' | 'both';
+
+/** The provider links the impairment element sits on. */
+export type ImpairedLink = 'a' | 'b';
+
+/**
+ * Raw settings of the impairment element for one direction of one provider link (lab/impair.c);
+ * a field left out keeps its current value. The fields of a DirectionProfile, plus duplication
+ * and a queue in bytes.
+ */
+export interface Impairment {
+  /** One-way delay, ms. */
+  delayMs?: number;
+  /** Extra per-packet delay drawn uniformly from [0, jitterMs], ms. */
+  jitterMs?: number;
+  /** Whether jitter may reorder packets. */
+  reorder?: boolean;
+  /** Independent random loss probability per packet. */
+  loss?: number;
+  /** Gilbert–Elliott bursty loss, or null for none. */
+  burstLoss?: BurstLossProfile | null;
+  /** Bottleneck rate in bits per second of IP packets; Infinity for none. */
+  rateBps?: number;
+  /** Tail-drop queue of the bottleneck in ms of its rate (0 with queueBytes 0: unbounded). */
+  queueMs?: number;
+  /** The same queue in bytes, for a byte-limited buffer (0: no byte limit). */
+  queueBytes?: number;
+  /** Probability that a packet is sent twice. */
+  duplicate?: number;
+  /** Largest IP packet that passes; larger ones vanish with no ICMP (a PMTU black hole); 0: none. */
+  mtu?: number;
+}
+
+/** The element's counters for one device (one link, one direction), since the lab came up. */
+export interface ImpairmentCounters {
+  rx: number;
+  tx: number;
+  dropMtu: number;
+  dropLoss: number;
+  dropBurst: number;
+  dropQueue: number;
+  /** Dropped because the element held its maximum number of packets (a misconfiguration). */
+  dropOverflow: number;
+  duplicated: number;
+  writeErrors: number;
+  /** The longest bottleneck backlog seen, ms. */
+  maxBacklogMs: number;
+}
+
+export type ImpairmentStats = Record<`${ImpairedLink}:${'c2s' | 's2c'}`, ImpairmentCounters>;
+
+/** The element's key=value arguments for a set of raw settings (lab.sh impair). */
+export function impairmentArguments(impairment: Impairment): string[] {
+  const args: string[] = [];
+  const number = (key: string, value: number, low: number, high: number) => {
+    if (!Number.isFinite(value) || value < low || value > high)
+      throw new RangeError(`impairment ${key} must be within [${low}, ${high}], got ${value}`);
+    args.push(`${key}=${value}`);
+  };
+  const { delayMs, jitterMs, reorder, loss, burstLoss, rateBps, queueMs, queueBytes, duplicate, mtu } =
+    impairment;
+  if (delayMs !== undefined) number('delay_ms', delayMs, 0, 60_000);
+  if (jitterMs !== undefined) number('jitter_ms', jitterMs, 0, 60_000);
+  if (reorder !== undefined) args.push(`reorder=${reorder ? 1 : 0}`);
+  if (loss !== undefined) number('loss', loss, 0, 1);
+  if (burstLoss === null) args.push('ge_p=0', 'ge_r=0', 'ge_loss_bad=1');
+  else if (burstLoss !== undefined) {
+    if (burstLoss.p > 0 && !(burstLoss.r > 0)) throw new RangeError('bursty loss needs r > 0');
+    number('ge_p', burstLoss.p, 0, 1);
+    number('ge_r', burstLoss.r, 0, 1);
+    number('ge_loss_bad', burstLoss.lossBad, 0, 1);
+  }
+  if (rateBps !== undefined) {
+    if (rateBps === Number.POSITIVE_INFINITY) args.push('rate_bps=0');
+    else number('rate_bps', rateBps, 1, 1e12);
+  }
+  if (queueMs !== undefined) number('queue_ms', queueMs, 0, 60_000);
+  if (queueBytes !== undefined) number('queue_bytes', queueBytes, 0, 1e10);
+  if (duplicate !== undefined) number('dup', duplicate, 0, 1);
+  if (mtu !== undefined) {
+    if (!Number.isInteger(mtu)) throw new RangeError(`impairment mtu must be an integer, got ${mtu}`);
+    number('mtu', mtu, 0, 65_536);
+  }
+  if (args.length === 0) throw new RangeError('an impairment needs at least one setting');
+  return args;
+}
+
+/** Every setting of one profile direction, so applying it replaces what was there. */
+export function impairmentOf(direction: DirectionProfile): Impairment {
+  return {
+    delayMs: direction.delayMs,
+    jitterMs: direction.jitterMs,
+    reorder: direction.reorder,
+    loss: direction.loss,
+    burstLoss: direction.burstLoss,
+    rateBps: direction.rateBps,
+    queueMs: direction.queueMs,
+    queueBytes: 0,
+    duplicate: 0,
+    mtu: direction.mtu,
+  };
+}
 
 export interface DualStack {
   v4: string;
@@ -60,6 +167,13 @@ export interface LabOptions {
   rate?: string;
   /** Namespace name prefix ([A-Za-z0-9_], at most 32); unique per process by default. */
   prefix?: string;
+  /**
+   * Route provider links a and b through the impairment element (lab/impair.c), which starts
+   * with no impairment; implied by `profiles`.
+   */
+  impair?: boolean;
+  /** Path profiles (src/cli/demo/path-profiles.ts) to apply to links a and b once up. */
+  profiles?: Partial<Record<ImpairedLink, string>>;
 }
 
 export interface ExecResult {
@@ -169,6 +283,8 @@ let labCounter = 0;
 export class Lab {
   readonly prefix: string;
   readonly nat: boolean;
+  /** Whether links a and b pass through the impairment element. */
+  readonly impaired: boolean;
   readonly addresses: LabAddresses;
   readonly namespaces: Record<LabNamespace, string>;
   private isDown = false;
@@ -186,6 +302,7 @@ export class Lab {
     });
     this.prefix = prefix;
     this.nat = get('NAT') === '1';
+    this.impaired = get('IMPAIR') === '1';
     this.namespaces = { client: get('NS_CLIENT'), router: get('NS_ROUTER'), server: get('NS_SERVER') };
     this.addresses = {
       clientA: pair('A'),
@@ -231,6 +348,10 @@ export class Lab {
     const args = ['up'];
     if (options.nat) args.push('--nat');
     if (options.rate) args.push('--rate', options.rate);
+    const profiles = Object.entries(options.profiles ?? {}) as [ImpairedLink, string][];
+    // Unknown profile names fail here, before anything is built.
+    for (const [, name] of profiles) pathProfile(name);
+    if (options.impair || profiles.length > 0) args.push('--impair');
     labScript(); // throws, before anything is built, in an installation without it
     installExitHooks();
     building.add(prefix);
@@ -254,6 +375,12 @@ export class Lab {
       throw error;
     }
     liveLabs.add(lab);
+    try {
+      for (const [link, name] of profiles) await lab.applyProfile(link, name);
+    } catch (error) {
+      await lab.down();
+      throw error;
+    }
     return lab;
   }
 
@@ -317,6 +444,41 @@ export class Lab {
     return this.lab('rate', link, rate ?? 'off');
   }
 
+  /**
+   * Changes one direction (or both) of a provider link's impairment at run time; settings left
+   * out keep their value. Needs a lab built with `impair` or `profiles`.
+   */
+  async impair(link: ImpairedLink, direction: LabDirection, impairment: Impairment): Promise<void> {
+    await this.lab('impair', link, direction, ...impairmentArguments(impairment));
+  }
+
+  /**
+   * Applies a named path profile (or a PathProfile) to a provider link: its `up` direction to
+   * client → server, `down` to server → client, or only the direction asked for.
+   */
+  async applyProfile(link: ImpairedLink, profile: string | PathProfile, direction: LabDirection = 'both') {
+    const chosen = typeof profile === 'string' ? pathProfile(profile) : profile;
+    if (direction !== 's2c') await this.impair(link, 'c2s', impairmentOf(chosen.up));
+    if (direction !== 'c2s') await this.impair(link, 's2c', impairmentOf(chosen.down));
+  }
+
+  /** Removes every impairment of a link (both directions), or of both links. */
+  async clearImpairment(link?: ImpairedLink): Promise<void> {
+    for (const each of link ? [link] : (['a', 'b'] as const)) await this.lab('impair', each, 'both', 'reset');
+  }
+
+  /** The element's counters per link and direction. */
+  async impairmentStats(): Promise<ImpairmentStats> {
+    const result = await this.labOutput('impair-stats');
+    const parsed = JSON.parse(result) as { devices: Record<string, ImpairmentCounters> };
+    const of = (device: string): ImpairmentCounters => {
+      const counters = parsed.devices[device];
+      if (!counters) throw new Error(`the impairment element reported no device ${device}`);
+      return counters;
+    };
+    return { 'a:c2s': of('ta_c2s'), 'a:s2c': of('ta_s2c'), 'b:c2s': of('tb_c2s'), 'b:s2c': of('tb_s2c') };
+  }
+
   /** Tears the lab down: processes inside it, namespaces, veths, nftables. Idempotent. */
   async down(): Promise<void> {
     if (this.isDown) return;
@@ -335,8 +497,13 @@ export class Lab {
   }
 
   private async lab(...args: string[]): Promise<void> {
+    await this.labOutput(...args);
+  }
+
+  private async labOutput(...args: string[]): Promise<string> {
     if (this.isDown) throw new Error(`lab ${this.prefix} is down`);
     const result = await runLab(this.prefix, args);
     if (result.code !== 0) throw new Error(`lab ${args.join(' ')} failed: ${result.stderr.trim()}`);
+    return result.stdout;
   }
 }
