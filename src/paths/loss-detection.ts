@@ -2,10 +2,19 @@
  * Loss detection for one packet-number space (RFC 9002 §6–7.6), clock-free: every
  * call takes `now` in milliseconds.
  *
+ * Loss is declared by time, as RACK (RFC 8985) does: a packet below the largest acknowledged
+ * is lost once `max(latest RTT, smoothed RTT) + reordering window` has passed since it was
+ * sent. The window starts at min_rtt / 4 and grows by that step, at most once per round trip,
+ * whenever a packet declared lost is acknowledged after all (the DSACK evidence of RFC 8985
+ * §6.2: the loss was reordering); it never exceeds the smoothed RTT, and falls back to one
+ * step after 16 loss episodes without such evidence. No fixed count of later packets declares
+ * a loss (RFC 9002's kPacketThreshold, optional here): on a path that reorders, that count
+ * turns every overtaken packet into a loss and a window cut.
+ *
  * Sent packets live in an array indexed by packet-number offset from the oldest
  * unacknowledged one, so an ACK costs O(ranges + packets it newly acknowledges), and
- * the loss scan only visits packets at or below the largest acknowledged — which,
- * after each scan, are at most `packetThreshold - 1` survivors.
+ * the loss scan only visits packets at or below the largest acknowledged — after each scan,
+ * only the holes still inside the reordering window.
  */
 import { type RttEstimator, TIMER_GRANULARITY } from './rtt-estimator.js';
 
@@ -39,10 +48,8 @@ export interface LossDetectionOptions {
   rtt: RttEstimator;
   /** The peer's max_ack_delay (ms); may be changed later through the `maxAckDelay` field. */
   maxAckDelay: number;
-  /** RFC 9002 kPacketThreshold. */
+  /** RFC 9002 kPacketThreshold: also declare a packet lost once this many later ones are acknowledged (default: off). */
   packetThreshold?: number;
-  /** RFC 9002 kTimeThreshold. */
-  timeThreshold?: number;
   /**
    * Ceiling for the backed-off probe interval (ms; never below one unbacked PTO). RFC 9002
    * doubles without bound, which under long loss bursts leaves only a handful of probes
@@ -56,6 +63,10 @@ export interface AckRangeInput {
   largest: number;
 }
 
+/** RFC 8985 §6.2: loss episodes without reordering evidence before the window falls back. */
+const REORDERING_WINDOW_PERSIST = 16;
+/** Ceiling of the reordering window's multiplier (the window is capped at srtt anyway). */
+const REORDERING_WINDOW_MAX_MULTIPLIER = 64;
 /** RFC 9002 kPersistentCongestionThreshold. */
 const PERSISTENT_CONGESTION_THRESHOLD = 3;
 /**
@@ -82,7 +93,13 @@ export class LossDetection<T> {
   maxAckDelay: number;
   maxProbeInterval: number;
   private readonly packetThreshold: number;
-  private readonly timeThreshold: number;
+  /** RFC 8985 reo_wnd_mult: the reordering window in steps of min_rtt / 4. */
+  private reorderingMultiplier = 1;
+  /** RFC 8985 reo_wnd_persist: loss episodes left before the multiplier falls back to 1. */
+  private reorderingPersist = 0;
+  private reorderingGrownAt = Number.NEGATIVE_INFINITY;
+  private lastLossEpisodeAt = Number.NEGATIVE_INFINITY;
+  private _spuriousLosses = 0;
 
   /** slots[head] holds packet number headPn; undefined slots are acked, lost or never sent. */
   private slots: (SentPacket<T> | undefined)[] = [];
@@ -105,13 +122,28 @@ export class LossDetection<T> {
   /** Packets declared lost, ascending packet number, and when each was declared (see lateAcked). */
   private lostPackets: SentPacket<T>[] = [];
   private lostAt: number[] = [];
+  /** Per remembered packet: declared lost by the loss scan (its late ACK is reordering evidence). */
+  private lostByScan: boolean[] = [];
 
   constructor(opts: LossDetectionOptions) {
     this.rtt = opts.rtt;
     this.maxAckDelay = opts.maxAckDelay;
     this.maxProbeInterval = opts.maxProbeInterval ?? Number.POSITIVE_INFINITY;
-    this.packetThreshold = opts.packetThreshold ?? 3;
-    this.timeThreshold = opts.timeThreshold ?? 9 / 8;
+    this.packetThreshold = opts.packetThreshold ?? Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * RFC 8985 reo_wnd (ms): how long past one RTT a packet below the largest acknowledged may
+   * still be on its way. min_rtt / 4 per step, at most the smoothed RTT.
+   */
+  get reorderingWindow(): number {
+    if (!this.rtt.hasSample) return 0;
+    return Math.min((this.reorderingMultiplier * this.rtt.minRtt) / 4, this.rtt.smoothedRtt);
+  }
+
+  /** Packets declared lost by the loss scan that were acknowledged after all (reordering). */
+  get spuriousLosses(): number {
+    return this._spuriousLosses;
   }
 
   get bytesInFlight(): number {
@@ -307,7 +339,7 @@ export class LossDetection<T> {
    */
   declareAllLost(now: number): SentPacket<T>[] {
     const out = this.drainAll();
-    for (const p of out) this.rememberLost(p, now);
+    for (const p of out) this.rememberLost(p, now, false);
     return out;
   }
 
@@ -337,17 +369,21 @@ export class LossDetection<T> {
   }
 
   /** Keeps a packet declared lost (ascending packet number) for a late ACK. */
-  private rememberLost(p: SentPacket<T>, now: number): void {
+  private rememberLost(p: SentPacket<T>, now: number, byScan: boolean): void {
     const list = this.lostPackets;
     let at = list.length;
     while (at > 0 && list[at - 1].pn > p.pn) at--;
     list.splice(at, 0, p);
     this.lostAt.splice(at, 0, now);
-    if (list.length > LATE_ACK_RETENTION_MAX_PACKETS) {
-      const excess = list.length - LATE_ACK_RETENTION_MAX_PACKETS;
-      list.splice(0, excess);
-      this.lostAt.splice(0, excess);
-    }
+    this.lostByScan.splice(at, 0, byScan);
+    if (list.length > LATE_ACK_RETENTION_MAX_PACKETS)
+      this.forgetOldest(list.length - LATE_ACK_RETENTION_MAX_PACKETS);
+  }
+
+  private forgetOldest(count: number): void {
+    this.lostPackets.splice(0, count);
+    this.lostAt.splice(0, count);
+    this.lostByScan.splice(0, count);
   }
 
   /** Forgets losses older than the retention (declaration times are nearly ascending). */
@@ -356,10 +392,7 @@ export class LossDetection<T> {
     const retention = Math.max(LATE_ACK_RETENTION_MIN, 3 * this.rtt.pto(this.maxAckDelay));
     let drop = 0;
     while (drop < this.lostAt.length && this.lostAt[drop] + retention < now) drop++;
-    if (drop > 0) {
-      this.lostPackets.splice(0, drop);
-      this.lostAt.splice(0, drop);
-    }
+    if (drop > 0) this.forgetOldest(drop);
   }
 
   /** Remembered lost packets that `ranges` (descending) acknowledge, removed and ascending. */
@@ -369,6 +402,7 @@ export class LossDetection<T> {
     if (list.length === 0) return [];
     const found: SentPacket<T>[] = [];
     const keep = new Array<boolean>(list.length).fill(true);
+    let reordered = false;
     for (let r = ranges.length - 1; r >= 0; r--) {
       const { smallest, largest } = ranges[r];
       // First remembered packet at or above `smallest`.
@@ -382,13 +416,37 @@ export class LossDetection<T> {
       for (let i = lo; i < list.length && list[i].pn <= largest; i++) {
         found.push(list[i]);
         keep[i] = false;
+        if (this.lostByScan[i]) reordered = true;
       }
     }
     if (found.length > 0) {
       this.lostPackets = list.filter((_, i) => keep[i]);
       this.lostAt = this.lostAt.filter((_, i) => keep[i]);
+      this.lostByScan = this.lostByScan.filter((_, i) => keep[i]);
     }
+    if (reordered) this.onSpuriousLoss(now, found.length);
     return found;
+  }
+
+  /**
+   * RFC 8985 §6.2 step 4: a loss the scan declared was reordering. The window grows one step,
+   * at most once per round trip (one reordering event must not inflate it many times), and
+   * stays grown for the next REORDERING_WINDOW_PERSIST loss episodes.
+   */
+  private onSpuriousLoss(now: number, count: number): void {
+    this._spuriousLosses += count;
+    this.reorderingPersist = REORDERING_WINDOW_PERSIST;
+    if (now - this.reorderingGrownAt < this.rtt.smoothedRtt) return;
+    this.reorderingGrownAt = now;
+    this.reorderingMultiplier = Math.min(this.reorderingMultiplier + 1, REORDERING_WINDOW_MAX_MULTIPLIER);
+  }
+
+  /** A loss episode (losses at least one smoothed RTT after the last): the grown window ages. */
+  private onLossEpisode(now: number): void {
+    if (now - this.lastLossEpisodeAt < this.rtt.smoothedRtt) return;
+    this.lastLossEpisodeAt = now;
+    if (this.reorderingPersist > 0) this.reorderingPersist--;
+    else this.reorderingMultiplier = 1;
   }
 
   private remove(index: number, p: SentPacket<T>): void {
@@ -418,9 +476,10 @@ export class LossDetection<T> {
   }
 
   /**
-   * RFC 9002 §6.1: packets at or below the largest acknowledged are lost once
-   * `packetThreshold` newer packets are acknowledged or `timeThreshold`·RTT has passed;
-   * the earliest pending time-threshold expiry becomes the loss timer. Also checks for
+   * RFC 8985 §6.2 over RFC 9002 §6.1: packets at or below the largest acknowledged are lost
+   * once `max(latest RTT, srtt) + reordering window` has passed since they were sent (or,
+   * if configured, `packetThreshold` newer packets are acknowledged); the earliest pending
+   * expiry becomes the loss timer. Also checks for
    * persistent congestion (§7.6.2) within runs of consecutively numbered lost packets.
    */
   private detectLost(now: number): { lost: SentPacket<T>[]; persistentCongestion: boolean } {
@@ -429,7 +488,7 @@ export class LossDetection<T> {
     const largestAcked = this._largestAcked;
     if (largestAcked === undefined || this.tracked === 0) return { lost, persistentCongestion: false };
     const lossDelay = Math.max(
-      this.timeThreshold * Math.max(this.rtt.latestRtt, this.rtt.smoothedRtt),
+      Math.max(this.rtt.latestRtt, this.rtt.smoothedRtt) + this.reorderingWindow,
       TIMER_GRANULARITY,
     );
     const congestionPeriod = this.rtt.pto(this.maxAckDelay) * PERSISTENT_CONGESTION_THRESHOLD;
@@ -448,7 +507,7 @@ export class LossDetection<T> {
       // timeSent and leave the timer due forever (a livelock found by the simulator).
       if (p.timeSent + lossDelay <= now || largestAcked >= p.pn + this.packetThreshold) {
         this.remove(index, p);
-        this.rememberLost(p, now);
+        this.rememberLost(p, now, true);
         lost.push(p);
         if (p.ackEliciting && sampleAt !== undefined && p.timeSent > sampleAt) {
           if (runStart === undefined) runStart = p.timeSent;
@@ -460,7 +519,10 @@ export class LossDetection<T> {
         if (this.lossTime === undefined || expiry < this.lossTime) this.lossTime = expiry;
       }
     }
-    if (lost.length > 0) this.advanceHead();
+    if (lost.length > 0) {
+      this.advanceHead();
+      this.onLossEpisode(now);
+    }
     return { lost, persistentCongestion };
   }
 }

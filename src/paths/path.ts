@@ -103,6 +103,11 @@ export class Path<T> {
   private pacingBlockedUntil: number | undefined;
   /** Last time the sender wanted more than cwnd or the pacer allowed (RFC 9002 §7.8). */
   private lastLimitedAt = Number.NEGATIVE_INFINITY;
+  /**
+   * Packet numbers declared lost since congestion control last cut the window: if every one of
+   * them turns out to have arrived (late ACKs: reordering), the cut is undone.
+   */
+  private lostSinceCut: Set<number> | undefined;
 
   constructor(opts: PathOptions) {
     this.id = opts.id;
@@ -210,6 +215,46 @@ export class Path<T> {
     // packet left; otherwise the window was not the bottleneck and must not grow.
     const appLimited = this.lastLimitedAt < packet.timeSent;
     this.cc.onPacketAcked(packet.size, packet.timeSent, now, this.rtt, appLimited);
+  }
+
+  /**
+   * Packets declared lost by loss detection: counted, and congestion control told (one event
+   * for the batch). True if the window was cut.
+   */
+  onPacketsLost(lost: readonly SentPacket<T>[], now: number): boolean {
+    let latestSent = Number.NEGATIVE_INFINITY;
+    for (const packet of lost) {
+      this.packetsLost++;
+      if (packet.inFlight && packet.timeSent > latestSent) latestSent = packet.timeSent;
+    }
+    if (latestSent === Number.NEGATIVE_INFINITY) return false;
+    const window = this.cc.window;
+    this.cc.onCongestionEvent(latestSent, now);
+    const cut = this.cc.window < window;
+    if (cut) this.lostSinceCut = new Set();
+    if (this.lostSinceCut) for (const packet of lost) if (packet.inFlight) this.lostSinceCut.add(packet.pn);
+    return cut;
+  }
+
+  /**
+   * Packets declared lost arrived after all (loss detection's lateAcked). When they are all the
+   * packets lost since the last window cut, that cut was spurious and is undone; true then.
+   */
+  onLateAcked(packets: readonly SentPacket<T>[]): boolean {
+    const pending = this.lostSinceCut;
+    if (pending === undefined || packets.length === 0) return false;
+    for (const packet of packets) pending.delete(packet.pn);
+    if (pending.size > 0) return false;
+    this.lostSinceCut = undefined;
+    if (!this.cc.undoCongestionEvent) return false;
+    this.cc.undoCongestionEvent();
+    return true;
+  }
+
+  /** RFC 9002 §7.6: the window collapses, and no earlier cut can be undone any more. */
+  onPersistentCongestion(): void {
+    this.lostSinceCut = undefined;
+    this.cc.onPersistentCongestion();
   }
 
   /** Starts (or restarts) validation with a PATH_CHALLENGE carrying `data`. */

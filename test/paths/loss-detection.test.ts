@@ -4,8 +4,8 @@ import fc from 'fast-check';
 import { LossDetection, type SentPacket } from '../../src/paths/loss-detection.js';
 import { RttEstimator } from '../../src/paths/rtt-estimator.js';
 
-function make(maxAckDelay = 25): LossDetection<string> {
-  return new LossDetection<string>({ rtt: new RttEstimator(), maxAckDelay });
+function make(maxAckDelay = 25, packetThreshold?: number): LossDetection<string> {
+  return new LossDetection<string>({ rtt: new RttEstimator(), maxAckDelay, packetThreshold });
 }
 
 function packet(pn: number, timeSent: number, size = 1000, ackEliciting = true): SentPacket<string> {
@@ -14,29 +14,74 @@ function packet(pn: number, timeSent: number, size = 1000, ackEliciting = true):
 
 const pns = (list: SentPacket<string>[]) => list.map((p) => p.pn);
 
-test('packet threshold declares packets 3 below the largest acked lost; time threshold arms the loss timer', () => {
+test('loss by time (RACK): RTT plus a reordering window of min_rtt/4 after sending, no packet count', () => {
   const loss = make();
   for (let pn = 0; pn < 5; pn++) loss.onPacketSent(packet(pn, pn));
   assert.equal(loss.bytesInFlight, 5000);
 
   const result = loss.onAckReceived([{ smallest: 4, largest: 4 }], 0, 50, true)!;
   assert.deepEqual(pns(result.acked), [4]);
-  assert.deepEqual(pns(result.lost), [0, 1]); // 4 >= pn + 3
+  assert.deepEqual(pns(result.lost), [], 'four packets overtaken are not lost by count');
   assert.equal(result.rttSampled, true);
   assert.equal(loss.rtt.latestRtt, 46);
-  assert.equal(loss.bytesInFlight, 2000);
+  assert.equal(loss.reorderingWindow, 46 / 4);
   assert.equal(loss.largestAcked, 4);
 
-  // loss_delay = 9/8 · max(latest 46, srtt 46) = 51.75; pn 2 was sent at 2.
-  assert.equal(loss.deadline(true), 2 + 51.75);
-  assert.deepEqual(loss.onTimeout(53, true), { lost: [], probes: 0 }); // too early
-  const timeout = loss.onTimeout(53.75, true);
-  assert.deepEqual(pns(timeout.lost), [2]);
+  // loss_delay = max(latest 46, srtt 46) + 11.5 = 57.5; pn 0 was sent at 0.
+  assert.equal(loss.deadline(true), 57.5);
+  assert.deepEqual(loss.onTimeout(57, true), { lost: [], probes: 0 }); // too early
+  const timeout = loss.onTimeout(57.5, true);
+  assert.deepEqual(pns(timeout.lost), [0]);
   assert.equal(timeout.probes, 0);
-  assert.equal(loss.deadline(true), 3 + 51.75);
-  assert.deepEqual(pns(loss.onTimeout(54.75, true).lost), [3]);
+  assert.equal(loss.deadline(true), 1 + 57.5);
+  assert.deepEqual(pns(loss.onTimeout(60.5, true).lost), [1, 2, 3]);
   assert.equal(loss.bytesInFlight, 0);
   assert.equal(loss.deadline(true), undefined);
+});
+
+test('a configured packet threshold still declares packets that far below the largest acked lost', () => {
+  const loss = make(25, 3);
+  for (let pn = 0; pn < 5; pn++) loss.onPacketSent(packet(pn, pn));
+  const result = loss.onAckReceived([{ smallest: 4, largest: 4 }], 0, 50, true)!;
+  assert.deepEqual(pns(result.lost), [0, 1]); // 4 >= pn + 3
+});
+
+test('the reordering window grows one step per round trip of late ACKs, capped at srtt, and falls back', () => {
+  const loss = make();
+  let pn = 0;
+  let now = 0;
+  loss.onPacketSent(packet(pn++, now));
+  now += 40;
+  loss.onAckReceived([{ smallest: 0, largest: 0 }], 0, now, true); // min_rtt 40
+  assert.equal(loss.reorderingWindow, 10);
+  // Each round: a packet is overtaken, declared lost by time, then acknowledged late.
+  const reorderRound = () => {
+    const held = pn++;
+    loss.onPacketSent(packet(held, now));
+    loss.onPacketSent(packet(pn++, now));
+    now += 40;
+    loss.onAckReceived([{ smallest: held + 1, largest: held + 1 }], 0, now, true);
+    now = loss.deadline(true)!;
+    assert.deepEqual(pns(loss.onTimeout(now, true).lost), [held]);
+    now += 1;
+    return loss.onAckReceived([{ smallest: held, largest: held + 1 }], 0, now, true)!;
+  };
+  assert.deepEqual(pns(reorderRound().lateAcked), [1]);
+  assert.equal(loss.reorderingWindow, 20);
+  assert.equal(loss.spuriousLosses, 1);
+  for (let i = 0; i < 10; i++) reorderRound();
+  assert.equal(loss.reorderingWindow, loss.rtt.smoothedRtt, 'never more than srtt');
+  // Seventeen loss episodes with no late ACK: back to one step.
+  for (let i = 0; i < 17; i++) {
+    loss.onPacketSent(packet(pn++, now));
+    loss.onPacketSent(packet(pn++, now));
+    now += 40;
+    loss.onAckReceived([{ smallest: pn - 1, largest: pn - 1 }], 0, now, true);
+    now = loss.deadline(true)!;
+    assert.equal(loss.onTimeout(now, true).lost.length, 1);
+    now += 100;
+  }
+  assert.equal(loss.reorderingWindow, loss.rtt.minRtt / 4);
 });
 
 test('ACK of a never-sent packet number or malformed ranges is rejected without side effects', () => {
@@ -121,16 +166,16 @@ test('PTO fires, backs off exponentially, and resets when an ACK arrives', () =>
 
 test('persistent congestion: two ack-eliciting losses spanning more than 3·PTO with nothing acked between', () => {
   const setup = () => {
-    const loss = make(25);
+    const loss = make(25, 3);
     loss.onPacketSent(packet(0, 0));
     loss.onAckReceived([{ smallest: 0, largest: 0 }], 0, 100, true); // srtt 100, rttvar 50
-    // Persistent congestion period: (100 + 4·50 + 25) · 3 = 975 ms.
+    // Persistent congestion period after the second sample: (100 + 4·37.5 + 25) · 3 = 825 ms.
     for (let i = 0; i < 10; i++) loss.onPacketSent(packet(1 + i, 200 + 120 * i)); // spans 1080 ms
-    loss.onPacketSent(packet(11, 1300));
+    loss.onPacketSent(packet(11, 1400));
     return loss;
   };
 
-  const all = setup().onAckReceived([{ smallest: 11, largest: 11 }], 0, 1400, true)!;
+  const all = setup().onAckReceived([{ smallest: 11, largest: 11 }], 0, 1500, true)!;
   assert.deepEqual(pns(all.lost), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   assert.equal(all.persistentCongestion, true);
 
@@ -141,7 +186,7 @@ test('persistent congestion: two ack-eliciting losses spanning more than 3·PTO 
       { smallest: 5, largest: 5 },
     ],
     0,
-    1400,
+    1500,
     true,
   )!;
   assert.equal(split.lost.length, 9);
@@ -199,7 +244,7 @@ test('tens of thousands in flight: cumulative ACKs cost only what they newly ack
 });
 
 test('many ranges with holes: losses and acks are each reported once', () => {
-  const loss = make();
+  const loss = make(25, 3);
   for (let pn = 0; pn < 20_000; pn++) loss.onPacketSent(packet(pn, 0, 10));
   // Acknowledge every even packet, in ranges of one (descending).
   const ranges = [];
@@ -320,7 +365,7 @@ test('with a capped probe interval, a PTO that could not send a probe still move
 });
 
 test('a packet declared lost that an ACK names later is reported late-acked, once, outside RTT and cwnd', () => {
-  const loss = make();
+  const loss = make(25, 3);
   for (let pn = 0; pn < 6; pn++) loss.onPacketSent(packet(pn, pn));
   const first = loss.onAckReceived([{ smallest: 5, largest: 5 }], 0, 40, true)!;
   assert.deepEqual(pns(first.lost), [0, 1, 2]);

@@ -133,3 +133,22 @@ test('peer max_ack_delay feeds PTO; info() reports the path', () => {
     lossRate: 1,
   });
 });
+
+for (const congestionControl of ['cubic', 'newreno'] as const) {
+  test(`${congestionControl}: a window cut whose lost packets all arrive late is undone; a real loss keeps it`, () => {
+    const path = makePath({ validated: true, congestionControl });
+    for (let pn = 0; pn < 4; pn++) path.onPacketSent(sent(pn, pn), pn);
+    const before = path.cc.window;
+    assert.equal(path.onPacketsLost([sent(0, 0), sent(1, 1)], 50), true);
+    assert.ok(path.cc.window < before, 'the loss cut the window');
+    assert.equal(path.onLateAcked([sent(0, 0)]), false, 'pn 1 still counts as lost');
+    assert.equal(path.onLateAcked([sent(1, 1)]), true, 'all of it arrived: reordering');
+    assert.equal(path.cc.window, before);
+
+    path.onPacketsLost([sent(2, 2), sent(3, 3)], 200);
+    const cut = path.cc.window;
+    assert.ok(cut < before);
+    assert.equal(path.onLateAcked([sent(2, 2)]), false, 'pn 3 was really lost: the cut stays');
+    assert.equal(path.cc.window, cut);
+  });
+}

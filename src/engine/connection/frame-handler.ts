@@ -216,9 +216,10 @@ export class FrameHandler {
     }
     for (const packet of result.lateAcked)
       if (this.o.sent.onLateAcked(packet.info.records)) liveness.onStreamProgress();
+    path.onLateAcked(result.lateAcked);
     if (result.lost.length > 0) this.o.sent.onPacketsLost(path, result.lost, now);
     if (result.persistentCongestion) {
-      path.cc.onPersistentCongestion();
+      path.onPersistentCongestion();
       this.o.outbox.emit({ type: 'congestion', path: path.info(), reason: 'persistent-congestion' });
     }
   }

@@ -107,20 +107,13 @@ export class SentRecords {
 
   /** Packets declared lost on `path`: counted, their frames back in line, congestion control told. */
   onPacketsLost(path: Path<SentInfo>, lost: readonly Sent[], now: number): void {
-    let latestSent = -Infinity;
     for (const packet of lost) {
       this.outbox.stats.packetsLost++;
-      path.packetsLost++;
-      if (packet.inFlight && packet.timeSent > latestSent) latestSent = packet.timeSent;
       this.onLost(packet.info.records);
     }
-    if (latestSent > -Infinity) {
-      const window = path.cc.window;
-      path.cc.onCongestionEvent(latestSent, now);
-      // Reported only when a new congestion event cut the window (not within one recovery period).
-      if (path.cc.window < window)
-        this.outbox.emit({ type: 'congestion', path: path.info(), reason: 'loss' });
-    }
+    // Reported only when a new congestion event cut the window (not within one recovery period).
+    if (path.onPacketsLost(lost, now))
+      this.outbox.emit({ type: 'congestion', path: path.info(), reason: 'loss' });
   }
 
   /** Puts what a lost (or abandoned) packet carried back in line, if it still matters. */

@@ -29,6 +29,12 @@ export interface CongestionController {
   onCongestionEvent(timeSentOfLatestLost: number, now: number): void;
   /** RFC 9002 §7.6: collapse to the minimum window. */
   onPersistentCongestion(): void;
+  /**
+   * The last congestion event was spurious: every packet it was for arrived after all (the
+   * loss was reordering). Back to the state before that event, as Linux TCP's undo after
+   * DSACK (RFC 3708) and RFC 8985 §9.3 suggest. Optional: a controller without it keeps the cut.
+   */
+  undoCongestionEvent?(): void;
 }
 
 export const DEFAULT_MAX_DATAGRAM_SIZE = 1200;

@@ -19,6 +19,18 @@ export const CUBIC_BETA = 0.7;
 /** RFC 9438 §4.3: α_cubic = 3(1−β)/(1+β), the Reno-friendly additive increase. */
 export const CUBIC_ALPHA = (3 * (1 - CUBIC_BETA)) / (1 + CUBIC_BETA);
 
+/** What a congestion event changes, kept so a spurious one can be undone. */
+interface CubicState {
+  cwnd: number;
+  threshold: number;
+  recoveryStart: number | undefined;
+  wMax: number | undefined;
+  cwndPrior: number;
+  k: number;
+  epochStart: number | undefined;
+  wEst: number;
+}
+
 export class Cubic implements CongestionController {
   private cwnd: number;
   private threshold = Number.POSITIVE_INFINITY;
@@ -38,6 +50,8 @@ export class Cubic implements CongestionController {
   private appLimitedSince: number | undefined;
   private lastSentAt: number | undefined;
   private lastSrtt = 0;
+  /** The state before the last congestion event, for undoCongestionEvent. */
+  private beforeLastEvent: CubicState | undefined;
 
   constructor(maxDatagramSize: number = DEFAULT_MAX_DATAGRAM_SIZE) {
     this.mds = maxDatagramSize;
@@ -120,6 +134,7 @@ export class Cubic implements CongestionController {
 
   onCongestionEvent(timeSentOfLatestLost: number, now: number): void {
     if (this.inRecovery(timeSentOfLatestLost)) return;
+    this.beforeLastEvent = this.state();
     this.recoveryStart = now;
     this.cwndPrior = this.cwnd;
     // Fast convergence: a window that stopped short of the last W_max releases bandwidth.
@@ -133,7 +148,37 @@ export class Cubic implements CongestionController {
     this.appLimitedSince = undefined;
   }
 
+  undoCongestionEvent(): void {
+    const before = this.beforeLastEvent;
+    if (before === undefined) return;
+    this.beforeLastEvent = undefined;
+    ({
+      cwnd: this.cwnd,
+      threshold: this.threshold,
+      recoveryStart: this.recoveryStart,
+      wMax: this.wMax,
+      cwndPrior: this.cwndPrior,
+      k: this.k,
+      epochStart: this.epochStart,
+      wEst: this.wEst,
+    } = before);
+  }
+
+  private state(): CubicState {
+    return {
+      cwnd: this.cwnd,
+      threshold: this.threshold,
+      recoveryStart: this.recoveryStart,
+      wMax: this.wMax,
+      cwndPrior: this.cwndPrior,
+      k: this.k,
+      epochStart: this.epochStart,
+      wEst: this.wEst,
+    };
+  }
+
   onPersistentCongestion(): void {
+    this.beforeLastEvent = undefined;
     // RFC 9438 §4.8: after a timeout the next epoch starts from scratch (W_max = cwnd, K = 0).
     this.cwnd = minimumWindow(this.mds);
     this.recoveryStart = undefined;

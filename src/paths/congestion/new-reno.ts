@@ -17,6 +17,8 @@ export class NewReno implements CongestionController {
   private threshold = Number.POSITIVE_INFINITY;
   /** Start of the current recovery period; packets sent at or before it do not count. */
   private recoveryStart: number | undefined;
+  /** Window, threshold and recovery start before the last congestion event (undoCongestionEvent). */
+  private beforeLastEvent: [number, number, number | undefined] | undefined;
   protected readonly maxDatagramSize: number;
 
   constructor(maxDatagramSize: number = DEFAULT_MAX_DATAGRAM_SIZE) {
@@ -51,12 +53,20 @@ export class NewReno implements CongestionController {
 
   onCongestionEvent(timeSentOfLatestLost: number, now: number): void {
     if (this.inRecovery(timeSentOfLatestLost)) return;
+    this.beforeLastEvent = [this.cwnd, this.threshold, this.recoveryStart];
     this.recoveryStart = now;
     this.threshold = this.cwnd * LOSS_REDUCTION_FACTOR;
     this.cwnd = Math.max(this.threshold, minimumWindow(this.maxDatagramSize));
   }
 
+  undoCongestionEvent(): void {
+    if (this.beforeLastEvent === undefined) return;
+    [this.cwnd, this.threshold, this.recoveryStart] = this.beforeLastEvent;
+    this.beforeLastEvent = undefined;
+  }
+
   onPersistentCongestion(): void {
+    this.beforeLastEvent = undefined;
     this.cwnd = minimumWindow(this.maxDatagramSize);
     this.recoveryStart = undefined;
   }
