@@ -16,6 +16,11 @@ export interface WorkloadSpec {
   requests?: { count: number; size: number; concurrency?: number };
   /** `count` client→server datagrams of `size` bytes (≥ 8), one every `interval` ms. */
   datagrams?: { count: number; size: number; interval: number };
+  /**
+   * One unidirectional stream ('up': client→server, 'down': server→client) that carries `size`
+   * bytes every `interval` ms, `count` writes in all, then FIN: keystrokes, a game, a chat.
+   */
+  interactive?: { size: number; interval: number; count: number; direction?: 'up' | 'down' };
 }
 
 /** Validates a workload, naming the offending field. */
@@ -35,6 +40,14 @@ export function validateWorkload(spec: WorkloadSpec): WorkloadSpec {
     check('requests.count', spec.requests.count, 0);
     check('requests.size', spec.requests.size, 1);
     if (spec.requests.concurrency !== undefined) check('requests.concurrency', spec.requests.concurrency, 1);
+  }
+  if (spec.interactive) {
+    check('interactive.size', spec.interactive.size, 1);
+    check('interactive.interval', spec.interactive.interval, 1);
+    check('interactive.count', spec.interactive.count, 1);
+    const d = spec.interactive.direction ?? 'up';
+    if (d !== 'up' && d !== 'down')
+      throw new RangeError(`workload.interactive.direction must be 'up' or 'down', got ${String(d)}`);
   }
   if (spec.datagrams) {
     check('datagrams.count', spec.datagrams.count, 0);
@@ -70,6 +83,8 @@ export interface StreamRecord {
 interface OutStream {
   id: StreamId;
   total: number;
+  /** Bytes the workload lets the stream write so far (interactive: grows with each tick). */
+  allowed: number;
   written: number;
   hash: Hash;
   finSent: boolean;
@@ -129,6 +144,8 @@ export class SessionDriver {
   private readonly out = new Map<StreamId, OutStream>();
   private readonly inbound = new Map<StreamId, InStream>();
   private readonly bulkOut: number;
+  /** This side writes the interactive stream. */
+  private readonly interactiveHere: boolean;
   private readonly bulkIn: number;
   private bulkOpened = 0;
   private bulkAcked = 0;
@@ -138,7 +155,11 @@ export class SessionDriver {
   private echoesDone = 0;
   private datagramsAttempted = 0;
   private nextDatagramAt: number | undefined;
+  private interactiveOut: OutStream | undefined;
+  private nextInteractiveAt: number | undefined;
   private readonly seenDatagrams = new Set<number>();
+  /** The time of the latest event, for timers armed from openMore (which has no clock). */
+  private lastNow = 0;
   private readonly spec: WorkloadSpec;
 
   constructor(
@@ -152,8 +173,12 @@ export class SessionDriver {
     const direction = bulk?.direction ?? 'up';
     const up = bulk && direction !== 'down' ? bulk.streams : 0;
     const down = bulk && direction !== 'up' ? bulk.streams : 0;
-    this.bulkOut = role === 'client' ? up : down;
-    this.bulkIn = role === 'client' ? down : up;
+    // An interactive stream is one more unidirectional stream to finish and to read to its end.
+    const interactiveUp = spec.interactive && (spec.interactive.direction ?? 'up') === 'up' ? 1 : 0;
+    const interactiveDown = spec.interactive && !interactiveUp ? 1 : 0;
+    this.bulkOut = role === 'client' ? up + interactiveUp : down + interactiveDown;
+    this.bulkIn = role === 'client' ? down + interactiveDown : up + interactiveUp;
+    this.interactiveHere = (role === 'client' ? interactiveUp : interactiveDown) === 1;
   }
 
   get complete(): boolean {
@@ -171,12 +196,15 @@ export class SessionDriver {
     return this.closeInfo !== undefined;
   }
 
-  /** The driver's own timer (datagram pacing), or undefined. */
+  /** The driver's own timer (datagram and interactive pacing), or undefined. */
   deadline(): number | undefined {
-    return this.nextDatagramAt;
+    if (this.nextInteractiveAt === undefined) return this.nextDatagramAt;
+    if (this.nextDatagramAt === undefined) return this.nextInteractiveAt;
+    return Math.min(this.nextDatagramAt, this.nextInteractiveAt);
   }
 
   onTimer(now: number): void {
+    if (this.nextInteractiveAt !== undefined && now >= this.nextInteractiveAt) this.tickInteractive(now);
     if (this.nextDatagramAt === undefined || now < this.nextDatagramAt) return;
     this.sendDatagrams(now);
     // The last datagram may be the last thing the workload waited for, and no engine event
@@ -185,6 +213,7 @@ export class SessionDriver {
   }
 
   handle(event: ConnectionEvent, now: number): void {
+    this.lastNow = now;
     switch (event.type) {
       case 'handshake-complete':
         this.handshakeComplete = true;
@@ -224,6 +253,7 @@ export class SessionDriver {
       case 'closed':
         this.closeInfo = event.info;
         this.nextDatagramAt = undefined;
+        this.nextInteractiveAt = undefined;
         break;
       case 'stream-reset':
       case 'stream-stop-sending':
@@ -258,7 +288,14 @@ export class SessionDriver {
       const id = this.conn.openStream(false);
       if (id === undefined) break;
       this.bulkOpened++;
-      this.startOut(id, this.spec.bulk?.bytes ?? 0);
+      const interactive = this.spec.interactive;
+      if (this.interactiveHere && this.interactiveOut === undefined && interactive) {
+        // The interactive stream first: one write now, the next `interval` ms later.
+        this.interactiveOut = this.startOut(id, interactive.size * interactive.count, interactive.size);
+        if (interactive.count > 1) this.nextInteractiveAt = this.lastNow + interactive.interval;
+      } else {
+        this.startOut(id, this.spec.bulk?.bytes ?? 0);
+      }
     }
     const requests = this.spec.requests;
     if (this.role !== 'client' || !requests) return;
@@ -272,10 +309,11 @@ export class SessionDriver {
     }
   }
 
-  private startOut(id: StreamId, total: number): void {
+  private startOut(id: StreamId, total: number, allowed = total): OutStream {
     const out: OutStream = {
       id,
       total,
+      allowed,
       written: 0,
       hash: createHash('sha256'),
       finSent: false,
@@ -284,13 +322,27 @@ export class SessionDriver {
     this.out.set(id, out);
     this.sent.set(id, { bytes: 0, digest: undefined });
     this.pump(out);
+    return out;
+  }
+
+  /** The next interactive write: `size` more bytes may go. */
+  private tickInteractive(now: number): void {
+    const out = this.interactiveOut;
+    const interactive = this.spec.interactive;
+    if (!out || !interactive || this.closed) {
+      this.nextInteractiveAt = undefined;
+      return;
+    }
+    out.allowed = Math.min(out.total, out.allowed + interactive.size);
+    this.pump(out);
+    this.nextInteractiveAt = out.allowed < out.total ? now + interactive.interval : undefined;
   }
 
   /** Writes until the stream's send buffer refuses more (then 'stream-writable' resumes it). */
   private pump(out: OutStream): void {
     if (this.closed) return;
-    while (out.written < out.total) {
-      const chunk = this.pattern.chunk(out.id, out.written, out.total - out.written);
+    while (out.written < out.allowed) {
+      const chunk = this.pattern.chunk(out.id, out.written, out.allowed - out.written);
       const accepted = this.conn.writeStream(out.id, chunk);
       if (accepted > 0) out.hash.update(chunk.subarray(0, accepted));
       out.written += accepted;

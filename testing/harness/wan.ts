@@ -1,0 +1,290 @@
+/**
+ * The WAN yardstick: the real engine in the simulator on named path profiles. A client with one
+ * to three providers (each a profile from src/cli/demo/path-profiles.ts, its link built by
+ * `simLinkOf`), a server with one address on a clean link, one session, one kind of traffic, an
+ * optional fault on the active provider, on a virtual clock: deterministic per seed, and fast
+ * (an idle or interactive 10 simulated minutes takes about a second of CPU).
+ *
+ * Reports what issue 14 asks of multihoming: path changes (failover events) with their reasons
+ * on both sides, goodput, the time from a blackhole of the active provider to the first new
+ * in-order byte against `3 × srtt(active) + rtt(standby) + 50 ms`, and what the session sends
+ * while idle. `bench/wan-sim.ts` runs the table; test/sim/wan.test.ts asserts on it.
+ */
+import { pathProfile } from '../../src/cli/demo/path-profiles.js';
+import type { MultipathPolicy, TransportConfig } from '../../src/engine/types.js';
+import { runEngineSessions } from '../sim/engine-run.js';
+import type { LinkSpec } from '../sim/network.js';
+import { Rng } from '../sim/rng.js';
+import { scenario } from '../sim/scenario.js';
+import type { SessionDriver, WorkloadSpec } from '../sim/workload.js';
+
+export type WanTraffic = 'idle' | 'interactive' | 'bulk';
+
+/** Client provider addresses, in provider order, and the server's one address. */
+export const WAN_CLIENT_ADDRESSES = ['192.0.2.10', '198.51.100.10', '100.64.0.10'] as const;
+export const WAN_SERVER_ADDRESS = '203.0.113.5';
+
+/** Interactive traffic: one 100-byte write every 50 ms. */
+export const INTERACTIVE = { size: 100, interval: 50 } as const;
+
+export interface WanCaseOptions {
+  /** Profile names of the client's providers, in order; the session starts on the first. */
+  providers: readonly string[];
+  traffic: WanTraffic;
+  /** Direction of bulk and interactive data (default 'down': server → client). */
+  direction?: 'up' | 'down';
+  seed: number;
+  /** Simulated ms the run lasts, handshake included (a finite `bulkBytes` may end it sooner). */
+  durationMs: number;
+  /** Goodput and idle cost are counted from this time on (default 1000 ms, or a fifth of a shorter run). */
+  warmupMs?: number;
+  /** Default 'failover'. */
+  policy?: MultipathPolicy;
+  /** Silently blackholes (both directions) the client's active provider at this time. */
+  blackholeAt?: number;
+  /** Lowers the active provider's MTU (largest UDP payload, both directions) at `at`, with no ICMP. */
+  mtuDrop?: { at: number; mtu: number };
+  /** Bulk bytes (default: more than the run can carry, so the transfer never finishes). */
+  bulkBytes?: number;
+  /** Transport settings of both sides over the defaults. */
+  transport?: Partial<TransportConfig>;
+}
+
+export interface WanPathChange {
+  at: number;
+  side: 'client' | 'server';
+  reason: string;
+  /** Providers (profile names, with their index) the session moved between. */
+  from: string;
+  to: string;
+}
+
+export interface WanBlackhole {
+  at: number;
+  /** The provider that was active at `at` (client view) and was blackholed. */
+  provider: string;
+  srttActive: number;
+  rttStandby: number;
+  /** 3 × srtt(active) + rtt(standby) + 50 ms. */
+  boundMs: number;
+  /** From the blackhole to the first in-order stream byte read after the stall; undefined if none came. */
+  firstNewByteMs: number | undefined;
+}
+
+export interface WanCaseResult {
+  options: WanCaseOptions;
+  pathChanges: WanPathChange[];
+  /** Every session completed (a finite workload) and no property failed. */
+  complete: boolean;
+  /** Suspensions (no path worked for the failure timeout), both sides together. */
+  suspensions: number;
+  /** Sides whose session closed before the end (a single path's failure shows here, not as a path change). */
+  closed: string[];
+  /** Property violations other than "not finished by the time limit" (these runs stop on time). */
+  violations: string[];
+  endTime: number;
+  handshakeAt: number | undefined;
+  /** Stream bytes the receiving side read from `warmupMs` to the end, and their rate. */
+  receivedBytes: number;
+  goodputBps: number;
+  /** UDP payload packets and bytes each side sent from `warmupMs` to the end, and per hour. */
+  sent: Record<
+    'client' | 'server',
+    { packets: number; bytes: number; packetsPerHour: number; bytesPerHour: number }
+  >;
+  blackhole: WanBlackhole | undefined;
+  /** With `mtuDrop`: the largest datagram either side sent before the drop (bytes of UDP payload). */
+  largestDatagramBeforeMtuDrop: number | undefined;
+}
+
+/** Which provider a client address belongs to, as `name#index`. */
+function providerOf(providers: readonly string[], address: string): string {
+  const index = WAN_CLIENT_ADDRESSES.indexOf(address as (typeof WAN_CLIENT_ADDRESSES)[number]);
+  return index >= 0 && index < providers.length ? `${providers[index]}#${index}` : address;
+}
+
+function workloadOf(options: WanCaseOptions): WorkloadSpec {
+  const direction = options.direction ?? 'down';
+  if (options.traffic === 'bulk') {
+    // Enough for the fastest profile for the whole run: the transfer stays in steady state.
+    const bytes = options.bulkBytes ?? Math.ceil((400e6 / 8) * (options.durationMs / 1000)) + 1;
+    return { bulk: { streams: 1, bytes, direction } };
+  }
+  if (options.traffic === 'interactive') {
+    const count = Math.ceil(options.durationMs / INTERACTIVE.interval) + 1;
+    return { interactive: { ...INTERACTIVE, count, direction } };
+  }
+  // Idle: one open stream that carried 100 bytes at the start; its next write would come after the run.
+  return { interactive: { size: INTERACTIVE.size, interval: options.durationMs + 1, count: 2, direction } };
+}
+
+/** Runs one case. Deterministic: the same options give the same result. */
+export function runWanCase(options: WanCaseOptions): WanCaseResult {
+  const { providers, seed } = options;
+  if (providers.length < 1 || providers.length > WAN_CLIENT_ADDRESSES.length)
+    throw new RangeError(
+      `providers must name 1 to ${WAN_CLIENT_ADDRESSES.length} profiles, got ${providers.length}`,
+    );
+  for (const name of providers) pathProfile(name);
+  const warmupMs = options.warmupMs ?? Math.min(1000, options.durationMs / 5);
+  const interfaces: Record<string, string[]> = {};
+  const links: Record<string, LinkSpec> = {};
+  providers.forEach((name, i) => {
+    interfaces[`p${i}`] = [WAN_CLIENT_ADDRESSES[i]];
+    links[`client.p${i}`] = { profile: name };
+  });
+  const sim = scenario({
+    seed,
+    hosts: { client: { interfaces }, server: { interfaces: { eth: [WAN_SERVER_ADDRESS] } } },
+    links,
+  });
+  const receiving = (options.direction ?? 'down') === 'down' ? 'client' : 'server';
+  const activeProvider = (clientDriver: SessionDriver): number => {
+    const active = clientDriver.conn.paths.find((p) => p.state === 'active');
+    const index = WAN_CLIENT_ADDRESSES.indexOf(
+      (active?.local.address ?? WAN_CLIENT_ADDRESSES[0]) as (typeof WAN_CLIENT_ADDRESSES)[number],
+    );
+    return Math.max(0, index);
+  };
+
+  let warmSent: Record<'client' | 'server', { packets: number; bytes: number }> | undefined;
+  let warmRead = 0;
+  let blackhole: WanBlackhole | undefined;
+  let largestBeforeDrop: number | undefined;
+  /** Times the receiver's in-order read offset grew after the blackhole (1 ms sampling). */
+  const progress: number[] = [];
+
+  const result = runEngineSessions({
+    sim,
+    rng: new Rng(seed),
+    client: { host: 'client', address: WAN_CLIENT_ADDRESSES[0] },
+    server: { host: 'server', address: WAN_SERVER_ADDRESS },
+    workload: workloadOf(options),
+    transport: { multipath: { policy: options.policy ?? 'failover' }, ...options.transport },
+    timeLimit: options.durationMs,
+    requireCompletion: false,
+    onNodes: ({ client, server }) => {
+      const side = (role: 'client' | 'server') => (role === 'client' ? client : server).drivers[0];
+      sim.at(warmupMs, () => {
+        const count = (d: SessionDriver | undefined) => ({
+          packets: d?.conn.stats.packetsSent ?? 0,
+          bytes: d?.conn.stats.bytesSent ?? 0,
+        });
+        warmSent = { client: count(side('client')), server: count(side('server')) };
+        warmRead = side(receiving)?.bytesRead ?? 0;
+      });
+      if (options.blackholeAt !== undefined) {
+        const at = options.blackholeAt;
+        sim.at(at, () => {
+          const driver = side('client');
+          if (driver === undefined) return;
+          const index = activeProvider(driver);
+          const paths = driver.conn.paths;
+          const address = WAN_CLIENT_ADDRESSES[index];
+          const active = paths.find((p) => p.local.address === address && p.state === 'active');
+          const standby = paths.filter((p) => p.local.address !== address && p.srtt !== undefined);
+          const srttActive = active?.srtt ?? 0;
+          const rttStandby = standby.length > 0 ? Math.min(...standby.map((p) => p.srtt as number)) : 0;
+          blackhole = {
+            at,
+            provider: `${providers[index]}#${index}`,
+            srttActive,
+            rttStandby,
+            boundMs: 3 * srttActive + rttStandby + 50,
+            firstNewByteMs: undefined,
+          };
+          sim.blackhole(`client.p${index}`, 'both', true);
+          let last = side(receiving)?.bytesRead ?? 0;
+          const sample = (): void => {
+            const now = side(receiving)?.bytesRead ?? 0;
+            if (now > last) progress.push(sim.now);
+            last = now;
+            if (sim.now < options.durationMs) sim.at(sim.now + 1, sample);
+          };
+          sim.at(at + 1, sample);
+        });
+      }
+      if (options.mtuDrop !== undefined) {
+        const { at, mtu } = options.mtuDrop;
+        largestBeforeDrop = 0;
+        // Sizes only: the filter keeps nothing.
+        sim.capture((d) => {
+          if (d.at < at) largestBeforeDrop = Math.max(largestBeforeDrop ?? 0, d.data.length);
+          return false;
+        });
+        sim.at(at, () => {
+          const driver = side('client');
+          const index = driver === undefined ? 0 : activeProvider(driver);
+          sim.setLink(`client.p${index}`, { mtu }, 'both');
+        });
+      }
+    },
+  });
+
+  const client = result.clients[0];
+  const server = result.servers[0];
+  const pathChanges: WanPathChange[] = [];
+  for (const [side, driver] of [
+    ['client', client],
+    ['server', server],
+  ] as const) {
+    for (const { at, event } of driver?.pathLog ?? []) {
+      if (event.type !== 'failover') continue;
+      const address = (p: typeof event.from) => (side === 'client' ? p.local.address : p.remote.address);
+      pathChanges.push({
+        at,
+        side,
+        reason: event.reason,
+        from: providerOf(providers, address(event.from)),
+        to: providerOf(providers, address(event.to)),
+      });
+    }
+  }
+  pathChanges.sort((a, b) => a.at - b.at);
+
+  if (blackhole !== undefined) {
+    // The first read after the longest stall: data still on the wire at the blackhole arrives
+    // within a one-way delay; what follows the stall came by recovery on another path.
+    let stallEnd: number | undefined;
+    let longest = -1;
+    let previous = (blackhole as WanBlackhole).at;
+    for (const t of progress) {
+      if (t - previous > longest) {
+        longest = t - previous;
+        stallEnd = t;
+      }
+      previous = t;
+    }
+    (blackhole as WanBlackhole).firstNewByteMs =
+      stallEnd === undefined ? undefined : stallEnd - (blackhole as WanBlackhole).at;
+  }
+
+  const window = Math.max(1, result.endTime - warmupMs);
+  const perHour = 3_600_000 / window;
+  const sentSince = (d: SessionDriver | undefined, role: 'client' | 'server') => {
+    const packets = (d?.conn.stats.packetsSent ?? 0) - (warmSent?.[role].packets ?? 0);
+    const bytes = (d?.conn.stats.bytesSent ?? 0) - (warmSent?.[role].bytes ?? 0);
+    return {
+      packets,
+      bytes,
+      packetsPerHour: Math.round(packets * perHour),
+      bytesPerHour: Math.round(bytes * perHour),
+    };
+  };
+  const receivedBytes = ((receiving === 'client' ? client : server)?.bytesRead ?? 0) - warmRead;
+  return {
+    options,
+    pathChanges,
+    complete: result.complete && result.violations.length === 0,
+    violations: result.violations.filter((v) => !v.endsWith('a hang')),
+    suspensions: (client?.conn.stats.suspensions ?? 0) + (server?.conn.stats.suspensions ?? 0),
+    closed: [client, server].flatMap((d) => (d?.closeInfo ? [`${d.role}: ${d.closeInfo.source}`] : [])),
+    endTime: result.endTime,
+    handshakeAt: client?.handshakeCompletedAt,
+    receivedBytes,
+    goodputBps: (receivedBytes * 8000) / window,
+    sent: { client: sentSince(client, 'client'), server: sentSince(server, 'server') },
+    blackhole,
+    largestDatagramBeforeMtuDrop: largestBeforeDrop,
+  };
+}
