@@ -57,6 +57,8 @@ options:
   --key FILE                server identity (default: $XDG_CONFIG_HOME/braid/id_braid)
   --authorized-keys FILE    client public keys allowed to connect, one per line
   --allow-any               accept any client key (needed when no --authorized-keys is given)
+  --no-strict-modes         accept an authorized-keys file (or its directory) that another user
+                            owns or may write to; refused by default, as ssh's StrictModes
   --allow [NAME=]HOST:PORT  a TCP target clients may reach; repeatable. HOST may be '*' and
                             PORT may be '*' in unnamed entries. Nothing is allowed by default.
   --echo                    answer 'braid cat' without --to by echoing the stream back
@@ -90,6 +92,7 @@ const SERVE_FLAGS = {
   key: { type: 'string' },
   'authorized-keys': { type: 'string' },
   'allow-any': { type: 'boolean' },
+  'no-strict-modes': { type: 'boolean' },
   allow: { type: 'string', multiple: true },
   echo: { type: 'boolean' },
   'allow-reverse': { type: 'boolean' },
@@ -201,7 +204,7 @@ function settingsFrom(args: ParsedArgs): ServeSettings {
     retry,
     listen,
     keyPath: pick('key')[0] ?? defaultKeyPath(),
-    authorizedKeys: keysPath ? loadAuthorizedKeys(keysPath) : 'any',
+    authorizedKeys: keysPath ? loadAuthorizedKeys(keysPath, !flag('no-strict-modes')) : 'any',
     authorizedKeysSource: keysPath ?? 'any key (--allow-any)',
     allowList: new AllowList(merged('allow').map(parseAllowEntry)),
     echo: flag('echo'),

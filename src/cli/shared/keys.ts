@@ -7,7 +7,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   constantTimeEqual,
   decodeKey,
@@ -110,12 +110,18 @@ export function loadKey(path: string): KeyPair {
 /**
  * Reads an authorized-keys file: one base64url public key per line, optionally
  * followed by a comment; blank lines and lines starting with # are ignored.
+ *
+ * `strictModes` (the default, as ssh's StrictModes): the file and its directory must belong to
+ * this user or root and be writable by nobody else, since whoever can write either decides who
+ * may connect.
  */
-export function loadAuthorizedKeys(path: string): Uint8Array[] {
+export function loadAuthorizedKeys(path: string, strictModes = true): Uint8Array[] {
   let text: string;
   try {
+    if (strictModes) checkNotWritableByOthers(path, 'authorized keys');
     text = readFileSync(path, 'utf8');
   } catch (error) {
+    if (error instanceof CliError) throw error;
     throw new CliError(`cannot read authorized keys ${path}: ${(error as Error).message}`, ExitCode.KEY_FILE);
   }
   const keys: Uint8Array[] = [];
@@ -129,6 +135,32 @@ export function loadAuthorizedKeys(path: string): Uint8Array[] {
     }
   });
   return keys;
+}
+
+/** Refuses `path` or its directory when another user (not root) owns it or may write to it. */
+function checkNotWritableByOthers(path: string, what: string): void {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  const optOut = 'or run braid serve --no-strict-modes to skip this check';
+  for (const [target, kind] of [
+    [path, what],
+    [dirname(resolve(path)), `the directory of the ${what}`],
+  ] as const) {
+    const stat = statSync(target);
+    if (uid !== undefined && stat.uid !== uid && stat.uid !== 0) {
+      throw new CliError(
+        `bad ownership for ${kind} ${target}: it belongs to uid ${stat.uid}, who could change who may connect. ` +
+          `Fix with: chown ${uid} ${target}, ${optOut}`,
+        ExitCode.KEY_FILE,
+      );
+    }
+    if ((stat.mode & 0o022) !== 0) {
+      throw new CliError(
+        `bad permissions ${(stat.mode & 0o7777).toString(8).padStart(4, '0')} for ${kind} ${target}: ` +
+          `other users could change who may connect. Fix with: chmod go-w ${target}, ${optOut}`,
+        ExitCode.KEY_FILE,
+      );
+    }
+  }
 }
 
 /** Known hosts: lines `host:port base64url-key`, as learned on first use. */
