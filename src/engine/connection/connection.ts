@@ -139,13 +139,13 @@ export interface ConnectionTestHooks {
   mutateFramesBeforeProcessing?(frames: Frame[]): Frame[];
 }
 
-/** Bytes a session holds for the application (read-only view for bounds checks). */
 /**
  * Server: decides whether a client key may have this session, once the handshake names it.
  * A refusal is sent as a CLOSE with its code right after the handshake (docs/protocol.md §7.7).
  */
 export type SessionAdmission = (key: Uint8Array) => { code: number; reason: string } | undefined;
 
+/** Bytes a session holds for the application (read-only view for bounds checks). */
 export interface ConnectionMemoryUsage {
   streams: number;
   /** Sum over streams of bytes written but not yet acknowledged. */
