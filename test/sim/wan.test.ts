@@ -1,10 +1,19 @@
-// Multihoming on WAN profiles in the simulator (issue 14, testing/harness/wan.ts): the harness.
+// Multihoming on WAN profiles in the simulator (issue 14, testing/harness/wan.ts): the harness
+// itself, and the behaviour the engine must reach: no path change when nothing failed, and a
+// transfer that survives a PMTU black hole. The two-provider cases and the PMTU case are `todo`
+// until the failure detector and DPLPMTUD land (they fail on today's engine: it leaves a healthy
+// fiber path ~120 ms after the handshake, flaps between lte and wifi-bad, and never sends more
+// than 1200-byte datagrams).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { runWanCase, type WanCaseOptions } from '../../testing/harness/wan.js';
 import { runEngineSessions } from '../../testing/sim/engine-run.js';
 import { Rng } from '../../testing/sim/rng.js';
 import { scenario } from '../../testing/sim/scenario.js';
+
+const MiB = 1 << 20;
+const TEN_MINUTES = 600_000;
+const SEEDS = [1, 2, 3];
 
 describe('the WAN harness', () => {
   test('an interactive stream carries count × size bytes, hash-equal, one write per interval', () => {
@@ -66,5 +75,88 @@ describe('the WAN harness', () => {
       assert.equal(sent.packetsPerHour, Math.round(sent.packets * 60));
     }
     assert.equal(idle.receivedBytes, 0, 'nothing but the first write, before the warm-up');
+  });
+});
+
+/**
+ * What a no-fault run did that it should not have, one line each: failover events, and (the
+ * form a single path's false alarm takes) suspensions and closes.
+ */
+function changes(options: WanCaseOptions): string[] {
+  const r = runWanCase(options);
+  assert.deepEqual(r.violations, []);
+  return [
+    ...r.pathChanges.map((c) => `${c.at.toFixed(0)} ms ${c.side} ${c.reason} ${c.from}>${c.to}`),
+    ...(r.suspensions > 0 ? [`${r.suspensions} suspension(s)`] : []),
+    ...r.closed.map((c) => `closed, ${c}`),
+  ];
+}
+
+describe('no path change when nothing failed (issue 14)', () => {
+  /** Bulk costs CPU in proportion to the rate: 2 simulated minutes (lte+wifi-bad flaps within 50 s today). */
+  const BULK = 120_000;
+  const twoProviders: [string[], WanCaseOptions['traffic'], number][] = [
+    [['fiber', 'lte'], 'idle', TEN_MINUTES],
+    [['lte', 'wifi-bad'], 'idle', TEN_MINUTES],
+    [['lte', 'wifi-bad'], 'interactive', TEN_MINUTES],
+    [['lte', 'wifi-bad'], 'bulk', BULK],
+  ];
+  for (const [providers, traffic, durationMs] of twoProviders) {
+    test(`${providers.join('+')}, ${traffic}, ${durationMs / 1000} s: zero path changes in seeds ${SEEDS.join(', ')}`, {
+      todo: 'issue 14: failure detector',
+    }, () => {
+      const perSeed = SEEDS.map((seed) => ({
+        seed,
+        changes: changes({ providers, traffic, seed, durationMs }),
+      }));
+      assert.deepEqual(
+        perSeed.filter((s) => s.changes.length > 0),
+        [],
+      );
+    });
+  }
+  // One provider cannot change path: a false alarm there suspends or closes the session.
+  for (const [traffic, durationMs] of [
+    ['idle', TEN_MINUTES],
+    ['interactive', TEN_MINUTES],
+    // Bulk on one provider: 1 simulated minute (the CPU cost grows with the goodput).
+    ['bulk', 60_000],
+  ] as const) {
+    test(`wifi-bad alone, ${traffic}, ${durationMs / 1000} s: no suspension, no close, in seeds ${SEEDS.join(', ')}`, () => {
+      const perSeed = SEEDS.map((seed) => ({
+        seed,
+        changes: changes({ providers: ['wifi-bad'], traffic, seed, durationMs }),
+      }));
+      assert.deepEqual(
+        perSeed.filter((s) => s.changes.length > 0),
+        [],
+      );
+    });
+  }
+});
+
+describe('PMTU black hole (issue 14)', () => {
+  test("the active path's MTU drops to 1280 mid-transfer, no ICMP: larger datagrams before, transfer completes hash-equal", {
+    todo: 'issue 14: DPLPMTUD',
+  }, () => {
+    for (const seed of SEEDS) {
+      const r = runWanCase({
+        providers: ['fiber', 'lte'],
+        traffic: 'bulk',
+        bulkBytes: 8 * MiB,
+        seed,
+        // IP MTU 1280: 1252 bytes of UDP payload over IPv4.
+        mtuDrop: { at: 300, mtu: 1252 },
+        durationMs: 60_000,
+      });
+      // The drop must matter: the session had found the 1500-byte path (DPLPMTUD, RFC 8899).
+      assert.ok(
+        (r.largestDatagramBeforeMtuDrop ?? 0) > 1252,
+        `seed ${seed}: largest datagram before the drop ${r.largestDatagramBeforeMtuDrop} bytes`,
+      );
+      assert.deepEqual(r.violations, [], `seed ${seed}`);
+      assert.ok(r.complete, `seed ${seed}: transfer completed, every stream's SHA-256 equal`);
+      assert.ok(r.endTime > 300, `seed ${seed}: the drop came mid-transfer (ended at ${r.endTime} ms)`);
+    }
   });
 });
