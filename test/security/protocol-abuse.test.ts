@@ -242,3 +242,20 @@ test('a key-update storm (a key update every 16 packets, the least allowed) is f
   assert.equal(pair.serverConn.state, 'established');
   assert.equal(pair.clientConn.state, 'established');
 });
+
+test('1-byte STREAM frames with gaps: the session closes before the pieces outgrow their bytes', () => {
+  // 20 000 pieces of 1 byte within a 256 KiB stream window: 40 KB of flow-control credit, but
+  // an object each. The cap is maxConnectionWindow / 512 = 16 384 pieces (8 MiB window).
+  const pair = attackPair((round) => {
+    if (round >= 40) return undefined;
+    const frames: Frame[] = [];
+    for (let i = 0; i < 500; i++) {
+      const offset = 2 * (round * 500 + i) + 1;
+      frames.push({ type: 'stream', streamId: 0, offset, data: new Uint8Array([7]), fin: false });
+    }
+    return frames;
+  });
+  const info = drive(pair, 5000);
+  assertClosedWith(info, TransportError.PROTOCOL_VIOLATION);
+  assert.match(info!.reason, /separate pieces/);
+});

@@ -76,6 +76,11 @@ export class ReceiveBuffer {
     return this.held;
   }
 
+  /** Separate pieces held: each costs an object beside its bytes (see StreamMap's segment cap). */
+  get segmentCount(): number {
+    return this.segments.length - this.head;
+  }
+
   /**
    * Adds bytes at `offset`. Returns how far this raised the highest received offset
    * (the new bytes to count against connection flow control).

@@ -28,6 +28,16 @@ export interface StreamMapOptions {
 
 const NO_PRESSURE: MemoryPressure = { high: false };
 
+/**
+ * Separate pieces all receive buffers of a session may hold, per byte of maxConnectionWindow
+ * (at least MIN_HELD_SEGMENTS). Flow control bounds the bytes, not the pieces: 1-byte STREAM
+ * frames with gaps between them would cost an object each, ~100 times the bytes. An honest
+ * peer's pieces are bounded by its lost packets (every other one of a full window lost is one
+ * piece per 1200 bytes); beyond the cap the session closes (docs/protocol.md §9.7).
+ */
+const BYTES_PER_HELD_SEGMENT = 512;
+const MIN_HELD_SEGMENTS = 1024;
+
 /** The peer's limits, from its transport parameters. */
 export interface PeerStreamLimits {
   initialStreamWindow: number;
@@ -97,6 +107,9 @@ export class StreamMap {
   readonly sendBudget: SendBudget;
   /** Streams a write was refused on: they hear 'stream-writable' when room frees (takeWritable). */
   private readonly writeRefused = new Set<Stream>();
+  /** Receive-buffer pieces the session may hold, and an upper estimate of those it holds (see countSegments). */
+  private readonly maxHeldSegments: number;
+  private heldSegmentsEstimate = 0;
 
   constructor(options: StreamMapOptions, peer?: PeerStreamLimits) {
     this.role = options.role;
@@ -104,6 +117,10 @@ export class StreamMap {
     this.localMaxStreamsCount = [options.maxConcurrentBidiStreams, options.maxConcurrentUniStreams];
     this.connectionWindow = new ReceiveWindow(options.initialConnectionWindow, options.maxConnectionWindow);
     this.sendBudget = new SendBudget(options.sessionSendBudget ?? UNBOUNDED_SEND_BUDGET_LIMIT);
+    this.maxHeldSegments = Math.max(
+      MIN_HELD_SEGMENTS,
+      Math.floor(options.maxConnectionWindow / BYTES_PER_HELD_SEGMENT),
+    );
     if (peer) this.applyPeerLimits(peer);
   }
 
@@ -337,8 +354,11 @@ export class StreamMap {
     const contiguousBefore = recv.buffer.contiguousOffset;
     const stateBefore = recv.state;
     const readBefore = recv.buffer.readOffset;
+    const segmentsBefore = recv.buffer.segmentCount;
     const newBytes = recv.onData(offset, data, fin);
     this.countReceived(newBytes);
+    if (recv.buffer.segmentCount > segmentsBefore)
+      this.countSegments(recv.buffer.segmentCount - segmentsBefore);
     // Data that arrives after STOP_SENDING is discarded at once: it counts as consumed.
     const discarded = recv.buffer.readOffset - readBefore;
     if (discarded > 0) this.consumeConnection(discarded, now, undefined);
@@ -348,6 +368,26 @@ export class StreamMap {
         (stateBefore !== 'DataRecvd' && recv.state === 'DataRecvd'));
     this.collect(stream);
     return { opened, readable };
+  }
+
+  /**
+   * New receive-buffer pieces. The estimate only grows here (reads and resets shrink the real
+   * count unseen); at the cap the real count is taken over all streams, and if that is still
+   * at the cap the peer is fragmenting on purpose.
+   * @throws StreamError PROTOCOL_VIOLATION.
+   */
+  private countSegments(added: number): void {
+    this.heldSegmentsEstimate += added;
+    if (this.heldSegmentsEstimate <= this.maxHeldSegments) return;
+    let held = 0;
+    for (const stream of this.streams.values()) held += stream.recv?.buffer.segmentCount ?? 0;
+    this.heldSegmentsEstimate = held;
+    if (held > this.maxHeldSegments) {
+      throw new StreamError(
+        TransportError.PROTOCOL_VIOLATION,
+        `stream data held in ${held} separate pieces (limit ${this.maxHeldSegments})`,
+      );
+    }
   }
 
   private countReceived(newBytes: number): void {
