@@ -33,7 +33,7 @@ const BRAID_SENDER = 'bench/lab-aggregate/braid-sender.ts';
 const TCP_RECEIVER = 'bench/lab-mptcp/tcp-receiver.ts';
 const TCP_SENDER = 'bench/lab-mptcp/tcp-sender.ts';
 
-interface Options {
+export interface Options {
   runs: number;
   seconds: number;
   warmup: number;
@@ -41,7 +41,7 @@ interface Options {
   rateB: number;
 }
 
-interface RunRecord extends LabRunRecord {
+export interface RunRecord extends LabRunRecord {
   goodputMbps?: number;
   /** Goodput over the capacity it is measured against (the sum of both links, or link a). */
   share?: number;
@@ -86,7 +86,7 @@ function parseOptions(args: string[]): Options {
 const NODE = [process.execPath, '--import', 'tsx'];
 
 /** One Braid upload from `locals` with `policy`; fills goodput, integrity and the per-path split. */
-async function braidRun(
+export async function braidRun(
   lab: Lab,
   options: Options,
   start: StartHelper,
@@ -127,7 +127,12 @@ async function braidRun(
   record.paths = sent.paths;
 }
 
-async function mptcpRun(lab: Lab, options: Options, start: StartHelper, record: RunRecord): Promise<void> {
+export async function mptcpRun(
+  lab: Lab,
+  options: Options,
+  start: StartHelper,
+  record: RunRecord,
+): Promise<void> {
   const mptcpize = ['mptcpize', 'run', ...NODE];
   const receiver = start('mptcp receiver', 'server', [
     ...mptcpize,

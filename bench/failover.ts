@@ -40,7 +40,7 @@ interface Options {
   rate: number;
 }
 
-interface RunRecord extends LabRunRecord {
+export interface RunRecord extends LabRunRecord {
   /** The provider link blackholed: the one the active path (Braid) / first subflow (MPTCP) used. */
   link?: LabLink;
   gapMs?: number;
@@ -69,22 +69,23 @@ function parseOptions(args: string[]): Options {
  * Applies the blackhole once the sender says a quarter is written, tells the receiver when,
  * and collects the receiver's gap and the integrity check.
  */
-async function faultAndMeasure(
+export async function faultAndMeasure(
   lab: Lab,
   link: LabLink,
   sender: LabProcess,
   receiver: LabProcess,
   record: RunRecord,
+  timeoutMs = TRANSFER_TIMEOUT_MS,
 ): Promise<void> {
-  await sender.next('midway', TRANSFER_TIMEOUT_MS);
+  await sender.next('midway', timeoutMs);
   const faultStart = wallNow();
   await lab.blackhole(link, 'both');
   // The fault takes effect somewhere inside the lab command; its end is the conservative instant.
   const faultEnd = wallNow();
   receiver.send({ faultStart, faultEnd });
   const [sent, received] = await Promise.all([
-    sender.next('done', TRANSFER_TIMEOUT_MS),
-    receiver.next('received', TRANSFER_TIMEOUT_MS),
+    sender.next('done', timeoutMs),
+    receiver.next('received', timeoutMs),
   ]);
   record.gapMs = round(Number(received.gapMs));
   record.gapFromFaultCommandStartMs = round(Number(received.gapFromStartMs));

@@ -22,7 +22,7 @@ const BRAID_CLIENT = 'testing/agents/resume-client.ts';
 const TCP_RECEIVER = 'bench/lab-mptcp/tcp-receiver.ts';
 const TCP_SENDER = 'bench/lab-mptcp/tcp-sender.ts';
 
-interface Options {
+export interface Options {
   runs: number;
   outage: number;
   idle: number;
@@ -30,7 +30,7 @@ interface Options {
   rate: number;
 }
 
-interface RunRecord extends LabRunRecord {
+export interface RunRecord extends LabRunRecord {
   /** Link-up command end → first new byte at the receiver. */
   dataFlowsAfterMs?: number;
   /** Link-up command start → first new byte (the upper bracket). */
@@ -103,7 +103,12 @@ async function outage(
   return { healEnd };
 }
 
-async function braidRun(lab: Lab, options: Options, start: StartHelper, record: RunRecord): Promise<void> {
+export async function braidRun(
+  lab: Lab,
+  options: Options,
+  start: StartHelper,
+  record: RunRecord,
+): Promise<void> {
   const { server, client } = await startBraidTransfer(lab, start, BRAID_CLIENT, options, [
     String(options.idle),
   ]);
@@ -116,7 +121,12 @@ async function braidRun(lab: Lab, options: Options, start: StartHelper, record: 
   record.resumedAfterMs = resumed ? round(Number(resumed.at) - healEnd) : undefined;
 }
 
-async function tcpRun(lab: Lab, options: Options, start: StartHelper, record: RunRecord): Promise<void> {
+export async function tcpRun(
+  lab: Lab,
+  options: Options,
+  start: StartHelper,
+  record: RunRecord,
+): Promise<void> {
   const node = [process.execPath, '--import', 'tsx'];
   const receiver = start('tcp receiver', 'server', [...node, TCP_RECEIVER, 'gap']);
   const listening = await receiver.next('listening', START_TIMEOUT_MS);
