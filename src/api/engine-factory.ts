@@ -11,4 +11,16 @@ export { Endpoint, generateKeyPair };
 
 export type EngineFactory = (options: EndpointOptions) => EngineEndpoint;
 
-export const createEngine: EngineFactory = (options) => new Endpoint(options);
+let lastWallClock = 0;
+
+/**
+ * Milliseconds since the Unix epoch with sub-millisecond precision, strictly increasing across
+ * every engine of the process: two connects with one key in the same millisecond still send
+ * first-flight timestamps the server sees as newer (docs/protocol.md §7.2.1).
+ */
+function wallClock(): number {
+  lastWallClock = Math.max(performance.timeOrigin + performance.now(), lastWallClock + 0.001);
+  return lastWallClock;
+}
+
+export const createEngine: EngineFactory = (options) => new Endpoint({ wallClock, ...options });

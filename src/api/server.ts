@@ -105,7 +105,10 @@ export interface SessionRefusedInfo {
 }
 
 export interface ServerEvents {
-  /** A client completed its handshake. */
+  /**
+   * A client completed its handshake and confirmed it with a fresh packet (a replayed first
+   * flight never gets here; docs/protocol.md §7.6).
+   */
   session: [session: Session];
   /**
    * A client completed its handshake and was refused (SESSION_LIMIT: a session limit or the

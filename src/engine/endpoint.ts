@@ -20,6 +20,7 @@ import { resolveTransportConfig } from './config.js';
 import { cidKey } from './connection/cid-state.js';
 import { Connection, type ConnectionTestHooks, type ResumptionRouting } from './connection/connection.js';
 import { DeadlineHeap } from './deadline-heap.js';
+import { FreshnessTable, TimestampSource } from './first-flight-freshness.js';
 import { HandshakePattern, IK_MAC_PATTERN } from './handshake.js';
 import { DH_COST, HandshakeLoad } from './handshake-load.js';
 import { PathHealth } from './path-health.js';
@@ -54,6 +55,11 @@ export interface ServerOptions {
   retryThreshold?: number;
   /** X25519 operations per second at which 'under-load' starts sending Retry. Default 2000. */
   retryDhPerSecond?: number;
+  /**
+   * Client keys whose last IK first-flight timestamp is remembered (replay defence,
+   * first-flight-freshness.ts); the key accepted longest ago is evicted. Default 16 384.
+   */
+  freshnessTableSize?: number;
   /** 0-RTT (docs/persistence.md §5): tickets, and which first flights' early data is taken. */
   earlyData?: EarlyDataOptions;
   /**
@@ -71,6 +77,12 @@ export interface EndpointOptions {
   transport?: Partial<TransportConfig>;
   /** Length of the connection IDs this endpoint issues (4..20 bytes). */
   cidLength?: number;
+  /**
+   * Wall-clock time, ms since the Unix epoch (fractions allowed), for IK first-flight timestamps,
+   * which must grow across restarts of a client. Default: the `now` the engine is given, which
+   * suits virtual clocks; the Node shell passes the real clock.
+   */
+  wallClock?: () => number;
   /** Randomness for CIDs, ephemerals and tokens; the simulator injects a seeded one. */
   random?: RandomSource;
   /** Test-only fault injection, passed to every connection (see ConnectionTestHooks). */
@@ -133,6 +145,11 @@ export class Endpoint implements EngineEndpoint {
   private nextHandle = 1;
   /** Server: the handshake work in progress, which decides 'under-load' Retry and 0-RTT refusal. */
   readonly handshakeLoad: HandshakeLoad;
+  /** Server: the newest IK first-flight timestamp accepted from each client key. */
+  readonly freshness: FreshnessTable;
+  /** Client: timestamps for IK first flights, strictly increasing. */
+  private readonly timestamps = new TimestampSource();
+  private readonly wallClock: (() => number) | undefined;
   readonly stats: Required<EndpointStats> = {
     drops: {},
     datagramsReceived: 0,
@@ -163,6 +180,8 @@ export class Endpoint implements EngineEndpoint {
       halfOpen: options.server?.retryThreshold ?? 256,
       dhPerSecond: options.server?.retryDhPerSecond ?? 2000,
     });
+    this.freshness = new FreshnessTable(options.server?.freshnessTableSize ?? 16_384);
+    this.wallClock = options.wallClock;
     const keys = options.server?.authorizedKeys ?? 'any';
     this.authorized = keys === 'any' ? 'any' : new Set(keys.map((k) => cidKey(k)));
     if (options.server) {
@@ -396,11 +415,20 @@ export class Endpoint implements EngineEndpoint {
     this.handshakeLoad.spentDh(packet.pattern === HandshakePattern.XX ? DH_COST.xx : DH_COST.ik, now);
     const conn = this.createConnection('server', this.transport, local, remote, now);
     const authorize = (key: Uint8Array) => this.admit(conn, key, now);
-    const ok = conn.acceptInitial(packet, authorize, addressValidated, originalDcid, datagramLength, now);
-    if (!ok) {
-      // The INITIAL did not authenticate: forget everything it made us create.
+    const fresh = (key: Uint8Array, timestamp: Uint8Array) => this.freshness.accept(cidKey(key), timestamp);
+    const verdict = conn.acceptInitial(
+      packet,
+      authorize,
+      fresh,
+      addressValidated,
+      originalDcid,
+      datagramLength,
+      now,
+    );
+    if (verdict !== 'accepted') {
+      // The INITIAL did not authenticate, or is a replay: forget everything it made us create.
       this.forget(conn);
-      return this.drop('handshake-rejected');
+      return this.drop(verdict === 'replayed' ? 'initial-replayed' : 'handshake-rejected');
     }
     conn.initialDcidAlias = packet.dcid;
     this.routes.set(cidKey(packet.dcid), conn);
@@ -489,6 +517,7 @@ export class Endpoint implements EngineEndpoint {
       resumption: this.resumptionRouting,
       earlyData: role === 'server' ? this.earlyData : undefined,
       memoryPressure: role === 'server' ? this.limits : undefined,
+      firstFlightTimestamp: (at) => this.timestamps.next(this.wallClock?.() ?? at),
     });
     conn.setNow(now);
     if (this.localAddresses.length > 0) conn.setLocalAddresses(this.localAddresses, now);

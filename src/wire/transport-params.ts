@@ -33,6 +33,8 @@ export const TransportParameterId = {
   EARLY_DATA: 0x52,
   EARLY_DATA_ACCEPTED: 0x53,
   INITIAL_RESUMPTION_ID: 0x54,
+  /** Client only, IK message 0: TAI64N freshness timestamp (docs/protocol.md §7.2.1). */
+  INITIAL_TIMESTAMP: 0x55,
 } as const;
 
 /** multipath_policy values (0x48) and their bits in multipath_policies (0x49): 1 << value. */
@@ -79,6 +81,8 @@ export interface TransportParameters {
    * handshake completes.
    */
   initialResumptionId?: Uint8Array;
+  /** Client only (IK message 0): TAI64N, newer than any earlier first flight of its key. */
+  initialTimestamp?: Uint8Array;
   /** Server only: the DCID of the client's first INITIAL. */
   originalDestinationConnectionId?: Uint8Array;
   /** The SCID the sender put in its first long-header packet. */
@@ -99,7 +103,8 @@ type BytesKey =
   | 'statelessResetToken'
   | 'earlyDataTicket'
   | 'earlyData'
-  | 'initialResumptionId';
+  | 'initialResumptionId'
+  | 'initialTimestamp';
 type FlagKey = 'disableActiveMigration' | 'earlyDataAccepted';
 
 export const DEFAULT_TRANSPORT_PARAMETERS: Readonly<TransportParameters> = Object.freeze({
@@ -203,6 +208,7 @@ const PARAMS: readonly ParamSpec[] = [
   { ...bytes(ID.EARLY_DATA, 'earlyData', 1, 65535, false), clientOnly: true },
   { kind: 'flag', id: ID.EARLY_DATA_ACCEPTED, key: 'earlyDataAccepted', serverOnly: true },
   bytes(ID.INITIAL_RESUMPTION_ID, 'initialResumptionId', 48, 48, true),
+  { ...bytes(ID.INITIAL_TIMESTAMP, 'initialTimestamp', 12, 12, false), clientOnly: true },
 ];
 const PARAMS_BY_ID = new Map(PARAMS.map((spec) => [spec.id, spec]));
 

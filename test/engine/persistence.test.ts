@@ -376,9 +376,18 @@ test('0-RTT: application data rides in the first flight and is delivered at once
   // Once the handshake is confirmed the server no longer answers the INITIAL as a retransmission.
   pair.runUntil(() => (server as unknown as { wasConfirmed: boolean }).wasConfirmed);
 
-  // The same first flight replayed later (a captured INITIAL) is refused: the ticket was used.
+  // The same first flight replayed later (a captured INITIAL) is refused before any handshake:
+  // its timestamp is not newer than the last one accepted from the client's key.
   const attacker = socketAddress('198.51.100.66', 5555);
   const sessions = pair.serverConns.length;
+  pair.server.receive(captured[0], SERVER_ADDR, attacker, pair.now);
+  pair.step();
+  assert.equal(pair.serverConns.length, sessions, 'no handshake for a stale first flight');
+  assert.equal(pair.server.stats.drops['initial-replayed'], 1);
+  // Once the key's entry is evicted (the table holds a bounded number of keys), the ticket's
+  // strike register still refuses the early data: the ticket was used.
+  for (let i = 0; i < pair.server.freshness.capacity; i++)
+    pair.server.freshness.accept(`other key ${i}`, new Uint8Array(12).fill(1));
   pair.server.receive(captured[0], SERVER_ADDR, attacker, pair.now);
   pair.step();
   const replay = pair.serverConns[sessions];

@@ -81,6 +81,8 @@ test('maxSessionsPerKey: a second session with one key is refused, another key i
     assert.ok(error instanceof SessionLimitError, `got ${String(error)}`);
     assert.match(error.reason, /per client key \(1\)/);
     const other = await dial(server);
+    // The server reports a session once the client's first packet confirms it, just after dial().
+    for (let i = 0; i < 200 && server.sessions.size < 2; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(server.sessions.size, 2);
     await Promise.all([first.close(), other.close()]);
   } finally {

@@ -139,9 +139,15 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
     super();
     this.command = command;
     this.#nextId = options.firstSessionId ?? 1;
-    this.#subscribe('braid:session:created', (m) => this.#onCreated((m as { session: Session }).session));
+    // A server session counts from its confirmed handshake: before that it may be a replayed or
+    // spoofed first flight, which must not show in status, metrics or the log.
+    this.#subscribe('braid:session:created', (m) => {
+      const { session } = m as { session: Session };
+      if (session.role !== 'server') this.#onCreated(session);
+    });
     this.#subscribe('braid:session:handshake', (m) => {
       const { session, remoteKey } = m as { session: Session; remoteKey: Uint8Array };
+      if (session.role === 'server') this.#onCreated(session);
       const tracked = this.#sessions.get(session);
       if (!tracked) return;
       this.#emit(EventName.sessionHandshake, tracked, { peer: fingerprint(remoteKey) });

@@ -39,6 +39,7 @@ import {
   parseShortHeader,
 } from '../../wire/packet-codec.js';
 import { DATAGRAM_QUEUE_BYTES } from '../config.js';
+import { tai64n } from '../first-flight-freshness.js';
 import {
   createHandshake,
   HandshakePattern,
@@ -122,7 +123,12 @@ export interface ConnectionOptions {
   resumption?: ResumptionRouting;
   /** Server: the endpoint's 0-RTT policy (tickets, strike register, refusals). */
   earlyData?: ServerEarlyData;
+  /** Client: the TAI64N timestamp for an IK first flight sent at `now` (first-flight-freshness.ts). */
+  firstFlightTimestamp?: (now: number) => Uint8Array;
 }
+
+/** What became of a first flight (acceptInitial). */
+export type InitialVerdict = 'accepted' | 'rejected' | 'replayed';
 
 /** What a session's persistence needs from its endpoint. */
 export interface ResumptionRouting {
@@ -174,6 +180,7 @@ export class Connection implements EngineConnection {
   private readonly registerCid: (cid: Uint8Array, conn: Connection) => void;
   private readonly unregisterCid: (cid: Uint8Array) => void;
   private readonly onHandshakeConfirmed: ((conn: Connection) => void) | undefined;
+  private readonly firstFlightTimestamp: ((now: number) => Uint8Array) | undefined;
   private readonly registerResetToken: ((token: Uint8Array, conn: Connection) => void) | undefined;
   private readonly unregisterResetToken: ((token: Uint8Array) => void) | undefined;
   private readonly testHooks: ConnectionTestHooks | undefined;
@@ -247,6 +254,7 @@ export class Connection implements EngineConnection {
     this.registerCid = options.registerCid;
     this.unregisterCid = options.unregisterCid;
     this.onHandshakeConfirmed = options.onHandshakeConfirmed;
+    this.firstFlightTimestamp = options.firstFlightTimestamp;
     this.registerResetToken = options.registerResetToken;
     this.unregisterResetToken = options.unregisterResetToken;
     this.testHooks = options.testHooks;
@@ -429,7 +437,8 @@ export class Connection implements EngineConnection {
     const mtu = this.config.maxUdpPayloadSize;
     const header = 1 + 4 + 1 + this.originalDcid.length + 1 + this.cidLength + 1 + 1 + 2;
     const noise = 32 + 32 + 16 + 16 + INITIAL_MAC_LENGTH; // IK message 0: e, encrypted s, payload tag; mac
-    const params = this.params.encodeOwn(this.handshakeCids).length + 4; // + early_data id/length
+    // + early_data id/length; the timestamp's size does not depend on its value.
+    const params = this.params.encodeOwn(this.handshakeCids, this.timestampParameter(0)).length + 4;
     this.early.writeFlight(Math.min(this.early.maxBytes!, mtu - header - noise - params));
   }
 
@@ -478,7 +487,7 @@ export class Connection implements EngineConnection {
       random: this.random,
     });
     const message = this.handshake.writeMessage(
-      ik ? this.params.encodeOwn(this.handshakeCids) : new Uint8Array(0),
+      ik ? this.params.encodeOwn(this.handshakeCids, this.timestampParameter(now)) : new Uint8Array(0),
     );
     let payload = message;
     if (ik) {
@@ -502,6 +511,11 @@ export class Connection implements EngineConnection {
     this.setHandshakeFlight(datagram, now);
   }
 
+  /** Client: the IK first flight's freshness timestamp (TAI64N, docs/protocol.md §7.2.1). */
+  private timestampParameter(now: number): { initialTimestamp: Uint8Array } {
+    return { initialTimestamp: this.firstFlightTimestamp?.(now) ?? tai64n(now) };
+  }
+
   /** Client: a RETRY arrived. Accepted once, before any server handshake message. */
   handleRetry(scid: Uint8Array, token: Uint8Array, now: number): void {
     if (
@@ -522,27 +536,30 @@ export class Connection implements EngineConnection {
   }
 
   /**
-   * Server: processes the first INITIAL. Returns false (and the caller forgets this
-   * connection) if the Noise message does not authenticate, so junk creates no state.
+   * Server: processes the first INITIAL. Unless 'accepted', the caller forgets this connection:
+   * 'rejected' when the Noise message does not authenticate (junk creates no state), 'replayed'
+   * when an IK first flight's timestamp is missing or not newer than the last one `fresh`
+   * accepted from its key.
    */
   acceptInitial(
     packet: InitialPacket,
     authorize: SessionAdmission,
+    fresh: (key: Uint8Array, timestamp: Uint8Array) => boolean,
     addressValidated: boolean,
     originalDcid: Uint8Array,
     datagramLength: number,
     now: number,
-  ): boolean {
+  ): InitialVerdict {
     // The endpoint checked pattern 3's mac; here it is only cut off the Noise message.
     let message = packet.payload;
     if (packet.pattern === IK_MAC_PATTERN) {
-      if (message.length < INITIAL_MAC_LENGTH) return false;
+      if (message.length < INITIAL_MAC_LENGTH) return 'rejected';
       message = message.subarray(0, message.length - INITIAL_MAC_LENGTH);
       this.pattern = HandshakePattern.IK;
     } else if (packet.pattern === HandshakePattern.IK || packet.pattern === HandshakePattern.XX) {
       this.pattern = packet.pattern as HandshakePatternId;
     } else {
-      return false;
+      return 'rejected';
     }
     this.authorize = authorize;
     this.originalDcid = originalDcid;
@@ -560,17 +577,27 @@ export class Connection implements EngineConnection {
       });
       const payload = this.handshake.readMessage(message);
       if (this.pattern === HandshakePattern.IK) {
-        if (!this.applyPeerParams(payload)) return false;
+        if (!this.applyPeerParams(payload)) return 'rejected';
         this.checkClientKey();
+        // Pattern 3 must carry a timestamp newer than its key's last (a refused key's is not
+        // recorded: only authorized keys take room in the table).
+        const timestamp = this.params.peer?.initialTimestamp;
+        const key = this.handshake.remoteStaticKey();
+        if (
+          packet.pattern === IK_MAC_PATTERN &&
+          !this.refuseWith &&
+          (!timestamp || !key || !fresh(key, timestamp))
+        )
+          return 'replayed';
         this.decideEarlyData(now);
       }
       const reply = this.handshake.writeMessage(this.params.encodeOwn(this.handshakeCids));
       this.setHandshakeFlight(this.handshakePacket(1, reply), now);
       if (this.handshake.isComplete) this.completeHandshake(now);
       this.deliverEarlyData(now);
-      return true;
+      return 'accepted';
     } catch {
-      return false;
+      return 'rejected';
     }
   }
 
@@ -719,8 +746,11 @@ export class Connection implements EngineConnection {
     if (this.role === 'client') {
       // Our first short-header packet confirms the handshake to the server; make sure one goes out.
       this.packets.pingPending = true;
+      this.timers.set('handshake', undefined);
+      this.outbox.emit({ type: 'handshake-complete', remoteKey: this._remoteKey ?? new Uint8Array(0) });
     }
-    this.outbox.emit({ type: 'handshake-complete', remoteKey: this._remoteKey ?? new Uint8Array(0) });
+    // A server reports the session only once the client proves it holds the keys now (a fresh
+    // packet): a replayed first flight completes a handshake nobody can confirm.
     this.wake();
   }
 
@@ -736,6 +766,10 @@ export class Connection implements EngineConnection {
       this.initialDcidAlias = undefined;
     }
     this.onHandshakeConfirmed?.(this);
+    if (this.role === 'server') {
+      this.timers.set('handshake', undefined);
+      this.outbox.emit({ type: 'handshake-complete', remoteKey: this._remoteKey ?? new Uint8Array(0) });
+    }
     this.multipath.lazy.start(this.lastNow);
     // The time threshold for backup paths runs from here (a server opens none of its own).
     if (this.role === 'client') this.timers.set('lazyPaths', this.multipath.lazy.deadline);
@@ -1070,7 +1104,11 @@ export class Connection implements EngineConnection {
       this.wake();
       return;
     }
-    if (this._state === 'handshaking' && this.timers.expired('handshake', now)) {
+    // A server's handshake ends at confirmation (§7.6): one completed but never confirmed (a
+    // replayed or spoofed first flight) is released at the same deadline, silently.
+    const unconfirmed =
+      this._state === 'handshaking' || (this._state === 'established' && !this.handshakeConfirmed);
+    if (unconfirmed && this.timers.expired('handshake', now)) {
       this.enterClosed('handshake-timeout', TransportError.NO_ERROR, false, 'handshake timed out');
       return;
     }

@@ -52,8 +52,9 @@ export class SessionParams {
 
   constructor(private readonly o: SessionParamsOwners) {}
 
-  encodeOwn(ids: HandshakeCids): Uint8Array {
-    return encodeTransportParameters(this.own(ids));
+  /** `extra`: parameters of one message only (the IK first flight's timestamp). */
+  encodeOwn(ids: HandshakeCids, extra?: Partial<TransportParameters>): Uint8Array {
+    return encodeTransportParameters(extra ? { ...this.own(ids), ...extra } : this.own(ids));
   }
 
   private own(ids: HandshakeCids): Partial<TransportParameters> {

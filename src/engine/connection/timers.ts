@@ -58,6 +58,8 @@ const HANDSHAKING = slots(['idle', 'close', 'handshake', 'handshakeRetransmit'])
 const ESTABLISHED = slots([
   'idle',
   'close',
+  // A server's session is established before it is confirmed; until then the handshake deadline holds.
+  'handshake',
   'handshakeRetransmit',
   'keyDiscard',
   'loss',
