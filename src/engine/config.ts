@@ -30,7 +30,10 @@ export const DEFAULT_TRANSPORT_CONFIG: Readonly<TransportConfig> = Object.freeze
   maxConcurrentUniStreams: 100,
   sendBufferSize: 4 * MiB,
   maxDatagramFrameSize: 1200,
-  // 1200 bytes fits every IPv6 path (minimum MTU 1280 minus headers), as in QUIC.
+  // 1200 bytes fits every IPv6 path (minimum MTU 1280 minus headers), as in QUIC. Above it
+  // (1452: a 1500-byte Ethernet MTU minus IPv6 and UDP headers), PMTU discovery raises each path
+  // up to it (docs/protocol.md §11.6); off by default until the failover and multipath
+  // simulator scenarios are re-tuned for packets of two sizes (docs/multihoming.md).
   maxUdpPayloadSize: 1200,
   keyUpdateInterval: 1 << 22,
   // The peer's PTO includes our max_ack_delay, and failover waits for 2 PTOs: RFC 9000's

@@ -146,7 +146,11 @@ export interface TransportConfig {
   maxSessionBuffer: number;
   /** Largest DATAGRAM frame payload accepted; 0 disables datagrams. */
   maxDatagramFrameSize: number;
-  /** UDP payload size we send (bytes). */
+  /**
+   * Largest UDP payload (bytes) we accept (the max_udp_payload_size transport parameter) and the
+   * ceiling of PMTU discovery: every path starts at 1200 and is raised per path up to this and
+   * the peer's limit (DPLPMTUD, docs/protocol.md §11.6). 1200 (the default) turns discovery off.
+   */
   maxUdpPayloadSize: number;
   /** Initiate a key update after this many packets sent under one key phase. */
   keyUpdateInterval: number;

@@ -13,6 +13,7 @@ import {
 } from './congestion/index.js';
 import { LossDetection, type SentPacket } from './loss-detection.js';
 import { Pacer } from './pacer.js';
+import { BASE_UDP_PAYLOAD, PmtuDiscovery } from './pmtu.js';
 import { DEFAULT_INITIAL_RTT, RttEstimator } from './rtt-estimator.js';
 
 /** RFC 9000 §18.2 default max_ack_delay, assumed for the peer until its parameters arrive. */
@@ -25,7 +26,10 @@ export interface PathOptions {
   local: SocketAddress;
   remote: SocketAddress;
   now: number;
+  /** Congestion control's datagram unit (bytes, default 1200). */
   maxDatagramSize?: number;
+  /** Largest UDP payload PMTU discovery may raise this path to (default: no discovery, 1200). */
+  maxUdpPayloadSize?: number;
   congestionControl?: CongestionControlKind;
   /** A ready-made controller instead (e.g. one coupled with the session's other paths); overrides congestionControl. */
   congestion?: CongestionController;
@@ -57,6 +61,10 @@ export interface PathInfo {
   rttvar: number | undefined;
   minRtt: number | undefined;
   congestionWindow: number;
+  /** UDP payload size packets on this path are built at, as PMTU discovery found it (DPLPMTUD). */
+  udpPayloadSize: number;
+  /** Times PMTU discovery found the path's MTU had shrunk (a black hole) and fell back to 1200. */
+  pmtuBlackHoles: number;
   bytesInFlight: number;
   bytesSent: number;
   bytesReceived: number;
@@ -86,6 +94,8 @@ export class Path<T> {
   private controller: CongestionController;
   readonly pacer: Pacer;
   readonly acks: AckTracker;
+  /** PMTU discovery (RFC 8899): the datagram size of this path. */
+  readonly pmtu: PmtuDiscovery;
   nextPacketNumber = 0;
 
   /** Address validated (RFC 9000 §8): lifts the anti-amplification limit. */
@@ -125,6 +135,7 @@ export class Path<T> {
     this.controller =
       opts.congestion ?? createCongestionController(opts.congestionControl ?? 'cubic', this.maxDatagramSize);
     this.pacer = new Pacer({ maxDatagramSize: this.maxDatagramSize });
+    this.pmtu = new PmtuDiscovery(opts.maxUdpPayloadSize ?? BASE_UDP_PAYLOAD);
     this.acks = new AckTracker({
       maxAckDelay: opts.maxAckDelay,
       ackElicitingThreshold: opts.ackElicitingThreshold,
@@ -152,6 +163,26 @@ export class Path<T> {
   /** One PTO period without backoff, including the peer's max_ack_delay (for close/drain timers). */
   pto(): number {
     return this.rtt.pto(this.loss.maxAckDelay);
+  }
+
+  /**
+   * The size to build the next packet at: what PMTU discovery found, but the base size while a
+   * PTO is outstanding on a path above it (if larger packets stopped arriving, the PTO probe
+   * still gets through, and its acknowledgement shows the black hole).
+   */
+  sendSize(): number {
+    const size = this.pmtu.size;
+    return this.loss.ptoCount > 0 && size > BASE_UDP_PAYLOAD ? BASE_UDP_PAYLOAD : size;
+  }
+
+  /**
+   * The in-flight packets an ACK newly acknowledged, after its losses were applied: PMTU
+   * discovery's black-hole check. True if the datagram size fell back.
+   */
+  onAckedForPmtu(acked: readonly SentPacket<T>[], now: number): boolean {
+    const sizes: number[] = [];
+    for (const packet of acked) if (packet.inFlight) sizes.push(packet.size);
+    return this.pmtu.onPacketsAcked(sizes, now);
   }
 
   /** Bytes we may still send before the address is validated; Infinity once it is. */
@@ -225,7 +256,9 @@ export class Path<T> {
     let latestSent = Number.NEGATIVE_INFINITY;
     for (const packet of lost) {
       this.packetsLost++;
-      if (packet.inFlight && packet.timeSent > latestSent) latestSent = packet.timeSent;
+      if (!packet.inFlight) continue;
+      this.pmtu.onPacketLost(packet.size);
+      if (packet.timeSent > latestSent) latestSent = packet.timeSent;
     }
     if (latestSent === Number.NEGATIVE_INFINITY) return false;
     const window = this.cc.window;
@@ -304,6 +337,8 @@ export class Path<T> {
       rttvar: sampled ? this.rtt.rttVar : undefined,
       minRtt: sampled ? this.rtt.minRtt : undefined,
       congestionWindow: this.cc.window,
+      udpPayloadSize: this.pmtu.size,
+      pmtuBlackHoles: this.pmtu.blackHoles,
       bytesInFlight: this.loss.bytesInFlight,
       bytesSent: this.bytesSent,
       bytesReceived: this.bytesReceived,

@@ -125,6 +125,8 @@ test('peer max_ack_delay feeds PTO; info() reports the path', () => {
     rttvar: 20,
     minRtt: 40,
     congestionWindow: 12_000,
+    udpPayloadSize: 1200,
+    pmtuBlackHoles: 0,
     bytesInFlight: 0,
     bytesSent: 1260,
     bytesReceived: 500,

@@ -10,6 +10,7 @@
  */
 import type { Connection } from '../../src/engine/connection/connection.js';
 import type { CloseSource, TransportConfig } from '../../src/engine/types.js';
+import { BASE_UDP_PAYLOAD } from '../../src/paths/pmtu.js';
 import type { EngineNode } from './engine-node.js';
 import type { SessionDriver } from './workload.js';
 
@@ -123,7 +124,8 @@ export class PropertyMonitor {
       this.violation(`${who}: ${mem.queuedDatagrams} datagrams queued > ${MAX_QUEUED_DATAGRAMS}`);
     for (const path of conn.paths) {
       peaks.congestionWindow = Math.max(peaks.congestionWindow, path.congestionWindow);
-      const mss = config.maxUdpPayloadSize;
+      // Congestion control counts in 1200-byte units whatever size PMTU discovery reached.
+      const mss = BASE_UDP_PAYLOAD;
       if (!(path.congestionWindow >= 2 * mss && path.congestionWindow <= MAX_SANE_CWND))
         this.violation(
           `${who}: path ${path.id} congestion window ${path.congestionWindow} outside [${2 * mss}, ${MAX_SANE_CWND}]`,

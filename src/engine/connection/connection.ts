@@ -22,6 +22,7 @@ import type { HandshakeState, KeyPair } from '../../crypto/noise/index.js';
 import { unprotectHeader } from '../../crypto/packet-protection.js';
 import type { SocketAddress, Transmit } from '../../net/address.js';
 import type { Path } from '../../paths/path.js';
+import { BASE_UDP_PAYLOAD } from '../../paths/pmtu.js';
 import { TransportError, transportErrorName, WireError } from '../../wire/errors.js';
 import { decodeFrames } from '../../wire/frame-codec.js';
 import { type Frame, isAckEliciting } from '../../wire/frames.js';
@@ -310,7 +311,8 @@ export class Connection implements EngineConnection {
         hasPendingData: () => this.packets.hasPendingData(),
         buildPacket: (path, now, plan) => this.packets.buildPacket(path, now, plan),
       },
-      options.config.maxUdpPayloadSize,
+      // The scheduler's unit: every path carries this much (PMTU discovery may allow more).
+      BASE_UDP_PAYLOAD,
     );
     this.pathManager = new PathManager(this.pathHost(), options.local, options.remote, options.now);
     this.frames = new FrameWriter(this.streams, this.outbox, this.multipath);
@@ -434,7 +436,7 @@ export class Connection implements EngineConnection {
 
   /** Client: the first flight's STREAM frames, within the ticket's limit and the INITIAL's room. */
   private buildEarlyFlight(): void {
-    const mtu = this.config.maxUdpPayloadSize;
+    const mtu = BASE_UDP_PAYLOAD;
     const header = 1 + 4 + 1 + this.originalDcid.length + 1 + this.cidLength + 1 + 1 + 2;
     const noise = 32 + 32 + 16 + 16 + INITIAL_MAC_LENGTH; // IK message 0: e, encrypted s, payload tag; mac
     // + early_data id/length; the timestamp's size does not depend on its value.
@@ -1048,7 +1050,7 @@ export class Connection implements EngineConnection {
     // it became amplification-limited is stale.
     const active = this.activePath;
     if (this.multipath.spreads) t.set('pacing', this.multipath.pacingDeadline);
-    else if (this.packets.hasPendingData() && active.amplificationCredit() >= this.config.maxUdpPayloadSize)
+    else if (this.packets.hasPendingData() && active.amplificationCredit() >= active.sendSize())
       t.set('pacing', active.pacingDeadline());
     else t.set('pacing', undefined);
     t.set('paths', this.pathManager.deadline());
@@ -1503,8 +1505,9 @@ export class Connection implements EngineConnection {
 
   get maxDatagramSize(): number {
     const peer = this.params.peer?.maxDatagramFrameSize ?? 0;
-    // Room in one packet: MTU minus short header, packet number, AEAD tag and frame header.
-    const room = this.config.maxUdpPayloadSize - (1 + 20 + 4 + AEAD_TAG + 3);
+    // Room in one packet every path carries (a datagram is never resent, so it must fit whatever
+    // PMTU discovery finds later): 1200 minus short header, packet number, AEAD tag, frame header.
+    const room = BASE_UDP_PAYLOAD - (1 + 20 + 4 + AEAD_TAG + 3);
     return Math.min(peer, room);
   }
 

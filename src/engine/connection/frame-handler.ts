@@ -196,6 +196,7 @@ export class FrameHandler {
       if (paths.isRemoved(frame.pathId)) return; // late ACK for an abandoned path
       throw new WireError('ACK for an unknown path', TransportError.PROTOCOL_VIOLATION);
     }
+    const sizeBefore = path.pmtu.size;
     const result = path.loss.onAckReceived(
       frame.ranges,
       frame.ackDelayMicros / 1000,
@@ -218,6 +219,9 @@ export class FrameHandler {
       if (this.o.sent.onLateAcked(packet.info.records)) liveness.onStreamProgress();
     path.onLateAcked(result.lateAcked);
     if (result.lost.length > 0) this.o.sent.onPacketsLost(path, result.lost, now);
+    // After the losses: a black hole shows as larger packets lost while a base-size one arrived.
+    path.onAckedForPmtu(result.acked, now);
+    if (path.pmtu.size !== sizeBefore) this.o.outbox.emit({ type: 'path-updated', path: path.info() });
     if (result.persistentCongestion) {
       path.onPersistentCongestion();
       this.o.outbox.emit({ type: 'congestion', path: path.info(), reason: 'persistent-congestion' });

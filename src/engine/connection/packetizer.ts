@@ -6,6 +6,7 @@
  */
 import type { Transmit } from '../../net/address.js';
 import type { Path } from '../../paths/path.js';
+import { BASE_UDP_PAYLOAD } from '../../paths/pmtu.js';
 import { encodeFrame, frameSize } from '../../wire/frame-codec.js';
 import type { Frame } from '../../wire/frames.js';
 import type { StreamMap } from '../streams/stream-map.js';
@@ -108,7 +109,7 @@ export class Packetizer {
   /** Path probes first (any path), then data: spread by the multipath policy, or on the active path. */
   poll(now: number): Transmit | undefined {
     for (const candidate of this.paths.list) {
-      const probe = this.buildPathProbe(candidate, now);
+      const probe = this.buildPathProbe(candidate, now) ?? this.buildPmtuProbe(candidate, now);
       if (probe) return probe;
     }
     if (this.multipath.spreads) return this.multipath.poll(now);
@@ -130,7 +131,7 @@ export class Packetizer {
     const credit = path.amplificationCredit();
     const header = 1 + path.remoteCid.length + 4;
     const pathFrameSize = 1 + 8;
-    let room = Math.min(credit, this.config.maxUdpPayloadSize) - header - AEAD_TAG;
+    let room = Math.min(credit, BASE_UDP_PAYLOAD) - header - AEAD_TAG;
     if (room < pathFrameSize) return undefined;
     const frames: Frame[] = [];
     if (challenge) {
@@ -160,11 +161,7 @@ export class Packetizer {
     const size =
       path.validated || paths.isKnownPair(path)
         ? header + payload + AEAD_TAG
-        : Math.min(
-            Math.max(PATH_PROBE_SIZE, header + payload + AEAD_TAG),
-            this.config.maxUdpPayloadSize,
-            credit,
-          );
+        : Math.min(Math.max(PATH_PROBE_SIZE, header + payload + AEAD_TAG), BASE_UDP_PAYLOAD, credit);
     const packet = this.builder.begin(path, size);
     const w = packet.w;
     const limit = size - AEAD_TAG;
@@ -179,6 +176,32 @@ export class Packetizer {
       inFlight: false,
     });
     if (challenge) paths.onChallengeSent(path, now);
+    return transmit;
+  }
+
+  /**
+   * A PMTU probe on `path` (docs/protocol.md §11.6), if its search wants one: a PING padded to the
+   * size being tried. Only on a validated path that carries data, once the handshake is
+   * confirmed and nothing is waiting on a PTO there. Not congestion-controlled and not in flight:
+   * its loss says the size does not fit, not that the path is congested.
+   */
+  private buildPmtuProbe(path: Path<SentInfo>, now: number): Transmit | undefined {
+    if (!this.session.handshakeConfirmed || !path.validated || path.state !== 'active') return undefined;
+    if (path.remoteCid.length === 0 || path.loss.ptoCount > 0) return undefined;
+    const size = path.pmtu.probeSize(now);
+    if (size === undefined) return undefined;
+    const packet = this.builder.begin(path, size);
+    const w = packet.w;
+    encodeFrame(w, { type: 'ping' });
+    const limit = size - AEAD_TAG;
+    packet.buf.fill(0, w.offset, limit); // PADDING
+    w.offset = limit;
+    const transmit = this.builder.finish(packet, now, {
+      records: [{ kind: 'pmtu-probe', pathId: path.id, size }],
+      ackEliciting: true,
+      inFlight: false,
+    });
+    path.pmtu.onProbeSent(size);
     return transmit;
   }
 
@@ -205,7 +228,7 @@ export class Packetizer {
     const ackSpaces = plan ? this.multipath.ackSpaces(path, now) : this.paths.list;
     let ackDue = false;
     for (const p of ackSpaces) if (p.acks.ackNow || (p.acks.ackDeadline() ?? Infinity) <= now) ackDue = true;
-    const mtu = this.config.maxUdpPayloadSize;
+    const mtu = path.sendSize();
     const probe = plan ? plan.probe : this.probesPending > 0;
     const content = plan?.content ?? 'all';
     let ackOnly = content === 'acks';
@@ -311,7 +334,7 @@ export class Packetizer {
 
   /** A packet carrying only CLOSE (with the reason cut to CLOSE_REASON_MAX bytes) on `path`. */
   closePacket(path: Path<SentInfo>, now: number, info: CloseInfo): Transmit {
-    const packet = this.builder.begin(path, this.config.maxUdpPayloadSize);
+    const packet = this.builder.begin(path, path.sendSize());
     const w = packet.w;
     const reason =
       info.reason.length > CLOSE_REASON_MAX ? info.reason.slice(0, CLOSE_REASON_MAX) : info.reason;

@@ -20,6 +20,7 @@ import { addressKey, type SocketAddress, sameAddress } from '../../net/address.j
 import { sameScope } from '../../net/address-scope.js';
 import type { CongestionController } from '../../paths/congestion/index.js';
 import { Path } from '../../paths/path.js';
+import { BASE_UDP_PAYLOAD } from '../../paths/pmtu.js';
 import { type Frame, PathAbandonCode, type PathAbandonFrame } from '../../wire/frames.js';
 import type { PathHealth } from '../path-health.js';
 import type { FailoverReason, PathInfo, SessionRole, TransportConfig } from '../types.js';
@@ -373,7 +374,12 @@ export class PathManager {
       remote,
       now,
       validated,
-      maxDatagramSize: config.maxUdpPayloadSize,
+      maxDatagramSize: BASE_UDP_PAYLOAD,
+      // PMTU discovery raises the path from 1200 up to what both ends accept.
+      maxUdpPayloadSize: Math.min(
+        config.maxUdpPayloadSize,
+        this.host.session.peerParams?.maxUdpPayloadSize ?? config.maxUdpPayloadSize,
+      ),
       congestionControl: config.congestionControl,
       congestion: this.host.policy.congestionController(),
       maxAckDelay: config.maxAckDelay,

@@ -23,7 +23,9 @@ export type SentRecord =
   | { kind: 'control'; frame: Frame }
   | { kind: 'ack'; pathId: number; largest: number }
   | { kind: 'datagram' }
-  | { kind: 'ping' };
+  | { kind: 'ping' }
+  /** A PMTU probe of `size` bytes on path `pathId` (docs/protocol.md §11.6): never resent. */
+  | { kind: 'pmtu-probe'; pathId: number; size: number };
 
 export interface SentInfo {
   records: SentRecord[];
@@ -33,9 +35,14 @@ export interface SentInfo {
 
 export type Sent = SentPacket<SentInfo>;
 
-/** Where an acknowledged ACK record is reported: the path id's ACK tracker. */
+/** Where acknowledged ACK records and PMTU probes are reported: the path id's ACK tracker and PMTU search. */
 interface AckSpaces {
-  byId(pathId: number): { acks: { onAckAcked(largest: number): void } } | undefined;
+  byId(pathId: number):
+    | {
+        acks: { onAckAcked(largest: number): void };
+        pmtu: { onProbeAcked(size: number): void; onProbeLost(size: number): void };
+      }
+    | undefined;
 }
 
 /** Applies acknowledgements and losses of sent packets to the state their frames came from. */
@@ -97,6 +104,9 @@ export class SentRecords {
       case 'ack':
         this.spaces.byId(record.pathId)?.acks.onAckAcked(record.largest);
         return false;
+      case 'pmtu-probe':
+        this.spaces.byId(record.pathId)?.pmtu.onProbeAcked(record.size);
+        return false;
       case 'control':
         if (record.frame.type === 'reset_stream') this.streams.onResetAcked(record.frame.streamId);
         return false;
@@ -127,6 +137,9 @@ export class SentRecords {
           break;
         case 'control':
           this.requeueLostControl(record.frame);
+          break;
+        case 'pmtu-probe':
+          this.spaces.byId(record.pathId)?.pmtu.onProbeLost(record.size);
           break;
         default:
           break; // ACKs, PINGs and datagrams are not retransmitted

@@ -120,7 +120,10 @@ export class SessionParams {
       maxUniStreams: p.initialMaxStreamsUni,
     });
     this.o.cids.addHandshakePeerCid(peerCid, p.statelessResetToken);
-    for (const path of paths.list) path.setMaxAckDelay(p.maxAckDelay);
+    for (const path of paths.list) {
+      path.setMaxAckDelay(p.maxAckDelay);
+      path.pmtu.limitTo(p.maxUdpPayloadSize);
+    }
     this.o.multipath.adopt(role, p);
     this.o.persist.negotiate(p.persistenceTimeout);
     if (role === 'client' && p.initialResumptionId)
