@@ -11,6 +11,7 @@ export type { ConnectAttempt } from './api/errors.js';
 export {
   AddressInUseError,
   BraidError,
+  CloseTimeoutError,
   ConnectTimeoutError,
   DatagramTooLargeError,
   errorFromClose,
@@ -31,8 +32,8 @@ export {
 export type { KeyPair } from './api/options.js';
 export type { ListenOptions, ServerEvents, ServerOptions } from './api/server.js';
 export { BraidServer, createServer } from './api/server.js';
-export type { OpenStreamOptions, SessionEvents, SessionStats } from './api/session.js';
-export { Session } from './api/session.js';
+export type { CloseOptions, OpenStreamOptions, SessionEvents, SessionStats } from './api/session.js';
+export { DEFAULT_GRACEFUL_CLOSE_TIMEOUT, Session } from './api/session.js';
 export type { BraidStreamOptions } from './api/stream.js';
 export { BraidStream, StreamErrorCode } from './api/stream.js';
 export type { BackendInfo } from './endpoint/backend.js';

@@ -16,12 +16,13 @@ import type { SocketAddress } from '../net/address.js';
 import { channels, publish } from './diagnostics.js';
 import {
   type BraidError,
+  CloseTimeoutError,
   DatagramTooLargeError,
   errorFromClose,
   InvalidArgumentError,
   SessionClosedError,
 } from './errors.js';
-import { BraidStream, type BraidStreamOptions, type StreamHost } from './stream.js';
+import { BraidStream, type BraidStreamOptions, StreamErrorCode, type StreamHost } from './stream.js';
 import { encodeTicket } from './tickets.js';
 
 /** Typed events: `session.on('stream', (s) => …)` infers `s: BraidStream`. */
@@ -78,6 +79,18 @@ export interface SessionContext {
   sessionClosed?(session: Session): void;
 }
 
+export interface CloseOptions {
+  /**
+   * How long a graceful close() waits for the peer to acknowledge every ended stream, in ms
+   * (default DEFAULT_GRACEFUL_CLOSE_TIMEOUT, 10 s); then it closes anyway and rejects with
+   * CloseTimeoutError.
+   */
+  timeout?: number;
+}
+
+/** The default bound of a graceful close(): 10 s, a third of the default idle timeout. */
+export const DEFAULT_GRACEFUL_CLOSE_TIMEOUT = 10_000;
+
 export interface OpenStreamOptions {
   unidirectional?: boolean;
   highWaterMark?: number;
@@ -101,6 +114,9 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly #connection: EngineConnection;
   readonly #context: SessionContext;
   readonly #streams = new Map<StreamId, BraidStream>();
+  /** Streams whose FIN the engine holds, until the peer acknowledges it (even once destroyed). */
+  readonly #awaitingDelivery = new Map<StreamId, BraidStream>();
+  #gracefulClose: Promise<void> | undefined;
   readonly #openWaiters: OpenWaiter[] = [];
   readonly #closeWaiters: Array<() => void> = [];
   readonly #heldStreams: BraidStream[] = [];
@@ -122,6 +138,9 @@ export class Session extends EventEmitter<SessionEvents> {
       remoteAddress: () => this.remoteAddress,
       streamDestroyed: (id) => {
         this.#streams.delete(id);
+      },
+      awaitDelivery: (id, stream) => {
+        this.#awaitingDelivery.set(id, stream);
       },
     };
     // 'newListener' is Node's own event, outside SessionEvents.
@@ -222,6 +241,14 @@ export class Session extends EventEmitter<SessionEvents> {
       return Promise.reject(new InvalidArgumentError('options', 'must be an object'));
     }
     if (this.#closed) return Promise.reject(this.#closedError());
+    if (this.#gracefulClose) {
+      return Promise.reject(
+        new SessionClosedError(
+          { source: 'local', code: 0, application: true, reason: '' },
+          'session is closing: no new streams',
+        ),
+      );
+    }
     const bidirectional = !options.unidirectional;
     const streamOptions: BraidStreamOptions = { highWaterMark: options.highWaterMark };
     // Waiters keep FIFO order: a new call may not overtake queued ones.
@@ -285,10 +312,61 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /**
-   * Closes the session with an application error code (0 = no error) and reason;
-   * resolves once the engine reports it closed. Open streams are destroyed.
+   * `close()` / `close({ timeout })`: graceful, like ending a TCP connection. No new streams;
+   * waits until the peer acknowledged every stream that was ended (`end()`), at most `timeout`
+   * ms (default 10 s), then closes with code 0. Streams still open then are destroyed. Rejects
+   * with CloseTimeoutError (after closing) if the peer did not acknowledge in time.
+   *
+   * `close(code, reason)`: abrupt, at once, with an application error code (0 = no error):
+   * data not yet acknowledged is dropped and open streams are destroyed (without an 'error'
+   * event unless the application listens for one). Resolves once the engine reports it closed.
    */
-  close(code = 0, reason = ''): Promise<void> {
+  close(options?: CloseOptions): Promise<void>;
+  close(code: number, reason?: string): Promise<void>;
+  close(codeOrOptions?: number | CloseOptions, reason = ''): Promise<void> {
+    if (codeOrOptions === undefined || (typeof codeOrOptions === 'object' && codeOrOptions !== null)) {
+      return this.#closeGracefully(codeOrOptions?.timeout ?? DEFAULT_GRACEFUL_CLOSE_TIMEOUT);
+    }
+    return this.#closeNow(codeOrOptions, reason);
+  }
+
+  /** Abrupt close with code 0 (or `error.errorCode` when it is one), without waiting. */
+  destroy(error?: Error): this {
+    const code = (error as { errorCode?: unknown } | undefined)?.errorCode;
+    const valid = typeof code === 'number' && Number.isInteger(code) && code >= 0;
+    void this.#closeNow(valid ? code : error ? StreamErrorCode.INTERNAL : 0, error?.message ?? '');
+    return this;
+  }
+
+  #closeGracefully(timeout: number): Promise<void> {
+    if (typeof timeout !== 'number' || !(timeout >= 0)) {
+      return Promise.reject(new InvalidArgumentError('timeout', 'must be a non-negative number of ms'));
+    }
+    if (this.#closed) return Promise.resolve();
+    if (this.#gracefulClose) return this.#gracefulClose;
+    if (this.#connection.state !== 'established') return this.#closeNow(0, '');
+    const ended = new Set<BraidStream>(this.#awaitingDelivery.values());
+    for (const stream of this.#streams.values()) if (stream.writableEnded) ended.add(stream);
+    const closed = new Promise<void>((resolve) => this.#closeWaiters.push(resolve));
+    this.#gracefulClose = (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<true>((resolve) => {
+        timer = setTimeout(() => resolve(true), timeout);
+      });
+      const allDelivered = Promise.all([...ended].map((s) => s.delivered().catch(() => undefined)));
+      const outcome = await Promise.race([
+        allDelivered.then(() => false),
+        closed.then(() => false),
+        timedOut,
+      ]);
+      clearTimeout(timer);
+      await this.#closeNow(0, '');
+      if (outcome === true) throw new CloseTimeoutError(timeout);
+    })();
+    return this.#gracefulClose;
+  }
+
+  #closeNow(code: number, reason: string): Promise<void> {
     if (!Number.isInteger(code) || code < 0 || code > Number.MAX_SAFE_INTEGER) {
       return Promise.reject(new InvalidArgumentError('code', 'must be a non-negative integer'));
     }
@@ -344,10 +422,15 @@ export class Session extends EventEmitter<SessionEvents> {
       case 'stream-reset':
         this.#streams.get(event.streamId)?.onReset(event.errorCode);
         break;
-      case 'stream-stop-sending':
-        this.#streams.get(event.streamId)?.onStopSending(event.errorCode);
+      case 'stream-stop-sending': {
+        const stream = this.#streams.get(event.streamId) ?? this.#awaitingDelivery.get(event.streamId);
+        this.#awaitingDelivery.delete(event.streamId);
+        stream?.onStopSending(event.errorCode);
         break;
+      }
       case 'stream-finished':
+        this.#awaitingDelivery.get(event.streamId)?.onDelivered();
+        this.#awaitingDelivery.delete(event.streamId);
         break;
       case 'streams-available':
         this.#serviceOpenWaiters(event.bidirectional);
@@ -399,23 +482,25 @@ export class Session extends EventEmitter<SessionEvents> {
         this.emit('congestion', event.path, event.reason);
         break;
       case 'closed':
-        this.#finish(errorFromClose(event.info));
+        this.#finish(errorFromClose(event.info), event.info.source === 'local');
         break;
     }
   }
 
   /** @internal Ends the session from the API side (e.g. connect timeout) without waiting for the engine. */
   finish(error: BraidError | undefined): void {
-    this.#finish(error);
+    this.#finish(error, true);
   }
 
-  #finish(error: BraidError | undefined): void {
+  #finish(error: BraidError | undefined, closedByUs: boolean): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeError = error;
-    const streamError = error ?? undefined;
-    for (const stream of [...this.#streams.values()]) stream.onSessionClosed(streamError);
+    for (const stream of [...this.#streams.values()]) stream.onSessionClosed(error, closedByUs);
     this.#streams.clear();
+    const undelivered = error ?? this.#closedError();
+    for (const stream of this.#awaitingDelivery.values()) stream.onDeliveryFailed(undelivered);
+    this.#awaitingDelivery.clear();
     const waiterError = this.#closedError();
     for (const waiter of this.#openWaiters.splice(0)) waiter.reject(waiterError);
     publish(channels.sessionClosed, () => ({ session: this, error }));

@@ -20,6 +20,8 @@ export interface StreamHost {
   localAddress(): SocketAddress | undefined;
   remoteAddress(): SocketAddress | undefined;
   streamDestroyed(id: StreamId): void;
+  /** Our FIN is with the engine: route its 'stream-finished' here even after the stream is destroyed. */
+  awaitDelivery(id: StreamId, stream: BraidStream): void;
 }
 
 export interface BraidStreamOptions {
@@ -64,6 +66,10 @@ export class BraidStream extends Duplex {
   readonly #early: boolean;
   #durableOffset = 0;
   #checkpointWaiters: CheckpointWaiter[] = [];
+  /** Delivery of our sending side: pending, done (true), or why it can no longer happen. */
+  #delivery: 'pending' | true | Error = 'pending';
+  #finSent = false;
+  #deliveryWaiters: Array<{ resolve(): void; reject(error: Error): void }> = [];
 
   /** @internal Created by Session; applications get streams from openStream() or the 'stream' event. */
   constructor(host: StreamHost, id: StreamId, locallyInitiated: boolean, options: BraidStreamOptions = {}) {
@@ -85,6 +91,8 @@ export class BraidStream extends Duplex {
     this.#readEnded = !readable;
     this.#writeEnded = !writable;
     this.#early = options.early === true;
+    // Receive-only (the peer's unidirectional stream): nothing of ours to deliver.
+    if (!writable) this.#delivery = true;
   }
 
   /**
@@ -95,6 +103,51 @@ export class BraidStream extends Duplex {
    */
   get early(): boolean {
     return this.#early;
+  }
+
+  // --- delivery ---
+
+  /**
+   * Resolves once the peer acknowledged everything written on this stream and its end: after
+   * `end()`, the moment TCP's close would have delivered it. ('finish' keeps Node's meaning:
+   * everything was handed to Braid.) Rejects if the stream is destroyed or reset, the peer stops
+   * reading, or the session closes first. Resolves at once on a stream we cannot write.
+   */
+  delivered(): Promise<void> {
+    if (this.#delivery === true) return Promise.resolve();
+    if (this.#delivery instanceof Error) return Promise.reject(this.#delivery);
+    return new Promise((resolve, reject) => this.#deliveryWaiters.push({ resolve, reject }));
+  }
+
+  /** @internal The peer acknowledged all data and the FIN ('stream-finished'). */
+  onDelivered(): void {
+    if (this.#delivery !== 'pending') return;
+    this.#delivery = true;
+    for (const waiter of this.#deliveryWaiters.splice(0)) waiter.resolve();
+  }
+
+  /** @internal Delivery can no longer happen (reset, stopped, session closed). */
+  onDeliveryFailed(error: Error): void {
+    if (this.#delivery !== 'pending') return;
+    this.#delivery = error;
+    for (const waiter of this.#deliveryWaiters.splice(0)) waiter.reject(error);
+  }
+
+  /**
+   * `for await (const chunk of stream)` leaves the stream open when the peer's data ends, so
+   * the reply can follow (`stream.end(reply)`): half-close, as with TCP. Node's default
+   * iterator destroys the stream on every exit; here only leaving early (break, return, throw
+   * in the loop) does, as there. `stream.iterator({ destroyOnReturn })` keeps Node's options.
+   */
+  override async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, undefined, undefined> {
+    let ended = false;
+    try {
+      for await (const chunk of this.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
+      ended = true;
+    } finally {
+      if (!ended && !this.readableEnded) this.destroy();
+    }
+    return undefined;
   }
 
   // --- checkpoints (docs/persistence.md §4) ---
@@ -325,6 +378,8 @@ export class BraidStream extends Duplex {
       return;
     }
     this.#writeEnded = true;
+    this.#finSent = true;
+    this.#host.awaitDelivery(this.#id, this);
     this.#host.scheduleFlush();
     callback();
   }
@@ -392,6 +447,8 @@ export class BraidStream extends Duplex {
    * like EPIPE on a socket, it only becomes an error if we still have or add writes.
    */
   onStopSending(errorCode: number): void {
+    this.#stopSendingCode ??= errorCode;
+    this.onDeliveryFailed(this.#stoppedError());
     if (this.#writeEnded) return;
     try {
       this.#host.connection.resetStream(this.#id, errorCode);
@@ -399,7 +456,6 @@ export class BraidStream extends Duplex {
       // The engine may already have reset the stream itself (RFC 9000 §3.5).
     }
     this.#writeEnded = true;
-    this.#stopSendingCode = errorCode;
     const callback = this.#pendingCallback;
     if (callback) {
       this.#pending = [];
@@ -419,14 +475,33 @@ export class BraidStream extends Duplex {
     );
   }
 
-  /** @internal The session is gone: no frames can be sent any more. */
-  onSessionClosed(error: Error | undefined): void {
+  /**
+   * @internal The session is gone: no frames can be sent any more. `error` comes from the peer
+   * or the network (like ECONNRESET on a socket), or from our own close with a non-zero code:
+   * then it is only reported to a stream whose application listens for 'error', so closing a
+   * session never crashes its own process.
+   */
+  onSessionClosed(error: Error | undefined, closedByUs: boolean): void {
     this.#readEnded = true;
     this.#writeEnded = true;
-    this.destroy(error);
+    this.onDeliveryFailed(
+      error ??
+        new BraidError(
+          'the session closed before the peer acknowledged the stream',
+          'BRAID_ERR_SESSION_CLOSED',
+        ),
+    );
+    this.destroy(error && (!closedByUs || this.listenerCount('error') > 0) ? error : undefined);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // Destroyed after a clean end(): the FIN is with the engine and delivery may still come.
+    if (error || !this.#finSent) {
+      this.onDeliveryFailed(
+        error ??
+          new BraidError('stream destroyed before its end was delivered', 'BRAID_ERR_STREAM_DESTROYED'),
+      );
+    }
     const waiters = this.#checkpointWaiters.splice(0);
     for (const w of waiters)
       w.reject(

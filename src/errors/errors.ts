@@ -116,6 +116,18 @@ export class SessionExpiredError extends SessionClosedError {
   }
 }
 
+/** A graceful close() waited its timeout for the peer to acknowledge ended streams, then closed anyway. */
+export class CloseTimeoutError extends BraidError {
+  readonly timeout: number;
+  constructor(timeout: number) {
+    super(
+      `the peer did not acknowledge every ended stream within ${timeout} ms; the session was closed anyway`,
+      'BRAID_ERR_CLOSE_TIMEOUT',
+    );
+    this.timeout = timeout;
+  }
+}
+
 export class IdleTimeoutError extends BraidError {
   constructor() {
     super('session closed after the idle timeout', 'BRAID_ERR_IDLE_TIMEOUT');

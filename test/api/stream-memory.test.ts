@@ -102,6 +102,7 @@ function memoryPair(capacity = 32 * 1024): { a: BraidStream; b: BraidStream } {
     localAddress: () => ({ address: '127.0.0.1', port, family: 'IPv4' }),
     remoteAddress: () => ({ address: '127.0.0.1', port: 3 - port, family: 'IPv4' }),
     streamDestroyed: () => {},
+    awaitDelivery: () => {},
   });
   const a = new BraidStream(host(endA, 1), 0, true);
   const b = new BraidStream(host(endB, 2), 0, false);
