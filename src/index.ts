@@ -9,6 +9,7 @@ export { channels as diagnosticsChannels } from './api/diagnostics.js';
 export { generateKeyPair } from './api/engine-factory.js';
 export type { ConnectAttempt } from './api/errors.js';
 export {
+  AbortError,
   AddressInUseError,
   BraidError,
   CloseTimeoutError,

@@ -19,6 +19,7 @@ import { addressKey, type SocketAddress, socketAddress } from '../net/address.js
 import { addressScope } from '../net/address-scope.js';
 import { createEngine, generateKeyPair } from './engine-factory.js';
 import {
+  AbortError,
   type BraidError,
   type ConnectAttempt,
   ConnectTimeoutError,
@@ -342,7 +343,8 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
   validate(options);
   const { ticket, serverKey } = ticketFor(options);
   const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
-  options.signal?.throwIfAborted();
+  if (options.signal?.aborted)
+    throw new AbortError('connect() was aborted', { cause: options.signal.reason });
   const explicitLocals =
     options.localAddresses ?? (options.localAddress ? [options.localAddress] : undefined);
   const localFamilies = explicitLocals && new Set(explicitLocals.map((a) => (isIP(a) === 6 ? 6 : 4)));
@@ -424,15 +426,26 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
       clearTimeout(timer);
       clearTimeout(overall);
       options.signal?.removeEventListener('abort', onAbort);
-      if (result instanceof Session) resolve(result);
-      else reject(result);
+      if (!(result instanceof Session)) {
+        reject(result);
+        return;
+      }
+      // A server that refuses our key completes the handshake, then closes at once: its CLOSE
+      // comes right behind the handshake reply. One turn of the event loop lets it arrive, so
+      // connect() rejects (UnauthorizedKeyError) instead of resolving with a closed session.
+      setImmediate(() => {
+        if (result.closed)
+          reject(result.closeError ?? new HandshakeError('the server closed the session at once'));
+        else resolve(result);
+      });
     };
 
-    /** Tears every attempt and the sockets down and rejects with `error`. */
+    /** Rejects with `error`, then tears every attempt and the sockets down. */
     const giveUp = (error: Error): void => {
+      // First: closing the attempts emits their 'close', which must not settle with its own error.
+      settle(error);
       for (const attempt of attempts.values()) closeAttempt(attempt, 'connect abandoned');
       endpoint.destroy();
-      settle(error);
     };
 
     const closeAttempt = (attempt: Attempt, reason: string): void => {
@@ -586,7 +599,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
 
     const onAbort = (): void => {
       race.abort('aborted');
-      giveUp(options.signal?.reason ?? new Error('aborted'));
+      giveUp(new AbortError('connect() was aborted', { cause: options.signal?.reason }));
     };
     const overall = setTimeout(() => {
       timedOut = true;

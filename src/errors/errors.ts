@@ -116,6 +116,16 @@ export class SessionExpiredError extends SessionClosedError {
   }
 }
 
+/**
+ * An operation was given up because its AbortSignal fired (connect's `signal`). Named and coded
+ * as Node's own abort errors (name 'AbortError', code 'ABORT_ERR'); `cause` is the signal's reason.
+ */
+export class AbortError extends BraidError {
+  constructor(message = 'the operation was aborted', options?: { cause?: unknown }) {
+    super(message, 'ABORT_ERR', options);
+  }
+}
+
 /** A graceful close() waited its timeout for the peer to acknowledge ended streams, then closed anyway. */
 export class CloseTimeoutError extends BraidError {
   readonly timeout: number;

@@ -1,0 +1,85 @@
+// connect() rejects when it fails: a refused client key, an abort. No closed session is ever
+// handed out for the application to discover later through a 'close' listener.
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import { connect } from '../../src/api/connect.js';
+import { generateKeyPair } from '../../src/api/engine-factory.js';
+import { AbortError, UnauthorizedKeyError } from '../../src/api/errors.js';
+import { createServer } from '../../src/api/server.js';
+
+const LIMIT = { timeout: 20_000 };
+
+test(
+  'a refused client key rejects connect() with UnauthorizedKeyError (IK: pinned server key)',
+  LIMIT,
+  async () => {
+    const serverKey = generateKeyPair();
+    const server = createServer({ staticKey: serverKey, authorizedKeys: [generateKeyPair().publicKey] });
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { port } = server.address()!;
+      for (let i = 0; i < 5; i++) {
+        await assert.rejects(
+          connect({ host: '127.0.0.1', port }, { timeout: 5000, serverKey: serverKey.publicKey }),
+          (error: Error) =>
+            error instanceof UnauthorizedKeyError && error.code === 'BRAID_ERR_UNAUTHORIZED_KEY',
+        );
+      }
+    } finally {
+      await server.close(0, '', 200);
+    }
+  },
+);
+
+test(
+  'XX (no pinned key): the refusal comes a round trip after the handshake, as the close error',
+  LIMIT,
+  async () => {
+    // The server learns the client's key from the third message, after the client is done: the
+    // refusal is the session's close error (README "Node semantics"), or connect()'s if it is quick.
+    const server = createServer({
+      staticKey: generateKeyPair(),
+      authorizedKeys: [generateKeyPair().publicKey],
+    });
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { port } = server.address()!;
+      const outcome = await connect({ host: '127.0.0.1', port }, { timeout: 5000 }).then(
+        (session) => new Promise<unknown>((resolve) => session.once('close', resolve)),
+        (error: unknown) => error,
+      );
+      assert.ok(outcome instanceof UnauthorizedKeyError, String(outcome));
+    } finally {
+      await server.close(0, '', 200);
+    }
+  },
+);
+
+test('aborting connect() rejects with an AbortError whose cause is the reason', LIMIT, async () => {
+  // A UDP port that reads and never answers: the handshake can only be aborted.
+  const silent = createSocket('udp4');
+  silent.bind(0, '127.0.0.1');
+  await once(silent, 'listening');
+  try {
+    const controller = new AbortController();
+    const reason = new Error('user gave up');
+    setTimeout(() => controller.abort(reason), 100);
+    await assert.rejects(
+      connect(
+        { host: '127.0.0.1', port: silent.address().port },
+        { serverKey: generateKeyPair().publicKey, signal: controller.signal, timeout: 5000 },
+      ),
+      (error: Error) => error.name === 'AbortError' && error instanceof AbortError && error.cause === reason,
+    );
+    // Already aborted: at once, the same way.
+    await assert.rejects(
+      connect({ host: '127.0.0.1', port: silent.address().port }, { signal: AbortSignal.abort(reason) }),
+      (error: Error) =>
+        error.name === 'AbortError' && (error as AbortError).code === 'ABORT_ERR' && error.cause === reason,
+    );
+  } finally {
+    silent.close();
+  }
+});
