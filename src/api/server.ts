@@ -139,6 +139,20 @@ export class BraidServer extends EventEmitter<ServerEvents> {
     this.publicKey = this.#staticKey.publicKey;
   }
 
+  /**
+   * What the server's endpoint counted before any session: datagrams dropped by reason (junk,
+   * bad macs, replays, unknown CIDs, rate limits…), Retries and stateless resets sent. Empty
+   * before listen().
+   */
+  get stats(): { drops: Record<string, number>; retriesSent: number; statelessResetsSent: number } {
+    const stats = this.#endpoint?.engine.stats;
+    return {
+      drops: { ...(stats?.drops ?? {}) },
+      retriesSent: stats?.retriesSent ?? 0,
+      statelessResetsSent: stats?.statelessResetsSent ?? 0,
+    };
+  }
+
   /** Sessions that completed their handshake and are not closed yet. */
   get sessions(): ReadonlySet<Session> {
     return this.#established;

@@ -100,6 +100,12 @@ const REFUSALS_PER_SECOND = 100;
 /** A refusal is shaped like a stateless reset of this many bytes (always shorter than the ≥ 1200-byte RESUME). */
 const REFUSAL_LENGTH = 43;
 const MAX_STATELESS_QUEUE = 1024;
+/**
+ * Stateless resets: a token bucket of this many per second, bursting to as many. A flood of
+ * unroutable packets then gets few answers (each smaller than its trigger), the rest counted as
+ * 'stateless-reset-limited'.
+ */
+const RESETS_PER_SECOND = 100;
 
 export class Endpoint implements EngineEndpoint {
   private lastRoute: { cid: Uint8Array; key: string; conn: Connection } | undefined;
@@ -132,6 +138,8 @@ export class Endpoint implements EngineEndpoint {
   /** Stateless refusals left in the current second (a forged RESUME flood gets few answers). */
   private refusalBudget = REFUSALS_PER_SECOND;
   private refusalBudgetAt = -Infinity;
+  private resetTokensLeft = RESETS_PER_SECOND;
+  private resetTokensAt = Number.NEGATIVE_INFINITY;
   private readonly connections = new Set<Connection>();
   private readonly sendQueue: Connection[] = [];
   private readonly inSendQueue = new Set<Connection>();
@@ -278,7 +286,7 @@ export class Endpoint implements EngineEndpoint {
         this.afterInput(reset, now);
         return this.drop('stateless-reset');
       }
-      this.maybeStatelessReset(data, local, remote);
+      this.maybeStatelessReset(data, local, remote, now);
       return this.drop('unknown-cid');
     }
     conn.setNow(now);
@@ -548,10 +556,25 @@ export class Endpoint implements EngineEndpoint {
     this.staleDeadlines.clear();
   }
 
-  private maybeStatelessReset(data: Uint8Array, local: SocketAddress, remote: SocketAddress): void {
+  private maybeStatelessReset(
+    data: Uint8Array,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): void {
     // Only answer packets large enough that the reset is smaller (no amplification, no loops).
     if (!this.serverOptions && this.connections.size === 0) return;
     if (data.length < 43) return;
+    const elapsed = now - this.resetTokensAt;
+    this.resetTokensAt = now;
+    this.resetTokensLeft = Math.min(
+      RESETS_PER_SECOND,
+      this.resetTokensLeft +
+        (elapsed === Number.POSITIVE_INFINITY ? RESETS_PER_SECOND : (elapsed * RESETS_PER_SECOND) / 1000),
+    );
+    if (this.resetTokensLeft < 1) return this.drop('stateless-reset-limited');
+    this.resetTokensLeft--;
+    this.stats.statelessResetsSent++;
     const cid = data.subarray(1, 1 + this.cidLength);
     const token = this.secrets.statelessResetToken(cid);
     const length = Math.min(data.length - 1, 43);

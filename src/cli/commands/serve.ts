@@ -295,6 +295,8 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
     },
     (session) => onSession(session),
   );
+  // The endpoint's drops (junk first flights, bad macs, replays, rate limits) reach --metrics and status.
+  tracker.watchEndpointDrops(() => server.stats.drops);
   // A flood of refused clients must not flood the log: a few lines a second, then a count.
   let refusalWindowAt = 0;
   let refusalLines = 0;

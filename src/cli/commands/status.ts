@@ -85,6 +85,11 @@ export function renderStatus(processes: ProcessStatus[]): string {
         `sent ${formatBytes(p.totals.bytesSent)}, received ${formatBytes(p.totals.bytesReceived)}, ` +
         `${p.totals.packetsLost} packets lost, ${sum(p.totals.failovers)} failovers`,
     );
+    const drops = Object.entries(p.totals.drops ?? {}).filter(([, n]) => n > 0);
+    if (drops.length > 0) {
+      drops.sort((a, b) => b[1] - a[1]);
+      out.push(`  dropped: ${drops.map(([reason, n]) => `${reason} ${n}`).join(', ')}`);
+    }
     for (const s of p.sessions) {
       out.push('');
       out.push(

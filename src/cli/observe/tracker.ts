@@ -128,6 +128,8 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
     drops: {} as Record<string, number>,
   };
   readonly #endpointDrops: Record<string, number> = {};
+  /** The engine endpoints' own drop counters (junk, bad macs, replays, rate limits), read when asked. */
+  readonly #engineDrops: Array<() => Record<string, number>> = [];
   readonly #failovers: Record<string, number> = Object.fromEntries(FAILOVER_REASONS.map((r) => [r, 0]));
   readonly #congestionEvents: Record<string, number> = { loss: 0, 'persistent-congestion': 0 };
   #sessionsStarted = 0;
@@ -369,7 +371,13 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
       addCounts(totals.drops, stats.drops);
     }
     addCounts(totals.drops, this.#endpointDrops);
+    for (const read of this.#engineDrops) addCounts(totals.drops, read());
     return totals;
+  }
+
+  /** Adds an endpoint's drop counters (e.g. `() => server.stats.drops`) to the totals. */
+  watchEndpointDrops(read: () => Record<string, number>): void {
+    this.#engineDrops.push(read);
   }
 
   close(): void {
