@@ -39,6 +39,8 @@ export interface Options {
   warmup: number;
   rateA: number;
   rateB: number;
+  /** How long after the sender stops it may take to deliver what it holds (20 s by default). */
+  drainSeconds?: number;
 }
 
 export interface RunRecord extends LabRunRecord {
@@ -118,7 +120,7 @@ export async function braidRun(
   const ready = await sender.next('ready', START_TIMEOUT_MS);
   record.policy = ready.policy;
   record.pathsAtStart = ready.paths;
-  const timeout = (options.seconds + 20) * 1000;
+  const timeout = (options.seconds + (options.drainSeconds ?? 20)) * 1000;
   const [sent, received] = await Promise.all([
     sender.next('done', timeout),
     receiver.next('received', timeout),
@@ -163,7 +165,7 @@ export async function mptcpRun(
   record.subflowsMidTransfer = (await subflowsTo(lab, port)).map(
     (s) => `${s.local}->${s.remote} bytes_acked ${s.bytesAcked ?? '?'}`,
   );
-  const timeout = (options.seconds + 20) * 1000;
+  const timeout = (options.seconds + (options.drainSeconds ?? 20)) * 1000;
   const [sent, received] = await Promise.all([
     sender.next('done', timeout),
     receiver.next('received', timeout),

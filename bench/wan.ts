@@ -401,6 +401,8 @@ const goodputOptions = (options: Options, profile: PathProfile): AggregateOption
   warmup: 2 + Math.ceil(meanRttMs(profile) / 200),
   rateA: 0,
   rateB: 0,
+  // A lossy or long path can take a while to deliver the sender's buffer once it stops.
+  drainSeconds: 120,
 });
 
 async function goodputCases(lab: Lab, options: Options, singlePath: Map<string, number>): Promise<object[]> {
