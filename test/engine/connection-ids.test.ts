@@ -50,3 +50,37 @@ test('a lost NEW_CONNECTION_ID is not resent once the peer retired that (path id
   assert.equal(pair.serverConn.state, 'established');
   assert.equal(pair.clientConn.state, 'established');
 });
+
+test('a packet of NEW_CONNECTION_ID frames only is acknowledged within max_ack_delay', () => {
+  // The sender counts such a packet in flight (its PTO waits for the ACK). When the receiver
+  // took it for a path probe and set no ACK deadline, the ACK waited for other traffic, often
+  // rode back on another path and arrived after the PTO: a lossless path was declared
+  // unresponsive ~120 ms into a session (issue 14, fiber+lte).
+  let captured: Frame | undefined;
+  let swapped = false;
+  const pair = new Pair({
+    testHooks: {
+      server: {
+        mutateFramesBeforeProcessing(frames: Frame[]): Frame[] {
+          captured ??= frames.find((f) => f.type === 'new_connection_id');
+          // Later, a packet of the client's (its keepalive PING) carries only that frame again
+          // (a retransmission: the server already has the CID).
+          if (!captured || swapped || !frames.every((f) => f.type === 'ping' || f.type === 'ack'))
+            return frames;
+          if (!frames.some((f) => f.type === 'ping')) return frames;
+          swapped = true;
+          return [captured];
+        },
+      },
+    },
+  });
+  pair.handshake();
+  pair.clientConn.openStream(true);
+  pair.runUntil(() => swapped, 10_000);
+  const server = pair.serverConn as unknown as {
+    activePath: { acks: { ackDeadline(): number | undefined } };
+  };
+  const deadline = server.activePath.acks.ackDeadline();
+  assert.ok(deadline !== undefined, 'an ACK is owed');
+  assert.ok(deadline <= pair.now + 3, `ACK deadline ${deadline} ms, received at ${pair.now} ms`);
+});

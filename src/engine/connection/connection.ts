@@ -81,7 +81,7 @@ import { MultipathSession } from './multipath.js';
 import { Outbox } from './outbox.js';
 import { AEAD_TAG, PacketBuilder } from './packet-builder.js';
 import { Packetizer, type PacketizerSession } from './packetizer.js';
-import { isProbingOnly, type PathHost, PathManager } from './path-manager.js';
+import { isPathProbe, isProbingOnly, type PathHost, PathManager } from './path-manager.js';
 import { type SentInfo, type SentRecord, SentRecords } from './sent-records.js';
 import {
   type HandshakeCids,
@@ -920,10 +920,16 @@ export class Connection implements EngineConnection {
       this.protocolError(TransportError.INTERNAL_ERROR, String(err), now);
       return;
     }
-    // A probe is acknowledged with the next packet that goes out anyway, not on a timer of its
-    // own: nothing waits for it (probes are not in flight), and an idle standby check must
-    // not cost an extra ACK packet per interval.
-    path.acks.onPacketReceived(pn, ackEliciting && !isProbingOnly(frames), now);
+    // A path probe is acknowledged with the next packet that goes out anyway, not on a timer of
+    // its own: nothing waits for it (probes are not in flight), and an idle standby check must
+    // not cost an extra ACK packet per interval. Any other ack-eliciting packet is in flight at
+    // its sender, NEW_CONNECTION_ID alone included: its PTO would fire if the ACK waited for
+    // traffic, and an ACK that then comes back late on another path made a healthy path look dead.
+    // Under a policy that spreads packets a space's ACKs ride its own path, which may not carry
+    // anything of ours (a one-way path): there a deadline for probing frames stalled the
+    // one-way-pairs scenario (test/sim/policies), and a late ACK moves no path.
+    const probe = this.multipath.spreads ? isProbingOnly(frames) : isPathProbe(frames);
+    path.acks.onPacketReceived(pn, ackEliciting && !probe, now);
     this.pathManager.afterPacket(via, frames, largest, now);
     this.liveness.onReceived(now, this.activePath.pto());
     this.updateStall(now);

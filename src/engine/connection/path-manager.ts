@@ -237,6 +237,20 @@ export function isProbingOnly(frames: Frame[]): boolean {
   return path || !ack;
 }
 
+/**
+ * A path probe as its sender builds it (Packetizer.probePacket): PATH_CHALLENGE or
+ * PATH_RESPONSE, not in flight, so no ACK deadline is owed for it. A packet of other probing
+ * frames only (NEW_CONNECTION_ID) is in flight at its sender, whose PTO waits for the ACK.
+ */
+export function isPathProbe(frames: Frame[]): boolean {
+  let path = false;
+  for (const f of frames) {
+    if (f.type === 'path_challenge' || f.type === 'path_response') path = true;
+    else if (f.type !== 'ack' && f.type !== 'padding') return false;
+  }
+  return path;
+}
+
 export class PathManager {
   private readonly host: PathHost;
   private readonly config: TransportConfig;
