@@ -408,6 +408,10 @@ export class Connection implements EngineConnection {
         // A non-probing packet on the new path at once: the peer follows, and its ACK proves the path.
         if (this._state === 'established') this.packets.pingPending = true;
       },
+      probeActive: () => {
+        this.packets.probesPending = Math.max(this.packets.probesPending, 1);
+        this.wake();
+      },
     };
   }
 

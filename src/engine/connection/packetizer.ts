@@ -145,7 +145,13 @@ export class Packetizer {
       room -= pathFrameSize;
     }
     const records: SentRecord[] = [];
+    // A challenge means the peer suspects a path: an answer repeats every space's ranges, even
+    // those already sent, since ACKs lost on a lossy path are what made the peer suspect it
+    // (they prove its packets got through, whichever path they come back on). Under a policy
+    // that spreads packets each path carries its own space's ACKs already.
+    const answering = frames.length > (challenge ? 1 : 0) && !this.multipath.spreads;
     for (const space of this.paths.list) {
+      if (answering) space.acks.repeatAck(now);
       const frame = ackFrameFor(space, now);
       if (!frame) continue;
       const size = frameSize(frame);
@@ -165,7 +171,10 @@ export class Packetizer {
     const packet = this.builder.begin(path, size);
     const w = packet.w;
     const limit = size - AEAD_TAG;
-    for (const f of frames) encodeFrame(w, f);
+    // ACKs first: the peer applies them before the PATH_RESPONSE, so an answer that proves
+    // another path finds the active path's late ACKs already counted (a delay, not a failure).
+    for (const f of frames) if (f.type === 'ack') encodeFrame(w, f);
+    for (const f of frames) if (f.type !== 'ack') encodeFrame(w, f);
     packet.buf.fill(0, w.offset, limit); // PADDING
     w.offset = limit;
     // Tracked so the peer's ACK of it is legal (and proves the pair), but neither in flight nor

@@ -67,6 +67,8 @@ export interface PathHost {
   readonly sent: SentRecords;
   /** The active path changed (timers that depend on its PTO move). */
   onActiveChanged(now: number): void;
+  /** One probe on the active path: an ack-eliciting packet that goes out whatever the congestion window. */
+  probeActive(): void;
 }
 
 /**
@@ -148,6 +150,17 @@ const FAILOVER_PTO_COUNT = 2;
  * session long before this (one PTO and the standby's round trip).
  */
 const UNPROVEN_FAILOVER_SILENCE = 100;
+/**
+ * Packets sent on a suspected active path (its PTO fired) since it went silent that must all go
+ * unanswered for the path to count as dead. One lost packet, or a short burst of them, is what
+ * a lossy radio link does every few seconds; a dead path is silent to every one. Under bursty
+ * loss that persists from packet to packet (the lte profile's Gilbert–Elliott model: a lost
+ * packet's successor is lost too with probability 2/3) ten in a row are lost in about one burst
+ * in 40; with 6 it was one in 8, and idle lte+wifi-bad sessions changed path.
+ */
+const SUSPICION_PROBES = 10;
+/** A timer that fires later than this (ms, or a quarter of its period) shows a host that was not running. */
+const LATE_TIMER_SLACK = 3;
 /** Peer addresses remembered at most (memory bound against a chatty peer). */
 const MAX_PEER_ADDRESSES = 16;
 /** Unanswered warm-standby checks in a row after which the standby counts as failed. */
@@ -265,6 +278,19 @@ export class PathManager {
   /** The active path stopped answering and nothing proven was there to move to: take the first path proven. */
   private activeFailedAt: number | undefined;
   private exploring: Exploration | undefined;
+  /**
+   * The active path is suspected (its PTO fired at `suspectedAt`, nothing acknowledged of what
+   * was sent since `since`): see suspect(). `nextProbeAt` is the next probe, `deadAt` the verdict.
+   */
+  private suspicion:
+    | {
+        suspectedAt: number;
+        since: number;
+        nextProbeAt: number | undefined;
+        deadAt: number | undefined;
+        dead: boolean;
+      }
+    | undefined;
   /** A late proof of another path: move there at `at` unless the active path answers first. */
   private pendingMove: { path: Path<SentInfo>; sentAt: number; at: number } | undefined;
   /** Challenge payloads answered recently (hex), to recognise retransmissions. */
@@ -631,9 +657,19 @@ export class PathManager {
       this.host.health?.reportSuccess(path.local, path.remote, now);
     }
     if (path === this.activePath) {
+      const s = this.suspicion;
+      if (s && sentAt < s.suspectedAt) {
+        // Only packets sent before the suspicion arrived (a receipt over another path, late
+        // ACKs): the silence starts later than thought, and the packets sent since still count.
+        s.since = this.silentSince();
+        s.dead = false;
+        this.judgeSuspicion(now);
+        return;
+      }
       this.activeFailedAt = undefined;
       this.exploring = undefined;
       this.pendingMove = undefined;
+      this.suspicion = undefined;
       return;
     }
     if (!path.validated || path.remoteCid.length === 0) return;
@@ -646,7 +682,7 @@ export class PathManager {
     // backed-off PTO would triple the outage on a path whose RTT a full queue has inflated.
     // Likewise when the active path lost its validation (its re-check went unanswered): under
     // the 3× limit it may be unable to send even its challenge, and no PTO will ever fire.
-    if (!this.mayMoveTo(path, sentAt)) return;
+    if (!this.mayMoveTo(path, sentAt, now)) return;
     // A late answer (slower than this path's PTO) may come from a peer that was itself stalled
     // (GC, a long batch, a busy CPU): that explains the active path's silence just as well, and
     // its ACKs there are then on their way. Give them the active path's round trip (plus the
@@ -663,10 +699,10 @@ export class PathManager {
   }
 
   /** Whether proof that `path` carried what we sent at `sentAt` is reason to leave the active path. */
-  private mayMoveTo(path: Path<SentInfo>, sentAt: number): boolean {
+  private mayMoveTo(path: Path<SentInfo>, sentAt: number, now: number): boolean {
     const unproven = !this.activePath.validated;
     return (
-      (this.activeFailedAt !== undefined || this.activePath.loss.ptoCount > 0 || unproven) &&
+      (this.activeFailedAt !== undefined || this.activeDead(now) || unproven) &&
       (unproven || sentAt >= this.silentSince()) &&
       path !== this.activePath &&
       this.records.has(path.id) &&
@@ -729,6 +765,7 @@ export class PathManager {
     this.activeFailedAt = undefined;
     this.exploring = undefined;
     this.pendingMove = undefined;
+    this.suspicion = undefined;
     // What the old path had in flight is resent on the new one, but remembered: the peer's ACKs
     // for the old path's number space, repeated on the new path, cancel the resending of what
     // did arrive, so only what was lost with the path goes again.
@@ -956,6 +993,8 @@ export class PathManager {
       this.standbyRetryAt ?? Infinity,
       this.exploring?.nextAt ?? Infinity,
       this.pendingMove?.at ?? Infinity,
+      this.suspicion?.nextProbeAt ?? Infinity,
+      this.suspicion?.deadAt ?? Infinity,
     );
     for (const path of this.pathList) at = Math.min(at, this.pathTimer(path));
     return at;
@@ -1035,10 +1074,11 @@ export class PathManager {
         this.startChallenge(path, now, keepalive);
       }
     }
+    this.onSuspicionTimeout(now);
     const pending = this.pendingMove;
     if (pending !== undefined && now >= pending.at) {
       this.pendingMove = undefined;
-      if (this.mayMoveTo(pending.path, pending.sentAt)) this.failover(pending.path, 'unresponsive', now);
+      if (this.mayMoveTo(pending.path, pending.sentAt, now)) this.failover(pending.path, 'unresponsive', now);
     }
     const exploring = this.exploring;
     if (exploring?.nextAt !== undefined && now >= exploring.nextAt) this.exploreNext(now);
@@ -1121,10 +1161,13 @@ export class PathManager {
   afterLossDetection(now: number): void {
     if (this.host.policy.spreads) this.failSilentStandbys(now);
     const ptos = this.activePath.loss.ptoCount;
-    if (ptos === 0 || !this.host.session.handshakeConfirmed) return;
-    // Another path carried our packets since the active one last did: it works, this one is silent.
+    if (!this.host.session.handshakeConfirmed) return;
+    if (ptos > 0 && !this.suspicion && !this.host.policy.spreads) this.suspect(now);
+    if (ptos === 0 && !this.suspicion) return;
+    // Another path carried our packets since the active one last did: it works, this one is
+    // silent — and dead, not just lossy, once its probes went unanswered too.
     const since = this.silentSince();
-    const proven = this.bestCandidate(now, 4, since);
+    const proven = this.activeDead(now) ? this.bestCandidate(now, 4, since) : undefined;
     if (proven) {
       this.failover(proven, 'unresponsive', now);
       return;
@@ -1135,11 +1178,94 @@ export class PathManager {
       this.exploring.ptoCount = ptos;
       this.recheckOthers(now);
     }
-    if (ptos < FAILOVER_PTO_COUNT || this.activeFailedAt !== undefined) return;
+    if (ptos < FAILOVER_PTO_COUNT || this.activeFailedAt !== undefined || !this.activeDead(now)) return;
     if (now - since < UNPROVEN_FAILOVER_SILENCE) return;
     this.activeFailedAt = now;
     const target = this.bestCandidate(now, 1);
     if (target) this.failover(target, 'unresponsive', now);
+  }
+
+  /**
+   * The active path's PTO fired: suspect it. It is dead once SUSPICION_PROBES ack-eliciting
+   * packets sent on it since it went silent have each had a probe timeout to be answered, and
+   * none was. Under load those are the packets already in flight, so the verdict comes at the
+   * PTO; when idle, small probes (the PTO's own first) go out one every eighth of its smoothed
+   * RTT, so a burst of random loss that swallowed a few packets is told apart from a dead path
+   * within about two round trips. An ACK of any packet sent since the suspicion began, on any
+   * path, clears it; an ACK of older ones only moves the start of the silence.
+   */
+  private suspect(now: number): void {
+    this.suspicion = {
+      suspectedAt: now,
+      since: this.silentSince(),
+      nextProbeAt: undefined,
+      deadAt: undefined,
+      dead: false,
+    };
+    this.judgeSuspicion(now, 1);
+    // Ask for a receipt over the other paths too, proven lately or not: the answer to a
+    // challenge repeats the peer's ACK ranges of every path, so when only the active path's
+    // ACKs are being lost its packets are seen to arrive, and it is not left.
+    for (const p of this.pathList) {
+      if (p === this.activePath || !p.validated || p.remoteCid.length === 0 || !this.isLocal(p.local))
+        continue;
+      if (p.state === 'failed' || this.record(p).challenge !== undefined) continue;
+      this.startChallenge(p, now);
+    }
+  }
+
+  private suspicionSpacing(): number {
+    return Math.max(2, this.activePath.rtt.smoothedRtt / 8);
+  }
+
+  /**
+   * Counts the evidence: the ack-eliciting packets sent on the active path since it went silent
+   * (`owed` more are about to go out now). Enough of them: the verdict is due when the last one
+   * needed has had its probe timeout. Too few: one more probe after a spacing.
+   */
+  private judgeSuspicion(now: number, owed = 0): void {
+    const s = this.suspicion;
+    if (!s) return;
+    const active = this.activePath;
+    const sent = active.loss.oldestUnacked(SUSPICION_PROBES, (p) => p.timeSent >= s.since);
+    if (sent.length + owed >= SUSPICION_PROBES) {
+      s.nextProbeAt = undefined;
+      const last = sent.length >= SUSPICION_PROBES ? sent[SUSPICION_PROBES - 1].timeSent : now;
+      // Already past (a loaded path at its PTO, which fired on time): dead now.
+      if (last + active.pto() <= now) s.dead = true;
+      else s.deadAt = last + active.pto();
+      return;
+    }
+    s.deadAt = undefined;
+    s.nextProbeAt = now + this.suspicionSpacing();
+  }
+
+  private onSuspicionTimeout(now: number): void {
+    const s = this.suspicion;
+    if (!s || s.dead) return;
+    if (s.nextProbeAt !== undefined && now >= s.nextProbeAt) {
+      // However late this fires, the probe counts only once its own answer time has passed.
+      this.host.probeActive();
+      this.judgeSuspicion(now, 1);
+    } else if (s.deadAt !== undefined && now >= s.deadAt) {
+      if (now - s.deadAt > Math.max(LATE_TIMER_SLACK, this.activePath.pto() / 4)) {
+        // A verdict this late shows the host ran nothing meanwhile (answers may wait unread in
+        // the socket): one more probe, and one more probe timeout to read the answers.
+        s.deadAt = now + this.activePath.pto();
+        this.host.probeActive();
+        return;
+      }
+      s.deadAt = undefined;
+      s.dead = true;
+    }
+  }
+
+  /** The suspected active path's probes all went unanswered (see suspect). */
+  private activeDead(now: number): boolean {
+    const s = this.suspicion;
+    if (s && !s.dead && s.deadAt !== undefined && now >= s.deadAt) this.onSuspicionTimeout(now);
+    if (this.host.policy.spreads) return this.activePath.loss.ptoCount > 0;
+    return this.suspicion?.dead === true;
   }
 
   /**
@@ -1193,11 +1319,18 @@ export class PathManager {
     const exploring = this.exploring;
     if (!exploring) return;
     exploring.nextAt = undefined;
+    // A pair that works was found (the move waits only for the verdict on the active path).
+    if (!this.host.policy.spreads && this.bestCandidate(now, 4, this.silentSince())) return;
     while (exploring.queue.length > 0) {
       const [local, remote] = exploring.queue.shift()!;
       if (this.byAddresses(local, remote)) continue;
       if (!this.openOwnPath(local, remote, now, this.unvalidatedCredit(remote, now))) continue;
-      if (exploring.queue.length > 0) exploring.nextAt = now + Math.max(this.activePath.pto() / 2, 10);
+      if (exploring.queue.length === 0) return;
+      // A pair with an end other sessions saw fail waits a whole PTO: the better pair just
+      // probed has answered by then, and the session moves without touching the blamed end.
+      const [nextLocal, nextRemote] = exploring.queue[0];
+      const pause = this.pairBlamed(nextLocal, nextRemote, now) ? 1 : 0.5;
+      exploring.nextAt = now + Math.max(this.activePath.pto() * pause, 10);
       return;
     }
   }
@@ -1263,8 +1396,14 @@ export class PathManager {
       addressKey(local) === addressKey(a.local) ? 0 : local.family === a.local.family ? 1 : 0.5;
     const remoteDiff = addressKey(remote) !== addressKey(a.remote) ? 1 : 0;
     let rank = remoteDown ? 2 * remoteDiff + localDiff : 2 * localDiff + remoteDiff;
-    if (health && (health.remoteSuspect(remote, now) || health.localSuspect(local, now))) rank -= 4;
+    if (this.pairBlamed(local, remote, now)) rank -= 4;
     return rank;
+  }
+
+  /** Other sessions of the endpoint saw an end of this pair fail. */
+  private pairBlamed(local: SocketAddress, remote: SocketAddress, now: number): boolean {
+    const health = this.host.health;
+    return health !== undefined && (health.remoteSuspect(remote, now) || health.localSuspect(local, now));
   }
 
   /**
@@ -1350,6 +1489,7 @@ export class PathManager {
     this.nextOwnPathId = this.host.role === 'client' ? 1 : 2;
     this.activeFailedAt = undefined;
     this.exploring = undefined;
+    this.suspicion = undefined;
     this.answered.clear();
     this.validatedPairs.clear();
     this.standbyFailures = 0;
