@@ -9,9 +9,10 @@
  * Black hole (the path's MTU shrank and no ICMP says so): packets above the base size keep
  * getting lost while one at the base size is acknowledged (the caller sends its PTO probes at
  * the base size while the datagram size is above it). After BLACK_HOLE_LOSSES such losses with
- * no larger packet acknowledged since, the path falls back to the base size and searches again
- * after BLACK_HOLE_RETRY. Random loss does not do that: larger packets keep being acknowledged
- * between its bursts.
+ * no larger packet acknowledged since, the path sends at the base size at once and probes the
+ * old size to confirm: acknowledged, it was random loss (a burst at a stream's tail) and the old
+ * size is back; lost MAX_PROBES times, it was a black hole, and the search starts again below
+ * the old size after BLACK_HOLE_RETRY.
  */
 
 /** RFC 9000 §14: every path carries UDP payloads of 1200 bytes; the search starts there. */
@@ -45,6 +46,10 @@ export class PmtuDiscovery {
   /** Packets above the base size lost since one of that size was last acknowledged. */
   private largeLosses = 0;
   private _blackHoles = 0;
+  /** A suspected black hole: the size the path had, probed again before it is given up. */
+  private confirming: number | undefined;
+  /** A black hole was confirmed: the raise of the search waits BLACK_HOLE_RETRY from the next look. */
+  private retryPending = false;
 
   /** `ceiling`: the largest UDP payload we accept ourselves (the peer's limit comes later). */
   constructor(ceiling: number) {
@@ -79,6 +84,11 @@ export class PmtuDiscovery {
   /** The size of the probe to send now, if one is due (one at a time). */
   probeSize(now: number): number | undefined {
     if (this.probeOutstanding !== undefined) return undefined;
+    if (this.confirming !== undefined) return this.confirming;
+    if (this.retryPending) {
+      this.retryPending = false;
+      this.nextProbeAt = now + BLACK_HOLE_RETRY;
+    }
     if (this.nextProbeAt === undefined) this.nextProbeAt = now + RAISE_INTERVAL;
     if (now < this.nextProbeAt) return undefined;
     if (this._state === 'complete') {
@@ -97,6 +107,7 @@ export class PmtuDiscovery {
 
   onProbeAcked(size: number): void {
     if (this.probeOutstanding === size) this.probeOutstanding = undefined;
+    if (this.confirming !== undefined && size >= this.confirming) this.confirming = undefined;
     if (size <= this.low) return;
     this.low = size;
     this._size = Math.max(this._size, size);
@@ -107,6 +118,16 @@ export class PmtuDiscovery {
 
   onProbeLost(size: number): void {
     if (this.probeOutstanding === size) this.probeOutstanding = undefined;
+    if (this.confirming !== undefined) {
+      if (size !== this.confirming || ++this.failures < MAX_PROBES) return;
+      this._blackHoles++;
+      this.failures = 0;
+      this.high = this.confirming - 1;
+      this.confirming = undefined;
+      this.retryPending = true;
+      this.checkDone();
+      return;
+    }
     if (size <= this.low || size > this.high) return;
     this.failures++;
     if (this.failures < MAX_PROBES) return;
@@ -116,8 +137,8 @@ export class PmtuDiscovery {
   }
 
   /**
-   * Acknowledged (`acked`) and lost (`lost`) sizes of ordinary packets: the black-hole check.
-   * True if this showed a black hole (the size fell back to the base).
+   * Sizes of the ordinary (in-flight) packets an ACK newly acknowledged: the black-hole check.
+   * True if this suspected a black hole (the size fell back to the base, the old one is probed).
    */
   onPacketsAcked(sizes: Iterable<number>, now: number): boolean {
     let small = false;
@@ -129,14 +150,13 @@ export class PmtuDiscovery {
       small = true;
     }
     if (!small || this.largeLosses < BLACK_HOLE_LOSSES || this._size <= BASE_UDP_PAYLOAD) return false;
-    this._blackHoles++;
+    this.confirming = this._size;
     this._size = BASE_UDP_PAYLOAD;
     this.low = BASE_UDP_PAYLOAD;
-    this.high = this.ceiling;
-    this.failures = MAX_PROBES; // straight to bisection: the ceiling just failed
+    this.failures = 0;
     this.largeLosses = 0;
     this._state = 'searching';
-    this.nextProbeAt = now + BLACK_HOLE_RETRY;
+    this.nextProbeAt = now;
     return true;
   }
 

@@ -55,20 +55,26 @@ test('one probe at a time; the search starts again after the raise interval', ()
   assert.equal(pmtu.probeSize(RAISE_INTERVAL), 1452, 'the ceiling again: the path may have grown');
 });
 
-test('black hole: large packets lost and a base-size one acknowledged falls back, then searches again', () => {
+test('black hole: large packets lost and a base-size one acknowledged fall back; the old size, lost 3 times, confirms', () => {
   const pmtu = new PmtuDiscovery(1452);
   search(pmtu, 1500);
   assert.equal(pmtu.size, 1452);
   for (let i = 0; i < 3; i++) pmtu.onPacketLost(1452);
   assert.equal(pmtu.onPacketsAcked([1200], 100), true);
-  assert.equal(pmtu.size, BASE_UDP_PAYLOAD);
+  assert.equal(pmtu.size, BASE_UDP_PAYLOAD, 'sending at 1200 at once');
+  for (let i = 0; i < MAX_PROBES; i++) {
+    assert.equal(pmtu.probeSize(100), 1452, 'the old size is probed to confirm');
+    pmtu.onProbeSent(1452);
+    pmtu.onProbeLost(1452);
+  }
   assert.equal(pmtu.blackHoles, 1);
-  assert.equal(pmtu.probeSize(100 + BLACK_HOLE_RETRY - 1), undefined);
-  search(pmtu, 1252, 100 + BLACK_HOLE_RETRY);
+  assert.equal(pmtu.probeSize(200), undefined, 'the search waits');
+  assert.equal(pmtu.probeSize(200 + BLACK_HOLE_RETRY - 1), undefined);
+  search(pmtu, 1252, 200 + BLACK_HOLE_RETRY);
   assert.ok(pmtu.size <= 1252 && pmtu.size > 1252 - 16, `${pmtu.size}`);
 });
 
-test('random loss is not a black hole: a large packet acknowledged in between clears the count', () => {
+test('random loss is not a black hole: a large packet acknowledged clears the count, a confirmed size comes back', () => {
   const pmtu = new PmtuDiscovery(1452);
   search(pmtu, 1500);
   for (let i = 0; i < 5; i++) pmtu.onPacketLost(1452);
@@ -78,4 +84,13 @@ test('random loss is not a black hole: a large packet acknowledged in between cl
   pmtu.onPacketLost(1452);
   assert.equal(pmtu.onPacketsAcked([1200], 30), false, 'two losses are not enough');
   assert.equal(pmtu.size, 1452);
+  // A burst of three at a stream's tail looks like a black hole until the probe of 1452 arrives.
+  pmtu.onPacketLost(1452);
+  assert.equal(pmtu.onPacketsAcked([1200], 40), true);
+  assert.equal(pmtu.size, 1200);
+  pmtu.onProbeSent(pmtu.probeSize(40)!);
+  pmtu.onProbeAcked(1452);
+  assert.equal(pmtu.size, 1452);
+  assert.equal(pmtu.blackHoles, 0);
+  assert.equal(pmtu.state, 'complete');
 });
