@@ -259,3 +259,65 @@ test('1-byte STREAM frames with gaps: the session closes before the pieces outgr
   assertClosedWith(info, TransportError.PROTOCOL_VIOLATION);
   assert.match(info!.reason, /separate pieces/);
 });
+
+/**
+ * From the handshake on, an on-path attacker rewrites every client packet's source to a fresh
+ * address. `forward`: what the server sends to those addresses comes back to the client (the
+ * attacker relays it, so the paths validate); otherwise it reaches victims who never answer.
+ */
+function manyAddresses(forward: boolean) {
+  const pair = new Pair();
+  pair.handshake();
+  pair.runUntil(() => pair.serverConn.state === 'established' && pair.clientEvents.length > 0);
+  let n = 0;
+  const fromAddress = new Map<string, number>();
+  const toAddress = new Map<string, number>();
+  const wire = pair as unknown as {
+    queue: { at: number; to: string; data: Uint8Array; from: unknown; dest: unknown }[];
+  };
+  pair.hook = (from, data, now, transmit) => {
+    if (from === 'server') {
+      const key = `${transmit.remote.address}:${transmit.remote.port}`;
+      toAddress.set(key, (toAddress.get(key) ?? 0) + data.length);
+      return forward || transmit.remote.port === CLIENT_ADDR.port ? undefined : false;
+    }
+    const source = socketAddress(`192.0.2.${10 + (n % 200)}`, 20_000 + n++);
+    fromAddress.set(`${source.address}:${source.port}`, data.length);
+    wire.queue.push({
+      at: now + pair.latency,
+      to: 'server',
+      data: Uint8Array.prototype.slice.call(data),
+      from: source,
+      dest: transmit.remote,
+    });
+    return false;
+  };
+  const server = pair.serverConn as Connection;
+  const id = pair.clientConn.openStream(true)!;
+  let mostPaths = 0;
+  const end = pair.now + 5000;
+  while (pair.now < end && pair.serverConn.state === 'established') {
+    pair.clientConn.writeStream(id, new Uint8Array(100));
+    if (!pair.step()) break;
+    mostPaths = Math.max(mostPaths, server.paths.length);
+  }
+  return { fromAddress, toAddress, mostPaths, drops: server.stats.drops };
+}
+
+test('paths from many addresses, victims silent: each gets at most 3× what came from it', () => {
+  const { fromAddress, toAddress, mostPaths } = manyAddresses(false);
+  assert.ok(fromAddress.size >= 20, `${fromAddress.size} addresses used`);
+  for (const [address, bytes] of toAddress) {
+    if (address === `${CLIENT_ADDR.address}:${CLIENT_ADDR.port}`) continue;
+    const came = fromAddress.get(address) ?? 0;
+    assert.ok(bytes <= 3 * came, `${bytes} bytes to ${address}, which sent ${came}`);
+  }
+  assert.ok(mostPaths <= 5, `the server held ${mostPaths} paths at once`);
+});
+
+test('paths from many addresses, relayed by the attacker: the server holds at most 16 paths', () => {
+  const { fromAddress, mostPaths, drops } = manyAddresses(true);
+  assert.ok(fromAddress.size >= 50, `${fromAddress.size} addresses used`);
+  assert.ok(mostPaths <= 16, `the server held ${mostPaths} paths at once`);
+  assert.ok((drops['path-cap'] ?? 0) > 0, 'packets from further addresses opened no path');
+});

@@ -185,6 +185,13 @@ const MAX_BACKOFF_DOUBLINGS = 3;
 const MAX_VALIDATED_PAIRS = 64;
 /** Paths a client keeps open at most under 'aggregate' (the active one included). */
 const MAX_AGGREGATE_PATHS = 8;
+/**
+ * Paths being validated at once, and paths held in all, beyond which a packet from yet another
+ * address pair opens no path (it is processed, not answered there): an on-path attacker
+ * rewriting source addresses would otherwise make the session hold a path per address.
+ */
+const MAX_PENDING_VALIDATIONS = 4;
+const MAX_PATHS = 16;
 
 interface AdvertisedAddress {
   address: SocketAddress;
@@ -922,6 +929,10 @@ export class PathManager {
     if (sameAddresses(space, local, remote)) return space;
     let via = this.byAddresses(local, remote);
     if (!via) {
+      if (this.atPathCaps()) {
+        this.host.outbox.drop('path-cap');
+        return undefined;
+      }
       via = this.openOwnPath(local, remote, now);
       if (!via) {
         // No CID for a new path id yet (early in the session): move this path in place,
@@ -938,6 +949,14 @@ export class PathManager {
     if (data && !via.validated && (!this.host.policy.spreads || space === this.activePath))
       m.migrateOnValidation = 'migration';
     return via;
+  }
+
+  /** MAX_PENDING_VALIDATIONS paths are being validated, or MAX_PATHS are held. */
+  private atPathCaps(): boolean {
+    if (this.pathList.length >= MAX_PATHS) return true;
+    let pending = 0;
+    for (const path of this.pathList) if (!path.validated && path.state !== 'failed') pending++;
+    return pending >= MAX_PENDING_VALIDATIONS;
   }
 
   private rebindInPlace(
