@@ -1,9 +1,8 @@
 // Multihoming on WAN profiles in the simulator (issue 14, testing/harness/wan.ts): the harness
 // itself, and the behaviour the engine must reach: no path change when nothing failed, and a
-// transfer that survives a PMTU black hole. The two-provider cases and the PMTU case are `todo`
-// until the failure detector and DPLPMTUD land (they fail on today's engine: it leaves a healthy
-// fiber path ~120 ms after the handshake, flaps between lte and wifi-bad, and never sends more
-// than 1200-byte datagrams).
+// transfer that survives a PMTU black hole (PMTU discovery on: it is opt-in). The two-provider
+// cases are `todo` until the failure detector lands (they fail on today's engine: it leaves a
+// healthy fiber path ~120 ms after the handshake and flaps between lte and wifi-bad).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { runWanCase, type WanCaseOptions } from '../../testing/harness/wan.js';
@@ -136,9 +135,7 @@ describe('no path change when nothing failed (issue 14)', () => {
 });
 
 describe('PMTU black hole (issue 14)', () => {
-  test("the active path's MTU drops to 1280 mid-transfer, no ICMP: larger datagrams before, transfer completes hash-equal", {
-    todo: 'issue 14: DPLPMTUD',
-  }, () => {
+  test("the active path's MTU drops to 1280 mid-transfer, no ICMP: larger datagrams before, transfer completes hash-equal", {}, () => {
     for (const seed of SEEDS) {
       const r = runWanCase({
         providers: ['fiber', 'lte'],
@@ -148,6 +145,8 @@ describe('PMTU black hole (issue 14)', () => {
         // IP MTU 1280: 1252 bytes of UDP payload over IPv4.
         mtuDrop: { at: 300, mtu: 1252 },
         durationMs: 60_000,
+        // PMTU discovery is opt-in: both ends accept (and probe up to) 1452-byte payloads.
+        transport: { maxUdpPayloadSize: 1452 },
       });
       // The drop must matter: the session had found the 1500-byte path (DPLPMTUD, RFC 8899).
       assert.ok(
