@@ -41,6 +41,7 @@ export type { BackendInfo } from './endpoint/backend.js';
 export { describeBackend, formatBackend } from './endpoint/backend.js';
 export type { AddressDiscoveryOptions } from './endpoint/local-addresses.js';
 export type { FaultInjector } from './endpoint/udp-endpoint.js';
+export { LOW_POWER_TRANSPORT } from './engine/config.js';
 export type {
   CloseInfo,
   CloseSource,

@@ -51,6 +51,9 @@ export const DEFAULT_TRANSPORT_CONFIG: Readonly<TransportConfig> = Object.freeze
   // See docs/multihoming.md: a dead path of an idle session is noticed within about one
   // interval plus three PTOs, well inside 2× the interval; one ~40-byte PING per second.
   keepaliveInterval: 1000,
+  // As often as the keepalive: the backup is known good (or failed) before it is needed.
+  // LOW_POWER_TRANSPORT checks it far less often (it is re-checked at suspicion anyway).
+  standbyCheckInterval: 1000,
   // docs/persistence.md: long enough for a commute, a flight or a laptop's lunch break; the
   // server holds a suspended session's buffers that long, so operators may lower it.
   persistenceTimeout: 4 * 60 * 60 * 1000,
@@ -58,6 +61,31 @@ export const DEFAULT_TRANSPORT_CONFIG: Readonly<TransportConfig> = Object.freeze
   // datagram per candidate address pair per interval while suspended (npm run bench -- resume).
   resumeInterval: 1000,
   multipath: Object.freeze({ policy: 'failover' }),
+});
+
+/**
+ * The low-power setting (docs/multihoming.md, "Idle cost"): for a mobile device whose radio
+ * should sleep. An idle session costs at most 144 packets an hour, both directions and both
+ * paths together (WireGuard's 25 s persistent keepalive: 144 one-way packets an hour), and a
+ * dead active path is still left within 2 × keepaliveInterval. Use it on both ends (the server
+ * gives up a standby the client checks less often than its own setting expects), and only where
+ * NAT mappings outlive a minute (RFC 4787 asks for at least 2 minutes; some keep UDP 30 s).
+ */
+export const LOW_POWER_TRANSPORT: Readonly<
+  Pick<
+    TransportConfig,
+    'keepaliveInterval' | 'standbyCheckInterval' | 'idleTimeout' | 'pathValidationLifetime'
+  >
+> = Object.freeze({
+  // One PING and its ACK a minute on the active path: 120 packets an hour.
+  keepaliveInterval: 60_000,
+  // The backup's challenge and answer every 6 minutes: 20 an hour.
+  standbyCheckInterval: 360_000,
+  // Longer than two keepalive intervals, so one lost keepalive round never ends the session.
+  idleTimeout: 180_000,
+  // A path nobody sends on (the server's side of the client's backup) is revalidated hourly,
+  // not every 5 minutes; paths that carry keepalives are renewed by their ACKs.
+  pathValidationLifetime: 3_600_000,
 });
 
 /** Stream frames and datagrams up to this many bytes go on two paths under `redundant`. */
@@ -176,6 +204,7 @@ export function resolveTransportConfig(overrides: Partial<TransportConfig> = {})
   positiveInteger('transport.handshakeTimeout', c.handshakeTimeout, 100, 2 ** 31);
   positiveInteger('transport.pathValidationLifetime', c.pathValidationLifetime, 1000, 2 ** 31);
   positiveInteger('transport.keepaliveInterval', c.keepaliveInterval, 0, 2 ** 31);
+  positiveInteger('transport.standbyCheckInterval', c.standbyCheckInterval, 1, 2 ** 31);
   resolveMultipath(c.multipath);
   positiveInteger('transport.persistenceTimeout', c.persistenceTimeout, 0, 2 ** 40);
   positiveInteger('transport.resumeInterval', c.resumeInterval, 100, 2 ** 31);

@@ -175,6 +175,14 @@ export interface TransportConfig {
    */
   keepaliveInterval: number;
   /**
+   * Client, under the 'failover' policy: how often (ms) the backup path is re-checked while
+   * idle (one small PATH_CHALLENGE and its answer); never more often than keepaliveInterval.
+   * The backup is checked again at once whenever the active path falls under suspicion. A
+   * path the peer keeps warm is given up after 3 × max(keepaliveInterval, this), so set it
+   * alike on both ends (see LOW_POWER_TRANSPORT).
+   */
+  standbyCheckInterval: number;
+  /**
    * How long (ms) a suspended session is kept before it closes as `expired`, on each side
    * (docs/persistence.md). The smaller of both peers' values applies; 0 on either side turns
    * suspension off: the session then closes at the idle timeout as before.

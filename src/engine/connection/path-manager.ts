@@ -640,7 +640,7 @@ export class PathManager {
         m.standbySince = now;
       }
       if (path === this.activePath) m.backup = false;
-      else if (m.backup) m.warmAt = now + this.config.keepaliveInterval;
+      else if (m.backup) m.warmAt = now + this.standbyCheckInterval();
       this.onProven(path, now, sentAt, true);
       return;
     }
@@ -1040,7 +1040,14 @@ export class PathManager {
     if (m.backup || (path.state !== 'standby' && path.state !== 'failed')) return Infinity;
     return (
       Math.max(m.lastReceivedAt, m.standbySince ?? -Infinity, m.failedAt ?? -Infinity) +
-      3 * Math.max(this.activePath.pto(), path.pto(), this.config.keepaliveInterval)
+      3 *
+        Math.max(
+          this.activePath.pto(),
+          path.pto(),
+          // A standby the peer keeps warm is checked at its standby interval; a failed path is
+          // re-challenged every keepalive interval.
+          path.state === 'standby' ? this.standbyCheckInterval() : this.config.keepaliveInterval,
+        )
     );
   }
 
@@ -1069,9 +1076,15 @@ export class PathManager {
         m.validatedAt !== undefined &&
         now >= m.validatedAt + this.config.pathValidationLifetime
       ) {
-        // Validation expired: prove the peer still receives there (the path stays usable meanwhile).
-        m.validatedAt = undefined;
-        this.startChallenge(path, now);
+        if (path.validated && (m.provenAt ?? -Infinity) > m.validatedAt) {
+          // An ACK of a packet sent there since proves it as well as a challenge would: an idle
+          // session's keepalives renew it without a challenge and response of their own.
+          m.validatedAt = m.provenAt;
+        } else {
+          // Validation expired: prove the peer still receives there (the path stays usable meanwhile).
+          m.validatedAt = undefined;
+          this.startChallenge(path, now);
+        }
       }
       if (path === this.activePath) continue;
       if (now >= this.expiry(path, m)) {
@@ -1636,7 +1649,7 @@ export class PathManager {
       const m = this.record(adopt);
       m.backup = true;
       if (adopt.state === 'failed') this.retryLater(adopt, now);
-      else if (m.challenge === undefined) m.warmAt = now + this.config.keepaliveInterval;
+      else if (m.challenge === undefined) m.warmAt = now + this.standbyCheckInterval();
       this.host.outbox.wake();
       return;
     }
@@ -1671,7 +1684,7 @@ export class PathManager {
       if (coverageGain(kept(), p.local, p.remote) === 0) continue;
       m.backup = true;
       if (p.state === 'failed') this.retryLater(p, now);
-      else if (m.challenge === undefined) m.warmAt = now + this.config.keepaliveInterval;
+      else if (m.challenge === undefined) m.warmAt = now + this.standbyCheckInterval();
     }
     while (this.pathList.length < MAX_AGGREGATE_PATHS) {
       const live = this.pathList.filter(
@@ -1724,6 +1737,17 @@ export class PathManager {
       if (now - heard <= recent + p.pto()) out.push(p);
     }
     return out;
+  }
+
+  /**
+   * How often the client re-checks its backup while nothing else proves it (a small challenge
+   * and its answer). Under 'failover' the backup is checked again anyway when the active path
+   * falls under suspicion, so this only keeps it from going stale; a policy that spreads
+   * packets checks its data paths every keepalive interval.
+   */
+  private standbyCheckInterval(): number {
+    const keepalive = this.config.keepaliveInterval;
+    return this.host.policy.spreads ? keepalive : Math.max(keepalive, this.config.standbyCheckInterval);
   }
 
   private retryInterval(): number {
