@@ -29,6 +29,7 @@ import { CliError, ExitCode, UsageError } from '../shared/errors.js';
 import { ReceiveDirectory } from '../shared/file-transfer.js';
 import {
   ByteReader,
+  connectFailureStatus,
   encodeRequest,
   encodeResponse,
   ForwardStatus,
@@ -37,6 +38,7 @@ import {
   RequestKind,
   readRequest,
   readResponse,
+  TARGET_CONNECTION_FAILED,
 } from '../shared/forward-protocol.js';
 import { defaultKeyPath, loadAuthorizedKeys, loadKey } from '../shared/keys.js';
 import type { Logger } from '../shared/log.js';
@@ -449,16 +451,26 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
     const destination = formatHostPort(decision.host, decision.port);
     const socket = tcpConnect({ host: decision.host, port: decision.port, allowHalfOpen: true });
     socket.setTimeout(TCP_CONNECT_TIMEOUT_MS, () => socket.destroy(new Error('connect timed out')));
+    // Not socket.connecting: Node clears it before a failed connect's 'error' is emitted.
+    let connected = false;
     socket.once('error', (error: NodeJS.ErrnoException) => {
-      if (socket.connecting) {
-        const reason = `cannot connect to ${destination}: ${error.code ?? error.message}`;
-        refuse(stream, ForwardStatus.CONNECT_FAILED, reason);
-        log(`${prefix}: ${reason}`);
+      if (!connected) {
+        const status = connectFailureStatus(error.code);
+        const reason =
+          status === ForwardStatus.TARGET_REFUSED
+            ? `${destination} refused the connection (${error.code})`
+            : status === ForwardStatus.TARGET_UNRESOLVED
+              ? `the name ${decision.host} does not resolve (${error.code})`
+              : `cannot connect to ${destination}: ${error.code ?? error.message}`;
+        refuse(stream, status, reason);
+        log(`${prefix}: forward ${request.target} failed: ${reason}`);
       } else {
-        stream.destroy();
+        log(`${prefix}: connection to ${destination} failed: ${error.code ?? error.message}`);
+        stream.destroy(Object.assign(new Error(error.message), { errorCode: TARGET_CONNECTION_FAILED }));
       }
     });
     socket.once('connect', () => {
+      connected = true;
       socket.setTimeout(0);
       stream.write(encodeResponse({ status: ForwardStatus.OK, reason: '' }));
       log(`${prefix}: forward ${request.target} → ${destination}`);

@@ -106,8 +106,9 @@ async function negotiate(
 function replyFor(error: unknown): number {
   if (!(error instanceof ForwardRefusedError)) return Reply.GENERAL_FAILURE;
   if (error.status === ForwardStatus.NOT_ALLOWED) return Reply.NOT_ALLOWED;
-  if (error.status === ForwardStatus.CONNECT_FAILED) {
-    return error.reason.includes('ECONNREFUSED') ? Reply.CONNECTION_REFUSED : Reply.HOST_UNREACHABLE;
+  if (error.status === ForwardStatus.TARGET_REFUSED) return Reply.CONNECTION_REFUSED;
+  if (error.status === ForwardStatus.TARGET_UNRESOLVED || error.status === ForwardStatus.CONNECT_FAILED) {
+    return Reply.HOST_UNREACHABLE;
   }
   return Reply.GENERAL_FAILURE;
 }

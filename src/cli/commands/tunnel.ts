@@ -24,11 +24,13 @@ import {
 import { CliError, ExitCode, UsageError } from '../shared/errors.js';
 import {
   ByteReader,
+  connectFailureStatus,
   encodeResponse,
   ForwardStatus,
   type ForwardStatusValue,
   RequestKind,
   readRequest,
+  TARGET_CONNECTION_FAILED,
 } from '../shared/forward-protocol.js';
 import type { Logger } from '../shared/log.js';
 
@@ -218,18 +220,21 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
     }
     const destination = formatHostPort(remote.host, remote.port);
     const socket = tcpConnect({ host: remote.host, port: remote.port, allowHalfOpen: true });
+    // Not socket.connecting: Node clears it before a failed connect's 'error' is emitted.
+    let connected = false;
     socket.once('error', (error: NodeJS.ErrnoException) => {
-      if (socket.connecting) {
+      if (!connected) {
         answer(
-          ForwardStatus.CONNECT_FAILED,
+          connectFailureStatus(error.code),
           `cannot connect to ${destination}: ${error.code ?? error.message}`,
         );
         log(`reverse connection to ${destination} failed: ${error.code ?? error.message}`);
       } else {
-        stream.destroy();
+        stream.destroy(Object.assign(new Error(error.message), { errorCode: TARGET_CONNECTION_FAILED }));
       }
     });
     socket.once('connect', () => {
+      connected = true;
       stream.write(encodeResponse({ status: ForwardStatus.OK, reason: '' }));
       reader.pipeRest(socket);
       socket.pipe(stream);

@@ -22,7 +22,14 @@
  *   with one line: 'ok <sha256>' or 'error <reason>'.
  * status 0 means accepted: from then on the stream carries the raw bytes of the
  * connection. Any other status comes with a human-readable reason, then the server
- * ends the stream.
+ * ends the stream:
+ *   1 not allowed (the allow-list), 2 connect failed (timed out, unreachable, ...),
+ *   3 bad request, 4 unavailable (the service is off, a limit is reached),
+ *   5 connection refused (the target answered with a TCP reset),
+ *   6 name not resolved (the target's host name has no address).
+ * Clients older than statuses 5 and 6 report them as a broken exchange.
+ * After status 0, a forward whose target connection fails resets the stream with
+ * application code TARGET_CONNECTION_FAILED (0x101), never with 0 (a plain cancel).
  */
 import type { Readable, Writable } from 'node:stream';
 
@@ -48,8 +55,21 @@ export const ForwardStatus = {
   CONNECT_FAILED: 2,
   BAD_REQUEST: 3,
   UNAVAILABLE: 4,
+  TARGET_REFUSED: 5,
+  TARGET_UNRESOLVED: 6,
 } as const;
 export type ForwardStatusValue = (typeof ForwardStatus)[keyof typeof ForwardStatus];
+
+/** RESET_STREAM code of a forwarded stream whose TCP connection to the target failed after it opened. */
+export const TARGET_CONNECTION_FAILED = 0x101;
+
+/** The status that says why a TCP connect to a forward's target failed (by its errno code). */
+export function connectFailureStatus(code: string | undefined): ForwardStatusValue {
+  if (code === 'ECONNREFUSED') return ForwardStatus.TARGET_REFUSED;
+  if (code === 'ENOTFOUND' || code === 'EAI_NONAME' || code === 'EAI_NODATA' || code === 'EAI_AGAIN')
+    return ForwardStatus.TARGET_UNRESOLVED;
+  return ForwardStatus.CONNECT_FAILED;
+}
 
 export interface ForwardRequest {
   kind: RequestKindValue;
@@ -111,7 +131,7 @@ export async function readRequest(reader: ByteReader): Promise<ForwardRequest> {
 
 export async function readResponse(reader: ByteReader): Promise<ForwardResponse> {
   const { second, text } = await readRecord(reader);
-  if (second > ForwardStatus.UNAVAILABLE) throw new ForwardProtocolError(`unknown status ${second}`);
+  if (second > ForwardStatus.TARGET_UNRESOLVED) throw new ForwardProtocolError(`unknown status ${second}`);
   return { status: second as ForwardStatusValue, reason: text };
 }
 
@@ -215,5 +235,9 @@ export function statusName(status: ForwardStatusValue): string {
       return 'bad request';
     case ForwardStatus.UNAVAILABLE:
       return 'unavailable';
+    case ForwardStatus.TARGET_REFUSED:
+      return 'connection refused';
+    case ForwardStatus.TARGET_UNRESOLVED:
+      return 'name not resolved';
   }
 }
