@@ -7,7 +7,14 @@ import { createServer as createTcpServer, type Socket } from 'node:net';
 import { constantTimeEqual } from '../../crypto/identity.js';
 import type { Command } from '../command.js';
 import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from '../observe/observability.js';
-import { type FlagSpec, formatHostPort, parseArgs, parseHostPort, stringFlag } from '../shared/args.js';
+import {
+  type FlagSpec,
+  formatHostPort,
+  parseArgs,
+  parseHostPort,
+  positiveIntFlag,
+  stringFlag,
+} from '../shared/args.js';
 import { ForwardRefusedError, openForward, parseServerTarget, SessionKeeper } from '../shared/client.js';
 import {
   CLIENT_OPTIONS_HELP,
@@ -19,6 +26,11 @@ import { CliError, ExitCode, UsageError } from '../shared/errors.js';
 import { ByteReader, ForwardStatus, RequestKind } from '../shared/forward-protocol.js';
 import type { Logger } from '../shared/log.js';
 
+const DEFAULT_NEGOTIATION_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_CONNECTIONS = 512;
+/** A SOCKS5 request is at most 262 bytes (+ 513 for RFC 1929): more before our reply is abuse. */
+const MAX_NEGOTIATION_BYTES = 4096;
+
 const SOCKS_USAGE = `usage: braid socks SERVER [--listen 127.0.0.1:1080] [--auth USER:PASS] [options]
 
 A SOCKS5 proxy (CONNECT; IPv4, IPv6 and domain names) whose connections leave
@@ -26,6 +38,9 @@ from the Braid server, where its allow-list applies (e.g. braid serve --allow '*
 
   --listen ADDR:PORT        where the proxy listens (default 127.0.0.1:1080; port 0 picks one)
   --auth USER:PASS          require RFC 1929 username/password (or set BRAID_SOCKS_AUTH)
+  --negotiation-timeout MS  close a client that has not finished its SOCKS5 request in MS
+                            milliseconds (default ${DEFAULT_NEGOTIATION_TIMEOUT_MS})
+  --max-connections N       client connections at once; more are closed at once (default ${DEFAULT_MAX_CONNECTIONS})
 ${OBSERVE_HELP}
 ${CLIENT_OPTIONS_HELP}
 
@@ -43,7 +58,6 @@ const Reply = {
   COMMAND_NOT_SUPPORTED: 0x07,
   ADDRESS_TYPE_NOT_SUPPORTED: 0x08,
 } as const;
-const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 function reply(code: number): Buffer {
   // BND.ADDR/BND.PORT: 0.0.0.0:0, the bound address at the exit is not ours to tell.
@@ -64,7 +78,11 @@ async function negotiate(
   auth: { user: Buffer; pass: Buffer } | undefined,
 ): Promise<string | undefined> {
   const [version, methodCount] = await reader.read(2);
-  if (version !== SOCKS_VERSION) return undefined;
+  if (version !== SOCKS_VERSION) {
+    // SOCKS4 and anything else: no reply format we could use, so just close.
+    socket.destroy();
+    return undefined;
+  }
   const methods = await reader.read(methodCount!);
   const wanted = auth ? Method.USER_PASS : Method.NO_AUTH;
   if (!methods.includes(wanted)) {
@@ -73,7 +91,11 @@ async function negotiate(
   }
   socket.write(Buffer.from([SOCKS_VERSION, wanted]));
   if (auth) {
-    const [, userLength] = await reader.read(2);
+    const [authVersion, userLength] = await reader.read(2);
+    if (authVersion !== 0x01) {
+      socket.end(Buffer.from([0x01, 0x01]));
+      return undefined;
+    }
     const user = await reader.read(userLength!);
     const [passLength] = await reader.read(1);
     const pass = await reader.read(passLength!);
@@ -84,13 +106,23 @@ async function negotiate(
     }
     socket.write(Buffer.from([0x01, 0x00]));
   }
-  const [, command, , addressType] = await reader.read(4);
+  const [requestVersion, command, , addressType] = await reader.read(4);
+  if (requestVersion !== SOCKS_VERSION) {
+    socket.end(reply(Reply.GENERAL_FAILURE));
+    return undefined;
+  }
   let host: string;
   if (addressType === 0x01) host = [...(await reader.read(4))].join('.');
   else if (addressType === 0x04) host = ipv6Text(await reader.read(16));
   else if (addressType === 0x03) {
     const [length] = await reader.read(1);
     host = (await reader.read(length!)).toString('latin1');
+    // A host name, nothing else: no ':', '/', spaces or NULs smuggled into the server's target.
+    if (!isHostName(host)) {
+      await reader.read(2);
+      socket.end(reply(Reply.HOST_UNREACHABLE));
+      return undefined;
+    }
   } else {
     socket.end(reply(Reply.ADDRESS_TYPE_NOT_SUPPORTED));
     return undefined;
@@ -101,6 +133,11 @@ async function negotiate(
     return undefined;
   }
   return formatHostPort(host, port);
+}
+
+/** Letters, digits, '-', '_' and dots, at most 253 bytes: what DNS and /etc/hosts names use. */
+function isHostName(text: string): boolean {
+  return text.length > 0 && text.length <= 253 && /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(text);
 }
 
 function replyFor(error: unknown): number {
@@ -118,6 +155,8 @@ const SOCKS_FLAGS: Record<string, FlagSpec> = {
   ...OBSERVE_SPECS,
   listen: { type: 'string' },
   auth: { type: 'string' },
+  'negotiation-timeout': { type: 'string' },
+  'max-connections': { type: 'string' },
 };
 
 async function runSocks(argv: string[], log: Logger): Promise<number> {
@@ -128,7 +167,8 @@ async function runSocks(argv: string[], log: Logger): Promise<number> {
   }
   if (args.positionals.length !== 1) throw new UsageError('give exactly one SERVER', SOCKS_USAGE);
   const listenAt = parseHostPort(stringFlag(args, 'listen') ?? '127.0.0.1:1080', '--listen', true);
-  const authText = stringFlag(args, 'auth') ?? process.env.BRAID_SOCKS_AUTH;
+  // An empty BRAID_SOCKS_AUTH is unset, as an empty variable usually is.
+  const authText = stringFlag(args, 'auth') ?? (process.env.BRAID_SOCKS_AUTH || undefined);
   let auth: { user: Buffer; pass: Buffer } | undefined;
   if (authText !== undefined) {
     const colon = authText.indexOf(':');
@@ -137,15 +177,30 @@ async function runSocks(argv: string[], log: Logger): Promise<number> {
     }
     auth = { user: Buffer.from(authText.slice(0, colon)), pass: Buffer.from(authText.slice(colon + 1)) };
   }
+  const negotiationTimeoutMs = positiveIntFlag(
+    args,
+    'negotiation-timeout',
+    DEFAULT_NEGOTIATION_TIMEOUT_MS,
+    SOCKS_USAGE,
+  );
+  const maxConnections = positiveIntFlag(args, 'max-connections', DEFAULT_MAX_CONNECTIONS, SOCKS_USAGE);
   const target = parseServerTarget(args.positionals[0]!);
   const keeper = new SessionKeeper(target, clientOptionsFrom(args, SOCKS_USAGE, log));
 
+  let turnedAway = 0;
   const proxy = createTcpServer({ allowHalfOpen: true }, (socket) => {
     socket.on('error', () => undefined);
     handle(socket).catch((error: Error) => {
       log(`socks connection failed: ${error.message}`);
       socket.destroy();
     });
+  });
+  // Beyond it, Node closes new connections as they arrive; counted, and logged now and then.
+  proxy.maxConnections = maxConnections;
+  proxy.on('drop', () => {
+    if (turnedAway++ % 1000 === 0) {
+      log(`socks: ${maxConnections} connections open; turned away ${turnedAway} so far (--max-connections)`);
+    }
   });
   await new Promise<void>((resolve, reject) => {
     proxy.once('error', (error: NodeJS.ErrnoException) => {
@@ -188,8 +243,9 @@ async function runSocks(argv: string[], log: Logger): Promise<number> {
   log('ready');
 
   async function handle(socket: Socket): Promise<void> {
-    const reader = new ByteReader(socket);
-    const timer = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
+    const reader = new ByteReader(socket, MAX_NEGOTIATION_BYTES);
+    // The whole negotiation, not each read: a slow-loris client is closed all the same.
+    const timer = setTimeout(() => socket.destroy(), negotiationTimeoutMs);
     let destination: string | undefined;
     try {
       destination = await negotiate(socket, reader, auth);

@@ -143,9 +143,18 @@ export class ByteReader {
   #buffer: Buffer = Buffer.alloc(0);
   #ended = false;
   #error: Error | undefined;
+  #overflow: ForwardProtocolError | undefined;
   #waiter: (() => void) | undefined;
+  readonly #maxBuffered: number;
   readonly #onData = (chunk: Buffer): void => {
     this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    if (this.#buffer.length > this.#maxBuffered && !this.#overflow) {
+      // A peer that floods the exchange must not grow our memory: stop reading and fail it.
+      this.#overflow = new ForwardProtocolError(
+        `more than ${this.#maxBuffered} bytes arrived during the stream-open exchange`,
+      );
+      this.#stream.pause();
+    }
     this.#wake();
   };
   readonly #onEnd = (): void => {
@@ -157,8 +166,10 @@ export class ByteReader {
     this.#wake();
   };
 
-  constructor(stream: Readable) {
+  /** `maxBuffered`: bytes held before the exchange is read (default unbounded, for trusted peers). */
+  constructor(stream: Readable, maxBuffered = Number.POSITIVE_INFINITY) {
     this.#stream = stream;
+    this.#maxBuffered = maxBuffered;
     stream.on('data', this.#onData);
     stream.on('end', this.#onEnd);
     stream.on('close', this.#onEnd);
@@ -172,7 +183,9 @@ export class ByteReader {
   }
 
   async read(length: number): Promise<Buffer> {
-    while (this.#buffer.length < length) {
+    for (;;) {
+      if (this.#overflow) throw this.#overflow;
+      if (this.#buffer.length >= length) break;
       if (this.#error) throw this.#error;
       if (this.#ended) throw new ForwardProtocolError('the stream ended during the stream-open exchange');
       await new Promise<void>((resolve) => {
