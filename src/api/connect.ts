@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { fingerprint } from '../crypto/identity.js';
 import type { SocketBackendChoice } from '../endpoint/datagram-socket.js';
 import { type AddressDiscoveryOptions, bindAllInterfaces } from '../endpoint/local-addresses.js';
 import {
@@ -136,6 +137,12 @@ const CLIENT_CLOSE_GRACE_MS = 1000;
  * closed with a proper CLOSE, so the server frees its state at once. Past this it is dropped.
  */
 const CANCELLED_ATTEMPT_GRACE_MS = 3000;
+/**
+ * How long an IK first flight may go unanswered before we ask the address for its key (at most
+ * half the connect timeout): long enough for a lost packet's retransmission, short enough that
+ * a wrongly pinned key is reported well before the timeout.
+ */
+const KEY_PROBE_DELAY_MS = 1500;
 
 function validate(options: ConnectOptions): void {
   checkObject('options', options);
@@ -321,6 +328,13 @@ function errorRank(error: Error): number {
   return 2;
 }
 
+/** An XX first flight under a throwaway key that asks an address which key it holds. */
+interface KeyProbe {
+  timer: NodeJS.Timeout;
+  connection?: EngineConnection;
+  session?: Session;
+}
+
 interface Attempt {
   address: string;
   remote: SocketAddress;
@@ -420,11 +434,19 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
     let timedOut = false;
     const now = () => performance.now() - started;
 
+    /** Key probes (see probeServerKey) still open, closed once connect() settles. */
+    const keyProbes = new Set<KeyProbe>();
+
     const settle = (result: Session | Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       clearTimeout(overall);
+      for (const probe of keyProbes) {
+        clearTimeout(probe.timer);
+        closeProbe(probe);
+      }
+      keyProbes.clear();
       options.signal?.removeEventListener('abort', onAbort);
       if (!(result instanceof Session)) {
         reject(result);
@@ -455,6 +477,67 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
         connection.close(0, reason);
       session.finish(undefined);
       endpoint.scheduleFlush();
+    };
+
+    const closeProbe = ({ connection, session }: KeyProbe): void => {
+      if (!connection || !session || session.closed) return;
+      if (connection.state === 'handshaking' || connection.state === 'established')
+        connection.close(0, 'key probe done');
+      session.finish(undefined);
+      endpoint.scheduleFlush();
+    };
+
+    /**
+     * A server cannot read an IK first message sealed to a key it does not hold, so a wrongly
+     * pinned key meets silence. When the attempt's first flight stays unanswered, ask the same
+     * address for its key with an XX first flight under a throwaway static key (our identity is
+     * never sent; nothing beyond XX's second message is needed): a server that proves another
+     * key than the pinned one fails the attempt with HostKeyMismatchError naming both.
+     */
+    const probeServerKey = (attempt: Attempt, pinned: Uint8Array, local: SocketAddress): void => {
+      const probe: KeyProbe = {
+        timer: setTimeout(
+          () => {
+            if (settled || attempt.cancelled || attempt.error || attempt.session?.handshakeComplete) return;
+            let connection: EngineConnection;
+            try {
+              connection = endpoint.connect(
+                attempt.remote,
+                { transport, staticKey: generateKeyPair() },
+                local,
+              );
+            } catch {
+              return; // no probe: the attempt still ends in its own error or timeout
+            }
+            const session = new Session(connection, {
+              scheduleFlush: () => endpoint.scheduleFlush(),
+              backend: () => endpoint.backend,
+              sessionClosed: () => {},
+            });
+            probe.connection = connection;
+            probe.session = session;
+            byConnection.set(connection, session);
+            session.once('handshake', (remoteKey: Uint8Array) => {
+              closeProbe(probe);
+              keyProbes.delete(probe);
+              if (settled || attempt.cancelled || attempt.error || attempt.session?.handshakeComplete) return;
+              if (sameKey(remoteKey, pinned)) return; // the right key: the server just does not answer yet
+              // The failure first: closing the attempt must not report it as its own error.
+              attemptFailed(
+                attempt,
+                new HostKeyMismatchError(
+                  `the server at ${addressKey(attempt.remote)} proves key ${fingerprint(remoteKey)}, ` +
+                    `not the pinned ${fingerprint(pinned)}`,
+                ),
+              );
+              closeAttempt(attempt, 'server key mismatch');
+            });
+          },
+          Math.min(KEY_PROBE_DELAY_MS, timeout / 2),
+        ),
+      };
+      probe.timer.unref();
+      keyProbes.add(probe);
     };
 
     const failedError = (records: readonly { address: string; error?: string }[]): Error => {
@@ -574,6 +657,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
       attempt.connection = connection;
       attempt.session = session;
       byConnection.set(connection, session);
+      if (serverKey) probeServerKey(attempt, serverKey, local);
       session.once('handshake', (remoteKey: Uint8Array) => {
         if (attempt.cancelled) {
           void session.close(0, 'another address connected first');
@@ -585,11 +669,24 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
           attemptFailed(attempt, new HostKeyMismatchError());
           return;
         }
+        // XX: the server learns our key from the third message, after our handshake is done, and
+        // may still refuse it. The session is handed out once the server has shown it accepted
+        // (one more round trip), so a refusal rejects connect() instead of closing a session the
+        // application already holds. IK: a refusal comes right behind the reply (see settle).
+        if (!serverKey && !session.handshakeConfirmed) {
+          session.once('confirmed', () => {
+            if (settled || attempt.cancelled) return;
+            race.attemptSucceeded(address);
+            drive();
+          });
+          return;
+        }
         race.attemptSucceeded(address);
         drive();
       });
       session.once('close', (error: BraidError | undefined) => {
-        if (settled || attempt.cancelled || session.handshakeComplete) return;
+        const accepted = session.handshakeComplete && (serverKey !== undefined || session.handshakeConfirmed);
+        if (settled || attempt.cancelled || accepted) return;
         attemptFailed(
           attempt,
           error ?? new HandshakeError('the session closed before the handshake completed'),

@@ -33,6 +33,8 @@ export interface SessionEvents {
   datagram: [data: Buffer];
   /** The handshake completed; the peer proved `remoteKey`. */
   handshake: [remoteKey: Uint8Array];
+  /** Client: the server showed it accepted our handshake (and our key): nothing can refuse it now. */
+  confirmed: [];
   /** A path was added, validated, promoted, demoted or removed. */
   path: [path: PathInfo];
   /**
@@ -123,6 +125,7 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly #heldDatagrams: Buffer[] = [];
   readonly #streamHost: StreamHost;
   #handshakeComplete = false;
+  #handshakeConfirmed = false;
   #closed = false;
   #closeError: BraidError | undefined;
 
@@ -161,6 +164,11 @@ export class Session extends EventEmitter<SessionEvents> {
 
   get handshakeComplete(): boolean {
     return this.#handshakeComplete;
+  }
+
+  /** Client: true once the server has shown it accepted the handshake ('confirmed'). */
+  get handshakeConfirmed(): boolean {
+    return this.#handshakeConfirmed;
   }
 
   /** True between 'suspended' and 'resumed' (see docs/persistence.md). */
@@ -404,6 +412,10 @@ export class Session extends EventEmitter<SessionEvents> {
         this.#handshakeComplete = true;
         publish(channels.sessionHandshake, () => ({ session: this, remoteKey: event.remoteKey }));
         this.emit('handshake', event.remoteKey);
+        break;
+      case 'handshake-confirmed':
+        this.#handshakeConfirmed = true;
+        this.emit('confirmed');
         break;
       case 'stream-opened': {
         if (this.#streams.has(event.streamId)) break;

@@ -248,7 +248,13 @@ export class Endpoint implements EngineEndpoint {
   connect(
     remote: SocketAddress,
     local: SocketAddress,
-    options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig>; earlyData?: EarlyDataTicket },
+    options: {
+      serverKey?: Uint8Array;
+      transport?: Partial<TransportConfig>;
+      earlyData?: EarlyDataTicket;
+      /** This session's own static key instead of the endpoint's (e.g. a throwaway for a key probe). */
+      staticKey?: KeyPair;
+    },
     now: number,
   ): EngineConnection {
     const config = options.transport
@@ -257,7 +263,7 @@ export class Endpoint implements EngineEndpoint {
     if (options.serverKey !== undefined && options.serverKey.length !== 32) {
       throw new TypeError('serverKey must be a 32-byte X25519 public key');
     }
-    const conn = this.createConnection('client', config, local, remote, now);
+    const conn = this.createConnection('client', config, local, remote, now, options.staticKey);
     conn.startClient(options.serverKey, now, options.earlyData);
     this.afterInput(conn, now);
     return conn;
@@ -502,12 +508,13 @@ export class Endpoint implements EngineEndpoint {
     local: SocketAddress,
     remote: SocketAddress,
     now: number,
+    staticKey: KeyPair = this.staticKey,
   ): Connection {
     const conn = new Connection({
       role,
       handle: this.nextHandle++,
       config,
-      staticKey: this.staticKey,
+      staticKey,
       random: this.random,
       secrets: this.secrets,
       cidLength: this.cidLength,

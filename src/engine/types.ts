@@ -8,6 +8,7 @@
  *   while ((e = conn.pollEvent())) handle(e)
  *   arm a timer for endpoint.nextDeadline(); when it fires call endpoint.onTimeout(now)
  */
+import type { KeyPair } from '../crypto/noise/index.js';
 import type { SocketAddress, Transmit } from '../net/address.js';
 import type { PathInfo } from '../paths/path.js';
 
@@ -39,6 +40,8 @@ export interface CloseInfo {
 
 export type ConnectionEvent =
   | { type: 'handshake-complete'; remoteKey: Uint8Array }
+  /** Client: the server has shown it accepted the handshake (an ACK of ours, or HANDSHAKE_DONE). */
+  | { type: 'handshake-confirmed' }
   /** Opened by the peer; `early` when its first bytes came in 0-RTT data (replayable by nature). */
   | { type: 'stream-opened'; streamId: StreamId; early?: boolean }
   | { type: 'stream-readable'; streamId: StreamId }
@@ -318,8 +321,16 @@ export interface EngineEndpoint {
   connect(
     remote: SocketAddress,
     local: SocketAddress,
-    /** `earlyData`: a ticket from an earlier session; streams may then be written before the handshake (0-RTT). */
-    options: { serverKey?: Uint8Array; transport?: Partial<TransportConfig>; earlyData?: EarlyDataTicket },
+    /**
+     * `earlyData`: a ticket from an earlier session; streams may then be written before the
+     * handshake (0-RTT). `staticKey`: this session's own key instead of the endpoint's.
+     */
+    options: {
+      serverKey?: Uint8Array;
+      transport?: Partial<TransportConfig>;
+      earlyData?: EarlyDataTicket;
+      staticKey?: KeyPair;
+    },
     now: number,
   ): EngineConnection;
   readonly stats: EndpointStats;

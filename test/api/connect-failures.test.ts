@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { connect } from '../../src/api/connect.js';
 import { generateKeyPair } from '../../src/api/engine-factory.js';
-import { AbortError, UnauthorizedKeyError } from '../../src/api/errors.js';
+import { AbortError, HostKeyMismatchError, UnauthorizedKeyError } from '../../src/api/errors.js';
 import { createServer } from '../../src/api/server.js';
 
 const LIMIT = { timeout: 20_000 };
@@ -34,23 +34,55 @@ test(
 );
 
 test(
-  'XX (no pinned key): the refusal comes a round trip after the handshake, as the close error',
+  'XX (no pinned key): a refused client key rejects connect(); an accepted one resolves confirmed',
   LIMIT,
   async () => {
-    // The server learns the client's key from the third message, after the client is done: the
-    // refusal is the session's close error (README "Node semantics"), or connect()'s if it is quick.
-    const server = createServer({
-      staticKey: generateKeyPair(),
-      authorizedKeys: [generateKeyPair().publicKey],
-    });
+    // The server learns the client's key from the third message, after the client's handshake is
+    // done: connect() waits for the server to show it accepted, so a refusal is a rejection.
+    const accepted = generateKeyPair();
+    const server = createServer({ staticKey: generateKeyPair(), authorizedKeys: [accepted.publicKey] });
+    server.on('session', () => {});
     await server.listen({ host: '127.0.0.1', port: 0 });
     try {
       const { port } = server.address()!;
-      const outcome = await connect({ host: '127.0.0.1', port }, { timeout: 5000 }).then(
-        (session) => new Promise<unknown>((resolve) => session.once('close', resolve)),
-        (error: unknown) => error,
+      for (let i = 0; i < 5; i++) {
+        await assert.rejects(
+          connect({ host: '127.0.0.1', port }, { timeout: 5000 }),
+          (error: Error) => error instanceof UnauthorizedKeyError,
+        );
+      }
+      const session = await connect({ host: '127.0.0.1', port }, { timeout: 5000, staticKey: accepted });
+      assert.equal(session.handshakeConfirmed, true);
+      assert.equal(session.closed, false);
+      await session.close(0);
+    } finally {
+      await server.close(0, '', 200);
+    }
+  },
+);
+
+test(
+  'a wrongly pinned server key rejects with HostKeyMismatchError naming both keys, not a timeout',
+  LIMIT,
+  async () => {
+    const server = createServer({ staticKey: generateKeyPair() });
+    let sessions = 0;
+    server.on('session', () => sessions++);
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { port } = server.address()!;
+      const started = performance.now();
+      await assert.rejects(
+        connect({ host: '127.0.0.1', port }, { timeout: 8000, serverKey: generateKeyPair().publicKey }),
+        (error: Error) =>
+          error instanceof HostKeyMismatchError &&
+          error.code === 'BRAID_ERR_HOST_KEY_MISMATCH' &&
+          /proves key \S+, not the pinned \S+/.test(error.message),
       );
-      assert.ok(outcome instanceof UnauthorizedKeyError, String(outcome));
+      assert.ok(performance.now() - started < 4000, 'told apart long before the 8 s timeout');
+      // The probe used a throwaway key and stopped after the server's reply: no session came of it.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(sessions, 0);
     } finally {
       await server.close(0, '', 200);
     }

@@ -775,6 +775,8 @@ export class Connection implements EngineConnection {
     if (this.role === 'server') {
       this.timers.set('handshake', undefined);
       this.outbox.emit({ type: 'handshake-complete', remoteKey: this._remoteKey ?? new Uint8Array(0) });
+    } else {
+      this.outbox.emit({ type: 'handshake-confirmed' });
     }
     this.multipath.lazy.start(this.lastNow);
     // The time threshold for backup paths runs from here (a server opens none of its own).
