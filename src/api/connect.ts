@@ -528,6 +528,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
                 new HostKeyMismatchError(
                   `the server at ${addressKey(attempt.remote)} proves key ${fingerprint(remoteKey)}, ` +
                     `not the pinned ${fingerprint(pinned)}`,
+                  remoteKey,
                 ),
               );
               closeAttempt(attempt, 'server key mismatch');
@@ -666,7 +667,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
         if (settled) return;
         if (serverKey && !sameKey(remoteKey, serverKey)) {
           closeAttempt(attempt, 'server key mismatch');
-          attemptFailed(attempt, new HostKeyMismatchError());
+          attemptFailed(attempt, new HostKeyMismatchError(undefined, remoteKey));
           return;
         }
         // XX: the server learns our key from the third message, after our handshake is done, and

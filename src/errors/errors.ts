@@ -73,8 +73,11 @@ export class SessionLimitError extends BraidError {
 
 /** The server proved a static key other than the pinned `serverKey`. */
 export class HostKeyMismatchError extends BraidError {
-  constructor(message = 'the server key does not match the pinned serverKey') {
+  /** The key the server proved it holds, when it answered a handshake that shows it. */
+  readonly presentedKey: Uint8Array | undefined;
+  constructor(message = 'the server key does not match the pinned serverKey', presentedKey?: Uint8Array) {
     super(message, 'BRAID_ERR_HOST_KEY_MISMATCH');
+    this.presentedKey = presentedKey;
   }
 }
 

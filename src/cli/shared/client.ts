@@ -13,6 +13,7 @@ import {
   type BraidStream,
   ConnectTimeoutError,
   connect,
+  HostKeyMismatchError,
   type KeyPair,
   type Session,
   UnauthorizedKeyError,
@@ -189,10 +190,8 @@ export async function connectToServer(target: ServerTarget, options: ClientOptio
           ExitCode.USAGE,
         );
       }
-      if (error instanceof ConnectTimeoutError && expected) {
-        const probe = await probeServerKey(address, target.port, options);
-        if (probe.answered) throw changedKeyError(target, probe.key, source);
-      }
+      // connect() asks a silent address which key it holds (an XX probe under a throwaway key).
+      if (error instanceof HostKeyMismatchError) throw changedKeyError(target, error.presentedKey, source);
       // connect() lists every address it tried itself when it tried several.
       const attempts = (error as { attempts?: Array<{ address: string; error: string }> }).attempts;
       if (Array.isArray(attempts) && attempts.length > 0) {
@@ -211,26 +210,6 @@ export async function connectToServer(target: ServerTarget, options: ClientOptio
       'Check that `braid serve` runs there and that UDP to that port is not blocked.',
     ExitCode.UNREACHABLE,
   );
-}
-
-/** An XX handshake that learns which key the server really holds. */
-async function probeServerKey(
-  host: string,
-  port: number,
-  options: ClientOptions,
-): Promise<{ answered: boolean; key?: Uint8Array }> {
-  try {
-    const session = await connect(
-      { host, port },
-      { staticKey: options.staticKey, timeout: Math.min(options.timeout, 2000) },
-    );
-    const key = session.remoteKey;
-    await session.close(0, 'key probe');
-    return { answered: true, key };
-  } catch (error) {
-    // The server answered the XX handshake but refused us: it is there, and not under the expected key.
-    return { answered: error instanceof UnauthorizedKeyError };
-  }
 }
 
 /** The server answered a stream-open request with a refusal; `reason` is its explanation. */
