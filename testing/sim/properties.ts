@@ -177,8 +177,17 @@ export function checkRun(outcome: RunOutcome): string[] {
       close.source === 'stateless-reset' &&
       peer?.closeInfo !== undefined &&
       NETWORK_CLOSE_SOURCES.includes(peer.closeInfo.source);
+    // A server releases a session the client never confirmed with a fresh packet (protocol.md
+    // §7.6: a replayed first flight must not hold state); a client that never saw the server
+    // confirm it (no ACK, no HANDSHAKE_DONE) and is then told peer-state-lost lost nothing it
+    // was promised.
+    const neverConfirmed =
+      driver.role === 'client' &&
+      close.source === 'stateless-reset' &&
+      (driver.conn as { wasConfirmed?: boolean }).wasConfirmed === false;
     const explained =
       (peerGone ||
+        neverConfirmed ||
         (NETWORK_CLOSE_SOURCES.includes(close.source) &&
           (driver.role === 'server' || !driver.handshakeComplete))) &&
       !outcome.requireCompletion;
