@@ -152,16 +152,8 @@ export class Cubic implements CongestionController {
     const before = this.beforeLastEvent;
     if (before === undefined) return;
     this.beforeLastEvent = undefined;
-    ({
-      cwnd: this.cwnd,
-      threshold: this.threshold,
-      recoveryStart: this.recoveryStart,
-      wMax: this.wMax,
-      cwndPrior: this.cwndPrior,
-      k: this.k,
-      epochStart: this.epochStart,
-      wEst: this.wEst,
-    } = before);
+    // Every field of CubicState is a field of this controller of the same name (state()).
+    Object.assign(this, before);
   }
 
   private state(): CubicState {
