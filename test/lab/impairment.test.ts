@@ -15,11 +15,16 @@ import { burstLoss } from '../../src/cli/demo/path-profiles.js';
 
 const hasCommand = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 const availability = Lab.available({ conntrack: false });
-const skip = !availability.ok
-  ? availability.reason
-  : !hasCommand('ping') || !hasCommand('iperf3')
-    ? 'ping and iperf3 needed: run scripts/setup-system.sh as root'
-    : false;
+// Opt-in until its hang is found: a UDP echo probe sometimes spins without finishing, and its
+// real-time senders starve whatever runs beside them on 2 cores.
+const optedIn = process.env.BRAID_LAB_CALIBRATION === '1';
+const skip = !optedIn
+  ? 'set BRAID_LAB_CALIBRATION=1 to calibrate (runs alone; an intermittent probe hang is open)'
+  : !availability.ok
+    ? availability.reason
+    : !hasCommand('ping') || !hasCommand('iperf3')
+      ? 'ping and iperf3 needed: run scripts/setup-system.sh as root'
+      : false;
 
 const PROBE = 'test/lab/udp-probe.ts';
 const ECHO_PORT = 7007;
