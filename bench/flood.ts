@@ -20,6 +20,7 @@ import { generateKeyPair, type KeyPair } from '../src/crypto/noise/index.js';
 import { socketAddress } from '../src/net/address.js';
 import { firstFlight, junkIkInitial } from '../testing/harness/first-flights.js';
 import { percentile, round } from '../testing/harness/stats.js';
+import { positiveOption } from './lib/options.js';
 import { result } from './lib/result.js';
 import { progress, systemInfo } from './lib/system.js';
 
@@ -54,21 +55,14 @@ function parse(args: string[]): Options {
     },
     strict: true,
   });
-  const positive = (value: string | undefined, fallback: number, name: string): number => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0)
-      throw new RangeError(`--${name} must be a positive number, got ${value}`);
-    return n;
-  };
   const mixes = values.mixes?.split(',') ?? MIXES;
   for (const mix of mixes)
     if (!MIXES.includes(mix)) throw new RangeError(`unknown mix ${mix} (${MIXES.join(', ')})`);
   return {
-    durationS: positive(values['duration-s'], 30, 'duration-s'),
+    durationS: positiveOption(values['duration-s'], 30, 'duration-s'),
     // As fast as the generator goes by default; the count bound stops a runaway.
-    rate: positive(values.rate, 1_000_000, 'rate'),
-    maxDatagrams: positive(values['max-datagrams'], 5_000_000, 'max-datagrams'),
+    rate: positiveOption(values.rate, 1_000_000, 'rate'),
+    maxDatagrams: positiveOption(values['max-datagrams'], 5_000_000, 'max-datagrams'),
     mixes,
   };
 }

@@ -15,6 +15,7 @@ import { Endpoint } from '../src/engine/endpoint.js';
 import type { EngineConnection } from '../src/engine/types.js';
 import { socketAddress, type Transmit } from '../src/net/address.js';
 import { round } from '../testing/harness/stats.js';
+import { positiveOption } from './lib/options.js';
 import { result } from './lib/result.js';
 import { progress, systemInfo } from './lib/system.js';
 import { nowNs, secondsSince, timeBoxed } from './lib/timing.js';
@@ -35,16 +36,9 @@ function parse(args: string[]): Options {
     options: { 'duration-ms': { type: 'string' }, 'socket-seconds': { type: 'string' } },
     strict: true,
   });
-  const positive = (value: string | undefined, fallback: number, name: string): number => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0)
-      throw new RangeError(`--${name} must be a positive number, got ${value}`);
-    return n;
-  };
   return {
-    durationMs: positive(values['duration-ms'], 3000, 'duration-ms'),
-    socketSeconds: positive(values['socket-seconds'], 3, 'socket-seconds'),
+    durationMs: positiveOption(values['duration-ms'], 3000, 'duration-ms'),
+    socketSeconds: positiveOption(values['socket-seconds'], 3, 'socket-seconds'),
   };
 }
 

@@ -20,6 +20,7 @@ import {
   type WanCaseResult,
   type WanTraffic,
 } from '../testing/harness/wan.js';
+import { positiveOption } from './lib/options.js';
 import { type BenchResult, result } from './lib/result.js';
 import { progress, systemInfo } from './lib/system.js';
 
@@ -72,20 +73,13 @@ export function parse(args: string[]): WanSimOptions {
     },
     strict: true,
   });
-  const positive = (value: string | undefined, fallback: number, name: string): number => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0)
-      throw new RangeError(`--${name} must be a positive number, got ${value}`);
-    return n;
-  };
   const only = values.only;
   if (only !== undefined && !(KINDS as readonly string[]).includes(only))
     throw new RangeError(`--only must be one of ${KINDS.join(', ')}, got ${only}`);
   return {
-    seeds: Math.round(positive(values.seeds, DEFAULTS.seeds, 'seeds')),
-    seconds: positive(values.seconds, DEFAULTS.seconds, 'seconds'),
-    bulkSeconds: positive(values['bulk-seconds'], DEFAULTS.bulkSeconds, 'bulk-seconds'),
+    seeds: Math.round(positiveOption(values.seeds, DEFAULTS.seeds, 'seeds')),
+    seconds: positiveOption(values.seconds, DEFAULTS.seconds, 'seconds'),
+    bulkSeconds: positiveOption(values['bulk-seconds'], DEFAULTS.bulkSeconds, 'bulk-seconds'),
     only: only as Kind | undefined,
   };
 }
