@@ -51,7 +51,7 @@ export const DEFAULT_TRANSPORT_CONFIG: Readonly<TransportConfig> = Object.freeze
   // See docs/multihoming.md: a dead path of an idle session is noticed within about one
   // interval plus three PTOs, well inside 2× the interval; one ~40-byte PING per second.
   keepaliveInterval: 1000,
-  // As often as the keepalive: the backup is known good (or failed) before it is needed.
+  // As often as the keepalive: the warm standby is known good (or failed) before it is needed.
   // LOW_POWER_TRANSPORT checks it far less often (it is re-checked at suspicion anyway).
   standbyCheckInterval: 1000,
   // docs/persistence.md: long enough for a commute, a flight or a laptop's lunch break; the
@@ -79,11 +79,11 @@ export const LOW_POWER_TRANSPORT: Readonly<
 > = Object.freeze({
   // One PING and its ACK a minute on the active path: 120 packets an hour.
   keepaliveInterval: 60_000,
-  // The backup's challenge and answer every 6 minutes: 20 an hour.
+  // The warm standby's challenge and answer every 6 minutes: 20 an hour.
   standbyCheckInterval: 360_000,
   // Longer than two keepalive intervals, so one lost keepalive round never ends the session.
   idleTimeout: 180_000,
-  // A path nobody sends on (the server's side of the client's backup) is revalidated hourly,
+  // A path nobody sends on (the server's side of the client's warm standby) is revalidated hourly,
   // not every 5 minutes; paths that carry keepalives are renewed by their ACKs.
   pathValidationLifetime: 3_600_000,
 });

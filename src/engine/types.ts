@@ -178,9 +178,9 @@ export interface TransportConfig {
    */
   keepaliveInterval: number;
   /**
-   * Client, under the 'failover' policy: how often (ms) the backup path is re-checked while
+   * Client, under the 'failover' policy: how often (ms) the warm standby path is re-checked while
    * idle (one small PATH_CHALLENGE and its answer); never more often than keepaliveInterval.
-   * The backup is checked again at once whenever the active path falls under suspicion. A
+   * The warm standby is checked again at once whenever the active path falls under suspicion. A
    * path the peer keeps warm is given up after 3 × max(keepaliveInterval, this), so set it
    * alike on both ends (see LOW_POWER_TRANSPORT).
    */

@@ -779,7 +779,7 @@ export class Connection implements EngineConnection {
       this.outbox.emit({ type: 'handshake-confirmed' });
     }
     this.multipath.lazy.start(this.lastNow);
-    // The time threshold for backup paths runs from here (a server opens none of its own).
+    // The time threshold for standby paths runs from here (a server opens none of its own).
     if (this.role === 'client') this.timers.set('lazyPaths', this.multipath.lazy.deadline);
     // Tickets for a later 0-RTT first flight.
     if (this.role === 'server') this.early.issueTickets(this._remoteKey, this.lastNow);
@@ -1165,7 +1165,7 @@ export class Connection implements EngineConnection {
     return this.outbox.stats.bytesSent + this.outbox.stats.bytesReceived;
   }
 
-  /** Lazy paths: once the threshold is reached, the path lifecycle may open backup paths (bytes: checked per packet; time: by timer). */
+  /** Lazy paths: once the threshold is reached, the path lifecycle may open standby paths (bytes: checked per packet; time: by timer). */
   private releaseLazyPaths(now: number): void {
     if (this.role !== 'client' || !this.handshakeConfirmed || this._state !== 'established') return;
     this.pathManager.ensureStandby(now);

@@ -110,8 +110,8 @@ class PathRecord {
   challengedAt: number | undefined;
   standbySince: number | undefined;
   /** Client: the standby we keep warm for failover (re-challenged every keepalive interval). */
-  backup = false;
-  /** When the backup is next re-challenged. */
+  warm = false;
+  /** When the warm standby is next re-challenged. */
   warmAt: number | undefined;
   /** Last proof that what we send on this pair arrives (an ACK of a packet sent here, or a PATH_RESPONSE). */
   provenAt: number | undefined;
@@ -307,7 +307,7 @@ export class PathManager {
   private readonly verifiedRemotes = new Set<string>();
   /** When each address pair (by pairKey) last validated, whatever path id it had. */
   private readonly validatedPairs = new Map<string, number>();
-  /** Consecutive backups that never validated (the next attempt waits longer). */
+  /** Consecutive warm standbys that never validated (the next attempt waits longer). */
   private standbyFailures = 0;
   /** The peer abandoned the path we send on while we had nowhere to go: retried when a CID arrives. */
   private abandonPending: PathAbandonFrame | undefined;
@@ -626,7 +626,7 @@ export class PathManager {
       m.misses = 0;
       m.validatedAt = now;
       this.noteValidated(path, now);
-      if (m.backup) this.standbyFailures = 0;
+      if (m.warm) this.standbyFailures = 0;
       if (path === this.activePath) {
         path.state = 'active';
       } else if (m.migrateOnValidation !== undefined && path.remoteCid.length > 0) {
@@ -639,8 +639,8 @@ export class PathManager {
         this.setPathState(path, 'standby');
         m.standbySince = now;
       }
-      if (path === this.activePath) m.backup = false;
-      else if (m.backup) m.warmAt = now + this.standbyCheckInterval();
+      if (path === this.activePath) m.warm = false;
+      else if (m.warm) m.warmAt = now + this.standbyCheckInterval();
       this.onProven(path, now, sentAt, true);
       return;
     }
@@ -767,7 +767,7 @@ export class PathManager {
     const m = this.record(path);
     m.migrateOnValidation = undefined;
     m.standbySince = undefined;
-    m.backup = false;
+    m.warm = false;
     m.warmAt = undefined;
     this.activeFailedAt = undefined;
     this.exploring = undefined;
@@ -845,7 +845,7 @@ export class PathManager {
       }
       return;
     }
-    if (this.record(path).backup) this.standbyRetryAt = now + this.retryInterval();
+    if (this.record(path).warm) this.standbyRetryAt = now + this.retryInterval();
     if (path === this.activePath) {
       const target = this.bestCandidate(now, 0) ?? this.peerPath(now) ?? this.reopen(path, now);
       if (!target) {
@@ -1034,10 +1034,10 @@ export class PathManager {
   /**
    * When a path we do not send on is given up: after 3 PTOs (or 3 keepalive intervals, over
    * which its opener re-challenges it) in which nothing arrived in its number space or from
-   * its pair. Our own backup is kept while its addresses exist (its checks mark it failed).
+   * its pair. Our own warm standby is kept while its addresses exist (its checks mark it failed).
    */
   private expiry(path: Path<SentInfo>, m: PathRecord): number {
-    if (m.backup || (path.state !== 'standby' && path.state !== 'failed')) return Infinity;
+    if (m.warm || (path.state !== 'standby' && path.state !== 'failed')) return Infinity;
     return (
       Math.max(m.lastReceivedAt, m.standbySince ?? -Infinity, m.failedAt ?? -Infinity) +
       3 *
@@ -1099,10 +1099,10 @@ export class PathManager {
       }
       if (m.challenge === undefined && m.warmAt !== undefined && now >= m.warmAt) {
         m.warmAt = undefined;
-        // The backup's check, or a failed path's retry: one small probe per interval until it answers.
+        // The warm standby's check, or a failed path's retry: one small probe per interval until it answers.
         // A healthy standby gets one check per interval; a failed path a retransmitted
         // challenge, so that the peer sees the repetition and answers over every path.
-        const keepalive = m.backup && path.state !== 'failed' && this.config.keepaliveInterval > 0;
+        const keepalive = m.warm && path.state !== 'failed' && this.config.keepaliveInterval > 0;
         this.startChallenge(path, now, keepalive);
       }
     }
@@ -1128,7 +1128,7 @@ export class PathManager {
     // before): the answer alone got lost, e.g. on a path that works one way only.
     if (path.validated && (m.provenAt ?? -Infinity) > (m.challengeSentAt ?? Infinity)) {
       m.misses = 0;
-      if (m.backup) m.warmAt = now;
+      if (m.warm) m.warmAt = now;
       return;
     }
     if (path === this.activePath) {
@@ -1152,7 +1152,7 @@ export class PathManager {
         this.markFailed(path, now);
         return;
       }
-      if (m.backup)
+      if (m.warm)
         this.standbyRetryAt =
           now + this.retryInterval() * 2 ** Math.min(this.standbyFailures++, MAX_BACKOFF_DOUBLINGS);
       this.removePath(path, PathAbandonCode.VALIDATION_FAILED, 'no PATH_RESPONSE', now);
@@ -1371,7 +1371,7 @@ export class PathManager {
    * A failover target: a validated path (not the active one) we may send on. Tiers: 4 = our
    * sending there was proven lately (ACK or PATH_RESPONSE), 3 = the peer moved its data there
    * since the active path last heard from it, 2 = the peer keeps it warm (challenges it),
-   * 1 = our backup, validated and not failed. Within a tier the pair most different from the
+   * 1 = our warm standby, validated and not failed. Within a tier the pair most different from the
    * active one wins (health-aware, see pairRank).
    */
   private bestCandidate(now: number, minTier: number, provenAfter = -Infinity): Path<SentInfo> | undefined {
@@ -1401,7 +1401,7 @@ export class PathManager {
       )
         tier = 3;
       else if (m.challengedAt !== undefined && now - m.challengedAt <= window) tier = 2;
-      else if (m.backup) tier = 1;
+      else if (m.warm) tier = 1;
       if (tier < minTier || (tier === 4 && (m.provenSentAt ?? -Infinity) < provenAfter)) continue;
       const score = tier * 100 + this.pairRank(p.local, p.remote, now);
       if (score > bestScore) {
@@ -1598,7 +1598,7 @@ export class PathManager {
   }
 
   /**
-   * Client: keeps one backup path (keepBackup), and under 'aggregate' a path over every address
+   * Client: keeps one warm standby path (keepWarmStandby), and under 'aggregate' a path over every address
    * (coverAddresses), once the lazy threshold, if any, is reached. The server only answers (it
    * cannot reach a client behind a NAT on its own) but fails over to a client-opened standby
    * too. Public for the lazy threshold, which the connection watches.
@@ -1617,20 +1617,20 @@ export class PathManager {
     const active = this.activePath;
     // Lazy paths: none beyond the first until the threshold, or until the active path is in trouble.
     if (!this.host.policy.mayOpenPaths(now, active.loss.ptoCount > 0 || !this.isLocal(active.local))) return;
-    this.keepBackup(now);
+    this.keepWarmStandby(now);
     if (this.host.policy.coversAddresses && this.standbyRetryAt === undefined) this.coverAddresses(now);
   }
 
   /**
-   * One backup path (validated, then re-checked every keepalive interval) on the pair most
+   * One warm standby (validated, then re-checked every keepalive interval) on the pair most
    * different from the active path: another local address, another advertised server address,
    * or both. An existing path on that pair (the old active path after a failover or after
    * following the peer) is adopted rather than duplicated.
    */
-  private keepBackup(now: number): void {
+  private keepWarmStandby(now: number): void {
     const active = this.activePath;
     for (const p of this.pathList)
-      if (p !== active && this.record(p).backup && !sameAddresses(p, active.local, active.remote)) return;
+      if (p !== active && this.record(p).warm && !sameAddresses(p, active.local, active.remote)) return;
     let adopt: Path<SentInfo> | undefined;
     let adoptRank = -Infinity;
     for (const p of this.pathList) {
@@ -1647,7 +1647,7 @@ export class PathManager {
     // Health penalties reorder the pairs, they never leave the session without a standby.
     if (adopt && adoptRank >= freshRank) {
       const m = this.record(adopt);
-      m.backup = true;
+      m.warm = true;
       if (adopt.state === 'failed') this.retryLater(adopt, now);
       else if (m.challenge === undefined) m.warmAt = now + this.standbyCheckInterval();
       this.host.outbox.wake();
@@ -1664,25 +1664,25 @@ export class PathManager {
       return;
     }
     const m = this.record(path);
-    m.backup = true;
+    m.warm = true;
     // The active path cannot be used any more (its local address vanished): move on validation.
     if (!this.isLocal(active.local)) m.migrateOnValidation = 'address-removed';
   }
 
   /**
-   * 'aggregate' (client): besides the backup, a path over every local and every remote address
-   * that no live path uses yet, up to MAX_AGGREGATE_PATHS paths, each kept warm like the backup.
+   * 'aggregate' (client): besides the warm standby, a path over every local and every remote address
+   * that no live path uses yet, up to MAX_AGGREGATE_PATHS paths, each kept warm like the standby.
    * A path of ours not kept (the old active path after a failover) whose addresses no kept path
    * covers is kept again, so a link that comes back carries data again.
    */
   private coverAddresses(now: number): void {
     const active = this.activePath;
-    const kept = () => this.pathList.filter((p) => p === active || this.record(p).backup);
+    const kept = () => this.pathList.filter((p) => p === active || this.record(p).warm);
     for (const p of this.pathList) {
       const m = this.record(p);
-      if (p === active || m.backup || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
+      if (p === active || m.warm || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
       if (coverageGain(kept(), p.local, p.remote) === 0) continue;
-      m.backup = true;
+      m.warm = true;
       if (p.state === 'failed') this.retryLater(p, now);
       else if (m.challenge === undefined) m.warmAt = now + this.standbyCheckInterval();
     }
@@ -1705,7 +1705,7 @@ export class PathManager {
         this.standbyRetryAt = now + Math.max(1, active.pto());
         return;
       }
-      this.record(path).backup = true;
+      this.record(path).warm = true;
     }
   }
 
@@ -1714,7 +1714,7 @@ export class PathManager {
    * data now, the active one first. Besides it, every validated standby (a failed one carries
    * only probes) with a CID, on a local address we still have and not on the active path's
    * pair, that answers (fewer than FAILOVER_PTO_COUNT PTOs in a row) and that the client keeps:
-   * the client's backups, and at the server the pairs the client sends on or keeps warm
+   * the client's warm paths, and at the server the pairs the client sends on or keeps warm
    * (heard from lately; from this very pair, since a path id's number space may be fed from
    * another pair after the client's NAT rebound, and then this pair leads nowhere). Pairs the
    * client probed on suspicion are failover candidates, not data paths.
@@ -1730,7 +1730,7 @@ export class PathManager {
       if (!this.isLocal(p.local) || sameAddresses(p, active.local, active.remote)) continue;
       const m = this.record(p);
       if (client) {
-        if (m.backup) out.push(p);
+        if (m.warm) out.push(p);
         continue;
       }
       const heard = Math.max(m.pairHeardAt ?? -Infinity, m.challengedAt ?? -Infinity);
@@ -1740,8 +1740,8 @@ export class PathManager {
   }
 
   /**
-   * How often the client re-checks its backup while nothing else proves it (a small challenge
-   * and its answer). Under 'failover' the backup is checked again anyway when the active path
+   * How often the client re-checks its warm standby while nothing else proves it (a small challenge
+   * and its answer). Under 'failover' the warm standby is checked again anyway when the active path
    * falls under suspicion, so this only keeps it from going stale; a policy that spreads
    * packets checks its data paths every keepalive interval.
    */
