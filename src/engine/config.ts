@@ -1,3 +1,4 @@
+import { CONGESTION_CONTROL_KINDS } from '../paths/congestion/index.js';
 import type { MultipathOptions, MultipathPolicy, TransportConfig } from './types.js';
 
 const KiB = 1024;
@@ -208,10 +209,10 @@ export function resolveTransportConfig(overrides: Partial<TransportConfig> = {})
   resolveMultipath(c.multipath);
   positiveInteger('transport.persistenceTimeout', c.persistenceTimeout, 0, 2 ** 40);
   positiveInteger('transport.resumeInterval', c.resumeInterval, 100, 2 ** 31);
-  if (c.congestionControl !== 'cubic' && c.congestionControl !== 'newreno') {
+  if (!(CONGESTION_CONTROL_KINDS as readonly unknown[]).includes(c.congestionControl)) {
     throw new ConfigError(
       'transport.congestionControl',
-      `must be 'cubic' or 'newreno', got ${String(c.congestionControl)}`,
+      `must be one of ${CONGESTION_CONTROL_KINDS.map((k) => `'${k}'`).join(', ')}, got ${String(c.congestionControl)}`,
     );
   }
   return c;

@@ -166,8 +166,11 @@ export interface TransportConfig {
   ackFrequency: number;
   /** Handshake gives up after this many ms. */
   handshakeTimeout: number;
-  /** Congestion controller. */
-  congestionControl: 'cubic' | 'newreno';
+  /**
+   * Congestion controller of each path (docs/performance.md: CUBIC against BBR on the WAN
+   * profiles). Under `multipath.policy: 'aggregate'` the paths use coupled LIA instead.
+   */
+  congestionControl: 'cubic' | 'newreno' | 'bbr';
   /** How long (ms) a validated path stays trusted before it is revalidated. */
   pathValidationLifetime: number;
   /**

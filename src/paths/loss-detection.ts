@@ -16,6 +16,7 @@
  * the loss scan only visits packets at or below the largest acknowledged — after each scan,
  * only the holes still inside the reordering window.
  */
+import type { DeliverySnapshot } from './delivery-rate.js';
 import { type RttEstimator, TIMER_GRANULARITY } from './rtt-estimator.js';
 
 export interface SentPacket<T> {
@@ -27,6 +28,8 @@ export interface SentPacket<T> {
   /** Counts toward bytes in flight (congestion control). */
   inFlight: boolean;
   info: T;
+  /** Delivery state when an in-flight packet left, for rate sampling (set by its path). */
+  delivery?: DeliverySnapshot;
 }
 
 export interface AckOutcome<T> {

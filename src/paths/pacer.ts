@@ -44,7 +44,19 @@ export class Pacer {
       this.tokens = undefined;
       return undefined;
     }
-    this.rate = (PACING_GAIN * cwnd) / srtt;
+    return this.delayAtRate(bytes, now, (PACING_GAIN * cwnd) / srtt);
+  }
+
+  /**
+   * As delayUntil, at a rate (bytes per ms) the congestion controller chose itself (BBR paces
+   * at gain × bottleneck bandwidth, not from the window).
+   */
+  delayAtRate(bytes: number, now: number, rate: number): number | undefined {
+    if (!(rate > 0) || !Number.isFinite(rate)) {
+      this.tokens = undefined;
+      return undefined;
+    }
+    this.rate = rate;
     this.capacity = Math.max(this.burstPackets * this.maxDatagramSize, this.rate * this.burstMs);
     const tokens = this.refill(now);
     // The slack absorbs float rounding, so waiting until the returned time always succeeds.

@@ -11,6 +11,7 @@ import {
   type CongestionController,
   createCongestionController,
 } from './congestion/index.js';
+import { DeliveryRateEstimator } from './delivery-rate.js';
 import { LossDetection, type SentPacket } from './loss-detection.js';
 import { Pacer } from './pacer.js';
 import { BASE_UDP_PAYLOAD, PmtuDiscovery } from './pmtu.js';
@@ -93,6 +94,8 @@ export class Path<T> {
   readonly loss: LossDetection<T>;
   private controller: CongestionController;
   readonly pacer: Pacer;
+  /** Delivery-rate samples (for a rate-based controller; kept for any, it costs little). */
+  readonly deliveryRate = new DeliveryRateEstimator();
   readonly acks: AckTracker;
   /** PMTU discovery (RFC 8899): the datagram size of this path. */
   readonly pmtu: PmtuDiscovery;
@@ -209,8 +212,12 @@ export class Path<T> {
       this.pacingBlockedUntil = undefined;
       return { ok: false, reason: 'cwnd' };
     }
+    const rate = this.cc.pacingRate;
     const srtt = this.rtt.hasSample ? this.rtt.smoothedRtt : undefined;
-    const until = this.pacer.delayUntil(bytes, now, cwnd, srtt);
+    const until =
+      rate === undefined
+        ? this.pacer.delayUntil(bytes, now, cwnd, srtt)
+        : this.pacer.delayAtRate(bytes, now, rate);
     if (until !== undefined) {
       this.lastLimitedAt = now;
       this.pacingBlockedUntil = until;
@@ -227,6 +234,7 @@ export class Path<T> {
 
   /** Registers a sent packet with loss detection, congestion control, pacing and counters. */
   onPacketSent(packet: SentPacket<T>, now: number): void {
+    if (packet.inFlight) packet.delivery = this.deliveryRate.onPacketSent(this.loss.bytesInFlight, now);
     this.loss.onPacketSent(packet);
     if (packet.pn >= this.nextPacketNumber) this.nextPacketNumber = packet.pn + 1;
     this.packetsSent++;
@@ -245,7 +253,19 @@ export class Path<T> {
     // Window growth needs the sender to have been limited by cwnd or pacing since this
     // packet left; otherwise the window was not the bottleneck and must not grow.
     const appLimited = this.lastLimitedAt < packet.timeSent;
+    if (packet.delivery !== undefined)
+      this.deliveryRate.onPacketAcked(packet.size, packet.timeSent, packet.delivery, appLimited, now);
     this.cc.onPacketAcked(packet.size, packet.timeSent, now, this.rtt, appLimited);
+  }
+
+  /**
+   * An ACK was fully applied (its packets acknowledged, its losses declared): the delivery-rate
+   * sample goes to a controller that models the path.
+   */
+  onAckProcessed(now: number): void {
+    const sample = this.deliveryRate.takeSample(this.rtt.hasSample ? this.rtt.minRtt : 0);
+    if (sample.newlyAcked === 0 && sample.newlyLost === 0) return;
+    this.cc.onAckProcessed?.(sample, this.loss.bytesInFlight, now);
   }
 
   /**
@@ -261,6 +281,10 @@ export class Path<T> {
       if (packet.timeSent > latestSent) latestSent = packet.timeSent;
     }
     if (latestSent === Number.NEGATIVE_INFINITY) return false;
+    let lostBytes = 0;
+    for (const packet of lost) if (packet.inFlight) lostBytes += packet.size;
+    this.deliveryRate.onPacketsLost(lostBytes);
+    this.cc.onPacketsLost?.(lostBytes, this.loss.bytesInFlight, now);
     const window = this.cc.window;
     this.cc.onCongestionEvent(latestSent, now);
     const cut = this.cc.window < window;

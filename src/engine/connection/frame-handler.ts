@@ -219,6 +219,7 @@ export class FrameHandler {
       if (this.o.sent.onLateAcked(packet.info.records)) liveness.onStreamProgress();
     path.onLateAcked(result.lateAcked);
     if (result.lost.length > 0) this.o.sent.onPacketsLost(path, result.lost, now);
+    if (result.acked.length > 0) path.onAckProcessed(now);
     // After the losses: a black hole shows as larger packets lost while a base-size one arrived.
     path.onAckedForPmtu(result.acked, now);
     if (path.pmtu.size !== sizeBefore) this.o.outbox.emit({ type: 'path-updated', path: path.info() });

@@ -8,6 +8,7 @@
  * multiplied by (LIA's min(alpha·acked·mss/total_cwnd, acked·mss/cwnd) expressed as a
  * per-path factor). Decrease and slow start stay uncoupled, as RFC 6356 prescribes.
  */
+import type { RateSample } from '../delivery-rate.js';
 import type { RttEstimator } from '../rtt-estimator.js';
 
 export interface CongestionController {
@@ -35,6 +36,18 @@ export interface CongestionController {
    * DSACK (RFC 3708) and RFC 8985 §9.3 suggest. Optional: a controller without it keeps the cut.
    */
   undoCongestionEvent?(): void;
+  /**
+   * A rate-based controller (BBR) sets the pacing rate itself, in bytes per ms; undefined (or
+   * absent) lets the pacer derive it from the window and the smoothed RTT.
+   */
+  readonly pacingRate?: number | undefined;
+  /**
+   * Once per ACK that newly acknowledged in-flight packets, after onPacketAcked for each and
+   * after the losses it revealed: the delivery-rate sample and the bytes still in flight.
+   */
+  onAckProcessed?(sample: RateSample, bytesInFlight: number, now: number): void;
+  /** In-flight bytes declared lost, and the bytes still in flight, just before onCongestionEvent. */
+  onPacketsLost?(bytes: number, bytesInFlight: number, now: number): void;
 }
 
 export const DEFAULT_MAX_DATAGRAM_SIZE = 1200;
