@@ -8,7 +8,7 @@ import { checkInitialMac, initialMacKey } from '../crypto/initial-mac.js';
 import type { KeyPair } from '../crypto/noise/index.js';
 import type { SocketAddress, Transmit } from '../net/address.js';
 import { TransportError } from '../wire/errors.js';
-import { BRAID_VERSION_1, MIN_INITIAL_DATAGRAM } from '../wire/packet.js';
+import { BRAID_VERSION_1, MIN_INITIAL_DATAGRAM, type UnsupportedVersionPacket } from '../wire/packet.js';
 import {
   decodeLongHeader,
   encodeRetry,
@@ -106,6 +106,28 @@ const MAX_STATELESS_QUEUE = 1024;
  * 'stateless-reset-limited'.
  */
 const RESETS_PER_SECOND = 100;
+/** Version Negotiation replies: a token bucket like stateless resets'. */
+const VERSION_NEGOTIATIONS_PER_SECOND = 100;
+
+/** A token bucket of `perSecond` replies per second, bursting to as many. */
+class ReplyBudget {
+  private left: number;
+  private at = Number.NEGATIVE_INFINITY;
+  constructor(private readonly perSecond: number) {
+    this.left = perSecond;
+  }
+  take(now: number): boolean {
+    const elapsed = now - this.at;
+    this.at = now;
+    this.left = Math.min(
+      this.perSecond,
+      this.left + (elapsed === Number.POSITIVE_INFINITY ? this.perSecond : (elapsed * this.perSecond) / 1000),
+    );
+    if (this.left < 1) return false;
+    this.left--;
+    return true;
+  }
+}
 
 export class Endpoint implements EngineEndpoint {
   private lastRoute: { cid: Uint8Array; key: string; conn: Connection } | undefined;
@@ -138,8 +160,8 @@ export class Endpoint implements EngineEndpoint {
   /** Stateless refusals left in the current second (a forged RESUME flood gets few answers). */
   private refusalBudget = REFUSALS_PER_SECOND;
   private refusalBudgetAt = -Infinity;
-  private resetTokensLeft = RESETS_PER_SECOND;
-  private resetTokensAt = Number.NEGATIVE_INFINITY;
+  private readonly versionNegotiationBudget = new ReplyBudget(VERSION_NEGOTIATIONS_PER_SECOND);
+  private readonly resetBudget = new ReplyBudget(RESETS_PER_SECOND);
   private readonly connections = new Set<Connection>();
   private readonly sendQueue: Connection[] = [];
   private readonly inSendQueue = new Set<Connection>();
@@ -164,6 +186,7 @@ export class Endpoint implements EngineEndpoint {
     datagramsSent: 0,
     retriesSent: 0,
     statelessResetsSent: 0,
+    versionNegotiationsSent: 0,
   };
   /** Server: sessions in total and per key, and the memory budget (session-limits.ts). */
   readonly limits: SessionLimits | undefined;
@@ -331,21 +354,16 @@ export class Endpoint implements EngineEndpoint {
       return this.drop('malformed');
     }
     if (packet.kind === 'version_negotiation') {
+      const conn = this.routes.get(cidKey(packet.dcid));
+      if (conn?.role === 'client') {
+        conn.setNow(now);
+        conn.handleVersionNegotiation(packet.supportedVersions);
+        this.afterInput(conn, now);
+      }
       return this.drop('version-negotiation');
     }
-    if (packet.version !== BRAID_VERSION_1) {
-      if (this.serverOptions && packet.kind === 'initial' && data.length >= MIN_INITIAL_DATAGRAM) {
-        this.queueStateless({
-          local,
-          remote,
-          data: encodeVersionNegotiation({
-            kind: 'version_negotiation',
-            dcid: packet.scid,
-            scid: packet.dcid,
-            supportedVersions: [BRAID_VERSION_1],
-          }),
-        });
-      }
+    if (packet.kind === 'unsupported_version') {
+      this.maybeVersionNegotiation(packet, data.length, local, remote, now);
       return this.drop('unsupported-version');
     }
     const conn = this.routes.get(cidKey(packet.dcid));
@@ -572,20 +590,39 @@ export class Endpoint implements EngineEndpoint {
     // Only answer packets large enough that the reset is smaller (no amplification, no loops).
     if (!this.serverOptions && this.connections.size === 0) return;
     if (data.length < 43) return;
-    const elapsed = now - this.resetTokensAt;
-    this.resetTokensAt = now;
-    this.resetTokensLeft = Math.min(
-      RESETS_PER_SECOND,
-      this.resetTokensLeft +
-        (elapsed === Number.POSITIVE_INFINITY ? RESETS_PER_SECOND : (elapsed * RESETS_PER_SECOND) / 1000),
-    );
-    if (this.resetTokensLeft < 1) return this.drop('stateless-reset-limited');
-    this.resetTokensLeft--;
+    if (!this.resetBudget.take(now)) return this.drop('stateless-reset-limited');
     this.stats.statelessResetsSent++;
     const cid = data.subarray(1, 1 + this.cidLength);
     const token = this.secrets.statelessResetToken(cid);
     const length = Math.min(data.length - 1, 43);
     this.queueStateless({ local, remote, data: encodeStatelessReset(token, length, this.random) });
+  }
+
+  /**
+   * Server: a long header of a version we do not speak (docs/protocol.md §2). Its type bits
+   * mean nothing to us, so every such datagram of at least 1200 bytes is answered (the reply is
+   * far smaller: no amplification), within a budget like stateless resets'.
+   */
+  private maybeVersionNegotiation(
+    packet: UnsupportedVersionPacket,
+    datagramLength: number,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): void {
+    if (!this.serverOptions || datagramLength < MIN_INITIAL_DATAGRAM) return;
+    if (!this.versionNegotiationBudget.take(now)) return this.drop('version-negotiation-limited');
+    this.stats.versionNegotiationsSent++;
+    this.queueStateless({
+      local,
+      remote,
+      data: encodeVersionNegotiation({
+        kind: 'version_negotiation',
+        dcid: packet.scid,
+        scid: packet.dcid,
+        supportedVersions: [BRAID_VERSION_1],
+      }),
+    });
   }
 
   private queueStateless(t: Transmit): void {

@@ -293,6 +293,8 @@ export interface EndpointStats {
   retriesSent?: number;
   /** Stateless resets sent (rate-limited; the rest are counted as drops 'stateless-reset-limited'). */
   statelessResetsSent?: number;
+  /** Server: Version Negotiation packets sent (rate-limited; the rest are drops 'version-negotiation-limited'). */
+  versionNegotiationsSent?: number;
 }
 
 export type EndpointEvent =

@@ -18,6 +18,7 @@ import {
   type RetryPacket,
   type ShortHeaderView,
   STATELESS_RESET_TOKEN_LENGTH,
+  type UnsupportedVersionPacket,
   type VersionNegotiationPacket,
 } from './packet.js';
 import { Reader, varintLength, Writer } from './varint.js';
@@ -165,11 +166,14 @@ function expectZeroPadding(r: Reader): void {
 
 /**
  * Decodes a long-header datagram of version BRAID_VERSION_1, or a Version Negotiation
- * packet (version 0). Throws WireError on anything malformed, on other versions (check
- * peekLongHeader first to answer those), and on INITIAL/RESUME in datagrams smaller
+ * packet (version 0). Any other version decodes as 'unsupported_version' with only its
+ * version-invariant fields (the rest of its layout is unknown), so that a server can answer
+ * it. Throws WireError on anything malformed and on INITIAL/RESUME in datagrams smaller
  * than MIN_INITIAL_DATAGRAM.
  */
-export function decodeLongHeader(datagram: Uint8Array): LongHeaderPacket | VersionNegotiationPacket {
+export function decodeLongHeader(
+  datagram: Uint8Array,
+): LongHeaderPacket | VersionNegotiationPacket | UnsupportedVersionPacket {
   const r = new Reader(datagram);
   const first = r.u8();
   if ((first & LONG_FORM_BIT) === 0) throw malformed('not a long header');
@@ -183,7 +187,7 @@ export function decodeLongHeader(datagram: Uint8Array): LongHeaderPacket | Versi
     while (r.remaining > 0) supportedVersions.push(r.u32());
     return { kind: 'version_negotiation', dcid, scid, supportedVersions };
   }
-  if (version !== BRAID_VERSION_1) throw malformed(`unsupported version 0x${version.toString(16)}`);
+  if (version !== BRAID_VERSION_1) return { kind: 'unsupported_version', version, dcid, scid };
   if ((first & FIXED_BIT) === 0) throw malformed('fixed bit clear');
   if ((first & LONG_RESERVED_BITS) !== 0) throw malformed('reserved header bits set');
   const type = (first >> LONG_TYPE_SHIFT) & 0x03;

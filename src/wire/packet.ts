@@ -65,6 +65,17 @@ export interface VersionNegotiationPacket {
   supportedVersions: number[];
 }
 
+/**
+ * A long header of a version this implementation does not speak: only the version-invariant
+ * fields are known (docs/protocol.md §2), enough to answer with Version Negotiation.
+ */
+export interface UnsupportedVersionPacket {
+  kind: 'unsupported_version';
+  version: number;
+  dcid: Uint8Array;
+  scid: Uint8Array;
+}
+
 export type LongHeaderPacket = InitialPacket | ResumePacket | HandshakePacket | RetryPacket;
 
 /**

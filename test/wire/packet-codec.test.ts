@@ -164,11 +164,20 @@ describe('long header: malformed input', () => {
     payload: hex('0304'),
   });
 
-  test('unknown versions throw, but peekLongHeader still reports them for Version Negotiation', () => {
+  test('unknown versions decode to their version-invariant fields only, whatever follows', () => {
     const other = handshake.slice();
     other[4] = 0x02;
-    assert.throws(() => decodeLongHeader(other), isWireError);
+    other[0] = 0x8f; // type and reserved bits mean nothing in another version
+    assert.deepEqual(decodeLongHeader(other), {
+      kind: 'unsupported_version',
+      version: 0x42520002,
+      dcid: hex('01'),
+      scid: hex('02'),
+    });
     assert.equal(peekLongHeader(other)?.version, 0x42520002);
+    // The invariant fields must still be well formed.
+    assert.throws(() => decodeLongHeader(hex('c0 42520002 15')), isWireError);
+    assert.throws(() => decodeLongHeader(hex('c0 42520002 01 aa 15')), isWireError);
   });
 
   test('fixed bit clear, reserved bits set, short form, CID too long, truncation', () => {

@@ -542,6 +542,30 @@ export class Connection implements EngineConnection {
   }
 
   /**
+   * Client: a Version Negotiation packet answering our INITIAL (docs/protocol.md §2). It is
+   * ignored when it lists our version or when anything else came from the server first (a
+   * forged or late one must not end a working session); otherwise the attempt is abandoned.
+   */
+  handleVersionNegotiation(supportedVersions: readonly number[]): void {
+    if (
+      this.role !== 'client' ||
+      this._state !== 'handshaking' ||
+      this.retryScid ||
+      this.handshake?.messageIndex !== 1 ||
+      supportedVersions.includes(BRAID_VERSION_1)
+    ) {
+      this.drop('ignored-version-negotiation');
+      return;
+    }
+    this.enterClosed(
+      'protocol',
+      TransportError.CONNECTION_REFUSED,
+      false,
+      `no common version (server supports ${supportedVersions.map((v) => `0x${v.toString(16)}`).join(', ')})`,
+    );
+  }
+
+  /**
    * Server: processes the first INITIAL. Unless 'accepted', the caller forgets this connection:
    * 'rejected' when the Noise message does not authenticate (junk creates no state), 'replayed'
    * when an IK first flight's timestamp is missing or not newer than the last one `fresh`
