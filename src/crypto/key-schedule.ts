@@ -19,6 +19,12 @@ export interface OpenedPacket {
   peerFollowed: boolean;
   /** Which receive keys opened it. */
   keys: 'current' | 'next' | 'previous';
+  /**
+   * The peer started a key update before we had acknowledged any packet of its current phase:
+   * it cannot have seen the confirmation an update needs, so this is a KEY_UPDATE_ERROR. The
+   * schedule did not advance.
+   */
+  prematureUpdate: boolean;
 }
 
 export class KeySchedule {
@@ -29,6 +35,10 @@ export class KeySchedule {
   private phase: 0 | 1 = 0;
   private currentPhaseConfirmed = false;
   private awaitingPeer = false;
+  /** A packet of the current receive phase was opened (the peer has sent in this phase). */
+  private receivedInPhase = false;
+  /** We sent an ACK after receivedInPhase: the peer may now see its current phase confirmed. */
+  private acknowledgedPeerPhase = false;
 
   constructor(sendSecret: Uint8Array, receiveSecret: Uint8Array, aead: PacketAead = DEFAULT_PACKET_AEAD) {
     this.send = PacketKeys.fromSecret(sendSecret, aead);
@@ -78,6 +88,19 @@ export class KeySchedule {
     this.currentPhaseConfirmed = true;
   }
 
+  /**
+   * The engine sealed a packet carrying an ACK frame. Once a packet of the peer's current phase
+   * has arrived, such an ACK may confirm that phase to the peer, which may then update again.
+   */
+  onAckSent(): void {
+    if (this.receivedInPhase) this.acknowledgedPeerPhase = true;
+  }
+
+  /** False until onAckSent() could have confirmed the peer's current phase (cheap to test per packet). */
+  get peerPhaseAcknowledged(): boolean {
+    return this.acknowledgedPeerPhase;
+  }
+
   /** Switches to the next phase now. Throws if the current phase is not yet confirmed (RFC 9001 §6.1). */
   initiateUpdate(): void {
     if (!this.currentPhaseConfirmed) {
@@ -110,16 +133,29 @@ export class KeySchedule {
       if (!plaintext) return null;
       const peerFollowed = this.awaitingPeer;
       this.awaitingPeer = false;
-      return { plaintext, peerUpdated: false, peerFollowed, keys: 'current' };
+      this.receivedInPhase = true;
+      return { plaintext, peerUpdated: false, peerFollowed, keys: 'current', prematureUpdate: false };
     }
     if (this.receivePrevious) {
       const plaintext = this.receivePrevious.open(packet, headerLen, pathId, pn);
-      if (plaintext) return { plaintext, peerUpdated: false, peerFollowed: false, keys: 'previous' };
+      if (plaintext)
+        return {
+          plaintext,
+          peerUpdated: false,
+          peerFollowed: false,
+          keys: 'previous',
+          prematureUpdate: false,
+        };
     }
     const plaintext = this.receiveNext.open(packet, headerLen, pathId, pn);
     if (!plaintext) return null;
+    // RFC 9001 §6.1: a peer updates only once a packet of its current phase was acknowledged,
+    // and only we can have acknowledged it. Back-to-back updates would otherwise go unchecked.
+    if (!this.acknowledgedPeerPhase)
+      return { plaintext, peerUpdated: false, peerFollowed: false, keys: 'next', prematureUpdate: true };
     this.advance();
-    return { plaintext, peerUpdated: true, peerFollowed: false, keys: 'next' };
+    this.receivedInPhase = true;
+    return { plaintext, peerUpdated: true, peerFollowed: false, keys: 'next', prematureUpdate: false };
   }
 
   private advance(): void {
@@ -130,5 +166,7 @@ export class KeySchedule {
     this.phase ^= 1;
     this.currentPhaseConfirmed = false;
     this.awaitingPeer = false;
+    this.receivedInPhase = false;
+    this.acknowledgedPeerPhase = false;
   }
 }

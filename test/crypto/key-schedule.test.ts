@@ -32,6 +32,16 @@ function receive(to: KeySchedule, packet: { bytes: Uint8Array; phase: number; pn
   return to.openPacket(packet.bytes, HEADER, pathId, packet.pn, packet.phase);
 }
 
+/**
+ * `to` receives a packet of `from`'s current phase and acknowledges it; `from` sees the ACK. Only
+ * then may `from` start a key update (and `to` accept one).
+ */
+function acknowledge(from: KeySchedule, to: KeySchedule, pn: number): void {
+  assert.ok(receive(to, send(from, pn, 0xaa)));
+  to.onAckSent();
+  from.confirmCurrentPhase();
+}
+
 test('both directions work in phase 0 and an update needs an acknowledged packet first', () => {
   const { client, server } = pair();
   assert.equal(receive(server, send(client, 0, 1))?.plaintext[0], 1);
@@ -45,7 +55,7 @@ test('both directions work in phase 0 and an update needs an acknowledged packet
 
 test('both sides update: the initiator switches at once, the peer follows on the first new-phase packet', () => {
   const { client, server } = pair();
-  client.confirmCurrentPhase();
+  acknowledge(client, server, 0);
   client.initiateUpdate();
   assert.equal(client.keyPhase, 1);
   assert.equal(client.canInitiateUpdate, false, 'no second update before the new phase is acknowledged');
@@ -63,7 +73,8 @@ test('both sides update: the initiator switches at once, the peer follows on the
   assert.equal(reply.peerFollowed, true);
   assert.equal(receive(client, send(server, 2, 5))?.peerFollowed, false, 'reported once');
 
-  // A second round, started by the other side this time.
+  // A second round, started by the other side this time (the client acknowledged its phase 1).
+  client.onAckSent();
   server.confirmCurrentPhase();
   server.initiateUpdate();
   const third = receive(client, send(server, 3, 6));
@@ -75,7 +86,7 @@ test('both sides update: the initiator switches at once, the peer follows on the
 test('reordered old-phase packets still open until discardPrevious', () => {
   const { client, server } = pair();
   const late = [send(client, 0, 10), send(client, 1, 11)];
-  client.confirmCurrentPhase();
+  acknowledge(client, server, 5);
   client.initiateUpdate();
   assert.equal(receive(server, send(client, 2, 12))?.peerUpdated, true);
   const first = receive(server, late[1]);
@@ -129,4 +140,28 @@ test('both sides initiating at the same time converge on the same phase', () => 
   assert.equal(receive(server, send(client, 1, 1))?.keys, 'current');
   assert.equal(receive(client, send(server, 1, 2))?.keys, 'current');
   assert.equal(client.keyPhase, server.keyPhase);
+});
+
+test('an update before the previous phase was acknowledged is premature (KEY_UPDATE_ERROR)', () => {
+  const { client, server } = pair();
+  // No packet of the client's phase 0 reached the server and was acknowledged: a forced update.
+  client.confirmCurrentPhase();
+  client.initiateUpdate();
+  const early = receive(server, send(client, 0, 1));
+  assert.equal(early?.prematureUpdate, true);
+  assert.equal(early?.peerUpdated, false);
+  assert.equal(server.keyPhase, 0, 'the schedule does not advance');
+
+  // Three back-to-back updates: the second comes before the server acknowledged phase 1.
+  const fresh = pair();
+  acknowledge(fresh.client, fresh.server, 0);
+  fresh.client.initiateUpdate();
+  assert.equal(receive(fresh.server, send(fresh.client, 1, 2))?.peerUpdated, true);
+  fresh.client.confirmCurrentPhase(); // as a misbehaving peer would claim
+  fresh.client.initiateUpdate();
+  assert.equal(receive(fresh.server, send(fresh.client, 2, 3))?.prematureUpdate, true);
+  // Once the server has acknowledged a phase-1 packet, the same update is in order.
+  fresh.server.onAckSent();
+  assert.equal(receive(fresh.server, send(fresh.client, 3, 4))?.peerUpdated, true);
+  assert.equal(fresh.server.keyPhase, 0);
 });

@@ -873,6 +873,14 @@ export class Connection implements EngineConnection {
       this.drop('undecryptable');
       return;
     }
+    if (opened.prematureUpdate) {
+      this.protocolError(
+        TransportError.KEY_UPDATE_ERROR,
+        'key update before a packet of the previous phase was acknowledged',
+        now,
+      );
+      return;
+    }
     const replay = this.pathManager.replayFor(spaceId);
     if (!replay.check(pn)) {
       this.drop('duplicate');

@@ -206,6 +206,8 @@ export class PacketBuilder {
         now,
       );
       this.packetsInPhase++;
+      const keys = this._keys!;
+      if (!keys.peerPhaseAcknowledged && accounting.records.some((r) => r.kind === 'ack')) keys.onAckSent();
     }
     if (accounting !== 'close') this.outbox.countSent(length);
     return { local: packet.local, remote: packet.remote, data: buf.subarray(0, length) };
