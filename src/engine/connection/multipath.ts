@@ -60,6 +60,16 @@ export interface MultipathHost<P extends Path<unknown>> {
   buildPacket(path: P, now: number, plan: PacketPlan): Transmit | undefined;
 }
 
+/**
+ * A data path carries the ACKs of its own number space (so one dead path loses only its own
+ * ACKs) while our sending there is answered. Once its PTO fired, that direction may be dead
+ * while the peer's data still arrives over it (a one-way path): its ACKs go on the active path,
+ * or the peer, getting none, stops sending on the one pair that works its way.
+ */
+function carriesOwnAcks<P extends Path<unknown>>(space: P, usable: readonly P[]): boolean {
+  return usable.includes(space) && space.loss.ptoCount === 0;
+}
+
 export class MultipathSession<P extends Path<unknown>, R> {
   readonly options: ResolvedMultipath;
   readonly lazy: LazyPaths;
@@ -194,7 +204,7 @@ export class MultipathSession<P extends Path<unknown>, R> {
     }
     for (const space of host.paths.list) {
       if (!space.acks.ackNow && (space.acks.ackDeadline() ?? Number.POSITIVE_INFINITY) > now) continue;
-      const on = usable.includes(space) ? space : host.paths.active;
+      const on = carriesOwnAcks(space, usable) ? space : host.paths.active;
       const t = host.buildPacket(on, now, { probe: false, content: 'acks' });
       if (t) return t;
     }
@@ -210,10 +220,13 @@ export class MultipathSession<P extends Path<unknown>, R> {
     return this.wakeAt;
   }
 
-  /** Spaces whose ACKs a packet on `path` carries: its own, and those of paths not carrying data. */
+  /**
+   * Spaces whose ACKs a packet on `path` carries: its own, and those of paths that do not carry
+   * their own (see carriesOwnAcks).
+   */
   ackSpaces(path: P, now: number): P[] {
     const usable = this.dataPaths(now);
-    return this.host.paths.list.filter((space) => space === path || !usable.includes(space));
+    return this.host.paths.list.filter((space) => space === path || !carriesOwnAcks(space, usable));
   }
 
   // ---- loss recovery ----
