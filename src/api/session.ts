@@ -49,8 +49,8 @@ export interface SessionEvents {
   keyupdate: [phase: number];
   /**
    * No path has worked for the failure timeout (the idle timeout): the session is kept, streams
-   * stay open and writes are buffered (up to transport.sendBufferSize per stream and the
-   * session's share of transport.maxSessionBuffer, then backpressure) until a path works again ('resumed') or the persistence timeout ends it
+   * stay open and writes are buffered (up to each stream's send buffer, transport.sendBufferSize
+   * or what auto-tuning grew it to, and the session's share of transport.maxSessionBuffer, then backpressure) until a path works again ('resumed') or the persistence timeout ends it
    * (SessionExpiredError). Datagrams are refused meanwhile.
    */
   suspended: [];

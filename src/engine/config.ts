@@ -30,6 +30,7 @@ export const DEFAULT_TRANSPORT_CONFIG: Readonly<TransportConfig> = Object.freeze
   maxConcurrentBidiStreams: 100,
   maxConcurrentUniStreams: 100,
   sendBufferSize: 4 * MiB,
+  sendBufferAutoTune: true,
   maxDatagramFrameSize: 1200,
   // 1200 bytes fits every IPv6 path (minimum MTU 1280 minus headers), as in QUIC. Above it
   // (1452: a 1500-byte Ethernet MTU minus IPv6 and UDP headers), PMTU discovery raises each path
@@ -180,6 +181,9 @@ export function resolveTransportConfig(overrides: Partial<TransportConfig> = {})
     throw new ConfigError('transport', 'must be an object');
   }
   const c: TransportConfig = { ...DEFAULT_TRANSPORT_CONFIG, ...overrides };
+  // A send buffer size set by hand is kept unless auto-tuning is asked for too.
+  if (overrides.sendBufferAutoTune === undefined)
+    c.sendBufferAutoTune = overrides.sendBufferSize === undefined;
   const limit = 2 ** 53 - 1;
   positiveInteger('transport.idleTimeout', c.idleTimeout, 0, 2 ** 31);
   positiveInteger('transport.initialStreamWindow', c.initialStreamWindow, 1, limit);
@@ -189,6 +193,11 @@ export function resolveTransportConfig(overrides: Partial<TransportConfig> = {})
   positiveInteger('transport.maxConcurrentBidiStreams', c.maxConcurrentBidiStreams, 0, 2 ** 40);
   positiveInteger('transport.maxConcurrentUniStreams', c.maxConcurrentUniStreams, 0, 2 ** 40);
   positiveInteger('transport.sendBufferSize', c.sendBufferSize, 1, limit);
+  if (typeof c.sendBufferAutoTune !== 'boolean')
+    throw new ConfigError(
+      'transport.sendBufferAutoTune',
+      `must be true or false, got ${String(c.sendBufferAutoTune)}`,
+    );
   positiveInteger('transport.maxSessionBuffer', c.maxSessionBuffer, 1, limit);
   const leastSessionBuffer = c.maxConnectionWindow + DATAGRAM_QUEUE_BYTES + MIN_SESSION_SEND_BUDGET;
   if (c.maxSessionBuffer < leastSessionBuffer) {

@@ -137,8 +137,18 @@ export interface TransportConfig {
   /** Concurrent streams the peer may open. */
   maxConcurrentBidiStreams: number;
   maxConcurrentUniStreams: number;
-  /** Bytes an application may queue on one stream before writes report backpressure. */
+  /**
+   * Bytes an application may queue on one stream before writes report backpressure (with
+   * sendBufferAutoTune, the least it may).
+   */
   sendBufferSize: number;
+  /**
+   * Raise stream send buffers above sendBufferSize to twice the bandwidth-delay product of the
+   * paths carrying data, up to the session's send share of maxSessionBuffer (Linux's tcp_wmem
+   * auto-tuning). Default: on, unless sendBufferSize is given (a size set by hand is kept, as
+   * SO_SNDBUF does on Linux).
+   */
+  sendBufferAutoTune: boolean;
   /**
    * Bytes one session buffers at most, both directions, every stream and the datagram
    * queue together (default 16 MiB): maxConnectionWindow of it for receiving (flow control

@@ -8,7 +8,7 @@ import { LazyPaths } from '../../src/paths/lazy-paths.js';
 import { Path } from '../../src/paths/path.js';
 import { DATAGRAM_DEDUP_WINDOW, DatagramDeduplicator, RedundantCopies } from '../../src/paths/redundancy.js';
 import { RttEstimator } from '../../src/paths/rtt-estimator.js';
-import { compareByRtt, pickPath } from '../../src/paths/scheduler.js';
+import { bandwidthDelayProduct, compareByRtt, pathsInUse, pickPath } from '../../src/paths/scheduler.js';
 
 const MDS = 1200;
 
@@ -154,6 +154,94 @@ describe('scheduler: lowest RTT with room first', () => {
     assert.ok(paced.wakeAt !== undefined && paced.wakeAt > 0, `wake at ${paced.wakeAt}`);
     const slow = path(3, 40);
     assert.equal(pickPath([fast, slow], MDS, 0).path, slow);
+  });
+});
+
+describe('scheduler: head-of-line aware', () => {
+  const MiB = 1 << 20;
+  // The session's send window at the defaults: maxSessionBuffer − maxConnectionWindow − 256 KiB.
+  const WINDOW = 16 * MiB - 8 * MiB - 256 * 1024;
+
+  /** A validated path with one RTT sample and a NewReno window grown to `window` bytes in slow start. */
+  function path(id: number, srtt: number | undefined, window = 12_000): Path<undefined> {
+    const p = new Path<undefined>({
+      id,
+      local: socketAddress('192.0.2.10', id),
+      remote: socketAddress('203.0.113.5', 2),
+      now: 0,
+      maxAckDelay: 3,
+      validated: true,
+      congestion: new NewReno(MDS),
+    });
+    if (srtt !== undefined) p.rtt.update(srtt, 0, 0, true);
+    while (p.cc.window < window) p.cc.onPacketAcked(MDS, 0, 1, p.rtt, false);
+    return p;
+  }
+
+  test('a slow path whose round trip the fast one would fill past half the window is left idle', () => {
+    // fiber (10 ms, ~250 KB window: 25 MB/s) beside a geostationary satellite (600 ms): one
+    // satellite round trip (srtt + rttvar = 900 ms after one sample) is ~23 MB of fiber data.
+    const fiber = path(1, 10, 250_000);
+    const satellite = path(2, 600, 3_000_000);
+    assert.deepEqual(
+      pathsInUse([satellite, fiber], WINDOW).map((p) => p.id),
+      [1],
+    );
+    // Full fiber does not push packets onto the satellite: the session waits for fiber.
+    let pn = 0;
+    while (fiber.loss.bytesInFlight + MDS <= fiber.cc.window)
+      fiber.onPacketSent(
+        { pn: pn++, timeSent: 0, size: MDS, ackEliciting: true, inFlight: true, info: undefined },
+        0,
+      );
+    assert.equal(pickPath([satellite, fiber], MDS, 0, WINDOW).path, undefined);
+    // Without a window (or with one large enough for the satellite's round trip) it is used.
+    assert.equal(pickPath([satellite, fiber], MDS, 0).path, satellite);
+    assert.equal(pickPath([satellite, fiber], MDS, 0, 64 * MiB).path, satellite);
+  });
+
+  test('a slower path whose round trip fits in the window carries data beside the fast one', () => {
+    const fiber = path(1, 10, 250_000);
+    const lte = path(2, 60, 150_000);
+    assert.deepEqual(
+      pathsInUse([lte, fiber], WINDOW).map((p) => p.id),
+      [1, 2],
+    );
+    // A bloated queue (srtt 400 ms) on the slow path takes it out until it drains.
+    for (let i = 0; i < 40; i++) lte.rtt.update(400, 0, 0, true);
+    assert.deepEqual(
+      pathsInUse([lte, fiber], WINDOW).map((p) => p.id),
+      [1],
+    );
+  });
+
+  test('an unsampled path carries no data beside a sampled one (the session measures it first)', () => {
+    const fiber = path(1, 10, 250_000);
+    const fresh = path(2, undefined);
+    assert.deepEqual(
+      pathsInUse([fresh, fiber], WINDOW).map((p) => p.id),
+      [1],
+    );
+    fresh.rtt.update(30, 0, 0, true);
+    assert.deepEqual(
+      pathsInUse([fresh, fiber], WINDOW).map((p) => p.id),
+      [1, 2],
+    );
+    // Alone, it is the session's only path and carries data at once.
+    assert.deepEqual(
+      pathsInUse([path(3, undefined)], WINDOW).map((p) => p.id),
+      [3],
+    );
+  });
+
+  test('the bandwidth-delay product: the summed rate over the longest round trip in use', () => {
+    const fiber = path(1, 10, 240_000);
+    // One sample: rttvar = srtt / 2, so a round trip is held for 15 ms.
+    assert.equal(bandwidthDelayProduct([fiber]), fiber.cc.window * 1.5);
+    const cable = path(2, 25, 150_000);
+    const rate = fiber.cc.window / 10 + cable.cc.window / 25;
+    assert.ok(Math.abs(bandwidthDelayProduct([fiber, cable]) - rate * 37.5) < 1e-6);
+    assert.equal(bandwidthDelayProduct([path(3, undefined)]), 0, 'an unsampled path adds nothing');
   });
 });
 

@@ -8,6 +8,8 @@
  *   - congestion windows and timers stay within sane ranges.
  * The monitor samples live state during the run; `checkRun` judges the outcome.
  */
+
+import { sessionSendBudget } from '../../src/engine/config.js';
 import type { Connection } from '../../src/engine/connection/connection.js';
 import type { CloseSource, TransportConfig } from '../../src/engine/types.js';
 import { BASE_UDP_PAYLOAD } from '../../src/paths/pmtu.js';
@@ -48,6 +50,8 @@ export class PropertyMonitor {
     connectionWindow: 0,
     sendBuffered: 0,
     receiveBuffered: 0,
+    /** One session's send + receive buffers + queued datagram bytes (what maxSessionBuffer bounds). */
+    sessionBuffered: 0,
     congestionWindow: 0,
   };
   private readonly watched: Watched[] = [];
@@ -99,9 +103,11 @@ export class PropertyMonitor {
     peaks.connectionWindow = Math.max(peaks.connectionWindow, mem.connectionWindow);
     peaks.sendBuffered = Math.max(peaks.sendBuffered, mem.sendBuffered);
     peaks.receiveBuffered = Math.max(peaks.receiveBuffered, mem.receiveBuffered);
-    if (mem.sendBuffered > config.sendBufferSize * Math.max(1, mem.streams))
+    // Auto-tuning may raise a stream's buffer above sendBufferSize, within the session's share.
+    const sendLimit = sessionSendBudget(config);
+    if (mem.sendBuffered > sendLimit)
       this.violation(
-        `${who}: send buffers hold ${mem.sendBuffered} B over ${mem.streams} streams (limit ${config.sendBufferSize}/stream)`,
+        `${who}: send buffers hold ${mem.sendBuffered} B over ${mem.streams} streams (session send budget ${sendLimit})`,
       );
     if (mem.receiveBuffered > config.maxConnectionWindow)
       this.violation(
@@ -116,6 +122,7 @@ export class PropertyMonitor {
         `${who}: connection window ${mem.connectionWindow} > maxConnectionWindow ${config.maxConnectionWindow}`,
       );
     const sessionBuffered = mem.sendBuffered + mem.receiveBuffered + mem.queuedDatagramBytes;
+    peaks.sessionBuffered = Math.max(peaks.sessionBuffered, sessionBuffered);
     if (sessionBuffered > config.maxSessionBuffer)
       this.violation(
         `${who}: session buffers ${sessionBuffered} B > maxSessionBuffer ${config.maxSessionBuffer}`,

@@ -308,6 +308,9 @@ export class Connection implements EngineConnection {
         get paths() {
           return connection.pathManager;
         },
+        get sendWindow() {
+          return connection.streams.sendWindow;
+        },
         hasPendingData: () => this.packets.hasPendingData(),
         buildPacket: (path, now, plan) => this.packets.buildPacket(path, now, plan),
       },

@@ -209,6 +209,13 @@ export class FrameHandler {
       paths.onAcked(path, result.acked[result.acked.length - 1].timeSent, now);
     }
     if (result.acked.length > 0 && this.o.role === 'client') this.o.confirmHandshake();
+    // Send buffers follow the paths' bandwidth-delay product (an ACK is when it changes).
+    if (
+      result.acked.length > 0 &&
+      this.o.streams.sendBudget.autoTune(this.o.multipath.bandwidthDelayProduct(now))
+    )
+      for (const streamId of this.o.streams.takeWritable())
+        this.o.outbox.emit({ type: 'stream-writable', streamId });
     const keys = builder.keys;
     for (const packet of result.acked) {
       path.onPacketAcked(packet, now);

@@ -16,7 +16,7 @@ import { LiaController } from '../../paths/congestion/lia.js';
 import { LazyPaths } from '../../paths/lazy-paths.js';
 import type { Path } from '../../paths/path.js';
 import { DatagramDeduplicator, RedundantCopies } from '../../paths/redundancy.js';
-import { pickPath } from '../../paths/scheduler.js';
+import { bandwidthDelayProduct, pathsInUse, pickPath } from '../../paths/scheduler.js';
 import { TransportError, WireError } from '../../wire/errors.js';
 import { MultipathPolicyCode, type TransportParameters } from '../../wire/transport-params.js';
 import type { Writer } from '../../wire/varint.js';
@@ -38,7 +38,8 @@ export interface PacketPlan {
   probe: boolean;
   /**
    * 'all': whatever is queued; 'acks': ACKs only; 'ping': ACKs and a PING (the data of a path
-   * that timed out goes elsewhere); 'copies': ACKs and redundant copies only.
+   * that timed out goes elsewhere, or a path's first RTT sample); 'copies': ACKs and redundant
+   * copies only.
    */
   content: 'all' | 'acks' | 'ping' | 'copies';
 }
@@ -56,6 +57,11 @@ export interface MultipathHost<P extends Path<unknown>> {
   /** The time of the latest input (the coupling looks at the paths between inputs). */
   readonly now: number;
   readonly paths: SessionPaths<P>;
+  /**
+   * Bytes the session may have sent and not yet had acknowledged in order: the most its send
+   * buffers may hold (a slow path is fed only while its round trip fits in it).
+   */
+  readonly sendWindow: number;
   hasPendingData(): boolean;
   buildPacket(path: P, now: number, plan: PacketPlan): Transmit | undefined;
 }
@@ -190,8 +196,16 @@ export class MultipathSession<P extends Path<unknown>, R> {
       if (targets.length === 0) this.copies.clear();
     }
     if (host.hasPendingData()) {
+      // The scheduler feeds a second path only once its RTT is known: a PING measures it
+      // (stream data on it could hold the faster paths up for as long as the guess is wrong).
+      if (this.agreed === 'aggregate')
+        for (const path of usable) {
+          if (path.rtt.hasSample || path.loss.bytesInFlight > 0) continue;
+          const t = host.buildPacket(path, now, { probe: false, content: 'ping' });
+          if (t) return t;
+        }
       const candidates = this.agreed === 'aggregate' ? usable : [host.paths.active];
-      const { path, wakeAt } = pickPath(candidates, mtu, now);
+      const { path, wakeAt } = pickPath(candidates, mtu, now, host.sendWindow);
       this.paced(wakeAt);
       const t = path && host.buildPacket(path, now, { probe: false, content: 'all' });
       if (t) return t;
@@ -331,6 +345,17 @@ export class MultipathSession<P extends Path<unknown>, R> {
         TransportError.PROTOCOL_VIOLATION,
       );
     return this.dedup.accept(sequence);
+  }
+
+  /**
+   * The bandwidth-delay product of the paths carrying data (under 'failover' the active one; under
+   * 'aggregate' those the scheduler feeds): what send-buffer auto-tuning sizes from.
+   */
+  bandwidthDelayProduct(now: number): number {
+    const paths = this.dataPaths(now);
+    return bandwidthDelayProduct(
+      this.agreed === 'aggregate' ? pathsInUse(paths, this.host.sendWindow) : paths.slice(0, 1),
+    );
   }
 
   /**

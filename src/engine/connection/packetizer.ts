@@ -292,7 +292,7 @@ export class Packetizer {
       // Under a multipath plan it checks the active path (keepalive, the move to a new one),
       // so it goes there only.
       const ping = this.pingPending && (!plan || path === this.paths.active);
-      if ((ping || (probe && !ackEliciting)) && limit - w.offset >= 1) {
+      if ((ping || ((probe || content === 'ping') && !ackEliciting)) && limit - w.offset >= 1) {
         encodeFrame(w, { type: 'ping' });
         records.push({ kind: 'ping' });
         ackEliciting = true;

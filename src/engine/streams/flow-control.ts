@@ -102,8 +102,37 @@ export class SendCredit {
  */
 export class SendBudget {
   private heldBytes = 0;
+  /**
+   * What auto-tuning lets one stream's send buffer hold (0: its configured size only): raised
+   * from the bandwidth-delay product of the paths in use, never above `limit` (see autoTune).
+   */
+  private tunedStreamBytes = 0;
 
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    /** Whether autoTune may raise stream send buffers at all (TransportConfig.sendBufferAutoTune). */
+    private readonly autoTuning = false,
+  ) {}
+
+  /** A stream's send buffer holds at least this much (on top of its configured size). */
+  get tunedStreamBuffer(): number {
+    return this.tunedStreamBytes;
+  }
+
+  /**
+   * Sizes stream send buffers from `bandwidthDelayProduct` bytes, as Linux's tcp_wmem
+   * auto-tuning does: twice the product (the application refills one window while the other is
+   * in flight), within the session's limit. Only grows, so a write once accepted is never
+   * refused in hindsight and a short dip in the estimate does not starve a transfer. True if
+   * it grew (refused writers may go on).
+   */
+  autoTune(bandwidthDelayProduct: number): boolean {
+    if (!this.autoTuning) return false;
+    const target = Math.min(this.limit, Math.ceil(2 * bandwidthDelayProduct));
+    if (!(target > this.tunedStreamBytes)) return false;
+    this.tunedStreamBytes = target;
+    return true;
+  }
 
   get held(): number {
     return this.heldBytes;

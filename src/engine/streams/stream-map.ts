@@ -22,6 +22,8 @@ export interface StreamMapOptions {
   sendBufferSize: number;
   /** Bytes all streams' send buffers may hold together (default: no bound beyond each stream's). */
   sessionSendBudget?: number;
+  /** Stream send buffers grow from the paths' bandwidth-delay product (SendBudget.autoTune); default off. */
+  sendBufferAutoTune?: boolean;
   /** The server's memory budget is exceeded: receive windows shrink back to their initial size. */
   pressure?: MemoryPressure;
 }
@@ -116,7 +118,10 @@ export class StreamMap {
     this.options = options;
     this.localMaxStreamsCount = [options.maxConcurrentBidiStreams, options.maxConcurrentUniStreams];
     this.connectionWindow = new ReceiveWindow(options.initialConnectionWindow, options.maxConnectionWindow);
-    this.sendBudget = new SendBudget(options.sessionSendBudget ?? UNBOUNDED_SEND_BUDGET_LIMIT);
+    this.sendBudget = new SendBudget(
+      options.sessionSendBudget ?? UNBOUNDED_SEND_BUDGET_LIMIT,
+      options.sendBufferAutoTune ?? false,
+    );
     this.maxHeldSegments = Math.max(
       MIN_HELD_SEGMENTS,
       Math.floor(options.maxConnectionWindow / BYTES_PER_HELD_SEGMENT),
@@ -141,6 +146,7 @@ export class StreamMap {
         maxConnectionWindow: config.maxConnectionWindow,
         sendBufferSize: config.sendBufferSize,
         sessionSendBudget: sessionSendBudget(config),
+        sendBufferAutoTune: config.sendBufferAutoTune,
         pressure,
       },
       peer,
@@ -404,6 +410,15 @@ export class StreamMap {
   private consumeConnection(bytes: number, now: number, srtt: number | undefined): void {
     const shrink = (this.options.pressure ?? NO_PRESSURE).high;
     if (this.connectionWindow.onConsumed(bytes, now, srtt, shrink) !== undefined) this.maxDataPending = true;
+  }
+
+  /**
+   * The most a stream may have written and not acknowledged in order: the session's send share
+   * with auto-tuning, else the smaller of it and the configured per-stream size.
+   */
+  get sendWindow(): number {
+    const o = this.options;
+    return o.sendBufferAutoTune ? this.sendBudget.limit : Math.min(this.sendBudget.limit, o.sendBufferSize);
   }
 
   /**

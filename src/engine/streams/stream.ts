@@ -20,7 +20,10 @@ export class SendSide {
   state: SendState = 'Ready';
   readonly buffer = new SendBuffer();
   readonly credit: SendCredit;
-  /** Bytes the application may hold unacknowledged before writes are refused. */
+  /**
+   * Bytes the application may hold unacknowledged before writes are refused: the configured
+   * size, or more once the session's auto-tuning raised it (SendBudget.tunedStreamBuffer).
+   */
   readonly bufferLimit: number;
   /** Set once we reset the stream (locally or in answer to STOP_SENDING). */
   resetCode: number | undefined;
@@ -55,7 +58,8 @@ export class SendSide {
   /** Buffer space left for writes. */
   get writableBytes(): number {
     if (!this.isOpen) return 0;
-    return Math.max(0, Math.min(this.bufferLimit - this.buffer.unackedBytes, this.budget.available));
+    const limit = Math.max(this.bufferLimit, this.budget.tunedStreamBuffer);
+    return Math.max(0, Math.min(limit - this.buffer.unackedBytes, this.budget.available));
   }
 
   /**
