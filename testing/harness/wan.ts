@@ -93,6 +93,14 @@ export interface WanCaseResult {
     { packets: number; bytes: number; packetsPerHour: number; bytesPerHour: number }
   >;
   blackhole: WanBlackhole | undefined;
+  /**
+   * UDP payload bytes the sending side (of bulk and interactive data) put on each provider over
+   * the whole run, by `name#index` (how 'aggregate' spread the load).
+   */
+  senderBytesByProvider: Record<string, number>;
+  /** The most one session buffered (send, receive, datagrams) and its send buffers, in any sample (both sides). */
+  peakSessionBuffered: number;
+  peakSendBuffered: number;
   /** With `mtuDrop`: the largest datagram either side sent before the drop (bytes of UDP payload). */
   largestDatagramBeforeMtuDrop: number | undefined;
 }
@@ -271,6 +279,13 @@ export function runWanCase(options: WanCaseOptions): WanCaseResult {
       bytesPerHour: Math.round(bytes * perHour),
     };
   };
+  const sender = receiving === 'client' ? server : client;
+  const senderBytesByProvider: Record<string, number> = {};
+  for (const path of sender?.conn.paths ?? []) {
+    const address = sender === client ? path.local.address : path.remote.address;
+    const provider = providerOf(providers, address);
+    senderBytesByProvider[provider] = (senderBytesByProvider[provider] ?? 0) + path.bytesSent;
+  }
   const receivedBytes = ((receiving === 'client' ? client : server)?.bytesRead ?? 0) - warmRead;
   return {
     options,
@@ -286,5 +301,8 @@ export function runWanCase(options: WanCaseOptions): WanCaseResult {
     sent: { client: sentSince(client, 'client'), server: sentSince(server, 'server') },
     blackhole,
     largestDatagramBeforeMtuDrop: largestBeforeDrop,
+    senderBytesByProvider,
+    peakSessionBuffered: result.monitor.peaks.sessionBuffered,
+    peakSendBuffered: result.monitor.peaks.sendBuffered,
   };
 }
