@@ -25,6 +25,7 @@ import {
   stringFlag,
 } from '../shared/args.js';
 import { DEFAULT_PORT } from '../shared/client.js';
+import { type CongestionControlName, congestionControlFlag } from '../shared/client-options.js';
 import { CliError, ExitCode, UsageError } from '../shared/errors.js';
 import { ReceiveDirectory } from '../shared/file-transfer.js';
 import {
@@ -82,6 +83,8 @@ options:
   --max-sessions-per-key N  sessions at once per client key. Default: no limit
   --memory-budget MIB       what all sessions may buffer together (each at most 16 MiB); over it new
                             sessions are refused and receive windows shrink. Default 1024
+  --congestion-control CC   cubic or bbr (newreno also works): the controller of what the
+                            server sends (default: the library's, see docs/performance.md)
 ${OBSERVE_HELP}
   -h, --help                show this help
 
@@ -107,6 +110,7 @@ const SERVE_FLAGS = {
   'max-sessions': { type: 'string' },
   'max-sessions-per-key': { type: 'string' },
   'memory-budget': { type: 'string' },
+  'congestion-control': { type: 'string' },
   ...OBSERVE_SPECS,
 } as const;
 
@@ -128,6 +132,7 @@ interface ServeSettings {
   maxSessionsPerKey: number | undefined;
   /** Bytes. */
   memoryBudget: number | undefined;
+  congestionControl: CongestionControlName | undefined;
 }
 
 function positiveInteger(name: string, text: string | undefined): number | undefined {
@@ -224,6 +229,7 @@ function settingsFrom(args: ParsedArgs): ServeSettings {
     maxSessions: positiveInteger('max-sessions', pick('max-sessions')[0]),
     maxSessionsPerKey: positiveInteger('max-sessions-per-key', pick('max-sessions-per-key')[0]),
     memoryBudget: mebibytes(positiveInteger('memory-budget', pick('memory-budget')[0])),
+    congestionControl: congestionControlFlag(pick('congestion-control')[0], SERVE_USAGE),
   };
 }
 
@@ -294,6 +300,7 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
       maxSessions: settings.maxSessions,
       maxSessionsPerKey: settings.maxSessionsPerKey,
       memoryBudget: settings.memoryBudget,
+      ...(settings.congestionControl && { transport: { congestionControl: settings.congestionControl } }),
     },
     (session) => onSession(session),
   );

@@ -18,7 +18,26 @@ export const CLIENT_SPECS: Record<string, FlagSpec> = {
   'connect-timeout': { type: 'string' },
   strict: { type: 'boolean' },
   'local-address': { type: 'string', multiple: true },
+  'congestion-control': { type: 'string' },
 };
+
+/** `--congestion-control`'s values (transport.congestionControl; docs/performance.md). */
+export const CONGESTION_CONTROL_NAMES = ['cubic', 'bbr', 'newreno'] as const;
+export type CongestionControlName = (typeof CONGESTION_CONTROL_NAMES)[number];
+
+/** The congestion controller a flag names, or undefined for the library default. */
+export function congestionControlFlag(
+  value: string | undefined,
+  usage: string,
+): CongestionControlName | undefined {
+  if (value === undefined) return undefined;
+  if (!(CONGESTION_CONTROL_NAMES as readonly string[]).includes(value))
+    throw new UsageError(
+      `--congestion-control must be one of ${CONGESTION_CONTROL_NAMES.join(', ')}, got '${value}'`,
+      usage,
+    );
+  return value as CongestionControlName;
+}
 
 export const CLIENT_OPTIONS_HELP = `  --key FILE                our identity (default: $XDG_CONFIG_HOME/braid/id_braid; see braid keygen)
   --known-hosts FILE        remembered server keys (default: $XDG_CONFIG_HOME/braid/known_hosts)
@@ -27,6 +46,8 @@ export const CLIENT_OPTIONS_HELP = `  --key FILE                our identity (de
   --local-address IP        bind this local address; repeat for several (e.g. one per
                             provider): the session runs on one and keeps a warm standby
                             path over another, so it survives the loss of either
+  --congestion-control CC   cubic or bbr (newreno also works): the controller of what this
+                            side sends (default: the library's, see docs/performance.md)
   -h, --help                show this help
 
 SERVER is braid://<server-public-key>@host[:port] (the key is pinned) or host[:port]
@@ -42,6 +63,7 @@ export function clientOptionsFrom(
     knownHostsPath: stringFlag(args, 'known-hosts') ?? knownHostsPath(),
     timeout: positiveIntFlag(args, 'connect-timeout', 5000, usage),
     strict: booleanFlag(args, 'strict'),
+    congestionControl: congestionControlFlag(stringFlag(args, 'congestion-control'), usage),
     localAddresses: listFlag(args, 'local-address').map((address) => {
       if (isIP(address) === 0) {
         throw new UsageError(`--local-address '${address}' is not an IP address`, usage);

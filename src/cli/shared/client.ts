@@ -87,6 +87,8 @@ export interface ClientOptions {
   strict: boolean;
   /** Local IPs to bind (multihoming); empty: the system picks one. */
   localAddresses: string[];
+  /** Congestion controller of what this side sends; undefined: the library default. */
+  congestionControl?: 'cubic' | 'bbr' | 'newreno';
   log: (line: string) => void;
 }
 
@@ -155,6 +157,7 @@ export async function connectToServer(target: ServerTarget, options: ClientOptio
           serverKey: expected,
           timeout: options.timeout,
           ...(locals.length > 0 && { localAddresses: locals }),
+          ...(options.congestionControl && { transport: { congestionControl: options.congestionControl } }),
         },
       );
       if (!expected) {
