@@ -7,12 +7,16 @@
 //   (packets and bytes per hour per side).
 // - blackhole: the active provider silently blackholed mid-bulk; time to the first new in-order
 //   byte against 3 × srtt(active) + rtt(standby) + 50 ms.
-// - goodput: one provider, bulk, against the profile's link rate.
+// - goodput: one provider, bulk, against the profile's link rate, once per congestion controller
+//   (`--congestion-control`, default cubic,bbr), with the queue it built (mean srtt against the
+//   profile's base round trip), the loss the sender saw and the packets queues dropped.
 // - aggregate: two providers under the `aggregate` policy against the faster one alone.
-// `npm run bench -- wan-sim [--seeds N] [--seconds S] [--bulk-seconds S] [--only KIND]`
+// `npm run bench -- wan-sim [--seeds N] [--seconds S] [--bulk-seconds S] [--only KIND]
+//   [--congestion-control cubic,bbr]`
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pathProfile } from '../src/cli/demo/path-profiles.js';
+import { CONGESTION_CONTROL_KINDS, type CongestionControlKind } from '../src/paths/congestion/index.js';
 import { round, summarize } from '../testing/harness/stats.js';
 import {
   runWanCase,
@@ -34,9 +38,17 @@ export interface WanSimOptions {
   /** Simulated seconds of the bulk runs (bulk costs CPU in proportion to the rate). */
   bulkSeconds: number;
   only: Kind | undefined;
+  /** Controllers the goodput cases run under, each its own record. */
+  congestionControls: CongestionControlKind[];
 }
 
-const DEFAULTS: WanSimOptions = { seeds: 5, seconds: 600, bulkSeconds: 10, only: undefined };
+const DEFAULTS: WanSimOptions = {
+  seeds: 5,
+  seconds: 600,
+  bulkSeconds: 10,
+  only: undefined,
+  congestionControls: ['cubic', 'bbr'],
+};
 
 /** Provider sets of the no-fault runs (issue 14). */
 export const CHANGE_PAIRS: readonly (readonly string[])[] = [
@@ -70,17 +82,25 @@ export function parse(args: string[]): WanSimOptions {
       seconds: { type: 'string' },
       'bulk-seconds': { type: 'string' },
       only: { type: 'string' },
+      'congestion-control': { type: 'string' },
     },
     strict: true,
   });
   const only = values.only;
   if (only !== undefined && !(KINDS as readonly string[]).includes(only))
     throw new RangeError(`--only must be one of ${KINDS.join(', ')}, got ${only}`);
+  const controls = values['congestion-control']?.split(',') ?? DEFAULTS.congestionControls;
+  for (const name of controls)
+    if (!(CONGESTION_CONTROL_KINDS as readonly string[]).includes(name))
+      throw new RangeError(
+        `--congestion-control must list ${CONGESTION_CONTROL_KINDS.join(', ')}, got ${name}`,
+      );
   return {
     seeds: Math.round(positiveOption(values.seeds, DEFAULTS.seeds, 'seeds')),
     seconds: positiveOption(values.seconds, DEFAULTS.seconds, 'seconds'),
     bulkSeconds: positiveOption(values['bulk-seconds'], DEFAULTS.bulkSeconds, 'bulk-seconds'),
     only: only as Kind | undefined,
+    congestionControls: controls as CongestionControlKind[],
   };
 }
 
@@ -199,35 +219,65 @@ function blackholeRecords(options: WanSimOptions): BenchResult[] {
   return records;
 }
 
-function goodputOf(options: WanSimOptions, providers: readonly string[], policy: 'failover' | 'aggregate') {
+function goodputOf(
+  options: WanSimOptions,
+  providers: readonly string[],
+  policy: 'failover' | 'aggregate',
+  congestionControl?: CongestionControlKind,
+) {
   const { runs, cpuSeconds } = overSeeds(options, {
     providers,
     traffic: 'bulk',
     policy,
     durationMs: options.bulkSeconds * 1000,
+    ...(congestionControl && { transport: { congestionControl } }),
   });
   return { median: summarize(runs.map((r) => r.goodputBps)).median, runs, cpuSeconds };
 }
 
 function goodputRecords(options: WanSimOptions, singles: Map<string, number>): BenchResult[] {
-  return SINGLE_PROFILES.map((name) => {
-    progress(`wan-sim: goodput, ${name} alone, ${options.bulkSeconds} s × ${options.seeds} seeds`);
-    const { median, runs, cpuSeconds } = goodputOf(options, [name], 'failover');
-    singles.set(name, median);
-    return result({
-      name: 'wan-sim-goodput-single-path',
-      value: Math.round(median),
-      unit: 'bit/s (median, server → client)',
-      baseline: {
-        name: 'profile-link-rate',
-        value: pathProfile(name).down.rateBps,
-        unit: 'bit/s of IP packets',
-      },
-      profiles: [name],
-      perSeed: runs.map((r) => Math.round(r.goodputBps)),
-      violations: violations(runs),
-      cpuSeconds,
-    });
+  return SINGLE_PROFILES.flatMap((name) =>
+    options.congestionControls.map((congestionControl) =>
+      goodputRecord(options, singles, name, congestionControl),
+    ),
+  );
+}
+
+function goodputRecord(
+  options: WanSimOptions,
+  singles: Map<string, number>,
+  name: string,
+  congestionControl: CongestionControlKind,
+): BenchResult {
+  progress(
+    `wan-sim: goodput, ${name} alone, ${congestionControl}, ${options.bulkSeconds} s × ${options.seeds} seeds`,
+  );
+  const { median, runs, cpuSeconds } = goodputOf(options, [name], 'failover', congestionControl);
+  // The aggregate's baseline is the best a single path of the pair does.
+  singles.set(name, Math.max(singles.get(name) ?? 0, median));
+  const { up, down } = pathProfile(name);
+  const baseRttMs = up.delayMs + down.delayMs + (up.jitterMs + down.jitterMs) / 2;
+  const srtts = runs.map((r) => r.sender.meanSrttMs).filter((v): v is number => v !== undefined);
+  return result({
+    name: 'wan-sim-goodput-single-path',
+    value: Math.round(median),
+    unit: 'bit/s (median, server → client)',
+    baseline: {
+      name: 'profile-link-rate',
+      value: pathProfile(name).down.rateBps,
+      unit: 'bit/s of IP packets',
+    },
+    profiles: [name],
+    congestionControl,
+    shareOfLinkRate: round(median / down.rateBps, 3),
+    perSeed: runs.map((r) => Math.round(r.goodputBps)),
+    // The queue the sender built: its mean smoothed RTT over the profile's mean round trip.
+    meanSrttMs: srtts.length > 0 ? round(summarize(srtts).median, 4) : null,
+    baseRttMs,
+    senderLossRate: runs.map((r) => round(r.sender.packetsLost / Math.max(1, r.sender.packetsSent), 3)),
+    queueDrops: runs.map((r) => r.queueDrops),
+    violations: violations(runs),
+    cpuSeconds,
   });
 }
 

@@ -3,13 +3,21 @@ import { test } from 'node:test';
 import { parse, run } from '../../bench/wan-sim.js';
 
 test('wan-sim parses its flags and rejects bad ones', () => {
-  assert.deepEqual(parse([]), { seeds: 5, seconds: 600, bulkSeconds: 10, only: undefined });
-  assert.deepEqual(parse(['--seeds', '2', '--seconds', '60', '--bulk-seconds', '3', '--only', 'blackhole']), {
-    seeds: 2,
-    seconds: 60,
-    bulkSeconds: 3,
-    only: 'blackhole',
+  assert.deepEqual(parse([]), {
+    seeds: 5,
+    seconds: 600,
+    bulkSeconds: 10,
+    only: undefined,
+    congestionControls: ['cubic', 'bbr'],
   });
+  assert.deepEqual(
+    parse([
+      ...['--seeds', '2', '--seconds', '60', '--bulk-seconds', '3', '--only', 'blackhole'],
+      ...['--congestion-control', 'bbr'],
+    ]),
+    { seeds: 2, seconds: 60, bulkSeconds: 3, only: 'blackhole', congestionControls: ['bbr'] },
+  );
+  assert.throws(() => parse(['--congestion-control', 'cubic,vegas']), /--congestion-control must list/);
   assert.throws(() => parse(['--seeds', '0']), RangeError);
   assert.throws(() => parse(['--only', 'everything']), /--only must be one of/);
   assert.throws(() => parse(['--window', '8']), TypeError);

@@ -44,6 +44,11 @@ export interface WanCaseOptions {
   blackholeAt?: number;
   /** Lowers the active provider's MTU (largest UDP payload, both directions) at `at`, with no ICMP. */
   mtuDrop?: { at: number; mtu: number };
+  /**
+   * Sets the active provider's downlink rate (bit/s of IP packets) at `at`: a real change of
+   * capacity, which congestion control must follow.
+   */
+  rateChange?: { at: number; rateBps: number };
   /** Bulk bytes (default: more than the run can carry, so the transfer never finishes). */
   bulkBytes?: number;
   /** Transport settings of both sides over the defaults. */
@@ -103,6 +108,14 @@ export interface WanCaseResult {
   peakSendBuffered: number;
   /** With `mtuDrop`: the largest datagram either side sent before the drop (bytes of UDP payload). */
   largestDatagramBeforeMtuDrop: number | undefined;
+  /**
+   * What the sending side's congestion control did to the queue, from `warmupMs` on: its active
+   * path's smoothed RTT sampled every 100 ms (mean; against the profile's base round trip it is
+   * the self-inflicted queue), and its packets sent and declared lost.
+   */
+  sender: { meanSrttMs: number | undefined; packetsSent: number; packetsLost: number };
+  /** Packets the simulated links dropped because their queue was full (both directions, whole run). */
+  queueDrops: number;
 }
 
 /** Which provider a client address belongs to, as `name#index`. */
@@ -147,6 +160,7 @@ export function runWanCase(options: WanCaseOptions): WanCaseResult {
     links,
   });
   const receiving = (options.direction ?? 'down') === 'down' ? 'client' : 'server';
+  const sending = receiving === 'client' ? 'server' : 'client';
   const activeProvider = (clientDriver: SessionDriver): number => {
     const active = clientDriver.conn.paths.find((p) => p.state === 'active');
     const index = WAN_CLIENT_ADDRESSES.indexOf(
@@ -159,6 +173,8 @@ export function runWanCase(options: WanCaseOptions): WanCaseResult {
   let warmRead = 0;
   let blackhole: WanBlackhole | undefined;
   let largestBeforeDrop: number | undefined;
+  const srttSamples: number[] = [];
+  let warmLost = 0;
   /** Times the receiver's in-order read offset grew after the blackhole (1 ms sampling). */
   const progress: number[] = [];
 
@@ -180,6 +196,13 @@ export function runWanCase(options: WanCaseOptions): WanCaseResult {
         });
         warmSent = { client: count(side('client')), server: count(side('server')) };
         warmRead = side(receiving)?.bytesRead ?? 0;
+        warmLost = side(sending)?.conn.stats.packetsLost ?? 0;
+        const sampleSrtt = (): void => {
+          const srtt = side(sending)?.conn.paths.find((p) => p.state === 'active')?.srtt;
+          if (srtt !== undefined) srttSamples.push(srtt);
+          if (sim.now + 100 < options.durationMs) sim.at(sim.now + 100, sampleSrtt);
+        };
+        sampleSrtt();
       });
       if (options.blackholeAt !== undefined) {
         const at = options.blackholeAt;
@@ -210,6 +233,14 @@ export function runWanCase(options: WanCaseOptions): WanCaseResult {
             if (sim.now < options.durationMs) sim.at(sim.now + 1, sample);
           };
           sim.at(at + 1, sample);
+        });
+      }
+      if (options.rateChange !== undefined) {
+        const { at, rateBps } = options.rateChange;
+        sim.at(at, () => {
+          const driver = side('client');
+          const index = driver === undefined ? 0 : activeProvider(driver);
+          sim.setLink(`client.p${index}`, { bandwidth: rateBps }, 'in');
         });
       }
       if (options.mtuDrop !== undefined) {
@@ -304,5 +335,12 @@ export function runWanCase(options: WanCaseOptions): WanCaseResult {
     senderBytesByProvider,
     peakSessionBuffered: result.monitor.peaks.sessionBuffered,
     peakSendBuffered: result.monitor.peaks.sendBuffered,
+    sender: {
+      meanSrttMs:
+        srttSamples.length === 0 ? undefined : srttSamples.reduce((a, b) => a + b, 0) / srttSamples.length,
+      packetsSent: sentSince(sending === 'client' ? client : server, sending).packets,
+      packetsLost: ((sending === 'client' ? client : server)?.conn.stats.packetsLost ?? 0) - warmLost,
+    },
+    queueDrops: sim.stats.drops['queue-full'] ?? 0,
   };
 }
