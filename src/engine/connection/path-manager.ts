@@ -296,6 +296,8 @@ export class PathManager {
         nextProbeAt: number | undefined;
         deadAt: number | undefined;
         dead: boolean;
+        /** When the verdict came: only a receipt over another path asked for since then may move us. */
+        verdictAt: number;
       }
     | undefined;
   /** A late proof of another path: move there at `at` unless the active path answers first. */
@@ -710,7 +712,7 @@ export class PathManager {
     const unproven = !this.activePath.validated;
     return (
       (this.activeFailedAt !== undefined || this.activeDead(now) || unproven) &&
-      (unproven || sentAt >= this.silentSince()) &&
+      (unproven || sentAt >= this.moveEvidenceSince()) &&
       path !== this.activePath &&
       this.records.has(path.id) &&
       path.validated &&
@@ -1199,7 +1201,7 @@ export class PathManager {
     // Another path carried our packets since the active one last did: it works, this one is
     // silent — and dead, not just lossy, once its probes went unanswered too.
     const since = this.silentSince();
-    const proven = this.activeDead(now) ? this.bestCandidate(now, 4, since) : undefined;
+    const proven = this.activeDead(now) ? this.bestCandidate(now, 4, this.moveEvidenceSince()) : undefined;
     if (proven) {
       this.failover(proven, 'unresponsive', now);
       return;
@@ -1233,7 +1235,9 @@ export class PathManager {
       nextProbeAt: undefined,
       deadAt: undefined,
       dead: false,
+      verdictAt: Infinity,
     };
+    this.repeatAcks(now);
     this.judgeSuspicion(now, 1);
     // Ask for a receipt over the other paths too, proven lately or not: the answer to a
     // challenge repeats the peer's ACK ranges of every path, so when only the active path's
@@ -1244,6 +1248,16 @@ export class PathManager {
       if (p.state === 'failed' || this.record(p).challenge !== undefined) continue;
       this.startChallenge(p, now);
     }
+  }
+
+  /**
+   * Our probes on a suspected path repeat the ACK ranges of every space: the peer's silence may
+   * be its own suspicion of us, because the ACKs we sent were lost in the same burst, and an ACK
+   * frame goes out only when something new arrived. Without the repeat the peer's data, which
+   * did arrive, looks lost to it, and it leaves a working path.
+   */
+  private repeatAcks(now: number): void {
+    for (const p of this.pathList) p.acks.repeatAck(now);
   }
 
   private suspicionSpacing(): number {
@@ -1264,7 +1278,7 @@ export class PathManager {
       s.nextProbeAt = undefined;
       const last = sent.length >= SUSPICION_PROBES ? sent[SUSPICION_PROBES - 1].timeSent : now;
       // Already past (a loaded path at its PTO, which fired on time): dead now.
-      if (last + active.pto() <= now) s.dead = true;
+      if (last + active.pto() <= now) this.declareDead(now);
       else s.deadAt = last + active.pto();
       return;
     }
@@ -1277,6 +1291,7 @@ export class PathManager {
     if (!s || s.dead) return;
     if (s.nextProbeAt !== undefined && now >= s.nextProbeAt) {
       // However late this fires, the probe counts only once its own answer time has passed.
+      this.repeatAcks(now);
       this.host.probeActive();
       this.judgeSuspicion(now, 1);
     } else if (s.deadAt !== undefined && now >= s.deadAt) {
@@ -1284,12 +1299,44 @@ export class PathManager {
         // A verdict this late shows the host ran nothing meanwhile (answers may wait unread in
         // the socket): one more probe, and one more probe timeout to read the answers.
         s.deadAt = now + this.activePath.pto();
+        this.repeatAcks(now);
         this.host.probeActive();
         return;
       }
       s.deadAt = undefined;
-      s.dead = true;
+      this.declareDead(now);
     }
+  }
+
+  /**
+   * The active path's evidence is complete. A receipt asked for over another path before now may
+   * have left the peer before our last counted packets reached it (the active path is the slower
+   * one, or its ACKs are what was lost): ask again, so the answer's ACK ranges show whether they
+   * arrived. Only a receipt sent from now on may move the session (see moveEvidenceSince).
+   */
+  private declareDead(now: number): void {
+    const s = this.suspicion;
+    if (!s) return;
+    s.dead = true;
+    s.verdictAt = now;
+    for (const p of this.pathList) {
+      if (p === this.activePath || !p.validated || p.remoteCid.length === 0 || !this.isLocal(p.local))
+        continue;
+      const m = this.record(p);
+      // A challenge not sent yet, or sent just now, asks late enough.
+      if (p.state === 'failed' || (m.challenge !== undefined && (m.challengeSentAt ?? now) >= now)) continue;
+      this.startChallenge(p, now);
+    }
+  }
+
+  /**
+   * The send time from which proof of another path may move the session: after the active path
+   * went silent, and, once it is judged dead, after the verdict (declareDead).
+   */
+  private moveEvidenceSince(): number {
+    const since = this.silentSince();
+    const s = this.suspicion;
+    return s?.dead ? Math.max(since, s.verdictAt) : since;
   }
 
   /** The suspected active path's probes all went unanswered (see suspect). */
