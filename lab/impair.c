@@ -61,6 +61,8 @@ typedef struct {
 typedef struct {
   uint64_t rx, tx, drop_mtu, drop_loss, drop_burst, drop_queue, drop_overflow, duplicated, write_errors;
   uint64_t max_backlog_ns;
+  // Time the bottleneck had nothing to send (a rate is only measured where this did not grow).
+  uint64_t idle_ns;
 } counters_t;
 
 typedef struct {
@@ -178,6 +180,7 @@ static void hold(int index, const unsigned char *packet, uint32_t len, uint64_t 
       return;
     }
     if (backlog_ns > device->counters.max_backlog_ns) device->counters.max_backlog_ns = backlog_ns;
+    if (device->link_free_ns > 0 && device->link_free_ns < now) device->counters.idle_ns += now - device->link_free_ns;
     uint64_t start = device->link_free_ns > now ? device->link_free_ns : now;
     depart = start + (uint64_t)((double)len * 8e9 / s->rate_bps);
     device->link_free_ns = depart;
@@ -332,16 +335,21 @@ static void show_settings(const device_t *d, char *out, size_t size) {
 
 static void stats_json(char *out, size_t size) {
   size_t used = (size_t)snprintf(out, size, "ok {\"held\":%zu,\"devices\":{", heap_len);
+  uint64_t now = now_ns();
   for (int i = 0; i < device_count && used < size; i++) {
     const counters_t *c = &devices[i].counters;
+    // An idle stretch is added when the next packet arrives; the one still running counts now.
+    uint64_t idle_ns = c->idle_ns;
+    if (devices[i].settings.rate_bps > 0 && devices[i].link_free_ns > 0 && devices[i].link_free_ns < now)
+      idle_ns += now - devices[i].link_free_ns;
     used += (size_t)snprintf(out + used, size - used,
                              "%s\"%s\":{\"rx\":%" PRIu64 ",\"tx\":%" PRIu64 ",\"dropMtu\":%" PRIu64
                              ",\"dropLoss\":%" PRIu64 ",\"dropBurst\":%" PRIu64 ",\"dropQueue\":%" PRIu64
                              ",\"dropOverflow\":%" PRIu64 ",\"duplicated\":%" PRIu64 ",\"writeErrors\":%" PRIu64
-                             ",\"maxBacklogMs\":%.3f}",
+                             ",\"maxBacklogMs\":%.3f,\"idleMs\":%.3f}",
                              i ? "," : "", devices[i].name, c->rx, c->tx, c->drop_mtu, c->drop_loss, c->drop_burst,
                              c->drop_queue, c->drop_overflow, c->duplicated, c->write_errors,
-                             (double)c->max_backlog_ns / 1e6);
+                             (double)c->max_backlog_ns / 1e6, (double)idle_ns / 1e6);
   }
   if (used < size) snprintf(out + used, size - used, "}}");
 }

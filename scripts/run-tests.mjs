@@ -25,9 +25,9 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.BRAID_TEST_CONCURRENCY ?? '2';
-// Files that must run alone: the impairment element's calibration runs its senders and the
-// element at real-time priority, which on a 2-core machine starves any test running beside it
-// (and a neighbour's load would spoil its measurements). They run after the rest, one by one.
+// Files that run alone, after the rest, one by one: the impairment element's calibration offers
+// 200 Mbit/s through the lab and times delays to a fraction of a millisecond, so a neighbour's
+// load would spoil its measurements and its traffic would slow the neighbour.
 const EXCLUSIVE = ['test/lab/impairment.test.ts'];
 const exclusive = files.filter((f) => EXCLUSIVE.includes(f));
 const shared = files.filter((f) => !EXCLUSIVE.includes(f));

@@ -1,10 +1,11 @@
 /**
  * Calibration of the lab's impairment element (lab/impair.c, docs/lab.md): what it is told to do
- * is what a real packet meets. Delay by ping and by a UDP echo, loss counted by the kernels' UDP
- * counters over ≥ 10k packets, rate at the server's interface, reordering by sequence numbers,
- * the MTU clamp, and 200 Mbit/s of 1200-byte packets without a packet of its own loss. Needs
- * root, the lab's tools, ping and iperf3 (scripts/setup-system.sh); skipped with the reason
- * otherwise. BRAID_LAB_VERBOSE=1 prints each measured figure.
+ * is what a real packet meets. Delay by ping and by a UDP echo, loss counted by nftables where
+ * datagrams leave the client and enter the server over ≥ 10k packets, rate at the server's interface, reordering by sequence numbers,
+ * the MTU clamp, and 200 Mbit/s of 1200-byte packets without a packet of its own loss. Part of
+ * `npm test` (run alone, after the other files: scripts/run-tests.mjs); needs root, the lab's
+ * tools, ping and iperf3 (scripts/setup-system.sh), skipped with the reason otherwise. About a
+ * minute. BRAID_LAB_VERBOSE=1 prints each measured figure.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,21 +16,18 @@ import { burstLoss } from '../../src/cli/demo/path-profiles.js';
 
 const hasCommand = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 const availability = Lab.available({ conntrack: false });
-// Opt-in until its hang is found: a UDP echo probe sometimes spins without finishing, and its
-// real-time senders starve whatever runs beside them on 2 cores.
-const optedIn = process.env.BRAID_LAB_CALIBRATION === '1';
-const skip = !optedIn
-  ? 'set BRAID_LAB_CALIBRATION=1 to calibrate (runs alone; an intermittent probe hang is open)'
-  : !availability.ok
-    ? availability.reason
-    : !hasCommand('ping') || !hasCommand('iperf3')
-      ? 'ping and iperf3 needed: run scripts/setup-system.sh as root'
-      : false;
+const skip = !availability.ok
+  ? availability.reason
+  : !hasCommand('ping') || !hasCommand('iperf3')
+    ? 'ping and iperf3 needed: run scripts/setup-system.sh as root'
+    : false;
 
 const PROBE = 'test/lab/udp-probe.ts';
 const ECHO_PORT = 7007;
 const SINK_PORT = 7008;
 const IPERF_PORT = 5201;
+/** UDP echo round trips per measurement, 10 ms apart. */
+const UDP_PINGS = 200;
 /** UDP payload of a 1200-byte IPv4 packet. */
 const PAYLOAD_1200 = 1200 - 28;
 const verbose = process.env.BRAID_LAB_VERBOSE === '1';
@@ -37,15 +35,8 @@ const note = (message: string) => {
   if (verbose) process.stderr.write(`[calibration] ${message}\n`);
 };
 
-interface UdpCounters {
-  inDatagrams: number;
-  rcvbufErrors: number;
-  /** Arrived after the receiving socket closed (iperf3's server closes as its test ends). */
-  noPorts: number;
-  outDatagrams: number;
-}
-
-describe('impairment element calibration', { skip, timeout: 180_000 }, () => {
+// About a minute on a quiet machine; a busy one slows every step, and repeats the rate checks.
+describe('impairment element calibration', { skip, timeout: 300_000 }, () => {
   let lab: Lab;
   let echo: LabProcess;
   let sink: LabProcess;
@@ -57,43 +48,62 @@ describe('impairment element calibration', { skip, timeout: 180_000 }, () => {
     started.push(helper);
     return helper;
   };
-  // The instruments run with real-time priority (below the element's), so on a busy machine the
-  // scheduler does not add its delays to the ones measured.
-  const PRIORITY = ['chrt', '-f', '5'];
-  const probe = (name: string, ns: LabNamespace, args: string[]) =>
-    start(name, ns, [...PRIORITY, process.execPath, '--import', 'tsx', PROBE, ...args]);
+  // Only the element runs at real-time priority. A real-time instrument would starve every test
+  // beside it, and the kernel's own deferred packet processing too (which then looks like loss);
+  // the timing instruments and the fast sender get a larger fair share instead (nice −10), which
+  // shortens their wake-ups on a busy machine but leaves every other process its turn. Each of
+  // them sleeps between sends, so none takes more CPU than its traffic needs.
+  const FAVOURED = ['nice', '-n', '-10'];
+  /** The 200 Mbit/s sender (about a fifth of a core, in bursts) must not fall short on a busy machine. */
+  const FAVOURED_MOST = ['nice', '-n', '-20'];
+  const probe = (name: string, ns: LabNamespace, args: string[], favoured = false) =>
+    start(name, ns, [...(favoured ? FAVOURED : []), process.execPath, '--import', 'tsx', PROBE, ...args]);
 
-  /** The kernel's UDP counters of a namespace (IPv4): what left and what arrived, read or not. */
-  const udpCounters = async (ns: LabNamespace): Promise<UdpCounters> => {
-    const out = await lab.exec(ns, ['cat', '/proc/net/snmp']);
-    const lines = out.stdout.split('\n').filter((line) => line.startsWith('Udp:'));
-    const names = lines[0]!.split(/\s+/);
-    const values = lines[1]!.split(/\s+/).map(Number);
-    const get = (name: string) => values[names.indexOf(name)]!;
-    return {
-      inDatagrams: get('InDatagrams'),
-      rcvbufErrors: get('RcvbufErrors'),
-      noPorts: get('NoPorts'),
-      outDatagrams: get('OutDatagrams'),
-    };
+  /**
+   * Datagrams to the calibration's ports counted by nftables where they leave the client and
+   * where they enter the server. Not the kernels' UDP counters: those count a datagram as it is
+   * read, so whatever a busy receiver (iperf3's server closing its socket) left unread would look
+   * lost in the lab.
+   */
+  const COUNTED_PORTS = `{ ${SINK_PORT}, ${IPERF_PORT} }`;
+  const countDatagrams = async () => {
+    const results = await Promise.all([
+      lab.exec('client', [
+        'nft',
+        `add table inet calibration; add counter inet calibration datagrams; add chain inet calibration out { type filter hook output priority 0; }; add rule inet calibration out udp dport ${COUNTED_PORTS} counter name datagrams`,
+      ]),
+      lab.exec('server', [
+        'nft',
+        `add table inet calibration; add counter inet calibration datagrams; add chain inet calibration in { type filter hook input priority 0; }; add rule inet calibration in udp dport ${COUNTED_PORTS} counter name datagrams`,
+      ]),
+    ]);
+    for (const result of results) assert.equal(result.code, 0, `nft: ${result.stderr}`);
+  };
+  const datagramsCounted = async (ns: LabNamespace): Promise<number> => {
+    const out = await lab.exec(ns, ['nft', '-j', 'list', 'counter', 'inet', 'calibration', 'datagrams']);
+    const listing = JSON.parse(out.stdout) as { nftables: Array<{ counter?: { packets: number } }> };
+    const counter = listing.nftables.find((entry) => entry.counter)?.counter;
+    assert.ok(counter, `no calibration counter in ${ns}: ${out.stdout}${out.stderr}`);
+    return counter.packets;
   };
 
   /**
-   * Runs `traffic` (client → server) and returns how many datagrams the client's kernel sent and
-   * how many reached the server's UDP layer (delivered to a socket, dropped at its full buffer,
-   * or arrived with no socket left).
+   * Runs `traffic` (client → server) and returns how many datagrams left the client and how many
+   * entered the server.
    */
   const countThrough = async (traffic: () => Promise<void>) => {
-    const [client0, server0] = await Promise.all([udpCounters('client'), udpCounters('server')]);
+    const [sent0, arrived0] = await Promise.all([datagramsCounted('client'), datagramsCounted('server')]);
     await traffic();
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the last packets' delay
-    const [client1, server1] = await Promise.all([udpCounters('client'), udpCounters('server')]);
-    const sent = client1.outDatagrams - client0.outDatagrams;
-    const arrived =
-      server1.inDatagrams -
-      server0.inDatagrams +
-      (server1.rcvbufErrors - server0.rcvbufErrors) +
-      (server1.noPorts - server0.noPorts);
+    const sent = (await datagramsCounted('client')) - sent0;
+    // The last packets' delay, and on a busy machine the kernel's deferred packet processing:
+    // count until the server's counter stops moving (200 ms without a change, 5 s at most).
+    let arrived = (await datagramsCounted('server')) - arrived0;
+    for (let still = 0, waited = 0; still < 200 && waited < 5000; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const now = (await datagramsCounted('server')) - arrived0;
+      still = now === arrived ? still + 50 : 0;
+      arrived = now;
+    }
     return { sent, arrived };
   };
 
@@ -145,8 +155,9 @@ describe('impairment element calibration', { skip, timeout: 180_000 }, () => {
 
   before(async () => {
     lab = await Lab.up({ impair: true });
+    await countDatagrams();
     const { server1 } = lab.addresses;
-    echo = probe('echo', 'server', ['echo', server1.v4, String(ECHO_PORT)]);
+    echo = probe('echo', 'server', ['echo', server1.v4, String(ECHO_PORT)], true);
     sink = probe('sink', 'server', ['sink', server1.v4, String(SINK_PORT)]);
     iperfServer = start('iperf3 server', 'server', [
       'iperf3',
@@ -168,20 +179,21 @@ describe('impairment element calibration', { skip, timeout: 180_000 }, () => {
   test('round-trip time by ping and by a UDP echo is the configured delay (±1 ms), per direction and link', async () => {
     const { clientA, clientB, server1 } = lab.addresses;
     const udpEcho = async () => {
-      const udp = probe('udp ping', 'client', [
-        'ping',
-        clientA.v4,
-        server1.v4,
-        String(ECHO_PORT),
-        '100',
-        '10',
-      ]);
+      const udp = probe(
+        'udp ping',
+        'client',
+        ['ping', clientA.v4, server1.v4, String(ECHO_PORT), String(UDP_PINGS), '10'],
+        true,
+      );
       const rtts = (await udp.next('done', 30_000)).rttsMs as number[];
-      assert.ok(rtts.length >= 99, `UDP echo answered ${rtts.length} of 100`);
-      return median(rtts);
+      assert.ok(rtts.length >= UDP_PINGS - 1, `UDP echo answered ${rtts.length} of ${UDP_PINGS}`);
+      return { least: Math.min(...rtts), median: median(rtts) };
     };
-    // A JavaScript echo and prober add their own event-loop latency (under a millisecond, more on
-    // a busy machine) to every round trip: measured without impairment first, and taken off.
+    // A JavaScript echo and prober add their own event-loop latency (under a millisecond, tens of
+    // milliseconds on a busy machine) to a round trip, and never take any off: the element's delay
+    // (no jitter here) is the least round trip with it less the least without it. An element
+    // releasing early shows in that figure, one late throughout too; one late now and then shows
+    // in ping's median, which kernel timestamps keep free of scheduling delay.
     const udpBase = await udpEcho();
     // Asymmetric on a, so each direction's delay counts; IPv6 over b.
     await lab.impair('a', 'c2s', { delayMs: 12 });
@@ -191,9 +203,10 @@ describe('impairment element calibration', { skip, timeout: 180_000 }, () => {
     const b = await pingRtts(clientB.v6, server1.v6, 50);
     assert.equal(a.rtts.length, 50, a.output);
     assert.equal(b.rtts.length, 50, b.output);
-    const udpAdded = (await udpEcho()) - udpBase;
+    const udpImpaired = await udpEcho();
+    const udpAdded = udpImpaired.least - udpBase.least;
     note(
-      `ping a ${median(a.rtts)} ms (20 set), ping b v6 ${median(b.rtts)} ms (50 set), UDP echo a ${udpAdded.toFixed(2)} ms over its ${udpBase.toFixed(2)} ms without impairment`,
+      `ping a ${median(a.rtts)} ms (20 set), ping b v6 ${median(b.rtts)} ms (50 set), UDP echo a ${udpAdded.toFixed(2)} ms over its ${udpBase.least.toFixed(2)} ms without impairment (medians ${udpImpaired.median.toFixed(2)} and ${udpBase.median.toFixed(2)} ms)`,
     );
     assert.ok(
       Math.abs(median(a.rtts) - 20) <= 1,
@@ -269,51 +282,88 @@ describe('impairment element calibration', { skip, timeout: 180_000 }, () => {
     await lab.clearImpairment();
   });
 
-  test('rate limit with a finite queue delivers the configured rate (±5 %)', async () => {
+  test('rate limit with a finite queue delivers the configured rate (±5 %)', async (t) => {
     const rateBps = 50e6;
-    await lab.impair('a', 'c2s', { rateBps, queueMs: 100 });
+    // A queue long enough to ride out a pause of the (unprivileged) sender on a busy machine:
+    // the bottleneck must never run dry while it is measured.
+    const queueMs = 400;
+    await lab.impair('a', 'c2s', { rateBps, queueMs });
     const sample = async () => {
+      // The counters' instant is the middle of two clock readings around them; of five readings
+      // the most tightly bracketed, so a shell descheduled on a busy machine does not skew it.
       const out = await lab.exec('server', [
         'sh',
         '-c',
-        'date +%s%N; cat /sys/class/net/s1/statistics/rx_bytes /sys/class/net/s1/statistics/rx_packets',
+        'for i in 1 2 3 4 5; do date +%s%N; cat /sys/class/net/s1/statistics/rx_bytes /sys/class/net/s1/statistics/rx_packets; date +%s%N; done',
       ]);
-      const [ns, bytes, packets] = out.stdout.trim().split('\n').map(Number);
-      return { seconds: ns! / 1e9, bytes: bytes!, packets: packets! };
+      const values = out.stdout.trim().split('\n').map(Number);
+      const readings = [0, 4, 8, 12, 16].map((i) => {
+        const [start, bytes, packets, end] = values.slice(i, i + 4) as [number, number, number, number];
+        return { seconds: (start + end) / 2e9, spread: end - start, bytes, packets };
+      });
+      return readings.reduce((best, reading) => (reading.spread < best.spread ? reading : best));
     };
-    const before = (await lab.impairmentStats())['a:c2s'];
-    const client = start('iperf3 client', 'client', [
-      ...PRIORITY,
-      'iperf3',
-      '-c',
-      lab.addresses.server1.v4,
-      '-B',
-      lab.addresses.clientA.v4,
-      '-p',
-      String(IPERF_PORT),
-      '-u',
-      '-b',
-      '80M',
-      '-l',
-      String(PAYLOAD_1200),
-      '-t',
-      '4',
-    ]);
-    await new Promise((resolve) => setTimeout(resolve, 1200));
-    const first = await sample();
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    const second = await sample();
-    await client.settle(10_000);
-    const after = (await lab.impairmentStats())['a:c2s'];
-    // The interface counts Ethernet frames; the element's rate is of IP packets.
-    const ipBytes = second.bytes - first.bytes - 14 * (second.packets - first.packets);
-    const measured = (ipBytes * 8) / (second.seconds - first.seconds);
-    note(
-      `rate ${(measured / 1e6).toFixed(2)} Mbit/s (50 set); queue drops ${after.dropQueue - before.dropQueue}, longest backlog ${after.maxBacklogMs} ms`,
-    );
-    assert.ok(Math.abs(measured / rateBps - 1) <= 0.05, `measured ${measured} bit/s, configured ${rateBps}`);
-    assert.ok(after.dropQueue > before.dropQueue, 'an overfull queue must drop');
-    assert.ok(after.maxBacklogMs <= 101, `queue held ${after.maxBacklogMs} ms, limit 100`);
+    // The bottleneck's rate is only measurable while it has something to send: a window in which
+    // the element reports it idle for more than 1 % (the unprivileged sender, or the kernel's
+    // deferred forwarding to the element, paused longer than the queue) is measured again, up to
+    // three times; a machine that busy cannot measure a rate, and the test says so by skipping.
+    const ATTEMPTS = 3;
+    for (let attempt = 1; ; attempt++) {
+      const before = (await lab.impairmentStats())['a:c2s'];
+      const client = start('iperf3 client', 'client', [
+        ...FAVOURED,
+        'iperf3',
+        '-c',
+        lab.addresses.server1.v4,
+        '-B',
+        lab.addresses.clientA.v4,
+        '-p',
+        String(IPERF_PORT),
+        '-u',
+        '-b',
+        '80M/32',
+        '-l',
+        String(PAYLOAD_1200),
+        '-t',
+        '6',
+      ]);
+      // 80 Mbit/s into 50 fill the queue in under a second: the window opens once it overflows
+      // (the sender may take a while to start on a busy machine), and lasts three seconds.
+      for (let waited = 0; waited < 5000; waited += 100) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        if ((await lab.impairmentStats())['a:c2s'].dropQueue > before.dropQueue) break;
+      }
+      const windowStart = (await lab.impairmentStats())['a:c2s'];
+      const first = await sample();
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const second = await sample();
+      const windowEnd = (await lab.impairmentStats())['a:c2s'];
+      await client.settle(10_000);
+      const after = (await lab.impairmentStats())['a:c2s'];
+      // The interface counts Ethernet frames; the element's rate is of IP packets.
+      const ipBytes = second.bytes - first.bytes - 14 * (second.packets - first.packets);
+      const seconds = second.seconds - first.seconds;
+      const measured = (ipBytes * 8) / seconds;
+      const idleShare = (windowEnd.idleMs - windowStart.idleMs) / 1000 / seconds;
+      note(
+        `attempt ${attempt}: rate ${(measured / 1e6).toFixed(2)} Mbit/s (50 set), bottleneck idle ${(idleShare * 100).toFixed(1)} % of the window; queue drops ${after.dropQueue - before.dropQueue}, longest backlog ${after.maxBacklogMs} ms`,
+      );
+      assert.ok(after.maxBacklogMs <= queueMs + 1, `queue held ${after.maxBacklogMs} ms, limit ${queueMs}`);
+      if (idleShare <= 0.01) {
+        assert.ok(after.dropQueue > before.dropQueue, 'an overfull queue must drop');
+        assert.ok(
+          Math.abs(measured / rateBps - 1) <= 0.05,
+          `measured ${measured} bit/s, configured ${rateBps}`,
+        );
+        break;
+      }
+      if (attempt === ATTEMPTS) {
+        t.skip(
+          `machine too busy to feed the bottleneck: idle ${(idleShare * 100).toFixed(1)} % of the window in attempt ${ATTEMPTS}`,
+        );
+        break;
+      }
+    }
     await lab.clearImpairment();
   });
 
@@ -332,55 +382,70 @@ describe('impairment element calibration', { skip, timeout: 180_000 }, () => {
     await lab.clearImpairment();
   });
 
-  test('carries 200 Mbit/s of 1200-byte packets without losing one', async () => {
-    // iperf3 is the traffic source (Node cannot offer 20k packets/s on a busy machine); it too
-    // gets priority, and aims a little above 200 Mbit/s so scheduling gaps do not leave it short.
+  test('carries 200 Mbit/s of 1200-byte packets without losing one', async (t) => {
+    // iperf3 is the traffic source (Node cannot offer 20k packets/s on a busy machine): favoured
+    // most, in bursts of 32 datagrams with sleeps between them, aiming a little above 200 Mbit/s
+    // so scheduling gaps do not leave it short.
     await lab.impair('a', 'c2s', { delayMs: 5 });
-    const before = (await lab.impairmentStats())['a:c2s'];
-    let report: { end?: { sum?: { bits_per_second?: number } } } = {};
-    const { sent, arrived } = await countThrough(async () => {
-      const out = await lab.exec('client', [
-        ...PRIORITY,
-        'iperf3',
-        '-c',
-        lab.addresses.server1.v4,
-        '-B',
-        lab.addresses.clientA.v4,
-        '-p',
-        String(IPERF_PORT),
-        '-u',
-        '-b',
-        '210M',
-        '-l',
-        String(PAYLOAD_1200),
-        '-t',
-        '3',
-        '-J',
-      ]);
-      report = JSON.parse(out.stdout);
-    });
-    const after = (await lab.impairmentStats())['a:c2s'];
-    const offered = Number(report.end?.sum?.bits_per_second);
-    note(`offered ${(offered / 1e6).toFixed(1)} Mbit/s; ${sent} sent, ${arrived} arrived`);
-    assert.ok(offered >= 195e6, `iperf3 offered only ${offered} bit/s`);
-    if (arrived !== sent) {
-      // Where they went: the element's counters, each interface's drops, the kernel's backlog drops.
-      const drops = await Promise.all(
-        (['client', 'router', 'server'] as const).map(async (ns) => {
-          const out = await lab.exec(ns, [
-            'sh',
-            '-c',
-            'for d in /sys/class/net/*; do echo "$(basename $d) rx_dropped $(cat $d/statistics/rx_dropped) tx_dropped $(cat $d/statistics/tx_dropped)"; done',
-          ]);
-          return `${ns}: ${out.stdout.trim().replaceAll('\n', '; ')}`;
-        }),
+    // Offering 200 Mbit/s is the precondition, not what is checked: on a machine too busy to give
+    // the sender its fifth of a core, the run is repeated (every run's datagrams must all arrive),
+    // and after three the test skips with the rate it got.
+    const ATTEMPTS = 3;
+    for (let attempt = 1; ; attempt++) {
+      const before = (await lab.impairmentStats())['a:c2s'];
+      let report: { end?: { sum?: { bits_per_second?: number } } } = {};
+      const { sent, arrived } = await countThrough(async () => {
+        const out = await lab.exec('client', [
+          ...FAVOURED_MOST,
+          'iperf3',
+          '-c',
+          lab.addresses.server1.v4,
+          '-B',
+          lab.addresses.clientA.v4,
+          '-p',
+          String(IPERF_PORT),
+          '-u',
+          '-b',
+          '210M/32',
+          '-l',
+          String(PAYLOAD_1200),
+          '-t',
+          '3',
+          '-J',
+        ]);
+        report = JSON.parse(out.stdout);
+      });
+      const after = (await lab.impairmentStats())['a:c2s'];
+      const offered = Number(report.end?.sum?.bits_per_second);
+      note(
+        `attempt ${attempt}: offered ${(offered / 1e6).toFixed(1)} Mbit/s; ${sent} sent, ${arrived} arrived`,
       );
-      const softnet = await lab.exec('router', ['cat', '/proc/net/softnet_stat']);
-      assert.fail(
-        `${sent - arrived} of ${sent} datagrams lost in the lab; element ${JSON.stringify({ before, after })}; ${drops.join(' | ')}; softnet ${softnet.stdout}`,
-      );
+      if (arrived !== sent) {
+        // Where they went: the element's counters, each interface's drops, the kernel's backlog drops.
+        const drops = await Promise.all(
+          (['client', 'router', 'server'] as const).map(async (ns) => {
+            const out = await lab.exec(ns, [
+              'sh',
+              '-c',
+              'for d in /sys/class/net/*; do echo "$(basename $d) rx_dropped $(cat $d/statistics/rx_dropped) tx_dropped $(cat $d/statistics/tx_dropped)"; done',
+            ]);
+            return `${ns}: ${out.stdout.trim().replaceAll('\n', '; ')}`;
+          }),
+        );
+        const softnet = await lab.exec('router', ['cat', '/proc/net/softnet_stat']);
+        assert.fail(
+          `${sent - arrived} of ${sent} datagrams lost in the lab at ${offered} bit/s; element ${JSON.stringify({ before, after })}; ${drops.join(' | ')}; softnet ${softnet.stdout}`,
+        );
+      }
+      assert.equal(after.rx - before.rx, after.tx - before.tx, 'the element forwarded all it read');
+      if (offered >= 195e6) break;
+      if (attempt === ATTEMPTS) {
+        t.skip(
+          `machine too busy: iperf3 offered only ${(offered / 1e6).toFixed(1)} Mbit/s in attempt ${ATTEMPTS}`,
+        );
+        break;
+      }
     }
-    assert.equal(after.rx - before.rx, after.tx - before.tx, 'the element forwarded all it read');
     await lab.clearImpairment();
   });
 

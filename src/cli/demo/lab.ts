@@ -85,6 +85,8 @@ export interface ImpairmentCounters {
   writeErrors: number;
   /** The longest bottleneck backlog seen, ms. */
   maxBacklogMs: number;
+  /** Time a rate-limited device's bottleneck had nothing to send, summed. */
+  idleMs: number;
 }
 
 export type ImpairmentStats = Record<`${ImpairedLink}:${'c2s' | 's2c'}`, ImpairmentCounters>;
