@@ -52,6 +52,15 @@ export interface ServerOptions {
    * limits (half-open sessions, DH operations per second; docs/security.md).
    */
   retry?: 'always' | 'never' | 'under-load' | 'auto';
+  /** Half-open sessions (handshake done, not yet confirmed by the client) at which 'under-load' Retry starts. Default 256. */
+  retryThreshold?: number;
+  /** X25519 operations per second (an IK first flight costs 5, XX 4) at which 'under-load' Retry starts. Default 2000. */
+  retryDhPerSecond?: number;
+  /**
+   * Client keys whose newest IK first-flight timestamp the server remembers (replayed first
+   * flights are dropped); beyond it the key accepted longest ago is forgotten. Default 16 384.
+   */
+  freshnessTableSize?: number;
   transport?: Partial<TransportConfig>;
   /** SO_RCVBUF/SO_SNDBUF request per socket, bytes. Default 4 MiB. */
   socketBufferSize?: number;
@@ -194,6 +203,9 @@ export class BraidServer extends EventEmitter<ServerEvents> {
       server: {
         authorizedKeys: this.#options.authorizedKeys ?? 'any',
         retry: this.#options.retry ?? 'under-load',
+        retryThreshold: this.#options.retryThreshold,
+        retryDhPerSecond: this.#options.retryDhPerSecond,
+        freshnessTableSize: this.#options.freshnessTableSize,
         earlyData: earlyDataOptions(this.#options.earlyData),
         limits: {
           maxSessions: this.#options.maxSessions,
@@ -376,6 +388,11 @@ export function createServer(
   if (options.maxSessionsPerKey !== undefined)
     checkPositiveInteger('maxSessionsPerKey', options.maxSessionsPerKey);
   if (options.memoryBudget !== undefined) checkPositiveInteger('memoryBudget', options.memoryBudget);
+  if (options.retryThreshold !== undefined) checkPositiveInteger('retryThreshold', options.retryThreshold);
+  if (options.retryDhPerSecond !== undefined)
+    checkPositiveInteger('retryDhPerSecond', options.retryDhPerSecond);
+  if (options.freshnessTableSize !== undefined)
+    checkPositiveInteger('freshnessTableSize', options.freshnessTableSize);
   if (options.faultInjector !== undefined && typeof options.faultInjector !== 'function') {
     throw new InvalidArgumentError('faultInjector', 'must be a function');
   }

@@ -129,6 +129,14 @@ class ReplyBudget {
   }
 }
 
+function positiveOption(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(`server.${name} must be a positive integer, got ${value}`);
+  }
+  return value;
+}
+
 export class Endpoint implements EngineEndpoint {
   private lastRoute: { cid: Uint8Array; key: string; conn: Connection } | undefined;
   private readonly staticKey: KeyPair;
@@ -208,10 +216,12 @@ export class Endpoint implements EngineEndpoint {
     this.secrets = new EndpointSecrets(this.random, options.staticKey.privateKey);
     this.initialMacKey = initialMacKey(options.staticKey.publicKey);
     this.handshakeLoad = new HandshakeLoad({
-      halfOpen: options.server?.retryThreshold ?? 256,
-      dhPerSecond: options.server?.retryDhPerSecond ?? 2000,
+      halfOpen: positiveOption('retryThreshold', options.server?.retryThreshold, 256),
+      dhPerSecond: positiveOption('retryDhPerSecond', options.server?.retryDhPerSecond, 2000),
     });
-    this.freshness = new FreshnessTable(options.server?.freshnessTableSize ?? 16_384);
+    this.freshness = new FreshnessTable(
+      positiveOption('freshnessTableSize', options.server?.freshnessTableSize, 16_384),
+    );
     this.wallClock = options.wallClock;
     const keys = options.server?.authorizedKeys ?? 'any';
     this.authorized = keys === 'any' ? 'any' : new Set(keys.map((k) => cidKey(k)));

@@ -79,6 +79,12 @@ options:
   --retry always|auto|never make clients prove their address with a Retry round trip before
                             any Diffie-Hellman: always, only under handshake load (auto, the
                             default) or never (leaves the server open to handshake floods)
+  --retry-threshold N       half-open sessions (handshake done, not yet confirmed) at which
+                            --retry auto starts sending Retry (default 256)
+  --retry-dh-per-second N   Diffie-Hellman operations a second (IK first flight 5, XX 4) at which
+                            --retry auto starts sending Retry (default 2000)
+  --freshness-table-size N  client keys whose newest first-flight timestamp is remembered to drop
+                            replayed first flights (default 16384)
   --max-sessions N          sessions at once; a client beyond is refused (SESSION_LIMIT). Default: no limit
   --max-sessions-per-key N  sessions at once per client key. Default: no limit
   --memory-budget MIB       what all sessions may buffer together (each at most 16 MiB); over it new
@@ -107,6 +113,9 @@ const SERVE_FLAGS = {
   'receive-dir': { type: 'string' },
   'shared-receive-dir': { type: 'boolean' },
   retry: { type: 'string' },
+  'retry-threshold': { type: 'string' },
+  'retry-dh-per-second': { type: 'string' },
+  'freshness-table-size': { type: 'string' },
   'max-sessions': { type: 'string' },
   'max-sessions-per-key': { type: 'string' },
   'memory-budget': { type: 'string' },
@@ -128,6 +137,9 @@ interface ServeSettings {
   receiveDir: string | undefined;
   sharedReceiveDir: boolean;
   retry: 'always' | 'auto' | 'never';
+  retryThreshold: number | undefined;
+  retryDhPerSecond: number | undefined;
+  freshnessTableSize: number | undefined;
   maxSessions: number | undefined;
   maxSessionsPerKey: number | undefined;
   /** Bytes. */
@@ -209,6 +221,9 @@ function settingsFrom(args: ParsedArgs): ServeSettings {
   }
   return {
     retry,
+    retryThreshold: positiveInteger('retry-threshold', pick('retry-threshold')[0]),
+    retryDhPerSecond: positiveInteger('retry-dh-per-second', pick('retry-dh-per-second')[0]),
+    freshnessTableSize: positiveInteger('freshness-table-size', pick('freshness-table-size')[0]),
     listen,
     keyPath: pick('key')[0] ?? defaultKeyPath(),
     authorizedKeys: keysPath ? loadAuthorizedKeys(keysPath, !flag('no-strict-modes')) : 'any',
@@ -297,6 +312,9 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
       staticKey,
       authorizedKeys: settings.authorizedKeys,
       retry: settings.retry,
+      retryThreshold: settings.retryThreshold,
+      retryDhPerSecond: settings.retryDhPerSecond,
+      freshnessTableSize: settings.freshnessTableSize,
       maxSessions: settings.maxSessions,
       maxSessionsPerKey: settings.maxSessionsPerKey,
       memoryBudget: settings.memoryBudget,
