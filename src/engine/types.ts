@@ -178,7 +178,8 @@ export interface TransportConfig {
   handshakeTimeout: number;
   /**
    * Congestion controller of each path (docs/performance.md: CUBIC against BBR on the WAN
-   * profiles). Under `multipath.policy: 'aggregate'` the paths use coupled LIA instead.
+   * profiles). Under `multipath.policy: 'aggregate'` the paths use coupled LIA instead of
+   * 'cubic' and 'newreno'; 'bbr' stays per path there, uncoupled (docs/multihoming.md).
    */
   congestionControl: 'cubic' | 'newreno' | 'bbr';
   /** How long (ms) a validated path stays trusted before it is revalidated. */

@@ -316,6 +316,7 @@ export class Connection implements EngineConnection {
       },
       // The scheduler's unit: every path carries this much (PMTU discovery may allow more).
       BASE_UDP_PAYLOAD,
+      options.config.congestionControl !== 'bbr',
     );
     this.pathManager = new PathManager(this.pathHost(), options.local, options.remote, options.now);
     this.frames = new FrameWriter(this.streams, this.outbox, this.multipath);

@@ -97,6 +97,12 @@ export class MultipathSession<P extends Path<unknown>, R> {
     options: MultipathOptions,
     private readonly host: MultipathHost<P>,
     private readonly maxDatagramSize: number,
+    /**
+     * Whether 'aggregate' couples the paths' congestion control (LIA). False with BBR: each path
+     * keeps its own model-based controller (LIA's linked increase is Reno's; see
+     * docs/multihoming.md).
+     */
+    private readonly coupling = true,
   ) {
     this.options = resolveMultipath(options);
     this.lazy = new LazyPaths(this.options.lazy);
@@ -148,13 +154,13 @@ export class MultipathSession<P extends Path<unknown>, R> {
     const accepted = role === 'client' ? peer.multipathPolicies : SERVER_POLICIES;
     const policy = POLICY_BY_CODE[requested];
     this.agreed = policy !== undefined && (accepted & (1 << requested)) !== 0 ? policy : 'failover';
-    if (this.agreed === 'aggregate')
+    if (this.agreed === 'aggregate' && this.coupling)
       for (const path of this.host.paths.list) path.useCongestionController(this.coupledController());
   }
 
   /** A new path's congestion controller under 'aggregate' (undefined: the configured one). */
   controllerForNewPath(): LiaController | undefined {
-    return this.agreed === 'aggregate' ? this.coupledController() : undefined;
+    return this.agreed === 'aggregate' && this.coupling ? this.coupledController() : undefined;
   }
 
   private coupledController(): LiaController {
