@@ -69,7 +69,7 @@ export class PacketKeys {
     return new PacketKeys(secret, aead);
   }
 
-  /** Keys of the next key phase: secret' = HKDF-Expand(secret, "braid ku"). */
+  /** Keys of the next key phase: secret' = HKDF-SHA256(secret, empty salt, "braid ku") (protocol.md §6.4). */
   next(): PacketKeys {
     return new PacketKeys(expand(this.secret, 'braid ku', SECRET_LENGTH), this.aead);
   }
