@@ -2,6 +2,7 @@
 // (src/paths/delivery-rate.ts), driven with synthetic samples: no clock, no network.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { socketAddress } from '../../src/net/address.js';
 import {
   BBR_BTLBW_FILTER_ROUNDS,
   BBR_HIGH_GAIN,
@@ -13,6 +14,7 @@ import {
   WindowedMaxFilter,
 } from '../../src/paths/congestion/index.js';
 import { DeliveryRateEstimator, type RateSample } from '../../src/paths/delivery-rate.js';
+import { Path } from '../../src/paths/path.js';
 import { RttEstimator } from '../../src/paths/rtt-estimator.js';
 
 const MDS = 1200;
@@ -207,5 +209,42 @@ describe('BBR', () => {
     assert.ok(d.now - enteredAt > BBR_PROBE_RTT_MS, `left after ${d.now - enteredAt} ms`);
     assert.equal(d.bbr.state, 'probe-bw');
     assert.ok(d.bbr.window >= window, `window restored: ${d.bbr.window} against ${window}`);
+  });
+});
+
+describe('a path under BBR', () => {
+  test('paces at the rate the model sets, from the delivery-rate sample of each ACK', () => {
+    const path = new Path<null>({
+      id: 1,
+      local: socketAddress('192.0.2.1', 4433),
+      remote: socketAddress('198.51.100.7', 5000),
+      now: 0,
+      maxAckDelay: 25,
+      validated: true,
+      congestionControl: 'bbr',
+    });
+    const send = (pn: number, at: number) =>
+      path.onPacketSent({ pn, timeSent: at, size: MDS, ackEliciting: true, inFlight: true, info: null }, at);
+    send(0, 0);
+    // Acknowledged 100 ms later: one packet delivered over 100 ms, 12 bytes per ms.
+    const outcome = path.loss.onAckReceived([{ smallest: 0, largest: 0 }], 0, 100, true);
+    for (const packet of outcome?.acked ?? []) path.onPacketAcked(packet, 100);
+    path.onAckProcessed(100);
+    const bbr = path.cc as Bbr;
+    assert.equal(bbr.bottleneckBandwidth, MDS / 100);
+    assert.equal(bbr.pacingRate, BBR_HIGH_GAIN * (MDS / 100));
+    // The pacer's burst (10 packets) goes at once; the next packet waits one packet at BBR's rate
+    // (1.25 × cwnd / srtt would let it go after 8 ms).
+    for (let pn = 1; pn <= 10; pn++) {
+      assert.deepEqual(path.canSend(MDS, 100), { ok: true });
+      send(pn, 100);
+    }
+    const verdict = path.canSend(MDS, 100);
+    assert.equal(verdict.ok, false);
+    assert.ok(!verdict.ok && verdict.reason === 'pacing');
+    assert.ok(
+      !verdict.ok && Math.abs((verdict.until as number) - (100 + MDS / (BBR_HIGH_GAIN * (MDS / 100)))) < 1e-9,
+      JSON.stringify(verdict),
+    );
   });
 });
