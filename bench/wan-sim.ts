@@ -299,6 +299,10 @@ function aggregateRecords(options: WanSimOptions, singles: Map<string, number>):
         3,
       ),
       perSeed: runs.map((r) => Math.round(r.goodputBps)),
+      // How the scheduler spread the load (UDP payload bytes the sender put on each provider).
+      senderBytesByProvider: runs.map((r) => r.senderBytesByProvider),
+      // Against maxSessionBuffer: what one session buffered at most, in any sample.
+      peakSessionBufferedBytes: Math.max(...runs.map((r) => r.peakSessionBuffered)),
       violations: violations(runs),
       cpuSeconds,
     });

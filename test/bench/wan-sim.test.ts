@@ -25,7 +25,14 @@ test('wan-sim parses its flags and rejects bad ones', () => {
 
 test('wan-sim reports aggregate goodput against the faster single path, one record per pair', async () => {
   const out = (await run(['--only', 'aggregate', '--seeds', '1', '--bulk-seconds', '1'])) as {
-    records: { name: string; value: number; baseline: { name: string; value: number }; profiles: string[] }[];
+    records: {
+      name: string;
+      value: number;
+      baseline: { name: string; value: number };
+      profiles: string[];
+      senderBytesByProvider: Record<string, number>[];
+      peakSessionBufferedBytes: number;
+    }[];
   };
   assert.deepEqual(
     out.records.map((r) => r.profiles.join('+')),
@@ -35,5 +42,10 @@ test('wan-sim reports aggregate goodput against the faster single path, one reco
     assert.equal(record.name, 'wan-sim-aggregate-goodput');
     assert.equal(record.baseline.name, 'faster-single-path-goodput');
     assert.ok(record.value > 0 && record.baseline.value > 0, JSON.stringify(record));
+    assert.ok((record.senderBytesByProvider[0][`${record.profiles[0]}#0`] ?? 0) > 0, 'bytes per provider');
+    assert.ok(
+      record.peakSessionBufferedBytes > 0 && record.peakSessionBufferedBytes <= 16 * 1024 * 1024,
+      `peak ${record.peakSessionBufferedBytes} B`,
+    );
   }
 });
