@@ -8,7 +8,7 @@
  *   fiber+lte, lte+wifi-bad and cable+satellite-geo, each profile order (which one carries the
  *   session first) and each transfer direction; median gap against the bound
  *   3 × srtt(active) + rtt(standby) + 50 ms (profile RTTs, queueing aside) and against Linux
- *   MPTCP with two subflows (uploads: the MPTCP agents send client → server only);
+ *   MPTCP with two subflows in the same direction (for downloads the MPTCP server end sends);
  * - `spurious`: no fault, bulk and interactive (100 B every 50 ms) on lte+wifi-bad and on
  *   wifi-bad alone; active-path changes counted (target zero); no baseline, nothing failed;
  * - `goodput`: single path per profile, Braid against Linux TCP (CUBIC) on the same link;
@@ -187,21 +187,43 @@ async function mptcpFailover(
   lab: Lab,
   start: StartHelper,
   record: FailoverRecord,
+  direction: 'up' | 'down',
   transfer: { bytes: number; rate: number },
 ): Promise<void> {
   const mptcpize = ['mptcpize', 'run', ...NODE];
-  const receiver = start('mptcp receiver', 'server', [...mptcpize, TCP_RECEIVER, 'gap']);
-  const port = Number((await receiver.next('listening', START_TIMEOUT_MS)).port);
-  const sender = start('mptcp sender', 'client', [
-    ...mptcpize,
-    TCP_SENDER,
-    lab.addresses.server1.v4,
-    String(port),
-    'paced',
-    String(transfer.bytes),
-    String(transfer.rate),
-  ]);
-  const connected = await sender.next('connected', START_TIMEOUT_MS);
+  const paced = ['paced', String(transfer.bytes), String(transfer.rate)];
+  // The client always dials (its second address joins as a subflow); for a download the server
+  // end listens and sends, the client end receives.
+  let sender: LabProcess;
+  let receiver: LabProcess;
+  let dialler: LabProcess;
+  let port: number;
+  if (direction === 'up') {
+    receiver = start('mptcp receiver', 'server', [...mptcpize, TCP_RECEIVER, 'gap']);
+    port = Number((await receiver.next('listening', START_TIMEOUT_MS)).port);
+    sender = start('mptcp sender', 'client', [
+      ...mptcpize,
+      TCP_SENDER,
+      lab.addresses.server1.v4,
+      String(port),
+      ...paced,
+    ]);
+    dialler = sender;
+  } else {
+    sender = start('mptcp sender', 'server', [...mptcpize, TCP_SENDER, 'listen', ...paced]);
+    port = Number((await sender.next('listening', START_TIMEOUT_MS)).port);
+    receiver = start('mptcp receiver', 'client', [
+      ...mptcpize,
+      TCP_RECEIVER,
+      'connect',
+      lab.addresses.server1.v4,
+      String(port),
+      'gap',
+    ]);
+    dialler = receiver;
+  }
+  const connected = await dialler.next('connected', START_TIMEOUT_MS);
+  await sender.next('connected', START_TIMEOUT_MS);
   const subflows = await waitForSubflows(lab, port, SUBFLOW_WAIT_MS);
   record.subflowsBeforeFault = subflows.length;
   if (subflows.length < 2) throw new Error(`MPTCP has ${subflows.length} subflow(s), not 2`);
@@ -238,17 +260,15 @@ async function failoverCases(lab: Lab, options: Options): Promise<object[]> {
               { describe: (r) => `gap ${r.gapMs} ms on ${r.link}`, restore: () => lab.heal() },
             ),
           );
-          if (direction === 'up') {
-            mptcp.push(
-              await labRun(
-                lab,
-                `failover ${a}+${b} up mptcp`,
-                { run } as FailoverRecord,
-                (s, r) => mptcpFailover(lab, s, r, transfer),
-                { describe: (r) => `gap ${r.gapMs} ms on ${r.link}`, restore: () => lab.heal() },
-              ),
-            );
-          }
+          mptcp.push(
+            await labRun(
+              lab,
+              `failover ${a}+${b} ${direction} mptcp`,
+              { run } as FailoverRecord,
+              (s, r) => mptcpFailover(lab, s, r, direction, transfer),
+              { describe: (r) => `gap ${r.gapMs} ms on ${r.link}`, restore: () => lab.heal() },
+            ),
+          );
         }
         const profileOf = (link: unknown) => (link === 'a' ? a : link === 'b' ? b : undefined);
         const activeProfile = profileOf(ok(braid)[0]?.link);
@@ -271,10 +291,11 @@ async function failoverCases(lab: Lab, options: Options): Promise<object[]> {
               unit: 'ms',
               boundMs,
               withinBound: braidMedian !== null && boundMs !== null ? braidMedian <= boundMs : null,
-              baseline:
-                direction === 'up'
-                  ? { name: 'Linux MPTCP, two subflows, same fault (median)', value: mptcpMedian, unit: 'ms' }
-                  : { name: 'none: the MPTCP agents send client → server only', value: null, unit: 'ms' },
+              baseline: {
+                name: 'Linux MPTCP, two subflows, same fault and direction (median)',
+                value: mptcpMedian,
+                unit: 'ms',
+              },
               ratio: braidMedian !== null && mptcpMedian ? round(braidMedian / mptcpMedian) : null,
               transfer,
               braid,

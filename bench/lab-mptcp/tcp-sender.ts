@@ -5,18 +5,24 @@
 //   testing/agents/failover-client.ts paces Braid, {event:'midway', at, written} at a quarter;
 // - `timed SECONDS` (bench aggregate): as fast as the socket takes them for SECONDS, as
 //   bench/lab-aggregate/braid-sender.ts does.
+// For downloads, `listen paced BYTES RATE` runs in the server namespace instead: it listens on
+// the wildcard address (MP_JOINs arrive on either server address), prints {event:'listening',
+// port}, and sends over the first connection a `tcp-receiver.ts connect` makes.
 // stdout: {event:'connected', local, remote}, then {event:'done', bytes, sha256, seconds, ...}.
-// Usage: tcp-sender.ts SERVER PORT paced BYTES RATE | tcp-sender.ts SERVER PORT timed SECONDS
+// Usage: tcp-sender.ts SERVER PORT paced BYTES RATE | tcp-sender.ts SERVER PORT timed SECONDS |
+//        tcp-sender.ts listen paced BYTES RATE
 import { once } from 'node:events';
-import { connect } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { emit, pacedSend } from '../../testing/agents/transfer-agent.js';
 import { timedSend } from '../lab-aggregate/goodput.js';
 
-const [host, portText, mode, ...rest] = process.argv.slice(2);
-if (!(mode === 'paced' && rest.length === 2) && !(mode === 'timed' && rest.length === 1)) {
+const args = process.argv.slice(2);
+const listening = args[0] === 'listen';
+const [host, portText, mode, ...rest] = listening ? [undefined, undefined, ...args.slice(1)] : args;
+if (!(mode === 'paced' && rest.length === 2) && !(mode === 'timed' && rest.length === 1 && !listening)) {
   console.error(
-    'usage: tcp-sender.ts SERVER PORT paced BYTES RATE | tcp-sender.ts SERVER PORT timed SECONDS',
+    'usage: tcp-sender.ts SERVER PORT paced BYTES RATE | tcp-sender.ts SERVER PORT timed SECONDS | tcp-sender.ts listen paced BYTES RATE',
   );
   process.exit(2);
 }
@@ -27,12 +33,32 @@ const go = new Promise<void>((resolve) => {
   });
 });
 
-const socket = connect({ host: host!, port: Number(portText), noDelay: true });
-socket.on('error', (error: Error) => {
+function fail(error: Error): never {
   emit({ event: 'error', message: error.message });
   process.exit(1);
-});
-await once(socket, 'connect');
+}
+
+/** The one connection to send over: accepted (downloads) or dialled. */
+async function connection(): Promise<Socket> {
+  if (listening) {
+    const server = createServer({ noDelay: true });
+    server.on('error', fail);
+    server.listen({ host: '::', port: 0 }, () => {
+      const address = server.address();
+      emit({ event: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
+    });
+    // The listener stays open: the subflows' MP_JOINs need it.
+    const [accepted] = (await once(server, 'connection')) as [Socket];
+    accepted.on('error', fail);
+    return accepted;
+  }
+  const dialled = connect({ host: host!, port: Number(portText), noDelay: true });
+  dialled.on('error', fail);
+  await once(dialled, 'connect');
+  return dialled;
+}
+
+const socket = await connection();
 emit({ event: 'connected', local: socket.localAddress, remote: socket.remoteAddress });
 await go;
 
