@@ -42,6 +42,19 @@ export interface WanCaseOptions {
   policy?: MultipathPolicy;
   /** Silently blackholes (both directions) the client's active provider at this time. */
   blackholeAt?: number;
+  /** Silently blackholes (both directions, for good) every provider but the client's active one at this time. */
+  blackholeStandbyAt?: number;
+  /**
+   * Silently blackholes one direction of the client's active provider at `at` (`up`: client →
+   * server, `down`: server → client) and heals it at `healAt`.
+   */
+  oneWayBlackhole?: { at: number; direction: 'up' | 'down'; healAt: number };
+  /**
+   * Every provider sits behind its own NAT; from `from` (default `every`) on, every `every` ms
+   * until `until` (default: the end of the run), the NAT of the client's active provider
+   * rebinds its mappings to new public ports.
+   */
+  natRebind?: { every: number; from?: number; until?: number };
   /** Lowers the active provider's MTU (largest UDP payload, both directions) at `at`, with no ICMP. */
   mtuDrop?: { at: number; mtu: number };
   /**
@@ -116,6 +129,22 @@ export interface WanCaseResult {
   sender: { meanSrttMs: number | undefined; packetsSent: number; packetsLost: number };
   /** Packets the simulated links dropped because their queue was full (both directions, whole run). */
   queueDrops: number;
+  /** Times the NATs rebound (with `natRebind`). */
+  natRebindings: number;
+  /**
+   * Paths each side held (PathInfo states, every 100 ms): the most at once, the most `failed`
+   * at once, the states at the end of the run, and the longest time one path id stayed
+   * `failed` (from its path-updated events; one still failed at the end counts to the end).
+   */
+  paths: Record<
+    'client' | 'server',
+    { most: number; mostFailed: number; atEnd: string[]; longestFailedMs: number }
+  >;
+}
+
+/** The public address of provider `index`'s NAT (with `natRebind`). */
+export function natPublicAddress(index: number): string {
+  return `198.18.0.${10 + index}`;
 }
 
 /** Which provider a client address belongs to, as `name#index`. */
@@ -159,6 +188,10 @@ export function runWanCase(options: WanCaseOptions): WanCaseResult {
     hosts: { client: { interfaces }, server: { interfaces: { eth: [WAN_SERVER_ADDRESS] } } },
     links,
   });
+  if (options.natRebind !== undefined)
+    providers.forEach((_, i) => {
+      sim.addNat(`nat${i}`, { publicAddresses: [natPublicAddress(i)] }, [`client.p${i}`]);
+    });
   const receiving = (options.direction ?? 'down') === 'down' ? 'client' : 'server';
   const sending = receiving === 'client' ? 'server' : 'client';
   const activeProvider = (clientDriver: SessionDriver): number => {
@@ -177,6 +210,11 @@ export function runWanCase(options: WanCaseOptions): WanCaseResult {
   let warmLost = 0;
   /** Times the receiver's in-order read offset grew after the blackhole (1 ms sampling). */
   const progress: number[] = [];
+  let natRebindings = 0;
+  const paths = {
+    client: { most: 0, mostFailed: 0, atEnd: [] as string[], longestFailedMs: 0 },
+    server: { most: 0, mostFailed: 0, atEnd: [] as string[], longestFailedMs: 0 },
+  };
 
   const result = runEngineSessions({
     sim,
@@ -243,6 +281,49 @@ export function runWanCase(options: WanCaseOptions): WanCaseResult {
           sim.setLink(`client.p${index}`, { bandwidth: rateBps }, 'in');
         });
       }
+      const samplePaths = (): void => {
+        for (const role of ['client', 'server'] as const) {
+          const list = side(role)?.conn.paths ?? [];
+          const record = paths[role];
+          record.most = Math.max(record.most, list.length);
+          record.mostFailed = Math.max(record.mostFailed, list.filter((p) => p.state === 'failed').length);
+          record.atEnd = list.map((p) => p.state);
+        }
+        if (sim.now + 100 < options.durationMs) sim.at(sim.now + 100, samplePaths);
+      };
+      sim.at(100, samplePaths);
+      if (options.blackholeStandbyAt !== undefined) {
+        sim.at(options.blackholeStandbyAt, () => {
+          const driver = side('client');
+          const active = driver === undefined ? 0 : activeProvider(driver);
+          providers.forEach((_, i) => {
+            if (i !== active) sim.blackhole(`client.p${i}`, 'both', true);
+          });
+        });
+      }
+      if (options.oneWayBlackhole !== undefined) {
+        const { at, direction, healAt } = options.oneWayBlackhole;
+        let iface: string | undefined;
+        sim.at(at, () => {
+          const driver = side('client');
+          iface = `client.p${driver === undefined ? 0 : activeProvider(driver)}`;
+          sim.blackhole(iface, direction === 'up' ? 'out' : 'in', true);
+        });
+        sim.at(healAt, () => {
+          if (iface !== undefined) sim.blackhole(iface, direction === 'up' ? 'out' : 'in', false);
+        });
+      }
+      if (options.natRebind !== undefined) {
+        const { every } = options.natRebind;
+        const until = Math.min(options.natRebind.until ?? Infinity, options.durationMs);
+        const rebind = (): void => {
+          const driver = side('client');
+          sim.rebind(`nat${driver === undefined ? 0 : activeProvider(driver)}`);
+          natRebindings++;
+          if (sim.now + every < until) sim.at(sim.now + every, rebind);
+        };
+        sim.at(options.natRebind.from ?? every, rebind);
+      }
       if (options.mtuDrop !== undefined) {
         const { at, mtu } = options.mtuDrop;
         largestBeforeDrop = 0;
@@ -269,7 +350,12 @@ export function runWanCase(options: WanCaseOptions): WanCaseResult {
   ] as const) {
     for (const { at, event } of driver?.pathLog ?? []) {
       if (event.type !== 'failover') continue;
-      const address = (p: typeof event.from) => (side === 'client' ? p.local.address : p.remote.address);
+      // Behind NATs the server sees a provider as its NAT's public address.
+      const address = (p: typeof event.from) => {
+        if (side === 'client') return p.local.address;
+        const nat = providers.findIndex((_, i) => natPublicAddress(i) === p.remote.address);
+        return nat >= 0 ? WAN_CLIENT_ADDRESSES[nat] : p.remote.address;
+      };
       pathChanges.push({
         at,
         side,
@@ -280,6 +366,25 @@ export function runWanCase(options: WanCaseOptions): WanCaseResult {
     }
   }
   pathChanges.sort((a, b) => a.at - b.at);
+  for (const [side, driver] of [
+    ['client', client],
+    ['server', server],
+  ] as const) {
+    const failedSince = new Map<number, number>();
+    let longest = 0;
+    for (const { at, event } of driver?.pathLog ?? []) {
+      if (event.type !== 'path-updated') continue;
+      const { id, state } = event.path;
+      if (state === 'failed') {
+        if (!failedSince.has(id)) failedSince.set(id, at);
+      } else if (failedSince.has(id)) {
+        longest = Math.max(longest, at - (failedSince.get(id) as number));
+        failedSince.delete(id);
+      }
+    }
+    for (const since of failedSince.values()) longest = Math.max(longest, result.endTime - since);
+    paths[side].longestFailedMs = longest;
+  }
 
   if (blackhole !== undefined) {
     // The first read after the longest stall: data still on the wire at the blackhole arrives
@@ -342,5 +447,7 @@ export function runWanCase(options: WanCaseOptions): WanCaseResult {
       packetsLost: ((sending === 'client' ? client : server)?.conn.stats.packetsLost ?? 0) - warmLost,
     },
     queueDrops: sim.stats.drops['queue-full'] ?? 0,
+    natRebindings,
+    paths,
   };
 }

@@ -1034,23 +1034,35 @@ export class PathManager {
   }
 
   /**
-   * When a path we do not send on is given up: after 3 PTOs (or 3 keepalive intervals, over
-   * which its opener re-challenges it) in which nothing arrived in its number space or from
-   * its pair. Our own warm standby is kept while its addresses exist (its checks mark it failed).
+   * When a path we do not send on is given up. A standby: after 3 PTOs (or 3 of its check
+   * intervals, over which its opener re-challenges it) in which nothing arrived in its number
+   * space or from its pair; our own warm standby is kept. A failed path, the warm standby
+   * included: `failedPathLifetime` after it failed, or after the peer last sent its data (ACKs,
+   * PINGs, stream data) on its pair or in its number space, whichever is later — the peer
+   * still using it (its working direction of a one-way path) keeps it; probes do not (after a
+   * NAT rebinding the peer's re-checks would keep the dead 4-tuple listed forever).
    */
   private expiry(path: Path<SentInfo>, m: PathRecord): number {
-    if (m.warm || (path.state !== 'standby' && path.state !== 'failed')) return Infinity;
+    if (path.state === 'failed')
+      return (
+        Math.max(m.failedAt ?? m.lastReceivedAt, m.peerDataAt ?? -Infinity, m.spaceDataAt ?? -Infinity) +
+        this.failedPathLifetime(path)
+      );
+    if (m.warm || path.state !== 'standby') return Infinity;
     return (
-      Math.max(m.lastReceivedAt, m.standbySince ?? -Infinity, m.failedAt ?? -Infinity) +
-      3 *
-        Math.max(
-          this.activePath.pto(),
-          path.pto(),
-          // A standby the peer keeps warm is checked at its standby interval; a failed path is
-          // re-challenged every keepalive interval.
-          path.state === 'standby' ? this.standbyCheckInterval() : this.config.keepaliveInterval,
-        )
+      Math.max(m.lastReceivedAt, m.standbySince ?? -Infinity) +
+      3 * Math.max(this.activePath.pto(), path.pto(), this.standbyCheckInterval())
     );
+  }
+
+  /**
+   * How long a failed path is kept for its re-checks to find it working again: 3 × max(keepalive
+   * interval, PTO) — 3 s with the defaults, 3 minutes with LOW_POWER_TRANSPORT. A failed warm standby
+   * then makes way for a new one (the same pair again, under a new path id, if it is still the
+   * best), so the list of paths stays bounded however many 4-tuples a NAT burns.
+   */
+  private failedPathLifetime(path: Path<SentInfo>): number {
+    return 3 * Math.max(this.activePath.pto(), path.pto(), this.config.keepaliveInterval);
   }
 
   /** Proof older than this no longer counts (ms): two keepalive intervals (one missed check) and a PTO. */
