@@ -75,8 +75,9 @@ export type ConnectionEvent =
  * Why the active path changed: it stopped answering ('unresponsive'), the peer abandoned it
  * ('abandoned'), its local address went away ('address-removed') or the peer withdrew its
  * remote address ('peer-address-removed'), the peer moved its data to another path and we
- * followed ('peer-moved'), or the peer's address changed (NAT rebinding, migration:
- * 'migration').
+ * followed ('peer-moved'), or a NAT rebound the client's address and the session follows the
+ * same provider under its new 4-tuple ('migration', at both ends: not a switch of path).
+ * docs/multihoming.md#path-states-and-events.
  */
 export type FailoverReason =
   | 'unresponsive'

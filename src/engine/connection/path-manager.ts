@@ -1003,7 +1003,15 @@ export class PathManager {
       if (m.challenge !== undefined) m.migrateOnValidation ??= 'peer-moved';
       return;
     }
-    this.switchActive(via, 'peer-moved', now);
+    // A server opens a path id only for a client address pair it has not seen (locate): one on
+    // our very pair means it saw our address change (our NAT rebound). The same provider under a
+    // new 4-tuple at the server's end, not a move to another path.
+    const rebound =
+      this.host.role === 'client' &&
+      via.id > 0 &&
+      via.id % 2 === 0 &&
+      sameAddresses(via, this.activePath.local, this.activePath.remote);
+    this.switchActive(via, rebound ? 'migration' : 'peer-moved', now);
   }
 
   // ───────────────────────────── timers ─────────────────────────────
