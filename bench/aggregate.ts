@@ -87,7 +87,10 @@ function parseOptions(args: string[]): Options {
 
 const NODE = [process.execPath, '--import', 'tsx'];
 
-/** One Braid upload from `locals` with `policy`; fills goodput, integrity and the per-path split. */
+/**
+ * One Braid upload from `locals` with `policy` (and the sender's `congestionControl`, default the
+ * engine's); fills goodput, integrity and the per-path split.
+ */
 export async function braidRun(
   lab: Lab,
   options: Options,
@@ -95,6 +98,7 @@ export async function braidRun(
   record: RunRecord,
   locals: string[],
   policy: 'aggregate' | 'failover',
+  congestionControl?: string,
 ): Promise<void> {
   const { server1, server2 } = lab.addresses;
   const receiver = start('braid receiver', 'server', [
@@ -116,6 +120,7 @@ export async function braidRun(
     policy,
     policy === 'aggregate' ? '2' : '1',
     String(options.seconds),
+    ...(congestionControl ? [congestionControl] : []),
   ]);
   const ready = await sender.next('ready', START_TIMEOUT_MS);
   record.policy = ready.policy;

@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- wan [--quick] [--runs N] [--spurious-seconds S] [--idle-seconds S]
- * [--outage-ms MS] [--cases a,b,...]`: Braid's headline figures on WAN path profiles
+ * [--outage-ms MS] [--cases a,b,...] [--congestion-control cubic,bbr]`: Braid's headline figures on WAN path profiles
  * (src/cli/demo/path-profiles.ts) in the netns lab with its impairment element (docs/lab.md),
  * each case beside a baseline measured in the same run on the same impaired links. One JSON
  * record per case, profile names in it:
@@ -11,9 +11,10 @@
  *   MPTCP with two subflows in the same direction (for downloads the MPTCP server end sends);
  * - `spurious`: no fault, bulk and interactive (100 B every 50 ms) on lte+wifi-bad and on
  *   wifi-bad alone; active-path changes counted (target zero); no baseline, nothing failed;
- * - `goodput`: single path per profile, Braid against Linux TCP (CUBIC) on the same link;
+ * - `goodput`: single path per profile, Braid against Linux TCP (CUBIC) on the same link, one
+ *   record per Braid congestion controller of `--congestion-control` (default cubic and bbr);
  * - `aggregate`: fiber+lte and cable+lte, share of the sum of the link rates, MPTCP beside it,
- *   and the faster link's single-path goodput of the same run;
+ *   and the faster link's single-path goodput of the same run (per controller, as goodput);
  * - `resume`: both links (lte) down for the outage, time from link-up to data, TCP beside it;
  * - `handover`: the client's Wi-Fi (wifi-bad, link a) address disappears and an LTE (link b)
  *   address appears 1 s later; gap from the last byte over Wi-Fi to the first over LTE;
@@ -28,6 +29,7 @@ import { spawnSync } from 'node:child_process';
 import { Lab, type LabLink } from '../src/cli/demo/lab.js';
 import type { LabProcess } from '../src/cli/demo/lab-process.js';
 import { meanRttMs, type PathProfile, pathProfile } from '../src/cli/demo/path-profiles.js';
+import { CONGESTION_CONTROL_KINDS } from '../src/paths/congestion/index.js';
 import { round, summarize } from '../testing/harness/stats.js';
 import {
   type Options as AggregateOptions,
@@ -80,6 +82,8 @@ interface Options {
   outageMs: number;
   goodputSeconds: number;
   cases: CaseName[];
+  /** Braid's congestion controllers measured by goodput and aggregate, one record each. */
+  congestionControls: string[];
 }
 
 function parseOptions(args: string[]): Options {
@@ -92,6 +96,7 @@ function parseOptions(args: string[]): Options {
     outageMs: quick ? 6000 : 30_000,
     goodputSeconds: quick ? 5 : 12,
     cases: [...CASES],
+    congestionControls: ['cubic', 'bbr'],
   };
   const numbers: Record<string, 'runs' | 'spuriousSeconds' | 'idleSeconds' | 'outageMs'> = {
     '--runs': 'runs',
@@ -110,9 +115,20 @@ function parseOptions(args: string[]): Options {
       options.cases = names as CaseName[];
       continue;
     }
+    if (arg === '--congestion-control') {
+      const names = (args[++i] ?? '').split(',');
+      for (const name of names)
+        if (!(CONGESTION_CONTROL_KINDS as readonly string[]).includes(name))
+          throw new Error(`unknown congestion controller '${name}' (${CONGESTION_CONTROL_KINDS.join(', ')})`);
+      options.congestionControls = names;
+      continue;
+    }
     const key = numbers[arg];
     const value = Number(args[++i]);
-    if (!key) throw new Error(`unknown option ${arg} (--quick, --cases, ${Object.keys(numbers).join(', ')})`);
+    if (!key)
+      throw new Error(
+        `unknown option ${arg} (--quick, --cases, --congestion-control, ${Object.keys(numbers).join(', ')})`,
+      );
     if (!Number.isInteger(value) || value <= 0) throw new Error(`bad value for ${arg}: ${args[i]}`);
     options[key] = value;
   }
@@ -428,26 +444,28 @@ const goodputOptions = (options: Options, profile: PathProfile): AggregateOption
 
 async function goodputCases(lab: Lab, options: Options, singlePath: Map<string, number>): Promise<object[]> {
   const records: object[] = [];
-  const congestionControl = (
+  const tcpCongestionControl = (
     await lab.exec('client', ['sysctl', '-n', 'net.ipv4.tcp_congestion_control'])
   ).stdout.trim();
   for (const name of GOODPUT_PROFILES) {
     const profile = pathProfile(name);
     const aggregateOptions = goodputOptions(options, profile);
-    const braid: GoodputRecord[] = [];
+    const braid = new Map<string, GoodputRecord[]>(options.congestionControls.map((cc) => [cc, []]));
     const tcp: GoodputRecord[] = [];
     for (let run = 1; run <= options.runs; run++) {
       await withProfiles(lab, name, null);
       const describe = (r: GoodputRecord) => `${r.goodputMbps} Mbit/s`;
-      braid.push(
-        await labRun(
-          lab,
-          `goodput ${name} braid`,
-          { run } as GoodputRecord,
-          (s, r) => aggregateBraidRun(lab, aggregateOptions, s, r, [lab.addresses.clientA.v4], 'failover'),
-          { describe, restore: () => sleep(300) },
-        ),
-      );
+      for (const [cc, runs] of braid)
+        runs.push(
+          await labRun(
+            lab,
+            `goodput ${name} braid (${cc})`,
+            { run } as GoodputRecord,
+            (s, r) =>
+              aggregateBraidRun(lab, aggregateOptions, s, r, [lab.addresses.clientA.v4], 'failover', cc),
+            { describe, restore: () => sleep(300) },
+          ),
+        );
       tcp.push(
         await labRun(
           lab,
@@ -458,34 +476,37 @@ async function goodputCases(lab: Lab, options: Options, singlePath: Map<string, 
         ),
       );
     }
-    const braidMedian = medianOf(ok(braid).map((r) => r.goodputMbps!));
     const tcpMedian = medianOf(ok(tcp).map((r) => r.goodputMbps!));
-    if (braidMedian !== null) singlePath.set(name, braidMedian);
     const linkMbps = profile.up.rateBps / 1e6;
-    records.push(
-      record(
-        'goodput',
-        { a: name },
-        {
-          name: `single-path goodput on ${name} (median)`,
-          value: braidMedian,
-          unit: 'Mbit/s',
-          shareOfLinkRate: braidMedian !== null ? round(braidMedian / linkMbps) : null,
-          linkRateMbps: linkMbps,
-          baseline: {
-            name: `Linux TCP (${congestionControl}) on the same impaired link (median)`,
-            value: tcpMedian,
+    for (const [cc, runs] of braid) {
+      const braidMedian = medianOf(ok(runs).map((r) => r.goodputMbps!));
+      if (braidMedian !== null) singlePath.set(`${name}/${cc}`, braidMedian);
+      records.push(
+        record(
+          'goodput',
+          { a: name },
+          {
+            name: `single-path goodput on ${name}, Braid with ${cc} (median)`,
+            congestionControl: cc,
+            value: braidMedian,
             unit: 'Mbit/s',
+            shareOfLinkRate: braidMedian !== null ? round(braidMedian / linkMbps) : null,
+            linkRateMbps: linkMbps,
+            baseline: {
+              name: `Linux TCP (${tcpCongestionControl}) on the same impaired link (median)`,
+              value: tcpMedian,
+              unit: 'Mbit/s',
+            },
+            ratio: braidMedian !== null && tcpMedian ? round(braidMedian / tcpMedian) : null,
+            targetRatio: ['lte', 'wifi-bad'].includes(name) ? 1.0 : 0.9,
+            seconds: aggregateOptions.seconds,
+            warmupSeconds: aggregateOptions.warmup,
+            braid: runs,
+            tcp,
           },
-          ratio: braidMedian !== null && tcpMedian ? round(braidMedian / tcpMedian) : null,
-          targetRatio: ['lte', 'wifi-bad'].includes(name) ? 1.0 : 0.9,
-          seconds: aggregateOptions.seconds,
-          warmupSeconds: aggregateOptions.warmup,
-          braid,
-          tcp,
-        },
-      ),
-    );
+        ),
+      );
+    }
   }
   return records;
 }
@@ -504,28 +525,30 @@ async function aggregateCases(
       options,
       meanRttMs(profileA) > meanRttMs(profileB) ? profileA : profileB,
     );
-    const braid: GoodputRecord[] = [];
+    const braid = new Map<string, GoodputRecord[]>(options.congestionControls.map((cc) => [cc, []]));
     const mptcp: GoodputRecord[] = [];
     for (let run = 1; run <= options.runs; run++) {
       await withProfiles(lab, a, b);
       const describe = (r: GoodputRecord) => `${r.goodputMbps} Mbit/s of ${sumMbps}`;
-      braid.push(
-        await labRun(
-          lab,
-          `aggregate ${a}+${b} braid`,
-          { run } as GoodputRecord,
-          (s, r) =>
-            aggregateBraidRun(
-              lab,
-              aggregateOptions,
-              s,
-              r,
-              [lab.addresses.clientA.v4, lab.addresses.clientB.v4],
-              'aggregate',
-            ),
-          { describe, restore: () => sleep(300) },
-        ),
-      );
+      for (const [cc, runs] of braid)
+        runs.push(
+          await labRun(
+            lab,
+            `aggregate ${a}+${b} braid (${cc})`,
+            { run } as GoodputRecord,
+            (s, r) =>
+              aggregateBraidRun(
+                lab,
+                aggregateOptions,
+                s,
+                r,
+                [lab.addresses.clientA.v4, lab.addresses.clientB.v4],
+                'aggregate',
+                cc,
+              ),
+            { describe, restore: () => sleep(300) },
+          ),
+        );
       mptcp.push(
         await labRun(
           lab,
@@ -536,35 +559,38 @@ async function aggregateCases(
         ),
       );
     }
-    const braidMedian = medianOf(ok(braid).map((r) => r.goodputMbps!));
     const mptcpMedian = medianOf(ok(mptcp).map((r) => r.goodputMbps!));
     const faster = profileA.up.rateBps >= profileB.up.rateBps ? a : b;
-    const fasterSinglePath = singlePath.get(faster) ?? null;
-    records.push(
-      record(
-        'aggregate',
-        { a, b },
-        {
-          name: `aggregate goodput on ${a}+${b} as a share of the link-rate sum (median)`,
-          value: braidMedian !== null ? round(braidMedian / sumMbps) : null,
-          unit: 'share of link-rate sum',
-          goodputMbps: braidMedian,
-          linkRateSumMbps: sumMbps,
-          baseline: {
-            name: 'Linux MPTCP, two subflows, same links (median share)',
-            value: mptcpMedian !== null ? round(mptcpMedian / sumMbps) : null,
+    for (const [cc, runs] of braid) {
+      const braidMedian = medianOf(ok(runs).map((r) => r.goodputMbps!));
+      const fasterSinglePath = singlePath.get(`${faster}/${cc}`) ?? null;
+      records.push(
+        record(
+          'aggregate',
+          { a, b },
+          {
+            name: `aggregate goodput on ${a}+${b} as a share of the link-rate sum, Braid with ${cc} (median)`,
+            congestionControl: cc,
+            value: braidMedian !== null ? round(braidMedian / sumMbps) : null,
             unit: 'share of link-rate sum',
+            goodputMbps: braidMedian,
+            linkRateSumMbps: sumMbps,
+            baseline: {
+              name: 'Linux MPTCP, two subflows, same links (median share)',
+              value: mptcpMedian !== null ? round(mptcpMedian / sumMbps) : null,
+              unit: 'share of link-rate sum',
+            },
+            ratio: braidMedian !== null && mptcpMedian ? round(braidMedian / mptcpMedian) : null,
+            fasterSinglePath: { profile: faster, congestionControl: cc, goodputMbps: fasterSinglePath },
+            notBelowFasterSinglePath:
+              braidMedian !== null && fasterSinglePath !== null ? braidMedian >= fasterSinglePath : null,
+            targetShare: 0.85,
+            braid: runs,
+            mptcp,
           },
-          ratio: braidMedian !== null && mptcpMedian ? round(braidMedian / mptcpMedian) : null,
-          fasterSinglePath: { profile: faster, goodputMbps: fasterSinglePath },
-          notBelowFasterSinglePath:
-            braidMedian !== null && fasterSinglePath !== null ? braidMedian >= fasterSinglePath : null,
-          targetShare: 0.85,
-          braid,
-          mptcp,
-        },
-      ),
-    );
+        ),
+      );
+    }
   }
   return records;
 }

@@ -1,16 +1,21 @@
 // Aggregate bench sender: connects from the given local addresses with a multipath policy,
 // waits until it has PATHS validated paths, then sends random bytes for SECONDS as fast as the
 // session takes them. stdout: {event:'ready', policy, paths}, then {event:'done', bytes, sha256,
-// seconds, cpu, paths} (paths: local→remote, state and bytes sent of each).
-// Usage: braid-sender.ts SERVER PORT KEYHEX LOCAL[,LOCAL...] POLICY PATHS SECONDS
+// seconds, cpu, paths} (paths: local→remote, state and bytes sent of each). CONGESTION is the
+// sender's congestion controller (default: the engine's).
+// Usage: braid-sender.ts SERVER PORT KEYHEX LOCAL[,LOCAL...] POLICY PATHS SECONDS [CONGESTION]
 import { connect } from '../../src/api/connect.js';
 import type { MultipathPolicy, PathInfo } from '../../src/engine/types.js';
+import type { CongestionControlKind } from '../../src/paths/congestion/index.js';
 import { emit } from '../../testing/agents/transfer-agent.js';
 import { timedSend } from './goodput.js';
 
-const [host, portText, keyHex, localsText, policy, pathsText, secondsText] = process.argv.slice(2);
+const [host, portText, keyHex, localsText, policy, pathsText, secondsText, congestion] =
+  process.argv.slice(2);
 if (!secondsText) {
-  console.error('usage: braid-sender.ts SERVER PORT KEYHEX LOCAL[,LOCAL...] POLICY PATHS SECONDS');
+  console.error(
+    'usage: braid-sender.ts SERVER PORT KEYHEX LOCAL[,LOCAL...] POLICY PATHS SECONDS [CONGESTION]',
+  );
   process.exit(2);
 }
 const PATH_WAIT_MS = 5000;
@@ -28,6 +33,7 @@ const session = await connect(
     localAddresses: localsText!.split(','),
     multipath: { policy: policy as MultipathPolicy },
     timeout: 5000,
+    ...(congestion ? { transport: { congestionControl: congestion as CongestionControlKind } } : {}),
   },
 );
 session.on('error', (error: Error) => emit({ event: 'error', message: error.message }));
