@@ -106,6 +106,14 @@ const MAX_STATELESS_QUEUE = 1024;
  * 'stateless-reset-limited'.
  */
 const RESETS_PER_SECOND = 100;
+/**
+ * Refused client keys that get the whole handshake and an authenticated CLOSE naming the refusal
+ * (UNAUTHORIZED_KEY): a token bucket of this many a second, and none while the server is under
+ * load. Each costs 5 DH and a session until its CLOSE is out; the rest are refused before the ss
+ * DH with no reply and nothing kept ('unauthorized-key'), so a flood of refused keys costs the
+ * server 2 X25519 operations each and no memory, while a misconfigured client still learns why.
+ */
+const KEY_REFUSALS_PER_SECOND = 10;
 /** Version Negotiation replies: a token bucket like stateless resets'. */
 const VERSION_NEGOTIATIONS_PER_SECOND = 100;
 
@@ -128,6 +136,12 @@ class ReplyBudget {
     return true;
   }
 }
+
+const INITIAL_DROP_REASON = {
+  rejected: 'handshake-rejected',
+  replayed: 'initial-replayed',
+  'refused-key': 'unauthorized-key',
+} as const;
 
 function positiveOption(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -170,6 +184,7 @@ export class Endpoint implements EngineEndpoint {
   private refusalBudgetAt = -Infinity;
   private readonly versionNegotiationBudget = new ReplyBudget(VERSION_NEGOTIATIONS_PER_SECOND);
   private readonly resetBudget = new ReplyBudget(RESETS_PER_SECOND);
+  private readonly keyRefusalBudget = new ReplyBudget(KEY_REFUSALS_PER_SECOND);
   private readonly connections = new Set<Connection>();
   private readonly sendQueue: Connection[] = [];
   private readonly inSendQueue = new Set<Connection>();
@@ -458,6 +473,8 @@ export class Endpoint implements EngineEndpoint {
     const conn = this.createConnection('server', this.transport, local, remote, now);
     const authorize = (key: Uint8Array) => this.admit(conn, key, now);
     const fresh = (key: Uint8Array, timestamp: Uint8Array) => this.freshness.accept(cidKey(key), timestamp);
+    const screenKey = (key: Uint8Array) =>
+      this.isAuthorized(key) || (!this.handshakeLoad.overloaded(now) && this.keyRefusalBudget.take(now));
     const verdict = conn.acceptInitial(
       packet,
       authorize,
@@ -466,11 +483,13 @@ export class Endpoint implements EngineEndpoint {
       originalDcid,
       datagramLength,
       now,
+      screenKey,
     );
     if (verdict !== 'accepted') {
-      // The INITIAL did not authenticate, or is a replay: forget everything it made us create.
+      // The INITIAL did not authenticate, is a replay or names a refused key: forget everything
+      // it made us create.
       this.forget(conn);
-      return this.drop(verdict === 'replayed' ? 'initial-replayed' : 'handshake-rejected');
+      return this.drop(INITIAL_DROP_REASON[verdict]);
     }
     conn.initialDcidAlias = packet.dcid;
     this.routes.set(cidKey(packet.dcid), conn);
@@ -698,9 +717,13 @@ export class Endpoint implements EngineEndpoint {
     this.endpointEvents.push({ type: 'connection-closed', connection: conn });
   }
 
+  private isAuthorized(key: Uint8Array): boolean {
+    return this.authorized === 'any' || this.authorized.has(cidKey(key));
+  }
+
   /** Server: the client key of `conn` is known; whether it may have this session (docs/protocol.md §7.7). */
   private admit(conn: Connection, key: Uint8Array, now: number): SessionRefusal | undefined {
-    if (this.authorized !== 'any' && !this.authorized.has(cidKey(key))) {
+    if (!this.isAuthorized(key)) {
       return { code: TransportError.UNAUTHORIZED_KEY, reason: 'client key not authorized' };
     }
     const refusal = this.limits?.admit(conn, key, now);

@@ -9,6 +9,8 @@ export type NoiseErrorCode =
   | 'BRAID_ERR_NOISE_MESSAGE'
   /** A DH failed, e.g. a low-order public key produced an all-zero shared secret. */
   | 'BRAID_ERR_NOISE_DH'
+  /** The caller's check of the peer's static key (readMessage's `screenRemoteStatic`) refused it. */
+  | 'BRAID_ERR_NOISE_KEY_REFUSED'
   /** writeMessage/readMessage called out of turn, after completion, or after a failure. */
   | 'BRAID_ERR_NOISE_STATE'
   /** The protocol name, keys or PSKs given to the constructor do not fit the pattern. */

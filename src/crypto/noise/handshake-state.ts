@@ -200,8 +200,13 @@ export class HandshakeState {
     }
   }
 
-  /** Returns the decrypted payload. Throws NoiseError (BRAID_ERR_NOISE_DECRYPT, …_MESSAGE, …_DH). */
-  readMessage(message: Uint8Array): Uint8Array {
+  /**
+   * Returns the decrypted payload. Throws NoiseError (BRAID_ERR_NOISE_DECRYPT, …_MESSAGE, …_DH).
+   * `screenRemoteStatic` sees the peer's static key as soon as it is decrypted, before the DH
+   * operations that follow it; returning false fails the handshake (BRAID_ERR_NOISE_KEY_REFUSED),
+   * so a responder refuses a key it will not accept for the price of the DH before it.
+   */
+  readMessage(message: Uint8Array, screenRemoteStatic?: (key: Uint8Array) => boolean): Uint8Array {
     this.checkTurn(false);
     try {
       if (message.length > MAX_MESSAGE_LENGTH) {
@@ -228,6 +233,9 @@ export class HandshakeState {
           case 's': {
             const length = this.symmetric.cipherState.hasKey() ? DHLEN + TAG_LENGTH : DHLEN;
             this.rs = this.symmetric.decryptAndHash(take(length));
+            if (screenRemoteStatic && !screenRemoteStatic(this.rs)) {
+              throw new NoiseError('remote static key refused', 'BRAID_ERR_NOISE_KEY_REFUSED');
+            }
             break;
           }
           case 'psk':

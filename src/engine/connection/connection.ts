@@ -18,7 +18,7 @@
 
 import { channelBindingFrom } from '../../crypto/identity.js';
 import { INITIAL_MAC_LENGTH, initialMacKey, sealInitialMac } from '../../crypto/initial-mac.js';
-import type { HandshakeState, KeyPair } from '../../crypto/noise/index.js';
+import { type HandshakeState, type KeyPair, NoiseError } from '../../crypto/noise/index.js';
 import { unprotectHeader } from '../../crypto/packet-protection.js';
 import type { SocketAddress, Transmit } from '../../net/address.js';
 import type { Path } from '../../paths/path.js';
@@ -129,7 +129,7 @@ export interface ConnectionOptions {
 }
 
 /** What became of a first flight (acceptInitial). */
-export type InitialVerdict = 'accepted' | 'rejected' | 'replayed';
+export type InitialVerdict = 'accepted' | 'rejected' | 'replayed' | 'refused-key';
 
 /** What a session's persistence needs from its endpoint. */
 export interface ResumptionRouting {
@@ -583,6 +583,8 @@ export class Connection implements EngineConnection {
     originalDcid: Uint8Array,
     datagramLength: number,
     now: number,
+    /** IK: false refuses the client key before the ss DH, with no reply ('refused-key'). */
+    screenKey?: (key: Uint8Array) => boolean,
   ): InitialVerdict {
     // The endpoint checked pattern 3's mac; here it is only cut off the Noise message.
     let message = packet.payload;
@@ -609,7 +611,7 @@ export class Connection implements EngineConnection {
         staticKey: this.staticKey,
         random: this.random,
       });
-      const payload = this.handshake.readMessage(message);
+      const payload = this.handshake.readMessage(message, screenKey);
       if (this.pattern === HandshakePattern.IK) {
         if (!this.applyPeerParams(payload)) return 'rejected';
         this.checkClientKey();
@@ -630,8 +632,10 @@ export class Connection implements EngineConnection {
       if (this.handshake.isComplete) this.completeHandshake(now);
       this.deliverEarlyData(now);
       return 'accepted';
-    } catch {
-      return 'rejected';
+    } catch (error) {
+      return error instanceof NoiseError && error.code === 'BRAID_ERR_NOISE_KEY_REFUSED'
+        ? 'refused-key'
+        : 'rejected';
     }
   }
 
