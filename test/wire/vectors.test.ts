@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { HandshakeState } from '../../src/crypto/noise/index.js';
 import { decodeLongHeader } from '../../src/wire/packet-codec.js';
-import { vectorsJson } from '../../testing/vectors/generate.js';
+import { ikTraceJson, vectorsJson } from '../../testing/vectors/generate.js';
 
 const text = readFileSync(new URL('../../docs/vectors/braid-v1.json', import.meta.url), 'utf8');
 // biome-ignore lint/suspicious/noExplicitAny: the vectors are plain JSON.
@@ -21,11 +21,31 @@ const hkdf = (ikm: Uint8Array, salt: Uint8Array, info: string, length: number) =
 const EMPTY = new Uint8Array(0);
 
 test('the checked-in vectors are what scripts/gen-vectors.ts generates now', () => {
-  assert.equal(
-    text,
-    vectorsJson(),
+  assert.deepEqual(
+    v,
+    JSON.parse(vectorsJson()),
     'run: node --import tsx scripts/gen-vectors.ts (after a deliberate change)',
   );
+});
+
+test('the checked-in IK session trace is what the implementation produces now', () => {
+  const trace = readFileSync(new URL('../../docs/vectors/ik-session.json', import.meta.url), 'utf8');
+  assert.deepEqual(
+    JSON.parse(trace),
+    JSON.parse(ikTraceJson()),
+    'run: node --import tsx scripts/gen-vectors.ts (after a deliberate change)',
+  );
+  const entries = JSON.parse(trace).entries as {
+    key_update?: string;
+    to: string;
+    frames?: { type: string }[];
+  }[];
+  // The trace shows what it claims: a key update, a path validation on the new address, a close.
+  assert.ok(entries.some((e) => e.key_update));
+  assert.ok(
+    entries.some((e) => e.to === 'client (rebound)' && e.frames?.some((f) => f.type === 'path_challenge')),
+  );
+  assert.ok(entries.some((e) => e.frames?.some((f) => f.type === 'close')));
 });
 
 test('prologues: "braid/1" || version || pattern || dcid_len || dcid || scid_len || scid [|| token]', () => {

@@ -26,6 +26,7 @@ import {
   writeShortHeader,
 } from '../../src/wire/packet-codec.js';
 import { encodeTransportParameters } from '../../src/wire/transport-params.js';
+import { generateIkTrace } from './ik-trace.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const fill = (n: number, byte: number) => new Uint8Array(n).fill(byte);
@@ -274,4 +275,9 @@ export function generateVectors(): Record<string, unknown> {
 /** The JSON text of docs/vectors/braid-v1.json. */
 export function vectorsJson(): string {
   return `${JSON.stringify(generateVectors(), null, 2)}\n`;
+}
+
+/** The JSON text of docs/vectors/ik-session.json. */
+export function ikTraceJson(): string {
+  return `${JSON.stringify(generateIkTrace(), null, 2)}\n`;
 }
