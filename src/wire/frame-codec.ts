@@ -8,10 +8,11 @@
  * tend to be stored for the life of the connection.
  */
 
-import { type SocketAddress, socketAddress } from '../net/address.js';
+import { ipv4Bytes, ipv6Bytes, ipv6Text, type SocketAddress, socketAddress } from '../net/address.js';
 import { TransportError, WireError } from './errors.js';
 import {
   type AckFrame,
+  ADDRESS_FLAG_BACKUP,
   type AddressFrame,
   type CloseFrame,
   type Frame,
@@ -185,75 +186,23 @@ decoders[FrameType.PATH_RESPONSE] = (r) => ({ type: 'path_response', data: copy(
 const IP_V4 = 4;
 const IP_V6 = 6;
 
-/** 16 bytes of an IPv6 address in text form (any valid form, including an embedded IPv4 tail). */
-function ipv6Bytes(text: string): Uint8Array {
-  let host = text;
-  const tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(host);
-  if (tail) {
-    const v4 = ipv4Bytes(tail[1]);
-    host = `${host.slice(0, -tail[1].length)}${((v4[0] << 8) | v4[1]).toString(16)}:${((v4[2] << 8) | v4[3]).toString(16)}`;
-  }
-  const halves = host.split('::');
-  if (halves.length > 2) throw new RangeError(`invalid IPv6 address ${text}`);
-  const head = halves[0] === '' ? [] : halves[0].split(':');
-  const rest = halves.length === 2 && halves[1] !== '' ? halves[1].split(':') : [];
-  const missing = 8 - head.length - rest.length;
-  if ((halves.length === 2 && missing < 1) || (halves.length === 1 && missing !== 0))
-    throw new RangeError(`invalid IPv6 address ${text}`);
-  const groups = [...head, ...new Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...rest];
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) throw new RangeError(`invalid IPv6 address ${text}`);
-    const v = Number.parseInt(g, 16);
-    out[2 * i] = v >> 8;
-    out[2 * i + 1] = v & 0xff;
-  });
-  return out;
-}
-
-function ipv4Bytes(text: string): Uint8Array {
-  const parts = text.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255))
-    throw new RangeError(`invalid IPv4 address ${text}`);
-  return Uint8Array.from(parts.map(Number));
-}
-
-/** RFC 5952 text (lower case, longest run of ≥ 2 zero groups compressed), as `socketAddress` callers write it. */
-function ipv6Text(b: Uint8Array): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((b[i] << 8) | b[i + 1]);
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
-}
-
 function decodeAddressFrame(r: Reader, type: number): AddressFrame {
   const sequence = r.varint();
+  // Flags (ADD_ADDRESS only): bits this version does not know are ignored, so that later
+  // versions can add flags without breaking older receivers.
+  const flags = type === FrameType.ADD_ADDRESS ? r.u8() : 0;
   const version = r.u8();
   if (version !== IP_V4 && version !== IP_V6) fail(type, `IP version ${version}`);
   const ip = r.bytes(version === IP_V4 ? 4 : 16);
   const port = (r.u8() << 8) | r.u8();
   const text = version === IP_V4 ? ip.join('.') : ipv6Text(ip);
-  return {
+  const frame: AddressFrame = {
     type: type === FrameType.ADD_ADDRESS ? 'add_address' : 'remove_address',
     sequence,
     address: socketAddress(text, port),
   };
+  if (flags & ADDRESS_FLAG_BACKUP) frame.backup = true;
+  return frame;
 }
 decoders[FrameType.ADD_ADDRESS] = decodeAddressFrame;
 decoders[FrameType.REMOVE_ADDRESS] = decodeAddressFrame;
@@ -582,9 +531,11 @@ export function encodeFrame(w: Writer, f: Frame): void {
     case 'add_address':
     case 'remove_address': {
       const ip = addressBytes(f.address);
-      w.varint(f.type === 'add_address' ? FrameType.ADD_ADDRESS : FrameType.REMOVE_ADDRESS)
-        .varint(f.sequence)
-        .u8(ip.length === 4 ? IP_V4 : IP_V6)
+      w.varint(f.type === 'add_address' ? FrameType.ADD_ADDRESS : FrameType.REMOVE_ADDRESS).varint(
+        f.sequence,
+      );
+      if (f.type === 'add_address') w.u8(f.backup ? ADDRESS_FLAG_BACKUP : 0);
+      w.u8(ip.length === 4 ? IP_V4 : IP_V6)
         .bytes(ip)
         .u8(f.address.port >> 8)
         .u8(f.address.port & 0xff);
@@ -706,7 +657,14 @@ export function frameSize(f: Frame): number {
       return 1 + PATH_CHALLENGE_LENGTH;
     case 'add_address':
     case 'remove_address':
-      return 2 + varintLength(f.sequence) + 1 + (f.address.family === 'IPv6' ? 16 : 4) + 2;
+      return (
+        2 +
+        varintLength(f.sequence) +
+        (f.type === 'add_address' ? 1 : 0) +
+        1 +
+        (f.address.family === 'IPv6' ? 16 : 4) +
+        2
+      );
     case 'resumption_id':
       return 2 + varintLength(f.sequence) + RESUMPTION_ID_LENGTH + 2 * TOKEN_LENGTH;
     case 'resume_state':

@@ -160,7 +160,14 @@ export interface AddressFrame {
   type: 'add_address' | 'remove_address';
   sequence: number;
   address: SocketAddress;
+  /**
+   * ADD_ADDRESS only (its Flags byte, ADDRESS_FLAG_BACKUP): paths over this address are backups,
+   * used only while no other path works (protocol.md §11.2). Absent when not set.
+   */
+  backup?: boolean;
 }
+/** ADD_ADDRESS Flags: the address is a backup (as MPTCP's backup bit). Other bits are ignored. */
+export const ADDRESS_FLAG_BACKUP = 0x01;
 /**
  * Server → client: a single-use identifier the client may present in a RESUME packet, with
  * the two tokens that authenticate the server's stateless refusals of it (state lost, expired).

@@ -1,5 +1,5 @@
-// ADD_ADDRESS / REMOVE_ADDRESS (docs/protocol.md §9, address frames): exact bytes,
-// round trips for IPv4 and IPv6, malformed input.
+// ADD_ADDRESS / REMOVE_ADDRESS (docs/protocol.md §11.2): exact bytes, the backup flag and
+// unknown flag bits, round trips for IPv4 and IPv6, malformed input.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
@@ -11,12 +11,38 @@ const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'h
 const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 describe('address frames', () => {
-  test('ADD_ADDRESS IPv4: type 0x40 (2-byte varint), sequence, version 4, address, port', () => {
+  test('ADD_ADDRESS IPv4: type 0x40 (2-byte varint), sequence, flags, version 4, address, port', () => {
     const frame: Frame = { type: 'add_address', sequence: 7, address: socketAddress('192.0.2.1', 4433) };
     const bytes = encodeFrames([frame]);
-    assert.equal(toHex(bytes), '4040' + '07' + '04' + 'c0000201' + '1151');
+    assert.equal(toHex(bytes), '4040' + '07' + '00' + '04' + 'c0000201' + '1151');
     assert.equal(frameSize(frame), bytes.length);
     assert.deepEqual(decodeFrames(bytes), [frame]);
+  });
+
+  test('ADD_ADDRESS backup flag: bit 0x01 of the flags byte', () => {
+    const frame: Frame = {
+      type: 'add_address',
+      sequence: 7,
+      address: socketAddress('192.0.2.1', 4433),
+      backup: true,
+    };
+    const bytes = encodeFrames([frame]);
+    assert.equal(toHex(bytes), '4040' + '07' + '01' + '04' + 'c0000201' + '1151');
+    assert.equal(frameSize(frame), bytes.length);
+    assert.deepEqual(decodeFrames(bytes), [frame]);
+  });
+
+  test('ADD_ADDRESS flag bits this version does not know are ignored, not an error', () => {
+    const unknownOnly = decodeFrames(hex('4040 07 fe 04 c0000201 1151'));
+    assert.deepEqual(unknownOnly, [
+      { type: 'add_address', sequence: 7, address: socketAddress('192.0.2.1', 4433) },
+    ]);
+    const withBackup = decodeFrames(hex('4040 07 81 04 c0000201 1151'));
+    assert.deepEqual(withBackup, [
+      { type: 'add_address', sequence: 7, address: socketAddress('192.0.2.1', 4433), backup: true },
+    ]);
+    // Re-encoded, only the flags this version knows remain.
+    assert.equal(toHex(encodeFrames(withBackup)), '4040' + '07' + '01' + '04' + 'c0000201' + '1151');
   });
 
   test('REMOVE_ADDRESS IPv6: type 0x41, 16 address bytes, canonical text back', () => {
@@ -58,7 +84,7 @@ describe('address frames', () => {
 
   test('malformed: unknown IP version, truncation anywhere', () => {
     const isDecodeError = (err: unknown) => err instanceof FrameDecodeError && err.frameType === 0x40;
-    assert.throws(() => decodeFrames(hex('4040 01 05 c0000201 1151')), isDecodeError);
+    assert.throws(() => decodeFrames(hex('4040 01 00 05 c0000201 1151')), isDecodeError);
     const full = encodeFrames([
       { type: 'add_address', sequence: 1, address: socketAddress('2001:db8::1', 9) },
     ]);

@@ -111,6 +111,7 @@ export const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc
     .record({
       add: fc.boolean(),
+      backup: fc.boolean(),
       sequence: varintArb,
       ip: fc.oneof(
         fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((b) => b.join('.')),
@@ -123,6 +124,7 @@ export const frameArb: fc.Arbitrary<Frame> = fc.oneof(
         type: r.add ? 'add_address' : 'remove_address',
         sequence: r.sequence,
         address: socketAddress(r.ip, r.port),
+        ...(r.add && r.backup && { backup: true }),
       }),
     ),
   fc
