@@ -38,6 +38,7 @@ import {
   MIN_CONNECTION_ATTEMPT_DELAY,
 } from './happy-eyeballs.js';
 import {
+  checkBackupAddresses,
   checkHost,
   checkIP,
   checkKeyPair,
@@ -79,6 +80,13 @@ export interface ConnectOptions {
    * interface watching: this is the configured set. Overrides `localAddress`.
    */
   localAddresses?: string[];
+  /**
+   * Local IPs that are **backups** (as MPTCP's backup flag, e.g. a metered LTE link): paths over
+   * them carry data only while no other path works, and the session moves back off them once a
+   * preferred path has been healthy for `transport.moveBackDelay` (default 2 s). The server is
+   * told (ADD_ADDRESS flag). Sets `transport.backupAddresses`. See docs/multihoming.md.
+   */
+  backupAddresses?: string[];
   /** Local port (default 0: any). */
   localPort?: number;
   /**
@@ -155,6 +163,7 @@ function validate(options: ConnectOptions): void {
     }
     for (const [i, address] of options.localAddresses.entries()) checkIP(`localAddresses[${i}]`, address);
   }
+  if (options.backupAddresses !== undefined) checkBackupAddresses(options.backupAddresses);
   if (options.faultInjector !== undefined && typeof options.faultInjector !== 'function') {
     throw new InvalidArgumentError('faultInjector', 'must be a function');
   }
@@ -372,9 +381,14 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
     );
   }
 
-  const transport: Partial<TransportConfig> | undefined = options.multipath
-    ? { ...options.transport, multipath: options.multipath }
-    : options.transport;
+  const transport: Partial<TransportConfig> | undefined =
+    options.multipath || options.backupAddresses
+      ? {
+          ...options.transport,
+          ...(options.multipath && { multipath: options.multipath }),
+          ...(options.backupAddresses && { backupAddresses: options.backupAddresses }),
+        }
+      : options.transport;
   const engine = createEngine({
     staticKey: options.staticKey ?? generateKeyPair(),
     transport,

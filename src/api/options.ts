@@ -56,6 +56,14 @@ export function checkIP(name: string, value: unknown): string {
   return value;
 }
 
+/** `backupAddresses` (connect and server options): an array of IP addresses. */
+export function checkBackupAddresses(value: unknown): string[] {
+  if (!Array.isArray(value))
+    throw new InvalidArgumentError('backupAddresses', 'must be an array of IP addresses');
+  for (const [i, address] of value.entries()) checkIP(`backupAddresses[${i}]`, address);
+  return value as string[];
+}
+
 export function checkTimeout(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 2 ** 31 - 1) {
     throw new InvalidArgumentError(name, 'must be a positive number of milliseconds');

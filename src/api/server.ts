@@ -16,6 +16,7 @@ import { TransportError } from '../wire/errors.js';
 import { createEngine, generateKeyPair } from './engine-factory.js';
 import { BraidError, InvalidArgumentError } from './errors.js';
 import {
+  checkBackupAddresses,
   checkHost,
   checkKeyPair,
   checkObject,
@@ -62,6 +63,13 @@ export interface ServerOptions {
    */
   freshnessTableSize?: number;
   transport?: Partial<TransportConfig>;
+  /**
+   * Server IPs that are **backups** (e.g. an address on a metered link): clients are told
+   * (ADD_ADDRESS flag) and use paths to them only while no other path works, moving back once a
+   * preferred path has been healthy for `transport.moveBackDelay`. Sets
+   * `transport.backupAddresses`. See docs/multihoming.md.
+   */
+  backupAddresses?: string[];
   /** SO_RCVBUF/SO_SNDBUF request per socket, bytes. Default 4 MiB. */
   socketBufferSize?: number;
   /** Drops chosen datagrams, to simulate a failing path (tests and `braid demo` only; see FaultInjector). */
@@ -213,7 +221,9 @@ export class BraidServer extends EventEmitter<ServerEvents> {
           memoryBudget: this.#options.memoryBudget,
         },
       },
-      transport: this.#options.transport,
+      transport: this.#options.backupAddresses
+        ? { ...this.#options.transport, backupAddresses: this.#options.backupAddresses }
+        : this.#options.transport,
     });
     const handlers = {
       onConnectionEvent: (connection: EngineConnection, event: ConnectionEvent) =>
@@ -400,6 +410,7 @@ export function createServer(
     throw new InvalidArgumentError('socketBackend', "must be 'auto', 'native' or 'dgram'");
   }
   checkTransport(options.transport);
+  if (options.backupAddresses !== undefined) checkBackupAddresses(options.backupAddresses);
   checkEarlyData(options.earlyData);
   if (onSession !== undefined && typeof onSession !== 'function') {
     throw new InvalidArgumentError('onSession', 'must be a function');

@@ -40,7 +40,7 @@ export interface SessionEvents {
   /**
    * The session moved its sending from one path to another (`from` and `to` as after the
    * move); `reason` says why: 'unresponsive', 'abandoned', 'address-removed',
-   * 'peer-address-removed', 'peer-moved' or 'migration'.
+   * 'peer-address-removed', 'peer-moved', 'migration' or 'preferred' (docs/multihoming.md).
    */
   failover: [from: PathInfo, to: PathInfo, reason: FailoverReason];
   /** A congestion event (loss or persistent congestion) cut `path`'s congestion window. */

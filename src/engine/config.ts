@@ -1,3 +1,4 @@
+import { canonicalIp } from '../net/address.js';
 import { CONGESTION_CONTROL_KINDS } from '../paths/congestion/index.js';
 import type { MultipathOptions, MultipathPolicy, TransportConfig } from './types.js';
 
@@ -56,6 +57,11 @@ export const DEFAULT_TRANSPORT_CONFIG: Readonly<TransportConfig> = Object.freeze
   // As often as the keepalive: the warm standby is known good (or failed) before it is needed.
   // LOW_POWER_TRANSPORT checks it far less often (it is re-checked at suspicion anyway).
   standbyCheckInterval: 1000,
+  backupAddresses: Object.freeze([]),
+  // Long enough to outlast a link that comes back for a moment (a flapping radio); short enough
+  // that a healed preferred path carries the traffic again within ~5 s (retried every second,
+  // then this, then one confirming round trip).
+  moveBackDelay: 2000,
   // docs/persistence.md: long enough for a commute, a flight or a laptop's lunch break; the
   // server holds a suspended session's buffers that long, so operators may lower it.
   persistenceTimeout: 4 * 60 * 60 * 1000,
@@ -167,6 +173,18 @@ function positiveInteger(field: string, value: unknown, min: number, max: number
   return value;
 }
 
+function checkBackupAddresses(value: unknown): void {
+  if (!Array.isArray(value))
+    throw new ConfigError('transport.backupAddresses', 'must be an array of IP addresses');
+  for (const [i, address] of value.entries()) {
+    if (typeof address !== 'string' || canonicalIp(address) === undefined)
+      throw new ConfigError(
+        `transport.backupAddresses[${i}]`,
+        `must be an IP address, got ${String(address)}`,
+      );
+  }
+}
+
 /**
  * Bytes all of a session's send buffers may hold together: what maxSessionBuffer leaves
  * after the receive window's ceiling and the datagram queue.
@@ -215,6 +233,8 @@ export function resolveTransportConfig(overrides: Partial<TransportConfig> = {})
   positiveInteger('transport.pathValidationLifetime', c.pathValidationLifetime, 1000, 2 ** 31);
   positiveInteger('transport.keepaliveInterval', c.keepaliveInterval, 0, 2 ** 31);
   positiveInteger('transport.standbyCheckInterval', c.standbyCheckInterval, 1, 2 ** 31);
+  positiveInteger('transport.moveBackDelay', c.moveBackDelay, 0, 2 ** 31);
+  checkBackupAddresses(c.backupAddresses);
   resolveMultipath(c.multipath);
   positiveInteger('transport.persistenceTimeout', c.persistenceTimeout, 0, 2 ** 40);
   positiveInteger('transport.resumeInterval', c.resumeInterval, 100, 2 ** 31);

@@ -75,8 +75,9 @@ export type ConnectionEvent =
  * Why the active path changed: it stopped answering ('unresponsive'), the peer abandoned it
  * ('abandoned'), its local address went away ('address-removed') or the peer withdrew its
  * remote address ('peer-address-removed'), the peer moved its data to another path and we
- * followed ('peer-moved'), or a NAT rebound the client's address and the session follows the
- * same provider under its new 4-tuple ('migration', at both ends: not a switch of path).
+ * followed ('peer-moved'), a NAT rebound the client's address and the session follows the
+ * same provider under its new 4-tuple ('migration', at both ends: not a switch of path), or a
+ * path ranked above the active one is healthy again, or was a backup ('preferred').
  * docs/multihoming.md#path-states-and-events.
  */
 export type FailoverReason =
@@ -85,7 +86,8 @@ export type FailoverReason =
   | 'address-removed'
   | 'peer-address-removed'
   | 'peer-moved'
-  | 'migration';
+  | 'migration'
+  | 'preferred';
 
 /** What a client keeps to send 0-RTT data to a server later (docs/persistence.md §5). */
 export interface EarlyDataTicket {
@@ -200,6 +202,20 @@ export interface TransportConfig {
    * alike on both ends (see LOW_POWER_TRANSPORT).
    */
   standbyCheckInterval: number;
+  /**
+   * Local IP addresses of this endpoint that are **backups** (as MPTCP's backup flag: a metered
+   * LTE link): a path over one, or over a peer address the peer marked backup (ADD_ADDRESS flag,
+   * protocol.md §11.2), carries data only while no other path is validated and not failed.
+   * Default none. Under 'aggregate' and 'redundant' it has no effect yet.
+   */
+  backupAddresses: readonly string[];
+  /**
+   * How long (ms) a path must answer every check before the session moves back to it: a
+   * preferred path while a backup is active, or (no preferences) the path a failure left when
+   * its RTT is clearly lower than the active path's (docs/multihoming.md, "Preference and
+   * move-back"). A preferred path never failed before is taken at once.
+   */
+  moveBackDelay: number;
   /**
    * How long (ms) a suspended session is kept before it closes as `expired`, on each side
    * (docs/persistence.md). The smaller of both peers' values applies; 0 on either side turns

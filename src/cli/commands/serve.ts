@@ -25,7 +25,11 @@ import {
   stringFlag,
 } from '../shared/args.js';
 import { DEFAULT_PORT } from '../shared/client.js';
-import { type CongestionControlName, congestionControlFlag } from '../shared/client-options.js';
+import {
+  backupAddressesFrom,
+  type CongestionControlName,
+  congestionControlFlag,
+} from '../shared/client-options.js';
 import { CliError, ExitCode, UsageError } from '../shared/errors.js';
 import { ReceiveDirectory } from '../shared/file-transfer.js';
 import {
@@ -54,6 +58,9 @@ Runs a Braid server in the foreground until SIGINT or SIGTERM.
 options:
   --listen ADDR:PORT        UDP address to listen on; repeat for several addresses (one port).
                             Default: every address, port ${DEFAULT_PORT}. '*:PORT' = every address.
+  --backup-address IP       one of the server's addresses that is a backup (e.g. on a metered
+                            link): clients are told, and use it only while no other path
+                            works. Repeatable
   --config FILE             read options from FILE: one option per line, as the flags
                             without '--' (e.g. 'allow web=127.0.0.1:80'); '#' starts a comment.
                             Flags add to the file ('listen' and 'authorized-keys' flags replace it).
@@ -99,6 +106,7 @@ the authorized keys and the allow-list (on a bad file the old settings stay).`;
 
 const SERVE_FLAGS = {
   listen: { type: 'string', multiple: true },
+  'backup-address': { type: 'string', multiple: true },
   config: { type: 'string' },
   key: { type: 'string' },
   'authorized-keys': { type: 'string' },
@@ -125,6 +133,7 @@ const SERVE_FLAGS = {
 
 interface ServeSettings {
   listen: Array<{ host: string; port: number }>;
+  backupAddresses: string[];
   keyPath: string;
   authorizedKeys: 'any' | Uint8Array[];
   authorizedKeysSource: string;
@@ -219,12 +228,19 @@ function settingsFrom(args: ParsedArgs): ServeSettings {
   if (retry !== 'always' && retry !== 'auto' && retry !== 'never') {
     throw new UsageError(`--retry must be always, auto or never, got '${retry}'`, SERVE_USAGE);
   }
+  const backupAddresses = backupAddressesFrom(
+    fromFlagsOrFile('backup-address'),
+    listen.map((l) => l.host).filter((h) => h !== ''),
+    '--listen',
+    SERVE_USAGE,
+  );
   return {
     retry,
     retryThreshold: positiveInteger('retry-threshold', pick('retry-threshold')[0]),
     retryDhPerSecond: positiveInteger('retry-dh-per-second', pick('retry-dh-per-second')[0]),
     freshnessTableSize: positiveInteger('freshness-table-size', pick('freshness-table-size')[0]),
     listen,
+    backupAddresses,
     keyPath: pick('key')[0] ?? defaultKeyPath(),
     authorizedKeys: keysPath ? loadAuthorizedKeys(keysPath, !flag('no-strict-modes')) : 'any',
     authorizedKeysSource: keysPath ?? 'any key (--allow-any)',
@@ -319,6 +335,7 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
       maxSessionsPerKey: settings.maxSessionsPerKey,
       memoryBudget: settings.memoryBudget,
       ...(settings.congestionControl && { transport: { congestionControl: settings.congestionControl } }),
+      ...(settings.backupAddresses.length > 0 && { backupAddresses: settings.backupAddresses }),
     },
     (session) => onSession(session),
   );

@@ -41,7 +41,13 @@ export const EventName = {
 } as const;
 
 /** Failover reasons the engine reports (src/engine/types.ts); metrics show each, 0 until it happens. */
-export const FAILOVER_REASONS = ['unresponsive', 'address-removed', 'peer-address-removed', 'peer-moved'];
+export const FAILOVER_REASONS = [
+  'unresponsive',
+  'address-removed',
+  'peer-address-removed',
+  'peer-moved',
+  'preferred',
+];
 
 export interface PathStatus {
   id: number;

@@ -1,5 +1,7 @@
 /** Flags and set-up shared by the client subcommands (tunnel, socks, cat). */
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { canonicalIp } from '../../net/address.js';
 import {
   booleanFlag,
   type FlagSpec,
@@ -19,6 +21,7 @@ export const CLIENT_SPECS: Record<string, FlagSpec> = {
   strict: { type: 'boolean' },
   'local-address': { type: 'string', multiple: true },
   'congestion-control': { type: 'string' },
+  'backup-address': { type: 'string', multiple: true },
 };
 
 /** `--congestion-control`'s values (transport.congestionControl; docs/performance.md). */
@@ -48,6 +51,9 @@ export const CLIENT_OPTIONS_HELP = `  --key FILE                our identity (de
                             path over another, so it survives the loss of either
   --congestion-control CC   cubic or bbr (newreno also works): the controller of what this
                             side sends (default: the library's, see docs/performance.md)
+  --backup-address IP       a local address that is a backup (e.g. a metered LTE link):
+                            data goes there only while no other path works, and comes
+                            back once one has worked for 2 s; the server is told. Repeatable
   -h, --help                show this help
 
 SERVER is braid://<server-public-key>@host[:port] (the key is pinned) or host[:port]
@@ -58,20 +64,51 @@ export function clientOptionsFrom(
   usage: string,
   log: (line: string) => void,
 ): ClientOptions {
+  const localAddresses = listFlag(args, 'local-address').map((address) => {
+    if (isIP(address) === 0) {
+      throw new UsageError(`--local-address '${address}' is not an IP address`, usage);
+    }
+    return address;
+  });
   return {
     staticKey: loadKey(stringFlag(args, 'key') ?? defaultKeyPath()),
     knownHostsPath: stringFlag(args, 'known-hosts') ?? knownHostsPath(),
     timeout: positiveIntFlag(args, 'connect-timeout', 5000, usage),
     strict: booleanFlag(args, 'strict'),
     congestionControl: congestionControlFlag(stringFlag(args, 'congestion-control'), usage),
-    localAddresses: listFlag(args, 'local-address').map((address) => {
-      if (isIP(address) === 0) {
-        throw new UsageError(`--local-address '${address}' is not an IP address`, usage);
-      }
-      return address;
-    }),
+    localAddresses,
+    backupAddresses: backupAddressesFrom(args, localAddresses, '--local-address', usage),
     log,
   };
+}
+
+/**
+ * `--backup-address` values (client and serve): IP addresses among `bound` (the addresses
+ * given with `boundFlag`), or, when none were given, of this host's interfaces.
+ */
+export function backupAddressesFrom(
+  args: ParsedArgs,
+  bound: readonly string[],
+  boundFlag: string,
+  usage: string,
+): string[] {
+  const hostAddresses = new Set(
+    Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => canonicalIp(i.address))),
+  );
+  return listFlag(args, 'backup-address').map((address) => {
+    const canonical = isIP(address) === 0 ? undefined : canonicalIp(address);
+    if (canonical === undefined)
+      throw new UsageError(`--backup-address '${address}' is not an IP address`, usage);
+    if (bound.length > 0 ? !bound.some((b) => canonicalIp(b) === canonical) : !hostAddresses.has(canonical)) {
+      throw new UsageError(
+        bound.length > 0
+          ? `--backup-address ${address} is not one of the ${boundFlag} addresses`
+          : `--backup-address ${address} is not an address of this host`,
+        usage,
+      );
+    }
+    return canonical;
+  });
 }
 
 /** Resolves on SIGINT or SIGTERM (so a client can shut down cleanly). */

@@ -89,6 +89,8 @@ export interface ClientOptions {
   localAddresses: string[];
   /** Congestion controller of what this side sends; undefined: the library default. */
   congestionControl?: 'cubic' | 'bbr' | 'newreno';
+  /** Local IPs that are backups (paths over them carry data only while no other path works). */
+  backupAddresses: string[];
   log: (line: string) => void;
 }
 
@@ -158,6 +160,7 @@ export async function connectToServer(target: ServerTarget, options: ClientOptio
           timeout: options.timeout,
           ...(locals.length > 0 && { localAddresses: locals }),
           ...(options.congestionControl && { transport: { congestionControl: options.congestionControl } }),
+          ...(options.backupAddresses.length > 0 && { backupAddresses: options.backupAddresses }),
         },
       );
       if (!expected) {

@@ -16,7 +16,7 @@
  * and the few connection facts it reads.
  */
 import { ReplayWindow } from '../../crypto/replay-window.js';
-import { addressKey, type SocketAddress, sameAddress } from '../../net/address.js';
+import { addressKey, canonicalIp, type SocketAddress, sameAddress } from '../../net/address.js';
 import { sameScope } from '../../net/address-scope.js';
 import type { CongestionController } from '../../paths/congestion/index.js';
 import { Path } from '../../paths/path.js';
@@ -119,6 +119,12 @@ class PathRecord {
   provenSentAt: number | undefined;
   /** When our sending here was last declared failed. */
   failedAt: number | undefined;
+  /** Since when every check of this path (not the active one) was answered; undefined after a miss or failure. */
+  healthySince: number | undefined;
+  /** When to confirm this path for a move back to it (see moveBackReason). */
+  moveBackAt: number | undefined;
+  /** The outstanding challenge confirms a move back: move on its answer. */
+  moveBackCheck = false;
   /** Last success reported to the endpoint's health table (rate limit). */
   healthAt = -Infinity;
 
@@ -159,12 +165,19 @@ const UNPROVEN_FAILOVER_SILENCE = 100;
  * in 40; with 6 it was one in 8, and idle lte+wifi-bad sessions changed path.
  */
 const SUSPICION_PROBES = 10;
+/**
+ * Without preferences, the session moves back to a path a failure left only if its smoothed RTT
+ * is at most this share of the active path's, and at least MOVE_BACK_RTT_GAIN ms lower: two
+ * healthy paths of similar RTT never trade places on jitter.
+ */
+const MOVE_BACK_RTT_SHARE = 0.75;
+const MOVE_BACK_RTT_GAIN = 5;
 /** A timer that fires later than this (ms, or a quarter of its period) shows a host that was not running. */
 const LATE_TIMER_SLACK = 3;
 /** Peer addresses remembered at most (memory bound against a chatty peer). */
 const MAX_PEER_ADDRESSES = 16;
 /** Unanswered warm-standby checks in a row after which the standby counts as failed. */
-const BACKUP_MISSES = 2;
+const STANDBY_MISSES = 2;
 /** New address pairs a client probes per exploration (besides re-checking existing paths). */
 const MAX_EXPLORED_PAIRS = 3;
 /** Challenge payloads remembered to recognise a retransmitted challenge (our answer got lost). */
@@ -179,6 +192,12 @@ const UNVERIFIED_REFRESH = 60_000;
 const MIN_PROBE_CREDIT = PATH_PROBE_SIZE / 4;
 /** Transmissions of a challenge re-checking a pair validated before. */
 const RECHECK_SENDS = 2;
+/**
+ * A path the session would move back to (see mayMoveBack) is re-checked with this many doublings
+ * of the retry interval and no more: every ~2.5 s by default (two transmissions of a small
+ * challenge, fewer than one packet a second), so its heal is seen within one such period.
+ */
+const MOVE_BACK_RETRY_DOUBLINGS = 1;
 /** Doublings of the retry interval for a failed path or a standby that could not be validated. */
 const MAX_BACKOFF_DOUBLINGS = 3;
 /** Validated pairs remembered across path ids (memory bound). */
@@ -198,6 +217,8 @@ interface AdvertisedAddress {
   /** Sequence number of the last update applied for this address. */
   sequence: number;
   present: boolean;
+  /** A backup address (ADD_ADDRESS flag, protocol.md §11.2). */
+  backup: boolean;
 }
 
 type Pair = [local: SocketAddress, remote: SocketAddress];
@@ -326,11 +347,26 @@ export class PathManager {
   private readonly peerAddresses = new Map<string, AdvertisedAddress>();
   /** Client: when to try opening a standby path again after none could be opened or one failed. */
   private standbyRetryAt: number | undefined;
+  /**
+   * The address pair a failure moved the session off (pairKey): without preferences, the session
+   * moves back to it once it is healthy again, if its RTT is clearly lower (mayMoveBack). By pair,
+   * not path id: the failed path may be abandoned and the pair reopened under a new id.
+   */
+  private leftPair: { key: string; srtt: number | undefined } | undefined;
+  /** Address pairs (pairKey) our sending failed on lately, and when: a move back to one waits for its hold. */
+  private readonly failedPairs = new Map<string, number>();
+  /** Peer addresses advertised as backups so far (0: no path of the peer's side is a backup). */
+  private peerBackups = 0;
+  /** Our local IP addresses marked backup (transport.backupAddresses, canonical text). */
+  private readonly ownBackups: ReadonlySet<string>;
 
   constructor(host: PathHost, local: SocketAddress, remote: SocketAddress, now: number) {
     this.host = host;
     this.config = host.config;
     this.nextOwnPathId = host.role === 'client' ? 1 : 2;
+    this.ownBackups = new Set(
+      this.config.backupAddresses.map((a) => canonicalIp(a)).filter((a) => a !== undefined),
+    );
     this.activePath = this.addPath(0, local, remote, now);
     this.activePath.state = 'active';
   }
@@ -502,8 +538,14 @@ export class PathManager {
     // Nothing has arrived from this pair yet: the credit is what we may send before it validates.
     if (credit !== undefined) path.bytesReceived = credit / 3;
     const validatedAt = this.validatedPairs.get(pairKey(local, remote));
-    if (validatedAt !== undefined && now - validatedAt < this.config.pathValidationLifetime)
+    if (validatedAt !== undefined && now - validatedAt < this.config.pathValidationLifetime) {
       this.record(path).knownPair = true;
+      // The pair a failure left, reopened: its RTT from before times the checks, not the
+      // initial 333 ms (whose 3 s validation timeout would delay the move back).
+      const left = this.leftPair;
+      if (left?.key === pairKey(local, remote) && left.srtt !== undefined)
+        path.rtt.update(left.srtt, 0, 0, true);
+    }
     this.host.outbox.emit({ type: 'path-updated', path: path.info() });
     this.startChallenge(path, now);
     return path;
@@ -686,6 +728,15 @@ export class PathManager {
       this.setPathState(path, 'standby');
       m.standbySince = now;
     }
+    if (m.healthySince === undefined) {
+      m.healthySince = now;
+      m.moveBackAt = now + this.moveBackHold(path);
+    }
+    // The proof that confirms a move back (or a preferred path that never failed: no hold).
+    if ((m.moveBackCheck || this.moveBackHold(path) === 0) && this.mayMoveBack(path, now)) {
+      this.switchActive(path, 'preferred', now);
+      return;
+    }
     // The active path is silent for a PTO (suspected) or failed, and this path just proved it
     // carries what we sent after the active one went silent: move now. Waiting for the second,
     // backed-off PTO would triple the outage on a path whose RTT a full queue has inflated.
@@ -720,7 +771,8 @@ export class PathManager {
       path.state !== 'validating' &&
       path.state !== 'removed' &&
       this.isLocal(path.local) &&
-      !sameAddresses(path, this.activePath.local, this.activePath.remote)
+      !sameAddresses(path, this.activePath.local, this.activePath.remote) &&
+      !(this.isBackup(path) && this.preferredAvailable(now))
     );
   }
 
@@ -771,6 +823,10 @@ export class PathManager {
     m.standbySince = undefined;
     m.warm = false;
     m.warmAt = undefined;
+    m.healthySince = undefined;
+    m.moveBackAt = undefined;
+    m.moveBackCheck = false;
+    if (pairKey(path.local, path.remote) === this.leftPair?.key) this.leftPair = undefined;
     this.activeFailedAt = undefined;
     this.exploring = undefined;
     this.pendingMove = undefined;
@@ -785,10 +841,24 @@ export class PathManager {
     const om = this.record(old);
     if (oldState === 'failed') {
       om.failedAt = now;
+      this.noteFailedPair(old, now);
+      om.healthySince = undefined;
+      om.moveBackAt = undefined;
       this.setPathState(old, 'failed');
     } else {
       om.standbySince = now;
+      // It worked until now; any move back to it still waits a full hold (no alternation).
+      om.healthySince = now;
+      om.moveBackAt = now + this.config.moveBackDelay;
       this.setPathState(old, 'standby');
+    }
+    if (this.isBackup(path)) {
+      // Now on a backup: healthy preferred paths are candidates to move back to after a hold.
+      for (const p of this.pathList) {
+        const pm = this.record(p);
+        if (p !== path && pm.healthySince !== undefined && pm.moveBackAt === undefined && !this.isBackup(p))
+          pm.moveBackAt = now + this.config.moveBackDelay;
+      }
     }
     if (path.state === 'active') this.host.outbox.emit({ type: 'path-updated', path: path.info() });
     else this.setPathState(path, 'active');
@@ -802,6 +872,10 @@ export class PathManager {
     const failed = this.activePath;
     // Dated from when it went silent: a success elsewhere since then shows which end broke.
     this.host.health?.reportFailure(failed.local, failed.remote, this.silentSince());
+    this.leftPair = {
+      key: pairKey(failed.local, failed.remote),
+      srtt: failed.rtt.hasSample ? failed.rtt.smoothedRtt : undefined,
+    };
     this.switchActive(target, reason, now, 'failed');
     this.retryLater(failed, now);
   }
@@ -1003,6 +1077,10 @@ export class PathManager {
       if (m.challenge !== undefined) m.migrateOnValidation ??= 'peer-moved';
       return;
     }
+    // Not onto a backup while our preferred path works: the peer's data there may be the tail of
+    // what it sent before it moved too (both ends move back on their own), and if the peer's
+    // side failed our own detector will tell.
+    if (this.isBackup(via) && !this.isBackup(this.activePath) && this.activeWorks()) return;
     // A server opens a path id only for a client address pair it has not seen (locate): one on
     // our very pair means it saw our address change (our NAT rebound). The same provider under a
     // new 4-tuple at the server's end, not a move to another path.
@@ -1037,6 +1115,7 @@ export class PathManager {
     if (path !== this.activePath) {
       at = Math.min(at, this.expiry(path, m));
       if (m.warmAt !== undefined && m.challenge === undefined) at = Math.min(at, m.warmAt);
+      if (m.moveBackAt !== undefined) at = Math.min(at, m.moveBackAt);
     }
     return at;
   }
@@ -1119,6 +1198,7 @@ export class PathManager {
         );
         continue;
       }
+      if (m.moveBackAt !== undefined && now >= m.moveBackAt) this.onMoveBackTimeout(path, now);
       if (m.challenge === undefined && m.warmAt !== undefined && now >= m.warmAt) {
         m.warmAt = undefined;
         // The warm standby's check, or a failed path's retry: one small probe per interval until it answers.
@@ -1162,9 +1242,10 @@ export class PathManager {
       return;
     }
     if (keepalive) {
-      // One check per keepalive interval; after BACKUP_MISSES in a row the standby is failed
+      this.noteUnhealthy(m);
+      // One check per keepalive interval; after STANDBY_MISSES in a row the standby is failed
       // (no failover target) until a check is answered again.
-      if (++m.misses >= BACKUP_MISSES) this.markFailed(path, now);
+      if (++m.misses >= STANDBY_MISSES) this.markFailed(path, now);
       else m.warmAt = now;
       return;
     }
@@ -1174,9 +1255,13 @@ export class PathManager {
         this.markFailed(path, now);
         return;
       }
-      if (m.warm)
-        this.standbyRetryAt =
-          now + this.retryInterval() * 2 ** Math.min(this.standbyFailures++, MAX_BACKOFF_DOUBLINGS);
+      if (m.warm) {
+        // Towards a pair the session would move back to, a fixed MOVE_BACK_RETRY_DOUBLINGS.
+        const doublings = this.ranksAboveActive(path)
+          ? MOVE_BACK_RETRY_DOUBLINGS
+          : Math.min(this.standbyFailures++, MAX_BACKOFF_DOUBLINGS);
+        this.standbyRetryAt = now + this.retryInterval() * 2 ** doublings;
+      }
       this.removePath(path, PathAbandonCode.VALIDATION_FAILED, 'no PATH_RESPONSE', now);
       return;
     }
@@ -1189,6 +1274,8 @@ export class PathManager {
     if (path.state === 'failed') return;
     m.failedAt = now;
     m.standbySince = undefined;
+    this.noteUnhealthy(m);
+    this.noteFailedPair(path, now);
     if (m.validatedAt !== undefined)
       this.host.health?.reportFailure(path.local, path.remote, Math.min(now, m.challengeSentAt ?? now));
     this.setPathState(path, 'failed');
@@ -1203,7 +1290,10 @@ export class PathManager {
   private retryLater(path: Path<SentInfo>, now: number): void {
     const m = this.record(path);
     if (!path.validated || m.challenge !== undefined || m.warmAt !== undefined) return;
-    m.warmAt = now + this.retryInterval() * 2 ** Math.min(m.retries, MAX_BACKOFF_DOUBLINGS);
+    const doublings = this.ranksAboveActive(path)
+      ? MOVE_BACK_RETRY_DOUBLINGS
+      : Math.min(m.retries, MAX_BACKOFF_DOUBLINGS);
+    m.warmAt = now + this.retryInterval() * 2 ** doublings;
     m.retries++;
   }
 
@@ -1359,6 +1449,11 @@ export class PathManager {
     return s?.dead ? Math.max(since, s.verdictAt) : since;
   }
 
+  /** The active path is validated, not under suspicion, and nothing failed it. */
+  private activeWorks(): boolean {
+    return this.activePath.validated && this.suspicion === undefined && this.activeFailedAt === undefined;
+  }
+
   /** The suspected active path's probes all went unanswered (see suspect). */
   private activeDead(now: number): boolean {
     const s = this.suspicion;
@@ -1445,18 +1540,10 @@ export class PathManager {
     let best: Path<SentInfo> | undefined;
     let bestScore = -Infinity;
     const active = this.activePath;
+    const backupsWait = this.preferredAvailable(now);
     for (const p of this.pathList) {
-      if (p === active || !p.validated || p.remoteCid.length === 0 || !this.isLocal(p.local)) continue;
-      if (p.state !== 'standby' && p.state !== 'validating') continue;
-      if (sameAddresses(p, active.local, active.remote)) continue;
+      if (!this.isFailoverCandidate(p, now) || (backupsWait && this.isBackup(p))) continue;
       const m = this.record(p);
-      // Re-checked since the active path went silent and no answer by now: as dead as the active one.
-      if (
-        m.challenge !== undefined &&
-        m.challengeSentAt !== undefined &&
-        now - m.challengeSentAt > this.probeInterval(p)
-      )
-        continue;
       const window = this.freshWindow(p);
       let tier = 0;
       if (m.provenAt !== undefined && now - m.provenAt <= window && m.provenAt > (m.failedAt ?? -Infinity))
@@ -1480,6 +1567,118 @@ export class PathManager {
   }
 
   /**
+   * A path the session could move to now: validated, not the active one or its pair, with a CID
+   * and a local address we still have, and not re-checked in vain since the active path went silent.
+   */
+  private isFailoverCandidate(p: Path<SentInfo>, now: number): boolean {
+    const active = this.activePath;
+    if (p === active || !p.validated || p.remoteCid.length === 0 || !this.isLocal(p.local)) return false;
+    if (p.state !== 'standby' && p.state !== 'validating') return false;
+    if (sameAddresses(p, active.local, active.remote)) return false;
+    const m = this.record(p);
+    // Re-checked since the active path went silent and no answer by now: as dead as the active one.
+    return !(
+      m.challenge !== undefined &&
+      m.challengeSentAt !== undefined &&
+      now - m.challengeSentAt > this.probeInterval(p)
+    );
+  }
+
+  // ───────────────────────────── preference and move-back ─────────────────────────────
+
+  /**
+   * A backup path (MPTCP's backup flag): our local address on it is in transport.backupAddresses,
+   * or the peer advertised its remote address as a backup (ADD_ADDRESS flag, protocol.md §11.2).
+   */
+  isBackup(path: Path<SentInfo>): boolean {
+    return this.isBackupPair(path.local, path.remote);
+  }
+
+  private isBackupPair(local: SocketAddress, remote: SocketAddress): boolean {
+    if (this.ownBackups.size === 0 && this.peerBackups === 0) return false;
+    if (this.ownBackups.has(local.address)) return true;
+    const entry = this.peerAddresses.get(addressKey(remote));
+    return entry?.present === true && entry.backup;
+  }
+
+  /** Another path than the active one that is not a backup could carry the traffic: backups wait. */
+  private preferredAvailable(now: number): boolean {
+    if (this.ownBackups.size === 0 && this.peerBackups === 0) return true;
+    for (const p of this.pathList) if (!this.isBackup(p) && this.isFailoverCandidate(p, now)) return true;
+    return false;
+  }
+
+  /** The session would move back to `path` once it is healthy long enough (see mayMoveBack). */
+  private ranksAboveActive(path: Path<SentInfo>): boolean {
+    if (this.isBackup(path)) return false;
+    return this.isBackup(this.activePath) || pairKey(path.local, path.remote) === this.leftPair?.key;
+  }
+
+  /**
+   * How long a path must have answered every check before a move back to it: none if neither it
+   * nor an earlier path on its pair ever failed.
+   */
+  private moveBackHold(path: Path<SentInfo>): number {
+    const m = this.record(path);
+    return m.failedAt === undefined && !this.failedPairs.has(pairKey(path.local, path.remote))
+      ? 0
+      : this.config.moveBackDelay;
+  }
+
+  private noteFailedPair(path: Path<SentInfo>, now: number): void {
+    const key = pairKey(path.local, path.remote);
+    this.failedPairs.delete(key);
+    this.failedPairs.set(key, now);
+    if (this.failedPairs.size > MAX_VALIDATED_PAIRS)
+      this.failedPairs.delete(this.failedPairs.keys().next().value as string);
+  }
+
+  /**
+   * Whether to move back to `path` now (under 'failover'): it is a failover candidate, answered
+   * every check for its hold, is no backup, and ranks above the active path — the active path is
+   * a backup, or (no preference between them) a failure left `path` and its smoothed RTT is
+   * clearly lower (MOVE_BACK_RTT_SHARE, MOVE_BACK_RTT_GAIN).
+   */
+  private mayMoveBack(path: Path<SentInfo>, now: number): boolean {
+    if (this.host.policy.spreads || !this.host.session.handshakeConfirmed) return false;
+    const m = this.record(path);
+    if (path.state !== 'standby' || !this.isFailoverCandidate(path, now) || this.isBackup(path)) return false;
+    if (m.healthySince === undefined || now - m.healthySince < this.moveBackHold(path)) return false;
+    const active = this.activePath;
+    if (this.isBackup(active)) return true;
+    const left = this.leftPair;
+    if (left === undefined || pairKey(path.local, path.remote) !== left.key) return false;
+    // The pair reopened under a new path id may have no RTT sample yet: its RTT before the failure.
+    const rtt = path.rtt.hasSample ? path.rtt.smoothedRtt : left.srtt;
+    if (rtt === undefined || !active.rtt.hasSample) return false;
+    const activeRtt = active.rtt.smoothedRtt;
+    return rtt <= MOVE_BACK_RTT_SHARE * activeRtt && activeRtt - rtt >= MOVE_BACK_RTT_GAIN;
+  }
+
+  /**
+   * `path`'s hold ended: if the session should move back to it, one more challenge confirms it
+   * right before the move (onProven moves on its answer). If it does not rank above the active
+   * path, the session stays where it is and does not try again (no alternation).
+   */
+  private onMoveBackTimeout(path: Path<SentInfo>, now: number): void {
+    const m = this.record(path);
+    m.moveBackAt = undefined;
+    if (this.mayMoveBack(path, now)) {
+      m.moveBackCheck = true;
+      if (m.challenge === undefined) this.startChallenge(path, now);
+    } else if (!this.isBackup(this.activePath) && pairKey(path.local, path.remote) === this.leftPair?.key) {
+      this.leftPair = undefined;
+    }
+  }
+
+  /** A check of the path went unanswered, or it failed: its health (for a move back) starts again. */
+  private noteUnhealthy(m: PathRecord): void {
+    m.healthySince = undefined;
+    m.moveBackAt = undefined;
+    m.moveBackCheck = false;
+  }
+
+  /**
    * How promising a pair is as the next one to try, relative to the active (failing) pair:
    * the pair most different from it first; a different local address counts most (our side
    * fails more often), unless other sessions of this endpoint show the remote address failed.
@@ -1495,6 +1694,8 @@ export class PathManager {
       addressKey(local) === addressKey(a.local) ? 0 : local.family === a.local.family ? 1 : 0.5;
     const remoteDiff = addressKey(remote) !== addressKey(a.remote) ? 1 : 0;
     let rank = remoteDown ? 2 * remoteDiff + localDiff : 2 * localDiff + remoteDiff;
+    // A backup pair comes after every preferred one (a blamed pair still comes last).
+    if (this.isBackupPair(local, remote)) rank -= 3;
     if (this.pairBlamed(local, remote, now)) rank -= 4;
     return rank;
   }
@@ -1594,6 +1795,8 @@ export class PathManager {
     this.standbyFailures = 0;
     this.abandonPending = undefined;
     this.budgetRefreshAt = undefined;
+    this.leftPair = undefined;
+    this.failedPairs.clear();
     this.advertised.clear();
     this.standbyRetryAt = undefined;
     const path = this.addPath(0, local, remote, now, validated);
@@ -1615,8 +1818,9 @@ export class PathManager {
     for (const [key, address] of current) {
       if (this.advertised.get(key)?.present) continue;
       const sequence = this.nextAddressSequence++;
-      this.advertised.set(key, { address, sequence, present: true });
-      this.host.outbox.queueControl({ type: 'add_address', sequence, address });
+      const backup = this.ownBackups.has(address.address);
+      this.advertised.set(key, { address, sequence, present: true, backup });
+      this.host.outbox.queueControl({ type: 'add_address', sequence, address, ...(backup && { backup }) });
     }
     for (const [key, entry] of this.advertised) {
       if (!entry.present || current.has(key)) continue;
@@ -1645,7 +1849,9 @@ export class PathManager {
     if (known && frame.sequence <= known.sequence) return;
     const present = frame.type === 'add_address';
     if (!known && this.peerAddresses.size >= MAX_PEER_ADDRESSES) return;
-    this.peerAddresses.set(key, { address: frame.address, sequence: frame.sequence, present });
+    const backup = present && frame.backup === true;
+    if (backup) this.peerBackups++;
+    this.peerAddresses.set(key, { address: frame.address, sequence: frame.sequence, present, backup });
     if (!present) {
       for (const path of [...this.pathList])
         if (addressKey(path.remote) === key) this.leavePath(path, 'peer-address-removed', now);
