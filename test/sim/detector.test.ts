@@ -217,7 +217,12 @@ describe('a real blackhole is still left at once', () => {
           `blackhole ${a} → ${b} (${direction}): decided after ${took.toFixed(0)} ms (bound ${bound} ms)`,
         );
         assert.ok(took <= bound, `decided after ${took.toFixed(0)} ms, bound ${bound} ms`);
-        assert.equal(decided.event.reason, 'unresponsive');
+        // The sender found the path dead itself, or followed the receiver, which found the
+        // silence first (under BBR fiber's short srtt can let the receiving client decide first).
+        assert.ok(
+          ['unresponsive', 'peer-moved'].includes(decided.event.reason),
+          `left for ${decided.event.reason}`,
+        );
       });
     }
   }

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type DirectionProfile, meanRttMs, pathProfile } from '../../src/cli/demo/path-profiles.js';
+import type { CongestionControlKind } from '../../src/paths/congestion/index.js';
 import { runEngineSessions } from '../../testing/sim/engine-run.js';
 import type { LinkParams } from '../../testing/sim/link.js';
 import { Rng } from '../../testing/sim/rng.js';
@@ -32,7 +33,7 @@ function linkOf(d: DirectionProfile): Partial<LinkParams> {
   };
 }
 
-function run(seed: number, direction: 'up' | 'down') {
+function run(seed: number, direction: 'up' | 'down', congestionControl: CongestionControlKind) {
   const fiber = pathProfile('fiber');
   const lte = pathProfile('lte');
   const sim = scenario({
@@ -58,6 +59,7 @@ function run(seed: number, direction: 'up' | 'down') {
     server: { host: 'server', address: SERVER },
     workload: { bulk: { streams: 1, bytes: 24 * MiB, direction } },
     timeLimit: 60_000,
+    transport: { congestionControl },
     onNodes: ({ client, server }) => {
       const [sender, receiver] = direction === 'down' ? [server, client] : [client, server];
       sim.at(FAULT_AT - 1, () => {
@@ -97,26 +99,36 @@ function run(seed: number, direction: 'up' | 'down') {
 
 describe('fiber → lte blackhole mid-bulk: only what was lost is resent', () => {
   const lteRtt = meanRttMs(pathProfile('lte'));
-  for (const direction of ['down', 'up'] as const) {
-    test(`${direction}: in-order delivery resumes within 3·srtt(fiber) + rtt(lte) + 50 ms`, () => {
-      const gaps: number[] = [];
-      for (const seed of [1, 2, 3]) {
-        const { gap, srttAtFault, droppedBytes, resent } = run(seed, direction);
-        const bound = 3 * srttAtFault + lteRtt + 50;
-        console.log(
-          `seed ${seed} ${direction}: gap ${gap.toFixed(0)} ms (bound ${bound.toFixed(0)}), ` +
-            `resent ${resent} B, dropped ${droppedBytes} B`,
-        );
-        gaps.push(gap - bound);
-        // Resending the fiber flight in full would add ~1 MB; what was dropped, plus at most the
-        // new path's first window sent before the receiver's report arrived, is allowed.
-        assert.ok(
-          resent <= droppedBytes + 64 * 1024,
-          `seed ${seed}: resent ${resent} B, dropped ${droppedBytes} B`,
-        );
-      }
-      gaps.sort((a, b) => a - b);
-      assert.ok(gaps[1] <= 0, `median gap exceeds the bound by ${gaps[1].toFixed(1)} ms`);
-    });
-  }
+  // Under BBR fiber's srtt stays at its 10 ms propagation delay, so the bound is ~141 ms; the gap
+  // (the detector's verdict at fiber's PTO, then a resend across the cold lte path) is 145-185 ms,
+  // about CUBIC's, whose own queue inflated fiber's srtt to ~53 ms and the bound with it.
+  const cases = [
+    { congestionControl: 'cubic', todo: undefined },
+    { congestionControl: 'bbr', todo: 'issue 14: failover gap under BBR exceeds 3·srtt + rtt(lte) + 50 ms' },
+  ] as const;
+  for (const { congestionControl, todo } of cases)
+    for (const direction of ['down', 'up'] as const) {
+      test(`${congestionControl}, ${direction}: in-order delivery resumes within 3·srtt(fiber) + rtt(lte) + 50 ms`, {
+        todo,
+      }, () => {
+        const gaps: number[] = [];
+        for (const seed of [1, 2, 3]) {
+          const { gap, srttAtFault, droppedBytes, resent } = run(seed, direction, congestionControl);
+          const bound = 3 * srttAtFault + lteRtt + 50;
+          console.log(
+            `${congestionControl} seed ${seed} ${direction}: gap ${gap.toFixed(0)} ms (bound ${bound.toFixed(0)}), ` +
+              `resent ${resent} B, dropped ${droppedBytes} B`,
+          );
+          gaps.push(gap - bound);
+          // Resending the fiber flight in full would add ~1 MB; what was dropped, plus at most the
+          // new path's first window sent before the receiver's report arrived, is allowed.
+          assert.ok(
+            resent <= droppedBytes + 64 * 1024,
+            `seed ${seed}: resent ${resent} B, dropped ${droppedBytes} B`,
+          );
+        }
+        gaps.sort((a, b) => a - b);
+        assert.ok(gaps[1] <= 0, `median gap exceeds the bound by ${gaps[1].toFixed(1)} ms`);
+      });
+    }
 });
