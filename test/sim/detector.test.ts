@@ -7,14 +7,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type DirectionProfile, meanRttMs, pathProfile } from '../../src/cli/demo/path-profiles.js';
-import type { ConnectionEvent } from '../../src/engine/types.js';
 import { runEngineSessions } from '../../testing/sim/engine-run.js';
 import type { LinkParams } from '../../testing/sim/link.js';
 import { Rng } from '../../testing/sim/rng.js';
 import { type FaultSpec, scenario } from '../../testing/sim/scenario.js';
 import type { SessionDriver, WorkloadSpec } from '../../testing/sim/workload.js';
-
-type Failover = Extract<ConnectionEvent, { type: 'failover' }>;
 
 const CLIENT = { a: '192.0.2.10', b: '198.51.100.10' };
 const SERVER = '203.0.113.5';
@@ -90,14 +87,9 @@ function run(spec: Run) {
   return { sim, r };
 }
 
-function failovers(d: SessionDriver): Array<{ at: number; event: Failover }> {
-  return d.pathLog
-    .filter((l) => l.event.type === 'failover')
-    .map((l) => ({ at: l.at, event: l.event as Failover }));
-}
-
 const describeMoves = (d: SessionDriver) =>
-  failovers(d)
+  d
+    .failovers()
     .map((f) => `${f.at.toFixed(0)} ms ${f.event.from.id}→${f.event.to.id} ${f.event.reason}`)
     .join(', ');
 
@@ -108,7 +100,7 @@ function pathChanges(r: ReturnType<typeof run>['r']): string[] {
     ['client', r.clients],
     ['server', r.servers],
   ] as const)
-    for (const d of drivers) if (failovers(d).length > 0) out.push(`${side}: ${describeMoves(d)}`);
+    for (const d of drivers) if (d.failovers().length > 0) out.push(`${side}: ${describeMoves(d)}`);
   return out;
 }
 
@@ -202,7 +194,7 @@ describe('a real blackhole is still left at once', () => {
           faults: [{ at: faultAt, blackhole: 'client.a', direction: 'both' }],
         });
         const sender = direction === 'up' ? r.clients[0] : r.servers[0];
-        const moves = failovers(sender);
+        const moves = sender.failovers();
         const before = moves.filter((m) => m.at < faultAt);
         assert.deepEqual(before, [], `no path change before the fault: ${describeMoves(sender)}`);
         const decided = moves[0];

@@ -84,14 +84,9 @@ function run(spec: Run) {
   return { r, bytesThrough };
 }
 
-function failovers(d: SessionDriver): Array<{ at: number; event: Failover }> {
-  return d.pathLog
-    .filter((l) => l.event.type === 'failover')
-    .map((l) => ({ at: l.at, event: l.event as Failover }));
-}
-
 const describeMoves = (d: SessionDriver) =>
-  failovers(d)
+  d
+    .failovers()
     .map(
       (f) =>
         `${f.at.toFixed(0)} ms ${f.event.from.local.address}→${f.event.from.remote.address} to ` +
@@ -124,7 +119,7 @@ describe('a backup path carries no data while a preferred one works', () => {
     const client = r.clients[0];
     const server = r.servers[0];
     for (const d of [client, server]) {
-      const moves = failovers(d);
+      const moves = d.failovers();
       // One move each, early: off the backup as soon as fiber validated (it never failed: no hold).
       assert.equal(moves.length, 1, describeMoves(d));
       assert.equal(
@@ -219,7 +214,7 @@ describe('blackhole of the preferred path: failover to the backup, move back wit
             ? p.local.address === c.preferred.address
             : p.remote.address === c.preferred.address;
         for (const d of [r.clients[0], r.servers[0]]) {
-          const moves = failovers(d);
+          const moves = d.failovers();
           const log = `${d.role}: ${describeMoves(d)}`;
           // Before the fault: at most the start-up move onto the preferred path.
           for (const m of moves.filter((m) => m.at < faultAt)) assert.ok(onPreferred(d, m.event.to), log);

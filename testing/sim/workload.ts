@@ -141,6 +141,11 @@ export class SessionDriver {
     event: Extract<ConnectionEvent, { type: 'path-updated' | 'failover' }>;
   }> = [];
 
+  /** The failover events of pathLog, with their times. */
+  failovers(): Array<{ at: number; event: Extract<ConnectionEvent, { type: 'failover' }> }> {
+    return this.pathLog.flatMap((l) => (l.event.type === 'failover' ? [{ at: l.at, event: l.event }] : []));
+  }
+
   private readonly out = new Map<StreamId, OutStream>();
   private readonly inbound = new Map<StreamId, InStream>();
   private readonly bulkOut: number;
