@@ -38,6 +38,7 @@ import {
   encodeInitial,
   initialPayloadEnd,
   parseShortHeader,
+  shortHeaderFlags,
 } from '../../wire/packet-codec.js';
 import { DATAGRAM_QUEUE_BYTES } from '../config.js';
 import { tai64n } from '../first-flight-freshness.js';
@@ -879,6 +880,11 @@ export class Connection implements EngineConnection {
         return;
       }
       this.drop('undecryptable');
+      return;
+    }
+    // Header protection removed, the AEAD verified the header: the peer itself set them.
+    if (shortHeaderFlags(datagram[0]).reservedBitsSet) {
+      this.protocolError(TransportError.PROTOCOL_VIOLATION, 'reserved header bits set', now);
       return;
     }
     if (opened.prematureUpdate) {
