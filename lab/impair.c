@@ -63,6 +63,8 @@ typedef struct {
   uint64_t max_backlog_ns;
   // Time the bottleneck had nothing to send (a rate is only measured where this did not grow).
   uint64_t idle_ns;
+  // How late packets left against their release time: the element's own timing error.
+  uint64_t late_max_ns, late_over_1ms;
 } counters_t;
 
 typedef struct {
@@ -234,6 +236,9 @@ static void release_due(uint64_t now) {
   while (heap_len > 0 && heap[0].release_ns <= now) {
     held_t item = heap_pop();
     device_t *device = &devices[item.device];
+    uint64_t late_ns = now - item.release_ns;
+    if (late_ns > device->counters.late_max_ns) device->counters.late_max_ns = late_ns;
+    if (late_ns > 1000000) device->counters.late_over_1ms++;
     if (write(device->fd, item.data, item.len) == (ssize_t)item.len)
       device->counters.tx++;
     else
@@ -346,10 +351,11 @@ static void stats_json(char *out, size_t size) {
                              "%s\"%s\":{\"rx\":%" PRIu64 ",\"tx\":%" PRIu64 ",\"dropMtu\":%" PRIu64
                              ",\"dropLoss\":%" PRIu64 ",\"dropBurst\":%" PRIu64 ",\"dropQueue\":%" PRIu64
                              ",\"dropOverflow\":%" PRIu64 ",\"duplicated\":%" PRIu64 ",\"writeErrors\":%" PRIu64
-                             ",\"maxBacklogMs\":%.3f,\"idleMs\":%.3f}",
+                             ",\"maxBacklogMs\":%.3f,\"idleMs\":%.3f,\"lateMaxMs\":%.3f,\"lateOver1ms\":%" PRIu64 "}",
                              i ? "," : "", devices[i].name, c->rx, c->tx, c->drop_mtu, c->drop_loss, c->drop_burst,
                              c->drop_queue, c->drop_overflow, c->duplicated, c->write_errors,
-                             (double)c->max_backlog_ns / 1e6, (double)idle_ns / 1e6);
+                             (double)c->max_backlog_ns / 1e6, (double)idle_ns / 1e6, (double)c->late_max_ns / 1e6,
+                             c->late_over_1ms);
   }
   if (used < size) snprintf(out + used, size - used, "}}");
 }

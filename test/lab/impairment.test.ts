@@ -26,6 +26,8 @@ const PROBE = 'test/lab/udp-probe.ts';
 const ECHO_PORT = 7007;
 const SINK_PORT = 7008;
 const IPERF_PORT = 5201;
+/** Pings per link and attempt, 20 ms apart. */
+const PINGS = 50;
 /** UDP echo round trips per measurement, 10 ms apart. */
 const UDP_PINGS = 200;
 /** UDP payload of a 1200-byte IPv4 packet. */
@@ -199,22 +201,43 @@ describe('impairment element calibration', { skip, timeout: 300_000 }, () => {
     await lab.impair('a', 'c2s', { delayMs: 12 });
     await lab.impair('a', 's2c', { delayMs: 8 });
     await lab.impair('b', 'both', { delayMs: 25 });
-    const a = await pingRtts(clientA.v4, server1.v4, 50);
-    const b = await pingRtts(clientB.v6, server1.v6, 50);
-    assert.equal(a.rtts.length, 50, a.output);
-    assert.equal(b.rtts.length, 50, b.output);
+    // The element runs at real-time priority, yet on this kind of machine (a virtual machine on a
+    // shared host) it is now and then not run for milliseconds, up to 96 ms seen, with or without
+    // a CPU hog in the guest: the host had not run the virtual CPU. A stretch of that moves the
+    // median of a second of pings. Such a window shows in the element's own clock (packets that
+    // left over 1 ms after their release time) and is measured again, up to three times; a median
+    // off the configured delay while the element kept its times fails at once, since then the
+    // delay itself is wrong.
+    const lateReleases = async () =>
+      Object.values(await lab.impairmentStats()).reduce((sum, device) => sum + device.lateOver1ms, 0);
+    let a = { output: '', rtts: [0] };
+    let b = a;
+    let late = 0;
+    for (let attempt = 1; ; attempt++) {
+      const lateBefore = await lateReleases();
+      a = await pingRtts(clientA.v4, server1.v4, PINGS);
+      b = await pingRtts(clientB.v6, server1.v6, PINGS);
+      assert.equal(a.rtts.length, PINGS, a.output);
+      assert.equal(b.rtts.length, PINGS, b.output);
+      late = (await lateReleases()) - lateBefore;
+      const within = Math.abs(median(a.rtts) - 20) <= 1 && Math.abs(median(b.rtts) - 50) <= 1;
+      note(
+        `attempt ${attempt}: ping a ${median(a.rtts)} ms (20 set), ping b v6 ${median(b.rtts)} ms (50 set), ${late} packets released over 1 ms late`,
+      );
+      if (within || late === 0 || attempt === 3) break;
+    }
     const udpImpaired = await udpEcho();
     const udpAdded = udpImpaired.least - udpBase.least;
     note(
-      `ping a ${median(a.rtts)} ms (20 set), ping b v6 ${median(b.rtts)} ms (50 set), UDP echo a ${udpAdded.toFixed(2)} ms over its ${udpBase.least.toFixed(2)} ms without impairment (medians ${udpImpaired.median.toFixed(2)} and ${udpBase.median.toFixed(2)} ms)`,
+      `UDP echo a ${udpAdded.toFixed(2)} ms over its ${udpBase.least.toFixed(2)} ms without impairment (medians ${udpImpaired.median.toFixed(2)} and ${udpBase.median.toFixed(2)} ms)`,
     );
     assert.ok(
       Math.abs(median(a.rtts) - 20) <= 1,
-      `ping RTT on a: median ${median(a.rtts)} ms, configured 20`,
+      `ping RTT on a: median ${median(a.rtts)} ms, configured 20; ${late} packets released over 1 ms late`,
     );
     assert.ok(
       Math.abs(median(b.rtts) - 50) <= 1,
-      `ping RTT on b: median ${median(b.rtts)} ms, configured 50`,
+      `ping RTT on b: median ${median(b.rtts)} ms, configured 50; ${late} packets released over 1 ms late`,
     );
     assert.ok(Math.abs(udpAdded - 20) <= 1, `UDP echo RTT on a: ${udpAdded} ms added, configured 20`);
     await lab.clearImpairment();

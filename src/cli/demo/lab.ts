@@ -87,6 +87,10 @@ export interface ImpairmentCounters {
   maxBacklogMs: number;
   /** Time a rate-limited device's bottleneck had nothing to send, summed. */
   idleMs: number;
+  /** The latest any packet left after its release time, ms: the element's own timing error. */
+  lateMaxMs: number;
+  /** Packets that left more than 1 ms after their release time. */
+  lateOver1ms: number;
 }
 
 export type ImpairmentStats = Record<`${ImpairedLink}:${'c2s' | 's2c'}`, ImpairmentCounters>;
