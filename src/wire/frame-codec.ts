@@ -417,6 +417,19 @@ export function datagramFrameOverhead(dataLength: number, withLength: boolean): 
   return 1 + (withLength ? varintLength(dataLength) : 0);
 }
 
+/**
+ * The most data a DATAGRAM frame with a length field can carry within `frameLimit` bytes
+ * (a peer's `max_datagram_frame_size`, which counts type, length and data); 0 if none fits.
+ */
+export function largestDatagramData(frameLimit: number): number {
+  for (const lengthBytes of VARINT_SIZES) {
+    const data = frameLimit - 1 - lengthBytes;
+    if (data < 0) return 0;
+    if (varintLength(data) <= lengthBytes) return data;
+  }
+  return 0;
+}
+
 /** Writes a DATAGRAM frame header; the caller then writes the data (to the end of the payload without length). */
 export function encodeDatagramFrameHeader(w: Writer, dataLength: number, withLength: boolean): void {
   if (withLength) w.u8(FrameType.DATAGRAM_LEN).varint(dataLength);

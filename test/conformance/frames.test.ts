@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { CloseInfo } from '../../src/engine/types.js';
 import { TransportError } from '../../src/wire/errors.js';
+import { frameSize, largestDatagramData } from '../../src/wire/frame-codec.js';
 import type { Frame } from '../../src/wire/frames.js';
 import { assertProtocolClose, deliverForged, establishedPair } from '../../testing/harness/forged-packets.js';
 
@@ -54,4 +55,53 @@ test('§9.6 NEW_TOKEN from a server is accepted (and ignored) by a client', () =
   const token = { type: 'new_token', token: new Uint8Array([1, 2, 3]) } as const;
   assert.equal(deliverForged(pair, 'server', [token], 500), undefined);
   assert.equal(pair.clientConn.state, 'established');
+});
+
+test('§9.14 DATAGRAM to a receiver that advertised max_datagram_frame_size 0: PROTOCOL_VIOLATION', () => {
+  const pair = establishedPair({ transport: { maxDatagramFrameSize: 0 } });
+  assertViolation(deliverForged(pair, 'client', [{ type: 'datagram', data: new Uint8Array(1) }]), /DATAGRAM/);
+});
+
+test('§9.14 a DATAGRAM frame larger than max_datagram_frame_size: PROTOCOL_VIOLATION', () => {
+  const max = 100;
+  // Within the limit: type (1) + length (1) + 98 bytes = 100.
+  const fits = establishedPair({ transport: { maxDatagramFrameSize: max } });
+  assert.equal(
+    deliverForged(fits, 'client', [{ type: 'datagram', data: new Uint8Array(max - 2) }], 500),
+    undefined,
+  );
+  assert.ok(
+    fits.serverEvents.some((e) => e.type === 'datagram'),
+    'the datagram was delivered',
+  );
+  // 100 bytes of data make a frame of at least 101 bytes, whatever its encoding.
+  const over = establishedPair({ transport: { maxDatagramFrameSize: max } });
+  assertViolation(
+    deliverForged(over, 'client', [{ type: 'datagram', data: new Uint8Array(max) }]),
+    /DATAGRAM/,
+  );
+});
+
+test('§9.14 a sender sizes DATAGRAM frames, type and length included, within the peer limit', () => {
+  // [advertised frame limit, the most data one frame with a length field carries]
+  const cases: [number, number][] = [
+    [0, 0],
+    [2, 0],
+    [3, 1],
+    [65, 63],
+    [66, 63],
+    [67, 64],
+    [100, 97],
+  ];
+  for (const [limit, data] of cases) {
+    assert.equal(largestDatagramData(limit), data, `limit ${limit}`);
+    assert.ok(data === 0 || frameSize({ type: 'datagram', data: new Uint8Array(data) }) <= limit);
+    assert.ok(frameSize({ type: 'datagram', data: new Uint8Array(data + 1) }) > limit);
+  }
+  const pair = establishedPair({ transport: { maxDatagramFrameSize: 100 } });
+  assert.equal(pair.clientConn.maxDatagramSize, 97);
+  assert.equal(pair.clientConn.sendDatagram(new Uint8Array(98)), false, 'a frame of 101 bytes is refused');
+  assert.equal(pair.clientConn.sendDatagram(new Uint8Array(97)), true);
+  pair.runUntil(() => pair.serverEvents.some((e) => e.type === 'datagram'));
+  assert.equal(pair.serverConn.state, 'established');
 });

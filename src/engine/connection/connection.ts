@@ -24,7 +24,7 @@ import type { SocketAddress, Transmit } from '../../net/address.js';
 import type { Path } from '../../paths/path.js';
 import { BASE_UDP_PAYLOAD } from '../../paths/pmtu.js';
 import { TransportError, transportErrorName, WireError } from '../../wire/errors.js';
-import { decodeFrames } from '../../wire/frame-codec.js';
+import { decodeFrames, largestDatagramData } from '../../wire/frame-codec.js';
 import { type Frame, isAckEliciting } from '../../wire/frames.js';
 import {
   BRAID_VERSION_1,
@@ -1562,7 +1562,8 @@ export class Connection implements EngineConnection {
   }
 
   get maxDatagramSize(): number {
-    const peer = this.params.peer?.maxDatagramFrameSize ?? 0;
+    // The peer's limit counts the whole frame: type, length and data.
+    const peer = largestDatagramData(this.params.peer?.maxDatagramFrameSize ?? 0);
     // Room in one packet every path carries (a datagram is never resent, so it must fit whatever
     // PMTU discovery finds later): 1200 minus short header, packet number, AEAD tag, frame header.
     const room = BASE_UDP_PAYLOAD - (1 + 20 + 4 + AEAD_TAG + 3);

@@ -150,8 +150,9 @@ export class FrameHandler {
       case 'new_ticket':
         return this.onPersistenceFrame(frame);
       case 'datagram': {
+        // The limit counts the whole frame; type byte and data alone are its smallest encoding.
         const max = this.o.config.maxDatagramFrameSize;
-        if (max === 0 || frame.data.length > max) {
+        if (max === 0 || 1 + frame.data.length > max) {
           throw new WireError('unexpected DATAGRAM frame', TransportError.PROTOCOL_VIOLATION);
         }
         if (!this.o.multipath.acceptDatagram(frame.sequence)) {
