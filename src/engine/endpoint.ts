@@ -293,6 +293,20 @@ export class Endpoint implements EngineEndpoint {
     }
   }
 
+  /**
+   * The host's links or routes changed (the shell's kernel notification: a link came up, an
+   * address or route was added), with or without a change of the address set: every session
+   * waiting for a path tries at once instead of at its next backoff timer. Each session
+   * rate-limits what a storm of notifications may make it send.
+   */
+  networkChanged(now: number): void {
+    for (const conn of this.connections) {
+      conn.setNow(now);
+      conn.onNetworkChange(now);
+      this.afterInput(conn, now);
+    }
+  }
+
   connect(
     remote: SocketAddress,
     local: SocketAddress,

@@ -371,6 +371,11 @@ export interface EngineEndpoint {
   drainDirty(): EngineConnection[];
   /** The host's usable local addresses (optional: an injected engine may not track them). */
   setLocalAddresses?(addresses: readonly SocketAddress[], now: number): void;
+  /**
+   * The host's links or routes changed (a link came up, an address or route was added): sessions
+   * waiting for a path try at once, rate-limited per session (optional, as above).
+   */
+  networkChanged?(now: number): void;
   /** The kernel refused datagrams before they left the host (optional, as above). */
   onSendRefused?(local: SocketAddress, remote: SocketAddress, datagrams: number, now: number): void;
 }

@@ -119,6 +119,11 @@ export class EngineNode implements SimNode {
     this.setLocalAddresses(next, this.localPort, now);
   }
 
+  onNetworkChange(now: number): void {
+    this.endpoint.networkChanged?.(now);
+    this.process(now);
+  }
+
   private track(conn: EngineConnection): SessionDriver {
     const driver = new SessionDriver(this.options.role, conn, this.options.workload, this.options.pattern);
     this.drivers.push(driver);

@@ -41,6 +41,8 @@ export interface SimNode
   extends Pick<EngineEndpoint, 'receive' | 'pollTransmit' | 'nextDeadline' | 'onTimeout'> {
   /** Called when addresses (IPs, no ports) appear on or vanish from the host's interfaces. */
   onAddressChange?(added: readonly string[], removed: readonly string[], now: number): void;
+  /** Called when the host's OS reports a link or route change (netlink on Linux). */
+  onNetworkChange?(now: number): void;
 }
 
 /**
@@ -411,6 +413,19 @@ export class Simulator {
     this.traceFault(`add-address ${ifaceName} ${address}`);
     this.bindAddress(iface, address);
     this.notifyAddressChange(iface.host, [address], []);
+  }
+
+  /**
+   * The host's OS reports a link or route change (as a netlink notification would), whatever
+   * the links did: its node is told, nothing else changes. Separate from linkUp because most
+   * returns the host cannot see (a router upstream heals).
+   */
+  notifyNetworkChange(hostName: string): void {
+    const host = this.host(hostName);
+    this.traceFault(`notify ${hostName}`);
+    if (host.node === null) return;
+    host.node.onNetworkChange?.(this.now);
+    this.drain(host);
   }
 
   /** Removes an address: later sends from it and datagrams still heading to it are dropped. */

@@ -57,7 +57,9 @@ export type FaultSpec =
   | { at: number; removeAddress: string; address: string }
   | { at: number; rebind: string; port?: boolean; address?: boolean }
   /** The host processes nothing for `duration` ms (a local stall), then everything queued. */
-  | { at: number; pause: string; duration: number };
+  | { at: number; pause: string; duration: number }
+  /** The host's OS reports a link or route change (netlink): the host's node is told. */
+  | { at: number; notify: string };
 
 export interface ScenarioSpec {
   seed: number;
@@ -81,6 +83,7 @@ const FAULT_ACTIONS = [
   'removeAddress',
   'rebind',
   'pause',
+  'notify',
 ] as const;
 const FAULT_FIELDS: Record<(typeof FAULT_ACTIONS)[number], readonly string[]> = {
   down: ['duration'],
@@ -92,6 +95,7 @@ const FAULT_FIELDS: Record<(typeof FAULT_ACTIONS)[number], readonly string[]> = 
   removeAddress: ['address'],
   rebind: ['port', 'address'],
   pause: ['duration'],
+  notify: [],
 };
 
 function show(value: unknown): string {
@@ -314,10 +318,10 @@ export function validateScenario(spec: unknown): asserts spec is ScenarioSpec {
         }
         return;
       }
-      if (action === 'pause') {
+      if (action === 'pause' || action === 'notify') {
         if (typeof target !== 'string' || !(target in hosts))
           fail(`${targetPath} must name a host, got ${show(target)}`);
-        number(fault.duration, `${path}.duration`, 0, 'a time in ms');
+        if (action === 'pause') number(fault.duration, `${path}.duration`, 0, 'a time in ms');
         return;
       }
       if (typeof target !== 'string' || !interfaces.has(target)) {
@@ -406,6 +410,8 @@ function scheduleFault(sim: Simulator, fault: FaultSpec): void {
     sim.at(at, () => sim.removeAddress(fault.removeAddress, fault.address));
   } else if ('pause' in fault) {
     sim.at(at, () => sim.pause(fault.pause, fault.duration));
+  } else if ('notify' in fault) {
+    sim.at(at, () => sim.notifyNetworkChange(fault.notify));
   } else {
     sim.at(at, () => sim.rebind(fault.rebind, { port: fault.port ?? true, address: fault.address ?? false }));
   }

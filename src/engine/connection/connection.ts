@@ -1593,6 +1593,14 @@ export class Connection implements EngineConnection {
     if (this.persist.suspended) this.persist.onLocalAddressesChanged(now);
   }
 
+  /**
+   * The host's links or routes changed (see Endpoint.networkChanged): a suspended session
+   * retries at once (rate-limited in SessionPersistence.onNetworkChange).
+   */
+  onNetworkChange(now: number): void {
+    if (this.persist.suspended) this.persist.onNetworkChange(now);
+  }
+
   /** For logs and tests. */
   describe(): string {
     return `${this.role}#${this.handle} ${this._state} ${this.pathManager.describeActive()}`;

@@ -1012,8 +1012,11 @@ export class PathManager {
       via = this.openOwnPath(local, remote, now);
       if (!via) {
         // No CID for a new path id yet (early in the session): move this path in place,
-        // RFC 9000 style, and validate the new address before trusting it.
-        if (!data) return undefined;
+        // RFC 9000 style, and validate the new address before trusting it. Not onto another of
+        // a client's own addresses: which local address it sends from is the client's choice
+        // (after a resumption whose RESUME reached the server on two pairs, the server may
+        // answer on the one the client did not pick); its packets lead the server to its pair.
+        if (!data || (this.host.role === 'client' && !sameAddress(local, space.local))) return undefined;
         this.rebindInPlace(space, local, remote, now);
         return space;
       }

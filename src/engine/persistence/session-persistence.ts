@@ -45,6 +45,13 @@ const SERVER_PROBE_FACTOR = 4;
 const MAX_PAIRS = 16;
 /** Minimum spacing of sends triggered by the peer's packets (their rate is the peer's to bound). */
 const TRIGGER_SPACING = 50;
+/**
+ * Network-change notifications (a link came up, an address or route was added) answered with an
+ * immediate round: a burst of this many (a link-up, its address and its route arrive together)...
+ */
+export const NETWORK_CHANGE_BURST = 3;
+/** ...refilled one per this many ms; a storm beyond it costs one coalesced round per refill. */
+export const NETWORK_CHANGE_REFILL = 1000;
 /** Bytes of RESUME_STATE per frame (several frames when many streams are open). */
 const RESUME_STATE_FRAME_SIZE = 1000;
 
@@ -146,6 +153,10 @@ export class SessionPersistence {
   private readonly hints: SocketAddress[] = [];
   private extraTargets: SocketAddress[] = [];
   private readonly triggeredAt = new Map<string, number>();
+  /** Token bucket of network-change rounds, and the round deferred while it is empty. */
+  private networkChangeTokens = NETWORK_CHANGE_BURST;
+  private networkChangeTokensAt: number | undefined;
+  private networkChangeDeferredAt: number | undefined;
 
   // --- server ---
   private readonly issued: ResumptionIdFrame[] = [];
@@ -303,6 +314,7 @@ export class SessionPersistence {
       at = this.suspendedAt + this.timeout;
       if (this.retryAt !== undefined) at = Math.min(at, this.retryAt);
       if (this.probeAt !== undefined) at = Math.min(at, this.probeAt);
+      if (this.networkChangeDeferredAt !== undefined) at = Math.min(at, this.networkChangeDeferredAt);
     }
     return at === Infinity ? undefined : at;
   }
@@ -316,6 +328,10 @@ export class SessionPersistence {
       if (this.attempt) this.dropAttempt();
       this.host.expire();
       return;
+    }
+    if (this.networkChangeDeferredAt !== undefined && now >= this.networkChangeDeferredAt) {
+      this.networkChangeDeferredAt = undefined;
+      this.onNetworkChange(now);
     }
     if (this.retryAt !== undefined && now >= this.retryAt) this.round(now);
     if (this.probeAt !== undefined && now >= this.probeAt) this.probe(now);
@@ -389,6 +405,35 @@ export class SessionPersistence {
   /** Our addresses changed: while suspended, a new network gets a new attempt, sent at once. */
   onLocalAddressesChanged(now: number): void {
     if (!this._suspended) return;
+    if (this.host.role === 'client') {
+      this.retryInterval = FIRST_RETRY_INTERVAL;
+      this.round(now);
+    } else {
+      this.probe(now);
+    }
+  }
+
+  /**
+   * The host's links or routes changed (protocol.md §15.3): a path may work again, so a
+   * suspended client sends its attempt to every candidate pair now, with its backoff restarted,
+   * and a suspended server probes now, instead of at the next timer (up to resumeInterval, or 4 ×
+   * it, away). Rate-limited by a token bucket: a flapping link or a renumbering storm costs at
+   * most NETWORK_CHANGE_BURST rounds at once, then one per NETWORK_CHANGE_REFILL ms, coalesced.
+   */
+  onNetworkChange(now: number): void {
+    if (!this._suspended) return;
+    const elapsed = this.networkChangeTokensAt === undefined ? 0 : now - this.networkChangeTokensAt;
+    this.networkChangeTokens = Math.min(
+      NETWORK_CHANGE_BURST,
+      this.networkChangeTokens + elapsed / NETWORK_CHANGE_REFILL,
+    );
+    this.networkChangeTokensAt = now;
+    if (this.networkChangeTokens < 1) {
+      this.networkChangeDeferredAt ??= now + (1 - this.networkChangeTokens) * NETWORK_CHANGE_REFILL;
+      return;
+    }
+    this.networkChangeTokens--;
+    this.networkChangeDeferredAt = undefined;
     if (this.host.role === 'client') {
       this.retryInterval = FIRST_RETRY_INTERVAL;
       this.round(now);
@@ -567,6 +612,7 @@ export class SessionPersistence {
     this._suspended = false;
     this.retryAt = undefined;
     this.probeAt = undefined;
+    this.networkChangeDeferredAt = undefined;
     this.outbox.length = 0;
     this.hints.length = 0;
     this.triggeredAt.clear();
