@@ -317,8 +317,17 @@ export class PathManager {
         nextProbeAt: number | undefined;
         deadAt: number | undefined;
         dead: boolean;
-        /** When the verdict came: only a receipt over another path asked for since then may move us. */
-        verdictAt: number;
+        /**
+         * Once the evidence is counted: by then the counted packets had reached the peer if the
+         * active path worked, so only a receipt over another path asked for since may move us.
+         */
+        receiptsFrom: number;
+        /**
+         * The active path's PTO and ACK delay when it went silent. ACKs of its packets that arrive
+         * over another path during the silence add that path's delay to its RTT samples.
+         */
+        pto: number;
+        ackDelay: number;
       }
     | undefined;
   /** A late proof of another path: move there at `at` unless the active path answers first. */
@@ -1348,7 +1357,9 @@ export class PathManager {
       nextProbeAt: undefined,
       deadAt: undefined,
       dead: false,
-      verdictAt: Infinity,
+      receiptsFrom: Infinity,
+      pto: this.activePath.pto(),
+      ackDelay: this.activePath.loss.maxAckDelay,
     };
     this.repeatAcks(now);
     this.judgeSuspicion(now, 1);
@@ -1390,9 +1401,12 @@ export class PathManager {
     if (sent.length + owed >= SUSPICION_PROBES) {
       s.nextProbeAt = undefined;
       const last = sent.length >= SUSPICION_PROBES ? sent[SUSPICION_PROBES - 1].timeSent : now;
+      // Its round trip and variation, without the peer's ACK delay: the last counted packet has
+      // reached a peer that is there by then, however late the ACK would come.
+      s.receiptsFrom = last + s.pto - s.ackDelay;
       // Already past (a loaded path at its PTO, which fired on time): dead now.
-      if (last + active.pto() <= now) this.declareDead(now);
-      else s.deadAt = last + active.pto();
+      if (last + s.pto <= now) this.declareDead(now);
+      else s.deadAt = last + s.pto;
       return;
     }
     s.deadAt = undefined;
@@ -1422,34 +1436,39 @@ export class PathManager {
   }
 
   /**
-   * The active path's evidence is complete. A receipt asked for over another path before now may
-   * have left the peer before our last counted packets reached it (the active path is the slower
-   * one, or its ACKs are what was lost): ask again, so the answer's ACK ranges show whether they
-   * arrived. Only a receipt sent from now on may move the session (see moveEvidenceSince).
+   * The active path's evidence is complete. A receipt asked for over another path before our last
+   * counted packets could reach the peer may have left the peer before they did (the active path
+   * is the slower one, or its ACKs are what was lost): ask again, so the answer's ACK ranges show
+   * whether they arrived. Only a receipt asked for once they had arrived may move the session
+   * (see moveEvidenceSince); one already under way that was asked late enough is awaited, not
+   * replaced: under load the suspicion's own challenges qualify, so a blackhole costs the verdict
+   * and one standby round trip from the suspicion, not a second round trip from the verdict.
    */
   private declareDead(now: number): void {
     const s = this.suspicion;
     if (!s) return;
     s.dead = true;
-    s.verdictAt = now;
+    s.receiptsFrom = Math.min(s.receiptsFrom, now);
     for (const p of this.pathList) {
       if (p === this.activePath || !p.validated || p.remoteCid.length === 0 || !this.isLocal(p.local))
         continue;
       const m = this.record(p);
-      // A challenge not sent yet, or sent just now, asks late enough.
-      if (p.state === 'failed' || (m.challenge !== undefined && (m.challengeSentAt ?? now) >= now)) continue;
+      // A challenge not sent yet, or sent late enough, asks late enough.
+      if (p.state === 'failed' || (m.challenge !== undefined && (m.challengeSentAt ?? now) >= s.receiptsFrom))
+        continue;
       this.startChallenge(p, now);
     }
   }
 
   /**
    * The send time from which proof of another path may move the session: after the active path
-   * went silent, and, once it is judged dead, after the verdict (declareDead).
+   * went silent, and, once it is judged dead, after its counted packets had reached the peer
+   * (declareDead).
    */
   private moveEvidenceSince(): number {
     const since = this.silentSince();
     const s = this.suspicion;
-    return s?.dead ? Math.max(since, s.verdictAt) : since;
+    return s?.dead ? Math.max(since, s.receiptsFrom) : since;
   }
 
   /** The active path is validated, not under suspicion, and nothing failed it. */
