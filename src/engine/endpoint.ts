@@ -21,7 +21,7 @@ import { cidKey } from './connection/cid-state.js';
 import { Connection, type ConnectionTestHooks, type ResumptionRouting } from './connection/connection.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { FreshnessTable, TimestampSource } from './first-flight-freshness.js';
-import { HandshakePattern, IK_MAC_PATTERN } from './handshake.js';
+import { HandshakePattern, IK_MAC_PATTERN, readFirstMessage } from './handshake.js';
 import { DH_COST, HandshakeLoad } from './handshake-load.js';
 import { PathHealth } from './path-health.js';
 import { type EarlyDataOptions, EarlyDataPolicy } from './persistence/early-data.js';
@@ -110,8 +110,9 @@ const RESETS_PER_SECOND = 100;
  * Refused client keys that get the whole handshake and an authenticated CLOSE naming the refusal
  * (UNAUTHORIZED_KEY): a token bucket of this many a second, and none while the server is under
  * load. Each costs 5 DH and a session until its CLOSE is out; the rest are refused before the ss
- * DH with no reply and nothing kept ('unauthorized-key'), so a flood of refused keys costs the
- * server 2 X25519 operations each and no memory, while a misconfigured client still learns why.
+ * DH, before any session is created, with no reply ('unauthorized-key'), so a flood of refused
+ * keys costs the server 1 X25519 operation each (es) and no state, while a misconfigured client
+ * still learns why.
  */
 const KEY_REFUSALS_PER_SECOND = 10;
 /** Version Negotiation replies: a token bucket like stateless resets'. */
@@ -449,7 +450,7 @@ export class Endpoint implements EngineEndpoint {
     const datagramLength = datagram.length;
     if (datagramLength < MIN_INITIAL_DATAGRAM) return this.drop('initial-too-small');
     const server = this.serverOptions!;
-    // Everything before createConnection is stateless and costs no DH: the mac, the token and
+    // Everything before the Noise message is stateless and costs no DH: the mac, the token and
     // the Retry decision.
     const legacyIk = packet.pattern === HandshakePattern.IK;
     if (packet.pattern === IK_MAC_PATTERN) {
@@ -484,24 +485,27 @@ export class Endpoint implements EngineEndpoint {
     }
     // Counted before the work, whatever its outcome: a rejected INITIAL cost the same DH.
     this.handshakeLoad.spentDh(packet.pattern === HandshakePattern.XX ? DH_COST.xx : DH_COST.ik, now);
+    // Message 1 is read before any session exists: junk, and a client key the list refuses
+    // (beyond the few refusals a second answered in full), leave no state behind.
+    const screenKey = (key: Uint8Array) =>
+      this.isAuthorized(key) || (!this.handshakeLoad.overloaded(now) && this.keyRefusalBudget.take(now));
+    const first = readFirstMessage(packet, this.staticKey, screenKey);
+    if (typeof first === 'string') return this.drop(INITIAL_DROP_REASON[first]);
     const conn = this.createConnection('server', this.transport, local, remote, now);
     const authorize = (key: Uint8Array) => this.admit(conn, key, now);
     const fresh = (key: Uint8Array, timestamp: Uint8Array) => this.freshness.accept(cidKey(key), timestamp);
-    const screenKey = (key: Uint8Array) =>
-      this.isAuthorized(key) || (!this.handshakeLoad.overloaded(now) && this.keyRefusalBudget.take(now));
     const verdict = conn.acceptInitial(
       packet,
+      first,
       authorize,
       fresh,
       addressValidated,
       originalDcid,
       datagramLength,
       now,
-      screenKey,
     );
     if (verdict !== 'accepted') {
-      // The INITIAL did not authenticate, is a replay or names a refused key: forget everything
-      // it made us create.
+      // Unusable transport parameters or a replay: forget everything it made us create.
       this.forget(conn);
       return this.drop(INITIAL_DROP_REASON[verdict]);
     }

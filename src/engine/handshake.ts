@@ -6,8 +6,9 @@
  * This module only builds Noise states and prologues; the connection decides what
  * to send when.
  */
-import { HandshakeState, type KeyPair, publicKeyFromPrivate } from '../crypto/noise/index.js';
-import { BRAID_VERSION_1 } from '../wire/packet.js';
+import { INITIAL_MAC_LENGTH } from '../crypto/initial-mac.js';
+import { HandshakeState, type KeyPair, NoiseError, publicKeyFromPrivate } from '../crypto/noise/index.js';
+import { BRAID_VERSION_1, type InitialPacket } from '../wire/packet.js';
 import type { RandomSource } from './secrets.js';
 
 export const HandshakePattern = { IK: 0, XX: 1 } as const;
@@ -90,4 +91,52 @@ export function createHandshake(options: {
     e: ephemeralKeyPair(options.random),
     rs: options.remoteStatic,
   });
+}
+
+/** A first flight's Noise message 1 as the server read it, before any session exists for it. */
+export interface FirstMessage {
+  pattern: HandshakePatternId;
+  /** The responder's state after message 1, without its ephemeral (setLocalEphemeral before writing). */
+  handshake: HandshakeState;
+  payload: Uint8Array;
+}
+
+/**
+ * Server: reads message 1 of an INITIAL (IK, with or without the pre-DH mac the endpoint already
+ * checked, or XX). Nothing here belongs to a session and nothing is drawn from the random source:
+ * a first flight that does not authenticate ('rejected') or whose client key `screenKey` refuses
+ * as soon as it is decrypted, before the ss DH ('refused-key'), leaves nothing behind. It has
+ * cost one X25519 operation (IK's es), and the responder's ephemeral is generated only for a
+ * flight that goes on, by the session that answers it.
+ */
+export function readFirstMessage(
+  packet: InitialPacket,
+  staticKey: KeyPair,
+  screenKey?: (key: Uint8Array) => boolean,
+): FirstMessage | 'rejected' | 'refused-key' {
+  let message = packet.payload;
+  let pattern: HandshakePatternId;
+  if (packet.pattern === IK_MAC_PATTERN) {
+    if (message.length < INITIAL_MAC_LENGTH) return 'rejected';
+    message = message.subarray(0, message.length - INITIAL_MAC_LENGTH);
+    pattern = HandshakePattern.IK;
+  } else if (packet.pattern === HandshakePattern.IK || packet.pattern === HandshakePattern.XX) {
+    pattern = packet.pattern;
+  } else {
+    return 'rejected';
+  }
+  try {
+    const handshake = new HandshakeState({
+      protocolName: PROTOCOL_NAMES[pattern],
+      initiator: false,
+      prologue: handshakePrologue(packet.pattern, packet.dcid, packet.scid),
+      s: staticKey,
+    });
+    const payload = handshake.readMessage(message, screenKey);
+    return { pattern, handshake, payload };
+  } catch (error) {
+    return error instanceof NoiseError && error.code === 'BRAID_ERR_NOISE_KEY_REFUSED'
+      ? 'refused-key'
+      : 'rejected';
+  }
 }

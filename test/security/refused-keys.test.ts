@@ -5,6 +5,7 @@
  * reply and nothing kept. And a flood of refused keys must not lock the authorized client out.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { test } from 'node:test';
@@ -36,7 +37,7 @@ function deliver(endpoint: Endpoint, datagram: Uint8Array, port: number, now: nu
   return { operations, replies };
 }
 
-test('refused keys beyond 10 a second cost 2 X25519 operations, no reply and no session', () => {
+test('refused keys beyond 10 a second cost 1 X25519 operation, no reply and no session', () => {
   const { endpoint, key, authorized } = restrictedServer({ retryDhPerSecond: 1_000_000 });
   const flights = Array.from({ length: 40 }, (_, i) =>
     firstFlight(SERVER, socketAddress('192.0.2.7', 30_000 + i), { serverKey: key.publicKey }),
@@ -46,7 +47,7 @@ test('refused keys beyond 10 a second cost 2 X25519 operations, no reply and no 
   for (const cost of costs.slice(0, 10)) assert.ok(cost.replies > 0, 'an authenticated refusal');
   for (const [i, cost] of costs.slice(10).entries()) {
     assert.equal(cost.replies, 0, `flight ${i + 10}: no reply`);
-    assert.ok(cost.operations <= 2, `flight ${i + 10}: ${cost.operations} X25519 operations`);
+    assert.equal(cost.operations, 1, `flight ${i + 10}: X25519 operations`);
   }
   assert.equal(endpoint.stats.drops['unauthorized-key'], 30);
   assert.equal(endpoint.connectionCount, 10, 'nothing kept for the cheap refusals');
@@ -59,6 +60,37 @@ test('refused keys beyond 10 a second cost 2 X25519 operations, no reply and no 
   assert.equal(endpoint.connectionCount, 11);
 });
 
+test('a cheaply refused key builds no session: no CID, key or token drawn, nothing routed', () => {
+  // Every session draws its first CID from the endpoint's random source as it is built, and
+  // the server's ephemeral as it answers: a refused first flight that draws nothing allocated
+  // no session (and no per-session state behind it).
+  let draws = 0;
+  const key = generateKeyPair();
+  const endpoint = new Endpoint({
+    staticKey: key,
+    random: (n) => {
+      draws++;
+      return new Uint8Array(randomBytes(n));
+    },
+    server: { authorizedKeys: [generateKeyPair().publicKey], retry: 'never', retryDhPerSecond: 1_000_000 },
+  });
+  const flights = Array.from({ length: 210 }, (_, i) =>
+    firstFlight(SERVER, socketAddress('192.0.2.7', 30_000 + i), { serverKey: key.publicKey }),
+  );
+  // The first 10 a second are answered in full, by a session each.
+  for (const [i, flight] of flights.slice(0, 10).entries()) deliver(endpoint, flight, 30_000 + i, 1000);
+  assert.ok(draws > 0, 'the full refusals built sessions');
+  assert.equal(endpoint.connectionCount, 10);
+  const drawsBefore = draws;
+  for (const [i, flight] of flights.slice(10).entries()) {
+    const cost = deliver(endpoint, flight, 30_010 + i, 1000);
+    assert.equal(cost.operations, 1, `flight ${i + 10}: only the es DH that decrypts the key`);
+  }
+  assert.equal(draws, drawsBefore, `${draws - drawsBefore} random draws for 200 refused first flights`);
+  assert.equal(endpoint.connectionCount, 10);
+  assert.equal(endpoint.stats.drops['unauthorized-key'], 200);
+});
+
 test('under handshake load every refused key is refused before the ss DH', () => {
   // 5 DH a second: the first IK first flight (counted before its work) puts the server at its limit.
   const { endpoint, key } = restrictedServer({ retryDhPerSecond: 5 });
@@ -66,7 +98,7 @@ test('under handshake load every refused key is refused before the ss DH', () =>
     const flight = firstFlight(SERVER, socketAddress('192.0.2.7', i), { serverKey: key.publicKey });
     const cost = deliver(endpoint, flight, i, i);
     assert.equal(cost.replies, 0, `flight ${i}: no reply, though the refusal budget is unused`);
-    assert.ok(cost.operations <= 2, `flight ${i}: ${cost.operations} X25519 operations`);
+    assert.equal(cost.operations, 1, `flight ${i}: X25519 operations`);
   }
   assert.equal(endpoint.stats.drops['unauthorized-key'], 3);
   assert.equal(endpoint.connectionCount, 0);

@@ -163,6 +163,16 @@ export class HandshakeState {
     return copy;
   }
 
+  /**
+   * Sets the local ephemeral key pair when it was not given at construction. A responder reads
+   * message 1 without one (no token of it needs the responder's ephemeral), so a first flight it
+   * refuses never costs it a key generation; it sets the key before it writes.
+   */
+  setLocalEphemeral(e: KeyPair): void {
+    if (this.e) throw new NoiseError('the local ephemeral is already set', 'BRAID_ERR_NOISE_STATE');
+    this.e = copyKeyPair(e);
+  }
+
   writeMessage(payload: Uint8Array): Uint8Array {
     this.checkTurn(true);
     try {

@@ -18,7 +18,7 @@
 
 import { channelBindingFrom } from '../../crypto/identity.js';
 import { INITIAL_MAC_LENGTH, initialMacKey, sealInitialMac } from '../../crypto/initial-mac.js';
-import { type HandshakeState, type KeyPair, NoiseError } from '../../crypto/noise/index.js';
+import type { HandshakeState, KeyPair } from '../../crypto/noise/index.js';
 import { unprotectHeader } from '../../crypto/packet-protection.js';
 import type { SocketAddress, Transmit } from '../../net/address.js';
 import type { Path } from '../../paths/path.js';
@@ -44,6 +44,8 @@ import { DATAGRAM_QUEUE_BYTES } from '../config.js';
 import { tai64n } from '../first-flight-freshness.js';
 import {
   createHandshake,
+  ephemeralKeyPair,
+  type FirstMessage,
   HandshakePattern,
   type HandshakePatternId,
   handshakePrologue,
@@ -130,7 +132,7 @@ export interface ConnectionOptions {
 }
 
 /** What became of a first flight (acceptInitial). */
-export type InitialVerdict = 'accepted' | 'rejected' | 'replayed' | 'refused-key';
+export type InitialVerdict = 'accepted' | 'rejected' | 'replayed';
 
 /** What a session's persistence needs from its endpoint. */
 export interface ResumptionRouting {
@@ -571,33 +573,22 @@ export class Connection implements EngineConnection {
   }
 
   /**
-   * Server: processes the first INITIAL. Unless 'accepted', the caller forgets this connection:
-   * 'rejected' when the Noise message does not authenticate (junk creates no state), 'replayed'
-   * when an IK first flight's timestamp is missing or not newer than the last one `fresh`
-   * accepted from its key.
+   * Server: answers the first INITIAL, whose Noise message 1 the endpoint read before creating
+   * this session (readFirstMessage). Unless 'accepted', the caller forgets this connection:
+   * 'rejected' when the transport parameters are unusable, 'replayed' when an IK first flight's
+   * timestamp is missing or not newer than the last one `fresh` accepted from its key.
    */
   acceptInitial(
     packet: InitialPacket,
+    first: FirstMessage,
     authorize: SessionAdmission,
     fresh: (key: Uint8Array, timestamp: Uint8Array) => boolean,
     addressValidated: boolean,
     originalDcid: Uint8Array,
     datagramLength: number,
     now: number,
-    /** IK: false refuses the client key before the ss DH, with no reply ('refused-key'). */
-    screenKey?: (key: Uint8Array) => boolean,
   ): InitialVerdict {
-    // The endpoint checked pattern 3's mac; here it is only cut off the Noise message.
-    let message = packet.payload;
-    if (packet.pattern === IK_MAC_PATTERN) {
-      if (message.length < INITIAL_MAC_LENGTH) return 'rejected';
-      message = message.subarray(0, message.length - INITIAL_MAC_LENGTH);
-      this.pattern = HandshakePattern.IK;
-    } else if (packet.pattern === HandshakePattern.IK || packet.pattern === HandshakePattern.XX) {
-      this.pattern = packet.pattern as HandshakePatternId;
-    } else {
-      return 'rejected';
-    }
+    this.pattern = first.pattern;
     this.authorize = authorize;
     this.originalDcid = originalDcid;
     if (!bytesEqual(originalDcid, packet.dcid)) this.retryScid = packet.dcid;
@@ -605,14 +596,11 @@ export class Connection implements EngineConnection {
     this.activePath.bytesReceived += datagramLength;
     if (addressValidated) this.activePath.validated = true;
     try {
-      this.handshake = createHandshake({
-        pattern: this.pattern,
-        initiator: false,
-        prologue: handshakePrologue(packet.pattern, packet.dcid, packet.scid),
-        staticKey: this.staticKey,
-        random: this.random,
-      });
-      const payload = this.handshake.readMessage(message, screenKey);
+      this.handshake = first.handshake;
+      // Drawn here, after this session's CIDs, as when the whole message was read here: a seed
+      // replays the same keys and CIDs.
+      this.handshake.setLocalEphemeral(ephemeralKeyPair(this.random));
+      const payload = first.payload;
       if (this.pattern === HandshakePattern.IK) {
         if (!this.applyPeerParams(payload)) return 'rejected';
         this.checkClientKey();
@@ -633,10 +621,8 @@ export class Connection implements EngineConnection {
       if (this.handshake.isComplete) this.completeHandshake(now);
       this.deliverEarlyData(now);
       return 'accepted';
-    } catch (error) {
-      return error instanceof NoiseError && error.code === 'BRAID_ERR_NOISE_KEY_REFUSED'
-        ? 'refused-key'
-        : 'rejected';
+    } catch {
+      return 'rejected';
     }
   }
 
