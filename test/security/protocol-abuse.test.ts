@@ -158,7 +158,9 @@ test('retiring every spare CID as soon as it is issued costs one new CID per ret
 
 test('a NEW_CONNECTION_ID flood closes with CONNECTION_ID_LIMIT_ERROR before state grows', () => {
   const frames: Frame[] = [];
-  for (let sequence = 1; sequence <= 1000; sequence++) {
+  // Sequences above the client's own (1–3 for path id 0): reusing one of those with another
+  // CID would be a PROTOCOL_VIOLATION, not a flood.
+  for (let sequence = 100; sequence <= 1100; sequence++) {
     frames.push({
       type: 'new_connection_id',
       pathId: 0,

@@ -11,8 +11,13 @@ import { statelessResetToken } from '../../wire/packet-codec.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from '../secrets.js';
 import type { Outbox } from './outbox.js';
 
-/** CIDs we keep issued beyond the one in use on path id 0 (the peer's active_connection_id_limit is one more). */
+/** CIDs we keep issued beyond the one in use on path id 0, when the peer's limit allows. */
 export const SPARE_CID_COUNT = 3;
+/**
+ * The active_connection_id_limit we advertise: CIDs of the peer we hold per path id. A peer
+ * that issues more (after the retirements its retire_prior_to asks for) is closed.
+ */
+export const ACTIVE_CONNECTION_ID_LIMIT = SPARE_CID_COUNT + 1;
 /** Path ids ahead of the highest one in use for which we keep a CID issued, so either side can open a new path at once. */
 const PATH_ID_WINDOW = 4;
 /** Distinct path ids the peer may hold CIDs for at once (memory bound). */
@@ -73,7 +78,15 @@ export class CidState {
   private maxIssuedPathId = 0;
   /** The peer's, by (path id, sequence), in the order received. */
   private readonly peer = new Map<string, PeerCid>();
+  /** Per path id, the highest retire_prior_to the peer sent: lower sequences are retired for good. */
+  private readonly peerRetiredBelow = new Map<number, number>();
   private peerResetTokens: Uint8Array[] = [];
+  /**
+   * The peer's active_connection_id_limit (≥ 2, from its transport parameters): how many of
+   * ours may be unretired per path id. Path id 0 gets at most that many; every other path id
+   * needs only one, so multipath works at any limit.
+   */
+  peerActiveLimit = ACTIVE_CONNECTION_ID_LIMIT;
 
   constructor(options: CidStateOptions) {
     this.cidLength = options.cidLength;
@@ -132,9 +145,10 @@ export class CidState {
     });
   }
 
-  /** The spare CIDs for path id 0, announced once the session has keys. */
+  /** The spare CIDs for path id 0 (as many as the peer's limit allows), announced once the session has keys. */
   issueSpares(): void {
-    for (let i = 0; i < SPARE_CID_COUNT; i++) this.issueAnnounced(0);
+    const spares = Math.min(SPARE_CID_COUNT, this.peerActiveLimit - 1);
+    for (let i = 0; i < spares; i++) this.issueAnnounced(0);
   }
 
   /** Keeps CIDs issued for every path id up to `seenPathId + PATH_ID_WINDOW`. */
@@ -183,13 +197,48 @@ export class CidState {
     this.peer.set(entryKey(0, 0), { pathId: 0, sequence: 0, cid, resetToken });
   }
 
+  /** Whether the peer's CID `cid` for `pathId` is still held (not retired). */
+  holdsPeerCid(pathId: number, cid: Uint8Array): boolean {
+    for (const c of this.peer.values()) if (c.pathId === pathId && bytesEqual(c.cid, cid)) return true;
+    return false;
+  }
+
   /**
-   * NEW_CONNECTION_ID (for a path id not abandoned): false for a repeat. Throws
+   * NEW_CONNECTION_ID (for a path id not abandoned): true when it adds a CID, false for a
+   * repeat or one already retired. Its retire_prior_to retires older CIDs of that path id
+   * first (RETIRE_CONNECTION_ID for each). Throws PROTOCOL_VIOLATION when a sequence number
+   * changes its CID or token, or one CID comes under two sequence numbers, and
    * CONNECTION_ID_LIMIT_ERROR when the peer issues more than we hold.
    */
   onNewConnectionId(frame: NewConnectionIdFrame): boolean {
     const key = entryKey(frame.pathId, frame.sequence);
+    for (const c of this.peer.values()) {
+      const sameCid = bytesEqual(c.cid, frame.connectionId);
+      if (c.pathId === frame.pathId && c.sequence === frame.sequence) {
+        if (!sameCid || !c.resetToken || !bytesEqual(c.resetToken, frame.statelessResetToken))
+          throw new WireError(
+            'a sequence number changed its connection ID',
+            TransportError.PROTOCOL_VIOLATION,
+          );
+      } else if (sameCid) {
+        throw new WireError(
+          'one connection ID under two sequence numbers',
+          TransportError.PROTOCOL_VIOLATION,
+        );
+      }
+    }
+    this.retirePeerCidsBelow(frame.pathId, frame.retirePriorTo);
     if (this.peer.has(key)) return false;
+    if (frame.sequence < (this.peerRetiredBelow.get(frame.pathId) ?? 0)) {
+      // Arrived after a retire_prior_to covering it (reordered or resent): retire it unheld.
+      // A repeated RETIRE_CONNECTION_ID is harmless (the issuer ignores one already retired).
+      this.outbox.queueControl({
+        type: 'retire_connection_id',
+        pathId: frame.pathId,
+        sequence: frame.sequence,
+      });
+      return false;
+    }
     this.peer.set(key, {
       pathId: frame.pathId,
       sequence: frame.sequence,
@@ -197,21 +246,33 @@ export class CidState {
       resetToken: frame.statelessResetToken,
     });
     this.addPeerResetToken(frame.statelessResetToken);
-    const limit = SPARE_CID_COUNT + 1;
     const pathIds = new Set<number>();
     let onPath = 0;
     for (const c of this.peer.values()) {
       pathIds.add(c.pathId);
       if (c.pathId === frame.pathId) onPath++;
     }
-    if (onPath > limit * 2 || pathIds.size > MAX_PEER_PATH_IDS) {
+    if (onPath > ACTIVE_CONNECTION_ID_LIMIT || pathIds.size > MAX_PEER_PATH_IDS) {
       throw new WireError('too many connection IDs', TransportError.CONNECTION_ID_LIMIT_ERROR);
     }
     return true;
   }
 
+  /** retire_prior_to: the peer's CIDs of `pathId` below `sequence` go, each with RETIRE_CONNECTION_ID. */
+  private retirePeerCidsBelow(pathId: number, sequence: number): void {
+    if (sequence <= (this.peerRetiredBelow.get(pathId) ?? 0)) return;
+    this.peerRetiredBelow.set(pathId, sequence);
+    for (const [key, c] of this.peer) {
+      if (c.pathId !== pathId || c.sequence >= sequence) continue;
+      this.peer.delete(key);
+      if (c.resetToken) this.forgetPeerResetToken(c.resetToken);
+      this.outbox.queueControl({ type: 'retire_connection_id', pathId: c.pathId, sequence: c.sequence });
+    }
+  }
+
   /** Retires every CID the peer issued for a path id we give up, so nothing links it to the next path. */
   retirePeerCids(pathId: number): void {
+    this.peerRetiredBelow.delete(pathId);
     // Newest first, as the RETIRE_CONNECTION_ID frames always went out.
     for (const [key, c] of [...this.peer].reverse()) {
       if (c.pathId !== pathId) continue;
@@ -274,6 +335,7 @@ export class CidState {
     this.maxIssuedPathId = 0;
     this.forgetPeerResetTokens();
     this.peer.clear();
+    this.peerRetiredBelow.clear();
     this.add({
       pathId: 0,
       sequence: 0,

@@ -188,6 +188,8 @@ export class FrameHandler {
   private onNewConnectionId(frame: NewConnectionIdFrame, now: number): void {
     if (this.o.paths.isRemoved(frame.pathId)) return;
     if (this.o.cids.onNewConnectionId(frame)) this.o.paths.onPeerCid(frame.pathId, frame.connectionId, now);
+    // retire_prior_to may have retired the CID the path of that id sends with.
+    if (frame.retirePriorTo > 0) this.o.paths.onPeerCidsRetired(frame.pathId);
   }
 
   private onAck(frame: AckFrame, now: number): void {

@@ -813,6 +813,13 @@ export class PathManager {
     if (pending && this.byId(pending.pathId) === this.activePath) this.onPathAbandon(pending, now);
   }
 
+  /** retire_prior_to retired peer CIDs of `pathId`: its path moves to the lowest one still held. */
+  onPeerCidsRetired(pathId: number): void {
+    const path = this.byId(pathId);
+    if (!path || path.remoteCid.length === 0 || this.host.cids.holdsPeerCid(pathId, path.remoteCid)) return;
+    path.remoteCid = this.host.cids.peerCidFor(pathId)?.cid ?? new Uint8Array(0);
+  }
+
   /**
    * Moves sending to `path`. The old path keeps its number spaces (late packets and ACKs
    * still count) but its packets in flight are handed back for retransmission on the new

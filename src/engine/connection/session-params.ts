@@ -16,7 +16,7 @@ import type { SessionPersistence } from '../persistence/session-persistence.js';
 import { bytesEqual } from '../secrets.js';
 import type { StreamMap } from '../streams/stream-map.js';
 import type { SessionRole, TransportConfig } from '../types.js';
-import { type CidState, SPARE_CID_COUNT } from './cid-state.js';
+import { ACTIVE_CONNECTION_ID_LIMIT, type CidState } from './cid-state.js';
 import type { Liveness } from './liveness.js';
 import type { MultipathSession } from './multipath.js';
 import type { PathManager } from './path-manager.js';
@@ -69,7 +69,7 @@ export class SessionParams {
       initialMaxStreamsBidi: c.maxConcurrentBidiStreams,
       initialMaxStreamsUni: c.maxConcurrentUniStreams,
       maxAckDelay: c.maxAckDelay,
-      activeConnectionIdLimit: SPARE_CID_COUNT + 1,
+      activeConnectionIdLimit: ACTIVE_CONNECTION_ID_LIMIT,
       maxDatagramFrameSize: c.maxDatagramFrameSize,
       initialSourceConnectionId: cids.first.cid,
       persistenceTimeout: c.persistenceTimeout,
@@ -120,6 +120,7 @@ export class SessionParams {
       maxUniStreams: p.initialMaxStreamsUni,
     });
     this.o.cids.addHandshakePeerCid(peerCid, p.statelessResetToken);
+    this.o.cids.peerActiveLimit = p.activeConnectionIdLimit;
     for (const path of paths.list) {
       path.setMaxAckDelay(p.maxAckDelay);
       path.pmtu.limitTo(p.maxUdpPayloadSize);
