@@ -138,6 +138,8 @@ export class InterfaceWatcher {
   polls = 0;
   changes = 0;
   private readonly subscriptions = new Set<Subscription>();
+  /** Called after every poll a change report started, whether or not the address set changed. */
+  private readonly changeListeners = new Set<() => void>();
   private timer: NodeJS.Timeout | undefined;
   private current: InterfaceAddress[] = [];
   private currentSignature = '';
@@ -172,30 +174,58 @@ export class InterfaceWatcher {
    */
   subscribe(intervalMs: number, listener: InterfaceListener): () => void {
     const subscription: Subscription = { intervalMs, listener };
-    if (this.subscriptions.size === 0) {
-      this.poll(false);
-      this.changeEventsUnavailable = this.changeSource.start(() => this.onKernelChange());
-    }
+    if (this.subscriptions.size === 0) this.poll(false);
+    this.startWatch();
     this.subscriptions.add(subscription);
     this.schedule();
     return () => {
       if (!this.subscriptions.delete(subscription) || this.subscriptions.size > 0) return;
       if (this.timer) clearTimeout(this.timer);
-      if (this.eventPoll) clearTimeout(this.eventPoll);
-      this.timer = this.eventPoll = undefined;
-      this.changeSource.stop();
+      this.timer = undefined;
+      this.stopWatchIfUnused();
     };
   }
 
   /**
-   * The kernel says addresses or links changed: poll at once while the burst allowance lasts
-   * (EVENT_POLL_BURST polls, refilled one a second), then as soon as the CPU budget allows
-   * after the last poll. So a roaming host's removal and addition, a few hundred ms apart, are
-   * both seen at once, and a storm of notifications (a flapping link, mass renumbering) costs
-   * at most one extra poll a second beyond the budget.
+   * Calls `listener` after each poll that a change report (kernel notification or reportChange)
+   * started, whether or not the address set changed: a link that came up or a route that was
+   * added changes no address, yet a path may work again. No periodic polling for it. Returns
+   * the unsubscribe function.
    */
-  private onKernelChange(): void {
-    if (this.eventPoll || this.subscriptions.size === 0) return;
+  subscribeChanges(listener: () => void): () => void {
+    this.startWatch();
+    this.changeListeners.add(listener);
+    return () => {
+      if (this.changeListeners.delete(listener)) this.stopWatchIfUnused();
+    };
+  }
+
+  private get watched(): boolean {
+    return this.subscriptions.size > 0 || this.changeListeners.size > 0;
+  }
+
+  private startWatch(): void {
+    if (this.watched) return;
+    this.changeEventsUnavailable = this.changeSource.start(() => this.reportChange());
+  }
+
+  private stopWatchIfUnused(): void {
+    if (this.watched) return;
+    if (this.eventPoll) clearTimeout(this.eventPoll);
+    this.eventPoll = undefined;
+    this.changeSource.stop();
+  }
+
+  /**
+   * Links, addresses or routes changed (the kernel's notification, or a caller that knows):
+   * poll at once while the burst allowance lasts (EVENT_POLL_BURST polls, refilled one a
+   * second), then as soon as the CPU budget allows after the last poll, and tell the change
+   * listeners. So a roaming host's removal and addition, a few hundred ms apart, are both seen
+   * at once, and a storm of notifications (a flapping link, mass renumbering) costs at most one
+   * extra poll a second beyond the budget.
+   */
+  reportChange(): void {
+    if (this.eventPoll || !this.watched) return;
     const now = performance.now();
     this.eventAllowance = Math.min(
       EVENT_POLL_BURST,
@@ -207,9 +237,16 @@ export class InterfaceWatcher {
     else wait = Math.max(0, this.lastPollAt + this.smoothedPollMicros / 1000 / POLL_BUDGET - now);
     this.eventPoll = setTimeout(() => {
       this.eventPoll = undefined;
-      if (this.subscriptions.size === 0) return;
+      if (!this.watched) return;
       this.eventPolls++;
       this.poll();
+      for (const listener of [...this.changeListeners]) {
+        try {
+          listener();
+        } catch {
+          // A listener's failure must not stop the others.
+        }
+      }
     }, wait);
     this.eventPoll.unref();
   }

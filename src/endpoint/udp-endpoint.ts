@@ -6,6 +6,7 @@ import { AddressInUseError } from '../errors/errors.js';
 import { addressKey, type SocketAddress, sameAddress, type Transmit } from '../net/address.js';
 import { type BackendInfo, describeBackend, stateFallbackOnce } from './backend.js';
 import type { DatagramSocket, SocketBackend, SocketBackendChoice } from './datagram-socket.js';
+import { InterfaceWatcher } from './interfaces.js';
 import { openDatagramSocket } from './open-socket.js';
 
 /** What the shell hands upward: one call per engine event, in engine order. */
@@ -190,7 +191,18 @@ export class UdpEndpoint {
     if (endpoint.sockets.every((s) => s.socket.batching))
       endpoint.sendArena = new Uint8Array(SEND_ARENA_BYTES);
     endpoint.announceLocalAddresses();
+    endpoint.onDestroy(InterfaceWatcher.shared.subscribeChanges(() => endpoint.onNetworkChange()));
     return endpoint;
+  }
+
+  /**
+   * The host's links, addresses or routes changed (InterfaceWatcher.subscribeChanges): sessions
+   * waiting for a path try at once (Endpoint.networkChanged), and what they queued goes now.
+   */
+  onNetworkChange(): void {
+    if (this.closed || !this.engine.networkChanged) return;
+    this.engine.networkChanged(this.now());
+    this.scheduleFlush();
   }
 
   private async bindOne(address: BindAddress, separateIPv4: boolean, bufferSize: number): Promise<void> {
