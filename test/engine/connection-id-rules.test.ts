@@ -169,6 +169,13 @@ test('a NEW_CONNECTION_ID below an earlier retire_prior_to is retired, never hel
   assert.equal(serverSendsTo(h.pair), hex(h.clientIssued.get('0/2')!.connectionId));
 });
 
+test('RETIRE_CONNECTION_ID of the CID that carries it closes with PROTOCOL_VIOLATION', () => {
+  const h = harness();
+  // The client sends with the server's handshake CID, (0, 0).
+  h.inject([{ type: 'retire_connection_id', pathId: 0, sequence: 0 }]);
+  assertClosedWith(drive(h.pair, 2_000), TransportError.PROTOCOL_VIOLATION, /carrying the frame/);
+});
+
 const encodeOwn = SessionParams.prototype.encodeOwn;
 afterEach(() => {
   SessionParams.prototype.encodeOwn = encodeOwn;

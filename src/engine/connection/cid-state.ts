@@ -159,14 +159,21 @@ export class CidState {
     }
   }
 
-  /** RETIRE_CONNECTION_ID: path id 0 always keeps a CID (replaced at once); a retired path id needs none. */
-  onRetire(frame: RetireConnectionIdFrame): void {
+  /**
+   * RETIRE_CONNECTION_ID, carried by a packet sent to `carrierDcid`: path id 0 always keeps a
+   * CID (replaced at once); a retired path id needs none.
+   */
+  onRetire(frame: RetireConnectionIdFrame, carrierDcid?: Uint8Array): void {
     if (frame.sequence >= (this.nextLocalSequence.get(frame.pathId) ?? 0)) {
       throw new WireError('retired an unissued connection ID', TransportError.PROTOCOL_VIOLATION);
     }
     const key = entryKey(frame.pathId, frame.sequence);
     const retired = this.local.get(key);
     if (!retired) return;
+    // The peer is still sending to it: retiring it now would leave that packet's path without a CID.
+    if (carrierDcid && bytesEqual(retired.cid, carrierDcid)) {
+      throw new WireError('retired the connection ID carrying the frame', TransportError.PROTOCOL_VIOLATION);
+    }
     const onPath0 = frame.pathId === 0;
     if (onPath0 && ![...this.local.values()].some((c) => c !== retired && c.pathId === 0)) return;
     this.local.delete(key);

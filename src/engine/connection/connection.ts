@@ -947,7 +947,7 @@ export class Connection implements EngineConnection {
     try {
       for (const frame of frames) {
         if (!ackEliciting && isAckEliciting(frame)) ackEliciting = true;
-        this.handleFrame(frame, path, via, now);
+        this.handleFrame(frame, path, via, now, dcid);
         if ((this._state as ConnectionState) !== 'established') break;
       }
     } catch (err) {
@@ -991,6 +991,7 @@ export class Connection implements EngineConnection {
     path: Path<SentInfo>,
     via: Path<SentInfo> | undefined,
     now: number,
+    dcid: Uint8Array,
   ): void {
     switch (frame.type) {
       case 'close':
@@ -1010,7 +1011,7 @@ export class Connection implements EngineConnection {
         this.confirmHandshake();
         return;
       default:
-        this.receive.onFrame(frame, via, now);
+        this.receive.onFrame(frame, via, now, dcid);
     }
   }
 

@@ -48,11 +48,15 @@ export interface FrameHandlerOwners {
 export class FrameHandler {
   constructor(private readonly o: FrameHandlerOwners) {}
 
-  /** Applies one frame of an authenticated packet (`via`: the path of the address pair it came over). */
+  /**
+   * Applies one frame of an authenticated packet (`via`: the path of the address pair it came
+   * over; `dcid`: the packet's destination CID, one of ours).
+   */
   onFrame(
     frame: Exclude<Frame, { type: 'close' | 'handshake_done' }>,
     via: Path<SentInfo> | undefined,
     now: number,
+    dcid: Uint8Array,
   ): void {
     const { streams, outbox } = this.o;
     switch (frame.type) {
@@ -115,7 +119,7 @@ export class FrameHandler {
       case 'new_connection_id':
         return this.onNewConnectionId(frame, now);
       case 'retire_connection_id':
-        this.o.cids.onRetire(frame);
+        this.o.cids.onRetire(frame, dcid);
         return;
       case 'path_challenge':
         this.o.paths.onPathChallenge(frame.data, via, now);
