@@ -2,6 +2,7 @@
 // is retired or resent is named by (path id, sequence), never by the sequence alone.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { socketAddress } from '../../src/net/address.js';
 import type { Frame } from '../../src/wire/frames.js';
 import { Pair } from '../../testing/harness/engine-pair.js';
 
@@ -83,4 +84,23 @@ test('a packet of NEW_CONNECTION_ID frames only is acknowledged within max_ack_d
   const deadline = server.activePath.acks.ackDeadline();
   assert.ok(deadline !== undefined, 'an ACK is owed');
   assert.ok(deadline <= pair.now + 3, `ACK deadline ${deadline} ms, received at ${pair.now} ms`);
+});
+
+test('a client that opens path after path for a long session keeps it: CIDs are issued per parity', () => {
+  // The client moves to a fresh local address every 2 s: each move opens a new odd path id and
+  // abandons the last one. The server never opens a path, so it must not be left holding CIDs
+  // for ever more even path ids (it would reach the 64 path-id limit and close the session).
+  const pair = new Pair();
+  pair.handshake();
+  pair.runUntil(() => pair.now > 100);
+  const closed = () => [...pair.clientEvents, ...pair.serverEvents].find((e) => e.type === 'closed');
+  let highestPathId = 0;
+  for (let move = 0; move < 120 && !closed(); move++) {
+    const fresh = socketAddress(`192.0.2.${10 + (move % 200)}`, 30_000 + move);
+    pair.client.setLocalAddresses([fresh], pair.now);
+    pair.runUntil(() => pair.now > 100 + 2000 * (move + 1) || closed() !== undefined);
+    for (const p of pair.clientConn.paths) highestPathId = Math.max(highestPathId, p.id);
+  }
+  assert.equal(closed(), undefined, 'the session stays up');
+  assert.ok(highestPathId > 2 * 64, `the client reached path id ${highestPathId}`);
 });

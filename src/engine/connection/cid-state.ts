@@ -18,7 +18,12 @@ export const SPARE_CID_COUNT = 3;
  * that issues more (after the retirements its retire_prior_to asks for) is closed.
  */
 export const ACTIVE_CONNECTION_ID_LIMIT = SPARE_CID_COUNT + 1;
-/** Path ids ahead of the highest one in use for which we keep a CID issued, so either side can open a new path at once. */
+/**
+ * How far beyond the highest path id in use we keep CIDs issued, per parity (clients open odd
+ * ids, servers even ones), so either side can open a new path at once. Per parity: a client
+ * that opens path after path must not leave the server holding CIDs for ever more even ids it
+ * never opens (the peer's limit of 64 path ids would close the session).
+ */
 const PATH_ID_WINDOW = 4;
 /** Distinct path ids the peer may hold CIDs for at once (memory bound). */
 const MAX_PEER_PATH_IDS = 64;
@@ -75,7 +80,9 @@ export class CidState {
   private readonly localByCid = new Map<string, LocalCid>();
   /** Next sequence number per path id. */
   private readonly nextLocalSequence = new Map<number, number>();
-  private maxIssuedPathId = 0;
+  /** Highest path id issued so far, and highest in use, by parity (index 0 even, 1 odd). */
+  private readonly maxIssuedPathId = [0, -1];
+  private readonly maxUsedPathId = [0, -1];
   /** The peer's, by (path id, sequence), in the order received. */
   private readonly peer = new Map<string, PeerCid>();
   /** Per path id, the highest retire_prior_to the peer sent: lower sequences are retired for good. */
@@ -151,11 +158,21 @@ export class CidState {
     for (let i = 0; i < spares; i++) this.issueAnnounced(0);
   }
 
-  /** Keeps CIDs issued for every path id up to `seenPathId + PATH_ID_WINDOW`. */
+  /**
+   * `seenPathId` is in use: keeps CIDs issued for every path id up to the highest one in use of
+   * the same parity + PATH_ID_WINDOW (odd ones up to 3 while none is in use), in id order.
+   */
   ensurePathIdWindow(seenPathId: number): void {
-    while (this.maxIssuedPathId < seenPathId + PATH_ID_WINDOW) {
-      this.maxIssuedPathId++;
-      this.issueAnnounced(this.maxIssuedPathId);
+    const parity = seenPathId & 1;
+    this.maxUsedPathId[parity] = Math.max(this.maxUsedPathId[parity], seenPathId);
+    for (;;) {
+      const [nextEven, nextOdd] = [this.maxIssuedPathId[0] + 2, this.maxIssuedPathId[1] + 2];
+      const evenDue = nextEven <= this.maxUsedPathId[0] + PATH_ID_WINDOW;
+      const oddDue = nextOdd <= this.maxUsedPathId[1] + PATH_ID_WINDOW;
+      if (!evenDue && !oddDue) return;
+      const id = evenDue && (!oddDue || nextEven < nextOdd) ? nextEven : nextOdd;
+      this.maxIssuedPathId[id & 1] = id;
+      this.issueAnnounced(id);
     }
   }
 
@@ -339,7 +356,8 @@ export class CidState {
     this.local.clear();
     this.localByCid.clear();
     this.nextLocalSequence.clear();
-    this.maxIssuedPathId = 0;
+    this.maxIssuedPathId.splice(0, 2, 0, -1);
+    this.maxUsedPathId.splice(0, 2, 0, -1);
     this.forgetPeerResetTokens();
     this.peer.clear();
     this.peerRetiredBelow.clear();
