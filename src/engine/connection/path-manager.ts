@@ -188,6 +188,11 @@ const ANSWERED_MEMORY = 16;
  */
 const UNVERIFIED_BUDGET = 3 * PATH_PROBE_SIZE;
 const UNVERIFIED_REFRESH = 60_000;
+/**
+ * Addresses that never validated given a budget per UNVERIFIED_REFRESH at most: a peer naming
+ * ever new victims (advertised, or as the spoofed source of a packet) reaches no more of them.
+ */
+const MAX_UNVERIFIED = 64;
 /** Credit below which a new path is not worth opening (a challenge fits, padding does not). */
 const MIN_PROBE_CREDIT = PATH_PROBE_SIZE / 4;
 /** Transmissions of a challenge re-checking a pair validated before. */
@@ -571,12 +576,36 @@ export class PathManager {
     if (this.verifiedRemotes.has(key)) return UNVERIFIED_BUDGET;
     let entry = this.unverified.get(key);
     if (!entry || now - entry.since >= UNVERIFIED_REFRESH) {
+      if (!entry && this.unverified.size >= MAX_UNVERIFIED) {
+        // An entry whose period ended is as good as none: room for this address if one did.
+        for (const [k, e] of this.unverified)
+          if (now - e.since >= UNVERIFIED_REFRESH) this.unverified.delete(k);
+        if (this.unverified.size >= MAX_UNVERIFIED) return 0;
+      }
       entry = { spent: 0, since: now };
       this.unverified.set(key, entry);
     }
     let spent = entry.spent;
     for (const p of this.pathList) if (!p.validated && sameAddress(p.remote, remote)) spent += p.bytesOnWire;
     return Math.max(0, UNVERIFIED_BUDGET - spent);
+  }
+
+  /** Whether a path to `remote` ever validated (it answered a challenge or the handshake). */
+  isVerified(remote: SocketAddress): boolean {
+    return this.verifiedRemotes.has(addressKey(remote));
+  }
+
+  /**
+   * Whether a datagram of `bytes` that belongs to no path (a suspended client's RESUME) may go
+   * to `remote`: always to an address a path validated to; to any other only within the budget
+   * of an address that never validated, which it then spends (protocol.md §11.2).
+   */
+  spendUnverified(remote: SocketAddress, bytes: number, now: number): boolean {
+    if (this.isVerified(remote)) return true;
+    if (this.unvalidatedCredit(remote, now) < bytes) return false;
+    const entry = this.unverified.get(addressKey(remote));
+    if (entry) entry.spent += bytes;
+    return true;
   }
 
   /** How long to wait before retransmitting a challenge: the path's PTO, or (no RTT sample yet) at most twice the active path's. */

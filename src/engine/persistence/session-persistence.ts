@@ -15,7 +15,7 @@
 import type { KeyPair, SplitResult } from '../../crypto/noise/index.js';
 import { HandshakeState } from '../../crypto/noise/index.js';
 import { deriveResumptionSecret, RESUME_PROTOCOL_NAME } from '../../crypto/resumption.js';
-import { addressKey, type SocketAddress, type Transmit } from '../../net/address.js';
+import { addressKey, type SocketAddress, sameAddress, type Transmit } from '../../net/address.js';
 import { TransportError, WireError } from '../../wire/errors.js';
 import { encodeFrame } from '../../wire/frame-codec.js';
 import type { Frame, ResumeStateFrame, ResumptionIdFrame } from '../../wire/frames.js';
@@ -98,6 +98,10 @@ export interface PersistenceHost {
     readonly knownPeerAddresses: SocketAddress[];
     byId(pathId: number): unknown;
     isRemoved(pathId: number): boolean;
+    /** A path to the address validated once: it answered, so it is no third party. */
+    isVerified(remote: SocketAddress): boolean;
+    /** Charges a datagram to an address that never validated; false when its budget is spent. */
+    spendUnverified(remote: SocketAddress, bytes: number, now: number): boolean;
   };
   /** Seals a suspended server's probes (on a path id never opened). */
   readonly builder: PacketBuilder;
@@ -287,7 +291,10 @@ export class SessionPersistence {
       this.retryInterval = FIRST_RETRY_INTERVAL;
       this.round(now);
     } else {
-      this.probeTargets = this.host.paths.knownPeerAddresses;
+      // Only addresses the client proved it holds: one it merely advertised, or that opened a
+      // path never validated (a spoofed source), may be a victim's (protocol.md §11.2).
+      const paths = this.host.paths;
+      this.probeTargets = paths.knownPeerAddresses.filter((a) => paths.isVerified(a));
       this.probe(now);
     }
     this.host.outbox.wake();
@@ -473,9 +480,14 @@ export class SessionPersistence {
     this.retryInterval = Math.min(2 * this.retryInterval, this.host.config.resumeInterval);
   }
 
-  private sendAttempt(local: SocketAddress, remote: SocketAddress, _now: number): void {
+  private sendAttempt(local: SocketAddress, remote: SocketAddress, now: number): void {
     if (!this.attempt) return;
-    this.outbox.push({ local, remote, data: this.attempt.datagram });
+    const data = this.attempt.datagram;
+    // A server address no path validated (advertised, or a packet's source, which may be
+    // spoofed) gets the budget of protocol.md §11.2 at most; the application's targets are its own.
+    const own = this.extraTargets.some((a) => sameAddress(a, remote));
+    if (!own && !this.host.paths.spendUnverified(remote, data.length, now)) return;
+    this.outbox.push({ local, remote, data });
   }
 
   /**
