@@ -142,6 +142,7 @@ const INITIAL_DROP_REASON = {
   rejected: 'handshake-rejected',
   replayed: 'initial-replayed',
   'refused-key': 'unauthorized-key',
+  'xx-payload': 'xx-initial-payload',
 } as const;
 
 function positiveOption(name: string, value: number | undefined, fallback: number): number {

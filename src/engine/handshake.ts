@@ -105,7 +105,8 @@ export interface FirstMessage {
  * Server: reads message 1 of an INITIAL (IK, with or without the pre-DH mac the endpoint already
  * checked, or XX). Nothing here belongs to a session and nothing is drawn from the random source:
  * a first flight that does not authenticate ('rejected') or whose client key `screenKey` refuses
- * as soon as it is decrypted, before the ss DH ('refused-key'), leaves nothing behind. It has
+ * as soon as it is decrypted, before the ss DH ('refused-key'), or an XX message 1 with a payload
+ * ('xx-payload'), leaves nothing behind. It has
  * cost one X25519 operation (IK's es), and the responder's ephemeral is generated only for a
  * flight that goes on, by the session that answers it.
  */
@@ -113,7 +114,7 @@ export function readFirstMessage(
   packet: InitialPacket,
   staticKey: KeyPair,
   screenKey?: (key: Uint8Array) => boolean,
-): FirstMessage | 'rejected' | 'refused-key' {
+): FirstMessage | 'rejected' | 'refused-key' | 'xx-payload' {
   let message = packet.payload;
   let pattern: HandshakePatternId;
   if (packet.pattern === IK_MAC_PATTERN) {
@@ -133,6 +134,8 @@ export function readFirstMessage(
       s: staticKey,
     });
     const payload = handshake.readMessage(message, screenKey);
+    // XX message 0 is sent in clear: a payload there is refused, never read (§7.3).
+    if (pattern === HandshakePattern.XX && payload.length > 0) return 'xx-payload';
     return { pattern, handshake, payload };
   } catch (error) {
     return error instanceof NoiseError && error.code === 'BRAID_ERR_NOISE_KEY_REFUSED'
