@@ -76,6 +76,16 @@ function carriesOwnAcks<P extends Path<unknown>>(space: P, usable: readonly P[])
   return usable.includes(space) && space.loss.ptoCount === 0;
 }
 
+/**
+ * Where the ACKs of a space that does not carry its own go: the active path, unless its own PTO
+ * fired too (while the peer is still heard there, it stays active for a while, see
+ * PathManager.spreadDeadPtoCount), then the first data path whose sending is answered.
+ */
+function answeringPath<P extends Path<unknown>>(usable: readonly P[], active: P): P {
+  if (active.loss.ptoCount === 0) return active;
+  return usable.find((p) => p.loss.ptoCount === 0) ?? active;
+}
+
 export class MultipathSession<P extends Path<unknown>, R> {
   readonly options: ResolvedMultipath;
   readonly lazy: LazyPaths;
@@ -224,7 +234,7 @@ export class MultipathSession<P extends Path<unknown>, R> {
     }
     for (const space of host.paths.list) {
       if (!space.acks.ackNow && (space.acks.ackDeadline() ?? Number.POSITIVE_INFINITY) > now) continue;
-      const on = carriesOwnAcks(space, usable) ? space : host.paths.active;
+      const on = carriesOwnAcks(space, usable) ? space : answeringPath(usable, host.paths.active);
       const t = host.buildPacket(on, now, { probe: false, content: 'acks' });
       if (t) return t;
     }

@@ -102,6 +102,12 @@ class PathRecord {
   spaceDataAt: number | undefined;
   /** Last non-probing packet with a new largest packet number from this pair: the peer sends its data here. */
   peerDataAt: number | undefined;
+  /**
+   * Last packet from this pair carrying stream data. Under a policy that spreads packets the peer
+   * keeps sending data on a pair only while our ACKs come back to it there, so it shows that our
+   * direction works too.
+   */
+  peerStreamAt: number | undefined;
   /** That packet started a stretch of peer data on this pair (the peer moved here). */
   peerDataStarted = false;
   /** Last authenticated packet from this very address pair, whatever its number space. */
@@ -149,6 +155,12 @@ class PathRecord {
 export const PATH_PROBE_SIZE = 1200;
 /** Consecutive PTOs on the active path after which it is declared failed. */
 const FAILOVER_PTO_COUNT = 2;
+/**
+ * Under 'aggregate' and 'redundant': PTOs in a row on the active path before it counts as dead
+ * while the peer's stream data keeps arriving on it (spreadDeadPtoCount). With PTO backoff,
+ * three are seven PTOs: room for a queue that fills within a round trip to several times its RTT.
+ */
+const HEARD_PATH_PTO_COUNT = 3;
 /**
  * Silence (ms) of the active path after which it is left for a standby that has not proven
  * itself since (FAILOVER_PTO_COUNT PTOs are needed too). On a LAN two PTOs are ~15 ms, shorter
@@ -1110,6 +1122,10 @@ export class PathManager {
    * directions differ (a one-way path) and each side keeps the one that works for it.
    */
   afterPacket(via: Path<SentInfo> | undefined, frames: Frame[], largest: boolean, now: number): void {
+    if (via !== undefined && frames.some((f) => f.type === 'stream')) {
+      const r = this.records.get(via.id);
+      if (r !== undefined) r.peerStreamAt = now;
+    }
     if (via === undefined || via === this.activePath || !largest || isProbingOnly(frames)) return;
     const m = this.records.get(via.id);
     if (m === undefined) return; // the packet itself abandoned the path it came on
@@ -1516,8 +1532,22 @@ export class PathManager {
   private activeDead(now: number): boolean {
     const s = this.suspicion;
     if (s && !s.dead && s.deadAt !== undefined && now >= s.deadAt) this.onSuspicionTimeout(now);
-    if (this.host.policy.spreads) return this.activePath.loss.ptoCount > 0;
+    if (this.host.policy.spreads) return this.activePath.loss.ptoCount >= this.spreadDeadPtoCount();
     return this.suspicion?.dead === true;
+  }
+
+  /**
+   * Under a policy that spreads packets, the PTOs in a row after which the active path counts as
+   * dead: one, or HEARD_PATH_PTO_COUNT while the peer's stream data keeps arriving on its pair
+   * since ours went unanswered. Each path carries its own ACKs, so the ACKs of a receiver's few
+   * packets wait behind the sender's data in the same queue: when the sender's start-up fills a
+   * bloated queue, that wait outgrows a PTO computed from the RTT before, while the data flows.
+   * The peer keeps sending data there only while our ACKs reach it, so our direction works too;
+   * a peer that hears nothing from us there stops (it sends ACKs and probes at most).
+   */
+  private spreadDeadPtoCount(): number {
+    const heard = (this.record(this.activePath).peerStreamAt ?? -Infinity) > this.silentSince();
+    return heard ? HEARD_PATH_PTO_COUNT : 1;
   }
 
   /**
