@@ -206,7 +206,8 @@ export interface TransportConfig {
    * Local IP addresses of this endpoint that are **backups** (as MPTCP's backup flag: a metered
    * LTE link): a path over one, or over a peer address the peer marked backup (ADD_ADDRESS flag,
    * protocol.md §11.2), carries data only while no other path is validated and not failed.
-   * Default none. Under 'aggregate' and 'redundant' it has no effect yet.
+   * Default none. The same under every multipath policy ('aggregate' and 'redundant' send
+   * neither data nor copies on a backup path while the active path is a preferred one).
    */
   backupAddresses: readonly string[];
   /**

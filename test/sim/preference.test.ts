@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { meanRttMs, pathProfile } from '../../src/cli/demo/path-profiles.js';
 import type { ConnectionEvent, TransportConfig } from '../../src/engine/types.js';
+import { runWanCase, WAN_CLIENT_ADDRESSES } from '../../testing/harness/wan.js';
 import { runEngineSessions } from '../../testing/sim/engine-run.js';
 import { Rng } from '../../testing/sim/rng.js';
 import { type FaultSpec, scenario } from '../../testing/sim/scenario.js';
@@ -250,4 +251,78 @@ describe('blackhole of the preferred path: failover to the backup, move back wit
       });
     }
   }
+});
+
+describe('aggregate and redundant: a backup path carries no data while a preferred one works (protocol.md §11.2)', () => {
+  const BACKUP = { backupAddresses: [WAN_CLIENT_ADDRESSES[1]] };
+  // cable+lte, no fault: without the flag lte carries a quarter of an aggregate download
+  // (11 MB in 5 s) and a copy of every small message under 'redundant' (31 kB in 10 s); as a
+  // backup only its validation, its RTT sample and the warm standby's checks (1.6–2.5 kB).
+  for (const [policy, traffic, durationMs] of [
+    ['aggregate', 'bulk', 3000],
+    ['redundant', 'interactive', 10_000],
+  ] as const) {
+    test(`${policy}, ${traffic}, cable (preferred) + lte (backup): lte carries < 5 kB, no path change, seeds 1, 2`, () => {
+      for (const seed of [1, 2]) {
+        const r = runWanCase({
+          providers: ['cable', 'lte'],
+          traffic,
+          policy,
+          seed,
+          durationMs,
+          transport: BACKUP,
+        });
+        assert.deepEqual(r.violations, []);
+        assert.deepEqual(r.pathChanges, [], `seed ${seed}`);
+        const lte = r.senderBytesByProvider['lte#1'] ?? 0;
+        const cable = r.senderBytesByProvider['cable#0'] ?? 0;
+        console.log(`${policy} seed ${seed}: cable ${cable} bytes, lte (backup) ${lte} bytes`);
+        assert.ok(cable > (traffic === 'bulk' ? 5e6 : 15_000), `cable carried ${cable} bytes`);
+        assert.ok(lte < 5000, `seed ${seed}: lte carried ${lte} bytes`);
+      }
+    });
+  }
+
+  test('aggregate: the preferred path dies, data goes on the backup, and comes back to the preferred path after the heal', () => {
+    const faultAt = 10_000;
+    const healAt = 25_000;
+    const until = MINUTE;
+    const { r, bytesThrough } = run({
+      seed: 1,
+      until,
+      clientProviders: 'fiber+lte',
+      from: FIBER,
+      to: SERVER,
+      workload: downstream(until),
+      transport: { backupAddresses: [LTE], multipath: { policy: 'aggregate' } },
+      faults: [{ at: faultAt, blackhole: 'client.fiber', direction: 'both', duration: healAt - faultAt }],
+    });
+    assert.equal(r.clients[0].conn.multipathPolicy, 'aggregate');
+    for (const d of [r.clients[0], r.servers[0]]) {
+      const log = `${d.role}: ${describeMoves(d)}`;
+      const fiberEnd = (p: Failover['to']) => (d.role === 'client' ? p.local : p.remote).address === FIBER;
+      const moves = d.failovers();
+      assert.ok(
+        moves.filter((m) => m.at >= faultAt && m.at < healAt && !fiberEnd(m.event.to)).length > 0,
+        log,
+      );
+      const after = moves.filter((m) => m.at >= healAt);
+      assert.equal(after.length, 1, `one move after the heal: ${log}`);
+      assert.ok(fiberEnd(after[0].event.to), log);
+      assert.ok(after[0].at - healAt <= 5000, log);
+      assert.equal(fiberEnd(activePath(d)), true, `ends on fiber: ${log}`);
+    }
+    // The backup carried the stream while fiber was dead, and only checks again after the move back.
+    const during = bytesThrough(LTE, faultAt + 1000, healAt);
+    const lteAfter = bytesThrough(LTE, healAt + 6000);
+    const seconds = (until - healAt - 6000) / 1000;
+    console.log(
+      `aggregate: lte ${during} bytes during the fault, ${(lteAfter / seconds).toFixed(0)} B/s after`,
+    );
+    assert.ok(
+      during > 40_000 * ((healAt - faultAt - 1000) / 1000),
+      `lte carried ${during} bytes during the fault`,
+    );
+    assert.ok(lteAfter / seconds < 500, `lte after the heal: ${(lteAfter / seconds).toFixed(0)} B/s`);
+  });
 });

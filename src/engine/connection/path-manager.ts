@@ -1722,17 +1722,20 @@ export class PathManager {
   }
 
   /**
-   * Whether to move back to `path` now (under 'failover'): it is a failover candidate, answered
-   * every check for its hold, is no backup, and ranks above the active path — the active path is
-   * a backup, or (no preference between them) a failure left `path` and its smoothed RTT is
-   * clearly lower (MOVE_BACK_RTT_SHARE, MOVE_BACK_RTT_GAIN).
+   * Whether to move back to `path` now (under 'failover'; under the other policies only off a
+   * backup): it is a failover candidate, answered every check for its hold, is no backup, and
+   * ranks above the active path — the active path is a backup, or (no preference between them)
+   * a failure left `path` and its smoothed RTT is clearly lower (MOVE_BACK_RTT_SHARE,
+   * MOVE_BACK_RTT_GAIN).
    */
   private mayMoveBack(path: Path<SentInfo>, now: number): boolean {
-    if (this.host.policy.spreads || !this.host.session.handshakeConfirmed) return false;
+    const active = this.activePath;
+    // Paths that carry data side by side never trade places, except to leave a backup.
+    if ((this.host.policy.spreads && !this.isBackup(active)) || !this.host.session.handshakeConfirmed)
+      return false;
     const m = this.record(path);
     if (path.state !== 'standby' || !this.isFailoverCandidate(path, now) || this.isBackup(path)) return false;
     if (m.healthySince === undefined || now - m.healthySince < this.moveBackHold(path)) return false;
-    const active = this.activePath;
     if (this.isBackup(active)) return true;
     const left = this.leftPair;
     if (left === undefined || pairKey(path.local, path.remote) !== left.key) return false;
@@ -2078,15 +2081,19 @@ export class PathManager {
    * the client's warm paths, and at the server the pairs the client sends on or keeps warm
    * (heard from lately; from this very pair, since a path id's number space may be fed from
    * another pair after the client's NAT rebound, and then this pair leads nowhere). Pairs the
-   * client probed on suspicion are failover candidates, not data paths.
+   * client probed on suspicion are failover candidates, not data paths. A backup path carries
+   * data only while the active path is a backup too, that is while no preferred path works (and
+   * then only until the session moves back to a preferred one, see mayMoveBack).
    */
   dataPaths(now: number): Path<SentInfo>[] {
     const active = this.activePath;
     const out = [active];
     const client = this.host.role === 'client';
     const recent = 2 * Math.max(this.config.keepaliveInterval, 1);
+    const backupsWait = !this.isBackup(active);
     for (const p of this.pathList) {
       if (p === active || p.state !== 'standby' || !p.validated || p.remoteCid.length === 0) continue;
+      if (backupsWait && this.isBackup(p)) continue;
       if (p.loss.ptoCount >= FAILOVER_PTO_COUNT) continue;
       if (!this.isLocal(p.local) || sameAddresses(p, active.local, active.remote)) continue;
       const m = this.record(p);
