@@ -26,9 +26,10 @@ if (files.length === 0) {
 }
 const concurrency = process.env.BRAID_TEST_CONCURRENCY ?? '2';
 // Files that run alone, after the rest, one by one: the impairment element's calibration offers
-// 200 Mbit/s through the lab and times delays to a fraction of a millisecond, so a neighbour's
-// load would spoil its measurements and its traffic would slow the neighbour.
-const EXCLUSIVE = ['test/lab/impairment.test.ts'];
+// 200 Mbit/s through the lab and times delays to a fraction of a millisecond, and the curl
+// tunnel tests count path switches of real sessions moving bulk data for about two minutes, so a
+// neighbour's load would spoil their measurements and their traffic would slow the neighbour.
+const EXCLUSIVE = ['test/lab/impairment.test.ts', 'test/lab/tunnel-switches.test.ts'];
 const exclusive = files.filter((f) => EXCLUSIVE.includes(f));
 const shared = files.filter((f) => !EXCLUSIVE.includes(f));
 
