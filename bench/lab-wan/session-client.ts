@@ -8,17 +8,25 @@
 // stdout: {event:'ready', active}, {event:'path', at, id, local, remote, state} per change,
 // {event:'idle-start', at} (idle: once the handshake traffic settled), {event:'done', bytes,
 // sha256, seconds, switches, paths}.
-// Usage: session-client.ts SERVER PORT KEYHEX LOCALS bulk|interactive|idle SECONDS [RATE]
+// --low-power (anywhere): LOW_POWER_TRANSPORT's keepalive settings (the server must use them too).
+// Usage: session-client.ts SERVER PORT KEYHEX LOCALS bulk|interactive|idle SECONDS [RATE] [--low-power]
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect } from '../../src/api/connect.js';
 import type { PathInfo } from '../../src/engine/types.js';
+import { LOW_POWER_TRANSPORT } from '../../src/index.js';
 import { emit, wallNow } from '../../testing/agents/transfer-agent.js';
 
-const [host, portText, keyHex, localsText, mode, secondsText, rateText] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const lowPower = argv.includes('--low-power');
+const [host, portText, keyHex, localsText, mode, secondsText, rateText] = argv.filter(
+  (a) => a !== '--low-power',
+);
 const seconds = Number(secondsText);
 if (!localsText || !['bulk', 'interactive', 'idle'].includes(mode ?? '') || !(seconds > 0)) {
-  console.error('usage: session-client.ts SERVER PORT KEYHEX LOCALS bulk|interactive|idle SECONDS [RATE]');
+  console.error(
+    'usage: session-client.ts SERVER PORT KEYHEX LOCALS bulk|interactive|idle SECONDS [RATE] [--low-power]',
+  );
   process.exit(2);
 }
 const INTERACTIVE_BYTES = 100;
@@ -30,7 +38,12 @@ const describePath = (p: PathInfo | undefined) =>
 
 const session = await connect(
   { host: host!, port: Number(portText) },
-  { serverKey: Buffer.from(keyHex!, 'hex'), localAddresses: localsText.split(','), timeout: 5000 },
+  {
+    serverKey: Buffer.from(keyHex!, 'hex'),
+    localAddresses: localsText.split(','),
+    timeout: 5000,
+    ...(lowPower ? { transport: LOW_POWER_TRANSPORT } : {}),
+  },
 );
 let activeId = session.paths.find((p) => p.state === 'active')?.id;
 let switches = 0;

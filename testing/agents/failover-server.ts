@@ -5,23 +5,29 @@
 // at a quarter (the cue for the fault) and {event:'done', bytes, sha256, seconds};
 // {event:'addresses', addresses} whenever its bound addresses change. stdin {faultStart,
 // faultEnd} (epoch ms) brackets the lab command that applied the fault (see watchFault).
-// Usage: failover-server.ts [--bytes N --rate R] HOST... ('all': every interface, watched)
+// --low-power: LOW_POWER_TRANSPORT's keepalive settings (the client must use them too).
+// Usage: failover-server.ts [--bytes N --rate R] [--low-power] HOST... ('all': every interface, watched)
 import type { Duplex } from 'node:stream';
 import { generateKeyPair } from '../../src/api/engine-factory.js';
 import { createServer } from '../../src/api/server.js';
+import { LOW_POWER_TRANSPORT } from '../../src/index.js';
 import { emit, pacedSend, receiveAndReport, watchFault } from './transfer-agent.js';
 
 const args = process.argv.slice(2);
 let bytes = 8 * 1024 * 1024;
 let rate = 4 * 1024 * 1024;
 const hosts: string[] = [];
+let lowPower = false;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--bytes') bytes = Number(args[++i]);
+  else if (args[i] === '--low-power') lowPower = true;
   else if (args[i] === '--rate') rate = Number(args[++i]);
   else hosts.push(args[i]!);
 }
 if (hosts.length === 0) {
-  console.error('usage: failover-server.ts [--bytes N --rate R] HOST... (HOST all: every interface)');
+  console.error(
+    'usage: failover-server.ts [--bytes N --rate R] [--low-power] HOST... (HOST all: every interface)',
+  );
   process.exit(2);
 }
 
@@ -51,10 +57,13 @@ function serve(stream: Duplex): void {
 }
 
 const keyPair = generateKeyPair();
-const server = createServer({ staticKey: keyPair }, (session) => {
-  session.on('stream', serve);
-  session.on('error', (error: Error) => emit({ event: 'error', message: error.message }));
-});
+const server = createServer(
+  { staticKey: keyPair, ...(lowPower ? { transport: LOW_POWER_TRANSPORT } : {}) },
+  (session) => {
+    session.on('stream', serve);
+    session.on('error', (error: Error) => emit({ event: 'error', message: error.message }));
+  },
+);
 server.on('error', (error: Error) => emit({ event: 'error', message: error.message }));
 await server.listen(hosts.length === 1 && hosts[0] === 'all' ? { port: 0 } : { hosts, port: 0 });
 const addresses = () =>
