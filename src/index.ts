@@ -28,6 +28,7 @@ export {
   SessionLimitError,
   StreamLimitError,
   StreamResetError,
+  StreamWriteOverflowError,
   UnauthorizedKeyError,
 } from './api/errors.js';
 export type { KeyPair } from './api/options.js';

@@ -1,7 +1,7 @@
 import { Duplex, type DuplexOptions } from 'node:stream';
 import type { EngineConnection, StreamId } from '../engine/types.js';
 import type { SocketAddress } from '../net/address.js';
-import { BraidError, InvalidArgumentError, StreamResetError } from './errors.js';
+import { BraidError, InvalidArgumentError, StreamResetError, StreamWriteOverflowError } from './errors.js';
 
 /**
  * Application error codes the API itself puts in RESET_STREAM / STOP_SENDING.
@@ -38,6 +38,12 @@ interface CheckpointWaiter {
 }
 
 const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+/**
+ * Bytes a stream buffers for a writer that ignores write()'s false, in highWaterMarks: a
+ * write finding this much still buffered destroys the stream (StreamWriteOverflowError)
+ * instead of holding memory without bound, as Node's own Writable would.
+ */
+export const WRITE_OVERFLOW_FACTOR = 16;
 
 /** Bit 1 of a stream id marks a unidirectional stream (QUIC layout). */
 export function isUnidirectional(id: StreamId): boolean {
@@ -306,6 +312,18 @@ export class BraidStream extends Duplex {
   }
 
   // --- Writable side ---
+
+  override write(
+    chunk: unknown,
+    encoding?: BufferEncoding | ((error: Error | null | undefined) => void),
+    callback?: (error: Error | null | undefined) => void,
+  ): boolean {
+    const limit = WRITE_OVERFLOW_FACTOR * this.writableHighWaterMark;
+    if (this.writableLength >= limit && !this.destroyed)
+      this.destroy(new StreamWriteOverflowError(this.#id, this.writableLength, limit));
+    // On a destroyed stream Node fails the write (ERR_STREAM_DESTROYED, to its callback).
+    return super.write(chunk, encoding as BufferEncoding, callback);
+  }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     if (this.#stopSendingCode !== undefined) {

@@ -161,6 +161,26 @@ export class StreamResetError extends BraidError {
   }
 }
 
+/**
+ * The application kept writing to a stream after write() returned false, until the stream's
+ * buffer held `limit` bytes (16 × its highWaterMark): the stream is destroyed (reset towards
+ * the peer) rather than buffering without bound. Wait for 'drain' when write() returns false.
+ */
+export class StreamWriteOverflowError extends BraidError {
+  readonly streamId: StreamId;
+  readonly buffered: number;
+  readonly limit: number;
+  constructor(streamId: StreamId, buffered: number, limit: number) {
+    super(
+      `stream ${streamId}: ${buffered} bytes buffered, the limit is ${limit}; wait for 'drain' when write() returns false`,
+      'BRAID_ERR_STREAM_WRITE_OVERFLOW',
+    );
+    this.streamId = streamId;
+    this.buffered = buffered;
+    this.limit = limit;
+  }
+}
+
 export class StreamLimitError extends BraidError {
   constructor(message = 'the peer stream limit is reached') {
     super(message, 'BRAID_ERR_STREAM_LIMIT');
