@@ -8,10 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { meanRttMs, pathProfile } from '../../src/cli/demo/path-profiles.js';
 import { DEFAULT_TRANSPORT_CONFIG } from '../../src/engine/config.js';
-import {
-  NETWORK_CHANGE_BURST,
-  NETWORK_CHANGE_REFILL,
-} from '../../src/engine/persistence/session-persistence.js';
+import { NETWORK_CHANGE_BURST, NETWORK_CHANGE_REFILL } from '../../src/engine/network-change-budget.js';
 import type { EngineNode } from '../../testing/sim/engine-node.js';
 import { runEngineSessions } from '../../testing/sim/engine-run.js';
 import { Rng } from '../../testing/sim/rng.js';

@@ -27,6 +27,7 @@ import type { Outbox } from '../connection/outbox.js';
 import { AEAD_TAG, type PacketBuilder } from '../connection/packet-builder.js';
 import type { SessionView } from '../connection/session-view.js';
 import { ephemeralKeyPair, handshakePrologue, RESUME_PATTERN } from '../handshake.js';
+import { NetworkChangeBudget } from '../network-change-budget.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from '../secrets.js';
 import type { StreamMap } from '../streams/stream-map.js';
 import type { SessionRole, TransportConfig } from '../types.js';
@@ -45,13 +46,6 @@ const SERVER_PROBE_FACTOR = 4;
 const MAX_PAIRS = 16;
 /** Minimum spacing of sends triggered by the peer's packets (their rate is the peer's to bound). */
 const TRIGGER_SPACING = 50;
-/**
- * Network-change notifications (a link came up, an address or route was added) answered with an
- * immediate round: a burst of this many (a link-up, its address and its route arrive together)...
- */
-export const NETWORK_CHANGE_BURST = 3;
-/** ...refilled one per this many ms; a storm beyond it costs one coalesced round per refill. */
-export const NETWORK_CHANGE_REFILL = 1000;
 /** Bytes of RESUME_STATE per frame (several frames when many streams are open). */
 const RESUME_STATE_FRAME_SIZE = 1000;
 
@@ -157,9 +151,8 @@ export class SessionPersistence {
   private readonly hints: SocketAddress[] = [];
   private extraTargets: SocketAddress[] = [];
   private readonly triggeredAt = new Map<string, number>();
-  /** Token bucket of network-change rounds, and the round deferred while it is empty. */
-  private networkChangeTokens = NETWORK_CHANGE_BURST;
-  private networkChangeTokensAt: number | undefined;
+  /** Rounds the host's network-change reports may start, and the one deferred while none may. */
+  private readonly networkChanges = new NetworkChangeBudget();
   private networkChangeDeferredAt: number | undefined;
 
   // --- server ---
@@ -424,22 +417,15 @@ export class SessionPersistence {
    * The host's links or routes changed (protocol.md §15.3): a path may work again, so a
    * suspended client sends its attempt to every candidate pair now, with its backoff restarted,
    * and a suspended server probes now, instead of at the next timer (up to resumeInterval, or 4 ×
-   * it, away). Rate-limited by a token bucket: a flapping link or a renumbering storm costs at
-   * most NETWORK_CHANGE_BURST rounds at once, then one per NETWORK_CHANGE_REFILL ms, coalesced.
+   * it, away). Rate-limited (NetworkChangeBudget): a storm beyond the budget costs one
+   * coalesced round per refill.
    */
   onNetworkChange(now: number): void {
     if (!this._suspended) return;
-    const elapsed = this.networkChangeTokensAt === undefined ? 0 : now - this.networkChangeTokensAt;
-    this.networkChangeTokens = Math.min(
-      NETWORK_CHANGE_BURST,
-      this.networkChangeTokens + elapsed / NETWORK_CHANGE_REFILL,
-    );
-    this.networkChangeTokensAt = now;
-    if (this.networkChangeTokens < 1) {
-      this.networkChangeDeferredAt ??= now + (1 - this.networkChangeTokens) * NETWORK_CHANGE_REFILL;
+    if (!this.networkChanges.take(now)) {
+      this.networkChangeDeferredAt ??= this.networkChanges.nextAt(now);
       return;
     }
-    this.networkChangeTokens--;
     this.networkChangeDeferredAt = undefined;
     if (this.host.role === 'client') {
       this.retryInterval = FIRST_RETRY_INTERVAL;
