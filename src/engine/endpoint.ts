@@ -398,7 +398,7 @@ export class Endpoint implements EngineEndpoint {
       const conn = this.routes.get(cidKey(packet.dcid));
       if (conn?.role === 'client') {
         conn.setNow(now);
-        conn.handleVersionNegotiation(packet.supportedVersions);
+        conn.handleVersionNegotiation(packet.supportedVersions, packet.scid);
         this.afterInput(conn, now);
       }
       return this.drop('version-negotiation');

@@ -10,8 +10,9 @@ import { test } from 'node:test';
 import { generateKeyPair } from '../../src/crypto/noise/index.js';
 import { Endpoint } from '../../src/engine/endpoint.js';
 import type { ConnectionEvent } from '../../src/engine/types.js';
-import { createServer } from '../../src/index.js';
+import { ConnectTimeoutError, connect, createServer, ProtocolError } from '../../src/index.js';
 import { socketAddress } from '../../src/net/address.js';
+import { TransportError } from '../../src/wire/errors.js';
 import { BRAID_VERSION_1 } from '../../src/wire/packet.js';
 import { decodeLongHeader, encodeVersionNegotiation } from '../../src/wire/packet-codec.js';
 
@@ -148,3 +149,108 @@ test('real sockets: braid serve answers an unknown-version INITIAL with Version 
     await braidServer.close();
   }
 });
+
+/**
+ * A UDP socket on loopback standing in for a server of other versions: it answers each INITIAL
+ * with the Version Negotiation `reply` makes from it (undefined: no answer).
+ */
+async function versionOnlyServer(
+  reply: (initial: { dcid: Uint8Array; scid: Uint8Array }) => Uint8Array | undefined,
+): Promise<{ port: number; initials: () => number; close: () => void }> {
+  const socket = dgram.createSocket('udp4');
+  let initials = 0;
+  socket.on('message', (message, from) => {
+    const packet = decodeLongHeader(new Uint8Array(message));
+    if (packet.kind !== 'initial') return;
+    initials++;
+    const answer = reply(packet);
+    if (answer) socket.send(answer, from.port, from.address);
+  });
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
+  return { port: socket.address().port, initials: () => initials, close: () => socket.close() };
+}
+
+test('real sockets: connect() fails at once with CONNECTION_REFUSED on Version Negotiation without v1', async () => {
+  const fake = await versionOnlyServer((initial) =>
+    encodeVersionNegotiation({
+      kind: 'version_negotiation',
+      dcid: initial.scid,
+      scid: initial.dcid,
+      supportedVersions: [UNKNOWN_VERSION, 0x42520002],
+    }),
+  );
+  try {
+    const started = performance.now();
+    const error = await connect(`127.0.0.1:${fake.port}`, {
+      serverKey: generateKeyPair().publicKey,
+      timeout: 5000,
+    }).then(
+      () => assert.fail('connected to a server without v1'),
+      (err: unknown) => err,
+    );
+    const elapsed = performance.now() - started;
+    assert.ok(error instanceof ProtocolError, String(error));
+    assert.equal(error.code, 'BRAID_ERR_PROTOCOL');
+    assert.equal(error.transportCode, TransportError.CONNECTION_REFUSED);
+    assert.match(error.message, /no common version/);
+    // One round trip on loopback, not the 5 s handshake timeout.
+    assert.ok(elapsed < 1000, `failed after ${Math.round(elapsed)} ms`);
+    assert.equal(fake.initials(), 1, 'no INITIAL after the Version Negotiation');
+  } finally {
+    fake.close();
+  }
+});
+
+for (const [name, forge] of [
+  [
+    'lists v1',
+    (i: { dcid: Uint8Array; scid: Uint8Array }) => ({
+      dcid: i.scid,
+      scid: i.dcid,
+      versions: [BRAID_VERSION_1],
+    }),
+  ],
+  [
+    'echoes a wrong DCID',
+    (i: { dcid: Uint8Array; scid: Uint8Array }) => ({
+      dcid: i.scid.map((b) => b ^ 0xff),
+      scid: i.dcid,
+      versions: [UNKNOWN_VERSION],
+    }),
+  ],
+  [
+    'echoes a wrong SCID',
+    (i: { dcid: Uint8Array; scid: Uint8Array }) => ({
+      dcid: i.scid,
+      scid: i.dcid.map((b) => b ^ 0xff),
+      versions: [UNKNOWN_VERSION],
+    }),
+  ],
+] as const) {
+  test(`real sockets: a Version Negotiation that ${name} is ignored; the attempt goes on`, async () => {
+    const fake = await versionOnlyServer((initial) => {
+      const { dcid, scid, versions } = forge(initial);
+      return encodeVersionNegotiation({
+        kind: 'version_negotiation',
+        dcid,
+        scid,
+        supportedVersions: versions,
+      });
+    });
+    try {
+      const error = await connect(`127.0.0.1:${fake.port}`, {
+        serverKey: generateKeyPair().publicKey,
+        timeout: 1000,
+      }).then(
+        () => assert.fail('connected to a server without v1'),
+        (err: unknown) => err,
+      );
+      assert.ok(error instanceof ConnectTimeoutError, String(error));
+      // The INITIAL went out again (+0.4 s): the Version Negotiation ended nothing.
+      assert.ok(fake.initials() >= 2, `${fake.initials()} INITIALs`);
+    } finally {
+      fake.close();
+    }
+  });
+}

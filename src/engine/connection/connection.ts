@@ -550,12 +550,14 @@ export class Connection implements EngineConnection {
 
   /**
    * Client: a Version Negotiation packet answering our INITIAL (docs/protocol.md §2). It is
-   * ignored when it lists our version or when anything else came from the server first (a
-   * forged or late one must not end a working session); otherwise the attempt is abandoned.
+   * ignored when its SCID is not our INITIAL's DCID (its DCID routed it here), when it lists our
+   * version or when anything else came from the server first (a forged or late one must not end
+   * a working session); otherwise the attempt is abandoned.
    */
-  handleVersionNegotiation(supportedVersions: readonly number[]): void {
+  handleVersionNegotiation(supportedVersions: readonly number[], scid: Uint8Array): void {
     if (
       this.role !== 'client' ||
+      !bytesEqual(scid, this.originalDcid) ||
       this._state !== 'handshaking' ||
       this.retryScid ||
       this.handshake?.messageIndex !== 1 ||
