@@ -37,9 +37,23 @@ test('the checked-in IK session trace is what the implementation produces now', 
   );
   const entries = JSON.parse(trace).entries as {
     key_update?: string;
+    from: string;
     to: string;
+    header: { form: string; key_phase?: number; path_id?: number; packet_number?: number };
     frames?: { type: string }[];
   }[];
+  // Every short-header packet shows what header protection hid: key phase, path id, packet number,
+  // and the numbers grow in each sender's space; the key phase flips at the update.
+  const largest = new Map<string, number>();
+  for (const e of entries.filter((entry) => entry.header.form === 'short')) {
+    const { key_phase, path_id, packet_number } = e.header;
+    assert.ok(key_phase === 0 || key_phase === 1, `key phase of ${JSON.stringify(e.header)}`);
+    assert.ok(Number.isInteger(path_id) && Number.isInteger(packet_number), JSON.stringify(e.header));
+    const space = `${e.from.startsWith('client') ? 'client' : 'server'}/${path_id}`;
+    assert.ok(packet_number! > (largest.get(space) ?? -1), `${space} ${packet_number}`);
+    largest.set(space, Math.max(packet_number!, largest.get(space) ?? -1));
+  }
+  assert.ok(entries.some((e) => e.key_update && e.header.key_phase === 1));
   // The trace shows what it claims: a key update, a path validation on the new address, a close.
   assert.ok(entries.some((e) => e.key_update));
   assert.ok(

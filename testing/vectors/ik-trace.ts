@@ -3,13 +3,17 @@
  * handshake, a stream round trip, a key update, a NAT rebinding of the client (the server
  * validates the new address and follows) and a clean close. Fixed keys, seeded randomness and a
  * virtual clock make it identical on every run. Each authenticated short-header packet is
- * annotated with the frames its receiver decoded.
+ * annotated with its header as the receiver read it once header protection was removed (key
+ * phase, path id, full packet number) and the frames it decoded.
  */
 import type { KeyPair } from '../../src/crypto/noise/index.js';
 import { publicKeyFromPrivate } from '../../src/crypto/noise/index.js';
+import { type HeaderProtection, unprotectHeader } from '../../src/crypto/packet-protection.js';
+import { cidKey } from '../../src/engine/connection/cid-state.js';
+import type { Endpoint } from '../../src/engine/endpoint.js';
 import { type SocketAddress, socketAddress } from '../../src/net/address.js';
 import type { Frame } from '../../src/wire/frames.js';
-import { decodeLongHeader } from '../../src/wire/packet-codec.js';
+import { decodeLongHeader, decodePacketNumber } from '../../src/wire/packet-codec.js';
 import { CLIENT_ADDR, Pair, SERVER_ADDR } from '../harness/engine-pair.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -48,7 +52,42 @@ function describe(data: Uint8Array): Record<string, unknown> {
       Object.assign(out, { message_index: p.messageIndex, payload_length: p.payload.length });
     return out;
   }
-  return { form: 'short', dcid: hex(data.subarray(1, 9)) };
+  return { form: 'short', dcid: hex(data.subarray(1, 1 + CID_LENGTH)) };
+}
+
+const CID_LENGTH = 8;
+
+/** What a receiving session knows that reading a short header needs. */
+interface ReceiverInternals {
+  builder: { recvHp: HeaderProtection | undefined };
+  cids: { pathIdOf(dcid: Uint8Array): number };
+  pathManager: { byId(id: number): { acks: { largestReceived: number | undefined } } | undefined };
+}
+
+/**
+ * A short header as its receiver will read it (called before it does): header protection
+ * removed on a copy, the packet number recovered against the largest received so far in the
+ * space the DCID names. Undefined when no session of `endpoint` holds keys for it.
+ */
+function readShortHeader(endpoint: Endpoint, data: Uint8Array): Record<string, unknown> | undefined {
+  if (data[0] & 0x80) return undefined;
+  const dcid = data.subarray(1, 1 + CID_LENGTH);
+  const routes = (endpoint as unknown as { routes: Map<string, unknown> }).routes;
+  const receiver = routes.get(cidKey(dcid)) as ReceiverInternals | undefined;
+  const hp = receiver?.builder.recvHp;
+  if (!receiver || !hp) return undefined;
+  // A copy: `data` may be a Buffer, whose slice() is a view.
+  const copy = new Uint8Array(data);
+  const unprotected = unprotectHeader(hp, copy, 1 + CID_LENGTH);
+  if (!unprotected) return undefined;
+  const pathId = receiver.cids.pathIdOf(dcid);
+  const largest = receiver.pathManager.byId(pathId)?.acks.largestReceived ?? -1;
+  return {
+    key_phase: (copy[0] >> 2) & 1,
+    path_id: pathId,
+    packet_number: decodePacketNumber(largest, unprotected.truncatedPn, unprotected.pnLength),
+    packet_number_length: unprotected.pnLength,
+  };
 }
 
 export function generateIkTrace(): Record<string, unknown> {
@@ -81,7 +120,7 @@ export function generateIkTrace(): Record<string, unknown> {
   const serverReceive = pair.server.receive.bind(pair.server);
   pair.server.receive = (data, local, remote, now) => {
     const from = rebound && remote.port === CLIENT_ADDR.port ? REBOUND_CLIENT : remote;
-    const entry = { data: data.slice(), header: describe(data) };
+    const entry = { data: data.slice(), header: describe(data), read: readShortHeader(pair.server, data) };
     pending = [];
     const updates = pair.serverConns[0]?.stats.keyUpdates ?? 0;
     serverReceive(data, local, from, now);
@@ -90,7 +129,7 @@ export function generateIkTrace(): Record<string, unknown> {
   };
   const clientReceive = pair.client.receive.bind(pair.client);
   pair.client.receive = (data, local, remote, now) => {
-    const entry = { data: data.slice(), header: describe(data) };
+    const entry = { data: data.slice(), header: describe(data), read: readShortHeader(pair.client, data) };
     pending = [];
     const updates = pair.clientConn?.stats.keyUpdates ?? 0;
     clientReceive(data, local.port === REBOUND_CLIENT.port ? CLIENT_ADDR : local, remote, now);
@@ -98,7 +137,7 @@ export function generateIkTrace(): Record<string, unknown> {
     record(entry, 'server', name(local), now, followed);
   };
   function record(
-    entry: { data: Uint8Array; header: Record<string, unknown> },
+    entry: { data: Uint8Array; header: Record<string, unknown>; read?: Record<string, unknown> },
     from: string,
     to: string,
     now: number,
@@ -109,7 +148,8 @@ export function generateIkTrace(): Record<string, unknown> {
       from,
       to,
       length: entry.data.length,
-      header: entry.header,
+      // A short header's protected fields only for a packet its receiver authenticated.
+      header: pending.length > 0 && entry.read ? { ...entry.header, ...entry.read } : entry.header,
       ...(pending.length > 0 ? { frames: pending.flat().map(frameJson) } : {}),
       ...(note ? { note } : {}),
       ...(followedKeyUpdate
@@ -155,7 +195,7 @@ export function generateIkTrace(): Record<string, unknown> {
   pair.runUntil(() => pair.serverEvents.some((e) => e.type === 'closed'));
   return {
     description:
-      'One IK session of the reference implementation (docs/protocol.md §16): every datagram in arrival order, with the frames its receiver decoded. Generated by scripts/gen-vectors.ts.',
+      'One IK session of the reference implementation (docs/protocol.md §16): every datagram in arrival order; for each authenticated short-header packet, its key phase, path id and full packet number once header protection is removed, and the frames its receiver decoded. Generated by scripts/gen-vectors.ts.',
     client_static_public: hex(keyPair(0x11).publicKey),
     server_static_public: hex(keyPair(0x22).publicKey),
     entries,
