@@ -415,8 +415,8 @@ export class Connection implements EngineConnection {
         // A non-probing packet on the new path at once: the peer follows, and its ACK proves the path.
         if (this._state === 'established') this.packets.pingPending = true;
       },
-      probeActive: () => {
-        this.packets.probesPending = Math.max(this.packets.probesPending, 1);
+      probeActive: (count = 1) => {
+        this.packets.probesPending = Math.max(this.packets.probesPending, count);
         this.wake();
       },
     };
@@ -946,6 +946,7 @@ export class Connection implements EngineConnection {
       return;
     }
     let ackEliciting = false;
+    const receivedBefore = this.streams.connectionWindow.highestReceived;
     try {
       for (const frame of frames) {
         if (!ackEliciting && isAckEliciting(frame)) ackEliciting = true;
@@ -970,7 +971,8 @@ export class Connection implements EngineConnection {
     // one-way-pairs scenario (test/sim/policies), and a late ACK moves no path.
     const probe = this.multipath.spreads ? isProbingOnly(frames) : isPathProbe(frames);
     path.acks.onPacketReceived(pn, ackEliciting && !probe, now);
-    this.pathManager.afterPacket(via, frames, largest, now);
+    const newData = this.streams.connectionWindow.highestReceived > receivedBefore;
+    this.pathManager.afterPacket(via, frames, largest, now, newData);
     this.liveness.onReceived(now, this.activePath.pto());
     this.updateStall(now);
     if (this.multipath.lazy.waiting) this.releaseLazyPaths(now);

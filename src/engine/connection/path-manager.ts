@@ -67,8 +67,8 @@ export interface PathHost {
   readonly sent: SentRecords;
   /** The active path changed (timers that depend on its PTO move). */
   onActiveChanged(now: number): void;
-  /** One probe on the active path: an ack-eliciting packet that goes out whatever the congestion window. */
-  probeActive(): void;
+  /** Probes on the active path (default one): ack-eliciting packets that go out whatever the congestion window. */
+  probeActive(count?: number): void;
 }
 
 /**
@@ -108,6 +108,11 @@ class PathRecord {
    * direction works too.
    */
   peerStreamAt: number | undefined;
+  /**
+   * Last packet from this pair carrying stream bytes beyond any received before: the peer's
+   * window let it send more, so our ACKs reached it lately (a PTO probe resends old data).
+   */
+  peerNewDataAt: number | undefined;
   /** That packet started a stretch of peer data on this pair (the peer moved here). */
   peerDataStarted = false;
   /** Last authenticated packet from this very address pair, whatever its number space. */
@@ -177,6 +182,16 @@ const UNPROVEN_FAILOVER_SILENCE = 100;
  * in 40; with 6 it was one in 8, and idle lte+wifi-bad sessions changed path.
  */
 const SUSPICION_PROBES = 10;
+/**
+ * Times the verdict on a suspected active path is put off, one PTO each, while new stream data
+ * from the peer keeps arriving on its pair since the suspicion (declareDead), and the probes
+ * sent each time. The simulator's lte bursts are counted in packets (Gilbert–Elliott), and each
+ * deferral lets more of ours through (its probes, and our ACKs of the peer's data meanwhile);
+ * a path dead one way only, whose peer hears us over another path and keeps sending, costs at
+ * most 2 PTOs more (test/sim/failover.test.ts, one-way pairs: within its 1 s bound).
+ */
+const MAX_VERDICT_DEFERRALS = 2;
+const DEFERRAL_PROBES = 3;
 /**
  * Without preferences, the session moves back to a path a failure left only if its smoothed RTT
  * is at most this share of the active path's, and at least MOVE_BACK_RTT_GAIN ms lower: two
@@ -339,6 +354,8 @@ export class PathManager {
          * active path worked, so only a receipt over another path asked for since may move us.
          */
         receiptsFrom: number;
+        /** Verdicts put off because new stream data still arrived on the active pair. */
+        deferrals: number;
         /**
          * The active path's PTO and ACK delay when it went silent. ACKs of its packets that arrive
          * over another path during the silence add that path's delay to its RTT samples.
@@ -1121,10 +1138,17 @@ export class PathManager {
    * a NAT rebinding); follow it — unless our own sending there failed lately: then the
    * directions differ (a one-way path) and each side keeps the one that works for it.
    */
-  afterPacket(via: Path<SentInfo> | undefined, frames: Frame[], largest: boolean, now: number): void {
+  afterPacket(
+    via: Path<SentInfo> | undefined,
+    frames: Frame[],
+    largest: boolean,
+    now: number,
+    newData = false,
+  ): void {
     if (via !== undefined && frames.some((f) => f.type === 'stream')) {
       const r = this.records.get(via.id);
       if (r !== undefined) r.peerStreamAt = now;
+      if (r !== undefined && newData) r.peerNewDataAt = now;
     }
     if (via === undefined || via === this.activePath || !largest || isProbingOnly(frames)) return;
     const m = this.records.get(via.id);
@@ -1410,6 +1434,7 @@ export class PathManager {
       deadAt: undefined,
       dead: false,
       receiptsFrom: Infinity,
+      deferrals: 0,
       pto: this.activePath.pto(),
       ackDelay: this.activePath.loss.maxAckDelay,
     };
@@ -1499,6 +1524,21 @@ export class PathManager {
   private declareDead(now: number): void {
     const s = this.suspicion;
     if (!s) return;
+    if (
+      (this.record(this.activePath).peerNewDataAt ?? -Infinity) > s.suspectedAt &&
+      s.deferrals < MAX_VERDICT_DEFERRALS
+    ) {
+      // New stream data from the peer still arrives on the active pair: its window let it send
+      // more, so it hears from us, and a loss burst that swallowed our probes (or their ACKs)
+      // is likelier than a dead path. More probes and one more probe timeout. A peer that hears
+      // nothing from us soon sends only its PTO probes (old data) and ACKs, which defer nothing;
+      // one that hears us over another path keeps sending, so the deferrals are bounded.
+      s.deferrals++;
+      s.deadAt = now + s.pto;
+      this.repeatAcks(now);
+      this.host.probeActive(DEFERRAL_PROBES);
+      return;
+    }
     s.dead = true;
     s.receiptsFrom = Math.min(s.receiptsFrom, now);
     for (const p of this.pathList) {
