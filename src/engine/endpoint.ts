@@ -16,6 +16,7 @@ import {
   encodeVersionNegotiation,
   isLongHeader,
 } from '../wire/packet-codec.js';
+import { ClosingRecords } from './closing-records.js';
 import { resolveTransportConfig } from './config.js';
 import { cidKey } from './connection/cid-state.js';
 import { Connection, type ConnectionTestHooks, type ResumptionRouting } from './connection/connection.js';
@@ -100,6 +101,8 @@ const REFUSALS_PER_SECOND = 100;
 /** A refusal is shaped like a stateless reset of this many bytes (always shorter than the ≥ 1200-byte RESUME). */
 const REFUSAL_LENGTH = 43;
 const MAX_STATELESS_QUEUE = 1024;
+/** A refused session's closing period when it has no timer of its own (3 × the initial PTO). */
+const REFUSED_CLOSING_PERIOD = 3000;
 /**
  * Stateless resets: a token bucket of this many per second, bursting to as many. A flood of
  * unroutable packets then gets few answers (each smaller than its trigger), the rest counted as
@@ -215,6 +218,10 @@ export class Endpoint implements EngineEndpoint {
   };
   /** Server: sessions in total and per key, and the memory budget (session-limits.ts). */
   readonly limits: SessionLimits | undefined;
+  /** Server: sessions refused after their handshake, reduced to what their closing period needs. */
+  readonly closingRecords = new ClosingRecords();
+  /** Server: refused sessions still sending their reply and CLOSE, with the datagrams sent so far. */
+  private readonly refusing = new Map<Connection, Uint8Array[]>();
 
   constructor(options: EndpointOptions) {
     if (options.staticKey.privateKey?.length !== 32) {
@@ -341,6 +348,7 @@ export class Endpoint implements EngineEndpoint {
     if (data.length < 1 + this.cidLength + 20) return this.drop('short');
     const conn = this.routeShort(data);
     if (!conn) {
+      if (this.answerClosing(data.subarray(1, 1 + this.cidLength), data.length, local, remote, now)) return;
       // A stateless reset looks like a short header with a random DCID; its last 16
       // bytes are a token one of our peers gave us.
       const tail = cidKey(data.subarray(data.length - 16));
@@ -435,6 +443,7 @@ export class Endpoint implements EngineEndpoint {
       this.afterInput(conn, now);
       return;
     }
+    if (this.answerClosing(packet.dcid, data.length, local, remote, now)) return;
     if (packet.kind === 'resume' && this.serverOptions)
       return this.acceptResume(packet, data.length, local, remote, now);
     if (packet.kind !== 'initial' || !this.serverOptions) return this.drop('unknown-cid');
@@ -689,6 +698,8 @@ export class Endpoint implements EngineEndpoint {
       const t = conn.pollTransmit(now, buffer);
       if (t) {
         this.stats.datagramsSent++;
+        // A copy: the datagram may be a view of the caller's buffer.
+        this.refusing.get(conn)?.push(t.data.slice());
         // Round-robin: a busy connection goes to the back after each datagram.
         this.sendQueue.shift();
         this.sendQueue.push(conn);
@@ -696,6 +707,7 @@ export class Endpoint implements EngineEndpoint {
       }
       this.sendQueue.shift();
       this.inSendQueue.delete(conn);
+      if (this.refusing.has(conn) && this.retireRefused(conn, now)) continue;
       this.staleDeadlines.delete(conn);
       this.deadlines.update(conn, conn.nextDeadline());
       this.reapIfClosed(conn);
@@ -705,11 +717,15 @@ export class Endpoint implements EngineEndpoint {
 
   nextDeadline(): number | undefined {
     this.refreshDeadlines();
-    return this.deadlines.peek();
+    const session = this.deadlines.peek();
+    const record = this.closingRecords.nextDeadline();
+    if (record === undefined) return session;
+    return session === undefined ? record : Math.min(session, record);
   }
 
   onTimeout(now: number): void {
     this.limits?.recheck(now);
+    this.closingRecords.expire(now);
     this.refreshDeadlines();
     for (const conn of this.deadlines.popDue(now)) {
       conn.setNow(now);
@@ -746,12 +762,55 @@ export class Endpoint implements EngineEndpoint {
       return { code: TransportError.UNAUTHORIZED_KEY, reason: 'client key not authorized' };
     }
     const refusal = this.limits?.admit(conn, key, now);
-    if (refusal) this.drop('session-limit');
+    if (refusal) {
+      this.drop('session-limit');
+      this.refusing.set(conn, []);
+    }
     return refusal;
+  }
+
+  /**
+   * A refused session has sent its reply and CLOSE: it becomes a closing record (its CIDs, those
+   * datagrams, its deadline) and the session is forgotten at once. Its events (the refusal)
+   * are still delivered. False when it did not end in the closing state with its CLOSE out.
+   */
+  private retireRefused(conn: Connection, now: number): boolean {
+    const sent = this.refusing.get(conn)!;
+    if (conn.state !== 'closing') {
+      this.refusing.delete(conn);
+      return false;
+    }
+    if (!conn.closeSent || sent.length === 0) return false;
+    const cids = [...conn.localConnectionIds];
+    if (conn.initialDcidAlias) cids.push(conn.initialDcidAlias);
+    // The closing period the session set itself (3 × PTO, docs/protocol.md §9.17).
+    this.closingRecords.add(cids, sent, conn.nextDeadline() ?? now + REFUSED_CLOSING_PERIOD);
+    this.forget(conn);
+    if (conn.hasEvents) this.dirty.add(conn);
+    this.endpointEvents.push({ type: 'connection-closed', connection: conn });
+    return true;
+  }
+
+  /** A datagram for a refused session's CID: its CLOSE again, within the record's limits. */
+  private answerClosing(
+    dcid: Uint8Array,
+    length: number,
+    local: SocketAddress,
+    remote: SocketAddress,
+    now: number,
+  ): boolean {
+    if (this.closingRecords.size === 0) return false;
+    const replies = this.closingRecords.answer(dcid, length, local, remote, now);
+    if (!replies) return false;
+    for (const reply of replies) this.queueStateless(reply);
+    this.drop(replies.length > 0 ? 'refused-close-repeated' : 'refused-close-limited');
+    return true;
   }
 
   private forget(conn: Connection): void {
     this.limits?.release(conn);
+    this.refusing.delete(conn);
+    if (this.lastRoute?.conn === conn) this.lastRoute = undefined;
     // Only a session that was counted as half-open leaves the count: a rejected INITIAL never was.
     this.handshakeLoad.settled(conn);
     for (const cid of conn.localConnectionIds) this.routes.delete(cidKey(cid));

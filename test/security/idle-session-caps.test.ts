@@ -42,6 +42,8 @@ class Network {
   readonly serverKey = generateKeyPair();
   private readonly clients = new Map<string, Endpoint>();
   private readonly sessions = new Map<EngineConnection, ClientSession>();
+  /** Every datagram a client sent the server, in order (to replay as a retransmission). */
+  readonly fromClients: { data: Uint8Array; from: SocketAddress }[] = [];
 
   constructor(authorized: KeyPair[], limits: NonNullable<ServerOptions['limits']>) {
     this.server = new Endpoint({
@@ -70,6 +72,7 @@ class Network {
         const [address, port] = id.split(':');
         const from = socketAddress(address, Number(port));
         for (let t = client.pollTransmit(this.now); t; t = client.pollTransmit(this.now)) {
+          this.fromClients.push({ data: t.data.slice(), from });
           this.server.receive(Uint8Array.prototype.slice.call(t.data), SERVER, from, this.now);
           moved++;
         }
@@ -87,6 +90,15 @@ class Network {
       for (const client of this.clients.values()) client.onTimeout(this.now);
     }
     throw new Error('the exchange did not settle');
+  }
+
+  /** Hands `data` to the server as if `from` sent it now; returns the server's replies. */
+  replay(data: Uint8Array, from: SocketAddress): Uint8Array[] {
+    this.server.receive(data.slice(), SERVER, from, this.now);
+    const replies: Uint8Array[] = [];
+    for (let t = this.server.pollTransmit(this.now); t; t = this.server.pollTransmit(this.now))
+      replies.push(t.data.slice());
+    return replies;
   }
 
   /** Lets `ms` of virtual time pass (closing sessions are released after a few PTOs). */
@@ -151,6 +163,11 @@ test(`${ATTEMPTS} idle sessions from one key: refused beyond maxSessionsPerKey w
     const admitted = net.server.limits!.admitted - (legitimateChecked ? 1 : 0);
     assert.ok(admitted <= perKey, `${admitted} sessions of the one key admitted`);
     peakConnections = Math.max(peakConnections, net.server.connectionCount);
+    // A refused session is not kept as a session during its closing period, only as a record.
+    assert.ok(
+      net.server.connectionCount <= perKey + 1,
+      `${net.server.connectionCount} sessions held after ${refused} refusals`,
+    );
     if (!legitimateChecked && i >= ATTEMPTS / 2) {
       // Halfway through, the authorized client with its own key connects in one exchange.
       const session = net.open(legitimate, LEGITIMATE);
@@ -159,8 +176,9 @@ test(`${ATTEMPTS} idle sessions from one key: refused beyond maxSessionsPerKey w
       legitimateChecked = true;
     }
   }
-  // Refused sessions wait out their closing period (3 PTO) before they are released: with
-  // virtual time almost standing still here, all of them at once (docs/security.md).
+  // Refused sessions wait out their closing period (3 PTO) as closing records: with virtual
+  // time almost standing still here, all of them at once (docs/security.md).
+  assert.equal(net.server.closingRecords.size, ATTEMPTS - perKey);
   console.log(
     `${ATTEMPTS} attempts: ${held.length} held, ${refused} refused, at most ${peakConnections} server sessions at once, ${Math.round(performance.now() - started)} ms`,
   );
@@ -171,9 +189,57 @@ test(`${ATTEMPTS} idle sessions from one key: refused beyond maxSessionsPerKey w
   assert.equal(net.server.stats.drops['session-limit'], ATTEMPTS - perKey);
   // Refused sessions are released once their CLOSE is out: the server keeps the held ones only.
   net.advance(10_000);
+  assert.equal(net.server.closingRecords.size, 0);
   assert.equal(net.server.connectionCount, perKey + 1);
   assert.equal(net.server.limits!.admitted, perKey + 1);
   for (const session of held) assert.equal(session.closed, undefined, 'the held sessions stay up');
+});
+
+test('a refused session is a closing record: its CLOSE is repeated to a retransmission, rate-limited, until its deadline', () => {
+  const client = generateKeyPair();
+  const net = new Network([client], { maxSessionsPerKey: 1 });
+  const held = net.open(client, ATTACKER);
+  net.settle();
+  assert.ok(held.established && !held.closed);
+  const sentBefore = net.fromClients.length;
+  const refusedAt = net.now;
+  const refused = net.open(client, ATTACKER);
+  net.settle();
+  assert.equal(refused.closed?.code, TransportError.SESSION_LIMIT);
+  // No session object is left of the refusal: only the held session, and one closing record.
+  assert.equal(net.server.connectionCount, 1);
+  assert.equal(net.server.limits!.admitted, 1);
+  assert.equal(net.server.closingRecords.size, 1);
+  // The refused client's INITIAL, as if its first flight were retransmitted (the reply was lost).
+  const initial = net.fromClients[sentBefore];
+  const replies = net.replay(initial.data, initial.from);
+  // Its handshake reply and its CLOSE, the same bytes as the first time, within 3× the INITIAL.
+  assert.ok(replies.length >= 1, 'the retransmission is answered');
+  const answered = replies.reduce((sum, d) => sum + d.length, 0);
+  assert.ok(answered <= 3 * initial.data.length, `${answered} B answered to ${initial.data.length} B`);
+  assert.equal(net.server.stats.drops['refused-close-repeated'], 1);
+  // The same millisecond again: nothing (at most one repeat a millisecond, §9.17).
+  assert.deepEqual(net.replay(initial.data, initial.from), []);
+  assert.equal(net.server.stats.drops['refused-close-limited'], 1);
+  // The closing period is the session's own, 3 × PTO (about 1 s each before any RTT sample).
+  const deadline = net.server.closingRecords.nextDeadline()!;
+  assert.ok(
+    deadline > net.now && deadline <= refusedAt + 3 * 1100,
+    `deadline ${deadline - refusedAt} ms after the refusal`,
+  );
+  net.now = deadline - 1;
+  net.server.onTimeout(net.now);
+  assert.equal(net.server.closingRecords.size, 1, 'alive until its deadline');
+  assert.ok(net.replay(initial.data, initial.from).length >= 1);
+  assert.equal(net.server.stats.drops['refused-close-repeated'], 2);
+  net.now = deadline;
+  net.server.onTimeout(net.now);
+  assert.equal(net.server.closingRecords.size, 0, 'forgotten at its deadline');
+  // Afterwards the record does not answer: the same INITIAL is a new first flight, refused
+  // again at the per-key limit, and again no session object stays.
+  net.replay(initial.data, initial.from);
+  assert.equal(net.server.stats.drops['refused-close-repeated'], 2);
+  assert.equal(net.server.connectionCount, 1);
 });
 
 test('sessions that each buffer 64 KiB stop being admitted at the memory budget', {

@@ -1052,6 +1052,11 @@ export class Connection implements EngineConnection {
     return this.packets.poll(now);
   }
 
+  /** Closing, and the CLOSE is out (nothing more to send unless a packet arrives). */
+  get closeSent(): boolean {
+    return this._state === 'closing' && !this.closeFramePending;
+  }
+
   /** CLOSE again (answering a packet in the closing state), at most once per millisecond. */
   private sendClose(path: Path<SentInfo>, now: number): Transmit | undefined {
     if (now - this.lastCloseSentAt < 1 && this.lastCloseSentAt > -Infinity) return undefined;
