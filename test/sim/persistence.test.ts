@@ -147,6 +147,17 @@ describe('session persistence (real engine in the simulator)', () => {
     assert.equal(client.stats.resumptions, 1);
     const active = client.paths.find((p) => p.state === 'active');
     assert.equal(active?.remote.address, '203.0.113.99', 'the client found the server at its new address');
+    // The reply came from an address never validated: path 0 starts unvalidated and is
+    // challenged at once (protocol.md §15.3), not trusted on the reply's source; it validated.
+    assert.ok(active?.validated, 'the path to the new address validated');
+    const resumed = r.clients[0]!.pathLog.find(
+      ({ event }) => event.type === 'path-updated' && event.path.remote.address === '203.0.113.99',
+    );
+    assert.ok(resumed?.event.type === 'path-updated' && !resumed.event.path.validated, 'not trusted at once');
+    const finished = r.clients[0]!.completedAt;
+    console.log(
+      `transfer complete ${Math.round((finished ?? Number.NaN) - resumed.at)} ms after the resumption`,
+    );
   });
 
   test('the persistence timeout expires on both sides with reason expired', () => {

@@ -1328,7 +1328,7 @@ export class Connection implements EngineConnection {
     const inFlight = this.pathManager.resetForResumption(
       t.local,
       t.remote,
-      t.validated,
+      t.validation,
       t.bytesReceived,
       now,
     );

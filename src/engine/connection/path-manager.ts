@@ -1902,13 +1902,14 @@ export class PathManager {
   /**
    * Resumption (docs/persistence.md, protocol.md §15.4): every path, number space, replay window
    * and path-id record goes; one new path 0 at (local, remote) becomes active (validated when
-   * the client chose it). Returns what was in flight, for the caller to requeue. Our addresses
-   * are advertised again once the session runs (onLocalAddressesChanged).
+   * the client heard the reply from an address validated before, else challenged at once).
+   * Returns what was in flight, for the caller to requeue. Our addresses are advertised again
+   * once the session runs (onLocalAddressesChanged).
    */
   resetForResumption(
     local: SocketAddress,
     remote: SocketAddress,
-    validated: boolean,
+    validation: 'proven' | 'challenge' | 'confirmation',
     bytesReceived: number,
     now: number,
   ): Sent[] {
@@ -1930,11 +1931,14 @@ export class PathManager {
     this.failedPairs.clear();
     this.advertised.clear();
     this.standbyRetryAt = undefined;
-    const path = this.addPath(0, local, remote, now, validated);
-    path.state = 'active';
+    const path = this.addPath(0, local, remote, now, validation === 'proven');
     path.bytesReceived = bytesReceived;
     this.activePath = path;
-    if (validated) this.onHandshakeComplete(now);
+    if (validation === 'proven') this.onHandshakeComplete(now);
+    // A reply from an address never validated may have a spoofed source: challenged at once,
+    // and within 3× what came from there until the answer (protocol.md §15.3).
+    if (validation === 'challenge') this.startChallenge(path, now);
+    path.state = 'active';
     this.host.outbox.emit({ type: 'path-updated', path: path.info() });
     return inFlight;
   }

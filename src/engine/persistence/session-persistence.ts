@@ -58,8 +58,14 @@ export interface ResumedTransport {
   localCid: Uint8Array;
   peerCid: Uint8Array;
   peerResetToken: Uint8Array | undefined;
-  /** Client: it chose the server address. Server: not until a packet under the new keys arrives. */
-  validated: boolean;
+  /**
+   * How path 0's address is proven (protocol.md §15.3). `proven`: the client heard the reply
+   * from an address a path validated to before. `challenge`: the client heard it from any other
+   * address (an authenticated reply proves nothing about who receives there: its source may be
+   * spoofed), so the path stays anti-amplification limited and is challenged at once.
+   * `confirmation`: the server, until the first packet under the new keys arrives.
+   */
+  validation: 'proven' | 'challenge' | 'confirmation';
   bytesReceived: number;
   /** Server: the reply to send (and resend for duplicates) as the path's first datagram. */
   reply: Uint8Array | undefined;
@@ -585,8 +591,18 @@ export class SessionPersistence {
     );
     this.host.routes.unregisterRefusal(attempt.id.lostToken);
     this.host.routes.unregisterRefusal(attempt.id.expiredToken);
+    const paths = this.host.paths;
+    const validation = paths.isVerified(remote) ? 'proven' : 'challenge';
+    // A reply from an address never validated may come from a spoofed source: the server's
+    // proven addresses stay targets of the next resumption, so a spoof that fails the challenge
+    // cannot cost the session its server.
+    const proven =
+      validation === 'challenge'
+        ? [...this.hints, ...paths.knownPeerAddresses].filter((a) => paths.isVerified(a))
+        : [];
     this.attempt = undefined;
     this.finishSuspension();
+    for (const address of proven.reverse()) this.addHint(address);
     this.announced = false;
     this.host.installResumed({
       split,
@@ -595,7 +611,7 @@ export class SessionPersistence {
       localCid: attempt.scid,
       peerCid: packet.scid,
       peerResetToken: params.statelessResetToken,
-      validated: true,
+      validation,
       bytesReceived: datagramLength,
       reply: undefined,
       now,
@@ -709,7 +725,7 @@ export class SessionPersistence {
       localCid,
       peerCid: packet.scid,
       peerResetToken: undefined,
-      validated: false,
+      validation: 'confirmation',
       bytesReceived: datagramLength,
       reply: datagram,
       now,
