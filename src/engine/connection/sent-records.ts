@@ -21,7 +21,8 @@ export type SentRecord =
       copy?: boolean;
     }
   | { kind: 'control'; frame: Frame }
-  | { kind: 'ack'; pathId: number; largest: number }
+  /** The ranges an ACK frame reported for path id `pathId` (its own array, never changed). */
+  | { kind: 'ack'; pathId: number; ranges: readonly { smallest: number; largest: number }[] }
   | { kind: 'datagram' }
   | { kind: 'ping' }
   /** A PMTU probe of `size` bytes on path `pathId` (docs/protocol.md §11.6): never resent. */
@@ -39,7 +40,7 @@ export type Sent = SentPacket<SentInfo>;
 interface AckSpaces {
   byId(pathId: number):
     | {
-        acks: { onAckAcked(largest: number): void };
+        acks: { onAckAcked(reported: readonly { smallest: number; largest: number }[]): void };
         pmtu: { onProbeAcked(size: number): void; onProbeLost(size: number): void };
       }
     | undefined;
@@ -102,7 +103,7 @@ export class SentRecords {
         return true;
       }
       case 'ack':
-        this.spaces.byId(record.pathId)?.acks.onAckAcked(record.largest);
+        this.spaces.byId(record.pathId)?.acks.onAckAcked(record.ranges);
         return false;
       case 'pmtu-probe':
         this.spaces.byId(record.pathId)?.pmtu.onProbeAcked(record.size);
