@@ -14,6 +14,7 @@ import { createServer } from '../../src/api/server.js';
 import type { Session } from '../../src/api/session.js';
 import { generateKeyPair, type KeyPair } from '../../src/crypto/noise/index.js';
 import { Endpoint, type ServerOptions } from '../../src/engine/endpoint.js';
+import { SESSION_FIXED_COST } from '../../src/engine/session-limits.js';
 import type { CloseInfo, EngineConnection } from '../../src/engine/types.js';
 import { connect } from '../../src/index.js';
 import { type SocketAddress, socketAddress } from '../../src/net/address.js';
@@ -266,13 +267,52 @@ test('sessions that each buffer 64 KiB stop being admitted at the memory budget'
     const stream = session.conn.openStream(true)!;
     assert.equal(session.conn.writeStream(stream, new Uint8Array(perSession)), perSession);
     net.settle();
-    const buffered = net.server.limits!.measure(net.now);
+    const cost = net.server.limits!.measure(net.now);
     // Admission checks the sum first: only the session admitted last may take it past the budget.
-    assert.ok(buffered <= budget + perSession, `${buffered} B buffered after ${admitted} sessions`);
+    assert.ok(
+      cost <= budget + perSession + SESSION_FIXED_COST,
+      `${cost} B counted after ${admitted} sessions`,
+    );
   }
-  assert.equal(admitted, budget / perSession + 1, `${admitted} admitted`);
+  // Each session counts its fixed cost beside its 64 KiB.
+  assert.equal(admitted, Math.floor(budget / (perSession + SESSION_FIXED_COST)) + 1, `${admitted} admitted`);
   assert.equal(refused, 200 - admitted);
   assert.equal(net.server.limits!.refused.memory, refused);
+});
+
+test('idle sessions that buffer nothing stop being admitted at the memory budget, by their fixed cost', () => {
+  const client = generateKeyPair();
+  const fit = 20;
+  const net = new Network([client], { memoryBudget: fit * SESSION_FIXED_COST });
+  let admitted = 0;
+  let refused = 0;
+  for (let i = 0; i < 40; i++) {
+    const session = net.open(client, ATTACKER);
+    net.settle();
+    if (session.closed) {
+      assert.equal(session.closed.code, TransportError.SESSION_LIMIT);
+      assert.match(session.closed.reason, /memory budget/);
+      refused++;
+    } else {
+      assert.ok(session.established);
+      admitted++;
+    }
+  }
+  // The sum is checked before each admission: the budget holds `fit`, and the last one admitted
+  // may take it one session past.
+  assert.equal(admitted, fit + 1);
+  assert.equal(refused, 40 - admitted);
+  assert.equal(net.server.limits!.refused.memory, refused);
+  assert.equal(net.server.connectionCount, admitted);
+});
+
+test('the default memory budget bounds idle sessions with no cap set', () => {
+  const net = new Network([generateKeyPair()], {});
+  const limits = net.server.limits!;
+  assert.equal(limits.maxSessions, Number.POSITIVE_INFINITY);
+  assert.equal(limits.memoryBudget, 1024 * 1024 * 1024);
+  // About 9 500 idle sessions of the estimated fixed cost fit in it (docs/security.md).
+  assert.equal(Math.floor(limits.memoryBudget / SESSION_FIXED_COST), 9532);
 });
 
 test('loopback: 60 idle sessions from one key against maxSessionsPerKey 20, then another key', {
