@@ -53,14 +53,20 @@ class Network {
     });
   }
 
-  open(key: KeyPair, from: SocketAddress): ClientSession {
+  /** `pinned`: the client knows the server key (IK); otherwise it learns it in XX. */
+  open(key: KeyPair, from: SocketAddress, pinned = true): ClientSession {
     const id = `${from.address}:${from.port}`;
     let client = this.clients.get(id);
     if (!client) {
       client = new Endpoint({ staticKey: key });
       this.clients.set(id, client);
     }
-    const conn = client.connect(SERVER, from, { serverKey: this.serverKey.publicKey }, this.now);
+    const conn = client.connect(
+      SERVER,
+      from,
+      pinned ? { serverKey: this.serverKey.publicKey } : {},
+      this.now,
+    );
     const session: ClientSession = { conn, established: false };
     this.sessions.set(conn, session);
     return session;
@@ -241,6 +247,30 @@ test('a refused session is a closing record: its CLOSE is repeated to a retransm
   net.replay(initial.data, initial.from);
   assert.equal(net.server.stats.drops['refused-close-repeated'], 2);
   assert.equal(net.server.connectionCount, 1);
+});
+
+test('XX: a refused client that retransmits its last handshake message gets the CLOSE again', () => {
+  const client = generateKeyPair();
+  const net = new Network([client], { maxSessionsPerKey: 1 });
+  net.open(client, ATTACKER, false);
+  net.settle();
+  const sentBefore = net.fromClients.length;
+  const refused = net.open(client, ATTACKER, false);
+  net.settle();
+  assert.equal(refused.closed?.code, TransportError.SESSION_LIMIT);
+  assert.equal(net.server.connectionCount, 1);
+  assert.equal(net.server.closingRecords.size, 1);
+  // The client's HANDSHAKE packet with message 2 (long header, after its INITIAL).
+  const longHeaders = net.fromClients.slice(sentBefore).filter((d) => (d.data[0] & 0x80) !== 0);
+  assert.ok(longHeaders.length >= 2, `${longHeaders.length} long-header datagrams`);
+  const message2 = longHeaders[longHeaders.length - 1];
+  const replies = net.replay(message2.data, message2.from);
+  assert.ok(replies.length >= 1, 'the retransmission is answered');
+  assert.ok(
+    replies.reduce((sum, d) => sum + d.length, 0) <= 3 * message2.data.length,
+    'within 3× what it received',
+  );
+  assert.equal(net.server.stats.drops['refused-close-repeated'], 1);
 });
 
 test('sessions that each buffer 64 KiB stop being admitted at the memory budget', {
