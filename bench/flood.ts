@@ -5,7 +5,7 @@
 // and failures, the server's RSS before, at its peak and after, the handshakes it completed and
 // the Retries it sent. Headline: the worst mix's legitimate p95 connect; baseline: the same
 // client's connects without a flood, measured in the same run. Loopback only.
-// `npm run bench -- flood [--duration-s N] [--rate N] [--max-datagrams N] [--mixes a,b]`.
+// `npm run bench -- flood [--duration-s N] [--rate N] [--max-datagrams N] [--mixes a,b] [--retry-threshold N]`.
 // Targets (issue 12): p95 < 1 s, no failure, peak RSS growth < 100 MiB over a 30 s flood.
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -42,6 +42,8 @@ interface Options {
   rate: number;
   maxDatagrams: number;
   mixes: string[];
+  /** The server's `retryThreshold` (half-open sessions before Retry); its default when absent. */
+  retryThreshold: number | undefined;
 }
 
 function parse(args: string[]): Options {
@@ -52,6 +54,7 @@ function parse(args: string[]): Options {
       rate: { type: 'string' },
       'max-datagrams': { type: 'string' },
       mixes: { type: 'string' },
+      'retry-threshold': { type: 'string' },
     },
     strict: true,
   });
@@ -64,6 +67,10 @@ function parse(args: string[]): Options {
     rate: positiveOption(values.rate, 1_000_000, 'rate'),
     maxDatagrams: positiveOption(values['max-datagrams'], 5_000_000, 'max-datagrams'),
     mixes,
+    retryThreshold:
+      values['retry-threshold'] === undefined
+        ? undefined
+        : positiveOption(values['retry-threshold'], 0, 'retry-threshold'),
   };
 }
 
@@ -78,8 +85,10 @@ interface ServerReport {
 /** The child: a server that reports its port, then its counters whenever asked. */
 async function serveChild(): Promise<void> {
   const authorized = process.env.BRAID_FLOOD_AUTHORIZED;
+  const retryThreshold = process.env.BRAID_FLOOD_RETRY_THRESHOLD;
   const server = createServer({
     authorizedKeys: authorized ? [new Uint8Array(Buffer.from(authorized, 'hex'))] : 'any',
+    retryThreshold: retryThreshold ? Number(retryThreshold) : undefined,
   });
   let sessions = 0;
   server.on('session', (session) => {
@@ -114,12 +123,13 @@ function rssOf(pid: number): number | undefined {
   }
 }
 
-async function startServer(authorizedKey: Uint8Array | undefined) {
+async function startServer(authorizedKey: Uint8Array | undefined, retryThreshold: number | undefined) {
   const child = fork(fileURLToPath(import.meta.url), ['--serve'], {
     execArgv: ['--import', 'tsx'],
     env: {
       ...process.env,
       BRAID_FLOOD_AUTHORIZED: authorizedKey ? Buffer.from(authorizedKey).toString('hex') : '',
+      BRAID_FLOOD_RETRY_THRESHOLD: retryThreshold === undefined ? '' : String(retryThreshold),
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -170,7 +180,10 @@ function kindsOf(mix: string): Kind[] {
 async function runMix(mix: string, options: Options, legitimateKey: KeyPair) {
   const kinds = kindsOf(mix);
   const restricted = kinds.includes('unauthorized-ik');
-  const { child, port, publicKey } = await startServer(restricted ? legitimateKey.publicKey : undefined);
+  const { child, port, publicKey } = await startServer(
+    restricted ? legitimateKey.publicKey : undefined,
+    options.retryThreshold,
+  );
   const server = socketAddress('127.0.0.1', port);
   const socket = dgram.createSocket('udp4');
   socket.bind(0, '127.0.0.1');
@@ -250,8 +263,8 @@ async function runMix(mix: string, options: Options, legitimateKey: KeyPair) {
 }
 
 /** The same legitimate client without a flood: a few connects to a fresh server. */
-async function quietConnects(legitimateKey: KeyPair): Promise<number[]> {
-  const { child, port, publicKey } = await startServer(undefined);
+async function quietConnects(legitimateKey: KeyPair, options: Options): Promise<number[]> {
+  const { child, port, publicKey } = await startServer(undefined, options.retryThreshold);
   const times: number[] = [];
   for (let i = 0; i < 5; i++) {
     const started = performance.now();
@@ -267,7 +280,7 @@ export async function run(args: string[]) {
   const options = parse(args);
   const legitimateKey = generateKeyPair();
   progress('flood: baseline connects without a flood');
-  const quiet = (await quietConnects(legitimateKey)).sort((a, b) => a - b);
+  const quiet = (await quietConnects(legitimateKey, options)).sort((a, b) => a - b);
   const mixes = [];
   for (const mix of options.mixes) {
     progress(`flood: ${mix} for ${options.durationS} s`);
