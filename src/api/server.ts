@@ -55,7 +55,7 @@ export interface ServerOptions {
    * limits (half-open sessions, DH operations per second; docs/security.md).
    */
   retry?: 'always' | 'never' | 'under-load' | 'auto';
-  /** Half-open sessions (handshake done, not yet confirmed by the client) at which 'under-load' Retry starts. Default 256. */
+  /** Half-open sessions (handshake done, not yet confirmed by the client) at which 'under-load' Retry starts. Default 64. */
   retryThreshold?: number;
   /** X25519 operations per second (an IK first flight costs 5, XX 4) at which 'under-load' Retry starts. Default 2000. */
   retryDhPerSecond?: number;

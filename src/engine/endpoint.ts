@@ -51,7 +51,7 @@ export interface ServerOptions {
   retry?: RetryMode;
   /**
    * Half-open sessions (created, not yet confirmed by the client) at which 'under-load'
-   * starts sending Retry (and refusing 0-RTT). Default 256.
+   * starts sending Retry (and refusing 0-RTT). Default 64.
    */
   retryThreshold?: number;
   /** X25519 operations per second at which 'under-load' starts sending Retry. Default 2000. */
@@ -240,7 +240,7 @@ export class Endpoint implements EngineEndpoint {
     this.secrets = new EndpointSecrets(this.random, options.staticKey.privateKey);
     this.initialMacKey = initialMacKey(options.staticKey.publicKey);
     this.handshakeLoad = new HandshakeLoad({
-      halfOpen: positiveOption('retryThreshold', options.server?.retryThreshold, 256),
+      halfOpen: positiveOption('retryThreshold', options.server?.retryThreshold, 64),
       dhPerSecond: positiveOption('retryDhPerSecond', options.server?.retryDhPerSecond, 2000),
     });
     this.freshness = new FreshnessTable(

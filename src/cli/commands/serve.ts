@@ -87,7 +87,7 @@ options:
                             any Diffie-Hellman: always, only under handshake load (auto, the
                             default) or never (leaves the server open to handshake floods)
   --retry-threshold N       half-open sessions (handshake done, not yet confirmed) at which
-                            --retry auto starts sending Retry (default 256)
+                            --retry auto starts sending Retry (default 64)
   --retry-dh-per-second N   Diffie-Hellman operations a second (IK first flight 5, XX 4) at which
                             --retry auto starts sending Retry (default 2000)
   --freshness-table-size N  client keys whose newest first-flight timestamp is remembered to drop
