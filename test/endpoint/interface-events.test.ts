@@ -5,32 +5,14 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { Lab } from '../../src/cli/demo/lab.js';
-import type { InterfaceChangeSource } from '../../src/endpoint/interface-events.js';
 import { type InterfaceAddress, InterfaceWatcher } from '../../src/endpoint/interfaces.js';
 import { loadAddon } from '../../src/native/addons.js';
+import { FakeSource } from '../../testing/harness/fake-interface-source.js';
 
 const HOUR = 3_600_000;
 
 function address(a: string): InterfaceAddress {
   return { address: a, family: 'IPv4', interface: 'eth0', scope: 'global', deprecated: false };
-}
-
-class FakeSource implements InterfaceChangeSource {
-  onChange: (() => void) | undefined;
-  starts = 0;
-  stops = 0;
-  get kind(): 'netlink' | 'none' {
-    return this.onChange ? 'netlink' : 'none';
-  }
-  start(onChange: () => void): string | undefined {
-    this.starts++;
-    this.onChange = onChange;
-    return undefined;
-  }
-  stop(): void {
-    this.stops++;
-    this.onChange = undefined;
-  }
 }
 
 test('a change notification makes the poller re-read at once; a burst costs one poll', async () => {

@@ -6,28 +6,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import type { InterfaceChangeSource } from '../../src/endpoint/interface-events.js';
 import { type InterfaceAddress, InterfaceWatcher } from '../../src/endpoint/interfaces.js';
 import type { SocketAddress } from '../../src/net/address.js';
 import { startPair } from '../../testing/harness/api-pair.js';
-
-class FakeSource implements InterfaceChangeSource {
-  onChange: (() => void) | undefined;
-  starts = 0;
-  stops = 0;
-  get kind(): 'netlink' | 'none' {
-    return this.onChange ? 'netlink' : 'none';
-  }
-  start(onChange: () => void): string | undefined {
-    this.starts++;
-    this.onChange = onChange;
-    return undefined;
-  }
-  stop(): void {
-    this.stops++;
-    this.onChange = undefined;
-  }
-}
+import { FakeSource } from '../../testing/harness/fake-interface-source.js';
 
 const ADDRESS: InterfaceAddress = {
   address: '192.0.2.1',

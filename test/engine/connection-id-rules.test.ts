@@ -8,7 +8,7 @@ import { SessionParams } from '../../src/engine/connection/session-params.js';
 import type { CloseInfo } from '../../src/engine/types.js';
 import { TransportError } from '../../src/wire/errors.js';
 import type { Frame, NewConnectionIdFrame } from '../../src/wire/frames.js';
-import { Pair } from '../../testing/harness/engine-pair.js';
+import { driveUntilServerCloses as drive, Pair } from '../../testing/harness/engine-pair.js';
 
 interface Harness {
   pair: Pair;
@@ -50,20 +50,6 @@ function harness(): Harness {
   pair.runUntil(() => pair.clientEvents.length > 0 && pair.serverConn.state === 'established');
   pair.runUntil(() => clientIssued.has('0/3'));
   return { pair, clientIssued, serverSent, inject: (frames) => pending.push(...frames) };
-}
-
-/** Keeps the client talking for `ms` (or until the server closes); the server's close, if any. */
-function drive(pair: Pair, ms: number): CloseInfo | undefined {
-  const end = pair.now + ms;
-  let sent = 0;
-  while (pair.now < end && pair.serverConn.state === 'established') {
-    if (sent++ % 4 === 0 && pair.clientConn.state === 'established')
-      pair.clientConn.sendDatagram(new Uint8Array(8));
-    if (!pair.step()) break;
-  }
-  for (let i = 0; i < 200 && pair.step(); i++);
-  const closed = pair.serverEvents.find((e) => e.type === 'closed');
-  return closed?.type === 'closed' ? closed.info : undefined;
 }
 
 function assertClosedWith(info: CloseInfo | undefined, code: number, reason: RegExp): void {

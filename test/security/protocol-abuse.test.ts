@@ -10,7 +10,7 @@ import type { CloseInfo } from '../../src/engine/types.js';
 import { socketAddress } from '../../src/net/address.js';
 import { TransportError } from '../../src/wire/errors.js';
 import type { Frame } from '../../src/wire/frames.js';
-import { CLIENT_ADDR, Pair } from '../../testing/harness/engine-pair.js';
+import { CLIENT_ADDR, driveUntilServerCloses as drive, Pair } from '../../testing/harness/engine-pair.js';
 
 /** A pair whose client, once established, also sends `attack()`'s frames in its next packets. */
 function attackPair(
@@ -42,20 +42,6 @@ function attackPair(
   pair.runUntil(() => pair.clientEvents.length > 0 && pair.serverConn.state === 'established');
   armed = true;
   return pair;
-}
-
-/** Keeps the client talking (each packet carries the injected frames) until the server closes or `ms` pass. */
-function drive(pair: Pair, ms: number): CloseInfo | undefined {
-  const end = pair.now + ms;
-  let sent = 0;
-  while (pair.now < end && pair.serverConn.state === 'established') {
-    if (sent++ % 4 === 0 && pair.clientConn.state === 'established')
-      pair.clientConn.sendDatagram(new Uint8Array(8));
-    if (!pair.step()) break;
-  }
-  for (let i = 0; i < 200 && pair.step(); i++);
-  const closed = pair.serverEvents.find((e) => e.type === 'closed');
-  return closed?.type === 'closed' ? closed.info : undefined;
 }
 
 function assertClosedWith(info: CloseInfo | undefined, code: number): void {

@@ -7,7 +7,12 @@ import { createHash } from 'node:crypto';
 import { generateKeyPair, type KeyPair } from '../../src/crypto/noise/index.js';
 import type { ConnectionTestHooks } from '../../src/engine/connection/connection.js';
 import { Endpoint, type EndpointOptions, type ServerOptions } from '../../src/engine/endpoint.js';
-import type { ConnectionEvent, EngineConnection, TransportConfig } from '../../src/engine/types.js';
+import type {
+  CloseInfo,
+  ConnectionEvent,
+  EngineConnection,
+  TransportConfig,
+} from '../../src/engine/types.js';
 import { type SocketAddress, socketAddress, type Transmit } from '../../src/net/address.js';
 
 export const CLIENT_ADDR = socketAddress('192.0.2.1', 40000);
@@ -207,4 +212,21 @@ export class Pair {
       if (!r.data) return false;
     }
   }
+}
+
+/**
+ * Keeps the client talking (a small datagram every fourth step, so each packet can carry frames a
+ * test injects) until the server closes or `ms` pass; the server's close, if any.
+ */
+export function driveUntilServerCloses(pair: Pair, ms: number): CloseInfo | undefined {
+  const end = pair.now + ms;
+  let sent = 0;
+  while (pair.now < end && pair.serverConn.state === 'established') {
+    if (sent++ % 4 === 0 && pair.clientConn.state === 'established')
+      pair.clientConn.sendDatagram(new Uint8Array(8));
+    if (!pair.step()) break;
+  }
+  for (let i = 0; i < 200 && pair.step(); i++);
+  const closed = pair.serverEvents.find((e) => e.type === 'closed');
+  return closed?.type === 'closed' ? closed.info : undefined;
 }
