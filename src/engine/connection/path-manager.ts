@@ -1540,6 +1540,9 @@ export class PathManager {
       return;
     }
     s.dead = true;
+    // A deferral may have set a verdict time still ahead; the verdict is given, so no timer waits
+    // for it (onSuspicionTimeout ignores a dead suspicion, and a stale deadline would never move).
+    s.deadAt = undefined;
     s.receiptsFrom = Math.min(s.receiptsFrom, now);
     for (const p of this.pathList) {
       if (p === this.activePath || !p.validated || p.remoteCid.length === 0 || !this.isLocal(p.local))
