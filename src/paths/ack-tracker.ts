@@ -125,44 +125,16 @@ export class AckTracker {
     this.immediateAt ??= now;
   }
 
-  /**
-   * The peer acknowledged our ACK that reported `reported` (descending): stop repeating those
-   * packet numbers. Only those: a packet that arrived below its largest after it was sent (late,
-   * reordered) is still owed to the peer, which may have declared it lost; forgetting it unsent
-   * makes the peer resend data we hold (RFC 9000 §13.2.4 allows forgetting, it does not require it).
-   */
-  onAckAcked(reported: readonly { smallest: number; largest: number }[]): void {
+  /** The peer acknowledged our ACK whose largest was `largestAckedInThatAck`: stop repeating ranges at or below it. */
+  onAckAcked(largestAckedInThatAck: number): void {
     const b = this.bounds;
-    if (reported.length === 0 || b.length === 0) return;
-    if (reported.length === 1 && reported[0].smallest <= b[0]) {
-      // One range from our oldest on (in-order arrival): everything up to its largest went with it.
-      const largest = reported[0].largest;
-      let drop = 0;
-      while (drop < b.length && b[drop + 1] <= largest) drop += 2;
-      if (drop > 0) b.splice(0, drop);
-      if (b.length > 0 && b[0] <= largest) b[0] = largest + 1;
-    } else {
-      const kept: number[] = [];
-      let r = reported.length - 1; // lowest reported range first
-      for (let i = 0; i < b.length; i += 2) {
-        let start = b[i];
-        const end = b[i + 1];
-        while (start <= end) {
-          while (r >= 0 && reported[r].largest < start) r--;
-          if (r < 0 || reported[r].smallest > end) {
-            kept.push(start, end);
-            break;
-          }
-          if (reported[r].smallest > start) kept.push(start, reported[r].smallest - 1);
-          start = reported[r].largest + 1;
-        }
-      }
-      b.length = 0;
-      for (const bound of kept) b.push(bound);
-    }
-    // Everything still to report went with those ranges: no ACK is owed any more, and an ACK
-    // deadline left set would never be met (no ranges, buildAck builds nothing), a timer stuck in
-    // the past (policy exploration seed 4671).
+    let drop = 0;
+    while (drop < b.length && b[drop + 1] <= largestAckedInThatAck) drop += 2;
+    if (drop > 0) b.splice(0, drop);
+    if (b.length > 0 && b[0] <= largestAckedInThatAck) b[0] = largestAckedInThatAck + 1;
+    // Everything still to report went with those ranges (a late packet below an ACK the peer has
+    // seen): no ACK is owed any more, and an ACK deadline left set would never be met (no
+    // ranges, buildAck builds nothing), a timer stuck in the past (policy exploration seed 4671).
     if (b.length === 0) {
       this.newSinceAck = false;
       this.elicitingSinceAck = 0;

@@ -22,7 +22,7 @@ export function ackFrameFor(space: Path<SentInfo>, now: number): AckFrame | unde
 /** An ACK frame went into a packet: its tracker knows, and the packet's records name it. */
 export function ackSent(space: Path<SentInfo>, frame: AckFrame, records: SentRecord[]): void {
   space.acks.onAckSent();
-  records.push({ kind: 'ack', pathId: space.id, ranges: frame.ranges });
+  records.push({ kind: 'ack', pathId: space.id, largest: frame.ranges[0].largest });
 }
 
 export class FrameWriter {

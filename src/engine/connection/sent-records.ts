@@ -21,8 +21,7 @@ export type SentRecord =
       copy?: boolean;
     }
   | { kind: 'control'; frame: Frame }
-  /** The ranges an ACK frame reported for path id `pathId` (its own array, never changed). */
-  | { kind: 'ack'; pathId: number; ranges: readonly { smallest: number; largest: number }[] }
+  | { kind: 'ack'; pathId: number; largest: number }
   | { kind: 'datagram' }
   | { kind: 'ping' }
   /** A PMTU probe of `size` bytes on path `pathId` (docs/protocol.md §11.6): never resent. */
@@ -40,7 +39,7 @@ export type Sent = SentPacket<SentInfo>;
 interface AckSpaces {
   byId(pathId: number):
     | {
-        acks: { onAckAcked(reported: readonly { smallest: number; largest: number }[]): void };
+        acks: { onAckAcked(largest: number): void };
         pmtu: { onProbeAcked(size: number): void; onProbeLost(size: number): void };
       }
     | undefined;
@@ -103,7 +102,7 @@ export class SentRecords {
         return true;
       }
       case 'ack':
-        this.spaces.byId(record.pathId)?.acks.onAckAcked(record.ranges);
+        this.spaces.byId(record.pathId)?.acks.onAckAcked(record.largest);
         return false;
       case 'pmtu-probe':
         this.spaces.byId(record.pathId)?.pmtu.onProbeAcked(record.size);
