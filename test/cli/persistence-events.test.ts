@@ -47,3 +47,45 @@ test('braid report draws the suspended stretch and counts it per session', () =>
   assert.match(html, /session 1: suspended for 30000 ms/);
   assert.match(html, /<td>2 \(35000 ms\)<\/td>/);
 });
+
+test("braid report hatches one session's suspension over its own lanes only", () => {
+  const t0 = 1_700_000_000_000;
+  const event = (
+    ms: number,
+    session: number,
+    name: string,
+    data: Record<string, unknown> = {},
+  ): BraidEvent => ({
+    time: t0 + ms,
+    name,
+    data: { session, ...data },
+  });
+  const path = (remote: string) => ({ path: 0, local: '127.0.0.1:4433', remote, state: 'active' });
+  const timeline = buildTimeline([
+    event(0, 1, EventName.sessionStarted, { role: 'server' }),
+    event(0, 1, EventName.pathActive, path('127.0.0.1:5001')),
+    event(10, 2, EventName.sessionStarted, { role: 'server' }),
+    event(10, 2, EventName.pathActive, path('127.0.0.1:5002')),
+    event(1000, 2, EventName.sessionSuspended),
+    event(5000, 2, EventName.sessionResumed),
+    event(6000, 1, EventName.sessionClosed, { error: null }),
+    event(6000, 2, EventName.sessionClosed, { error: null }),
+  ]);
+  const html = renderReport(timeline, 'two sessions');
+  const verticalSpan = (rect: string): [number, number] => {
+    const y = Number(/ y="([\d.]+)"/.exec(rect)?.[1]);
+    return [y, y + Number(/ height="([\d.]+)"/.exec(rect)?.[1])];
+  };
+  const laneOf = (session: number): [number, number] => {
+    const rect = html.match(new RegExp(`<rect class="path-state[^>]*><title>s${session} p0 `))?.[0];
+    assert.ok(rect, `session ${session} has a lane`);
+    return verticalSpan(rect);
+  };
+  const hatches = html.match(/<rect class="suspended"[^>]*>/g) ?? [];
+  assert.equal(hatches.length, 1);
+  const [top, bottom] = verticalSpan(hatches[0]!);
+  const [ownTop, ownBottom] = laneOf(2);
+  assert.ok(top <= ownTop && bottom >= ownBottom, "the hatch covers the suspended session's lane");
+  const [otherTop, otherBottom] = laneOf(1);
+  assert.ok(bottom <= otherTop || top >= otherBottom, "the hatch leaves the other session's lane alone");
+});

@@ -295,19 +295,32 @@ export function renderReport(timeline: Timeline, title: string): string {
       `<text x="${gx}" y="${rttTop + rttHeight + 16}" text-anchor="middle" fill="#555">${seconds(t)} s</text>`,
     );
   }
+  // A session's gaps and suspensions shade its own lanes only (the paths are sorted by session,
+  // so they are adjacent); with one session, the RTT plot below too.
+  const shadedBand = (sessionId: number): { top: number; height: number } | undefined => {
+    if (timeline.sessions.length === 1) return { top: lanesTop, height: rttTop + rttHeight - lanesTop };
+    const lanes = timeline.paths.flatMap((track, i) => (track.session === sessionId ? [i] : []));
+    if (lanes.length === 0) return undefined;
+    const first = lanes[0]!;
+    return { top: lanesTop + first * laneHeight, height: (lanes.at(-1)! - first + 1) * laneHeight };
+  };
   // Failover gaps, behind everything else.
   for (const session of timeline.sessions) {
+    const band = shadedBand(session.id);
+    if (!band) continue;
     for (const [from, to] of session.gaps) {
       svg.push(
-        `<rect class="failover-gap" x="${x(from).toFixed(1)}" y="${lanesTop}" width="${Math.max(x(to) - x(from), 2).toFixed(1)}" height="${rttTop + rttHeight - lanesTop}" fill="#d23c3c" fill-opacity="0.15"><title>session ${session.id}: no active path for ${(to - from).toFixed(0)} ms</title></rect>`,
+        `<rect class="failover-gap" x="${x(from).toFixed(1)}" y="${band.top}" width="${Math.max(x(to) - x(from), 2).toFixed(1)}" height="${band.height}" fill="#d23c3c" fill-opacity="0.15"><title>session ${session.id}: no active path for ${(to - from).toFixed(0)} ms</title></rect>`,
       );
     }
   }
   // Suspended stretches: the session had no working path and was waiting to resume.
   for (const session of timeline.sessions) {
+    const band = shadedBand(session.id);
+    if (!band) continue;
     for (const [from, to] of session.suspensions) {
       svg.push(
-        `<rect class="suspended" x="${x(from).toFixed(1)}" y="${lanesTop}" width="${Math.max(x(to) - x(from), 2).toFixed(1)}" height="${rttTop + rttHeight - lanesTop}" fill="url(#suspended-hatch)"><title>session ${session.id}: suspended for ${(to - from).toFixed(0)} ms</title></rect>`,
+        `<rect class="suspended" x="${x(from).toFixed(1)}" y="${band.top}" width="${Math.max(x(to) - x(from), 2).toFixed(1)}" height="${band.height}" fill="url(#suspended-hatch)"><title>session ${session.id}: suspended for ${(to - from).toFixed(0)} ms</title></rect>`,
       );
     }
   }
