@@ -11,6 +11,7 @@ import {
   formatBackend,
   UnauthorizedKeyError,
 } from '../index.js';
+import { BRAID_VERSION_1 } from '../wire/packet.js';
 import type { Command } from './command.js';
 import { command as cat } from './commands/cat.js';
 import { command as demo } from './commands/demo.js';
@@ -24,6 +25,7 @@ import { command as socks } from './commands/socks.js';
 import { command as status } from './commands/status.js';
 import { command as tunnel } from './commands/tunnel.js';
 import { CliError, EXIT_CODES_HELP, ExitCode, UsageError } from './shared/errors.js';
+import { PROTOCOL_VERSION as FORWARD_PROTOCOL_VERSION } from './shared/forward-protocol.js';
 import { defaultKeyPath } from './shared/keys.js';
 import { createLogger, extractLogOptions, LOG_OPTIONS_HELP, type LoggerOptions } from './shared/log.js';
 
@@ -69,7 +71,7 @@ ${Object.entries(COMMANDS)
   .map(([name, { synopsis, summary }]) => listing(synopsis ? `${name} ${synopsis}` : name, summary))
   .join('\n')}
 ${listing('help', 'show this help')}
-${listing('--version', 'the version and the back-end (native or portable, and why)')}
+${listing('--version', 'the version, protocol version and back-end (native or portable, and why)')}
 
 SERVER is braid://<server-public-key>@host[:port] (pinned key) or host[:port]
 (trust on first use, remembered in $XDG_CONFIG_HOME/braid/known_hosts).
@@ -78,10 +80,27 @@ ${LOG_OPTIONS_HELP}
 
 ${EXIT_CODES_HELP}`;
 
-/** `braid --version`: the package version, the Node version and the back-end this process would use. */
+/**
+ * `braid --version`: the package version, the Node version, the back-end this process would
+ * use, the protocol versions it speaks (what decides whether two peers interoperate) and
+ * which native addons loaded.
+ */
 export function versionText(): string {
   const manifest = JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { version: string };
-  return `braid ${manifest.version} (node ${process.versions.node})\nback-end: ${formatBackend(describeBackend())}`;
+  const backend = describeBackend();
+  const addon = (name: string, loaded: boolean, part: string): string => {
+    if (loaded) return `${name} loaded`;
+    const why = backend.reasons.find((reason) => reason.startsWith(`${part}: `))?.slice(part.length + 2);
+    return `${name} not loaded (${why ?? 'unavailable'})`;
+  };
+  return [
+    `braid ${manifest.version} (node ${process.versions.node})`,
+    `back-end: ${formatBackend(backend)}`,
+    `protocol: ${BRAID_VERSION_1 & 0xffff} (wire version 0x${BRAID_VERSION_1.toString(16)}, ` +
+      `stream-open exchange ${FORWARD_PROTOCOL_VERSION})`,
+    `native addons: ${addon('braid_udp', backend.udp === 'native', 'udp')}, ` +
+      addon('braid_crypto', backend.crypto === 'openssl', 'crypto'),
+  ].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
