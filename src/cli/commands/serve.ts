@@ -4,7 +4,7 @@
  * handles signals: SIGINT/SIGTERM close every session gracefully, SIGHUP reloads the
  * authorized keys and the allow-list from the config file and flags.
  */
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { createServer as createTcpServer, isIPv4, type Socket, connect as tcpConnect } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { Writable } from 'node:stream';
@@ -22,7 +22,6 @@ import {
   parseArgs,
   parseHostPort,
   positiveIntFlag,
-  stringFlag,
 } from '../shared/args.js';
 import { DEFAULT_PORT } from '../shared/client.js';
 import {
@@ -63,7 +62,7 @@ options:
                             works. Repeatable
   --config FILE             read options from FILE: one option per line, as the flags
                             without '--' (e.g. 'allow web=127.0.0.1:80'); '#' starts a comment.
-                            Flags add to the file ('listen' and 'authorized-keys' flags replace it).
+                            A flag replaces the file's value ('allow' flags add to the file's).
   --key FILE                server identity (default: $XDG_CONFIG_HOME/braid/id_braid)
   --authorized-keys FILE    client public keys allowed to connect, one per line
   --allow-any               accept any client key (needed when no --authorized-keys is given)
@@ -108,12 +107,12 @@ the authorized keys and the allow-list (on a bad file the old settings stay).`;
 const SERVE_FLAGS = {
   listen: { type: 'string', multiple: true },
   'backup-address': { type: 'string', multiple: true },
-  config: { type: 'string' },
+  config: { type: 'string', config: {} },
   key: { type: 'string' },
   'authorized-keys': { type: 'string' },
   'allow-any': { type: 'boolean' },
   'no-strict-modes': { type: 'boolean' },
-  allow: { type: 'string', multiple: true },
+  allow: { type: 'string', multiple: true, addsToFile: true },
   echo: { type: 'boolean' },
   'allow-reverse': { type: 'boolean' },
   'gateway-ports': { type: 'boolean' },
@@ -169,43 +168,9 @@ function positiveInteger(name: string, text: string | undefined): number | undef
 /** Refusal log lines per second at most; the rest are counted and summed up in the next line. */
 const REFUSAL_LOG_PER_SECOND = 10;
 
-/** Reads the config file into the same shape as the flags, so one path validates both. */
-function readConfigFile(path: string): ParsedArgs {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new CliError(`cannot read config file ${path}: ${(error as Error).message}`);
-  }
-  const argv: string[] = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.replace(/#.*/, '').trim();
-    if (line === '') return;
-    const [name, ...values] = line.split(/\s+/);
-    const spec = (SERVE_FLAGS as Record<string, { type: string }>)[name!];
-    if (!spec || name === 'config') throw new UsageError(`${path}:${i + 1}: unknown option '${name}'`);
-    if (spec.type === 'boolean' ? values.length !== 0 : values.length !== 1) {
-      throw new UsageError(
-        `${path}:${i + 1}: '${name}' ${spec.type === 'boolean' ? 'takes no value' : 'takes one value'}`,
-      );
-    }
-    argv.push(`--${name}`, ...values);
-  });
-  return parseArgs(argv, SERVE_FLAGS, SERVE_USAGE);
-}
-
 function settingsFrom(args: ParsedArgs): ServeSettings {
-  const configPath = stringFlag(args, 'config');
-  const file = configPath ? readConfigFile(configPath) : undefined;
-  const pick = (name: string): string[] => {
-    const fromFlags = listFlag(args, name);
-    return fromFlags.length > 0 ? fromFlags : file ? listFlag(file, name) : [];
-  };
-  const merged = (name: string): string[] => [...(file ? listFlag(file, name) : []), ...listFlag(args, name)];
-  /** The flags when they name the option, else the file: one value, flags win. */
-  const fromFlagsOrFile = (name: string): ParsedArgs =>
-    listFlag(args, name).length > 0 || !file ? args : file;
-  const flag = (name: string): boolean => booleanFlag(args, name) || (file ? booleanFlag(file, name) : false);
+  const pick = (name: string): string[] => listFlag(args, name);
+  const flag = (name: string): boolean => booleanFlag(args, name);
 
   const listenTexts = pick('listen');
   const listen = listenTexts.map((text) => {
@@ -230,7 +195,7 @@ function settingsFrom(args: ParsedArgs): ServeSettings {
     throw new UsageError(`--retry must be always, auto or never, got '${retry}'`, SERVE_USAGE);
   }
   const backupAddresses = backupAddressesFrom(
-    fromFlagsOrFile('backup-address'),
+    args,
     listen.map((l) => l.host).filter((h) => h !== ''),
     '--listen',
     SERVE_USAGE,
@@ -245,17 +210,12 @@ function settingsFrom(args: ParsedArgs): ServeSettings {
     keyPath: pick('key')[0] ?? defaultKeyPath(),
     authorizedKeys: keysPath ? loadAuthorizedKeys(keysPath, !flag('no-strict-modes')) : 'any',
     authorizedKeysSource: keysPath ?? 'any key (--allow-any)',
-    allowList: new AllowList(merged('allow').map(parseAllowEntry)),
+    allowList: new AllowList(pick('allow').map(parseAllowEntry)),
     echo: flag('echo'),
     allowReverse: flag('allow-reverse'),
     gatewayPorts: flag('gateway-ports'),
     reverseLowPorts: flag('reverse-low-ports'),
-    maxReversePerSession: positiveIntFlag(
-      fromFlagsOrFile('max-reverse'),
-      'max-reverse',
-      DEFAULT_MAX_REVERSE,
-      SERVE_USAGE,
-    ),
+    maxReversePerSession: positiveIntFlag(args, 'max-reverse', DEFAULT_MAX_REVERSE, SERVE_USAGE),
     receiveDir: pick('receive-dir')[0],
     sharedReceiveDir: flag('shared-receive-dir'),
     maxSessions: positiveInteger('max-sessions', pick('max-sessions')[0]),
@@ -662,7 +622,7 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
     };
     const reload = (): void => {
       try {
-        const next = settingsFrom(args);
+        const next = settingsFrom(parseArgs(argv, SERVE_FLAGS, SERVE_USAGE));
         server.setAuthorizedKeys(next.authorizedKeys);
         settings = {
           ...next,

@@ -1,8 +1,11 @@
 /**
  * A small flag parser: `--name value`, `--name=value`, `-x value`, boolean flags,
  * repeatable flags and positionals. Unknown flags are usage errors, never ignored.
+ * A flag whose spec has `config` names a config file with the same options (readConfigFile),
+ * so every command that declares one gets config files without code of its own.
  */
-import { UsageError } from './errors.js';
+import { readFileSync } from 'node:fs';
+import { CliError, UsageError } from './errors.js';
 
 export interface FlagSpec {
   /** 'string' takes a value; 'boolean' does not. */
@@ -11,6 +14,13 @@ export interface FlagSpec {
   multiple?: boolean;
   /** One-letter alias, e.g. 'L' for -L. */
   short?: string;
+  /**
+   * The flag names a config file (`--config FILE`); `positional` is the key that may give the
+   * command's first argument in the file (e.g. 'server' for `braid tunnel SERVER`).
+   */
+  config?: { positional?: string };
+  /** With a config file: values on the command line are added to the file's instead of replacing them. */
+  addsToFile?: boolean;
 }
 
 export interface ParsedArgs {
@@ -19,7 +29,83 @@ export interface ParsedArgs {
   help: boolean;
 }
 
+/**
+ * Parses argv; where a config flag is given (and --help is not), its file is read too. For
+ * each option the command line replaces the file's values (adds to them where the spec says
+ * `addsToFile`); a boolean set in either place is set.
+ */
 export function parseArgs(argv: string[], specs: Record<string, FlagSpec>, usage: string): ParsedArgs {
+  const parsed = parseArgv(argv, specs, usage);
+  if (parsed.help) return parsed;
+  for (const [name, spec] of Object.entries(specs)) {
+    const path = parsed.flags.get(name)?.[0];
+    if (!spec.config || path === undefined) continue;
+    const file = readConfigFile(path, specs, spec.config.positional);
+    for (const [option, values] of file.flags) {
+      const fromArgv = parsed.flags.get(option);
+      if (fromArgv === undefined) parsed.flags.set(option, values);
+      else if (specs[option]!.addsToFile) parsed.flags.set(option, [...values, ...fromArgv]);
+    }
+    parsed.positionals.unshift(...file.positionals);
+  }
+  return parsed;
+}
+
+/**
+ * Reads a config file: one option per line, its flag name without '--', then its value (the
+ * rest of the line; none for a boolean). Blank lines and comments ('#' at the start of a line
+ * or after a space) are skipped. Anything else is an error naming the file and line.
+ */
+export function readConfigFile(
+  path: string,
+  specs: Record<string, FlagSpec>,
+  positional?: string,
+): { flags: Map<string, string[]>; positionals: string[] } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  const flags = new Map<string, string[]>();
+  const positionals: string[] = [];
+  text.split('\n').forEach((raw, index) => {
+    const line = raw.replace(/(^|\s)#.*$/, '').trim();
+    if (line === '') return;
+    const where = `${path}:${index + 1}`;
+    const space = line.search(/\s/);
+    const name = space < 0 ? line : line.slice(0, space);
+    const value = space < 0 ? undefined : line.slice(space).trim();
+    if (name === positional) {
+      if (value === undefined) throw new UsageError(`${where}: '${name}' needs a value`);
+      if (positionals.length > 0) throw new UsageError(`${where}: '${name}' given twice`);
+      positionals.push(value);
+      return;
+    }
+    const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
+    if (spec === undefined || spec.config) {
+      const long = Object.entries(specs).find(([, s]) => s.short !== undefined && s.short === name)?.[0];
+      const hint = long
+        ? ` (write the long name, '${long}')`
+        : spec?.config
+          ? ' (config files do not nest)'
+          : '';
+      throw new UsageError(`${where}: unknown option '${name}'${hint}`);
+    }
+    if (spec.type === 'boolean' && value !== undefined) {
+      throw new UsageError(`${where}: '${name}' takes no value`);
+    }
+    if (spec.type === 'string' && value === undefined)
+      throw new UsageError(`${where}: '${name}' needs a value`);
+    const list = flags.get(name) ?? [];
+    if (list.length > 0 && !spec.multiple) throw new UsageError(`${where}: '${name}' given twice`);
+    list.push(value ?? 'true');
+    flags.set(name, list);
+  });
+  return { flags, positionals };
+}
+
+function parseArgv(argv: string[], specs: Record<string, FlagSpec>, usage: string): ParsedArgs {
   const flags = new Map<string, string[]>();
   const positionals: string[] = [];
   let help = false;

@@ -15,6 +15,7 @@ import { UsageError } from './errors.js';
 import { defaultKeyPath, knownHostsPath, loadKey } from './keys.js';
 
 export const CLIENT_SPECS: Record<string, FlagSpec> = {
+  config: { type: 'string', config: { positional: 'server' } },
   key: { type: 'string' },
   'known-hosts': { type: 'string' },
   'connect-timeout': { type: 'string' },
@@ -42,7 +43,10 @@ export function congestionControlFlag(
   return value as CongestionControlName;
 }
 
-export const CLIENT_OPTIONS_HELP = `  --key FILE                our identity (default: $XDG_CONFIG_HOME/braid/id_braid; see braid keygen)
+export const CLIENT_OPTIONS_HELP = `  --config FILE             read options from FILE: one per line, as the flags without '--'
+                            (e.g. 'connect-timeout 2000'; 'server SERVER' gives SERVER); '#'
+                            starts a comment. A flag replaces the file's value
+  --key FILE                our identity (default: $XDG_CONFIG_HOME/braid/id_braid; see braid keygen)
   --known-hosts FILE        remembered server keys (default: $XDG_CONFIG_HOME/braid/known_hosts)
   --strict                  refuse a server whose key is neither pinned nor already known
   --connect-timeout MS      handshake timeout per server address (default 5000)
