@@ -16,6 +16,8 @@ required=(
   mptcpize:mptcpize
   iputils-ping:ping
   conntrack:conntrack
+  wireguard-go:wireguard-go
+  wireguard-tools:wg
 )
 
 packages=()
