@@ -74,6 +74,8 @@ export function runBraid(
 export class Daemon {
   readonly child: ChildProcess;
   stderr = '';
+  /** What the process printed on stdout (braid vpn's ready line, say). */
+  stdout = '';
   readonly #exited: Promise<number | null>;
   /** Exited and its output read to the end. */
   #closed = false;
@@ -85,7 +87,9 @@ export class Daemon {
     this.child.stderr!.on('data', (c: Buffer) => {
       this.stderr += c.toString();
     });
-    this.child.stdout!.resume();
+    this.child.stdout!.on('data', (c: Buffer) => {
+      this.stdout += c.toString();
+    });
     this.#exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
     this.child.on('close', () => {
       this.#closed = true;
@@ -94,9 +98,18 @@ export class Daemon {
 
   /** Waits until stderr matches `pattern`; returns the match. Fails if the process exits first. */
   waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    return this.#waitOn('stderr', pattern, timeoutMs);
+  }
+
+  /** Waits until stdout matches `pattern`, as waitFor does for stderr. */
+  waitForStdout(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    return this.#waitOn('stdout', pattern, timeoutMs);
+  }
+
+  #waitOn(stream: 'stdout' | 'stderr', pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
     return new Promise((resolve, reject) => {
       const check = (): void => {
-        const match = this.stderr.match(pattern);
+        const match = this[stream].match(pattern);
         if (match) return finish(() => resolve(match));
         if (this.#closed) {
           finish(() =>
@@ -106,17 +119,17 @@ export class Daemon {
       };
       const finish = (settle: () => void): void => {
         clearTimeout(timer);
-        this.child.stderr!.off('data', onData);
+        this.child[stream]!.off('data', onData);
         this.child.off('close', check);
         settle();
       };
-      // After this.stderr has been appended to by the constructor's listener.
+      // After the text has been appended to by the constructor's listener.
       const onData = (): void => queueMicrotask(check);
       const timer = setTimeout(
         () => finish(() => reject(new Error(`timed out waiting for ${pattern}:\n${this.stderr}`))),
         timeoutMs,
       );
-      this.child.stderr!.on('data', onData);
+      this.child[stream]!.on('data', onData);
       this.child.on('close', check);
       check();
     });
