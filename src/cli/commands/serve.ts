@@ -4,8 +4,9 @@
  * handles signals: SIGINT/SIGTERM close every session gracefully, SIGHUP reloads the
  * authorized keys and the allow-list from the config file and flags.
  */
+import { lookup } from 'node:dns/promises';
 import { mkdirSync, statSync } from 'node:fs';
-import { createServer as createTcpServer, isIPv4, type Socket, connect as tcpConnect } from 'node:net';
+import { createServer as createTcpServer, isIP, isIPv4, type Socket, connect as tcpConnect } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { Writable } from 'node:stream';
 import { encodeKey, fingerprint } from '../../crypto/identity.js';
@@ -46,6 +47,13 @@ import {
 } from '../shared/forward-protocol.js';
 import { defaultKeyPath, loadAuthorizedKeys, loadKey } from '../shared/keys.js';
 import type { Logger } from '../shared/log.js';
+import {
+  bindUdp,
+  DEFAULT_MAX_UDP_FLOWS,
+  DEFAULT_UDP_IDLE_TIMEOUT_S,
+  newUdpForwardStats,
+  UdpRelay,
+} from '../shared/udp-forward.js';
 
 /** Reverse forwards one session may hold at once, unless --max-reverse says otherwise. */
 const DEFAULT_MAX_REVERSE = 8;
@@ -68,8 +76,9 @@ options:
   --allow-any               accept any client key (needed when no --authorized-keys is given)
   --no-strict-modes         accept an authorized-keys file (or its directory) that another user
                             owns or may write to; refused by default, as ssh's StrictModes
-  --allow [NAME=]HOST:PORT  a TCP target clients may reach; repeatable. HOST may be '*' and
-                            PORT may be '*' in unnamed entries. Nothing is allowed by default.
+  --allow [NAME=]HOST:PORT  a target clients may reach, by TCP or UDP (tunnel -L udp:…);
+                            repeatable. HOST may be '*' and PORT may be '*' in unnamed
+                            entries. Nothing is allowed by default.
   --echo                    answer 'braid cat' without --to by echoing the stream back
   --allow-reverse           let clients ask this server to listen for them (braid tunnel -R);
                             the listener lives as long as the client's session. It binds
@@ -77,7 +86,12 @@ options:
   --gateway-ports           bind reverse forwards where the client asks (as ssh's GatewayPorts
                             clientspecified), e.g. 0.0.0.0 to listen on every address
   --reverse-low-ports       let clients ask for ports below 1024 (refused otherwise)
-  --max-reverse N           reverse forwards one session may hold at once (default ${DEFAULT_MAX_REVERSE})
+  --max-reverse N           reverse forwards one session may hold at once, TCP and UDP
+                            (default ${DEFAULT_MAX_REVERSE})
+  --udp-idle-timeout S      forget a UDP flow after S seconds without a datagram either way
+                            (default ${DEFAULT_UDP_IDLE_TIMEOUT_S})
+  --max-udp-flows N         UDP flows one session may hold at once; beyond, the least recently
+                            used goes (default ${DEFAULT_MAX_UDP_FLOWS})
   --receive-dir DIR         accept files from braid send into DIR (resumable, SHA-256 checked);
                             refused if group or others may write to DIR, unless:
   --shared-receive-dir      accept a receive directory others may write to (the server's own
@@ -128,6 +142,8 @@ const SERVE_FLAGS = {
   'max-sessions-per-key': { type: 'string' },
   'memory-budget': { type: 'string' },
   'congestion-control': { type: 'string' },
+  'udp-idle-timeout': { type: 'string' },
+  'max-udp-flows': { type: 'string' },
   ...OBSERVE_SPECS,
 } as const;
 
@@ -154,6 +170,8 @@ interface ServeSettings {
   /** Bytes. */
   memoryBudget: number | undefined;
   congestionControl: CongestionControlName | undefined;
+  udpIdleTimeoutMs: number;
+  maxUdpFlows: number;
 }
 
 function positiveInteger(name: string, text: string | undefined): number | undefined {
@@ -222,6 +240,9 @@ function settingsFrom(args: ParsedArgs): ServeSettings {
     maxSessionsPerKey: positiveInteger('max-sessions-per-key', pick('max-sessions-per-key')[0]),
     memoryBudget: mebibytes(positiveInteger('memory-budget', pick('memory-budget')[0])),
     congestionControl: congestionControlFlag(pick('congestion-control')[0], SERVE_USAGE),
+    udpIdleTimeoutMs:
+      1000 * positiveIntFlag(args, 'udp-idle-timeout', DEFAULT_UDP_IDLE_TIMEOUT_S, SERVE_USAGE),
+    maxUdpFlows: positiveIntFlag(args, 'max-udp-flows', DEFAULT_MAX_UDP_FLOWS, SERVE_USAGE),
   };
 }
 
@@ -361,12 +382,29 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
       listen: server.addresses().map((a) => formatHostPort(a.address, a.port)),
       reverseForwards: [...reverseListeners],
       receiveDir: receiver?.dir,
+      udp: udpStats,
     }),
     tracker,
   ).catch(async (error: unknown) => {
     await server.close(0, '', 0);
     throw error;
   });
+
+  /** Each session's UDP forwards; made on its first UDP request, dropped when it closes. */
+  const relays = new WeakMap<Session, UdpRelay>();
+  const udpStats = newUdpForwardStats();
+  const relayOf = (session: Session): UdpRelay => {
+    let relay = relays.get(session);
+    if (!relay) {
+      relay = new UdpRelay(
+        session,
+        { idleTimeoutMs: settings.udpIdleTimeoutMs, maxFlows: settings.maxUdpFlows },
+        udpStats,
+      );
+      relays.set(session, relay);
+    }
+    return relay;
+  };
 
   function onSession(session: Session): void {
     const who = session.remoteKey ? fingerprint(session.remoteKey) : '?';
@@ -411,6 +449,14 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
     }
     if (request.kind === RequestKind.REVERSE) {
       openReverse(stream, reader, request.target, who, session);
+      return;
+    }
+    if (request.kind === RequestKind.UDP_FORWARD) {
+      await openUdpForward(stream, reader, request.target, prefix, relayOf(session));
+      return;
+    }
+    if (request.kind === RequestKind.UDP_REVERSE) {
+      openUdpReverse(stream, reader, request.target, who, session, relayOf(session));
       return;
     }
     if (request.kind === RequestKind.SEND) {
@@ -488,17 +534,16 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
   }
 
   /**
-   * A reverse forward: listen here for the client; each accepted connection becomes a
-   * stream the server opens back to the client. The request stream holds the
-   * listener open: when it ends (or the session closes) the listener goes.
+   * The checks every reverse forward (TCP or UDP) passes: allowed at all, a valid [BIND:]PORT,
+   * low ports, loopback unless --gateway-ports, --max-reverse. Refuses the stream and returns
+   * undefined, or returns where to bind and the release of the session's reverse-forward place.
    */
-  function openReverse(
+  function reversePlace(
     stream: BraidStream,
-    reader: ByteReader,
     spec: string,
     who: string,
     session: Session,
-  ): void {
+  ): { bind: { host: string; port: number }; release: () => void } | undefined {
     if (!settings.allowReverse) {
       refuse(
         stream,
@@ -506,7 +551,7 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
         'reverse forwards are off on this server (braid serve --allow-reverse)',
       );
       log(`session ${who}: reverse forward ${spec} refused (off)`);
-      return;
+      return undefined;
     }
     let bind: { host: string; port: number };
     try {
@@ -516,13 +561,13 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
       if (bind.port > 65535) throw new UsageError('port out of range');
     } catch {
       refuse(stream, ForwardStatus.BAD_REQUEST, `'${spec}' is not [BIND:]PORT`);
-      return;
+      return undefined;
     }
     if (bind.port !== 0 && bind.port < 1024 && !settings.reverseLowPorts) {
       const reason = `port ${bind.port} is below 1024; this server allows that only with braid serve --reverse-low-ports`;
       refuse(stream, ForwardStatus.NOT_ALLOWED, reason);
       log(`session ${who}: reverse forward ${spec} refused: port below 1024`);
-      return;
+      return undefined;
     }
     if (!settings.gatewayPorts && !isLoopback(bind.host)) {
       // As ssh without GatewayPorts: the forward still works, for users of this machine only.
@@ -537,7 +582,7 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
       const reason = `this session already holds ${held} reverse forwards, the most this server allows (braid serve --max-reverse)`;
       refuse(stream, ForwardStatus.UNAVAILABLE, reason);
       log(`session ${who}: reverse forward ${spec} refused: ${held} already held`);
-      return;
+      return undefined;
     }
     reverseCounts.set(session, held + 1);
     let released = false;
@@ -548,6 +593,24 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
       if (count > 0) reverseCounts.set(session, count);
       else reverseCounts.delete(session);
     };
+    return { bind, release };
+  }
+
+  /**
+   * A reverse forward: listen here for the client; each accepted connection becomes a
+   * stream the server opens back to the client. The request stream holds the
+   * listener open: when it ends (or the session closes) the listener goes.
+   */
+  function openReverse(
+    stream: BraidStream,
+    reader: ByteReader,
+    spec: string,
+    who: string,
+    session: Session,
+  ): void {
+    const place = reversePlace(stream, spec, who, session);
+    if (!place) return;
+    const { bind, release } = place;
     const listener = createTcpServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
       socket.on('error', () => undefined);
       connectBack(socket).catch((error: Error) => {
@@ -598,6 +661,92 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
       });
       socket.resume();
     }
+  }
+
+  /**
+   * A UDP forward (kind 7): the target passes the allow-list exactly as a TCP one; then the
+   * client's datagrams for this association go to it, one connected socket per flow. The
+   * request stream holds the association: when it ends, its flows go.
+   */
+  async function openUdpForward(
+    stream: BraidStream,
+    reader: ByteReader,
+    target: string,
+    prefix: string,
+    relay: UdpRelay,
+  ): Promise<void> {
+    const decision = settings.allowList.decide(target);
+    if (!decision.allowed) {
+      refuse(stream, ForwardStatus.NOT_ALLOWED, decision.reason);
+      log(`${prefix}: refused udp ${target}: ${decision.reason}`);
+      return;
+    }
+    let address: string;
+    try {
+      address = isIP(decision.host) ? decision.host : (await lookup(decision.host)).address;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const reason = `the name ${decision.host} does not resolve (${code ?? (error as Error).message})`;
+      refuse(stream, ForwardStatus.TARGET_UNRESOLVED, reason);
+      log(`${prefix}: udp ${target} failed: ${reason}`);
+      return;
+    }
+    const destination = formatHostPort(address, decision.port);
+    relay.addEgress(stream.id, address, decision.port);
+    stream.write(encodeResponse({ status: ForwardStatus.OK, reason: destination }));
+    log(`${prefix}: udp forward ${target} → ${destination}`);
+    const stop = (): void => relay.removeAssociation(stream.id);
+    reader.pipeRest(new Writable({ write: (_chunk, _encoding, done) => done() }).on('finish', stop));
+    stream.on('close', stop);
+  }
+
+  /** A UDP reverse forward (kind 8): a UDP listener here whose sources become flows to the client. */
+  function openUdpReverse(
+    stream: BraidStream,
+    reader: ByteReader,
+    spec: string,
+    who: string,
+    session: Session,
+    relay: UdpRelay,
+  ): void {
+    const place = reversePlace(stream, spec, who, session);
+    if (!place) return;
+    const { bind, release } = place;
+    bindUdp(bind.host, bind.port).then(
+      (socket) => {
+        const address = socket.address();
+        const bound = `udp ${formatHostPort(address.address, address.port)}`;
+        const ingress = relay.addIngress(stream.id, (payload, host, port) =>
+          socket.send(payload, port, host),
+        );
+        socket.on('message', (payload, source) => ingress.fromSource(payload, source.address, source.port));
+        reverseListeners.add(bound);
+        let stopped = false;
+        const stop = (): void => {
+          if (stopped) return;
+          stopped = true;
+          release();
+          relay.removeAssociation(stream.id);
+          socket.close();
+          reverseListeners.delete(bound);
+          log(`session ${who}: reverse forward ${bound} closed`);
+          if (!stream.destroyed && !stream.writableEnded) stream.end();
+        };
+        stream.write(
+          encodeResponse({ status: ForwardStatus.OK, reason: formatHostPort(address.address, address.port) }),
+        );
+        log(`session ${who}: reverse forward ${bound} → client`);
+        reader.pipeRest(new Writable({ write: (_chunk, _encoding, done) => done() }).on('finish', stop));
+        stream.on('close', stop);
+        session.once('close', stop);
+      },
+      (error: NodeJS.ErrnoException) => {
+        release();
+        const reason = `cannot listen on udp ${formatHostPort(bind.host, bind.port)}: ${error.code ?? error.message}`;
+        refuse(stream, ForwardStatus.UNAVAILABLE, reason);
+        log(`session ${who}: reverse forward refused: ${reason}`);
+      },
+    );
   }
 
   function refuse(stream: BraidStream, status: ForwardStatusValue, reason: string): void {

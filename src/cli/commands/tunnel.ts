@@ -2,9 +2,13 @@
  * `braid tunnel SERVER -L [bind:]port:target ...`: each accepted local TCP connection
  * becomes one stream to the server, which connects it to `target` if its allow-list
  * permits. The local TCP connections never see the network underneath change.
+ * `-L udp:…` and `-R udp:…` carry UDP datagrams as session datagrams (udp-forward.ts).
  */
+import type { Socket as UdpSocket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
 import {
   createServer as createTcpServer,
+  isIP,
   type Socket,
   type Server as TcpServer,
   connect as tcpConnect,
@@ -13,7 +17,14 @@ import { Writable } from 'node:stream';
 import type { BraidStream, Session } from '../../index.js';
 import type { Command } from '../command.js';
 import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from '../observe/observability.js';
-import { type FlagSpec, formatHostPort, listFlag, parseArgs, parseHostPort } from '../shared/args.js';
+import {
+  type FlagSpec,
+  formatHostPort,
+  listFlag,
+  parseArgs,
+  parseHostPort,
+  positiveIntFlag,
+} from '../shared/args.js';
 import { openForward, parseServerTarget, SessionKeeper } from '../shared/client.js';
 import {
   CLIENT_OPTIONS_HELP,
@@ -33,11 +44,19 @@ import {
   TARGET_CONNECTION_FAILED,
 } from '../shared/forward-protocol.js';
 import type { Logger } from '../shared/log.js';
+import {
+  bindUdp,
+  DEFAULT_MAX_UDP_FLOWS,
+  DEFAULT_UDP_IDLE_TIMEOUT_S,
+  newUdpForwardStats,
+  type UdpIngressHandle,
+  UdpRelay,
+} from '../shared/udp-forward.js';
 
-const TUNNEL_USAGE = `usage: braid tunnel SERVER [-L [BIND:]PORT:TARGET ...] [-R [BIND:]PORT:HOST:PORT ...] [options]
+const TUNNEL_USAGE = `usage: braid tunnel SERVER [-L [udp:][BIND:]PORT:TARGET ...] [-R [udp:][BIND:]PORT:HOST:PORT ...] [options]
 
-Forwards TCP ports through one Braid session: local ports to targets the server
-allows (-L), and ports on the server back to this side (-R).
+Forwards TCP and UDP ports through one Braid session: local ports to targets the
+server allows (-L), and ports on the server back to this side (-R).
 
   -L, --local [BIND:]PORT:TARGET
                             listen on BIND:PORT (default bind 127.0.0.1; PORT 0 picks one)
@@ -48,22 +67,42 @@ allows (-L), and ports on the server back to this side (-R).
                             needs braid serve --allow-reverse) and carry each connection back
                             here, to HOST:PORT as this machine sees it. Repeatable. The
                             forwards are set up again whenever the session is re-established.
+  udp:                      before a -L or -R spec: forward UDP instead of TCP, one session
+                            datagram per UDP datagram (at most about 1150 bytes; larger ones
+                            are dropped and counted), e.g. -L udp:5353:dns or
+                            -R udp:0:127.0.0.1:53. 'tcp:' is the default.
+  --udp-idle-timeout S      forget a UDP flow (one source address) after S seconds without a
+                            datagram either way (default ${DEFAULT_UDP_IDLE_TIMEOUT_S})
+  --max-udp-flows N         UDP flows the session may hold at once; beyond, the least recently
+                            used goes (default ${DEFAULT_MAX_UDP_FLOWS})
 ${OBSERVE_HELP}
 ${CLIENT_OPTIONS_HELP}
 
-example: braid tunnel braid://<key>@server.example -L 8080:web -L 2222:127.0.0.1:22 -R 9000:127.0.0.1:3000`;
+example: braid tunnel braid://<key>@server.example -L 8080:web -L 2222:127.0.0.1:22 -R 9000:127.0.0.1:3000
+         braid tunnel braid://<key>@server.example -L udp:5353:dns -L udp:51820:10.0.0.1:51820`;
 
 export interface LocalForward {
   bindHost: string;
   port: number;
   target: string;
+  protocol: 'tcp' | 'udp';
+}
+
+/** Splits off a leading `udp:` or `tcp:` (the default). */
+function splitProtocol(text: string): { protocol: 'tcp' | 'udp'; spec: string } {
+  const match = /^(tcp|udp):(.*)$/i.exec(text);
+  if (!match) return { protocol: 'tcp', spec: text };
+  return { protocol: match[1]!.toLowerCase() as 'tcp' | 'udp', spec: match[2]! };
 }
 
 export function parseLocalForward(text: string): LocalForward {
   const bad = (): UsageError =>
-    new UsageError(`-L '${text}' must be [BIND:]PORT:TARGET, e.g. 8080:web or 127.0.0.1:8080:10.0.0.5:80`);
+    new UsageError(
+      `-L '${text}' must be [BIND:]PORT:TARGET (udp:[BIND:]PORT:TARGET for UDP), e.g. 8080:web, 127.0.0.1:8080:10.0.0.5:80 or udp:5353:dns`,
+    );
+  const { protocol, spec } = splitProtocol(text);
   let bindHost = '127.0.0.1';
-  let rest = text;
+  let rest = spec;
   const bracketed = /^\[([^\]]+)\]:(.*)$/.exec(rest);
   if (bracketed) {
     bindHost = bracketed[1]!;
@@ -83,7 +122,7 @@ export function parseLocalForward(text: string): LocalForward {
   const target = rest.slice(colon + 1);
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port > 65535 || target === '' || bindHost === '') throw bad();
-  return { bindHost, port, target };
+  return { bindHost, port, target, protocol };
 }
 
 function listen(server: TcpServer, forward: LocalForward): Promise<void> {
@@ -110,6 +149,7 @@ export interface RemoteForward {
   spec: string;
   host: string;
   port: number;
+  protocol: 'tcp' | 'udp';
 }
 
 export function parseRemoteForward(text: string): RemoteForward {
@@ -118,9 +158,11 @@ export function parseRemoteForward(text: string): RemoteForward {
   try {
     destination = parseHostPort(forward.target, '-R target', false);
   } catch {
-    throw new UsageError(`-R '${text}' must be [BIND:]PORT:HOST:PORT, e.g. 9000:127.0.0.1:3000`);
+    throw new UsageError(
+      `-R '${text}' must be [BIND:]PORT:HOST:PORT (udp:[BIND:]PORT:HOST:PORT for UDP), e.g. 9000:127.0.0.1:3000 or udp:5300:127.0.0.1:53`,
+    );
   }
-  return { spec: formatHostPort(forward.bindHost, forward.port), ...destination };
+  return { spec: formatHostPort(forward.bindHost, forward.port), ...destination, protocol: forward.protocol };
 }
 
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 5000, 10_000];
@@ -130,6 +172,8 @@ const TUNNEL_FLAGS: Record<string, FlagSpec> = {
   ...OBSERVE_SPECS,
   local: { type: 'string', multiple: true, short: 'L' },
   remote: { type: 'string', multiple: true, short: 'R' },
+  'udp-idle-timeout': { type: 'string' },
+  'max-udp-flows': { type: 'string' },
 };
 
 async function runTunnel(argv: string[], log: Logger): Promise<number> {
@@ -139,11 +183,22 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
     return ExitCode.OK;
   }
   if (args.positionals.length !== 1) throw new UsageError('give exactly one SERVER', TUNNEL_USAGE);
-  const forwards = listFlag(args, 'local').map(parseLocalForward);
-  const remotes = listFlag(args, 'remote').map(parseRemoteForward);
-  if (forwards.length === 0 && remotes.length === 0) {
+  const allLocals = listFlag(args, 'local').map(parseLocalForward);
+  const allRemotes = listFlag(args, 'remote').map(parseRemoteForward);
+  if (allLocals.length === 0 && allRemotes.length === 0) {
     throw new UsageError('give at least one -L or -R forward', TUNNEL_USAGE);
   }
+  const forwards = allLocals.filter((f) => f.protocol === 'tcp');
+  const remotes = allRemotes.filter((r) => r.protocol === 'tcp');
+  const udpLocals = allLocals.filter((f) => f.protocol === 'udp');
+  const udpRemotes = allRemotes.filter((r) => r.protocol === 'udp');
+  const udpLimits = {
+    idleTimeoutMs: 1000 * positiveIntFlag(args, 'udp-idle-timeout', DEFAULT_UDP_IDLE_TIMEOUT_S, TUNNEL_USAGE),
+    maxFlows: positiveIntFlag(args, 'max-udp-flows', DEFAULT_MAX_UDP_FLOWS, TUNNEL_USAGE),
+  };
+  const udpStats = newUdpForwardStats();
+  /** One bound socket per -L udp forward; its datagrams go to the current session's association. */
+  const udpListeners: Array<{ forward: LocalForward; socket: UdpSocket; ingress?: UdpIngressHandle }> = [];
   const target = parseServerTarget(args.positionals[0]!);
   const keeper = new SessionKeeper(target, clientOptionsFrom(args, TUNNEL_USAGE, log));
   const reverseBound = new Map<string, string>();
@@ -162,13 +217,26 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
       bound: reverseBound.get(r.spec),
       target: formatHostPort(r.host, r.port),
     })),
+    udpForwards: [
+      ...udpListeners.map(({ forward, socket }) => {
+        const address = socket.address();
+        return { listen: `udp ${formatHostPort(address.address, address.port)}`, target: forward.target };
+      }),
+      ...udpRemotes.map((r) => ({
+        requested: `udp ${r.spec}`,
+        bound: reverseBound.get(`udp ${r.spec}`),
+        target: formatHostPort(r.host, r.port),
+      })),
+    ],
+    udp: udpStats,
   }));
   let stopping = false;
   const registered = new WeakSet<Session>();
 
-  /** Sets up every -R forward on `session` and answers its connect-backs. */
+  /** Sets up every -R forward and every UDP forward on `session`, and answers its connect-backs. */
   async function setUpReverse(session: Session): Promise<void> {
-    if (remotes.length === 0 || registered.has(session)) return;
+    const sessionBound = remotes.length + udpLocals.length + udpRemotes.length;
+    if (sessionBound === 0 || registered.has(session)) return;
     registered.add(session);
     session.on('stream', (stream) => {
       answerConnectBack(stream).catch((error: Error) => {
@@ -178,8 +246,10 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
     });
     session.once('close', () => {
       reverseBound.clear();
+      for (const listener of udpListeners) listener.ingress = undefined;
       if (!stopping) reconnect(0);
     });
+    if (udpLocals.length + udpRemotes.length > 0) await setUpUdp(session);
     for (const remote of remotes) {
       const { reason, reader } = await openForward(session, {
         kind: RequestKind.REVERSE,
@@ -189,6 +259,42 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
       reader.pipeRest(new Writable({ write: (_c, _e, done) => done() }));
       reverseBound.set(remote.spec, reason);
       log(`reverse forward: server ${reason} → ${formatHostPort(remote.host, remote.port)} here`);
+    }
+  }
+
+  /** Each UDP forward is one association, named by its request stream, which stays open. */
+  async function setUpUdp(session: Session): Promise<void> {
+    const relay = new UdpRelay(session, udpLimits, udpStats);
+    for (const listener of udpListeners) {
+      const { stream, reader } = await openForward(session, {
+        kind: RequestKind.UDP_FORWARD,
+        target: listener.forward.target,
+      });
+      const ingress = relay.addIngress(stream.id, (payload, host, port) =>
+        listener.socket.send(payload, port, host),
+      );
+      listener.ingress = ingress;
+      const stop = (): void => {
+        relay.removeAssociation(stream.id);
+        if (listener.ingress === ingress) listener.ingress = undefined;
+      };
+      reader.pipeRest(new Writable({ write: (_c, _e, done) => done() }).on('finish', stop));
+      stream.on('close', stop);
+    }
+    for (const remote of udpRemotes) {
+      const address = isIP(remote.host) ? remote.host : (await lookup(remote.host)).address;
+      const { stream, reader, reason } = await openForward(session, {
+        kind: RequestKind.UDP_REVERSE,
+        target: remote.spec,
+      });
+      relay.addEgress(stream.id, address, remote.port);
+      reader.pipeRest(
+        new Writable({ write: (_c, _e, done) => done() }).on('finish', () =>
+          relay.removeAssociation(stream.id),
+        ),
+      );
+      reverseBound.set(`udp ${remote.spec}`, reason);
+      log(`reverse forward: server udp ${reason} → ${formatHostPort(remote.host, remote.port)} here`);
     }
   }
 
@@ -253,10 +359,28 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
       listeners.push(server);
       await listen(server, forward);
     }
+    for (const forward of udpLocals) {
+      const socket = await bindUdp(forward.bindHost, forward.port).catch((error: NodeJS.ErrnoException) => {
+        const where = `udp ${formatHostPort(forward.bindHost, forward.port)}`;
+        throw error.code === 'EADDRINUSE'
+          ? new CliError(
+              `cannot listen on ${where}: the port is already in use; pick another port for -L`,
+              ExitCode.ADDRESS_IN_USE,
+            )
+          : new CliError(`cannot listen on ${where}: ${error.code ?? error.message}`);
+      });
+      const listener: (typeof udpListeners)[number] = { forward, socket };
+      socket.on('message', (payload, source) => {
+        if (listener.ingress) listener.ingress.fromSource(payload, source.address, source.port);
+        else udpStats.droppedNoSession++;
+      });
+      udpListeners.push(listener);
+    }
     // Connect now, so an unreachable server, a wrong key or a refused -R is reported at start.
     await setUpReverse(await keeper.get());
   } catch (error) {
     for (const server of listeners) server.close();
+    for (const { socket } of udpListeners) socket.close();
     stopping = true;
     await keeper.close();
     observability.close();
@@ -268,6 +392,12 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
       `forwarding ${formatHostPort(address.address, address.port)} → ${forward.target} via ${target.label}`,
     );
   });
+  for (const { forward, socket } of udpListeners) {
+    const address = socket.address();
+    log(
+      `forwarding udp ${formatHostPort(address.address, address.port)} → ${forward.target} via ${target.label}`,
+    );
+  }
   log('ready');
 
   function relay(socket: Socket, forward: LocalForward): void {
@@ -295,6 +425,7 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
   log(`${signal}: closing`);
   stopping = true;
   for (const server of listeners) server.close();
+  for (const { socket } of udpListeners) socket.close();
   await keeper.close();
   observability.close();
   return ExitCode.OK;
@@ -304,6 +435,6 @@ export const command: Command = {
   usage: TUNNEL_USAGE,
   flags: TUNNEL_FLAGS,
   synopsis: 'SERVER -L P:TARGET',
-  summary: 'forward local TCP ports through a session (-R: server ports back here)',
+  summary: 'forward local TCP and UDP ports through a session (-R: server ports back here)',
   run: runTunnel,
 };

@@ -230,7 +230,11 @@ export class ForwardRefusedError extends CliError {
           ? 'the file'
           : request.kind === RequestKind.REVERSE
             ? `the reverse forward '${request.target}'`
-            : `'${request.target}'`;
+            : request.kind === RequestKind.UDP_REVERSE
+              ? `the UDP reverse forward '${request.target}'`
+              : request.kind === RequestKind.UDP_FORWARD
+                ? `UDP to '${request.target}'`
+                : `'${request.target}'`;
     super(`the server refused ${what} (${statusName(status)}): ${reason}`, ExitCode.FORWARD_REFUSED);
     this.status = status;
     this.reason = reason;

@@ -20,6 +20,11 @@
  *   {offset, prefixSha256}; then the client sends offset:u64be (the server's offset to
  *   resume, or 0 to start over) and the file from there, and the server ends the stream
  *   with one line: 'ok <sha256>' or 'error <reason>'.
+ * kind 7 (udp-forward): target as kind 1; the OK reason is the target's `host:port`. The
+ *   stream stays open for the life of the forward; the UDP datagrams travel as session
+ *   datagrams named by this stream's id (udp-forward.ts).
+ * kind 8 (udp-reverse): target as kind 4, for a UDP listener on the server; the OK reason
+ *   is the bound `host:port`. The stream holds the listener, as kind 4's does.
  * status 0 means accepted: from then on the stream carries the raw bytes of the
  * connection. Any other status comes with a human-readable reason, then the server
  * ends the stream:
@@ -46,6 +51,8 @@ export const RequestKind = {
   REVERSE: 4,
   REVERSE_CONNECT: 5,
   SEND: 6,
+  UDP_FORWARD: 7,
+  UDP_REVERSE: 8,
 } as const;
 export type RequestKindValue = (typeof RequestKind)[keyof typeof RequestKind];
 
@@ -123,7 +130,7 @@ async function readRecord(reader: ByteReader): Promise<{ second: number; text: s
 
 export async function readRequest(reader: ByteReader): Promise<ForwardRequest> {
   const { second, text } = await readRecord(reader);
-  if (second < RequestKind.FORWARD || second > RequestKind.SEND) {
+  if (second < RequestKind.FORWARD || second > RequestKind.UDP_REVERSE) {
     throw new ForwardProtocolError(`unknown request kind ${second}`);
   }
   return { kind: second as RequestKindValue, target: text };
