@@ -4,17 +4,17 @@
 // blackholed: its output must stay complete and in order. iperf3 runs through the tunnel too.
 // Root only (skips otherwise); sshd and iperf3 come from scripts/setup-system.sh.
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { Lab, type LabLink } from '../../src/cli/demo/lab.js';
 import { queryControl } from '../../src/cli/observe/control.js';
 import { Daemon, makeHome, runBraid } from '../../testing/harness/braid-command.js';
+import { type LabSshd, SSHD, sshCommand as sshTo, startLabSshd } from '../../testing/harness/lab-sshd.js';
 
-const SSHD = '/usr/sbin/sshd';
 const missing = ['ssh', 'ssh-keygen', 'iperf3'].filter(
   (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status !== 0,
 );
@@ -30,7 +30,6 @@ const skip = !availability.ok
 const SSHD_PORT = 2222;
 const IPERF_PORT = 5201;
 const BRAID_PORT = 4433;
-const HOST_KEY_ALIAS = 'braid-lab-sshd';
 
 const serverHome = makeHome();
 const clientHome = makeHome();
@@ -41,23 +40,9 @@ let tunnel: Daemon;
 let tunnelControl = '';
 let sshPort = 0;
 let iperfPort = 0;
-const ssh = { dir: '', key: '', knownHosts: '' };
+let sshd: LabSshd;
 let serverMetrics = '';
 let tunnelMetrics = '';
-
-function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(file, args, { maxBuffer: 1 << 24 }, (error, stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function mustRun(file: string, args: string[]): Promise<string> {
-  const result = await run(file, args);
-  assert.equal(result.code, 0, `${file} ${args.join(' ')}: ${result.stderr}`);
-  return result.stdout;
-}
 
 /** Resolves when `pattern` appears in a line of `stream`. */
 function lineMatching(stream: NodeJS.ReadableStream, pattern: RegExp, timeoutMs: number): Promise<void> {
@@ -75,30 +60,9 @@ function lineMatching(stream: NodeJS.ReadableStream, pattern: RegExp, timeoutMs:
   });
 }
 
-/** An OpenSSH client to the tunnel's ssh forward: our key only, the generated host key strictly, no prompts. */
+/** An OpenSSH client to the tunnel's ssh forward. */
 function sshCommand(): string[] {
-  return [
-    'ssh',
-    '-F',
-    '/dev/null',
-    '-p',
-    String(sshPort),
-    '-i',
-    ssh.key,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    `UserKnownHostsFile=${ssh.knownHosts}`,
-    '-o',
-    'GlobalKnownHostsFile=/dev/null',
-    '-o',
-    `HostKeyAlias=${HOST_KEY_ALIAS}`,
-    'root@127.0.0.1',
-  ];
+  return sshTo(sshd, '127.0.0.1', sshPort);
 }
 
 /** The link (provider a or b) of the tunnel's active path. */
@@ -154,45 +118,14 @@ describe('unmodified applications through braid tunnel in the lab', { skip }, ()
     const inServer = ['ip', 'netns', 'exec', lab.namespaces.server];
     const inClient = ['ip', 'netns', 'exec', lab.namespaces.client];
 
-    // OpenSSH: a host key and a client key made for this test, a private sshd config.
-    ssh.dir = join(serverHome.dir, 'ssh');
-    mkdirSync(ssh.dir, { mode: 0o700 });
-    const hostKey = join(ssh.dir, 'host_ed25519');
-    ssh.key = join(ssh.dir, 'id_ed25519');
-    ssh.knownHosts = join(ssh.dir, 'known_hosts');
-    await Promise.all([
-      mustRun('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'braid lab host', '-f', hostKey]),
-      mustRun('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'braid lab client', '-f', ssh.key]),
+    // OpenSSH with a host key and a client key made for this test, a private sshd config.
+    const [started] = await Promise.all([
+      startLabSshd(lab, 'server', serverHome.dir, `127.0.0.1:${SSHD_PORT}`),
       runBraid(['keygen'], serverHome.env),
       runBraid(['keygen'], clientHome.env),
     ]);
-    writeFileSync(join(ssh.dir, 'authorized_keys'), readFileSync(`${ssh.key}.pub`));
-    // The client checks the host key strictly, against exactly the key generated above.
-    writeFileSync(ssh.knownHosts, `${HOST_KEY_ALIAS} ${readFileSync(`${hostKey}.pub`, 'utf8')}`);
-    const sshdConfig = join(ssh.dir, 'sshd_config');
-    writeFileSync(
-      sshdConfig,
-      [
-        `ListenAddress 127.0.0.1:${SSHD_PORT}`,
-        `HostKey ${hostKey}`,
-        `AuthorizedKeysFile ${join(ssh.dir, 'authorized_keys')}`,
-        'PermitRootLogin prohibit-password',
-        'PasswordAuthentication no',
-        'KbdInteractiveAuthentication no',
-        'UsePAM no',
-        // The test's directories live under /tmp (world-writable), which StrictModes refuses.
-        'StrictModes no',
-        'PidFile none',
-        'LogLevel ERROR',
-        '',
-      ].join('\n'),
-    );
-    // Debian's sshd wants its privilege-separation directory (systemd usually makes it).
-    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-    const sshd = lab.spawnIn('server', [SSHD, '-D', '-e', '-f', sshdConfig], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    processes.push(sshd);
+    sshd = started;
+    processes.push(sshd.process);
     const iperf = lab.spawnIn(
       'server',
       ['iperf3', '--server', '--forceflush', '--bind', '127.0.0.1', '--port', String(IPERF_PORT)],
