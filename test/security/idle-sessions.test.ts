@@ -19,11 +19,18 @@ test('idle sessions from one key (10 k with BRAID_IDLE_SESSIONS): all establishe
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const [result] = (await once(child, 'message')) as [
-    { sessions: number; established: number; perSession: number },
+    {
+      sessions: number;
+      established: number;
+      perSession: number;
+      heapPerSession: number;
+      arrayBuffersPerSession: number;
+    },
   ];
   await once(child, 'exit');
   console.log(
-    `${result.sessions} idle sessions: ${(result.perSession / 1024).toFixed(1)} KiB each (heap + array buffers)`,
+    `${result.sessions} idle sessions: ${(result.perSession / 1024).toFixed(1)} KiB each: ` +
+      `${(result.heapPerSession / 1024).toFixed(1)} KiB heap + ${(result.arrayBuffersPerSession / 1024).toFixed(1)} KiB array buffers`,
   );
   assert.equal(result.established, SESSIONS);
   assert.equal(result.sessions, SESSIONS);
