@@ -42,14 +42,25 @@ function checkSecret(secret: Uint8Array): void {
 }
 
 /** AEAD keys for one direction and one key phase. */
+/**
+ * The plaintext of the last open() (ChaCha20-Poly1305), shared by every key of the process: the
+ * engine opens one packet at a time and applies its frames at once, copying any bytes it keeps,
+ * so one buffer serves all sessions. One per key cost every idle session three 2 KiB buffers,
+ * and each pinned a slab of Buffer's pool.
+ */
+let sharedPlaintext = Buffer.allocUnsafeSlow(2048);
+
+function plaintextScratch(length: number): Buffer {
+  if (sharedPlaintext.length < length) sharedPlaintext = Buffer.allocUnsafeSlow(length);
+  return sharedPlaintext;
+}
+
 export class PacketKeys {
   readonly aead: PacketAead;
   private readonly secret: Uint8Array;
   private readonly key: Uint8Array;
   private readonly iv: Uint8Array;
   private readonly nonce = new Uint8Array(IV_LENGTH);
-  /** Plaintext of the last open() (ChaCha20-Poly1305): reused, see open(). */
-  private scratch: Buffer = Buffer.allocUnsafe(2048);
   /** OpenSSL context for this key where Braid's crypto addon is built (3x faster than libsodium here). */
   private readonly native: NativeChaChaPolyKey | undefined;
 
@@ -151,7 +162,7 @@ export class PacketKeys {
 
   /**
    * Decrypts packet[headerLen..] with packet[0, headerLen) as associated data. Returns the
-   * plaintext, valid until the next open() on these keys (copy what must outlive it), or null
+   * plaintext, valid until the next open() on any keys (copy what must outlive it), or null
    * if authentication fails or the input is malformed. Never modifies packet.
    */
   open(packet: Uint8Array, headerLen: number, pathId: number, pn: number): Uint8Array | null {
@@ -160,20 +171,17 @@ export class PacketKeys {
     if (!this.makeNonce(pathId, pn)) return null;
     if (this.native) {
       const length = packet.length - headerLen - AEAD_TAG_LENGTH;
-      if (this.scratch.length < length) this.scratch = Buffer.allocUnsafe(length);
-      if (this.native.open(packet, headerLen, this.nonce, this.scratch) !== length) return null;
-      return new Uint8Array(this.scratch.buffer, this.scratch.byteOffset, length);
+      const out = plaintextScratch(length);
+      if (this.native.open(packet, headerLen, this.nonce, out) !== length) return null;
+      return new Uint8Array(out.buffer, out.byteOffset, length);
     }
     const header = packet.subarray(0, headerLen);
     const ciphertext = packet.subarray(headerLen);
     if (this.aead === 'chacha20-poly1305') {
       // Not in place: libsodium wipes the output on failure, and the caller may retry with
-      // other keys. Into a reused scratch buffer instead of a fresh one per packet: the
-      // plaintext is only valid until the next open() on these keys (the engine decodes
-      // and applies a packet's frames at once, copying any bytes it keeps).
+      // other keys. Into the shared scratch buffer instead of a fresh one per packet.
       const length = ciphertext.length - AEAD_TAG_LENGTH;
-      if (this.scratch.length < length) this.scratch = Buffer.allocUnsafe(length);
-      const out = this.scratch.subarray(0, length);
+      const out = plaintextScratch(length).subarray(0, length);
       try {
         sodium.crypto_aead_chacha20poly1305_ietf_decrypt(out, null, ciphertext, header, this.nonce, this.key);
       } catch {
