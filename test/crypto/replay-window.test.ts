@@ -76,3 +76,31 @@ test('agrees with a set-based model for random sequences', () => {
     { numRuns: 200 },
   );
 });
+
+test('a window that grows its bitmap agrees with the set-based model across each growth', () => {
+  // Sizes above the initial bitmap (512 bits), one not a power of two: marks made before a
+  // growth must still reject their duplicates after it, and the ring must hold once it wraps.
+  for (const size of [1 << 14, 4000]) {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(700), fc.nat(40)), { minLength: 1, maxLength: 400 }), (steps) => {
+        const w = new ReplayWindow(size);
+        const seen = new Set<number>();
+        let largest = -1;
+        for (const [advance, back] of steps) {
+          // Mostly forward, by up to 700, with duplicates and reordering up to 40 behind.
+          for (const pn of [largest + advance, Math.max(0, largest - back), largest]) {
+            if (pn < 0) continue;
+            const expected = !seen.has(pn) && largest - pn < size;
+            assert.equal(w.check(pn), expected, `size ${size}: pn ${pn} largest ${largest}`);
+            if (expected) {
+              w.mark(pn);
+              seen.add(pn);
+              largest = Math.max(largest, pn);
+            }
+          }
+        }
+      }),
+      { numRuns: 100 },
+    );
+  }
+});
