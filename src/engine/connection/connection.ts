@@ -784,6 +784,9 @@ export class Connection implements EngineConnection {
   private confirmHandshake(): void {
     if (this.handshakeConfirmed) return;
     this.handshakeConfirmed = true;
+    // The Noise state's keys, ephemerals and transcript are spent: the session keys are installed,
+    // and a handshake message arriving from now on is dropped either way.
+    this.handshake = undefined;
     // CIDs for further path ids only once the handshake is confirmed: before that the
     // server's bytes are capped by anti-amplification and better spent on the handshake.
     this.cids.ensurePathIdWindow(0);
