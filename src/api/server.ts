@@ -42,9 +42,9 @@ export interface ServerOptions {
   maxSessions?: number;
   maxSessionsPerKey?: number;
   /**
-   * Bytes all sessions may cost together in the engine: an estimated 110 KiB each
+   * Bytes all sessions may cost together in the engine: an estimated 48 KiB each
    * (SESSION_FIXED_COST) plus what each buffers (at most transport.maxSessionBuffer), so it
-   * also bounds idle sessions (about 9 500 by default). Over it, new sessions are refused
+   * also bounds idle sessions (about 21 800 by default). Over it, new sessions are refused
    * (SESSION_LIMIT) and every session's receive windows shrink back to their initial size.
    * Default 1 GiB.
    */

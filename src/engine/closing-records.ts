@@ -1,7 +1,7 @@
 /**
  * Server: what is left of a session refused right after its handshake (SESSION_LIMIT or
  * UNAUTHORIZED_KEY, docs/protocol.md §7.7) for its closing period. A refused session would
- * otherwise stay a whole Connection (about 110 KiB, session-limits.ts) for 3 × PTO; a flood of
+ * otherwise stay a whole Connection (about 48 KiB, session-limits.ts) for 3 × PTO; a flood of
  * refused handshakes then holds as many sessions as the caps were meant to refuse. The record
  * keeps only the CIDs that route to it, the datagrams the session sent (its handshake reply and
  * its CLOSE, already encrypted) and its deadline. A packet for one of those CIDs gets the same

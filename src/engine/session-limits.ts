@@ -16,12 +16,12 @@ const MiB = 1024 * 1024;
 export const DEFAULT_MEMORY_BUDGET = 1024 * MiB;
 /**
  * What one admitted session costs before it buffers anything: an estimate, not a bound. Measured
- * as the growth of V8 heap and array buffers after a full GC over 10 000 established idle server
- * sessions in one process, divided by their number: about 110 KiB each
- * (test/security/idle-sessions.test.ts, BRAID_IDLE_SESSIONS=10000, 7 Dec 2026). With the default
- * budget, about 9 500 idle sessions fit before new ones are refused.
+ * as the growth of V8 heap and array buffers after a full GC over 2 000 established idle server
+ * sessions in one process, divided by their number: 43.3 KiB each, rounded up with a margin
+ * for V8's variance (test/security/idle-sessions.test.ts asserts this figure as its bound). With
+ * the default budget, about 21 800 idle sessions fit before new ones are refused.
  */
-export const SESSION_FIXED_COST = 110 * 1024;
+export const SESSION_FIXED_COST = 48 * 1024;
 /** How often (ms) the sum over sessions is recomputed outside admissions (it costs O(sessions)). */
 const PRESSURE_RECHECK = 100;
 

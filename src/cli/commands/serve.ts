@@ -107,9 +107,9 @@ options:
                             replayed first flights (default 16384)
   --max-sessions N          sessions at once; a client beyond is refused (SESSION_LIMIT). Default: no limit
   --max-sessions-per-key N  sessions at once per client key. Default: no limit
-  --memory-budget MIB       what all sessions may cost together: 110 KiB each plus what it buffers
+  --memory-budget MIB       what all sessions may cost together: 48 KiB each plus what it buffers
                             (at most 16 MiB); over it new sessions are refused and receive
-                            windows shrink. Default 1024 (about 9 500 idle sessions)
+                            windows shrink. Default 1024 (about 21 800 idle sessions)
   --congestion-control CC   cubic or bbr (newreno also works): the controller of what the
                             server sends (default: the library's, see docs/performance.md)
 ${OBSERVE_HELP}
