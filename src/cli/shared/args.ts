@@ -5,6 +5,7 @@
  * so every command that declares one gets config files without code of its own.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { CliError, UsageError } from './errors.js';
 
 export interface FlagSpec {
@@ -179,6 +180,29 @@ export function positiveIntFlag(args: ParsedArgs, name: string, fallback: number
   return value;
 }
 
+/**
+ * The advice for an IPv6 address written without brackets. Its last group may be the port
+ * (`::1:6433` meaning `[::1]:6433`) or part of the address (`[::1:6433]`); when both readings
+ * are addresses, both are offered, the port reading first, since that is what most people
+ * mean. `defaultPort`: the port used when none is written (the whole text is then the host).
+ */
+export function ipv6BracketingHint(text: string, defaultPort?: number): string {
+  const colon = text.lastIndexOf(':');
+  const head = text.slice(0, colon);
+  const tail = text.slice(colon + 1);
+  const tailIsPort = /^\d{1,5}$/.test(tail) && Number(tail) >= 1 && Number(tail) <= 65535 && isIP(head) === 6;
+  const portReading = `[${head}]:${tail}`;
+  const addressReading = defaultPort === undefined ? `[${text}]:PORT` : `[${text}] (port ${defaultPort})`;
+  if (tailIsPort && isIP(text) === 6) {
+    return (
+      `write IPv6 addresses in brackets: ${portReading} if ${tail} is the port, ` +
+      `or ${addressReading} if it is part of the address`
+    );
+  }
+  if (tailIsPort) return `write IPv6 addresses in brackets: ${portReading}`;
+  return `write IPv6 addresses in brackets: ${addressReading}`;
+}
+
 /** Parses `host:port`, `[v6]:port`; the port must be 0–65535 (0 only when allowZero). */
 export function parseHostPort(
   text: string,
@@ -196,7 +220,8 @@ export function parseHostPort(
     host = text.slice(0, colon);
     portText = text.slice(colon + 1);
     if (colon <= 0 || host.includes(':')) {
-      throw new UsageError(`${what} '${text}' must be host:port or [ipv6]:port`);
+      const hint = host.includes(':') ? `; ${ipv6BracketingHint(text)}` : '';
+      throw new UsageError(`${what} '${text}' must be host:port or [ipv6]:port${hint}`);
     }
   }
   const port = Number(portText);

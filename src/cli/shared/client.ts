@@ -18,7 +18,7 @@ import {
   type Session,
   UnauthorizedKeyError,
 } from '../../index.js';
-import { formatHostPort } from './args.js';
+import { formatHostPort, ipv6BracketingHint } from './args.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
 import {
   ByteReader,
@@ -64,7 +64,7 @@ export function parseServerTarget(text: string): ServerTarget {
     host = bracketed[1]!;
     portText = bracketed[2];
   } else if (rest.split(':').length > 2) {
-    throw new UsageError(`write IPv6 addresses in brackets: [${rest}]:${DEFAULT_PORT}`);
+    throw new UsageError(`'${text}': ${ipv6BracketingHint(rest, DEFAULT_PORT)}`);
   } else {
     const [h, p] = rest.split(':');
     host = h!;

@@ -60,6 +60,18 @@ export function writeNewKey(path: string, force: boolean): KeygenResult {
   return { path, keyPair };
 }
 
+/** The content of a .pub file (one key, nothing else), which has no `private` line. */
+function looksLikePublicKey(text: string): boolean {
+  const words = text.trim().split(/\s+/);
+  if (words.length !== 1) return false;
+  try {
+    decodeKey(words[0]!);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Reads an identity file. Refuses files other users could read (like ssh does),
  * with the command that fixes it.
@@ -76,6 +88,16 @@ export function loadKey(path: string): KeyPair {
       throw new CliError(`no key file at ${path}; create one with: braid keygen`, ExitCode.KEY_FILE);
     }
     throw new CliError(`cannot read key file ${path}: ${(error as Error).message}`, ExitCode.KEY_FILE);
+  }
+  // Checked before the permissions: a public key is meant to be readable, and a chmod would not help.
+  if (looksLikePublicKey(text)) {
+    const privatePath = path.endsWith('.pub') ? path.slice(0, -'.pub'.length) : undefined;
+    throw new CliError(
+      privatePath
+        ? `${path} is a public key, not a key pair; give its private key file ${privatePath} instead`
+        : `${path} is a public key, not a key pair; give the private key file (braid keygen writes it beside the .pub)`,
+      ExitCode.KEY_FILE,
+    );
   }
   if ((mode & 0o077) !== 0) {
     throw new CliError(
