@@ -16,7 +16,7 @@ import { connectToServer, openForward, parseServerTarget } from '../shared/clien
 import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from '../shared/client-options.js';
 import { CliError, ExitCode, UsageError } from '../shared/errors.js';
 import { fileDataStart, hashFile, type ResumePoint } from '../shared/file-transfer.js';
-import { formatBytes, formatRate } from '../shared/format.js';
+import { formatBytes, formatDuration, formatRate } from '../shared/format.js';
 import { RequestKind } from '../shared/forward-protocol.js';
 
 const SEND_USAGE = `usage: braid send FILE SERVER [--name NAME] [--limit-rate RATE] [options]
@@ -25,7 +25,7 @@ Sends FILE to a braid server that accepts files (braid serve --receive-dir DIR, 
 braid receive). If an earlier send of the same file was interrupted, the server
 keeps what arrived and this send continues from there (after checking the SHA-256
 of that prefix). The receiver verifies the SHA-256 of the whole file at the end.
-A progress bar is drawn when stderr is a terminal.
+A progress bar with the rate and the time left (ETA) is drawn when stderr is a terminal.
 
   --name NAME               the file's name at the server (default: FILE's base name)
   --limit-rate RATE         at most RATE bytes per second (suffixes k, m, g: 1024-based)
@@ -50,6 +50,9 @@ function parseRate(text: string): number {
   return value;
 }
 
+/** The progress bar estimates the time left only after this long. */
+const ETA_AFTER_MS = 500;
+
 class Progress {
   readonly #total: number;
   readonly #start: number;
@@ -70,11 +73,21 @@ class Progress {
     const width = 30;
     const fraction = this.#total === 0 ? 1 : position / this.#total;
     const filled = Math.round(fraction * width);
-    const seconds = (now - this.#started) / 1000;
-    const rate = seconds > 0 ? (position - this.#start) / seconds : 0;
+    const elapsedMs = now - this.#started;
+    const rate = elapsedMs > 0 ? ((position - this.#start) / elapsedMs) * 1000 : 0;
+    // The time left at the average rate since this run began: steadier than the last interval's,
+    // and what a --limit-rate holds to. Not before half a second, when the first writes into
+    // the buffers would promise far too much; rounded up, so "0s" means done. The finished bar
+    // shows how long it took instead.
+    const timing =
+      position >= this.#total
+        ? `in ${formatDuration(elapsedMs)}`
+        : elapsedMs >= ETA_AFTER_MS && rate > 0
+          ? `ETA ${formatDuration(Math.ceil((this.#total - position) / rate) * 1000)}`
+          : 'ETA -';
     process.stderr.write(
       `\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}%  ` +
-        `${formatBytes(position)} / ${formatBytes(this.#total)}  ${formatRate(rate)}   `,
+        `${formatBytes(position)} / ${formatBytes(this.#total)}  ${formatRate(rate)}  ${timing}   `,
     );
   }
 
