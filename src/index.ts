@@ -55,6 +55,7 @@ export type {
   PathState,
   SessionRole,
   StreamId,
+  SuspendReason,
   TransportConfig,
 } from './engine/types.js';
 export type { SocketAddress } from './net/address.js';

@@ -11,6 +11,7 @@ import type {
   PathInfo,
   SessionRole,
   StreamId,
+  SuspendReason,
 } from '../engine/types.js';
 import type { SocketAddress } from '../net/address.js';
 import { channels, publish } from './diagnostics.js';
@@ -51,9 +52,10 @@ export interface SessionEvents {
    * No path has worked for the failure timeout (the idle timeout): the session is kept, streams
    * stay open and writes are buffered (up to each stream's send buffer, transport.sendBufferSize
    * or what auto-tuning grew it to, and the session's share of transport.maxSessionBuffer, then backpressure) until a path works again ('resumed') or the persistence timeout ends it
-   * (SessionExpiredError). Datagrams are refused meanwhile.
+   * (SessionExpiredError). Datagrams are refused meanwhile. `reason`: 'failure-timeout' (nothing
+   * heard from the peer for the failure timeout) or 'peer-suspended' (the peer said it is).
    */
-  suspended: [];
+  suspended: [reason: SuspendReason];
   /** The session is back, on fresh keys and connection IDs; no byte was lost or duplicated. */
   resumed: [];
   /** Client: a ticket for 0-RTT on a later connect() to this server; store it if you like. */
@@ -461,8 +463,8 @@ export class Session extends EventEmitter<SessionEvents> {
         this.emit('path', event.path);
         break;
       case 'suspended':
-        publish(channels.sessionSuspended, () => ({ session: this }));
-        this.emit('suspended');
+        publish(channels.sessionSuspended, () => ({ session: this, reason: event.reason }));
+        this.emit('suspended', event.reason);
         break;
       case 'resumed':
         publish(channels.sessionResumed, () => ({ session: this }));

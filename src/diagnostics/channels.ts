@@ -7,7 +7,8 @@ import diagnosticsChannel from 'node:diagnostics_channel';
  * - braid:session:created   { session }                 a client connect started or a server accepted a handshake
  * - braid:session:handshake { session, remoteKey }
  * - braid:session:closed    { session, error }          error is undefined for a clean close
- * - braid:session:suspended { session }                 no path has worked for the failure timeout
+ * - braid:session:suspended { session, reason }         no path has worked for the failure timeout
+ *                           ('failure-timeout'), or the peer said it is suspended ('peer-suspended')
  * - braid:session:resumed   { session }                 back on fresh keys and connection IDs
  * - braid:path:updated      { session, path }
  * - braid:path:failover     { session, from, to, reason } the session moved its sending to another path

@@ -29,6 +29,12 @@ export type CloseSource =
   /** A suspended session outlived its persistence timeout (here or, as the peer reported, there). */
   | 'expired';
 
+/**
+ * Why a session was suspended: no authenticated packet from the peer for the failure timeout
+ * (the idle timeout), or the peer said it is suspended (SUSPENDED, or a RESUME before we noticed).
+ */
+export type SuspendReason = 'failure-timeout' | 'peer-suspended';
+
 export interface CloseInfo {
   source: CloseSource;
   /** Transport or application error code. */
@@ -54,7 +60,7 @@ export type ConnectionEvent =
   | { type: 'key-update'; phase: number }
   | { type: 'path-updated'; path: PathInfo }
   /** No path has worked for the failure timeout: the session is kept, waiting for one (docs/persistence.md). */
-  | { type: 'suspended' }
+  | { type: 'suspended'; reason: SuspendReason }
   /** The session is back, on fresh keys and connection IDs; nothing was lost. */
   | { type: 'resumed' }
   /** The peer asks us to confirm once every byte below `offset` is durably stored (confirmCheckpoint). */

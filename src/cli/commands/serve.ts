@@ -112,6 +112,12 @@ options:
                             windows shrink. Default 1024 (about 21 800 idle sessions)
   --congestion-control CC   cubic or bbr (newreno also works): the controller of what the
                             server sends (default: the library's, see docs/performance.md)
+  --idle-timeout SECONDS    the failure timeout: a session that hears nothing from its client
+                            this long is suspended (default 30; the smaller of both sides' applies)
+  --persistence-timeout SECONDS
+                            how long a suspended session is kept for its client to resume it;
+                            then it expires and is forgotten (default 14400, 4 h; the smaller of
+                            both sides' applies; 0: no suspension, silent sessions idle out)
 ${OBSERVE_HELP}
   -h, --help                show this help
 
@@ -144,6 +150,8 @@ const SERVE_FLAGS = {
   'congestion-control': { type: 'string' },
   'udp-idle-timeout': { type: 'string' },
   'max-udp-flows': { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'persistence-timeout': { type: 'string' },
   ...OBSERVE_SPECS,
 } as const;
 
@@ -172,6 +180,9 @@ interface ServeSettings {
   congestionControl: CongestionControlName | undefined;
   udpIdleTimeoutMs: number;
   maxUdpFlows: number;
+  /** Milliseconds. */
+  idleTimeout: number | undefined;
+  persistenceTimeout: number | undefined;
 }
 
 function positiveInteger(name: string, text: string | undefined): number | undefined {
@@ -181,6 +192,19 @@ function positiveInteger(name: string, text: string | undefined): number | undef
     throw new UsageError(`option '--${name}' needs a positive integer, got '${text}'`, SERVE_USAGE);
   }
   return value;
+}
+
+/** A number of seconds (fractions allowed) as milliseconds; zero only where it means "off". */
+function secondsOption(name: string, text: string | undefined, zeroAllowed: boolean): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(value) || (value === 0 && !zeroAllowed)) {
+    throw new UsageError(
+      `option '--${name}' needs a ${zeroAllowed ? '' : 'positive '}number of seconds, got '${text}'`,
+      SERVE_USAGE,
+    );
+  }
+  return Math.round(value * 1000);
 }
 
 /** Refusal log lines per second at most; the rest are counted and summed up in the next line. */
@@ -243,6 +267,8 @@ function settingsFrom(args: ParsedArgs): ServeSettings {
     udpIdleTimeoutMs:
       1000 * positiveIntFlag(args, 'udp-idle-timeout', DEFAULT_UDP_IDLE_TIMEOUT_S, SERVE_USAGE),
     maxUdpFlows: positiveIntFlag(args, 'max-udp-flows', DEFAULT_MAX_UDP_FLOWS, SERVE_USAGE),
+    idleTimeout: secondsOption('idle-timeout', pick('idle-timeout')[0], false),
+    persistenceTimeout: secondsOption('persistence-timeout', pick('persistence-timeout')[0], true),
   };
 }
 
@@ -316,7 +342,11 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
       maxSessions: settings.maxSessions,
       maxSessionsPerKey: settings.maxSessionsPerKey,
       memoryBudget: settings.memoryBudget,
-      ...(settings.congestionControl && { transport: { congestionControl: settings.congestionControl } }),
+      transport: {
+        ...(settings.congestionControl && { congestionControl: settings.congestionControl }),
+        ...(settings.idleTimeout !== undefined && { idleTimeout: settings.idleTimeout }),
+        ...(settings.persistenceTimeout !== undefined && { persistenceTimeout: settings.persistenceTimeout }),
+      },
       ...(settings.backupAddresses.length > 0 && { backupAddresses: settings.backupAddresses }),
     },
     (session) => onSession(session),

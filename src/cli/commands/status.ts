@@ -72,6 +72,11 @@ function pidAlive(socketName: string): boolean {
   }
 }
 
+/** An absolute time an operator can compare with the logs: UTC, to the second. */
+function formatClock(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
 function sum(counts: Record<string, number> | undefined): number {
   return Object.values(counts ?? {}).reduce((a, b) => a + b, 0);
 }
@@ -85,6 +90,13 @@ export function renderStatus(processes: ProcessStatus[]): string {
         `sent ${formatBytes(p.totals.bytesSent)}, received ${formatBytes(p.totals.bytesReceived)}, ` +
         `${p.totals.packetsLost} packets lost, ${sum(p.totals.failovers)} failovers`,
     );
+    const suspended = p.sessions.filter((s) => s.suspendedMs !== undefined).length;
+    if (suspended > 0 || (p.totals.suspensions ?? 0) > 0) {
+      out.push(
+        `  ${suspended} suspended now; ${p.totals.suspensions ?? 0} suspensions, ` +
+          `${p.totals.resumptions ?? 0} resumptions, ${p.totals.sessionsClosed?.session_expired ?? 0} expired`,
+      );
+    }
     const drops = Object.entries(p.totals.drops ?? {}).filter(([, n]) => n > 0);
     if (drops.length > 0) {
       drops.sort((a, b) => b[1] - a[1]);
@@ -95,13 +107,14 @@ export function renderStatus(processes: ProcessStatus[]): string {
       out.push(
         ...table(
           [
-            ['SESSION', 'ROLE', 'PEER', 'STATE', 'AGE', 'SENT', 'RECEIVED', 'KEY UPDATES'],
+            ['SESSION', 'ROLE', 'PEER', 'STATE', 'AGE', 'LAST HEARD', 'SENT', 'RECEIVED', 'KEY UPDATES'],
             [
               `#${s.id}`,
               s.role,
               s.peerFingerprint ?? '-',
-              s.state,
+              s.suspendedMs !== undefined ? `suspended ${formatDuration(s.suspendedMs)}` : s.state,
               formatDuration(s.ageMs),
+              s.silentMs !== undefined ? `${formatDuration(s.silentMs)} ago` : '-',
               formatBytes(s.bytesSent),
               formatBytes(s.bytesReceived),
               String(s.keyUpdates),
@@ -110,19 +123,29 @@ export function renderStatus(processes: ProcessStatus[]): string {
           '  ',
         ),
       );
+      if (s.suspendedSince !== undefined) {
+        out.push(
+          `  suspended since ${formatClock(s.suspendedSince)} (${formatDuration(s.suspendedMs ?? 0)}): ` +
+            `${s.lastError ?? 'no working path'}; kept until it resumes or its persistence timeout ends it`,
+        );
+      } else if (s.lastError) {
+        out.push(`  last error: ${s.lastError} (resumed since)`);
+      }
       if (s.backend) out.push(`  back-end: ${s.backend}`);
       const rows = [
         ['PATH', 'LOCAL', 'REMOTE', 'STATE', 'RTT', 'MIN RTT', 'LOSS', 'OUT', 'IN', 'SENT', 'RECEIVED'],
       ];
       for (const path of s.paths) {
+        // A suspended session's paths carry nothing: their last RTT and loss would be stale.
+        const measured = path.state !== 'suspended';
         rows.push([
           String(path.id),
           path.local,
           path.remote,
           path.state,
-          formatMs(path.srttMs),
+          measured ? formatMs(path.srttMs) : '-',
           formatMs(path.minRttMs),
-          `${(path.loss * 100).toFixed(1)}%`,
+          measured ? `${(path.loss * 100).toFixed(1)}%` : '-',
           formatRate(path.sendRate),
           formatRate(path.receiveRate),
           formatBytes(path.bytesSent),

@@ -3,14 +3,13 @@
  * read from the process's SessionTracker.
  */
 import { createServer, type Server } from 'node:http';
-import type { PathState } from '../../index.js';
 import { formatHostPort } from '../shared/args.js';
 import { CliError, ExitCode } from '../shared/errors.js';
-import type { SessionTracker } from './tracker.js';
+import type { PathStatusState, SessionTracker } from './tracker.js';
 
 /** Upper bounds of the RTT histogram, seconds. */
 export const RTT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
-const PATH_STATES: PathState[] = ['validating', 'active', 'standby', 'failed'];
+const PATH_STATES: PathStatusState[] = ['validating', 'active', 'standby', 'failed', 'suspended'];
 
 export class RttHistogram {
   readonly counts = new Array<number>(RTT_BUCKETS.length).fill(0);
@@ -40,6 +39,15 @@ export function renderMetrics(tracker: SessionTracker, rtt: RttHistogram): strin
     [`{command="${escapeLabel(tracker.command)}"}`, 1],
   ]);
   metric('braid_sessions', 'gauge', 'Sessions open now.', [['', sessions.length]]);
+  metric('braid_sessions_suspended', 'gauge', 'Open sessions suspended now: no path works for them.', [
+    ['', sessions.filter((s) => s.state === 'suspended').length],
+  ]);
+  metric(
+    'braid_session_suspended_seconds',
+    'gauge',
+    'How long the longest-suspended open session has been suspended (0 when none is).',
+    [['', Math.max(0, ...sessions.map((s) => s.suspendedMs ?? 0)) / 1000]],
+  );
   metric('braid_sessions_started_total', 'counter', 'Sessions started since the process began.', [
     ['', totals.sessionsStarted],
   ]);
@@ -56,6 +64,18 @@ export function renderMetrics(tracker: SessionTracker, rtt: RttHistogram): strin
     Object.entries(counts)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([reason, n]) => [`{reason="${escapeLabel(reason)}"}`, n]);
+  metric('braid_suspensions_total', 'counter', 'Times a session was suspended.', [['', totals.suspensions]]);
+  metric('braid_resumptions_total', 'counter', 'Times a suspended session resumed.', [
+    ['', totals.resumptions],
+  ]);
+  metric(
+    'braid_sessions_closed_total',
+    'counter',
+    'Sessions closed, by cause: clean, session_expired (suspended past the persistence timeout), …',
+    Object.entries(totals.sessionsClosed)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([cause, n]) => [`{cause="${escapeLabel(cause)}"}`, n]),
+  );
   metric(
     'braid_failovers_total',
     'counter',

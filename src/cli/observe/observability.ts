@@ -9,7 +9,7 @@ import { CliError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { type ControlServer, defaultControlDir, startControlServer } from './control.js';
 import { startMetricsServer } from './metrics.js';
-import { type BraidEvent, SessionTracker } from './tracker.js';
+import { type BraidEvent, EventName, SessionTracker } from './tracker.js';
 
 export const OBSERVE_SPECS: Record<string, FlagSpec> = {
   control: { type: 'string' },
@@ -53,6 +53,37 @@ export function openEventLog(path: string, tracker: SessionTracker): () => void 
   };
 }
 
+/**
+ * The session events an operator must see without --events, as info-level log lines with their
+ * reason: suspension and resumption, failover, a path that failed. Returns the unsubscriber.
+ */
+export function logSessionEvents(tracker: SessionTracker, log: Logger): () => void {
+  const onEvent = ({ name, data }: BraidEvent): void => {
+    const session = `session #${data.session}`;
+    const fields = { session: data.session, event: name };
+    if (name === EventName.sessionSuspended) {
+      log.info(`${session} suspended: ${data.error}`, { ...fields, reason: data.reason });
+    } else if (name === EventName.sessionResumed) {
+      const after =
+        typeof data.suspendedMs === 'number' ? ` after ${(data.suspendedMs / 1000).toFixed(1)} s` : '';
+      log.info(`${session} resumed${after}`, { ...fields, suspendedMs: data.suspendedMs });
+    } else if (name === EventName.failover) {
+      log.info(
+        `${session} failover: path ${data.from} (${data.fromLocal} → ${data.fromRemote}) to path ${data.to} ` +
+          `(${data.toLocal} → ${data.toRemote}): ${data.reason}`,
+        { ...fields, from: data.from, to: data.to, reason: data.reason },
+      );
+    } else if (name === EventName.pathFailed) {
+      log.info(`${session} path ${data.path} (${data.local} → ${data.remote}) failed`, {
+        ...fields,
+        path: data.path,
+      });
+    }
+  };
+  tracker.on('event', onEvent);
+  return () => tracker.off('event', onEvent);
+}
+
 export async function startObservability(
   args: ParsedArgs,
   command: string,
@@ -66,6 +97,7 @@ export async function startObservability(
     for (const c of closers.splice(0).reverse()) c();
   };
   try {
+    closers.push(logSessionEvents(tracker, log));
     const eventsPath = stringFlag(args, 'events');
     if (eventsPath) {
       closers.push(openEventLog(eventsPath, tracker));

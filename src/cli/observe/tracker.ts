@@ -49,11 +49,23 @@ export const FAILOVER_REASONS = [
   'preferred',
 ];
 
+/**
+ * A path's state as the operator sees it: the engine's, except that every path of a suspended
+ * session is 'suspended' (the engine keeps them untouched and unused until the resumption).
+ */
+export type PathStatusState = PathState | 'suspended';
+
+/** Why a session was suspended, in words (the engine's SuspendReason). */
+export const SUSPEND_REASONS: Record<string, string> = {
+  'failure-timeout': 'no packet from the peer for the failure timeout',
+  'peer-suspended': 'the peer stopped hearing us and suspended',
+};
+
 export interface PathStatus {
   id: number;
   local: string;
   remote: string;
-  state: PathState;
+  state: PathStatusState;
   srttMs: number | undefined;
   rttvarMs: number | undefined;
   minRttMs: number | undefined;
@@ -73,7 +85,14 @@ export interface PathStatus {
 export interface SessionStatus {
   id: number;
   role: string;
+  /** The engine's state, or 'suspended' while no path works (docs/persistence.md). */
   state: string;
+  /** While suspended: since when (ms since the Unix epoch), for how long, and why. */
+  suspendedSince?: number;
+  suspendedMs?: number;
+  lastError?: string;
+  /** How long since a packet last came from the peer (sampled once a second). */
+  silentMs?: number;
   peerKey: string | undefined;
   peerFingerprint: string | undefined;
   startedAt: number;
@@ -91,6 +110,11 @@ interface Tracked {
   id: number;
   session: Session;
   startedAt: number;
+  suspendedSince: number | undefined;
+  /** Why the session was last suspended, kept after the resumption as its last error. */
+  lastError: string | undefined;
+  heardAt: number;
+  packetsReceived: number;
   states: Map<number, PathState>;
   rates: Map<number, { at: number; sent: number; received: number; sendRate: number; receiveRate: number }>;
 }
@@ -106,6 +130,11 @@ export interface Totals {
   congestionEvents: Record<string, number>;
   /** Datagrams dropped: sessions' own drops plus the endpoint's, by reason. */
   drops: Record<string, number>;
+  /** Sessions suspended, and resumed, over the life of the process. */
+  suspensions: number;
+  resumptions: number;
+  /** Sessions closed, by cause (closeCause). */
+  sessionsClosed: Record<string, number>;
 }
 
 export function formatAddress(address: { address: string; port: number }): string {
@@ -138,6 +167,9 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
   readonly #engineDrops: Array<() => Record<string, number>> = [];
   readonly #failovers: Record<string, number> = Object.fromEntries(FAILOVER_REASONS.map((r) => [r, 0]));
   readonly #congestionEvents: Record<string, number> = { loss: 0, 'persistent-congestion': 0 };
+  readonly #suspensions = { suspended: 0, resumed: 0 };
+  /** Sessions closed, by cause: 'clean' or the error's code without BRAID_ERR_, e.g. session_expired. */
+  readonly #closedByCause: Record<string, number> = { clean: 0, session_expired: 0 };
   #sessionsStarted = 0;
   readonly #timer: NodeJS.Timeout;
   readonly #subscriptions: Array<[string, (message: unknown) => void]> = [];
@@ -168,15 +200,24 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
       if (tracked) this.#onPath(tracked, path);
     });
     // Suspension and resumption (docs/persistence.md): no path for the failure timeout, and back.
-    for (const [channel, name] of [
-      ['braid:session:suspended', EventName.sessionSuspended],
-      ['braid:session:resumed', EventName.sessionResumed],
-    ] as const) {
-      this.#subscribe(channel, (m) => {
-        const tracked = this.#sessions.get((m as { session: Session }).session);
-        if (tracked) this.#emit(name, tracked, {});
-      });
-    }
+    this.#subscribe('braid:session:suspended', (m) => {
+      const { session, reason } = m as { session: Session; reason?: string };
+      const tracked = this.#sessions.get(session);
+      if (!tracked || tracked.suspendedSince !== undefined) return;
+      tracked.suspendedSince = Date.now();
+      tracked.lastError = SUSPEND_REASONS[reason ?? ''] ?? reason ?? 'suspended';
+      this.#suspensions.suspended++;
+      this.#emit(EventName.sessionSuspended, tracked, { reason: reason ?? null, error: tracked.lastError });
+    });
+    this.#subscribe('braid:session:resumed', (m) => {
+      const tracked = this.#sessions.get((m as { session: Session }).session);
+      if (!tracked) return;
+      const suspendedMs = tracked.suspendedSince === undefined ? null : Date.now() - tracked.suspendedSince;
+      tracked.suspendedSince = undefined;
+      tracked.heardAt = Date.now();
+      this.#suspensions.resumed++;
+      this.#emit(EventName.sessionResumed, tracked, { suspendedMs });
+    });
     this.#subscribe('braid:path:failover', (m) => {
       const { session, from, to, reason } = m as {
         session: Session;
@@ -232,6 +273,10 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
       id: this.#nextId++,
       session,
       startedAt: Date.now(),
+      suspendedSince: undefined,
+      lastError: undefined,
+      heardAt: Date.now(),
+      packetsReceived: session.stats.packetsReceived ?? 0,
       states: new Map(),
       rates: new Map(),
     };
@@ -277,8 +322,12 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
     this.#closedTotals.bytesReceived += stats.bytesReceived;
     this.#closedTotals.packetsLost += stats.packetsLost;
     addCounts(this.#closedTotals.drops, stats.drops);
+    const cause = closeCause(error);
+    this.#closedByCause[cause] = (this.#closedByCause[cause] ?? 0) + 1;
     this.#emit(EventName.sessionClosed, tracked, {
       error: error ? { name: error.name, message: error.message } : null,
+      cause,
+      suspendedMs: tracked.suspendedSince === undefined ? null : Date.now() - tracked.suspendedSince,
       bytesSent: stats.bytesSent,
       bytesReceived: stats.bytesReceived,
       durationMs: Date.now() - tracked.startedAt,
@@ -296,6 +345,7 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
     const now = Date.now();
     const rtts: number[] = [];
     for (const tracked of this.#sessions.values()) {
+      this.#noteHeard(tracked, now);
       for (const path of tracked.session.paths) {
         const last = tracked.rates.get(path.id);
         const seconds = last ? (now - last.at) / 1000 : 0;
@@ -314,16 +364,30 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
     this.emit('sample', rtts);
   }
 
+  /** A packet from the peer since the last look restarts the silence. */
+  #noteHeard(tracked: Tracked, now: number): void {
+    const received = tracked.session.stats.packetsReceived ?? 0;
+    if (received !== tracked.packetsReceived) {
+      tracked.packetsReceived = received;
+      tracked.heardAt = now;
+    }
+  }
+
   sessions(): SessionStatus[] {
     const now = Date.now();
     return [...this.#sessions.values()].map((tracked) => {
       const { session } = tracked;
       const stats = session.stats;
       const key = session.remoteKey;
+      this.#noteHeard(tracked, now);
+      const suspendedSince = session.suspended ? (tracked.suspendedSince ?? now) : undefined;
       return {
         id: tracked.id,
         role: session.role,
-        state: session.state,
+        state: suspendedSince !== undefined ? 'suspended' : session.state,
+        ...(suspendedSince !== undefined ? { suspendedSince, suspendedMs: now - suspendedSince } : {}),
+        ...(tracked.lastError !== undefined ? { lastError: tracked.lastError } : {}),
+        silentMs: now - tracked.heardAt,
         peerKey: key ? encodeKey(key) : undefined,
         peerFingerprint: key ? fingerprint(key) : undefined,
         startedAt: tracked.startedAt,
@@ -339,7 +403,7 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
             id: path.id,
             local: formatAddress(path.local),
             remote: formatAddress(path.remote),
-            state: path.state,
+            state: suspendedSince !== undefined ? 'suspended' : path.state,
             srttMs: path.srtt,
             rttvarMs: path.rttvar,
             minRttMs: path.minRtt,
@@ -368,6 +432,9 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
       failovers: { ...this.#failovers },
       congestionEvents: { ...this.#congestionEvents },
       drops: { ...this.#closedTotals.drops },
+      suspensions: this.#suspensions.suspended,
+      resumptions: this.#suspensions.resumed,
+      sessionsClosed: { ...this.#closedByCause },
     };
     for (const { session } of this.#sessions.values()) {
       const stats = session.stats;
@@ -406,6 +473,13 @@ function pathFields(path: PathInfo): Record<string, unknown> {
     packetsSent: path.packetsSent,
     packetsLost: path.packetsLost,
   };
+}
+
+/** 'clean', or the error's stable code in lower case without its prefix (session_expired, idle_timeout…). */
+export function closeCause(error: Error | undefined): string {
+  if (!error) return 'clean';
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code.replace(/^BRAID_ERR_/, '').toLowerCase() : error.name;
 }
 
 function addCounts(into: Record<string, number>, from: Record<string, number>): void {

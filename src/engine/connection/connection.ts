@@ -73,6 +73,7 @@ import type {
   PathInfo,
   SessionRole,
   StreamId,
+  SuspendReason,
   TransportConfig,
 } from '../types.js';
 import { CidState } from './cid-state.js';
@@ -1158,7 +1159,7 @@ export class Connection implements EngineConnection {
     if (this.timers.expired('idle', now)) {
       // The failure timeout: no path has worked for an idle timeout. A persistent session is
       // suspended (docs/persistence.md); any other ends here.
-      if (this._state === 'established' && this.persist.canSuspend) this.suspend(now);
+      if (this._state === 'established' && this.persist.canSuspend) this.suspend(now, 'failure-timeout');
       else this.enterClosed('idle-timeout', TransportError.NO_ERROR, false, 'idle timeout');
       this.wake();
       return;
@@ -1311,9 +1312,9 @@ export class Connection implements EngineConnection {
   }
 
   /** No path has worked for the failure timeout: keep the session, suspended (if both sides allow). */
-  private suspend(now: number): void {
+  private suspend(now: number, reason: SuspendReason): void {
     this.liveness.suspend();
-    this.persist.suspend(now);
+    this.persist.suspend(now, reason);
   }
 
   /**

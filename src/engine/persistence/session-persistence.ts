@@ -30,7 +30,7 @@ import { ephemeralKeyPair, handshakePrologue, RESUME_PATTERN } from '../handshak
 import { NetworkChangeBudget } from '../network-change-budget.js';
 import { bytesEqual, type EndpointSecrets, type RandomSource } from '../secrets.js';
 import type { StreamMap } from '../streams/stream-map.js';
-import type { SessionRole, TransportConfig } from '../types.js';
+import type { SessionRole, SuspendReason, TransportConfig } from '../types.js';
 import { buildResumeState, PeerResumeState } from './resume-state.js';
 
 /** Resumption identifiers the server keeps issued (unused) per session. */
@@ -278,11 +278,11 @@ export class SessionPersistence {
   }
 
   /** No path has worked for the failure timeout (or the peer told us it is suspended). */
-  suspend(now: number): void {
+  suspend(now: number, reason: SuspendReason): void {
     if (this._suspended) return;
     this._suspended = true;
     this.suspendedAt = now;
-    this.announce();
+    this.announce(reason);
     if (this.host.role === 'client') {
       // The server may forget the suspended paths' CIDs at any moment now (it resumes on new
       // ones), so a stateless reset for one of them says nothing about the session.
@@ -299,11 +299,11 @@ export class SessionPersistence {
     this.host.outbox.wake();
   }
 
-  private announce(): void {
+  private announce(reason: SuspendReason): void {
     if (this.announced) return;
     this.announced = true;
     this.host.outbox.stats.suspensions++;
-    this.host.outbox.emit({ type: 'suspended' });
+    this.host.outbox.emit({ type: 'suspended', reason });
   }
 
   /** The application closed the session (or it closed otherwise) while suspended. */
@@ -361,7 +361,7 @@ export class SessionPersistence {
     if (this.host.role === 'client') {
       if (!this._suspended) {
         if (!peerSuspended || !this.canSuspend) return;
-        this.suspend(now);
+        this.suspend(now, 'peer-suspended');
       }
       this.addHint(remote);
       if (this.triggerAllowed(local, remote, now)) this.sendAttempt(local, remote, now);
@@ -716,7 +716,7 @@ export class SessionPersistence {
     };
     this.host.cids.route(packet.dcid);
     // Pair the application's events: a server that had not noticed the outage suspends now.
-    this.announce();
+    this.announce('peer-suspended');
     this.finishSuspension();
     this.host.installResumed({
       split,
