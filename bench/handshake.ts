@@ -1,9 +1,11 @@
-// Handshake rate. Headline: completed Noise IK handshakes per second on one core, sans-I/O:
-// a client and a server engine Endpoint in this process hand each other datagrams in memory,
-// and a handshake counts once the client reported 'handshake-complete' and the server has
-// confirmed it (it received the client's first 1-RTT packet). Baseline, measured in the same
-// run: raw X25519 operations per second through the same DH function the Noise code uses.
-// Second figure: connect + close through the public API on real loopback sockets, sequentially.
+// Handshake rate. Headline: the IK handshakes one server core could accept, sans-I/O: a client
+// and a server engine Endpoint in this process hand each other datagrams in memory, only the
+// CPU time inside the server endpoint is counted, and a handshake counts once the client
+// reported 'handshake-complete' and the server has confirmed it (it received the client's
+// first 1-RTT packet). Baseline, measured in the same run: the DH bound, raw X25519 operations
+// per second through the same DH function the Noise code uses over the responder's scalar
+// multiplications. The same for XX, and connect() then close() through the public API on real
+// loopback sockets, sequentially (median connect() time against its target).
 // `npm run bench -- handshake [--duration-ms N] [--socket-seconds N]` or `node --import tsx bench/handshake.ts`.
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -14,7 +16,7 @@ import type { Connection } from '../src/engine/connection/connection.js';
 import { Endpoint } from '../src/engine/endpoint.js';
 import type { EngineConnection } from '../src/engine/types.js';
 import { socketAddress, type Transmit } from '../src/net/address.js';
-import { round } from '../testing/harness/stats.js';
+import { median, percentile, round } from '../testing/harness/stats.js';
 import { positiveOption } from './lib/options.js';
 import { result } from './lib/result.js';
 import { progress, systemInfo } from './lib/system.js';
@@ -22,8 +24,14 @@ import { nowNs, secondsSince, timeBoxed } from './lib/timing.js';
 
 const CLIENT_ADDR = socketAddress('192.0.2.1', 40000);
 const SERVER_ADDR = socketAddress('203.0.113.1', 4433);
-/** Scalar multiplications per IK handshake on each side: 4 DH (es, ss, ee, se) + 1 ephemeral key. */
-const SCALARMULTS_PER_SIDE = 5;
+export type Pattern = 'ik' | 'xx';
+/**
+ * Scalar multiplications per handshake on each side: IK 4 DH (es, ss, ee, se) + 1 ephemeral
+ * key; XX 3 DH (ee, es, se) + 1 ephemeral key.
+ */
+export const SCALARMULTS_PER_SIDE: Record<Pattern, number> = { ik: 5, xx: 4 };
+/** Issue 15's targets: a server core within 70 % of the DH bound and at least 3,500 IK/s; connect() ≤ 1 ms. */
+export const TARGETS = { serverIkPerSecond: 3500, fractionOfDhBound: 0.7, connectMedianMs: 1 };
 
 interface Options {
   durationMs: number;
@@ -64,7 +72,7 @@ export interface SansIoResult {
  * Each finished session is closed and the virtual clock is moved past the draining
  * period now and then, so the endpoints' state stays bounded.
  */
-export function measureSansIo(durationMs: number): SansIoResult {
+export function measureSansIo(durationMs: number, pattern: Pattern = 'ik'): SansIoResult {
   const serverKey = generateKeyPair();
   const client = new Endpoint({ staticKey: generateKeyPair() });
   // retry 'never': the headline is the IK handshake itself; Retry would add a round trip per session.
@@ -95,7 +103,9 @@ export function measureSansIo(durationMs: number): SansIoResult {
 
   const handshakeOnce = (): void => {
     lastServerConnection = undefined;
-    const conn = client.connect(SERVER_ADDR, CLIENT_ADDR, { serverKey: serverKey.publicKey }, now);
+    // Without the server's key the client runs XX and learns it in the handshake.
+    const serverKeyOption = pattern === 'ik' ? { serverKey: serverKey.publicKey } : {};
+    const conn = client.connect(SERVER_ADDR, CLIENT_ADDR, serverKeyOption, now);
     let clientDone = false;
     for (let rounds = 0; ; rounds++) {
       if (rounds > 16) throw new Error('handshake did not complete within 16 exchanges');
@@ -163,19 +173,33 @@ export interface SocketResult {
   seconds: number;
   perSecond: number;
   meanMs: number;
+  /** connect() alone: from the call until the session is returned. */
+  connectMedianMs: number;
+  connectP90Ms: number;
+  closeMedianMs: number;
 }
 
 /** connect() then close() through the public API on 127.0.0.1, one after another. */
-export async function measureSockets(seconds: number): Promise<SocketResult> {
+export async function measureSockets(seconds: number, pattern: Pattern = 'ik'): Promise<SocketResult> {
   const server = createServer({ retry: 'never' });
   await server.listen({ host: '127.0.0.1', port: 0 });
   const target = { host: '127.0.0.1', port: server.address()!.port };
+  // XX: no key given; the client accepts the one the server presents (trust on first use).
+  const serverKey = pattern === 'ik' ? server.publicKey : undefined;
+  const connectMs: number[] = [];
+  const closeMs: number[] = [];
   const once = async (): Promise<void> => {
-    const session = await connect(target, { serverKey: server.publicKey, timeout: 5000 });
+    const start = nowNs();
+    const session = await connect(target, { serverKey, timeout: 5000 });
+    const connected = nowNs();
     await session.close();
+    connectMs.push(Number(connected - start) / 1e6);
+    closeMs.push(Number(nowNs() - connected) / 1e6);
   };
   try {
     for (let i = 0; i < 20; i++) await once(); // warm-up
+    connectMs.length = 0;
+    closeMs.length = 0;
     const start = nowNs();
     const budgetNs = BigInt(Math.round(seconds * 1e9));
     let handshakes = 0;
@@ -189,10 +213,45 @@ export async function measureSockets(seconds: number): Promise<SocketResult> {
       seconds: elapsed,
       perSecond: handshakes / elapsed,
       meanMs: (elapsed * 1000) / handshakes,
+      connectMedianMs: median(connectMs),
+      connectP90Ms: percentile(connectMs, 90),
+      closeMedianMs: median(closeMs),
     };
   } finally {
     await server.close(0, '', 500);
   }
+}
+
+function sansIoReport(result: SansIoResult, dhPerSecond: number, pattern: Pattern): object {
+  const perSide = SCALARMULTS_PER_SIDE[pattern];
+  return {
+    handshakes: result.handshakes,
+    seconds: round(result.seconds),
+    datagramsPerHandshake: round(result.datagramsPerHandshake),
+    clientAndServerPerSecond: round(result.perSecond),
+    clientAndServerDhBound: round(dhPerSecond / (2 * perSide)),
+    serverOnly: {
+      note: 'CPU time inside the server endpoint only: the rate one server core could accept',
+      seconds: round(result.serverSeconds),
+      handshakesPerSecond: round(result.serverPerSecond),
+      dhBoundPerSecond: round(dhPerSecond / perSide),
+      ratioToDhBound: round(result.serverPerSecond / (dhPerSecond / perSide)),
+    },
+  };
+}
+
+function socketReport(result: SocketResult): object {
+  return {
+    handshakes: result.handshakes,
+    seconds: round(result.seconds),
+    handshakesPerSecond: round(result.perSecond),
+    meanConnectAndCloseMs: round(result.meanMs),
+    connectMedianMs: round(result.connectMedianMs),
+    connectP90Ms: round(result.connectP90Ms),
+    closeMedianMs: round(result.closeMedianMs),
+    connectTargetMs: TARGETS.connectMedianMs,
+    connectTargetMet: result.connectMedianMs <= TARGETS.connectMedianMs,
+  };
 }
 
 export async function run(args: string[]): Promise<object> {
@@ -200,44 +259,40 @@ export async function run(args: string[]): Promise<object> {
   progress(`handshake: X25519 baseline, ${options.durationMs} ms`);
   const dhPerSecond = measureDh(options.durationMs);
   progress(`handshake: sans-I/O IK handshakes, ${options.durationMs} ms`);
-  const sansIo = measureSansIo(options.durationMs);
-  progress(`handshake: real sockets on loopback, ${options.socketSeconds} s`);
-  const sockets = await measureSockets(options.socketSeconds);
-  // Both sides run in this process, so a handshake costs 2 × 5 scalar multiplications at best.
-  const dhBoundPerSecond = dhPerSecond / (2 * SCALARMULTS_PER_SIDE);
+  const ik = measureSansIo(options.durationMs, 'ik');
+  progress(`handshake: sans-I/O XX handshakes, ${options.durationMs} ms`);
+  const xx = measureSansIo(options.durationMs, 'xx');
+  progress(`handshake: IK on real sockets on loopback, ${options.socketSeconds} s`);
+  const ikSockets = await measureSockets(options.socketSeconds, 'ik');
+  progress(`handshake: XX on real sockets on loopback, ${options.socketSeconds} s`);
+  const xxSockets = await measureSockets(options.socketSeconds, 'xx');
+  const serverDhBound = dhPerSecond / SCALARMULTS_PER_SIDE.ik;
+  const fraction = ik.serverPerSecond / serverDhBound;
   return {
     ...result({
-      name: 'IK handshakes per second, sans-I/O, client + server on one core',
-      value: round(sansIo.perSecond),
+      name: 'IK handshakes per second one server core accepts (CPU inside the server endpoint, sans-I/O)',
+      value: round(ik.serverPerSecond),
       unit: 'handshakes/s',
       baseline: {
-        name: 'X25519 scalar multiplications per second (sodium-native)',
-        value: round(dhPerSecond),
-        unit: 'ops/s',
+        name: `DH bound: X25519 operations per second (sodium-native, same run) / ${SCALARMULTS_PER_SIDE.ik} per IK responder`,
+        value: round(serverDhBound),
+        unit: 'handshakes/s',
       },
     }),
-    dhBound: {
-      note: `an IK handshake costs ${SCALARMULTS_PER_SIDE} scalar multiplications per side; ${2 * SCALARMULTS_PER_SIDE} with both in one process`,
-      handshakesPerSecond: round(dhBoundPerSecond),
-      fractionReached: round(sansIo.perSecond / dhBoundPerSecond),
+    targets: {
+      serverIkPerSecond: TARGETS.serverIkPerSecond,
+      serverIkPerSecondMet: ik.serverPerSecond >= TARGETS.serverIkPerSecond,
+      fractionOfDhBound: TARGETS.fractionOfDhBound,
+      fractionOfDhBoundMet: fraction >= TARGETS.fractionOfDhBound,
+      connectMedianMs: TARGETS.connectMedianMs,
+      connectMedianMsMet: ikSockets.connectMedianMs <= TARGETS.connectMedianMs,
     },
-    sansIo: {
-      handshakes: sansIo.handshakes,
-      seconds: round(sansIo.seconds),
-      datagramsPerHandshake: round(sansIo.datagramsPerHandshake),
-      serverOnly: {
-        note: 'CPU time inside the server endpoint only: the rate one server core could accept',
-        seconds: round(sansIo.serverSeconds),
-        handshakesPerSecond: round(sansIo.serverPerSecond),
-        ratioToDhBound: round(sansIo.serverPerSecond / (dhPerSecond / SCALARMULTS_PER_SIDE)),
-      },
-    },
+    x25519PerSecond: round(dhPerSecond),
+    sansIo: { ik: sansIoReport(ik, dhPerSecond, 'ik'), xx: sansIoReport(xx, dhPerSecond, 'xx') },
     realSockets: {
-      name: 'connect + close on 127.0.0.1 through the public API, sequential',
-      handshakes: sockets.handshakes,
-      seconds: round(sockets.seconds),
-      handshakesPerSecond: round(sockets.perSecond),
-      meanMs: round(sockets.meanMs),
+      name: 'connect() then close() on 127.0.0.1 through the public API, sequential',
+      ik: socketReport(ikSockets),
+      xx: socketReport(xxSockets),
     },
     options,
     system: systemInfo(),
