@@ -12,7 +12,8 @@
  * ULAs count as global). Skipped: link-local (an address frame carries no scope id), and
  * IPv6 addresses that are tentative (DAD not finished: binding them fails) or whose DAD
  * failed. Deprecated IPv6 addresses are kept: sessions already on them may go on (RFC 4862
- * §5.5.4), and the kernel's source selection avoids them for new attempts.
+ * §5.5.4), and the kernel's source selection avoids them for new attempts. Interfaces marked as
+ * `braid vpn` devices (VPN_INTERFACE_ALIAS) are skipped whole: their addresses are identifiers.
  */
 import { readFileSync } from 'node:fs';
 import { SocketAddress as NodeSocketAddress } from 'node:net';
@@ -34,6 +35,21 @@ export interface InterfaceAddress {
 const IFA_F_DADFAILED = 0x08;
 const IFA_F_DEPRECATED = 0x20;
 const IFA_F_TENTATIVE = 0x40;
+
+/**
+ * The interface alias (`ip link set dev NAME alias ...`) that marks `braid vpn`'s TUN devices: their
+ * addresses are inner identifiers, never locators, so they are not usable addresses here.
+ */
+export const VPN_INTERFACE_ALIAS = 'braid-vpn';
+
+/** Whether interface `name` carries VPN_INTERFACE_ALIAS (Linux sysfs; false elsewhere). */
+export function isVpnInterface(name: string): boolean {
+  try {
+    return readFileSync(`/sys/class/net/${name}/ifalias`, 'latin1').trim() === VPN_INTERFACE_ALIAS;
+  } catch {
+    return false;
+  }
+}
 
 /** Default time between two polls of the interface list. */
 export const DEFAULT_POLL_INTERVAL_MS = 250;
@@ -86,10 +102,13 @@ function readIPv6Flags(): Map<string, number> {
 export function usableInterfaceAddresses(
   table: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces(),
   ipv6Flags: ReadonlyMap<string, number> = readIPv6Flags(),
+  isInnerInterface: (name: string) => boolean = isVpnInterface,
 ): InterfaceAddress[] {
   const out: InterfaceAddress[] = [];
   const seen = new Set<string>();
   for (const [name, infos] of Object.entries(table)) {
+    // A braid vpn device: its addresses are inner identifiers (a path over them would tunnel itself).
+    if (isInnerInterface(name)) continue;
     for (const info of infos ?? []) {
       const family = info.family === 'IPv6' ? 'IPv6' : 'IPv4';
       const scope = addressScope(info.address);

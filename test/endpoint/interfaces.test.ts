@@ -35,17 +35,18 @@ test('address scopes: loopback pairs only with loopback; link-local and non-unic
   assert.ok(!sameScope('fe80::1', 'fe80::2'));
 });
 
+const info = (address: string, family: 'IPv4' | 'IPv6'): NetworkInterfaceInfo =>
+  ({
+    address,
+    family,
+    netmask: '',
+    mac: '',
+    internal: false,
+    cidr: null,
+    scopeid: 0,
+  }) as NetworkInterfaceInfo;
+
 test('usable interface addresses: no link-local, no tentative or dad-failed IPv6; deprecated kept and marked', () => {
-  const info = (address: string, family: 'IPv4' | 'IPv6'): NetworkInterfaceInfo =>
-    ({
-      address,
-      family,
-      netmask: '',
-      mac: '',
-      internal: false,
-      cidr: null,
-      scopeid: 0,
-    }) as NetworkInterfaceInfo;
   // /proc/net/if_inet6 lines: address, ifindex, prefix length, scope, flags, name.
   const flags = parseIPv6Flags(
     [
@@ -76,6 +77,19 @@ test('usable interface addresses: no link-local, no tentative or dad-failed IPv6
       'pb 2001:db8:c::10 global deprecated',
     ],
   );
+});
+
+test("a braid vpn interface's addresses are identifiers, never usable as locators", () => {
+  const table = {
+    pa: [info('192.0.2.10', 'IPv4')],
+    braid0: [info('10.77.0.1', 'IPv4'), info('fd12:3456:789a::1', 'IPv6')],
+  };
+  const all = usableInterfaceAddresses(table, new Map(), () => false).map((a) => a.address);
+  assert.deepEqual(all, ['192.0.2.10', '10.77.0.1', 'fd12:3456:789a::1'], 'an unmarked interface counts');
+  const usable = usableInterfaceAddresses(table, new Map(), (name) => name === 'braid0').map(
+    (a) => a.address,
+  );
+  assert.deepEqual(usable, ['192.0.2.10']);
 });
 
 test('a server listening on every interface binds one socket per usable address on one port', async () => {
