@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the native addons (native/braid_udp.cc: batched UDP I/O; native/braid_netlink.cc: interface
-// change notifications; native/braid_crypto.cc: per-packet AEAD on Node's OpenSSL) with node-gyp, and
+// change notifications; native/braid_tun.cc: the TUN device of `braid vpn`; native/braid_crypto.cc: per-packet AEAD on Node's OpenSSL) with node-gyp, and
 // the netns lab's impairment element (lab/impair.c, a plain C program) as build/impair. Run by `npm ci` /
 // `npm install` (the package's install script) and by `npm run build:native`.
 // Never fails the install: where the addon cannot be built (not Linux, no compiler, no headers)
@@ -69,7 +69,7 @@ function buildImpairmentElement() {
 }
 buildImpairmentElement();
 
-const built = ['braid_udp.node', 'braid_netlink.node', 'braid_crypto.node'].map((name) =>
+const built = ['braid_udp.node', 'braid_netlink.node', 'braid_tun.node', 'braid_crypto.node'].map((name) =>
   join(root, 'build', 'Release', name),
 );
 if (result.status === 0 && built.every((file) => existsSync(file))) {

@@ -24,6 +24,7 @@ import { command as serve } from './commands/serve.js';
 import { command as socks } from './commands/socks.js';
 import { command as status } from './commands/status.js';
 import { command as tunnel } from './commands/tunnel.js';
+import { command as vpn } from './commands/vpn.js';
 import { CliError, EXIT_CODES_HELP, ExitCode, UsageError } from './shared/errors.js';
 import { PROTOCOL_VERSION as FORWARD_PROTOCOL_VERSION } from './shared/forward-protocol.js';
 import { defaultKeyPath } from './shared/keys.js';
@@ -37,6 +38,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   keygen,
   serve,
   tunnel,
+  vpn,
   socks,
   cat,
   send,

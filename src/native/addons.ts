@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type AddonName = 'braid_udp' | 'braid_netlink' | 'braid_crypto';
+export type AddonName = 'braid_udp' | 'braid_netlink' | 'braid_tun' | 'braid_crypto';
 
 const cache = new Map<AddonName, { module?: unknown; error?: string }>();
 

@@ -23,8 +23,9 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
  * package entry, is the layer `index`) → the layers below it. From the bottom: net; wire and
  * crypto side by side; paths (its redundancy uses crypto's replay window); engine; errors and
  * diagnostics side by side, above the engine (errors are built from its close records) and
- * below the shell, which raises and publishes them; endpoint; api; index; cli. `native`, the
- * loader of the optional addons, is only for the two layers that load one: crypto, endpoint.
+ * below the shell, which raises and publishes them; endpoint; api; index; cli. vpn (the TUN
+ * side of `braid vpn`) sits beside api, on endpoint, and only cli uses it. `native`, the
+ * loader of the optional addons, is only for the layers that load one: crypto, endpoint, vpn.
  */
 const ALLOWED: Record<string, readonly string[]> = {
   net: [],
@@ -37,8 +38,21 @@ const ALLOWED: Record<string, readonly string[]> = {
   diagnostics: ['net', 'wire', 'crypto', 'paths', 'engine'],
   endpoint: ['net', 'native', 'wire', 'crypto', 'paths', 'engine', 'errors', 'diagnostics'],
   api: ['net', 'wire', 'crypto', 'paths', 'engine', 'errors', 'diagnostics', 'endpoint'],
+  vpn: ['net', 'native', 'endpoint'],
   index: ['net', 'wire', 'crypto', 'paths', 'engine', 'errors', 'diagnostics', 'endpoint', 'api'],
-  cli: ['net', 'wire', 'crypto', 'paths', 'engine', 'errors', 'diagnostics', 'endpoint', 'api', 'index'],
+  cli: [
+    'net',
+    'wire',
+    'crypto',
+    'paths',
+    'engine',
+    'errors',
+    'diagnostics',
+    'endpoint',
+    'api',
+    'index',
+    'vpn',
+  ],
 };
 
 const edges = importEdges(ROOT, ['src', 'testing', 'test', 'bench']);

@@ -74,7 +74,7 @@ test("each subcommand's help documents exactly the flags it accepts", () => {
       if (spec.short) assert.match(usage, new RegExp(`(^|[\\s\\[])-${spec.short}\\b`, 'm'), `-${spec.short}`);
     }
     // Option lines of the help: '  --name ...' or '  -x, --name ...'.
-    const documented = [...usage.matchAll(/^ {2}(?:-[A-Za-z], )?--([a-z][a-z-]*)/gm)].map((m) => m[1]!);
+    const documented = [...usage.matchAll(/^ {2}(?:-[A-Za-z], )?--([a-z][a-z0-9-]*)/gm)].map((m) => m[1]!);
     for (const name of documented) {
       if (name === 'help') continue;
       // braid receive passes every serve option on; its own is --dir.

@@ -25,6 +25,10 @@
  *   datagrams named by this stream's id (udp-forward.ts).
  * kind 8 (udp-reverse): target as kind 4, for a UDP listener on the server; the OK reason
  *   is the bound `host:port`. The stream holds the listener, as kind 4's does.
+ * kind 9 (vpn): target is empty; `braid vpn serve` answers OK with the client's inner
+ *   addresses as `name=value` words (inner4, inner6, server4, server6; docs/vpn.md), and the
+ *   session's datagrams carry inner IP packets from then on. The stream stays open for the
+ *   life of the client's place in the VPN.
  * status 0 means accepted: from then on the stream carries the raw bytes of the
  * connection. Any other status comes with a human-readable reason, then the server
  * ends the stream:
@@ -53,6 +57,7 @@ export const RequestKind = {
   SEND: 6,
   UDP_FORWARD: 7,
   UDP_REVERSE: 8,
+  VPN: 9,
 } as const;
 export type RequestKindValue = (typeof RequestKind)[keyof typeof RequestKind];
 
@@ -130,7 +135,7 @@ async function readRecord(reader: ByteReader): Promise<{ second: number; text: s
 
 export async function readRequest(reader: ByteReader): Promise<ForwardRequest> {
   const { second, text } = await readRecord(reader);
-  if (second < RequestKind.FORWARD || second > RequestKind.UDP_REVERSE) {
+  if (second < RequestKind.FORWARD || second > RequestKind.VPN) {
     throw new ForwardProtocolError(`unknown request kind ${second}`);
   }
   return { kind: second as RequestKindValue, target: text };

@@ -138,6 +138,19 @@ export function loadKey(path: string): KeyPair {
  * may connect.
  */
 export function loadAuthorizedKeys(path: string, strictModes = true): Uint8Array[] {
+  return loadAuthorizedKeyLines(path, strictModes).map((line) => line.key);
+}
+
+/** One line of an authorized-keys file: the key, the words after it, and the line number. */
+export interface AuthorizedKeyLine {
+  key: Uint8Array;
+  /** What follows the key, split at whitespace (`braid vpn` reads `name=value` options there). */
+  rest: string[];
+  line: number;
+}
+
+/** loadAuthorizedKeys, keeping what follows each key. */
+export function loadAuthorizedKeyLines(path: string, strictModes = true): AuthorizedKeyLine[] {
   let text: string;
   try {
     if (strictModes) checkNotWritableByOthers(path, 'authorized keys');
@@ -146,17 +159,18 @@ export function loadAuthorizedKeys(path: string, strictModes = true): Uint8Array
     if (error instanceof CliError) throw error;
     throw new CliError(`cannot read authorized keys ${path}: ${(error as Error).message}`, ExitCode.KEY_FILE);
   }
-  const keys: Uint8Array[] = [];
+  const lines: AuthorizedKeyLine[] = [];
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
+    const [first, ...rest] = line.split(/\s+/);
     try {
-      keys.push(decodeKey(line.split(/\s+/)[0]!));
+      lines.push({ key: decodeKey(first!), rest, line: i + 1 });
     } catch (error) {
       throw new CliError(`${path}:${i + 1}: ${(error as Error).message}`, ExitCode.KEY_FILE);
     }
   });
-  return keys;
+  return lines;
 }
 
 /** Refuses `path` or its directory when another user (not root) owns it or may write to it. */
