@@ -96,20 +96,23 @@ describe('braid vpn in the lab', { skip }, () => {
     const clientKey = readFileSync(join(clientHome.configDir, 'id_braid.pub'), 'utf8').split(/\s+/)[0]!;
     const authorized = join(serverHome.dir, 'vpn_clients');
     writeFileSync(authorized, `${clientKey} test client\n`, { mode: 0o600 });
-    server = new Daemon(
+    // The server's settings come from a config file (the same format as braid serve --config).
+    const config = join(serverHome.dir, 'vpn.conf');
+    writeFileSync(
+      config,
       [
-        'vpn',
-        'serve',
-        '--listen',
-        `${server1.v4}:${BRAID_PORT}`,
-        '--listen',
-        `${server2.v4}:${BRAID_PORT}`,
-        '--authorized-keys',
-        authorized,
-      ],
-      serverHome.env,
-      ['ip', 'netns', 'exec', lab.namespaces.server],
+        `listen ${server1.v4}:${BRAID_PORT}`,
+        `listen ${server2.v4}:${BRAID_PORT}`,
+        `authorized-keys ${authorized}`,
+        '',
+      ].join('\n'),
     );
+    server = new Daemon(['vpn', 'serve', '--config', config], serverHome.env, [
+      'ip',
+      'netns',
+      'exec',
+      lab.namespaces.server,
+    ]);
     daemons.push(server);
     serverReady = await ready(server);
     const [, serverKey] = (await server.waitFor(/server key (\S+)/)) as [string, string];

@@ -4,7 +4,6 @@
  * every Braid property (multihoming, failover, NAT rebinding, suspension and resumption).
  * Design, security and limits: docs/vpn.md.
  */
-import { readFileSync } from 'node:fs';
 import { encodeKey, fingerprint } from '../../crypto/identity.js';
 import { AddressInUseError, type BraidStream, createServer, type Session } from '../../index.js';
 import {
@@ -63,9 +62,10 @@ interface is up and routed:
 both:
   --key FILE                our identity (default: $XDG_CONFIG_HOME/braid/id_braid)
   --interface NAME          the TUN interface's name (default braid0)
-  --config FILE             read options from FILE: one option per line, as the flags
-                            without '--' (e.g. 'inner-ipv4 10.77.0.0/16'); '#' starts a
-                            comment. Flags given on the command line replace the file's.
+  --config FILE             read options from FILE: one per line, as the flags without
+                            '--' (e.g. 'inner-ipv4 10.77.0.0/16', 'server HOST:PORT' for
+                            connect); '#' starts a comment. The command line replaces the
+                            file's values.
 
 serve:
   --listen ADDR:PORT        UDP address to listen on; repeat for several (one port).
@@ -98,7 +98,7 @@ example: braid vpn serve --authorized-keys ~/.config/braid/authorized_keys
 const VPN_FLAGS: Record<string, FlagSpec> = {
   ...CLIENT_SPECS,
   interface: { type: 'string' },
-  config: { type: 'string' },
+  config: { type: 'string', config: { positional: 'server' } },
   listen: { type: 'string', multiple: true },
   'authorized-keys': { type: 'string' },
   'no-strict-modes': { type: 'boolean' },
@@ -115,39 +115,6 @@ const RECONNECT_DELAYS_MS = [500, 1000, 2000, 5000];
 /** The TUN MTU for a session: what one datagram holds, but never below IPv6's minimum. */
 export function tunMtu(maxDatagramSize: number): number {
   return Math.max(MIN_TUN_MTU, maxDatagramSize);
-}
-
-/**
- * Reads a config file (as `braid serve --config`) into argv form and merges it under the
- * command line: a flag given on the command line replaces the file's values for that flag.
- */
-function withConfigFile(args: ParsedArgs): ParsedArgs {
-  const path = stringFlag(args, 'config');
-  if (path === undefined) return args;
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new CliError(`cannot read config file ${path}: ${(error as Error).message}`);
-  }
-  const argv: string[] = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.replace(/#.*/, '').trim();
-    if (line === '') return;
-    const [name, ...values] = line.split(/\s+/);
-    const spec = VPN_FLAGS[name!];
-    if (!spec || name === 'config') throw new UsageError(`${path}:${i + 1}: unknown option '${name}'`);
-    if (spec.type === 'boolean' ? values.length !== 0 : values.length !== 1) {
-      throw new UsageError(
-        `${path}:${i + 1}: '${name}' ${spec.type === 'boolean' ? 'takes no value' : 'takes one value'}`,
-      );
-    }
-    argv.push(`--${name}`, ...values);
-  });
-  const file = parseArgs(argv, VPN_FLAGS, VPN_USAGE);
-  const flags = new Map(file.flags);
-  for (const [name, values] of args.flags) flags.set(name, values);
-  return { flags, positionals: args.positionals, help: args.help };
 }
 
 function prefixFlag(args: ParsedArgs, name: string, version: 4 | 6): IpPrefix | undefined {
@@ -262,8 +229,8 @@ async function runVpn(argv: string[], log: Logger): Promise<number> {
     console.log(VPN_USAGE);
     return mode === undefined ? ExitCode.USAGE : ExitCode.OK;
   }
-  if (mode === 'serve') return serveVpn(withConfigFile(args), log);
-  if (mode === 'connect') return connectVpn(withConfigFile(args), log);
+  if (mode === 'serve') return serveVpn(args, log);
+  if (mode === 'connect') return connectVpn(args, log);
   throw new UsageError(`braid vpn needs 'serve' or 'connect', got '${mode}'`, VPN_USAGE);
 }
 
