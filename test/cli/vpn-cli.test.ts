@@ -5,7 +5,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { decodeAssignment, encodeAssignment, tunMtu } from '../../src/cli/commands/vpn.js';
-import { makeHome, runBraid } from '../../testing/harness/braid-command.js';
+import { ForwardRefusedError, openForward } from '../../src/cli/shared/client.js';
+import { ForwardStatus, RequestKind } from '../../src/cli/shared/forward-protocol.js';
+import { loadKey } from '../../src/cli/shared/keys.js';
+import { connect } from '../../src/index.js';
+import { makeHome, runBraid, startServer } from '../../testing/harness/braid-command.js';
 
 const home = makeHome();
 let authorized = '';
@@ -89,4 +93,25 @@ test('the assignment round-trips; a malformed one is refused; the TUN MTU is nev
   );
   assert.equal(tunMtu(1156), 1280);
   assert.equal(tunMtu(1400), 1400);
+});
+
+test('a plain braid serve refuses a vpn request as unavailable, saying where a vpn runs', async () => {
+  // The server runs under the same key as the client: --allow-any lets it in all the same.
+  const server = await startServer(home, ['--allow-any', '--allow', '127.0.0.1:9']);
+  const session = await connect(
+    { host: '127.0.0.1', port: server.port },
+    { staticKey: loadKey(join(home.configDir, 'id_braid')) },
+  );
+  try {
+    await assert.rejects(
+      openForward(session, { kind: RequestKind.VPN, target: '' }),
+      (error: unknown) =>
+        error instanceof ForwardRefusedError &&
+        error.status === ForwardStatus.UNAVAILABLE &&
+        /runs no vpn \(braid vpn serve does\)/.test(error.reason),
+    );
+  } finally {
+    await session.close();
+    await server.daemon.stop();
+  }
 });

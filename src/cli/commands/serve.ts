@@ -506,6 +506,10 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
       refuse(stream, ForwardStatus.BAD_REQUEST, 'reverse-connect streams go from the server to the client');
       return;
     }
+    if (request.kind === RequestKind.VPN) {
+      refuse(stream, ForwardStatus.UNAVAILABLE, 'this server runs no vpn (braid vpn serve does)');
+      return;
+    }
     if (request.kind === RequestKind.ECHO) {
       if (!settings.echo) {
         refuse(

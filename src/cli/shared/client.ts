@@ -226,15 +226,17 @@ export class ForwardRefusedError extends CliError {
     const what =
       request.kind === RequestKind.ECHO
         ? 'the echo service'
-        : request.kind === RequestKind.SEND
-          ? 'the file'
-          : request.kind === RequestKind.REVERSE
-            ? `the reverse forward '${request.target}'`
-            : request.kind === RequestKind.UDP_REVERSE
-              ? `the UDP reverse forward '${request.target}'`
-              : request.kind === RequestKind.UDP_FORWARD
-                ? `UDP to '${request.target}'`
-                : `'${request.target}'`;
+        : request.kind === RequestKind.VPN
+          ? 'the vpn'
+          : request.kind === RequestKind.SEND
+            ? 'the file'
+            : request.kind === RequestKind.REVERSE
+              ? `the reverse forward '${request.target}'`
+              : request.kind === RequestKind.UDP_REVERSE
+                ? `the UDP reverse forward '${request.target}'`
+                : request.kind === RequestKind.UDP_FORWARD
+                  ? `UDP to '${request.target}'`
+                  : `'${request.target}'`;
     super(`the server refused ${what} (${statusName(status)}): ${reason}`, ExitCode.FORWARD_REFUSED);
     this.status = status;
     this.reason = reason;
