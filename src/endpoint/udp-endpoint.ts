@@ -595,6 +595,8 @@ export class UdpEndpoint {
    */
   async close(code = 0, reason = '', graceMs = DEFAULT_CLOSE_GRACE_MS): Promise<void> {
     if (this.closed) return;
+    // During the grace period no new session may start: it would be dropped without a CLOSE.
+    this.engine.stopAccepting?.();
     if (this.live.size > 0) {
       for (const connection of this.live) {
         if (connection.state === 'handshaking' || connection.state === 'established') {

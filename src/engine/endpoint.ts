@@ -222,6 +222,8 @@ export class Endpoint implements EngineEndpoint {
   readonly closingRecords = new ClosingRecords();
   /** Server: refused sessions still sending their reply and CLOSE, with the datagrams sent so far. */
   private readonly refusing = new Map<Connection, Uint8Array[]>();
+  /** Server: shutting down; every new session is refused (stopAccepting). */
+  private shuttingDown = false;
 
   constructor(options: EndpointOptions) {
     if (options.staticKey.privateKey?.length !== 32) {
@@ -273,6 +275,15 @@ export class Endpoint implements EngineEndpoint {
   /** Replaces the authorized client keys (e.g. on SIGHUP). Existing sessions are kept. */
   setAuthorizedKeys(keys: 'any' | Uint8Array[]): void {
     this.authorized = keys === 'any' ? 'any' : new Set(keys.map((k) => cidKey(k)));
+  }
+
+  /**
+   * Refuses every new session from now on, with SESSION_LIMIT, so a client that reconnects while
+   * the server closes its sessions learns at once that it must try again later, instead of
+   * getting a session the server is about to drop without a CLOSE.
+   */
+  stopAccepting(): void {
+    this.shuttingDown = true;
   }
 
   /**
@@ -761,7 +772,9 @@ export class Endpoint implements EngineEndpoint {
     if (!this.isAuthorized(key)) {
       return { code: TransportError.UNAUTHORIZED_KEY, reason: 'client key not authorized' };
     }
-    const refusal = this.limits?.admit(conn, key, now);
+    const refusal = this.shuttingDown
+      ? { code: TransportError.SESSION_LIMIT, reason: 'server shutting down' }
+      : this.limits?.admit(conn, key, now);
     if (refusal) {
       this.drop('session-limit');
       this.refusing.set(conn, []);

@@ -385,4 +385,9 @@ export interface EngineEndpoint {
   networkChanged?(now: number): void;
   /** The kernel refused datagrams before they left the host (optional, as above). */
   onSendRefused?(local: SocketAddress, remote: SocketAddress, datagrams: number, now: number): void;
+  /**
+   * Server: refuse every new session from now on (SESSION_LIMIT "server shutting down"), while
+   * the sessions already open finish closing (optional, as above).
+   */
+  stopAccepting?(): void;
 }
