@@ -23,6 +23,7 @@ import { command as send } from './commands/send.js';
 import { command as serve } from './commands/serve.js';
 import { command as socks } from './commands/socks.js';
 import { command as status } from './commands/status.js';
+import { command as stdio } from './commands/stdio.js';
 import { command as tunnel } from './commands/tunnel.js';
 import { command as vpn } from './commands/vpn.js';
 import { CliError, EXIT_CODES_HELP, ExitCode, UsageError } from './shared/errors.js';
@@ -41,6 +42,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   vpn,
   socks,
   cat,
+  stdio,
   send,
   receive,
   status,

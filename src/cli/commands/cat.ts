@@ -1,20 +1,22 @@
 /**
  * `braid cat SERVER [--to TARGET]`: stdin to one stream, the stream to stdout, like
  * netcat. Without --to the server echoes (braid serve --echo); with --to it forwards
- * to an allowed TCP target.
+ * to an allowed TCP target (what `braid stdio` does, for ssh's ProxyCommand).
  */
-import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
 import type { Command } from '../command.js';
 import { type FlagSpec, parseArgs, stringFlag } from '../shared/args.js';
-import { connectToServer, openForward, parseServerTarget } from '../shared/client.js';
+import { parseServerTarget } from '../shared/client.js';
 import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from '../shared/client-options.js';
-import { CliError, ExitCode, UsageError } from '../shared/errors.js';
+import { ExitCode, UsageError } from '../shared/errors.js';
 import { RequestKind } from '../shared/forward-protocol.js';
+import { bridgeStdio } from '../shared/stdio-bridge.js';
 
 const CAT_USAGE = `usage: braid cat SERVER [--to TARGET] [options]
 
 Copies stdin to one stream and the stream to stdout; ends when the server ends it.
+The end of stdin is passed on (the target reads EOF). The session is closed, so the
+server forgets it at once, when the stream ends or on SIGHUP, SIGTERM or SIGINT
+(exit 128 + the signal's number).
 
   --to TARGET               forward to TARGET (an allow-list name or HOST:PORT) instead of
                             the server's echo service (braid serve --echo)
@@ -33,29 +35,14 @@ async function runCat(argv: string[], log: (line: string) => void): Promise<numb
   if (args.positionals.length !== 1) throw new UsageError('give exactly one SERVER', CAT_USAGE);
   const target = parseServerTarget(args.positionals[0]!);
   const forwardTo = stringFlag(args, 'to');
-  const session = await connectToServer(target, clientOptionsFrom(args, CAT_USAGE, log));
-  try {
-    const { stream, reader } = await openForward(
-      session,
-      forwardTo === undefined
-        ? { kind: RequestKind.ECHO, target: '' }
-        : { kind: RequestKind.FORWARD, target: forwardTo },
-    );
-    const incoming = new PassThrough();
-    reader.pipeRest(incoming);
-    incoming.pipe(process.stdout, { end: false });
-    process.stdin.pipe(stream);
-    const failed = once(stream, 'error').then(([error]) => {
-      throw new CliError(`the stream failed: ${(error as Error).message}`);
-    });
-    await Promise.race([once(incoming, 'end'), failed]);
-    process.stdin.unpipe(stream);
-    process.stdin.pause();
-    if (process.stdout.writableNeedDrain) await once(process.stdout, 'drain');
-    return ExitCode.OK;
-  } finally {
-    await session.close(0, 'cat done');
-  }
+  return bridgeStdio(
+    target,
+    clientOptionsFrom(args, CAT_USAGE, log),
+    forwardTo === undefined
+      ? { kind: RequestKind.ECHO, target: '' }
+      : { kind: RequestKind.FORWARD, target: forwardTo },
+    'cat',
+  );
 }
 
 export const command: Command = {
