@@ -8,6 +8,7 @@ import { constantTimeEqual } from '../../crypto/identity.js';
 import type { Command } from '../command.js';
 import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from '../observe/observability.js';
 import {
+  booleanFlag,
   type FlagSpec,
   formatHostPort,
   parseArgs,
@@ -15,7 +16,7 @@ import {
   positiveIntFlag,
   stringFlag,
 } from '../shared/args.js';
-import { ForwardRefusedError, openForward, parseServerTarget, SessionKeeper } from '../shared/client.js';
+import { ForwardRefusedError, openForward, parseServerTarget } from '../shared/client.js';
 import {
   CLIENT_OPTIONS_HELP,
   CLIENT_SPECS,
@@ -25,6 +26,7 @@ import {
 import { CliError, ExitCode, UsageError } from '../shared/errors.js';
 import { ByteReader, ForwardStatus, RequestKind } from '../shared/forward-protocol.js';
 import type { Logger } from '../shared/log.js';
+import { RECONNECT_HELP, RECONNECT_SPECS, SessionKeeper } from '../shared/session-keeper.js';
 
 const DEFAULT_NEGOTIATION_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_CONNECTIONS = 512;
@@ -35,12 +37,15 @@ const SOCKS_USAGE = `usage: braid socks SERVER [--listen 127.0.0.1:1080] [--auth
 
 A SOCKS5 proxy (CONNECT; IPv4, IPv6 and domain names) whose connections leave
 from the Braid server, where its allow-list applies (e.g. braid serve --allow '*:443').
+When the server cannot be reached, refuses our key or the session ends, the proxy tries
+again until it is stopped; a request made meanwhile waits for the session (at most 30 s).
 
   --listen ADDR:PORT        where the proxy listens (default 127.0.0.1:1080; port 0 picks one)
   --auth USER:PASS          require RFC 1929 username/password (or set BRAID_SOCKS_AUTH)
   --negotiation-timeout MS  close a client that has not finished its SOCKS5 request in MS
                             milliseconds (default ${DEFAULT_NEGOTIATION_TIMEOUT_MS})
   --max-connections N       client connections at once; more are closed at once (default ${DEFAULT_MAX_CONNECTIONS})
+${RECONNECT_HELP}
 ${OBSERVE_HELP}
 ${CLIENT_OPTIONS_HELP}
 
@@ -153,6 +158,7 @@ function replyFor(error: unknown): number {
 const SOCKS_FLAGS: Record<string, FlagSpec> = {
   ...CLIENT_SPECS,
   ...OBSERVE_SPECS,
+  ...RECONNECT_SPECS,
   listen: { type: 'string' },
   auth: { type: 'string' },
   'negotiation-timeout': { type: 'string' },
@@ -185,7 +191,9 @@ async function runSocks(argv: string[], log: Logger): Promise<number> {
   );
   const maxConnections = positiveIntFlag(args, 'max-connections', DEFAULT_MAX_CONNECTIONS, SOCKS_USAGE);
   const target = parseServerTarget(args.positionals[0]!);
-  const keeper = new SessionKeeper(target, clientOptionsFrom(args, SOCKS_USAGE, log));
+  const keeper = new SessionKeeper(target, clientOptionsFrom(args, SOCKS_USAGE, log), {
+    exitOnFailure: booleanFlag(args, 'exit-on-failure'),
+  });
 
   let turnedAway = 0;
   const proxy = createTcpServer({ allowHalfOpen: true }, (socket) => {
@@ -229,19 +237,6 @@ async function runSocks(argv: string[], log: Logger): Promise<number> {
     proxy.close();
     throw error;
   }
-  try {
-    await keeper.get();
-  } catch (error) {
-    proxy.close();
-    observability.close();
-    throw error;
-  }
-  const bound = proxy.address() as { address: string; port: number };
-  log(
-    `socks5 proxy on ${formatHostPort(bound.address, bound.port)} via ${target.label}${auth ? ' (username/password required)' : ''}`,
-  );
-  log('ready');
-
   async function handle(socket: Socket): Promise<void> {
     const reader = new ByteReader(socket, MAX_NEGOTIATION_BYTES);
     // The whole negotiation, not each read: a slow-loris client is closed all the same.
@@ -272,12 +267,23 @@ async function runSocks(argv: string[], log: Logger): Promise<number> {
     });
   }
 
-  const signal = await untilSignal();
-  log(`${signal}: closing`);
-  proxy.close();
-  await keeper.close();
-  observability.close();
-  return ExitCode.OK;
+  const signal = untilSignal();
+  try {
+    const bound = proxy.address() as { address: string; port: number };
+    log(
+      `socks5 proxy on ${formatHostPort(bound.address, bound.port)} via ${target.label}${auth ? ' (username/password required)' : ''}`,
+    );
+    // Ready once the server has accepted a session, not before.
+    const first = await Promise.race([keeper.start().then(() => undefined), signal]);
+    if (first === undefined) log('ready');
+    const stoppedBy = first ?? (await Promise.race([signal, keeper.failed]));
+    log(`${stoppedBy}: closing`);
+    return ExitCode.OK;
+  } finally {
+    proxy.close();
+    await keeper.close();
+    observability.close();
+  }
 }
 
 export const command: Command = {

@@ -18,6 +18,7 @@ import type { BraidStream, Session } from '../../index.js';
 import type { Command } from '../command.js';
 import { OBSERVE_HELP, OBSERVE_SPECS, startObservability } from '../observe/observability.js';
 import {
+  booleanFlag,
   type FlagSpec,
   formatHostPort,
   listFlag,
@@ -25,7 +26,7 @@ import {
   parseHostPort,
   positiveIntFlag,
 } from '../shared/args.js';
-import { openForward, parseServerTarget, SessionKeeper } from '../shared/client.js';
+import { openForward, parseServerTarget } from '../shared/client.js';
 import {
   CLIENT_OPTIONS_HELP,
   CLIENT_SPECS,
@@ -44,6 +45,7 @@ import {
   TARGET_CONNECTION_FAILED,
 } from '../shared/forward-protocol.js';
 import type { Logger } from '../shared/log.js';
+import { RECONNECT_HELP, RECONNECT_SPECS, SessionKeeper } from '../shared/session-keeper.js';
 import {
   bindUdp,
   DEFAULT_MAX_UDP_FLOWS,
@@ -56,7 +58,9 @@ import {
 const TUNNEL_USAGE = `usage: braid tunnel SERVER [-L [udp:][BIND:]PORT:TARGET ...] [-R [udp:][BIND:]PORT:HOST:PORT ...] [options]
 
 Forwards TCP and UDP ports through one Braid session: local ports to targets the
-server allows (-L), and ports on the server back to this side (-R).
+server allows (-L), and ports on the server back to this side (-R). When the server cannot
+be reached, refuses our key or the session ends, the tunnel tries again until it is stopped;
+a TCP connection to a -L port made meanwhile waits for the session (at most 30 s).
 
   -L, --local [BIND:]PORT:TARGET
                             listen on BIND:PORT (default bind 127.0.0.1; PORT 0 picks one)
@@ -75,6 +79,7 @@ server allows (-L), and ports on the server back to this side (-R).
                             datagram either way (default ${DEFAULT_UDP_IDLE_TIMEOUT_S})
   --max-udp-flows N         UDP flows the session may hold at once; beyond, the least recently
                             used goes (default ${DEFAULT_MAX_UDP_FLOWS})
+${RECONNECT_HELP}
 ${OBSERVE_HELP}
 ${CLIENT_OPTIONS_HELP}
 
@@ -165,11 +170,10 @@ export function parseRemoteForward(text: string): RemoteForward {
   return { spec: formatHostPort(forward.bindHost, forward.port), ...destination, protocol: forward.protocol };
 }
 
-const RECONNECT_DELAYS_MS = [500, 1000, 2000, 5000, 10_000];
-
 const TUNNEL_FLAGS: Record<string, FlagSpec> = {
   ...CLIENT_SPECS,
   ...OBSERVE_SPECS,
+  ...RECONNECT_SPECS,
   local: { type: 'string', multiple: true, short: 'L' },
   remote: { type: 'string', multiple: true, short: 'R' },
   'udp-idle-timeout': { type: 'string' },
@@ -200,7 +204,7 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
   /** One bound socket per -L udp forward; its datagrams go to the current session's association. */
   const udpListeners: Array<{ forward: LocalForward; socket: UdpSocket; ingress?: UdpIngressHandle }> = [];
   const target = parseServerTarget(args.positionals[0]!);
-  const keeper = new SessionKeeper(target, clientOptionsFrom(args, TUNNEL_USAGE, log));
+  const clientOptions = clientOptionsFrom(args, TUNNEL_USAGE, log);
   const reverseBound = new Map<string, string>();
   const listeners: TcpServer[] = [];
   const observability = await startObservability(args, 'tunnel', log, () => ({
@@ -230,14 +234,11 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
     ],
     udp: udpStats,
   }));
-  let stopping = false;
-  const registered = new WeakSet<Session>();
-
-  /** Sets up every -R forward and every UDP forward on `session`, and answers its connect-backs. */
+  /** Sets up every -R forward and every UDP forward on a new session, and answers its connect-backs. */
   async function setUpReverse(session: Session): Promise<void> {
+    reverseBound.clear();
     const sessionBound = remotes.length + udpLocals.length + udpRemotes.length;
-    if (sessionBound === 0 || registered.has(session)) return;
-    registered.add(session);
+    if (sessionBound === 0) return;
     session.on('stream', (stream) => {
       answerConnectBack(stream).catch((error: Error) => {
         log(`reverse connection failed: ${error.message}`);
@@ -247,7 +248,6 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
     session.once('close', () => {
       reverseBound.clear();
       for (const listener of udpListeners) listener.ingress = undefined;
-      if (!stopping) reconnect(0);
     });
     if (udpLocals.length + udpRemotes.length > 0) await setUpUdp(session);
     for (const remote of remotes) {
@@ -298,19 +298,10 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
     }
   }
 
-  function reconnect(attempt: number): void {
-    const delay = RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]!;
-    setTimeout(() => {
-      if (stopping) return;
-      keeper
-        .get()
-        .then(setUpReverse)
-        .catch((error: Error) => {
-          log(`re-establishing the reverse forwards failed: ${error.message}`);
-          if (!stopping) reconnect(attempt + 1);
-        });
-    }, delay).unref();
-  }
+  const keeper = new SessionKeeper(target, clientOptions, {
+    exitOnFailure: booleanFlag(args, 'exit-on-failure'),
+    onSession: setUpReverse,
+  });
 
   async function answerConnectBack(stream: BraidStream): Promise<void> {
     const reader = new ByteReader(stream);
@@ -351,6 +342,28 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
     });
   }
 
+  function relay(socket: Socket, forward: LocalForward): void {
+    socket.on('error', () => undefined);
+    keeper
+      .get()
+      .then((session) => openForward(session, { kind: RequestKind.FORWARD, target: forward.target }))
+      .then(({ stream, reader }) => {
+        socket.pipe(stream);
+        reader.pipeRest(socket);
+        stream.on('error', () => socket.destroy());
+        // A clean TCP close has already ended the stream through the pipe; only errors reset it.
+        socket.on('close', (hadError) => {
+          if (hadError) stream.destroy();
+        });
+        socket.resume();
+      })
+      .catch((error: Error) => {
+        log(`connection to ${forward.target} failed: ${error.message}`);
+        socket.destroy();
+      });
+  }
+
+  const signal = untilSignal();
   try {
     for (const forward of forwards) {
       const server = createTcpServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) =>
@@ -376,59 +389,30 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
       });
       udpListeners.push(listener);
     }
-    // Connect now, so an unreachable server, a wrong key or a refused -R is reported at start.
-    await setUpReverse(await keeper.get());
-  } catch (error) {
+    forwards.forEach((forward, i) => {
+      const address = listeners[i]!.address() as { address: string; port: number };
+      log(
+        `forwarding ${formatHostPort(address.address, address.port)} → ${forward.target} via ${target.label}`,
+      );
+    });
+    for (const { forward, socket } of udpListeners) {
+      const address = socket.address();
+      log(
+        `forwarding udp ${formatHostPort(address.address, address.port)} → ${forward.target} via ${target.label}`,
+      );
+    }
+    // Ready once the server has accepted a session (and every -R and UDP forward), not before.
+    const first = await Promise.race([keeper.start().then(() => undefined), signal]);
+    if (first === undefined) log('ready');
+    const stoppedBy = first ?? (await Promise.race([signal, keeper.failed]));
+    log(`${stoppedBy}: closing`);
+    return ExitCode.OK;
+  } finally {
     for (const server of listeners) server.close();
     for (const { socket } of udpListeners) socket.close();
-    stopping = true;
     await keeper.close();
     observability.close();
-    throw error;
   }
-  forwards.forEach((forward, i) => {
-    const address = listeners[i]!.address() as { address: string; port: number };
-    log(
-      `forwarding ${formatHostPort(address.address, address.port)} → ${forward.target} via ${target.label}`,
-    );
-  });
-  for (const { forward, socket } of udpListeners) {
-    const address = socket.address();
-    log(
-      `forwarding udp ${formatHostPort(address.address, address.port)} → ${forward.target} via ${target.label}`,
-    );
-  }
-  log('ready');
-
-  function relay(socket: Socket, forward: LocalForward): void {
-    socket.on('error', () => undefined);
-    keeper
-      .get()
-      .then((session) => openForward(session, { kind: RequestKind.FORWARD, target: forward.target }))
-      .then(({ stream, reader }) => {
-        socket.pipe(stream);
-        reader.pipeRest(socket);
-        stream.on('error', () => socket.destroy());
-        // A clean TCP close has already ended the stream through the pipe; only errors reset it.
-        socket.on('close', (hadError) => {
-          if (hadError) stream.destroy();
-        });
-        socket.resume();
-      })
-      .catch((error: Error) => {
-        log(`connection to ${forward.target} failed: ${error.message}`);
-        socket.destroy();
-      });
-  }
-
-  const signal = await untilSignal();
-  log(`${signal}: closing`);
-  stopping = true;
-  for (const server of listeners) server.close();
-  for (const { socket } of udpListeners) socket.close();
-  await keeper.close();
-  observability.close();
-  return ExitCode.OK;
 }
 
 export const command: Command = {

@@ -130,6 +130,36 @@ function changedKeyError(target: ServerTarget, presented: Uint8Array | undefined
 }
 
 /**
+ * Resolves once the server has shown it accepted our key (the handshake is confirmed). With a
+ * pinned key (IK) connect() hands the session out when the server's reply arrives, and a
+ * refusal of our key comes right behind it: without this wait a refused client would report
+ * itself ready and then lose its session.
+ */
+function untilAccepted(session: Session, timeoutMs: number): Promise<void> {
+  if (session.handshakeConfirmed) return Promise.resolve();
+  if (session.closed) return Promise.reject(session.closeError ?? new Error('the server closed the session'));
+  return new Promise((resolve, reject) => {
+    const settle = (error?: Error): void => {
+      clearTimeout(timer);
+      session.off('confirmed', onConfirmed);
+      session.off('close', onClose);
+      if (error) {
+        void session.close(0, 'handshake not confirmed');
+        reject(error);
+      } else resolve();
+    };
+    const onConfirmed = (): void => settle();
+    const onClose = (error?: Error): void => settle(error ?? new Error('the server closed the session'));
+    const timer = setTimeout(
+      () => settle(new Error(`the server did not confirm the handshake within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    session.once('confirmed', onConfirmed);
+    session.once('close', onClose);
+  });
+}
+
+/**
  * Connects to the first address of `target` that completes a handshake with the
  * expected key. A pinned or known key that fails the IK handshake is followed by a
  * short XX probe, so a changed key is reported as such instead of as a timeout.
@@ -163,6 +193,7 @@ export async function connectToServer(target: ServerTarget, options: ClientOptio
           ...(options.backupAddresses.length > 0 && { backupAddresses: options.backupAddresses }),
         },
       );
+      await untilAccepted(session, options.timeout);
       if (!expected) {
         const learned = session.remoteKey!;
         if (options.strict) {
@@ -275,48 +306,4 @@ export async function openForward(
     throw new ForwardRefusedError(request, response.status, response.reason);
   }
   return { stream, reader, reason: response.reason };
-}
-
-/** One session shared by many connections, re-established when it has closed. */
-export class SessionKeeper {
-  readonly #target: ServerTarget;
-  readonly #options: ClientOptions;
-  #current: Promise<Session> | undefined;
-
-  constructor(target: ServerTarget, options: ClientOptions) {
-    this.#target = target;
-    this.#options = options;
-  }
-
-  get(): Promise<Session> {
-    const current = this.#current;
-    if (!current) return this.#reconnect();
-    return current.then(
-      (session) => (session.closed ? this.#replace(current) : session),
-      () => this.#replace(current),
-    );
-  }
-
-  /** Reconnects once for all callers that saw the same stale attempt. */
-  #replace(stale: Promise<Session>): Promise<Session> {
-    return this.#current === stale ? this.#reconnect() : this.#current!;
-  }
-
-  #reconnect(): Promise<Session> {
-    const attempt = connectToServer(this.#target, this.#options);
-    this.#current = attempt;
-    attempt.then(
-      (session) =>
-        session.on('close', (error) =>
-          this.#options.log(`session to ${this.#target.label} closed${error ? `: ${error.message}` : ''}`),
-        ),
-      () => undefined,
-    );
-    return attempt;
-  }
-
-  async close(): Promise<void> {
-    const session = await this.#current?.catch(() => undefined);
-    await session?.close(0, 'client exiting');
-  }
 }
