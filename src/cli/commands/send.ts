@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from '../command.js';
-import { type FlagSpec, parseArgs, stringFlag } from '../shared/args.js';
+import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from '../shared/args.js';
 import { connectToServer, openForward, parseServerTarget } from '../shared/client.js';
 import { CLIENT_OPTIONS_HELP, CLIENT_SPECS, clientOptionsFrom } from '../shared/client-options.js';
 import { CliError, ExitCode, UsageError } from '../shared/errors.js';
@@ -29,6 +29,9 @@ A progress bar with the rate and the time left (ETA) is drawn when stderr is a t
 
   --name NAME               the file's name at the server (default: FILE's base name)
   --limit-rate RATE         at most RATE bytes per second (suffixes k, m, g: 1024-based)
+  --json                    print the result as one JSON object on stdout (keys: type "sent",
+                            name, size, sent, resumedAt, seconds, sha256, verified); no progress
+                            bar. On failure stdout stays empty: the exit code and stderr say why
 ${CLIENT_OPTIONS_HELP}`;
 
 const CHUNK = 64 * 1024;
@@ -57,12 +60,13 @@ class Progress {
   readonly #total: number;
   readonly #start: number;
   readonly #started = performance.now();
-  readonly #tty = process.stderr.isTTY === true;
+  readonly #tty: boolean;
   #last = 0;
 
-  constructor(start: number, total: number) {
+  constructor(start: number, total: number, wanted: boolean) {
     this.#start = start;
     this.#total = total;
+    this.#tty = wanted && process.stderr.isTTY === true;
   }
 
   update(position: number, force = false): void {
@@ -100,6 +104,7 @@ const SEND_FLAGS: Record<string, FlagSpec> = {
   ...CLIENT_SPECS,
   name: { type: 'string' },
   'limit-rate': { type: 'string' },
+  json: { type: 'boolean' },
 };
 
 async function runSend(argv: string[], log: (line: string) => void): Promise<number> {
@@ -149,7 +154,8 @@ async function runSend(argv: string[], log: (line: string) => void): Promise<num
     stream.write(header);
     log(`sending ${name}: ${size - start} of ${size} bytes to ${target.label}`);
 
-    const progress = new Progress(start, size);
+    const json = booleanFlag(args, 'json');
+    const progress = new Progress(start, size, !json);
     const handle = await open(path, 'r');
     const began = performance.now();
     let position = start;
@@ -195,6 +201,11 @@ async function runSend(argv: string[], log: (line: string) => void): Promise<num
     const sent = size - start;
     if (start < size) log(`the receiver confirmed ${durable} bytes on disk at the last checkpoint`);
     if (verdict === `ok ${sha256}`) {
+      if (json) {
+        const result = { type: 'sent', name, size, sent, resumedAt: start, seconds, sha256, verified: true };
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+        return ExitCode.OK;
+      }
       process.stdout.write(
         `sent ${sent} bytes${start > 0 ? ` (resumed at ${start})` : ''} of ${name} (${size} bytes) in ` +
           `${seconds.toFixed(2)} s; sha256 ${sha256} verified by the receiver\n`,
