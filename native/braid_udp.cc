@@ -6,6 +6,9 @@
 // table (one braid::ReceiveMeta per message: receive_meta.h); this file only moves bytes.
 // Design notes and measurements: docs/performance.md.
 //
+// notifyDatagram() sends one datagram to an AF_UNIX datagram socket, which Node cannot: the
+// service manager's notification socket (sd_notify; src/endpoint/notify-socket.ts).
+//
 // Error contract: nothing here throws out of a send or a receive. A send returns a status
 // (sent, queued until writable, or -errno for datagrams dropped and counted by the caller);
 // the receive loop counts what it cannot deliver. Only bind() and bad arguments throw.
@@ -23,7 +26,9 @@
 #include <node_api.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -999,6 +1004,45 @@ napi_value MetaLayout(napi_env env, napi_callback_info info) {
   return layout;
 }
 
+// notifyDatagram(path: string, message: Uint8Array): one datagram to the AF_UNIX datagram
+// socket at `path`; a leading '@' names an abstract socket (as NOTIFY_SOCKET spells it).
+// Throws the errno of socket() or sendto() (e.g. ENOENT, ECONNREFUSED, EAGAIN).
+napi_value NotifyDatagram(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  sockaddr_un address;
+  memset(&address, 0, sizeof address);
+  address.sun_family = AF_UNIX;
+  // One byte more than sun_path holds, to tell a path that fits from one that was cut.
+  char path[sizeof address.sun_path + 1];
+  size_t path_len = 0;
+  size_t message_len = 0;
+  uint8_t* message = argc == 2 ? BufferData(env, argv[1], &message_len) : nullptr;
+  if (argc != 2 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &path_len) != napi_ok ||
+      message == nullptr) {
+    napi_throw_type_error(env, nullptr, "notifyDatagram(path: string, message: Uint8Array)");
+    return nullptr;
+  }
+  const bool abstract = path_len > 0 && path[0] == '@';
+  // A filesystem path needs its terminating NUL inside sun_path; an abstract name does not.
+  if (path_len < 2 || path_len > sizeof address.sun_path - (abstract ? 0 : 1)) {
+    napi_throw_range_error(env, nullptr, "notifyDatagram: the socket path is empty or too long");
+    return nullptr;
+  }
+  memcpy(address.sun_path, path, path_len);
+  if (abstract) address.sun_path[0] = 0;
+  const socklen_t address_len =
+      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path_len + (abstract ? 0 : 1));
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return braid::ThrowErrno(env, errno, "socket");
+  ssize_t sent = sendto(fd, message, message_len, MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&address), address_len);
+  int err = errno;
+  close(fd);
+  if (sent < 0) return braid::ThrowErrno(env, err, "sendto");
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   // libuv may run a handle's close callback after Node has unloaded the addon (a worker
   // ending with a socket open): keep this code mapped for the life of the process.
@@ -1025,6 +1069,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"encodeAddress", nullptr, EncodeAddress, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"formatAddress", nullptr, FormatAddress, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"metaLayout", nullptr, MetaLayout, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"notifyDatagram", nullptr, NotifyDatagram, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value constants;

@@ -1,8 +1,8 @@
 /**
  * `braid serve`: a foreground daemon. Accepts sessions from authorized client keys,
  * answers stream-open requests (forward to an allowed TCP target, or echo), and
- * handles signals: SIGINT/SIGTERM close every session gracefully, SIGHUP reloads the
- * authorized keys and the allow-list from the config file and flags.
+ * handles signals: SIGINT/SIGTERM close every session gracefully, SIGHUP reloads what can
+ * change without a restart (see reload below) and reopens the event log.
  */
 import { lookup } from 'node:dns/promises';
 import { mkdirSync, statSync } from 'node:fs';
@@ -121,8 +121,10 @@ options:
 ${OBSERVE_HELP}
   -h, --help                show this help
 
-signals: SIGINT/SIGTERM close sessions gracefully and exit 0; SIGHUP reloads
-the authorized keys and the allow-list (on a bad file the old settings stay).`;
+signals: SIGINT/SIGTERM close sessions gracefully and exit 0 (/healthz answers 503
+meanwhile); SIGHUP reloads the authorized keys, the allow-list, echo and the reverse-forward
+options (on a bad file the old settings stay) and reopens the event log. Under systemd
+(NOTIFY_SOCKET) it reports readiness, reloads and shutdown, and pings the watchdog.`;
 
 const SERVE_FLAGS = {
   listen: { type: 'string', multiple: true },
@@ -206,6 +208,22 @@ function secondsOption(name: string, text: string | undefined, zeroAllowed: bool
   }
   return Math.round(value * 1000);
 }
+
+/** The options SIGHUP applies to a running server (docs/operations.md, "Reloading and log rotation"). */
+export const RELOADABLE: ReadonlySet<string> = new Set([
+  'authorized-keys',
+  'allow-any',
+  'no-strict-modes',
+  'allow',
+  'echo',
+  'allow-reverse',
+  'gateway-ports',
+  'reverse-low-ports',
+  'max-reverse',
+  // Read when a session makes its first UDP forward: these apply to the sessions after the reload.
+  'udp-idle-timeout',
+  'max-udp-flows',
+]);
 
 /** Refusal log lines per second at most; the rest are counted and summed up in the next line. */
 const REFUSAL_LOG_PER_SECOND = 10;
@@ -795,17 +813,35 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;
-      log(`${signal}: closing ${server.sessions.size} session(s)`);
-      process.off('SIGHUP', reload);
+      const closing = `${signal}: closing ${server.sessions.size} session(s)`;
+      log(closing);
+      // /healthz answers 503 from here on, so a balancer stops sending while sessions drain.
+      observability.drain(closing);
       server.close(0, 'server shutting down', 2000).then(() => {
         observability.close();
         log('stopped');
         resolve(ExitCode.OK);
       });
     };
+    /**
+     * SIGHUP: reads the config file again and applies what a running server can change (the
+     * options in RELOADABLE, used per session or per stream); a change to any other option is
+     * named, as taking effect at the next start. A bad file keeps the old settings.
+     */
     const reload = (): void => {
       try {
-        const next = settingsFrom(parseArgs(argv, SERVE_FLAGS, SERVE_USAGE));
+        const nextArgs = parseArgs(argv, SERVE_FLAGS, SERVE_USAGE);
+        const next = settingsFrom(nextArgs);
+        const needRestart = Object.keys(SERVE_FLAGS).filter(
+          (name) =>
+            !RELOADABLE.has(name) &&
+            JSON.stringify(listFlag(nextArgs, name)) !== JSON.stringify(listFlag(args, name)),
+        );
+        if (needRestart.length > 0) {
+          log.warn(
+            `SIGHUP: ${needRestart.join(', ')} changed; that takes a restart, still using the old value`,
+          );
+        }
         server.setAuthorizedKeys(next.authorizedKeys);
         settings = {
           ...next,
@@ -824,7 +860,12 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGHUP', reload);
+    observability.onReload(reload);
+    const listening = server
+      .addresses()
+      .map((a) => formatHostPort(a.address, a.port))
+      .join(', ');
+    observability.ready(() => `serving on ${listening}; ${server.sessions.size} session(s)`);
     log('ready');
   });
 }

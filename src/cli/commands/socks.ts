@@ -275,9 +275,13 @@ async function runSocks(argv: string[], log: Logger): Promise<number> {
     );
     // Ready once the server has accepted a session, not before.
     const first = await Promise.race([keeper.start().then(() => undefined), signal]);
-    if (first === undefined) log('ready');
+    if (first === undefined) {
+      log('ready');
+      observability.ready(() => `socks5 proxy via ${target.label}`);
+    }
     const stoppedBy = first ?? (await Promise.race([signal, keeper.failed]));
     log(`${stoppedBy}: closing`);
+    observability.drain(`${stoppedBy}: closing`);
     return ExitCode.OK;
   } finally {
     proxy.close();

@@ -403,9 +403,13 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
     }
     // Ready once the server has accepted a session (and every -R and UDP forward), not before.
     const first = await Promise.race([keeper.start().then(() => undefined), signal]);
-    if (first === undefined) log('ready');
+    if (first === undefined) {
+      log('ready');
+      observability.ready(() => `forwarding via ${target.label}`);
+    }
     const stoppedBy = first ?? (await Promise.race([signal, keeper.failed]));
     log(`${stoppedBy}: closing`);
+    observability.drain(`${stoppedBy}: closing`);
     return ExitCode.OK;
   } finally {
     for (const server of listeners) server.close();

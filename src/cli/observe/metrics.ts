@@ -1,6 +1,6 @@
 /**
  * `--metrics HOST:PORT`: Prometheus text exposition (format 0.0.4) at /metrics,
- * read from the process's SessionTracker.
+ * read from the process's SessionTracker, and /healthz for load balancers and probes.
  */
 import { createServer, type Server } from 'node:http';
 import { formatHostPort } from '../shared/args.js';
@@ -115,10 +115,16 @@ export function renderMetrics(tracker: SessionTracker, rtt: RttHistogram): strin
   return `${lines.join('\n')}\n`;
 }
 
+/** What /healthz answers: 200 only while 'serving' (503 while starting and while draining). */
+export interface Health {
+  state: 'starting' | 'serving' | 'draining';
+}
+
 export async function startMetricsServer(
   host: string,
   port: number,
   tracker: SessionTracker,
+  health: Health = { state: 'serving' },
 ): Promise<{ server: Server; url: string }> {
   const rtt = new RttHistogram();
   tracker.on('sample', (rtts) => {
@@ -130,8 +136,18 @@ export async function startMetricsServer(
       response.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
+    if (path === '/healthz') {
+      response.writeHead(health.state === 'serving' ? 200 : 503, {
+        'content-type': 'text/plain; charset=utf-8',
+        'cache-control': 'no-store',
+      });
+      response.end(`${health.state}\n`);
+      return;
+    }
     if (path !== '/metrics') {
-      response.writeHead(404, { 'content-type': 'text/plain' }).end('metrics are at /metrics\n');
+      response
+        .writeHead(404, { 'content-type': 'text/plain' })
+        .end('metrics are at /metrics, health at /healthz\n');
       return;
     }
     response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });

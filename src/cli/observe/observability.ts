@@ -1,6 +1,8 @@
 /**
  * Observability flags shared by the long-running commands (serve, tunnel, socks):
- * the control socket, --metrics and --events. One SessionTracker feeds all three.
+ * the control socket, --metrics (and /healthz) and --events. One SessionTracker feeds all
+ * three. Also what these commands tell a service manager (service-manager.ts) and SIGHUP,
+ * which reopens the event log (for log rotation) and runs the command's own reload.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +10,8 @@ import { booleanFlag, type FlagSpec, type ParsedArgs, parseHostPort, stringFlag 
 import { CliError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { type ControlServer, defaultControlDir, startControlServer } from './control.js';
-import { startMetricsServer } from './metrics.js';
+import { type Health, startMetricsServer } from './metrics.js';
+import { serviceNotifier } from './service-manager.js';
 import { type BraidEvent, EventName, SessionTracker } from './tracker.js';
 
 export const OBSERVE_SPECS: Record<string, FlagSpec> = {
@@ -21,23 +24,37 @@ export const OBSERVE_SPECS: Record<string, FlagSpec> = {
 export const OBSERVE_HELP = `  --control PATH            control socket for braid status (default
                             $XDG_RUNTIME_DIR/braid/<command>-<pid>.sock, owner only)
   --no-control              do not open a control socket
-  --metrics HOST:PORT       serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks one)
-  --events FILE             append a JSON-lines event log of every session (see braid report)`;
+  --metrics HOST:PORT       serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks one),
+                            and /healthz: 200 while serving, 503 while starting or draining
+  --events FILE             append a JSON-lines event log of every session (see braid report);
+                            SIGHUP reopens it (for logrotate)`;
 
 export interface Observability {
   tracker: SessionTracker;
   control: ControlServer | undefined;
+  /** Serving now: /healthz answers 200, the service manager hears READY=1 with `status()`. */
+  ready(status: () => string): void;
+  /** Runs at each SIGHUP, after the event log is reopened (between RELOADING=1 and READY=1). */
+  onReload(reload: () => void): void;
+  /** Shutting down (SIGTERM): /healthz answers 503, the service manager hears STOPPING=1. */
+  drain(reason: string): void;
   close(): void;
 }
 
-/** Opens the event log; each record is written synchronously so a killed process loses nothing. */
-export function openEventLog(path: string, tracker: SessionTracker): () => void {
-  let fd: number;
+/** Call it to close the log; `reopen` opens the path again (after logrotate renamed the file). */
+export type EventLog = (() => void) & { reopen(): void };
+
+function openAppend(path: string): number {
   try {
-    fd = openSync(path, 'a', 0o600);
+    return openSync(path, 'a', 0o600);
   } catch (error) {
     throw new CliError(`cannot open the event log ${path}: ${(error as Error).message}`);
   }
+}
+
+/** Opens the event log; each record is written synchronously so a killed process loses nothing. */
+export function openEventLog(path: string, tracker: SessionTracker): EventLog {
+  let fd = openAppend(path);
   const write = (event: BraidEvent): void => {
     writeSync(fd, `${JSON.stringify(event)}\n`);
   };
@@ -47,10 +64,18 @@ export function openEventLog(path: string, tracker: SessionTracker): () => void 
     data: { command: tracker.command, pid: process.pid, format: 'braid-events/1' },
   });
   tracker.on('event', write);
-  return () => {
+  const close = (): void => {
     tracker.off('event', write);
     closeSync(fd);
   };
+  return Object.assign(close, {
+    // On failure the old file stays in use: records keep going somewhere.
+    reopen: () => {
+      const next = openAppend(path);
+      closeSync(fd);
+      fd = next;
+    },
+  });
 }
 
 /**
@@ -93,20 +118,49 @@ export async function startObservability(
   tracker: SessionTracker = new SessionTracker(command),
 ): Promise<Observability> {
   const closers: Array<() => void> = [() => tracker.close()];
+  const health: Health = { state: 'starting' };
+  let status = (): string => health.state;
+  const notifier = serviceNotifier(process.env, log, () => status());
+  closers.push(() => notifier.close());
+  const reloads: Array<() => void> = [];
+  let eventLog: EventLog | undefined;
+  const eventsPath = stringFlag(args, 'events');
+  const onHangup = (): void => {
+    if (health.state === 'draining') return;
+    notifier.reloading('reloading');
+    if (eventLog) {
+      try {
+        eventLog.reopen();
+        log(`SIGHUP: reopened the event log ${eventsPath}`);
+      } catch (error) {
+        log.warn(`SIGHUP: ${(error as Error).message}; still writing to the file opened before`);
+      }
+    }
+    for (const reload of reloads) reload();
+    notifier.ready(status());
+  };
+  process.on('SIGHUP', onHangup);
+  closers.push(() => process.off('SIGHUP', onHangup));
+  const drain = (reason: string): void => {
+    if (health.state === 'draining') return;
+    health.state = 'draining';
+    notifier.stopping(reason);
+  };
   const close = (): void => {
+    drain('stopping');
     for (const c of closers.splice(0).reverse()) c();
   };
   try {
     closers.push(logSessionEvents(tracker, log));
-    const eventsPath = stringFlag(args, 'events');
     if (eventsPath) {
-      closers.push(openEventLog(eventsPath, tracker));
+      eventLog = openEventLog(eventsPath, tracker);
+      closers.push(eventLog);
       log(`event log ${eventsPath}`);
     }
     const metricsAt = stringFlag(args, 'metrics');
     if (metricsAt) {
       const { host, port } = parseHostPort(metricsAt, '--metrics', true);
-      const { server, url } = await startMetricsServer(host, port, tracker);
+      const { server, url } = await startMetricsServer(host, port, tracker, health);
       closers.push(() => server.close());
       log(`metrics on ${url}`);
     }
@@ -130,7 +184,18 @@ export async function startObservability(
       closers.push(() => control?.close());
       log(`control socket ${control.path}`);
     }
-    return { tracker, control, close };
+    return {
+      tracker,
+      control,
+      ready: (describe) => {
+        status = describe;
+        health.state = 'serving';
+        notifier.ready(status());
+      },
+      onReload: (reload) => reloads.push(reload),
+      drain,
+      close,
+    };
   } catch (error) {
     close();
     throw error;
