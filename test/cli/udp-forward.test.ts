@@ -1,8 +1,19 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ByteReader,
+  encodeRequest,
+  RequestKind,
+  type RequestKindValue,
+  readResponse,
+} from '../../src/cli/shared/forward-protocol.js';
+import { decodeUdpFrame, encodeUdpFrame, UdpFrameType } from '../../src/cli/shared/udp-forward.js';
+import { decodeKey } from '../../src/crypto/identity.js';
+import { connect, generateKeyPair, type Session } from '../../src/index.js';
 import { Daemon, makeHome, runBraid, startServer } from '../../testing/harness/braid-command.js';
 
 const serverHome = makeHome();
@@ -10,6 +21,7 @@ const clientHome = makeHome();
 
 interface UdpStats {
   flows: number;
+  droppedQueueFull: number;
   flowsOpened: number;
   flowsExpired: number;
   flowsEvicted: number;
@@ -251,6 +263,174 @@ test('-R udp: the server listens for UDP; each source comes back to the target h
     for (const client of clients) client.close();
     target.socket.close();
     await tunnel.stop();
+    await server.daemon.stop();
+  }
+});
+
+/** A free port number for both TCP and UDP on 127.0.0.1 (iperf3 uses one port for both). */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const udp = createSocket('udp4');
+    udp.bind(0, '127.0.0.1');
+    await once(udp, 'listening');
+    const port = udp.address().port;
+    const { createServer } = await import('node:net');
+    const tcp = createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    tcp.close();
+    udp.close();
+    if (free) return port;
+  }
+}
+
+test('iperf3 -u through -L udp: every datagram counted, none lost at a modest rate', async () => {
+  const iperfPort = await freePort();
+  const iperfServer = spawn('iperf3', ['-s', '-1', '-B', '127.0.0.1', '-p', String(iperfPort)], {
+    stdio: 'ignore',
+  });
+  const server = await startServer(serverHome, [
+    '--allow-any',
+    '--allow',
+    `127.0.0.1:${iperfPort}`,
+    '--control',
+    `${serverHome.dir}/serve-iperf.sock`,
+  ]);
+  const control = `${clientHome.dir}/tunnel-iperf.sock`;
+  const localPort = await freePort();
+  // iperf3 talks TCP (control) and UDP (data) on the same port: forward both.
+  const tunnel = new Daemon(
+    [
+      'tunnel',
+      server.url,
+      '-L',
+      `${localPort}:127.0.0.1:${iperfPort}`,
+      '-L',
+      `udp:${localPort}:127.0.0.1:${iperfPort}`,
+      '--control',
+      control,
+    ],
+    clientHome.env,
+  );
+  try {
+    await tunnel.waitFor(/ready/);
+    // 2 Mbit/s of 1000-byte datagrams for 3 s: 750 datagrams.
+    const run = spawn(
+      'iperf3',
+      ['-c', '127.0.0.1', '-p', String(localPort), '-u', '-b', '2M', '-l', '1000', '-t', '3', '--json'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let output = '';
+    run.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const [code] = (await once(run, 'close')) as [number];
+    const result = JSON.parse(output) as {
+      error?: string;
+      end: { sum_sent: { packets: number }; sum_received: { packets: number; lost_packets: number } };
+    };
+    assert.equal(code, 0, result.error ?? output);
+    const sent = result.end.sum_sent.packets;
+    const { lost_packets: lost } = result.end.sum_received;
+    const received = sent - lost;
+    // iperf3's own timer may send one or two fewer under load.
+    assert.ok(sent >= 740 && sent <= 750, `iperf3 sent ${sent}`);
+    assert.ok(lost <= sent * 0.02, `lost ${lost} of ${sent}`);
+    // One session datagram per UDP datagram, each way through one flow.
+    const [here, there] = await Promise.all([
+      udpStatus(clientHome, control),
+      udpStatus(serverHome, `${serverHome.dir}/serve-iperf.sock`),
+    ]);
+    assert.equal(here.flowsOpened, 1);
+    assert.ok(there.datagramsReceived >= received, `the server carried ${there.datagramsReceived}`);
+    assert.ok(there.datagramsReceived <= here.datagramsSent);
+    assert.ok(here.datagramsSent + here.droppedQueueFull <= sent + 1, "the first datagram is iperf3's hello");
+  } finally {
+    iperfServer.kill();
+    await tunnel.stop();
+    await server.daemon.stop();
+  }
+});
+
+test('the server side of the framing: unknown associations and flows are counted; CLOSE frees a flow', async () => {
+  const target = await startReplyServer();
+  const serverControl = `${serverHome.dir}/serve-frames.sock`;
+  const server = await startServer(serverHome, [
+    '--allow-any',
+    '--allow-reverse',
+    '--allow',
+    `127.0.0.1:${target.port}`,
+    '--control',
+    serverControl,
+  ]);
+  let session: Session | undefined;
+  try {
+    session = await connect(
+      { host: '127.0.0.1', port: server.port },
+      { staticKey: generateKeyPair(), serverKey: decodeKey(server.publicKey) },
+    );
+    const frames: Buffer[] = [];
+    let arrived: (() => void) | undefined;
+    session.on('datagram', (data) => {
+      frames.push(data);
+      arrived?.();
+    });
+    const nextFrame = async (): Promise<ReturnType<typeof decodeUdpFrame>> => {
+      if (frames.length === 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => (arrived = resolve)),
+          sleep(5000).then(() => assert.fail('no datagram from the server within 5 s')),
+        ]);
+      }
+      return decodeUdpFrame(frames.shift()!);
+    };
+    const open = async (kind: RequestKindValue, target: string) => {
+      const stream = await session!.openStream();
+      stream.write(encodeRequest({ kind, target }));
+      const response = await readResponse(new ByteReader(stream));
+      assert.equal(response.status, 0, response.reason);
+      return { stream, reason: response.reason };
+    };
+
+    // Kind 7: the first DATA of a flow opens it; the reply comes back on the same flow.
+    const forward = await open(RequestKind.UDP_FORWARD, `127.0.0.1:${target.port}`);
+    assert.equal(forward.reason, `127.0.0.1:${target.port}`);
+    session.sendDatagram(encodeUdpFrame(UdpFrameType.DATA, forward.stream.id, 3, Buffer.from('hi')));
+    const reply = await nextFrame();
+    assert.equal(reply?.type, UdpFrameType.DATA);
+    assert.equal(reply?.association, forward.stream.id);
+    assert.equal(reply?.flow, 3);
+    assert.match(reply!.payload.toString(), /^\d+:hi$/);
+
+    // DATA naming an association the server does not hold: dropped and counted.
+    session.sendDatagram(encodeUdpFrame(UdpFrameType.DATA, forward.stream.id + 400, 0, Buffer.from('x')));
+    // CLOSE frees the flow at once.
+    session.sendDatagram(encodeUdpFrame(UdpFrameType.CLOSE, forward.stream.id, 3));
+    // Kind 8: the server is the ingress; DATA for a flow it never opened is answered with CLOSE.
+    const reverse = await open(RequestKind.UDP_REVERSE, '0');
+    assert.match(reverse.reason, /^127\.0\.0\.1:\d+$/);
+    session.sendDatagram(encodeUdpFrame(UdpFrameType.DATA, reverse.stream.id, 7, Buffer.from('y')));
+    const close = await nextFrame();
+    assert.deepEqual(
+      { type: close?.type, association: close?.association, flow: close?.flow },
+      { type: UdpFrameType.CLOSE, association: reverse.stream.id, flow: 7 },
+    );
+    // A truncated frame: counted as malformed.
+    session.sendDatagram(Buffer.from([UdpFrameType.DATA, 0x40]));
+
+    const stats = (await udpStatus(serverHome, serverControl)) as UdpStats & {
+      flowsClosedByPeer: number;
+      droppedMalformed: number;
+    };
+    assert.equal(stats.droppedUnknownFlow, 2);
+    assert.equal(stats.flowsClosedByPeer, 1);
+    assert.equal(stats.flows, 0);
+    assert.equal(stats.droppedMalformed, 1);
+  } finally {
+    await session?.close(0, 'done');
+    target.socket.close();
     await server.daemon.stop();
   }
 });
