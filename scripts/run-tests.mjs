@@ -29,7 +29,12 @@ const concurrency = process.env.BRAID_TEST_CONCURRENCY ?? '2';
 // 200 Mbit/s through the lab and times delays to a fraction of a millisecond, and the curl
 // tunnel tests count path switches of real sessions moving bulk data for about two minutes, so a
 // neighbour's load would spoil their measurements and their traffic would slow the neighbour.
-const EXCLUSIVE = ['test/lab/impairment.test.ts', 'test/lab/tunnel-switches.test.ts'];
+// The ssh ProxyCommand test times its output across a blackhole with a real ssh and sshd.
+const EXCLUSIVE = [
+  'test/lab/impairment.test.ts',
+  'test/lab/tunnel-switches.test.ts',
+  'test/lab/ssh-proxycommand.test.ts',
+];
 const exclusive = files.filter((f) => EXCLUSIVE.includes(f));
 const shared = files.filter((f) => !EXCLUSIVE.includes(f));
 
