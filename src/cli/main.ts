@@ -14,6 +14,7 @@ import {
 import { BRAID_VERSION_1 } from '../wire/packet.js';
 import type { Command } from './command.js';
 import { command as cat } from './commands/cat.js';
+import { completionCommand } from './commands/completion.js';
 import { command as demo } from './commands/demo.js';
 import { command as keygen } from './commands/keygen.js';
 import { command as ping } from './commands/ping.js';
@@ -49,6 +50,8 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   ping,
   report,
   demo,
+  // Generated from this table when it runs, so it lists every command above.
+  completion: completionCommand(() => COMMANDS),
 };
 
 /** The command of that name; undefined for anything else (Object.prototype's names included). */
