@@ -2,7 +2,8 @@
 // providers a and b. Both print their ready line; the TUN's inner addresses are never offered
 // as locators; ping runs over the inner IPv4 and IPv6 addresses (sizes that need one datagram
 // and two); and an inner TCP transfer survives a silent blackhole of the active provider,
-// hash-equal, because the inner addresses never change while the locators do.
+// hash-equal, because the inner addresses never change while the locators do. Last, the server
+// restarts: the client joins again and gets the same inner addresses.
 // Root only (skips otherwise).
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -88,6 +89,8 @@ describe('braid vpn in the lab', { skip }, () => {
   let serverReady: Ready;
   let clientReady: Ready;
   let server: Daemon;
+  let client: Daemon;
+  let startServer: () => Daemon;
 
   before(async () => {
     lab = await Lab.up();
@@ -107,16 +110,20 @@ describe('braid vpn in the lab', { skip }, () => {
         '',
       ].join('\n'),
     );
-    server = new Daemon(['vpn', 'serve', '--config', config], serverHome.env, [
-      'ip',
-      'netns',
-      'exec',
-      lab.namespaces.server,
-    ]);
-    daemons.push(server);
+    startServer = () => {
+      const daemon = new Daemon(['vpn', 'serve', '--config', config], serverHome.env, [
+        'ip',
+        'netns',
+        'exec',
+        lab.namespaces.server,
+      ]);
+      daemons.push(daemon);
+      return daemon;
+    };
+    server = startServer();
     serverReady = await ready(server);
     const [, serverKey] = (await server.waitFor(/server key (\S+)/)) as [string, string];
-    const client = new Daemon(
+    client = new Daemon(
       [
         'vpn',
         'connect',
@@ -230,5 +237,28 @@ describe('braid vpn in the lab', { skip }, () => {
       sink.kill();
       source.kill();
     }
+  });
+
+  test('a restarted server takes the client back with the same inner addresses', async () => {
+    // The client keeps its interface (and every inner socket bound to it) and joins again.
+    assert.equal(await server.stop(), 0);
+    server = startServer();
+    const again = await ready(server);
+    assert.deepEqual(again, serverReady, 'the server derives the same inner addresses from its key');
+    await client.waitFor(/session to \S+ closed; reconnecting/, 20_000);
+    const [, inner4, inner6] = (await server.waitFor(/session \S+: vpn (\S+) (\S+)/, 30_000)) as string[];
+    assert.equal(inner4, clientReady.inner4);
+    assert.equal(inner6, clientReady.inner6);
+    const ping = await lab.exec('client', [
+      'ping',
+      '-c',
+      '3',
+      '-i',
+      '0.2',
+      '-W',
+      '2',
+      address(serverReady.inner6),
+    ]);
+    assert.equal(ping.code, 0, ping.stdout + ping.stderr);
   });
 });
