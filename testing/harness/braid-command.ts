@@ -20,18 +20,21 @@ export function makeHome(): Home {
   return {
     dir,
     // Text logs: most tests read the human messages; the log tests ask for JSON explicitly.
-    // XDG_RUNTIME_DIR inside the home keeps control sockets apart from the real user's.
+    // XDG_RUNTIME_DIR inside the home keeps control sockets apart from the real user's, and
+    // BRAID_SYSTEM_CONTROL_DIR from the machine's /run/braid (which braid status also searches).
     env: {
       ...process.env,
       HOME: dir,
       XDG_CONFIG_HOME: dir,
       XDG_RUNTIME_DIR: join(dir, 'run'),
+      BRAID_SYSTEM_CONTROL_DIR: join(dir, 'system-run'),
       BRAID_SOCKS_AUTH: '',
       BRAID_LOG_FORMAT: 'text',
       BRAID_LOG_LEVEL: '',
     },
     configDir: join(dir, 'braid'),
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    // Retries: removal raced with a file being written there once (ENOTEMPTY) under load.
+    cleanup: () => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }),
   };
 }
 

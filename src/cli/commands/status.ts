@@ -5,7 +5,7 @@
 import { unlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from '../command.js';
-import { defaultControlDir, listControlSockets, queryControl } from '../observe/control.js';
+import { controlSearchDirs, listControlSockets, queryControl } from '../observe/control.js';
 import type { SessionStatus, Totals } from '../observe/tracker.js';
 import { booleanFlag, type FlagSpec, parseArgs, stringFlag } from '../shared/args.js';
 import { CliError, ExitCode, UsageError } from '../shared/errors.js';
@@ -13,10 +13,11 @@ import { formatBytes, formatDuration, formatMs, formatRate, table } from '../sha
 
 const STATUS_USAGE = `usage: braid status [--control PATH] [--watch] [--interval SECONDS] [--json]
 
-Shows the sessions and paths of the running braid processes (serve, tunnel, socks)
-of this user: addresses, state, RTT, loss, throughput, bytes and age. Without
---control it asks every control socket in $XDG_RUNTIME_DIR/braid/ (or
-$XDG_CONFIG_HOME/braid/run/).
+Shows the sessions and paths of the running braid processes (serve, tunnel, socks):
+addresses, state (a suspended session with since-when and why), RTT, loss,
+throughput, bytes and age. Without --control it asks every control socket in
+$XDG_RUNTIME_DIR/braid/ (or $XDG_CONFIG_HOME/braid/run/) and in the system-wide
+/run/braid/ (services, and root's processes; BRAID_SYSTEM_CONTROL_DIR moves it).
 
   --control PATH            ask only the process behind this control socket
   --watch                   redraw every --interval seconds (default 1) until Ctrl-C
@@ -34,9 +35,17 @@ export interface ProcessStatus {
   [key: string]: unknown;
 }
 
-async function collect(explicit: string | undefined): Promise<{ found: ProcessStatus[]; dir: string }> {
-  const dir = defaultControlDir();
-  const paths = explicit ? [explicit] : listControlSockets(dir);
+interface Collected {
+  found: ProcessStatus[];
+  dirs: string[];
+  /** Directories and sockets that exist but belong to another user (EACCES). */
+  denied: string[];
+}
+
+async function collect(explicit: string | undefined): Promise<Collected> {
+  const dirs = controlSearchDirs();
+  const denied: string[] = [];
+  const paths = explicit ? [explicit] : dirs.flatMap((dir) => listControlSockets(dir, (d) => denied.push(d)));
   const found: ProcessStatus[] = [];
   for (const path of paths) {
     try {
@@ -48,6 +57,7 @@ async function collect(explicit: string | undefined): Promise<{ found: ProcessSt
       if (explicit) {
         throw new CliError(`cannot ask ${path}: ${code ?? (error as Error).message}`);
       }
+      if (code === 'EACCES') denied.push(path);
       if ((code === 'ECONNREFUSED' || code === 'ENOENT') && !pidAlive(basename(path))) {
         // Left behind by a process that was killed: nobody will ever answer there.
         try {
@@ -58,7 +68,7 @@ async function collect(explicit: string | undefined): Promise<{ found: ProcessSt
       }
     }
   }
-  return { found, dir };
+  return { found, dirs, denied };
 }
 
 function pidAlive(socketName: string): boolean {
@@ -183,16 +193,22 @@ async function runStatus(argv: string[]): Promise<number> {
   const explicit = stringFlag(args, 'control');
 
   const once = async (): Promise<number> => {
-    const { found, dir } = await collect(explicit);
+    const { found, dirs, denied } = await collect(explicit);
     if (json) {
       process.stdout.write(`${JSON.stringify(found)}\n`);
     } else if (found.length === 0) {
       process.stdout.write(
-        `no running braid process answers in ${dir} (start braid serve, tunnel or socks, or give --control PATH)\n`,
+        `no running braid process answers in ${dirs.join(' or ')} (start braid serve, tunnel or socks, or give --control PATH)\n`,
       );
     } else {
       if (watch && process.stdout.isTTY) process.stdout.write('\x1b[H\x1b[2J');
       process.stdout.write(`${renderStatus(found)}\n`);
+    }
+    if (denied.length > 0 && !json) {
+      // Control sockets are owner-only: another user's processes (a service, root's) are not ours to ask.
+      process.stderr.write(
+        `braid status: not allowed to ask ${denied.join(', ')} (another user's); run braid status as that user or root\n`,
+      );
     }
     return found.length > 0 ? ExitCode.OK : ExitCode.FAILURE;
   };

@@ -4,9 +4,11 @@
  * chmodded, when group or others may write to it). Each connection sends one
  * JSON request per line (`{"method":"status"}`) and gets one JSON line back.
  *
- * Default place: `$XDG_RUNTIME_DIR/braid/<command>-<pid>.sock`, or
- * `$XDG_CONFIG_HOME/braid/run/` when there is no runtime directory; `braid status`
- * without --control asks every socket there.
+ * Default place: `$XDG_RUNTIME_DIR/braid/<command>-<pid>.sock`; for a service, the directory
+ * systemd made for it (`$RUNTIME_DIRECTORY`, from RuntimeDirectory=braid) or, for root without a
+ * runtime directory, the system-wide `/run/braid/`; else `$XDG_CONFIG_HOME/braid/run/`.
+ * `braid status` without --control asks every socket in the user's directory and in the
+ * system-wide one, so services and root's processes are found too.
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
@@ -23,8 +25,27 @@ export type ControlHandler = (request: ControlRequest) => unknown;
 
 const MAX_REQUEST_BYTES = 64 * 1024;
 
-export function defaultControlDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'braid') : join(configDir(env), 'run');
+/** Where services and root's processes put their control sockets (`BRAID_SYSTEM_CONTROL_DIR` moves it). */
+export function systemControlDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.BRAID_SYSTEM_CONTROL_DIR || '/run/braid';
+}
+
+export function defaultControlDir(
+  env: NodeJS.ProcessEnv = process.env,
+  uid: number | undefined = typeof process.getuid === 'function' ? process.getuid() : undefined,
+): string {
+  // systemd sets RUNTIME_DIRECTORY (colon-separated when several) for a unit with RuntimeDirectory=.
+  const serviceDir = env.RUNTIME_DIRECTORY?.split(':')[0];
+  if (serviceDir) return serviceDir;
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'braid');
+  // Root outside a login session (sudo, cron, a service without RuntimeDirectory=).
+  if (uid === 0) return systemControlDir(env);
+  return join(configDir(env), 'run');
+}
+
+/** The directories `braid status` searches: the caller's own, then the system-wide one. */
+export function controlSearchDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  return [...new Set([defaultControlDir(env), systemControlDir(env)])];
 }
 
 /**
@@ -180,12 +201,17 @@ export function queryControl(path: string, request: ControlRequest, timeoutMs = 
   });
 }
 
-/** Control sockets in `dir` (newest process last is not guaranteed; sorted by name). */
-export function listControlSockets(dir: string): string[] {
+/**
+ * Control sockets in `dir` (newest process last is not guaranteed; sorted by name). A directory
+ * that exists but may not be read (EACCES: another user's, e.g. root's /run/braid) is reported
+ * through `onDenied`, so the caller can say so instead of answering "nothing runs".
+ */
+export function listControlSockets(dir: string, onDenied?: (dir: string) => void): string[] {
   let names: string[];
   try {
     names = readdirSync(dir);
-  } catch {
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EACCES') onDenied?.(dir);
     return [];
   }
   return names

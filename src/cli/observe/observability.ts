@@ -22,7 +22,8 @@ export const OBSERVE_SPECS: Record<string, FlagSpec> = {
 };
 
 export const OBSERVE_HELP = `  --control PATH            control socket for braid status (default
-                            $XDG_RUNTIME_DIR/braid/<command>-<pid>.sock, owner only)
+                            $XDG_RUNTIME_DIR/braid/<command>-<pid>.sock, owner only; for a
+                            service $RUNTIME_DIRECTORY, for root without a session /run/braid)
   --no-control              do not open a control socket
   --metrics HOST:PORT       serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks one),
                             and /healthz: 200 while serving, 503 while starting or draining
