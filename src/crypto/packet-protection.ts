@@ -49,6 +49,15 @@ function checkSecret(secret: Uint8Array): void {
  * and each pinned a slab of Buffer's pool.
  */
 let sharedPlaintext = Buffer.allocUnsafeSlow(2048);
+/**
+ * Per-packet scratch every key shares, like the plaintext above: each is filled and consumed
+ * within one synchronous call, so one per process serves every session (one per key cost each
+ * idle session about 1.4 KiB of small typed arrays).
+ */
+const sharedNonce = new Uint8Array(IV_LENGTH);
+const sharedMask = new Uint8Array(5);
+/** The ChaCha20 keystream input for a mask: never written. */
+const FIVE_ZEROS = new Uint8Array(5);
 
 function plaintextScratch(length: number): Buffer {
   if (sharedPlaintext.length < length) sharedPlaintext = Buffer.allocUnsafeSlow(length);
@@ -60,7 +69,8 @@ export class PacketKeys {
   private readonly secret: Uint8Array;
   private readonly key: Uint8Array;
   private readonly iv: Uint8Array;
-  private readonly nonce = new Uint8Array(IV_LENGTH);
+  /** The nonce of the packet being sealed or opened: built in the shared buffer, used at once. */
+  private readonly nonce = sharedNonce;
   /** OpenSSL context for this key where Braid's crypto addon is built (3x faster than libsodium here). */
   private readonly native: NativeChaChaPolyKey | undefined;
 
@@ -236,8 +246,8 @@ export class HeaderProtection {
   readonly algorithm: HeaderProtectionAlgorithm;
   private readonly key: Uint8Array;
   private readonly ecb: ReturnType<typeof createCipheriv> | undefined;
-  private readonly maskBytes = new Uint8Array(5);
-  private readonly zeros = new Uint8Array(5);
+  /** The mask of the last call, in the buffer every header key shares (valid until the next call). */
+  private readonly maskBytes = sharedMask;
   /** @internal The addon's key, for PacketKeys.sealAndProtect. */
   readonly native: NativeChaChaHeaderKey | undefined;
 
@@ -273,7 +283,7 @@ export class HeaderProtection {
 
   /**
    * The 5-byte mask for the 16-byte sample at packet[offset..]: no subarray per packet.
-   * The returned view is reused by the next call. Throws RangeError if the sample does not fit.
+   * The returned view is reused by the next call on any key. Throws RangeError if the sample does not fit.
    */
   maskAt(packet: Uint8Array, offset: number): Uint8Array {
     if (this.native) {
@@ -284,7 +294,7 @@ export class HeaderProtection {
     return this.mask(packet.subarray(offset, offset + HP_SAMPLE_LENGTH));
   }
 
-  /** The 5-byte mask for a 16-byte sample. The returned view is reused by the next call. */
+  /** The 5-byte mask for a 16-byte sample. The returned view is reused by the next call on any key. */
   mask(sample: Uint8Array): Uint8Array {
     if (this.native && sample.length >= HP_SAMPLE_LENGTH) return this.maskAt(sample, 0);
     if (sample.length < HP_SAMPLE_LENGTH) throw new RangeError('header protection sample must be 16 bytes');
@@ -295,7 +305,7 @@ export class HeaderProtection {
       const counter = (sample[0] | (sample[1] << 8) | (sample[2] << 16) | (sample[3] << 24)) >>> 0;
       sodium.crypto_stream_chacha20_ietf_xor_ic(
         this.maskBytes,
-        this.zeros,
+        FIVE_ZEROS,
         sample.subarray(4, 16),
         counter,
         this.key,

@@ -17,7 +17,7 @@ export const DEFAULT_MEMORY_BUDGET = 1024 * MiB;
 /**
  * What one admitted session costs before it buffers anything: an estimate, not a bound. Measured
  * as the growth of V8 heap and array buffers after a full GC over 2 000 established idle server
- * sessions in one process, divided by their number: 43.3 KiB each, rounded up with a margin
+ * sessions in one process, divided by their number: 41.9 KiB each, rounded up with a margin
  * for V8's variance (test/security/idle-sessions.test.ts asserts this figure as its bound). With
  * the default budget, about 21 800 idle sessions fit before new ones are refused.
  */
