@@ -3,7 +3,8 @@
 // with a NOTIFY_SOCKET whose receiver is this test (an abstract socket, as systemd uses) and a
 // WATCHDOG_USEC, says READY=1, pings WATCHDOG=1, wraps a SIGHUP in RELOADING=1/READY=1 (and
 // reopens its renamed event log), answers /healthz 200 while serving and 503 while draining,
-// and says STOPPING=1 on SIGTERM.
+// and says STOPPING=1 on SIGTERM; `braid tunnel` run as its template unit's ExecStart says READY=1
+// once it forwards.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +15,7 @@ import { after, before, test } from 'node:test';
 import { serviceNotifier } from '../../src/cli/observe/service-manager.js';
 import type { Logger } from '../../src/cli/shared/log.js';
 import { unixDatagramSender } from '../../src/endpoint/notify-socket.js';
-import { COMMAND, Daemon, makeHome, runBraid } from '../../testing/harness/braid-command.js';
+import { COMMAND, Daemon, makeHome, runBraid, startServer } from '../../testing/harness/braid-command.js';
 
 const UNITS = new URL('../../packaging/systemd/', import.meta.url).pathname;
 const BIN = new URL('../../bin/braid.js', import.meta.url).pathname;
@@ -206,6 +207,37 @@ test('braid serve, run as its unit runs it, speaks sd_notify and /healthz throug
   } finally {
     client?.kill('SIGKILL');
     await daemon.stop();
+    receiver.close();
+  }
+});
+
+test('braid tunnel, run as its template unit runs it, says READY=1 once forwarding and STOPPING=1', {
+  skip: noReceiver ?? noSender,
+}, async () => {
+  const server = await startServer(home, ['--allow-any', '--echo', '--no-control']);
+  const socketName = `@braid-test-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const receiver = new NotifyReceiver(socketName);
+  const config = join(home.dir, 'tunnel-office.conf');
+  writeFileSync(config, `server ${server.url}\nlocal 127.0.0.1:0:echo\nno-control\n`);
+  const [binary, ...args] = execStart('braid-tunnel@.service');
+  assert.equal(binary, '/usr/bin/braid');
+  // systemd expands %i to the instance name: braid-tunnel@office.
+  const argv = args.map((word) => word.replace('%i', 'office').replace('/etc/braid/', `${home.dir}/`));
+  assert.deepEqual(argv, ['tunnel', '--config', config]);
+  await receiver.bound();
+  const tunnel = new Daemon(argv, { ...home.env, NOTIFY_SOCKET: socketName, WATCHDOG_USEC: '400000' });
+  try {
+    await tunnel.waitFor(/ready/);
+    const ready = await receiver.waitFor((m) => fields(m).includes('READY=1'));
+    assert.match(ready, /STATUS=forwarding via /);
+    const readyAt = receiver.messages.indexOf(ready);
+    await receiver.waitFor((m) => fields(m).includes('WATCHDOG=1'), readyAt);
+    tunnel.child.kill('SIGTERM');
+    await receiver.waitFor((m) => fields(m).includes('STOPPING=1'), readyAt);
+    assert.equal(await tunnel.exited(), 0);
+  } finally {
+    await tunnel.stop();
+    await server.daemon.stop();
     receiver.close();
   }
 });
