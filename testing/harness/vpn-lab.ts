@@ -427,9 +427,20 @@ export interface IperfReport {
   error?: string;
 }
 
-/** Runs an iperf3 client in the client namespace; throws with iperf3's own error when it fails. */
-export async function iperfClient(lab: Lab, args: string[]): Promise<IperfReport> {
-  const result = await lab.exec('client', ['iperf3', '--json', ...args]);
+/**
+ * Runs an iperf3 client in the client namespace; throws with iperf3's own error when it fails,
+ * or when it has not finished after `deadlineSeconds` (killed then, so a flow stuck on a dead
+ * control connection fails the caller instead of hanging it).
+ */
+export async function iperfClient(lab: Lab, args: string[], deadlineSeconds = 120): Promise<IperfReport> {
+  const result = await lab.exec('client', [
+    'timeout',
+    '--signal=KILL',
+    String(deadlineSeconds),
+    'iperf3',
+    '--json',
+    ...args,
+  ]);
   let report: IperfReport;
   try {
     report = JSON.parse(result.stdout) as IperfReport;
