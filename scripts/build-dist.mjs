@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 // Compiles src/ to dist/ (tsconfig.build.json), which is what the package ships and bin/braid.js
-// runs outside a checkout. `--clean` first removes dist/ so no output of a deleted source ships
+// runs outside a checkout, then writes the man page dist/man/braid.1 from the compiled CLI. `--clean` first removes dist/ so no output of a deleted source ships
 // (prepack, npm run build); without it the build is incremental (dist/.tsbuildinfo), which keeps
 // `prepare` (run by every `npm ci` here and by git installs) to seconds once dist/ exists.
 // `--if-possible` (prepare) says why and succeeds where TypeScript is not installed, e.g.
 // `npm ci --omit=dev` in a checkout: there is nothing to build with, and nothing needs dist/ there.
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const clean = process.argv.includes('--clean');
@@ -34,4 +34,10 @@ const result = spawnSync(
   [tsc, '-p', 'tsconfig.build.json', '--incremental', '--tsBuildInfoFile', 'dist/.tsbuildinfo'],
   { cwd: root, stdio: 'inherit' },
 );
-process.exit(result.status ?? 1);
+if (result.status !== 0) process.exit(result.status ?? 1);
+
+// braid(1), from the compiled CLI's own help texts (package.json "man" installs it).
+const { manPageText } = await import(pathToFileURL(resolve(root, 'dist/src/cli/main.js')).href);
+mkdirSync(resolve(root, 'dist/man'), { recursive: true });
+writeFileSync(resolve(root, 'dist/man/braid.1'), manPageText());
+process.exit(0);

@@ -27,6 +27,7 @@ import { command as status } from './commands/status.js';
 import { command as stdio } from './commands/stdio.js';
 import { command as tunnel } from './commands/tunnel.js';
 import { command as vpn } from './commands/vpn.js';
+import { renderManPage } from './manpage.js';
 import { CliError, EXIT_CODES_HELP, ExitCode, UsageError } from './shared/errors.js';
 import { PROTOCOL_VERSION as FORWARD_PROTOCOL_VERSION } from './shared/forward-protocol.js';
 import { defaultKeyPath } from './shared/keys.js';
@@ -108,6 +109,14 @@ export function versionText(): string {
     `native addons: ${addon('braid_udp', backend.udp === 'native', 'udp')}, ` +
       addon('braid_crypto', backend.crypto === 'openssl', 'crypto'),
   ].join('\n');
+}
+
+/** braid(1): the help texts above as a man page (scripts/build-dist.mjs writes dist/man/braid.1). */
+export function manPageText(): string {
+  const manifest = JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { version: string; description: string };
+  // The NAME line of a man page: lower case, no final stop.
+  const summary = manifest.description.replace(/^A /, 'a ').replace(/\.$/, '');
+  return renderManPage(COMMANDS, USAGE, manifest.version, summary);
 }
 
 export async function main(argv: string[]): Promise<number> {
