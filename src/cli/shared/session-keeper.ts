@@ -55,6 +55,8 @@ export interface KeeperOptions {
    * failure on the first session stops the keeper with that error; on a later one it is logged.
    */
   onSession?: (session: Session) => Promise<void>;
+  /** How long get() waits for a session while there is none, ms (default WAIT_FOR_SESSION_MS). */
+  waitForSessionMs?: number;
 }
 
 export class SessionKeeper {
@@ -102,7 +104,7 @@ export class SessionKeeper {
     return this.#failed;
   }
 
-  /** The session, or the next one when it is being re-established (waiting at most WAIT_FOR_SESSION_MS). */
+  /** The session, or the next one when it is being re-established (waiting at most waitForSessionMs). */
   get(): Promise<Session> {
     if (this.#current && !this.#current.closed) return Promise.resolve(this.#current);
     if (this.#failure) return Promise.reject(this.#failure);
@@ -117,10 +119,11 @@ export class SessionKeeper {
           reject(error);
         },
       };
+      const waitMs = this.#options.waitForSessionMs ?? WAIT_FOR_SESSION_MS;
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(new Error(`no session to ${this.#target.label} within ${WAIT_FOR_SESSION_MS / 1000} s`));
-      }, WAIT_FOR_SESSION_MS);
+        reject(new Error(`no session to ${this.#target.label} within ${waitMs / 1000} s`));
+      }, waitMs);
       this.#waiters.push(waiter);
     });
   }
