@@ -22,6 +22,7 @@ const clientHome = makeHome();
 interface UdpStats {
   flows: number;
   droppedQueueFull: number;
+  droppedSuspended: number;
   flowsOpened: number;
   flowsExpired: number;
   flowsEvicted: number;
@@ -431,6 +432,50 @@ test('the server side of the framing: unknown associations and flows are counted
   } finally {
     await session?.close(0, 'done');
     target.socket.close();
+    await server.daemon.stop();
+  }
+});
+
+test('UDP flows outlive a suspension; datagrams that arrive meanwhile are dropped and counted', async () => {
+  const target = await startReplyServer();
+  const server = await startServer(serverHome, [
+    '--allow-any',
+    '--allow',
+    `127.0.0.1:${target.port}`,
+    '--udp-idle-timeout',
+    '600',
+  ]);
+  const control = `${clientHome.dir}/tunnel-suspend.sock`;
+  const tunnel = new Daemon(
+    ['tunnel', server.url, '-L', `udp:0:127.0.0.1:${target.port}`, '--control', control],
+    clientHome.env,
+  );
+  const client = await clientSocket();
+  try {
+    const [, port] = (await tunnel.waitFor(/forwarding udp 127\.0\.0\.1:(\d+) → /)) as [string, string];
+    await tunnel.waitFor(/ready/);
+    const before = (await request(client, Number(port), Buffer.from('before'))).toString();
+    // The server stops answering (as behind a dead link): after the failure timeout the
+    // tunnel's session is suspended, not closed.
+    server.daemon.child.kill('SIGSTOP');
+    await tunnel.waitFor(/session #\d+ suspended/, 60_000);
+    for (let i = 0; i < 5; i++) client.send(Buffer.from(`lost ${i}`), Number(port), '127.0.0.1');
+    const deadline = Date.now() + 10_000;
+    while ((await udpStatus(clientHome, control)).droppedSuspended < 5) {
+      assert.ok(Date.now() < deadline, 'the datagrams sent while suspended are counted');
+      await sleep(200);
+    }
+    server.daemon.child.kill('SIGCONT');
+    await tunnel.waitFor(/session #\d+ resumed/, 60_000);
+    // The same flow carries on: the same socket at the far end answers.
+    const after = (await request(client, Number(port), Buffer.from('after'))).toString();
+    assert.equal(after.slice(0, after.indexOf(':')), before.slice(0, before.indexOf(':')));
+    assert.match(after, /:after$/);
+  } finally {
+    server.daemon.child.kill('SIGCONT');
+    client.close();
+    target.socket.close();
+    await tunnel.stop();
     await server.daemon.stop();
   }
 });
