@@ -14,7 +14,7 @@
  *   handshake retries only notice the silence).
  * Runs alternate the two tunnels so machine load falls on both alike; headlines are medians.
  */
-import { Lab } from '../src/cli/demo/lab.js';
+import { Lab, type LabLink } from '../src/cli/demo/lab.js';
 import { LabProcess } from '../src/cli/demo/lab-process.js';
 import { round, summarize } from '../testing/harness/stats.js';
 import {
@@ -87,6 +87,8 @@ interface RunRecord {
     gapMs: number;
     /** Whether the flow stalled for (nearly) the whole blackhole: no failover. */
     stalledUntilHeal: boolean;
+    /** The provider that carried the tunnel's pings during the blackhole, or none. */
+    carrierDuringBlackhole: LabLink | 'none';
   };
   error?: string;
 }
@@ -155,10 +157,15 @@ async function measureBlackhole(
     String(INTERVAL_SECONDS),
   ]);
   let report: Awaited<typeof download>;
+  let carrier: LabLink | 'none' = 'none';
   try {
     await sleep(BEFORE_FAULT_SECONDS * 1000);
     await lab.blackhole(link, 'both');
-    await sleep(options.blackholeSeconds * 1000);
+    const blackholedAt = Date.now();
+    // Which provider carries the tunnel a second into the blackhole: none for a stalled tunnel.
+    await sleep(Math.min(1000, options.blackholeSeconds * 500));
+    carrier = await activeProvider(lab, tunnel).catch(() => 'none' as const);
+    await sleep(Math.max(0, options.blackholeSeconds * 1000 - (Date.now() - blackholedAt)));
   } finally {
     await lab.heal();
     report = await download;
@@ -170,6 +177,7 @@ async function measureBlackhole(
     link,
     gapMs,
     stalledUntilHeal: gapMs >= options.blackholeSeconds * 1000 - 500,
+    carrierDuringBlackhole: carrier,
   };
 }
 

@@ -65,7 +65,9 @@ function capture(file: string, args: string[], input?: string): Promise<string> 
       if (error) reject(new Error(`${file} ${args.join(' ')}: ${stderr.trim() || error.message}`));
       else resolve(stdout.trim());
     });
-    child.stdin?.end(input ?? '');
+    // `wg genkey` reads nothing and may be gone before we close its input: ignore EPIPE.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input);
   });
 }
 
