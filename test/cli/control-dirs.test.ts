@@ -3,7 +3,8 @@
 // RuntimeDirectory=braid starts it, found by another user's braid status through the
 // system-wide directory.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { controlSearchDirs, defaultControlDir, systemControlDir } from '../../src/cli/observe/control.js';
@@ -22,6 +23,10 @@ test('the default control directory: a service, a user, and root outside a login
     '/run/braid',
   ]);
 });
+
+const NOBODY = 65534;
+const canDropRoot =
+  process.getuid?.() === 0 && spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0;
 
 test("braid status finds a service's control socket in the system-wide directory", async () => {
   const serviceHome = makeHome();
@@ -47,6 +52,30 @@ test("braid status finds a service's control socket in the system-wide directory
         found.map((p) => [p.command, p.pid, p.control]),
         [['serve', server.daemon.child.pid, socket]],
       );
+
+      if (canDropRoot) {
+        // An ordinary user may list the directory but not ask the owner-only socket: told so.
+        chmodSync(serviceHome.dir, 0o755);
+        const nobodyDir = join(serviceHome.dir, 'nobody'); // missing: nothing of its own runs
+        const denied = await runBraid(
+          ['status'],
+          {
+            ...operatorEnv,
+            HOME: nobodyDir,
+            XDG_CONFIG_HOME: nobodyDir,
+            XDG_RUNTIME_DIR: join(nobodyDir, 'run'),
+          },
+          { wrapper: ['setpriv', '--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups'] },
+        );
+        assert.equal(denied.code, 1, denied.stderr);
+        assert.match(denied.stdout, /no running braid process answers/);
+        assert.ok(
+          denied.stderr.includes(
+            `not allowed to ask ${socket} (another user's); run braid status as that user or root`,
+          ),
+          denied.stderr,
+        );
+      }
     } finally {
       await server.daemon.stop();
     }
