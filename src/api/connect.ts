@@ -70,7 +70,11 @@ export type HostLookup = (hostname: string, family: AddressFamily) => Promise<re
 export interface ConnectOptions {
   /** Our identity. Default: a fresh key pair per connection. */
   staticKey?: KeyPair;
-  /** Pins the server's static key (Noise IK). Without it the server's key is learned (XX). */
+  /**
+   * Pins the server's static key (Noise IK). Without it the server's key is learned (XX). Either
+   * way connect() resolves only once the server has proved its key and confirmed the handshake,
+   * i.e. accepted ours (`session.handshakeConfirmed`); a refusal rejects it (UnauthorizedKeyError).
+   */
   serverKey?: Uint8Array;
   /** Local IP to bind (default: every usable interface address, see `addressDiscovery`). */
   localAddress?: string;
@@ -130,7 +134,8 @@ export interface ConnectOptions {
    * the ticket's limit; the rest follows the handshake). The server may refuse it (then it is
    * resent after the handshake: 'earlydata' false). Early data can be replayed by an attacker
    * in principle; the server refuses replays of a first flight, but send only what you would
-   * accept to be replayed. Default false.
+   * accept to be replayed. Such a session is not yet proven: a refusal of our key comes as its
+   * 'close' event (UnauthorizedKeyError), and 'confirmed' tells that the server accepted. Default false.
    */
   earlyData?: boolean;
   /** Socket back-end: 'auto' (default: batched native I/O where built, else node:dgram), 'native' or 'dgram'. */
@@ -466,14 +471,9 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
         reject(result);
         return;
       }
-      // A server that refuses our key completes the handshake, then closes at once: its CLOSE
-      // comes right behind the handshake reply. One turn of the event loop lets it arrive, so
-      // connect() rejects (UnauthorizedKeyError) instead of resolving with a closed session.
-      setImmediate(() => {
-        if (result.closed)
-          reject(result.closeError ?? new HandshakeError('the server closed the session at once'));
-        else resolve(result);
-      });
+      if (result.closed)
+        reject(result.closeError ?? new HandshakeError('the server closed the session at once'));
+      else resolve(result);
     };
 
     /** Rejects with `error`, then tears every attempt and the sockets down. */
@@ -684,11 +684,13 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
           attemptFailed(attempt, new HostKeyMismatchError(undefined, remoteKey));
           return;
         }
-        // XX: the server learns our key from the third message, after our handshake is done, and
-        // may still refuse it. The session is handed out once the server has shown it accepted
-        // (one more round trip), so a refusal rejects connect() instead of closing a session the
-        // application already holds. IK: a refusal comes right behind the reply (see settle).
-        if (!serverKey && !session.handshakeConfirmed) {
+        // Our handshake is done, but the server's reply proves only its key, not that it accepted
+        // ours: XX tells it our key in the third message, after our handshake is done, and an IK
+        // refusal (a CLOSE sent right behind the reply) may be lost or arrive a turn later. The
+        // session is handed out once the server has confirmed the handshake (one more round
+        // trip), so a refusal rejects connect() instead of closing a session the application
+        // already holds.
+        if (!session.handshakeConfirmed) {
           session.once('confirmed', () => {
             if (settled || attempt.cancelled) return;
             race.attemptSucceeded(address);
@@ -700,8 +702,7 @@ export async function connect(target: ConnectTarget, options: ConnectOptions = {
         drive();
       });
       session.once('close', (error: BraidError | undefined) => {
-        const accepted = session.handshakeComplete && (serverKey !== undefined || session.handshakeConfirmed);
-        if (settled || attempt.cancelled || accepted) return;
+        if (settled || attempt.cancelled || session.handshakeConfirmed) return;
         attemptFailed(
           attempt,
           error ?? new HandshakeError('the session closed before the handshake completed'),

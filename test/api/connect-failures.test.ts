@@ -115,3 +115,48 @@ test('aborting connect() rejects with an AbortError whose cause is the reason', 
     silent.close();
   }
 });
+
+test(
+  'IK: the refusal lost or late, connect() still rejects; an accepted key resolves confirmed',
+  LIMIT,
+  async () => {
+    // The server's reply proves its key, not that it accepted ours: its refusal (a CLOSE right
+    // behind the reply) may be lost or arrive a turn later. connect() waits for the server's
+    // confirmation, so neither hands out a session that is refused a moment later.
+    const serverKey = generateKeyPair();
+    const accepted = generateKeyPair();
+    const server = createServer({ staticKey: serverKey, authorizedKeys: [accepted.publicKey] });
+    server.on('session', () => {});
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { port } = server.address()!;
+      for (let i = 0; i < 20; i++) {
+        let droppedClose = false;
+        // The first short-header datagram from the server (its CLOSE) is lost once.
+        const faultInjector = (direction: 'in' | 'out', _l: unknown, _r: unknown, data: Uint8Array) => {
+          if (direction !== 'in' || droppedClose || (data[0]! & 0x80) !== 0) return false;
+          droppedClose = true;
+          return true;
+        };
+        await assert.rejects(
+          connect(
+            { host: '127.0.0.1', port },
+            { timeout: 5000, serverKey: serverKey.publicKey, faultInjector },
+          ),
+          (error: Error) =>
+            error instanceof UnauthorizedKeyError && error.code === 'BRAID_ERR_UNAUTHORIZED_KEY',
+        );
+        assert.equal(droppedClose, true);
+      }
+      const session = await connect(
+        { host: '127.0.0.1', port },
+        { timeout: 5000, serverKey: serverKey.publicKey, staticKey: accepted },
+      );
+      assert.equal(session.handshakeConfirmed, true);
+      assert.equal(session.closed, false);
+      await session.close(0);
+    } finally {
+      await server.close(0, '', 200);
+    }
+  },
+);
