@@ -479,3 +479,105 @@ test('UDP flows outlive a suspension; datagrams that arrive meanwhile are droppe
     await server.daemon.stop();
   }
 });
+
+/** The samples of a Prometheus text scrape, by name with labels, e.g. `braid_udp_drops_total{reason="oversize"}`. */
+async function scrapeMetrics(url: string): Promise<Map<string, number>> {
+  const response = await fetch(url);
+  assert.equal(response.status, 200);
+  const samples = new Map<string, number>();
+  for (const [, name, value] of (await response.text()).matchAll(/^([a-z_]+(?:\{[^}]*\})?) (\S+)$/gm)) {
+    samples.set(name!, Number(value));
+  }
+  return samples;
+}
+
+test("braid serve's /metrics exports the UDP forward counters that braid status shows", async () => {
+  const target = await startReplyServer();
+  const serverControl = `${serverHome.dir}/serve-metrics.sock`;
+  const server = await startServer(serverHome, [
+    '--allow-any',
+    '--allow',
+    `127.0.0.1:${target.port}`,
+    '--udp-idle-timeout',
+    '1',
+    '--max-udp-flows',
+    '2',
+    '--metrics',
+    '127.0.0.1:0',
+    '--control',
+    serverControl,
+  ]);
+  const [, metricsUrl] = (await server.daemon.waitFor(/metrics on (http:\S+)/)) as [string, string];
+  let session: Session | undefined;
+  try {
+    session = await connect(
+      { host: '127.0.0.1', port: server.port },
+      { staticKey: generateKeyPair(), serverKey: decodeKey(server.publicKey) },
+    );
+    const replies = new Set<number>();
+    session.on('datagram', (data) => {
+      const frame = decodeUdpFrame(data);
+      if (frame?.type === UdpFrameType.DATA) replies.add(frame.flow);
+    });
+    const stream = await session.openStream();
+    stream.write(encodeRequest({ kind: RequestKind.UDP_FORWARD, target: `127.0.0.1:${target.port}` }));
+    assert.equal((await readResponse(new ByteReader(stream))).status, 0);
+    // Three flows, one after the other, at a bound of two: the first is evicted for the third.
+    for (const flow of [1, 2, 3]) {
+      const deadline = Date.now() + 5000;
+      while (!replies.has(flow)) {
+        assert.ok(Date.now() < deadline, `a reply on flow ${flow}`);
+        session.sendDatagram(encodeUdpFrame(UdpFrameType.DATA, stream.id, flow, Buffer.from(`f${flow}`)));
+        await sleep(100);
+      }
+    }
+    // An unknown association and a truncated frame: both dropped and counted by reason.
+    session.sendDatagram(encodeUdpFrame(UdpFrameType.DATA, stream.id + 400, 0, Buffer.from('x')));
+    session.sendDatagram(Buffer.from([UdpFrameType.DATA, 0x40]));
+
+    // After the 1 s idle timeout the other two flows expire.
+    const deadline = Date.now() + 10_000;
+    let metrics = await scrapeMetrics(metricsUrl);
+    while (
+      metrics.get('braid_udp_flows') !== 0 ||
+      metrics.get('braid_udp_drops_total{reason="malformed"}') !== 1
+    ) {
+      assert.ok(Date.now() < deadline, `flows left: ${metrics.get('braid_udp_flows')}`);
+      await sleep(200);
+      metrics = await scrapeMetrics(metricsUrl);
+    }
+    assert.equal(metrics.get('braid_udp_flows_opened_total'), 3);
+    assert.equal(metrics.get('braid_udp_flows_closed_total{cause="evicted"}'), 1);
+    assert.equal(metrics.get('braid_udp_flows_closed_total{cause="expired"}'), 2);
+    assert.equal(metrics.get('braid_udp_flows_closed_total{cause="peer"}'), 0);
+    assert.equal(metrics.get('braid_udp_drops_total{reason="unknown-flow"}'), 1);
+    assert.ok(metrics.get('braid_udp_datagrams_received_total')! >= 3, 'datagrams out of the session');
+    assert.ok(metrics.get('braid_udp_datagrams_sent_total')! >= 3, 'replies into the session');
+
+    // The same counters as braid status, reason by reason (nothing moves now: no traffic).
+    const status = (await udpStatus(serverHome, serverControl)) as UdpStats & Record<string, number>;
+    const fromStatus: Record<string, string> = {
+      braid_udp_flows: 'flows',
+      braid_udp_flows_opened_total: 'flowsOpened',
+      'braid_udp_flows_closed_total{cause="peer"}': 'flowsClosedByPeer',
+      'braid_udp_flows_closed_total{cause="expired"}': 'flowsExpired',
+      'braid_udp_flows_closed_total{cause="evicted"}': 'flowsEvicted',
+      braid_udp_datagrams_sent_total: 'datagramsSent',
+      braid_udp_datagrams_received_total: 'datagramsReceived',
+      'braid_udp_drops_total{reason="oversize"}': 'droppedOversize',
+      'braid_udp_drops_total{reason="unknown-flow"}': 'droppedUnknownFlow',
+      'braid_udp_drops_total{reason="suspended"}': 'droppedSuspended',
+      'braid_udp_drops_total{reason="queue-full"}': 'droppedQueueFull',
+      'braid_udp_drops_total{reason="no-session"}': 'droppedNoSession',
+      'braid_udp_drops_total{reason="malformed"}': 'droppedMalformed',
+    };
+    metrics = await scrapeMetrics(metricsUrl);
+    for (const [sample, field] of Object.entries(fromStatus)) {
+      assert.equal(metrics.get(sample), status[field], `${sample} = status udp.${field}`);
+    }
+  } finally {
+    await session?.close(0, 'done');
+    target.socket.close();
+    await server.daemon.stop();
+  }
+});

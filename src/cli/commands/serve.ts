@@ -441,6 +441,7 @@ export async function runServe(argv: string[], log: Logger, command = 'serve'): 
   /** Each session's UDP forwards; made on its first UDP request, dropped when it closes. */
   const relays = new WeakMap<Session, UdpRelay>();
   const udpStats = newUdpForwardStats();
+  tracker.watchUdpForwards(udpStats);
   const relayOf = (session: Session): UdpRelay => {
     let relay = relays.get(session);
     if (!relay) {

@@ -234,6 +234,7 @@ async function runTunnel(argv: string[], log: Logger): Promise<number> {
     ],
     udp: udpStats,
   }));
+  observability.tracker.watchUdpForwards(udpStats);
   /** Sets up every -R forward and every UDP forward on a new session, and answers its connect-backs. */
   async function setUpReverse(session: Session): Promise<void> {
     reverseBound.clear();

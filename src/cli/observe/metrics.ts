@@ -103,6 +103,33 @@ export function renderMetrics(tracker: SessionTracker, rtt: RttHistogram): strin
     'Datagrams dropped without effect, by reason.',
     byReason(totals.drops),
   );
+  const udp = tracker.udpForwards();
+  metric('braid_udp_flows', 'gauge', 'UDP forward flows held now.', [['', udp.flows]]);
+  metric('braid_udp_flows_opened_total', 'counter', 'UDP forward flows opened.', [['', udp.flowsOpened]]);
+  metric(
+    'braid_udp_flows_closed_total',
+    'counter',
+    'UDP forward flows closed, by cause: peer (its CLOSE frame), expired (idle), evicted (flow limit).',
+    [
+      ['{cause="evicted"}', udp.flowsEvicted],
+      ['{cause="expired"}', udp.flowsExpired],
+      ['{cause="peer"}', udp.flowsClosedByPeer],
+    ],
+  );
+  metric('braid_udp_datagrams_sent_total', 'counter', 'UDP datagrams forwarded into a session.', [
+    ['', udp.datagramsSent],
+  ]);
+  metric('braid_udp_datagrams_received_total', 'counter', 'UDP datagrams forwarded out of a session.', [
+    ['', udp.datagramsReceived],
+  ]);
+  metric('braid_udp_drops_total', 'counter', 'UDP datagrams a forward dropped, by reason.', [
+    ['{reason="malformed"}', udp.droppedMalformed],
+    ['{reason="no-session"}', udp.droppedNoSession],
+    ['{reason="oversize"}', udp.droppedOversize],
+    ['{reason="queue-full"}', udp.droppedQueueFull],
+    ['{reason="suspended"}', udp.droppedSuspended],
+    ['{reason="unknown-flow"}', udp.droppedUnknownFlow],
+  ]);
   lines.push(
     '# HELP braid_path_rtt_seconds Smoothed RTT of each live path, sampled once a second.',
     '# TYPE braid_path_rtt_seconds histogram',

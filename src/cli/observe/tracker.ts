@@ -8,6 +8,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { encodeKey, fingerprint } from '../../crypto/identity.js';
 import { formatBackend, type PathInfo, type PathState, type Session } from '../../index.js';
+import { newUdpForwardStats, type UdpForwardStats } from '../shared/udp-forward.js';
 
 /** One record of the event log: the qlog shape, `time` in ms since the Unix epoch. */
 export interface BraidEvent {
@@ -165,6 +166,8 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
   readonly #endpointDrops: Record<string, number> = {};
   /** The engine endpoints' own drop counters (junk, bad macs, replays, rate limits), read when asked. */
   readonly #engineDrops: Array<() => Record<string, number>> = [];
+  /** The process's UDP forward counters, shared with its relays; zeros where none forwards UDP. */
+  #udpForwards: UdpForwardStats = newUdpForwardStats();
   readonly #failovers: Record<string, number> = Object.fromEntries(FAILOVER_REASONS.map((r) => [r, 0]));
   readonly #congestionEvents: Record<string, number> = { loss: 0, 'persistent-congestion': 0 };
   readonly #suspensions = { suspended: 0, resumed: 0 };
@@ -451,6 +454,15 @@ export class SessionTracker extends EventEmitter<TrackerEvents> {
   /** Adds an endpoint's drop counters (e.g. `() => server.stats.drops`) to the totals. */
   watchEndpointDrops(read: () => Record<string, number>): void {
     this.#engineDrops.push(read);
+  }
+
+  /** Exports the counters every UDP relay of this process updates (--metrics reads them live). */
+  watchUdpForwards(stats: UdpForwardStats): void {
+    this.#udpForwards = stats;
+  }
+
+  udpForwards(): Readonly<UdpForwardStats> {
+    return this.#udpForwards;
   }
 
   close(): void {
