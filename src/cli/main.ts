@@ -28,6 +28,7 @@ import { command as stdio } from './commands/stdio.js';
 import { command as tunnel } from './commands/tunnel.js';
 import { command as vpn } from './commands/vpn.js';
 import { renderManPage } from './manpage.js';
+import { configuredLogOptions } from './shared/args.js';
 import { CliError, EXIT_CODES_HELP, ExitCode, UsageError } from './shared/errors.js';
 import { PROTOCOL_VERSION as FORWARD_PROTOCOL_VERSION } from './shared/forward-protocol.js';
 import { defaultKeyPath } from './shared/keys.js';
@@ -123,7 +124,10 @@ export async function main(argv: string[]): Promise<number> {
   let options: LoggerOptions;
   let rest: string[];
   try {
-    ({ args: rest, options } = extractLogOptions(argv, process.env, process.stderr.isTTY === true));
+    ({ args: rest, options } = extractLogOptions(argv, process.env, process.stderr.isTTY === true, (args) => {
+      const subcommand = lookup(args[0]);
+      return subcommand ? configuredLogOptions(args.slice(1), subcommand.flags) : new Map();
+    }));
   } catch (error) {
     console.error(`braid: ${(error as Error).message}\n\n${USAGE}`);
     return ExitCode.USAGE;

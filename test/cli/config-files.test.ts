@@ -167,3 +167,38 @@ test('an unknown or malformed key is a usage error with file:line, for every com
   assert.equal(missing.code, 1, missing.stderr);
   assert.match(missing.stderr, /cannot read config file .*absent\.conf/);
 });
+
+test('a config file sets the log options; the command line and then the file beat the environment', async () => {
+  // The home's environment says BRAID_LOG_FORMAT=text; the file says json.
+  const config = writeConfig(
+    serverHome,
+    'logging.conf',
+    'listen 127.0.0.1:0\nallow-any\nno-control\nlog-format json\n',
+  );
+  const json = new Daemon(['serve', '--config', config], serverHome.env);
+  try {
+    await json.waitFor(/ready/);
+    const lines = json.stderr.trim().split('\n');
+    for (const line of lines) assert.equal(JSON.parse(line).command, 'serve', line);
+  } finally {
+    assert.equal(await json.stop(), 0);
+  }
+
+  // The command line replaces the file's value.
+  const text = new Daemon(['serve', '--config', config, '--log-format', 'text'], serverHome.env);
+  try {
+    await text.waitFor(/ready/);
+    assert.doesNotMatch(text.stderr, /^\{/m);
+  } finally {
+    assert.equal(await text.stop(), 0);
+  }
+
+  const bad = writeConfig(serverHome, 'loud.conf', 'allow-any\nlog-level loud\n');
+  const result = await runBraid(['serve', '--config', bad], serverHome.env);
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(result.stderr, /loud\.conf:2: log level 'loud' is not one of/);
+  const twice = writeConfig(serverHome, 'twice.conf', 'log-level warn\nlog-level info\n');
+  const repeated = await runBraid(['serve', '--config', twice], serverHome.env);
+  assert.equal(repeated.code, 2, repeated.stderr);
+  assert.match(repeated.stderr, /twice\.conf:2: 'log-level' given twice/);
+});

@@ -24,6 +24,19 @@ export interface FlagSpec {
   addsToFile?: boolean;
 }
 
+/**
+ * The log options every command takes. main.ts applies them before the command runs, so a
+ * config file may set them too (configuredLogOptions) and the command's own parse skips them.
+ */
+export const LOG_CONFIG_KEYS = ['log-level', 'log-format'] as const;
+export type LogConfigKey = (typeof LOG_CONFIG_KEYS)[number];
+
+/** A log option read from a config file, with the file:line to name in an error. */
+export interface ConfiguredValue {
+  value: string;
+  where: string;
+}
+
 export interface ParsedArgs {
   flags: Map<string, string[]>;
   positionals: string[];
@@ -61,7 +74,7 @@ export function readConfigFile(
   path: string,
   specs: Record<string, FlagSpec>,
   positional?: string,
-): { flags: Map<string, string[]>; positionals: string[] } {
+): { flags: Map<string, string[]>; positionals: string[]; log: Map<LogConfigKey, ConfiguredValue> } {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -70,6 +83,7 @@ export function readConfigFile(
   }
   const flags = new Map<string, string[]>();
   const positionals: string[] = [];
+  const log = new Map<LogConfigKey, ConfiguredValue>();
   text.split('\n').forEach((raw, index) => {
     const line = raw.replace(/(^|\s)#.*$/, '').trim();
     if (line === '') return;
@@ -81,6 +95,12 @@ export function readConfigFile(
       if (value === undefined) throw new UsageError(`${where}: '${name}' needs a value`);
       if (positionals.length > 0) throw new UsageError(`${where}: '${name}' given twice`);
       positionals.push(value);
+      return;
+    }
+    if ((LOG_CONFIG_KEYS as readonly string[]).includes(name)) {
+      if (value === undefined) throw new UsageError(`${where}: '${name}' needs a value`);
+      if (log.has(name as LogConfigKey)) throw new UsageError(`${where}: '${name}' given twice`);
+      log.set(name as LogConfigKey, { value, where });
       return;
     }
     const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
@@ -103,7 +123,32 @@ export function readConfigFile(
     list.push(value ?? 'true');
     flags.set(name, list);
   });
-  return { flags, positionals };
+  return { flags, positionals, log };
+}
+
+/**
+ * The log options set by the config file a command line names (`--config FILE`), read before
+ * the command runs so its logger is right from the first line. A file that cannot be read or
+ * parsed yields nothing here: the command's own parse reports it, with its usage.
+ */
+export function configuredLogOptions(
+  argv: string[],
+  specs: Record<string, FlagSpec>,
+): Map<LogConfigKey, ConfiguredValue> {
+  for (let i = 0; i < argv.length; i++) {
+    const match = /^--([^=]+)(?:=(.*))?$/.exec(argv[i]!);
+    if (argv[i] === '--') break;
+    const spec = match && Object.hasOwn(specs, match[1]!) ? specs[match[1]!] : undefined;
+    if (!spec?.config) continue;
+    const path = match![2] ?? argv[i + 1];
+    if (path === undefined) break;
+    try {
+      return readConfigFile(path, specs, spec.config.positional).log;
+    } catch {
+      break;
+    }
+  }
+  return new Map();
 }
 
 function parseArgv(argv: string[], specs: Record<string, FlagSpec>, usage: string): ParsedArgs {

@@ -4,6 +4,7 @@
  * callable as `log(line)` (level info), which is what most subcommands use.
  */
 import pino from 'pino';
+import type { ConfiguredValue, LogConfigKey } from './args.js';
 import { UsageError } from './errors.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
@@ -44,16 +45,19 @@ function parseFormat(text: string): LogFormat {
 
 /**
  * Removes `--log-level` and `--log-format` from argv (they may appear anywhere before
- * `--`) and resolves them against the environment and whether stderr is a terminal.
+ * `--`) and resolves them: the command line first, then the command's config file
+ * (`fromConfig`, given the remaining arguments), then the environment, then whether stderr is
+ * a terminal.
  */
 export function extractLogOptions(
   argv: string[],
   env: NodeJS.ProcessEnv,
   stderrIsTty: boolean,
+  fromConfig: (args: string[]) => Map<LogConfigKey, ConfiguredValue> = () => new Map(),
 ): { args: string[]; options: LoggerOptions } {
   const args: string[] = [];
-  let level: string | undefined = env.BRAID_LOG_LEVEL || undefined;
-  let format: string | undefined = env.BRAID_LOG_FORMAT || undefined;
+  let level: string | undefined;
+  let format: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
@@ -73,11 +77,30 @@ export function extractLogOptions(
     if (match[1] === 'log-level') level = value;
     else format = value;
   }
+  const configured = fromConfig(args);
+  // A value from a file is named by its file:line when it is wrong.
+  const inFile = <T>(key: LogConfigKey, parse: (text: string) => T): T | undefined => {
+    const entry = configured.get(key);
+    if (entry === undefined) return undefined;
+    try {
+      return parse(entry.value);
+    } catch (error) {
+      throw new UsageError(`${entry.where}: ${(error as Error).message}`);
+    }
+  };
   return {
     args,
     options: {
-      level: level === undefined ? 'info' : parseLevel(level),
-      format: format === undefined ? (stderrIsTty ? 'text' : 'json') : parseFormat(format),
+      level:
+        level !== undefined
+          ? parseLevel(level)
+          : (inFile('log-level', parseLevel) ??
+            (env.BRAID_LOG_LEVEL ? parseLevel(env.BRAID_LOG_LEVEL) : 'info')),
+      format:
+        format !== undefined
+          ? parseFormat(format)
+          : (inFile('log-format', parseFormat) ??
+            (env.BRAID_LOG_FORMAT ? parseFormat(env.BRAID_LOG_FORMAT) : stderrIsTty ? 'text' : 'json')),
     },
   };
 }
