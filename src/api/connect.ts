@@ -134,8 +134,8 @@ export interface ConnectOptions {
    * the ticket's limit; the rest follows the handshake). The server may refuse it (then it is
    * resent after the handshake: 'earlydata' false). Early data can be replayed by an attacker
    * in principle; the server refuses replays of a first flight, but send only what you would
-   * accept to be replayed. Such a session is not yet proven: a refusal of our key comes as its
-   * 'close' event (UnauthorizedKeyError), and 'confirmed' tells that the server accepted. Default false.
+   * accept to be replayed. Such a session is not yet proven: only its 'confirmed' event tells
+   * that the server accepted our key. Default false.
    */
   earlyData?: boolean;
   /** Socket back-end: 'auto' (default: batched native I/O where built, else node:dgram), 'native' or 'dgram'. */
