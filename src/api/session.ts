@@ -125,6 +125,11 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly #closeWaiters: Array<() => void> = [];
   readonly #heldStreams: BraidStream[] = [];
   readonly #heldDatagrams: Buffer[] = [];
+  /**
+   * The newest ticket that arrived while nobody listened: a ticket usually rides with the
+   * handshake's confirmation, before connect() has handed the session out.
+   */
+  #heldTicket: Buffer | undefined;
   readonly #streamHost: StreamHost;
   #handshakeComplete = false;
   #handshakeConfirmed = false;
@@ -152,6 +157,7 @@ export class Session extends EventEmitter<SessionEvents> {
     (this as EventEmitter).on('newListener', (event: string | symbol) => {
       if (event === 'stream' && this.#heldStreams.length > 0) queueMicrotask(() => this.#releaseHeld());
       if (event === 'datagram' && this.#heldDatagrams.length > 0) queueMicrotask(() => this.#releaseHeld());
+      if (event === 'ticket' && this.#heldTicket !== undefined) queueMicrotask(() => this.#releaseHeld());
     });
     publish(channels.sessionCreated, () => ({ session: this }));
   }
@@ -405,6 +411,11 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.listenerCount('datagram') > 0) {
       for (const data of this.#heldDatagrams.splice(0)) this.emit('datagram', data);
     }
+    if (this.listenerCount('ticket') > 0 && this.#heldTicket !== undefined) {
+      const ticket = this.#heldTicket;
+      this.#heldTicket = undefined;
+      this.emit('ticket', ticket);
+    }
   }
 
   /** @internal Routes one engine event. Called by the shell, in engine order. */
@@ -476,9 +487,12 @@ export class Session extends EventEmitter<SessionEvents> {
       case 'checkpoint-confirmed':
         this.#streams.get(event.streamId)?.onCheckpointConfirmed(event.offset);
         break;
-      case 'ticket':
-        this.emit('ticket', encodeTicket(event.ticket, Date.now()));
+      case 'ticket': {
+        const ticket = encodeTicket(event.ticket, Date.now());
+        if (this.listenerCount('ticket') > 0) this.emit('ticket', ticket);
+        else this.#heldTicket = ticket;
         break;
+      }
       case 'early-data':
         this.emit('earlydata', event.accepted);
         break;
