@@ -38,11 +38,21 @@ const EXCLUSIVE = [
 const exclusive = files.filter((f) => EXCLUSIVE.includes(f));
 const shared = files.filter((f) => !EXCLUSIVE.includes(f));
 
+// --test-force-exit: a file whose tests have all ended exits even if a test that timed out left
+// a socket or timer open; without it that file's process, and so the whole run, never ends.
 function run(group, groupConcurrency) {
   if (group.length === 0) return 0;
   const result = spawnSync(
     process.execPath,
-    ['--import', 'tsx', '--test', `--test-concurrency=${groupConcurrency}`, '--test-reporter=spec', ...group],
+    [
+      '--import',
+      'tsx',
+      '--test',
+      '--test-force-exit',
+      `--test-concurrency=${groupConcurrency}`,
+      '--test-reporter=spec',
+      ...group,
+    ],
     { stdio: 'inherit' },
   );
   return result.status ?? 1;
